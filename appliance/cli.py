@@ -1,0 +1,222 @@
+"""The `tablebox` command line (also `python -m appliance`): the composition root of the appliance."""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import sys
+from typing import Any, Sequence
+
+from appliance import __version__
+from appliance.settings import BoxSettings, SettingsError, load_settings, settings_help
+
+
+def lan_address() -> str:
+    """This box's address on the store network (the interface of the default route); 127.0.0.1 if none.
+    A UDP connect() only picks a route: no packet is sent."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # TEST-NET-1: never routed anywhere, nothing is sent
+            return probe.getsockname()[0]
+        except OSError:
+            return "127.0.0.1"
+
+
+def public_base_url(settings: BoxSettings) -> str:
+    if settings.public_base_url:
+        return settings.public_base_url.rstrip("/")
+    return f"http://{lan_address()}:{settings.port}"
+
+
+def _settings(args: argparse.Namespace) -> BoxSettings:
+    base = load_settings(data_dir=args.data_dir, config_file=args.config)
+    overrides: dict[str, Any] = {}
+    for name in ("host", "port", "public_base_url"):
+        if getattr(args, name, None) is not None:
+            overrides[name] = getattr(args, name)
+    return base.with_overrides(**overrides)
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from appliance.store import init_store
+
+    settings = _settings(args)
+    values: dict[str, Any] = {}
+    for name in ("store_name", "currency", "timezone"):
+        if getattr(args, name) is not None:
+            values[name] = getattr(args, name)
+    if args.languages is not None:
+        values["languages"] = [part.strip() for part in args.languages.split(",") if part.strip()]
+    store = init_store(settings, values)
+    print(f"created store {store.store_name!r} ({store.currency}) in {settings.data_dir}")
+    print(f"  database: {settings.db_path}")
+    print(f"  secret:   {settings.secret_path} (keep it private: it signs every table's QR code)")
+    return 0
+
+
+def ensure_demo_store(settings: BoxSettings) -> bool:
+    """Create the demo store in the data folder unless a store is already there. True if created."""
+    from appliance.db.connection import open_connection
+    from appliance.demo import demo_store_values, load_demo
+    from appliance.store import init_store, store_exists
+
+    if store_exists(settings):
+        return False
+    init_store(settings, demo_store_values())
+    conn = open_connection(settings.db_path)
+    try:
+        with conn:
+            load_demo(conn)
+    finally:
+        conn.close()
+    return True
+
+
+def table_lines(settings: BoxSettings) -> list[tuple[str, str, str]]:
+    """(area, table name, ordering URL) for every active table."""
+    from appliance.db.connection import open_connection
+    from appliance.db.store_settings import load_store_settings
+    from appliance.db.tables import list_tables, table_token, table_url
+    from appliance.store import StoreError, read_secret
+
+    if not settings.db_path.exists():
+        raise StoreError(f"no store at {settings.db_path}: run `tablebox init --data-dir {settings.data_dir}`")
+    secret = read_secret(settings.secret_path)
+    conn = open_connection(settings.db_path, readonly=True)
+    try:
+        store_id = load_store_settings(conn).store_id
+        base = public_base_url(settings)
+        return [(t.area, t.name, table_url(base, table_token(secret, store_id, t))) for t in list_tables(conn)]
+    finally:
+        conn.close()
+
+
+def cmd_tables(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    lines = table_lines(settings)
+    if not lines:
+        print("no tables yet", file=sys.stderr)
+    width = max((len(name) for _, name, _ in lines), default=0)
+    for _, name, url in lines:
+        print(f"{name:<{width}}  {url}")
+    return 0
+
+
+def _serve(settings: BoxSettings, banner: bool) -> int:
+    import uvicorn
+
+    from appliance.logs import configure_logging
+    from appliance.web.app import create_app
+
+    configure_logging(settings.log_format, settings.log_level)
+    if banner:
+        from appliance.db.connection import open_connection
+        from appliance.db.store_settings import load_store_settings
+
+        conn = open_connection(settings.db_path, readonly=True)
+        try:
+            name = load_store_settings(conn).store_name
+        finally:
+            conn.close()
+        print(f"\n{name}: order from a phone at these addresses (one per table):\n", flush=True)
+        lines = table_lines(settings)
+        width = max((len(n) for _, n, _ in lines), default=0)
+        for area, table_name, url in lines:
+            print(f"  {table_name:<{width}}  {url}    ({area})", flush=True)
+        print(f"\nAPI description: http://{_display_host(settings.host)}:{settings.port}/schema   "
+              f"health: /healthz   stop: Ctrl-C\n", flush=True)
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app, host=settings.host, port=settings.port, log_config=None, access_log=False, lifespan="on",
+        timeout_graceful_shutdown=3, server_header=False,
+    )
+    uvicorn.Server(config).run()
+    return 0
+
+
+def _display_host(host: str) -> str:
+    return lan_address() if host in {"0.0.0.0", "::", ""} else host
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from appliance.store import StoreError
+
+    settings = _settings(args)
+    if not settings.db_path.exists():
+        raise StoreError(f"no store at {settings.db_path}: run `tablebox init --data-dir {settings.data_dir}` "
+                         f"or `tablebox demo` first")
+    return _serve(settings, banner=args.urls)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    created = ensure_demo_store(settings)
+    print(("created the demo store in " if created else "using the store already in ") + str(settings.data_dir),
+          flush=True)
+    return _serve(settings, banner=True)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--data-dir", metavar="DIR", help="the store's data folder (overrides $TABLEBOX_DATA_DIR)")
+    common.add_argument("--config", metavar="FILE", help="settings file (overrides $TABLEBOX_CONFIG)")
+    web = argparse.ArgumentParser(add_help=False)
+    web.add_argument("--host", help="listen address (setting: host)")
+    web.add_argument("--port", type=int, help="listen port (setting: port)")
+    web.add_argument("--public-base-url", metavar="URL", help="start of the ordering URLs (setting: public_base_url)")
+
+    parser = argparse.ArgumentParser(
+        prog="tablebox",
+        description="Tablebox: QR ordering, kitchen tickets and a manager's console for one restaurant, on one box.",
+        epilog=settings_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=f"tablebox {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("init", parents=[common], help="create a new store (database and secret) in the data folder",
+                       description="Create a new, empty store: the database, its first settings and the secret that "
+                                   "signs table QR codes. Refuses if a store is already there.")
+    p.add_argument("--store-name", help="the restaurant's name (store setting: store_name)")
+    p.add_argument("--currency", help="ISO 4217 code, e.g. CNY or JPY (store setting: currency)")
+    p.add_argument("--timezone", help="e.g. Asia/Shanghai (store setting: timezone)")
+    p.add_argument("--languages", help="comma-separated menu languages, first is the default, e.g. zh,en")
+    p.set_defaults(func=cmd_init)
+
+    p = sub.add_parser("demo", parents=[common, web], help="create the demo store if needed, then serve it",
+                       description="Serve the built-in demo store (bilingual menu, two stations, 14 tables, virtual "
+                                   "printers), creating it in the data folder first if no store is there.")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("serve", parents=[common, web], help="serve an existing store",
+                       description="Serve the diner API of the store in the data folder.")
+    p.add_argument("--urls", action="store_true", help="print every table's ordering URL at start")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("tables", parents=[common, web], help="one line per table: its name and its ordering URL",
+                       description="List the tables with their full ordering URLs (what the QR stickers carry).")
+    p.set_defaults(func=cmd_tables)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from appliance.domain.errors import DomainError
+    from appliance.store import StoreError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (SettingsError, StoreError) as exc:
+        print(f"tablebox: {exc}", file=sys.stderr)
+        return 2
+    except DomainError as exc:
+        print(f"tablebox: {exc.message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

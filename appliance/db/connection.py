@@ -1,0 +1,60 @@
+"""Opening the store database with the pragmas every process must agree on (WAL, synchronous=FULL)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+import apsw
+
+BUSY_TIMEOUT_MS = 5_000
+
+
+def open_connection(path: str | Path, *, readonly: bool = False, vfs: str | None = None) -> apsw.Connection:
+    """A connection to the store database.
+
+    WAL lets readers (console, web reads, sync) run beside the one writer; synchronous=FULL
+    makes every commit survive a power cut, which is what a 201 to a diner promises.
+    """
+    flags = apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_CREATE | apsw.SQLITE_OPEN_URI
+    conn = apsw.Connection(str(path), flags=flags, vfs=vfs or None)
+    conn.set_busy_timeout(BUSY_TIMEOUT_MS)
+    if not readonly:
+        mode = conn.execute("PRAGMA journal_mode=WAL").fetchall()[0][0]
+        if mode != "wal":
+            raise apsw.CantOpenError(f"cannot switch {path} to WAL mode (got {mode})")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    if readonly:
+        conn.execute("PRAGMA query_only=1")
+    return conn
+
+
+def utc_now() -> str:
+    """The current time as the database stores it: UTC, ISO-8601, microseconds, 'Z'."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
+def rows(conn: apsw.Connection, sql: str, params: Any = ()) -> Iterator[dict[str, Any]]:
+    """Rows as dicts keyed by column name (for the few queries where names beat positions)."""
+    cursor = conn.execute(sql, params)
+    names: list[str] | None = None
+    for row in cursor:
+        if names is None:
+            names = [d[0] for d in cursor.get_description()]
+        yield dict(zip(names, row))
+
+
+def one(conn: apsw.Connection, sql: str, params: Any = ()) -> dict[str, Any] | None:
+    return next(rows(conn, sql, params), None)
+
+
+def scalar(conn: apsw.Connection, sql: str, params: Any = ()) -> Any:
+    row = conn.execute(sql, params).fetchone()
+    return None if row is None else row[0]

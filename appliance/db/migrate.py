@@ -1,0 +1,61 @@
+"""Numbered SQL migrations, each applied once, in order, in a transaction together with its record."""
+
+from __future__ import annotations
+
+import re
+from importlib import resources
+
+import apsw
+
+from appliance.db.connection import utc_now
+
+_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+
+
+def available() -> list[tuple[int, str, str]]:
+    """(number, name, sql) for every migration shipped with the package, in order."""
+    found = []
+    for entry in resources.files("appliance.db").joinpath("migrations").iterdir():
+        match = _NAME.match(entry.name)
+        if match:
+            found.append((int(match.group(1)), match.group(2), entry.read_text("utf-8")))
+    found.sort()
+    numbers = [n for n, _, _ in found]
+    if len(set(numbers)) != len(numbers):
+        raise RuntimeError(f"two migrations share a number: {numbers}")
+    return found
+
+
+def migrate(conn: apsw.Connection) -> list[int]:
+    """Apply the migrations this database has not seen; returns the numbers applied now."""
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations "
+        "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+    )
+    applied_now = []
+    for number, name, sql in available():
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            # Checked inside the write transaction: two processes starting together apply it once.
+            if conn.execute("SELECT 1 FROM schema_migrations WHERE version = ?", (number,)).fetchone():
+                conn.execute("COMMIT")
+                continue
+            conn.execute(sql)
+            conn.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                (number, name, utc_now()),
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        applied_now.append(number)
+    return applied_now
+
+
+def current_version(conn: apsw.Connection) -> int:
+    try:
+        row = conn.execute("SELECT max(version) FROM schema_migrations").fetchone()
+    except apsw.SQLError:
+        return 0
+    return row[0] or 0

@@ -1,0 +1,324 @@
+"""Orders in the store: the one-transaction submit (order, lines, event, print jobs, outbox), status moves, voids."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import apsw
+
+from appliance.db.connection import dumps, one, rows, scalar, utc_now
+from appliance.db.menu import counted_stock, load_menu, take_stock
+from appliance.db.store_settings import StoreSettings, load_store_settings
+from appliance.db.tables import Table, session_for_order
+from appliance.domain import orders as rules
+from appliance.domain.errors import DomainError
+from appliance.domain.menu import Menu
+from appliance.domain.orders import Actor, Channel, LineStatus, OrderStatus
+from appliance.domain.pricing import CartLine, PricedCart, check_stock, compute_totals, price_cart
+
+ORDERS_PER_SESSION_LIMIT = 200
+
+
+@dataclass(frozen=True)
+class OrderRequest:
+    """What a diner (or staff, or the relay) asks for. Prices are never part of it."""
+
+    client_key: str
+    lines: tuple[CartLine, ...]
+    note: str = ""
+    diners: int | None = None
+    expected_total_minor: int | None = None
+    lang: str | None = None
+    channel: Channel = Channel.LAN
+
+    def fingerprint(self, table_id: int) -> str:
+        """Same key + same fingerprint = a retry; same key + another fingerprint = a reused key."""
+        body = {
+            "table": table_id,
+            "channel": self.channel.value,
+            "note": self.note,
+            "diners": self.diners,
+            "lines": [[l.item_id, l.variant_id, sorted(l.option_ids), l.quantity, l.note] for l in self.lines],
+        }
+        return hashlib.sha256(dumps(body).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    version: int
+    menu: Menu
+    settings: StoreSettings
+
+
+@dataclass
+class MenuCache:
+    """The menu and store settings at the current menu version; reloaded only when the version moves
+    (any visible menu change or settings change bumps it, via triggers)."""
+
+    snapshot: Snapshot | None = None
+    loads: int = 0
+
+    def get(self, conn: apsw.Connection) -> Snapshot:
+        version = scalar(conn, "SELECT version FROM menu_meta")
+        if self.snapshot is None or self.snapshot.version != version:
+            with conn:
+                menu = load_menu(conn)
+                settings = load_store_settings(conn)
+            self.snapshot = Snapshot(menu.version, menu, settings)
+            self.loads += 1
+        return self.snapshot
+
+
+@dataclass
+class SubmitResult:
+    order: dict[str, Any]
+    created: bool
+    sold_out_now: list[int] = field(default_factory=list)
+
+
+def submit_order(conn: apsw.Connection, table: Table, request: OrderRequest, cache: MenuCache) -> SubmitResult:
+    """Price and store an order in the caller's transaction: order, lines, status event, one print job
+    per station, one outbox row per sync target, stock taken. A repeated client key returns the original."""
+    fingerprint = request.fingerprint(table.id)
+    existing = conn.execute("SELECT id, request_hash FROM orders WHERE client_key = ?", (request.client_key,)).fetchone()
+    if existing is not None:
+        if existing[1] != fingerprint:
+            raise DomainError("idempotency_key_reused", "this client_key was already used for a different order")
+        return SubmitResult(order_view(conn, existing[0]), created=False)
+
+    snap = cache.get(conn)
+    settings = snap.settings
+    minute = settings.minute_of_day()
+    if request.channel != Channel.STAFF and not settings.open_at(minute):
+        raise DomainError("store_closed", "the restaurant is not taking orders now",
+                          opening_hours=list(settings.opening_hours))
+    cart = price_cart(snap.menu, request.lines, minute_of_day=minute,
+                      service_charge_bp=settings.service_charge_bp, tax_rate_bp=settings.tax_rate_bp)
+    taken = check_stock(cart, counted_stock(conn, sorted({l.item.id for l in cart.lines})))
+    if request.expected_total_minor is not None and request.expected_total_minor != cart.totals.total_minor:
+        raise DomainError("price_changed", "prices changed since the menu was loaded",
+                          total_minor=cart.totals.total_minor, expected_total_minor=request.expected_total_minor,
+                          subtotal_minor=cart.totals.subtotal_minor,
+                          service_charge_minor=cart.totals.service_charge_minor)
+
+    session = session_for_order(conn, table, settings.tables_need_staff_open, request.diners)
+    now = utc_now()
+    day = settings.business_day()
+    ticket_no = scalar(conn, "INSERT INTO ticket_counters (day, last) VALUES (?, 1)"
+                             " ON CONFLICT (day) DO UPDATE SET last = last + 1 RETURNING last", (day,))
+    accepted = request.channel == Channel.STAFF or settings.auto_accept
+    status = OrderStatus.ACCEPTED if accepted else OrderStatus.SUBMITTED
+    t = cart.totals
+    order_id = scalar(
+        conn,
+        "INSERT INTO orders (ticket_day, ticket_no, table_id, session_id, channel, client_key, request_hash, status,"
+        " currency, subtotal_minor, service_charge_minor, total_minor, tax_minor, note, lang, created_at, updated_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        (day, ticket_no, table.id, session["id"], request.channel.value, request.client_key, fingerprint,
+         status.value, settings.currency, t.subtotal_minor, t.service_charge_minor, t.total_minor, t.tax_minor,
+         request.note, request.lang, now, now),
+    )
+    lines_view = _insert_lines(conn, order_id, cart)
+    actor = Actor.STAFF if request.channel == Channel.STAFF else Actor.DINER
+    _event(conn, order_id, session["id"], None, OrderStatus.SUBMITTED, actor, None, now)
+    if accepted:
+        _event(conn, order_id, session["id"], OrderStatus.SUBMITTED, OrderStatus.ACCEPTED,
+               actor if request.channel == Channel.STAFF else Actor.SYSTEM, None, now)
+    sold_out_now = take_stock(conn, taken)
+    if accepted or settings.print_on == "submit":
+        _ticket_jobs(conn, order_id, session["id"], cart.stations, now)
+    order = {
+        "id": order_id, "ticket_no": ticket_no, "ticket_day": day, "table_id": table.id, "table": table.name,
+        "session_id": session["id"], "channel": request.channel.value, "client_key": request.client_key,
+        "status": status.value, "currency": settings.currency, "subtotal_minor": t.subtotal_minor,
+        "service_charge_minor": t.service_charge_minor, "total_minor": t.total_minor, "tax_minor": t.tax_minor,
+        "note": request.note, "created_at": now, "updated_at": now, "lines": lines_view,
+    }
+    _outbox(conn, "order.submitted", f"order.submitted:{request.client_key}", order, now)
+    return SubmitResult(order, created=True, sold_out_now=sold_out_now)
+
+
+def _insert_lines(conn: apsw.Connection, order_id: int, cart: PricedCart) -> list[dict[str, Any]]:
+    views = []
+    for line in cart.lines:
+        options = [{"id": o.id, "names": dict(o.names), "price_delta_minor": o.price_delta_minor} for o in line.options]
+        view = {
+            "line_no": line.line_no, "item_id": line.item.id,
+            "variant_id": line.variant.id if line.variant else None,
+            "names": dict(line.item.names), "variant_names": dict(line.variant.names) if line.variant else None,
+            "options": options, "quantity": line.quantity, "unit_price_minor": line.unit_price_minor,
+            "line_total_minor": line.line_total_minor, "note": line.note, "station": line.station,
+            "status": LineStatus.ACTIVE.value, "void_reason": None,
+        }
+        conn.execute(
+            "INSERT INTO order_lines (order_id, line_no, item_id, variant_id, item_names, variant_names, options,"
+            " quantity, unit_price_minor, line_total_minor, note, station) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (order_id, line.line_no, line.item.id, view["variant_id"], dumps(view["names"]),
+             dumps(view["variant_names"]) if line.variant else None, dumps(options), line.quantity,
+             line.unit_price_minor, line.line_total_minor, line.note, line.station),
+        )
+        views.append(view)
+    return views
+
+
+def _event(conn: apsw.Connection, order_id: int, session_id: int, source: OrderStatus | None, target: OrderStatus,
+           actor: Actor, reason: str | None, at: str, line_id: int | None = None) -> int:
+    return scalar(
+        conn,
+        "INSERT INTO order_events (order_id, session_id, line_id, from_status, to_status, actor, reason, at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        (order_id, session_id, line_id, source.value if source else None, target.value, actor.value, reason, at),
+    )
+
+
+def _ticket_jobs(conn: apsw.Connection, order_id: int, session_id: int, stations: tuple[str, ...], now: str) -> None:
+    # OR IGNORE: the unique (order, station, kind) index makes a second attempt a no-op, never a second ticket.
+    for station in stations:
+        conn.execute(
+            "INSERT OR IGNORE INTO print_jobs (order_id, session_id, station, kind, created_at)"
+            " VALUES (?, ?, ?, 'ticket', ?)",
+            (order_id, session_id, station, now),
+        )
+
+
+def _outbox(conn: apsw.Connection, kind: str, key: str, payload: dict[str, Any], now: str) -> int:
+    targets = [name for (name,) in conn.execute("SELECT name FROM sync_targets WHERE enabled ORDER BY name")]
+    if not targets:
+        return 0
+    body = dumps(payload)
+    for target in targets:
+        conn.execute(
+            "INSERT OR IGNORE INTO outbox (target, kind, idempotency_key, payload, created_at) VALUES (?, ?, ?, ?, ?)",
+            (target, kind, key, body, now),
+        )
+    return len(targets)
+
+
+_LINE_COLUMNS = ("order_id, line_no, item_id, variant_id, item_names, variant_names, options, quantity,"
+                 " unit_price_minor, line_total_minor, note, station, status, void_reason")
+
+
+def _line_view(row: tuple[Any, ...]) -> dict[str, Any]:
+    (_, line_no, item_id, variant_id, names, vnames, options, qty, unit, total, note, station, status, reason) = row
+    return {
+        "line_no": line_no, "item_id": item_id, "variant_id": variant_id, "names": json.loads(names),
+        "variant_names": json.loads(vnames) if vnames else None, "options": json.loads(options), "quantity": qty,
+        "unit_price_minor": unit, "line_total_minor": total, "note": note, "station": station, "status": status,
+        "void_reason": reason,
+    }
+
+
+_ORDER_SQL = (
+    "SELECT o.id, o.ticket_no, o.ticket_day, o.table_id, t.name AS \"table\", o.session_id, o.channel, o.client_key,"
+    " o.status, o.currency, o.subtotal_minor, o.service_charge_minor, o.total_minor, o.tax_minor, o.note,"
+    " o.created_at, o.updated_at FROM orders o JOIN tables t ON t.id = o.table_id"
+)
+
+
+def _with_lines(conn: apsw.Connection, orders: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    if not orders:
+        return orders
+    by_id = {o["id"]: o for o in orders}
+    for o in orders:
+        o["lines"] = []
+    marks = ",".join("?" * len(by_id))
+    for row in conn.execute(
+        f"SELECT {_LINE_COLUMNS} FROM order_lines WHERE order_id IN ({marks}) ORDER BY order_id, line_no", list(by_id)
+    ):
+        by_id[row[0]]["lines"].append(_line_view(row))
+    return orders
+
+
+def order_view(conn: apsw.Connection, order_id: int) -> dict[str, Any]:
+    order = one(conn, _ORDER_SQL + " WHERE o.id = ?", (order_id,))
+    if order is None:
+        raise DomainError("unknown_order", "no such order", order_id=order_id)
+    return _with_lines(conn, [order])[0]
+
+
+def session_orders(conn: apsw.Connection, session_id: int) -> list[dict[str, Any]]:
+    """A visit's orders, oldest first, with their lines (bounded: a visit never holds hundreds)."""
+    with conn:
+        orders = list(rows(conn, _ORDER_SQL + " WHERE o.session_id = ? ORDER BY o.id LIMIT ?",
+                           (session_id, ORDERS_PER_SESSION_LIMIT)))
+        return _with_lines(conn, orders)
+
+
+def change_status(conn: apsw.Connection, order_id: int, target: OrderStatus, actor: Actor,
+                  reason: str | None = None) -> dict[str, Any]:
+    """Move an order (accept, preparing, ready, served, cancel) if the rules allow it, with its event,
+    its kitchen tickets (printing on accept) or void tickets (cancel), and its outbox rows."""
+    row = one(conn, "SELECT id, status, session_id, client_key FROM orders WHERE id = ?", (order_id,))
+    if row is None:
+        raise DomainError("unknown_order", "no such order", order_id=order_id)
+    move = rules.transition(OrderStatus(row["status"]), target, actor, reason)
+    now = utc_now()
+    conn.execute("UPDATE orders SET status = ?, updated_at = ? WHERE id = ?", (target.value, now, order_id))
+    event_id = _event(conn, order_id, row["session_id"], move.source, target, actor, move.reason, now)
+    stations = tuple(s for (s,) in conn.execute(
+        "SELECT DISTINCT station FROM order_lines WHERE order_id = ? AND status = 'active' ORDER BY line_no", (order_id,)))
+    if target == OrderStatus.ACCEPTED:
+        _ticket_jobs(conn, order_id, row["session_id"], stations, now)
+    elif target == OrderStatus.CANCELLED:
+        for (station,) in conn.execute(
+            "SELECT station FROM print_jobs WHERE order_id = ? AND kind = 'ticket'", (order_id,)).fetchall():
+            conn.execute(
+                "INSERT OR IGNORE INTO print_jobs (order_id, session_id, station, kind, ref, payload, created_at)"
+                " VALUES (?, ?, ?, 'void', 'order', ?, ?)",
+                (order_id, row["session_id"], station, dumps({"reason": move.reason}), now),
+            )
+    _outbox(conn, "order.status", f"order.status:{row['client_key']}:{event_id}",
+            {"order_id": order_id, "client_key": row["client_key"], "from": move.source.value, "to": target.value,
+             "actor": actor.value, "reason": move.reason, "at": now}, now)
+    return order_view(conn, order_id)
+
+
+def void_line(conn: apsw.Connection, order_id: int, line_no: int, reason: str) -> dict[str, Any]:
+    """Staff take one line off an order: totals recomputed, a void ticket for its station, an event and outbox row."""
+    order = one(conn, "SELECT id, status, session_id, client_key FROM orders WHERE id = ?", (order_id,))
+    line = one(conn, "SELECT id, status, station FROM order_lines WHERE order_id = ? AND line_no = ?", (order_id, line_no))
+    if order is None or line is None:
+        raise DomainError("unknown_order", "no such order line", order_id=order_id, line=line_no)
+    reason = rules.void_line(LineStatus(line["status"]), OrderStatus(order["status"]), reason)
+    now = utc_now()
+    conn.execute("UPDATE order_lines SET status = 'voided', void_reason = ? WHERE id = ?", (reason, line["id"]))
+    settings = load_store_settings(conn)
+    totals = compute_totals(
+        (t for (t,) in conn.execute("SELECT line_total_minor FROM order_lines WHERE order_id = ? AND status = 'active'",
+                                    (order_id,))),
+        settings.service_charge_bp, settings.tax_rate_bp)
+    conn.execute(
+        "UPDATE orders SET subtotal_minor = ?, service_charge_minor = ?, total_minor = ?, tax_minor = ?, updated_at = ?"
+        " WHERE id = ?",
+        (totals.subtotal_minor, totals.service_charge_minor, totals.total_minor, totals.tax_minor, now, order_id))
+    status = OrderStatus(order["status"])
+    event_id = _event(conn, order_id, order["session_id"], status, status, Actor.STAFF, reason, now, line_id=line["id"])
+    if scalar(conn, "SELECT 1 FROM print_jobs WHERE order_id = ? AND station = ? AND kind = 'ticket'",
+              (order_id, line["station"])):
+        conn.execute(
+            "INSERT OR IGNORE INTO print_jobs (order_id, session_id, station, kind, ref, payload, created_at)"
+            " VALUES (?, ?, ?, 'void', ?, ?, ?)",
+            (order_id, order["session_id"], line["station"], str(line["id"]), dumps({"reason": reason, "line_no": line_no}),
+             now))
+    _outbox(conn, "order.line_voided", f"order.line_voided:{order['client_key']}:{event_id}",
+            {"order_id": order_id, "client_key": order["client_key"], "line_no": line_no, "reason": reason,
+             "total_minor": totals.total_minor, "at": now}, now)
+    return order_view(conn, order_id)
+
+
+def events_after(conn: apsw.Connection, after_id: int, limit: int = 500) -> list[dict[str, Any]]:
+    """Order events newer than `after_id` (for live updates), oldest first."""
+    return list(rows(
+        conn,
+        "SELECT e.id, e.order_id, e.session_id, e.line_id, e.from_status, e.to_status, e.actor, e.reason, e.at,"
+        " o.ticket_no, o.status AS order_status, o.total_minor FROM order_events e JOIN orders o ON o.id = e.order_id"
+        " WHERE e.id > ? ORDER BY e.id LIMIT ?",
+        (after_id, limit),
+    ))
+
+
+def last_event_id(conn: apsw.Connection) -> int:
+    return scalar(conn, "SELECT coalesce(max(id), 0) FROM order_events")

@@ -1,0 +1,178 @@
+"""Tables, their signed codes, visits (table sessions) and diners' waiter and bill requests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import apsw
+
+from appliance.db.connection import one, rows, scalar, utc_now
+from appliance.domain.errors import DomainError
+from appliance.domain.orders import ORDERING, SessionStatus, session_transition
+from appliance.domain.tokens import TableRef, read_table_token, sign_table_token
+
+
+@dataclass(frozen=True)
+class Table:
+    id: int
+    name: str
+    area: str
+    seats: int | None
+    token_version: int
+    active: bool
+
+
+_TABLE_COLUMNS = "id, name, area, seats, token_version, active"
+
+
+def _table(row: tuple[Any, ...]) -> Table:
+    tid, name, area, seats, version, active = row
+    return Table(tid, name, area, seats, version, bool(active))
+
+
+def add_table(conn: apsw.Connection, name: str, area: str = "", seats: int | None = None) -> Table:
+    name = name.strip()
+    if not name or len(name) > 32:
+        raise DomainError("invalid_table", "a table needs a name of 1-32 characters")
+    if scalar(conn, "SELECT 1 FROM tables WHERE name = ?", (name,)):
+        raise DomainError("duplicate_table", f"there is already a table called {name}", name=name)
+    sort = scalar(conn, "SELECT coalesce(max(sort), 0) + 1 FROM tables")
+    row = conn.execute(
+        f"INSERT INTO tables (name, area, seats, sort) VALUES (?, ?, ?, ?) RETURNING {_TABLE_COLUMNS}",
+        (name, area.strip(), seats, sort),
+    ).fetchone()
+    return _table(row)
+
+
+def get_table(conn: apsw.Connection, table_id: int) -> Table | None:
+    row = conn.execute(f"SELECT {_TABLE_COLUMNS} FROM tables WHERE id = ?", (table_id,)).fetchone()
+    return _table(row) if row else None
+
+
+def list_tables(conn: apsw.Connection) -> list[Table]:
+    return [_table(r) for r in conn.execute(f"SELECT {_TABLE_COLUMNS} FROM tables WHERE active ORDER BY sort, id")]
+
+
+def table_token(secret: bytes, store_id: str, table: Table) -> str:
+    return sign_table_token(secret, TableRef(store_id, table.id, table.token_version))
+
+
+def table_url(public_base_url: str, token: str) -> str:
+    return f"{public_base_url.rstrip('/')}/t/{token}"
+
+
+def resolve_token(conn: apsw.Connection, secret: bytes, store_id: str, token: str) -> Table:
+    """The table a sticker's code names. 403 `forged_token` / `other_store`; 410 `table_rekeyed` for an old sticker."""
+    ref = read_table_token(secret, store_id, token)
+    table = get_table(conn, ref.table_id)
+    if table is None or not table.active:
+        raise DomainError("table_gone", "this table no longer takes orders; please ask staff")
+    if ref.version < table.token_version:
+        raise DomainError("table_rekeyed", "this QR code is out of date; please ask staff for the table's new code",
+                          table=table.name)
+    if ref.version > table.token_version:
+        raise DomainError("forged_token", "this table code is not valid")
+    return table
+
+
+def rekey_table(conn: apsw.Connection, table_id: int) -> int:
+    """Void the table's printed codes; returns the new version (print new stickers)."""
+    version = scalar(conn, "UPDATE tables SET token_version = token_version + 1 WHERE id = ? RETURNING token_version",
+                     (table_id,))
+    if version is None:
+        raise DomainError("unknown_table", "no such table", table_id=table_id)
+    return version
+
+
+def live_session(conn: apsw.Connection, table_id: int) -> dict[str, Any] | None:
+    return one(conn, "SELECT * FROM table_sessions WHERE table_id = ? AND status != 'closed'", (table_id,))
+
+
+def open_session(conn: apsw.Connection, table_id: int, opened_by: str, diners: int | None = None) -> dict[str, Any]:
+    """Staff seat guests (or the first order opens the visit). Refuses a second live visit."""
+    if live_session(conn, table_id) is not None:
+        raise DomainError("session_open", "this table already has an open visit", table_id=table_id)
+    if get_table(conn, table_id) is None:
+        raise DomainError("unknown_table", "no such table", table_id=table_id)
+    return one(
+        conn,
+        "INSERT INTO table_sessions (table_id, status, diners, opened_at, opened_by) VALUES (?, 'open', ?, ?, ?)"
+        " RETURNING *",
+        (table_id, diners, utc_now(), opened_by),
+    )
+
+
+def session_for_order(conn: apsw.Connection, table: Table, need_staff_open: bool, diners: int | None) -> dict[str, Any]:
+    """The visit a new order belongs to: the live one, or a new one unless staff must open tables first.
+
+    Ordering again after asking for the bill (or paying) puts the visit back to open.
+    """
+    session = live_session(conn, table.id)
+    if session is None:
+        if need_staff_open:
+            raise DomainError("table_not_open", "this table is not open for orders yet; please ask staff",
+                              table=table.name)
+        return open_session(conn, table.id, "diner", diners)
+    status = SessionStatus(session["status"])
+    if status not in ORDERING:
+        raise DomainError("table_not_open", "this table is not open for orders", table=table.name)
+    if status != SessionStatus.OPEN:
+        set_session_status(conn, session["id"], SessionStatus.OPEN)
+        session["status"] = SessionStatus.OPEN.value
+    if diners and not session["diners"]:
+        conn.execute("UPDATE table_sessions SET diners = ? WHERE id = ?", (diners, session["id"]))
+    return session
+
+
+def unpaid_minor(conn: apsw.Connection, session_id: int) -> int:
+    return scalar(
+        conn,
+        "SELECT coalesce(sum(total_minor), 0) FROM orders WHERE session_id = ? AND status != 'cancelled'",
+        (session_id,),
+    )
+
+
+def set_session_status(conn: apsw.Connection, session_id: int, target: SessionStatus,
+                       confirm_unpaid: bool = False) -> SessionStatus:
+    session = one(conn, "SELECT * FROM table_sessions WHERE id = ?", (session_id,))
+    if session is None:
+        raise DomainError("unknown_session", "no such table visit", session_id=session_id)
+    current = SessionStatus(session["status"])
+    owed = unpaid_minor(conn, session_id) if current not in {SessionStatus.PAID} else 0
+    session_transition(current, target, unpaid_minor=owed, confirm_unpaid=confirm_unpaid)
+    column = {SessionStatus.BILL_REQUESTED: "bill_requested_at", SessionStatus.PAID: "paid_at",
+              SessionStatus.CLOSED: "closed_at"}.get(target)
+    stamp = f", {column} = :now" if column else ""
+    conn.execute(f"UPDATE table_sessions SET status = :status{stamp} WHERE id = :id",
+                 {"status": target.value, "now": utc_now(), "id": session_id})
+    return target
+
+
+def request_service(conn: apsw.Connection, table: Table, kind: str) -> tuple[dict[str, Any], bool]:
+    """A diner calls the waiter or asks for the bill. A request already waiting is returned, not repeated
+    (so impatient tapping does not flood the console). Returns (request, created)."""
+    if kind not in {"waiter", "bill"}:
+        raise DomainError("invalid_request_kind", "a request is either 'waiter' or 'bill'", kind=kind)
+    waiting = one(
+        conn, "SELECT * FROM service_requests WHERE table_id = ? AND kind = ? AND handled_at IS NULL", (table.id, kind)
+    )
+    if waiting is not None:
+        return waiting, False
+    session = live_session(conn, table.id)
+    if kind == "bill":
+        if session is None:
+            raise DomainError("no_open_visit", "there is nothing to pay at this table yet")
+        if session["status"] == SessionStatus.OPEN.value:
+            set_session_status(conn, session["id"], SessionStatus.BILL_REQUESTED)
+    request = one(
+        conn,
+        "INSERT INTO service_requests (table_id, session_id, kind, created_at) VALUES (?, ?, ?, ?) RETURNING *",
+        (table.id, session["id"] if session else None, kind, utc_now()),
+    )
+    assert request is not None
+    return request, True
+
+
+def open_requests(conn: apsw.Connection, limit: int = 100) -> list[dict[str, Any]]:
+    return list(rows(conn, "SELECT * FROM service_requests WHERE handled_at IS NULL ORDER BY id LIMIT ?", (limit,)))

@@ -1,0 +1,241 @@
+"""Every setting of Tablebox, declared once with its default and help text, and read from TOML and the environment.
+
+Two kinds:
+- box settings: how this box runs (address, port, paths, logging, limits). From, lowest first:
+  the defaults below, the TOML settings file, `TABLEBOX_<NAME>` environment variables, command-line flags.
+- store settings: the restaurant's own options (name, currency, service charge, ...). They live in
+  the store database so every process and the console see one truth; `tablebox init` takes their
+  first values from the `[store]` table of the settings file, and the console edits them later.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+ENV_PREFIX = "TABLEBOX_"
+CONFIG_ENV = "TABLEBOX_CONFIG"
+DATA_DIR_ENV = "TABLEBOX_DATA_DIR"
+SYSTEM_CONFIG = Path("/etc/tablebox/tablebox.toml")
+
+
+class SettingsError(ValueError):
+    """A settings file or variable that cannot be used as it is; the message says which and why."""
+
+
+def default_data_dir() -> Path:
+    # systemd's StateDirectory= sets STATE_DIRECTORY; otherwise the user's data folder.
+    if os.environ.get("STATE_DIRECTORY"):
+        return Path(os.environ["STATE_DIRECTORY"].split(":")[0])
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "tablebox"
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    help: str
+    kind: type
+    scope: str  # "box" or "store"
+    choices: tuple[Any, ...] | None = None
+    minimum: int | None = None
+    maximum: int | None = None
+
+    @property
+    def env(self) -> str | None:
+        return ENV_PREFIX + self.name.upper() if self.scope == "box" else None
+
+    def convert(self, value: Any, source: str) -> Any:
+        """Turn a TOML value or an environment string into this setting's type, or explain why not."""
+        try:
+            if self.kind is bool:
+                if isinstance(value, str):
+                    low = value.strip().lower()
+                    if low not in {"1", "0", "true", "false", "yes", "no", "on", "off"}:
+                        raise ValueError
+                    value = low in {"1", "true", "yes", "on"}
+                elif not isinstance(value, bool):
+                    raise ValueError
+            elif self.kind is int:
+                if isinstance(value, bool):
+                    raise ValueError
+                value = int(value)
+            elif self.kind is float:
+                value = float(value)
+            elif self.kind is list:
+                if isinstance(value, str):
+                    value = [part.strip() for part in value.split(",") if part.strip()]
+                if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                    raise ValueError
+            elif self.kind is str:
+                if not isinstance(value, str):
+                    raise ValueError
+        except (TypeError, ValueError):
+            raise SettingsError(
+                f"{source}: {self.name} must be {self.kind.__name__}, got {value!r}"
+            ) from None
+        if self.choices is not None and value not in self.choices:
+            raise SettingsError(f"{source}: {self.name} must be one of {', '.join(map(str, self.choices))}, got {value!r}")
+        if self.minimum is not None and value < self.minimum:
+            raise SettingsError(f"{source}: {self.name} must be at least {self.minimum}, got {value!r}")
+        if self.maximum is not None and value > self.maximum:
+            raise SettingsError(f"{source}: {self.name} must be at most {self.maximum}, got {value!r}")
+        return value
+
+
+def _box(name: str, default: Any, kind: type, help: str, **kw: Any) -> Setting:
+    return Setting(name, default, help, kind, "box", **kw)
+
+
+def _store(name: str, default: Any, kind: type, help: str, **kw: Any) -> Setting:
+    return Setting(name, default, help, kind, "store", **kw)
+
+
+SETTINGS: tuple[Setting, ...] = (
+    _box("data_dir", "", str, "Folder holding the store database and secret. Default: $STATE_DIRECTORY under systemd, else ~/.local/share/tablebox."),
+    _box("host", "0.0.0.0", str, "Address the web server listens on."),
+    _box("port", 8080, int, "TCP port the web server listens on.", minimum=0, maximum=65535),
+    _box("public_base_url", "", str, "Start of every table's ordering URL (printed on QR stickers). Empty: http://<this box's LAN address>:<port>."),
+    _box("secret_file", "", str, "File holding the store secret that signs table codes. Empty: <data_dir>/store.secret."),
+    _box("log_format", "auto", str, "Log lines: console (readable), json (one JSON object per line), or auto (console on a terminal, JSON otherwise).", choices=("auto", "console", "json")),
+    _box("log_level", "info", str, "Lowest log level written.", choices=("debug", "info", "warning", "error")),
+    _box("max_body_bytes", 65_536, int, "Largest request body accepted; larger gets 413.", minimum=1024, maximum=10_485_760),
+    _box("rate_limit_table_per_minute", 30, int, "Orders and waiter/bill requests one table may send per minute before getting 429 (0 = no limit).", minimum=0),
+    _box("rate_limit_address_per_minute", 600, int, "API requests one network address may send per minute before getting 429 (0 = no limit).", minimum=0),
+    _box("writer_max_batch", 256, int, "Most writes committed together in one transaction (group commit).", minimum=1, maximum=10_000),
+    _box("events_poll_seconds", 0.25, float, "How often live order updates check the database for changes (PRAGMA data_version)."),
+    _box("events_keepalive_seconds", 15.0, float, "Seconds between keep-alive comments on a diner's live event stream."),
+    _box("sqlite_vfs", "", str, "Name of a registered SQLite VFS to open the database with (benchmarks and tests); empty for the default."),
+    _store("store_name", "Tablebox", str, "The restaurant's name, shown to diners and printed on tickets."),
+    _store("currency", "CNY", str, "ISO 4217 currency code; prices are integers in its minor unit (CNY: fen, JPY: yen)."),
+    _store("languages", ["zh", "en"], list, "Menu languages, the first being the default."),
+    _store("timezone", "Asia/Shanghai", str, "The restaurant's time zone (business day, availability windows, ticket numbers)."),
+    _store("service_charge_bp", 0, int, "Service charge in basis points of the subtotal (1000 = 10%).", minimum=0, maximum=5000),
+    _store("tax_rate_bp", 600, int, "Tax rate included in prices, in basis points (600 = 6%); shown on bills, never added.", minimum=0, maximum=5000),
+    _store("auto_accept", False, bool, "Accept every diner's order at once instead of waiting for staff."),
+    _store("print_on", "submit", str, "When kitchen tickets print: on submit, or when staff accept the order.", choices=("submit", "accept")),
+    _store("tables_need_staff_open", False, bool, "Tables take orders only after staff open them (seat the guests)."),
+    _store("opening_hours", [], list, "Daily ordering hours as HH:MM-HH:MM ranges in local time (several allowed; empty = always open)."),
+    _store("day_starts_at", "05:00", str, "Local time the business day (and ticket numbering) starts; orders before it belong to the previous day."),
+)
+
+BOX_SETTINGS = {s.name: s for s in SETTINGS if s.scope == "box"}
+STORE_SETTINGS = {s.name: s for s in SETTINGS if s.scope == "store"}
+
+
+@dataclass(frozen=True)
+class BoxSettings:
+    data_dir: Path
+    host: str = "0.0.0.0"
+    port: int = 8080
+    public_base_url: str = ""
+    secret_file: str = ""
+    log_format: str = "auto"
+    log_level: str = "info"
+    max_body_bytes: int = 65_536
+    rate_limit_table_per_minute: int = 30
+    rate_limit_address_per_minute: int = 600
+    writer_max_batch: int = 256
+    events_poll_seconds: float = 0.25
+    events_keepalive_seconds: float = 15.0
+    sqlite_vfs: str = ""
+    config_file: Path | None = None
+    store_defaults: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "store.db"
+
+    @property
+    def secret_path(self) -> Path:
+        return Path(self.secret_file) if self.secret_file else self.data_dir / "store.secret"
+
+    def with_overrides(self, **overrides: Any) -> BoxSettings:
+        """Command-line flags win over everything; None means 'not given'."""
+        given = {k: v for k, v in overrides.items() if v is not None}
+        for name, value in given.items():
+            if name in BOX_SETTINGS and name != "data_dir":
+                given[name] = BOX_SETTINGS[name].convert(value, f"--{name.replace('_', '-')}")
+        if "data_dir" in given:
+            given["data_dir"] = Path(given["data_dir"])
+        return replace(self, **given)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"{path}: not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise SettingsError(f"{path}: cannot read settings file: {exc.strerror}") from None
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, data_dir: str | Path | None = None, config_file: str | Path | None = None
+) -> BoxSettings:
+    """Defaults, then the settings file, then the environment. `data_dir` (a flag) wins over all.
+
+    The settings file is $TABLEBOX_CONFIG, else <data_dir>/tablebox.toml, else /etc/tablebox/tablebox.toml,
+    whichever exists first. Unknown keys are refused so a typo never silently does nothing.
+    """
+    env = os.environ if environ is None else environ
+    resolved_dir = Path(data_dir or env.get(DATA_DIR_ENV) or default_data_dir())
+    path: Path | None = Path(config_file) if config_file else (Path(env[CONFIG_ENV]) if env.get(CONFIG_ENV) else None)
+    if path is None:
+        for candidate in (resolved_dir / "tablebox.toml", SYSTEM_CONFIG):
+            if candidate.is_file():
+                path = candidate
+                break
+    values: dict[str, Any] = {}
+    store_defaults: dict[str, Any] = {}
+    if path is not None:
+        data = _read_toml(path)
+        for key, value in data.items():
+            if key == "store":
+                if not isinstance(value, dict):
+                    raise SettingsError(f"{path}: [store] must be a table")
+                for skey, svalue in value.items():
+                    if skey not in STORE_SETTINGS:
+                        raise SettingsError(f"{path}: unknown store setting {skey!r} in [store]")
+                    store_defaults[skey] = STORE_SETTINGS[skey].convert(svalue, str(path))
+            elif key in BOX_SETTINGS:
+                values[key] = BOX_SETTINGS[key].convert(value, str(path))
+            else:
+                raise SettingsError(f"{path}: unknown setting {key!r}")
+    for name, setting in BOX_SETTINGS.items():
+        if setting.env and setting.env in env and name != "data_dir":
+            values[name] = setting.convert(env[setting.env], f"${setting.env}")
+    if not data_dir and not env.get(DATA_DIR_ENV) and values.get("data_dir"):
+        resolved_dir = Path(values["data_dir"])
+    values.pop("data_dir", None)
+    known = {f.name for f in fields(BoxSettings)}
+    return BoxSettings(
+        data_dir=resolved_dir,
+        config_file=path,
+        store_defaults=store_defaults,
+        **{k: v for k, v in values.items() if k in known},
+    )
+
+
+def settings_help() -> str:
+    """Every setting with its default, environment variable and help: the epilog of `tablebox --help`."""
+    lines = ["box settings (settings file key, or environment variable):"]
+    for s in SETTINGS:
+        if s.scope == "box":
+            lines.append(f"  {s.name} = {s.default!r}    ${s.env}")
+            lines.append(f"      {s.help}")
+    lines.append("")
+    lines.append("store settings ([store] table of the settings file, applied by `tablebox init`; kept in the database):")
+    for s in SETTINGS:
+        if s.scope == "store":
+            lines.append(f"  {s.name} = {s.default!r}")
+            lines.append(f"      {s.help}")
+    lines.append("")
+    lines.append(f"settings file: ${CONFIG_ENV}, else <data_dir>/tablebox.toml, else {SYSTEM_CONFIG}.")
+    lines.append(f"data folder: --data-dir, else ${DATA_DIR_ENV}, else data_dir from the settings file, else the default above.")
+    return "\n".join(lines)

@@ -1,0 +1,109 @@
+"""One process's handle on the store: the data folder, the secret, migrations, a read connection and the writer."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any, Mapping
+
+import apsw
+
+from appliance.db.connection import open_connection
+from appliance.db.migrate import migrate
+from appliance.db.orders import MenuCache
+from appliance.db.store_settings import StoreSettings, init_store_settings, load_store_settings
+from appliance.db.writer import Writer
+from appliance.settings import BoxSettings
+
+
+class StoreError(RuntimeError):
+    """The store cannot be opened or created as asked; the message says what to do."""
+
+
+def read_secret(path: Path) -> bytes:
+    try:
+        text = path.read_text("ascii").strip()
+    except FileNotFoundError:
+        raise StoreError(f"no store secret at {path}: run `tablebox init` (or set secret_file)") from None
+    except PermissionError:
+        raise StoreError(f"cannot read the store secret {path}: wrong owner or mode") from None
+    try:
+        secret = bytes.fromhex(text)
+    except ValueError:
+        raise StoreError(f"{path} does not hold a hex secret") from None
+    if len(secret) < 16:
+        raise StoreError(f"{path}: the store secret is too short (at least 16 bytes)")
+    return secret
+
+
+def _write_secret(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # O_EXCL: never overwrite a secret (that would void every printed sticker); 0600: only the service reads it.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secrets.token_hex(32) + "\n")
+
+
+def store_exists(settings: BoxSettings) -> bool:
+    return settings.db_path.exists()
+
+
+def init_store(settings: BoxSettings, store_values: Mapping[str, Any] | None = None) -> StoreSettings:
+    """Create the data folder, the secret and a new store database. Refuses to touch an existing store."""
+    if settings.db_path.exists():
+        raise StoreError(f"a store already exists at {settings.db_path}")
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if not settings.secret_path.exists():
+        _write_secret(settings.secret_path)
+    read_secret(settings.secret_path)
+    values = {**settings.store_defaults, **(store_values or {})}
+    conn = open_connection(settings.db_path, vfs=settings.sqlite_vfs or None)
+    try:
+        migrate(conn)
+        with conn:
+            init_store_settings(conn, secrets.token_hex(4), values)
+        return load_store_settings(conn)
+    except BaseException:
+        conn.close()
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{settings.db_path}{suffix}").unlink(missing_ok=True)
+        raise
+    finally:
+        conn.close()
+
+
+class Store:
+    """Open with `Store.open(settings)`; `read` is for the thread that opened it, `writer` for all writes."""
+
+    def __init__(self, settings: BoxSettings, read: apsw.Connection, writer: Writer, secret: bytes,
+                 store: StoreSettings) -> None:
+        self.settings = settings
+        self.read = read
+        self.writer = writer
+        self.secret = secret
+        self.store_id = store.store_id
+        self.write_cache = MenuCache()  # used only on the writer thread
+
+    @classmethod
+    def open(cls, settings: BoxSettings, *, start_writer: bool = True) -> Store:
+        if not settings.db_path.exists():
+            raise StoreError(f"no store at {settings.db_path}: run `tablebox init --data-dir {settings.data_dir}`")
+        secret = read_secret(settings.secret_path)
+        vfs = settings.sqlite_vfs or None
+        conn = open_connection(settings.db_path, vfs=vfs)
+        try:
+            migrate(conn)
+        finally:
+            conn.close()
+        read = open_connection(settings.db_path, readonly=True, vfs=vfs)
+        store = load_store_settings(read)
+        writer = Writer(settings.db_path, vfs=vfs, max_batch=settings.writer_max_batch)
+        return cls(settings, read, writer, secret, store)
+
+    def store_settings(self) -> StoreSettings:
+        return load_store_settings(self.read)
+
+    def close(self) -> None:
+        self.writer.close()
+        self.read.close()

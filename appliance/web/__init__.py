@@ -1,0 +1,1 @@
+"""The litestar web app: the diner API, live order events and health."""

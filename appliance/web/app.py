@@ -1,0 +1,68 @@
+"""create_app(settings): the litestar app with the store, the live-events hub and the limits on app.state."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from typing import AsyncIterator
+
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin
+
+from appliance import __version__
+from appliance.db.orders import MenuCache
+from appliance.settings import BoxSettings
+from appliance.store import Store
+from appliance.web.diner import DinerController
+from appliance.web.errors import EXCEPTION_HANDLERS
+from appliance.web.events import EventHub
+from appliance.web.health import healthz
+from appliance.web.menu_render import MenuRenderCache
+from appliance.web.ratelimit import RateLimiter
+
+
+def create_app(settings: BoxSettings, store: Store | None = None) -> Litestar:
+    """The web app. The store opens in the lifespan (or is given, already open, by tests and the
+    command line) and is closed when the app stops: queued writes finish first."""
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        owned = store is None
+        opened = Store.open(settings) if owned else store
+        assert opened is not None
+        state = app.state
+        state.store = opened
+        state.read_cache = MenuCache()
+        state.rendered = MenuRenderCache(opened.store_id)
+        state.hub = EventHub(opened.read, settings.events_poll_seconds)
+        state.hub.start()
+        try:
+            yield
+        finally:
+            await state.hub.stop()
+            if owned:
+                opened.close()
+
+    return Litestar(
+        route_handlers=[DinerController, healthz],
+        lifespan=[lifespan],
+        state=State({
+            "settings": settings,
+            "table_limiter": RateLimiter(settings.rate_limit_table_per_minute),
+            "address_limiter": RateLimiter(settings.rate_limit_address_per_minute),
+        }),
+        exception_handlers=EXCEPTION_HANDLERS,
+        request_max_body_size=settings.max_body_bytes,
+        openapi_config=OpenAPIConfig(
+            title="Tablebox diner API",
+            version=__version__,
+            description="What a diner's phone (or the relay) asks the restaurant's box. The table token in the "
+                        "path is the only credential. Money is integers in the currency's minor unit.",
+            path="/schema",
+            render_plugins=[JsonRenderPlugin(path=["/", "/openapi.json"])],
+        ),
+        logging_config=None,
+        debug=False,
+    )
+

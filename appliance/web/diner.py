@@ -1,0 +1,272 @@
+"""The diner API under /api/v1/tables/{token}: table info, menu, orders, live events, waiter and bill requests."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any, AsyncGenerator
+
+import msgspec
+import structlog
+from litestar import Controller, Request, Response, get, post
+from litestar.datastructures import State
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.response import ServerSentEvent, ServerSentEventMessage
+
+from appliance.db.orders import OrderRequest, session_orders, submit_order
+from appliance.db.tables import Table, live_session, request_service, resolve_token
+from appliance.db.writer import WriterClosed
+from appliance.domain.errors import DomainError
+from appliance.domain.orders import Channel, ORDERING, SessionStatus
+from appliance.domain.pricing import CartLine
+from appliance.domain.text import NOTE_MAX_CHARS, clean_text
+from appliance.web.errors import ApiError, ErrorOut, request_lang
+from appliance.web.events import RESYNC, event_payload, events_for_session
+from appliance.web.localize import localize_order, session_view
+from appliance.web.ratelimit import retry_after
+from appliance.web.schemas import (
+    MenuOut,
+    OrderIn,
+    OrderOut,
+    ServiceRequestIn,
+    ServiceRequestOut,
+    TableInfoOut,
+    VisitOrdersOut,
+)
+
+log = structlog.get_logger("appliance.orders")
+
+JSON = "application/json"
+
+
+def _errors(*codes: int) -> dict[int, ResponseSpec]:
+    meaning = {
+        400: "Malformed JSON (`malformed_json`).",
+        403: "A forged code (`forged_token`) or another restaurant's code (`other_store`).",
+        409: "`price_changed` (details.total_minor is the fresh total), `store_closed`, `table_not_open`, `no_open_visit`.",
+        410: "The table was re-keyed: an old sticker (`table_rekeyed`), or the table was removed (`table_gone`).",
+        413: "The body is larger than max_body_bytes (`body_too_large`).",
+        422: "A line cannot be ordered (`sold_out`, `not_enough_stock`, `unknown_item`, `unavailable_now`, "
+             "`variant_required`, `unknown_variant`, `invalid_option`, `text_too_long`; details.line names it), "
+             "`idempotency_key_reused`, or a body of the wrong shape (`invalid_body`, details.field).",
+        429: "Too many requests from this table or address (`rate_limited`); see Retry-After.",
+        503: "The order could not be stored (`storage_unavailable`) or the box is restarting (`shutting_down`).",
+    }
+    return {c: ResponseSpec(data_container=ErrorOut, description=meaning[c]) for c in codes}
+
+
+def _state(request: Request[Any, Any, Any]) -> State:
+    return request.app.state
+
+
+def _table(request: Request[Any, Any, Any], token: str) -> Table:
+    state = _state(request)
+    host = request.client.host if request.client else "?"
+    wait = state.address_limiter.hit(host)
+    if wait:
+        raise ApiError("rate_limited", headers={"Retry-After": retry_after(wait)}, scope="address")
+    store = state.store
+    return resolve_token(store.read, store.secret, store.store_id, token)
+
+
+def _limit_table(request: Request[Any, Any, Any], table: Table) -> None:
+    wait = _state(request).table_limiter.hit(table.id)
+    if wait:
+        raise ApiError("rate_limited", headers={"Retry-After": retry_after(wait)}, scope="table")
+
+
+async def _write(request: Request[Any, Any, Any], fn: Any, *args: Any) -> Any:
+    try:
+        return await _state(request).store.writer.run(fn, *args)
+    except WriterClosed:
+        raise ApiError("shutting_down") from None
+    except DomainError:
+        raise
+    except Exception as exc:  # the transaction did not commit: nothing was taken
+        log.error("store.write_failed", error=repr(exc))
+        raise ApiError("storage_unavailable") from None
+
+
+def _json(value: Any, status: int = 200) -> Response[Any]:
+    return Response(content=msgspec.json.encode(value), status_code=status, media_type=JSON)
+
+
+class DinerController(Controller):
+    path = "/api/v1/tables/{token:str}"
+    tags = ["diner"]
+
+    @get("/", operation_id="getTable", summary="The store and this table",
+         responses=_errors(403, 410, 429))
+    async def table_info(self, request: Request[Any, Any, Any], token: str) -> TableInfoOut:
+        """Who and where the diner is: the restaurant (name, currency, languages, open now?) and the table,
+        with its open visit if there is one."""
+        table = _table(request, token)
+        store = _state(request).store
+        settings = _state(request).read_cache.get(store.read).settings
+        session = live_session(store.read, table.id)
+        open_now = settings.open_at(settings.minute_of_day())
+        takes_orders = open_now and (
+            (session is not None and SessionStatus(session["status"]) in ORDERING) or not settings.tables_need_staff_open)
+        return msgspec.convert({
+            "store": {"name": settings.store_name, "currency": settings.currency,
+                      "currency_exponent": settings.money.exponent, "languages": list(settings.languages),
+                      "open_now": open_now, "opening_hours": list(settings.opening_hours),
+                      "service_charge_bp": settings.service_charge_bp, "tax_rate_bp": settings.tax_rate_bp},
+            "table": {"name": table.name, "area": table.area, "seats": table.seats, "takes_orders": takes_orders,
+                      "session": session_view(session)},
+        }, TableInfoOut)
+
+    @get("/menu", operation_id="getMenu", summary="The menu in the diner's language",
+         responses={304: ResponseSpec(data_container=None, description="Not modified (If-None-Match matched the ETag)."),
+                    **_errors(403, 410, 429)})
+    async def menu(self, request: Request[Any, Any, Any], token: str, lang: str | None = None) -> Response[MenuOut]:
+        """Categories, dishes, variants, option groups with min/max choices, prices in minor units, sold-out
+        and available-now flags, and the menu version. `lang` (zh, en, ...) picks the translation; the answer
+        carries an ETag, so a phone re-asking with If-None-Match gets 304 when nothing changed."""
+        _table(request, token)
+        state = _state(request)
+        snap = state.read_cache.get(state.store.read)
+        language = request_lang(request)
+        if language not in snap.settings.languages:
+            language = snap.settings.languages[0]
+        etag, body = state.rendered.get(snap, language, snap.settings.minute_of_day())
+        headers = {"ETag": etag, "Cache-Control": "no-cache", "Vary": "Accept-Language"}
+        if etag in (request.headers.get("if-none-match") or ""):
+            return Response(content=b"", status_code=304, headers=headers)
+        return Response(content=body, media_type=JSON, headers=headers)
+
+    @post("/orders", operation_id="submitOrder", summary="Submit an order", status_code=201,
+          responses={200: ResponseSpec(data_container=OrderOut,
+                                       description="The same order again: this client_key was already submitted."),
+                     **_errors(400, 403, 409, 410, 413, 422, 429, 503)})
+    async def submit(self, request: Request[Any, Any, Any], token: str, data: OrderIn) -> Response[OrderOut]:
+        """Price the lines from the box's own menu and store the order, its kitchen tickets and its ERP
+        delivery in one durable transaction before answering 201. `expected_total_minor` (the total the
+        phone showed) makes a stale total a 409 `price_changed` instead of a surprise. Retrying with the
+        same `client_key` returns the original order with 200, never a second one."""
+        started = time.perf_counter()
+        table = _table(request, token)
+        _limit_table(request, table)
+        lang = request_lang(request)
+        order_request = OrderRequest(
+            client_key=data.client_key,
+            lines=tuple(
+                CartLine(item_id=l.item_id, quantity=l.quantity, variant_id=l.variant_id,
+                         option_ids=tuple(l.option_ids), note=_clean_note(l.note, n))
+                for n, l in enumerate(data.lines, start=1)
+            ),
+            note=_clean_note(data.note, None),
+            diners=data.diners,
+            expected_total_minor=data.expected_total_minor,
+            lang=lang,
+            channel=Channel.LAN,
+        )
+        store = _state(request).store
+        result = await _write(request, submit_order, table, order_request, store.write_cache)
+        order = result.order
+        if result.created:
+            log.info("order.submitted", order_id=order["id"], ticket_no=order["ticket_no"], table=table.name,
+                     lines=len(order["lines"]), total_minor=order["total_minor"],
+                     latency_ms=round((time.perf_counter() - started) * 1000, 2))
+            if result.sold_out_now:
+                log.info("menu.sold_out", item_ids=result.sold_out_now, reason="stock")
+        else:
+            log.info("order.repeated", order_id=order["id"], table=table.name)
+        return _json(localize_order(order, lang), 201 if result.created else 200)
+
+    @get("/orders", operation_id="listVisitOrders", summary="This visit's orders",
+         responses=_errors(403, 410, 429))
+    async def visit_orders(self, request: Request[Any, Any, Any], token: str) -> VisitOrdersOut:
+        """The orders of the table's current visit with their status and lines, and the running total
+        (cancelled orders excluded). Empty when the table has no open visit."""
+        table = _table(request, token)
+        store = _state(request).store
+        lang = request_lang(request)
+        session = live_session(store.read, table.id)
+        orders = session_orders(store.read, session["id"]) if session else []
+        return msgspec.convert({
+            "session": session_view(session),
+            "orders": [localize_order(o, lang) for o in orders],
+            "total_minor": sum(o["total_minor"] for o in orders if o["status"] != "cancelled"),
+        }, VisitOrdersOut)
+
+    @get("/events", operation_id="streamEvents", summary="Live status of this visit's orders (server-sent events)",
+         media_type="text/event-stream", responses=_errors(403, 410, 429))
+    async def events(self, request: Request[Any, Any, Any], token: str) -> ServerSentEvent:
+        """A `text/event-stream`. First a `snapshot` event (the visit's orders and their status), then an
+        `order` event for every status change or voided line (`{event_id, order_id, ticket_no, from, to,
+        line_no, reason, order_status, total_minor, at}`), each with its id; a reconnect with
+        `Last-Event-ID` gets the events it missed instead of the snapshot. Comments keep the line alive."""
+        table = _table(request, token)
+        state = _state(request)
+        hub = state.hub
+        queue = hub.subscribe(table.id)
+        last_header = request.headers.get("last-event-id", "")
+        resume_after = int(last_header) if last_header.isdigit() else None
+        keepalive = state.settings.events_keepalive_seconds
+
+        def snapshot() -> ServerSentEventMessage:
+            session = live_session(state.store.read, table.id)
+            orders = session_orders(state.store.read, session["id"]) if session else []
+            data = {"session": session_view(session),
+                    "orders": [{"id": o["id"], "ticket_no": o["ticket_no"], "status": o["status"],
+                                "total_minor": o["total_minor"]} for o in orders]}
+            return ServerSentEventMessage(event="snapshot", data=msgspec.json.encode(data).decode(),
+                                          id=str(hub.last_id))
+
+        async def stream() -> AsyncGenerator[ServerSentEventMessage, None]:
+            sent = hub.last_id
+            try:
+                yield ServerSentEventMessage(comment="tablebox", retry_duration=3000)
+                session = live_session(state.store.read, table.id)
+                if resume_after is not None and session is not None:
+                    for row in events_for_session(state.store.read, session["id"], resume_after):
+                        sent = max(sent, row["id"])
+                        yield _event_message(row)
+                else:
+                    yield snapshot()
+                while True:
+                    try:
+                        row = await asyncio.wait_for(queue.get(), keepalive)
+                    except asyncio.TimeoutError:
+                        yield ServerSentEventMessage(comment="keepalive")
+                        continue
+                    if row is RESYNC:
+                        yield snapshot()
+                    elif row["id"] > sent:
+                        sent = row["id"]
+                        yield _event_message(row)
+            finally:
+                hub.unsubscribe(table.id, queue)
+
+        return ServerSentEvent(stream(), headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    @post("/requests", operation_id="requestService", summary="Call the waiter or ask for the bill", status_code=201,
+          responses={200: ResponseSpec(data_container=ServiceRequestOut,
+                                       description="The same request is already waiting for staff."),
+                     **_errors(403, 409, 410, 422, 429, 503)})
+    async def service_request(self, request: Request[Any, Any, Any], token: str,
+                              data: ServiceRequestIn) -> Response[ServiceRequestOut]:
+        """`waiter` calls staff to the table; `bill` asks for the bill (the visit becomes bill_requested).
+        A request of the same kind still waiting is answered again with 200 instead of being repeated."""
+        table = _table(request, token)
+        _limit_table(request, table)
+        row, created = await _write(request, request_service, table, data.kind)
+        log.info("table.request", table=table.name, kind=data.kind, created=created)
+        return _json({"id": row["id"], "kind": row["kind"], "created_at": row["created_at"],
+                      "already_waiting": not created}, 201 if created else 200)
+
+
+def _event_message(row: dict[str, Any]) -> ServerSentEventMessage:
+    return ServerSentEventMessage(event="order", data=msgspec.json.encode(event_payload(row)).decode(),
+                                  id=str(row["id"]))
+
+
+def _clean_note(text: str, line_no: int | None) -> str:
+    try:
+        return clean_text(text, NOTE_MAX_CHARS, "note")
+    except DomainError as exc:
+        if line_no is not None:
+            exc.details["line"] = line_no
+        raise
+

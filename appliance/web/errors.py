@@ -1,0 +1,143 @@
+"""One error shape for the API: {"error": {"code", "message", "details"}} with a stable code and HTTP status."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+import structlog
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+
+from appliance.domain.errors import DomainError
+from appliance.domain.money import format_money
+from appliance.web.messages import message_for
+
+log = structlog.get_logger("appliance.web")
+
+STATUS_BY_CODE: dict[str, int] = {
+    "forged_token": 403,
+    "other_store": 403,
+    "table_rekeyed": 410,
+    "table_gone": 410,
+    "not_found": 404,
+    "unknown_order": 404,
+    "price_changed": 409,
+    "store_closed": 409,
+    "table_not_open": 409,
+    "no_open_visit": 409,
+    "not_allowed": 409,
+    "illegal_transition": 409,
+    "malformed_json": 400,
+    "body_too_large": 413,
+    "unsupported_media_type": 415,
+    "method_not_allowed": 405,
+    "rate_limited": 429,
+    "storage_unavailable": 503,
+    "shutting_down": 503,
+    "internal_error": 500,
+}
+DEFAULT_STATUS = 422  # every other refusal is about the request's content
+
+
+class ErrorBody(msgspec.Struct):
+    code: str
+    message: str
+    details: dict[str, Any]
+
+
+class ErrorOut(msgspec.Struct):
+    """Every refusal of the API has this shape."""
+
+    error: ErrorBody
+
+
+class ApiError(Exception):
+    """An HTTP refusal with a stable code; the message is chosen in the diner's language when answered."""
+
+    def __init__(self, code: str, status: int | None = None, headers: dict[str, str] | None = None,
+                 **details: Any) -> None:
+        super().__init__(code)
+        self.code = code
+        self.status = status or STATUS_BY_CODE.get(code, DEFAULT_STATUS)
+        self.details = details
+        self.headers = headers or {}
+
+
+def request_lang(request: Request[Any, Any, Any]) -> str:
+    """The diner's language: ?lang=, else the browser's Accept-Language, else Chinese."""
+    lang = request.query_params.get("lang")
+    if lang:
+        return "zh" if lang.lower().startswith("zh") else lang.lower()[:2]
+    accept = request.headers.get("accept-language", "")
+    for part in accept.split(","):
+        tag = part.split(";")[0].strip().lower()
+        if tag.startswith("zh"):
+            return "zh"
+        if tag[:2] in {"en", "ja"}:
+            return tag[:2]
+    return "zh"
+
+
+def _money_formatter(request: Request[Any, Any, Any]) -> Any:
+    state = request.app.state
+    try:
+        currency = state.store.store_settings().money
+    except Exception:  # a broken store must not hide the original error
+        return None
+    return lambda minor: format_money(minor, currency)
+
+
+def error_response(request: Request[Any, Any, Any], code: str, status: int, details: dict[str, Any],
+                   fallback: str, headers: dict[str, str] | None = None) -> Response[ErrorOut]:
+    money = _money_formatter(request) if "total_minor" in details else None
+    message = message_for(code, request_lang(request), details, fallback, money)
+    body = msgspec.json.encode({"error": {"code": code, "message": message, "details": details}})
+    return Response(content=body, status_code=status, media_type="application/json", headers=headers)
+
+
+def domain_error_handler(request: Request[Any, Any, Any], exc: DomainError) -> Response[ErrorOut]:
+    return error_response(request, exc.code, STATUS_BY_CODE.get(exc.code, DEFAULT_STATUS), dict(exc.details), exc.message)
+
+
+def api_error_handler(request: Request[Any, Any, Any], exc: ApiError) -> Response[ErrorOut]:
+    return error_response(request, exc.code, exc.status, exc.details, exc.code, exc.headers)
+
+
+def http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[ErrorOut]:
+    """Litestar's own refusals (validation, size, routing) in our shape, with our codes."""
+    status = exc.status_code
+    if isinstance(exc, ValidationException) and exc.extra:
+        problems = [
+            {"field": _field(e.get("key")), "problem": e.get("message", "")}
+            for e in (exc.extra if isinstance(exc.extra, list) else [exc.extra]) if isinstance(e, dict)
+        ]
+        first = problems[0] if problems else {"field": "", "problem": str(exc.detail)}
+        return error_response(request, "invalid_body", 422,
+                              {"field": first["field"], "problem": f"{first['field']}: {first['problem']}",
+                               "errors": problems}, str(exc.detail))
+    code = {400: "malformed_json", 404: "not_found", 405: "method_not_allowed", 413: "body_too_large",
+            415: "unsupported_media_type", 429: "rate_limited"}.get(status)
+    if code is None:
+        code = "internal_error" if status >= 500 else "bad_request"
+    if status >= 500:
+        log.error("http.error", path=request.url.path, status=status, detail=str(exc.detail))
+    return error_response(request, code, status, {}, str(exc.detail), dict(exc.headers or {}))
+
+
+def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorOut]:
+    log.exception("http.internal_error", path=request.url.path, error=repr(exc))
+    return error_response(request, "internal_error", 500, {}, "internal error")
+
+
+def _field(key: Any) -> str:
+    text = str(key or "")
+    return text[5:] if text.startswith("data.") else ("" if text == "data" else text)
+
+
+EXCEPTION_HANDLERS: dict[Any, Any] = {
+    DomainError: domain_error_handler,
+    ApiError: api_error_handler,
+    HTTPException: http_exception_handler,
+    Exception: internal_error_handler,
+}

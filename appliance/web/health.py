@@ -1,0 +1,58 @@
+"""GET /healthz: is the database answering, how deep are the print and sync queues."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import apsw
+from litestar import Request, Response, get
+
+from appliance import __version__
+from appliance.db.connection import rows, scalar
+from appliance.db.migrate import current_version
+from appliance.web.schemas import HealthOut
+
+import msgspec
+
+# A print job stuck this long means the kitchen is missing tickets.
+STUCK_JOBS_DEGRADE = 1
+
+
+def health_report(conn: apsw.Connection) -> tuple[int, dict[str, Any]]:
+    try:
+        with conn:
+            schema = current_version(conn)
+            pending, oldest = conn.execute(
+                "SELECT count(*), min(created_at) FROM print_jobs WHERE state = 'pending'").fetchone()
+            failed = scalar(conn, "SELECT count(*) FROM print_jobs WHERE state = 'failed'")
+            sync = [
+                {"name": r["name"], "pending": r["pending"], "parked": r["parked"], "last_error": r["last_error"]}
+                for r in rows(
+                    conn,
+                    "SELECT t.name,"
+                    " (SELECT count(*) FROM outbox o WHERE o.target = t.name AND delivered_at IS NULL AND parked_at IS NULL) AS pending,"
+                    " (SELECT count(*) FROM outbox o WHERE o.target = t.name AND parked_at IS NOT NULL) AS parked,"
+                    " (SELECT last_error FROM outbox o WHERE o.target = t.name AND last_error IS NOT NULL"
+                    "  ORDER BY id DESC LIMIT 1) AS last_error"
+                    " FROM sync_targets t WHERE t.enabled ORDER BY t.name")
+            ]
+    except apsw.Error as exc:
+        return 503, {"status": "failing", "version": __version__,
+                     "database": {"ok": False, "schema_version": 0, "error": str(exc)},
+                     "printers": {"pending_jobs": 0, "failed_jobs": 0, "oldest_pending_at": None}, "sync": []}
+    degraded = failed >= STUCK_JOBS_DEGRADE or any(t["parked"] for t in sync)
+    return 200, {
+        "status": "degraded" if degraded else "ok",
+        "version": __version__,
+        "database": {"ok": True, "schema_version": schema, "error": None},
+        "printers": {"pending_jobs": pending, "failed_jobs": failed, "oldest_pending_at": oldest},
+        "sync": sync,
+    }
+
+
+@get("/healthz", operation_id="health", summary="Health of the box", tags=["box"])
+async def healthz(request: Request[Any, Any, Any]) -> Response[HealthOut]:
+    """200 while the database answers (status `ok`, or `degraded` when print jobs failed or sync rows are
+    parked); 503 `failing` when the database does not answer."""
+    status, report = health_report(request.app.state.store.read)
+    return Response(content=msgspec.json.encode(report), status_code=status, media_type="application/json")

@@ -1,0 +1,201 @@
+"""Typed shapes of the diner API's requests and answers; they are what /schema documents."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+from msgspec import Meta, Struct
+
+from appliance.domain.orders import REASON_MAX_CHARS  # noqa: F401  (kept beside the API bounds for readers)
+from appliance.domain.pricing import MAX_LINES, MAX_QUANTITY
+
+Id = Annotated[int, Meta(ge=1, le=2**31 - 1, description="A row id.")]
+MinorUnits = Annotated[int, Meta(description="Money as an integer count of the currency's minor unit (fen for CNY).")]
+# Raw bound before control characters are stripped; the cleaned note must fit 140 characters.
+RawNote = Annotated[str, Meta(max_length=280, description="Up to 140 characters once control characters are removed.")]
+
+
+class LineIn(Struct, forbid_unknown_fields=True, kw_only=True):
+    item_id: Id
+    quantity: Annotated[int, Meta(ge=1, le=MAX_QUANTITY)]
+    variant_id: Id | None = None
+    option_ids: Annotated[list[Id], Meta(max_length=20)] = msgspec.field(default_factory=list)
+    note: RawNote = ""
+
+
+class OrderIn(Struct, forbid_unknown_fields=True, kw_only=True):
+    """A diner's order. Prices are never sent: the box prices every line from its own menu."""
+
+    client_key: Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]{8,64}$",
+                                    description="Made once per submission (a UUID); a retry with the same key returns the same order.")]
+    lines: Annotated[list[LineIn], Meta(max_length=MAX_LINES)]
+    expected_total_minor: Annotated[int, Meta(ge=0, le=10**12)] | None = None
+    note: RawNote = ""
+    diners: Annotated[int, Meta(ge=1, le=99)] | None = None
+
+
+class ServiceRequestIn(Struct, forbid_unknown_fields=True, kw_only=True):
+    kind: Literal["waiter", "bill"]
+
+
+class StoreOut(Struct, kw_only=True):
+    name: str
+    currency: str
+    currency_exponent: int
+    languages: list[str]
+    open_now: bool
+    opening_hours: list[str]
+    service_charge_bp: int
+    tax_rate_bp: int
+
+
+class SessionOut(Struct, kw_only=True):
+    id: int
+    status: Literal["open", "bill_requested", "paid", "closed"]
+    opened_at: str
+    diners: int | None
+
+
+class TableOut(Struct, kw_only=True):
+    name: str
+    area: str
+    seats: int | None
+    takes_orders: bool
+    session: SessionOut | None
+
+
+class TableInfoOut(Struct, kw_only=True):
+    store: StoreOut
+    table: TableOut
+
+
+class OptionOut(Struct, kw_only=True):
+    id: int
+    name: str
+    price_delta_minor: MinorUnits
+    sold_out: bool
+
+
+class OptionGroupOut(Struct, kw_only=True):
+    id: int
+    name: str
+    min_choices: int
+    max_choices: int
+    options: list[OptionOut]
+
+
+class VariantOut(Struct, kw_only=True):
+    id: int
+    name: str
+    price_minor: MinorUnits
+
+
+class ItemOut(Struct, kw_only=True):
+    id: int
+    name: str
+    description: str
+    price_minor: MinorUnits | None
+    from_price_minor: MinorUnits
+    variants: list[VariantOut]
+    option_groups: list[OptionGroupOut]
+    allergens: list[str]
+    image: str | None
+    prep_minutes: int | None
+    sold_out: bool
+    available_now: bool
+    available_hours: str | None
+
+
+class CategoryOut(Struct, kw_only=True):
+    id: int
+    name: str
+    items: list[ItemOut]
+
+
+class MenuOut(Struct, kw_only=True):
+    version: int
+    lang: str
+    languages: list[str]
+    currency: str
+    currency_exponent: int
+    service_charge_bp: int
+    categories: list[CategoryOut]
+
+
+class ChosenOptionOut(Struct, kw_only=True):
+    id: int
+    name: str
+    price_delta_minor: MinorUnits
+
+
+class LineOut(Struct, kw_only=True):
+    line_no: int
+    item_id: int
+    name: str
+    variant_id: int | None
+    variant: str | None
+    options: list[ChosenOptionOut]
+    quantity: int
+    unit_price_minor: MinorUnits
+    line_total_minor: MinorUnits
+    note: str
+    status: Literal["active", "voided"]
+
+
+class OrderOut(Struct, kw_only=True):
+    id: int
+    ticket_no: int
+    status: Literal["submitted", "accepted", "preparing", "ready", "served", "cancelled"]
+    channel: Literal["lan", "relay", "staff"]
+    table: str
+    client_key: str
+    currency: str
+    subtotal_minor: MinorUnits
+    service_charge_minor: MinorUnits
+    total_minor: MinorUnits
+    tax_minor: MinorUnits
+    note: str
+    created_at: str
+    updated_at: str
+    lines: list[LineOut]
+
+
+class VisitOrdersOut(Struct, kw_only=True):
+    session: SessionOut | None
+    orders: list[OrderOut]
+    total_minor: MinorUnits
+
+
+class ServiceRequestOut(Struct, kw_only=True):
+    id: int
+    kind: Literal["waiter", "bill"]
+    created_at: str
+    already_waiting: bool
+
+
+class DatabaseHealth(Struct, kw_only=True):
+    ok: bool
+    schema_version: int
+    error: str | None
+
+
+class PrintersHealth(Struct, kw_only=True):
+    pending_jobs: int
+    failed_jobs: int
+    oldest_pending_at: str | None
+
+
+class SyncTargetHealth(Struct, kw_only=True):
+    name: str
+    pending: int
+    parked: int
+    last_error: str | None
+
+
+class HealthOut(Struct, kw_only=True):
+    status: Literal["ok", "degraded", "failing"]
+    version: str
+    database: DatabaseHealth
+    printers: PrintersHealth
+    sync: list[SyncTargetHealth]
