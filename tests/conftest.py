@@ -55,3 +55,8 @@ def db(settings: BoxSettings) -> Iterator[object]:
         yield conn
     finally:
         conn.close()
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"

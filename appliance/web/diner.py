@@ -10,6 +10,7 @@ import msgspec
 import structlog
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
+from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
@@ -97,7 +98,7 @@ class DinerController(Controller):
 
     @get("/", operation_id="getTable", summary="The store and this table",
          responses=_errors(403, 410, 429))
-    async def table_info(self, request: Request[Any, Any, Any], token: str) -> TableInfoOut:
+    async def table_info(self, request: Request[Any, Any, Any], token: FromPath[str]) -> TableInfoOut:
         """Who and where the diner is: the restaurant (name, currency, languages, open now?) and the table,
         with its open visit if there is one."""
         table = _table(request, token)
@@ -119,7 +120,7 @@ class DinerController(Controller):
     @get("/menu", operation_id="getMenu", summary="The menu in the diner's language",
          responses={304: ResponseSpec(data_container=None, description="Not modified (If-None-Match matched the ETag)."),
                     **_errors(403, 410, 429)})
-    async def menu(self, request: Request[Any, Any, Any], token: str, lang: str | None = None) -> Response[MenuOut]:
+    async def menu(self, request: Request[Any, Any, Any], token: FromPath[str], lang: FromQuery[str | None] = None) -> Response[MenuOut]:
         """Categories, dishes, variants, option groups with min/max choices, prices in minor units, sold-out
         and available-now flags, and the menu version. `lang` (zh, en, ...) picks the translation; the answer
         carries an ETag, so a phone re-asking with If-None-Match gets 304 when nothing changed."""
@@ -139,7 +140,7 @@ class DinerController(Controller):
           responses={200: ResponseSpec(data_container=OrderOut,
                                        description="The same order again: this client_key was already submitted."),
                      **_errors(400, 403, 409, 410, 413, 422, 429, 503)})
-    async def submit(self, request: Request[Any, Any, Any], token: str, data: OrderIn) -> Response[OrderOut]:
+    async def submit(self, request: Request[Any, Any, Any], token: FromPath[str], data: JSONBody[OrderIn]) -> Response[OrderOut]:
         """Price the lines from the box's own menu and store the order, its kitchen tickets and its ERP
         delivery in one durable transaction before answering 201. `expected_total_minor` (the total the
         phone showed) makes a stale total a 409 `price_changed` instead of a surprise. Retrying with the
@@ -176,7 +177,7 @@ class DinerController(Controller):
 
     @get("/orders", operation_id="listVisitOrders", summary="This visit's orders",
          responses=_errors(403, 410, 429))
-    async def visit_orders(self, request: Request[Any, Any, Any], token: str) -> VisitOrdersOut:
+    async def visit_orders(self, request: Request[Any, Any, Any], token: FromPath[str]) -> VisitOrdersOut:
         """The orders of the table's current visit with their status and lines, and the running total
         (cancelled orders excluded). Empty when the table has no open visit."""
         table = _table(request, token)
@@ -192,7 +193,7 @@ class DinerController(Controller):
 
     @get("/events", operation_id="streamEvents", summary="Live status of this visit's orders (server-sent events)",
          media_type="text/event-stream", responses=_errors(403, 410, 429))
-    async def events(self, request: Request[Any, Any, Any], token: str) -> ServerSentEvent:
+    async def events(self, request: Request[Any, Any, Any], token: FromPath[str]) -> ServerSentEvent:
         """A `text/event-stream`. First a `snapshot` event (the visit's orders and their status), then an
         `order` event for every status change or voided line (`{event_id, order_id, ticket_no, from, to,
         line_no, reason, order_status, total_minor, at}`), each with its id; a reconnect with
@@ -245,8 +246,8 @@ class DinerController(Controller):
           responses={200: ResponseSpec(data_container=ServiceRequestOut,
                                        description="The same request is already waiting for staff."),
                      **_errors(403, 409, 410, 422, 429, 503)})
-    async def service_request(self, request: Request[Any, Any, Any], token: str,
-                              data: ServiceRequestIn) -> Response[ServiceRequestOut]:
+    async def service_request(self, request: Request[Any, Any, Any], token: FromPath[str],
+                              data: JSONBody[ServiceRequestIn]) -> Response[ServiceRequestOut]:
         """`waiter` calls staff to the table; `bill` asks for the bill (the visit becomes bill_requested).
         A request of the same kind still waiting is answered again with 200 instead of being repeated."""
         table = _table(request, token)

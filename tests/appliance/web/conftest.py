@@ -1,0 +1,57 @@
+"""The web app over the demo store through litestar's in-process test client."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Iterator
+
+import pytest
+from litestar.testing import TestClient
+
+from appliance.db.connection import open_connection
+from appliance.db.store_settings import load_store_settings
+from appliance.db.tables import list_tables, table_token
+from appliance.settings import BoxSettings
+from appliance.store import Store, read_secret
+from appliance.web.app import create_app
+
+
+def token_for(settings: BoxSettings, name: str) -> str:
+    conn = open_connection(settings.db_path)
+    try:
+        store_id = load_store_settings(conn).store_id
+        table = next(t for t in list_tables(conn) if t.name == name)
+        return table_token(read_secret(settings.secret_path), store_id, table)
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def client(settings: BoxSettings, store: Store) -> Iterator[TestClient[Any]]:
+    with TestClient(create_app(settings, store)) as c:
+        yield c
+
+
+@pytest.fixture
+def token(settings: BoxSettings) -> str:
+    return token_for(settings, "A1")
+
+
+def key() -> str:
+    return uuid.uuid4().hex
+
+
+def item_id(db: Any, key_: str) -> int:
+    return db.execute("SELECT id FROM items WHERE key = ?", (key_,)).fetchone()[0]
+
+
+def option_id(db: Any, group: str, option: str) -> int:
+    return db.execute(
+        "SELECT o.id FROM options o JOIN option_groups g ON g.id = o.group_id WHERE g.key = ? AND o.key = ?",
+        (group, option)).fetchone()[0]
+
+
+def variant_id(db: Any, item_key: str, variant: str) -> int:
+    return db.execute(
+        "SELECT v.id FROM variants v JOIN items i ON i.id = v.item_id WHERE i.key = ? AND v.key = ?",
+        (item_key, variant)).fetchone()[0]
