@@ -88,6 +88,22 @@ async def _write(request: Request[Any, Any, Any], fn: Any, *args: Any) -> Any:
         raise ApiError("storage_unavailable") from None
 
 
+def _strict(body: bytes, kind: type[Any]) -> Any:
+    """Decode the body strictly (litestar's own parse converts "2" to 2 and 2.0 to 2: a phone sending
+    the wrong type is a bug to report, not to guess at)."""
+    try:
+        return msgspec.json.decode(body, type=kind)
+    except msgspec.ValidationError as exc:
+        text = str(exc)
+        problem, _, where = text.rpartition(" - at `$")
+        field = where.rstrip("`").lstrip(".") if problem else ""
+        problem = problem or text
+        raise ApiError("invalid_body", field=field, problem=f"{field}: {problem}" if field else problem,
+                       errors=[{"field": field, "problem": problem}]) from None
+    except msgspec.DecodeError:
+        raise ApiError("malformed_json") from None
+
+
 def _json(value: Any, status: int = 200) -> Response[Any]:
     return Response(content=msgspec.json.encode(value), status_code=status, media_type=JSON)
 
@@ -146,6 +162,7 @@ class DinerController(Controller):
         phone showed) makes a stale total a 409 `price_changed` instead of a surprise. Retrying with the
         same `client_key` returns the original order with 200, never a second one."""
         started = time.perf_counter()
+        data = _strict(await request.body(), OrderIn)
         table = _table(request, token)
         _limit_table(request, table)
         lang = request_lang(request)
@@ -218,7 +235,7 @@ class DinerController(Controller):
         async def stream() -> AsyncGenerator[ServerSentEventMessage, None]:
             sent = hub.last_id
             try:
-                yield ServerSentEventMessage(comment="tablebox", retry_duration=3000)
+                yield ServerSentEventMessage(data=None, comment="tablebox", retry=3000)
                 session = live_session(state.store.read, table.id)
                 if resume_after is not None and session is not None:
                     for row in events_for_session(state.store.read, session["id"], resume_after):
@@ -230,7 +247,7 @@ class DinerController(Controller):
                     try:
                         row = await asyncio.wait_for(queue.get(), keepalive)
                     except asyncio.TimeoutError:
-                        yield ServerSentEventMessage(comment="keepalive")
+                        yield ServerSentEventMessage(data=None, comment="keepalive")
                         continue
                     if row is RESYNC:
                         yield snapshot()
@@ -250,6 +267,7 @@ class DinerController(Controller):
                               data: JSONBody[ServiceRequestIn]) -> Response[ServiceRequestOut]:
         """`waiter` calls staff to the table; `bill` asks for the bill (the visit becomes bill_requested).
         A request of the same kind still waiting is answered again with 200 instead of being repeated."""
+        data = _strict(await request.body(), ServiceRequestIn)
         table = _table(request, token)
         _limit_table(request, table)
         row, created = await _write(request, request_service, table, data.kind)
