@@ -26,11 +26,13 @@ class SettingsError(ValueError):
     """A settings file or variable that cannot be used as it is; the message says which and why."""
 
 
-def default_data_dir() -> Path:
+def default_data_dir(env: Mapping[str, str] | None = None) -> Path:
     # systemd's StateDirectory= sets STATE_DIRECTORY; otherwise the user's data folder.
-    if os.environ.get("STATE_DIRECTORY"):
-        return Path(os.environ["STATE_DIRECTORY"].split(":")[0])
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    env = os.environ if env is None else env
+    if env.get("STATE_DIRECTORY"):
+        return Path(env["STATE_DIRECTORY"].split(":")[0])
+    home = Path(env["HOME"]) if env.get("HOME") else Path.home()
+    base = env.get("XDG_DATA_HOME") or str(home / ".local" / "share")
     return Path(base) / "tablebox"
 
 
@@ -184,7 +186,7 @@ def load_settings(
     whichever exists first. Unknown keys are refused so a typo never silently does nothing.
     """
     env = os.environ if environ is None else environ
-    resolved_dir = Path(data_dir or env.get(DATA_DIR_ENV) or default_data_dir())
+    resolved_dir = Path(data_dir or env.get(DATA_DIR_ENV) or default_data_dir(env))
     path: Path | None = Path(config_file) if config_file else (Path(env[CONFIG_ENV]) if env.get(CONFIG_ENV) else None)
     if path is None:
         for candidate in (resolved_dir / "tablebox.toml", SYSTEM_CONFIG):

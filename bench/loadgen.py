@@ -4,9 +4,9 @@
 
 Why not httpx / aiohttp / wrk?  httpx tops out around 1-2k req/s per core, far below what we need to
 push the server (~8-10k req/s). A hand-written client on raw `asyncio.open_connection` streams under
-uvloop does ~25-30k small requests/s and ~12k menu-sized (36 KB) requests/s on one core of this
-machine (measured with bench/loadgen_ceiling.py against a trivial server), i.e. comfortably above
-what the Tablebox server can answer, so it is not the bottleneck. It also reports its own CPU use per
+uvloop does ~26k menu-sized (36 KB) GETs/s and ~65-80k small POSTs/s on one core of this machine
+(measured with bench/loadgen_ceiling.py against a trivial uvloop server), i.e. 3x and 30x what the
+Tablebox server answers (~8k menus/s, ~2k orders/s), so it is not the bottleneck. It also reports its own CPU use per
 run: if that is near 100% of its core the figures would be suspect, and run.py flags it. wrk would
 be faster still but needs a Lua script for unique client keys, and its latency histogram is
 coarser; keeping the whole bench in Python with uvloop was enough, so it stays dependency-free.
@@ -19,7 +19,10 @@ counted as throughput.
 
 CONFIG keys: host, port, conns, warmup, duration, kind ("get" | "order"), tokens (list), lang,
 lines (for "order": a list of JSON-encoded order lines to draw from), lines_per_order,
-key_prefix (unique per run). Requests that complete in [start+warmup, start+warmup+duration] count.
+key_prefix (unique per run), rate (0 = closed loop; else total requests/s spread evenly over the
+connections, open loop). Throughput counts the answers completed inside the measurement window
+[start+warmup, start+warmup+duration); latency counts only the requests also sent inside it, so the
+first requests of fresh connections (accept queue, warm-up) do not pollute the percentiles.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ class Stats:
         self.conn_errors = 0
         self.reconnects = 0
         self.bytes_in = 0
+        self.slowest: list[tuple[float, float, int, int]] = []  # (latency, start offset, conn no, request no on it)
 
 
 def request_factory(cfg: dict[str, Any]) -> Callable[[], bytes]:
@@ -112,11 +116,19 @@ async def read_chunked(reader: asyncio.StreamReader) -> bytes:
         await reader.readexactly(2)
 
 
-async def worker(cfg: dict[str, Any], make: Callable[[], bytes], stats: Stats, t_measure: float, t_end: float) -> None:
+async def worker(cfg: dict[str, Any], make: Callable[[], bytes], stats: Stats, t_start: float, t_measure: float,
+                 t_end: float, conn_no: int) -> None:
     host, port = cfg["host"], cfg["port"]
+    seq = 0
     perf = time.perf_counter
     lat_append = stats.latencies.append
     reader = writer = None
+    # Paced (open-loop) mode: this connection sends every `interval` seconds on a fixed schedule,
+    # and latency counts from the scheduled send time, so a server that falls behind is charged for
+    # the queueing it causes (no coordinated omission). rate 0 = closed loop, as fast as answers come.
+    rate = float(cfg.get("rate") or 0)
+    interval = int(cfg["conns"]) / rate if rate > 0 else 0.0
+    next_send = t_start + random.random() * interval
     while perf() < t_end:
         if writer is None:
             try:
@@ -127,7 +139,14 @@ async def worker(cfg: dict[str, Any], make: Callable[[], bytes], stats: Stats, t
                 continue
         try:
             req = make()
-            t0 = perf()
+            if interval:
+                delay = next_send - perf()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                t0 = next_send
+                next_send += interval
+            else:
+                t0 = perf()
             writer.write(req)
             head = await reader.readuntil(CRLF2)
             status, length, chunked, close = parse_head(head)
@@ -138,6 +157,7 @@ async def worker(cfg: dict[str, Any], make: Callable[[], bytes], stats: Stats, t
             else:
                 body = b""
             t1 = perf()
+            seq += 1
         except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as exc:
             stats.conn_errors += 1
             if len(stats.error_samples) < 5:
@@ -148,10 +168,13 @@ async def worker(cfg: dict[str, Any], make: Callable[[], bytes], stats: Stats, t
             stats.reconnects += 1
             continue
         stats.all_statuses[status] += 1
-        if t_measure <= t1 < t_end:
-            lat_append(t1 - t0)
+        if t_measure <= t1 < t_end:  # throughput: answers completed inside the window
             stats.statuses[status] += 1
             stats.bytes_in += len(head) + len(body)
+            if t0 >= t_measure:  # latency: requests also sent inside it (no warm-up/connect artefacts)
+                lat_append(t1 - t0)
+                if t1 - t0 > 0.1:
+                    stats.slowest.append((t1 - t0, t0 - t_start, conn_no, seq))
         if not 200 <= status < 300 and len(stats.error_samples) < 5:
             stats.error_samples.append(f"{status}: {body[:300].decode('utf-8', 'replace')}")
         if close:
@@ -181,14 +204,14 @@ async def run(cfg: dict[str, Any]) -> dict[str, Any]:
         return time.process_time()
 
     mark = asyncio.ensure_future(cpu_mark())
-    await asyncio.gather(*(worker(cfg, make, stats, t_measure, t_end) for _ in range(int(cfg["conns"]))))
+    await asyncio.gather(*(worker(cfg, make, stats, start, t_measure, t_end, i) for i in range(int(cfg["conns"]))))
     cpu_window = time.process_time() - await mark
     lat = sorted(stats.latencies)
     window = float(cfg["duration"])
     ok = sum(n for s, n in stats.statuses.items() if 200 <= s < 300)
     total = sum(stats.statuses.values())
     return {
-        "conns": cfg["conns"], "kind": cfg["kind"], "duration": window,
+        "conns": cfg["conns"], "kind": cfg["kind"], "duration": window, "rate": cfg.get("rate") or 0,
         "requests": total, "ok": ok, "non_2xx": total - ok,
         "rps": ok / window, "all_rps": total / window,
         "statuses": {str(k): v for k, v in sorted(stats.statuses.items())},
@@ -198,6 +221,7 @@ async def run(cfg: dict[str, Any]) -> dict[str, Any]:
         "mb_in_per_s": stats.bytes_in / window / 1e6,
         "conn_errors": stats.conn_errors, "reconnects": stats.reconnects,
         "error_samples": stats.error_samples,
+        "slowest": [[round(l * 1000, 1), round(o, 3), c, q] for l, o, c, q in sorted(stats.slowest, reverse=True)[:5]],
         "loadgen_cpu_pct": 100.0 * cpu_window / window,
         "loadgen_maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "loop": "uvloop" if uvloop is not None else "asyncio",

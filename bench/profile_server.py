@@ -5,6 +5,10 @@
 
 Starts the demo server like run.py (core 0), drives it from core 1, and while the load runs records
 the server with `py-spy record --format raw` (collapsed stacks, all threads, idle frames dropped).
+
+Caveat on one core: a thread that is runnable but waiting for the CPU or the GIL is not "idle" to
+py-spy, so wall-clock samples overstate whatever the event loop is doing when it hands the GIL over
+(e.g. every apsw call, which releases the GIL). --gil samples only the GIL holder: closer to CPU.
 Prints the top functions by own time and by total time, and the share of each thread; keeps the
 raw stacks file if --out is given (feed it to flamegraph.pl or speedscope).
 """
@@ -36,6 +40,9 @@ def main() -> int:
     parser.add_argument("--py-spy", default=shutil.which("py-spy") or "/tmp/pyspy/bin/py-spy")
     parser.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
     parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--gil", action="store_true",
+                        help="sample only the thread holding the GIL (CPU spent in Python; time inside SQLite, "
+                             "which apsw runs without the GIL, is not seen)")
     parser.add_argument("--out", help="keep the collapsed stacks here")
     args = parser.parse_args()
 
@@ -55,7 +62,8 @@ def main() -> int:
                "lines_per_order": bench.LINES_PER_ORDER, "key_prefix": "prof"}
         spy = subprocess.Popen(
             [args.py_spy, "record", "--pid", str(child.pid), "--rate", str(args.rate), "--duration",
-             str(int(args.duration)), "--format", "raw", "--threads", "--nonblocking", "--output", str(raw)],
+             str(int(args.duration)), "--format", "raw", "--threads", "--nonblocking", "--output", str(raw),
+             *(["--gil"] if args.gil else [])],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         result: dict = {}
         t = threading.Thread(target=lambda: result.update(run_loadgen(cfg, server_pid=child.pid, workdir=workdir)))

@@ -1,0 +1,92 @@
+"""The `tablebox` command: init, demo, tables, serve, and its refusals."""
+
+from __future__ import annotations
+
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from appliance.cli import build_parser, main
+from tests.appliance.test_crash import free_port
+
+ENV = {**os.environ, "TABLEBOX_PUBLIC_BASE_URL": "http://box.test:8080"}
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "appliance", *args], capture_output=True, text=True, env=ENV,
+                          timeout=60)
+
+
+def test_init_makes_a_store_and_a_private_secret(tmp_path):
+    data = tmp_path / "store"
+    r = run("init", "--data-dir", str(data), "--store-name", "川味小馆", "--currency", "JPY")
+    assert r.returncode == 0, r.stderr
+    assert "川味小馆" in r.stdout and "JPY" in r.stdout
+    assert (data / "store.db").exists()
+    assert stat.S_IMODE((data / "store.secret").stat().st_mode) == 0o600
+    again = run("init", "--data-dir", str(data))
+    assert again.returncode == 2 and "already exists" in again.stderr
+    bad = run("init", "--data-dir", str(tmp_path / "x"), "--currency", "ABC")
+    assert bad.returncode == 2 and "unknown currency" in bad.stderr
+
+
+def test_tables_without_a_store_says_what_to_do(tmp_path):
+    r = run("tables", "--data-dir", str(tmp_path / "none"))
+    assert r.returncode == 2 and "tablebox init" in r.stderr
+
+
+def test_demo_creates_the_store_and_tables_lists_its_urls(tmp_path):
+    data = tmp_path / "demo"
+    port = free_port()
+    log = (tmp_path / "demo.log").open("w")
+    proc = subprocess.Popen([sys.executable, "-m", "appliance", "demo", "--data-dir", str(data), "--host",
+                             "127.0.0.1", "--port", str(port)], stdout=log, stderr=subprocess.STDOUT, env=ENV)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "demo.log").read_text()
+            time.sleep(0.1)
+        r = run("tables", "--data-dir", str(data))
+        assert r.returncode == 0
+        lines = r.stdout.splitlines()
+        assert len(lines) == 14
+        name, url = lines[0].split()
+        assert name == "A1" and url.startswith("http://box.test:8080/t/")
+        token = url.rsplit("/", 1)[1]
+        info = httpx.get(f"http://127.0.0.1:{port}/api/v1/tables/{token}").json()
+        assert info["table"]["name"] == "A1"
+        banner = (tmp_path / "demo.log").read_text()
+        assert "created the demo store" in banner and url in banner
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(15)
+        log.close()
+    assert proc.returncode in (0, -signal.SIGTERM)  # uvicorn re-raises the signal after a clean shutdown
+    # a second demo run reuses the store instead of replacing it
+    assert (data / "store.db").exists()
+
+
+def test_help_documents_every_command():
+    text = build_parser().format_help()
+    for command in ("init", "demo", "serve", "tables"):
+        assert command in text
+    r = run("serve", "--help")
+    assert "--data-dir" in r.stdout and "--port" in r.stdout and "--host" in r.stdout
+
+
+def test_main_reports_settings_errors_without_a_traceback(tmp_path, capsys):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("nonsense = 1\n")
+    assert main(["tables", "--config", str(bad), "--data-dir", str(tmp_path)]) == 2
+    assert "unknown setting 'nonsense'" in capsys.readouterr().err

@@ -1,0 +1,39 @@
+"""The dependency rules of DESIGN section 3, checked by importing in a fresh interpreter (static analysis
+misses deferred imports)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+PROJECT = ("appliance", "printers", "sync", "tui")
+HEAVY = ("litestar", "apsw", "msgspec", "structlog", "httpx", "uvicorn", "sqlite_utils", "textual", "escpos", "usb")
+
+
+def imported_after(module: str) -> set[str]:
+    code = (f"import sys, json; before = set(sys.modules); import {module}; "
+            "print(json.dumps(sorted(set(sys.modules) - before)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    return {name.split(".")[0] for name in json.loads(out)} | {
+        name for name in json.loads(out) if name.startswith("appliance.")}
+
+
+@pytest.mark.parametrize("module", ["appliance.domain", "appliance.domain.pricing", "appliance.domain.orders",
+                                    "appliance.domain.tokens", "appliance.domain.money", "appliance.domain.menu",
+                                    "appliance.domain.text"])
+def test_the_domain_imports_only_the_standard_library(module):
+    loaded = imported_after(module)
+    third_party = {m for m in loaded if m in HEAVY or m in PROJECT[1:]}
+    assert third_party == set(), f"{module} pulled in {third_party}"
+    outside = {m for m in loaded if m.startswith("appliance.") and not m.startswith("appliance.domain")}
+    assert outside == set(), f"{module} imported {outside}"
+    stdlib = set(sys.stdlib_module_names) | {"appliance", "_distutils_hack"}
+    assert {m for m in loaded if "." not in m and not m.startswith("_")} - stdlib == set()
+
+
+def test_the_store_layer_does_not_import_the_web_app():
+    loaded = imported_after("appliance.db.orders")
+    assert "litestar" not in loaded and "appliance.web" not in loaded
