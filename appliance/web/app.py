@@ -18,6 +18,7 @@ from appliance.web.diner import DinerController
 from appliance.web.errors import EXCEPTION_HANDLERS
 from appliance.web.events import EventHub
 from appliance.web.health import healthz
+from appliance.web.pages import diner_page
 from appliance.web.menu_render import MenuRenderCache
 from appliance.web.ratelimit import RateLimiter
 
@@ -45,7 +46,7 @@ def create_app(settings: BoxSettings, store: Store | None = None) -> Litestar:
                 opened.close()
 
     return Litestar(
-        route_handlers=[DinerController, healthz],
+        route_handlers=[DinerController, healthz, diner_page],
         lifespan=[lifespan],
         state=State({
             "settings": settings,
