@@ -1,13 +1,14 @@
-"""A lean closed-loop HTTP/1.1 load generator: N keep-alive connections, each doing request/response in a loop.
+"""A lean HTTP/1.1 load generator: N keep-alive connections, each doing request/response in a loop (closed
+loop), or on a fixed schedule (paced, open loop).
 
     python bench/loadgen.py CONFIG.json      (prints one JSON result object on stdout)
 
 Why not httpx / aiohttp / wrk?  httpx tops out around 1-2k req/s per core, far below what we need to
 push the server (~8-10k req/s). A hand-written client on raw `asyncio.open_connection` streams under
-uvloop does ~26k menu-sized (36 KB) GETs/s and ~65-80k small POSTs/s on one core of this machine
+uvloop does ~23-31k menu-sized (36 KB) GETs/s and ~65-80k small POSTs/s on one core of this machine
 (measured with bench/loadgen_ceiling.py against a trivial uvloop server), i.e. 3x and 30x what the
-Tablebox server answers (~8k menus/s, ~2k orders/s), so it is not the bottleneck. It also reports its own CPU use per
-run: if that is near 100% of its core the figures would be suspect, and run.py flags it. wrk would
+Tablebox server answers (~8k menus/s, ~2k orders/s), so it is not the bottleneck. It also reports its
+own CPU use per run: if that is near 100% of its core the figures would be suspect, and run.py flags it. wrk would
 be faster still but needs a Lua script for unique client keys, and its latency histogram is
 coarser; keeping the whole bench in Python with uvloop was enough, so it stays dependency-free.
 

@@ -369,13 +369,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def _sigterm(signum: int, frame: Any) -> None:
+def _interrupt(signum: int, frame: Any) -> None:
+    # Ctrl-C, kill, or a closed terminal: unwind through the finally that stops the servers. Restore
+    # the default first so a second Ctrl-C during the clean-up does not abort the clean-up itself.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)
     raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _sigterm)
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _interrupt)
     if shutil.which("taskset") is None:
         print("taskset not found (util-linux): cannot pin the processes", file=sys.stderr)
         return 2
