@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
 import apsw
+import msgspec
 
 BUSY_TIMEOUT_MS = 5_000
 
@@ -37,8 +37,12 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+_ENCODER = msgspec.json.Encoder(order="sorted")
+
+
 def dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    """Compact JSON with sorted keys (stable, so equal values store and hash equally), UTF-8 kept."""
+    return _ENCODER.encode(value).decode()
 
 
 def rows(conn: apsw.Connection, sql: str, params: Any = ()) -> Iterator[dict[str, Any]]:

@@ -5,14 +5,14 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Mapping
 
 import apsw
 
 from appliance.db.connection import dumps, one, rows, scalar, utc_now
 from appliance.db.menu import counted_stock, load_menu, take_stock
 from appliance.db.store_settings import StoreSettings, load_store_settings
-from appliance.db.tables import Table, session_for_order
+from appliance.db.tables import Table, session_for_order, tables_by_id
 from appliance.domain import orders as rules
 from appliance.domain.errors import DomainError
 from appliance.domain.menu import Menu
@@ -51,6 +51,7 @@ class Snapshot:
     version: int
     menu: Menu
     settings: StoreSettings
+    tables: Mapping[int, Table]
 
 
 @dataclass
@@ -67,7 +68,8 @@ class MenuCache:
             with conn:
                 menu = load_menu(conn)
                 settings = load_store_settings(conn)
-            self.snapshot = Snapshot(menu.version, menu, settings)
+                tables = tables_by_id(conn)
+            self.snapshot = Snapshot(menu.version, menu, settings, tables)
             self.loads += 1
         return self.snapshot
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable, Mapping
 
 import apsw
 
@@ -62,10 +62,16 @@ def table_url(public_base_url: str, token: str) -> str:
     return f"{public_base_url.rstrip('/')}/t/{token}"
 
 
-def resolve_token(conn: apsw.Connection, secret: bytes, store_id: str, token: str) -> Table:
-    """The table a sticker's code names. 403 `forged_token` / `other_store`; 410 `table_rekeyed` for an old sticker."""
+def tables_by_id(conn: apsw.Connection) -> Mapping[int, Table]:
+    """Every table, active or not (an inactive one answers 410, not 403)."""
+    return {t.id: t for t in map(_table, conn.execute(f"SELECT {_TABLE_COLUMNS} FROM tables"))}
+
+
+def resolve_token(lookup: Callable[[int], Table | None], secret: bytes, store_id: str, token: str) -> Table:
+    """The table a sticker's code names. 403 `forged_token` / `other_store`; 410 `table_rekeyed` for an old sticker.
+    `lookup` finds a table by id (the web process keeps the tables in memory beside the menu)."""
     ref = read_table_token(secret, store_id, token)
-    table = get_table(conn, ref.table_id)
+    table = lookup(ref.table_id)
     if table is None or not table.active:
         raise DomainError("table_gone", "this table no longer takes orders; please ask staff")
     if ref.version < table.token_version:

@@ -60,8 +60,14 @@ class Writer:
         return future
 
     async def run(self, fn: WriteFn[T], *args: Any, **kwargs: Any) -> T:
-        """Await a write from the event loop."""
-        return await asyncio.wrap_future(self.submit(fn, *args, **kwargs))
+        """Await a write from the event loop. The results of a whole batch reach the loop in one
+        wake-up (call_soon_threadsafe once per batch, not once per write)."""
+        if self._closed:
+            raise WriterClosed("the store is shutting down")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._queue.put(((loop, future), fn, args, kwargs))
+        return await future
 
     def call(self, fn: WriteFn[T], *args: Any, **kwargs: Any) -> T:
         """Block until a write is durable (command line, console)."""
@@ -101,16 +107,15 @@ class Writer:
             conn.close()
 
     def _commit_batch(self, conn: apsw.Connection, batch: list[Any]) -> None:
-        outcomes: list[tuple[Future[Any], bool, Any]] = []
+        outcomes: list[tuple[Any, bool, Any]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
         except apsw.Error as exc:
-            for future, *_ in batch:
-                future.set_exception(exc)
             log.error("writer.begin_failed", error=str(exc))
+            _deliver([(future, False, exc) for future, *_ in batch])
             return
         for future, fn, args, kwargs in batch:
-            if not future.set_running_or_notify_cancel():
+            if isinstance(future, Future) and not future.set_running_or_notify_cancel():
                 continue
             conn.execute("SAVEPOINT job")
             try:
@@ -130,13 +135,31 @@ class Writer:
                 conn.execute("ROLLBACK")
             except apsw.Error:
                 pass
-            for future, _, _ in outcomes:
-                future.set_exception(exc)
+            _deliver([(future, False, exc) for future, _, _ in outcomes])
             return
         self.batches += 1
         self.writes += len(outcomes)
-        for future, ok, value in outcomes:
-            if ok:
-                future.set_result(value)
-            else:
-                future.set_exception(value)
+        _deliver(outcomes)
+
+
+def _deliver(outcomes: list[tuple[Any, bool, Any]]) -> None:
+    """Resolve thread futures directly; hand each event loop its share of the batch in one call."""
+    per_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
+    for target, ok, value in outcomes:
+        if isinstance(target, Future):
+            target.set_result(value) if ok else target.set_exception(value)
+        else:
+            loop, future = target
+            per_loop.setdefault(loop, []).append((future, ok, value))
+    for loop, items in per_loop.items():
+        try:
+            loop.call_soon_threadsafe(_resolve_on_loop, items)
+        except RuntimeError:  # the loop is closed: nobody is waiting any more
+            pass
+
+
+def _resolve_on_loop(items: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
+    for future, ok, value in items:
+        if future.cancelled():  # the caller went away; the write itself stands
+            continue
+        future.set_result(value) if ok else future.set_exception(value)

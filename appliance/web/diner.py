@@ -67,7 +67,8 @@ def _table(request: Request[Any, Any, Any], token: str) -> Table:
     if wait:
         raise ApiError("rate_limited", headers={"Retry-After": retry_after(wait)}, scope="address")
     store = state.store
-    return resolve_token(store.read, store.secret, store.store_id, token)
+    tables = state.read_cache.get(store.read).tables
+    return resolve_token(tables.get, store.secret, store.store_id, token)
 
 
 def _limit_table(request: Request[Any, Any, Any], table: Table) -> None:

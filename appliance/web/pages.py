@@ -37,7 +37,7 @@ async def diner_page(request: Request[Any, Any, Any], token: FromPath[str]) -> R
     store = state.store
     lang = request_lang(request)
     try:
-        table = resolve_token(store.read, store.secret, store.store_id, token)
+        table = resolve_token(state.read_cache.get(store.read).tables.get, store.secret, store.store_id, token)
     except DomainError as exc:
         text = message_for(exc.code, lang, exc.details, exc.message)
         return _page("Tablebox", f"<h1>{escape(text)}</h1>", lang, STATUS_BY_CODE.get(exc.code, 403))
