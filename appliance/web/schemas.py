@@ -7,7 +7,6 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta, Struct
 
-from appliance.domain.orders import REASON_MAX_CHARS  # noqa: F401  (kept beside the API bounds for readers)
 from appliance.domain.pricing import MAX_LINES, MAX_QUANTITY
 
 Id = Annotated[int, Meta(ge=1, le=2**31 - 1, description="A row id.")]
