@@ -14,7 +14,7 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
-from appliance.db.orders import OrderRequest, session_orders, submit_order
+from appliance.db.orders import OrderRequest, last_event_id, session_orders, submit_order
 from appliance.db.tables import Table, live_session, request_service, resolve_token
 from appliance.db.writer import WriterClosed
 from appliance.domain.errors import DomainError
@@ -213,7 +213,7 @@ class DinerController(Controller):
          media_type="text/event-stream", responses=_errors(403, 410, 429))
     async def events(self, request: Request[Any, Any, Any], token: FromPath[str]) -> ServerSentEvent:
         """A `text/event-stream`. First a `snapshot` event (the visit's orders and their status), then an
-        `order` event for every status change or voided line (`{event_id, order_id, ticket_no, from, to,
+        `order` event for every status change or voided line of that visit (`{event_id, order_id, ticket_no, from, to,
         line_no, reason, order_status, total_minor, at}`), each with its id; a reconnect with
         `Last-Event-ID` gets the events it missed instead of the snapshot. Comments keep the line alive."""
         table = _table(request, token)
@@ -224,26 +224,33 @@ class DinerController(Controller):
         resume_after = int(last_header) if last_header.isdigit() else None
         keepalive = state.settings.events_keepalive_seconds
 
-        def snapshot() -> ServerSentEventMessage:
-            session = live_session(state.store.read, table.id)
-            orders = session_orders(state.store.read, session["id"]) if session else []
+        def snapshot() -> tuple[ServerSentEventMessage, int]:
+            """The visit as it is now, and the last event id it already reflects (read in the same snapshot)."""
+            with state.store.read:
+                upto = last_event_id(state.store.read)
+                session = live_session(state.store.read, table.id)
+                orders = session_orders(state.store.read, session["id"]) if session else []
             data = {"session": session_view(session),
                     "orders": [{"id": o["id"], "ticket_no": o["ticket_no"], "status": o["status"],
                                 "total_minor": o["total_minor"]} for o in orders]}
-            return ServerSentEventMessage(event="snapshot", data=msgspec.json.encode(data).decode(),
-                                          id=str(hub.last_id))
+            message = ServerSentEventMessage(event="snapshot", data=msgspec.json.encode(data).decode(), id=str(upto))
+            return message, upto
 
         async def stream() -> AsyncGenerator[ServerSentEventMessage, None]:
             sent = hub.last_id
             try:
                 yield ServerSentEventMessage(data=None, comment="tablebox", retry=3000)
                 session = live_session(state.store.read, table.id)
+                # A stream belongs to one visit: the one open now, or else the first one that starts. The next
+                # party at this table never sees this party's orders, nor this stream theirs.
+                visit = session["id"] if session else None
                 if resume_after is not None and session is not None:
                     for row in events_for_session(state.store.read, session["id"], resume_after):
                         sent = max(sent, row["id"])
                         yield _event_message(row)
                 else:
-                    yield snapshot()
+                    message, sent = snapshot()
+                    yield message
                 while True:
                     try:
                         row = await asyncio.wait_for(queue.get(), keepalive)
@@ -251,8 +258,12 @@ class DinerController(Controller):
                         yield ServerSentEventMessage(data=None, comment="keepalive")
                         continue
                     if row is RESYNC:
-                        yield snapshot()
-                    elif row["id"] > sent:
+                        message, sent = snapshot()
+                        yield message
+                        continue
+                    if visit is None:
+                        visit = row["session_id"]
+                    if row["session_id"] == visit and row["id"] > sent:
                         sent = row["id"]
                         yield _event_message(row)
             finally:

@@ -101,3 +101,28 @@ def test_a_forged_token_gets_no_stream(live, token):
     with httpx.Client(base_url=live.url, timeout=5) as client:
         r = client.get(f"/api/v1/tables/{token[:-2]}zz/events")
         assert r.status_code == 403 and r.json()["error"]["code"] == "forged_token"
+
+
+def test_a_stream_follows_one_visit_only(live, token, db):
+    from appliance.db.tables import set_session_status
+    from appliance.domain.orders import SessionStatus
+
+    har_gow = item_id(db, "har_gow")
+    with httpx.Client(base_url=live.url, timeout=10) as client:
+        first = client.post(f"/api/v1/tables/{token}/orders",
+                            json={"client_key": key(), "lines": [{"item_id": har_gow, "quantity": 1}]}).json()
+        with client.stream("GET", f"/api/v1/tables/{token}/events") as response:
+            stream = sse_events(response)
+            snap = next_event(stream)
+            assert [o["id"] for o in snap["json"]["orders"]] == [first["id"]]
+            session_id = snap["json"]["session"]["id"]
+            with db:  # the party pays and leaves; the next party sits down and orders
+                set_session_status(db, session_id, SessionStatus.PAID)
+                set_session_status(db, session_id, SessionStatus.CLOSED)
+            client.post(f"/api/v1/tables/{token}/orders",
+                        json={"client_key": key(), "lines": [{"item_id": har_gow, "quantity": 2}]})
+            with db:
+                change_status(db, first["id"], OrderStatus.ACCEPTED, Actor.STAFF)
+            event = next_event(stream)
+            assert (event["json"]["order_id"], event["json"]["to"]) == (first["id"], "accepted")
+            assert event["json"]["session_id"] == session_id
