@@ -137,7 +137,7 @@ def submit_order(conn: apsw.Connection, table: Table, request: OrderRequest, cac
         "session_id": session["id"], "channel": request.channel.value, "client_key": request.client_key,
         "status": status.value, "currency": settings.currency, "subtotal_minor": t.subtotal_minor,
         "service_charge_minor": t.service_charge_minor, "total_minor": t.total_minor, "tax_minor": t.tax_minor,
-        "note": request.note, "created_at": now, "updated_at": now, "lines": lines_view,
+        "note": request.note, "created_at": now, "updated_at": now, "cancel_reason": None, "lines": lines_view,
     }
     _outbox(conn, "order.submitted", f"order.submitted:{request.client_key}", order, now)
     return SubmitResult(order, created=True, sold_out_now=sold_out_now)
@@ -216,7 +216,9 @@ def _line_view(row: tuple[Any, ...]) -> dict[str, Any]:
 _ORDER_SQL = (
     "SELECT o.id, o.ticket_no, o.ticket_day, o.table_id, t.name AS \"table\", o.session_id, o.channel, o.client_key,"
     " o.status, o.currency, o.subtotal_minor, o.service_charge_minor, o.total_minor, o.tax_minor, o.note,"
-    " o.created_at, o.updated_at FROM orders o JOIN tables t ON t.id = o.table_id"
+    " o.created_at, o.updated_at, CASE WHEN o.status = 'cancelled' THEN (SELECT reason FROM order_events e"
+    " WHERE e.order_id = o.id AND e.to_status = 'cancelled' ORDER BY e.id DESC LIMIT 1) END AS cancel_reason"
+    " FROM orders o JOIN tables t ON t.id = o.table_id"
 )
 
 

@@ -7,7 +7,7 @@ from typing import Any
 from appliance.domain.menu import translate
 
 ORDER_FIELDS = ("id", "ticket_no", "status", "channel", "table", "client_key", "currency", "subtotal_minor",
-                "service_charge_minor", "total_minor", "tax_minor", "note", "created_at", "updated_at")
+                "service_charge_minor", "total_minor", "tax_minor", "note", "created_at", "updated_at", "cancel_reason")
 
 
 def localize_order(order: dict[str, Any], lang: str) -> dict[str, Any]:

@@ -157,6 +157,7 @@ class OrderOut(Struct, kw_only=True):
     note: str
     created_at: str
     updated_at: str
+    cancel_reason: str | None
     lines: list[LineOut]
 
 

@@ -32,8 +32,8 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    def __init__(self, data_dir: Path, log: Path) -> None:
-        self.port = free_port()
+    def __init__(self, data_dir: Path, log: Path, port: int | None = None) -> None:
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "TABLEBOX_RATE_LIMIT_TABLE_PER_MINUTE": "0", "TABLEBOX_RATE_LIMIT_ADDRESS_PER_MINUTE": "0",
                "TABLEBOX_LOG_FORMAT": "json", "TABLEBOX_PUBLIC_BASE_URL": "http://box.test"}

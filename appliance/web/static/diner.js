@@ -26,7 +26,18 @@
       allergens: "Allergens", runningTotal: "Table total",
       status: {submitted: "Submitted", accepted: "Accepted", preparing: "Being prepared", ready: "Ready", served: "Served", cancelled: "Cancelled"},
     },
+    ja: {
+      search: "料理を検索", cart: "カート", add: "カートに入れる", submit: "注文する", total: "合計", items: "点",
+      empty: "カートは空です", remove: "削除", note: "メモ（140文字まで）", qty: "数量", choose: "選択してください",
+      required: "必須", upTo: "{n}つまで", atLeast: "{n}つ以上", soldOut: "売り切れ", notNow: "現在提供していません",
+      waiter: "店員を呼ぶ", bill: "お会計", waiterSent: "店員が参ります", billSent: "お会計をお持ちします",
+      orders: "ご注文", ticket: "番号", sending: "送信中…", retrying: "接続が不安定です。再送信しています。注文は失われていません…",
+      placed: "ご注文を承りました！", confirmNew: "新しい価格で注文", serviceCharge: "サービス料", close: "閉じる",
+      allergens: "アレルゲン", runningTotal: "テーブル合計",
+      status: {submitted: "送信済み", accepted: "受付済み", preparing: "調理中", ready: "できあがり", served: "提供済み", cancelled: "キャンセル"},
+    },
   };
+  const LANG_NAMES = {zh: "中文", en: "EN", ja: "日本語"};
   const ALLERGENS = {
     zh: {gluten: "麸质", crustaceans: "甲壳类", eggs: "蛋", fish: "鱼", peanuts: "花生", soybeans: "大豆", milk: "乳",
          nuts: "坚果", celery: "芹菜", mustard: "芥末", sesame: "芝麻", sulphites: "亚硫酸盐", lupin: "羽扇豆", molluscs: "软体动物"},
@@ -40,6 +51,8 @@
   let info = null, menu = null, lang = null, items = {}, cart = store.get("cart", []), badLine = null;
   let orders = {}, sending = false;
   const t = (k) => (T[lang] || T.en)[k];
+  // Chinese where the phone is Chinese, English otherwise, until the store's languages are known.
+  lang = (navigator.language || "zh").toLowerCase().startsWith("zh") ? "zh" : "en";
 
   function money(minor) {
     const exp = menu ? menu.currency_exponent : 2, cur = menu ? menu.currency : "CNY";
@@ -62,12 +75,22 @@
     return {subtotal, service, total: subtotal + service};
   }
 
+  // The latest message; shown over the menu, and inside the cart while the cart is open (a modal sheet).
+  let lastNotice = null;
+  function noticeBox(n, msg) {
+    n.replaceChildren(el("span", null, msg.text));
+    if (msg.action) {
+      const b = el("button", "primary", msg.action.label); b.type = "button"; b.style.marginLeft = ".6em";
+      b.onclick = msg.action.run; n.append(b);
+    }
+    n.className = "msg " + (msg.kind || "");
+  }
   function notice(text, kind, action) {
+    lastNotice = text ? {text, kind, action} : null;
     const n = $("notice");
-    n.replaceChildren(el("span", null, text));
-    if (action) { const b = el("button", "primary", action.label); b.type = "button"; b.style.marginLeft = ".6em"; b.onclick = action.run; n.append(b); }
-    n.className = "msg " + (kind || "");
+    if (lastNotice) noticeBox(n, lastNotice);
     n.classList.toggle("hidden", !text);
+    if ($("cart").open) renderCart();
   }
   function errorText(res, body) {
     return (body && body.error && body.error.message) || ("HTTP " + res.status);
@@ -81,14 +104,22 @@
   }
 
   function pickLang() {
+    const offered = info.store.languages;
     const saved = localStorage.getItem("tb.lang");
-    const want = saved || ((navigator.language || "zh").toLowerCase().startsWith("zh") ? "zh" : "en");
-    return info.store.languages.includes(want) ? want : info.store.languages[0];
+    if (saved && offered.includes(saved)) return saved;
+    for (const tag of navigator.languages || [navigator.language || ""]) {
+      const code = tag.toLowerCase().slice(0, 2);
+      if (offered.includes(code)) return code;
+    }
+    return offered[0];
+  }
+  function nextLang() {
+    const offered = info.store.languages;
+    return offered[(offered.indexOf(lang) + 1) % offered.length];
   }
 
   async function load() {
     try {
-      lang = lang || ((navigator.language || "zh").toLowerCase().startsWith("zh") ? "zh" : "en");
       info = await getJSON("");
       lang = pickLang();
       document.documentElement.lang = lang;
@@ -110,11 +141,11 @@
     $("store").textContent = info.store.name;
     document.title = info.store.name;
     $("table").textContent = (lang === "zh" ? "桌号 " : "Table ") + info.table.name;
-    const other = info.store.languages.find((l) => l !== lang);
-    $("lang").textContent = other ? other.toUpperCase() : "";
-    $("lang").classList.toggle("hidden", !other);
+    const other = nextLang();
+    $("lang").textContent = LANG_NAMES[other] || other.toUpperCase();
+    $("lang").classList.toggle("hidden", other === lang);
     $("search").placeholder = t("search");
-    $("search-label").textContent = t("search");
+    $("search").setAttribute("aria-label", t("search"));
     $("waiter").textContent = t("waiter");
     $("bill").textContent = t("bill");
     const nav = $("cats"), main = $("menu");
@@ -256,6 +287,7 @@
 
   function renderCart() {
     const body = $("cart-body"); body.replaceChildren(el("h3", null, t("cart")));
+    if (lastNotice) { const box = el("div"); box.setAttribute("role", "alert"); noticeBox(box, lastNotice); body.append(box); }
     cart.forEach((line, idx) => {
       const item = items[line.item_id];
       const div = el("div", "line" + (badLine === idx ? " bad" : ""));
@@ -323,6 +355,7 @@
       const fresh = body.error.details.total_minor;
       notice(errorText(res, body), "err", {label: t("confirmNew") + " " + money(fresh), run: () => { notice(""); submit(fresh); }});
       await refreshMenu();
+      if ($("cart").open) renderCart();
       return;
     }
     store.del("pending");  // refused for good: the next tap is a new submission
@@ -353,6 +386,7 @@
       const div = el("div", "order"); div.dataset.order = o.id;
       const head = el("div"); head.append(el("span", null, t("ticket") + " " + o.ticket_no + " · "), el("span", "status " + o.status, t("status")[o.status] || o.status));
       div.append(head);
+      if (o.status === "cancelled" && o.cancel_reason) div.append(el("div", "reason", o.cancel_reason));
       for (const l of o.lines || []) div.append(el("div", "meta" + (l.status === "voided" ? " out" : ""), l.name + (l.variant ? " (" + l.variant + ")" : "") + " × " + l.quantity));
       div.append(el("div", null, money(o.total_minor)));
       sec.append(div);
@@ -365,8 +399,12 @@
     const es = new EventSource(api + "/events");
     es.addEventListener("order", (e) => {
       const ev = JSON.parse(e.data);
-      if (orders[ev.order_id]) { orders[ev.order_id].status = ev.order_status; orders[ev.order_id].total_minor = ev.total_minor; }
-      if (!orders[ev.order_id] || ev.line_no) loadOrders(); else renderOrders();
+      const known = orders[ev.order_id];
+      if (known) {
+        known.status = ev.order_status; known.total_minor = ev.total_minor;
+        if (ev.to === "cancelled") known.cancel_reason = ev.reason;
+      }
+      if (!known || ev.line_no) loadOrders(); else renderOrders();
     });
     es.addEventListener("snapshot", () => loadOrders());
   }
@@ -382,7 +420,7 @@
   document.addEventListener("DOMContentLoaded", () => {
     $("search").oninput = filter;
     $("lang").onclick = async () => {
-      lang = info.store.languages.find((l) => l !== lang) || lang;
+      lang = nextLang();
       localStorage.setItem("tb.lang", lang); document.documentElement.lang = lang;
       await refreshMenu(); loadOrders();
     };

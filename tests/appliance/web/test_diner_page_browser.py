@@ -46,8 +46,9 @@ def shop(tmp_path):
         server.stop()
 
 
-def phone(browser, locale):
-    context = browser.new_context(viewport={"width": 390, "height": 844}, locale=locale, is_mobile=True, has_touch=True)
+def phone(browser, locale, **options):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale=locale, is_mobile=True, has_touch=True,
+                                  **options)
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
@@ -122,7 +123,144 @@ def test_sold_out_while_in_the_cart(browser, shop):
         conn.execute("UPDATE items SET sold_out = 1 WHERE key = 'har_gow'")
     page.locator("#open-cart").click()
     page.locator("#submit").click()
-    page.locator("#notice", has_text="sold out").wait_for(timeout=5000)
+    page.locator("#cart .msg", has_text="sold out").wait_for(timeout=5000)
     assert page.locator("#cart .line.bad").count() == 1
     assert conn.execute("SELECT count(*) FROM orders").fetchone()[0] == 0
+    context.close()
+
+
+def add_har_gow(page):
+    page.locator(".item", has_text="Crystal shrimp").first.click()
+    page.locator("#dish button.primary").click()
+
+
+def open_en(browser, server, settings, table="A1", **kw):
+    context, page, errors = phone(browser, "en-US", **kw)
+    page.goto(f"{server.url}/t/{token_for(settings, table)}")
+    page.wait_for_selector(".item")
+    return context, page, errors
+
+
+def test_a_dropped_response_is_retried_into_one_order(browser, shop):
+    settings, server, conn = shop
+    context, page, errors = open_en(browser, server, settings)
+    dropped = []
+
+    def drop_first_answer(route):
+        if route.request.method == "POST" and not dropped:
+            route.fetch()  # the box takes the order ...
+            dropped.append(True)
+            route.abort()  # ... but the answer never reaches the phone
+        else:
+            route.continue_()
+
+    page.route("**/orders*", drop_first_answer)
+    add_har_gow(page)
+    page.locator("#open-cart").click()
+    page.locator("#submit").click()
+    page.wait_for_selector(".order", timeout=10_000)
+    assert dropped and conn.execute("SELECT count(*) FROM orders").fetchone()[0] == 1
+    context.close()
+
+
+def test_price_changed_shows_the_new_total_and_one_tap_orders(browser, shop):
+    settings, server, conn = shop
+    context, page, errors = open_en(browser, server, settings)
+    add_har_gow(page)
+    with conn:
+        conn.execute("UPDATE items SET price_minor = 3500 WHERE key = 'har_gow'")
+    page.locator("#open-cart").click()
+    page.locator("#submit").click()
+    notice = page.locator("#cart .msg", has_text="Prices have changed")  # shown where the diner is looking
+    notice.wait_for(timeout=5000)
+    assert "¥35.00" in notice.inner_text()
+    notice.locator("button").click()
+    page.wait_for_selector(".order", timeout=5000)
+    assert conn.execute("SELECT total_minor FROM orders").fetchall() == [(3500,)]
+    context.close()
+
+
+def test_an_outdated_sticker_says_ask_staff(browser, shop):
+    settings, server, conn = shop
+    old = token_for(settings, "A4")
+    with conn:
+        conn.execute("UPDATE tables SET token_version = token_version + 1 WHERE name = 'A4'")
+    context, page, errors = phone(browser, "zh-CN")
+    response = page.goto(f"{server.url}/t/{old}")
+    assert response.status == 410
+    assert "已失效" in page.inner_text("body") and "服务员" in page.inner_text("body")
+    context.close()
+
+
+def test_box_gone_then_back_the_order_goes_through_once(browser, shop, tmp_path):
+    settings, server, conn = shop
+    context, page, errors = open_en(browser, server, settings)
+    add_har_gow(page)
+    page.locator("#open-cart").click()
+    server.stop()
+    page.locator("#submit").click()
+    page.locator("#cart .msg", has_text="retrying").wait_for(timeout=5000)
+    assert "failed" not in page.locator("#cart .msg").inner_text().lower()
+    back = ServerProcess(settings.data_dir, tmp_path / "again.log", port=server.port)
+    try:
+        page.wait_for_selector(".order", timeout=20_000)
+        assert conn.execute("SELECT count(*) FROM orders").fetchone()[0] == 1
+    finally:
+        back.stop()
+    context.close()
+
+
+def test_cancelled_with_the_reason(browser, shop):
+    settings, server, conn = shop
+    context, page, errors = open_en(browser, server, settings)
+    add_har_gow(page)
+    page.locator("#open-cart").click()
+    page.locator("#submit").click()
+    page.wait_for_selector(".order")
+    order_id = conn.execute("SELECT id FROM orders").fetchone()[0]
+    with conn:
+        change_status(conn, order_id, OrderStatus.ACCEPTED, Actor.STAFF)
+        change_status(conn, order_id, OrderStatus.CANCELLED, Actor.STAFF, "the steamer broke")
+    page.locator(".order .reason", has_text="the steamer broke").wait_for(timeout=5000)
+    assert page.locator(".order .status").inner_text() == "Cancelled"
+    context.close()
+
+
+def test_narrow_phone_big_targets_and_text_never_html(browser, shop):
+    settings, server, conn = shop
+    with conn:
+        conn.execute("""UPDATE items SET names = '{"zh": "<img src=x onerror=window.pwned=1>", "en": "<b>bold</b>"}'"""
+                     " WHERE key = 'har_gow'")
+    context = browser.new_context(viewport={"width": 320, "height": 640}, locale="en-US")
+    page = context.new_page()
+    page.goto(f"{server.url}/t/{token_for(settings, 'A5')}")
+    page.wait_for_selector(".item")
+    assert page.evaluate("document.scrollingElement.scrollWidth") <= 320
+    assert page.locator(".item", has_text="<b>bold</b>").count() == 1
+    assert page.evaluate("window.pwned") is None
+    small = page.evaluate("""[...document.querySelectorAll('button, nav a, input')]
+        .filter(e => e.offsetParent !== null)
+        .map(e => [e.textContent || e.id, e.getBoundingClientRect().height])
+        .filter(([, h]) => h < 44)""")
+    assert small == []
+    unlabelled = page.evaluate("""[...document.querySelectorAll('input, textarea')]
+        .filter(e => !e.labels?.length && !e.getAttribute('aria-label')).map(e => e.outerHTML)""")
+    assert unlabelled == []
+    context.close()
+
+
+def test_japanese_where_the_menu_has_it(browser, shop):
+    settings, server, conn = shop
+    with conn:
+        conn.execute("""UPDATE settings SET value = '["zh","en","ja"]' WHERE key = 'languages'""")
+        conn.execute("""UPDATE items SET names = json_set(names, '$.ja', 'エビ餃子') WHERE key = 'har_gow'""")
+    context, page, errors = phone(browser, "ja-JP")
+    page.goto(f"{server.url}/t/{token_for(settings, 'A6')}")
+    page.wait_for_selector(".item")
+    assert page.locator(".item", has_text="エビ餃子").count() == 1
+    assert page.locator("#open-cart").inner_text() == "カート"
+    page.locator("#lang").click()  # cycles to the next language and remembers it
+    page.locator(".item", has_text="水晶虾饺").wait_for(timeout=5000)
+    page.reload()
+    page.locator(".item", has_text="水晶虾饺").wait_for(timeout=5000)
     context.close()

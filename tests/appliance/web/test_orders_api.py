@@ -246,8 +246,9 @@ def test_the_visits_orders_and_running_total(client, token, db, settings):
     b = post(client, token, [tea(db, 2)]).json()
     post(client, token_for(settings, "A2"), [tea(db)])
     with db:
-        change_status(db, b["id"], OrderStatus.CANCELLED, Actor.STAFF)
+        change_status(db, b["id"], OrderStatus.CANCELLED, Actor.STAFF, "out of lemons")
     visit = client.get(f"/api/v1/tables/{token}/orders").json()
+    assert [o["cancel_reason"] for o in visit["orders"]] == [None, "out of lemons"]
     assert [o["id"] for o in visit["orders"]] == [a["id"], b["id"]]
     assert [o["status"] for o in visit["orders"]] == ["submitted", "cancelled"]
     assert visit["total_minor"] == a["total_minor"]
