@@ -179,18 +179,30 @@
     return b;
   }
 
+  // The category bar follows scrolling: the current category is the last one whose heading has passed
+  // under the bar. One measurement per animation frame, however fast the diner scrolls.
+  let watching = false;
   function watchCategories() {
-    if (!("IntersectionObserver" in window)) return;
-    const links = {};
-    for (const a of $("cats").children) links[a.getAttribute("href").slice(2)] = a;
-    const obs = new IntersectionObserver((entries) => {
-      for (const e of entries) if (e.isIntersecting) {
-        for (const a of Object.values(links)) a.classList.remove("on");
-        const a = links[e.target.dataset.cat];
-        if (a) { a.classList.add("on"); a.scrollIntoView({block: "nearest", inline: "nearest"}); }
+    if (watching) return;
+    watching = true;
+    let queued = false;
+    const update = () => {
+      queued = false;
+      const nav = $("cats"), edge = nav.getBoundingClientRect().bottom + 8;
+      let current = null;
+      for (const sec of $("menu").children) {
+        if (sec.classList.contains("hidden")) continue;
+        if (sec.getBoundingClientRect().top <= edge) current = sec; else break;
       }
-    }, {rootMargin: "-20% 0px -70% 0px"});
-    for (const sec of $("menu").children) obs.observe(sec);
+      current = current || $("menu").firstElementChild;
+      for (const a of nav.children) {
+        const on = current && a.getAttribute("href") === "#" + current.id;
+        if (on && !a.classList.contains("on")) nav.scrollTo({left: a.offsetLeft - 16, behavior: "smooth"});
+        a.classList.toggle("on", !!on);
+      }
+    };
+    window.addEventListener("scroll", () => { if (!queued) { queued = true; requestAnimationFrame(update); } }, {passive: true});
+    requestAnimationFrame(update);
   }
 
   function filter() {
@@ -392,6 +404,8 @@
       sec.append(div);
     }
     sec.append(el("p", "total", t("runningTotal") + " " + money(total)));
+    $("to-orders").textContent = t("orders") + " (" + list.length + ")";
+    $("to-orders").classList.toggle("hidden", !list.length);
   }
 
   function listen() {
@@ -425,6 +439,7 @@
       await refreshMenu(); loadOrders();
     };
     $("open-cart").onclick = () => { renderCart(); $("cart").showModal(); };
+    $("to-orders").onclick = () => $("orders").scrollIntoView({behavior: "smooth"});
     $("waiter").onclick = () => request("waiter");
     $("bill").onclick = () => request("bill");
     renderBar();

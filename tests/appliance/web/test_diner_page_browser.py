@@ -264,3 +264,20 @@ def test_japanese_where_the_menu_has_it(browser, shop):
     page.reload()
     page.locator(".item", has_text="水晶虾饺").wait_for(timeout=5000)
     context.close()
+
+
+def test_the_category_bar_follows_scrolling_and_search_filters(browser, shop):
+    settings, server, conn = shop
+    context, page, errors = open_en(browser, server, settings)
+    assert page.locator("nav a.on").inner_text() == "Cold dishes"
+    page.evaluate("""() => {
+        const sec = [...document.querySelectorAll('main section')].find(s => s.querySelector('h2').textContent === 'Desserts');
+        window.scrollTo(0, sec.getBoundingClientRect().top + window.scrollY - document.querySelector('nav').offsetHeight);
+    }""")
+    page.locator("nav a.on", has_text="Desserts").wait_for(timeout=3000)
+    page.fill("#search", "tofu")
+    visible = page.locator(".item:not(.hidden) .txt").all_inner_texts()  # name and description
+    assert "Mapo tofu" in "".join(visible) and all("tofu" in v.lower() for v in visible)
+    assert page.locator(".item:not(.hidden)", has_text="Kung pao chicken").count() == 0
+    assert errors == []
+    context.close()
