@@ -32,11 +32,11 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    def __init__(self, data_dir: Path, log: Path, port: int | None = None) -> None:
+    def __init__(self, data_dir: Path, log: Path, port: int | None = None, env: dict[str, str] | None = None) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "TABLEBOX_RATE_LIMIT_TABLE_PER_MINUTE": "0", "TABLEBOX_RATE_LIMIT_ADDRESS_PER_MINUTE": "0",
-               "TABLEBOX_LOG_FORMAT": "json", "TABLEBOX_PUBLIC_BASE_URL": "http://box.test"}
+               "TABLEBOX_LOG_FORMAT": "json", "TABLEBOX_PUBLIC_BASE_URL": "http://box.test", **(env or {})}
         self.log = log.open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "appliance", "serve", "--data-dir", str(data_dir), "--host", "127.0.0.1",

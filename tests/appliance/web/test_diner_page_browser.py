@@ -281,3 +281,32 @@ def test_the_category_bar_follows_scrolling_and_search_filters(browser, shop):
     assert page.locator(".item:not(.hidden)", has_text="Kung pao chicken").count() == 0
     assert errors == []
     context.close()
+
+
+def test_table_not_open_and_too_many_requests_are_explained(browser, shop):
+    settings, server, conn = shop
+    with conn:
+        conn.execute("UPDATE settings SET value = 'true' WHERE key = 'tables_need_staff_open'")
+    context, page, errors = open_en(browser, server, settings)
+    add_har_gow(page)
+    page.locator("#open-cart").click()
+    page.locator("#submit").click()
+    page.locator("#cart .msg", has_text="not open for orders yet").wait_for(timeout=5000)
+    assert conn.execute("SELECT count(*) FROM orders").fetchone()[0] == 0
+    context.close()
+
+
+def test_too_many_requests_are_explained(browser, tmp_path):
+    settings = make_settings(tmp_path / "data")
+    ensure_demo_store(settings)
+    server = ServerProcess(settings.data_dir, tmp_path / "server.log",
+                           env={"TABLEBOX_RATE_LIMIT_TABLE_PER_MINUTE": "1"})
+    try:
+        context, page, errors = open_en(browser, server, settings, table="A7")
+        page.locator("#waiter").click()
+        page.locator("#notice", has_text="waiter is on the way").wait_for(timeout=5000)
+        page.locator("#bill").click()  # a second request within the minute
+        page.locator("#notice", has_text="Too many requests").wait_for(timeout=5000)
+        context.close()
+    finally:
+        server.stop()
