@@ -156,6 +156,28 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return _serve(settings, banner=True)
 
 
+def cmd_photo(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from appliance.db.connection import open_connection
+    from appliance.db.menu import set_image
+    from appliance.images import prepare_image
+    from appliance.store import StoreError
+
+    settings = _settings(args)
+    if not settings.db_path.exists():
+        raise StoreError(f"no store at {settings.db_path}: run `tablebox init --data-dir {settings.data_dir}`")
+    name = prepare_image(Path(args.file), settings.data_dir)
+    conn = open_connection(settings.db_path)
+    try:
+        with conn:
+            set_image(conn, args.dish, name)
+    finally:
+        conn.close()
+    print(f"{args.dish}: photo {name} ({(settings.data_dir / 'images' / name).stat().st_size // 1024} KB)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--data-dir", metavar="DIR", help="the store's data folder (overrides $TABLEBOX_DATA_DIR)")
@@ -193,6 +215,13 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Serve the diner API of the store in the data folder.")
     p.add_argument("--urls", action="store_true", help="print every table's ordering URL at start")
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("photo", parents=[common], help="give a dish a photo (resized for phones)",
+                       description="Shrink a photo to phone size (at most 640 px a side, JPEG), store it in the data "
+                                   "folder and show it with the dish on diners' menus at once.")
+    p.add_argument("dish", help="the dish's key (as in the menu file) or id")
+    p.add_argument("file", help="a JPEG, PNG or WebP picture")
+    p.set_defaults(func=cmd_photo)
 
     p = sub.add_parser("tables", parents=[common, web], help="one line per table: its name and its ordering URL",
                        description="List the tables with their full ordering URLs (what the QR stickers carry).")

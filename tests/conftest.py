@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
 
+from litestar.testing import TestClient
+
 from appliance.cli import ensure_demo_store
+from appliance.db.store_settings import load_store_settings
+from appliance.db.tables import list_tables, table_token
+from appliance.store import read_secret
+from appliance.web.app import create_app
 from appliance.db.connection import open_connection
 from appliance.settings import BoxSettings
 from appliance.store import Store
@@ -60,3 +66,24 @@ def db(settings: BoxSettings) -> Iterator[object]:
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+def token_for(settings: BoxSettings, name: str) -> str:
+    conn = open_connection(settings.db_path)
+    try:
+        store_id = load_store_settings(conn).store_id
+        table = next(t for t in list_tables(conn) if t.name == name)
+        return table_token(read_secret(settings.secret_path), store_id, table)
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def client(settings: BoxSettings, store: Store) -> Iterator[TestClient[Any]]:
+    with TestClient(create_app(settings, store)) as c:
+        yield c
+
+
+@pytest.fixture
+def token(settings: BoxSettings) -> str:
+    return token_for(settings, "A1")

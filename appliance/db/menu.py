@@ -118,6 +118,15 @@ def set_stock(conn: apsw.Connection, item_id: int, stock: int | None) -> None:
         raise DomainError("unknown_item", "no such dish", item_id=item_id)
 
 
+def set_image(conn: apsw.Connection, item_key: str, image: str | None) -> int:
+    """Attach a prepared photo (see appliance.images) to a dish, by its key or id. Returns the dish id."""
+    row = conn.execute("UPDATE items SET image = ? WHERE key = ? OR CAST(id AS TEXT) = ? RETURNING id",
+                       (image, item_key, item_key)).fetchone()
+    if row is None:
+        raise DomainError("unknown_item", f"no dish with key or id {item_key!r}", item=item_key)
+    return row[0]
+
+
 def set_price(conn: apsw.Connection, item_id: int, price_minor: int, variant_id: int | None = None) -> None:
     if not isinstance(price_minor, int) or price_minor < 0:
         raise DomainError("invalid_price", "a price is a whole, non-negative number of minor units")

@@ -19,7 +19,7 @@ from appliance.web.diner import DinerController
 from appliance.web.errors import EXCEPTION_HANDLERS
 from appliance.web.events import EventHub
 from appliance.web.health import healthz
-from appliance.web.pages import diner_page, static_router
+from appliance.web.pages import diner_page, dish_photo, static_router
 from appliance.web.menu_render import MenuRenderCache
 from appliance.web.ratelimit import RateLimiter
 
@@ -52,7 +52,7 @@ def create_app(settings: BoxSettings, store: Store | None = None) -> Litestar:
                 opened.close()
 
     return Litestar(
-        route_handlers=[DinerController, healthz, diner_page, static_router],
+        route_handlers=[DinerController, healthz, diner_page, dish_photo, static_router],
         lifespan=[lifespan],
         state=State({
             "settings": settings,

@@ -29,7 +29,7 @@ def render_item(item: Item, lang: str, minute_of_day: int) -> dict[str, Any]:
             for g in item.option_groups
         ],
         "allergens": list(item.allergens),
-        "image": item.image,
+        "image": f"/images/{item.image}" if item.image else None,
         "prep_minutes": item.prep_minutes,
         "sold_out": item.sold_out,
         "available_now": item.available_at(minute_of_day),

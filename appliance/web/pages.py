@@ -9,11 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from litestar import Request, Response, get
+from litestar.response import File
 from litestar.params import FromPath
 from litestar.static_files import create_static_files_router
 
 from appliance.db.tables import resolve_token
 from appliance.domain.errors import DomainError
+from appliance.images import NAME, images_dir
 from appliance.web.errors import STATUS_BY_CODE, request_lang
 from appliance.web.messages import message_for
 
@@ -41,6 +43,16 @@ async def diner_page(request: Request[Any, Any, Any], token: FromPath[str]) -> R
         return _refusal_page(message_for(exc.code, lang, exc.details, exc.message), lang,
                              STATUS_BY_CODE.get(exc.code, 403))
     return Response(content=_SHELL, media_type="text/html; charset=utf-8", headers={"Cache-Control": "no-cache"})
+
+
+@get("/images/{name:str}", operation_id="dishPhoto", summary="A dish photo", tags=["diner"], include_in_schema=False)
+async def dish_photo(request: Request[Any, Any, Any], name: FromPath[str]) -> File | Response[bytes]:
+    """Photos are named by their content, so a phone may keep them for a year."""
+    path = images_dir(request.app.state.settings.data_dir) / name
+    if not NAME.match(name) or not path.is_file():
+        return Response(content=b"", status_code=404)
+    return File(path=path, media_type="image/jpeg", content_disposition_type="inline",
+                headers={"Cache-Control": "public, max-age=31536000, immutable"})
 
 
 static_router = create_static_files_router(path="/static", directories=[STATIC_DIR], include_in_schema=False,

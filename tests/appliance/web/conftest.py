@@ -6,7 +6,8 @@ import uuid
 from typing import Any, Iterator
 
 import pytest
-from litestar.testing import TestClient
+
+from tests.conftest import token_for  # noqa: F401  (re-exported for the web tests)
 
 from appliance.db.connection import open_connection
 from appliance.db.store_settings import load_store_settings
@@ -14,27 +15,6 @@ from appliance.db.tables import list_tables, table_token
 from appliance.settings import BoxSettings
 from appliance.store import Store, read_secret
 from appliance.web.app import create_app
-
-
-def token_for(settings: BoxSettings, name: str) -> str:
-    conn = open_connection(settings.db_path)
-    try:
-        store_id = load_store_settings(conn).store_id
-        table = next(t for t in list_tables(conn) if t.name == name)
-        return table_token(read_secret(settings.secret_path), store_id, table)
-    finally:
-        conn.close()
-
-
-@pytest.fixture
-def client(settings: BoxSettings, store: Store) -> Iterator[TestClient[Any]]:
-    with TestClient(create_app(settings, store)) as c:
-        yield c
-
-
-@pytest.fixture
-def token(settings: BoxSettings) -> str:
-    return token_for(settings, "A1")
 
 
 def key() -> str:

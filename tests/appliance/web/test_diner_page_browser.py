@@ -310,3 +310,20 @@ def test_too_many_requests_are_explained(browser, tmp_path):
         context.close()
     finally:
         server.stop()
+
+
+def test_photos_are_lazy_and_phone_sized(browser, shop, tmp_path):
+    from PIL import Image
+
+    from appliance.cli import main
+
+    settings, server, conn = shop
+    Image.new("RGB", (3000, 2000), (120, 160, 60)).save(tmp_path / "greens.jpg", quality=95)
+    assert main(["photo", "--data-dir", str(settings.data_dir), "seasonal_greens", str(tmp_path / "greens.jpg")]) == 0
+    context, page, errors = open_en(browser, server, settings)
+    img = page.locator(".item img")
+    assert img.count() == 1 and img.get_attribute("loading") == "lazy"
+    img.scroll_into_view_if_needed()
+    page.wait_for_function("document.querySelector('.item img').complete && document.querySelector('.item img').naturalWidth > 0")
+    assert page.evaluate("document.querySelector('.item img').naturalWidth") == 640
+    context.close()

@@ -99,7 +99,7 @@ def test_events_of_other_tables_are_not_sent(live, token, settings, db):
 
 def test_a_forged_token_gets_no_stream(live, token):
     with httpx.Client(base_url=live.url, timeout=5) as client:
-        r = client.get(f"/api/v1/tables/{token[:-2]}zz/events")
+        r = client.get(f"/api/v1/tables/{token[:-1]}{'z' if token[-1] != 'z' else 'y'}/events")
         assert r.status_code == 403 and r.json()["error"]["code"] == "forged_token"
 
 

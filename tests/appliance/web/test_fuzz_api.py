@@ -4,6 +4,8 @@ refusal is in our error shape."""
 
 from __future__ import annotations
 
+import uuid
+
 import schemathesis
 from hypothesis import HealthCheck, given, settings as hsettings
 
@@ -29,14 +31,21 @@ def test_no_input_makes_a_server_error(live, settings, db):
             continue  # an endless stream: covered by test_events_api
 
         @given(case=operation.as_strategy())
-        @hsettings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        @hsettings(max_examples=50, deadline=None, suppress_health_check=list(HealthCheck), database=None,
+                   derandomize=True)  # the same examples every run: a red CI is a real finding
         def check(case):
             if "token" in (case.path_parameters or {}):
                 case.path_parameters["token"] = token
+            if isinstance(case.body, dict) and "lines" in case.body:
+                # half of the orders get a well-formed key, so they reach the pricing rules behind the shape checks
+                if isinstance(case.body.get("client_key"), str) and len(case.body["client_key"]) % 2 == 0:
+                    case.body["client_key"] = uuid.uuid4().hex
             lines = case.body.get("lines") if isinstance(case.body, dict) else None
             for line in lines if isinstance(lines, list) else []:
                 if isinstance(line, dict):
                     line["item_id"] = _real(line.get("item_id"), ids["items"])
+                    if isinstance(line.get("quantity"), int) and not isinstance(line["quantity"], bool):
+                        line["quantity"] = 1 + abs(line["quantity"]) % 99
                     if line.get("variant_id") is not None:
                         line["variant_id"] = _real(line["variant_id"], ids["variants"])
                     if isinstance(line.get("option_ids"), list):
