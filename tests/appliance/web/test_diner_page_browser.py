@@ -327,3 +327,43 @@ def test_photos_are_lazy_and_phone_sized(browser, shop, tmp_path):
     page.wait_for_function("document.querySelector('.item img').complete && document.querySelector('.item img').naturalWidth > 0")
     assert page.evaluate("document.querySelector('.item img').naturalWidth") == 640
     context.close()
+
+
+def test_the_cart_survives_a_reload_and_belongs_to_its_table(browser, shop):
+    settings, server, conn = shop
+    context, page, errors = open_en(browser, server, settings, table="A1")
+    add_har_gow(page)
+    add_har_gow(page)
+    page.reload()
+    page.wait_for_selector(".item")
+    assert page.locator("#bar-sum").inner_text().startswith("2 items")
+    page.goto(f"{server.url}/t/{token_for(settings, 'A2')}")
+    page.wait_for_selector(".item")
+    assert page.locator("#bar-sum").inner_text() == "Your cart is empty"
+    context.close()
+
+
+def test_a_reload_during_submission_makes_one_order(browser, shop):
+    settings, server, conn = shop
+    context, page, errors = open_en(browser, server, settings, table="A3")
+    taken = []
+
+    def take_then_lose(route):
+        if route.request.method == "POST" and not taken:
+            route.fetch()  # the box stores the order; the phone reloads before it hears back
+            taken.append(True)
+            route.abort()
+        else:
+            route.continue_()
+
+    page.route("**/orders*", take_then_lose)
+    add_har_gow(page)
+    page.locator("#open-cart").click()
+    page.locator("#submit").click()
+    while not taken:
+        page.wait_for_timeout(20)
+    page.reload()  # before the page's own retry timer fires
+    page.wait_for_selector(".order", timeout=10_000)
+    assert conn.execute("SELECT count(*) FROM orders").fetchone()[0] == 1
+    assert page.locator("#bar-sum").inner_text() == "Your cart is empty"
+    context.close()
