@@ -309,6 +309,7 @@
       const row = el("div", "row");
       const minus = el("button", null, "−"), plus = el("button", null, "+"), rm = el("button", null, t("remove"));
       minus.type = plus.type = rm.type = "button";
+      minus.disabled = plus.disabled = rm.disabled = sending && idx < (store.get("pending", {lines: []}).lines.length);
       minus.onclick = () => { if (line.quantity > 1) { line.quantity--; saveCart(); } };
       plus.onclick = () => { if (line.quantity < 99) { line.quantity++; saveCart(); } };
       rm.onclick = () => { cart.splice(idx, 1); badLine = null; saveCart(); };
@@ -358,13 +359,16 @@
     }
     sending = false;
     if (res.ok) {
-      store.del("pending"); cart = []; badLine = null; saveCart(); $("cart").close();
+      // Lines added while this order was on its way stay in the cart for the next one.
+      store.del("pending"); cart = cart.slice(pending.lines.length); badLine = null; saveCart();
+      if (!cart.length) $("cart").close();
       notice(t("placed") + " " + t("ticket") + " " + body.ticket_no, "ok");
       orders[body.id] = body; renderOrders();
       return;
     }
     const code = body && body.error && body.error.code;
     if (code === "price_changed") {
+      store.del("pending");  // nothing was written: the confirmed order is a new submission of the cart as it is
       const fresh = body.error.details.total_minor;
       notice(errorText(res, body), "err", {label: t("confirmNew") + " " + money(fresh), run: () => { notice(""); submit(fresh); }});
       await refreshMenu();
