@@ -1,0 +1,194 @@
+"""The print worker: turns print_jobs rows into paper, one thread per printer, in order, never losing a job
+and never printing one twice silently (a job caught mid-send prints again headed REPRINT)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import apsw
+import structlog
+
+from appliance.db.connection import open_connection, scalar, utc_now
+from appliance.db.orders import order_view
+from appliance.db.store_settings import load_store_settings
+from appliance.domain.menu import translate
+from printers.connection import EscposLink, PrinterFault, Target
+from printers.document import Document, Line, PrinterTestPage, kitchen_ticket
+from printers.render import render
+from printers.status import REASONS, UNABLE_TO_PRINT, PrinterStatus
+
+log = structlog.get_logger("printers.worker")
+
+JOB_BATCH = 50
+
+
+@dataclass(frozen=True)
+class PrinterConfig:
+    name: str
+    uri: str
+    paper_mm: int
+    text_mode: str
+    stations: tuple[str, ...]
+    copies: int
+    cutter: bool
+    buzzer: bool
+
+
+def load_printers(conn: apsw.Connection) -> list[PrinterConfig]:
+    return [
+        PrinterConfig(name, uri, paper, mode, tuple(json.loads(stations)), copies, bool(cutter), bool(buzzer))
+        for name, uri, paper, mode, stations, copies, cutter, buzzer in conn.execute(
+            "SELECT name, uri, paper_mm, text_mode, stations, copies, cutter, buzzer FROM printers"
+            " WHERE enabled ORDER BY id")
+    ]
+
+
+def job_document(conn: apsw.Connection, job: dict[str, Any], printer: PrinterConfig, reprint: bool) -> Document:
+    settings = load_store_settings(conn)
+    lang = settings.languages[0]
+    stations = {key: translate(json.loads(names), lang) or key
+                for key, names in conn.execute("SELECT key, names FROM stations")}
+    if job["kind"] == "test":
+        return PrinterTestPage(printer.name, 48 if printer.paper_mm == 80 else 32).document()
+    order = order_view(conn, job["order_id"])
+    if job["kind"] == "void":
+        payload = json.loads(job["payload"] or "{}")
+        voided = [l for l in order["lines"] if l["station"] == job["station"] and (
+            job["ref"] == "order" or str(l.get("line_no")) == str(payload.get("line_no")))]
+        lines = [Line("*** 作废 VOID ***", size=2, bold=True, align="center"),
+                 Line(order["table"], right=f"#{order['ticket_no']}", size=2, bold=True)]
+        lines += [Line(f"{l['quantity']} x {translate(l['names'], lang)}", size=2) for l in voided]
+        if payload.get("reason"):
+            lines.append(Line("原因 REASON: " + str(payload["reason"])[:140], bold=True))
+        return Document(tuple(lines), buzzer=printer.buzzer, cut=printer.cutter, title=f"void {order['ticket_no']}")
+    doc = kitchen_ticket(order, job["station"], lang=lang, timezone=settings.timezone, station_names=stations,
+                         reprint=reprint)
+    return Document(doc.lines, cut=printer.cutter, buzzer=printer.buzzer, title=doc.title)
+
+
+class PrinterLoop:
+    """One printer's thread: claims the jobs of its stations, prints them oldest first, waits out faults."""
+
+    def __init__(self, db_path: Path, printer: PrinterConfig, stop: threading.Event, *,
+                 resolve_virtual: Callable[[str], str] | None, poll_seconds: float, fault_retry_seconds: float,
+                 vfs: str | None = None) -> None:
+        self.printer = printer
+        self.stop = stop
+        self.poll_seconds = poll_seconds
+        self.fault_retry_seconds = fault_retry_seconds
+        self.db_path = db_path
+        self.vfs = vfs
+        self.link = EscposLink(Target.parse(printer.uri, resolve_virtual))
+        self.status: PrinterStatus | None = None
+        self.printed = 0
+        self.thread = threading.Thread(target=self.run, name=f"printer-{printer.name}", daemon=True)
+
+    def run(self) -> None:
+        conn = open_connection(self.db_path, vfs=self.vfs)
+        try:
+            seen, again = -1, True
+            while not self.stop.is_set():
+                version = scalar(conn, "PRAGMA data_version")
+                if version == seen and not again:
+                    self.stop.wait(self.poll_seconds)  # nothing committed elsewhere since the last look
+                    continue
+                seen = version
+                faulted, printed = self.step(conn)
+                again = faulted or printed > 0  # our own commits do not move data_version: look again
+                if faulted:
+                    self.stop.wait(self.fault_retry_seconds)
+        except Exception:
+            log.exception("print.loop_crashed", printer=self.printer.name)
+            raise
+        finally:
+            self.link.close()
+            conn.close()
+
+    def claim(self, conn: apsw.Connection) -> None:
+        if not self.printer.stations:
+            return
+        marks = ",".join("?" * len(self.printer.stations))
+        with conn:
+            conn.execute(f"UPDATE print_jobs SET printer = ? WHERE printer IS NULL AND state = 'pending'"
+                         f" AND station IN ({marks})", (self.printer.name, *self.printer.stations))
+
+    def step(self, conn: apsw.Connection) -> tuple[bool, int]:
+        """Print what is queued for this printer. Returns (stopped by a fault, jobs printed)."""
+        printed = 0
+        self.claim(conn)
+        jobs = [dict(zip(("id", "order_id", "station", "kind", "ref", "state", "payload"), row)) for row in conn.execute(
+            "SELECT id, order_id, station, kind, ref, state, payload FROM print_jobs"
+            " WHERE printer = ? AND state IN ('pending', 'sending') ORDER BY id LIMIT ?",
+            (self.printer.name, JOB_BATCH))]
+        for job in jobs:
+            if self.stop.is_set():
+                return False, printed
+            try:
+                self.status = self.link.status()
+                if self.status in UNABLE_TO_PRINT:
+                    raise PrinterFault(self.status)
+                reprint = job["state"] == "sending"  # it may be on paper already: say so on the new one
+                data = render(job_document(conn, job, self.printer, reprint), paper_mm=self.printer.paper_mm,
+                              mode=self.printer.text_mode if self.printer.text_mode != "raster" else "gb18030")
+                with conn:
+                    conn.execute("UPDATE print_jobs SET state = 'sending', attempts = attempts + 1 WHERE id = ?",
+                                 (job["id"],))
+                self.link.send(data * max(1, self.printer.copies))
+                self.status = self.link.status()  # the printer answers after the bytes: they arrived
+                if self.status in UNABLE_TO_PRINT:
+                    raise PrinterFault(self.status, partial=True)
+            except PrinterFault as fault:
+                self.status = fault.status
+                with conn:
+                    conn.execute("UPDATE print_jobs SET last_error = ? WHERE printer = ? AND state IN ('pending', 'sending')",
+                                 (str(fault), self.printer.name))
+                log.warning("print.waiting", printer=self.printer.name, job=job["id"], reason=REASONS[fault.status],
+                            partial=fault.partial)
+                return True, printed
+            with conn:
+                conn.execute("UPDATE print_jobs SET state = 'printed', printed_at = ?, last_error = NULL WHERE id = ?",
+                             (utc_now(), job["id"]))
+            self.printed += 1
+            printed += 1
+            log.info("print.printed", printer=self.printer.name, job=job["id"], kind=job["kind"],
+                     order_id=job["order_id"], reprint=reprint, bytes=len(data))
+        return False, printed
+
+
+class PrintWorker:
+    """All printers of the store, each in its own thread so a dead printer never holds up another."""
+
+    def __init__(self, db_path: Path, *, resolve_virtual: Callable[[str], str] | None = None,
+                 poll_seconds: float = 0.05, fault_retry_seconds: float = 2.0, vfs: str | None = None) -> None:
+        self.db_path = db_path
+        self.stop_event = threading.Event()
+        conn = open_connection(db_path, vfs=vfs)
+        try:
+            printers = load_printers(conn)
+        finally:
+            conn.close()
+        self.loops = [PrinterLoop(db_path, p, self.stop_event, resolve_virtual=resolve_virtual,
+                                  poll_seconds=poll_seconds, fault_retry_seconds=fault_retry_seconds, vfs=vfs)
+                      for p in printers]
+
+    def start(self) -> PrintWorker:
+        for loop in self.loops:
+            loop.thread.start()
+        log.info("print.started", printers=[l.printer.name for l in self.loops])
+        return self
+
+    def stop(self) -> None:
+        """Stop between jobs: a job in the middle of being sent finishes first (or stays 'sending')."""
+        self.stop_event.set()
+        for loop in self.loops:
+            loop.thread.join(15)
+
+    def __enter__(self) -> PrintWorker:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

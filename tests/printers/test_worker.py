@@ -1,0 +1,152 @@
+"""The print worker against virtual printers on 127.0.0.1: paper out, a dropped connection, a printer gone
+for a while, and a thousand jobs, with nothing lost and nothing printed twice silently."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+
+from appliance.db.connection import open_connection
+from appliance.db.orders import MenuCache, OrderRequest, submit_order
+from appliance.db.tables import list_tables
+from appliance.domain.pricing import CartLine
+from printers.parse import printed_rows
+from printers.virtual import PrinterState, VirtualPrinter
+from printers.worker import PrintWorker
+
+TICKET_END = b"\x1dV\x00"
+
+
+@pytest.fixture
+def printers():
+    kitchen, bar = VirtualPrinter("kitchen").start(), VirtualPrinter("bar").start()
+    try:
+        yield {"kitchen": kitchen, "bar": bar}
+    finally:
+        kitchen.stop()
+        bar.stop()
+
+
+@pytest.fixture
+def shop(settings, printers):
+    conn = open_connection(settings.db_path)
+    with conn:  # point the demo's virtual printers at the ones this test controls
+        for name, printer in printers.items():
+            conn.execute("UPDATE printers SET uri = ? WHERE name = ?", (printer.uri, name))
+    yield conn
+    conn.close()
+
+
+def place(conn, n=1, items=("har_gow",), table="A1"):
+    """Orders through the store's own submit, as the web process makes them."""
+    ids = [conn.execute("SELECT id FROM items WHERE key = ?", (k,)).fetchone()[0] for k in items]
+    tables = {t.name: t for t in list_tables(conn)}
+    cache = MenuCache()
+    orders = []
+    for _ in range(n):
+        request = OrderRequest(client_key=f"k{len(orders)}-{threading.get_ident()}-{id(cache)}-{_}xxxx"[:64],
+                               lines=tuple(CartLine(i, 1) for i in ids))
+        with conn:
+            orders.append(submit_order(conn, tables[table], request, cache).order)
+    return orders
+
+
+def tickets(data: bytes) -> list[list[str]]:
+    """The printed tickets, each as its rows of text."""
+    out, rows = [], []
+    for part in data.split(TICKET_END):
+        if part.strip(b"\x1b@\n\x1bd\x04"):
+            out.append([r.text for r in printed_rows(part + b"")[0] if r.text.strip()])
+    return out
+
+
+def job_states(conn):
+    return dict(conn.execute("SELECT state, count(*) FROM print_jobs GROUP BY state").fetchall())
+
+
+def settle(conn, expected, timeout=10.0):
+    """Wait until the jobs' states are as expected (the worker confirms a job after the printer answers)."""
+    stop = threading.Event()
+    for _ in range(int(timeout / 0.02)):
+        if job_states(conn) == expected:
+            return True
+        stop.wait(0.02)
+    return False
+
+
+def worker(settings, **kw):
+    return PrintWorker(settings.db_path, poll_seconds=0.01, fault_retry_seconds=0.05, **kw)
+
+
+def test_a_ticket_per_station_prints_once(settings, shop, printers):
+    order = place(shop, items=("har_gow", "mineral_water"))[0]
+    with worker(settings):
+        assert printers["kitchen"].wait_for(lambda b: TICKET_END in b)
+        assert printers["bar"].wait_for(lambda b: TICKET_END in b)
+    kitchen = tickets(printers["kitchen"].received)
+    assert len(kitchen) == 1 and any("水晶虾饺" in r for r in kitchen[0])
+    assert any(f"#{order['ticket_no']}" in r for r in kitchen[0])
+    assert not any("REPRINT" in r for r in kitchen[0])
+    assert len(tickets(printers["bar"].received)) == 1
+    assert job_states(shop) == {"printed": 2}
+
+
+def test_paper_out_waits_then_prints_once_after_refill(settings, shop, printers):
+    printers["kitchen"].state = PrinterState.PAPER_OUT
+    place(shop)
+    with worker(settings) as w:
+        deadline = threading.Event()
+        while not deadline.wait(0.02):
+            row = shop.execute("SELECT state, last_error FROM print_jobs").fetchone()
+            if row[1]:
+                break
+        assert row == ("pending", "paper out")
+        assert printers["kitchen"].received == b"" and printers["kitchen"].discarded == b""  # nothing was sent
+        printers["kitchen"].state = PrinterState.READY
+        assert printers["kitchen"].wait_for(lambda b: TICKET_END in b)
+    assert len(tickets(printers["kitchen"].received)) == 1
+    assert job_states(shop) == {"printed": 1}
+
+
+def test_a_connection_lost_mid_job_reprints_marked_reprint(settings, shop, printers):
+    printers["kitchen"].drop_after = 40  # the ticket is longer: it is cut off mid-way
+    place(shop)
+    with worker(settings):
+        assert printers["kitchen"].wait_for(lambda b: TICKET_END in b, timeout=10)
+    data = printers["kitchen"].received
+    assert data.count(TICKET_END) == 1  # one whole ticket, after the cut-off start
+    whole = tickets(data[40:])
+    assert len(whole) == 1 and whole[0][0] == "*** 重印 REPRINT ***"
+    assert shop.execute("SELECT state, attempts FROM print_jobs").fetchone() == ("printed", 2)
+
+
+def test_a_printer_gone_for_a_while_prints_everything_in_order_after(settings, shop, printers):
+    port = printers["kitchen"].address[1]
+    printers["kitchen"].stop()
+    orders = place(shop, n=5)
+    with worker(settings):
+        threading.Event().wait(0.3)
+        assert shop.execute("SELECT DISTINCT last_error FROM print_jobs").fetchall()[0][0].startswith("unplugged")
+        back = VirtualPrinter("kitchen", port=port).start()  # switched on again, same address
+        try:
+            assert back.wait_for(lambda b: b.count(TICKET_END) == 5, timeout=10)
+            assert settle(shop, {"printed": 5})
+            numbers = [next(r for r in t if "#" in r).split("#")[1] for t in tickets(back.received)]
+        finally:
+            back.stop()
+    assert numbers == [str(o["ticket_no"]) for o in orders]
+    assert job_states(shop) == {"printed": 5}
+
+
+def test_a_thousand_jobs_on_two_printers_none_lost_none_twice(settings, shop, printers):
+    place(shop, n=500, items=("har_gow", "mineral_water"))
+    with worker(settings):
+        assert printers["kitchen"].wait_for(lambda b: b.count(TICKET_END) >= 500, timeout=60)
+        assert printers["bar"].wait_for(lambda b: b.count(TICKET_END) >= 500, timeout=60)
+    for name in ("kitchen", "bar"):
+        numbers = [int(next(r for r in t if "#" in r).split("#")[1]) for t in tickets(printers[name].received)]
+        assert numbers == list(range(1, 501)), name
+    assert job_states(shop) == {"printed": 1000}
+    assert json.loads(shop.execute("SELECT stations FROM printers WHERE name = 'bar'").fetchone()[0]) == ["bar"]
