@@ -303,6 +303,7 @@ class VirtualPrinter:
             except OSError:
                 return  # e.g. the client reset before we accepted: nothing to serve
             sock.setblocking(False)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # answer status queries at once
             client = _Client(sock)
             self._clients.add(client)
             self._selector.register(sock, selectors.EVENT_READ, client)
