@@ -102,7 +102,48 @@ def cmd_tables(args: argparse.Namespace) -> int:
     return 0
 
 
-def _serve(settings: BoxSettings, banner: bool) -> int:
+class _Printing:
+    """The print worker, with in-process virtual printers for `virtual://NAME` addresses (demo, trying out)."""
+
+    def __init__(self, settings: BoxSettings) -> None:
+        from printers.virtual import VirtualPrinterPool
+        from printers.worker import PrintWorker
+
+        self.pool = VirtualPrinterPool()
+        self.worker = PrintWorker(settings.db_path, resolve_virtual=lambda name: self.pool.get_or_start(name).uri,
+                                  vfs=settings.sqlite_vfs or None)
+
+    def __enter__(self) -> "_Printing":
+        self.worker.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.worker.stop()
+        self.pool.stop_all()
+
+
+def cmd_printd(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from appliance.logs import configure_logging
+    from appliance.store import StoreError
+
+    settings = _settings(args)
+    if not settings.db_path.exists():
+        raise StoreError(f"no store at {settings.db_path}: run `tablebox init --data-dir {settings.data_dir}`")
+    configure_logging(settings.log_format, settings.log_level)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    with _Printing(settings):
+        stop.wait()
+    return 0
+
+
+def _serve(settings: BoxSettings, banner: bool, printing: bool = False) -> int:
+    import contextlib
+
     import uvicorn
 
     from appliance.logs import configure_logging
@@ -130,7 +171,8 @@ def _serve(settings: BoxSettings, banner: bool) -> int:
         app, host=settings.host, port=settings.port, log_config=None, access_log=False, lifespan="on",
         timeout_graceful_shutdown=3, server_header=False,
     )
-    uvicorn.Server(config).run()
+    with _Printing(settings) if printing else contextlib.nullcontext():
+        uvicorn.Server(config).run()
     return 0
 
 
@@ -153,7 +195,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     created = ensure_demo_store(settings)
     print(("created the demo store in " if created else "using the store already in ") + str(settings.data_dir),
           flush=True)
-    return _serve(settings, banner=True)
+    return _serve(settings, banner=True, printing=True)
 
 
 def cmd_photo(args: argparse.Namespace) -> int:
@@ -215,6 +257,12 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Serve the diner API of the store in the data folder.")
     p.add_argument("--urls", action="store_true", help="print every table's ordering URL at start")
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("printd", parents=[common], help="run the print worker (kitchen tickets to the printers)",
+                       description="Print every queued kitchen ticket, void ticket and test page on the store's "
+                                   "printers, in order, waiting out paper-out, cover-open and unplugged printers. "
+                                   "Stops between jobs on SIGTERM.")
+    p.set_defaults(func=cmd_printd)
 
     p = sub.add_parser("photo", parents=[common], help="give a dish a photo (resized for phones)",
                        description="Shrink a photo to phone size (at most 640 px a side, JPEG), store it in the data "

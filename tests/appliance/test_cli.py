@@ -66,7 +66,16 @@ def test_demo_creates_the_store_and_tables_lists_its_urls(tmp_path):
         token = url.rsplit("/", 1)[1]
         info = httpx.get(f"http://127.0.0.1:{port}/api/v1/tables/{token}").json()
         assert info["table"]["name"] == "A1"
+        har_gow = next(i["id"] for c in httpx.get(f"http://127.0.0.1:{port}/api/v1/tables/{token}/menu?lang=en").json()
+                       ["categories"] for i in c["items"] if i["name"].startswith("Crystal shrimp"))
+        order = httpx.post(f"http://127.0.0.1:{port}/api/v1/tables/{token}/orders",
+                           json={"client_key": "demo-order-0001", "lines": [{"item_id": har_gow, "quantity": 1}]})
+        assert order.status_code == 201
+        deadline = time.monotonic() + 10
+        while "print.printed" not in (tmp_path / "demo.log").read_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
         banner = (tmp_path / "demo.log").read_text()
+        assert "print.printed" in banner  # the demo's virtual kitchen printer took the ticket
         assert "created the demo store" in banner and url in banner
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -90,3 +99,31 @@ def test_main_reports_settings_errors_without_a_traceback(tmp_path, capsys):
     bad.write_text("nonsense = 1\n")
     assert main(["tables", "--config", str(bad), "--data-dir", str(tmp_path)]) == 2
     assert "unknown setting 'nonsense'" in capsys.readouterr().err
+
+
+def test_printd_prints_queued_tickets_and_stops_on_sigterm(tmp_path):
+    from appliance.cli import ensure_demo_store
+    from appliance.db.connection import open_connection
+    from printers.virtual import VirtualPrinter
+    from tests.conftest import make_settings
+    from tests.printers.test_worker import TICKET_END, place
+
+    settings = make_settings(tmp_path / "shop")
+    ensure_demo_store(settings)
+    with VirtualPrinter("kitchen") as kitchen:
+        conn = open_connection(settings.db_path)
+        with conn:
+            conn.execute("UPDATE printers SET uri = ? WHERE name = 'kitchen'", (kitchen.uri,))
+        proc = subprocess.Popen([sys.executable, "-m", "appliance", "printd", "--data-dir", str(settings.data_dir)],
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=ENV)
+        try:
+            place(conn, n=3)
+            assert kitchen.wait_for(lambda b: b.count(TICKET_END) == 3, timeout=20)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            out, _ = proc.communicate(timeout=20)
+        assert proc.returncode == 0, out
+        assert conn.execute("SELECT state, count(*) FROM print_jobs WHERE station = 'kitchen'").fetchall() == [
+            ("printed", 3)]
+        assert b"print.printed" in out
+        conn.close()
