@@ -122,6 +122,38 @@ class _Printing:
         self.pool.stop_all()
 
 
+def cmd_printers(args: argparse.Namespace) -> int:
+    from appliance.db.connection import open_connection
+    from appliance.store import StoreError
+    from printers.admin import printer_rows, queue_reprint, queue_test_page
+
+    settings = _settings(args)
+    if not settings.db_path.exists():
+        raise StoreError(f"no store at {settings.db_path}: run `tablebox init --data-dir {settings.data_dir}`")
+    conn = open_connection(settings.db_path)
+    try:
+        if args.printers_command == "test":
+            with conn:
+                job = queue_test_page(conn, args.name)
+            print(f"test page queued for {args.name} (job {job})")
+        elif args.printers_command == "reprint":
+            with conn:
+                jobs = queue_reprint(conn, args.order_id, args.station)
+            print(f"reprint of order {args.order_id} queued ({len(jobs)} ticket{'s' if len(jobs) != 1 else ''})")
+        else:
+            listing = printer_rows(conn)
+            if not listing:
+                print("no printers configured")
+            for p in listing:
+                state = p["reason"] + (f" ({p['detail']})" if p["detail"] and not p["stale"] else "")
+                waiting = f", waiting: {p['waiting_because']}" if p["waiting_because"] else ""
+                print(f"{p['name']:<10} {state:<28} queue {p['queue']:<4} stations {','.join(p['stations']) or '-'}"
+                      f"  {p['uri']}{'' if p['enabled'] else '  (disabled)'}{waiting}")
+    finally:
+        conn.close()
+    return 0
+
+
 def cmd_printd(args: argparse.Namespace) -> int:
     import signal
     import threading
@@ -224,6 +256,10 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--data-dir", metavar="DIR", help="the store's data folder (overrides $TABLEBOX_DATA_DIR)")
     common.add_argument("--config", metavar="FILE", help="settings file (overrides $TABLEBOX_CONFIG)")
+    # For sub-subcommands: the same flags, but an absent one must not overwrite the value given one level up.
+    nested = argparse.ArgumentParser(add_help=False)
+    nested.add_argument("--data-dir", metavar="DIR", default=argparse.SUPPRESS, help="the store's data folder")
+    nested.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS, help="settings file")
     web = argparse.ArgumentParser(add_help=False)
     web.add_argument("--host", help="listen address (setting: host)")
     web.add_argument("--port", type=int, help="listen port (setting: port)")
@@ -263,6 +299,17 @@ def build_parser() -> argparse.ArgumentParser:
                                    "printers, in order, waiting out paper-out, cover-open and unplugged printers. "
                                    "Stops between jobs on SIGTERM.")
     p.set_defaults(func=cmd_printd)
+
+    p = sub.add_parser("printers", parents=[common], help="the printers with their status and queue; test; reprint",
+                       description="Without a subcommand: every printer with what it said last (ready, paper out, "
+                                   "cover open, unplugged...), its queue and its stations.")
+    p.set_defaults(func=cmd_printers, printers_command=None)
+    psub = p.add_subparsers(dest="printers_command", metavar="ACTION")
+    t = psub.add_parser("test", parents=[nested], help="print a test page on a printer")
+    t.add_argument("name", help="the printer's name")
+    r = psub.add_parser("reprint", parents=[nested], help="print an order's tickets again, headed REPRINT")
+    r.add_argument("order_id", type=int, help="the order's id")
+    r.add_argument("--station", help="only this station's ticket")
 
     p = sub.add_parser("photo", parents=[common], help="give a dish a photo (resized for phones)",
                        description="Shrink a photo to phone size (at most 640 px a side, JPEG), store it in the data "

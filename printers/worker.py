@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -24,6 +25,7 @@ from printers.status import REASONS, UNABLE_TO_PRINT, PrinterStatus
 log = structlog.get_logger("printers.worker")
 
 JOB_BATCH = 50
+STATUS_HEARTBEAT_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -36,13 +38,15 @@ class PrinterConfig:
     copies: int
     cutter: bool
     buzzer: bool
+    fallback: str | None = None
 
 
 def load_printers(conn: apsw.Connection) -> list[PrinterConfig]:
     return [
-        PrinterConfig(name, uri, paper, mode, tuple(json.loads(stations)), copies, bool(cutter), bool(buzzer))
-        for name, uri, paper, mode, stations, copies, cutter, buzzer in conn.execute(
-            "SELECT name, uri, paper_mm, text_mode, stations, copies, cutter, buzzer FROM printers"
+        PrinterConfig(name, uri, paper, mode, tuple(json.loads(stations)), copies, bool(cutter), bool(buzzer),
+                      fallback or None)
+        for name, uri, paper, mode, stations, copies, cutter, buzzer, fallback in conn.execute(
+            "SELECT name, uri, paper_mm, text_mode, stations, copies, cutter, buzzer, fallback FROM printers"
             " WHERE enabled ORDER BY id")
     ]
 
@@ -65,8 +69,10 @@ def job_document(conn: apsw.Connection, job: dict[str, Any], printer: PrinterCon
         if payload.get("reason"):
             lines.append(Line("原因 REASON: " + str(payload["reason"])[:140], bold=True))
         return Document(tuple(lines), buzzer=printer.buzzer, cut=printer.cutter, title=f"void {order['ticket_no']}")
+    payload = json.loads(job.get("payload") or "{}")
     doc = kitchen_ticket(order, job["station"], lang=lang, timezone=settings.timezone, station_names=stations,
-                         reprint=reprint)
+                         reprint=reprint or str(job.get("ref", "")).startswith("reprint"),
+                         fallback_for=payload.get("fallback_for"))
     return Document(doc.lines, cut=printer.cutter, buzzer=printer.buzzer, title=doc.title)
 
 
@@ -75,6 +81,7 @@ class PrinterLoop:
 
     def __init__(self, db_path: Path, printer: PrinterConfig, stop: threading.Event, *,
                  resolve_virtual: Callable[[str], str] | None, poll_seconds: float, fault_retry_seconds: float,
+                 fallback_after_seconds: float = 60.0, idle_status_seconds: float = 10.0,
                  vfs: str | None = None) -> None:
         self.printer = printer
         self.stop = stop
@@ -84,6 +91,12 @@ class PrinterLoop:
         self.vfs = vfs
         self.link = EscposLink(Target.parse(printer.uri, resolve_virtual))
         self.status: PrinterStatus | None = None
+        self.fault_since: float | None = None
+        self.last_status_at = 0.0
+        self.idle_status_seconds = idle_status_seconds
+        self.fallback_after_seconds = fallback_after_seconds
+        self._recorded: tuple[str, str] | None = None
+        self._recorded_at = 0.0
         self.printed = 0
         self.thread = threading.Thread(target=self.run, name=f"printer-{printer.name}", daemon=True)
 
@@ -94,6 +107,8 @@ class PrinterLoop:
             while not self.stop.is_set():
                 version = scalar(conn, "PRAGMA data_version")
                 if version == seen and not again:
+                    if time.monotonic() - self.last_status_at >= self.idle_status_seconds:
+                        self.look(conn)  # idle: still notice paper running out or a printer switched off
                     self.stop.wait(self.poll_seconds)  # nothing committed elsewhere since the last look
                     continue
                 seen = version
@@ -107,6 +122,49 @@ class PrinterLoop:
         finally:
             self.link.close()
             conn.close()
+
+    def record_status(self, conn: apsw.Connection, status: PrinterStatus, detail: str = "") -> None:
+        """Tell the console what the printer said: on every change, and once a minute as a heartbeat
+        (not on every look: an SD card should not be written ten times a second)."""
+        now = time.monotonic()
+        if self._recorded == (status.value, detail) and now - self._recorded_at < STATUS_HEARTBEAT_SECONDS:
+            return
+        stamp = utc_now()
+        with conn:
+            conn.execute(
+                "INSERT INTO printer_status (name, status, detail, since, checked_at) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT (name) DO UPDATE SET detail = excluded.detail, checked_at = excluded.checked_at,"
+                " since = CASE WHEN printer_status.status = excluded.status THEN printer_status.since"
+                " ELSE excluded.since END, status = excluded.status",
+                (self.printer.name, status.value, detail or None, stamp, stamp))
+        self._recorded, self._recorded_at = (status.value, detail), now
+
+    def look(self, conn: apsw.Connection) -> PrinterStatus:
+        """Ask the printer how it is and record the answer."""
+        self.last_status_at = time.monotonic()
+        try:
+            self.status = self.link.status()
+            self.record_status(conn, self.status)
+        except PrinterFault as fault:
+            self.status = fault.status
+            self.record_status(conn, fault.status, fault.detail)
+        return self.status
+
+    def hand_over(self, conn: apsw.Connection) -> int:
+        """After the printer has been faulty for fallback_after_seconds, its waiting jobs go to the fallback
+        printer, whose tickets say for whom they print. Returns how many moved."""
+        if not self.printer.fallback or self.fault_since is None:
+            return 0
+        if time.monotonic() - self.fault_since < self.fallback_after_seconds:
+            return 0
+        with conn:
+            moved = conn.execute(
+                "UPDATE print_jobs SET printer = ?, payload = json_set(coalesce(payload, '{}'), '$.fallback_for', ?)"
+                " WHERE printer = ? AND state IN ('pending', 'sending') RETURNING id",
+                (self.printer.fallback, self.printer.name, self.printer.name)).fetchall()
+        if moved:
+            log.warning("print.fallback", printer=self.printer.name, to=self.printer.fallback, jobs=len(moved))
+        return len(moved)
 
     def claim(self, conn: apsw.Connection) -> None:
         if not self.printer.stations:
@@ -129,6 +187,8 @@ class PrinterLoop:
                 return False, printed
             try:
                 self.status = self.link.status()
+                self.last_status_at = time.monotonic()
+                self.record_status(conn, self.status)
                 if self.status in UNABLE_TO_PRINT:
                     raise PrinterFault(self.status)
                 reprint = job["state"] == "sending"  # it may be on paper already: say so on the new one
@@ -143,12 +203,17 @@ class PrinterLoop:
                     raise PrinterFault(self.status, partial=True)
             except PrinterFault as fault:
                 self.status = fault.status
+                if self.fault_since is None:
+                    self.fault_since = time.monotonic()
+                self.record_status(conn, fault.status, fault.detail)
                 with conn:
                     conn.execute("UPDATE print_jobs SET last_error = ? WHERE printer = ? AND state IN ('pending', 'sending')",
                                  (str(fault), self.printer.name))
                 log.warning("print.waiting", printer=self.printer.name, job=job["id"], reason=REASONS[fault.status],
                             partial=fault.partial)
+                self.hand_over(conn)
                 return True, printed
+            self.fault_since = None
             with conn:
                 conn.execute("UPDATE print_jobs SET state = 'printed', printed_at = ?, last_error = NULL WHERE id = ?",
                              (utc_now(), job["id"]))
@@ -163,7 +228,8 @@ class PrintWorker:
     """All printers of the store, each in its own thread so a dead printer never holds up another."""
 
     def __init__(self, db_path: Path, *, resolve_virtual: Callable[[str], str] | None = None,
-                 poll_seconds: float = 0.05, fault_retry_seconds: float = 2.0, vfs: str | None = None) -> None:
+                 poll_seconds: float = 0.05, fault_retry_seconds: float = 2.0, fallback_after_seconds: float = 60.0,
+                 idle_status_seconds: float = 10.0, vfs: str | None = None) -> None:
         self.db_path = db_path
         self.stop_event = threading.Event()
         conn = open_connection(db_path, vfs=vfs)
@@ -172,7 +238,9 @@ class PrintWorker:
         finally:
             conn.close()
         self.loops = [PrinterLoop(db_path, p, self.stop_event, resolve_virtual=resolve_virtual,
-                                  poll_seconds=poll_seconds, fault_retry_seconds=fault_retry_seconds, vfs=vfs)
+                                  poll_seconds=poll_seconds, fault_retry_seconds=fault_retry_seconds,
+                                  fallback_after_seconds=fallback_after_seconds,
+                                  idle_status_seconds=idle_status_seconds, vfs=vfs)
                       for p in printers]
 
     def start(self) -> PrintWorker:

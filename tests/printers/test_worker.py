@@ -150,3 +150,45 @@ def test_a_thousand_jobs_on_two_printers_none_lost_none_twice(settings, shop, pr
         assert numbers == list(range(1, 501)), name
     assert job_states(shop) == {"printed": 1000}
     assert json.loads(shop.execute("SELECT stations FROM printers WHERE name = 'bar'").fetchone()[0]) == ["bar"]
+
+
+def test_a_faulty_printer_hands_its_jobs_to_the_fallback_which_says_so(settings, shop, printers):
+    with shop:
+        shop.execute("UPDATE printers SET fallback = 'bar' WHERE name = 'kitchen'")
+    printers["kitchen"].state = PrinterState.COVER_OPEN
+    order = place(shop)[0]
+    with worker(settings, fallback_after_seconds=0.2):
+        assert printers["bar"].wait_for(lambda b: TICKET_END in b, timeout=10)
+        assert settle(shop, {"printed": 1})
+    ticket = tickets(printers["bar"].received)[0]
+    assert any("代打 for printer kitchen" in r for r in ticket) and any(f"#{order['ticket_no']}" in r for r in ticket)
+    assert printers["kitchen"].received == b""
+    assert shop.execute("SELECT status FROM printer_status WHERE name = 'kitchen'").fetchone() == ("cover_open",)
+
+
+def test_status_is_recorded_for_the_console_even_when_idle(settings, shop, printers):
+    with worker(settings, idle_status_seconds=0.05):
+        printers["bar"].state = PrinterState.PAPER_NEAR_END
+        stop = threading.Event()
+        for _ in range(200):
+            got = dict(shop.execute("SELECT name, status FROM printer_status").fetchall())
+            if got.get("bar") == "paper_near_end":
+                break
+            stop.wait(0.02)
+    assert got == {"kitchen": "ready", "bar": "paper_near_end"}
+
+
+def test_test_pages_and_reprints(settings, shop, printers):
+    from printers.admin import queue_reprint, queue_test_page
+
+    order = place(shop, items=("har_gow", "mineral_water"))[0]
+    with shop:
+        queue_test_page(shop, "kitchen")
+        queue_reprint(shop, order["id"], "kitchen")
+    with worker(settings):
+        assert printers["kitchen"].wait_for(lambda b: b.count(TICKET_END) == 3, timeout=10)
+        assert settle(shop, {"printed": 4})
+    first, test_page, again = tickets(printers["kitchen"].received)
+    assert not any("REPRINT" in r for r in first)
+    assert any("Test page: kitchen" in r for r in test_page)
+    assert again[0] == "*** 重印 REPRINT ***" and again[1:] == first

@@ -1,0 +1,66 @@
+"""What staff do with printers (from the console or the command line): see them, test them, reprint."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Any
+
+import apsw
+
+from appliance.db.connection import rows, scalar, utc_now
+from appliance.domain.errors import DomainError
+from printers.status import REASONS, PrinterStatus
+
+STALE_SECONDS = 120  # the worker writes a heartbeat a minute: older means printd is not running
+
+
+def printer_rows(conn: apsw.Connection, now: datetime | None = None) -> list[dict[str, Any]]:
+    now = now or datetime.now(timezone.utc)
+    out = []
+    for row in rows(conn,
+                    "SELECT p.name, p.uri, p.paper_mm, p.text_mode, p.stations, p.fallback, p.enabled,"
+                    " s.status, s.detail, s.since, s.checked_at,"
+                    " (SELECT count(*) FROM print_jobs j WHERE j.printer = p.name AND j.state IN ('pending', 'sending'))"
+                    "   AS queue,"
+                    " (SELECT last_error FROM print_jobs j WHERE j.printer = p.name AND j.state IN ('pending', 'sending')"
+                    "   AND last_error IS NOT NULL ORDER BY id LIMIT 1) AS waiting_because"
+                    " FROM printers p LEFT JOIN printer_status s ON s.name = p.name ORDER BY p.id"):
+        row["stations"] = json.loads(row["stations"])
+        checked = row["checked_at"]
+        age = (now - datetime.fromisoformat(checked.replace("Z", "+00:00"))).total_seconds() if checked else None
+        row["stale"] = age is None or age > STALE_SECONDS
+        status = PrinterStatus(row["status"]) if row["status"] else None
+        row["reason"] = ("not checked: is the print worker running?" if row["stale"] or status is None
+                         else REASONS[status])
+        out.append(row)
+    return out
+
+
+def queue_test_page(conn: apsw.Connection, printer: str) -> int:
+    if scalar(conn, "SELECT 1 FROM printers WHERE name = ?", (printer,)) is None:
+        raise DomainError("unknown_printer", f"no printer called {printer!r}", printer=printer)
+    return scalar(conn, "INSERT INTO print_jobs (station, kind, printer, created_at) VALUES ('', 'test', ?, ?)"
+                        " RETURNING id", (printer, utc_now()))
+
+
+def queue_reprint(conn: apsw.Connection, order_id: int, station: str | None = None) -> list[int]:
+    """A fresh copy of an order's tickets (one per station, or one station), headed REPRINT."""
+    stations = [s for (s,) in conn.execute(
+        "SELECT DISTINCT station FROM order_lines WHERE order_id = ? AND status = 'active' ORDER BY station",
+        (order_id,))]
+    if not stations:
+        raise DomainError("unknown_order", "no such order, or nothing left on it to print", order_id=order_id)
+    if station is not None:
+        if station not in stations:
+            raise DomainError("unknown_station", f"order {order_id} has nothing for {station!r}", station=station)
+        stations = [station]
+    jobs = []
+    for st in stations:
+        n = scalar(conn, "SELECT count(*) FROM print_jobs WHERE order_id = ? AND station = ? AND ref LIKE 'reprint-%'",
+                   (order_id, st)) + 1
+        session = scalar(conn, "SELECT session_id FROM orders WHERE id = ?", (order_id,))
+        jobs.append(scalar(conn, "INSERT INTO print_jobs (order_id, session_id, station, kind, ref, created_at)"
+                                 " VALUES (?, ?, ?, 'ticket', ?, ?) RETURNING id",
+                           (order_id, session, st, f"reprint-{n}", utc_now())))
+    return jobs

@@ -1,0 +1,45 @@
+"""`tablebox printers`: what each printer said last, its queue; test pages and reprints from the command line."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from appliance.cli import main
+from appliance.db.connection import open_connection
+from appliance.domain.errors import DomainError
+from printers.admin import printer_rows, queue_reprint, queue_test_page
+
+
+def test_listing_shows_status_queue_and_staleness(settings, capsys):
+    conn = open_connection(settings.db_path)
+    now = datetime(2026, 11, 21, 12, 0, tzinfo=timezone.utc)
+    with conn:
+        conn.execute("INSERT INTO printer_status VALUES ('kitchen', 'paper_out', NULL, ?, ?)",
+                     ("2026-11-21T11:58:00.000000Z", "2026-11-21T11:59:30.000000Z"))
+        queue_test_page(conn, "kitchen")
+        conn.execute("UPDATE print_jobs SET last_error = 'paper out'")
+    listing = {p["name"]: p for p in printer_rows(conn, now)}
+    assert (listing["kitchen"]["reason"], listing["kitchen"]["queue"]) == ("paper out", 1)
+    assert listing["kitchen"]["waiting_because"] == "paper out"
+    assert listing["bar"]["reason"] == "not checked: is the print worker running?"
+    later = {p["name"]: p for p in printer_rows(conn, now + timedelta(minutes=5))}
+    assert later["kitchen"]["stale"] is True
+    conn.close()
+    assert main(["printers", "--data-dir", str(settings.data_dir)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("kitchen") and "queue 1" in out[0] and "virtual://kitchen" in out[0]
+
+
+def test_test_and_reprint_commands(settings, capsys):
+    assert main(["printers", "--data-dir", str(settings.data_dir), "test", "bar"]) == 0
+    assert "test page queued for bar" in capsys.readouterr().out
+    assert main(["printers", "test", "nowhere", "--data-dir", str(settings.data_dir)]) == 2
+    assert "no printer called 'nowhere'" in capsys.readouterr().err
+    assert main(["printers", "--data-dir", str(settings.data_dir), "reprint", "999"]) == 2
+    conn = open_connection(settings.db_path)
+    assert conn.execute("SELECT kind, printer FROM print_jobs").fetchall() == [("test", "bar")]
+    with pytest.raises(DomainError):
+        queue_reprint(conn, 12345)
+    conn.close()
