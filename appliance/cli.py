@@ -154,6 +154,47 @@ def cmd_printers(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_stickers(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from appliance.db.connection import dumps, open_connection
+    from appliance.db.connection import utc_now
+    from appliance.store import StoreError
+    from printers.stickers import WifiInfo, store_stickers, write_sheet
+
+    settings = _settings(args)
+    if not settings.db_path.exists():
+        raise StoreError(f"no store at {settings.db_path}: run `tablebox init --data-dir {settings.data_dir}`")
+    if not (args.pdf or args.png or args.print_on):
+        raise StoreError("say where the stickers go: --pdf FILE, --png FILE or --print PRINTER")
+    wifi = WifiInfo(args.wifi_ssid, args.wifi_password or "", "WPA" if args.wifi_password else "nopass") \
+        if args.wifi_ssid else None
+    try:
+        stickers = store_stickers(settings, args.table or None)
+    except ValueError as exc:
+        raise StoreError(str(exc)) from None
+    for target in (args.pdf, args.png):
+        if target:
+            for written in write_sheet(stickers, Path(target), wifi=wifi):
+                print(f"wrote {written}")
+    if args.print_on:
+        conn = open_connection(settings.db_path)
+        try:
+            if conn.execute("SELECT 1 FROM printers WHERE name = ?", (args.print_on,)).fetchone() is None:
+                raise StoreError(f"no printer called {args.print_on!r}")
+            with conn:
+                for sticker in stickers:
+                    payload = {"store_name": sticker.store_name, "table_name": sticker.table_name,
+                               "area": sticker.area, "url": sticker.url,
+                               "wifi": [wifi.ssid, wifi.password, wifi.security] if wifi else None}
+                    conn.execute("INSERT INTO print_jobs (station, kind, printer, payload, created_at)"
+                                 " VALUES ('', 'sticker', ?, ?, ?)", (args.print_on, dumps(payload), utc_now()))
+        finally:
+            conn.close()
+        print(f"{len(stickers)} sticker{'s' if len(stickers) != 1 else ''} queued for {args.print_on}")
+    return 0
+
+
 def cmd_printd(args: argparse.Namespace) -> int:
     import signal
     import threading
@@ -310,6 +351,18 @@ def build_parser() -> argparse.ArgumentParser:
     r = psub.add_parser("reprint", parents=[nested], help="print an order's tickets again, headed REPRINT")
     r.add_argument("order_id", type=int, help="the order's id")
     r.add_argument("--station", help="only this station's ticket")
+
+    p = sub.add_parser("stickers", parents=[common, web], help="table QR stickers: an A4 sheet (PDF/PNG) or on a receipt printer",
+                       description="Each table's ordering URL as a QR code (quiet zone 4 modules, error correction M) "
+                                   "with the store's name, the table and 扫码点餐 / Scan to order; optionally the "
+                                   "store Wi-Fi's QR code too. Re-keying a table voids its old sticker.")
+    p.add_argument("--pdf", metavar="FILE", help="write an A4 sheet of stickers (12 a page) as a PDF")
+    p.add_argument("--png", metavar="FILE", help="write the A4 pages as PNG images")
+    p.add_argument("--print", dest="print_on", metavar="PRINTER", help="print them on this receipt printer")
+    p.add_argument("--table", action="append", metavar="NAME", help="only this table (repeat for several)")
+    p.add_argument("--wifi-ssid", metavar="SSID", help="add the store Wi-Fi's QR code")
+    p.add_argument("--wifi-password", metavar="PASSWORD", help="the Wi-Fi's password (none: an open network)")
+    p.set_defaults(func=cmd_stickers)
 
     p = sub.add_parser("photo", parents=[common], help="give a dish a photo (resized for phones)",
                        description="Shrink a photo to phone size (at most 640 px a side, JPEG), store it in the data "

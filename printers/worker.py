@@ -76,6 +76,28 @@ def job_document(conn: apsw.Connection, job: dict[str, Any], printer: PrinterCon
     return Document(doc.lines, cut=printer.cutter, buzzer=printer.buzzer, title=doc.title)
 
 
+def render_job(document: Document, printer: PrinterConfig) -> bytes:
+    if printer.text_mode == "raster":  # drawn with the bundled font: any printer, any script
+        from printers.raster import render_raster
+
+        return render_raster(document, paper_mm=printer.paper_mm)
+    return render(document, paper_mm=printer.paper_mm, mode=printer.text_mode)
+
+
+def sticker_job_bytes(job: dict[str, Any], printer: PrinterConfig) -> bytes:
+    """A table's QR sticker, drawn at the printer's width and sent as raster bands."""
+    from printers.raster import raster_bands
+    from printers.render import FEED_AND_CUT, INIT
+    from printers.stickers import StickerInfo, WifiInfo, sticker_image
+
+    payload = json.loads(job["payload"])
+    wifi = WifiInfo(*payload["wifi"]) if payload.get("wifi") else None
+    info = StickerInfo(payload["store_name"], payload["table_name"], payload["area"], payload["url"])
+    image = sticker_image(info, width_px=576 if printer.paper_mm == 80 else 384,
+                          dots_per_module=8 if printer.paper_mm == 80 else 6, wifi=wifi)
+    return INIT + raster_bands(image) + (FEED_AND_CUT if printer.cutter else b"")
+
+
 class PrinterLoop:
     """One printer's thread: claims the jobs of its stations, prints them oldest first, waits out faults."""
 
@@ -192,8 +214,10 @@ class PrinterLoop:
                 if self.status in UNABLE_TO_PRINT:
                     raise PrinterFault(self.status)
                 reprint = job["state"] == "sending"  # it may be on paper already: say so on the new one
-                data = render(job_document(conn, job, self.printer, reprint), paper_mm=self.printer.paper_mm,
-                              mode=self.printer.text_mode if self.printer.text_mode != "raster" else "gb18030")
+                if job["kind"] == "sticker":
+                    data = sticker_job_bytes(job, self.printer)
+                else:
+                    data = render_job(job_document(conn, job, self.printer, reprint), self.printer)
                 with conn:
                     conn.execute("UPDATE print_jobs SET state = 'sending', attempts = attempts + 1 WHERE id = ?",
                                  (job["id"],))

@@ -127,3 +127,13 @@ def test_printd_prints_queued_tickets_and_stops_on_sigterm(tmp_path):
             ("printed", 3)]
         assert b"print.printed" in out
         conn.close()
+
+
+def test_stickers_command_writes_a_sheet_and_explains_mistakes(settings, tmp_path, capsys):
+    out = tmp_path / "stickers.pdf"
+    assert main(["stickers", "--data-dir", str(settings.data_dir), "--pdf", str(out)]) == 0
+    assert out.read_bytes().startswith(b"%PDF") and f"wrote {out}" in capsys.readouterr().out
+    assert main(["stickers", "--data-dir", str(settings.data_dir)]) == 2
+    assert "--pdf FILE" in capsys.readouterr().err
+    assert main(["stickers", "--data-dir", str(settings.data_dir), "--table", "Z9", "--png", str(tmp_path / "x.png")]) == 2
+    assert "Z9" in capsys.readouterr().err

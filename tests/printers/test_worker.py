@@ -192,3 +192,34 @@ def test_test_pages_and_reprints(settings, shop, printers):
     assert not any("REPRINT" in r for r in first)
     assert any("Test page: kitchen" in r for r in test_page)
     assert again[0] == "*** 重印 REPRINT ***" and again[1:] == first
+
+
+def test_a_raster_printer_gets_the_ticket_drawn(settings, shop, printers):
+    from printers.raster import decode_bands
+
+    with shop:
+        shop.execute("UPDATE printers SET text_mode = 'raster', paper_mm = 58 WHERE name = 'kitchen'")
+    place(shop)
+    with worker(settings):
+        assert printers["kitchen"].wait_for(lambda b: TICKET_END in b)
+        assert settle(shop, {"printed": 1})
+    image = decode_bands(printers["kitchen"].received)
+    assert image.width == 384 and image.height > 100
+    assert image.convert("L").getextrema()[0] == 0  # there is ink
+
+
+def test_stickers_print_on_a_receipt_printer_and_scan_back(settings, shop, printers):
+    import zxingcpp
+
+    from appliance.cli import main
+    from printers.raster import decode_bands
+    from tests.conftest import token_for
+
+    assert main(["stickers", "--data-dir", str(settings.data_dir), "--public-base-url", "http://box.test:8080",
+                 "--table", "A2", "--print", "kitchen"]) == 0
+    with worker(settings):
+        assert printers["kitchen"].wait_for(lambda b: TICKET_END in b)
+        assert settle(shop, {"printed": 1})
+    image = decode_bands(printers["kitchen"].received)
+    codes = zxingcpp.read_barcodes(image.convert("L"))
+    assert [c.text for c in codes] == [f"http://box.test:8080/t/{token_for(settings, 'A2')}"]
