@@ -125,7 +125,7 @@ class _Printing:
 def cmd_printers(args: argparse.Namespace) -> int:
     from appliance.db.connection import open_connection
     from appliance.store import StoreError
-    from printers.admin import printer_rows, queue_reprint, queue_test_page
+    from printers.admin import printer_rows, queue_bill, queue_reprint, queue_test_page
 
     settings = _settings(args)
     if not settings.db_path.exists():
@@ -136,6 +136,10 @@ def cmd_printers(args: argparse.Namespace) -> int:
             with conn:
                 job = queue_test_page(conn, args.name)
             print(f"test page queued for {args.name} (job {job})")
+        elif args.printers_command == "bill":
+            with conn:
+                queue_bill(conn, args.table, args.printer)
+            print(f"bill of table {args.table} queued for {args.printer}")
         elif args.printers_command == "reprint":
             with conn:
                 jobs = queue_reprint(conn, args.order_id, args.station)
@@ -351,6 +355,9 @@ def build_parser() -> argparse.ArgumentParser:
     r = psub.add_parser("reprint", parents=[nested], help="print an order's tickets again, headed REPRINT")
     r.add_argument("order_id", type=int, help="the order's id")
     r.add_argument("--station", help="only this station's ticket")
+    b = psub.add_parser("bill", parents=[nested], help="print the bill of a table's current visit")
+    b.add_argument("table", help="the table's name")
+    b.add_argument("printer", help="the printer's name")
 
     p = sub.add_parser("stickers", parents=[common, web], help="table QR stickers: an A4 sheet (PDF/PNG) or on a receipt printer",
                        description="Each table's ordering URL as a QR code (quiet zone 4 modules, error correction M) "

@@ -64,3 +64,15 @@ def queue_reprint(conn: apsw.Connection, order_id: int, station: str | None = No
                                  " VALUES (?, ?, ?, 'ticket', ?, ?) RETURNING id",
                            (order_id, session, st, f"reprint-{n}", utc_now())))
     return jobs
+
+
+def queue_bill(conn: apsw.Connection, table_name: str, printer: str) -> int:
+    """The bill of the table's current visit, on that printer."""
+    session = scalar(conn, "SELECT s.id FROM table_sessions s JOIN tables t ON t.id = s.table_id"
+                           " WHERE t.name = ? AND s.status != 'closed'", (table_name,))
+    if session is None:
+        raise DomainError("no_open_visit", f"table {table_name} has no open visit to bill", table=table_name)
+    if scalar(conn, "SELECT 1 FROM printers WHERE name = ?", (printer,)) is None:
+        raise DomainError("unknown_printer", f"no printer called {printer!r}", printer=printer)
+    return scalar(conn, "INSERT INTO print_jobs (session_id, station, kind, printer, created_at)"
+                        " VALUES (?, '', 'bill', ?, ?) RETURNING id", (session, printer, utc_now()))

@@ -97,3 +97,41 @@ class PrinterTestPage:
                  Line(rule=True)]
         lines.extend(Line(e) for e in self.extra)
         return Document(tuple(lines), title=f"test page {self.name}")
+
+
+def bill(orders: list[Mapping[str, Any]], *, store_name: str, table: str, lang: str, timezone: str,
+         currency_format: Any, tax_rate_bp: int, paid: bool, now: datetime | None = None) -> Document:
+    """The bill of a table's visit: every dish still on it, subtotal, service charge, total, the tax the
+    prices include, and whether it is paid. Cancelled orders and voided lines are left out."""
+    when = (now or datetime.now(ZoneInfo(timezone))).astimezone(ZoneInfo(timezone))
+    lines = [Line(_safe(store_name, 48), size=2, bold=True, align="center"),
+             Line("账单 BILL", bold=True, align="center"),
+             Line(f"{_safe(table, 32)}", right=when.strftime("%Y-%m-%d %H:%M")),
+             Line(rule=True)]
+    subtotal = service = 0
+    for order in orders:
+        if order["status"] == "cancelled":
+            continue
+        subtotal += order["subtotal_minor"]
+        service += order["service_charge_minor"]
+        for item in order["lines"]:
+            if item.get("status", "active") != "active":
+                continue
+            name = translate(item["names"], lang)
+            if item.get("variant_names"):
+                name += f" ({translate(item['variant_names'], lang)})"
+            lines.append(Line(f"{item['quantity']} x {_safe(name, 80)}", right=currency_format(item["line_total_minor"])))
+    total = subtotal + service
+    lines.append(Line(rule=True))
+    lines.append(Line("小计 Subtotal", right=currency_format(subtotal)))
+    if service:
+        lines.append(Line("服务费 Service charge", right=currency_format(service)))
+    lines.append(Line("合计 TOTAL", bold=True))
+    lines.append(Line(currency_format(total), size=2, bold=True, align="right"))  # fits 58 mm at double size
+    if tax_rate_bp:
+        from appliance.domain.money import included_tax
+
+        lines.append(Line(f"含税 Tax included {tax_rate_bp / 100:g}%", right=currency_format(included_tax(total, tax_rate_bp))))
+    lines.append(Line(rule=True))
+    lines.append(Line("已付款 PAID" if paid else "未付款 UNPAID", size=2, bold=True, align="center"))
+    return Document(tuple(lines), title=f"bill {table}")

@@ -14,11 +14,12 @@ import apsw
 import structlog
 
 from appliance.db.connection import open_connection, scalar, utc_now
-from appliance.db.orders import order_view
+from appliance.db.orders import order_view, session_orders
+from appliance.domain.money import format_money
 from appliance.db.store_settings import load_store_settings
 from appliance.domain.menu import translate
 from printers.connection import EscposLink, PrinterFault, Target
-from printers.document import Document, Line, PrinterTestPage, kitchen_ticket
+from printers.document import Document, Line, PrinterTestPage, bill, kitchen_ticket
 from printers.render import render
 from printers.status import REASONS, UNABLE_TO_PRINT, PrinterStatus
 
@@ -58,6 +59,13 @@ def job_document(conn: apsw.Connection, job: dict[str, Any], printer: PrinterCon
                 for key, names in conn.execute("SELECT key, names FROM stations")}
     if job["kind"] == "test":
         return PrinterTestPage(printer.name, 48 if printer.paper_mm == 80 else 32).document()
+    if job["kind"] == "bill":
+        session = conn.execute("SELECT s.status, t.name FROM table_sessions s JOIN tables t ON t.id = s.table_id"
+                               " WHERE s.id = ?", (job["session_id"],)).fetchone()
+        money = settings.money
+        return bill(session_orders(conn, job["session_id"]), store_name=settings.store_name, table=session[1],
+                    lang=lang, timezone=settings.timezone, currency_format=lambda m: format_money(m, money),
+                    tax_rate_bp=settings.tax_rate_bp, paid=session[0] in ("paid", "closed"))
     order = order_view(conn, job["order_id"])
     if job["kind"] == "void":
         payload = json.loads(job["payload"] or "{}")
@@ -200,8 +208,9 @@ class PrinterLoop:
         """Print what is queued for this printer. Returns (stopped by a fault, jobs printed)."""
         printed = 0
         self.claim(conn)
-        jobs = [dict(zip(("id", "order_id", "station", "kind", "ref", "state", "payload"), row)) for row in conn.execute(
-            "SELECT id, order_id, station, kind, ref, state, payload FROM print_jobs"
+        jobs = [dict(zip(("id", "order_id", "session_id", "station", "kind", "ref", "state", "payload"), row))
+                for row in conn.execute(
+            "SELECT id, order_id, session_id, station, kind, ref, state, payload FROM print_jobs"
             " WHERE printer = ? AND state IN ('pending', 'sending') ORDER BY id LIMIT ?",
             (self.printer.name, JOB_BATCH))]
         for job in jobs:

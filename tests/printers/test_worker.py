@@ -223,3 +223,31 @@ def test_stickers_print_on_a_receipt_printer_and_scan_back(settings, shop, print
     image = decode_bands(printers["kitchen"].received)
     codes = zxingcpp.read_barcodes(image.convert("L"))
     assert [c.text for c in codes] == [f"http://box.test:8080/t/{token_for(settings, 'A2')}"]
+
+
+def test_the_bill_of_a_visit(settings, shop, printers):
+    from appliance.cli import main
+    from appliance.db.orders import change_status, void_line
+    from appliance.db.store_settings import set_store_setting
+    from appliance.domain.orders import Actor, OrderStatus
+
+    with shop:
+        set_store_setting(shop, "service_charge_bp", 1000)
+    kept = place(shop, items=("har_gow", "seasonal_greens"))[0]   # 32.00 + 28.00
+    gone = place(shop, items=("mineral_water",))[0]
+    with shop:
+        change_status(shop, gone["id"], OrderStatus.CANCELLED, Actor.STAFF)
+        void_line(shop, kept["id"], 2, "customer changed mind")
+    assert main(["printers", "bill", "A1", "bar", "--data-dir", str(settings.data_dir)]) == 0
+    with worker(settings):
+        assert printers["bar"].wait_for(lambda b: b"BILL" in b and b.rstrip().endswith(TICKET_END), timeout=10)
+        assert settle(shop, {"printed": shop.execute("SELECT count(*) FROM print_jobs").fetchone()[0]})
+    bill_rows = tickets(printers["bar"].received)[-1]
+    text = "\n".join(bill_rows)
+    assert "账单 BILL" in text and "1 x 水晶虾饺" in text
+    assert "清炒时蔬" not in text and "矿泉水" not in text  # voided line and cancelled order left out
+    assert [r for r in bill_rows if r.startswith("小计")][0].endswith("￥32.00")
+    assert [r for r in bill_rows if r.startswith("服务费")][0].endswith("￥3.20")
+    assert bill_rows[bill_rows.index("合计 TOTAL") + 1].strip() == "￥35.20"
+    assert [r for r in bill_rows if r.startswith("含税")][0].endswith("￥1.99")  # 6% included in 35.20
+    assert bill_rows[-1].strip() == "未付款 UNPAID"
