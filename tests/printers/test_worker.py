@@ -242,7 +242,10 @@ def test_the_bill_of_a_visit(settings, shop, printers):
     with worker(settings):
         assert printers["bar"].wait_for(lambda b: b"BILL" in b and b.rstrip().endswith(TICKET_END), timeout=10)
         assert settle(shop, {"printed": shop.execute("SELECT count(*) FROM print_jobs").fetchone()[0]})
-    bill_rows = tickets(printers["bar"].received)[-1]
+    printed = tickets(printers["bar"].received)
+    void = next(t for t in printed if t[0].startswith("*** 作废"))  # the cancelled water, voided at the bar
+    assert any("1 x 矿泉水" in r for r in void)
+    bill_rows = printed[-1]
     text = "\n".join(bill_rows)
     assert "账单 BILL" in text and "1 x 水晶虾饺" in text
     assert "清炒时蔬" not in text and "矿泉水" not in text  # voided line and cancelled order left out
@@ -251,3 +254,16 @@ def test_the_bill_of_a_visit(settings, shop, printers):
     assert bill_rows[bill_rows.index("合计 TOTAL") + 1].strip() == "￥35.20"
     assert [r for r in bill_rows if r.startswith("含税")][0].endswith("￥1.99")  # 6% included in 35.20
     assert bill_rows[-1].strip() == "未付款 UNPAID"
+
+
+def test_a_device_file_printer(settings, shop, tmp_path):
+    """`file:///dev/usb/lp0` on a box: here a plain file stands in for the device node."""
+    device = tmp_path / "lp0"
+    device.write_bytes(b"")
+    with shop:
+        shop.execute("UPDATE printers SET uri = ? WHERE name = 'kitchen'", (f"file://{device}",))
+        shop.execute("UPDATE printers SET enabled = 0 WHERE name = 'bar'")
+    place(shop, n=2)
+    with worker(settings):
+        assert settle(shop, {"printed": 2})
+    assert len(tickets(device.read_bytes())) == 2
