@@ -125,7 +125,8 @@ class _Printing:
 def cmd_printers(args: argparse.Namespace) -> int:
     from appliance.db.connection import open_connection
     from appliance.store import StoreError
-    from printers.admin import printer_rows, queue_bill, queue_reprint, queue_test_page
+    from printers.admin import (printer_rows, queue_bill, queue_reprint, queue_test_page, remove_printer,
+                                save_printer)
 
     settings = _settings(args)
     if not settings.db_path.exists():
@@ -136,6 +137,17 @@ def cmd_printers(args: argparse.Namespace) -> int:
             with conn:
                 job = queue_test_page(conn, args.name)
             print(f"test page queued for {args.name} (job {job})")
+        elif args.printers_command == "add":
+            stations = [x.strip() for x in args.stations.split(",") if x.strip()]
+            with conn:
+                save_printer(conn, args.name, args.uri, stations=stations, paper_mm=args.paper, text_mode=args.mode,
+                             copies=args.copies, cutter=not args.no_cutter, buzzer=args.buzzer, fallback=args.fallback)
+            print(f"printer {args.name} saved ({args.uri}, {args.paper} mm, {args.mode}, stations: "
+                  f"{', '.join(stations) or 'none'}); restart the print worker to use it")
+        elif args.printers_command == "remove":
+            with conn:
+                remove_printer(conn, args.name)
+            print(f"printer {args.name} removed; restart the print worker")
         elif args.printers_command == "bill":
             with conn:
                 queue_bill(conn, args.table, args.printer)
@@ -355,6 +367,22 @@ def build_parser() -> argparse.ArgumentParser:
     r = psub.add_parser("reprint", parents=[nested], help="print an order's tickets again, headed REPRINT")
     r.add_argument("order_id", type=int, help="the order's id")
     r.add_argument("--station", help="only this station's ticket")
+    a = psub.add_parser("add", parents=[nested], help="add or change a printer",
+                        description="Add a printer (or change the one of that name). Addresses: usb://VID:PID[/SERIAL], "
+                                    "serial:///dev/ttyUSB0?baudrate=19200, tcp://HOST:9100, file:///dev/usb/lp0.")
+    a.add_argument("name")
+    a.add_argument("uri")
+    a.add_argument("--stations", default="", help="comma-separated stations it prints for, e.g. kitchen")
+    a.add_argument("--paper", type=int, default=80, choices=(58, 80), help="paper width in mm")
+    a.add_argument("--mode", default="gb18030", choices=("gb18030", "codepage", "raster"),
+                   help="gb18030: the printer's Chinese font; raster: drawn by the box (any printer, any script); "
+                        "codepage: Latin menus")
+    a.add_argument("--copies", type=int, default=1)
+    a.add_argument("--no-cutter", action="store_true", help="the printer has no cutter")
+    a.add_argument("--buzzer", action="store_true", help="beep on every ticket")
+    a.add_argument("--fallback", metavar="PRINTER", help="print here when this one stays faulty")
+    rm = psub.add_parser("remove", parents=[nested], help="remove a printer")
+    rm.add_argument("name")
     b = psub.add_parser("bill", parents=[nested], help="print the bill of a table's current visit")
     b.add_argument("table", help="the table's name")
     b.add_argument("printer", help="the printer's name")

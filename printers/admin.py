@@ -76,3 +76,49 @@ def queue_bill(conn: apsw.Connection, table_name: str, printer: str) -> int:
         raise DomainError("unknown_printer", f"no printer called {printer!r}", printer=printer)
     return scalar(conn, "INSERT INTO print_jobs (session_id, station, kind, printer, created_at)"
                         " VALUES (?, '', 'bill', ?, ?) RETURNING id", (session, printer, utc_now()))
+
+
+TEXT_MODES = ("gb18030", "codepage", "raster")
+
+
+def save_printer(conn: apsw.Connection, name: str, uri: str, *, stations: list[str], paper_mm: int = 80,
+                 text_mode: str = "gb18030", copies: int = 1, cutter: bool = True, buzzer: bool = False,
+                 fallback: str | None = None) -> None:
+    """Add a printer, or change one (same name). Every value is checked before anything is stored."""
+    from printers.connection import Target
+
+    name = name.strip()
+    if not name or len(name) > 32:
+        raise DomainError("invalid_printer", "a printer needs a name of 1-32 characters")
+    try:
+        Target.parse(uri, resolve_virtual=lambda n: "tcp://127.0.0.1:9")  # the address's shape only
+    except ValueError as exc:
+        raise DomainError("invalid_printer", str(exc)) from None
+    if paper_mm not in (58, 80):
+        raise DomainError("invalid_printer", "paper is 58 or 80 mm wide")
+    if text_mode not in TEXT_MODES:
+        raise DomainError("invalid_printer", f"text mode is one of {', '.join(TEXT_MODES)}")
+    if not 1 <= copies <= 5:
+        raise DomainError("invalid_printer", "copies: 1 to 5")
+    known = {key for (key,) in conn.execute("SELECT key FROM stations")}
+    unknown = [s for s in stations if s not in known]
+    if unknown:
+        raise DomainError("unknown_station", f"no station {', '.join(unknown)} (stations: {', '.join(sorted(known))})")
+    if fallback is not None and (fallback == name or scalar(conn, "SELECT 1 FROM printers WHERE name = ?",
+                                                             (fallback,)) is None):
+        raise DomainError("invalid_printer", f"the fallback must be another existing printer, not {fallback!r}")
+    conn.execute(
+        "INSERT INTO printers (name, uri, paper_mm, text_mode, stations, copies, cutter, buzzer, fallback)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET uri = excluded.uri,"
+        " paper_mm = excluded.paper_mm, text_mode = excluded.text_mode, stations = excluded.stations,"
+        " copies = excluded.copies, cutter = excluded.cutter, buzzer = excluded.buzzer, fallback = excluded.fallback",
+        (name, uri, paper_mm, text_mode, json.dumps(stations), copies, int(cutter), int(buzzer), fallback))
+
+
+def remove_printer(conn: apsw.Connection, name: str) -> None:
+    """Remove a printer; its waiting jobs go back to the queue of their station."""
+    if conn.execute("DELETE FROM printers WHERE name = ? RETURNING id", (name,)).fetchone() is None:
+        raise DomainError("unknown_printer", f"no printer called {name!r}", printer=name)
+    conn.execute("UPDATE print_jobs SET printer = NULL WHERE printer = ? AND state = 'pending' AND station != ''",
+                 (name,))
+    conn.execute("UPDATE printers SET fallback = NULL WHERE fallback = ?", (name,))

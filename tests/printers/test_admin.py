@@ -43,3 +43,22 @@ def test_test_and_reprint_commands(settings, capsys):
     with pytest.raises(DomainError):
         queue_reprint(conn, 12345)
     conn.close()
+
+
+def test_adding_changing_and_removing_printers(settings, capsys):
+    d = ["--data-dir", str(settings.data_dir)]
+    assert main(["printers", "add", "pass", "tcp://192.168.1.60:9100", "--stations", "kitchen,bar", "--paper", "58",
+                 "--mode", "raster", "--fallback", "kitchen", *d]) == 0
+    assert "restart the print worker" in capsys.readouterr().out
+    conn = open_connection(settings.db_path)
+    row = conn.execute("SELECT uri, paper_mm, text_mode, stations, fallback FROM printers WHERE name = 'pass'").fetchone()
+    assert row == ("tcp://192.168.1.60:9100", 58, "raster", '["kitchen", "bar"]', "kitchen")
+    for bad, message in [(["x", "lpt://1"], "unknown printer address"), (["x", "tcp://h", "--stations", "grill"], "no station grill"),
+                         (["x", "tcp://h", "--fallback", "x"], "fallback must be another")]:
+        assert main(["printers", "add", *bad, *d]) == 2
+        assert message in capsys.readouterr().err
+    with conn:
+        conn.execute("INSERT INTO print_jobs (station, kind, printer, created_at) VALUES ('kitchen', 'ticket', 'pass', 'now')")
+    assert main(["printers", "remove", "pass", *d]) == 0
+    assert conn.execute("SELECT printer FROM print_jobs").fetchall() == [(None,)]  # back to its station's queue
+    conn.close()
