@@ -132,11 +132,27 @@ def session_for_order(conn: apsw.Connection, table: Table, need_staff_open: bool
 
 
 def unpaid_minor(conn: apsw.Connection, session_id: int) -> int:
-    return scalar(
-        conn,
-        "SELECT coalesce(sum(total_minor), 0) FROM orders WHERE session_id = ? AND status != 'cancelled'",
-        (session_id,),
-    )
+    """Orders of the visit (cancelled ones excluded) less the payments taken."""
+    billed = scalar(conn, "SELECT coalesce(sum(total_minor), 0) FROM orders WHERE session_id = ? AND status != 'cancelled'",
+                    (session_id,))
+    paid = scalar(conn, "SELECT coalesce(sum(amount_minor - change_minor), 0) FROM payments WHERE session_id = ?",
+                  (session_id,))
+    return billed - paid
+
+
+def move_session(conn: apsw.Connection, session_id: int, to_table_id: int) -> None:
+    """Guests move to another table: their visit, orders and bill go with them."""
+    session = one(conn, "SELECT id, table_id, status FROM table_sessions WHERE id = ?", (session_id,))
+    if session is None or session["status"] == SessionStatus.CLOSED.value:
+        raise DomainError("unknown_session", "no open visit to move", session_id=session_id)
+    target = get_table(conn, to_table_id)
+    if target is None or not target.active:
+        raise DomainError("unknown_table", "no such table", table_id=to_table_id)
+    if live_session(conn, to_table_id) is not None:
+        raise DomainError("session_open", f"table {target.name} already has guests", table=target.name)
+    conn.execute("UPDATE table_sessions SET table_id = ? WHERE id = ?", (to_table_id, session_id))
+    conn.execute("UPDATE orders SET table_id = ? WHERE session_id = ?", (to_table_id, session_id))
+    conn.execute("UPDATE service_requests SET table_id = ? WHERE session_id = ?", (to_table_id, session_id))
 
 
 def set_session_status(conn: apsw.Connection, session_id: int, target: SessionStatus,
