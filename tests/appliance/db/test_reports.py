@@ -1,0 +1,33 @@
+"""The day's numbers computed from what was ordered, cancelled and voided."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from appliance.db.orders import change_status, void_line
+from appliance.db.reports import day_report, report_csv
+from appliance.domain.orders import Actor, OrderStatus
+from tests.appliance.db.test_payments import order
+
+
+def test_a_day_of_orders_adds_up(db):
+    a = order(db, table="A1", key="a", items=(("har_gow", 2), ("mineral_water", 1)))   # 64 + 8
+    b = order(db, table="A2", key="b", items=(("har_gow", 1),))                        # 32
+    c = order(db, table="A3", key="c", items=(("mineral_water", 3),))                  # 24, cancelled
+    with db:
+        db.execute("UPDATE table_sessions SET diners = 3 WHERE id = ?", (a["session_id"],))
+        db.execute("UPDATE table_sessions SET diners = 2 WHERE id = ?", (b["session_id"],))
+        change_status(db, c["id"], OrderStatus.CANCELLED, Actor.STAFF, "guest left")
+        void_line(db, a["id"], 2, "spilled")
+    report = day_report(db, a["ticket_day"])
+    assert (report["sales_minor"], report["orders"], report["average_ticket_minor"]) == (9600, 2, 4800)
+    assert report["covers"] == 5
+    assert [(d["name"], d["count"], d["revenue_minor"]) for d in report["top_by_count"]] == [("水晶虾饺", 3, 9600)]
+    assert sum(report["sales_by_hour_minor"]) == 9600 and len(report["sales_by_hour_minor"]) == 24
+    assert report["turnover"] == {"A1": 1, "A2": 1}
+    assert [(x["order_id"], x["reason"]) for x in report["cancelled_orders"]] == [(c["id"], "guest left")]
+    assert [(v["name"], v["reason"]) for v in report["voided_lines"]] == [("矿泉水", "spilled")]
+    table = list(csv.reader(io.StringIO(report_csv(report))))
+    assert table[1][2:4] == ["9600", "2"] and ["水晶虾饺", "3", "9600"] in table
+    assert day_report(db, "1999-01-01")["orders"] == 0
