@@ -211,6 +211,17 @@ def cmd_stickers(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_console(args: argparse.Namespace) -> int:
+    from appliance.store import StoreError
+    from tui.app import ConsoleApp
+
+    settings = _settings(args)
+    if not settings.db_path.exists():
+        raise StoreError(f"no store at {settings.db_path}: run `tablebox init --data-dir {settings.data_dir}`")
+    ConsoleApp(settings.db_path).run()
+    return 0
+
+
 def cmd_printd(args: argparse.Namespace) -> int:
     import signal
     import threading
@@ -350,6 +361,11 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Serve the diner API of the store in the data folder.")
     p.add_argument("--urls", action="store_true", help="print every table's ordering URL at start")
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("console", parents=[common], help="the manager's console (live orders; keys: a advance, x cancel)",
+                       description="The Textual console on the store database: open orders live, newest first; "
+                                   "a advances the highlighted order (accept, preparing, ready, served), x cancels it.")
+    p.set_defaults(func=cmd_console)
 
     p = sub.add_parser("printd", parents=[common], help="run the print worker (kitchen tickets to the printers)",
                        description="Print every queued kitchen ticket, void ticket and test page on the store's "

@@ -37,3 +37,10 @@ def test_the_domain_imports_only_the_standard_library(module):
 def test_the_store_layer_does_not_import_the_web_app():
     loaded = imported_after("appliance.db.orders")
     assert "litestar" not in loaded and "appliance.web" not in loaded
+
+
+@pytest.mark.parametrize("package,forbidden", [("printers.worker", {"litestar", "textual", "tui", "sync"}),
+                                               ("tui.app", {"litestar", "printers", "sync"})])
+def test_side_packages_keep_to_their_lane(package, forbidden):
+    loaded = imported_after(package)
+    assert loaded & forbidden == set(), f"{package} pulled in {loaded & forbidden}"
