@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import apsw
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
@@ -36,9 +37,19 @@ def open_orders(conn: apsw.Connection, limit: int = 200) -> list[dict[str, Any]]
     return out
 
 
-def age_text(created_at: str, now: datetime) -> str:
+AMBER_MINUTES = 10
+RED_MINUTES = 20
+
+
+def age_text(created_at: str, now: datetime) -> Text:
+    """Minutes since the order came in; amber then red past the limits, with a mark so colour is not
+    the only signal ("!" late, "!!" very late)."""
     minutes = int((now - datetime.fromisoformat(created_at.replace("Z", "+00:00"))).total_seconds() // 60)
-    return f"{minutes} min"
+    if minutes >= RED_MINUTES:
+        return Text(f"{minutes} min !!", style="bold white on red")
+    if minutes >= AMBER_MINUTES:
+        return Text(f"{minutes} min !", style="bold black on dark_orange")
+    return Text(f"{minutes} min")
 
 
 class OrdersScreen(Screen[None]):
