@@ -8,6 +8,7 @@ columns, 24 dots; a double-size line twice as wide and twice as tall). Latin let
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
 from PIL import Image, ImageDraw
@@ -28,6 +29,11 @@ RULE_DOTS = 2               # thickness of a `rule` line at size 1
 RASTER = b"\x1dv0"          # GS v 0
 _INVERT = bytes(255 - b for b in range(256))   # Pillow: 0 = black; ESC/POS: 1 = black
 
+# DLE EOT n (n = 1..4) is a real-time status query that printers act on even inside image data (see
+# printers.virtual.StatusQueryParser): image bytes never contain it. Where the dots would spell it, one more
+# dot is inked (04 -> 0C, the dot left of the lone one), which nobody can see at 203 dpi.
+_STATUS_QUERY = re.compile(rb"\x10\x04(?=[\x01-\x04])")
+
 # Commands render_raster sends besides GS v 0, with their argument byte counts (for decode_bands).
 _SKIP = {b"\x1b@": 0, b"\x1bB": 2, b"\x1bd": 1, b"\x1dV": 1}
 
@@ -37,6 +43,11 @@ def _dots(paper_mm: int) -> int:
         return DOTS[paper_mm]
     except KeyError:
         raise ValueError(f"paper must be one of {sorted(DOTS)} mm, not {paper_mm!r}") from None
+
+
+def _ink_bytes(image: Image.Image) -> bytes:
+    """The rows of a mode "1" image (width a multiple of 8) as ESC/POS bits, 1 = black, with no DLE EOT n."""
+    return _STATUS_QUERY.sub(b"\x10\x0c", image.tobytes().translate(_INVERT))
 
 
 def _clusters(row: str) -> list[tuple[str, int]]:
@@ -61,21 +72,23 @@ def _glyph(text: str, columns: int, col_w: int, size: int, bold: bool) -> Image.
     if cell_w == 0 or not text.strip():
         return None
     font = cjk_font(FONT_PX * size)
-    wide = max(cell_w, int(font.getlength(text)) + 2 * size)
-    canvas = Image.new("L", (wide, row_h), 0)
-    ImageDraw.Draw(canvas).text((0, BASELINE * size), text, fill=255, font=font, anchor="ls")
+    pad = 2 * size              # room for ink left of the origin (`_`, italic-ish kana)
+    advance = font.getlength(text)
+    canvas = Image.new("L", (max(cell_w, int(advance)) + 2 * pad, row_h), 0)
+    ImageDraw.Draw(canvas).text((pad, BASELINE * size), text, fill=255, font=font, anchor="ls")
     box = canvas.getbbox()
     if box is None:
         return None
     left, _, right, _ = box
     ink_w = right - left
     fit = cell_w - GLYPH_GAP * size if ink_w < cell_w else cell_w
+    canvas = canvas.crop((left, 0, right, row_h))
     if ink_w > fit:             # too wide for its cell (m, W, digits): squeeze it in
-        canvas = canvas.crop((left, 0, right, row_h)).resize((fit, row_h), Image.Resampling.LANCZOS)
+        canvas = canvas.resize((fit, row_h), Image.Resampling.LANCZOS)
         offset = (cell_w - fit) // 2
-    else:                       # centre the ink in the cell, as a monospaced printer font does
-        canvas = canvas.crop((left, 0, right, row_h))
-        offset = (cell_w - ink_w) // 2
+    else:                       # the advance box centred in the cell, as a monospaced printer font does
+        offset = round((cell_w - advance) / 2) + left - pad
+        offset = min(max(offset, 0), cell_w - ink_w)
     mask = Image.new("L", (cell_w, row_h), 0)
     mask.paste(canvas, (offset, 0))
     mask = mask.point(lambda v: 255 if v >= 112 else 0)
@@ -117,11 +130,14 @@ def draw(document: Document, *, paper_mm: int = 80) -> Image.Image:
                     image.paste(0, (x, top), mask)
                 x += w * col_w * size
         top += row_h
+    if _STATUS_QUERY.search(image.tobytes().translate(_INVERT)):   # drawn exactly as it will be sent
+        image = Image.frombytes("1", image.size, _ink_bytes(image).translate(_INVERT))
     return image
 
 
 def raster_bands(image: Image.Image) -> bytes:
-    """GS v 0 commands printing `image`, one per band of at most BAND_ROWS rows (1 = black dot, MSB first)."""
+    """GS v 0 commands printing `image`, one per band of at most BAND_ROWS rows (1 = black dot, MSB first).
+    Other modes are converted to "1" (dithered). The bytes never spell DLE EOT n (see _STATUS_QUERY)."""
     if image.mode != "1":
         image = image.convert("1")
     width, height = image.size
@@ -132,7 +148,7 @@ def raster_bands(image: Image.Image) -> bytes:
     row_bytes = image.size[0] // 8
     if row_bytes > 0xFFFF:
         raise ValueError(f"image too wide for GS v 0: {width} dots")
-    data = image.tobytes().translate(_INVERT)
+    data = _ink_bytes(image)
     out = bytearray()
     for y in range(0, height, BAND_ROWS):
         rows = min(BAND_ROWS, height - y)

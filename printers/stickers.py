@@ -33,7 +33,7 @@ A4_MM = (210.0, 297.0)
 SHEET_MARGIN_MM = 8.0        # laser printers cannot print to the paper's edge
 SHEET_COLUMNS = 3
 SHEET_MAX_ROWS = 4
-SHEET_QR_MIN_MM = 25.0       # smaller codes are slow to focus on from a seated diner's phone
+SHEET_QR_MIN_MM = 25.0       # the symbol alone (quiet zone extra): smaller codes are slow to focus from a seat
 SHEET_WIFI_QR_MIN_MM = 18.0
 SHEET_DPI = range(150, 1201)
 SHEET_FORMATS = (".pdf", ".png")
@@ -69,7 +69,7 @@ def qr_matrix(data: str, error_correction: str = "M") -> list[list[bool]]:
     try:
         code.add_data(data)
         code.make(fit=True)
-    except DataOverflowError:
+    except (DataOverflowError, ValueError):  # qrcode's fit=True says "Invalid version (was 41 ...)" for too much
         raise ValueError(f"{len(data)} characters are too many for one QR code") from None
     # qrcode shares one list between its border rows: copy so callers can't alias-edit them.
     return [[bool(module) for module in row] for row in code.get_matrix()]
@@ -171,7 +171,8 @@ def write_sheet(stickers: Sequence[StickerInfo], path: Path, *, wifi: WifiInfo |
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in SHEET_FORMATS:
-        raise ValueError(f"a sticker sheet is written as {' or '.join(SHEET_FORMATS)}, not {path.suffix or path.name!r}")
+        raise ValueError(f"a sticker sheet is written as {' or '.join(SHEET_FORMATS)}, "
+                         f"not {path.suffix or path.name!r}")
     pages = sheet_pages(stickers, wifi=wifi, dpi=dpi, error_correction=error_correction)
     if suffix == ".pdf":
         # Pillow stores RGB pages in a PDF as JPEG; bilevel pages go in as lossless CCITT G4, which keeps the
@@ -226,7 +227,8 @@ def store_stickers(settings: BoxSettings, table_names: Sequence[str] | None = No
     finally:
         conn.close()
     base = public_base_url(settings)
-    return [StickerInfo(store.store_name, table.name, table.area, table_url(base, table_token(secret, store.store_id, table)))
+    return [StickerInfo(store.store_name, table.name, table.area,
+                        table_url(base, table_token(secret, store.store_id, table)))
             for table in chosen]
 
 
@@ -241,8 +243,10 @@ def _mm(mm: float, dpi: int) -> int:
 
 
 def _sheet_dots(data: str, min_mm: float, dpi: int, error_correction: str) -> int:
-    # Round up so the code is never below its minimum printed size; whole dots keep every module identical.
-    return math.ceil(min_mm * dpi / 25.4 / len(qr_matrix(data, error_correction)))
+    # The minimum is for the dark symbol alone (the quiet zone comes on top), rounded up so the printed code is
+    # never smaller; whole dots keep every module identical.
+    symbol_modules = len(qr_matrix(data, error_correction)) - 2 * QUIET_ZONE
+    return math.ceil(min_mm * dpi / 25.4 / symbol_modules)
 
 
 def _draw_sticker(info: StickerInfo, width: int, dpi: int, qr_dots: int, wifi: WifiInfo | None,
