@@ -191,7 +191,11 @@ def cmd_stickers(args: argparse.Namespace) -> int:
         raise StoreError(str(exc)) from None
     for target in (args.pdf, args.png):
         if target:
-            for written in write_sheet(stickers, Path(target), wifi=wifi):
+            try:
+                written_files = write_sheet(stickers, Path(target), wifi=wifi)
+            except ValueError as exc:  # a wrong suffix, a Wi-Fi password WPA refuses...
+                raise StoreError(str(exc)) from None
+            for written in written_files:
                 print(f"wrote {written}")
     if args.print_on:
         conn = open_connection(settings.db_path)

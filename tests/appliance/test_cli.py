@@ -137,3 +137,11 @@ def test_stickers_command_writes_a_sheet_and_explains_mistakes(settings, tmp_pat
     assert "--pdf FILE" in capsys.readouterr().err
     assert main(["stickers", "--data-dir", str(settings.data_dir), "--table", "Z9", "--png", str(tmp_path / "x.png")]) == 2
     assert "Z9" in capsys.readouterr().err
+
+
+def test_stickers_command_refuses_a_bad_file_type_or_wifi_password(settings, tmp_path, capsys):
+    assert main(["stickers", "--data-dir", str(settings.data_dir), "--pdf", str(tmp_path / "x.jpg")]) == 2
+    assert ".pdf or .png" in capsys.readouterr().err
+    assert main(["stickers", "--data-dir", str(settings.data_dir), "--png", str(tmp_path / "x.png"),
+                 "--wifi-ssid", "Shop", "--wifi-password", "short"]) == 2
+    assert "8 to 63" in capsys.readouterr().err
