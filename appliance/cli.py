@@ -198,6 +198,13 @@ def cmd_stickers(args: argparse.Namespace) -> int:
             for written in written_files:
                 print(f"wrote {written}")
     if args.print_on:
+        if wifi is not None:
+            from printers.stickers import wifi_payload
+
+            try:
+                wifi_payload(wifi)  # refuse now, not in the print worker later
+            except ValueError as exc:
+                raise StoreError(str(exc)) from None
         conn = open_connection(settings.db_path)
         try:
             if conn.execute("SELECT 1 FROM printers WHERE name = ?", (args.print_on,)).fetchone() is None:

@@ -223,10 +223,17 @@ class PrinterLoop:
                 if self.status in UNABLE_TO_PRINT:
                     raise PrinterFault(self.status)
                 reprint = job["state"] == "sending"  # it may be on paper already: say so on the new one
-                if job["kind"] == "sticker":
-                    data = sticker_job_bytes(job, self.printer)
-                else:
-                    data = render_job(job_document(conn, job, self.printer, reprint), self.printer)
+                try:
+                    if job["kind"] == "sticker":
+                        data = sticker_job_bytes(job, self.printer)
+                    else:
+                        data = render_job(job_document(conn, job, self.printer, reprint), self.printer)
+                except Exception as exc:  # a job that cannot be drawn must not stop the printer for the others
+                    with conn:
+                        conn.execute("UPDATE print_jobs SET state = 'failed', last_error = ? WHERE id = ?",
+                                     (f"cannot render: {exc}"[:300], job["id"]))
+                    log.error("print.render_failed", printer=self.printer.name, job=job["id"], error=repr(exc))
+                    continue
                 with conn:
                     conn.execute("UPDATE print_jobs SET state = 'sending', attempts = attempts + 1 WHERE id = ?",
                                  (job["id"],))

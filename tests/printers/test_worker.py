@@ -267,3 +267,15 @@ def test_a_device_file_printer(settings, shop, tmp_path):
     with worker(settings):
         assert settle(shop, {"printed": 2})
     assert len(tickets(device.read_bytes())) == 2
+
+
+def test_a_job_that_cannot_be_drawn_fails_alone(settings, shop, printers):
+    with shop:
+        shop.execute("INSERT INTO print_jobs (station, kind, printer, payload, created_at)"
+                     " VALUES ('', 'sticker', 'kitchen', '{\"broken\": true}', 'now')")
+    place(shop)
+    with worker(settings):
+        assert printers["kitchen"].wait_for(lambda b: TICKET_END in b)
+        assert settle(shop, {"failed": 1, "printed": 1})
+    error = shop.execute("SELECT last_error FROM print_jobs WHERE state = 'failed'").fetchone()[0]
+    assert error.startswith("cannot render")
