@@ -37,6 +37,13 @@ def _settings(args: argparse.Namespace) -> BoxSettings:
     return base.with_overrides(**overrides)
 
 
+def _require_store(settings: BoxSettings) -> None:
+    from appliance.store import StoreError
+
+    if not settings.db_path.exists():
+        raise StoreError(f"no store at {settings.db_path}: run `tablebox init --data-dir {settings.data_dir}`")
+
+
 def cmd_init(args: argparse.Namespace) -> int:
     from appliance.store import init_store
 
@@ -77,10 +84,9 @@ def table_lines(settings: BoxSettings) -> list[tuple[str, str, str]]:
     from appliance.db.connection import open_connection
     from appliance.db.store_settings import load_store_settings
     from appliance.db.tables import list_tables, table_token, table_url
-    from appliance.store import StoreError, read_secret
+    from appliance.store import read_secret
 
-    if not settings.db_path.exists():
-        raise StoreError(f"no store at {settings.db_path}: run `tablebox init --data-dir {settings.data_dir}`")
+    _require_store(settings)
     secret = read_secret(settings.secret_path)
     conn = open_connection(settings.db_path, readonly=True)
     try:
@@ -124,13 +130,11 @@ class _Printing:
 
 def cmd_printers(args: argparse.Namespace) -> int:
     from appliance.db.connection import open_connection
-    from appliance.store import StoreError
     from printers.admin import (printer_rows, queue_bill, queue_reprint, queue_test_page, remove_printer,
                                 save_printer)
 
     settings = _settings(args)
-    if not settings.db_path.exists():
-        raise StoreError(f"no store at {settings.db_path}: run `tablebox init --data-dir {settings.data_dir}`")
+    _require_store(settings)
     conn = open_connection(settings.db_path)
     try:
         if args.printers_command == "test":
@@ -179,8 +183,7 @@ def cmd_stickers(args: argparse.Namespace) -> int:
     from printers.stickers import WifiInfo, store_stickers, write_sheet
 
     settings = _settings(args)
-    if not settings.db_path.exists():
-        raise StoreError(f"no store at {settings.db_path}: run `tablebox init --data-dir {settings.data_dir}`")
+    _require_store(settings)
     if not (args.pdf or args.png or args.print_on):
         raise StoreError("say where the stickers go: --pdf FILE, --png FILE or --print PRINTER")
     wifi = WifiInfo(args.wifi_ssid, args.wifi_password or "", "WPA" if args.wifi_password else "nopass") \
@@ -223,12 +226,10 @@ def cmd_stickers(args: argparse.Namespace) -> int:
 
 
 def cmd_console(args: argparse.Namespace) -> int:
-    from appliance.store import StoreError
     from tui.app import ConsoleApp
 
     settings = _settings(args)
-    if not settings.db_path.exists():
-        raise StoreError(f"no store at {settings.db_path}: run `tablebox init --data-dir {settings.data_dir}`")
+    _require_store(settings)
     ConsoleApp(settings.db_path).run()
     return 0
 
@@ -238,11 +239,9 @@ def cmd_printd(args: argparse.Namespace) -> int:
     import threading
 
     from appliance.logs import configure_logging
-    from appliance.store import StoreError
 
     settings = _settings(args)
-    if not settings.db_path.exists():
-        raise StoreError(f"no store at {settings.db_path}: run `tablebox init --data-dir {settings.data_dir}`")
+    _require_store(settings)
     configure_logging(settings.log_format, settings.log_level)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -315,11 +314,9 @@ def cmd_photo(args: argparse.Namespace) -> int:
     from appliance.db.connection import open_connection
     from appliance.db.menu import set_image
     from appliance.images import prepare_image
-    from appliance.store import StoreError
 
     settings = _settings(args)
-    if not settings.db_path.exists():
-        raise StoreError(f"no store at {settings.db_path}: run `tablebox init --data-dir {settings.data_dir}`")
+    _require_store(settings)
     name = prepare_image(Path(args.file), settings.data_dir)
     conn = open_connection(settings.db_path)
     try:

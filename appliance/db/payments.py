@@ -7,8 +7,8 @@ from typing import Any
 
 import apsw
 
-from appliance.db.connection import one, rows, scalar, utc_now
-from appliance.db.tables import set_session_status
+from appliance.db.connection import one, rows, utc_now
+from appliance.db.tables import set_session_status, unpaid_minor
 from appliance.domain.errors import DomainError
 from appliance.domain.orders import SessionStatus
 
@@ -26,11 +26,7 @@ class PaymentResult:
 
 def amount_due(conn: apsw.Connection, session_id: int) -> int:
     """What the visit still owes: its orders (cancelled ones excluded) less what was paid."""
-    billed = scalar(conn, "SELECT coalesce(sum(total_minor), 0) FROM orders WHERE session_id = ? AND status != 'cancelled'",
-                    (session_id,))
-    paid = scalar(conn, "SELECT coalesce(sum(amount_minor - change_minor), 0) FROM payments WHERE session_id = ?",
-                  (session_id,))
-    return billed - paid
+    return unpaid_minor(conn, session_id)
 
 
 def record_payment(conn: apsw.Connection, session_id: int, method: str, amount_minor: int) -> PaymentResult:
