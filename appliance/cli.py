@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import socket
 import sys
 from typing import Any, Sequence
@@ -65,7 +66,7 @@ def ensure_demo_store(settings: BoxSettings) -> bool:
     """Create the demo store in the data folder unless a store is already there. True if created."""
     from appliance.db.connection import open_connection
     from appliance.demo import demo_store_values, load_demo
-    from appliance.store import init_store, store_exists
+    from appliance.store import init_store, read_secret, store_exists
 
     if store_exists(settings):
         return False
@@ -73,7 +74,7 @@ def ensure_demo_store(settings: BoxSettings) -> bool:
     conn = open_connection(settings.db_path)
     try:
         with conn:
-            load_demo(conn)
+            load_demo(conn, read_secret(settings.secret_path))
     finally:
         conn.close()
     return True
@@ -228,9 +229,42 @@ def cmd_stickers(args: argparse.Namespace) -> int:
 def cmd_console(args: argparse.Namespace) -> int:
     from tui.app import ConsoleApp
 
+    from appliance.store import read_secret
+
     settings = _settings(args)
     _require_store(settings)
-    ConsoleApp(settings.db_path).run()
+    ConsoleApp(settings.db_path, read_secret(settings.secret_path)).run()
+    return 0
+
+
+def cmd_staff(args: argparse.Namespace) -> int:
+    import getpass
+
+    from appliance.db.connection import open_connection
+    from appliance.db.staff import add_staff, list_staff, remove_staff
+    from appliance.store import read_secret
+
+    settings = _settings(args)
+    _require_store(settings)
+    conn = open_connection(settings.db_path)
+    try:
+        if args.staff_command == "add":
+            pin = args.pin or os.environ.get("TABLEBOX_PIN") or getpass.getpass(f"PIN for {args.name} (4-8 digits): ")
+            with conn:
+                added = add_staff(conn, read_secret(settings.secret_path), args.name, args.role, pin)
+            print(f"added {added.name} ({added.role}): they log in to the console with their PIN")
+        elif args.staff_command == "remove":
+            with conn:
+                remove_staff(conn, args.name)
+            print(f"{args.name} can no longer log in (kept in the audit trail)")
+        else:
+            people = list_staff(conn)
+            if not people:
+                print("no staff yet: tablebox staff add NAME --role manager", file=sys.stderr)
+            for person in people:
+                print(f"{person['name']:<24} {person['role']:<8} {'active' if person['active'] else 'removed'}")
+    finally:
+        conn.close()
     return 0
 
 
@@ -275,7 +309,13 @@ def _serve(settings: BoxSettings, banner: bool, printing: bool = False) -> int:
         for area, table_name, url in lines:
             print(f"  {table_name:<{width}}  {url}    ({area})", flush=True)
         print(f"\nAPI description: http://{_display_host(settings.host)}:{settings.port}/schema   "
-              f"health: /healthz   stop: Ctrl-C\n", flush=True)
+              f"health: /healthz   stop: Ctrl-C", flush=True)
+        if printing:
+            from appliance.demo import DEMO_STAFF
+
+            pins = ", ".join(f"{name} PIN {pin}" for name, _, pin in DEMO_STAFF)
+            print(f"console (in another terminal): tablebox console --data-dir {settings.data_dir}   ({pins})\n",
+                  flush=True)
     app = create_app(settings)
     config = uvicorn.Config(
         app, host=settings.host, port=settings.port, log_config=None, access_log=False, lifespan="on",
@@ -370,10 +410,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--urls", action="store_true", help="print every table's ordering URL at start")
     p.set_defaults(func=cmd_serve)
 
-    p = sub.add_parser("console", parents=[common], help="the manager's console (live orders; keys: a advance, x cancel)",
-                       description="The Textual console on the store database: open orders live, newest first; "
-                                   "a advances the highlighted order (accept, preparing, ready, served), x cancels it.")
+    p = sub.add_parser("console", parents=[common], help="the manager's console: orders, tables, menu, printers, sync, reports, settings",
+                       description="The Textual console on the store database, live. Staff log in with their PIN "
+                                   "(tablebox staff add). Screens: 1 orders, 2 tables, 3 menu, 4 printers, 5 sync, "
+                                   "6 reports, 7 settings (also F1-F7); ctrl+l locks; each screen's keys are in its footer.")
     p.set_defaults(func=cmd_console)
+
+    p = sub.add_parser("staff", parents=[common], help="who may use the console: add, list, remove staff (PIN and role)",
+                       description="Staff log in to the console with a PIN. Waiters run service; managers also "
+                                   "change prices, re-key tables, see reports and change settings.")
+    p.set_defaults(func=cmd_staff, staff_command="list")
+    ssub = p.add_subparsers(dest="staff_command", metavar="COMMAND")
+    a = ssub.add_parser("add", parents=[nested], help="add a staff member (asks for the PIN unless --pin or $TABLEBOX_PIN)")
+    a.add_argument("name")
+    a.add_argument("--role", choices=("manager", "waiter"), default="waiter")
+    a.add_argument("--pin", help="4-8 digits (visible in the shell history: prefer the prompt)")
+    ssub.add_parser("list", parents=[nested], help="list staff")
+    r = ssub.add_parser("remove", parents=[nested], help="stop someone logging in (they stay in the audit trail)")
+    r.add_argument("name")
 
     p = sub.add_parser("printd", parents=[common], help="run the print worker (kitchen tickets to the printers)",
                        description="Print every queued kitchen ticket, void ticket and test page on the store's "

@@ -123,6 +123,9 @@ SETTINGS: tuple[Setting, ...] = (
     _store("tables_need_staff_open", False, bool, "Tables take orders only after staff open them (seat the guests)."),
     _store("opening_hours", [], list, "Daily ordering hours as HH:MM-HH:MM ranges in local time (several allowed; empty = always open)."),
     _store("day_starts_at", "05:00", str, "Local time the business day (and ticket numbering) starts; orders before it belong to the previous day."),
+    _store("late_after_minutes", 10, int, "Minutes after which an open order shows amber (late, marked !) on the console.", minimum=1, maximum=600),
+    _store("very_late_after_minutes", 20, int, "Minutes after which an open order shows red (very late, marked !!) on the console.", minimum=1, maximum=600),
+    _store("cancel_reasons", ["客人取消 guest cancelled", "沽清 sold out", "下错单 wrong order", "等太久 waited too long"], list, "Reasons offered when staff cancel an order or void a line (free text is always allowed too)."),
 )
 
 BOX_SETTINGS = {s.name: s for s in SETTINGS if s.scope == "box"}

@@ -1,38 +1,148 @@
-"""`tablebox console`: the manager's console on the store database, live via PRAGMA data_version."""
+"""`tablebox console`: the manager's console on the store database.
+
+Modes (one per screen, F1–F7 or 1–7): orders, tables, menu, printers, sync, reports, settings; it opens on the
+PIN screen and `F12` / `ctrl+l` locks it again. It updates live by watching `PRAGMA data_version` (which changes
+only when another connection commits), never by re-reading whole tables on a timer.
+"""
 
 from __future__ import annotations
 
+import importlib
+from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 from textual.app import App
+from textual.binding import Binding
+from textual.screen import Screen
 
-from appliance.db.connection import open_connection, scalar
-from tui.screens.orders import OrdersScreen
+from appliance.db.connection import scalar
+from appliance.db.staff import Staff
+from appliance.db.store_settings import StoreSettings, load_store_settings
+from tui.base import ConsoleScreen
+from tui.database import ConsoleDatabase
+
+SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+BUSY_AFTER_SECONDS = 0.15
+
+SCREENS: dict[str, tuple[str, str, str]] = {
+    # mode: (module, class, key)
+    "orders": ("tui.screens.orders", "OrdersScreen", "1"),
+    "tables": ("tui.screens.tables", "TablesScreen", "2"),
+    "menu": ("tui.screens.menu", "MenuScreen", "3"),
+    "printers": ("tui.screens.printers", "PrintersScreen", "4"),
+    "sync": ("tui.screens.sync", "SyncScreen", "5"),
+    "reports": ("tui.screens.reports", "ReportsScreen", "6"),
+    "settings": ("tui.screens.settings", "SettingsScreen", "7"),
+}
+
+
+def _factory(module: str, name: str) -> Callable[[], Screen[None]]:
+    return lambda: getattr(importlib.import_module(module), name)()
+
+
+def _screen_class(mode: str) -> type[ConsoleScreen]:
+    module, name, _ = SCREENS[mode]
+    return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
 
 
 class ConsoleApp(App[None]):
     TITLE = "Tablebox"
     POLL_SECONDS = 0.25
+    MODES = {"login": _factory("tui.screens.login", "LoginScreen"),
+             **{mode: _factory(module, name) for mode, (module, name, _) in SCREENS.items()}}
+    DEFAULT_MODE = "login"
+    BINDINGS = [
+        *[Binding(f"f{key}", f"go('{mode}')", mode.capitalize(), show=False) for mode, (_, _, key) in SCREENS.items()],
+        *[Binding(key, f"go('{mode}')", mode.capitalize(), show=False) for mode, (_, _, key) in SCREENS.items()],
+        Binding("f12", "lock", "Lock 锁屏", show=False),
+        Binding("ctrl+l", "lock", "Lock", show=False),
+        Binding("ctrl+q", "quit", "Quit", show=False),
+    ]
 
-    def __init__(self, db_path: Path) -> None:
+    def __init__(self, db_path: Path, secret: bytes, *, clock: Callable[[], datetime] | None = None,
+                 staff: Staff | None = None) -> None:
         super().__init__()
-        self.conn = open_connection(db_path)
+        self.db = ConsoleDatabase(db_path)
+        self.secret = secret
+        self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self.staff: Staff | None = None
+        self._preset_staff = staff
+        self.store: StoreSettings | None = None
         self._version = -1
+        self._last_order_id = 0
+        self.alerts = 0            # new-order alerts raised (sound + flash)
+        self.last_message = ""
+        self._spin = 0
 
-    def on_mount(self) -> None:
-        self.push_screen(OrdersScreen())
-        self._version = scalar(self.conn, "PRAGMA data_version")
+    # -- start, live updates, busy spinner ------------------------------------------------------------
+    async def on_mount(self) -> None:
+        self.store = await self.db.call(load_store_settings)
+        self.title = f"Tablebox · {self.store.store_name}"
+        self._version = await self.db.call(lambda c: scalar(c, "PRAGMA data_version"))
+        self._last_order_id = await self.db.call(lambda c: scalar(c, "SELECT coalesce(max(id), 0) FROM orders"))
         self.set_interval(self.POLL_SECONDS, self.check_for_changes)
+        self.set_interval(0.1, self._show_busy)
+        if self._preset_staff is not None:
+            await self.logged_in(self._preset_staff)
 
-    def check_for_changes(self) -> None:
+    async def check_for_changes(self) -> None:
         """Re-read only when another process committed (a new order, a printer, the web)."""
-        version = scalar(self.conn, "PRAGMA data_version")
-        if version != self._version:
-            self._version = version
+        if self.db.in_flight:
+            return  # the database thread is busy; look again next tick
+        version, newest = await self.db.call(
+            lambda c: (scalar(c, "PRAGMA data_version"), scalar(c, "SELECT coalesce(max(id), 0) FROM orders")))
+        if version == self._version:
+            return
+        self._version = version
+        self.store = await self.db.call(load_store_settings)
+        if newest > self._last_order_id and self.staff is not None:
+            self._last_order_id = newest
+            self.alerts += 1
+            self.bell()  # a sound for a busy kitchen, and a flash on the message line
             screen = self.screen
-            if isinstance(screen, OrdersScreen):
-                screen.refresh_board()
-                self.bell()  # something new: a sound for a busy kitchen
+            if isinstance(screen, ConsoleScreen):
+                screen.say("🔔 NEW ORDER 新订单 — see Orders (1)")
+        screen = self.screen
+        if isinstance(screen, ConsoleScreen):
+            await screen.reload()
 
-    def on_unmount(self) -> None:
-        self.conn.close()
+    def _show_busy(self) -> None:
+        screen = self.screen
+        if not isinstance(screen, ConsoleScreen):
+            return
+        if self.db.busy_for() > BUSY_AFTER_SECONDS:
+            self._spin = (self._spin + 1) % len(SPINNER)
+            self.sub_title = f"{SPINNER[self._spin]} working… database busy"
+        elif self.sub_title.endswith("database busy"):
+            self.sub_title = self.header_text(screen.TITLE)
+
+    def header_text(self, screen_title: str) -> str:
+        who = f"{self.staff.name} ({self.staff.role})" if self.staff else "locked"
+        return f"{screen_title} · {who}"
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    # -- staff ------------------------------------------------------------------------------------------
+    async def logged_in(self, staff: Staff) -> None:
+        self.staff = staff
+        await self.switch_mode("orders")
+
+    async def action_go(self, mode: str) -> None:
+        if self.staff is None:
+            return
+        permission = _screen_class(mode).PERMISSION
+        if permission and not self.staff.may(permission):
+            screen = self.screen
+            if isinstance(screen, ConsoleScreen):
+                screen.say(f"✗ refused: a {self.staff.role} cannot open {mode}: ask a manager", error=True)
+            return
+        await self.switch_mode(mode)
+
+    async def action_lock(self) -> None:
+        self.staff = None
+        await self.switch_mode("login")
+
+    async def on_unmount(self) -> None:
+        self.db.close()

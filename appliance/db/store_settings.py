@@ -31,6 +31,9 @@ class StoreSettings:
     tables_need_staff_open: bool
     opening_hours: tuple[str, ...]
     day_starts_at: str
+    late_after_minutes: int
+    very_late_after_minutes: int
+    cancel_reasons: tuple[str, ...]
 
     @property
     def tz(self) -> ZoneInfo:
@@ -81,6 +84,8 @@ def validate_store_setting(name: str, value: Any) -> Any:
             parse_hhmm(value)
         elif name == "languages" and not value:
             raise SettingsError("languages: at least one language is needed")
+        elif name == "cancel_reasons" and any(len(r) > 60 for r in value):
+            raise SettingsError("cancel_reasons: each reason is at most 60 characters")
     except (SettingsError, ValueError, ZoneInfoNotFoundError) as exc:
         raise DomainError("invalid_setting", str(exc), setting=name) from None
     return value
@@ -108,4 +113,5 @@ def load_store_settings(conn: apsw.Connection) -> StoreSettings:
     merged = {name: stored.get(name, setting.default) for name, setting in STORE_SETTINGS.items()}
     merged["languages"] = tuple(merged["languages"])
     merged["opening_hours"] = tuple(merged["opening_hours"])
+    merged["cancel_reasons"] = tuple(merged["cancel_reasons"])
     return StoreSettings(store_id=stored["store_id"], **merged)

@@ -10,12 +10,17 @@ import apsw
 
 from appliance.db.connection import dumps
 from appliance.db.menu import import_menu
+from appliance.db.staff import add_staff
 from appliance.db.tables import add_table
 
 DEMO_PRINTERS = (
     {"name": "kitchen", "uri": "virtual://kitchen", "paper_mm": 80, "text_mode": "gb18030", "stations": ["kitchen"]},
     {"name": "bar", "uri": "virtual://bar", "paper_mm": 58, "text_mode": "gb18030", "stations": ["bar"]},
 )
+
+
+# Demo staff and their PINs (printed when the demo starts; a real store adds its own with `tablebox staff add`).
+DEMO_STAFF = (("店长 Manager", "manager", "1234"), ("服务员 Waiter", "waiter", "5678"))
 
 
 def demo_data() -> dict[str, Any]:
@@ -33,9 +38,11 @@ def demo_store_values() -> dict[str, Any]:
     }
 
 
-def load_demo(conn: apsw.Connection) -> dict[str, int]:
-    """Fill an empty store with the demo menu, tables and virtual printers (one transaction, caller's)."""
+def load_demo(conn: apsw.Connection, secret: bytes) -> dict[str, int]:
+    """Fill an empty store with the demo menu, tables, virtual printers and staff (one transaction, caller's)."""
     data = demo_data()
+    for name, role, pin in DEMO_STAFF:
+        add_staff(conn, secret, name, role, pin)
     counts = import_menu(conn, data)
     for table in data["tables"]:
         add_table(conn, table["name"], table.get("area", ""), table.get("seats"))

@@ -1,0 +1,113 @@
+"""Staff, their PINs and roles, what each role may do, and the audit trail of staff actions.
+
+A PIN is stored only as an HMAC keyed with the store secret, so a copied database does not give PINs
+away, and two people cannot share one PIN (the console knows who you are from the PIN alone).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import apsw
+
+from appliance.db.connection import dumps, one, rows, utc_now
+from appliance.domain.errors import DomainError
+
+ROLES = ("manager", "waiter")
+
+# What each role may do. Waiters run service (orders, tables, payments, sold out, stock, printing);
+# prices, hiding dishes, availability windows, re-keying tables, reports, settings and staff are the manager's.
+WAITER = frozenset({"orders", "tables", "payments", "sold_out", "stock", "print", "sync"})
+MANAGER = WAITER | {"price", "hide", "windows", "rekey", "reports", "settings", "staff", "close_day"}
+PERMISSIONS: Mapping[str, frozenset[str]] = {"waiter": WAITER, "manager": frozenset(MANAGER)}
+
+PERMISSION_WORDS = {
+    "price": "change prices", "hide": "hide dishes", "windows": "change when dishes are served",
+    "rekey": "re-key tables", "reports": "see reports", "settings": "change settings", "staff": "manage staff",
+    "close_day": "close the day",
+}
+
+PIN_DIGITS = (4, 8)
+
+
+@dataclass(frozen=True)
+class Staff:
+    id: int | None
+    name: str
+    role: str
+
+    def may(self, permission: str) -> bool:
+        return permission in PERMISSIONS.get(self.role, frozenset())
+
+    def require(self, permission: str) -> None:
+        if not self.may(permission):
+            what = PERMISSION_WORDS.get(permission, permission)
+            raise DomainError("not_allowed", f"a {self.role} cannot {what}: ask a manager", permission=permission)
+
+
+def pin_hash(secret: bytes, pin: str) -> str:
+    return hmac.new(secret, b"tablebox-pin:" + pin.encode(), hashlib.sha256).hexdigest()
+
+
+def check_pin(pin: str) -> str:
+    low, high = PIN_DIGITS
+    if not (isinstance(pin, str) and pin.isascii() and pin.isdigit() and low <= len(pin) <= high):
+        raise DomainError("invalid_pin", f"a PIN is {low} to {high} digits")
+    return pin
+
+
+def add_staff(conn: apsw.Connection, secret: bytes, name: str, role: str, pin: str) -> Staff:
+    name = " ".join(str(name).split())
+    if not name or len(name) > 40:
+        raise DomainError("invalid_staff", "a staff name is 1 to 40 characters")
+    if role not in ROLES:
+        raise DomainError("invalid_staff", f"role is one of {', '.join(ROLES)}", role=role)
+    digest = pin_hash(secret, check_pin(pin))
+    if one(conn, "SELECT 1 FROM staff WHERE name = ?", (name,)):
+        raise DomainError("staff_exists", f"there is already someone called {name!r}")
+    if one(conn, "SELECT 1 FROM staff WHERE pin_hash = ?", (digest,)):
+        raise DomainError("pin_taken", "that PIN is already someone's: choose another")
+    row = one(conn, "INSERT INTO staff (name, role, pin_hash, created_at) VALUES (?, ?, ?, ?) RETURNING id",
+              (name, role, digest, utc_now()))
+    assert row is not None
+    return Staff(row["id"], name, role)
+
+
+def remove_staff(conn: apsw.Connection, name: str) -> None:
+    """Deactivate (kept, because the audit trail names them)."""
+    if one(conn, "UPDATE staff SET active = 0 WHERE name = ? AND active = 1 RETURNING id", (name,)) is None:
+        raise DomainError("unknown_staff", f"no active staff member called {name!r}")
+
+
+def list_staff(conn: apsw.Connection) -> list[dict[str, Any]]:
+    return list(rows(conn, "SELECT id, name, role, active, created_at FROM staff ORDER BY active DESC, name"))
+
+
+def staff_count(conn: apsw.Connection) -> int:
+    row = one(conn, "SELECT count(*) AS n FROM staff WHERE active = 1")
+    return row["n"] if row else 0
+
+
+def login(conn: apsw.Connection, secret: bytes, pin: str) -> Staff:
+    try:
+        check_pin(pin)
+    except DomainError:
+        raise DomainError("wrong_pin", "wrong PIN") from None
+    row = one(conn, "SELECT id, name, role FROM staff WHERE pin_hash = ? AND active = 1", (pin_hash(secret, pin),))
+    if row is None:
+        raise DomainError("wrong_pin", "wrong PIN")
+    return Staff(row["id"], row["name"], row["role"])
+
+
+def audit(conn: apsw.Connection, staff: Staff, action: str, subject: str = "",
+          details: Mapping[str, Any] | None = None) -> None:
+    """One line of the audit trail; call it inside the transaction of the action it records."""
+    conn.execute("INSERT INTO audit_log (at, staff_id, staff_name, action, subject, details) VALUES (?, ?, ?, ?, ?, ?)",
+                 (utc_now(), staff.id, staff.name, action, subject, dumps(dict(details or {}))))
+
+
+def audit_trail(conn: apsw.Connection, limit: int = 100) -> list[dict[str, Any]]:
+    return list(rows(conn, "SELECT * FROM audit_log ORDER BY id DESC LIMIT ?", (limit,)))

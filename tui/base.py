@@ -1,0 +1,83 @@
+"""What every console screen shares: header, a message line (with the busy spinner), the footer, and
+`act()`, the one path by which a staff action reaches the store."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable, Mapping
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Static
+
+from appliance.db.staff import Staff
+from appliance.domain.errors import DomainError
+from tui.dialogs import ConfirmScreen
+
+if TYPE_CHECKING:
+    from tui.app import ConsoleApp
+
+
+class ConsoleScreen(Screen[None]):
+    """Subclasses set TITLE, PERMISSION (needed to open the screen, None = anyone logged in), and implement
+    body() and reload()."""
+
+    TITLE = ""
+    PERMISSION: str | None = None
+
+    DEFAULT_CSS = """
+    ConsoleScreen #message { height: 1; padding: 0 1; background: $boost; }
+    ConsoleScreen #message.error { color: $text; background: $error 40%; }
+    ConsoleScreen .filters { height: 1; padding: 0 1; color: $text-muted; }
+    """
+
+    @property
+    def console(self) -> ConsoleApp:
+        return self.app  # type: ignore[return-value]
+
+    @property
+    def staff(self) -> Staff:
+        assert self.console.staff is not None
+        return self.console.staff
+
+    def compose(self) -> ComposeResult:
+        yield Header(icon="▤")
+        yield from self.body()
+        yield Static("", id="message")
+        yield Footer()
+
+    def body(self) -> ComposeResult:
+        yield from ()
+
+    async def reload(self) -> None:
+        """Read what the screen shows again (another process committed, or this screen acted)."""
+
+    async def on_screen_resume(self) -> None:
+        self.console.sub_title = self.console.header_text(self.TITLE)
+        await self.reload()
+
+    def say(self, text: str, *, error: bool = False) -> None:
+        message = self.query_one("#message", Static)
+        message.set_class(error, "error")
+        message.update(Text(text))
+        self.console.last_message = text
+
+    async def confirm(self, question: str) -> bool:
+        """Ask yes/no (call from a worker: `@work` methods)."""
+        return bool(await self.app.push_screen_wait(ConfirmScreen(question)))
+
+    async def act(self, permission: str, action: str, subject: str, fn: Callable[..., Any], *args: Any,
+                  done: str | Callable[[Any], str] = "", details: Mapping[str, Any] | None = None,
+                  **kwargs: Any) -> Any:
+        """Run a staff action through the store; say what happened or why it was refused (the domain's own
+        message). Returns the result, or None when refused."""
+        try:
+            result = await self.console.db.act(self.staff, permission, action, subject, fn, *args,
+                                               details=details, **kwargs)
+        except DomainError as exc:
+            self.say(f"✗ refused: {exc.message}", error=True)
+            return None
+        text = done(result) if callable(done) else done
+        self.say(f"✓ {text or action}")
+        await self.reload()
+        return result if result is not None else True

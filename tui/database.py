@@ -1,0 +1,77 @@
+"""The console's one database connection, used only from its own thread so the screen never waits on I/O.
+
+Reads and writes are sent to that thread and awaited; while one takes longer than a moment the console shows a
+spinner. Every staff action runs through `ConsoleDatabase.act`: the permission check, the store's own function
+and a line in the audit trail, all in one transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Callable, Mapping, TypeVar
+
+import apsw
+
+from appliance.db.connection import open_connection
+from appliance.db.staff import Staff, audit
+
+T = TypeVar("T")
+
+
+class ConsoleDatabase:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="console-db")
+        self._conn: apsw.Connection | None = None
+        self.in_flight: dict[int, float] = {}  # call number -> monotonic start
+        self._calls = 0
+
+    def _connection(self) -> apsw.Connection:
+        if self._conn is None:
+            self._conn = open_connection(self.path)
+        return self._conn
+
+    async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run fn(conn, *args) on the database thread."""
+        self._calls += 1
+        number = self._calls
+        self.in_flight[number] = time.monotonic()
+        try:
+            return await asyncio.get_running_loop().run_in_executor(
+                self._pool, lambda: fn(self._connection(), *args, **kwargs))
+        finally:
+            self.in_flight.pop(number, None)
+
+    async def act(self, staff: Staff, permission: str, action: str, subject: str, fn: Callable[..., T], *args: Any,
+                  details: Mapping[str, Any] | None = None, **kwargs: Any) -> T:
+        """A staff action: refused (DomainError) without the permission; else the change and its audit line
+        commit together or not at all."""
+        staff.require(permission)
+
+        def run(conn: apsw.Connection) -> T:
+            with conn:
+                result = fn(conn, *args, **kwargs)
+                audit(conn, staff, action, subject, details)
+            return result
+
+        return await self.call(run)
+
+    def busy_for(self) -> float:
+        """Seconds the oldest call in flight has been running (0 when idle)."""
+        if not self.in_flight:
+            return 0.0
+        return time.monotonic() - min(self.in_flight.values())
+
+    def close(self) -> None:
+        def shut() -> None:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+        try:
+            self._pool.submit(shut).result(timeout=10)
+        finally:
+            self._pool.shutdown(wait=True)
