@@ -48,6 +48,7 @@ def _screen_class(mode: str) -> type[ConsoleScreen]:
 
 class ConsoleApp(App[None]):
     TITLE = "Tablebox"
+    ENABLE_COMMAND_PALETTE = False
     POLL_SECONDS = 0.25
     MODES = {"login": _factory("tui.screens.login", "LoginScreen"),
              **{mode: _factory(module, name) for mode, (module, name, _) in SCREENS.items()}}
@@ -115,7 +116,7 @@ class ConsoleApp(App[None]):
             self._spin = (self._spin + 1) % len(SPINNER)
             self.sub_title = f"{SPINNER[self._spin]} working… database busy"
         elif self.sub_title.endswith("database busy"):
-            self.sub_title = self.header_text(screen.TITLE)
+            self.sub_title = self.header_text(screen.screen_name)
 
     def header_text(self, screen_title: str) -> str:
         who = f"{self.staff.name} ({self.staff.role})" if self.staff else "locked"

@@ -19,13 +19,21 @@ if TYPE_CHECKING:
 
 
 class ConsoleScreen(Screen[None]):
-    """Subclasses set TITLE, PERMISSION (needed to open the screen, None = anyone logged in), and implement
-    body() and reload()."""
+    """Subclasses set NAME (shown in the header), PERMISSION (needed to open the screen, None = anyone logged
+    in), and implement body() and reload()."""
 
-    TITLE = ""
+    NAME = ""
     PERMISSION: str | None = None
 
+    def __init__(self) -> None:
+        super().__init__()
+        # The header shows the store (the app's title); the screen's name goes in the sub-title with who is
+        # logged in. (A TITLE set by a subclass is taken as its name.)
+        self.screen_name = self.NAME or self.TITLE or ""
+        self.title = None
+
     DEFAULT_CSS = """
+    ConsoleScreen #nav { height: 1; padding: 0 1; background: $panel; }
     ConsoleScreen #message { height: 1; padding: 0 1; background: $boost; }
     ConsoleScreen #message.error { color: $text; background: $error 40%; }
     ConsoleScreen .filters { height: 1; padding: 0 1; color: $text-muted; }
@@ -42,9 +50,23 @@ class ConsoleScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Header(icon="▤")
+        yield Static("", id="nav")
         yield from self.body()
         yield Static("", id="message")
         yield Footer()
+
+    def nav_text(self) -> Text:
+        """The screens and their keys; this one in brackets (not only highlighted)."""
+        from tui.app import SCREENS
+
+        text = Text()
+        for mode, (_, _, key) in SCREENS.items():
+            if mode == self.app.current_mode:
+                text.append(f"[{key} {mode.capitalize()}]", style="bold reverse")
+            else:
+                text.append(f" {key} {mode.capitalize()} ")
+        text.append(" ^L lock")
+        return text
 
     def body(self) -> ComposeResult:
         yield from ()
@@ -53,7 +75,8 @@ class ConsoleScreen(Screen[None]):
         """Read what the screen shows again (another process committed, or this screen acted)."""
 
     async def on_screen_resume(self) -> None:
-        self.console.sub_title = self.console.header_text(self.TITLE)
+        self.console.sub_title = self.console.header_text(self.screen_name)
+        self.query_one("#nav", Static).update(self.nav_text())
         await self.reload()
 
     def say(self, text: str, *, error: bool = False) -> None:

@@ -37,8 +37,8 @@ class BoardFilter:
     station: str | None = None
 
     def describe(self) -> str:
-        return (f"status: {self.status or 'all'} · table: {self.table or 'all'} · station: {self.station or 'all'}"
-                "   (s status, t table, f station, / ticket, c clear)")
+        return (f"status {self.status or 'all'} · table {self.table or 'all'} · station {self.station or 'all'}"
+                "   (s t f filter, / ticket, c clear)")
 
 
 def _lang(conn: apsw.Connection) -> str:
@@ -95,7 +95,9 @@ def age_text(created_at: str, now: datetime, late: int = 10, very_late: int = 20
 
 
 def dishes_text(order: dict[str, Any]) -> str:
-    return ", ".join(f"{line['quantity']}x {line['name']}" for line in order["lines"])
+    """The dishes in one cell; ✎ marks a dish (or the order) with a note, shown in full below the board."""
+    text = ", ".join(f"{line['quantity']}x {line['name']}{' ✎' if line['note'] else ''}" for line in order["lines"])
+    return f"✎ {text}" if order["note"] else text
 
 
 def detail_text(order: dict[str, Any]) -> Text:
@@ -115,7 +117,7 @@ def detail_text(order: dict[str, Any]) -> Text:
 
 
 class OrdersScreen(ConsoleScreen):
-    TITLE = "Orders 订单"
+    NAME = "Orders 订单"
     BINDINGS = [
         Binding("a", "advance", "Next 下一步"), Binding("enter", "advance", "Next", show=False),
         Binding("x", "cancel", "Cancel 取消"), Binding("v", "void", "Void line 退菜"),
