@@ -82,10 +82,15 @@ class ConsoleApp(App[None]):
         self.title = f"Tablebox · {self.store.store_name}"
         self._version = await self.db.call(lambda c: scalar(c, "PRAGMA data_version"))
         self._last_order_id = await self.db.call(lambda c: scalar(c, "SELECT coalesce(max(id), 0) FROM orders"))
-        self.set_interval(self.POLL_SECONDS, self.check_for_changes)
+        self.set_interval(self.POLL_SECONDS, self._poll)
         self.set_interval(0.1, self._show_busy)
         if self._preset_staff is not None:
             await self.logged_in(self._preset_staff)
+
+    def _poll(self) -> None:
+        # In a worker: the app's own message queue (and so every key) never waits on the database.
+        if not any(w.group == "poll" and not w.is_finished for w in self.workers):
+            self.run_worker(self.check_for_changes(), group="poll")
 
     async def check_for_changes(self) -> None:
         """Re-read only when another process committed (a new order, a printer, the web)."""

@@ -3,8 +3,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+import functools
+import inspect
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping
 
+import apsw
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.screen import Screen
@@ -13,6 +16,14 @@ from textual.widgets import Footer, Header, Static
 from appliance.db.staff import Staff
 from appliance.domain.errors import DomainError
 from tui.dialogs import ConfirmScreen
+
+def _as_worker(fn: Callable[..., Awaitable[Any]]) -> Callable[..., None]:
+    @functools.wraps(fn)
+    def start(self: ConsoleScreen, *args: Any) -> None:
+        self.run_worker(fn(self, *args), group="action")
+
+    return start
+
 
 if TYPE_CHECKING:
     from tui.app import ConsoleApp
@@ -24,6 +35,15 @@ class ConsoleScreen(Screen[None]):
 
     NAME = ""
     PERMISSION: str | None = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Every `async def action_*` of a screen runs as a worker: a key press returns at once, so the screen
+        keeps taking keys while the database works (a key handler that awaited the database would hold up
+        every key after it)."""
+        super().__init_subclass__(**kwargs)
+        for name, fn in list(vars(cls).items()):
+            if name.startswith("action_") and inspect.iscoroutinefunction(fn):
+                setattr(cls, name, _as_worker(fn))
 
     def __init__(self) -> None:
         super().__init__()
@@ -74,10 +94,10 @@ class ConsoleScreen(Screen[None]):
     async def reload(self) -> None:
         """Read what the screen shows again (another process committed, or this screen acted)."""
 
-    async def on_screen_resume(self) -> None:
+    def on_screen_resume(self) -> None:
         self.console.sub_title = self.console.header_text(self.screen_name)
         self.query_one("#nav", Static).update(self.nav_text())
-        await self.reload()
+        self.run_worker(self.reload(), group="reload")
 
     def say(self, text: str, *, error: bool = False) -> None:
         message = self.query_one("#message", Static)
@@ -99,6 +119,9 @@ class ConsoleScreen(Screen[None]):
                                                details=details, **kwargs)
         except DomainError as exc:
             self.say(f"✗ refused: {exc.message}", error=True)
+            return None
+        except apsw.BusyError:
+            self.say("✗ not done: the database stayed busy (another program is writing); try again", error=True)
             return None
         text = done(result) if callable(done) else done
         self.say(f"✓ {text or action}")

@@ -20,6 +20,9 @@ from appliance.db.staff import Staff, audit
 
 T = TypeVar("T")
 
+# The screen never waits on the database, so a staff action may wait longer than the web does for the lock.
+BUSY_TIMEOUT_MS = 30_000
+
 
 class ConsoleDatabase:
     def __init__(self, path: Path) -> None:
@@ -32,6 +35,7 @@ class ConsoleDatabase:
     def _connection(self) -> apsw.Connection:
         if self._conn is None:
             self._conn = open_connection(self.path)
+            self._conn.set_busy_timeout(BUSY_TIMEOUT_MS)
         return self._conn
 
     async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -52,9 +56,16 @@ class ConsoleDatabase:
         staff.require(permission)
 
         def run(conn: apsw.Connection) -> T:
-            with conn:
+            # IMMEDIATE: wait (busy timeout) for the write lock up front; a read transaction that later
+            # tries to write would be refused at once if another process is writing.
+            conn.execute("BEGIN IMMEDIATE")
+            try:
                 result = fn(conn, *args, **kwargs)
                 audit(conn, staff, action, subject, details)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
             return result
 
         return await self.call(run)

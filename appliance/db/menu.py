@@ -202,3 +202,20 @@ def import_menu(conn: apsw.Connection, data: Mapping[str, Any]) -> dict[str, int
                 conn.execute("INSERT INTO item_option_groups (item_id, group_id, sort) VALUES (?, ?, ?)",
                              (iid, group_ids[gkey], gsort))
     return counts
+
+
+def set_hidden(conn: apsw.Connection, item_id: int, hidden: bool) -> None:
+    """Hide a dish from diners (it stays on the console and in past orders) or show it again."""
+    if conn.execute("UPDATE items SET hidden = ? WHERE id = ? RETURNING id", (int(hidden), item_id)).fetchone() is None:
+        raise DomainError("unknown_item", "no such dish", item_id=item_id)
+
+
+def set_window(conn: apsw.Connection, item_id: int, window: Window | None) -> None:
+    """When a dish is served each day (local time; None: all day)."""
+    if window is not None and window.start == window.until:
+        raise DomainError("invalid_window", "start and end are the same: leave it empty for all day", item_id=item_id)
+    start, _, until = str(window).partition("-") if window else (None, None, None)
+    row = conn.execute("UPDATE items SET available_from = ?, available_until = ? WHERE id = ? RETURNING id",
+                       (start, until, item_id)).fetchone()
+    if row is None:
+        raise DomainError("unknown_item", "no such dish", item_id=item_id)

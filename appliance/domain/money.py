@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from appliance.domain.errors import DomainError
@@ -91,3 +92,21 @@ def format_money(amount_minor: int, currency: Currency, symbol: bool = True) -> 
         text += f".{frac:0{currency.exponent}d}"
     prefix = CURRENCY_SYMBOLS.get(currency.code, currency.code + " ") if symbol else ""
     return f"{sign}{prefix}{text}"
+
+
+def parse_amount(text: str, currency: Currency) -> int:
+    """What a person types, in major units ("32.50", "32.5", "32", "1,200"), as exact minor units (3250 fen);
+    no floats. Refuses signs, letters, and more decimals than the currency has."""
+    cleaned = text.strip().replace(",", "")
+    if cleaned.startswith("-"):
+        raise DomainError("invalid_amount", "an amount cannot be negative")
+    match = re.fullmatch(r"(\d*)(?:\.(\d+))?", cleaned, re.ASCII)
+    if match is None or not cleaned:
+        raise DomainError("invalid_amount", f"not an amount: type digits like {'32.50' if currency.exponent else '1200'}")
+    whole, frac = match.group(1), match.group(2) or ""
+    if len(frac) > currency.exponent:
+        places = f"at most {currency.exponent} decimal places" if currency.exponent else "no decimals"
+        raise DomainError("invalid_amount", f"{currency.code} amounts have {places}")
+    if len(whole) > 9:
+        raise DomainError("invalid_amount", "that amount is too large")
+    return int(whole or "0") * currency.factor + int(frac.ljust(currency.exponent, "0") or "0")

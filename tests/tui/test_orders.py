@@ -33,7 +33,9 @@ async def test_new_orders_appear_live_and_keys_move_them(settings, make_console,
         assert order_view(db, placed["id"])["status"] == "served"
         assert table.row_count == 0  # served orders leave the board
         trail = [(r[0], r[1]) for r in db.execute("SELECT staff_name, action FROM audit_log ORDER BY id")]
-        assert trail == [("店长 Manager", f"order.{s}") for s in ("accepted", "preparing", "ready", "served")]
+        assert trail == [("店长 Manager", "order.advance")] * 4
+        moves = [r[0] for r in db.execute("SELECT to_status FROM order_events WHERE actor = 'staff' ORDER BY id")]
+        assert moves == ["accepted", "preparing", "ready", "served"]
 
 
 async def test_cancel_asks_why_and_for_confirmation(settings, make_console, db):
@@ -98,7 +100,7 @@ async def test_refusals_show_the_domains_reason(settings, make_console, db):
         other.close()
         await pilot.press("a")  # before the board caught up: the store refuses
         await wait_until(pilot, lambda: "refused" in message(app))
-        assert "cancelled" in message(app)
+        assert message(app) == "✗ refused: an order that is cancelled has no next step"
         assert db.execute("SELECT count(*) FROM audit_log").fetchone()[0] == 0  # refused: nothing recorded
 
 

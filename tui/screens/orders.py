@@ -16,6 +16,7 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
 from appliance.db.orders import change_status, void_line
+from appliance.domain.errors import DomainError
 from appliance.domain.menu import translate
 from appliance.domain.orders import FORWARD, Actor, OrderStatus
 from appliance.domain.text import clean_text
@@ -184,12 +185,8 @@ class OrdersScreen(ConsoleScreen):
         if order is None:
             self.say("no order selected", error=True)
             return
-        target = FORWARD.get(OrderStatus(order["status"]))
-        if target is None:
-            self.say(f"✗ refused: an order that is {order['status']} has no next step", error=True)
-            return
-        await self.act("orders", f"order.{target.value}", f"order {order['id']}", change_status, order["id"], target,
-                       Actor.STAFF, done=lambda v: f"ticket {v['ticket_no']}: {order['status']} → {v['status']}")
+        await self.act("orders", "order.advance", f"order {order['id']}", advance_order, order["id"],
+                       done=lambda moved: f"ticket {moved[1]['ticket_no']}: {moved[0]} → {moved[1]['status']}")
 
     @work(exclusive=True, group="dialog")
     async def action_cancel(self) -> None:
@@ -289,6 +286,18 @@ class OrdersScreen(ConsoleScreen):
     async def action_clear_filters(self) -> None:
         self.board = BoardFilter()
         await self.reload()
+
+
+def advance_order(conn: apsw.Connection, order_id: int) -> tuple[str, dict[str, Any]]:
+    """The next step from the order's status as it is now (read in the same transaction, so two quick
+    presses move it two steps, and a board a moment behind cannot move it the wrong way)."""
+    row = conn.execute("SELECT status FROM orders WHERE id = ?", (order_id,)).fetchone()
+    if row is None:
+        raise DomainError("unknown_order", "no such order", order_id=order_id)
+    target = FORWARD.get(OrderStatus(row[0]))
+    if target is None:
+        raise DomainError("illegal_transition", f"an order that is {row[0]} has no next step")
+    return row[0], change_status(conn, order_id, target, Actor.STAFF)
 
 
 def _ticket_status(conn: apsw.Connection, ticket: int, day: str) -> str:
