@@ -178,8 +178,7 @@ def cmd_printers(args: argparse.Namespace) -> int:
 def cmd_stickers(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from appliance.db.connection import dumps, open_connection
-    from appliance.db.connection import utc_now
+    from appliance.db.connection import open_connection
     from appliance.store import StoreError
     from printers.stickers import WifiInfo, store_stickers, write_sheet
 
@@ -202,24 +201,12 @@ def cmd_stickers(args: argparse.Namespace) -> int:
             for written in written_files:
                 print(f"wrote {written}")
     if args.print_on:
-        if wifi is not None:
-            from printers.stickers import wifi_payload
+        from printers.admin import queue_stickers
 
-            try:
-                wifi_payload(wifi)  # refuse now, not in the print worker later
-            except ValueError as exc:
-                raise StoreError(str(exc)) from None
         conn = open_connection(settings.db_path)
         try:
-            if conn.execute("SELECT 1 FROM printers WHERE name = ?", (args.print_on,)).fetchone() is None:
-                raise StoreError(f"no printer called {args.print_on!r}")
             with conn:
-                for sticker in stickers:
-                    payload = {"store_name": sticker.store_name, "table_name": sticker.table_name,
-                               "area": sticker.area, "url": sticker.url,
-                               "wifi": [wifi.ssid, wifi.password, wifi.security] if wifi else None}
-                    conn.execute("INSERT INTO print_jobs (station, kind, printer, payload, created_at)"
-                                 " VALUES ('', 'sticker', ?, ?, ?)", (args.print_on, dumps(payload), utc_now()))
+                queue_stickers(conn, args.print_on, stickers, wifi)
         finally:
             conn.close()
         print(f"{len(stickers)} sticker{'s' if len(stickers) != 1 else ''} queued for {args.print_on}")
@@ -233,7 +220,7 @@ def cmd_console(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     _require_store(settings)
-    ConsoleApp(settings.db_path, read_secret(settings.secret_path)).run()
+    ConsoleApp(settings.db_path, read_secret(settings.secret_path), public_base_url=public_base_url(settings)).run()
     return 0
 
 

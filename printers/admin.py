@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 import apsw
 
-from appliance.db.connection import rows, scalar, utc_now
+from appliance.db.connection import dumps, rows, scalar, utc_now
 from appliance.domain.errors import DomainError
 from printers.status import REASONS, PrinterStatus
+
+if TYPE_CHECKING:
+    from printers.stickers import StickerInfo, WifiInfo
 
 STALE_SECONDS = 120  # the worker writes a heartbeat a minute: older means printd is not running
 
@@ -37,9 +40,13 @@ def printer_rows(conn: apsw.Connection, now: datetime | None = None) -> list[dic
     return out
 
 
-def queue_test_page(conn: apsw.Connection, printer: str) -> int:
+def _require_printer(conn: apsw.Connection, printer: str) -> None:
     if scalar(conn, "SELECT 1 FROM printers WHERE name = ?", (printer,)) is None:
         raise DomainError("unknown_printer", f"no printer called {printer!r}", printer=printer)
+
+
+def queue_test_page(conn: apsw.Connection, printer: str) -> int:
+    _require_printer(conn, printer)
     return scalar(conn, "INSERT INTO print_jobs (station, kind, printer, created_at) VALUES ('', 'test', ?, ?)"
                         " RETURNING id", (printer, utc_now()))
 
@@ -72,10 +79,28 @@ def queue_bill(conn: apsw.Connection, table_name: str, printer: str) -> int:
                            " WHERE t.name = ? AND s.status != 'closed'", (table_name,))
     if session is None:
         raise DomainError("no_open_visit", f"table {table_name} has no open visit to bill", table=table_name)
-    if scalar(conn, "SELECT 1 FROM printers WHERE name = ?", (printer,)) is None:
-        raise DomainError("unknown_printer", f"no printer called {printer!r}", printer=printer)
+    _require_printer(conn, printer)
     return scalar(conn, "INSERT INTO print_jobs (session_id, station, kind, printer, created_at)"
                         " VALUES (?, '', 'bill', ?, ?) RETURNING id", (session, printer, utc_now()))
+
+
+def queue_stickers(conn: apsw.Connection, printer: str, stickers: Sequence[StickerInfo],
+                   wifi: WifiInfo | None = None) -> list[int]:
+    """One sticker job per table on that printer; the print worker draws each at the printer's width."""
+    _require_printer(conn, printer)
+    if wifi is not None:
+        from printers.stickers import wifi_payload
+
+        try:
+            wifi_payload(wifi)  # refuse now, not in the print worker later
+        except ValueError as exc:
+            raise DomainError("invalid_wifi", str(exc)) from None
+    return [scalar(conn, "INSERT INTO print_jobs (station, kind, printer, payload, created_at)"
+                         " VALUES ('', 'sticker', ?, ?, ?) RETURNING id",
+                   (printer, dumps({"store_name": s.store_name, "table_name": s.table_name, "area": s.area,
+                                    "url": s.url, "wifi": [wifi.ssid, wifi.password, wifi.security] if wifi else None}),
+                    utc_now()))
+            for s in stickers]
 
 
 TEXT_MODES = ("gb18030", "codepage", "raster")

@@ -15,6 +15,8 @@ from PIL import Image, ImageDraw, ImageFont, features
 from printers.fonts import cjk_font
 
 if TYPE_CHECKING:
+    import apsw
+
     from appliance.settings import BoxSettings
 
 QUIET_ZONE = 4  # modules; ISO/IEC 18004 asks for 4 and cheap phone cameras really do need them
@@ -198,37 +200,43 @@ def store_stickers(settings: BoxSettings, table_names: Sequence[str] | None = No
     # Deferred: the store layer (apsw) and the composition root load only when stickers come from a real store.
     from appliance.cli import public_base_url
     from appliance.db.connection import open_connection
-    from appliance.db.store_settings import load_store_settings
-    from appliance.db.tables import list_tables, table_token, table_url, tables_by_id
     from appliance.store import StoreError, read_secret
 
-    if table_names is not None and not table_names:
-        raise ValueError("no tables named: name at least one, or leave the list out for every table")
     if not settings.db_path.exists():
         raise StoreError(f"no store at {settings.db_path}: run `tablebox init --data-dir {settings.data_dir}`")
     secret = read_secret(settings.secret_path)
     conn = open_connection(settings.db_path, readonly=True)
     try:
-        store = load_store_settings(conn)
-        active = list_tables(conn)
-        if table_names is None:
-            chosen = active
-            if not chosen:
-                raise ValueError("the store has no active tables yet")
-        else:
-            by_name = {table.name: table for table in active}
-            wanted = list(dict.fromkeys(name.strip() for name in table_names))
-            missing = [name for name in wanted if name not in by_name]
-            if missing:
-                inactive = {t.name for t in tables_by_id(conn).values() if not t.active}
-                described = ", ".join(f"{name} (inactive)" if name in inactive else name for name in missing)
-                raise ValueError(f"no such active table: {described}")
-            chosen = [by_name[name] for name in wanted]
+        return table_stickers(conn, secret, public_base_url(settings), table_names)
     finally:
         conn.close()
-    base = public_base_url(settings)
+
+
+def table_stickers(conn: apsw.Connection, secret: bytes, base_url: str,
+                   table_names: Sequence[str] | None = None) -> list[StickerInfo]:
+    """What store_stickers returns, read through an open connection (the console's)."""
+    from appliance.db.store_settings import load_store_settings
+    from appliance.db.tables import list_tables, table_token, table_url, tables_by_id
+
+    if table_names is not None and not table_names:
+        raise ValueError("no tables named: name at least one, or leave the list out for every table")
+    store = load_store_settings(conn)
+    active = list_tables(conn)
+    if table_names is None:
+        chosen = active
+        if not chosen:
+            raise ValueError("the store has no active tables yet")
+    else:
+        by_name = {table.name: table for table in active}
+        wanted = list(dict.fromkeys(name.strip() for name in table_names))
+        missing = [name for name in wanted if name not in by_name]
+        if missing:
+            inactive = {t.name for t in tables_by_id(conn).values() if not t.active}
+            described = ", ".join(f"{name} (inactive)" if name in inactive else name for name in missing)
+            raise ValueError(f"no such active table: {described}")
+        chosen = [by_name[name] for name in wanted]
     return [StickerInfo(store.store_name, table.name, table.area,
-                        table_url(base, table_token(secret, store.store_id, table)))
+                        table_url(base_url, table_token(secret, store.store_id, table)))
             for table in chosen]
 
 

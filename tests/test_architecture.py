@@ -44,3 +44,15 @@ def test_the_store_layer_does_not_import_the_web_app():
 def test_side_packages_keep_to_their_lane(package, forbidden):
     loaded = imported_after(package)
     assert loaded & forbidden == set(), f"{package} pulled in {loaded & forbidden}"
+
+
+def test_the_console_screens_use_only_store_side_printer_and_sync_functions():
+    """The exception in docs/architecture.md section 3: rows in the store, never a printer or the network."""
+    code = ("import sys, json; import tui.app as a; [a._screen_class(m) for m in a.SCREENS]; "
+            "print(json.dumps(sorted(sys.modules)))")
+    loaded = set(json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                           check=True).stdout))
+    ours = {m for m in loaded if m.split(".")[0] in {"printers", "sync"}}
+    assert ours <= {"printers", "printers.admin", "printers.status", "printers.stickers", "sync", "sync.status"}, ours
+    heavy = {m.split(".")[0] for m in loaded} & {"litestar", "escpos", "usb", "serial", "httpx", "uvicorn"}
+    assert heavy == set() and "printers.worker" not in loaded and "printers.connection" not in loaded

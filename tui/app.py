@@ -61,9 +61,10 @@ class ConsoleApp(App[None]):
         Binding("ctrl+q", "quit", "Quit", show=False),
     ]
 
-    def __init__(self, db_path: Path, secret: bytes, *, clock: Callable[[], datetime] | None = None,
-                 staff: Staff | None = None) -> None:
+    def __init__(self, db_path: Path, secret: bytes, *, public_base_url: str = "",
+                 clock: Callable[[], datetime] | None = None, staff: Staff | None = None) -> None:
         super().__init__()
+        self.public_base_url = public_base_url  # start of the table URLs printed on stickers
         self.db = ConsoleDatabase(db_path)
         self.secret = secret
         self.clock = clock or (lambda: datetime.now(timezone.utc))

@@ -75,6 +75,11 @@ class ConsoleScreen(Screen[None]):
         yield Static("", id="message")
         yield Footer()
 
+    def today(self) -> str:
+        """The store's business day now (after midnight, until day_starts_at, it is still yesterday's)."""
+        store = self.console.store
+        return store.business_day(self.console.now()) if store else self.console.now().date().isoformat()
+
     def nav_text(self) -> Text:
         """The screens and their keys; this one in brackets (not only highlighted)."""
         from tui.app import SCREENS

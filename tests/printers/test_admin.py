@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -9,7 +10,9 @@ import pytest
 from appliance.cli import main
 from appliance.db.connection import open_connection
 from appliance.domain.errors import DomainError
-from printers.admin import printer_rows, queue_reprint, queue_test_page
+from appliance.store import read_secret
+from printers.admin import printer_rows, queue_reprint, queue_stickers, queue_test_page
+from printers.stickers import WifiInfo, table_stickers
 
 
 def test_listing_shows_status_queue_and_staleness(settings, capsys):
@@ -61,4 +64,24 @@ def test_adding_changing_and_removing_printers(settings, capsys):
         conn.execute("INSERT INTO print_jobs (station, kind, printer, created_at) VALUES ('kitchen', 'ticket', 'pass', 'now')")
     assert main(["printers", "remove", "pass", *d]) == 0
     assert conn.execute("SELECT printer FROM print_jobs").fetchall() == [(None,)]  # back to its station's queue
+    conn.close()
+
+
+def test_stickers_are_queued_one_job_per_table_with_the_tables_url(settings):
+    conn = open_connection(settings.db_path)
+    stickers = table_stickers(conn, read_secret(settings.secret_path), "http://box.test:8080/", ["T2", "A1"])
+    assert [(s.table_name, s.url.startswith("http://box.test:8080/t/")) for s in stickers] == [("T2", True), ("A1", True)]
+    with pytest.raises(DomainError) as refused:
+        queue_stickers(conn, "nowhere", stickers)
+    assert refused.value.code == "unknown_printer"
+    with pytest.raises(DomainError) as refused:
+        queue_stickers(conn, "bar", stickers, WifiInfo("Shop", "short", "WPA"))
+    assert refused.value.code == "invalid_wifi" and "8 to 63" in refused.value.message
+    with conn:
+        jobs = queue_stickers(conn, "bar", stickers, WifiInfo("Shop", "password1", "WPA"))
+    queued = conn.execute("SELECT id, kind, printer, payload FROM print_jobs ORDER BY id").fetchall()
+    assert [(i, k, p, json.loads(payload)["table_name"]) for i, k, p, payload in queued] == [
+        (jobs[0], "sticker", "bar", "T2"), (jobs[1], "sticker", "bar", "A1")]
+    assert json.loads(queued[0][3]) == {"store_name": stickers[0].store_name, "table_name": "T2", "area": stickers[0].area,
+                                        "url": stickers[0].url, "wifi": ["Shop", "password1", "WPA"]}
     conn.close()

@@ -53,7 +53,8 @@ def make_console(settings: Any) -> Callable[..., ConsoleApp]:
 
     def make(pin: str | None = MANAGER_PIN, clock: Callable[[], datetime] = lambda: NOW) -> ConsoleApp:
         staff = staff_for(settings, pin) if pin else None
-        return ConsoleApp(settings.db_path, read_secret(settings.secret_path), clock=clock, staff=staff)
+        return ConsoleApp(settings.db_path, read_secret(settings.secret_path),
+                          public_base_url=settings.public_base_url, clock=clock, staff=staff)
 
     return make
 
