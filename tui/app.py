@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-from textual.app import App
+from textual.app import App, ScreenStackError
 from textual.binding import Binding
 from textual.screen import Screen
 
@@ -107,15 +107,22 @@ class ConsoleApp(App[None]):
             self._last_order_id = newest
             self.alerts += 1
             self.bell()  # a sound for a busy kitchen, and a flash on the message line
-            screen = self.screen
+            screen = self._current_screen()
             if isinstance(screen, ConsoleScreen):
                 screen.say("🔔 NEW ORDER 新订单 — see Orders (1)")
-        screen = self.screen
+        screen = self._current_screen()
         if isinstance(screen, ConsoleScreen):
             await screen.reload()
 
+    def _current_screen(self) -> Screen[None] | None:
+        """The screen on top, or None while the app is starting or shutting down (no screen stack)."""
+        try:
+            return self.screen
+        except ScreenStackError:
+            return None
+
     def _show_busy(self) -> None:
-        screen = self.screen
+        screen = self._current_screen()
         if not isinstance(screen, ConsoleScreen):
             return
         if self.db.busy_for() > BUSY_AFTER_SECONDS:
@@ -141,7 +148,7 @@ class ConsoleApp(App[None]):
             return
         permission = _screen_class(mode).PERMISSION
         if permission and not self.staff.may(permission):
-            screen = self.screen
+            screen = self._current_screen()
             if isinstance(screen, ConsoleScreen):
                 screen.say(f"✗ refused: a {self.staff.role} cannot open {mode}: ask a manager", error=True)
             return

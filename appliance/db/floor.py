@@ -1,0 +1,123 @@
+"""The floor as staff see it: every table's state (free, ordering, eating, bill requested, waiter called, paid),
+what its visit owes and its orders, payments and calls; and what staff do there beyond the single moves in
+tables / orders / payments: a staff order, a payment with who took it, closing a visit or the whole day,
+marking diners' calls handled."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any, Iterable, Sequence
+
+import apsw
+
+from appliance.db.connection import rows, utc_now
+from appliance.db.orders import MenuCache, OrderRequest, SubmitResult, session_orders, submit_order
+from appliance.db.payments import PaymentResult, payments_of, record_payment
+from appliance.db.tables import get_table, live_session, set_session_status, unpaid_minor
+from appliance.domain.errors import DomainError
+from appliance.domain.orders import Channel, SessionStatus
+from appliance.domain.pricing import CartLine
+
+STATES = ("free", "ordering", "eating", "bill", "waiter", "paid")
+
+
+def table_state(session_status: str | None, order_statuses: Iterable[str], calls: Iterable[str]) -> str:
+    """A waiting call for the waiter comes first; then the bill; then whether every dish has been served."""
+    kinds = set(calls)
+    if "waiter" in kinds:
+        return "waiter"
+    if session_status is None:
+        return "free"
+    if session_status == SessionStatus.BILL_REQUESTED.value or "bill" in kinds:
+        return "bill"
+    if session_status == SessionStatus.PAID.value:
+        return "paid"
+    live = [s for s in order_statuses if s != "cancelled"]
+    return "eating" if live and all(s == "served" for s in live) else "ordering"
+
+
+def floor(conn: apsw.Connection) -> list[dict[str, Any]]:
+    """Every active table in floor order with its live visit (or none), read in one transaction."""
+    with conn:
+        tables = list(rows(
+            conn,
+            "SELECT t.id, t.name, t.area, t.seats, s.id AS session_id, s.status, s.diners, s.opened_at, s.opened_by"
+            " FROM tables t LEFT JOIN table_sessions s ON s.table_id = t.id AND s.status != 'closed'"
+            " WHERE t.active ORDER BY t.sort, t.id"))
+        calls: dict[int, list[dict[str, Any]]] = defaultdict(list)
+        for call in rows(conn, "SELECT id, table_id, kind, created_at FROM service_requests"
+                               " WHERE handled_at IS NULL ORDER BY id"):
+            calls[call["table_id"]].append(call)
+        for table in tables:
+            sid = table["session_id"]
+            table["orders"] = session_orders(conn, sid) if sid else []
+            table["payments"] = payments_of(conn, sid) if sid else []
+            table["due_minor"] = unpaid_minor(conn, sid) if sid else 0
+            table["calls"] = calls[table["id"]]
+            table["state"] = table_state(table["status"], (o["status"] for o in table["orders"]),
+                                         (c["kind"] for c in table["calls"]))
+    return tables
+
+
+def dish_keys(conn: apsw.Connection) -> dict[int, str]:
+    """Item id -> its short key (staff search dishes by name or key)."""
+    return {iid: key for iid, key in conn.execute("SELECT id, key FROM items WHERE removed_at IS NULL")}
+
+
+def staff_order(conn: apsw.Connection, table_id: int, lines: Sequence[CartLine], client_key: str,
+                cache: MenuCache) -> SubmitResult:
+    """An order staff enter for a seated table (channel staff: accepted at once, tickets print)."""
+    table = get_table(conn, table_id)
+    if table is None or not table.active:
+        raise DomainError("unknown_table", "no such table", table_id=table_id)
+    if live_session(conn, table_id) is None:
+        raise DomainError("table_not_open", f"table {table.name} has no open visit: seat the guests first",
+                          table=table.name)
+    return submit_order(conn, table, OrderRequest(client_key=client_key, lines=tuple(lines), channel=Channel.STAFF),
+                        cache)
+
+
+def take_payment(conn: apsw.Connection, session_id: int, method: str, amount_minor: int,
+                 taken_by: str) -> PaymentResult:
+    """record_payment, with the name of who took it on the payment row."""
+    result = record_payment(conn, session_id, method, amount_minor)
+    conn.execute("UPDATE payments SET taken_by = ? WHERE id = (SELECT max(id) FROM payments WHERE session_id = ?)",
+                 (taken_by, session_id))
+    return result
+
+
+def _handle(conn: apsw.Connection, where: str, params: tuple[Any, ...], handled_by: str) -> list[str]:
+    return [kind for (kind,) in conn.execute(
+        f"UPDATE service_requests SET handled_at = ?, handled_by = ? WHERE handled_at IS NULL AND {where}"
+        " RETURNING kind", (utc_now(), handled_by, *params))]
+
+
+def handle_calls(conn: apsw.Connection, table_id: int, handled_by: str) -> list[str]:
+    """Mark the table's waiting waiter / bill calls handled; returns their kinds."""
+    kinds = _handle(conn, "table_id = ?", (table_id,), handled_by)
+    if not kinds:
+        raise DomainError("no_calls", "nobody at this table is waiting for staff", table_id=table_id)
+    return sorted(kinds)
+
+
+def close_visit(conn: apsw.Connection, session_id: int, closed_by: str, confirm_unpaid: bool = False) -> int:
+    """Close a visit (the table is free again); its waiting calls are handled with it. Money still owed needs
+    confirm_unpaid (the domain refuses otherwise). Returns what was left unpaid."""
+    owed = max(unpaid_minor(conn, session_id), 0)
+    set_session_status(conn, session_id, SessionStatus.CLOSED, confirm_unpaid=confirm_unpaid)
+    _handle(conn, "session_id = ?", (session_id,), closed_by)
+    return owed
+
+
+def close_day(conn: apsw.Connection, closed_by: str, confirm_unpaid: bool = False) -> dict[str, Any]:
+    """Close every open visit. Visits still owing are refused unless confirm_unpaid (they stay in the records
+    as unpaid; nothing is silently dropped). Returns how many closed and what they left unpaid."""
+    visits = list(rows(conn, "SELECT s.id, t.name FROM table_sessions s JOIN tables t ON t.id = s.table_id"
+                             " WHERE s.status != 'closed' ORDER BY t.sort, t.id"))
+    owing = {v["name"]: due for v in visits if (due := unpaid_minor(conn, v["id"])) > 0}
+    if owing and not confirm_unpaid:
+        raise DomainError("unpaid_session", f"{len(owing)} table(s) still owe money: {', '.join(owing)}",
+                          tables=sorted(owing))
+    for visit in visits:
+        close_visit(conn, visit["id"], closed_by, confirm_unpaid=True)
+    return {"closed": len(visits), "unpaid": owing, "unpaid_minor": sum(owing.values())}

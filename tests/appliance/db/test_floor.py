@@ -1,0 +1,107 @@
+"""The floor as staff see it, and what they do there: staff orders, payments with who took them, closing a
+visit or the whole day, diners' calls handled."""
+
+from __future__ import annotations
+
+import pytest
+
+from appliance.db.floor import (close_day, close_visit, dish_keys, floor, handle_calls, staff_order, table_state,
+                                take_payment)
+from appliance.db.orders import MenuCache
+from appliance.db.tables import list_tables, open_session, request_service
+from appliance.domain.errors import DomainError
+from appliance.domain.pricing import CartLine
+from tests.tui.conftest import place_order
+
+
+def item(db, key):
+    return db.execute("SELECT id FROM items WHERE key = ?", (key,)).fetchone()[0]
+
+
+@pytest.mark.parametrize("session,orders,calls,state", [
+    (None, [], [], "free"),
+    (None, [], ["waiter"], "waiter"),
+    ("open", [], [], "ordering"),
+    ("open", ["served", "accepted"], [], "ordering"),
+    ("open", ["served", "cancelled"], [], "eating"),
+    ("open", ["cancelled"], [], "ordering"),
+    ("open", ["served"], ["bill"], "bill"),
+    ("bill_requested", ["served"], [], "bill"),
+    ("bill_requested", ["served"], ["bill", "waiter"], "waiter"),
+    ("paid", ["served"], [], "paid"),
+])
+def test_table_state(session, orders, calls, state):
+    assert table_state(session, orders, calls) == state
+
+
+def test_floor_shows_each_table_with_its_visit_calls_and_due(db):
+    tables = {t.name: t for t in list_tables(db)}
+    first = place_order(db, table="A1", items=(("har_gow", 2), ("mineral_water", 1)))
+    second = place_order(db, table="A1", key="2", items=(("mineral_water", 2),))
+    with db:
+        request_service(db, tables["A2"], "waiter")  # before anyone is seated
+        take_payment(db, first["session_id"], "wechat", 2000, "小王")
+    view = {t["name"]: t for t in floor(db)}
+    assert [t["name"] for t in floor(db)] == [t.name for t in list_tables(db)]
+    a1 = view["A1"]
+    assert (a1["state"], a1["session_id"], [o["id"] for o in a1["orders"]]) == (
+        "ordering", first["session_id"], [first["id"], second["id"]])
+    assert a1["due_minor"] == first["total_minor"] + second["total_minor"] - 2000
+    assert [(p["method"], p["amount_minor"], p["taken_by"]) for p in a1["payments"]] == [("wechat", 2000, "小王")]
+    assert (view["A2"]["state"], view["A2"]["session_id"], [c["kind"] for c in view["A2"]["calls"]]) == (
+        "waiter", None, ["waiter"])
+    assert (view["A3"]["state"], view["A3"]["due_minor"], view["A3"]["orders"]) == ("free", 0, [])
+    with db:
+        assert handle_calls(db, tables["A2"].id, "小王") == ["waiter"]
+    assert db.execute("SELECT handled_by FROM service_requests").fetchall() == [("小王",)]
+    with pytest.raises(DomainError) as err:
+        handle_calls(db, tables["A2"].id, "小王")
+    assert err.value.code == "no_calls"
+
+
+def test_staff_orders_need_a_seated_table(db):
+    tables = {t.name: t for t in list_tables(db)}
+    lines = [CartLine(item(db, "har_gow"), 3)]
+    with pytest.raises(DomainError) as err:
+        staff_order(db, tables["A4"].id, lines, "staff-1", MenuCache())
+    assert err.value.code == "table_not_open"
+    with db:
+        session = open_session(db, tables["A4"].id, "小王", 3)
+        result = staff_order(db, tables["A4"].id, lines, "staff-1", MenuCache())
+    assert (result.order["channel"], result.order["status"], result.order["session_id"]) == (
+        "staff", "accepted", session["id"])
+    assert result.order["total_minor"] == 3 * 3200
+    assert dish_keys(db)[item(db, "har_gow")] == "har_gow"
+
+
+def test_closing_a_visit_that_owes_needs_confirmation_and_handles_its_calls(db):
+    tables = {t.name: t for t in list_tables(db)}
+    placed = place_order(db, table="A5")
+    with db:
+        request_service(db, tables["A5"], "bill")
+    with pytest.raises(DomainError) as err:
+        with db:
+            close_visit(db, placed["session_id"], "店长")
+    assert err.value.code == "unpaid_session"
+    with db:
+        assert close_visit(db, placed["session_id"], "店长", confirm_unpaid=True) == placed["total_minor"]
+    assert db.execute("SELECT status FROM table_sessions").fetchall() == [("closed",)]
+    assert db.execute("SELECT handled_by FROM service_requests").fetchall() == [("店长",)]
+    assert {t["name"]: t["state"] for t in floor(db)}["A5"] == "free"
+
+
+def test_closing_the_day_closes_every_visit_and_names_what_is_unpaid(db):
+    owing = place_order(db, table="A1")
+    paid = place_order(db, table="T2", key="p", items=(("mineral_water", 1),))
+    with db:
+        take_payment(db, paid["session_id"], "cash", 1000, "小王")
+    with pytest.raises(DomainError) as err:
+        with db:
+            close_day(db, "店长")
+    assert err.value.code == "unpaid_session" and err.value.details["tables"] == ["A1"]
+    assert db.execute("SELECT count(*) FROM table_sessions WHERE status != 'closed'").fetchone()[0] == 2
+    with db:
+        result = close_day(db, "店长", confirm_unpaid=True)
+    assert result == {"closed": 2, "unpaid": {"A1": owing["total_minor"]}, "unpaid_minor": owing["total_minor"]}
+    assert db.execute("SELECT count(*) FROM table_sessions WHERE status != 'closed'").fetchone()[0] == 0
+    assert db.execute("SELECT change_minor FROM payments").fetchall() == [(200,)]  # 10.00 cash for 8.00
