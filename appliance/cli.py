@@ -59,6 +59,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     print(f"created store {store.store_name!r} ({store.currency}) in {settings.data_dir}")
     print(f"  database: {settings.db_path}")
     print(f"  secret:   {settings.secret_path} (keep it private: it signs every table's QR code)")
+    print("next: add a manager for the console: tablebox staff add NAME --role manager")
     return 0
 
 

@@ -11,11 +11,14 @@ import apsw
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import DataTable, Footer, Header, Static
 
+from appliance.db.orders import void_line
 from appliance.db.staff import Staff
+from appliance.domain.money import format_money
+from appliance.domain.text import clean_text
 from appliance.domain.errors import DomainError
-from tui.dialogs import ConfirmScreen
+from tui.dialogs import ConfirmScreen, ReasonScreen
 
 def _as_worker(fn: Callable[..., Awaitable[Any]]) -> Callable[..., None]:
     @functools.wraps(fn)
@@ -74,6 +77,43 @@ class ConsoleScreen(Screen[None]):
         yield from self.body()
         yield Static("", id="message")
         yield Footer()
+
+    def selected_key(self) -> str | None:
+        """The row key under the cursor of the screen's table (its first DataTable), None when it is empty."""
+        found = self.query(DataTable)
+        if not found:
+            return None
+        table = found.first()
+        if not table.row_count:
+            return None
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
+        return None if key.value is None else str(key.value)
+
+    def show_detail(self) -> None:
+        """Show the highlighted row's details (screens with a detail panel override this)."""
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self.show_detail()
+
+    async def void_with_reason(self, order: Mapping[str, Any], line_no: int, dish: str, where: str = "") -> Any:
+        """Void one line: ask why (the store's reasons or free text), confirm, then void through the store.
+        Call from a worker."""
+        store = self.console.store
+        reason = await self.app.push_screen_wait(ReasonScreen(f"Void {dish}: why? 退菜原因",
+                                                              store.cancel_reasons if store else ()))
+        if reason is None:
+            self.say("nothing voided")
+            return None
+        reason = clean_text(reason, 100)
+        if not await self.confirm(f"Void {dish} from ticket #{order['ticket_no']}{where}: “{reason}”?"):
+            self.say("nothing voided")
+            return None
+        currency = store.money if store else None
+        return await self.act(
+            "orders", "order.line_voided", f"order {order['id']} line {line_no}", void_line, order["id"], line_no,
+            reason, details={"reason": reason, "dish": dish},
+            done=lambda v: f"voided {dish} from #{order['ticket_no']}"
+                           + (f": now {format_money(v['total_minor'], currency)}" if currency else ""))
 
     def today(self) -> str:
         """The store's business day now (after midnight, until day_starts_at, it is still yesterday's)."""

@@ -9,13 +9,14 @@ from textual.widgets import DataTable, Input, OptionList, Static
 
 from appliance.db.connection import open_connection
 from appliance.db.orders import order_view
+from tests.conftest import token_for
 from tests.tui.conftest import NOW, message, place_order, wait_until
 from tui.screens.orders import age_text
 
 pytestmark = pytest.mark.anyio
 
 
-async def test_new_orders_appear_live_and_keys_move_them(settings, make_console, db):
+async def test_new_orders_appear_live_and_keys_move_them(settings, make_console, db, client):
     app = make_console()
     async with app.run_test(size=(100, 30)) as pilot:
         table = app.screen.query_one(DataTable)
@@ -26,11 +27,14 @@ async def test_new_orders_appear_live_and_keys_move_them(settings, make_console,
         assert app.alerts == 1 and "NEW ORDER" in message(app)
         await pilot.press("a")
         await wait_until(pilot, lambda: "submitted → accepted" in message(app))
-        assert order_view(db, placed["id"])["status"] == "accepted"  # what the diner's phone reads
+        phone = client.get(f"/api/v1/tables/{token_for(settings, 'A5')}/orders").json()  # the diner's view
+        assert [o["status"] for o in phone["orders"]] == ["accepted"]
         for expected in ("preparing", "ready", "served"):
             await pilot.press("a")
             await wait_until(pilot, lambda: f"→ {expected}" in message(app))
         assert order_view(db, placed["id"])["status"] == "served"
+        phone = client.get(f"/api/v1/tables/{token_for(settings, 'A5')}/orders").json()
+        assert [o["status"] for o in phone["orders"]] == ["served"]
         assert table.row_count == 0  # served orders leave the board
         trail = [(r[0], r[1]) for r in db.execute("SELECT staff_name, action FROM audit_log ORDER BY id")]
         assert trail == [("店长 Manager", "order.advance")] * 4

@@ -205,15 +205,9 @@ class MenuScreen(ConsoleScreen):
                     f" · hours: {dish.window or 'all day'}")
         self.query_one("#detail", Static).update(text)
 
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        self.show_detail()
-
     def selected(self) -> int | None:
-        table = self.query_one(DataTable)
-        if not table.row_count:
-            return None
-        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
-        return int(key.value) if key.value is not None else None
+        key = self.selected_key()
+        return None if key is None else int(key)
 
     def selected_dish(self) -> Dish | None:
         dish = self.dishes.get(self.selected() or -1)

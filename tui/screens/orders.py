@@ -15,7 +15,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
-from appliance.db.orders import change_status, void_line
+from appliance.db.orders import change_status
 from appliance.domain.errors import DomainError
 from appliance.domain.menu import translate
 from appliance.domain.orders import FORWARD, Actor, OrderStatus
@@ -169,15 +169,9 @@ class OrdersScreen(ConsoleScreen):
         order = self.orders.get(self.selected_order() or -1)
         self.query_one("#detail", Static).update(detail_text(order) if order else "no open orders 暂无订单")
 
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        self.show_detail()
-
     def selected_order(self) -> int | None:
-        table = self.query_one(DataTable)
-        if not table.row_count:
-            return None
-        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
-        return int(key.value) if key.value is not None else None
+        key = self.selected_key()
+        return None if key is None else int(key)
 
     # -- actions ----------------------------------------------------------------------------------------
     async def action_advance(self) -> None:
@@ -224,20 +218,7 @@ class OrdersScreen(ConsoleScreen):
             self.say("nothing voided")
             return
         line = next(line for line in order["lines"] if str(line["line_no"]) == picked)
-        store = self.console.store
-        reason = await self.app.push_screen_wait(ReasonScreen(f"Void {line['quantity']}x {line['name']}: why?",
-                                                              store.cancel_reasons if store else ()))
-        if reason is None:
-            self.say("nothing voided")
-            return
-        reason = clean_text(reason, 100)
-        if not await self.confirm(f"Void {line['quantity']}x {line['name']} from ticket #{order['ticket_no']}: "
-                                  f"“{reason}”?"):
-            self.say("nothing voided")
-            return
-        await self.act("orders", "order.line_voided", f"order {order['id']} line {line['line_no']}", void_line,
-                       order["id"], line["line_no"], reason, details={"reason": reason, "dish": line["name"]},
-                       done=f"voided {line['quantity']}x {line['name']} from #{order['ticket_no']}")
+        await self.void_with_reason(order, line["line_no"], f"{line['quantity']}x {line['name']}")
 
     async def action_cycle_status(self) -> None:
         cycle = (None, *OPEN_STATUSES)

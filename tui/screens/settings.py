@@ -87,10 +87,7 @@ class SettingsScreen(ConsoleScreen):
         self.show_detail()
 
     def selected(self) -> str | None:
-        table = self.query_one(DataTable)
-        if not table.row_count:
-            return None
-        return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return self.selected_key()
 
     def show_detail(self) -> None:
         name = self.selected()
@@ -100,9 +97,6 @@ class SettingsScreen(ConsoleScreen):
         text = Text(f"{name}", style="bold")
         text.append(f"  (default: {edit_text(setting.default) or '—'})\n{setting.help}")
         self.query_one("#detail", Static).update(text)
-
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        self.show_detail()
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         self.action_edit()

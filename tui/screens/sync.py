@@ -85,15 +85,9 @@ class SyncScreen(ConsoleScreen):
             text.append(f"\nlast error: {target.last_error}", style="bold")
         self.query_one("#detail", Static).update(text)
 
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        self.show_detail()
-
     def selected(self) -> str | None:
-        table = self.query_one(DataTable)
-        if not table.row_count:
-            return None
-        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
-        return str(key.value) if key.value is not None else None
+        key = self.selected_key()
+        return None if key is None else str(key)
 
     @work(exclusive=True, group="dialog")
     async def action_retry(self) -> None:

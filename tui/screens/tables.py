@@ -20,7 +20,7 @@ from textual.widgets.option_list import Option
 
 from appliance.db.connection import scalar
 from appliance.db.floor import close_day, close_visit, dish_keys, floor, handle_calls, staff_order, take_payment
-from appliance.db.orders import MenuCache, Snapshot, void_line
+from appliance.db.orders import MenuCache, Snapshot
 from appliance.db.payments import visits_owing
 from appliance.db.store_settings import StoreSettings
 from appliance.db.tables import move_session, open_session
@@ -29,10 +29,9 @@ from appliance.domain.menu import translate
 from appliance.domain.money import format_money, parse_amount
 from appliance.domain.orders import FINAL, OrderStatus
 from appliance.domain.pricing import MAX_QUANTITY, CartLine, PricedCart, price_cart
-from appliance.domain.text import clean_text
 from printers.admin import printer_rows, queue_bill
 from tui.base import ConsoleScreen
-from tui.dialogs import DIALOG_CSS, ChooseScreen, PromptScreen, ReasonScreen
+from tui.dialogs import DIALOG_CSS, ChooseScreen, PromptScreen
 from tui.screens.orders import STATUS_WORDS, age_minutes
 from tui.times import local_time
 
@@ -318,14 +317,9 @@ class TablesScreen(ConsoleScreen):
         self.query_one("#detail", Static).update(detail_text(table, self.console.now(), self.store) if table
                                                  else "no tables 没有桌台")
 
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        self.show_detail()
-
     def selected(self) -> dict[str, Any] | None:
-        grid = self.query_one(DataTable)
-        if not grid.row_count:
-            return None
-        return self.tables.get(str(grid.coordinate_to_cell_key(grid.cursor_coordinate).row_key.value))
+        key = self.selected_key()
+        return None if key is None else self.tables.get(key)
 
     def select(self, table_id: int) -> None:
         grid = self.query_one(DataTable)
@@ -398,20 +392,8 @@ class TablesScreen(ConsoleScreen):
             self.say("nothing voided")
             return
         order, line = lines[picked]
-        dish = f"{line['quantity']}x {translate(line['names'], lang)}"
-        reason = await self.app.push_screen_wait(ReasonScreen(f"Void {dish}: why?", self.store.cancel_reasons))
-        if reason is None:
-            self.say("nothing voided")
-            return
-        reason = clean_text(reason, 100)
-        if not await self.confirm(f"Void {dish} from ticket #{order['ticket_no']} (table {table['name']}): "
-                                  f"“{reason}”?"):
-            self.say("nothing voided")
-            return
-        await self.act("orders", "order.line_voided", f"order {order['id']} line {line['line_no']}", void_line,
-                       order["id"], line["line_no"], reason, details={"reason": reason, "dish": dish},
-                       done=lambda v: f"voided {dish} from #{order['ticket_no']}: now "
-                                      f"{self.money(v['total_minor'])}")
+        await self.void_with_reason(order, line["line_no"], f"{line['quantity']}x {translate(line['names'], lang)}",
+                                    f" (table {table['name']})")
 
     @work(exclusive=True, group="dialog")
     async def action_move(self) -> None:
