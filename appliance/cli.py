@@ -261,6 +261,7 @@ def cmd_printd(args: argparse.Namespace) -> int:
     import threading
 
     from appliance.logs import configure_logging
+    from appliance.sdnotify import Notifier, feed_watchdog
 
     settings = _settings(args)
     _require_store(settings)
@@ -268,8 +269,11 @@ def cmd_printd(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    with _Printing(settings):
-        stop.wait()
+    notifier = Notifier.from_environ()
+    with _Printing(settings) as printing:
+        notifier.ready(status=f"printing on {len(printing.worker.loops)} printer(s)")
+        feed_watchdog(notifier, stop, printing.worker.health)  # until SIGTERM; pings only while healthy
+        notifier.stopping()
     return 0
 
 
@@ -354,6 +358,136 @@ def cmd_photo(args: argparse.Namespace) -> int:
         conn.close()
     print(f"{args.dish}: photo {name} ({(settings.data_dir / 'images' / name).stat().st_size // 1024} KB)")
     return 0
+
+
+def refuse_damaged_store(settings: BoxSettings) -> None:
+    """`PRAGMA quick_check` before serving or printing: never start on a damaged database (exit 2, no traceback)."""
+    from appliance.backup import SERVICES_HINT, backup_dir, list_backups
+    from appliance.db.integrity import check_problems, open_for_check
+    from appliance.store import StoreError
+
+    if not settings.db_path.exists():
+        return
+    try:
+        conn = open_for_check(settings.db_path)
+    except Exception as exc:  # apsw.CantOpenError and friends
+        raise StoreError(f"cannot open the database {settings.db_path}: {exc}") from None
+    try:
+        problems = check_problems(conn, full=False)
+    finally:
+        conn.close()
+    if problems:
+        newest = list_backups(backup_dir(settings))
+        hint = (f"`tablebox restore {newest[0][1]}` (the newest; all are in {backup_dir(settings)})"
+                if newest else f"`tablebox restore BACKUP` with a backup from {backup_dir(settings)} or a USB stick")
+        raise StoreError(f"the database {settings.db_path} is damaged (quick_check: {'; '.join(problems[:2])}).\n"
+                         f"  Not starting on it. Stop the services: `{SERVICES_HINT}`,\n"
+                         f"  restore the last good backup: {hint},\n"
+                         "  then start them again. The restore keeps the damaged file aside.")
+
+
+PROGRESS_MIN_PAGES = 2_560  # about 10 MB: a smaller store is copied before anyone could read a percentage
+
+
+def backup_progress(min_pages: int = PROGRESS_MIN_PAGES, stream: Any = None) -> Any:
+    """A progress callback printing a line at every tenth of a large copy (readable in the journal too)."""
+    shown = -1
+
+    def show(done: int, total: int) -> None:
+        nonlocal shown
+        if total < min_pages:
+            return
+        tenth = done * 10 // total
+        if tenth > shown:
+            shown = tenth
+            print(f"backup: {tenth * 10}% ({done} of {total} pages)", file=stream or sys.stderr, flush=True)
+
+    return show
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from datetime import datetime
+    from pathlib import Path
+
+    from appliance.backup import run_backup
+    from appliance.doctor import EARLIEST_YEAR
+
+    settings = _settings(args)
+    _require_store(settings)
+    if datetime.now().year < EARLIEST_YEAR:
+        print(f"! the clock says {datetime.now():%Y-%m-%d}: this backup is named by it (see `tablebox doctor`)",
+              file=sys.stderr)
+    report = run_backup(settings, Path(args.dest) if args.dest else None, keep_daily=args.keep_daily,
+                        keep_weekly=args.keep_weekly, progress=backup_progress())
+    for n, made in enumerate(report.made):
+        info = made.info
+        what = "backup" if n == 0 else "copy"
+        print(f"{what}: {made.path} ({-(-made.path.stat().st_size // (1024 * 1024))} MB, {info.orders} orders, "
+              f"schema {info.schema_version}; integrity_check ok)")
+        for old in made.removed:
+            print(f"  rotated out: {old.name}")
+    for note in report.skipped:
+        print(f"! {note}", file=sys.stderr)
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from appliance.backup import restore
+
+    settings = _settings(args)
+    done = restore(settings, Path(args.file), force=args.force)
+    info = done.info
+    print(f"restored {args.file} into {settings.db_path}: store {info.store_name!r} ({info.store_id}), "
+          f"{info.orders} orders, newest from {info.newest_order_at or '-'}")
+    if done.aside:
+        print(f"the database that was there is kept as {done.aside[0]}"
+              + (f" (with {', '.join(p.name for p in done.aside[1:])})" if len(done.aside) > 1 else ""))
+    if done.previous_store_id and done.previous_store_id != info.store_id:
+        print(f"! this backup is of another store ({info.store_id}; the box had {done.previous_store_id}): its "
+              f"table stickers are checked with that store's secret, so {settings.secret_path} must be the "
+              "store.secret kept from that box", file=sys.stderr)
+    if not settings.secret_path.exists():
+        print(f"! no store secret at {settings.secret_path}: copy back the store.secret kept from this store",
+              file=sys.stderr)
+    print("next: start the services again: systemctl start tablebox-web tablebox-printd tablebox-console")
+    return 0
+
+
+def _printer_health(conn: Any, now: Any) -> list[dict[str, Any]]:
+    """printer_rows as the doctor needs them (appliance may not import printers; the composition root does)."""
+    from printers.admin import printer_rows
+    from printers.status import UNABLE_TO_PRINT, PrinterStatus
+
+    out = []
+    for row in printer_rows(conn, now):
+        status = PrinterStatus(row["status"]) if row["status"] else None
+        severity = "ok" if status is PrinterStatus.READY else ("fail" if status in UNABLE_TO_PRINT else "warn")
+        reason = row["reason"] + (f" ({row['detail']})" if row["detail"] and severity != "ok" else "")
+        out.append({"name": row["name"], "enabled": bool(row["enabled"]), "stale": row["stale"],
+                    "severity": severity, "reason": reason})
+    return out
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from appliance.doctor import Mark, exit_code, run_checks
+    from appliance.settings import DATA_DIR_ENV, default_data_dir
+
+    try:
+        settings, error = _settings(args), None
+    except SettingsError as exc:  # still check the rest, with the defaults
+        settings = BoxSettings(data_dir=Path(args.data_dir or os.environ.get(DATA_DIR_ENV) or default_data_dir()))
+        error = str(exc)
+    checks = run_checks(settings, settings_error=error, printers=_printer_health)
+    for check in checks:
+        print(check.line())
+    failures = sum(c.mark is Mark.FAIL for c in checks)
+    warnings = sum(c.mark is Mark.WARN for c in checks)
+    print(f"\n{failures} failed, {warnings} to look at, {sum(c.mark is Mark.OK for c in checks)} ok")
+    return exit_code(checks)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -475,6 +609,38 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("tables", parents=[common, web], help="one line per table: its name and its ordering URL",
                        description="List the tables with their full ordering URLs (what the QR stickers carry).")
     p.set_defaults(func=cmd_tables)
+
+    p = sub.add_parser("backup", parents=[common], help="an online backup of the store, checked, kept in rotation",
+                       description="Copy the store database while orders keep coming (SQLite's backup API inside "
+                                   "one read transaction), check the copy (integrity_check, a store's tables), make "
+                                   "it durable and rename it into place as store-YYYYMMDD-HHMMSS.db in backup_dir "
+                                   "(default <data_dir>/backups), also on the USB stick mounted at backup_usb_dir if "
+                                   "any; then delete older backups beyond the newest per day of the last 7 days "
+                                   "and the newest per ISO week of the last 4 weeks. The store secret is not in it.")
+    p.add_argument("--dest", metavar="DIR", help="back up into this folder instead (e.g. a mounted USB stick)")
+    p.add_argument("--keep-daily", type=int, default=7, metavar="N", help="days to keep the newest backup of (7)")
+    p.add_argument("--keep-weekly", type=int, default=4, metavar="N", help="ISO weeks to keep the newest backup of (4)")
+    p.set_defaults(func=cmd_backup)
+
+    p = sub.add_parser("restore", parents=[common], help="put a backup in place of the store (the current one is kept aside)",
+                       description="Check FILE (a SQLite database, integrity_check, a Tablebox store) and only then "
+                                   "replace the store database with it; the database that was there is kept as "
+                                   "store.db.before-restore-<time>. Refuses while the web server, print worker or "
+                                   "console have the store open: `systemctl stop tablebox-web tablebox-printd "
+                                   "tablebox-console` first.")
+    p.add_argument("file", metavar="FILE", help="a backup (store-YYYYMMDD-HHMMSS.db)")
+    p.add_argument("--force", action="store_true",
+                   help="restore even while something has the store open (it keeps writing to the old file)")
+    p.set_defaults(func=cmd_restore)
+
+    p = sub.add_parser("doctor", parents=[common], help="check the box: database, disk, clock, printers, backups, services",
+                       description="One line per check (✓ ok, ! look at it, ✗ failed) with what to do about each "
+                                   "problem. Exit status 1 when any check failed.")
+    p.set_defaults(func=cmd_doctor)
+
+    # The processes that serve or print check the database first (quick_check) and refuse a damaged one.
+    for name in ("serve", "demo", "printd"):
+        sub.choices[name].set_defaults(check_database=True)
     return parser
 
 
@@ -485,6 +651,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if getattr(args, "check_database", False):
+            refuse_damaged_store(_settings(args))
         return args.func(args)
     except (SettingsError, StoreError) as exc:
         print(f"tablebox: {exc}", file=sys.stderr)

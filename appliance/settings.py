@@ -112,6 +112,9 @@ SETTINGS: tuple[Setting, ...] = (
     _box("events_poll_seconds", 0.25, float, "How often live order updates check the database for changes (PRAGMA data_version)."),
     _box("events_keepalive_seconds", 15.0, float, "Seconds between keep-alive comments on a diner's live event stream."),
     _box("sqlite_vfs", "", str, "Name of a registered SQLite VFS to open the database with (benchmarks and tests); empty for the default."),
+    _box("min_free_mb", 64, int, "Free disk space (MB) the data folder must keep: below it the web server refuses new orders and waiter/bill requests (503 disk_full) instead of risking a failed write; `tablebox doctor` warns below four times it.", minimum=0),
+    _box("backup_dir", "", str, "Folder `tablebox backup` writes to and rotates (7 daily, 4 weekly). Empty: <data_dir>/backups."),
+    _box("backup_usb_dir", "", str, "A USB stick's mount point: each backup is also copied there (and rotated), but only while a stick is mounted there. Empty: no copy."),
     _store("store_name", "Tablebox", str, "The restaurant's name, shown to diners and printed on tickets."),
     _store("currency", "CNY", str, "ISO 4217 currency code; prices are integers in its minor unit (CNY: fen, JPY: yen)."),
     _store("languages", ["zh", "en"], list, "Menu languages, the first being the default."),
@@ -148,6 +151,9 @@ class BoxSettings:
     events_poll_seconds: float = 0.25
     events_keepalive_seconds: float = 15.0
     sqlite_vfs: str = ""
+    min_free_mb: int = 64
+    backup_dir: str = ""
+    backup_usb_dir: str = ""
     config_file: Path | None = None
     store_defaults: Mapping[str, Any] = field(default_factory=dict)
 

@@ -27,6 +27,11 @@ log = structlog.get_logger("printers.worker")
 
 JOB_BATCH = 50
 STATUS_HEARTBEAT_SECONDS = 60.0
+# A printer thread that has not come round its loop (or begun its next job) for this long is stuck. Each
+# printer I/O has a 5 s timeout and each database statement a 5 s busy timeout, but a big raster job on a
+# slow serial printer takes tens of seconds to send: far below this, so a slow job never counts as a hang
+# (a restart mid-job would print it again, headed REPRINT).
+STUCK_AFTER_SECONDS = 300.0
 
 
 @dataclass(frozen=True)
@@ -128,6 +133,7 @@ class PrinterLoop:
         self._recorded: tuple[str, str] | None = None
         self._recorded_at = 0.0
         self.printed = 0
+        self.beat = time.monotonic()  # last time the thread came round its loop (or began a job): see PrintWorker.health
         self.thread = threading.Thread(target=self.run, name=f"printer-{printer.name}", daemon=True)
 
     def run(self) -> None:
@@ -135,6 +141,7 @@ class PrinterLoop:
         try:
             seen, again = -1, True
             while not self.stop.is_set():
+                self.beat = time.monotonic()
                 version = scalar(conn, "PRAGMA data_version")
                 if version == seen and not again:
                     if time.monotonic() - self.last_status_at >= self.idle_status_seconds:
@@ -216,6 +223,7 @@ class PrinterLoop:
         for job in jobs:
             if self.stop.is_set():
                 return False, printed
+            self.beat = time.monotonic()
             try:
                 self.status = self.link.status()
                 self.last_status_at = time.monotonic()
@@ -269,9 +277,11 @@ class PrintWorker:
 
     def __init__(self, db_path: Path, *, resolve_virtual: Callable[[str], str] | None = None,
                  poll_seconds: float = 0.05, fault_retry_seconds: float = 2.0, fallback_after_seconds: float = 60.0,
-                 idle_status_seconds: float = 10.0, vfs: str | None = None) -> None:
+                 idle_status_seconds: float = 10.0, vfs: str | None = None,
+                 stuck_after_seconds: float = STUCK_AFTER_SECONDS) -> None:
         self.db_path = db_path
         self.stop_event = threading.Event()
+        self.stuck_after_seconds = stuck_after_seconds
         conn = open_connection(db_path, vfs=vfs)
         try:
             printers = load_printers(conn)
@@ -288,6 +298,18 @@ class PrintWorker:
             loop.thread.start()
         log.info("print.started", printers=[l.printer.name for l in self.loops])
         return self
+
+    def health(self, now: float | None = None) -> str | None:
+        """None while every printer thread is alive and has come round its loop (or begun a job) within
+        stuck_after_seconds; otherwise what is wrong. `tablebox printd` pings the systemd watchdog only
+        while this is None. A faulty printer is not unhealthy: its thread keeps looping while it waits."""
+        now = time.monotonic() if now is None else now
+        for loop in self.loops:
+            if not loop.thread.is_alive():
+                return f"the thread of printer {loop.printer.name} has stopped"
+            if now - loop.beat > self.stuck_after_seconds:
+                return f"printer {loop.printer.name} has been stuck for {now - loop.beat:.0f} s"
+        return None
 
     def stop(self) -> None:
         """Stop between jobs: a job in the middle of being sent finishes first (or stays 'sending')."""

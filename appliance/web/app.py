@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
 from contextlib import asynccontextmanager
 from typing import AsyncIterator
@@ -13,6 +15,8 @@ from litestar.openapi.plugins import JsonRenderPlugin
 
 from appliance import __version__
 from appliance.db.orders import MenuCache
+from appliance.diskspace import MB, SpaceGuard
+from appliance.sdnotify import Notifier
 from appliance.settings import BoxSettings
 from appliance.store import Store
 from appliance.web.diner import DinerController
@@ -22,11 +26,15 @@ from appliance.web.health import healthz
 from appliance.web.pages import diner_page, dish_photo, static_router
 from appliance.web.menu_render import MenuRenderCache
 from appliance.web.ratelimit import RateLimiter
+from appliance.web.watchdog import watchdog_pings
 
 
-def create_app(settings: BoxSettings, store: Store | None = None) -> Litestar:
+def create_app(settings: BoxSettings, store: Store | None = None, notifier: Notifier | None = None) -> Litestar:
     """The web app. The store opens in the lifespan (or is given, already open, by tests and the
-    command line) and is closed when the app stops: queued writes finish first."""
+    command line) and is closed when the app stops: queued writes finish first. Under systemd
+    (`$NOTIFY_SOCKET`, or a given `notifier`) it says READY=1 once the store and its writer are up, pings
+    the watchdog while the writer answers, and says STOPPING=1 when it stops."""
+    notify = notifier if notifier is not None else Notifier.from_environ()
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -44,9 +52,15 @@ def create_app(settings: BoxSettings, store: Store | None = None) -> Litestar:
         # full passes, which otherwise stall every request for tens of milliseconds under load.
         gc.collect()
         gc.freeze()
+        notify.ready(status="taking orders")
+        pings = asyncio.create_task(watchdog_pings(notify, opened.writer), name="watchdog")
         try:
             yield
         finally:
+            notify.stopping()
+            pings.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pings
             await state.hub.stop()
             if owned:
                 opened.close()
@@ -58,6 +72,7 @@ def create_app(settings: BoxSettings, store: Store | None = None) -> Litestar:
             "settings": settings,
             "table_limiter": RateLimiter(settings.rate_limit_table_per_minute),
             "address_limiter": RateLimiter(settings.rate_limit_address_per_minute),
+            "space": SpaceGuard(settings.data_dir, settings.min_free_mb * MB),
         }),
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.max_body_bytes,

@@ -51,7 +51,8 @@ def _errors(*codes: int) -> dict[int, ResponseSpec]:
              "`variant_required`, `unknown_variant`, `invalid_option`, `text_too_long`; details.line names it), "
              "`idempotency_key_reused`, or a body of the wrong shape (`invalid_body`, details.field).",
         429: "Too many requests from this table or address (`rate_limited`); see Retry-After.",
-        503: "The order could not be stored (`storage_unavailable`) or the box is restarting (`shutting_down`).",
+        503: "The order could not be stored (`storage_unavailable`), the box's disk is nearly full (`disk_full`, "
+             "nothing was stored; see Retry-After) or the box is restarting (`shutting_down`).",
     }
     return {c: ResponseSpec(data_container=ErrorOut, description=meaning[c]) for c in codes}
 
@@ -75,6 +76,18 @@ def _limit_table(request: Request[Any, Any, Any], table: Table) -> None:
     wait = _state(request).table_limiter.hit(table.id)
     if wait:
         raise ApiError("rate_limited", headers={"Retry-After": retry_after(wait)}, scope="table")
+
+
+DISK_FULL_RETRY_SECONDS = "30"
+
+
+def _require_space(request: Request[Any, Any, Any]) -> None:
+    """Refuse before writing when the disk is nearly full: a clean 503 now beats SQLite failing midway."""
+    space = _state(request).space
+    if not space.enough():
+        log.error("store.disk_full", free_mb=(space.last_free or 0) // (1024 * 1024),
+                  min_free_mb=space.min_free_bytes // (1024 * 1024))
+        raise ApiError("disk_full", headers={"Retry-After": DISK_FULL_RETRY_SECONDS})
 
 
 async def _write(request: Request[Any, Any, Any], fn: Any, *args: Any) -> Any:
@@ -181,6 +194,7 @@ class DinerController(Controller):
             channel=Channel.LAN,
         )
         store = _state(request).store
+        _require_space(request)
         result = await _write(request, submit_order, table, order_request, store.write_cache)
         order = result.order
         if result.created:
@@ -282,6 +296,7 @@ class DinerController(Controller):
         data = _strict(await request.body(), ServiceRequestIn)
         table = _table(request, token)
         _limit_table(request, table)
+        _require_space(request)
         row, created = await _write(request, request_service, table, data.kind)
         log.info("table.request", table=table.name, kind=data.kind, created=created)
         return _json({"id": row["id"], "kind": row["kind"], "created_at": row["created_at"],

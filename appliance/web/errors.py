@@ -34,6 +34,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "method_not_allowed": 405,
     "rate_limited": 429,
     "storage_unavailable": 503,
+    "disk_full": 503,
     "shutting_down": 503,
     "internal_error": 500,
 }

@@ -43,6 +43,8 @@ MESSAGES: dict[str, dict[str, str]] = {
     "unsupported_media_type": {"en": "Send the body as application/json.", "zh": "请以 application/json 发送请求。"},
     "storage_unavailable": {"en": "The order was NOT taken: the restaurant's system could not save it. Please try again.",
                             "zh": "订单未提交成功：系统暂时无法保存，请重试。"},
+    "disk_full": {"en": "NOT sent: the restaurant's system is out of storage space. Please tell staff.",
+                  "zh": "未能提交：餐厅系统存储空间已满，请告知服务员。"},
     "shutting_down": {"en": "The restaurant's system is restarting. Please try again in a moment.",
                       "zh": "系统正在重启，请稍后再试。"},
     "internal_error": {"en": "Something went wrong on our side. Please try again or ask staff.",

@@ -1,0 +1,465 @@
+"""Copies of the store database: online backups taken while orders keep coming, their rotation, and restoring one."""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import re
+import shutil
+import time
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Callable, Iterable
+
+import apsw
+
+from appliance.db.connection import open_connection
+from appliance.db.integrity import (DatabaseProblem, StoreFileInfo, check_problems, inspect_store_file,
+                                    looks_like_sqlite, store_info)
+from appliance.diskspace import MB, free_bytes
+from appliance.settings import BoxSettings
+from appliance.store import StoreError
+
+BACKUP_NAME = re.compile(r"^store-(\d{8})-(\d{6})(?:-(\d+))?\.db$")
+PARTIAL = ".partial"          # a backup being written; left behind only by a crash, removed by the next backup
+STEP_PAGES = 256              # pages copied per step (1 MB at 4 KB pages), so progress can be shown
+BUSY_GIVE_UP_SECONDS = 60.0
+MAX_RESTARTS = 20
+KEEP_DAILY = 7
+KEEP_WEEKLY = 4
+SERVICES_HINT = "systemctl stop tablebox-web tablebox-printd tablebox-console"
+
+# SQLite's lock bytes (file format, "locking"): every connection to a WAL database holds a read lock on
+# this range while it is open, so a write lock on it is refused while any other process has the store open.
+_SHARED_FIRST = 0x40000002
+_SHARED_SIZE = 510
+
+Progress = Callable[[int, int], None]  # (pages copied, pages in all)
+
+
+class BackupError(StoreError):
+    """A backup or a restore that could not be done as asked; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class BackupMade:
+    path: Path
+    info: StoreFileInfo
+    removed: tuple[Path, ...]
+
+
+@dataclass(frozen=True)
+class BackupReport:
+    made: tuple[BackupMade, ...]
+    skipped: tuple[str, ...]  # destinations not used, with why (a USB stick not mounted)
+
+
+@dataclass(frozen=True)
+class Restored:
+    info: StoreFileInfo
+    aside: tuple[Path, ...]           # the database that was live, kept (with its -wal/-shm if they were left)
+    previous_store_id: str | None
+
+
+def backup_dir(settings: BoxSettings) -> Path:
+    return Path(settings.backup_dir) if settings.backup_dir else settings.data_dir / "backups"
+
+
+def backup_time(path: Path) -> datetime | None:
+    """When a backup was taken, from its name (store-YYYYMMDD-HHMMSS.db, local time); None for other files."""
+    match = BACKUP_NAME.match(path.name)
+    if not match:
+        return None
+    try:
+        return datetime.strptime(match.group(1) + match.group(2), "%Y%m%d%H%M%S")
+    except ValueError:
+        return None
+
+
+def list_backups(folder: Path) -> list[tuple[datetime, Path]]:
+    """The backups in a folder, newest first. Files not named like a backup are never listed (nor deleted)."""
+    try:
+        entries = list(folder.iterdir())
+    except (FileNotFoundError, NotADirectoryError, PermissionError):
+        return []
+    found = [(when, path) for path in entries if (when := backup_time(path)) is not None and path.is_file()]
+    return sorted(found, key=lambda pair: (pair[0], _serial(pair[1])), reverse=True)
+
+
+def _serial(path: Path) -> int:
+    match = BACKUP_NAME.match(path.name)
+    return int(match.group(3) or 1) if match else 0
+
+
+def to_keep(backups: Iterable[tuple[datetime, Path]], keep_daily: int, keep_weekly: int) -> set[Path]:
+    """The newest backup of each of the last `keep_daily` days that have one, and the newest of each of the
+    last `keep_weekly` ISO weeks that have one (restic's --keep-daily / --keep-weekly)."""
+    days: set[date] = set()
+    weeks: set[tuple[int, int]] = set()
+    keep: set[Path] = set()
+    for when, path in sorted(backups, key=lambda pair: (pair[0], _serial(pair[1])), reverse=True):
+        day = when.date()
+        if day not in days and len(days) < keep_daily:
+            days.add(day)
+            keep.add(path)
+        week = tuple(when.isocalendar())[:2]
+        if week not in weeks and len(weeks) < keep_weekly:
+            weeks.add(week)  # type: ignore[arg-type]
+            keep.add(path)
+    return keep
+
+
+def rotate(folder: Path, keep_daily: int = KEEP_DAILY, keep_weekly: int = KEEP_WEEKLY,
+           protect: Path | None = None) -> list[Path]:
+    """Delete the backups `to_keep` does not keep; never `protect` (the one just made). Returns the deleted."""
+    backups = list_backups(folder)
+    keep = to_keep(backups, keep_daily, keep_weekly)
+    removed = []
+    for _, path in backups:
+        if path in keep or (protect is not None and path.name == protect.name):
+            continue
+        path.unlink(missing_ok=True)
+        removed.append(path)
+    if removed:
+        _fsync_dir(folder)
+    return removed
+
+
+def run_backup(settings: BoxSettings, dest: Path | None = None, *, keep_daily: int = KEEP_DAILY,
+               keep_weekly: int = KEEP_WEEKLY, progress: Progress | None = None, now: datetime | None = None,
+               step_pages: int = STEP_PAGES) -> BackupReport:
+    """`tablebox backup`: one online backup into `dest` (if given) or the backup folder, copied to the USB
+    stick of `backup_usb_dir` when one is mounted there; each destination rotated."""
+    db_path = settings.db_path
+    if not db_path.exists():
+        raise BackupError(f"no store at {db_path}: nothing to back up (is --data-dir right?)")
+    when = now or datetime.now()
+    first = dest if dest is not None else backup_dir(settings)
+    if dest is not None and not dest.is_dir():
+        raise BackupError(f"{dest} is not a folder (is the USB stick mounted?)")
+    reserve = settings.min_free_mb * MB if _same_disk(first, settings.data_dir) else 0
+    made: list[BackupMade] = []
+    skipped: list[str] = []
+    with _folder_lock(first, create=dest is None, owner_like=settings.data_dir):
+        path, info = make_backup(db_path, first, when, progress=progress, reserve_bytes=reserve,
+                                 vfs=settings.sqlite_vfs or None, step_pages=step_pages)
+        made.append(BackupMade(path, info, tuple(rotate(first, keep_daily, keep_weekly, protect=path))))
+    if dest is None and settings.backup_usb_dir:
+        usb = Path(settings.backup_usb_dir)
+        if not os.path.ismount(usb):
+            skipped.append(f"{usb} is not a mounted USB stick: no copy made there")
+        else:
+            with _folder_lock(usb, create=False):
+                copy = copy_backup(path, usb)
+                made.append(BackupMade(copy, info, tuple(rotate(usb, keep_daily, keep_weekly, protect=copy))))
+    return BackupReport(tuple(made), tuple(skipped))
+
+
+def make_backup(db_path: Path, folder: Path, when: datetime, *, progress: Progress | None = None,
+                reserve_bytes: int = 0, vfs: str | None = None, step_pages: int = STEP_PAGES) -> tuple[Path, StoreFileInfo]:
+    """Copy the live database page by page with SQLite's backup API into a temporary file in `folder`,
+    check it (integrity_check, a store's tables and store_id), make it durable, then rename it into place.
+
+    The source is read inside one read transaction: the copy is the database as it was when the backup
+    began, whatever the writer commits meanwhile (WAL readers never block the writer, and without the
+    open transaction every commit elsewhere would restart the copy from page 1).
+    """
+    for stale in folder.glob(f".store-*{PARTIAL}*"):
+        stale.unlink(missing_ok=True)
+    final = _free_name(folder, when)
+    temp = folder / f".{final.name}{PARTIAL}"
+    _create_private(temp)
+    src: apsw.Connection | None = None
+    dst: apsw.Connection | None = None
+    try:
+        src = open_connection(db_path, readonly=True, vfs=vfs)
+        src.execute("BEGIN")
+        page_count = src.execute("PRAGMA page_count").fetchone()[0]  # the first read fixes the snapshot
+        page_size = src.execute("PRAGMA page_size").fetchone()[0]
+        need = page_count * page_size
+        free = free_bytes(folder)
+        if free < need + reserve_bytes:
+            raise BackupError(
+                f"not enough free space in {folder}: the backup needs {_mb(need)} MB"
+                + (f" and {_mb(reserve_bytes)} MB must stay free for orders (min_free_mb)" if reserve_bytes else "")
+                + f", {_mb(free)} MB are free: delete old files or back up to a USB stick (--dest)")
+        dst = apsw.Connection(str(temp))
+        with dst.backup("main", src, "main") as copy:
+            busy_since: float | None = None
+            left, restarts = page_count, 0
+            while not copy.done:
+                try:
+                    copy.step(step_pages)
+                    busy_since = None
+                    if copy.remaining > left:  # SQLite started over: the snapshot was lost (never expected)
+                        restarts += 1
+                        if restarts > MAX_RESTARTS:
+                            raise BackupError("the copy kept starting over while orders were written: try again")
+                    left = copy.remaining
+                except (apsw.BusyError, apsw.LockedError):
+                    busy_since = busy_since or time.monotonic()
+                    if time.monotonic() - busy_since > BUSY_GIVE_UP_SECONDS:
+                        raise BackupError(f"the database stayed busy for {BUSY_GIVE_UP_SECONDS:.0f} s: try again") from None
+                    time.sleep(0.05)
+                    continue
+                if progress is not None:
+                    progress(copy.pagecount - copy.remaining, copy.pagecount)
+        src.execute("COMMIT")
+        src.close()
+        src = None
+        # The copy carries the source's WAL flag; a backup is one self-contained file.
+        dst.execute("PRAGMA journal_mode=DELETE")
+        problems = check_problems(dst, full=True)
+        if problems:
+            raise BackupError(f"the backup failed its integrity check ({'; '.join(problems[:3])}); "
+                              "the live database may be damaged: run `tablebox doctor`")
+        try:
+            info = store_info(dst, final)
+        except DatabaseProblem as exc:
+            raise BackupError(str(exc)) from None
+        dst.close()
+        dst = None
+        _fsync_file(temp)
+        os.rename(temp, final)
+        _fsync_dir(folder)
+        return final, info
+    except apsw.FullError:
+        raise BackupError(f"{folder} ran out of space during the backup: free some space or use --dest") from None
+    except apsw.Error as exc:
+        raise BackupError(f"the backup failed: {exc}") from None
+    except OSError as exc:
+        raise BackupError(f"cannot write the backup in {folder}: {exc.strerror or exc}") from None
+    finally:
+        for conn in (src, dst):
+            if conn is not None:
+                conn.close()
+        for leftover in (temp, Path(f"{temp}-journal"), Path(f"{temp}-wal"), Path(f"{temp}-shm")):
+            leftover.unlink(missing_ok=True)
+
+
+def copy_backup(backup: Path, folder: Path) -> Path:
+    """Copy a checked backup to another folder (a USB stick), check the copy, then rename it into place."""
+    size = backup.stat().st_size
+    free = free_bytes(folder)
+    if free < size + MB:
+        raise BackupError(f"not enough free space on {folder}: {_mb(size)} MB needed, {_mb(free)} MB free")
+    final = _free_name(folder, backup_time(backup) or datetime.now())
+    temp = folder / f".{final.name}{PARTIAL}"
+    try:
+        _create_private(temp)
+        with backup.open("rb") as source, temp.open("wb") as target:
+            shutil.copyfileobj(source, target, 1024 * 1024)
+            target.flush()
+            os.fsync(target.fileno())
+        try:
+            inspect_store_file(temp, full=True)
+        except DatabaseProblem as exc:
+            raise BackupError(f"the copy on {folder} does not read back whole ({exc}): the stick may be failing")
+        os.rename(temp, final)
+        _fsync_dir(folder)
+        return final
+    except OSError as exc:
+        raise BackupError(f"cannot write the backup to {folder}: {exc.strerror or exc}") from None
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def store_in_use(db_path: Path) -> bool:
+    """True while another process (web server, print worker, console) has the store open."""
+    try:
+        fd = os.open(db_path, os.O_RDWR)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, _SHARED_SIZE, _SHARED_FIRST)
+    except OSError as exc:
+        if exc.errno in (errno.EACCES, errno.EAGAIN):
+            return True
+        raise
+    else:
+        fcntl.lockf(fd, fcntl.LOCK_UN, _SHARED_SIZE, _SHARED_FIRST)
+        return False
+    finally:
+        os.close(fd)  # no other connection of this process is open on it: closing drops no lock of ours
+
+
+def restore(settings: BoxSettings, file: Path, *, force: bool = False, now: datetime | None = None) -> Restored:
+    """Put a backup in place of the live database. The file is copied next to the store and checked there
+    first (SQLite header, integrity_check, a store_id); the live database is touched only after that:
+    its WAL is checkpointed into it, then it and anything left of its -wal/-shm are renamed aside
+    (store.db.before-restore-<time>), and the checked copy is renamed into place."""
+    db_path = settings.db_path
+    if not file.is_file():
+        raise BackupError(f"{file}: no such file")
+    if not looks_like_sqlite(file):
+        raise BackupError(f"{file} is not a SQLite database: nothing was changed")
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if not force and store_in_use(db_path):
+        raise BackupError(f"the store {db_path} is in use (web server, print worker or console running). "
+                          f"Stop them first: `{SERVICES_HINT}`, then run the restore again "
+                          "(--force restores anyway; whatever is running keeps writing to the old file)")
+    when = now or datetime.now()
+    temp = settings.data_dir / f".{db_path.name}.restoring"
+    previous: str | None = None
+    try:
+        with file.open("rb") as source, temp.open("wb") as target:
+            shutil.copyfileobj(source, target, 1024 * 1024)
+            target.flush()
+            os.fsync(target.fileno())
+        try:
+            info = inspect_store_file(temp, full=True)
+        except DatabaseProblem as exc:
+            raise BackupError(str(exc).replace(str(temp), str(file)) + ": nothing was changed") from None
+        _match_owner(temp, db_path if db_path.exists() else settings.data_dir)
+        aside: list[Path] = []
+        if db_path.exists():
+            previous = _store_id_of(db_path)
+            _checkpoint(db_path)
+            stamp = when.strftime("%Y%m%d-%H%M%S")
+            for suffix in ("", "-wal", "-shm"):
+                live = Path(f"{db_path}{suffix}")
+                if live.exists():
+                    kept = Path(f"{db_path}.before-restore-{stamp}{suffix}")
+                    os.rename(live, kept)
+                    aside.append(kept)
+        os.rename(temp, db_path)
+        _fsync_dir(settings.data_dir)
+        return Restored(info, tuple(aside), previous)
+    except OSError as exc:
+        raise BackupError(f"restore failed: {exc.strerror or exc} ({exc.filename or db_path})") from None
+    finally:
+        for leftover in (temp, Path(f"{temp}-journal"), Path(f"{temp}-wal"), Path(f"{temp}-shm")):
+            leftover.unlink(missing_ok=True)
+
+
+def _store_id_of(db_path: Path) -> str | None:
+    try:
+        conn = apsw.Connection(str(db_path), flags=apsw.SQLITE_OPEN_READWRITE)
+        try:
+            row = conn.execute("SELECT value FROM settings WHERE key = 'store_id'").fetchone()
+        finally:
+            conn.close()
+    except apsw.Error:  # a damaged store (the usual reason to restore) need not say who it was
+        return None
+    return json.loads(row[0]) if row else None
+
+
+def _checkpoint(db_path: Path) -> None:
+    """Fold the WAL into the database file so the copy kept aside is whole on its own (best effort: a
+    damaged database keeps its -wal and -shm beside it instead)."""
+    try:
+        conn = apsw.Connection(str(db_path), flags=apsw.SQLITE_OPEN_READWRITE)
+        try:
+            conn.set_busy_timeout(2000)
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            conn.close()
+    except apsw.Error:
+        pass
+
+
+class _folder_lock:
+    """One backup at a time per folder (the timer and a technician may start one together)."""
+
+    def __init__(self, folder: Path, *, create: bool, owner_like: Path | None = None) -> None:
+        self.folder = folder
+        self.create = create
+        self.owner_like = owner_like
+        self.fd = -1
+
+    def __enter__(self) -> _folder_lock:
+        folder = self.folder
+        if not folder.is_dir():
+            if not self.create:
+                raise BackupError(f"{folder} does not exist (is the USB stick mounted?)")
+            try:
+                folder.mkdir(parents=True, mode=0o750)
+            except OSError as exc:
+                raise BackupError(f"cannot create the backup folder {folder}: {exc.strerror}") from None
+            if self.owner_like is not None:
+                _match_owner(folder, self.owner_like, mode=False)
+        try:
+            self.fd = os.open(folder / ".backup.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise BackupError(f"cannot write to {folder}: {exc.strerror}") from None
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(self.fd)
+            raise BackupError(f"another backup into {folder} is running: wait for it to finish") from None
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        os.close(self.fd)
+
+
+def _free_name(folder: Path, when: datetime) -> Path:
+    base = f"store-{when:%Y%m%d-%H%M%S}"
+    candidate = folder / f"{base}.db"
+    n = 1
+    while candidate.exists():
+        n += 1
+        candidate = folder / f"{base}-{n}.db"
+    return candidate
+
+
+def _create_private(path: Path) -> None:
+    """Create an empty file only the service can read (a backup holds every order of the store)."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
+    except OSError as exc:
+        raise BackupError(f"cannot write to {path.parent}: {exc.strerror}") from None
+    _match_owner(path, path.parent, mode=False)
+
+
+def _match_owner(path: Path, like: Path, *, mode: bool = True) -> None:
+    """Run as root (a technician with sudo), give a file the owner of the store's files, so the services
+    (user tablebox) can still use it."""
+    if os.geteuid() != 0:
+        return
+    try:
+        st = like.stat()
+        os.chown(path, st.st_uid, st.st_gid)
+        if mode and like.is_file():
+            os.chmod(path, st.st_mode & 0o777)
+    except OSError:  # FAT sticks have no owners
+        pass
+
+
+def _same_disk(folder: Path, data_dir: Path) -> bool:
+    probe = folder
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    try:
+        return probe.stat().st_dev == data_dir.stat().st_dev
+    except OSError:
+        return True
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename durable: the directory entry is data too."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # some file systems (FAT over some drivers) refuse fsync on a directory
+        pass
+    finally:
+        os.close(fd)
+
+
+def _mb(n: int) -> int:
+    return -(-n // MB)

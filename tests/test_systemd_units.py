@@ -1,0 +1,357 @@
+"""The systemd units in systemd/ are valid, hardened, and the processes really run inside what they allow.
+If these failed, a box would come up with a unit systemd ignores lines of (a misspelt setting is only a
+warning), a service running with far more rights than it needs, or a service the sandbox kills on its first
+order (a system call or address family the unit forbids).
+
+How the units are checked here, where /opt/tablebox does not exist and systemd does not run the services:
+- `systemd-analyze verify --man=no` on copies of the unit files in a temporary folder, with the ExecStart=
+  programs rewritten to real executables (this repository's virtualenv `tablebox` for
+  /opt/tablebox/venv/bin/tablebox; fbterm if installed, else /bin/true): verify refuses a unit whose
+  program does not exist. Its exit code is 0 even for a setting it could not parse ("..., ignoring"), so the
+  test also requires it to print nothing. (`verify --root=DIR` was not used: it resolves every dependency,
+  down to sysinit.target, and every program inside DIR, which would need a whole OS tree; the default
+  `--recursive-errors=yes` still loads the units ours refer to, like getty@tty1.service.)
+- `systemd-analyze security --offline=yes` on the same copies: each service's exposure must be <= 3.5.
+- tests/sandbox.py puts the real processes under each unit's SystemCallFilter=, MemoryDenyWriteExecute=,
+  RestrictAddressFamilies= and UMask=, built as systemd builds them with the same libseccomp; the web server
+  takes an order, the print worker prints, the console draws its PIN screen, the backup makes a backup.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import pty
+import re
+import select
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import termios
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from appliance.cli import build_parser, ensure_demo_store
+from appliance.db.connection import open_connection
+from tests import sandbox
+from tests.appliance.test_crash import free_port
+from tests.appliance.test_sdnotify import NotifySocket, is_ping, is_ready
+from tests.appliance.web.conftest import item_id, key, token_for
+from tests.conftest import make_settings
+from tests.printers.test_worker import settle
+
+REPO = Path(__file__).resolve().parents[1]
+UNITS = REPO / "systemd"
+SERVICES = sorted(p.name for p in UNITS.glob("*.service"))
+TIMERS = sorted(p.name for p in UNITS.glob("*.timer"))
+INSTALLED_TABLEBOX = "/opt/tablebox/venv/bin/tablebox"
+MAX_EXPOSURE = 3.5
+
+pytestmark = pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")
+
+
+def read_unit(name: str) -> dict[str, dict[str, list[str]]]:
+    """section -> key -> every value, in order (keys like DeviceAllow= repeat)."""
+    sections: dict[str, dict[str, list[str]]] = {}
+    current: dict[str, list[str]] = {}
+    for raw in (UNITS / name).read_text().splitlines():
+        line = raw.strip()
+        if not line or line[0] in "#;":
+            continue
+        if line.startswith("["):
+            current = sections.setdefault(line.strip("[]"), {})
+        else:
+            k, v = line.split("=", 1)
+            current.setdefault(k.strip(), []).append(v.strip())
+    return sections
+
+
+def tablebox_here() -> str:
+    program = Path(sys.executable).parent / "tablebox"
+    assert program.is_file() and os.access(program, os.X_OK), f"no tablebox command in {program.parent}"
+    return str(program)
+
+
+def staged(tmp_path: Path) -> list[Path]:
+    """Copies of every unit with ExecStart= programs that exist on this machine."""
+    folder = tmp_path / "units"
+    folder.mkdir()
+    fbterm = shutil.which("fbterm") or "/bin/true"
+    out = []
+    for name in SERVICES + TIMERS:
+        text = (UNITS / name).read_text().replace(INSTALLED_TABLEBOX, tablebox_here())
+        text = text.replace("ExecStart=/usr/bin/fbterm -- ", f"ExecStart={fbterm} -- ")
+        (folder / name).write_text(text)
+        out.append(folder / name)
+    return out
+
+
+def verify(paths: list[Path]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["systemd-analyze", "verify", "--man=no", *map(str, paths)], capture_output=True,
+                          text=True, timeout=120)
+
+
+def exposure(path: Path) -> float:
+    out = subprocess.run(["systemd-analyze", "security", "--offline=yes", "--no-pager", str(path)],
+                         capture_output=True, text=True, timeout=120)
+    found = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", out.stdout)
+    assert found, f"no exposure level for {path.name}: {out.stdout[-500:]} {out.stderr[-500:]}"
+    return float(found.group(1))
+
+
+def test_the_expected_units_are_there():
+    assert SERVICES == ["tablebox-backup.service", "tablebox-console.service", "tablebox-printd.service",
+                        "tablebox-syncd.service", "tablebox-web.service"]
+    assert TIMERS == ["tablebox-backup.timer"]
+
+
+def test_every_unit_passes_systemd_analyze_verify(tmp_path):
+    result = verify(staged(tmp_path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (result.stdout + result.stderr).strip() == "", result.stdout + result.stderr
+
+
+def test_verify_only_warns_about_a_misspelt_setting_so_its_output_is_read(tmp_path):
+    (web,) = [p for p in staged(tmp_path) if p.name == "tablebox-web.service"]
+    web.write_text(web.read_text().replace("ProtectSystem=strict", "ProtectSystem=stricter"))
+    result = verify([web])
+    assert result.returncode == 0
+    assert "Failed to parse protect system value, ignoring: stricter" in result.stderr
+
+
+def test_every_service_is_exposed_at_most_3_5_out_of_10(tmp_path, capsys):
+    scores = {path.name: exposure(path) for path in staged(tmp_path) if path.suffix == ".service"}
+    with capsys.disabled():
+        print("\nsystemd-analyze security --offline=yes (exposure, 0 = locked down, 10 = unprotected):")
+        for name, score in scores.items():
+            print(f"  {name:<28} {score:.1f}")
+    assert set(scores) == set(SERVICES)
+    too_exposed = {name: score for name, score in scores.items() if score > MAX_EXPOSURE}
+    assert too_exposed == {}
+
+
+def test_every_service_runs_as_the_tablebox_user_inside_the_same_walls():
+    for name in SERVICES:
+        service = read_unit(name)["Service"]
+        one = {k: v[-1] for k, v in service.items()}
+        assert (one["User"], one["Group"], one["StateDirectory"]) == ("tablebox", "tablebox", "tablebox"), name
+        assert "DynamicUser" not in one, name  # udev rules hand printers to a fixed user's groups
+        assert (one["ProtectSystem"], one["ProtectHome"], one["PrivateTmp"], one["NoNewPrivileges"]) == (
+            "strict", "yes", "yes", "yes"), name
+        assert (one["CapabilityBoundingSet"], one["UMask"], one["SystemCallArchitectures"]) == ("", "0077", "native"), name
+        assert service["SystemCallFilter"][0] == "@system-service", name
+        assert one["MemoryDenyWriteExecute"] == "yes", name
+
+
+def test_the_long_running_services_are_watched_and_restarted():
+    for name in ("tablebox-web.service", "tablebox-printd.service", "tablebox-syncd.service"):
+        unit = read_unit(name)
+        service = {k: v[-1] for k, v in unit["Service"].items()}
+        assert (service["Type"], service["NotifyAccess"], service["Restart"]) == ("notify", "main", "on-failure"), name
+        assert service["WatchdogSec"].endswith("s") and int(service["WatchdogSec"][:-1]) >= 10, name
+        assert "SIGTERM" in service["SuccessExitStatus"].split(), name
+        assert {"StartLimitIntervalSec", "StartLimitBurst"} <= set(unit["Unit"]), name
+        assert unit["Install"]["WantedBy"] == ["multi-user.target"], name
+
+
+def test_the_print_worker_reaches_printers_only():
+    service = read_unit("tablebox-printd.service")["Service"]
+    assert service["SupplementaryGroups"] == ["lp dialout"]
+    assert service["DevicePolicy"] == ["closed"]
+    assert sorted(service["DeviceAllow"]) == ["char-ttyACM rw", "char-ttyUSB rw", "char-usb rw", "char-usb_device rw"]
+    assert service["RestrictAddressFamilies"] == ["AF_UNIX AF_INET AF_INET6 AF_NETLINK"]
+    assert "PrivateUsers" not in service and "PrivateDevices" not in service
+
+
+def test_the_console_takes_tty1_from_the_login_prompt_inside_fbterm():
+    unit = read_unit("tablebox-console.service")
+    service = {k: v[-1] for k, v in unit["Service"].items()}
+    assert "getty@tty1.service" in unit["Unit"]["Conflicts"]
+    assert unit["Unit"]["OnFailure"] == ["getty@tty1.service"]
+    assert (service["TTYPath"], service["StandardInput"], service["Restart"]) == ("/dev/tty1", "tty-force", "always")
+    assert service["ExecStart"] == f"/usr/bin/fbterm -- {INSTALLED_TABLEBOX} console"
+    assert service["SupplementaryGroups"] == "video"
+
+
+def test_the_backup_runs_daily_and_catches_up_after_a_night_switched_off():
+    timer = read_unit("tablebox-backup.timer")
+    assert timer["Timer"]["Persistent"] == ["true"]
+    assert timer["Timer"]["RandomizedDelaySec"] and timer["Timer"]["OnCalendar"]
+    assert timer["Install"]["WantedBy"] == ["timers.target"]
+    calendar = subprocess.run(["systemd-analyze", "calendar", timer["Timer"]["OnCalendar"][0]], capture_output=True,
+                              text=True, check=True).stdout
+    assert "Normalized form: *-*-* 04:00:00" in calendar
+    assert read_unit("tablebox-backup.service")["Service"]["Type"] == ["oneshot"]
+
+
+def test_every_unit_runs_a_command_tablebox_has():
+    commands = next(a for a in build_parser()._actions if a.dest == "command").choices
+    for name in SERVICES:
+        exec_start = read_unit(name)["Service"]["ExecStart"][-1]
+        subcommand = exec_start.split(f"{INSTALLED_TABLEBOX} ", 1)[1].split()[0]
+        if subcommand in commands:
+            continue
+        # the sync worker's unit is ready before its command (issue 7): it must say so and not be enabled
+        assert (name, subcommand) == ("tablebox-syncd.service", "syncd")
+        assert "NOT ENABLED" in (UNITS / name).read_text() and "issue 7" in (UNITS / name).read_text()
+
+
+# --- the processes inside their units' seccomp rules ---------------------------------------------------------
+
+needs_seccomp = pytest.mark.skipif(not sandbox.available(), reason="libseccomp is not installed")
+
+WX_PROBE = """
+import ctypes, os, socket
+libc = ctypes.CDLL(None, use_errno=True)
+libc.mmap.restype = ctypes.c_void_p
+libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+address = libc.mmap(None, 4096, 7, 0x22, -1, 0)  # PROT_READ|WRITE|EXEC, MAP_PRIVATE|ANONYMOUS
+print("wx", "refused" if address in (None, 2**64 - 1) else "allowed")
+try:
+    socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM).close()
+    print("netlink allowed")
+except OSError as exc:
+    print("netlink refused", exc.errno)
+try:
+    os.setuid(os.getuid())
+    print("setuid allowed")
+except OSError as exc:
+    print("setuid refused", exc.errno)
+print("umask", oct(os.umask(0)))
+"""
+
+
+def sandboxed(unit: str, *command: str) -> list[str]:
+    return [sys.executable, "-m", "tests.sandbox", str(UNITS / unit), "--", *command]
+
+
+@needs_seccomp
+def test_the_sandbox_enforces_what_the_units_say():
+    def probe(unit: str) -> list[str]:
+        return subprocess.run(sandboxed(unit, sys.executable, "-c", WX_PROBE), capture_output=True, text=True,
+                              check=True, cwd=REPO, timeout=60).stdout.splitlines()
+
+    assert probe("tablebox-web.service") == ["wx refused", "netlink refused 97", "setuid refused 1", "umask 0o77"]
+    # libusb needs netlink for its hotplug monitor: the print worker's unit allows it
+    assert probe("tablebox-printd.service")[1] == "netlink allowed"
+    unconfined = subprocess.run([sys.executable, "-c", WX_PROBE], capture_output=True, text=True, check=True).stdout
+    assert unconfined.splitlines()[0] == "wx allowed"  # the refusal above is the sandbox's doing
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
+@needs_seccomp
+@pytest.mark.slow
+def test_the_web_server_takes_an_order_inside_its_units_rules(tmp_path):
+    settings = make_settings(tmp_path / "data")
+    ensure_demo_store(settings)
+    token = token_for(settings, "A1")
+    conn = open_connection(settings.db_path)
+    body = {"client_key": key(), "lines": [{"item_id": item_id(conn, "har_gow"), "quantity": 2}]}
+    notify = NotifySocket()
+    port = free_port()
+    env = {**os.environ, "NOTIFY_SOCKET": notify.address, "WATCHDOG_USEC": "1000000", "TABLEBOX_LOG_FORMAT": "json"}
+    log = (tmp_path / "web.log").open("ab")
+    proc = subprocess.Popen(sandboxed("tablebox-web.service", sys.executable, "-m", "appliance", "serve", "--data-dir",
+                                      str(settings.data_dir), "--host", "127.0.0.1", "--port", str(port)),
+                            env=env, stdout=log, stderr=log, cwd=REPO)
+    try:
+        notify.wait_for(is_ready)
+        r = httpx.post(f"http://127.0.0.1:{port}/api/v1/tables/{token}/orders", json=body, timeout=10)
+        assert r.status_code == 201, r.text
+        assert r.json()["lines"][0]["quantity"] == 2
+        notify.wait_for(is_ping)
+    finally:
+        stop(proc)
+        log.close()
+        notify.close()
+    assert proc.returncode in (0, -signal.SIGTERM), (tmp_path / "web.log").read_text()[-2000:]
+    assert conn.execute("SELECT count(*) FROM orders WHERE client_key = ?", (body["client_key"],)).fetchone()[0] == 1
+    conn.close()
+
+
+@needs_seccomp
+@pytest.mark.slow
+def test_the_print_worker_prints_inside_its_units_rules(tmp_path):
+    from printers.admin import queue_test_page
+
+    settings = make_settings(tmp_path / "data")
+    ensure_demo_store(settings)
+    conn = open_connection(settings.db_path)
+    notify = NotifySocket()
+    env = {**os.environ, "NOTIFY_SOCKET": notify.address, "WATCHDOG_USEC": "1000000", "TABLEBOX_LOG_FORMAT": "json"}
+    log = (tmp_path / "printd.log").open("ab")
+    proc = subprocess.Popen(sandboxed("tablebox-printd.service", sys.executable, "-m", "appliance", "printd",
+                                      "--data-dir", str(settings.data_dir)), env=env, stdout=log, stderr=log, cwd=REPO)
+    try:
+        notify.wait_for(is_ready)
+        with conn:
+            queue_test_page(conn, "kitchen")
+        assert settle(conn, {"printed": 1}, timeout=30), (tmp_path / "printd.log").read_text()[-2000:]
+        notify.wait_for(is_ping)
+    finally:
+        stop(proc)
+        log.close()
+        notify.close()
+    assert proc.returncode == 0, (tmp_path / "printd.log").read_text()[-2000:]
+    conn.close()
+
+
+@needs_seccomp
+@pytest.mark.slow
+def test_the_console_draws_its_pin_screen_inside_its_units_rules(tmp_path):
+    """fbterm itself needs a framebuffer this machine does not have; the console inside it runs here on a
+    pseudo-terminal, as it does inside fbterm."""
+    settings = make_settings(tmp_path / "data")
+    ensure_demo_store(settings)
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    env = {**os.environ, "TERM": "linux", "LANG": "C.UTF-8"}
+    proc = subprocess.Popen(sandboxed("tablebox-console.service", sys.executable, "-m", "appliance", "console",
+                                      "--data-dir", str(settings.data_dir)),
+                            stdin=slave, stdout=slave, stderr=slave, env=env, cwd=REPO, start_new_session=True)
+    os.close(slave)
+    screen = b""
+    try:
+        deadline = time.monotonic() + 30
+        while "请输入员工密码".encode() not in screen and time.monotonic() < deadline and proc.poll() is None:
+            if select.select([master], [], [], 0.5)[0]:
+                try:
+                    screen += os.read(master, 65536)
+                except OSError:
+                    break
+    finally:
+        stop(proc)
+        os.close(master)
+    assert "请输入员工密码".encode() in screen, screen[-2000:]
+
+
+@needs_seccomp
+@pytest.mark.slow
+def test_the_backup_runs_inside_its_units_rules(tmp_path):
+    commands = next(a for a in build_parser()._actions if a.dest == "command").choices
+    if "backup" not in commands:
+        pytest.skip("`tablebox backup` is not built yet")
+    settings = make_settings(tmp_path / "data")
+    ensure_demo_store(settings)
+    result = subprocess.run(sandboxed("tablebox-backup.service", sys.executable, "-m", "appliance", "backup",
+                                      "--data-dir", str(settings.data_dir)),
+                            capture_output=True, text=True, cwd=REPO, timeout=120,
+                            env={**os.environ, "TABLEBOX_LOG_FORMAT": "json"})
+    assert result.returncode == 0, result.stdout + result.stderr
+    backups = [p for p in (settings.data_dir / "backups").rglob("*") if p.is_file()]
+    assert backups, result.stdout
+    assert all(oct(p.stat().st_mode & 0o777) == "0o600" for p in backups), [oct(p.stat().st_mode) for p in backups]
