@@ -101,9 +101,23 @@ def table_lines(settings: BoxSettings) -> list[tuple[str, str, str]]:
 
 def cmd_tables(args: argparse.Namespace) -> int:
     settings = _settings(args)
+    if getattr(args, "tables_command", None) == "add":
+        from appliance.db.connection import open_connection
+        from appliance.db.tables import add_table
+
+        _require_store(settings)
+        conn = open_connection(settings.db_path)
+        try:
+            with conn:
+                table = add_table(conn, args.name, args.area or "", args.seats)
+        finally:
+            conn.close()
+        print(f"added table {table.name}" + (f" ({table.area})" if table.area else "")
+              + ": print its sticker with tablebox stickers --table " + table.name)
+        return 0
     lines = table_lines(settings)
     if not lines:
-        print("no tables yet", file=sys.stderr)
+        print("no tables yet: tablebox tables add NAME --area AREA, or tablebox menu import FILE", file=sys.stderr)
     width = max((len(name) for _, name, _ in lines), default=0)
     for _, name, url in lines:
         print(f"{name:<{width}}  {url}")
@@ -338,6 +352,48 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(("created the demo store in " if created else "using the store already in ") + str(settings.data_dir),
           flush=True)
     return _serve(settings, banner=True, printing=True)
+
+
+def cmd_menu(args: argparse.Namespace) -> int:
+    """`tablebox menu import FILE`: a menu file (the demo's JSON format) into a store that has no menu yet,
+    with its tables if the file lists them; one transaction, so a bad file leaves nothing behind."""
+    import json
+    from pathlib import Path
+
+    import apsw
+
+    from appliance.db.connection import open_connection
+    from appliance.db.menu import import_menu
+    from appliance.db.tables import add_table
+    from appliance.domain.errors import DomainError
+
+    settings = _settings(args)
+    _require_store(settings)
+    try:
+        data = json.loads(Path(args.file).read_text("utf-8"))
+    except FileNotFoundError:
+        raise DomainError("invalid_menu", f"no file {args.file}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DomainError("invalid_menu", f"{args.file} is not a JSON menu file: {exc}") from None
+    if not isinstance(data, dict):
+        raise DomainError("invalid_menu", f"{args.file}: a menu file is a JSON object (see appliance/demo/menu.json)")
+    conn = open_connection(settings.db_path)
+    try:
+        with conn:
+            try:
+                counts = import_menu(conn, data)
+                tables = [add_table(conn, t["name"], t.get("area", ""), t.get("seats")) for t in data.get("tables", [])]
+            except (KeyError, TypeError, AttributeError, apsw.ConstraintError) as exc:
+                what = (f"missing {exc}" if isinstance(exc, KeyError) else
+                        "a dish names a station, or a table a name, that is missing or repeated"
+                        if isinstance(exc, apsw.ConstraintError) else str(exc))
+                raise DomainError("invalid_menu", f"{args.file} does not follow the menu format ({what}); "
+                                                  "see appliance/demo/menu.json") from None
+    finally:
+        conn.close()
+    print(f"imported {counts['items']} dishes in {counts['categories']} categories"
+          f" ({counts['variants']} sizes) and {len(tables)} tables")
+    return 0
 
 
 def cmd_photo(args: argparse.Namespace) -> int:
@@ -606,9 +662,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", help="a JPEG, PNG or WebP picture")
     p.set_defaults(func=cmd_photo)
 
-    p = sub.add_parser("tables", parents=[common, web], help="one line per table: its name and its ordering URL",
-                       description="List the tables with their full ordering URLs (what the QR stickers carry).")
-    p.set_defaults(func=cmd_tables)
+    p = sub.add_parser("tables", parents=[common, web], help="one line per table: its name and its ordering URL; add a table",
+                       description="List the tables with their full ordering URLs (what the QR stickers carry), "
+                                   "or add one.")
+    p.set_defaults(func=cmd_tables, tables_command=None)
+    tsub = p.add_subparsers(dest="tables_command", metavar="COMMAND")
+    a = tsub.add_parser("add", parents=[nested], help="add a table")
+    a.add_argument("name", help="as printed on its sticker, e.g. A1")
+    a.add_argument("--area", help="e.g. 大厅 Hall (tables are grouped by area on the console)")
+    a.add_argument("--seats", type=int)
+
+    p = sub.add_parser("menu", parents=[common], help="import a menu file into a new store",
+                       description="Import a menu file (JSON in the demo's format, appliance/demo/menu.json: stations, "
+                                   "option groups, categories with dishes, optionally tables) into a store that has no "
+                                   "menu yet. One transaction: a bad file changes nothing.")
+    msub = p.add_subparsers(dest="menu_command", metavar="COMMAND", required=True)
+    i = msub.add_parser("import", parents=[nested], help="import FILE")
+    i.add_argument("file")
+    i.set_defaults(func=cmd_menu)
 
     p = sub.add_parser("backup", parents=[common], help="an online backup of the store, checked, kept in rotation",
                        description="Copy the store database while orders keep coming (SQLite's backup API inside "

@@ -145,3 +145,36 @@ def test_stickers_command_refuses_a_bad_file_type_or_wifi_password(settings, tmp
     assert main(["stickers", "--data-dir", str(settings.data_dir), "--png", str(tmp_path / "x.png"),
                  "--wifi-ssid", "Shop", "--wifi-password", "short"]) == 2
     assert "8 to 63" in capsys.readouterr().err
+
+
+def test_a_new_store_gets_its_menu_and_tables_from_a_file(tmp_path, capsys):
+    import json
+
+    from appliance.demo import demo_data
+
+    data = str(tmp_path / "data")
+    assert main(["init", "--data-dir", data, "--store-name", "Test"]) == 0
+    menu = demo_data()
+    menu["tables"] = menu["tables"][:3]
+    good = tmp_path / "menu.json"
+    good.write_text(json.dumps(menu, ensure_ascii=False), "utf-8")
+    broken = tmp_path / "broken.json"
+    broken.write_text(json.dumps({"categories": [{"key": "x", "name": {"en": "X"}, "items": [{"key": "y", "price_minor": 100}]}]}))
+    assert main(["menu", "import", str(broken), "--data-dir", data]) == 2
+    assert "does not follow the menu format (missing 'name')" in capsys.readouterr().err
+    menu_bad_station = json.loads(json.dumps(menu))
+    menu_bad_station["categories"][0]["items"][0]["station"] = "roof"
+    broken.write_text(json.dumps(menu_bad_station), "utf-8")
+    assert main(["menu", "import", str(broken), "--data-dir", data]) == 2
+    assert "names a station" in capsys.readouterr().err
+    assert main(["menu", "import", str(good), "--data-dir", data]) == 0
+    dishes = sum(len(c["items"]) for c in menu["categories"])
+    assert capsys.readouterr().out.startswith(f"imported {dishes} dishes in {len(menu['categories'])} categories")
+    assert main(["menu", "import", str(good), "--data-dir", data]) == 2  # not twice
+    assert "already has a menu" in capsys.readouterr().err
+    assert main(["tables", "add", "B9", "--area", "Bar", "--data-dir", data]) == 0
+    assert main(["tables", "add", "B9", "--data-dir", data]) == 2
+    assert "already a table called B9" in capsys.readouterr().err
+    assert main(["tables", "--data-dir", data]) == 0
+    names = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
+    assert names == [t["name"] for t in menu["tables"]] + ["B9"]
