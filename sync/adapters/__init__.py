@@ -1,0 +1,18 @@
+"""ERP adapters: one small interface (sync.adapters.base.Adapter), one module per ERP."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any, Mapping
+
+from sync.adapters.base import Adapter
+
+KINDS = {"rest": "sync.adapters.rest", "erpnext": "sync.adapters.erpnext", "odoo": "sync.adapters.odoo"}
+
+
+def make_adapter(name: str, config: Mapping[str, Any]) -> Adapter:
+    """The adapter for one [sync.NAME] target: its module's `create(name, config)`."""
+    kind = config.get("kind")
+    if kind not in KINDS:
+        raise ValueError(f"sync target {name}: kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    return importlib.import_module(KINDS[kind]).create(name, config)  # type: ignore[no-any-return]

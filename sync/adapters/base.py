@@ -1,0 +1,112 @@
+"""What every ERP adapter offers the sync worker, and the two ways a delivery can fail.
+
+The worker hands an adapter one outbox row at a time (or a batch, where the ERP allows), each with its
+idempotency key; the adapter must make a retried delivery harmless (look up before create, or an
+idempotency header the ERP honours). It raises `Retryable` for anything that may work later (network,
+timeout, 5xx, 429, a lock) and `Rejected` for what retrying cannot fix (the ERP refused the data: a
+4xx that names a bad field, an unknown item); the worker backs off on the first and parks the row on the
+second, with the ERP's own message, for a person to look at.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Protocol, Sequence
+
+
+class DeliveryError(Exception):
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+class Retryable(DeliveryError):
+    """Try again later (network down, timeout, 5xx, 429, the ERP busy)."""
+
+
+class Rejected(DeliveryError):
+    """The ERP refused this row for good; a person must fix something (then `tablebox sync retry`)."""
+
+
+@dataclass(frozen=True)
+class CatalogItem:
+    code: str                       # the ERP's item code (items.erp_code)
+    names: Mapping[str, str]        # {"zh": ..., "en": ...}; at least one
+    price_minor: int | None         # selling price in the currency's minor unit; None: not sold / no price
+    category: str | None = None     # the ERP's item group / category name
+    active: bool = True             # False (disabled in the ERP) counts as removed
+
+
+@dataclass(frozen=True)
+class Catalog:
+    items: Sequence[CatalogItem]
+    currency: str | None = None     # when the ERP says which; the worker refuses a catalog in another currency
+
+
+@dataclass(frozen=True)
+class OrderLine:
+    code: str | None                # the dish's ERP item code (None: a dish the ERP does not know)
+    key: str | None                 # our dish key
+    name: str
+    quantity: int
+    unit_price_minor: int
+    line_total_minor: int
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class OrderDoc:
+    """An order as the ERP gets it. `order_ref` (our client key, unique and stable) is what the ERP stores to
+    recognise a retried delivery."""
+    order_ref: str
+    order_id: int
+    ticket: str                     # "2026-11-21#12"
+    table: str
+    created_at: str                 # UTC ISO-8601
+    currency: str
+    lines: Sequence[OrderLine]
+    subtotal_minor: int
+    service_charge_minor: int
+    total_minor: int
+    tax_minor: int
+    status: str = "submitted"
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class PaymentDoc:
+    payment_ref: str                # unique and stable (our outbox idempotency key)
+    order_refs: Sequence[str]       # the visit's orders
+    table: str
+    method: str
+    amount_minor: int
+    currency: str
+    paid_at: str
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+class Adapter(Protocol):
+    """One ERP. Constructed from its settings (base URL, credentials, mapping); methods block (the worker
+    runs them on its own thread) and must time out on their own."""
+
+    name: str
+
+    def pull_catalog(self) -> Catalog: ...
+
+    def pull_stock(self) -> Mapping[str, int]:
+        """Stock on hand per item code (only items the ERP counts)."""
+        ...
+
+    def push_order(self, order: OrderDoc) -> str:
+        """Create the order once; return the ERP's reference for it. A retry of an order already there
+        returns the existing reference instead of creating another."""
+        ...
+
+    def push_status(self, order_ref: str, status: str, reason: str | None) -> None:
+        """An order was cancelled (or moved on); adapters that cannot record it return without error."""
+        ...
+
+    def push_payment(self, payment: PaymentDoc) -> str: ...
+
+    def close(self) -> None: ...
