@@ -96,6 +96,12 @@ class FakeServer:
             def log_message(self, *args: object) -> None:  # quiet
                 pass
 
+            def setup(self) -> None:
+                super().setup()
+                # Headers and body leave in two writes: with Nagle on, the body waits for the client's delayed
+                # ACK of the headers, 40 ms per request on a kept-alive connection.
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
             def _any(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
@@ -116,8 +122,11 @@ class FakeServer:
                 for name, value in reply.headers.items():
                     self.send_header(name, value)
                 self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                try:
+                    self.end_headers()
+                    self.wfile.write(payload)
+                except (BrokenPipeError, ConnectionResetError):
+                    self.close_connection = True  # the client gave up waiting (its timeout): normal here
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _any
 
@@ -130,6 +139,10 @@ class FakeServer:
         self._thread.start()
 
     def _dispatch(self, request: Request) -> Reply:
+        if self._httpd is None:
+            # Down: the listening socket is closed, but a client's kept-alive connection may still reach a
+            # handler thread; answer it the way a dead server would, by dropping the connection.
+            raise _Dropped()
         with self.lock:
             self.requests += 1
             fail = self.random.random() < self.error_rate
