@@ -291,6 +291,146 @@ def cmd_printd(args: argparse.Namespace) -> int:
     return 0
 
 
+def register_sync_targets(settings: BoxSettings) -> dict[str, list[str]]:
+    """The settings' [sync.NAME] targets into the store (migrated first: this may run before the web server has),
+    so orders taken from now on queue a row for each enabled one."""
+    from appliance.db.connection import open_connection
+    from appliance.db.migrate import migrate
+    from sync.config import register_targets
+
+    conn = open_connection(settings.db_path, vfs=settings.sqlite_vfs or None)
+    try:
+        migrate(conn)
+        return register_targets(conn, settings)
+    finally:
+        conn.close()
+
+
+def cmd_syncd(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    import structlog
+
+    from appliance.logs import configure_logging
+    from appliance.sdnotify import Notifier, feed_watchdog
+    from appliance.store import StoreError
+    from sync.worker import AlreadyRunning, SyncWorker, hold_lock
+
+    settings = _settings(args)
+    _require_store(settings)
+    configure_logging(settings.log_format, settings.log_level)
+    registered = register_sync_targets(settings)
+    if not registered["enabled"]:
+        where = settings.config_file or f"{settings.data_dir / 'tablebox.toml'} (there is no settings file)"
+        raise SettingsError(f"{where}: no enabled [sync.NAME] target, so there is nothing to deliver to; add one "
+                            "(README: Settings, ERP sync targets) or leave tablebox-syncd disabled")
+    try:
+        lock = hold_lock(settings.data_dir / "syncd.lock")
+    except AlreadyRunning as exc:
+        raise StoreError(str(exc)) from None
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    notifier = Notifier.from_environ()
+    try:
+        worker = SyncWorker(settings, stop=stop)
+        with worker:
+            names = ", ".join(f"{l.target.name} ({l.target.kind})" for l in worker.loops)
+            notifier.ready(status=f"delivering to {names}")
+            feed_watchdog(notifier, stop, worker.health)  # until SIGTERM; pings only while every target loops
+            notifier.stopping()
+        structlog.get_logger("sync.worker").info("sync.stopped", delivered=sum(l.delivered for l in worker.loops))
+    finally:
+        lock.close()
+    return 0
+
+
+def _when(stamp: str | None) -> str:
+    return stamp[:19].replace("T", " ") + "Z" if stamp else "-"
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    """`tablebox sync status | retry [TARGET] | pull [TARGET]`."""
+    from appliance.db.connection import open_connection
+    from appliance.db.sync_state import SyncState, retry_now, sync_status
+    from appliance.logs import configure_logging
+    from sync.config import targets
+
+    settings = _settings(args)
+    _require_store(settings)
+    configure_logging(settings.log_format, settings.log_level)  # log lines to stderr, the answer on stdout
+    configured = targets(settings)
+    conn = open_connection(settings.db_path, vfs=settings.sqlite_vfs or None)
+    try:
+        known = {t.name: t for t in sync_status(conn)}
+        if args.sync_command == "pull":  # needs the settings (address, keys), not the store's registration
+            return _sync_pull(conn, settings, configured, [args.target] if args.target else
+                              [n for n, t in configured.items() if t.enabled])
+        wanted = [args.target] if getattr(args, "target", None) else [n for n, t in known.items() if t.enabled]
+        for name in wanted:
+            if name not in known:
+                raise SettingsError(f"no sync target called {name!r} in the store (targets: "
+                                    f"{', '.join(known) or 'none'}); targets come from [sync.NAME] tables of the settings")
+        if args.sync_command == "retry":
+            for name in wanted:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    moved = retry_now(conn, name)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                print(f"{name}: {moved['unparked']} parked row(s) back in line, {moved['hurried']} waiting row(s)"
+                      " sent at the worker's next pass")
+            return 0
+        if not known and not configured:
+            print("no sync targets: add a [sync.NAME] table to the settings file (README: Settings)", file=sys.stderr)
+        for t in known.values():
+            state = t.state.value + (f" since {_when(t.since)}" if t.since else "")
+            print(f"{t.name}  ({t.kind}{'' if t.enabled else ', disabled'})  {state}")
+            print(f"    backlog {t.backlog}, parked {t.parked}, oldest waiting {_when(t.oldest_waiting)},"
+                  f" last success {_when(t.last_success)}")
+            if t.last_error and t.state in (SyncState.RETRYING, SyncState.FAILING):
+                print(f"    last error: {t.last_error}")
+            if t.state is SyncState.FAILING:
+                print(f"    the ERP refused {t.parked} row(s): fix the cause, then `tablebox sync retry {t.name}`")
+        for name in configured:
+            if name not in known:
+                print(f"{name}  in the settings, not registered yet: restart tablebox-web and tablebox-syncd")
+        return 0
+    finally:
+        conn.close()
+
+
+def _sync_pull(conn: Any, settings: BoxSettings, configured: dict[str, Any], wanted: list[str]) -> int:
+    from appliance.db.store_settings import load_store_settings
+    from sync.adapters import make_adapter
+    from sync.worker import pull_now
+
+    failed = 0
+    for name in wanted:
+        if name not in configured:
+            raise SettingsError(f"{settings.config_file or 'the settings'}: no [sync.{name}] table to pull with")
+        try:
+            adapter = make_adapter(name, configured[name].config)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise SettingsError(f"{settings.config_file or 'the settings'}: [sync.{name}]: {exc}") from None
+        try:
+            result = pull_now(conn, adapter)
+        except Exception as exc:  # Retryable, Rejected: the menu is left as it was
+            print(f"{name}: pull failed, the menu is unchanged: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        finally:
+            adapter.close()
+        changed = sum(n for what, n in result.counts().items() if what != "kept_local")
+        print(f"{name}: " + (f"{changed} change(s) to the menu" if changed else "the menu is up to date"))
+        for line in result.lines(load_store_settings(conn).money):
+            print(f"  {line}")
+    return 1 if failed else 0
+
+
 def _serve(settings: BoxSettings, banner: bool, printing: bool = False) -> int:
     import contextlib
 
@@ -300,6 +440,12 @@ def _serve(settings: BoxSettings, banner: bool, printing: bool = False) -> int:
     from appliance.web.app import create_app
 
     configure_logging(settings.log_format, settings.log_level)
+    if settings.db_path.exists():  # the [sync.NAME] targets of the settings: orders queue a row for each
+        registered = register_sync_targets(settings)
+        if any(registered.values()):
+            import structlog
+
+            structlog.get_logger("appliance.cli").info("sync.targets", **registered)
     if banner:
         from appliance.db.connection import open_connection
         from appliance.db.store_settings import load_store_settings
@@ -613,6 +759,23 @@ def build_parser() -> argparse.ArgumentParser:
                                    "Stops between jobs on SIGTERM.")
     p.set_defaults(func=cmd_printd)
 
+    p = sub.add_parser("syncd", parents=[common], help="run the sync worker (orders to the ERP, catalog and stock from it)",
+                       description="Deliver every queued order and status change to each [sync.NAME] target of the "
+                                   "settings, oldest first, exactly once in effect, backing off while the ERP fails; "
+                                   "pull catalog and stock every pull_minutes. Stops between deliveries on SIGTERM.")
+    p.set_defaults(func=cmd_syncd)
+
+    p = sub.add_parser("sync", parents=[common], help="ERP sync: each target's state and backlog; retry; pull now",
+                       description="Without a subcommand: each sync target's state (ok, retrying since, failing, "
+                                   "idle), backlog, parked rows, last success and last error.")
+    p.set_defaults(func=cmd_sync, sync_command="status", target=None)
+    ysub = p.add_subparsers(dest="sync_command", metavar="ACTION")
+    ysub.add_parser("status", parents=[nested], help="each target's state, backlog, parked rows, last success and error")
+    y = ysub.add_parser("retry", parents=[nested], help="put parked rows back in line and send waiting rows now")
+    y.add_argument("target", nargs="?", help="only this target (default: every enabled one)")
+    y = ysub.add_parser("pull", parents=[nested], help="pull catalog and stock from the ERP now")
+    y.add_argument("target", nargs="?", help="only this target (default: every enabled one)")
+
     p = sub.add_parser("printers", parents=[common], help="the printers with their status and queue; test; reprint",
                        description="Without a subcommand: every printer with what it said last (ready, paper out, "
                                    "cover open, unplugged...), its queue and its stations.")
@@ -710,7 +873,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_doctor)
 
     # The processes that serve or print check the database first (quick_check) and refuse a damaged one.
-    for name in ("serve", "demo", "printd"):
+    for name in ("serve", "demo", "printd", "syncd"):
         sub.choices[name].set_defaults(check_database=True)
     return parser
 

@@ -11,6 +11,8 @@ Two kinds:
 from __future__ import annotations
 
 import os
+import re
+import stat
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -42,7 +44,7 @@ class Setting:
     default: Any
     help: str
     kind: type
-    scope: str  # "box" or "store"
+    scope: str  # "box", "store" or "sync" (a key of a [sync.NAME] table)
     choices: tuple[Any, ...] | None = None
     minimum: int | None = None
     maximum: int | None = None
@@ -63,7 +65,7 @@ class Setting:
                 elif not isinstance(value, bool):
                     raise ValueError
             elif self.kind is int:
-                if isinstance(value, bool):
+                if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
                     raise ValueError
                 value = int(value)
             elif self.kind is float:
@@ -132,6 +134,26 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 BOX_SETTINGS = {s.name: s for s in SETTINGS if s.scope == "box"}
+
+# [sync.NAME] tables: one per ERP the box delivers orders to (sync/config.py turns them into targets). Only the keys
+# every target shares are declared here; each adapter module documents its own (paths, database, price list...).
+SYNC_KINDS = ("rest", "erpnext", "odoo")  # sync.adapters.KINDS: a test keeps the two in step
+SYNC_SECRET_KEYS = ("api_key", "api_secret", "password", "token", "auth_header")
+SYNC_NAME = re.compile(r"[a-z0-9_]+")
+SYNC_ENV_PREFIX = "TABLEBOX_SYNC_"
+SYNC_KEYS: tuple[Setting, ...] = (
+    Setting("kind", None, "Which ERP speaks at base_url: rest (the generic REST adapter), erpnext or odoo.", str, "sync",
+            choices=SYNC_KINDS),
+    Setting("base_url", None, "The ERP's address, http:// or https://.", str, "sync"),
+    Setting("enabled", True, "false: keep the target (and its queued rows) but deliver nothing to it.", bool, "sync"),
+    Setting("timeout_seconds", 10, "Seconds every HTTP call to the ERP may take before it counts as failed (then retried).",
+            int, "sync", minimum=1, maximum=120),
+    Setting("pull_minutes", 15, "Minutes between catalog and stock pulls from the ERP; 0: only `tablebox sync pull`.",
+            int, "sync", minimum=0, maximum=10_080),
+    Setting("retry_cap_seconds", 300.0, "Longest wait between two delivery attempts (the backoff doubles from 1 s up to it).",
+            float, "sync", minimum=0.01, maximum=3600),
+)
+SYNC_SETTINGS = {s.name: s for s in SYNC_KEYS}
 STORE_SETTINGS = {s.name: s for s in SETTINGS if s.scope == "store"}
 
 
@@ -156,6 +178,9 @@ class BoxSettings:
     backup_usb_dir: str = ""
     config_file: Path | None = None
     store_defaults: Mapping[str, Any] = field(default_factory=dict)
+    # [sync.NAME] tables, validated, defaults filled in, secrets merged from the environment; repr=False keeps
+    # the secrets out of any log line or traceback that prints the settings.
+    sync_targets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict, repr=False)
 
     @property
     def db_path(self) -> Path:
@@ -204,6 +229,7 @@ def load_settings(
                 break
     values: dict[str, Any] = {}
     store_defaults: dict[str, Any] = {}
+    sync_tables: Any = {}
     if path is not None:
         data = _read_toml(path)
         for key, value in data.items():
@@ -214,6 +240,8 @@ def load_settings(
                     if skey not in STORE_SETTINGS:
                         raise SettingsError(f"{path}: unknown store setting {skey!r} in [store]")
                     store_defaults[skey] = STORE_SETTINGS[skey].convert(svalue, str(path))
+            elif key == "sync":
+                sync_tables = value
             elif key in BOX_SETTINGS:
                 values[key] = BOX_SETTINGS[key].convert(value, str(path))
             else:
@@ -229,8 +257,69 @@ def load_settings(
         data_dir=resolved_dir,
         config_file=path,
         store_defaults=store_defaults,
+        sync_targets=_sync_targets(path, sync_tables, env) if path is not None else {},
         **{k: v for k, v in values.items() if k in known},
     )
+
+
+def sync_secret_env(name: str, key: str) -> str:
+    """The environment variable holding a target's secret: TABLEBOX_SYNC_ERP_API_SECRET for [sync.erp] api_secret."""
+    return f"{SYNC_ENV_PREFIX}{name.upper()}_{key.upper()}"
+
+
+def _private(path: Path) -> bool:
+    """Only the owner may read or write the file (0600 or 0400): then secrets may sit in it."""
+    try:
+        return stat.S_IMODE(path.stat().st_mode) & 0o177 == 0
+    except OSError:
+        return False
+
+
+def _sync_targets(path: Path, tables: Any, env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    """Check each [sync.NAME] table: its name, the shared keys (kind, base_url, timeouts), and where its secrets
+    come from; fill in the defaults. Adapter-specific keys pass through for the adapter to check."""
+    if not isinstance(tables, dict):
+        raise SettingsError(f"{path}: [sync] must hold one table per target, like [sync.erp]")
+    private = _private(path)
+    targets: dict[str, dict[str, Any]] = {}
+    for name, table in tables.items():
+        where = f"{path}: [sync.{name}]"
+        if not SYNC_NAME.fullmatch(name):
+            raise SettingsError(f"{where}: a target's name is lower-case letters, digits and _ only (e.g. [sync.erp])")
+        if not isinstance(table, dict):
+            raise SettingsError(f"{where} must be a table of settings (kind, base_url, ...)")
+        config: dict[str, Any] = {}
+        for setting in SYNC_KEYS:
+            if setting.name in table:
+                config[setting.name] = setting.convert(table[setting.name], where)
+            elif setting.default is None:
+                raise SettingsError(f"{where}: {setting.name} is missing ({setting.help})")
+            else:
+                config[setting.name] = setting.default
+        url = config["base_url"]
+        if not re.fullmatch(r"https?://[^/\s?#]+(/\S*)?", url):
+            raise SettingsError(f"{where}: base_url must start with http:// or https:// and name a host, got {url!r}")
+        config["base_url"] = url.rstrip("/")
+        for key, value in table.items():
+            if key in SYNC_SETTINGS:
+                continue
+            if key in SYNC_SECRET_KEYS:
+                if not private:
+                    mode = oct(stat.S_IMODE(path.stat().st_mode))[2:]
+                    raise SettingsError(
+                        f"{where}: {key} is written in the file, but others may read it (mode {mode}). Either "
+                        f"`chmod 600 {path}` (owned by the user the service runs as), or take {key} out of the file "
+                        f"and set ${sync_secret_env(name, key)} in the environment (under systemd: in "
+                        f"/etc/tablebox/sync.env, mode 0600)")
+                if not isinstance(value, str) or not value:
+                    raise SettingsError(f"{where}: {key} must be a non-empty string")
+            config[key] = value
+        for key in SYNC_SECRET_KEYS:
+            variable = sync_secret_env(name, key)
+            if env.get(variable):
+                config[key] = env[variable]
+        targets[name] = config
+    return targets
 
 
 def settings_help() -> str:
@@ -246,6 +335,13 @@ def settings_help() -> str:
         if s.scope == "store":
             lines.append(f"  {s.name} = {s.default!r}")
             lines.append(f"      {s.help}")
+    lines.append("")
+    lines.append("sync targets ([sync.NAME] tables of the settings file, one per ERP; kind-specific keys in the README):")
+    for s in SYNC_KEYS:
+        lines.append(f"  {s.name} = {'(required)' if s.default is None else repr(s.default)}")
+        lines.append(f"      {s.help}")
+    lines.append(f"  secrets ({', '.join(SYNC_SECRET_KEYS)}): in the file only if it is mode 0600, else from "
+                 f"${SYNC_ENV_PREFIX}<NAME>_<KEY>.")
     lines.append("")
     lines.append(f"settings file: ${CONFIG_ENV}, else <data_dir>/tablebox.toml, else {SYSTEM_CONFIG}.")
     lines.append(f"data folder: --data-dir, else ${DATA_DIR_ENV}, else data_dir from the settings file, else the default above.")

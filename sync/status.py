@@ -1,85 +1,9 @@
-"""Where each sync target stands, read from the outbox: ok, retrying since when, failing (rows set aside that
-need a person), or idle; and "retry now". The console shows it; the sync worker reports the same states."""
+"""Where each sync target stands (ok, retrying since, failing, idle) and "retry now", for the console and the
+sync worker. The rules live in appliance.db.sync_state so that /healthz can share them."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from enum import StrEnum
+from appliance.db.sync_state import (NEEDS_A_PERSON, SyncState, TargetStatus, retry_now, sync_status,
+                                     target_status)
 
-import apsw
-
-from appliance.db.connection import one, scalar
-from appliance.domain.errors import DomainError
-
-
-class SyncState(StrEnum):
-    OK = "ok"                # delivering (or caught up) without errors
-    RETRYING = "retrying"    # a row failed and waits for its next attempt
-    FAILING = "failing"      # rows were parked: the worker gave up on them until a person looks
-    IDLE = "idle"            # disabled, or never had anything to send
-
-
-NEEDS_A_PERSON = frozenset({SyncState.FAILING})
-
-# The rows still to send, and the rows set aside (both are "not delivered").
-_WAITING = "target = ? AND delivered_at IS NULL AND parked_at IS NULL"
-_PARKED = "target = ? AND delivered_at IS NULL AND parked_at IS NOT NULL"
-
-
-@dataclass(frozen=True)
-class TargetStatus:
-    name: str
-    kind: str
-    enabled: bool
-    state: SyncState
-    backlog: int                # waiting to be sent (parked rows not counted)
-    parked: int
-    oldest_waiting: str | None  # created_at of the oldest row still to send
-    last_success: str | None    # the latest delivered_at
-    since: str | None           # retrying: when the oldest failing row was queued; failing: the first parking
-    last_error: str | None      # why (the failing row's, or the latest parked row's)
-
-
-def target_status(conn: apsw.Connection, name: str) -> TargetStatus:
-    target = one(conn, "SELECT name, kind, enabled FROM sync_targets WHERE name = ?", (name,))
-    if target is None:
-        raise DomainError("unknown_target", f"no sync target called {name!r}", target=name)
-    backlog, oldest = conn.execute(f"SELECT count(*), min(created_at) FROM outbox WHERE {_WAITING}",
-                                   (name,)).fetchone()
-    parked, first_parked = conn.execute(f"SELECT count(*), min(parked_at) FROM outbox WHERE {_PARKED}",
-                                        (name,)).fetchone()
-    last_success = scalar(conn, "SELECT max(delivered_at) FROM outbox WHERE target = ? AND delivered_at IS NOT NULL",
-                          (name,))
-    failing = one(conn, f"SELECT created_at, last_error FROM outbox WHERE {_WAITING} AND attempts > 0"
-                        " ORDER BY created_at, id LIMIT 1", (name,))
-    since, error = (failing["created_at"], failing["last_error"]) if failing else (None, None)
-    if parked:
-        state, since = SyncState.FAILING, first_parked
-        error = scalar(conn, f"SELECT last_error FROM outbox WHERE {_PARKED} ORDER BY parked_at DESC, id DESC LIMIT 1",
-                       (name,))
-    elif failing:
-        state = SyncState.RETRYING
-    elif not target["enabled"] or (backlog == 0 and last_success is None):
-        state = SyncState.IDLE
-    else:
-        state = SyncState.OK
-    return TargetStatus(name, target["kind"], bool(target["enabled"]), state, backlog, parked, oldest, last_success,
-                        since, error)
-
-
-def sync_status(conn: apsw.Connection) -> list[TargetStatus]:
-    """Every target, by name; read in one transaction so the figures agree with each other."""
-    with conn:
-        return [target_status(conn, name) for (name,) in conn.execute("SELECT name FROM sync_targets ORDER BY name")]
-
-
-def retry_now(conn: apsw.Connection, name: str) -> dict[str, int]:
-    """Send the target's waiting rows at the worker's next pass (no backoff wait) and put its parked rows back
-    in line. Attempts and the last error are kept: they are the history the worker and the console read."""
-    if scalar(conn, "SELECT 1 FROM sync_targets WHERE name = ?", (name,)) is None:
-        raise DomainError("unknown_target", f"no sync target called {name!r}", target=name)
-    unparked = conn.execute(f"UPDATE outbox SET parked_at = NULL, next_attempt_at = NULL WHERE {_PARKED}"
-                            " RETURNING id", (name,)).fetchall()
-    hurried = conn.execute(f"UPDATE outbox SET next_attempt_at = NULL WHERE {_WAITING} AND next_attempt_at IS NOT NULL"
-                           " RETURNING id", (name,)).fetchall()
-    return {"unparked": len(unparked), "hurried": len(hurried)}
+__all__ = ["NEEDS_A_PERSON", "SyncState", "TargetStatus", "retry_now", "sync_status", "target_status"]

@@ -40,6 +40,7 @@ def test_the_store_layer_does_not_import_the_web_app():
 
 
 @pytest.mark.parametrize("package,forbidden", [("printers.worker", {"litestar", "textual", "tui", "sync"}),
+                                               ("sync.worker", {"litestar", "textual", "tui", "printers", "uvicorn"}),
                                                ("tui.app", {"litestar", "printers", "sync"})])
 def test_side_packages_keep_to_their_lane(package, forbidden):
     loaded = imported_after(package)

@@ -312,6 +312,44 @@ def test_the_print_worker_prints_inside_its_units_rules(tmp_path):
 
 @needs_seccomp
 @pytest.mark.slow
+def test_the_sync_worker_delivers_inside_its_units_rules(tmp_path):
+    from litestar.testing import TestClient
+
+    from appliance.web.app import create_app
+    from tests.fakes.erp_rest import FakeRestERP
+    from tests.sync.syncd import order_bodies, outbox_counts, seed_catalog, wait_until, write_settings
+
+    settings = make_settings(tmp_path / "data")
+    ensure_demo_store(settings)
+    erp = FakeRestERP().start()
+    notify = NotifySocket()
+    log = (tmp_path / "syncd.log").open("ab")
+    try:
+        seed_catalog(settings.db_path, erp)
+        config = write_settings(tmp_path / "tablebox.toml", {"erp": {**erp.target_config(), "pull_minutes": 1}})
+        env = {**os.environ, "NOTIFY_SOCKET": notify.address, "WATCHDOG_USEC": "1000000", "TABLEBOX_LOG_FORMAT": "json"}
+        proc = subprocess.Popen(sandboxed("tablebox-syncd.service", sys.executable, "-m", "appliance", "syncd",
+                                          "--data-dir", str(settings.data_dir), "--config", str(config)),
+                                env=env, stdout=log, stderr=log, cwd=REPO)
+        try:
+            notify.wait_for(is_ready)
+            body = next(order_bodies(settings.db_path, 1))  # syncd registered the target before READY=1
+            with TestClient(create_app(settings)) as client:
+                assert client.post(f"/api/v1/tables/{token_for(settings, 'A1')}/orders", json=body).status_code == 201
+            wait_until(lambda: outbox_counts(settings.db_path)["delivered"] == 1, timeout=30)
+            notify.wait_for(is_ping)
+        finally:
+            stop(proc)
+    finally:
+        log.close()
+        notify.close()
+        erp.stop()
+    assert proc.returncode == 0, (tmp_path / "syncd.log").read_text()[-2000:]
+    assert erp.order_counts() == {body["client_key"]: 1}
+
+
+@needs_seccomp
+@pytest.mark.slow
 def test_the_console_draws_its_pin_screen_inside_its_units_rules(tmp_path):
     """fbterm itself needs a framebuffer this machine does not have; the console inside it runs here on a
     pseudo-terminal, as it does inside fbterm."""

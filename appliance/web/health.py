@@ -9,8 +9,9 @@ import msgspec
 from litestar import Request, Response, get
 
 from appliance import __version__
-from appliance.db.connection import rows, scalar
+from appliance.db.connection import scalar
 from appliance.db.migrate import current_version
+from appliance.db.sync_state import NEEDS_A_PERSON, SyncState, sync_status
 from appliance.web.schemas import HealthOut
 
 
@@ -22,22 +23,17 @@ def health_report(conn: apsw.Connection) -> tuple[int, dict[str, Any]]:
                 "SELECT count(*), min(created_at) FROM print_jobs WHERE state = 'pending'").fetchone()
             failed = scalar(conn, "SELECT count(*) FROM print_jobs WHERE state = 'failed'")
             sync = [
-                {"name": r["name"], "pending": r["pending"], "parked": r["parked"], "last_error": r["last_error"]}
-                for r in rows(
-                    conn,
-                    "SELECT t.name,"
-                    " (SELECT count(*) FROM outbox o WHERE o.target = t.name AND delivered_at IS NULL AND parked_at IS NULL) AS pending,"
-                    " (SELECT count(*) FROM outbox o WHERE o.target = t.name AND parked_at IS NOT NULL) AS parked,"
-                    " (SELECT last_error FROM outbox o WHERE o.target = t.name AND last_error IS NOT NULL"
-                    "  ORDER BY id DESC LIMIT 1) AS last_error"
-                    " FROM sync_targets t WHERE t.enabled ORDER BY t.name")
+                {"name": t.name, "kind": t.kind, "state": t.state.value, "since": t.since, "pending": t.backlog,
+                 "parked": t.parked, "last_success": t.last_success, "last_error": t.last_error}
+                for t in sync_status(conn) if t.enabled
             ]
     except apsw.Error as exc:
         return 503, {"status": "failing", "version": __version__,
                      "database": {"ok": False, "schema_version": 0, "error": str(exc)},
                      "printers": {"pending_jobs": 0, "failed_jobs": 0, "oldest_pending_at": None}, "sync": []}
-    # a failed print job means a kitchen missing a ticket; a parked outbox row needs a person
-    degraded = failed > 0 or any(t["parked"] for t in sync)
+    # a failed print job means a kitchen missing a ticket; a parked outbox row needs a person (a target that is
+    # only retrying, an ERP down for a while, is not degraded: the box goes on and catches up by itself)
+    degraded = failed > 0 or any(SyncState(t["state"]) in NEEDS_A_PERSON for t in sync)
     return 200, {
         "status": "degraded" if degraded else "ok",
         "version": __version__,
@@ -50,6 +46,7 @@ def health_report(conn: apsw.Connection) -> tuple[int, dict[str, Any]]:
 @get("/healthz", operation_id="health", summary="Health of the box", tags=["box"])
 async def healthz(request: Request[Any, Any, Any]) -> Response[HealthOut]:
     """200 while the database answers (status `ok`, or `degraded` when print jobs failed or sync rows are
-    parked); 503 `failing` when the database does not answer."""
+    parked); 503 `failing` when the database does not answer. Each enabled sync target has its state: `ok`,
+    `retrying` (since when, the last error), `failing` (rows parked: the ERP refused them), or `idle`."""
     status, report = health_report(request.app.state.store.read)
     return Response(content=msgspec.json.encode(report), status_code=status, media_type="application/json")

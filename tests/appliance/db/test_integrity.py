@@ -49,13 +49,13 @@ def test_damage_in_the_middle_of_a_page_is_found(settings):
         inspect_store_file(settings.db_path)
 
 
-@pytest.mark.parametrize("command", ["serve", "printd", "demo"])
+@pytest.mark.parametrize("command", ["serve", "printd", "demo", "syncd"])
 def test_the_processes_refuse_a_damaged_database_and_say_to_restore(settings, tmp_path, command):
     (settings.data_dir / "backups").mkdir()
     newest, _ = make_backup(settings.db_path, settings.data_dir / "backups", datetime(2025, 6, 2, 3, 0))
     damage(settings.db_path)
     damaged = settings.db_path.read_bytes()
-    web = [] if command == "printd" else ["--host", "127.0.0.1", "--port", "9"]
+    web = [] if command in ("printd", "syncd") else ["--host", "127.0.0.1", "--port", "9"]
     result = subprocess.run([sys.executable, "-m", "appliance", command, "--data-dir", str(settings.data_dir), *web],
                             capture_output=True, text=True, timeout=60,
                             env={**os.environ, "TABLEBOX_PUBLIC_BASE_URL": "http://box.test"})

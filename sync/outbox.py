@@ -1,0 +1,327 @@
+"""The outbox delivery engine: hands one target's queued rows to its ERP adapter, oldest first, each exactly once
+in effect, backing off while the ERP fails and setting aside what it refuses.
+
+How a row travels:
+- claimed: `claimed_by` / `claimed_at` set in one `BEGIN IMMEDIATE` transaction, for up to `batch_size`
+  consecutive rows from the head of the target's line. Nobody else claims a row while its lease runs (a worker
+  that crashed loses its claims after `lease_seconds`; the same worker id, restarted, takes them back at once).
+  Only a prefix of the line is ever claimed, so two workers never deliver one target's rows out of order.
+- delivered: the adapter is called (it makes a retried delivery harmless: lookup before create, or the ERP's
+  idempotency key), then `delivered_at` is committed, row by row. A crash between the two delivers the row
+  again, which the adapter recognises: at-least-once on the wire, exactly-once in effect.
+- retrying (`Retryable`): attempts + 1, the error, `next_attempt_at` = now + backoff (exponential from 1 s,
+  factor 2, full jitter, capped); the row keeps its place and blocks the rows behind it (an order's status
+  change must not reach the ERP before the order).
+- parked (`Rejected`): set aside with the ERP's message for a person (`tablebox sync retry` puts it back in
+  line); the rows behind it go on.
+
+Kinds: `order.submitted` -> push_order; `order.status` -> push_status; `order.line_voided` -> push_status with
+status "line_voided"; `payment.recorded` -> push_payment (payload: order_refs, table, method, amount_minor,
+currency, paid_at); any other kind is marked delivered with a note (no adapter call for it).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, Sequence
+
+import apsw
+import structlog
+
+from appliance.db.store_settings import load_store_settings
+from appliance.domain.menu import translate
+from sync.adapters.base import Adapter, OrderDoc, OrderLine, PaymentDoc, Rejected, Retryable
+
+log = structlog.get_logger("sync.outbox")
+
+LEASE_SECONDS = 120.0
+BATCH_SIZE = 50
+ERROR_CHARS = 500
+Clock = Callable[[], datetime]
+
+
+def stamp(moment: datetime) -> str:
+    """A time as the outbox stores it (as appliance.db.connection.utc_now): UTC ISO-8601, microseconds, 'Z';
+    such strings sort as the times do."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_stamp(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+
+
+def system_clock() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass
+class Backoff:
+    """Exponential backoff with full jitter: after the n-th failure wait uniform(0, min(cap, base * factor**(n-1)))
+    seconds. Full jitter spreads a crowd of retries (many boxes, one ERP coming back) instead of keeping it."""
+    base: float = 1.0
+    factor: float = 2.0
+    cap: float = 300.0
+    rng: random.Random | None = None
+
+    def ceiling(self, failures: int) -> float:
+        return min(self.cap, self.base * self.factor ** min(max(failures - 1, 0), 60))
+
+    def delay(self, failures: int) -> float:
+        return (self.rng or random).uniform(0.0, self.ceiling(failures))
+
+
+@dataclass(frozen=True)
+class Row:
+    id: int
+    kind: str
+    idempotency_key: str
+    payload: str
+    attempts: int
+
+
+@dataclass
+class Pass:
+    """What one claim-and-deliver pass did."""
+    claimed: int = 0
+    delivered: int = 0
+    skipped: int = 0          # delivered without an adapter call (a kind the adapter has no call for)
+    retrying: int = 0
+    parked: int = 0
+    released: int = 0         # claimed but handed back unsent (a failure ahead of them, or stopping)
+
+
+class UnreadableRow(Exception):
+    """A row whose payload cannot be turned into a document: retrying cannot fix it, so it is parked."""
+
+
+def error_text(exc: BaseException) -> str:
+    message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    status = getattr(exc, "status", None)
+    if status and str(status) not in message:
+        message = f"HTTP {status}: {message}"
+    return message[:ERROR_CHARS]
+
+
+class OutboxEngine:
+    """Delivers one target's outbox rows through one adapter, on one connection (one thread)."""
+
+    def __init__(self, conn: apsw.Connection, target: str, adapter: Adapter, *, worker_id: str,
+                 clock: Clock = system_clock, backoff: Backoff | None = None, lease_seconds: float = LEASE_SECONDS,
+                 batch_size: int = BATCH_SIZE, stop: threading.Event | None = None,
+                 heartbeat: Callable[[], None] | None = None) -> None:
+        self.conn = conn
+        self.target = target
+        self.adapter = adapter
+        self.worker_id = worker_id
+        self.clock = clock
+        self.backoff = backoff or Backoff()
+        self.lease = timedelta(seconds=lease_seconds)
+        self.batch_size = batch_size
+        self.stop = stop or threading.Event()
+        self.heartbeat = heartbeat or (lambda: None)
+        self._lang: str | None = None
+
+    # -- claiming -------------------------------------------------------------------------------------------
+    def _head(self, limit: int) -> list[tuple[int, str | None, str | None, str | None]]:
+        return self.conn.execute(
+            "SELECT id, next_attempt_at, claimed_by, claimed_at FROM outbox"
+            " WHERE target = ? AND delivered_at IS NULL AND parked_at IS NULL ORDER BY id LIMIT ?",
+            (self.target, limit)).fetchall()
+
+    def _blocked_until(self, row: tuple[int, str | None, str | None, str | None], now: datetime) -> datetime | None:
+        """When the row may be claimed, if not now: its backoff, or another worker's live lease. A time further
+        ahead than a backoff or a lease can reach was written by a clock that ran ahead (a box without a
+        battery clock, before NTP set it right): it does not hold the row up for hours."""
+        _, next_attempt, by, at = row
+        if next_attempt is not None and next_attempt > stamp(now):
+            until = parse_stamp(next_attempt)
+            if until - now <= timedelta(seconds=self.backoff.cap + 1):
+                return until
+        if by is not None and by != self.worker_id and at is not None and at >= stamp(now - self.lease):
+            until = parse_stamp(at) + self.lease
+            if until - now <= self.lease + timedelta(seconds=1):
+                return until
+        return None
+
+    def claim(self, limit: int | None = None) -> list[Row]:
+        """Claim up to `limit` consecutive ready rows from the head of the line, in one transaction. A row that
+        waits out its backoff, or is in another worker's hands, stops the claim there: nothing behind it is
+        taken (parked rows are not in the line)."""
+        now = self.clock()
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            ids = []
+            for row in self._head(limit or self.batch_size):
+                if self._blocked_until(row, now) is not None:
+                    break
+                ids.append(row[0])
+            claimed = self.conn.execute(
+                "UPDATE outbox SET claimed_by = ?, claimed_at = ? WHERE id IN (SELECT value FROM json_each(?))"
+                " RETURNING id, kind, idempotency_key, payload, attempts",
+                (self.worker_id, stamp(now), json.dumps(ids))).fetchall() if ids else []
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        return sorted((Row(*r) for r in claimed), key=lambda r: r.id)
+
+    def seconds_until_ready(self) -> float | None:
+        """How long until the head of the line can be claimed: 0 now, None when nothing waits. Reads only (no
+        write lock), so an idle worker can ask often."""
+        head = self._head(1)
+        if not head:
+            return None
+        now = self.clock()
+        until = self._blocked_until(head[0], now)
+        return 0.0 if until is None else max(0.0, (until - now).total_seconds())
+
+    def release(self, ids: Sequence[int]) -> int:
+        """Hand claimed rows back unsent (stopping, or a failure ahead of them)."""
+        if not ids:
+            return 0
+        return len(self.conn.execute(
+            "UPDATE outbox SET claimed_by = NULL, claimed_at = NULL WHERE id IN (SELECT value FROM json_each(?))"
+            " AND claimed_by = ? AND delivered_at IS NULL RETURNING id", (json.dumps(list(ids)), self.worker_id)
+        ).fetchall())
+
+    def release_all(self) -> int:
+        """Every claim this worker holds on the target (at shutdown)."""
+        return len(self.conn.execute(
+            "UPDATE outbox SET claimed_by = NULL, claimed_at = NULL WHERE target = ? AND claimed_by = ?"
+            " AND delivered_at IS NULL RETURNING id", (self.target, self.worker_id)).fetchall())
+
+    # -- delivering -----------------------------------------------------------------------------------------
+    def run_once(self) -> Pass:
+        """Claim a batch and deliver it in order. Stops early (handing the rest back) on a Retryable failure,
+        which keeps its place at the head of the line, or when `stop` is set."""
+        rows = self.claim()
+        result = Pass(claimed=len(rows))
+        claimed_at = self.clock()
+        for index, row in enumerate(rows):
+            if self.stop.is_set():
+                result.released += self.release([r.id for r in rows[index:]])
+                break
+            if self.clock() - claimed_at > self.lease / 3:  # a slow ERP: keep the lease on what is left
+                claimed_at = self.clock()
+                self.conn.execute(
+                    "UPDATE outbox SET claimed_at = ? WHERE id IN (SELECT value FROM json_each(?)) AND claimed_by = ?",
+                    (stamp(claimed_at), json.dumps([r.id for r in rows[index:]]), self.worker_id))
+            self.heartbeat()
+            outcome = self.deliver(row)
+            setattr(result, outcome, getattr(result, outcome) + 1)
+            if outcome == "retrying":
+                result.released += self.release([r.id for r in rows[index + 1:]])
+                break
+        return result
+
+    def deliver(self, row: Row) -> str:
+        """One row to the ERP and its outcome committed: 'delivered', 'skipped', 'retrying' or 'parked'."""
+        try:
+            try:
+                call, note = self._call_for(row)
+            except (KeyError, TypeError, ValueError, UnreadableRow) as exc:
+                raise Rejected(f"cannot read this outbox row: {type(exc).__name__}: {exc}") from None
+            reference = call() if call is not None else None
+        except Retryable as exc:
+            return self._retry(row, error_text(exc))
+        except Rejected as exc:
+            return self._park(row, error_text(exc))
+        except Exception as exc:  # an adapter bug or an error it did not map: retry, and say so in the log
+            log.exception("sync.unexpected_error", target=self.target, outbox_id=row.id, kind=row.kind)
+            return self._retry(row, f"unexpected error: {exc!r}"[:ERROR_CHARS])
+        now = stamp(self.clock())
+        done = self.conn.execute(
+            "UPDATE outbox SET delivered_at = ?, attempts = attempts + 1, claimed_by = NULL, claimed_at = NULL,"
+            " next_attempt_at = NULL, last_error = coalesce(?, last_error) WHERE id = ? AND delivered_at IS NULL"
+            " RETURNING id", (now, note, row.id)).fetchall()
+        if not done:
+            log.warning("sync.already_delivered", target=self.target, outbox_id=row.id)
+        if note:
+            log.info("sync.skipped", target=self.target, outbox_id=row.id, kind=row.kind, note=note)
+            return "skipped"
+        log.info("sync.delivered", target=self.target, outbox_id=row.id, kind=row.kind, key=row.idempotency_key,
+                 erp_ref=reference)
+        return "delivered"
+
+    def _retry(self, row: Row, error: str) -> str:
+        failures = row.attempts + 1
+        wait = self.backoff.delay(failures)
+        now = self.clock()
+        self.conn.execute(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?, claimed_by = NULL,"
+            " claimed_at = NULL WHERE id = ? AND delivered_at IS NULL", (error, stamp(now + timedelta(seconds=wait)), row.id))
+        log.warning("sync.retrying", target=self.target, outbox_id=row.id, kind=row.kind, attempts=failures,
+                    wait_seconds=round(wait, 3), error=error)
+        return "retrying"
+
+    def _park(self, row: Row, error: str) -> str:
+        self.conn.execute(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = ?, parked_at = ?, next_attempt_at = NULL,"
+            " claimed_by = NULL, claimed_at = NULL WHERE id = ? AND delivered_at IS NULL", (error, stamp(self.clock()), row.id))
+        log.error("sync.parked", target=self.target, outbox_id=row.id, kind=row.kind, key=row.idempotency_key,
+                  error=error)
+        return "parked"
+
+    # -- documents ------------------------------------------------------------------------------------------
+    def _call_for(self, row: Row) -> tuple[Callable[[], Any] | None, str | None]:
+        payload = json.loads(row.payload)
+        if row.kind == "order.submitted":
+            order = self.order_doc(payload)
+            return (lambda: self.adapter.push_order(order)), None
+        if row.kind == "order.status":
+            ref, status, reason = payload["client_key"], payload["to"], payload.get("reason")
+            return (lambda: self.adapter.push_status(ref, status, reason)), None
+        if row.kind == "order.line_voided":
+            ref = payload["client_key"]
+            reason = f"line {payload['line_no']} voided" + (f": {payload['reason']}" if payload.get("reason") else "")
+            return (lambda: self.adapter.push_status(ref, "line_voided", reason)), None
+        if row.kind == "payment.recorded":
+            payment = self.payment_doc(row.idempotency_key, payload)
+            return (lambda: self.adapter.push_payment(payment)), None
+        return None, f"not sent: the ERP adapters have no call for {row.kind!r} rows"
+
+    @property
+    def lang(self) -> str:
+        if self._lang is None:
+            self._lang = load_store_settings(self.conn).languages[0]
+        return self._lang
+
+    def order_doc(self, order: dict[str, Any]) -> OrderDoc:
+        """The order as the ERP gets it: the payload (the order as it was submitted) plus each dish's ERP code
+        and key as the menu has them now."""
+        lines = [line for line in order["lines"] if line.get("status", "active") == "active"]
+        ids = sorted({line["item_id"] for line in lines})
+        codes = {item_id: (key, code) for item_id, key, code in self.conn.execute(
+            "SELECT id, key, erp_code FROM items WHERE id IN (SELECT value FROM json_each(?))", (json.dumps(ids),))}
+        doc_lines = []
+        for line in lines:
+            key, code = codes.get(line["item_id"], (None, None))
+            name = translate(line["names"], self.lang)
+            if line.get("variant_names"):
+                name += f" ({translate(line['variant_names'], self.lang)})"
+            extras = [translate(o["names"], self.lang) for o in line.get("options") or []]
+            if line.get("note"):
+                extras.append(line["note"])
+            doc_lines.append(OrderLine(code=code or None, key=key, name=name, quantity=int(line["quantity"]),
+                                       unit_price_minor=int(line["unit_price_minor"]),
+                                       line_total_minor=int(line["line_total_minor"]), note="; ".join(extras)))
+        if not doc_lines:
+            raise UnreadableRow("the order has no lines")
+        return OrderDoc(
+            order_ref=order["client_key"], order_id=int(order["id"]), ticket=f"{order['ticket_day']}#{order['ticket_no']}",
+            table=str(order["table"]), created_at=order["created_at"], currency=order["currency"], lines=doc_lines,
+            subtotal_minor=int(order["subtotal_minor"]), service_charge_minor=int(order["service_charge_minor"]),
+            total_minor=int(order["total_minor"]), tax_minor=int(order["tax_minor"]),
+            status=order.get("status") or "submitted", note=order.get("note") or "")
+
+    @staticmethod
+    def payment_doc(key: str, payment: dict[str, Any]) -> PaymentDoc:
+        known = {"order_refs", "table", "method", "amount_minor", "currency", "paid_at"}
+        return PaymentDoc(payment_ref=key, order_refs=list(payment["order_refs"]), table=str(payment["table"]),
+                          method=payment["method"], amount_minor=int(payment["amount_minor"]),
+                          currency=payment["currency"], paid_at=payment["paid_at"],
+                          extra={k: v for k, v in payment.items() if k not in known})

@@ -1,0 +1,198 @@
+"""The sync worker behind `tablebox syncd`: one thread per ERP target, delivering its outbox and pulling its catalog
+and stock on schedule, so a slow or dead ERP never holds up another."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import apsw
+import structlog
+
+from appliance.db.connection import open_connection
+from appliance.settings import BoxSettings, SettingsError
+from sync.adapters import make_adapter
+from sync.adapters.base import Adapter
+from sync.catalog import CatalogChanges, pull_and_apply
+from sync.config import Target, targets
+from sync.outbox import BATCH_SIZE, LEASE_SECONDS, Backoff, Clock, OutboxEngine, system_clock
+
+log = structlog.get_logger("sync.worker")
+
+POLL_SECONDS = 0.25
+PULL_RETRY_SECONDS = 60.0
+# A target thread that has not come round its loop (or begun a row) for this long is stuck. A row takes at most a
+# few HTTP calls, each with the target's timeout; a catalog pull of a large ERP pages through many: far below
+# this, so a slow ERP is a retry, never a watchdog restart.
+STUCK_AFTER_SECONDS = 300.0
+
+AdapterFactory = Callable[[str, Mapping[str, Any]], Adapter]
+
+
+def worker_id(target: str) -> str:
+    """Stable across restarts of this box's worker, so a restarted worker takes its own claims back at once
+    (one syncd per store at a time: see hold_lock)."""
+    return f"{socket.gethostname()}:{target}"
+
+
+class AlreadyRunning(RuntimeError):
+    pass
+
+
+def hold_lock(path: Path) -> Any:
+    """An exclusive lock on `path` for as long as the returned file stays open: one sync worker per store, so
+    two never act under the same worker id. The kernel drops it when the process dies, however it dies."""
+    handle = open(path, "a+b")  # noqa: SIM115 - kept open on purpose
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise AlreadyRunning(f"another `tablebox syncd` is running for this store (it holds {path})") from None
+    os.set_inheritable(handle.fileno(), False)
+    return handle
+
+
+def pull_now(conn: apsw.Connection, adapter: Adapter) -> CatalogChanges:
+    """Catalog and stock from the ERP, applied to the local menu in one transaction (sync.catalog)."""
+    return pull_and_apply(conn, adapter)
+
+
+class TargetLoop:
+    """One target's thread: pulls when due, then claims and delivers rows until none is ready, then waits."""
+
+    def __init__(self, db_path: Path, target: Target, adapter: Adapter, stop: threading.Event, *, vfs: str | None,
+                 poll_seconds: float, clock: Clock, lease_seconds: float = LEASE_SECONDS,
+                 batch_size: int = BATCH_SIZE) -> None:
+        self.db_path = db_path
+        self.target = target
+        self.adapter = adapter
+        self.stop = stop
+        self.vfs = vfs
+        self.poll_seconds = poll_seconds
+        self.clock = clock
+        self.lease_seconds = lease_seconds
+        self.batch_size = batch_size
+        self.beat = time.monotonic()  # last time the thread came round its loop or began a row: see SyncWorker.health
+        self.delivered = 0
+        self.thread = threading.Thread(target=self.run, name=f"sync-{target.name}", daemon=True)
+
+    def touch(self) -> None:
+        self.beat = time.monotonic()
+
+    def run(self) -> None:
+        conn = open_connection(self.db_path, vfs=self.vfs)
+        engine = OutboxEngine(conn, self.target.name, self.adapter, worker_id=worker_id(self.target.name),
+                              clock=self.clock, backoff=Backoff(cap=float(self.target.retry_cap_seconds)),
+                              lease_seconds=self.lease_seconds, stop=self.stop, heartbeat=self.touch,
+                              batch_size=self.batch_size)
+        pull_every = self.target.pull_minutes * 60.0
+        next_pull = time.monotonic() if pull_every else None
+        try:
+            while not self.stop.is_set():
+                self.touch()
+                if next_pull is not None and time.monotonic() >= next_pull:
+                    next_pull = time.monotonic() + (pull_every if self.pull(conn) else min(pull_every, PULL_RETRY_SECONDS))
+                wait = self.poll_seconds
+                try:
+                    done = engine.run_once()
+                    self.delivered += done.delivered
+                    if done.claimed and not done.retrying:
+                        continue  # more may be ready behind them
+                    until = engine.seconds_until_ready()
+                    if until is not None:
+                        wait = min(wait, until)
+                except apsw.Error as exc:  # the store busy or failing: the claims stay ours, try again shortly
+                    log.error("sync.store_error", target=self.target.name, error=str(exc))
+                    wait = 1.0
+                except Exception:
+                    log.exception("sync.loop_error", target=self.target.name)
+                    wait = 5.0
+                if next_pull is not None:
+                    wait = min(wait, max(0.0, next_pull - time.monotonic()))
+                self.stop.wait(wait)
+        finally:
+            try:
+                released = engine.release_all()
+                if released:
+                    log.info("sync.released", target=self.target.name, rows=released)
+            except apsw.Error as exc:
+                log.error("sync.release_failed", target=self.target.name, error=str(exc))
+            self.adapter.close()
+            conn.close()
+
+    def pull(self, conn: apsw.Connection) -> bool:
+        try:
+            result = pull_now(conn, self.adapter)
+        except Exception as exc:  # the menu stays as it was; the next pull tries again
+            log.warning("sync.pull_failed", target=self.target.name, error=str(exc)[:300])
+            return False
+        log.info("sync.pulled", target=self.target.name, changed=result.changed, **result.counts())
+        return True
+
+
+class SyncWorker:
+    """Every enabled target of the settings, each in its own thread with its own connection and adapter."""
+
+    def __init__(self, settings: BoxSettings, *, stop: threading.Event | None = None,
+                 adapter_factory: AdapterFactory = make_adapter, poll_seconds: float = POLL_SECONDS,
+                 stuck_after_seconds: float = STUCK_AFTER_SECONDS, clock: Clock = system_clock,
+                 lease_seconds: float = LEASE_SECONDS, batch_size: int = BATCH_SIZE) -> None:
+        self.stop_event = stop or threading.Event()
+        self.stuck_after_seconds = stuck_after_seconds
+        self.loops: list[TargetLoop] = []
+        try:
+            for target in targets(settings).values():
+                if not target.enabled:
+                    continue
+                try:
+                    adapter = adapter_factory(target.name, target.config)
+                except (ValueError, KeyError, TypeError) as exc:
+                    where = settings.config_file or "the settings"
+                    raise SettingsError(f"{where}: [sync.{target.name}]: {exc}") from None
+                self.loops.append(TargetLoop(settings.db_path, target, adapter, self.stop_event,
+                                             vfs=settings.sqlite_vfs or None, poll_seconds=poll_seconds, clock=clock,
+                                             lease_seconds=lease_seconds, batch_size=batch_size))
+        except BaseException:
+            for loop in self.loops:
+                loop.adapter.close()
+            raise
+
+    def start(self) -> SyncWorker:
+        for loop in self.loops:
+            loop.thread.start()
+        log.info("sync.started", targets=[{"name": l.target.name, "kind": l.target.kind, "url": l.target.base_url}
+                                          for l in self.loops])
+        return self
+
+    def health(self, now: float | None = None) -> str | None:
+        """None while every target thread is alive and has come round its loop (or begun a row) within
+        stuck_after_seconds; otherwise what is wrong. `tablebox syncd` pings the systemd watchdog only while this
+        is None. An ERP that is down is not unhealthy: the thread keeps looping while it backs off."""
+        now = time.monotonic() if now is None else now
+        for loop in self.loops:
+            if not loop.thread.is_alive():
+                return f"the thread of sync target {loop.target.name} has stopped"
+            if now - loop.beat > self.stuck_after_seconds:
+                return f"sync target {loop.target.name} has been stuck for {now - loop.beat:.0f} s"
+        return None
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop claiming; each thread finishes the row in hand (bounded by its HTTP timeouts) and hands the rest
+        of its claims back."""
+        self.stop_event.set()
+        deadline = time.monotonic() + (timeout if timeout is not None else
+                                       max((3 * l.target.timeout_seconds for l in self.loops), default=0) + 5)
+        for loop in self.loops:
+            if loop.thread.is_alive():
+                loop.thread.join(max(0.0, deadline - time.monotonic()))
+
+    def __enter__(self) -> SyncWorker:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,380 @@
+"""The outbox engine against a small scripted adapter. If these failed, a restaurant's ERP would get an order twice
+(two workers, or a worker that crashed mid-delivery), a status change before its order, or nothing at all behind one
+order the ERP refused; and a dead ERP would be hammered instead of backed off from."""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from appliance.db.connection import open_connection
+from appliance.db.orders import change_status, void_line
+from appliance.domain.orders import Actor, OrderStatus
+from sync.adapters.base import Rejected, Retryable
+from sync.outbox import Backoff, OutboxEngine, parse_stamp, stamp
+from sync.status import SyncState, retry_now, target_status
+from tests.appliance.web.conftest import item_id, key, variant_id
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 21, 12, 0, tzinfo=timezone.utc)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+class ScriptedAdapter:
+    """Records what reaches 'the ERP'; `failures[order_ref]` lists what the next attempts raise (None: succeed)."""
+
+    name = "test"
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, Any]] = []
+        self.failures: dict[str, list[Exception | None]] = {}
+        self.lock = threading.Lock()
+        self.closed = False
+
+    def _maybe_fail(self, ref: str) -> None:
+        script = self.failures.get(ref)
+        if script:
+            outcome = script.pop(0)
+            if outcome is not None:
+                raise outcome
+
+    def push_order(self, order: Any) -> str:
+        self._maybe_fail(order.order_ref)
+        with self.lock:
+            self.calls.append(("order", order))
+            return f"SO-{len(self.calls)}"
+
+    def push_status(self, order_ref: str, status: str, reason: str | None) -> None:
+        self._maybe_fail(f"{order_ref}:{status}")
+        with self.lock:
+            self.calls.append(("status", (order_ref, status, reason)))
+
+    def push_payment(self, payment: Any) -> str:
+        with self.lock:
+            self.calls.append(("payment", payment))
+        return "PAY-1"
+
+    def pull_catalog(self) -> Any:
+        raise NotImplementedError
+
+    def pull_stock(self) -> Any:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self.closed = True
+
+    def order_refs(self) -> list[str]:
+        return [doc.order_ref for kind, doc in self.calls if kind == "order"]
+
+
+@pytest.fixture
+def erp(db):
+    with db:
+        db.execute("INSERT INTO sync_targets (name, kind) VALUES ('erp', 'rest')")
+        db.execute("UPDATE items SET erp_code = 'ERP-' || upper(key) WHERE key IN ('har_gow', 'xiaolongbao')")
+    return db
+
+
+def place(client, token, db, lines=(("har_gow", 2),)) -> dict[str, Any]:
+    body = {"client_key": key(), "lines": [{"item_id": item_id(db, k), "quantity": q} for k, q in lines]}
+    r = client.post(f"/api/v1/tables/{token}/orders", json=body)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def engine(db_or_path, adapter, clock, worker="box:erp", **kw) -> OutboxEngine:
+    return OutboxEngine(db_or_path, "erp", adapter, worker_id=worker, clock=clock,
+                        backoff=kw.pop("backoff", Backoff(rng=random.Random(1))), **kw)
+
+
+def outbox(db) -> list[tuple]:
+    return db.execute("SELECT id, kind, attempts, delivered_at IS NOT NULL, parked_at IS NOT NULL, claimed_by,"
+                      " last_error FROM outbox WHERE target = 'erp' ORDER BY id").fetchall()
+
+
+def drain(eng: OutboxEngine, rounds: int = 20) -> None:
+    for _ in range(rounds):
+        if not eng.run_once().claimed:
+            return
+
+
+def test_an_order_reaches_the_erp_with_codes_names_and_totals(client, token, erp):
+    order = place(client, token, erp, [("har_gow", 2), ("mineral_water", 1)])
+    body = {"client_key": key(), "lines": [{"item_id": item_id(erp, "xiaolongbao"), "quantity": 1,
+                                            "variant_id": variant_id(erp, "xiaolongbao", "twelve")}]}
+    second = client.post(f"/api/v1/tables/{token}/orders", json=body).json()
+    adapter, clock = ScriptedAdapter(), Clock()
+    done = engine(erp, adapter, clock).run_once()
+    assert (done.claimed, done.delivered) == (2, 2)
+    (_, doc), (_, doc2) = adapter.calls
+    assert doc.order_ref == order["client_key"] and doc.order_id == order["id"]
+    day = erp.execute("SELECT ticket_day FROM orders WHERE id = ?", (order["id"],)).fetchone()[0]
+    assert doc.ticket == f"{day}#{order['ticket_no']}" and doc.table == "A1"
+    assert (doc.currency, doc.subtotal_minor, doc.total_minor, doc.tax_minor) == (
+        "CNY", order["subtotal_minor"], order["total_minor"], order["tax_minor"])
+    assert [(l.code, l.key, l.quantity, l.unit_price_minor, l.line_total_minor) for l in doc.lines] == [
+        ("ERP-HAR_GOW", "har_gow", 2, 3200, 6400), (None, "mineral_water", 1, 800, 800)]
+    assert sum(l.line_total_minor for l in doc.lines) == doc.subtotal_minor
+    zh = json.loads(erp.execute("SELECT names FROM items WHERE key = 'har_gow'").fetchone()[0])["zh"]
+    assert doc.lines[0].name == zh  # in the store's first language
+    assert doc2.lines[0].code == "ERP-XIAOLONGBAO" and "(" in doc2.lines[0].name  # the variant named
+    assert doc2.total_minor == second["total_minor"]
+    rows = outbox(erp)
+    assert [(r[2], r[3], r[5]) for r in rows] == [(1, 1, None), (1, 1, None)]  # delivered, one attempt, unclaimed
+    assert target_status(erp, "erp").state == SyncState.OK
+
+
+def test_status_changes_and_voided_lines_follow_their_order(client, token, erp, settings):
+    order = place(client, token, erp, [("har_gow", 1), ("mineral_water", 1)])
+    with erp:
+        void_line(erp, order["id"], 2, "out of stock")
+        change_status(erp, order["id"], OrderStatus.CANCELLED, Actor.STAFF, "guest left")
+    with erp:
+        erp.execute("INSERT INTO outbox (target, kind, idempotency_key, payload, created_at)"
+                    " VALUES ('erp', 'table.moved', 'table.moved:1', '{}', '2026-11-21T12:00:00.000000Z')")
+    adapter = ScriptedAdapter()
+    done = engine(erp, adapter, Clock()).run_once()
+    assert (done.delivered, done.skipped) == (3, 1)
+    assert [kind for kind, _ in adapter.calls] == ["order", "status", "status"]
+    assert adapter.calls[1][1] == (order["client_key"], "line_voided", "line 2 voided: out of stock")
+    assert adapter.calls[2][1] == (order["client_key"], "cancelled", "guest left")
+    note = erp.execute("SELECT last_error, delivered_at IS NOT NULL FROM outbox WHERE kind = 'table.moved'").fetchone()
+    assert note == ("not sent: the ERP adapters have no call for 'table.moved' rows", 1)
+
+
+def test_two_engines_on_two_connections_never_hold_the_same_rows(client, token, erp, settings):
+    refs = [place(client, token, erp)["client_key"] for _ in range(4)]
+    clock = Clock()
+    other = open_connection(settings.db_path)
+    try:
+        a, b = engine(erp, ScriptedAdapter(), clock, "box-a:erp"), engine(other, ScriptedAdapter(), clock, "box-b:erp")
+        mine = a.claim(limit=2)
+        assert [json.loads(r.payload)["client_key"] for r in mine] == refs[:2]
+        # the head of the line is in a's hands: b takes nothing, not even the rows behind it (order matters)
+        assert b.claim() == [] and b.seconds_until_ready() == pytest.approx(120.0)
+        for row in mine:
+            assert a.deliver(row) == "delivered"
+        theirs = b.claim()
+        assert [json.loads(r.payload)["client_key"] for r in theirs] == refs[2:]
+        assert a.claim() == []
+        assert {r[5] for r in outbox(erp) if not r[3]} == {"box-b:erp"}
+    finally:
+        other.close()
+
+
+def test_two_workers_racing_deliver_every_row_once_and_in_order(client, token, erp, settings):
+    refs = [place(client, token, erp)["client_key"] for _ in range(40)]
+    adapter = ScriptedAdapter()
+    connections = [open_connection(settings.db_path) for _ in range(2)]
+    try:
+        engines = [OutboxEngine(c, "erp", adapter, worker_id=f"w{n}:erp", batch_size=3)
+                   for n, c in enumerate(connections)]
+
+        def work(eng: OutboxEngine) -> None:
+            idle = 0
+            while idle < 50:
+                idle = 0 if eng.run_once().claimed else idle + 1
+
+        threads = [threading.Thread(target=work, args=(e,)) for e in engines]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+    finally:
+        for c in connections:
+            c.close()
+    assert adapter.order_refs() == refs  # each once, oldest first
+    assert all(r[3] for r in outbox(erp))
+
+
+def test_a_crashed_workers_claims_are_taken_over_after_the_lease(client, token, erp, settings):
+    refs = [place(client, token, erp)["client_key"] for _ in range(3)]
+    clock = Clock()
+    crashed = open_connection(settings.db_path)
+    assert len(engine(crashed, ScriptedAdapter(), clock, "box-a:erp").claim()) == 3
+    crashed.close()  # kill -9: the claims stay in the table
+    other = engine(erp, ScriptedAdapter(), clock, "box-b:erp")
+    clock.advance(60)
+    assert other.claim() == [] and other.seconds_until_ready() == pytest.approx(60.0)
+    clock.advance(60.001)
+    assert other.seconds_until_ready() == 0.0
+    drain(other)
+    assert other.adapter.order_refs() == refs
+
+
+def test_the_same_worker_restarted_takes_its_claims_back_at_once(client, token, erp, settings):
+    refs = [place(client, token, erp)["client_key"] for _ in range(3)]
+    clock = Clock()
+    crashed = open_connection(settings.db_path)
+    engine(crashed, ScriptedAdapter(), clock).claim()
+    crashed.close()
+    clock.advance(1)
+    restarted = engine(erp, ScriptedAdapter(), clock)  # same worker id (host:target)
+    assert restarted.seconds_until_ready() == 0.0
+    drain(restarted)
+    assert restarted.adapter.order_refs() == refs
+
+
+def test_backoff_doubles_from_one_second_with_full_jitter_up_to_the_cap():
+    backoff = Backoff(cap=300.0, rng=random.Random(42))
+    assert [backoff.ceiling(n) for n in range(1, 12)] == [1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300]
+    same = random.Random(42)
+    assert [backoff.delay(n) for n in range(1, 12)] == [same.uniform(0, c) for c in
+                                                         (1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300)]
+    assert Backoff(cap=300.0).ceiling(10_000) == 300.0
+
+
+def test_a_failing_erp_is_retried_on_the_backoff_schedule(client, token, erp):
+    ref = place(client, token, erp)["client_key"]
+    adapter, clock = ScriptedAdapter(), Clock()
+    adapter.failures[ref] = [Retryable("ERP down: connection refused")] * 6
+    eng = engine(erp, adapter, clock, backoff=Backoff(cap=10.0, rng=random.Random(5)))
+    expected = random.Random(5)
+    for attempt in range(1, 7):
+        assert eng.run_once().retrying == 1
+        attempts, next_at, error, claimed = erp.execute(
+            "SELECT attempts, next_attempt_at, last_error, claimed_by FROM outbox").fetchone()
+        wait = (parse_stamp(next_at) - clock.now).total_seconds()
+        assert (attempts, error, claimed) == (attempt, "ERP down: connection refused", None)
+        assert wait == pytest.approx(expected.uniform(0, min(10.0, 2.0 ** (attempt - 1))), abs=1e-5)
+        assert eng.run_once().claimed == 0  # not before its time
+        status = target_status(erp, "erp")
+        assert (status.state, status.last_error) == (SyncState.RETRYING, "ERP down: connection refused")
+        clock.advance(wait + 0.001)
+    assert eng.run_once().delivered == 1
+    assert adapter.order_refs() == [ref]
+    assert erp.execute("SELECT attempts, next_attempt_at FROM outbox").fetchone() == (7, None)
+    assert target_status(erp, "erp").state == SyncState.OK
+
+
+def test_a_retrying_row_holds_up_the_rows_behind_it(client, token, erp):
+    refs = [place(client, token, erp)["client_key"] for _ in range(3)]
+    adapter, clock = ScriptedAdapter(), Clock()
+    adapter.failures[refs[0]] = [Retryable("HTTP 503: busy", status=503)]
+    eng = engine(erp, adapter, clock)
+    done = eng.run_once()
+    assert (done.claimed, done.retrying, done.delivered, done.released) == (3, 1, 0, 2)
+    assert adapter.calls == []
+    assert [r[5] for r in outbox(erp)] == [None, None, None]  # the rows behind it were handed back
+    assert eng.run_once().claimed == 0 and eng.seconds_until_ready() > 0
+    clock.advance(eng.seconds_until_ready() + 0.001)
+    drain(eng)
+    assert adapter.order_refs() == refs
+
+
+def test_a_rejected_row_is_parked_and_the_rows_behind_it_go_on(client, token, erp):
+    refs = [place(client, token, erp)["client_key"] for _ in range(3)]
+    adapter, clock = ScriptedAdapter(), Clock()
+    adapter.failures[refs[1]] = [Rejected("Item ERP-HAR_GOW not found", status=417)]
+    eng = engine(erp, adapter, clock)
+    done = eng.run_once()
+    assert (done.delivered, done.parked) == (2, 1)
+    assert adapter.order_refs() == [refs[0], refs[2]]
+    parked = [r for r in outbox(erp) if r[4]]
+    assert [(r[2], r[6]) for r in parked] == [(1, "HTTP 417: Item ERP-HAR_GOW not found")]
+    status = target_status(erp, "erp")
+    assert (status.state, status.parked, status.last_error) == (
+        SyncState.FAILING, 1, "HTTP 417: Item ERP-HAR_GOW not found")
+    assert eng.run_once().claimed == 0  # parked rows are out of the line until a person acts
+    with erp:
+        assert retry_now(erp, "erp") == {"unparked": 1, "hurried": 0}
+    assert eng.run_once().delivered == 1
+    assert adapter.order_refs() == [refs[0], refs[2], refs[1]]
+    assert target_status(erp, "erp").parked == 0 and all(r[3] for r in outbox(erp))
+
+
+def test_retry_now_wakes_a_row_waiting_out_its_backoff(client, token, erp):
+    ref = place(client, token, erp)["client_key"]
+    adapter, clock = ScriptedAdapter(), Clock()
+    adapter.failures[ref] = [Retryable("timeout")]
+    eng = engine(erp, adapter, clock, backoff=Backoff(base=100.0, cap=300.0, rng=random.Random(3)))
+    eng.run_once()
+    assert eng.seconds_until_ready() > 0
+    with erp:
+        assert retry_now(erp, "erp") == {"unparked": 0, "hurried": 1}
+    assert eng.seconds_until_ready() == 0.0 and eng.run_once().delivered == 1
+
+
+def test_stopping_mid_batch_hands_the_rest_back(client, token, erp):
+    refs = [place(client, token, erp)["client_key"] for _ in range(4)]
+    stop = threading.Event()
+    adapter = ScriptedAdapter()
+    original = adapter.push_order
+
+    def push_then_stop(order):
+        stop.set()  # SIGTERM arrives while the first row is with the ERP
+        return original(order)
+
+    adapter.push_order = push_then_stop  # type: ignore[method-assign]
+    done = engine(erp, adapter, Clock(), stop=stop).run_once()
+    assert (done.claimed, done.delivered, done.released) == (4, 1, 3)
+    assert adapter.order_refs() == refs[:1]
+    assert [(r[3], r[5]) for r in outbox(erp)] == [(1, None), (0, None), (0, None), (0, None)]
+
+
+def test_an_unexpected_adapter_error_is_retried_and_an_unreadable_row_parked(client, token, erp):
+    ref = place(client, token, erp)["client_key"]
+    with erp:
+        erp.execute("INSERT INTO outbox (target, kind, idempotency_key, payload, created_at)"
+                    " VALUES ('erp', 'order.submitted', 'order.submitted:broken', '{\"lines\": []}', ?)",
+                    (stamp(Clock().now),))
+    adapter, clock = ScriptedAdapter(), Clock()
+    adapter.failures[ref] = [RuntimeError("adapter bug")]
+    eng = engine(erp, adapter, clock)
+    assert eng.run_once().retrying == 1
+    assert outbox(erp)[0][6] == "unexpected error: RuntimeError('adapter bug')"
+    clock.advance(2)
+    done = eng.run_once()
+    assert (done.delivered, done.parked) == (1, 1)
+    assert outbox(erp)[1][6] == "cannot read this outbox row: UnreadableRow: the order has no lines"
+
+
+def test_a_slow_batch_keeps_its_lease(client, token, erp, settings):
+    for _ in range(4):
+        place(client, token, erp)
+    clock = Clock()
+    adapter = ScriptedAdapter()
+    original = adapter.push_order
+
+    def slow(order):
+        clock.advance(50)  # each delivery takes 50 s: the batch of 4 outlives the 120 s lease
+        return original(order)
+
+    adapter.push_order = slow  # type: ignore[method-assign]
+    seen: list[float | None] = []
+    other = open_connection(settings.db_path)
+    try:
+        rival = engine(other, ScriptedAdapter(), clock, "box-b:erp")
+        eng = engine(erp, adapter, clock, heartbeat=lambda: seen.append(rival.seconds_until_ready()))
+        assert eng.run_once().delivered == 4
+    finally:
+        other.close()
+    assert all(s is not None and s > 0 for s in seen)  # the rival never found a claim it could take
+
+
+def test_times_written_by_a_clock_that_ran_ahead_do_not_hold_rows_up(client, token, erp, settings):
+    """A box without a battery clock can boot with the time hours ahead; NTP then sets it back. Backoffs and
+    claims written meanwhile must not block the line until the real time catches up."""
+    refs = [place(client, token, erp)["client_key"] for _ in range(2)]
+    clock = Clock()
+    with erp:
+        erp.execute("UPDATE outbox SET attempts = 1, next_attempt_at = ? WHERE id = 1",
+                    (stamp(clock.now + timedelta(hours=5)),))
+        erp.execute("UPDATE outbox SET claimed_by = 'box-a:erp', claimed_at = ? WHERE id = 2",
+                    (stamp(clock.now + timedelta(hours=5)),))
+    eng = engine(erp, ScriptedAdapter(), clock, "box-b:erp", backoff=Backoff(cap=300.0))
+    assert eng.seconds_until_ready() == 0.0
+    drain(eng)
+    assert eng.adapter.order_refs() == refs
