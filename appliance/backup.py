@@ -30,7 +30,7 @@ BUSY_GIVE_UP_SECONDS = 60.0
 MAX_RESTARTS = 20
 KEEP_DAILY = 7
 KEEP_WEEKLY = 4
-SERVICES_HINT = "systemctl stop tablebox-web tablebox-printd tablebox-console"
+SERVICES_HINT = "systemctl stop tablebox-web tablebox-printd tablebox-syncd tablebox-console"
 
 # SQLite's lock bytes (file format, "locking"): every connection to a WAL database holds a read lock on
 # this range while it is open, so a write lock on it is refused while any other process has the store open.

@@ -152,6 +152,8 @@ SYNC_KEYS: tuple[Setting, ...] = (
             int, "sync", minimum=0, maximum=10_080),
     Setting("retry_cap_seconds", 300.0, "Longest wait between two delivery attempts (the backoff doubles from 1 s up to it).",
             float, "sync", minimum=0.01, maximum=3600),
+    Setting("max_in_flight", 8, "Rows of different orders sent to the ERP at once (an order's own rows always go one "
+            "after another); 1: strictly one at a time.", int, "sync", minimum=1, maximum=32),
 )
 SYNC_SETTINGS = {s.name: s for s in SYNC_KEYS}
 STORE_SETTINGS = {s.name: s for s in SETTINGS if s.scope == "store"}

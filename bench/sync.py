@@ -61,6 +61,7 @@ def main() -> int:
     parser.add_argument("--latency-ms", type=float, default=0.0)
     parser.add_argument("--sd-card", action="store_true", help="the store on a simulated SD card (10 ms fsync)")
     parser.add_argument("--batch", type=int, default=50, help="rows claimed per transaction")
+    parser.add_argument("--in-flight", type=int, default=8, help="rows of different orders sent at once (max_in_flight)")
     args = parser.parse_args()
 
     vfs = ""
@@ -84,7 +85,8 @@ def main() -> int:
             conn.execute("UPDATE items SET erp_code = key")
         for key, names, price in conn.execute("SELECT key, names, price_minor FROM items WHERE price_minor IS NOT NULL"):
             fake.add_item(key, json.loads(names), price)
-        config = {**fake.target_config(), "enabled": True, "pull_minutes": 0, "retry_cap_seconds": 1}
+        config = {**fake.target_config(), "enabled": True, "pull_minutes": 0, "retry_cap_seconds": 1,
+                  "max_in_flight": args.in_flight}
         settings = BoxSettings(**base, sqlite_vfs=vfs, sync_targets={"erp": config})  # type: ignore[arg-type]
         register_targets(conn, settings)
         fake.go_down()
@@ -108,7 +110,8 @@ def main() -> int:
             worker.stop()
         counts = fake.order_counts()
         print(f"drained {args.orders} orders in {elapsed:.2f} s: {args.orders / elapsed:.0f} rows/s "
-              f"(ERP latency {args.latency_ms:g} ms, {'SD card' if vfs else 'local disk'}, batch {args.batch})")
+              f"(ERP latency {args.latency_ms:g} ms, {'SD card' if vfs else 'local disk'}, batch {args.batch}, "
+              f"{args.in_flight} in flight)")
         print(f"ERP requests per order: {(fake.requests - before) / args.orders:.2f}; documents: {len(counts)}, "
               f"duplicates: {sum(n - 1 for n in counts.values())}")
         conn.close()

@@ -36,6 +36,8 @@ CFG_MANAGER_PIN=""
 CFG_STORE_NAME=""
 CFG_PUBLIC_BASE_URL=""
 CFG_PORT=8080
+CFG_SYNC_TARGETS=0
+CFG_SYNC_SECRETS=0
 
 say() { printf '%s\n' "$*"; }
 die() { printf 'provision: %s\n' "$*" >&2; exit 1; }
@@ -97,14 +99,14 @@ load_config() {
   if [[ -n "$CONFIG" ]]; then input=(--input "$CONFIG"); fi
   local assignments
   assignments=$(python3 "$PROVISION_DIR/lib/render_config.py" "${input[@]}" --output "$WORK/tablebox.toml" \
-                "${FLAGS[@]}") || die "the settings could not be used (see above)"
+                --secrets-output "$WORK/sync.env" "${FLAGS[@]}") || die "the settings could not be used (see above)"
   eval "$assignments"
   if [[ -z "$CFG_STORE_NAME" ]]; then
     ask CFG_STORE_NAME "Restaurant name" "Tablebox"
     if [[ -n "$CFG_STORE_NAME" ]]; then
       FLAGS+=(--store-name "$CFG_STORE_NAME")
-      python3 "$PROVISION_DIR/lib/render_config.py" "${input[@]}" --output "$WORK/tablebox.toml" "${FLAGS[@]}" \
-        >/dev/null
+      python3 "$PROVISION_DIR/lib/render_config.py" "${input[@]}" --output "$WORK/tablebox.toml" \
+        --secrets-output "$WORK/sync.env" "${FLAGS[@]}" >/dev/null
     fi
   fi
   ask CFG_HOSTNAME "Host name of this box" "tablebox"
@@ -234,6 +236,10 @@ step_config() {
   fi
   install -d -m 0750 -o 0 -g "$(gid_of "$SERVICE_USER")" "$(at "$ETC")"
   put "$WORK/tablebox.toml" "$ETC/tablebox.toml" 0640 "root:$SERVICE_USER"
+  if [[ "$CFG_SYNC_SECRETS" -gt 0 ]]; then
+    # The ERP's API keys: read by systemd (as root) for tablebox-syncd only, never by the other services.
+    put "$WORK/sync.env" "$ETC/sync.env" 0600 root:root
+  fi
 }
 
 # The store database and its secret (0600, the service user's), created once; never replaced.
@@ -287,7 +293,9 @@ step_udev() {
 }
 
 step_units() {
-  say "units: ${UNITS_ENABLED[*]}"
+  local -a enable=("${UNITS_ENABLED[@]}")
+  if [[ "$CFG_SYNC_TARGETS" -gt 0 ]]; then enable+=(tablebox-syncd.service); fi
+  say "units: ${enable[*]}"
   local unit before=${#CHANGES[@]}
   for unit in "$PROVISION_DIR"/../systemd/*.service "$PROVISION_DIR"/../systemd/*.timer; do
     [[ -f "$unit" ]] || continue
@@ -295,7 +303,7 @@ step_units() {
   done
   local -a sysctl=(systemctl)
   if ! running_here; then sysctl=(systemctl --root="$ROOT"); else systemctl daemon-reload; fi
-  for unit in "${UNITS_ENABLED[@]}"; do
+  for unit in "${enable[@]}"; do
     if [[ "$("${sysctl[@]}" is-enabled "$unit" 2>/dev/null || true)" == enabled ]]; then unchanged "enabled $unit"
     else "${sysctl[@]}" enable --quiet "$unit"; changed "enabled $unit"; fi
   done
@@ -310,6 +318,7 @@ step_units() {
     # New code or units: restart what runs (start what does not); the console is left alone while in use.
     systemctl try-restart tablebox-web.service tablebox-printd.service
     systemctl start tablebox-web.service tablebox-printd.service tablebox-backup.timer
+    if [[ "$CFG_SYNC_TARGETS" -gt 0 ]]; then systemctl try-restart tablebox-syncd.service; systemctl start tablebox-syncd.service; fi
     if [[ ${#CHANGES[@]} -gt $before ]]; then systemctl restart tablebox-console.service || true; fi
   fi
 }

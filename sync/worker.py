@@ -89,7 +89,7 @@ class TargetLoop:
         engine = OutboxEngine(conn, self.target.name, self.adapter, worker_id=worker_id(self.target.name),
                               clock=self.clock, backoff=Backoff(cap=float(self.target.retry_cap_seconds)),
                               lease_seconds=self.lease_seconds, stop=self.stop, heartbeat=self.touch,
-                              batch_size=self.batch_size)
+                              batch_size=self.batch_size, in_flight=int(self.target.config.get("max_in_flight", 1)))
         pull_every = self.target.pull_minutes * 60.0
         next_pull = time.monotonic() if pull_every else None
         try:
@@ -116,6 +116,7 @@ class TargetLoop:
                     wait = min(wait, max(0.0, next_pull - time.monotonic()))
                 self.stop.wait(wait)
         finally:
+            engine.close()
             try:
                 released = engine.release_all()
                 if released:

@@ -31,10 +31,32 @@ def toml_value(value: object) -> str:
     raise SystemExit(f"provision: cannot write {value!r} into the settings file")
 
 
+SECRET_KEYS = ("api_key", "api_secret", "password", "token", "auth_header")  # as appliance.settings.SYNC_SECRET_KEYS
+
+
+def emit_table(name: str, table: dict, lines: list[str]) -> None:
+    """[name] with its plain keys, then its sub-tables as [name.sub]."""
+    plain = {k: v for k, v in table.items() if not isinstance(v, dict)}
+    if plain or not table:
+        lines += ["", f"[{name}]"] + [f"{key} = {toml_value(value)}" for key, value in sorted(plain.items())]
+    for key, value in sorted(table.items()):
+        if isinstance(value, dict):
+            emit_table(f"{name}.{key}", value, lines)
+
+
+def env_value(value: str) -> str:
+    """A value for a systemd EnvironmentFile line: double-quoted, with backslashes and quotes escaped."""
+    if "\n" in value:
+        raise SystemExit("provision: a secret cannot hold a line break")
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--input")
     parser.add_argument("--output", required=True)
+    parser.add_argument("--secrets-output", help="where the sync targets' secrets go, as KEY=value lines "
+                                                 "(/etc/tablebox/sync.env, read by systemd for tablebox-syncd)")
     for key in ("store_name", "currency", "timezone", "languages", "public_base_url", "hostname"):
         parser.add_argument(f"--{key.replace('_', '-')}", dest=key)
     args = parser.parse_args()
@@ -60,10 +82,27 @@ def main() -> int:
         data["public_base_url"] = provision["public_base_url"]
     lines = ["# Tablebox box settings, written by provision/provision.sh (`tablebox --help` lists every setting).",
              "# The [store] table holds the restaurant's first settings, used when the store is created."]
+    sync = data.pop("sync", {}) or {}
+    secrets = []
+    for target, table in sorted(sync.items()) if isinstance(sync, dict) else ():
+        for key in SECRET_KEYS:
+            if isinstance(table, dict) and key in table:
+                secrets.append(f"TABLEBOX_SYNC_{target.upper()}_{key.upper()}={env_value(str(table.pop(key)))}")
     lines += [f"{key} = {toml_value(value)}" for key, value in sorted(data.items()) if not isinstance(value, dict)]
+    tables = {k: v for k, v in data.items() if isinstance(v, dict)}
     if store:
-        lines += ["", "[store]"] + [f"{key} = {toml_value(value)}" for key, value in sorted(store.items())]
+        tables["store"] = store
+    if sync:
+        tables["sync"] = sync
+    for key, value in sorted(tables.items()):
+        emit_table(key, value, lines)
     Path(args.output).write_text("\n".join(lines) + "\n", "utf-8")
+    if args.secrets_output:
+        Path(args.secrets_output).write_text(
+            "# Secrets of the sync targets, for tablebox-syncd (systemd EnvironmentFile); written by provision.sh.\n"
+            + "".join(line + "\n" for line in secrets), "utf-8")
+    print(f"CFG_SYNC_TARGETS={len(sync) if isinstance(sync, dict) else 0}")
+    print(f"CFG_SYNC_SECRETS={len(secrets)}")
     for key in ("hostname", "manager_name", "manager_pin", "store_name"):
         value = provision.get(key, store.get(key, ""))
         print(f"CFG_{key.upper()}={shlex.quote(str(value))}")

@@ -30,6 +30,13 @@ languages = ["zh", "en"]
 [store]
 currency = "CNY"
 service_charge_bp = 1000
+
+[sync.erp]
+kind = "erpnext"
+base_url = "https://erp.example.com"
+api_key = "key-123"
+api_secret = 's3cret\\"x'  # a backslash and a quote (TOML literal string)
+price_list = "Standard Selling"
 """
 
 FSTAB = """\
@@ -83,6 +90,11 @@ def test_settings_are_private_to_the_service_and_the_store_exists(staged):
     text = config.read_text("utf-8")
     assert 'store_name = "小笼天下 Dumpling House"' in text and "service_charge_bp = 1000" in text
     assert "manager_pin" not in text and "[provision]" not in text  # only for the script, never kept
+    assert "[sync.erp]" in text and 'price_list = "Standard Selling"' in text and "s3cret" not in text
+    env = root / "etc/tablebox/sync.env"
+    assert (stat.S_IMODE(env.stat().st_mode), env.stat().st_uid) == (0o600, 0)
+    assert env.read_text().splitlines()[1:] == ['TABLEBOX_SYNC_ERP_API_KEY="key-123"',
+                                                'TABLEBOX_SYNC_ERP_API_SECRET="s3cret\\\\\\"x"']
     secret = (root / "var/lib/tablebox/store.secret").stat()
     assert (stat.S_IMODE(secret.st_mode), secret.st_uid) == (0o600, uid)
     db = sqlite3.connect(root / "var/lib/tablebox/store.db")
@@ -111,7 +123,7 @@ def test_units_udev_journald_fstab_and_hostname(staged):
     for unit in units:
         assert (root / "etc/systemd/system" / unit).read_bytes() == (REPO / "systemd" / unit).read_bytes()
     for unit in ("tablebox-web.service", "tablebox-printd.service", "tablebox-console.service",
-                 "tablebox-backup.timer"):
+                 "tablebox-backup.timer", "tablebox-syncd.service"):  # syncd: the settings name a sync target
         state = subprocess.run(["systemctl", f"--root={root}", "is-enabled", unit], capture_output=True, text=True)
         assert state.stdout.strip() == "enabled", unit
     assert (root / "etc/udev/rules.d/99-tablebox-printers.rules").read_bytes() == (

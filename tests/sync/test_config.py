@@ -27,7 +27,7 @@ def test_a_target_gets_its_defaults_and_its_secrets_from_a_private_file(tmp_path
     config = write_settings(tmp_path / "t.toml", {"erp": {**ERPNEXT, "price_list": "Standard Selling"}})
     target = load(config).sync_targets["erp"]
     assert target == {"kind": "erpnext", "base_url": "https://erp.example.com", "enabled": True, "timeout_seconds": 10,
-                      "pull_minutes": 15, "retry_cap_seconds": 300.0, "api_key": "k-123", "api_secret": "s-456",
+                      "pull_minutes": 15, "retry_cap_seconds": 300.0, "max_in_flight": 8, "api_key": "k-123", "api_secret": "s-456",
                       "price_list": "Standard Selling"}
     assert "s-456" not in repr(load(config))  # settings printed in a log or a traceback carry no secret
 

@@ -378,3 +378,78 @@ def test_times_written_by_a_clock_that_ran_ahead_do_not_hold_rows_up(client, tok
     assert eng.seconds_until_ready() == 0.0
     drain(eng)
     assert eng.adapter.order_refs() == refs
+
+
+class SlowAdapter(ScriptedAdapter):
+    """Each call takes a moment, and the adapter notes how many calls were in the air at once, and for which
+    orders: rows of different orders may overlap, rows of one order never."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.in_air: dict[str, int] = {}
+        self.most_at_once = 0
+        self.overlapping_same_order = 0
+        self.release = threading.Event()
+
+    def _enter(self, ref: str) -> None:
+        with self.lock:
+            self.in_air[ref] = self.in_air.get(ref, 0) + 1
+            self.overlapping_same_order += self.in_air[ref] > 1
+            self.most_at_once = max(self.most_at_once, sum(self.in_air.values()))
+
+    def _leave(self, ref: str) -> None:
+        with self.lock:
+            self.in_air[ref] -= 1
+
+    def push_order(self, order: Any) -> str:
+        self._enter(order.order_ref)
+        try:
+            threading.Event().wait(0.02)
+            return super().push_order(order)
+        finally:
+            self._leave(order.order_ref)
+
+    def push_status(self, order_ref: str, status: str, reason: str | None) -> None:
+        self._enter(order_ref)
+        try:
+            threading.Event().wait(0.02)
+            super().push_status(order_ref, status, reason)
+        finally:
+            self._leave(order_ref)
+
+
+def test_rows_of_different_orders_go_out_together_but_an_orders_own_rows_in_order(client, token, erp):
+    placed = [place(client, token, erp) for _ in range(6)]
+    with erp:
+        for order in placed[:3]:  # three orders also get a status change, queued behind their order
+            change_status(erp, order["id"], OrderStatus.CANCELLED, Actor.STAFF, "test")
+    adapter = SlowAdapter()
+    eng = engine(erp, adapter, Clock(), in_flight=4)
+    try:
+        drain(eng)
+    finally:
+        eng.close()
+    assert all(row[3] for row in outbox(erp))  # everything delivered
+    assert adapter.most_at_once > 1            # really several at once
+    assert adapter.overlapping_same_order == 0  # never two rows of one order at the same time
+    sequence = [(kind, doc.order_ref if kind == "order" else doc[0]) for kind, doc in adapter.calls]
+    for order in placed[:3]:  # each cancellation reached the ERP after its order
+        ref = order["client_key"]
+        assert sequence.index(("order", ref)) < sequence.index(("status", ref))
+    assert sorted(adapter.order_refs()) == sorted(o["client_key"] for o in placed)  # each once
+
+
+def test_a_retrying_row_in_a_wave_stops_the_batch_but_its_neighbours_are_recorded(client, token, erp):
+    placed = [place(client, token, erp) for _ in range(4)]
+    adapter = SlowAdapter()
+    adapter.failures[placed[1]["client_key"]] = [Retryable("ERP busy")]
+    eng = engine(erp, adapter, Clock(), in_flight=4)
+    try:
+        result = eng.run_once()
+    finally:
+        eng.close()
+    assert (result.delivered, result.retrying) == (3, 1)
+    rows = {json.loads(p)["client_key"]: (d, a) for p, d, a in erp.execute(
+        "SELECT payload, delivered_at IS NOT NULL, attempts FROM outbox WHERE kind = 'order.submitted'")}
+    assert rows[placed[1]["client_key"]] == (0, 1)  # waits at the head of the line, once tried
+    assert [rows[o["client_key"]][0] for o in (placed[0], placed[2], placed[3])] == [1, 1, 1]
