@@ -466,7 +466,11 @@ def _serve(settings: BoxSettings, banner: bool, printing: bool = False) -> int:
             from appliance.demo import DEMO_STAFF
 
             pins = ", ".join(f"{name} PIN {pin}" for name, _, pin in DEMO_STAFF)
-            print(f"console (in another terminal): tablebox console --data-dir {settings.data_dir}   ({pins})\n",
+            import shutil
+            from pathlib import Path
+
+            command = "tablebox" if shutil.which("tablebox") else str(Path(sys.executable).parent / "tablebox")
+            print(f"console (in another terminal): {command} console --data-dir {settings.data_dir}   ({pins})\n",
                   flush=True)
     app = create_app(settings)
     config = uvicorn.Config(
