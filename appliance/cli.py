@@ -696,6 +696,58 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return exit_code(checks)
 
 
+def cmd_relay(args: argparse.Namespace) -> int:
+    """`tablebox relay serve | enroll NAME`: the public relay (a service of its own, on a public host)."""
+    from sync.relay.settings import load_relay_settings
+    from sync.relay.storage import StorageError, open_storage
+
+    overrides = {name: getattr(args, name, None) for name in ("host", "port", "database_url")}
+    settings = load_relay_settings(config_file=args.relay_config).with_overrides(**overrides)
+    try:
+        if args.relay_command == "enroll":
+            storage = open_storage(settings.resolved_database_url, pool_size=1)
+            try:
+                enrolled = storage.enroll(args.name)
+            except ValueError as exc:
+                raise SettingsError(str(exc)) from None
+            finally:
+                storage.close()
+            base = (args.base_url or "https://relay.example.com").rstrip("/")
+            print(f"enrolled {args.name!r} on the relay")
+            print(f"  store_id: {enrolled.store_id}")
+            print(f"  secret:   {enrolled.secret}")
+            print("\nOn the box, add to its settings file (this secret is its key: keep it out of any file others can "
+                  "read):\n")
+            print(f"[sync.relay]\nkind = \"relay\"\nbase_url = \"{base}\"\nstore_id = \"{enrolled.store_id}\"\n"
+                  f"pull_minutes = 0\n# api_secret: in /etc/tablebox/sync.env (mode 0600) as\n"
+                  f"# TABLEBOX_SYNC_RELAY_API_SECRET={enrolled.secret}\n# or here as api_secret = \"...\" if this "
+                  "file is mode 0600")
+            return 0
+        return _relay_serve(settings)
+    except StorageError as exc:
+        print(f"tablebox: {exc}", file=sys.stderr)
+        return 2
+
+
+def _relay_serve(settings: Any) -> int:
+    import structlog
+
+    from appliance.logs import configure_logging
+    from sync.relay.app import RelayServer
+    from sync.relay.storage import open_storage
+
+    configure_logging(settings.log_format, settings.log_level)
+    storage = open_storage(settings.resolved_database_url, pool_size=settings.db_threads)
+    try:
+        server = RelayServer(settings, storage)
+        structlog.get_logger("sync.relay").info("relay.started", host=settings.host, port=settings.port,
+                                                database=storage.dialect)
+        server.run()
+    finally:
+        storage.close()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--data-dir", metavar="DIR", help="the store's data folder (overrides $TABLEBOX_DATA_DIR)")
@@ -875,6 +927,26 @@ def build_parser() -> argparse.ArgumentParser:
                        description="One line per check (✓ ok, ! look at it, ✗ failed) with what to do about each "
                                    "problem. Exit status 1 when any check failed.")
     p.set_defaults(func=cmd_doctor)
+
+    p = sub.add_parser("relay", help="the public relay: serve it, enrol a store (runs on a public host, not a box)",
+                       description="The relay lets phones off the store Wi-Fi order through a public host; each "
+                                   "store's box long-polls it (signed requests). Storage: SQLite or PostgreSQL.")
+    p.set_defaults(func=cmd_relay)
+    relay_common = argparse.ArgumentParser(add_help=False)
+    relay_common.add_argument("--config", dest="relay_config", metavar="FILE",
+                              help="relay settings file (overrides $TABLEBOX_RELAY_CONFIG)")
+    relay_common.add_argument("--database-url", "--relay-db", dest="database_url", metavar="URL",
+                              help="sqlite:////PATH or postgresql://USER@HOST/DB (setting: database_url)")
+    rsub = p.add_subparsers(dest="relay_command", metavar="ACTION", required=True)
+    from sync.relay.settings import relay_settings_help
+
+    r = rsub.add_parser("serve", parents=[relay_common], help="serve the relay",
+                        epilog=relay_settings_help(), formatter_class=argparse.RawDescriptionHelpFormatter)
+    r.add_argument("--host", help="listen address (setting: host)")
+    r.add_argument("--port", type=int, help="listen port (setting: port)")
+    r = rsub.add_parser("enroll", parents=[relay_common], help="enrol a store: prints its store_id and secret")
+    r.add_argument("name", help="the store's name (for the relay's records)")
+    r.add_argument("--base-url", metavar="URL", help="the relay's public address, for the printed [sync.relay] table")
 
     # The processes that serve or print check the database first (quick_check) and refuse a damaged one.
     for name in ("serve", "demo", "printd", "syncd"):

@@ -137,13 +137,13 @@ BOX_SETTINGS = {s.name: s for s in SETTINGS if s.scope == "box"}
 
 # [sync.NAME] tables: one per ERP the box delivers orders to (sync/config.py turns them into targets). Only the keys
 # every target shares are declared here; each adapter module documents its own (paths, database, price list...).
-SYNC_KINDS = ("rest", "erpnext", "odoo")  # sync.adapters.KINDS: a test keeps the two in step
+SYNC_KINDS = ("rest", "erpnext", "odoo", "relay")  # sync.adapters.KINDS: a test keeps the two in step
 SYNC_SECRET_KEYS = ("api_key", "api_secret", "password", "token", "auth_header")
 SYNC_NAME = re.compile(r"[a-z0-9_]+")
 SYNC_ENV_PREFIX = "TABLEBOX_SYNC_"
 SYNC_KEYS: tuple[Setting, ...] = (
-    Setting("kind", None, "Which ERP speaks at base_url: rest (the generic REST adapter), erpnext or odoo.", str, "sync",
-            choices=SYNC_KINDS),
+    Setting("kind", None, "Which ERP speaks at base_url: rest (the generic REST adapter), erpnext or odoo; relay: the "
+            "public relay phones off the store Wi-Fi order through.", str, "sync", choices=SYNC_KINDS),
     Setting("base_url", None, "The ERP's address, http:// or https://.", str, "sync"),
     Setting("enabled", True, "false: keep the target (and its queued rows) but deliver nothing to it.", bool, "sync"),
     Setting("timeout_seconds", 10, "Seconds every HTTP call to the ERP may take before it counts as failed (then retried).",

@@ -44,8 +44,8 @@ def targets(settings: BoxSettings) -> dict[str, Target]:
 def register_targets(conn: apsw.Connection, settings: BoxSettings) -> dict[str, list[str]]:
     """Make the store's sync_targets rows match the settings, in one transaction: each target inserted or updated
     (kind, enabled, its settings without secrets); an ERP target no longer in the settings is disabled, not
-    deleted, so its rows (delivered or not) stay for the record. Targets of other kinds (the relay) are left
-    alone. Returns the names enabled and disabled."""
+    deleted, so its rows (delivered or not) stay for the record (the relay's too: kind "relay"). Returns the names
+    enabled and disabled."""
     wanted = targets(settings)
     with conn:
         for target in wanted.values():

@@ -16,8 +16,10 @@ How a row travels:
   line); the rows behind it go on.
 
 Kinds: `order.submitted` -> push_order; `order.status` -> push_status; `order.line_voided` -> push_status with
-status "line_voided"; `payment.recorded` -> push_payment (payload: order_refs, table, method, amount_minor,
-currency, paid_at); any other kind is marked delivered with a note (no adapter call for it).
+status "line_voided"; `order.refused` (an order that came through the relay and the box refused; queued for that
+relay target only) -> push_status(client_key, "refused", the error as JSON); `payment.recorded` -> push_payment
+(payload: order_refs, table, method, amount_minor, currency, paid_at); any other kind is marked delivered with a
+note (no adapter call for it).
 """
 
 from __future__ import annotations
@@ -33,7 +35,9 @@ from typing import Any, Callable, Sequence
 import apsw
 import structlog
 
+from appliance.db.orders import order_view
 from appliance.db.store_settings import load_store_settings
+from appliance.domain.errors import DomainError
 from appliance.domain.menu import translate
 from sync.adapters.base import Adapter, OrderDoc, OrderLine, PaymentDoc, Rejected, Retryable
 
@@ -338,11 +342,20 @@ class OutboxEngine:
             return (lambda: self.adapter.push_order(order)), None
         if row.kind == "order.status":
             ref, status, reason = payload["client_key"], payload["to"], payload.get("reason")
+            if getattr(self.adapter, "wants_order_view", False):
+                order = self.order_now(payload["order_id"], status)
+                return (lambda: self.adapter.push_status(ref, status, reason, order=order)), None  # type: ignore[call-arg]
             return (lambda: self.adapter.push_status(ref, status, reason)), None
         if row.kind == "order.line_voided":
             ref = payload["client_key"]
             reason = f"line {payload['line_no']} voided" + (f": {payload['reason']}" if payload.get("reason") else "")
+            if getattr(self.adapter, "wants_order_view", False):
+                order = self.order_now(payload["order_id"], None)
+                return (lambda: self.adapter.push_status(ref, "line_voided", reason, order=order)), None  # type: ignore[call-arg]
             return (lambda: self.adapter.push_status(ref, "line_voided", reason)), None
+        if row.kind == "order.refused":
+            ref, error = payload["client_key"], json.dumps(payload["error"], ensure_ascii=False, sort_keys=True)
+            return (lambda: self.adapter.push_status(ref, "refused", error)), None
         if row.kind == "payment.recorded":
             payment = self.payment_doc(row.idempotency_key, payload)
             return (lambda: self.adapter.push_payment(payment)), None
@@ -353,6 +366,17 @@ class OutboxEngine:
         if self._lang is None:
             self._lang = load_store_settings(self.conn).languages[0]
         return self._lang
+
+    def order_now(self, order_id: int, status: str | None) -> dict[str, Any]:
+        """The order as the store has it now (lines voided since, new totals), with `status` as of the row being
+        delivered: a phone that gets the rows in order ends on the order's real state."""
+        try:
+            order = order_view(self.conn, int(order_id))
+        except DomainError as exc:
+            raise UnreadableRow(exc.message) from None
+        if status is not None:
+            order["status"] = status
+        return order
 
     def order_doc(self, order: dict[str, Any]) -> OrderDoc:
         """The order as the ERP gets it: the payload (the order as it was submitted) plus each dish's ERP code
@@ -380,7 +404,7 @@ class OutboxEngine:
             table=str(order["table"]), created_at=order["created_at"], currency=order["currency"], lines=doc_lines,
             subtotal_minor=int(order["subtotal_minor"]), service_charge_minor=int(order["service_charge_minor"]),
             total_minor=int(order["total_minor"]), tax_minor=int(order["tax_minor"]),
-            status=order.get("status") or "submitted", note=order.get("note") or "")
+            status=order.get("status") or "submitted", note=order.get("note") or "", view=order)
 
     @staticmethod
     def payment_doc(key: str, payment: dict[str, Any]) -> PaymentDoc:

@@ -1,5 +1,6 @@
 """The sync worker behind `tablebox syncd`: one thread per ERP target, delivering its outbox and pulling its catalog
-and stock on schedule, so a slow or dead ERP never holds up another."""
+and stock on schedule, so a slow or dead ERP never holds up another; for a relay target, also its link (inbox
+long-poll and menu pusher: sync/relay_link.py)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from sync.adapters.base import Adapter
 from sync.catalog import CatalogChanges, pull_and_apply
 from sync.config import Target, targets
 from sync.outbox import BATCH_SIZE, LEASE_SECONDS, Backoff, Clock, OutboxEngine, system_clock
+from sync.relay_link import RelayLink
 
 log = structlog.get_logger("sync.worker")
 
@@ -31,7 +33,12 @@ PULL_RETRY_SECONDS = 60.0
 # this, so a slow ERP is a retry, never a watchdog restart.
 STUCK_AFTER_SECONDS = 300.0
 
+# How long stopping waits for a relay link to finish the message it is applying (a transaction of milliseconds); its
+# long-poll is not waited for.
+LINK_STOP_SECONDS = 5.0
+
 AdapterFactory = Callable[[str, Mapping[str, Any]], Adapter]
+LinkFactory = Callable[[BoxSettings, Target, threading.Event], RelayLink]
 
 
 def worker_id(target: str) -> str:
@@ -90,7 +97,7 @@ class TargetLoop:
                               clock=self.clock, backoff=Backoff(cap=float(self.target.retry_cap_seconds)),
                               lease_seconds=self.lease_seconds, stop=self.stop, heartbeat=self.touch,
                               batch_size=self.batch_size, in_flight=int(self.target.config.get("max_in_flight", 1)))
-        pull_every = self.target.pull_minutes * 60.0
+        pull_every = self.target.pull_minutes * 60.0 if getattr(self.adapter, "has_catalog", True) else 0.0
         next_pull = time.monotonic() if pull_every else None
         try:
             while not self.stop.is_set():
@@ -137,15 +144,19 @@ class TargetLoop:
 
 
 class SyncWorker:
-    """Every enabled target of the settings, each in its own thread with its own connection and adapter."""
+    """Every enabled target of the settings, each in its own thread with its own connection and adapter; a relay
+    target also gets its link (sync.relay_link: inbox long-poll and menu pusher) beside its outbox thread."""
 
     def __init__(self, settings: BoxSettings, *, stop: threading.Event | None = None,
                  adapter_factory: AdapterFactory = make_adapter, poll_seconds: float = POLL_SECONDS,
                  stuck_after_seconds: float = STUCK_AFTER_SECONDS, clock: Clock = system_clock,
-                 lease_seconds: float = LEASE_SECONDS, batch_size: int = BATCH_SIZE) -> None:
+                 lease_seconds: float = LEASE_SECONDS, batch_size: int = BATCH_SIZE,
+                 link_factory: LinkFactory | None = None) -> None:
         self.stop_event = stop or threading.Event()
         self.stuck_after_seconds = stuck_after_seconds
         self.loops: list[TargetLoop] = []
+        self.links: list[RelayLink] = []
+        where = settings.config_file or "the settings"
         try:
             for target in targets(settings).values():
                 if not target.enabled:
@@ -153,19 +164,27 @@ class SyncWorker:
                 try:
                     adapter = adapter_factory(target.name, target.config)
                 except (ValueError, KeyError, TypeError) as exc:
-                    where = settings.config_file or "the settings"
                     raise SettingsError(f"{where}: [sync.{target.name}]: {exc}") from None
                 self.loops.append(TargetLoop(settings.db_path, target, adapter, self.stop_event,
                                              vfs=settings.sqlite_vfs or None, poll_seconds=poll_seconds, clock=clock,
                                              lease_seconds=lease_seconds, batch_size=batch_size))
+                if target.kind == "relay":
+                    try:
+                        self.links.append((link_factory or RelayLink)(settings, target, self.stop_event))
+                    except (ValueError, KeyError, TypeError) as exc:
+                        raise SettingsError(f"{where}: [sync.{target.name}]: {exc}") from None
         except BaseException:
             for loop in self.loops:
                 loop.adapter.close()
+            for link in self.links:
+                link.close()
             raise
 
     def start(self) -> SyncWorker:
         for loop in self.loops:
             loop.thread.start()
+        for link in self.links:
+            link.start()
         log.info("sync.started", targets=[{"name": l.target.name, "kind": l.target.kind, "url": l.target.base_url}
                                           for l in self.loops])
         return self
@@ -180,6 +199,10 @@ class SyncWorker:
                 return f"the thread of sync target {loop.target.name} has stopped"
             if now - loop.beat > self.stuck_after_seconds:
                 return f"sync target {loop.target.name} has been stuck for {now - loop.beat:.0f} s"
+        for link in self.links:
+            problem = link.health(now, self.stuck_after_seconds)
+            if problem:
+                return problem
         return None
 
     def stop(self, timeout: float | None = None) -> None:
@@ -191,6 +214,8 @@ class SyncWorker:
         for loop in self.loops:
             if loop.thread.is_alive():
                 loop.thread.join(max(0.0, deadline - time.monotonic()))
+        for link in self.links:  # a message being applied finishes; a long-poll in progress is abandoned
+            link.join(min(LINK_STOP_SECONDS, max(0.0, deadline - time.monotonic())))
 
     def __enter__(self) -> SyncWorker:
         return self.start()

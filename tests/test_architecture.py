@@ -23,7 +23,7 @@ def imported_after(module: str) -> set[str]:
 
 @pytest.mark.parametrize("module", ["appliance.domain", "appliance.domain.pricing", "appliance.domain.orders",
                                     "appliance.domain.tokens", "appliance.domain.money", "appliance.domain.menu",
-                                    "appliance.domain.text"])
+                                    "appliance.domain.text", "appliance.domain.messages"])
 def test_the_domain_imports_only_the_standard_library(module):
     loaded = imported_after(module)
     third_party = {m for m in loaded if m in HEAVY or m in PROJECT[1:]}

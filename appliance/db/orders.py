@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
 import apsw
@@ -20,6 +20,7 @@ from appliance.domain.orders import Actor, Channel, LineStatus, OrderStatus
 from appliance.domain.pricing import CartLine, PricedCart, check_stock, compute_totals, price_cart
 
 ORDERS_PER_SESSION_LIMIT = 200
+DINER_CHANNELS = frozenset({Channel.LAN, Channel.RELAY})
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ def submit_order(conn: apsw.Connection, table: Table, request: OrderRequest, cac
     fingerprint = request.fingerprint(table.id)
     existing = conn.execute("SELECT id, request_hash FROM orders WHERE client_key = ?", (request.client_key,)).fetchone()
     if existing is not None:
-        if existing[1] != fingerprint:
+        if existing[1] != fingerprint and existing[1] not in _other_diner_channel_fingerprints(request, table.id):
             raise DomainError("idempotency_key_reused", "this client_key was already used for a different order")
         return SubmitResult(order_view(conn, existing[0]), created=False)
 
@@ -139,8 +140,16 @@ def submit_order(conn: apsw.Connection, table: Table, request: OrderRequest, cac
         "service_charge_minor": t.service_charge_minor, "total_minor": t.total_minor, "tax_minor": t.tax_minor,
         "note": request.note, "created_at": now, "updated_at": now, "cancel_reason": None, "lines": lines_view,
     }
-    _outbox(conn, "order.submitted", f"order.submitted:{request.client_key}", order, now)
+    _outbox(conn, "order.submitted", f"order.submitted:{request.client_key}", order, now, request.client_key)
     return SubmitResult(order, created=True, sold_out_now=sold_out_now)
+
+
+def _other_diner_channel_fingerprints(request: OrderRequest, table_id: int) -> set[str]:
+    """A phone that leaves (or joins) the store Wi-Fi retries its order through the relay (or on the LAN) with the
+    same client key: the same order, not a reused key."""
+    if request.channel not in DINER_CHANNELS:
+        return set()
+    return {replace(request, channel=c).fingerprint(table_id) for c in DINER_CHANNELS if c != request.channel}
 
 
 def _insert_lines(conn: apsw.Connection, order_id: int, cart: PricedCart) -> list[dict[str, Any]]:
@@ -186,8 +195,13 @@ def _ticket_jobs(conn: apsw.Connection, order_id: int, session_id: int, stations
         )
 
 
-def _outbox(conn: apsw.Connection, kind: str, key: str, payload: dict[str, Any], now: str) -> int:
-    targets = [name for (name,) in conn.execute("SELECT name FROM sync_targets WHERE enabled ORDER BY name")]
+def _outbox(conn: apsw.Connection, kind: str, key: str, payload: dict[str, Any], now: str, client_key: str) -> int:
+    """One row per enabled sync target. A relay target gets only the rows of orders that came through it (their
+    client key is in inbox_seen as a message of "relay:<target>"): the public relay has no business with the
+    orders taken on the store's own network, and its phones could not see them anyway."""
+    targets = [name for (name,) in conn.execute(
+        "SELECT name FROM sync_targets t WHERE enabled AND (kind <> 'relay' OR EXISTS (SELECT 1 FROM inbox_seen s"
+        " WHERE s.source = 'relay:' || t.name AND s.message_id = ?)) ORDER BY name", (client_key,))]
     if not targets:
         return 0
     body = dumps(payload)
@@ -276,7 +290,7 @@ def change_status(conn: apsw.Connection, order_id: int, target: OrderStatus, act
             )
     _outbox(conn, "order.status", f"order.status:{row['client_key']}:{event_id}",
             {"order_id": order_id, "client_key": row["client_key"], "from": move.source.value, "to": target.value,
-             "actor": actor.value, "reason": move.reason, "at": now}, now)
+             "actor": actor.value, "reason": move.reason, "at": now}, now, row["client_key"])
     return order_view(conn, order_id)
 
 
@@ -309,7 +323,7 @@ def void_line(conn: apsw.Connection, order_id: int, line_no: int, reason: str) -
              now))
     _outbox(conn, "order.line_voided", f"order.line_voided:{order['client_key']}:{event_id}",
             {"order_id": order_id, "client_key": order["client_key"], "line_no": line_no, "reason": reason,
-             "total_minor": totals.total_minor, "at": now}, now)
+             "total_minor": totals.total_minor, "at": now}, now, order["client_key"])
     return order_view(conn, order_id)
 
 

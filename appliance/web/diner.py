@@ -14,26 +14,18 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
-from appliance.db.orders import OrderRequest, last_event_id, session_orders, submit_order
+from appliance.db.diner_input import OrderIn, ServiceRequestIn, order_request, strict_decode
+from appliance.db.diner_menu import store_view
+from appliance.db.orders import last_event_id, session_orders, submit_order
 from appliance.db.tables import Table, live_session, request_service, resolve_token
 from appliance.db.writer import WriterClosed
 from appliance.domain.errors import DomainError
 from appliance.domain.orders import Channel, ORDERING, SessionStatus
-from appliance.domain.pricing import CartLine
-from appliance.domain.text import NOTE_MAX_CHARS, clean_text
 from appliance.web.errors import ApiError, ErrorOut, request_lang
 from appliance.web.events import RESYNC, event_payload, events_for_session
 from appliance.web.localize import localize_order, session_view
 from appliance.web.ratelimit import retry_after
-from appliance.web.schemas import (
-    MenuOut,
-    OrderIn,
-    OrderOut,
-    ServiceRequestIn,
-    ServiceRequestOut,
-    TableInfoOut,
-    VisitOrdersOut,
-)
+from appliance.web.schemas import MenuOut, OrderOut, ServiceRequestOut, TableInfoOut, VisitOrdersOut
 
 log = structlog.get_logger("appliance.orders")
 
@@ -103,19 +95,8 @@ async def _write(request: Request[Any, Any, Any], fn: Any, *args: Any) -> Any:
 
 
 def _strict(body: bytes, kind: type[Any]) -> Any:
-    """Decode the body strictly (litestar's own parse converts "2" to 2 and 2.0 to 2: a phone sending
-    the wrong type is a bug to report, not to guess at)."""
-    try:
-        return msgspec.json.decode(body, type=kind)
-    except msgspec.ValidationError as exc:
-        text = str(exc)
-        problem, _, where = text.rpartition(" - at `$")
-        field = where.rstrip("`").lstrip(".") if problem else ""
-        problem = problem or text
-        raise ApiError("invalid_body", field=field, problem=f"{field}: {problem}" if field else problem,
-                       errors=[{"field": field, "problem": problem}]) from None
-    except msgspec.DecodeError:
-        raise ApiError("malformed_json") from None
+    """Decode the body strictly (appliance.db.diner_input: the relay link checks relayed orders the same way)."""
+    return strict_decode(body, kind)
 
 
 def _json(value: Any, status: int = 200) -> Response[Any]:
@@ -139,10 +120,7 @@ class DinerController(Controller):
         takes_orders = open_now and (
             (session is not None and SessionStatus(session["status"]) in ORDERING) or not settings.tables_need_staff_open)
         return msgspec.convert({
-            "store": {"name": settings.store_name, "currency": settings.currency,
-                      "currency_exponent": settings.money.exponent, "languages": list(settings.languages),
-                      "open_now": open_now, "opening_hours": list(settings.opening_hours),
-                      "service_charge_bp": settings.service_charge_bp, "tax_rate_bp": settings.tax_rate_bp},
+            "store": store_view(settings, open_now),
             "table": {"name": table.name, "area": table.area, "seats": table.seats, "takes_orders": takes_orders,
                       "session": session_view(session)},
         }, TableInfoOut)
@@ -180,22 +158,10 @@ class DinerController(Controller):
         table = _table(request, token)
         _limit_table(request, table)
         lang = request_lang(request)
-        order_request = OrderRequest(
-            client_key=data.client_key,
-            lines=tuple(
-                CartLine(item_id=l.item_id, quantity=l.quantity, variant_id=l.variant_id,
-                         option_ids=tuple(l.option_ids), note=_clean_note(l.note, n))
-                for n, l in enumerate(data.lines, start=1)
-            ),
-            note=_clean_note(data.note, None),
-            diners=data.diners,
-            expected_total_minor=data.expected_total_minor,
-            lang=lang,
-            channel=Channel.LAN,
-        )
+        wanted = order_request(data, lang=lang, channel=Channel.LAN)
         store = _state(request).store
         _require_space(request)
-        result = await _write(request, submit_order, table, order_request, store.write_cache)
+        result = await _write(request, submit_order, table, wanted, store.write_cache)
         order = result.order
         if result.created:
             log.info("order.submitted", order_id=order["id"], ticket_no=order["ticket_no"], table=table.name,
@@ -306,13 +272,4 @@ class DinerController(Controller):
 def _event_message(row: dict[str, Any]) -> ServerSentEventMessage:
     return ServerSentEventMessage(event="order", data=msgspec.json.encode(event_payload(row)).decode(),
                                   id=str(row["id"]))
-
-
-def _clean_note(text: str, line_no: int | None) -> str:
-    try:
-        return clean_text(text, NOTE_MAX_CHARS, "note")
-    except DomainError as exc:
-        if line_no is not None:
-            exc.details["line"] = line_no
-        raise
 

@@ -11,7 +11,7 @@ from litestar.exceptions import HTTPException, ValidationException
 
 from appliance.domain.errors import DomainError
 from appliance.domain.money import format_money
-from appliance.web.messages import message_for
+from appliance.domain.messages import message_for
 
 log = structlog.get_logger("appliance.web")
 

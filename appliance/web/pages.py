@@ -17,7 +17,7 @@ from appliance.db.tables import resolve_token
 from appliance.domain.errors import DomainError
 from appliance.images import NAME, images_dir
 from appliance.web.errors import STATUS_BY_CODE, request_lang
-from appliance.web.messages import message_for
+from appliance.domain.messages import message_for
 
 STATIC_DIR = Path(str(resources.files("appliance.web").joinpath("static")))
 _SHELL = (STATIC_DIR / "diner.html").read_bytes()

@@ -4,38 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-import msgspec
 from msgspec import Meta, Struct
 
-from appliance.domain.pricing import MAX_LINES, MAX_QUANTITY
+# The request shapes (OrderIn, LineIn, ServiceRequestIn) live with the store, in appliance/db/diner_input.py: the relay
+# link checks the orders phones send through the relay with them too.
 
-Id = Annotated[int, Meta(ge=1, le=2**31 - 1, description="A row id.")]
 MinorUnits = Annotated[int, Meta(description="Money as an integer count of the currency's minor unit (fen for CNY).")]
-# Raw bound before control characters are stripped; the cleaned note must fit 140 characters.
-RawNote = Annotated[str, Meta(max_length=280, description="Up to 140 characters once control characters are removed.")]
-
-
-class LineIn(Struct, forbid_unknown_fields=True, kw_only=True):
-    item_id: Id
-    quantity: Annotated[int, Meta(ge=1, le=MAX_QUANTITY)]
-    variant_id: Id | None = None
-    option_ids: Annotated[list[Id], Meta(max_length=20)] = msgspec.field(default_factory=list)
-    note: RawNote = ""
-
-
-class OrderIn(Struct, forbid_unknown_fields=True, kw_only=True):
-    """A diner's order. Prices are never sent: the box prices every line from its own menu."""
-
-    client_key: Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]{8,64}$",
-                                    description="Made once per submission (a UUID); a retry with the same key returns the same order.")]
-    lines: Annotated[list[LineIn], Meta(max_length=MAX_LINES)]
-    expected_total_minor: Annotated[int, Meta(ge=0, le=10**12)] | None = None
-    note: RawNote = ""
-    diners: Annotated[int, Meta(ge=1, le=99)] | None = None
-
-
-class ServiceRequestIn(Struct, forbid_unknown_fields=True, kw_only=True):
-    kind: Literal["waiter", "bill"]
 
 
 class StoreOut(Struct, kw_only=True):

@@ -1,4 +1,5 @@
-"""ERP adapters: one small interface (sync.adapters.base.Adapter), one module per ERP."""
+"""ERP adapters: one small interface (sync.adapters.base.Adapter), one module per ERP (and one for the public relay,
+which takes the box's order events the same way)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from typing import Any, Mapping
 
 from sync.adapters.base import Adapter
 
-KINDS = {"rest": "sync.adapters.rest", "erpnext": "sync.adapters.erpnext", "odoo": "sync.adapters.odoo"}
+KINDS = {"rest": "sync.adapters.rest", "erpnext": "sync.adapters.erpnext", "odoo": "sync.adapters.odoo",
+         "relay": "sync.adapters.relay"}
 
 
 def make_adapter(name: str, config: Mapping[str, Any]) -> Adapter:

@@ -72,6 +72,7 @@ class OrderDoc:
     tax_minor: int
     status: str = "submitted"
     note: str = ""
+    view: Mapping[str, Any] | None = None  # the order as the store keeps it (names in every language): the relay's
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,9 @@ class Adapter(Protocol):
         ...
 
     def push_status(self, order_ref: str, status: str, reason: str | None) -> None:
-        """An order was cancelled (or moved on); adapters that cannot record it return without error."""
+        """An order was cancelled (or moved on); adapters that cannot record it return without error. An adapter
+        whose class sets `wants_order_view = True` (the relay: a phone shows the whole order) is also given
+        `order=`, the order as it is now with `status` as of this change."""
         ...
 
     def push_payment(self, payment: PaymentDoc) -> str: ...

@@ -51,7 +51,7 @@ def test_an_inline_secret_in_a_readable_file_is_refused_with_the_fix(tmp_path):
 @pytest.mark.parametrize("table,message", [
     ({"Erp": ERPNEXT}, "[sync.Erp]: a target's name is lower-case letters, digits and _ only"),
     ({"erp-1": ERPNEXT}, "[sync.erp-1]: a target's name"),
-    ({"erp": {**ERPNEXT, "kind": "sap"}}, "[sync.erp]: kind must be one of rest, erpnext, odoo, got 'sap'"),
+    ({"erp": {**ERPNEXT, "kind": "sap"}}, "[sync.erp]: kind must be one of rest, erpnext, odoo, relay, got 'sap'"),
     ({"erp": {k: v for k, v in ERPNEXT.items() if k != "kind"}}, "[sync.erp]: kind is missing"),
     ({"erp": {**ERPNEXT, "base_url": "ftp://erp"}}, "[sync.erp]: base_url must start with http:// or https://"),
     ({"erp": {**ERPNEXT, "base_url": "https://"}}, "base_url must start with http:// or https:// and name a host"),
@@ -97,16 +97,16 @@ def test_registering_targets_queues_orders_for_them_and_disables_removed_ones(se
     box = replace(settings, sync_targets=load(config).sync_targets)
     with db:
         db.execute("INSERT INTO sync_targets (name, kind) VALUES ('relay', 'relay'), ('old_erp', 'rest')")
-    assert register_targets(db, box) == {"enabled": ["erp"], "disabled": ["old_erp"]}
+    assert register_targets(db, box) == {"enabled": ["erp"], "disabled": ["old_erp", "relay"]}
     rows = {name: (kind, enabled, json.loads(cfg)) for name, kind, enabled, cfg in
             db.execute("SELECT name, kind, enabled, config FROM sync_targets")}
     assert rows["erp"] == ("erpnext", 1, public_config(box.sync_targets["erp"]))
     assert "api_secret" not in rows["erp"][2] and "s-456" not in json.dumps(rows)  # no secret in the store
     assert rows["books"][:2] == ("odoo", 0) and rows["old_erp"][:2] == ("rest", 0)
-    assert rows["relay"][:2] == ("relay", 1)  # not an ERP target: the settings do not manage it
+    assert rows["relay"][:2] == ("relay", 0)  # the relay is a [sync.NAME] target too: gone from the settings, off
     # the settings change: erp gone, books on
     box = replace(box, sync_targets={"books": {**box.sync_targets["books"], "enabled": True}})
     assert register_targets(db, box) == {"enabled": ["books"], "disabled": ["erp"]}
     assert dict(db.execute("SELECT name, enabled FROM sync_targets")) == {
-        "books": 1, "erp": 0, "old_erp": 0, "relay": 1}
+        "books": 1, "erp": 0, "old_erp": 0, "relay": 0}
     assert targets(box)["books"].base_url == "http://odoo.lan:8069"

@@ -1,0 +1,296 @@
+"""The public relay as a sync target: the box's signed HTTP client for it (inbox long-poll, menu push, order events)
+and the adapter that turns the relay target's outbox rows into order events for the diners' phones.
+
+Settings (`[sync.NAME]` with `kind = "relay"`; the secret may come from TABLEBOX_SYNC_<NAME>_API_SECRET)::
+
+    base_url = "https://relay.example.com"   # required; the relay's address (a reverse proxy in front of it must
+                                             # pass the path and query on unchanged: they are signed)
+    store_id = "k3Jd9QxA"                    # required: what `tablebox relay enroll STORE` printed
+    api_secret = "<64 hex digits>"           # required, SECRET: the store's relay secret printed with it
+    timeout_seconds = 10                     # every request; a long-poll may take poll_wait_seconds longer
+    poll_wait_seconds = 25                   # how long the relay holds an inbox poll open when it has nothing
+    menu_check_seconds = 1                   # how often the menu version is looked at (a change is pushed)
+    verify_tls = true                        # false only for a test relay with a self-signed certificate
+    ca_file = "/etc/tablebox/relay-ca.pem"   # or trust this CA for it
+    pull_minutes = 0                         # ignored: the relay has no catalog
+
+Every request carries the X-Tablebox-* signature headers (`sync.relay.signing.sign`: HMAC-SHA256 over method,
+path and query exactly as sent, timestamp, nonce and the body's SHA-256, keyed with bytes.fromhex(api_secret)).
+
+Order events (`POST /v1/box/events`), one per outbox row of the relay target: `accepted` (id `accepted:<client_key>`,
+the order as the box stored it) for `order.submitted`; `status` (id `status:<client_key>:<status>`, the order as it
+is now with that status) for `order.status`, and for a voided line (id `status:<client_key>:line_voided:<the voided
+line numbers>`, with the new totals); `refused` (id `refused:<client_key>`, the box's error {code, message,
+details}) for `order.refused`. The relay ignores an event id it already has, so a retried delivery
+is harmless.
+
+Errors: connection refused, timeouts, a dropped connection, 5xx, 408 and 429 are `Retryable`; 401/403
+`bad_signature`, `unknown_store` or `missing_signature` are `Rejected` ("check store_id and the relay secret");
+`stale_timestamp` is `Retryable` with "the box's clock is off" (once NTP has set it the next attempt goes through);
+`replayed_nonce` is `Retryable` (the next attempt has a fresh nonce); other 4xx are `Rejected` with the relay's
+message. Logs never show the secret.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import ssl
+import time
+from datetime import datetime, timezone
+from typing import Any, Callable, Mapping, Sequence
+
+import httpx
+import structlog
+
+from sync.adapters.base import Catalog, OrderDoc, PaymentDoc, Rejected, Retryable
+from sync.relay.signing import sign
+
+log = structlog.get_logger("sync.relay")
+
+STORE_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
+SECRET_HEX = re.compile(r"[0-9a-fA-F]{64}")
+DEFAULT_POLL_WAIT = 25
+MAX_POLL_WAIT = 25
+_MESSAGE_CAP = 300
+# What a phone is shown of an order (the fields the box's diner API localizes): never the kitchen's station, the
+# staff's void reason or the store's internal ids.
+ORDER_FIELDS = ("id", "ticket_no", "status", "channel", "table", "client_key", "currency", "subtotal_minor",
+                "service_charge_minor", "total_minor", "tax_minor", "note", "created_at", "updated_at", "cancel_reason")
+LINE_FIELDS = ("line_no", "item_id", "names", "variant_id", "variant_names", "options", "quantity", "unit_price_minor",
+               "line_total_minor", "note", "status")
+SIGNATURE_CODES = frozenset({"bad_signature", "unknown_store", "missing_signature"})
+
+
+def create(name: str, config: Mapping[str, Any]) -> RelayAdapter:
+    return RelayAdapter(name, config)
+
+
+def utc_stamp() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def relay_settings(name: str, config: Mapping[str, Any]) -> tuple[str, bytes]:
+    """The store id and the HMAC key of a relay target, checked: ValueError says what to fix."""
+    store_id = config.get("store_id")
+    if not store_id:
+        raise ValueError(f"sync target {name}: store_id is missing: run `tablebox relay enroll STORE_NAME` on the "
+                         "relay and copy the store_id it prints")
+    if not isinstance(store_id, str) or not STORE_ID.fullmatch(store_id):
+        raise ValueError(f"sync target {name}: store_id must be the 8-64 letters, digits, _ or - that "
+                         "`tablebox relay enroll` printed")
+    secret = config.get("api_secret")
+    if not secret:
+        raise ValueError(f"sync target {name}: api_secret is missing: the 64 hex digits `tablebox relay enroll` "
+                         f"printed, in a 0600 settings file or in $TABLEBOX_SYNC_{name.upper()}_API_SECRET")
+    if not isinstance(secret, str) or not SECRET_HEX.fullmatch(secret.strip()):
+        raise ValueError(f"sync target {name}: api_secret must be the 64 hex digits `tablebox relay enroll` printed "
+                         "(not shown here)")
+    return store_id, bytes.fromhex(secret.strip())
+
+
+def _number(name: str, config: Mapping[str, Any], key: str, default: float, low: float, high: float) -> float:
+    value = config.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+        raise ValueError(f"sync target {name}: {key} must be a number from {low:g} to {high:g}, got {value!r}")
+    return float(value)
+
+
+def relay_message(content: bytes) -> tuple[str, str]:
+    """The relay's {"error": {"code", "message"}} as (code, message); ("", start of the body) otherwise."""
+    try:
+        data = json.loads(content)
+    except ValueError:
+        return "", content[:_MESSAGE_CAP].decode("utf-8", "replace").strip()
+    error = data.get("error") if isinstance(data, dict) else None
+    if isinstance(error, dict):
+        return str(error.get("code") or ""), str(error.get("message") or "")[:_MESSAGE_CAP]
+    return "", ""
+
+
+class RelayClient:
+    """Signed requests to the relay's box API, every failure turned into Retryable or Rejected."""
+
+    def __init__(self, name: str, config: Mapping[str, Any], *, clock: Callable[[], float] = time.time) -> None:
+        self.name = name
+        self.base_url = str(config["base_url"]).rstrip("/")
+        self.store_id, self._secret = relay_settings(name, config)
+        self.timeout = _number(name, config, "timeout_seconds", 10, 0.1, 120)
+        self.clock = clock
+        verify: bool | ssl.SSLContext = bool(config.get("verify_tls", True))
+        if config.get("ca_file"):
+            try:
+                verify = ssl.create_default_context(cafile=str(config["ca_file"]))
+            except (OSError, ssl.SSLError) as exc:
+                raise ValueError(f"sync target {name}: cannot use ca_file {config['ca_file']!r}: {exc}") from None
+        self._client = httpx.Client(base_url=self.base_url, timeout=httpx.Timeout(self.timeout), verify=verify,
+                                    follow_redirects=False, headers={"User-Agent": "tablebox-box"})
+
+    def __repr__(self) -> str:
+        return f"RelayClient({self.name!r}, {self.base_url!r}, store={self.store_id!r})"
+
+    def close(self) -> None:
+        self._client.close()
+
+    # -- the three calls of the protocol --------------------------------------------------------------------
+    def poll(self, after: int, wait: int) -> list[dict[str, Any]]:
+        """Inbox messages with seq > after, oldest first (the relay holds the poll up to `wait` seconds when it has
+        none). Asking after=N acknowledges everything up to N."""
+        data = self.call("GET", f"/v1/box/inbox?after={int(after)}&wait={int(wait)}", timeout=self.timeout + wait)
+        messages = data.get("messages") if isinstance(data, dict) else None
+        if not isinstance(messages, list) or not all(
+                isinstance(m, dict) and isinstance(m.get("seq"), int) and not isinstance(m.get("seq"), bool)
+                for m in messages):
+            raise Retryable(f"{self.name}: the relay's inbox answer is not {{\"messages\": [{{\"seq\": int, ...}}]}}")
+        return sorted(messages, key=lambda m: m["seq"])
+
+    def push_menu(self, document: Mapping[str, Any]) -> int:
+        """The menu snapshot; returns the version the relay now holds (higher than ours: it ignored ours)."""
+        data = self.call("PUT", "/v1/box/menu", document)
+        version = data.get("version") if isinstance(data, dict) else None
+        if not isinstance(version, int):
+            raise Retryable(f"{self.name}: the relay's menu answer has no version")
+        return version
+
+    def post_events(self, events: Sequence[Mapping[str, Any]]) -> int:
+        data = self.call("POST", "/v1/box/events", {"events": list(events)})
+        stored = data.get("stored") if isinstance(data, dict) else None
+        return stored if isinstance(stored, int) else 0
+
+    # -- signing and error mapping --------------------------------------------------------------------------
+    def call(self, method: str, path_and_query: str, body: Any = None, *, timeout: float | None = None) -> Any:
+        content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode() if body is not None else b""
+        request = self._client.build_request(
+            method, path_and_query, content=content or None,
+            headers={"Content-Type": "application/json"} if body is not None else None,
+            timeout=httpx.Timeout(timeout) if timeout else httpx.USE_CLIENT_DEFAULT)
+        signed = request.url.raw_path.decode("ascii")  # path and query exactly as they go on the wire
+        request.headers.update(sign(self.store_id, self._secret, method, signed, content, now=self.clock()))
+        started = time.perf_counter()
+        try:
+            response = self._client.send(request)
+        except httpx.TimeoutException as exc:
+            raise self._retryable(f"no answer from {self.base_url} within the timeout ({type(exc).__name__})")
+        except httpx.ConnectError as exc:
+            raise self._retryable(f"cannot reach the relay at {self.base_url}: {exc or 'connection refused'}")
+        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
+            raise self._retryable(f"the connection to {self.base_url} broke before an answer ({type(exc).__name__})")
+        except httpx.TransportError as exc:
+            raise self._retryable(f"network error talking to {self.base_url}: {type(exc).__name__}")
+        log.debug("relay.http", target=self.name, method=method, path=path_and_query.split("?")[0],
+                  status=response.status_code, ms=round((time.perf_counter() - started) * 1000, 1))
+        self._raise_for(method, path_and_query, response)
+        try:
+            return json.loads(response.content)
+        except ValueError:
+            # A proxy's HTML page with a 200 (a captive portal, a maintenance page) is not the relay answering.
+            raise Retryable(f"{self.name}: HTTP {response.status_code} from {path_and_query.split('?')[0]} is not "
+                            f"JSON: {response.content[:80]!r}", status=response.status_code) from None
+
+    def _retryable(self, message: str) -> Retryable:
+        log.info("relay.http.failed", target=self.name, url=self.base_url, error=message)
+        return Retryable(f"{self.name}: {message}")
+
+    def _raise_for(self, method: str, path_and_query: str, response: httpx.Response) -> None:
+        status = response.status_code
+        if 200 <= status < 300:
+            return
+        code, said = relay_message(response.content)
+        where = f"{method} {path_and_query.split('?')[0]}"
+        detail = f" ({code}: {said})" if code else (f" ({said})" if said else "")
+        if status in (401, 403):
+            if code == "stale_timestamp":
+                raise Retryable(f"{self.name}: the relay refused the request's time: the box's clock is off by more "
+                                f"than 5 minutes{detail}. Setting the time (NTP: `timedatectl`) fixes it; orders "
+                                "through the relay wait until then", status=status)
+            if code == "replayed_nonce":  # the next attempt is signed afresh, with a new nonce
+                raise Retryable(f"{self.name}: the relay saw this request's nonce before{detail}", status=status)
+            raise Rejected(f"{self.name}: the relay refused the box's signature{detail}: check store_id and the relay "
+                           f"secret (api_secret) of [sync.{self.name}] against what `tablebox relay enroll` printed",
+                           status=status)
+        if status in (408, 425, 429) or status >= 500:
+            raise Retryable(f"{self.name}: HTTP {status} from the relay for {where}{detail}", status=status)
+        if 300 <= status < 400:
+            raise Rejected(f"{self.name}: the relay redirected {where} to {response.headers.get('location', '?')}:"
+                           " set base_url to where it points", status=status)
+        raise Rejected(f"{self.name}: the relay refused {where}: HTTP {status}{detail}", status=status)
+
+
+def phone_view(order: Mapping[str, Any]) -> dict[str, Any]:
+    """What the relay may show a phone of an order: the fields the box's own diner API shows (names in every
+    language, so the relay can answer in the phone's)."""
+    view = {k: order.get(k) for k in ORDER_FIELDS}
+    view["lines"] = [{k: line.get(k) for k in LINE_FIELDS} for line in order.get("lines") or []]
+    return view
+
+
+def _view_of_doc(order: OrderDoc) -> dict[str, Any]:
+    if order.view is not None:
+        return phone_view(order.view)
+    day, _, number = order.ticket.partition("#")
+    return {"id": order.order_id, "ticket_no": int(number) if number.isdigit() else None, "status": order.status,
+            "channel": "relay", "table": order.table, "client_key": order.order_ref, "currency": order.currency,
+            "subtotal_minor": order.subtotal_minor, "service_charge_minor": order.service_charge_minor,
+            "total_minor": order.total_minor, "tax_minor": order.tax_minor, "note": order.note,
+            "created_at": order.created_at, "updated_at": order.created_at, "cancel_reason": None,
+            "lines": [{"line_no": n, "item_id": None, "names": {"zh": line.name}, "variant_id": None,
+                       "variant_names": None, "options": [], "quantity": line.quantity,
+                       "unit_price_minor": line.unit_price_minor, "line_total_minor": line.line_total_minor,
+                       "note": line.note, "status": "active"} for n, line in enumerate(order.lines, start=1)]}
+
+
+class RelayAdapter:
+    """The relay target's outbox rows as order events for the phones (see the module docstring)."""
+
+    wants_order_view = True  # the outbox engine hands push_status the order as it is now
+    has_catalog = False      # the sync worker never pulls from it
+
+    def __init__(self, name: str, config: Mapping[str, Any], *, clock: Callable[[], float] = time.time) -> None:
+        self.name = name
+        self.client = RelayClient(name, config, clock=clock)
+
+    def __repr__(self) -> str:
+        return f"RelayAdapter({self.name!r}, {self.client.base_url!r})"
+
+    def close(self) -> None:
+        self.client.close()
+
+    def pull_catalog(self) -> Catalog:
+        raise Rejected("the relay has no catalog")
+
+    def pull_stock(self) -> Mapping[str, int]:
+        raise Rejected("the relay has no catalog")
+
+    def push_order(self, order: OrderDoc) -> str:
+        event_id = f"accepted:{order.order_ref}"
+        self._post({"id": event_id, "client_key": order.order_ref, "type": "accepted", "order": _view_of_doc(order),
+                    "error": None, "at": order.created_at})
+        return event_id
+
+    def push_status(self, order_ref: str, status: str, reason: str | None,
+                    order: Mapping[str, Any] | None = None) -> None:
+        if status == "refused":
+            try:
+                error = json.loads(reason or "")
+            except ValueError:
+                error = None
+            if not isinstance(error, dict) or not isinstance(error.get("code"), str):
+                raise Rejected(f"{self.name}: a refused order's row holds no error {{code, message, details}}")
+            self._post({"id": f"refused:{order_ref}", "client_key": order_ref, "type": "refused", "order": None,
+                        "error": error, "at": utc_stamp()})
+            return
+        view = phone_view(order) if order is not None else None
+        if status == "line_voided":
+            voided = ",".join(str(l["line_no"]) for l in (view or {}).get("lines", []) if l.get("status") == "voided")
+            event_id = f"status:{order_ref}:line_voided:{voided or reason or ''}"
+        else:
+            event_id = f"status:{order_ref}:{status}"
+        self._post({"id": event_id, "client_key": order_ref, "type": "status", "order": view, "error": None,
+                    "at": utc_stamp()})
+
+    def push_payment(self, payment: PaymentDoc) -> str:
+        return ""  # the relay shows phones their orders, not the store's payments
+
+    def _post(self, event: Mapping[str, Any]) -> None:
+        self.client.post_events([event])
+        log.info("relay.event_sent", target=self.name, type=event["type"], event_id=event["id"])

@@ -1,0 +1,615 @@
+"""The public relay (protocol v1): phones off the store Wi-Fi order through it, boxes behind NAT long-poll it.
+
+Box API (every request signed, see signing.py; the store is the one the signature names, never the path):
+`GET /v1/box/inbox?after=SEQ&wait=0..25`, `PUT /v1/box/menu`, `POST /v1/box/events`.
+Phone API, the box's diner API shape under `/s/{store_id}/api/v1/tables/{token}`: the store and the menu from
+the box's last push, orders and waiter/bill requests into the store's inbox (only while its box polls), and the
+box's answers back (order list, server-sent events). The relay never prices nor confirms anything itself: a
+phone hears "accepted" only once the box's own "accepted" event has arrived.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import hashlib
+import re
+import secrets
+import time
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, AsyncGenerator, AsyncIterator, Callable
+
+import msgspec
+import structlog
+from litestar import Litestar, Request, Response, Router, get, post, put
+from litestar.datastructures import State
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin
+from litestar.params import FromPath
+from litestar.response import ServerSentEvent, ServerSentEventMessage
+
+from appliance import __version__
+from appliance.domain.errors import DomainError
+from appliance.domain.text import NOTE_MAX_CHARS, clean_text
+from sync.relay.errors import EXCEPTION_HANDLERS, RelayError, request_lang, status_for
+from sync.relay.limits import RateLimiter, retry_after
+from sync.relay.schemas import EventsIn, MenuPushIn, OrderIn, ServiceRequestIn
+from sync.relay.settings import RelaySettings
+from sync.relay.signing import STORE_HEADER, Refusal, verify
+from sync.relay.storage import Message, NewEvent, Storage, StoreRow, UnknownStore, iso
+
+log = structlog.get_logger("sync.relay")
+
+JSON = "application/json"
+MAX_WAIT_SECONDS = 25
+MAX_MESSAGES = 100
+TOKEN = re.compile(r"[a-z2-7]{32}")          # the box's table code: 32 lower-case base32 characters
+STORE_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
+SECRET_CACHE_SECONDS = 300.0
+PURGE_EVERY_SECONDS = 60.0
+MENU_CACHE_STORES = 256
+_ENCODE = msgspec.json.Encoder(order="sorted")
+
+
+class Wakeups:
+    """One asyncio.Event per key (a store) for those waiting in this process; `wake` sets it and starts a new
+    one. Take `waiter()` BEFORE reading the database: a message stored after the read still wakes it."""
+
+    def __init__(self) -> None:
+        self._events: dict[str, asyncio.Event] = {}
+
+    def waiter(self, key: str) -> asyncio.Event:
+        event = self._events.get(key)
+        if event is None:
+            event = self._events[key] = asyncio.Event()
+        return event
+
+    def wake(self, key: str) -> None:
+        event = self._events.pop(key, None)
+        if event is not None:
+            event.set()
+
+    def wake_all(self) -> None:
+        for key in list(self._events):
+            self.wake(key)
+
+
+async def _wait(event: asyncio.Event, seconds: float) -> bool:
+    try:
+        await asyncio.wait_for(event.wait(), max(0.0, seconds))
+        return True
+    except asyncio.TimeoutError:
+        return False
+
+
+@dataclass(frozen=True)
+class PushedMenu:
+    version: int
+    store: dict[str, Any]
+    default_lang: str
+    bodies: dict[str, bytes]   # language -> the menu as JSON bytes, exactly as the box rendered it
+
+
+class Relay:
+    """What every handler needs, on app.state.relay: settings, storage (run on a thread pool), the wake-ups,
+    the limits, and small caches (store secrets, rendered menus)."""
+
+    def __init__(self, settings: RelaySettings, storage: Storage, clock: Callable[[], float]) -> None:
+        self.settings = settings
+        self.storage = storage
+        self.clock = clock
+        self.executor: ThreadPoolExecutor | None = None
+        self.inbox_wake = Wakeups()
+        self.events_wake = Wakeups()
+        self.address_limiter = RateLimiter(settings.rate_limit_address_per_minute)
+        self.token_limiter = RateLimiter(settings.rate_limit_token_per_minute)
+        self.store_limiter = RateLimiter(settings.rate_limit_store_per_minute)
+        self.refusal_limiter = RateLimiter(max(settings.rate_limit_address_per_minute, 60))
+        self._secrets: dict[str, tuple[bytes, float]] = {}
+        self._menus: OrderedDict[str, PushedMenu] = OrderedDict()
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.stopping = False
+
+    def stop_waiting(self) -> None:
+        """The server is stopping: waiting polls answer now (with what they have) and event streams end, so a
+        graceful stop does not cut them with an error. Safe to call from any thread or a signal handler."""
+        self.stopping = True
+        if self.loop is not None and not self.loop.is_closed():
+            self.loop.call_soon_threadsafe(self._wake_all)
+
+    def _wake_all(self) -> None:
+        self.inbox_wake.wake_all()
+        self.events_wake.wake_all()
+
+    # -- the database, off the event loop -----------------------------------------------------------------------
+    async def db(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self.executor, functools.partial(fn, *args, **kwargs))
+        except (Refusal, RelayError):
+            raise
+        except UnknownStore:
+            raise RelayError("unknown_store") from None
+        except Exception as exc:  # apsw / psycopg errors, a pool with no free connection
+            log.error("relay.storage_failed", call=getattr(fn, "__name__", "?"), error=repr(exc))
+            raise RelayError("storage_unavailable") from None
+
+    # -- box requests --------------------------------------------------------------------------------------------
+    def secret_of(self, store_id: str) -> bytes | None:
+        cached = self._secrets.get(store_id)
+        if cached is not None and time.monotonic() - cached[1] < SECRET_CACHE_SECONDS:
+            return cached[0]
+        secret = self.storage.secret_of(store_id)
+        if secret is not None:
+            self._secrets[store_id] = (secret, time.monotonic())
+        return secret
+
+    async def authenticate(self, request: Request[Any, Any, Any], body: bytes) -> str:
+        """The store a box request is signed for, or a 401 (logged, without any secret) naming why."""
+        headers = dict(request.headers.items())
+        raw_path = request.scope.get("raw_path") or request.scope["path"].encode()
+        query = request.scope.get("query_string") or b""
+        path = raw_path.decode("latin-1") + ("?" + query.decode("latin-1") if query else "")
+        try:
+            return await self.db(verify, headers, request.method, path, body, secret_of=self.secret_of,
+                                 nonce_is_new=self.storage.record_nonce, now=self.clock())
+        except Refusal as refusal:
+            address = _address(request)
+            log.warning("relay.refused", code=refusal.code, reason=refusal.message, method=request.method,
+                        path=path[:200], store=headers.get(STORE_HEADER.lower(), "")[:64], address=address)
+            wait = self.refusal_limiter.hit(address)
+            if wait:
+                raise RelayError("rate_limited", headers={"Retry-After": retry_after(wait)}) from None
+            raise RelayError(refusal.code, status=401, message=refusal.message) from None
+
+    # -- phones --------------------------------------------------------------------------------------------------
+    def online(self, row: StoreRow, now: float | None = None) -> bool:
+        """Online while a poll is in progress (a crashed relay's stale flag expires after a poll's length), or
+        until offline_after_seconds after the last poll."""
+        if row.last_poll_at is None:
+            return False
+        age = (self.clock() if now is None else now) - row.last_poll_at
+        limit = self.settings.offline_after_seconds
+        return age <= limit or (row.polling and age <= limit + MAX_WAIT_SECONDS)
+
+    def limit(self, limiter: RateLimiter, key: Any, scope: str) -> None:
+        wait = limiter.hit(key)
+        if wait:
+            raise RelayError("rate_limited", headers={"Retry-After": retry_after(wait)}, scope=scope)
+
+    async def phone_store(self, request: Request[Any, Any, Any], store_id: str, token: str) -> StoreRow:
+        self.limit(self.address_limiter, _address(request), "address")
+        if not STORE_ID.fullmatch(store_id):
+            raise RelayError("unknown_store")
+        if not TOKEN.fullmatch(token):
+            raise RelayError("forged_token")
+        row = await self.db(self.storage.store, store_id)
+        if row is None:
+            raise RelayError("unknown_store")
+        return row
+
+    async def menu_of(self, row: StoreRow) -> PushedMenu:
+        if row.menu_version is None:
+            raise RelayError("menu_unavailable")
+        cached = self._menus.get(row.store_id)
+        if cached is not None and cached.version == row.menu_version:
+            self._menus.move_to_end(row.store_id)
+            return cached
+        found = await self.db(self.storage.menu, row.store_id)
+        if found is None:
+            raise RelayError("menu_unavailable")
+        version, text = found
+        data = msgspec.json.decode(text)
+        menus = data.get("menus") or {}
+        store = data.get("store") or {}
+        languages = [lang for lang in store.get("languages") or [] if lang in menus] or list(menus)
+        pushed = PushedMenu(version, store, languages[0] if languages else "zh",
+                            {lang: msgspec.json.encode(menu) for lang, menu in menus.items()})
+        self._menus[row.store_id] = pushed
+        while len(self._menus) > MENU_CACHE_STORES:
+            self._menus.popitem(last=False)
+        return pushed
+
+    async def answer_for(self, message: Message) -> Response[Any]:
+        """What a phone is told about an order already in the inbox: 200 with the order once the box accepted
+        it (its newest view), the box's refusal, or 202 while the box has not answered."""
+        events = await self.db(self.storage.events_for_key, message.store_id, message.idempotency_key)
+        order = _latest_order(events)
+        if order is not None:
+            return _json(order, 200)
+        refusal = next((e for e in reversed(events) if e.type == "refused"), None)
+        if refusal is not None:
+            error = _error_of(refusal)
+            return _json({"error": error}, status_for(error["code"]))
+        return _pending(message)
+
+    async def visit(self, store_id: str, token: str) -> tuple[dict[str, Any], Any]:
+        """This table code's recent orders as a phone sees them, and the last event they include."""
+        since = self.clock() - self.settings.orders_hours * 3600
+        messages = await self.db(self.storage.orders_of_token, store_id, token, since)
+        events = await self.db(self.storage.events_for_token, store_id, token, 0, 2000, since)
+        by_key: dict[str, list[Any]] = {}
+        for event in events:
+            by_key.setdefault(event.client_key, []).append(event)
+        orders, pending, refused = [], [], []
+        for message in messages:
+            mine = by_key.get(message.idempotency_key, [])
+            order = _latest_order(mine)
+            if order is not None:
+                orders.append(order)
+                continue
+            refusal = next((e for e in reversed(mine) if e.type == "refused"), None)
+            if refusal is not None:
+                refused.append({"client_key": message.idempotency_key, "error": _error_of(refusal)})
+            else:
+                pending.append(message.idempotency_key)
+        return {"orders": orders, "pending": pending, "refused": refused}, (events[-1] if events else None)
+
+    async def purge_forever(self) -> None:
+        while True:
+            await asyncio.sleep(PURGE_EVERY_SECONDS)
+            try:
+                counts = await self.db(self.storage.purge, self.clock(), self.settings.keep_days * 86400)
+                if any(counts.values()):
+                    log.info("relay.purged", **counts)
+            except RelayError:
+                pass  # logged by db(); try again next time
+
+
+def _address(request: Request[Any, Any, Any]) -> str:
+    return request.client.host if request.client else "?"
+
+
+def _relay(request: Request[Any, Any, Any]) -> Relay:
+    return request.app.state.relay
+
+
+def _json(value: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response[Any]:
+    return Response(content=msgspec.json.encode(value), status_code=status, media_type=JSON, headers=headers)
+
+
+def _pending(message: Message) -> Response[Any]:
+    return _json({"status": "pending", "client_key": message.client_key}, 202)
+
+
+def _latest_order(events: list[Any]) -> dict[str, Any] | None:
+    """The newest order view among an order's events, once the box has accepted it (never before)."""
+    if not any(e.type == "accepted" for e in events):
+        return None
+    for event in reversed(events):
+        if event.type in ("accepted", "status"):
+            order = msgspec.json.decode(event.body).get("order")
+            if order:
+                return order
+    return None
+
+
+def _error_of(event: Any) -> dict[str, Any]:
+    error = msgspec.json.decode(event.body).get("error") or {}
+    return {"code": str(error.get("code") or "refused"), "message": str(error.get("message") or ""),
+            "details": error.get("details") if isinstance(error.get("details"), dict) else {}}
+
+
+def _strict(body: bytes, kind: type[Any]) -> Any:
+    try:
+        return msgspec.json.decode(body, type=kind)
+    except msgspec.ValidationError as exc:
+        text = str(exc)
+        problem, _, where = text.rpartition(" - at `$")
+        field = where.rstrip("`").lstrip(".") if problem else ""
+        problem = problem or text
+        raise RelayError("invalid_body", field=field, problem=f"{field}: {problem}" if field else problem) from None
+    except msgspec.DecodeError:
+        raise RelayError("malformed_json") from None
+
+
+def _number(request: Request[Any, Any, Any], name: str, default: float, low: float, high: float,
+            integer: bool = False) -> float:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value: float | None = float(raw) if "." in raw and not integer else int(raw)
+    except ValueError:
+        value = None
+    if value is None or not low <= value <= high:
+        raise RelayError("invalid_body", field=name, problem=f"{name} must be a number from {low:g} to {high:g}")
+    return value
+
+
+def _clean(text: str, line_no: int | None) -> str:
+    try:
+        return clean_text(text, NOTE_MAX_CHARS, "note")
+    except DomainError as exc:
+        details = dict(exc.details)
+        if line_no is not None:
+            details["line"] = line_no
+        raise RelayError(exc.code, **details) from None
+
+
+def _wire(message: Message) -> dict[str, Any]:
+    return {"seq": message.seq, "kind": message.kind, "client_key": message.client_key, "token": message.token,
+            "body": msgspec.Raw(message.body.encode()), "received_at": iso(message.received_at)}
+
+
+# -- the box's API -------------------------------------------------------------------------------------------------
+async def box_inbox(request: Request[Any, Any, Any]) -> Response[Any]:
+    """The store's inbox after `after` (at most 100 messages, oldest first), waiting up to `wait` seconds for
+    one when there is none. Everything up to `after` is acknowledged. The poll is also the heartbeat."""
+    relay = _relay(request)
+    store_id = await relay.authenticate(request, b"")
+    after = int(_number(request, "after", 0, 0, 2**62, integer=True))
+    wait = _number(request, "wait", 0, 0, MAX_WAIT_SECONDS)
+    storage = relay.storage
+    waiter = relay.inbox_wake.waiter(store_id)
+    messages = await relay.db(storage.begin_poll, store_id, after, relay.clock(), MAX_MESSAGES, wait > 0)
+    if not messages and wait > 0:
+        try:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + wait
+            while not relay.stopping:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                await _wait(waiter, min(remaining, relay.settings.recheck_seconds))
+                waiter = relay.inbox_wake.waiter(store_id)
+                messages = await relay.db(storage.inbox_after, store_id, after, MAX_MESSAGES)
+                if messages:
+                    break
+        finally:
+            ended = asyncio.ensure_future(relay.db(storage.end_poll, store_id, relay.clock()))
+            with contextlib.suppress(asyncio.CancelledError, RelayError):
+                await asyncio.shield(ended)
+    if messages:
+        log.info("relay.delivered", store=store_id, after=after, seqs=f"{messages[0].seq}-{messages[-1].seq}")
+    return _json({"messages": [_wire(m) for m in messages]})
+
+
+async def box_menu(request: Request[Any, Any, Any]) -> Response[Any]:
+    """The box's menu snapshot (store block and the menu in each language); an older version is ignored."""
+    relay = _relay(request)
+    body = await request.body()
+    store_id = await relay.authenticate(request, body)
+    data = _strict(body, MenuPushIn)
+    text = _ENCODE.encode({"store": data.store, "menus": data.menus}).decode()
+    stored = await relay.db(relay.storage.put_menu, store_id, data.version, text)
+    log.info("relay.menu", store=store_id, version=data.version, stored=stored, languages=sorted(data.menus),
+             bytes=len(text))
+    return _json({"version": stored})
+
+
+async def box_events(request: Request[Any, Any, Any]) -> Response[Any]:
+    """The box's answers (accepted / refused / status); an event id already stored is ignored."""
+    relay = _relay(request)
+    body = await request.body()
+    store_id = await relay.authenticate(request, body)
+    data = _strict(body, EventsIn)
+    events = [NewEvent(e.id, e.client_key, e.type, _ENCODE.encode({"order": e.order, "error": e.error}).decode(), e.at)
+              for e in data.events]
+    new = await relay.db(relay.storage.put_events, store_id, events, relay.clock()) if events else 0
+    if new:
+        relay.events_wake.wake(store_id)
+    log.info("relay.events", store=store_id, received=len(events), new=new)
+    return _json({"stored": len(events), "new": new})
+
+
+# -- the phones' API -----------------------------------------------------------------------------------------------
+async def table_info(request: Request[Any, Any, Any], store_id: FromPath[str], token: FromPath[str]) -> Response[Any]:
+    """The restaurant as its box last described it, and whether its box is connected now (online)."""
+    relay = _relay(request)
+    row = await relay.phone_store(request, store_id, token)
+    menu = await relay.menu_of(row)
+    return _json({"store": menu.store, "online": relay.online(row)})
+
+
+async def table_menu(request: Request[Any, Any, Any], store_id: FromPath[str], token: FromPath[str]) -> Response[Any]:
+    """The menu the box pushed, in the diner's language (?lang= or Accept-Language); ETag = its version."""
+    relay = _relay(request)
+    row = await relay.phone_store(request, store_id, token)
+    menu = await relay.menu_of(row)
+    lang = request_lang(request)
+    if lang not in menu.bodies:
+        lang = menu.default_lang if menu.default_lang in menu.bodies else next(iter(menu.bodies))
+    etag = f'"{menu.version}-{lang}"'
+    headers = {"ETag": etag, "Cache-Control": "no-cache", "Vary": "Accept-Language"}
+    if etag in (request.headers.get("if-none-match") or ""):
+        return Response(content=b"", status_code=304, headers=headers)
+    return Response(content=menu.bodies[lang], media_type=JSON, headers=headers)
+
+
+async def submit_order(request: Request[Any, Any, Any], store_id: FromPath[str], token: FromPath[str]) -> Response[Any]:
+    """Into the store's inbox for its box: 202 pending (never 201: only the box accepts an order). A repeated
+    client_key with the same order gets the same answer as before: 200 with the order once the box accepted
+    it, the box's refusal, or 202 still pending; with another order, 422 idempotency_key_reused. A box that
+    is not connected: 503 restaurant_offline (join the store Wi-Fi)."""
+    relay = _relay(request)
+    raw = await request.body()
+    row = await relay.phone_store(request, store_id, token)
+    data = _strict(raw, OrderIn)
+    relay.limit(relay.store_limiter, store_id, "store")
+    relay.limit(relay.token_limiter, (store_id, token), "table")
+    if not data.lines:
+        raise RelayError("empty_order")
+    lines = [{"item_id": line.item_id, "quantity": line.quantity, "variant_id": line.variant_id,
+              "option_ids": list(line.option_ids), "note": _clean(line.note, n)}
+             for n, line in enumerate(data.lines, start=1)]
+    order = {"lines": lines, "note": _clean(data.note, None), "diners": data.diners,
+             "expected_total_minor": data.expected_total_minor}
+    body_hash = hashlib.sha256(_ENCODE.encode({"token": token, **order})).hexdigest()
+    body = _ENCODE.encode({"client_key": data.client_key, **order,
+                           "lang": data.lang or request_lang(request)}).decode()
+    message = await relay.db(relay.storage.message_by_key, store_id, data.client_key)
+    if message is None:
+        if not relay.online(row):
+            log.info("relay.offline_refused", store=store_id, client_key=data.client_key)
+            raise RelayError("restaurant_offline")
+        message, created = await relay.db(relay.storage.put_message, store_id, "order", data.client_key, token,
+                                          body, body_hash, relay.clock())
+        if created:
+            relay.inbox_wake.wake(store_id)
+            log.info("relay.order", store=store_id, seq=message.seq, client_key=data.client_key, lines=len(lines))
+            return _pending(message)
+    if message.kind != "order" or message.body_hash != body_hash:
+        raise RelayError("idempotency_key_reused")
+    return await relay.answer_for(message)
+
+
+async def visit_orders(request: Request[Any, Any, Any], store_id: FromPath[str], token: FromPath[str]) -> Response[Any]:
+    """This table code's recent orders: `orders` the box accepted (their latest status, newest last), `pending`
+    client keys the box has not answered yet, `refused` ones with the box's error."""
+    relay = _relay(request)
+    await relay.phone_store(request, store_id, token)
+    view, _ = await relay.visit(store_id, token)
+    return _json(view)
+
+
+async def events_stream(request: Request[Any, Any, Any], store_id: FromPath[str], token: FromPath[str]) -> ServerSentEvent:
+    """Server-sent events: first a `snapshot` (what GET /orders answers), then an `order` event for each of the
+    box's events about this table code's orders ({event_id, type, client_key, order, error, at}; id = the
+    event's id). A reconnect with Last-Event-ID gets the events after that one instead of a snapshot.
+    Comment lines keep the connection alive."""
+    relay = _relay(request)
+    await relay.phone_store(request, store_id, token)
+    last = (request.headers.get("last-event-id") or "").strip()
+    storage = relay.storage
+    keepalive = relay.settings.keepalive_seconds
+
+    async def stream() -> AsyncGenerator[ServerSentEventMessage, None]:
+        since = relay.clock() - relay.settings.orders_hours * 3600
+        yield ServerSentEventMessage(data=None, comment="tablebox relay", retry=3000)
+        waiter = relay.events_wake.waiter(store_id)
+        position = 0
+        if last:
+            position = await relay.db(storage.event_position, store_id, last) or 0
+        else:
+            view, newest = await relay.visit(store_id, token)
+            position = newest.id if newest else 0
+            yield ServerSentEventMessage(event="snapshot", data=msgspec.json.encode(view).decode(),
+                                         id=newest.event_id if newest else None)
+        loop = asyncio.get_running_loop()
+        next_keepalive = loop.time() + keepalive
+        while not relay.stopping:
+            events = await relay.db(storage.events_for_token, store_id, token, position, 100, since)
+            for event in events:
+                position = event.id
+                payload = {"event_id": event.event_id, "type": event.type, "client_key": event.client_key,
+                           **msgspec.json.decode(event.body), "at": event.at}
+                yield ServerSentEventMessage(event="order", data=msgspec.json.encode(payload).decode(),
+                                             id=event.event_id)
+            if len(events) == 100:
+                continue
+            now = loop.time()
+            if now >= next_keepalive:
+                yield ServerSentEventMessage(data=None, comment="keepalive")
+                next_keepalive = now + keepalive
+            await _wait(waiter, min(relay.settings.recheck_seconds, next_keepalive - now))
+            waiter = relay.events_wake.waiter(store_id)
+
+    return ServerSentEvent(stream(), headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+async def service_request(request: Request[Any, Any, Any], store_id: FromPath[str], token: FromPath[str]) -> Response[Any]:
+    """`waiter` or `bill` into the store's inbox (202), or 503 restaurant_offline."""
+    relay = _relay(request)
+    raw = await request.body()
+    row = await relay.phone_store(request, store_id, token)
+    data = _strict(raw, ServiceRequestIn)
+    relay.limit(relay.store_limiter, store_id, "store")
+    relay.limit(relay.token_limiter, (store_id, token), "table")
+    if not relay.online(row):
+        raise RelayError("restaurant_offline")
+    body = _ENCODE.encode({"kind": data.kind, "lang": request_lang(request)}).decode()
+    key = "request:" + secrets.token_urlsafe(16)
+    message, _ = await relay.db(relay.storage.put_message, store_id, "request", key, token, body,
+                                hashlib.sha256(body.encode()).hexdigest(), relay.clock())
+    relay.inbox_wake.wake(store_id)
+    log.info("relay.request", store=store_id, seq=message.seq, kind=data.kind)
+    return _json({"status": "pending", "kind": data.kind}, 202)
+
+
+async def healthz(request: Request[Any, Any, Any]) -> Response[Any]:
+    """200 while the database answers, else 503."""
+    relay = _relay(request)
+    try:
+        await relay.db(relay.storage.ping)
+    except RelayError:
+        return _json({"status": "failing", "version": __version__, "database": relay.storage.dialect}, 503)
+    return _json({"status": "ok", "version": __version__, "database": relay.storage.dialect})
+
+
+def create_relay_app(settings: RelaySettings, storage: Storage, *, clock: Callable[[], float] = time.time) -> Litestar:
+    """The relay's app over an open `storage` (the caller opens and closes it). `clock` (Unix seconds) decides
+    signature freshness, polls and online state; tests pass a fake one."""
+    relay = Relay(settings, storage, clock)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        relay.executor = ThreadPoolExecutor(max_workers=settings.db_threads, thread_name_prefix="relay-db")
+        relay.loop = asyncio.get_running_loop()
+        purger = asyncio.create_task(relay.purge_forever(), name="relay-purge")
+        try:
+            yield
+        finally:
+            purger.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await purger
+            relay.stop_waiting()
+            relay.executor.shutdown(wait=True, cancel_futures=True)
+
+    box = Router(path="/v1/box", request_max_body_size=settings.max_box_body_bytes, tags=["box"], route_handlers=[
+        get("/inbox", operation_id="boxInbox", summary="Long-poll the store's inbox")(box_inbox),
+        put("/menu", operation_id="boxPutMenu", summary="Push the menu snapshot")(box_menu),
+        post("/events", operation_id="boxPostEvents", summary="Push order events", status_code=200)(box_events),
+    ])
+    phone = Router(path="/s/{store_id:str}/api/v1/tables/{token:str}", request_max_body_size=settings.max_body_bytes,
+                   tags=["diner"], route_handlers=[
+        get("/", operation_id="getTable", summary="The store and whether it is online")(table_info),
+        get("/menu", operation_id="getMenu", summary="The menu in the diner's language")(table_menu),
+        post("/orders", operation_id="submitOrder", summary="Send an order to the store's box")(submit_order),
+        get("/orders", operation_id="listVisitOrders", summary="This table code's recent orders")(visit_orders),
+        get("/events", operation_id="streamEvents", summary="Live order events (server-sent events)",
+            media_type="text/event-stream")(events_stream),
+        post("/requests", operation_id="requestService", summary="Call the waiter or ask for the bill")(service_request),
+    ])
+    return Litestar(
+        route_handlers=[box, phone, get("/healthz", operation_id="health", summary="Relay health")(healthz)],
+        lifespan=[lifespan],
+        state=State({"relay": relay}),
+        exception_handlers=EXCEPTION_HANDLERS,
+        request_max_body_size=settings.max_body_bytes,
+        openapi_config=OpenAPIConfig(
+            title="Tablebox relay", version=__version__, path="/schema",
+            description="Phones order through the relay; each restaurant's box long-polls it (signed requests).",
+            render_plugins=[JsonRenderPlugin(path=["/", "/openapi.json"])]),
+        logging_config=None,
+        debug=False,
+    )
+
+
+class RelayServer:
+    """uvicorn serving the relay; on SIGTERM/SIGINT the waiting long-polls answer at once and event streams end
+    before uvicorn's graceful stop, instead of being cut after its timeout."""
+
+    def __init__(self, settings: RelaySettings, storage: Storage) -> None:
+        import uvicorn
+
+        self.app = create_relay_app(settings, storage)
+        relay: Relay = self.app.state.relay
+        config = uvicorn.Config(
+            self.app, host=settings.host, port=settings.port, log_config=None, access_log=False, lifespan="on",
+            timeout_graceful_shutdown=3, server_header=False, proxy_headers=True,
+            forwarded_allow_ips=settings.forwarded_allow_ips,
+        )
+
+        class Server(uvicorn.Server):
+            def handle_exit(self, sig: int, frame: Any) -> None:
+                relay.stop_waiting()
+                super().handle_exit(sig, frame)
+
+        self.server = Server(config)
+
+    def run(self) -> None:
+        self.server.run()

@@ -1,0 +1,140 @@
+"""The relay's refusals: one shape {"error": {"code", "message", "details"}}, a stable code, its HTTP status,
+and what it says to a diner in Chinese or English (the box's own messages for the codes both use)."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import msgspec
+import structlog
+from litestar import Request, Response
+from litestar.exceptions import HTTPException
+
+from appliance.domain.messages import message_for as box_message_for
+
+log = structlog.get_logger("sync.relay")
+
+STATUS_BY_CODE: dict[str, int] = {
+    # the relay's own
+    "restaurant_offline": 503,
+    "menu_unavailable": 503,
+    "unknown_store": 404,
+    "storage_unavailable": 503,
+    # signed box requests
+    "missing_signature": 401,
+    "bad_signature": 401,
+    "stale_timestamp": 401,
+    "replayed_nonce": 401,
+    # the same codes as the box's diner API (a refusal the box sent back keeps its status)
+    "forged_token": 403,
+    "other_store": 403,
+    "table_rekeyed": 410,
+    "table_gone": 410,
+    "not_found": 404,
+    "unknown_order": 404,
+    "price_changed": 409,
+    "store_closed": 409,
+    "table_not_open": 409,
+    "no_open_visit": 409,
+    "not_allowed": 409,
+    "illegal_transition": 409,
+    "malformed_json": 400,
+    "body_too_large": 413,
+    "unsupported_media_type": 415,
+    "method_not_allowed": 405,
+    "rate_limited": 429,
+    "disk_full": 503,
+    "shutting_down": 503,
+    "internal_error": 500,
+}
+DEFAULT_STATUS = 422
+
+# The relay's own refusals; every other code is worded as the box words it (appliance/domain/messages.py).
+RELAY_MESSAGES: dict[str, dict[str, str]] = {
+    "restaurant_offline": {"en": "The restaurant is offline: join the store Wi-Fi to order.",
+                           "zh": "餐厅暂时无法通过网络接单：请连接店内 Wi-Fi 点餐。"},
+    "menu_unavailable": {"en": "The menu is not available yet: join the store Wi-Fi to order.",
+                         "zh": "菜单暂不可用：请连接店内 Wi-Fi 点餐。"},
+    "unknown_store": {"en": "This restaurant is not known here.", "zh": "未找到该餐厅。"},
+    "storage_unavailable": {"en": "The order was NOT taken: please try again.", "zh": "订单未提交成功，请重试。"},
+    "internal_error": {"en": "Something went wrong on our side. Please try again.", "zh": "系统出错，请重试。"},
+}
+
+
+class _Missing(dict[str, Any]):
+    def __missing__(self, key: str) -> str:
+        return "?"
+
+
+def message_for(code: str, lang: str, details: Mapping[str, Any], fallback: str) -> str:
+    texts = RELAY_MESSAGES.get(code)
+    if texts is None:
+        return box_message_for(code, lang, details, fallback)
+    return (texts.get(lang) or texts["en"]).format_map(_Missing(details))
+
+
+def status_for(code: str) -> int:
+    return STATUS_BY_CODE.get(code, DEFAULT_STATUS)
+
+
+class RelayError(Exception):
+    """A refusal with a stable code; its message is chosen in the diner's language when answered."""
+
+    def __init__(self, code: str, status: int | None = None, headers: dict[str, str] | None = None,
+                 message: str | None = None, **details: Any) -> None:
+        super().__init__(code)
+        self.code = code
+        self.status = status or status_for(code)
+        self.headers = headers or {}
+        self.message = message
+        self.details = details
+
+
+def request_lang(request: Request[Any, Any, Any]) -> str:
+    """?lang=, else Accept-Language, else Chinese (the same rule as the box)."""
+    lang = request.query_params.get("lang")
+    if lang:
+        return "zh" if lang.lower().startswith("zh") else lang.lower()[:2]
+    for part in request.headers.get("accept-language", "").split(","):
+        tag = part.split(";")[0].strip().lower()
+        if tag.startswith("zh"):
+            return "zh"
+        if tag[:2] in {"en", "ja"}:
+            return tag[:2]
+    return "zh"
+
+
+def error_response(request: Request[Any, Any, Any], code: str, status: int, details: dict[str, Any],
+                   message: str, headers: dict[str, str] | None = None) -> Response[Any]:
+    body = msgspec.json.encode({"error": {"code": code, "message": message, "details": details}})
+    return Response(content=body, status_code=status, media_type="application/json", headers=headers)
+
+
+def relay_error_handler(request: Request[Any, Any, Any], exc: RelayError) -> Response[Any]:
+    message = exc.message or message_for(exc.code, request_lang(request), exc.details, exc.code)
+    return error_response(request, exc.code, exc.status, exc.details, message, exc.headers)
+
+
+def http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    status = exc.status_code
+    code = {400: "malformed_json", 404: "not_found", 405: "method_not_allowed", 413: "body_too_large",
+            415: "unsupported_media_type", 429: "rate_limited"}.get(status)
+    if code is None:
+        code = "internal_error" if status >= 500 else "bad_request"
+    if status >= 500:
+        log.error("relay.http_error", path=request.url.path, status=status, detail=str(exc.detail))
+    return error_response(request, code, status, {}, message_for(code, request_lang(request), {}, str(exc.detail)),
+                          dict(exc.headers or {}))
+
+
+def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    log.exception("relay.internal_error", path=request.url.path, error=repr(exc))
+    return error_response(request, "internal_error", 500, {}, message_for("internal_error", request_lang(request),
+                                                                         {}, "internal error"))
+
+
+EXCEPTION_HANDLERS: dict[Any, Any] = {
+    RelayError: relay_error_handler,
+    HTTPException: http_exception_handler,
+    Exception: internal_error_handler,
+}

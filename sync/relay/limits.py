@@ -1,0 +1,49 @@
+"""Token buckets per store, per table code and per network address, so one phone (or one script) cannot flood a
+restaurant through the relay (the same rule as the box's own limits)."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Hashable
+
+
+@dataclass
+class RateLimiter:
+    """`per_minute` hits per key, refilled continuously; a burst of a whole minute's worth is allowed. 0 disables
+    the limit. Memory is bounded: full buckets are forgotten when the table grows large."""
+
+    per_minute: int
+    clock: Callable[[], float] = time.monotonic
+    max_keys: int = 50_000
+    _buckets: dict[Hashable, tuple[float, float]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def hit(self, key: Hashable) -> float:
+        """Take one token for `key`: 0 when allowed, else the seconds to wait."""
+        if self.per_minute <= 0:
+            return 0.0
+        with self._lock:
+            now = self.clock()
+            rate = self.per_minute / 60.0
+            tokens, last = self._buckets.get(key, (float(self.per_minute), now))
+            tokens = min(float(self.per_minute), tokens + (now - last) * rate)
+            if tokens < 1.0:
+                self._buckets[key] = (tokens, now)
+                return (1.0 - tokens) / rate
+            self._buckets[key] = (tokens - 1.0, now)
+            if len(self._buckets) > self.max_keys:
+                self._prune(now, rate)
+            return 0.0
+
+    def _prune(self, now: float, rate: float) -> None:
+        for key in [k for k, (t, last) in self._buckets.items() if t + (now - last) * rate >= self.per_minute]:
+            del self._buckets[key]
+        while len(self._buckets) > self.max_keys:
+            del self._buckets[next(iter(self._buckets))]
+
+
+def retry_after(seconds: float) -> str:
+    return str(max(1, math.ceil(seconds)))

@@ -1,0 +1,428 @@
+"""The box's side of the public relay, run by `tablebox syncd` beside each relay target's outbox thread: it long-polls
+the relay's inbox and applies what phones sent through it, and pushes the menu whenever what a diner would see
+changes.
+
+The inbox is a CouchDB-style checkpoint. Each message (an order or a waiter/bill request, with a per-store sequence
+number) is applied in ONE transaction together with its `inbox_seen` row (source "relay:<target>", message id = the
+diner's client key, or "request:<seq>"), so the next poll's `after=` (the highest seq applied) acknowledges exactly
+what is in the store: a box killed mid-apply leaves nothing half-done and gets the message again, and a message
+delivered twice (same client key or same seq) is a no-op.
+
+An order is checked as the box's own POST /orders checks it (`appliance.db.diner_input`), its table code resolved with
+the store secret, and submitted on the `relay` channel with the diner's client key: the usual rows follow (kitchen
+tickets, ERP rows) and, because the message is in inbox_seen, an outbox row for this relay target that the relay
+adapter delivers as the "accepted" event. A refusal (forged code, sold out, price changed, table not open...) becomes
+an `order.refused` outbox row for this relay target only, with the error the box's API would have answered
+({code, message in the diner's language, details}); the relay shows it to the phone.
+
+Stopping (SIGTERM): a poll in progress is abandoned, not awaited (nothing is lost: the next start polls from the last
+applied seq); a message being applied finishes or rolls back whole.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import apsw
+import structlog
+
+from appliance.db.connection import dumps, open_connection, utc_now
+from appliance.db.diner_input import normalize_lang, order_request, relayed_order, relayed_request
+from appliance.db.diner_menu import render_menu, store_view
+from appliance.db.orders import MenuCache, Snapshot, SubmitResult, submit_order
+from appliance.db.store_settings import StoreSettings, load_store_settings
+from appliance.db.tables import request_service, resolve_token
+from appliance.domain.errors import DomainError
+from appliance.domain.messages import message_for
+from appliance.domain.money import format_money
+from appliance.domain.orders import Channel
+from appliance.settings import BoxSettings
+from appliance.store import read_secret
+from sync.adapters.base import Rejected, Retryable
+from sync.adapters.relay import DEFAULT_POLL_WAIT, MAX_POLL_WAIT, RelayClient
+from sync.config import Target
+from sync.outbox import Backoff
+
+log = structlog.get_logger("sync.relay")
+
+# A message that keeps failing with an unexpected error (a bug, not the store being busy) would hold up every order
+# behind it: after this many tries it is refused with internal_error and the line moves on.
+MAX_APPLY_FAILURES = 5
+REJECTED_RETRY_SECONDS = 60.0   # the relay refuses the box (wrong secret): try again now and then, and say so
+MIN_POLL_SECONDS = 1.0          # an empty answer faster than this (a relay not holding polls) is not re-asked at once
+MENU_CHECK_SECONDS = 1.0
+# While the relay is unreachable the relay counts the store offline and phones are told to join the Wi-Fi: once it is
+# back, the box must be back within seconds, whatever the target's retry cap for its outbox rows.
+RECONNECT_CAP_SECONDS = 30.0
+ClientFactory = Callable[[str, Mapping[str, Any]], RelayClient]
+
+
+def source_of(target: str) -> str:
+    return f"relay:{target}"
+
+
+def last_applied_seq(conn: apsw.Connection, target: str) -> int:
+    """The next poll's `after=`: everything up to it is in the store."""
+    row = conn.execute("SELECT coalesce(max(seq), 0) FROM inbox_seen WHERE source = ?", (source_of(target),)).fetchone()
+    return int(row[0])
+
+
+def refusal(exc: DomainError, lang: str, settings: StoreSettings) -> dict[str, Any]:
+    """The error the box's own API answers for a refusal: {code, message in the diner's language, details}."""
+    details = json.loads(dumps(exc.details))
+    money = (lambda minor: format_money(minor, settings.money)) if "total_minor" in details else None
+    return {"code": exc.code, "message": message_for(exc.code, lang, details, exc.message, money), "details": details}
+
+
+def menu_document(snap: Snapshot, minute_of_day: int) -> dict[str, Any]:
+    """PUT /v1/box/menu: the store block and, per language, exactly what GET .../menu?lang= answers."""
+    settings = snap.settings
+    return {"version": snap.version, "store": store_view(settings, settings.open_at(minute_of_day)),
+            "menus": {lang: render_menu(snap, lang, minute_of_day) for lang in settings.languages}}
+
+
+class InboxApplier:
+    """Applies relay inbox messages to the store, each in one transaction with its inbox_seen row."""
+
+    def __init__(self, conn: apsw.Connection, target: str, secret: bytes, store_id: str, *,
+                 after_submit: Callable[[SubmitResult], None] | None = None) -> None:
+        self.conn = conn
+        self.target = target
+        self.source = source_of(target)
+        self.secret = secret
+        self.store_id = store_id
+        self.cache = MenuCache()
+        self.after_submit = after_submit  # tests: a crash between the submit and the commit
+
+    def apply(self, message: Mapping[str, Any]) -> str:
+        """One message: 'accepted' (a new order), 'repeated' (its client key was already an order), 'refused',
+        'request', 'request_refused', 'skipped' (a kind this box does not know) or 'duplicate' (already applied)."""
+        return self._in_transaction(message, self._apply)
+
+    def give_up(self, message: Mapping[str, Any], error: str) -> str:
+        """A message that failed MAX_APPLY_FAILURES times: an order is refused with internal_error (the phone is told
+        to try again, which makes a new message), a request dropped; either way the line moves on."""
+        def refuse(message: Mapping[str, Any], message_id: str) -> str:
+            log.error("relay.apply_given_up", target=self.target, seq=message["seq"], error=error[:300])
+            if message.get("kind") == "order":
+                self._refused(message_id, DomainError("internal_error", "the box could not apply this order"),
+                              self._lang_of(message))
+                return "refused"
+            return "skipped"
+        return self._in_transaction(message, refuse)
+
+    # -- the transaction -------------------------------------------------------------------------------------
+    def _in_transaction(self, message: Mapping[str, Any], handler: Callable[[Mapping[str, Any], str], str]) -> str:
+        seq = message["seq"]
+        key = message.get("client_key")
+        message_id = key if message.get("kind") == "order" and isinstance(key, str) and key else \
+            f"{message.get('kind')}:{seq}"
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            if self.conn.execute("SELECT 1 FROM inbox_seen WHERE source = ? AND seq = ?", (self.source, seq)).fetchone():
+                outcome = "duplicate"
+            elif self.conn.execute("SELECT 1 FROM inbox_seen WHERE source = ? AND message_id = ?",
+                                   (self.source, message_id)).fetchone():
+                # This order again under a new seq: nothing to do, but its seq is applied (the next after=).
+                self.conn.execute("INSERT INTO inbox_seen (source, message_id, seq, applied_at) VALUES (?, ?, ?, ?)",
+                                  (self.source, f"repeat:{seq}", seq, utc_now()))
+                outcome = "duplicate"
+            else:
+                # First: with the message in inbox_seen, the order's own outbox rows include this relay target.
+                self.conn.execute("INSERT INTO inbox_seen (source, message_id, seq, applied_at) VALUES (?, ?, ?, ?)",
+                                  (self.source, message_id, seq, utc_now()))
+                outcome = handler(message, message_id)
+            self.conn.execute("COMMIT")
+        except BaseException:
+            if not self.conn.getautocommit():
+                self.conn.execute("ROLLBACK")
+            raise
+        return outcome
+
+    def _apply(self, message: Mapping[str, Any], message_id: str) -> str:
+        kind = message.get("kind")
+        if kind == "order":
+            return self._order(message, message_id)
+        if kind == "request":
+            return self._request(message)
+        log.warning("relay.unknown_message", target=self.target, seq=message["seq"], kind=str(kind)[:40])
+        return "skipped"
+
+    # -- orders ----------------------------------------------------------------------------------------------
+    @staticmethod
+    def _lang_of(message: Mapping[str, Any]) -> str:
+        body = message.get("body")
+        lang = body.get("lang") if isinstance(body, dict) else None
+        return normalize_lang(lang if isinstance(lang, str) else None)
+
+    def _table(self, message: Mapping[str, Any]) -> Any:
+        token = message.get("token")
+        return resolve_token(self.cache.get(self.conn).tables.get, self.secret, self.store_id,
+                             token if isinstance(token, str) else "")
+
+    def _order(self, message: Mapping[str, Any], client_key: str) -> str:
+        lang = self._lang_of(message)
+        self.conn.execute("SAVEPOINT relay_order")
+        try:
+            data = relayed_order(message.get("body"))  # as the box's POST /orders: body, then code, then notes
+            lang = normalize_lang(data.lang)
+            if data.client_key != client_key:
+                raise DomainError("invalid_body", "the order's client_key is not the relay's",
+                                  field="client_key", problem="client_key: not the key the relay stored it under",
+                                  errors=[{"field": "client_key", "problem": "not the key the relay stored it under"}])
+            table = self._table(message)
+            result = submit_order(self.conn, table, order_request(data, lang=lang, channel=Channel.RELAY), self.cache)
+            if self.after_submit is not None:
+                self.after_submit(result)
+        except DomainError as exc:
+            self.conn.execute("ROLLBACK TO relay_order")
+            self.conn.execute("RELEASE relay_order")
+            self._refused(client_key, exc, lang)
+            log.info("relay.order_refused", target=self.target, seq=message["seq"], client_key=client_key,
+                     code=exc.code)
+            return "refused"
+        self.conn.execute("RELEASE relay_order")
+        order = result.order
+        # The same order may already be here from the LAN (the phone left the Wi-Fi and retried through the relay):
+        # the relay still needs its "accepted" event. For a new order submit_order queued it already (a no-op here).
+        self.conn.execute(
+            "INSERT OR IGNORE INTO outbox (target, kind, idempotency_key, payload, created_at) VALUES (?, ?, ?, ?, ?)",
+            (self.target, "order.submitted", f"order.submitted:{client_key}", dumps(order), utc_now()))
+        log.info("relay.order_applied", target=self.target, seq=message["seq"], client_key=client_key,
+                 order_id=order["id"], ticket_no=order["ticket_no"], table=order["table"], created=result.created)
+        return "accepted" if result.created else "repeated"
+
+    def _refused(self, client_key: str, exc: DomainError, lang: str) -> None:
+        error = refusal(exc, lang, self.cache.get(self.conn).settings)
+        self.conn.execute(
+            "INSERT OR IGNORE INTO outbox (target, kind, idempotency_key, payload, created_at) VALUES (?, ?, ?, ?, ?)",
+            (self.target, "order.refused", f"order.refused:{client_key}",
+             dumps({"client_key": client_key, "error": error}), utc_now()))
+
+    # -- waiter and bill requests ----------------------------------------------------------------------------
+    def _request(self, message: Mapping[str, Any]) -> str:
+        self.conn.execute("SAVEPOINT relay_request")
+        try:
+            data = relayed_request(message.get("body"))
+            table = self._table(message)
+            row, created = request_service(self.conn, table, data.kind)
+        except DomainError as exc:
+            self.conn.execute("ROLLBACK TO relay_request")
+            self.conn.execute("RELEASE relay_request")
+            log.info("relay.request_refused", target=self.target, seq=message["seq"], code=exc.code)
+            return "request_refused"
+        self.conn.execute("RELEASE relay_request")
+        log.info("relay.request_applied", target=self.target, seq=message["seq"], table=table.name, kind=data.kind,
+                 created=created)
+        return "request"
+
+
+class RelayLink:
+    """Two threads for one relay target: the inbox (long-poll, apply) and the menu pusher."""
+
+    def __init__(self, settings: BoxSettings, target: Target, stop: threading.Event, *,
+                 client_factory: ClientFactory = RelayClient, secret: bytes | None = None,
+                 after_submit: Callable[[SubmitResult], None] | None = None) -> None:
+        self.db_path: Path = settings.db_path
+        self.vfs = settings.sqlite_vfs or None
+        self.target = target
+        self.stop_event = stop
+        self.secret = secret if secret is not None else read_secret(settings.secret_path)
+        config = target.config
+        wait = config.get("poll_wait_seconds", DEFAULT_POLL_WAIT)
+        if isinstance(wait, bool) or not isinstance(wait, int) or not 0 <= wait <= MAX_POLL_WAIT:
+            raise ValueError(f"sync target {target.name}: poll_wait_seconds must be a whole number from 0 to "
+                             f"{MAX_POLL_WAIT}, got {wait!r}")
+        self.poll_wait = wait
+        check = config.get("menu_check_seconds", MENU_CHECK_SECONDS)
+        if isinstance(check, bool) or not isinstance(check, (int, float)) or not 0.01 <= check <= 3600:
+            raise ValueError(f"sync target {target.name}: menu_check_seconds must be from 0.01 to 3600, got {check!r}")
+        self.menu_check = float(check)
+        self.after_submit = after_submit
+        self.inbox_client = client_factory(target.name, config)
+        self.menu_client = client_factory(target.name, config)
+        self.backoff = Backoff(cap=min(float(target.retry_cap_seconds), RECONNECT_CAP_SECONDS))
+        self.inbox_beat = self.menu_beat = time.monotonic()
+        self.applied = 0
+        self.menu_pushed: int | None = None   # the version the relay last said it holds
+        self.polling_since: float | None = None
+        self.inbox_thread = threading.Thread(target=self._inbox_loop, name=f"relay-inbox-{target.name}", daemon=True)
+        self.menu_thread = threading.Thread(target=self._menu_loop, name=f"relay-menu-{target.name}", daemon=True)
+
+    @property
+    def threads(self) -> tuple[threading.Thread, threading.Thread]:
+        return self.inbox_thread, self.menu_thread
+
+    def start(self) -> RelayLink:
+        self.inbox_thread.start()
+        self.menu_thread.start()
+        return self
+
+    def health(self, now: float, stuck_after: float) -> str | None:
+        for thread, beat, what in ((self.inbox_thread, self.inbox_beat, "inbox"),
+                                   (self.menu_thread, self.menu_beat, "menu")):
+            if not thread.is_alive():
+                return f"the relay {what} thread of sync target {self.target.name} has stopped"
+            if now - beat > stuck_after:
+                return f"the relay {what} thread of sync target {self.target.name} has been stuck for {now - beat:.0f} s"
+        return None
+
+    def join(self, timeout: float) -> None:
+        """After stop is set: wait for a message being applied to finish; a long-poll in progress is abandoned (the
+        threads are daemons; the next start polls from the last applied seq)."""
+        deadline = time.monotonic() + timeout
+        self.menu_thread.join(max(0.0, deadline - time.monotonic()))
+        while self.inbox_thread.is_alive() and time.monotonic() < deadline:
+            if self.polling_since is not None:  # waiting on the relay: nothing of ours is in hand
+                log.info("relay.poll_abandoned", target=self.target.name)
+                break
+            self.inbox_thread.join(0.05)
+        if not any(t.is_alive() for t in self.threads):
+            self.close()
+
+    def close(self) -> None:
+        self.inbox_client.close()
+        self.menu_client.close()
+
+    # -- the inbox -------------------------------------------------------------------------------------------
+    def _inbox_loop(self) -> None:
+        conn = open_connection(self.db_path, vfs=self.vfs)
+        try:
+            store_id = load_store_settings(conn).store_id
+            applier = InboxApplier(conn, self.target.name, self.secret, store_id, after_submit=self.after_submit)
+            failures = 0
+            apply_failures: dict[int, int] = {}
+            while not self.stop_event.is_set():
+                self.inbox_beat = time.monotonic()
+                try:
+                    after = last_applied_seq(conn, self.target.name)
+                    started = time.monotonic()
+                    self.polling_since = started
+                    try:
+                        messages = self.inbox_client.poll(after, self.poll_wait)
+                    finally:
+                        self.polling_since = None
+                except Retryable as exc:
+                    failures += 1
+                    wait = self.backoff.delay(failures)
+                    log.warning("relay.poll_failed", target=self.target.name, attempts=failures,
+                                wait_seconds=round(wait, 2), error=exc.message)
+                    self.stop_event.wait(wait)
+                    continue
+                except Rejected as exc:
+                    failures += 1
+                    log.error("relay.refused_box", target=self.target.name, error=exc.message)
+                    self.stop_event.wait(REJECTED_RETRY_SECONDS)
+                    continue
+                except apsw.Error as exc:
+                    log.error("relay.store_error", target=self.target.name, error=str(exc))
+                    self.stop_event.wait(1.0)
+                    continue
+                if failures:
+                    log.info("relay.reconnected", target=self.target.name, after=after)
+                failures = 0
+                self.inbox_beat = time.monotonic()
+                if not messages:
+                    rest = min(MIN_POLL_SECONDS, self.poll_wait or MIN_POLL_SECONDS) - (time.monotonic() - started)
+                    if rest > 0:
+                        self.stop_event.wait(rest)
+                    continue
+                self._apply_all(applier, messages, apply_failures)
+                if last_applied_seq(conn, self.target.name) == after and not self.stop_event.is_set():
+                    # Only messages at or below after= (a relay answering out of protocol): do not ask again at once.
+                    log.warning("relay.nothing_new", target=self.target.name, after=after,
+                                seqs=[m["seq"] for m in messages][:10])
+                    self.stop_event.wait(MIN_POLL_SECONDS)
+        except Exception:
+            log.exception("relay.inbox_crashed", target=self.target.name)
+            raise
+        finally:
+            conn.close()
+
+    def _apply_all(self, applier: InboxApplier, messages: list[dict[str, Any]],
+                   apply_failures: dict[int, int]) -> None:
+        """In seq order; on a failure stop there: the next poll (after= the last applied) brings it back."""
+        for message in messages:
+            if self.stop_event.is_set():
+                return
+            self.inbox_beat = time.monotonic()
+            seq = message["seq"]
+            try:
+                outcome = applier.apply(message)
+            except apsw.Error as exc:  # the store busy, full or failing: nothing of it was kept
+                log.error("relay.apply_failed", target=self.target.name, seq=seq, error=str(exc))
+                self.stop_event.wait(1.0)
+                return
+            except Exception as exc:
+                count = apply_failures.get(seq, 0) + 1
+                apply_failures[seq] = count
+                log.exception("relay.apply_error", target=self.target.name, seq=seq, attempts=count)
+                if count >= MAX_APPLY_FAILURES:
+                    try:
+                        applier.give_up(message, repr(exc))
+                    except apsw.Error as store_exc:
+                        log.error("relay.apply_failed", target=self.target.name, seq=seq, error=str(store_exc))
+                    apply_failures.pop(seq, None)
+                self.stop_event.wait(self.backoff.delay(count))
+                return
+            apply_failures.pop(seq, None)
+            self.applied += outcome in ("accepted", "refused", "request", "request_refused", "repeated")
+            log.debug("relay.applied", target=self.target.name, seq=seq, outcome=outcome)
+
+    # -- the menu --------------------------------------------------------------------------------------------
+    def _menu_loop(self) -> None:
+        conn = open_connection(self.db_path, vfs=self.vfs)
+        cache = MenuCache()
+        pushed: tuple[Any, ...] | None = None
+        first = True
+        failures = 0
+        next_try = 0.0
+        try:
+            while not self.stop_event.is_set():
+                self.menu_beat = time.monotonic()
+                try:
+                    snap = cache.get(conn)
+                    minute = snap.settings.minute_of_day()
+                    # Open now? Which windowed dishes are served now? These change with the clock, not the version:
+                    # when one flips, the version moves (phones' ETags and the relay go by the version alone).
+                    shown = (snap.version, snap.settings.open_at(minute), snap.menu.unavailable_at(minute))
+                    if pushed is not None and shown != pushed and shown[0] == pushed[0]:
+                        self._move_version(conn, snap.version, "the clock changed what a diner sees")
+                    elif shown != pushed and time.monotonic() >= next_try:
+                        stored = self.menu_client.push_menu(menu_document(snap, minute))
+                        pushed, failures = shown, 0
+                        self.menu_pushed = stored
+                        log.info("relay.menu_pushed", target=self.target.name, version=snap.version, stored=stored)
+                        if stored > snap.version or (first and stored == snap.version):
+                            # The relay is ahead (this box was restored from a backup), or it already had this
+                            # version from before this start (pushed under another clock, maybe): move past it.
+                            self._move_version(conn, stored, "the relay already holds this menu version")
+                            pushed = None
+                        first = False
+                except (Retryable, Rejected) as exc:
+                    failures += 1
+                    wait = REJECTED_RETRY_SECONDS if isinstance(exc, Rejected) else self.backoff.delay(failures)
+                    next_try = time.monotonic() + wait
+                    log.warning("relay.menu_push_failed", target=self.target.name, attempts=failures,
+                                wait_seconds=round(wait, 2), error=exc.message)
+                except apsw.Error as exc:
+                    log.error("relay.store_error", target=self.target.name, error=str(exc))
+                self.stop_event.wait(self.menu_check)
+        except Exception:
+            log.exception("relay.menu_crashed", target=self.target.name)
+            raise
+        finally:
+            conn.close()
+
+    def _move_version(self, conn: apsw.Connection, past: int, why: str) -> None:
+        """Move the store's menu version past `past` (unless something else already moved it), so the next push is
+        a newer version than anything the relay or a phone holds. The web process re-reads the menu once."""
+        with conn:
+            moved = conn.execute("UPDATE menu_meta SET version = ? WHERE version <= ? RETURNING version",
+                                 (past + 1, past)).fetchall()
+        if moved:
+            log.info("relay.menu_version_moved", target=self.target.name, version=past + 1, why=why)
