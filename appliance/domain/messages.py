@@ -80,3 +80,26 @@ def message_for(code: str, lang: str, details: Mapping[str, Any], fallback: str,
     if "total_minor" in details and money is not None:
         values["total"] = money(details["total_minor"])
     return text.format_map(values)
+
+
+def choose_lang(explicit: str | None, accept_language: str) -> str:
+    """The diner's language (the same rule on the box and on the relay): ?lang=, else the browser's
+    Accept-Language, else Chinese."""
+    if explicit:
+        return "zh" if explicit.lower().startswith("zh") else explicit.lower()[:2]
+    for part in accept_language.split(","):
+        tag = part.split(";")[0].strip().lower()
+        if tag.startswith("zh"):
+            return "zh"
+        if tag[:2] in {"en", "ja"}:
+            return tag[:2]
+    return "zh"
+
+
+# Our code for the web framework's own refusals, by HTTP status (anything else: internal_error / bad_request).
+CODE_BY_HTTP_STATUS = {400: "malformed_json", 404: "not_found", 405: "method_not_allowed", 413: "body_too_large",
+                       415: "unsupported_media_type", 429: "rate_limited"}
+
+
+def code_for_http_status(status: int) -> str:
+    return CODE_BY_HTTP_STATUS.get(status) or ("internal_error" if status >= 500 else "bad_request")

@@ -9,36 +9,14 @@ import structlog
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
-from appliance.domain.errors import DomainError
+from appliance.domain.errors import DEFAULT_HTTP_STATUS, HTTP_STATUS_BY_CODE, DomainError
 from appliance.domain.money import format_money
-from appliance.domain.messages import message_for
+from appliance.domain.messages import choose_lang, code_for_http_status, message_for
 
 log = structlog.get_logger("appliance.web")
 
-STATUS_BY_CODE: dict[str, int] = {
-    "forged_token": 403,
-    "other_store": 403,
-    "table_rekeyed": 410,
-    "table_gone": 410,
-    "not_found": 404,
-    "unknown_order": 404,
-    "price_changed": 409,
-    "store_closed": 409,
-    "table_not_open": 409,
-    "no_open_visit": 409,
-    "not_allowed": 409,
-    "illegal_transition": 409,
-    "malformed_json": 400,
-    "body_too_large": 413,
-    "unsupported_media_type": 415,
-    "method_not_allowed": 405,
-    "rate_limited": 429,
-    "storage_unavailable": 503,
-    "disk_full": 503,
-    "shutting_down": 503,
-    "internal_error": 500,
-}
-DEFAULT_STATUS = 422  # every other refusal is about the request's content
+STATUS_BY_CODE = HTTP_STATUS_BY_CODE
+DEFAULT_STATUS = DEFAULT_HTTP_STATUS
 
 
 class ErrorBody(msgspec.Struct):
@@ -67,17 +45,7 @@ class ApiError(Exception):
 
 def request_lang(request: Request[Any, Any, Any]) -> str:
     """The diner's language: ?lang=, else the browser's Accept-Language, else Chinese."""
-    lang = request.query_params.get("lang")
-    if lang:
-        return "zh" if lang.lower().startswith("zh") else lang.lower()[:2]
-    accept = request.headers.get("accept-language", "")
-    for part in accept.split(","):
-        tag = part.split(";")[0].strip().lower()
-        if tag.startswith("zh"):
-            return "zh"
-        if tag[:2] in {"en", "ja"}:
-            return tag[:2]
-    return "zh"
+    return choose_lang(request.query_params.get("lang"), request.headers.get("accept-language", ""))
 
 
 def _money_formatter(request: Request[Any, Any, Any]) -> Any:
@@ -117,10 +85,7 @@ def http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) 
         return error_response(request, "invalid_body", 422,
                               {"field": first["field"], "problem": f"{first['field']}: {first['problem']}",
                                "errors": problems}, str(exc.detail))
-    code = {400: "malformed_json", 404: "not_found", 405: "method_not_allowed", 413: "body_too_large",
-            415: "unsupported_media_type", 429: "rate_limited"}.get(status)
-    if code is None:
-        code = "internal_error" if status >= 500 else "bad_request"
+    code = code_for_http_status(status)
     if status >= 500:
         log.error("http.error", path=request.url.path, status=status, detail=str(exc.detail))
     return error_response(request, code, status, {}, str(exc.detail), dict(exc.headers or {}))

@@ -10,44 +10,25 @@ import structlog
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
 
+from appliance.domain.errors import DEFAULT_HTTP_STATUS, HTTP_STATUS_BY_CODE
+from appliance.domain.messages import choose_lang, code_for_http_status
 from appliance.domain.messages import message_for as box_message_for
 
 log = structlog.get_logger("sync.relay")
 
 STATUS_BY_CODE: dict[str, int] = {
+    **HTTP_STATUS_BY_CODE,  # the box's codes: a refusal the box sent back keeps its status
     # the relay's own
     "restaurant_offline": 503,
     "menu_unavailable": 503,
     "unknown_store": 404,
-    "storage_unavailable": 503,
     # signed box requests
     "missing_signature": 401,
     "bad_signature": 401,
     "stale_timestamp": 401,
     "replayed_nonce": 401,
-    # the same codes as the box's diner API (a refusal the box sent back keeps its status)
-    "forged_token": 403,
-    "other_store": 403,
-    "table_rekeyed": 410,
-    "table_gone": 410,
-    "not_found": 404,
-    "unknown_order": 404,
-    "price_changed": 409,
-    "store_closed": 409,
-    "table_not_open": 409,
-    "no_open_visit": 409,
-    "not_allowed": 409,
-    "illegal_transition": 409,
-    "malformed_json": 400,
-    "body_too_large": 413,
-    "unsupported_media_type": 415,
-    "method_not_allowed": 405,
-    "rate_limited": 429,
-    "disk_full": 503,
-    "shutting_down": 503,
-    "internal_error": 500,
 }
-DEFAULT_STATUS = 422
+DEFAULT_STATUS = DEFAULT_HTTP_STATUS
 
 # The relay's own refusals; every other code is worded as the box words it (appliance/domain/messages.py).
 RELAY_MESSAGES: dict[str, dict[str, str]] = {
@@ -92,16 +73,7 @@ class RelayError(Exception):
 
 def request_lang(request: Request[Any, Any, Any]) -> str:
     """?lang=, else Accept-Language, else Chinese (the same rule as the box)."""
-    lang = request.query_params.get("lang")
-    if lang:
-        return "zh" if lang.lower().startswith("zh") else lang.lower()[:2]
-    for part in request.headers.get("accept-language", "").split(","):
-        tag = part.split(";")[0].strip().lower()
-        if tag.startswith("zh"):
-            return "zh"
-        if tag[:2] in {"en", "ja"}:
-            return tag[:2]
-    return "zh"
+    return choose_lang(request.query_params.get("lang"), request.headers.get("accept-language", ""))
 
 
 def error_response(request: Request[Any, Any, Any], code: str, status: int, details: dict[str, Any],
@@ -117,10 +89,7 @@ def relay_error_handler(request: Request[Any, Any, Any], exc: RelayError) -> Res
 
 def http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     status = exc.status_code
-    code = {400: "malformed_json", 404: "not_found", 405: "method_not_allowed", 413: "body_too_large",
-            415: "unsupported_media_type", 429: "rate_limited"}.get(status)
-    if code is None:
-        code = "internal_error" if status >= 500 else "bad_request"
+    code = code_for_http_status(status)
     if status >= 500:
         log.error("relay.http_error", path=request.url.path, status=status, detail=str(exc.detail))
     return error_response(request, code, status, {}, message_for(code, request_lang(request), {}, str(exc.detail)),
