@@ -65,7 +65,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 def ensure_demo_store(settings: BoxSettings) -> bool:
     """Create the demo store in the data folder unless a store is already there. True if created."""
-    from appliance.db.connection import open_connection
+    from appliance.db.connection import open_connection, write_transaction
     from appliance.demo import demo_store_values, load_demo
     from appliance.store import init_store, read_secret, store_exists
 
@@ -74,7 +74,7 @@ def ensure_demo_store(settings: BoxSettings) -> bool:
     init_store(settings, demo_store_values())
     conn = open_connection(settings.db_path)
     try:
-        with conn:
+        with write_transaction(conn):
             load_demo(conn, read_secret(settings.secret_path))
     finally:
         conn.close()
@@ -102,13 +102,13 @@ def table_lines(settings: BoxSettings) -> list[tuple[str, str, str]]:
 def cmd_tables(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if getattr(args, "tables_command", None) == "add":
-        from appliance.db.connection import open_connection
+        from appliance.db.connection import open_connection, write_transaction
         from appliance.db.tables import add_table
 
         _require_store(settings)
         conn = open_connection(settings.db_path)
         try:
-            with conn:
+            with write_transaction(conn):
                 table = add_table(conn, args.name, args.area or "", args.seats)
         finally:
             conn.close()
@@ -145,7 +145,7 @@ class _Printing:
 
 
 def cmd_printers(args: argparse.Namespace) -> int:
-    from appliance.db.connection import open_connection
+    from appliance.db.connection import open_connection, write_transaction
     from printers.admin import (printer_rows, queue_bill, queue_reprint, queue_test_page, remove_printer,
                                 save_printer)
 
@@ -154,26 +154,26 @@ def cmd_printers(args: argparse.Namespace) -> int:
     conn = open_connection(settings.db_path)
     try:
         if args.printers_command == "test":
-            with conn:
+            with write_transaction(conn):
                 job = queue_test_page(conn, args.name)
             print(f"test page queued for {args.name} (job {job})")
         elif args.printers_command == "add":
             stations = [x.strip() for x in args.stations.split(",") if x.strip()]
-            with conn:
+            with write_transaction(conn):
                 save_printer(conn, args.name, args.uri, stations=stations, paper_mm=args.paper, text_mode=args.mode,
                              copies=args.copies, cutter=not args.no_cutter, buzzer=args.buzzer, fallback=args.fallback)
             print(f"printer {args.name} saved ({args.uri}, {args.paper} mm, {args.mode}, stations: "
                   f"{', '.join(stations) or 'none'}); restart the print worker to use it")
         elif args.printers_command == "remove":
-            with conn:
+            with write_transaction(conn):
                 remove_printer(conn, args.name)
             print(f"printer {args.name} removed; restart the print worker")
         elif args.printers_command == "bill":
-            with conn:
+            with write_transaction(conn):
                 queue_bill(conn, args.table, args.printer)
             print(f"bill of table {args.table} queued for {args.printer}")
         elif args.printers_command == "reprint":
-            with conn:
+            with write_transaction(conn):
                 jobs = queue_reprint(conn, args.order_id, args.station)
             print(f"reprint of order {args.order_id} queued ({len(jobs)} ticket{'s' if len(jobs) != 1 else ''})")
         else:
@@ -193,7 +193,7 @@ def cmd_printers(args: argparse.Namespace) -> int:
 def cmd_stickers(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from appliance.db.connection import open_connection
+    from appliance.db.connection import open_connection, write_transaction
     from appliance.store import StoreError
     from printers.stickers import WifiInfo, store_stickers, write_sheet
 
@@ -220,7 +220,7 @@ def cmd_stickers(args: argparse.Namespace) -> int:
 
         conn = open_connection(settings.db_path)
         try:
-            with conn:
+            with write_transaction(conn):
                 queue_stickers(conn, args.print_on, stickers, wifi)
         finally:
             conn.close()
@@ -242,7 +242,7 @@ def cmd_console(args: argparse.Namespace) -> int:
 def cmd_staff(args: argparse.Namespace) -> int:
     import getpass
 
-    from appliance.db.connection import open_connection
+    from appliance.db.connection import open_connection, write_transaction
     from appliance.db.staff import add_staff, list_staff, remove_staff
     from appliance.store import read_secret
 
@@ -252,11 +252,11 @@ def cmd_staff(args: argparse.Namespace) -> int:
     try:
         if args.staff_command == "add":
             pin = args.pin or os.environ.get("TABLEBOX_PIN") or getpass.getpass(f"PIN for {args.name} (4-8 digits): ")
-            with conn:
+            with write_transaction(conn):
                 added = add_staff(conn, read_secret(settings.secret_path), args.name, args.role, pin)
             print(f"added {added.name} ({added.role}): they log in to the console with their PIN")
         elif args.staff_command == "remove":
-            with conn:
+            with write_transaction(conn):
                 remove_staff(conn, args.name)
             print(f"{args.name} can no longer log in (kept in the audit trail)")
         else:
@@ -512,7 +512,7 @@ def cmd_menu(args: argparse.Namespace) -> int:
 
     import apsw
 
-    from appliance.db.connection import open_connection
+    from appliance.db.connection import open_connection, write_transaction
     from appliance.db.menu import import_menu
     from appliance.db.tables import add_table
     from appliance.domain.errors import DomainError
@@ -529,7 +529,7 @@ def cmd_menu(args: argparse.Namespace) -> int:
         raise DomainError("invalid_menu", f"{args.file}: a menu file is a JSON object (see appliance/demo/menu.json)")
     conn = open_connection(settings.db_path)
     try:
-        with conn:
+        with write_transaction(conn):
             try:
                 counts = import_menu(conn, data)
                 tables = [add_table(conn, t["name"], t.get("area", ""), t.get("seats")) for t in data.get("tables", [])]
@@ -549,7 +549,7 @@ def cmd_menu(args: argparse.Namespace) -> int:
 def cmd_photo(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from appliance.db.connection import open_connection
+    from appliance.db.connection import open_connection, write_transaction
     from appliance.db.menu import set_image
     from appliance.images import prepare_image
 
@@ -558,7 +558,7 @@ def cmd_photo(args: argparse.Namespace) -> int:
     name = prepare_image(Path(args.file), settings.data_dir)
     conn = open_connection(settings.db_path)
     try:
-        with conn:
+        with write_transaction(conn):
             set_image(conn, args.dish, name)
     finally:
         conn.close()

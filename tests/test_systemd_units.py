@@ -37,7 +37,7 @@ import httpx
 import pytest
 
 from appliance.cli import build_parser, ensure_demo_store
-from appliance.db.connection import open_connection
+from appliance.db.connection import open_connection, write_transaction
 from tests import sandbox
 from tests.appliance.test_crash import free_port
 from tests.appliance.test_sdnotify import NotifySocket, is_ping, is_ready
@@ -298,7 +298,7 @@ def test_the_print_worker_prints_inside_its_units_rules(tmp_path):
                                       "--data-dir", str(settings.data_dir)), env=env, stdout=log, stderr=log, cwd=REPO)
     try:
         notify.wait_for(is_ready)
-        with conn:
+        with write_transaction(conn):
             queue_test_page(conn, "kitchen")
         assert settle(conn, {"printed": 1}, timeout=30), (tmp_path / "printd.log").read_text()[-2000:]
         notify.wait_for(is_ping)

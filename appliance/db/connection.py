@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
@@ -30,6 +31,28 @@ def open_connection(path: str | Path, *, readonly: bool = False, vfs: str | None
     if readonly:
         conn.execute("PRAGMA query_only=1")
     return conn
+
+
+@contextmanager
+def write_transaction(conn: apsw.Connection) -> Iterator[apsw.Connection]:
+    """One transaction that takes the write lock up front (BEGIN IMMEDIATE), for a process other than the web
+    server's writer thread (the command line, the console, the workers) that reads and then writes.
+
+    `with conn:` opens a deferred savepoint: its first read pins a snapshot, and if another process commits before
+    its first write, SQLite refuses the upgrade at once with "database is locked" (SQLITE_BUSY_SNAPSHOT), without
+    waiting out the busy timeout. Taking the lock first makes the wait the busy timeout's. Inside an open
+    transaction it is a savepoint of that transaction."""
+    if conn.in_transaction:
+        with conn:
+            yield conn
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
 
 
 def utc_now() -> str:

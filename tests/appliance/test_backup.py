@@ -19,7 +19,7 @@ import pytest
 from appliance.backup import (BackupError, backup_dir, copy_backup, list_backups, make_backup, restore, rotate,
                               run_backup, store_in_use, to_keep)
 from appliance.cli import backup_progress, ensure_demo_store, main
-from appliance.db.connection import open_connection
+from appliance.db.connection import open_connection, write_transaction
 from appliance.db.integrity import inspect_store_file
 from appliance.db.migrate import available
 from tests.appliance.test_crash import ServerProcess
@@ -146,7 +146,7 @@ def write_order(settings, client_key: str) -> None:
         table = next(t for t in list_tables(conn) if t.name == "A1")
         request = OrderRequest(client_key=client_key, lines=(CartLine(item_id=item_id(conn, "har_gow"), quantity=1),),
                                note="", diners=None, expected_total_minor=None, lang="en", channel=Channel.LAN)
-        with conn:
+        with write_transaction(conn):
             submit_order(conn, table, request, MenuCache())
     finally:
         conn.close()

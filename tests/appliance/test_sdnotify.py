@@ -23,7 +23,7 @@ import pytest
 from litestar.testing import TestClient
 
 from appliance.cli import ensure_demo_store
-from appliance.db.connection import open_connection
+from appliance.db.connection import open_connection, write_transaction
 from appliance.sdnotify import Notifier, feed_watchdog, watchdog_usec_from
 from appliance.store import Store
 from appliance.web.app import create_app
@@ -272,21 +272,21 @@ def test_the_print_worker_is_unhealthy_while_a_printer_thread_hangs_or_has_stopp
         settings = make_settings(tmp_path / "d")
         ensure_demo_store(settings)
         conn = open_connection(settings.db_path)
-        with conn:
+        with write_transaction(conn):
             conn.execute("UPDATE printers SET enabled = 0 WHERE name = 'bar'")
         worker = PrintWorker(settings.db_path, resolve_virtual=lambda name: pool.get_or_start(name).uri,
                              poll_seconds=0.01, vfs=vfs.name)
         (loop,) = worker.loops
         worker.start()
         kitchen = pool.get_or_start("kitchen")
-        with conn:
+        with write_transaction(conn):
             queue_test_page(conn, "kitchen")
         assert kitchen.wait_for(lambda data: b"\x1dV" in data), "the first test page did not print"
         assert settle(conn, {"printed": 1}), "the first test page was not confirmed"
         assert worker.health() is None
 
         vfs.armed = True
-        with conn:
+        with write_transaction(conn):
             queue_test_page(conn, "kitchen")
         assert vfs.entered.wait(20), "the printer thread never wrote"
         hung_since = loop.beat

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from appliance.db.connection import open_connection
+from appliance.db.connection import open_connection, write_transaction
 from appliance.db.orders import MenuCache, OrderRequest, submit_order
 from appliance.db.tables import list_tables
 from appliance.domain.pricing import CartLine
@@ -32,7 +32,7 @@ def printers():
 @pytest.fixture
 def shop(settings, printers):
     conn = open_connection(settings.db_path)
-    with conn:  # point the demo's virtual printers at the ones this test controls
+    with write_transaction(conn):  # point the demo's virtual printers at the ones this test controls
         for name, printer in printers.items():
             conn.execute("UPDATE printers SET uri = ? WHERE name = ?", (printer.uri, name))
     yield conn
@@ -45,7 +45,7 @@ def place(conn, n=1, items=("har_gow",), table="A1"):
     tables = {t.name: t for t in list_tables(conn)}
     cache = MenuCache()
     orders = []
-    with conn:  # one transaction for the lot, as the writer's group commit would
+    with write_transaction(conn):  # one transaction for the lot, as the writer's group commit would
         for _ in range(n):
             request = OrderRequest(client_key=f"k{len(orders)}-{threading.get_ident()}-{id(cache)}-{_}xxxx"[:64],
                                    lines=tuple(CartLine(i, 1) for i in ids))

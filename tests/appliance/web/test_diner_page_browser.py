@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from appliance.cli import ensure_demo_store
-from appliance.db.connection import open_connection
+from appliance.db.connection import open_connection, write_transaction
 from appliance.db.orders import change_status
 from appliance.domain.orders import Actor, OrderStatus
 from tests.appliance.test_crash import ServerProcess
@@ -90,7 +90,7 @@ def test_the_whole_flow(browser, shop, locale):
     order_id, total = conn.execute("SELECT id, total_minor FROM orders").fetchone()
     assert total == 10800
     assert conn.execute("SELECT count(*) FROM order_lines WHERE order_id = ?", (order_id,)).fetchone()[0] == 2
-    with conn:
+    with write_transaction(conn):
         change_status(conn, order_id, OrderStatus.ACCEPTED, Actor.STAFF)
     page.locator(".order .status", has_text=words["accepted"]).wait_for(timeout=5000)
     page.locator("#orders").scroll_into_view_if_needed()
@@ -119,7 +119,7 @@ def test_sold_out_while_in_the_cart(browser, shop):
     page.goto(f"{server.url}/t/{token_for(settings, 'A3')}")
     page.locator(".item", has_text="Crystal shrimp").first.click()
     page.locator("#dish button.primary").click()
-    with conn:
+    with write_transaction(conn):
         conn.execute("UPDATE items SET sold_out = 1 WHERE key = 'har_gow'")
     page.locator("#open-cart").click()
     page.locator("#submit").click()
@@ -167,7 +167,7 @@ def test_price_changed_shows_the_new_total_and_one_tap_orders(browser, shop):
     settings, server, conn = shop
     context, page, errors = open_en(browser, server, settings)
     add_har_gow(page)
-    with conn:
+    with write_transaction(conn):
         conn.execute("UPDATE items SET price_minor = 3500 WHERE key = 'har_gow'")
     page.locator("#open-cart").click()
     page.locator("#submit").click()
@@ -183,7 +183,7 @@ def test_price_changed_shows_the_new_total_and_one_tap_orders(browser, shop):
 def test_an_outdated_sticker_says_ask_staff(browser, shop):
     settings, server, conn = shop
     old = token_for(settings, "A4")
-    with conn:
+    with write_transaction(conn):
         conn.execute("UPDATE tables SET token_version = token_version + 1 WHERE name = 'A4'")
     context, page, errors = phone(browser, "zh-CN")
     response = page.goto(f"{server.url}/t/{old}")
@@ -218,7 +218,7 @@ def test_cancelled_with_the_reason(browser, shop):
     page.locator("#submit").click()
     page.wait_for_selector(".order")
     order_id = conn.execute("SELECT id FROM orders").fetchone()[0]
-    with conn:
+    with write_transaction(conn):
         change_status(conn, order_id, OrderStatus.ACCEPTED, Actor.STAFF)
         change_status(conn, order_id, OrderStatus.CANCELLED, Actor.STAFF, "the steamer broke")
     page.locator(".order .reason", has_text="the steamer broke").wait_for(timeout=5000)
@@ -228,7 +228,7 @@ def test_cancelled_with_the_reason(browser, shop):
 
 def test_narrow_phone_big_targets_and_text_never_html(browser, shop):
     settings, server, conn = shop
-    with conn:
+    with write_transaction(conn):
         conn.execute("""UPDATE items SET names = '{"zh": "<img src=x onerror=window.pwned=1>", "en": "<b>bold</b>"}'"""
                      " WHERE key = 'har_gow'")
     context = browser.new_context(viewport={"width": 320, "height": 640}, locale="en-US")
@@ -251,7 +251,7 @@ def test_narrow_phone_big_targets_and_text_never_html(browser, shop):
 
 def test_japanese_where_the_menu_has_it(browser, shop):
     settings, server, conn = shop
-    with conn:
+    with write_transaction(conn):
         conn.execute("""UPDATE settings SET value = '["zh","en","ja"]' WHERE key = 'languages'""")
         conn.execute("""UPDATE items SET names = json_set(names, '$.ja', 'エビ餃子') WHERE key = 'har_gow'""")
     context, page, errors = phone(browser, "ja-JP")
@@ -285,7 +285,7 @@ def test_the_category_bar_follows_scrolling_and_search_filters(browser, shop):
 
 def test_table_not_open_and_too_many_requests_are_explained(browser, shop):
     settings, server, conn = shop
-    with conn:
+    with write_transaction(conn):
         conn.execute("UPDATE settings SET value = 'true' WHERE key = 'tables_need_staff_open'")
     context, page, errors = open_en(browser, server, settings)
     add_har_gow(page)
