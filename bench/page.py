@@ -27,7 +27,7 @@ from appliance.db.store_settings import load_store_settings  # noqa: E402
 from appliance.db.tables import add_table, table_token  # noqa: E402
 from appliance.settings import BoxSettings  # noqa: E402
 from appliance.store import init_store, read_secret  # noqa: E402
-from appliance.web.pages import STATIC_DIR  # noqa: E402
+from appliance.diner_page import STATIC_DIR  # noqa: E402
 
 
 def big_menu(dishes: int) -> dict:

@@ -3,9 +3,6 @@ asset from the internet). A bad or outdated code gets a small page saying so, in
 
 from __future__ import annotations
 
-from html import escape
-from importlib import resources
-from pathlib import Path
 from typing import Any
 
 from litestar import Request, Response, get
@@ -14,21 +11,15 @@ from litestar.params import FromPath
 from litestar.static_files import create_static_files_router
 
 from appliance.db.tables import resolve_token
+from appliance.diner_page import HTML, SHELL, STATIC_DIR, refusal_html
 from appliance.domain.errors import DomainError
 from appliance.images import NAME, images_dir
 from appliance.web.errors import STATUS_BY_CODE, request_lang
 from appliance.domain.messages import message_for
 
-STATIC_DIR = Path(str(resources.files("appliance.web").joinpath("static")))
-_SHELL = (STATIC_DIR / "diner.html").read_bytes()
-
 
 def _refusal_page(text: str, lang: str, status: int) -> Response[bytes]:
-    html = (f'<!doctype html><html lang="{escape(lang)}"><head><meta charset="utf-8">'
-            '<meta name="viewport" content="width=device-width,initial-scale=1"><title>Tablebox</title>'
-            '<style>body{font:18px/1.5 system-ui,sans-serif;margin:2em auto;max-width:30em;padding:1em}</style>'
-            f"</head><body><h1>{escape(text)}</h1></body></html>")
-    return Response(content=html.encode(), status_code=status, media_type="text/html; charset=utf-8")
+    return Response(content=refusal_html(text, lang), status_code=status, media_type=HTML)
 
 
 @get("/t/{token:str}", operation_id="dinerPage", summary="The page a table's QR code opens", tags=["diner"],
@@ -42,7 +33,7 @@ async def diner_page(request: Request[Any, Any, Any], token: FromPath[str]) -> R
         lang = request_lang(request)
         return _refusal_page(message_for(exc.code, lang, exc.details, exc.message), lang,
                              STATUS_BY_CODE.get(exc.code, 403))
-    return Response(content=_SHELL, media_type="text/html; charset=utf-8", headers={"Cache-Control": "no-cache"})
+    return Response(content=SHELL, media_type=HTML, headers={"Cache-Control": "no-cache"})
 
 
 @get("/images/{name:str}", operation_id="dishPhoto", summary="A dish photo", tags=["diner"], include_in_schema=False)

@@ -2,8 +2,9 @@
 // outside asset; every text from the menu or a diner goes into the page with textContent, never as HTML.
 "use strict";
 (function () {
-  const token = location.pathname.split("/").filter(Boolean).pop();
-  const api = "/api/v1/tables/" + encodeURIComponent(token);
+  // The page is /t/TOKEN on the box, /s/STORE/t/TOKEN on the relay: the API is beside it either way.
+  const path = location.pathname, token = path.split("/").filter(Boolean).pop();
+  const api = path.slice(0, path.lastIndexOf("/t/")) + "/api/v1/tables/" + encodeURIComponent(token);
   const KEY = "tb." + token + ".";
   const T = {
     zh: {
@@ -12,7 +13,8 @@
       required: "必选", upTo: "最多选 {n} 项", atLeast: "至少选 {n} 项", soldOut: "售罄", notNow: "暂不供应",
       waiter: "呼叫服务员", bill: "结账", waiterSent: "已通知服务员", billSent: "已请求结账",
       orders: "本桌订单", ticket: "单号", sending: "正在提交…", retrying: "网络不稳定，正在重试，订单没有丢失…",
-      placed: "下单成功！", confirmNew: "按新价格提交", serviceCharge: "服务费", close: "关闭",
+      placed: "下单成功！", waiting: "订单已发出，正在等待餐厅确认…", offline: "餐厅暂时无法通过网络接单：请连接店内 Wi-Fi 点餐。",
+      confirmNew: "按新价格提交", serviceCharge: "服务费", close: "关闭",
       allergens: "过敏原", runningTotal: "本桌合计",
       status: {submitted: "已提交", accepted: "已接单", preparing: "制作中", ready: "已做好", served: "已上菜", cancelled: "已取消"},
     },
@@ -22,7 +24,8 @@
       required: "required", upTo: "up to {n}", atLeast: "at least {n}", soldOut: "Sold out", notNow: "Not available now",
       waiter: "Call the waiter", bill: "Ask for the bill", waiterSent: "A waiter is on the way", billSent: "The bill is on its way",
       orders: "Your orders", ticket: "Ticket", sending: "Sending…", retrying: "The connection is weak; retrying. Your order is not lost…",
-      placed: "Order placed!", confirmNew: "Order at the new price", serviceCharge: "Service charge", close: "Close",
+      placed: "Order placed!", waiting: "Order sent; waiting for the restaurant to confirm it…",
+      offline: "The restaurant is offline: join the store Wi-Fi to order.", confirmNew: "Order at the new price", serviceCharge: "Service charge", close: "Close",
       allergens: "Allergens", runningTotal: "Table total",
       status: {submitted: "Submitted", accepted: "Accepted", preparing: "Being prepared", ready: "Ready", served: "Served", cancelled: "Cancelled"},
     },
@@ -32,7 +35,8 @@
       required: "必須", upTo: "{n}つまで", atLeast: "{n}つ以上", soldOut: "売り切れ", notNow: "現在提供していません",
       waiter: "店員を呼ぶ", bill: "お会計", waiterSent: "店員が参ります", billSent: "お会計をお持ちします",
       orders: "ご注文", ticket: "番号", sending: "送信中…", retrying: "接続が不安定です。再送信しています。注文は失われていません…",
-      placed: "ご注文を承りました！", confirmNew: "新しい価格で注文", serviceCharge: "サービス料", close: "閉じる",
+      placed: "ご注文を承りました！", waiting: "注文を送信しました。お店の確認を待っています…",
+      offline: "お店は現在オフラインです。店内の Wi-Fi に接続して注文してください。", confirmNew: "新しい価格で注文", serviceCharge: "サービス料", close: "閉じる",
       allergens: "アレルゲン", runningTotal: "テーブル合計",
       status: {submitted: "送信済み", accepted: "受付済み", preparing: "調理中", ready: "できあがり", served: "提供済み", cancelled: "キャンセル"},
     },
@@ -49,7 +53,7 @@
                  del: (k) => { try { localStorage.removeItem(KEY + k); } catch (e) { /* ignore */ } }};
 
   let info = null, menu = null, lang = null, items = {}, cart = store.get("cart", []), badLine = null;
-  let orders = {}, sending = false;
+  let orders = {}, sending = false, recheck = null;
   const t = (k) => (T[lang] || T.en)[k];
   // Chinese where the phone is Chinese, English otherwise, until the store's languages are known.
   lang = (navigator.language || "zh").toLowerCase().startsWith("zh") ? "zh" : "en";
@@ -132,6 +136,7 @@
     items = {};
     for (const c of menu.categories) for (const i of c.items) items[i.id] = i;
     render();
+    if (info.online === false) notice(t("offline"), "err");  // through the relay, with the box away
     resumePending();
     loadOrders();
     listen();
@@ -140,7 +145,7 @@
   function render() {
     $("store").textContent = info.store.name;
     document.title = info.store.name;
-    $("table").textContent = (lang === "zh" ? "桌号 " : "Table ") + info.table.name;
+    $("table").textContent = info.table ? (lang === "zh" ? "桌号 " : "Table ") + info.table.name : "";
     const other = nextLang();
     $("lang").textContent = LANG_NAMES[other] || other.toUpperCase();
     $("lang").classList.toggle("hidden", other === lang);
@@ -340,9 +345,10 @@
 
   function resumePending() { const p = store.get("pending", null); if (p) send(p, 0); }
 
-  async function send(pending, attempt) {
+  async function send(pending, attempt, waiting) {
+    clearTimeout(recheck); recheck = null;
     sending = true; if ($("submit")) $("submit").disabled = true;
-    notice(attempt ? t("retrying") : t("sending"));
+    if (!waiting) notice(attempt ? t("retrying") : t("sending"));
     let res, body;
     try {
       res = await fetch(api + "/orders?lang=" + lang, {method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(pending)});
@@ -355,6 +361,13 @@
       notice(errorText(res, body) + " " + t("retrying"), "err");
       const wait = Number(res.headers.get("Retry-After")) * 1000 || Math.min(30000, 1000 * Math.pow(2, attempt));
       setTimeout(() => send(pending, attempt + 1), wait);
+      return;
+    }
+    if (res.status === 202) {
+      // Through the relay: the order is in the restaurant's inbox, not yet accepted by its box. Asking again
+      // with the same body is safe (same client_key): the answer turns into the order, or the box's refusal.
+      notice(t("waiting"), "wait");
+      recheck = setTimeout(() => send(pending, 0, true), 3000);
       return;
     }
     sending = false;
@@ -415,9 +428,15 @@
 
   function listen() {
     if (!("EventSource" in window)) return;
-    const es = new EventSource(api + "/events");
+    const es = new EventSource(api + "/events?lang=" + lang);
     es.addEventListener("order", (e) => {
       const ev = JSON.parse(e.data);
+      if (ev.client_key !== undefined) {  // the relay's shape: {event_id, type, client_key, order, error}
+        const pending = store.get("pending", null);
+        if (pending && pending.client_key === ev.client_key && recheck) send(pending, 0, true);  // answered: ask now
+        else if (ev.order) { orders[ev.order.id] = ev.order; renderOrders(); }
+        return;
+      }
       const known = orders[ev.order_id];
       if (known) {
         known.status = ev.order_status; known.total_minor = ev.total_minor;
