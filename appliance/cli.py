@@ -722,6 +722,9 @@ def cmd_relay(args: argparse.Namespace) -> int:
                   f"pull_minutes = 0\n# api_secret: in /etc/tablebox/sync.env (mode 0600) as\n"
                   f"# TABLEBOX_SYNC_RELAY_API_SECRET={enrolled.secret}\n# or here as api_secret = \"...\" if this "
                   "file is mode 0600")
+            print(f"\nFor table stickers that also work off the store Wi-Fi (mobile data), set at the top of the same "
+                  f"file:\npublic_base_url = \"{base}/s/{enrolled.store_id}\"\nthen reprint the stickers "
+                  "(`tablebox stickers`): the relay serves the diner page there.")
             return 0
         return _relay_serve(settings)
     except StorageError as exc:

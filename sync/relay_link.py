@@ -21,11 +21,12 @@ applied seq); a message being applied finishes or rolls back whole.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import apsw
 import structlog
@@ -40,10 +41,12 @@ from appliance.domain.errors import DomainError
 from appliance.domain.messages import message_for
 from appliance.domain.money import format_money
 from appliance.domain.orders import Channel
+from appliance.images import NAME as PHOTO_NAME
+from appliance.images import images_dir
 from appliance.settings import BoxSettings
 from appliance.store import read_secret
 from sync.adapters.base import Rejected, Retryable
-from sync.adapters.relay import DEFAULT_POLL_WAIT, MAX_POLL_WAIT, RelayClient
+from sync.adapters.relay import DEFAULT_POLL_WAIT, MAX_IMAGE_BYTES, MAX_POLL_WAIT, RelayClient
 from sync.config import Target
 from sync.outbox import Backoff
 
@@ -79,10 +82,27 @@ def refusal(exc: DomainError, lang: str, settings: StoreSettings) -> dict[str, A
 
 
 def menu_document(snap: Snapshot, minute_of_day: int) -> dict[str, Any]:
-    """PUT /v1/box/menu: the store block and, per language, exactly what GET .../menu?lang= answers."""
+    """PUT /v1/box/menu: the store block, per language exactly what GET .../menu?lang= answers, and the tables."""
     settings = snap.settings
     return {"version": snap.version, "store": store_view(settings, settings.open_at(minute_of_day)),
-            "menus": {lang: render_menu(snap, lang, minute_of_day) for lang in settings.languages}}
+            "menus": {lang: render_menu(snap, lang, minute_of_day) for lang in settings.languages},
+            # What lets the relay name a sticker's table and refuse another store's or an old sticker early (the
+            # box still checks every order's code with the secret, which never leaves it).
+            "token_store": settings.store_id,
+            "tables": [{"id": t.id, "name": t.name, "area": t.area, "seats": t.seats, "version": t.token_version,
+                        "active": t.active} for t in sorted(snap.tables.values(), key=lambda t: t.id)]}
+
+
+def photo_names(document: Mapping[str, Any]) -> list[str]:
+    """The photo files a menu document shows (`"image": "/images/NAME"`), each once, in the order met."""
+    names: dict[str, None] = {}
+    for menu in document["menus"].values():
+        for category in menu.get("categories") or []:
+            for item in category.get("items") or []:
+                path = item.get("image")
+                if isinstance(path, str) and path.startswith("/images/"):
+                    names[path[len("/images/"):]] = None
+    return list(names)
 
 
 class InboxApplier:
@@ -249,6 +269,9 @@ class RelayLink:
         self.inbox_beat = self.menu_beat = time.monotonic()
         self.applied = 0
         self.menu_pushed: int | None = None   # the version the relay last said it holds
+        self.images_dir = images_dir(settings.data_dir)
+        self.photos_on_relay: set[str] = set()   # photos the relay holds, as far as this process has learnt
+        self.photos_sent = 0
         self.polling_since: float | None = None
         self.inbox_thread = threading.Thread(target=self._inbox_loop, name=f"relay-inbox-{target.name}", daemon=True)
         self.menu_thread = threading.Thread(target=self._menu_loop, name=f"relay-menu-{target.name}", daemon=True)
@@ -393,7 +416,9 @@ class RelayLink:
                     if pushed is not None and shown != pushed and shown[0] == pushed[0]:
                         self._move_version(conn, snap.version, "the clock changed what a diner sees")
                     elif shown != pushed and time.monotonic() >= next_try:
-                        stored = self.menu_client.push_menu(menu_document(snap, minute))
+                        document = menu_document(snap, minute)
+                        self._push_photos(photo_names(document))
+                        stored = self.menu_client.push_menu(document)
                         pushed, failures = shown, 0
                         self.menu_pushed = stored
                         log.info("relay.menu_pushed", target=self.target.name, version=snap.version, stored=stored)
@@ -417,6 +442,53 @@ class RelayLink:
             raise
         finally:
             conn.close()
+
+    def _push_photos(self, names: Sequence[str]) -> None:
+        """Before a menu push: send the relay the photos it shows that the relay lacks, so a phone never gets a
+        menu pointing at a photo the relay cannot serve. Only names this process has not yet learnt the relay
+        holds are asked about. A photo missing or damaged on the box is logged and skipped (the menu still goes;
+        the next push asks again). Failures raise Retryable / Rejected, as the menu push does (the pass is tried
+        again), except a relay without the photo API: the menu goes without photos."""
+        ask = []
+        for name in names:
+            if PHOTO_NAME.fullmatch(name):
+                if name not in self.photos_on_relay:
+                    ask.append(name)
+            else:
+                log.warning("relay.image_invalid", target=self.target.name, name=name[:80], why="not a photo name")
+        if not ask:
+            return
+        try:
+            missing = self.menu_client.missing_images(ask)
+        except Rejected as exc:
+            if exc.status not in (404, 405):
+                raise
+            log.warning("relay.images_unsupported", target=self.target.name, error=exc.message)
+            return
+        self.photos_on_relay.update(set(ask) - set(missing))
+        for name in missing:
+            body = self._photo(name)
+            if body is None:
+                continue
+            stored = self.menu_client.put_image(name, body)
+            self.photos_on_relay.add(name)
+            self.photos_sent += 1
+            log.info("relay.image_pushed", target=self.target.name, name=name, bytes=len(body), new=stored)
+
+    def _photo(self, name: str) -> bytes | None:
+        """A photo's bytes as the relay takes them, or None (logged): missing, too large, or not what its name
+        says (the relay would refuse it, and the menu would wait on it)."""
+        try:
+            body = (self.images_dir / name).read_bytes()
+        except OSError as exc:
+            log.warning("relay.image_missing", target=self.target.name, name=name, error=exc.strerror or str(exc))
+            return None
+        if (len(body) > MAX_IMAGE_BYTES or not body.startswith(b"\xff\xd8\xff")
+                or hashlib.sha256(body).hexdigest()[:16] + ".jpg" != name):
+            log.warning("relay.image_invalid", target=self.target.name, name=name, bytes=len(body),
+                        why="too large, not a JPEG, or not the content its name says")
+            return None
+        return body
 
     def _move_version(self, conn: apsw.Connection, past: int, why: str) -> None:
         """Move the store's menu version past `past` (unless something else already moved it), so the next push is

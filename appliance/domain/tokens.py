@@ -57,3 +57,14 @@ def _decode(token: str) -> bytes | None:
     except (binascii.Error, ValueError):
         return None
     return raw if len(raw) == TOKEN_BYTES else None
+
+
+def peek_table_token(token: str) -> TableRef | None:
+    """What a token says (store id, table id, version) without checking its MAC: for the relay, which holds no
+    store secret, to answer an old sticker or another store's code early. Never a reason to trust a token: the
+    box verifies every order's token with the secret. None when it is not shaped like a token."""
+    raw = _decode(token)
+    if raw is None:
+        return None
+    token_store, table_id, version = _PAYLOAD.unpack(raw[: _PAYLOAD.size])
+    return TableRef(token_store.hex(), table_id, version)

@@ -24,6 +24,9 @@ line numbers>`, with the new totals); `refused` (id `refused:<client_key>`, the 
 details}) for `order.refused`. The relay ignores an event id it already has, so a retried delivery
 is harmless.
 
+Dish photos (`sync/relay_link.py`, before each menu push): `POST /v1/box/images/missing` {"names": [...]} asks which
+of the menu's photos the relay lacks, `PUT /v1/box/images/NAME` sends one (the JPEG bytes, signed as they are).
+
 Errors: connection refused, timeouts, a dropped connection, 5xx, 408 and 429 are `Retryable`; 401/403
 `bad_signature`, `unknown_store` or `missing_signature` are `Rejected` ("check store_id and the relay secret");
 `stale_timestamp` is `Retryable` with "the box's clock is off" (once NTP has set it the next attempt goes through);
@@ -52,6 +55,8 @@ STORE_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
 SECRET_HEX = re.compile(r"[0-9a-fA-F]{64}")
 DEFAULT_POLL_WAIT = 25
 MAX_POLL_WAIT = 25
+MAX_IMAGE_NAMES = 500          # names per "which photos are missing" question (the relay's limit, sync/relay/images.py)
+MAX_IMAGE_BYTES = 1_048_576    # the relay refuses a larger photo
 _MESSAGE_CAP = 300
 # What a phone is shown of an order (the fields the box's diner API localizes): never the kitchen's station, the
 # staff's void reason or the store's internal ids.
@@ -132,7 +137,7 @@ class RelayClient:
     def close(self) -> None:
         self._client.close()
 
-    # -- the three calls of the protocol --------------------------------------------------------------------
+    # -- the inbox, the menu, order events -----------------------------------------------------------------
     def poll(self, after: int, wait: int) -> list[dict[str, Any]]:
         """Inbox messages with seq > after, oldest first (the relay holds the poll up to `wait` seconds when it has
         none). Asking after=N acknowledges everything up to N."""
@@ -157,12 +162,37 @@ class RelayClient:
         stored = data.get("stored") if isinstance(data, dict) else None
         return stored if isinstance(stored, int) else 0
 
+    # -- dish photos ------------------------------------------------------------------------------------------
+    def missing_images(self, names: Sequence[str]) -> list[str]:
+        """Which of these photo names the relay does not hold, in the order given (asked 500 at a time)."""
+        missing: list[str] = []
+        for start in range(0, len(names), MAX_IMAGE_NAMES):
+            data = self.call("POST", "/v1/box/images/missing", {"names": list(names[start:start + MAX_IMAGE_NAMES])})
+            found = data.get("missing") if isinstance(data, dict) else None
+            if not isinstance(found, list) or not all(isinstance(name, str) for name in found):
+                raise Retryable(f"{self.name}: the relay's answer about photos is not {{\"missing\": [names]}}")
+            missing += found
+        return missing
+
+    def put_image(self, name: str, body: bytes) -> bool:
+        """One photo (its JPEG bytes, named by their SHA-256); True if the relay did not have it yet."""
+        data = self.call("PUT", f"/v1/box/images/{name}", raw=body, content_type="image/jpeg")
+        return bool(data.get("stored")) if isinstance(data, dict) else False
+
     # -- signing and error mapping --------------------------------------------------------------------------
-    def call(self, method: str, path_and_query: str, body: Any = None, *, timeout: float | None = None) -> Any:
-        content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode() if body is not None else b""
+    def call(self, method: str, path_and_query: str, body: Any = None, *, raw: bytes | None = None,
+             content_type: str = "application/octet-stream", timeout: float | None = None) -> Any:
+        """A signed request; `body` is sent as JSON, or `raw` bytes as they are (with `content_type`). The
+        signature covers the exact bytes sent."""
+        if raw is not None:
+            content, kind = raw, content_type
+        elif body is not None:
+            content, kind = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(), "application/json"
+        else:
+            content, kind = b"", None
         request = self._client.build_request(
             method, path_and_query, content=content or None,
-            headers={"Content-Type": "application/json"} if body is not None else None,
+            headers={"Content-Type": kind} if kind else None,
             timeout=httpx.Timeout(timeout) if timeout else httpx.USE_CLIENT_DEFAULT)
         signed = request.url.raw_path.decode("ascii")  # path and query exactly as they go on the wire
         request.headers.update(sign(self.store_id, self._secret, method, signed, content, now=self.clock()))

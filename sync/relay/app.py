@@ -32,9 +32,13 @@ from litestar.params import FromPath
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from appliance import __version__
+from appliance.diner_page import FILES, HTML, SHELL, STATIC_DIR, refusal_html
 from appliance.domain.errors import DomainError
+from appliance.domain.menu import translate
+from appliance.domain.tokens import peek_table_token
 from appliance.domain.text import NOTE_MAX_CHARS, clean_text
-from sync.relay.errors import EXCEPTION_HANDLERS, RelayError, request_lang, status_for
+from sync.relay.errors import EXCEPTION_HANDLERS, RelayError, message_for, request_lang, status_for
+from sync.relay.images import BOX_IMAGE_ROUTES, IMAGE_ROUTE
 from sync.relay.limits import RateLimiter, retry_after
 from sync.relay.schemas import EventsIn, MenuPushIn, OrderIn, ServiceRequestIn
 from sync.relay.settings import RelaySettings
@@ -91,6 +95,28 @@ class PushedMenu:
     store: dict[str, Any]
     default_lang: str
     bodies: dict[str, bytes]   # language -> the menu as JSON bytes, exactly as the box rendered it
+    token_store: str | None = None               # the store id inside the box's table codes
+    tables: dict[int, dict[str, Any]] | None = None  # table id -> {name, area, seats, version, active}
+
+    def table_for(self, token: str) -> dict[str, Any] | None:
+        """The table a code names, as far as the relay can tell without the store's secret: another store's code,
+        an old sticker or a removed table is refused here, early, in the diner's language (the box verifies
+        the code's MAC on every order anyway). None when the box pushed no tables (an older box)."""
+        if self.tables is None or self.token_store is None:
+            return None
+        ref = peek_table_token(token)
+        if ref is None:
+            raise RelayError("forged_token")
+        if ref.store_id != self.token_store:
+            raise RelayError("other_store")
+        table = self.tables.get(ref.table_id)
+        if table is None or not table.get("active", True):
+            raise RelayError("table_gone")
+        if ref.version < table["version"]:
+            raise RelayError("table_rekeyed", table=table["name"])
+        if ref.version > table["version"]:
+            raise RelayError("forged_token")
+        return table
 
 
 class Relay:
@@ -206,27 +232,39 @@ class Relay:
         menus = data.get("menus") or {}
         store = data.get("store") or {}
         languages = [lang for lang in store.get("languages") or [] if lang in menus] or list(menus)
+        tables = data.get("tables")
         pushed = PushedMenu(version, store, languages[0] if languages else "zh",
-                            {lang: msgspec.json.encode(menu) for lang, menu in menus.items()})
+                            {lang: msgspec.json.encode(menu) for lang, menu in menus.items()},
+                            data.get("token_store"),
+                            {int(t["id"]): t for t in tables} if isinstance(tables, list) else None)
         self._menus[row.store_id] = pushed
         while len(self._menus) > MENU_CACHE_STORES:
             self._menus.popitem(last=False)
         return pushed
 
-    async def answer_for(self, message: Message) -> Response[Any]:
+    async def check_table(self, row: StoreRow, token: str) -> dict[str, Any] | None:
+        """The table a phone's code names (see PushedMenu.table_for); None when the relay cannot tell (no menu
+        pushed yet, or a box that pushes no tables): the box decides then."""
+        try:
+            menu = await self.menu_of(row)
+        except RelayError:
+            return None
+        return menu.table_for(token)
+
+    async def answer_for(self, message: Message, lang: str) -> Response[Any]:
         """What a phone is told about an order already in the inbox: 200 with the order once the box accepted
         it (its newest view), the box's refusal, or 202 while the box has not answered."""
         events = await self.db(self.storage.events_for_key, message.store_id, message.idempotency_key)
         order = _latest_order(events)
         if order is not None:
-            return _json(order, 200)
+            return _json(for_phone(order, lang), 200)
         refusal = next((e for e in reversed(events) if e.type == "refused"), None)
         if refusal is not None:
             error = _error_of(refusal)
             return _json({"error": error}, status_for(error["code"]))
         return _pending(message)
 
-    async def visit(self, store_id: str, token: str) -> tuple[dict[str, Any], Any]:
+    async def visit(self, store_id: str, token: str, lang: str) -> tuple[dict[str, Any], Any]:
         """This table code's recent orders as a phone sees them, and the last event they include."""
         since = self.clock() - self.settings.orders_hours * 3600
         messages = await self.db(self.storage.orders_of_token, store_id, token, since)
@@ -239,7 +277,7 @@ class Relay:
             mine = by_key.get(message.idempotency_key, [])
             order = _latest_order(mine)
             if order is not None:
-                orders.append(order)
+                orders.append(for_phone(order, lang))
                 continue
             refusal = next((e for e in reversed(mine) if e.type == "refused"), None)
             if refusal is not None:
@@ -285,6 +323,27 @@ def _latest_order(events: list[Any]) -> dict[str, Any] | None:
             if order:
                 return order
     return None
+
+
+def for_phone(order: dict[str, Any], lang: str) -> dict[str, Any]:
+    """An order view the box pushed (names in every language) in the phone's language: the box's own diner API
+    shape (a line's `name` and `variant`, an option's `name`)."""
+    out = {k: v for k, v in order.items() if k != "lines"}
+    lines = []
+    for line in order.get("lines") or []:
+        if not isinstance(line, dict):
+            continue
+        shown = {k: v for k, v in line.items() if k not in ("names", "variant_names")}
+        names, variants = line.get("names"), line.get("variant_names")
+        shown["name"] = translate(names, lang) if isinstance(names, dict) else str(line.get("name") or "")
+        shown["variant"] = translate(variants, lang) if isinstance(variants, dict) else line.get("variant")
+        shown["options"] = [{k: v for k, v in o.items() if k != "names"}
+                            | {"name": translate(o["names"], lang) if isinstance(o.get("names"), dict)
+                               else str(o.get("name") or "")}
+                            for o in line.get("options") or [] if isinstance(o, dict)]
+        lines.append(shown)
+    out["lines"] = lines
+    return out
 
 
 def _error_of(event: Any) -> dict[str, Any]:
@@ -374,7 +433,10 @@ async def box_menu(request: Request[Any, Any, Any]) -> Response[Any]:
     body = await request.body()
     store_id = await relay.authenticate(request, body)
     data = _strict(body, MenuPushIn)
-    text = _ENCODE.encode({"store": data.store, "menus": data.menus}).decode()
+    pushed: dict[str, Any] = {"store": data.store, "menus": data.menus}
+    if data.tables is not None and data.token_store is not None:
+        pushed |= {"token_store": data.token_store, "tables": msgspec.to_builtins(data.tables)}
+    text = _ENCODE.encode(pushed).decode()
     stored = await relay.db(relay.storage.put_menu, store_id, data.version, text)
     log.info("relay.menu", store=store_id, version=data.version, stored=stored, languages=sorted(data.menus),
              bytes=len(text))
@@ -402,7 +464,10 @@ async def table_info(request: Request[Any, Any, Any], store_id: FromPath[str], t
     relay = _relay(request)
     row = await relay.phone_store(request, store_id, token)
     menu = await relay.menu_of(row)
-    return _json({"store": menu.store, "online": relay.online(row)})
+    table = menu.table_for(token)
+    shown = ({"name": table["name"], "area": table.get("area", ""), "seats": table.get("seats"),
+              "takes_orders": bool(table.get("active", True)), "session": None} if table is not None else None)
+    return _json({"store": menu.store, "table": shown, "online": relay.online(row)})
 
 
 async def table_menu(request: Request[Any, Any, Any], store_id: FromPath[str], token: FromPath[str]) -> Response[Any]:
@@ -431,6 +496,7 @@ async def submit_order(request: Request[Any, Any, Any], store_id: FromPath[str],
     data = _strict(raw, OrderIn)
     relay.limit(relay.store_limiter, store_id, "store")
     relay.limit(relay.token_limiter, (store_id, token), "table")
+    await relay.check_table(row, token)
     if not data.lines:
         raise RelayError("empty_order")
     lines = [{"item_id": line.item_id, "quantity": line.quantity, "variant_id": line.variant_id,
@@ -454,7 +520,7 @@ async def submit_order(request: Request[Any, Any, Any], store_id: FromPath[str],
             return _pending(message)
     if message.kind != "order" or message.body_hash != body_hash:
         raise RelayError("idempotency_key_reused")
-    return await relay.answer_for(message)
+    return await relay.answer_for(message, request_lang(request))
 
 
 async def visit_orders(request: Request[Any, Any, Any], store_id: FromPath[str], token: FromPath[str]) -> Response[Any]:
@@ -462,7 +528,7 @@ async def visit_orders(request: Request[Any, Any, Any], store_id: FromPath[str],
     client keys the box has not answered yet, `refused` ones with the box's error."""
     relay = _relay(request)
     await relay.phone_store(request, store_id, token)
-    view, _ = await relay.visit(store_id, token)
+    view, _ = await relay.visit(store_id, token, request_lang(request))
     return _json(view)
 
 
@@ -473,6 +539,7 @@ async def events_stream(request: Request[Any, Any, Any], store_id: FromPath[str]
     Comment lines keep the connection alive."""
     relay = _relay(request)
     await relay.phone_store(request, store_id, token)
+    lang = request_lang(request)
     last = (request.headers.get("last-event-id") or "").strip()
     storage = relay.storage
     keepalive = relay.settings.keepalive_seconds
@@ -485,7 +552,7 @@ async def events_stream(request: Request[Any, Any, Any], store_id: FromPath[str]
         if last:
             position = await relay.db(storage.event_position, store_id, last) or 0
         else:
-            view, newest = await relay.visit(store_id, token)
+            view, newest = await relay.visit(store_id, token, lang)
             position = newest.id if newest else 0
             yield ServerSentEventMessage(event="snapshot", data=msgspec.json.encode(view).decode(),
                                          id=newest.event_id if newest else None)
@@ -497,6 +564,8 @@ async def events_stream(request: Request[Any, Any, Any], store_id: FromPath[str]
                 position = event.id
                 payload = {"event_id": event.event_id, "type": event.type, "client_key": event.client_key,
                            **msgspec.json.decode(event.body), "at": event.at}
+                if isinstance(payload.get("order"), dict):
+                    payload["order"] = for_phone(payload["order"], lang)
                 yield ServerSentEventMessage(event="order", data=msgspec.json.encode(payload).decode(),
                                              id=event.event_id)
             if len(events) == 100:
@@ -519,6 +588,7 @@ async def service_request(request: Request[Any, Any, Any], store_id: FromPath[st
     data = _strict(raw, ServiceRequestIn)
     relay.limit(relay.store_limiter, store_id, "store")
     relay.limit(relay.token_limiter, (store_id, token), "table")
+    await relay.check_table(row, token)
     if not relay.online(row):
         raise RelayError("restaurant_offline")
     body = _ENCODE.encode({"kind": data.kind, "lang": request_lang(request)}).decode()
@@ -528,6 +598,42 @@ async def service_request(request: Request[Any, Any, Any], store_id: FromPath[st
     relay.inbox_wake.wake(store_id)
     log.info("relay.request", store=store_id, seq=message.seq, kind=data.kind)
     return _json({"status": "pending", "kind": data.kind}, 202)
+
+
+# -- the diner's page --------------------------------------------------------------------------------------------
+_STATIC = {name: (STATIC_DIR / name).read_bytes() for name in FILES if name != "diner.html"}
+_STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
+_STATIC_ETAGS = {name: '"' + hashlib.sha256(data).hexdigest()[:16] + '"' for name, data in _STATIC.items()}
+
+
+async def diner_page(request: Request[Any, Any, Any], store_id: FromPath[str], token: FromPath[str]) -> Response[Any]:
+    """The page a table's sticker opens when `public_base_url` is this store's address on the relay
+    (https://RELAY/s/STORE_ID): the box's own page, whose script finds the API beside it. A code the relay can
+    already tell is wrong (another store's, an old sticker), an unknown store or a store whose box never pushed a
+    menu gets a one-sentence page in the diner's language instead."""
+    relay = _relay(request)
+    lang = request_lang(request)
+    try:
+        row = await relay.phone_store(request, store_id, token)
+        await relay.menu_of(row)
+        await relay.check_table(row, token)
+    except RelayError as exc:
+        text = exc.message or message_for(exc.code, lang, exc.details, exc.code)
+        return Response(content=refusal_html(text, lang), status_code=exc.status, media_type=HTML,
+                        headers=exc.headers or None)
+    return Response(content=SHELL, media_type=HTML, headers={"Cache-Control": "no-cache"})
+
+
+async def static_file(request: Request[Any, Any, Any], store_id: FromPath[str], name: FromPath[str]) -> Response[Any]:
+    """The page's CSS and JS (the same files the box serves), revalidated by ETag."""
+    data = _STATIC.get(name)
+    if data is None:
+        raise RelayError("not_found")
+    etag = _STATIC_ETAGS[name]
+    headers = {"ETag": etag, "Cache-Control": "no-cache"}
+    if etag in (request.headers.get("if-none-match") or ""):
+        return Response(content=b"", status_code=304, headers=headers)
+    return Response(content=data, media_type=_STATIC_TYPES[name[name.rfind("."):]], headers=headers)
 
 
 async def healthz(request: Request[Any, Any, Any]) -> Response[Any]:
@@ -563,6 +669,7 @@ def create_relay_app(settings: RelaySettings, storage: Storage, *, clock: Callab
         get("/inbox", operation_id="boxInbox", summary="Long-poll the store's inbox")(box_inbox),
         put("/menu", operation_id="boxPutMenu", summary="Push the menu snapshot")(box_menu),
         post("/events", operation_id="boxPostEvents", summary="Push order events", status_code=200)(box_events),
+        *BOX_IMAGE_ROUTES,
     ])
     phone = Router(path="/s/{store_id:str}/api/v1/tables/{token:str}", request_max_body_size=settings.max_body_bytes,
                    tags=["diner"], route_handlers=[
@@ -574,8 +681,13 @@ def create_relay_app(settings: RelaySettings, storage: Storage, *, clock: Callab
             media_type="text/event-stream")(events_stream),
         post("/requests", operation_id="requestService", summary="Call the waiter or ask for the bill")(service_request),
     ])
+    page = Router(path="/s/{store_id:str}", tags=["diner"], include_in_schema=False, route_handlers=[
+        get("/t/{token:str}", operation_id="dinerPage", summary="The diner's page")(diner_page),
+        get("/static/{name:str}", operation_id="dinerPageFile", summary="The page's CSS and JS")(static_file),
+    ])
     return Litestar(
-        route_handlers=[box, phone, get("/healthz", operation_id="health", summary="Relay health")(healthz)],
+        route_handlers=[box, phone, page, IMAGE_ROUTE,
+                        get("/healthz", operation_id="health", summary="Relay health")(healthz)],
         lifespan=[lifespan],
         state=State({"relay": relay}),
         exception_handlers=EXCEPTION_HANDLERS,

@@ -39,10 +39,23 @@ class ServiceRequestIn(Struct, forbid_unknown_fields=True, kw_only=True):
     kind: Literal["waiter", "bill"]
 
 
+class TablePushIn(Struct, kw_only=True):
+    id: Id
+    name: Annotated[str, Meta(max_length=64)]
+    area: Annotated[str, Meta(max_length=64)] = ""
+    seats: int | None = None
+    version: Annotated[int, Meta(ge=0, le=65535)]
+    active: bool = True
+
+
 class MenuPushIn(Struct, kw_only=True):
     version: Annotated[int, Meta(ge=0, le=2**53)]
     store: dict[str, Any]
     menus: Annotated[dict[Annotated[str, Meta(pattern=r"^[a-z]{2}$")], dict[str, Any]], Meta(min_length=1, max_length=20)]
+    # The store id inside its table codes, and its tables (name, code version): optional, a box before them
+    # pushed neither and its phones then see no table name.
+    token_store: Annotated[str, Meta(pattern=r"^[0-9a-f]{8}$")] | None = None
+    tables: Annotated[list[TablePushIn], Meta(max_length=2000)] | None = None
 
 
 EventId = Annotated[str, Meta(pattern=r"^[!-~]{1,200}$")]  # printable ASCII: it is an SSE id line

@@ -123,6 +123,9 @@ class Storage(Protocol):
                          since: float = 0.0) -> list[Event]: ...
     def event_position(self, store_id: str, event_id: str) -> int | None: ...
     def orders_of_token(self, store_id: str, token: str, since: float, limit: int = 200) -> list[Message]: ...
+    def missing_images(self, names: Sequence[str]) -> list[str]: ...
+    def put_image(self, name: str, body: bytes, now: float) -> bool: ...
+    def image(self, name: str) -> bytes | None: ...
     def purge(self, now: float, keep_seconds: float) -> dict[str, int]: ...
     def ping(self) -> None: ...
     def close(self) -> None: ...
@@ -315,10 +318,33 @@ class SqlStorage:
             row = tx.one("SELECT id FROM events WHERE store_id = ? AND event_id = ?", (store_id, event_id))
         return int(row[0]) if row else None
 
+    # -- dish photos (named by their content, shared by every store) --------------------------------------------
+    def missing_images(self, names: Sequence[str]) -> list[str]:
+        """Those of `names` not stored, in the order given."""
+        if not names:
+            return []
+        with self._tx(write=False) as tx:
+            rows = tx.all(f"SELECT name FROM images WHERE name IN ({', '.join('?' * len(names))})", list(names))
+        stored = {row[0] for row in rows}
+        return [name for name in names if name not in stored]
+
+    def put_image(self, name: str, body: bytes, now: float) -> bool:
+        """Store a photo; a name already stored is left as it is (its bytes are the same). True if new."""
+        with self._tx(write=True) as tx:
+            row = tx.one("INSERT INTO images (name, body, stored_at) VALUES (?, ?, ?) "
+                         "ON CONFLICT (name) DO NOTHING RETURNING 1", (name, body, now))
+        return row is not None
+
+    def image(self, name: str) -> bytes | None:
+        with self._tx(write=False) as tx:
+            row = tx.one("SELECT body FROM images WHERE name = ?", (name,))
+        return bytes(row[0]) if row else None
+
     # -- upkeep -----------------------------------------------------------------------------------------------
     def purge(self, now: float, keep_seconds: float) -> dict[str, int]:
         """Forget nonces older than 10 minutes, and acknowledged messages and events older than keep_seconds
-        (never a message the box has not acknowledged). Deletes in batches; returns the counts."""
+        (never a message the box has not acknowledged). Deletes in batches; returns the counts. Dish photos are
+        kept: named by their content, small, and a menu may show one again at any time."""
         counts = {"nonces": 0, "inbox": 0, "events": 0}
         jobs = (("nonces", "ts < ?", (int(now) - NONCE_KEEP_SECONDS,)),
                 ("inbox", "received_at < ? AND seq <= (SELECT acked_seq FROM stores s WHERE s.store_id = inbox.store_id)",

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from appliance.db.connection import write_transaction
 from appliance.db.menu import set_price, set_sold_out
 from appliance.db.orders import change_status
 from appliance.db.store_settings import load_store_settings
@@ -36,7 +37,7 @@ def key() -> str:
 
 @pytest.fixture
 def targets(db):
-    with db:
+    with write_transaction(db):
         db.execute("INSERT INTO sync_targets (name, kind) VALUES ('erp', 'erp'), ('relay', 'relay')")
 
 
@@ -94,14 +95,14 @@ def test_an_order_is_stored_once_with_its_tickets_and_its_accepted_row_for_the_r
 def test_lan_orders_and_their_status_changes_are_not_sent_to_the_relay(client, token, db, applier):
     lan = client.post(f"/api/v1/tables/{token}/orders", json={"client_key": key(), "lines": [
         {"item_id": item_id(db, "har_gow"), "quantity": 1}]}).json()
-    with db:
+    with write_transaction(db):
         change_status(db, lan["id"], OrderStatus.ACCEPTED, Actor.STAFF)
     assert {t for t, _, _, _ in outbox(db)} == {"erp"}
 
     relayed = order_message(1, token, [har_gow(db)])
     assert applier.apply(relayed) == "accepted"
     order_id = count(db, "SELECT id FROM orders WHERE client_key = ?", relayed["client_key"])
-    with db:
+    with write_transaction(db):
         change_status(db, order_id, OrderStatus.ACCEPTED, Actor.STAFF)
     relay_rows = [(k, i) for t, k, i, _ in outbox(db) if t == "relay"]
     assert [k for k, _ in relay_rows] == ["order.submitted", "order.status"]
@@ -140,7 +141,7 @@ def test_a_refusal_is_what_the_boxs_own_api_answers_and_nothing_is_stored(case, 
     extra: dict[str, Any] = {}
     path_token = token
     if case == "sold_out":
-        with db:
+        with write_transaction(db):
             set_sold_out(db, item_id(db, "har_gow"), True)
     elif case == "price_changed":
         extra["expected_total_minor"] = 5000
@@ -169,7 +170,7 @@ def test_a_refusal_is_what_the_boxs_own_api_answers_and_nothing_is_stored(case, 
 
 
 def test_the_refusal_speaks_the_diners_language(applier, db, token):
-    with db:
+    with write_transaction(db):
         set_sold_out(db, item_id(db, "har_gow"), True)
     zh = order_message(1, token, [har_gow(db)], lang="zh")
     en = order_message(2, token, [har_gow(db)], lang="en")
@@ -180,7 +181,7 @@ def test_the_refusal_speaks_the_diners_language(applier, db, token):
 
 
 def test_a_price_change_hands_back_the_fresh_total(applier, db, token):
-    with db:
+    with write_transaction(db):
         set_price(db, item_id(db, "har_gow"), 3000)
     message = order_message(1, token, [har_gow(db)], expected_total_minor=5600)
     assert applier.apply(message) == "refused"
@@ -255,14 +256,14 @@ class RecordingRelay:
 
 
 def test_the_engine_routes_refusals_and_hands_the_relay_the_order_as_it_is(settings, db, applier, token):
-    with db:
+    with write_transaction(db):
         set_sold_out(db, item_id(db, "seasonal_greens"), True)
     ok = order_message(1, token, [har_gow(db)])
     refused = order_message(2, token, [{**har_gow(db), "item_id": item_id(db, "seasonal_greens")}])
     applier.apply(ok)
     applier.apply(refused)
     order_id = count(db, "SELECT id FROM orders")
-    with db:
+    with write_transaction(db):
         change_status(db, order_id, OrderStatus.ACCEPTED, Actor.STAFF)
         change_status(db, order_id, OrderStatus.PREPARING, Actor.STAFF)
     relay = RecordingRelay()
@@ -372,7 +373,7 @@ def test_the_menu_pushed_is_what_get_menu_answers_and_moves_when_the_menu_does(s
         assert pushed["store"] == client.get(f"/api/v1/tables/{token}").json()["store"]
         assert set(pushed["store"]) >= {"name", "currency", "languages", "open_now"}
 
-        with db:
+        with write_transaction(db):
             set_sold_out(db, item_id(db, "har_gow"), True)
         fake.wait_for(lambda: fake.menus[-1]["version"] > pushed["version"])
         dishes = {i["id"]: i for c in fake.menus[-1]["menus"]["en"]["categories"] for i in c["items"]}

@@ -23,7 +23,7 @@ import httpx
 import pytest
 
 from appliance.cli import ensure_demo_store
-from appliance.db.connection import open_connection
+from appliance.db.connection import open_connection, write_transaction
 from appliance.db.menu import set_sold_out
 from appliance.db.orders import change_status
 from appliance.domain.orders import Actor, OrderStatus
@@ -186,11 +186,13 @@ class Relay:
         self.process: Process | None = None
         self.starts = 0
 
-    def start(self) -> Relay:
+    def start(self, **settings: str) -> Relay:
+        """Start `relay serve`; `settings` are extra TABLEBOX_RELAY_* values (offline_after_seconds="2")."""
         self.starts += 1
         env = {"TABLEBOX_RELAY_RATE_LIMIT_ADDRESS_PER_MINUTE": "0", "TABLEBOX_RELAY_RATE_LIMIT_STORE_PER_MINUTE": "0",
                "TABLEBOX_RELAY_RATE_LIMIT_TOKEN_PER_MINUTE": "0", "TABLEBOX_RELAY_RECHECK_SECONDS": "0.1",
-               "TABLEBOX_RELAY_KEEPALIVE_SECONDS": "0.5", "TABLEBOX_RELAY_LOG_FORMAT": "json"}
+               "TABLEBOX_RELAY_KEEPALIVE_SECONDS": "0.5", "TABLEBOX_RELAY_LOG_FORMAT": "json",
+               **{f"TABLEBOX_RELAY_{k.upper()}": v for k, v in settings.items()}}
         self.process = self.stack.add(Process(
             "relay", [*PYTHON, "relay", "serve", "--database-url", self.database_url, "--host", "127.0.0.1",
                       "--port", str(self.port)], self.stack.tmp / "relay.log", env))
@@ -242,7 +244,7 @@ class Box:
         stack.cleanups += [self.kitchen.stop, self.bar.stop]
         self.db = open_connection(self.settings.db_path)
         stack.cleanups.append(self.db.close)
-        with self.db:
+        with write_transaction(self.db):
             self.db.execute("UPDATE printers SET uri = ? WHERE name = 'kitchen'", (self.kitchen.uri,))
             self.db.execute("UPDATE printers SET uri = ? WHERE name = 'bar'", (self.bar.uri,))
         self.token = token_for(self.settings, "A1")
@@ -595,7 +597,7 @@ def test_a_dish_sold_out_meanwhile_is_refused_and_never_shown_accepted(stack, tm
     stale_menu = menu_on_relay(box, phone)  # the phone loaded the menu before the kitchen ran out
     phone.listen()
     stack.cleanups.append(phone.close)
-    with box.db:
+    with write_transaction(box.db):
         set_sold_out(box.db, box.item("har_gow"), True)
     fresh = menu_on_relay(box, phone)
     assert fresh["version"] > stale_menu["version"]

@@ -15,7 +15,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
-from appliance.db.connection import open_connection
+from appliance.db.connection import open_connection, write_transaction
 from appliance.settings import BoxSettings
 from tests.appliance.test_sdnotify import NotifySocket, is_ready
 
@@ -147,7 +147,7 @@ def seed_catalog(db_path: Path, fake: Any) -> None:
     sizes gets its cheapest size's price)."""
     conn = open_connection(db_path)
     try:
-        with conn:
+        with write_transaction(conn):
             conn.execute("UPDATE items SET erp_code = key")
         for key, names, price in conn.execute(
                 "SELECT i.key, i.names, coalesce(i.price_minor, (SELECT min(v.price_minor) FROM variants v"

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from appliance.db.connection import write_transaction
 from appliance.settings import SYNC_KEYS, SYNC_KINDS, SettingsError, load_settings
 from sync.adapters import KINDS
 from sync.config import public_config, register_targets, targets
@@ -95,7 +96,7 @@ def test_registering_targets_queues_orders_for_them_and_disables_removed_ones(se
         "erp": ERPNEXT, "books": {"kind": "odoo", "base_url": "http://odoo.lan:8069", "api_key": "o-789",
                                   "enabled": False}})
     box = replace(settings, sync_targets=load(config).sync_targets)
-    with db:
+    with write_transaction(db):
         db.execute("INSERT INTO sync_targets (name, kind) VALUES ('relay', 'relay'), ('old_erp', 'rest')")
     assert register_targets(db, box) == {"enabled": ["erp"], "disabled": ["old_erp", "relay"]}
     rows = {name: (kind, enabled, json.loads(cfg)) for name, kind, enabled, cfg in

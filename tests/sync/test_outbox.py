@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from appliance.db.connection import open_connection
+from appliance.db.connection import open_connection, write_transaction
 from appliance.db.orders import change_status, void_line
 from appliance.domain.orders import Actor, OrderStatus
 from sync.adapters.base import Rejected, Retryable
@@ -81,7 +81,7 @@ class ScriptedAdapter:
 
 @pytest.fixture
 def erp(db):
-    with db:
+    with write_transaction(db):
         db.execute("INSERT INTO sync_targets (name, kind) VALUES ('erp', 'rest')")
         db.execute("UPDATE items SET erp_code = 'ERP-' || upper(key) WHERE key IN ('har_gow', 'xiaolongbao')")
     return db

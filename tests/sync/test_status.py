@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from appliance.db.connection import write_transaction
 from appliance.domain.errors import DomainError
 from sync.status import NEEDS_A_PERSON, SyncState, retry_now, sync_status, target_status
 
@@ -17,7 +18,7 @@ def outbox_row(db, target, key, *, created="2026-11-21T11:00:00.000000Z", attemp
 
 @pytest.fixture
 def targets(db):
-    with db:
+    with write_transaction(db):
         for name, kind, enabled in [("erp", "erp", 1), ("relay", "relay", 1), ("spare", "erp", 1), ("old", "erp", 0)]:
             db.execute("INSERT INTO sync_targets (name, kind, enabled) VALUES (?, ?, ?)", (name, kind, enabled))
         outbox_row(db, "erp", "a", delivered="2026-11-21T11:00:01.000000Z", attempts=1)
