@@ -64,13 +64,17 @@ RECONNECT_CAP_SECONDS = 30.0
 ClientFactory = Callable[[str, Mapping[str, Any]], RelayClient]
 
 
-def source_of(target: str) -> str:
-    return f"relay:{target}"
+def source_of(target: str, relay_store: str = "") -> str:
+    """inbox_seen's source for a relay target: `relay:TARGET@RELAY_STORE_ID`. Sequence numbers are per relay store,
+    so a box enrolled again (a new store id under the same target name) starts from its new store's first message
+    instead of skipping as many as the old one had."""
+    return f"relay:{target}@{relay_store}"  # appliance/db/orders.py _outbox builds the same from sync_targets
 
 
-def last_applied_seq(conn: apsw.Connection, target: str) -> int:
+def last_applied_seq(conn: apsw.Connection, target: str, relay_store: str = "") -> int:
     """The next poll's `after=`: everything up to it is in the store."""
-    row = conn.execute("SELECT coalesce(max(seq), 0) FROM inbox_seen WHERE source = ?", (source_of(target),)).fetchone()
+    row = conn.execute("SELECT coalesce(max(seq), 0) FROM inbox_seen WHERE source = ?",
+                       (source_of(target, relay_store),)).fetchone()
     return int(row[0])
 
 
@@ -108,11 +112,11 @@ def photo_names(document: Mapping[str, Any]) -> list[str]:
 class InboxApplier:
     """Applies relay inbox messages to the store, each in one transaction with its inbox_seen row."""
 
-    def __init__(self, conn: apsw.Connection, target: str, secret: bytes, store_id: str, *,
+    def __init__(self, conn: apsw.Connection, target: str, secret: bytes, store_id: str, *, relay_store: str = "",
                  after_submit: Callable[[SubmitResult], None] | None = None) -> None:
         self.conn = conn
         self.target = target
-        self.source = source_of(target)
+        self.source = source_of(target, relay_store)
         self.secret = secret
         self.store_id = store_id
         self.cache = MenuCache()
@@ -316,13 +320,15 @@ class RelayLink:
         conn = open_connection(self.db_path, vfs=self.vfs)
         try:
             store_id = load_store_settings(conn).store_id
-            applier = InboxApplier(conn, self.target.name, self.secret, store_id, after_submit=self.after_submit)
+            relay_store = str(self.target.config.get("store_id") or "")  # as orders._outbox reads it
+            applier = InboxApplier(conn, self.target.name, self.secret, store_id, relay_store=relay_store,
+                                   after_submit=self.after_submit)
             failures = 0
             apply_failures: dict[int, int] = {}
             while not self.stop_event.is_set():
                 self.inbox_beat = time.monotonic()
                 try:
-                    after = last_applied_seq(conn, self.target.name)
+                    after = last_applied_seq(conn, self.target.name, relay_store)
                     started = time.monotonic()
                     self.polling_since = started
                     try:
@@ -355,7 +361,7 @@ class RelayLink:
                         self.stop_event.wait(rest)
                     continue
                 self._apply_all(applier, messages, apply_failures)
-                if last_applied_seq(conn, self.target.name) == after and not self.stop_event.is_set():
+                if last_applied_seq(conn, self.target.name, relay_store) == after and not self.stop_event.is_set():
                     # Only messages at or below after= (a relay answering out of protocol): do not ask again at once.
                     log.warning("relay.nothing_new", target=self.target.name, after=after,
                                 seqs=[m["seq"] for m in messages][:10])

@@ -197,11 +197,13 @@ def _ticket_jobs(conn: apsw.Connection, order_id: int, session_id: int, stations
 
 def _outbox(conn: apsw.Connection, kind: str, key: str, payload: dict[str, Any], now: str, client_key: str) -> int:
     """One row per enabled sync target. A relay target gets only the rows of orders that came through it (their
-    client key is in inbox_seen as a message of "relay:<target>"): the public relay has no business with the
-    orders taken on the store's own network, and its phones could not see them anyway."""
+    client key is in inbox_seen as a message of "relay:TARGET@RELAY_STORE_ID", the target's store_id setting): the
+    public relay has no business with the orders taken on the store's own network, and its phones could not see them
+    anyway."""
     targets = [name for (name,) in conn.execute(
         "SELECT name FROM sync_targets t WHERE enabled AND (kind <> 'relay' OR EXISTS (SELECT 1 FROM inbox_seen s"
-        " WHERE s.source = 'relay:' || t.name AND s.message_id = ?)) ORDER BY name", (client_key,))]
+        " WHERE s.source = 'relay:' || t.name || '@' || coalesce(json_extract(t.config, '$.store_id'), '')"
+        " AND s.message_id = ?)) ORDER BY name", (client_key,))]
     if not targets:
         return 0
     body = dumps(payload)

@@ -74,7 +74,7 @@ def test_an_order_is_stored_once_with_its_tickets_and_its_accepted_row_for_the_r
     assert len(order) == 1 and order[0][1:] == ("relay", "submitted", 6400, "生日快乐", "en")
     assert count(db, "SELECT count(*) FROM print_jobs WHERE order_id = ?", order[0][0]) == 1
     assert db.execute("SELECT source, message_id, seq FROM inbox_seen").fetchall() == [
-        ("relay:relay", message["client_key"], 1)]
+        ("relay:relay@", message["client_key"], 1)]
     rows = outbox(db)
     assert [(t, k, i) for t, k, i, _ in rows] == [
         ("erp", "order.submitted", f"order.submitted:{message['client_key']}"),
@@ -90,6 +90,30 @@ def test_an_order_is_stored_once_with_its_tickets_and_its_accepted_row_for_the_r
     assert count(db, "SELECT count(*) FROM orders") == 1 and count(db, "SELECT count(*) FROM print_jobs") == 1
     assert len(outbox(db)) == 2
     assert last_applied_seq(db, "relay") == 2  # seq 2 is applied (as nothing), so the next poll moves past it
+
+
+def test_a_box_enrolled_again_under_the_same_target_name_starts_at_its_new_stores_first_message(
+        settings, db, targets, token):
+    """Sequence numbers are per relay store: the new store's seq 1..3 are new orders, not 'already applied'."""
+    secret, store_id = read_secret(settings.secret_path), load_store_settings(db).store_id
+    with write_transaction(db):
+        db.execute("""UPDATE sync_targets SET config = '{"store_id": "oldStore1"}' WHERE name = 'relay'""")
+    old = InboxApplier(db, "relay", secret, store_id, relay_store="oldStore1")
+    assert [old.apply(order_message(seq, token, [har_gow(db)])) for seq in (1, 2, 3, 4, 5)] == ["accepted"] * 5
+    assert last_applied_seq(db, "relay", "oldStore1") == 5
+
+    with write_transaction(db):  # `tablebox relay enroll` again, the new store_id in [sync.relay]
+        db.execute("""UPDATE sync_targets SET config = '{"store_id": "newStore2"}' WHERE name = 'relay'""")
+    assert last_applied_seq(db, "relay", "newStore2") == 0  # the next poll asks the new store from its start
+    new = InboxApplier(db, "relay", secret, store_id, relay_store="newStore2")
+    fresh = [order_message(seq, token, [har_gow(db)]) for seq in (1, 2, 3)]
+    assert [new.apply(m) for m in fresh] == ["accepted"] * 3
+    assert count(db, "SELECT count(*) FROM orders WHERE channel = 'relay'") == 8
+    assert last_applied_seq(db, "relay", "newStore2") == 3
+    # their status goes to the relay they came through: the relay target's rows follow the new store's orders
+    relay_keys = {i for t, _, i, _ in outbox(db) if t == "relay"}
+    assert all(f"order.submitted:{m['client_key']}" in relay_keys for m in fresh)
+    assert new.apply(fresh[0]) == "duplicate"
 
 
 def test_lan_orders_and_their_status_changes_are_not_sent_to_the_relay(client, token, db, applier):
