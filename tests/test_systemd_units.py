@@ -49,6 +49,7 @@ REPO = Path(__file__).resolve().parents[1]
 UNITS = REPO / "systemd"
 SERVICES = sorted(p.name for p in UNITS.glob("*.service"))
 TIMERS = sorted(p.name for p in UNITS.glob("*.timer"))
+RELAY_UNIT = "relay/tablebox-relay.service"  # for the relay's own host; provisioning a box never installs it
 INSTALLED_TABLEBOX = "/opt/tablebox/venv/bin/tablebox"
 MAX_EXPOSURE = 3.5
 
@@ -83,11 +84,11 @@ def staged(tmp_path: Path) -> list[Path]:
     folder.mkdir()
     fbterm = shutil.which("fbterm") or "/bin/true"
     out = []
-    for name in SERVICES + TIMERS:
+    for name in SERVICES + TIMERS + [RELAY_UNIT]:
         text = (UNITS / name).read_text().replace(INSTALLED_TABLEBOX, tablebox_here())
         text = text.replace("ExecStart=/usr/bin/fbterm -- ", f"ExecStart={fbterm} -- ")
-        (folder / name).write_text(text)
-        out.append(folder / name)
+        (folder / Path(name).name).write_text(text)
+        out.append(folder / Path(name).name)
     return out
 
 
@@ -108,6 +109,7 @@ def test_the_expected_units_are_there():
     assert SERVICES == ["tablebox-backup.service", "tablebox-console.service", "tablebox-printd.service",
                         "tablebox-syncd.service", "tablebox-web.service"]
     assert TIMERS == ["tablebox-backup.timer"]
+    assert sorted(p.relative_to(UNITS).as_posix() for p in UNITS.glob("*/*")) == [RELAY_UNIT]
 
 
 def test_every_unit_passes_systemd_analyze_verify(tmp_path):
@@ -130,7 +132,7 @@ def test_every_service_is_exposed_at_most_3_5_out_of_10(tmp_path, capsys):
         print("\nsystemd-analyze security --offline=yes (exposure, 0 = locked down, 10 = unprotected):")
         for name, score in scores.items():
             print(f"  {name:<28} {score:.1f}")
-    assert set(scores) == set(SERVICES)
+    assert set(scores) == set(SERVICES) | {Path(RELAY_UNIT).name}
     too_exposed = {name: score for name, score in scores.items() if score > MAX_EXPOSURE}
     assert too_exposed == {}
 
@@ -149,7 +151,7 @@ def test_every_service_runs_as_the_tablebox_user_inside_the_same_walls():
 
 
 def test_the_long_running_services_are_watched_and_restarted():
-    for name in ("tablebox-web.service", "tablebox-printd.service", "tablebox-syncd.service"):
+    for name in ("tablebox-web.service", "tablebox-printd.service", "tablebox-syncd.service", RELAY_UNIT):
         unit = read_unit(name)
         service = {k: v[-1] for k, v in unit["Service"].items()}
         assert (service["Type"], service["NotifyAccess"], service["Restart"]) == ("notify", "main", "on-failure"), name
@@ -393,3 +395,32 @@ def test_the_backup_runs_inside_its_units_rules(tmp_path):
     backups = [p for p in (settings.data_dir / "backups").rglob("*") if p.is_file()]
     assert backups, result.stdout
     assert all(oct(p.stat().st_mode & 0o777) == "0o600" for p in backups), [oct(p.stat().st_mode) for p in backups]
+
+
+@needs_seccomp
+@pytest.mark.slow
+def test_the_relay_serves_inside_its_units_rules(tmp_path):
+    """Its own walls (a throw-away user, no devices): it says READY=1, answers, feeds the watchdog, stops cleanly."""
+    relay = read_unit(RELAY_UNIT)["Service"]
+    assert (relay["DynamicUser"], relay["StateDirectory"]) == (["yes"], ["tablebox-relay"])
+    assert relay["ExecStart"] == [f"{INSTALLED_TABLEBOX} relay serve"]
+    port = free_port()
+    notify = NotifySocket()
+    env = {**os.environ, "NOTIFY_SOCKET": notify.address, "WATCHDOG_USEC": "1000000",
+           "TABLEBOX_RELAY_LOG_FORMAT": "json", "STATE_DIRECTORY": str(tmp_path)}
+    log = (tmp_path / "relay.log").open("ab")
+    proc = subprocess.Popen(sandboxed(RELAY_UNIT, sys.executable, "-m", "appliance", "relay", "serve", "--host",
+                                      "127.0.0.1", "--port", str(port)), env=env, stdout=log, stderr=log, cwd=REPO)
+    try:
+        notify.wait_for(is_ready)
+        health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10)
+        assert health.status_code == 200 and health.json()["database"] == "sqlite"
+        assert (tmp_path / "relay.db").is_file()  # the default database lives in the StateDirectory
+        page = httpx.get(f"http://127.0.0.1:{port}/s/nosuchstore1/t/{'a' * 32}", timeout=10)
+        assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
+        notify.wait_for(is_ping)
+    finally:
+        stop(proc)
+        log.close()
+        notify.close()
+    assert proc.returncode in (0, -signal.SIGTERM), (tmp_path / "relay.log").read_text()[-2000:]

@@ -36,6 +36,7 @@ from appliance.diner_page import FILES, HTML, SHELL, STATIC_DIR, refusal_html
 from appliance.domain.errors import DomainError
 from appliance.domain.menu import translate
 from appliance.domain.tokens import peek_table_token
+from appliance.sdnotify import Notifier
 from appliance.domain.text import NOTE_MAX_CHARS, clean_text
 from sync.relay.errors import EXCEPTION_HANDLERS, RelayError, message_for, request_lang, status_for
 from sync.relay.images import BOX_IMAGE_ROUTES, IMAGE_ROUTE
@@ -646,22 +647,51 @@ async def healthz(request: Request[Any, Any, Any]) -> Response[Any]:
     return _json({"status": "ok", "version": __version__, "database": relay.storage.dialect})
 
 
-def create_relay_app(settings: RelaySettings, storage: Storage, *, clock: Callable[[], float] = time.time) -> Litestar:
+async def watchdog_pings(relay: Relay, notify: Notifier) -> None:
+    """Under systemd with WatchdogSec=: every half interval, ask the database; ping WATCHDOG=1 when it answered,
+    even with an error (a PostgreSQL that is down is not fixed by restarting the relay: phones get 503s and the log
+    says why), and skip the ping when the call hangs (a stuck database thread) or the event loop is blocked, so
+    systemd restarts the relay. Runs until cancelled."""
+    interval = notify.watchdog_interval
+    if interval is None:
+        return
+    while True:
+        try:
+            await asyncio.wait_for(relay.db(relay.storage.ping), timeout=interval)
+        except asyncio.TimeoutError:
+            log.error("relay.watchdog_database_stuck", waited_seconds=interval)
+            notify.status("database calls not returning; the watchdog will restart the relay")
+        except RelayError:
+            notify.watchdog()
+            notify.status("database unavailable: phones are told to try again")
+        else:
+            notify.watchdog()
+        await asyncio.sleep(interval)
+
+
+def create_relay_app(settings: RelaySettings, storage: Storage, *, clock: Callable[[], float] = time.time,
+                     notifier: Notifier | None = None) -> Litestar:
     """The relay's app over an open `storage` (the caller opens and closes it). `clock` (Unix seconds) decides
-    signature freshness, polls and online state; tests pass a fake one."""
+    signature freshness, polls and online state; tests pass a fake one. Under systemd (`$NOTIFY_SOCKET`) it says
+    READY=1 once started and feeds the watchdog while its database calls return."""
     relay = Relay(settings, storage, clock)
+    notify = notifier if notifier is not None else Notifier.from_environ()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         relay.executor = ThreadPoolExecutor(max_workers=settings.db_threads, thread_name_prefix="relay-db")
         relay.loop = asyncio.get_running_loop()
         purger = asyncio.create_task(relay.purge_forever(), name="relay-purge")
+        notify.ready(status=f"serving ({storage.dialect})")
+        pings = asyncio.create_task(watchdog_pings(relay, notify), name="relay-watchdog")
         try:
             yield
         finally:
-            purger.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await purger
+            notify.stopping()
+            for task in (purger, pings):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             relay.stop_waiting()
             relay.executor.shutdown(wait=True, cancel_futures=True)
 
