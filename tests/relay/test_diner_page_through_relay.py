@@ -104,6 +104,14 @@ def test_a_phone_off_the_wifi_orders_from_the_sticker_through_the_relay(stack, d
     page.locator(".order .status", has_text="Being prepared").wait_for(timeout=15_000)
     page.wait_for_timeout(500)
     assert box.tickets() == 1 and len(box.orders(client_key)) == 1
+
+    # Calling the waiter through the relay: the page says it was sent (not that someone is coming) and the
+    # box's console gets the call.
+    page.locator("#waiter").click()
+    page.locator("#notice", has_text="Sent to the restaurant").wait_for(timeout=10_000)
+    wait_for(lambda: box.db.execute("SELECT count(*) FROM service_requests r JOIN tables t ON t.id = r.table_id"
+                                    " WHERE t.name = 'A1' AND r.kind = 'waiter'").fetchone()[0] == 1,
+             "the waiter call on the box")
     assert errors == []
 
 

@@ -11,7 +11,7 @@
       search: "搜索菜品", cart: "购物车", add: "加入购物车", submit: "提交订单", total: "合计", items: "份",
       empty: "购物车是空的", remove: "删除", note: "备注（最多140字）", qty: "数量", choose: "请选择",
       required: "必选", upTo: "最多选 {n} 项", atLeast: "至少选 {n} 项", soldOut: "售罄", notNow: "暂不供应",
-      waiter: "呼叫服务员", bill: "结账", waiterSent: "已通知服务员", billSent: "已请求结账",
+      waiter: "呼叫服务员", bill: "结账", waiterSent: "已通知服务员", billSent: "已请求结账", requestQueued: "已发送给餐厅",
       orders: "本桌订单", ticket: "单号", sending: "正在提交…", retrying: "网络不稳定，正在重试，订单没有丢失…",
       placed: "下单成功！", waiting: "订单已发出，正在等待餐厅确认…", offline: "餐厅暂时无法通过网络接单：请连接店内 Wi-Fi 点餐。",
       confirmNew: "按新价格提交", serviceCharge: "服务费", close: "关闭",
@@ -23,6 +23,7 @@
       empty: "Your cart is empty", remove: "Remove", note: "Note (up to 140 characters)", qty: "Quantity", choose: "Choose",
       required: "required", upTo: "up to {n}", atLeast: "at least {n}", soldOut: "Sold out", notNow: "Not available now",
       waiter: "Call the waiter", bill: "Ask for the bill", waiterSent: "A waiter is on the way", billSent: "The bill is on its way",
+      requestQueued: "Sent to the restaurant",
       orders: "Your orders", ticket: "Ticket", sending: "Sending…", retrying: "The connection is weak; retrying. Your order is not lost…",
       placed: "Order placed!", waiting: "Order sent; waiting for the restaurant to confirm it…",
       offline: "The restaurant is offline: join the store Wi-Fi to order.", confirmNew: "Order at the new price", serviceCharge: "Service charge", close: "Close",
@@ -33,7 +34,7 @@
       search: "料理を検索", cart: "カート", add: "カートに入れる", submit: "注文する", total: "合計", items: "点",
       empty: "カートは空です", remove: "削除", note: "メモ（140文字まで）", qty: "数量", choose: "選択してください",
       required: "必須", upTo: "{n}つまで", atLeast: "{n}つ以上", soldOut: "売り切れ", notNow: "現在提供していません",
-      waiter: "店員を呼ぶ", bill: "お会計", waiterSent: "店員が参ります", billSent: "お会計をお持ちします",
+      waiter: "店員を呼ぶ", bill: "お会計", waiterSent: "店員が参ります", billSent: "お会計をお持ちします", requestQueued: "お店に送信しました",
       orders: "ご注文", ticket: "番号", sending: "送信中…", retrying: "接続が不安定です。再送信しています。注文は失われていません…",
       placed: "ご注文を承りました！", waiting: "注文を送信しました。お店の確認を待っています…",
       offline: "お店は現在オフラインです。店内の Wi-Fi に接続して注文してください。", confirmNew: "新しい価格で注文", serviceCharge: "サービス料", close: "閉じる",
@@ -451,7 +452,9 @@
     try {
       const res = await fetch(api + "/requests?lang=" + lang, {method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify({kind})});
       const body = await res.json().catch(() => null);
-      notice(res.ok ? t(kind === "bill" ? "billSent" : "waiterSent") : errorText(res, body), res.ok ? "ok" : "err");
+      // 202: through the relay, in the restaurant's inbox but not yet seen by its box: say no more than that
+      const done = res.status === 202 ? t("requestQueued") : t(kind === "bill" ? "billSent" : "waiterSent");
+      notice(res.ok ? done : errorText(res, body), res.ok ? "ok" : "err");
     } catch (e) { notice(t("retrying"), "err"); }
   }
 
