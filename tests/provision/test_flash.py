@@ -179,8 +179,10 @@ def test_a_bookworm_image_gets_the_settings_the_scripts_the_source_and_firstrun(
     if (REPO / "provision" / "provision.sh").exists():
         assert "tablebox/provision/provision.sh" in on_card
     # provision.sh finds the units in ../systemd: the same layout on the card.
-    for unit in sorted((REPO / "systemd").glob("*")) if (REPO / "systemd").is_dir() else []:
-        assert mtype(out, f"tablebox/systemd/{unit.name}") == unit.read_bytes()
+    units = sorted(p for p in (REPO / "systemd").rglob("*") if p.is_file())
+    assert units  # the relay's unit (systemd/relay/) travels too: the card carries the repository's layout
+    for unit in units:
+        assert mtype(out, f"tablebox/systemd/{unit.relative_to(REPO / 'systemd').as_posix()}") == unit.read_bytes()
 
     # The source: a tar.gz of the last commit that pip (through provision.sh --source) can install.
     with tarfile.open(fileobj=io.BytesIO(mtype(out, "tablebox/tablebox-src.tar.gz")), mode="r:gz") as archive:
