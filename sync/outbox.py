@@ -17,7 +17,8 @@ How a row travels:
 
 Kinds: `order.submitted` -> push_order; `order.status` -> push_status; `order.line_voided` -> push_status with
 status "line_voided"; `order.refused` (an order that came through the relay and the box refused; queued for that
-relay target only) -> push_status(client_key, "refused", the error as JSON); `payment.recorded` -> push_payment
+relay target only) -> push_status(client_key, "refused", the error as JSON), and `request.refused` (a waiter or bill
+call from the relay the box refused; client_key is the relay's `request:...` key) the same way; `payment.recorded` -> push_payment
 (payload: order_refs, table, method, amount_minor, currency, paid_at); any other kind is marked delivered with a
 note (no adapter call for it).
 """
@@ -353,7 +354,7 @@ class OutboxEngine:
                 order = self.order_now(payload["order_id"], None)
                 return (lambda: self.adapter.push_status(ref, "line_voided", reason, order=order)), None  # type: ignore[call-arg]
             return (lambda: self.adapter.push_status(ref, "line_voided", reason)), None
-        if row.kind == "order.refused":
+        if row.kind in ("order.refused", "request.refused"):
             ref, error = payload["client_key"], json.dumps(payload["error"], ensure_ascii=False, sort_keys=True)
             return (lambda: self.adapter.push_status(ref, "refused", error)), None
         if row.kind == "payment.recorded":

@@ -238,6 +238,14 @@ class InboxApplier:
             self.conn.execute("ROLLBACK TO relay_request")
             self.conn.execute("RELEASE relay_request")
             log.info("relay.request_refused", target=self.target, seq=message["seq"], code=exc.code)
+            key = message.get("key")
+            if isinstance(key, str) and key.startswith("request:"):  # the relay's key: the phone hears why
+                self.conn.execute(
+                    "INSERT OR IGNORE INTO outbox (target, kind, idempotency_key, payload, created_at)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (self.target, "request.refused", f"request.refused:{key}",
+                     dumps({"client_key": key, "error": refusal(exc, self._lang_of(message),
+                                                                self.cache.get(self.conn).settings)}), utc_now()))
             return "request_refused"
         self.conn.execute("RELEASE relay_request")
         log.info("relay.request_applied", target=self.target, seq=message["seq"], table=table.name, kind=data.kind,

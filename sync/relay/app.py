@@ -391,7 +391,8 @@ def _clean(text: str, line_no: int | None) -> str:
 
 
 def _wire(message: Message) -> dict[str, Any]:
-    return {"seq": message.seq, "kind": message.kind, "client_key": message.client_key, "token": message.token,
+    return {"seq": message.seq, "kind": message.kind, "client_key": message.client_key, "key": message.idempotency_key,
+            "token": message.token,
             "body": msgspec.Raw(message.body.encode()), "received_at": iso(message.received_at)}
 
 
@@ -536,7 +537,9 @@ async def visit_orders(request: Request[Any, Any, Any], store_id: FromPath[str],
 async def events_stream(request: Request[Any, Any, Any], store_id: FromPath[str], token: FromPath[str]) -> ServerSentEvent:
     """Server-sent events: first a `snapshot` (what GET /orders answers), then an `order` event for each of the
     box's events about this table code's orders ({event_id, type, client_key, order, error, at}; id = the
-    event's id). A reconnect with Last-Event-ID gets the events after that one instead of a snapshot.
+    event's id), and a `request` event (same shape, type `refused`) when the box refused a waiter or bill call
+    (client_key = the key POST /requests answered). A reconnect with Last-Event-ID gets the events after that one
+    instead of a snapshot.
     Comment lines keep the connection alive."""
     relay = _relay(request)
     await relay.phone_store(request, store_id, token)
@@ -567,7 +570,8 @@ async def events_stream(request: Request[Any, Any, Any], store_id: FromPath[str]
                            **msgspec.json.decode(event.body), "at": event.at}
                 if isinstance(payload.get("order"), dict):
                     payload["order"] = for_phone(payload["order"], lang)
-                yield ServerSentEventMessage(event="order", data=msgspec.json.encode(payload).decode(),
+                kind = "request" if event.client_key.startswith("request:") else "order"
+                yield ServerSentEventMessage(event=kind, data=msgspec.json.encode(payload).decode(),
                                              id=event.event_id)
             if len(events) == 100:
                 continue
@@ -598,7 +602,7 @@ async def service_request(request: Request[Any, Any, Any], store_id: FromPath[st
                                 hashlib.sha256(body.encode()).hexdigest(), relay.clock())
     relay.inbox_wake.wake(store_id)
     log.info("relay.request", store=store_id, seq=message.seq, kind=data.kind)
-    return _json({"status": "pending", "kind": data.kind}, 202)
+    return _json({"status": "pending", "kind": data.kind, "client_key": key}, 202)
 
 
 # -- the diner's page --------------------------------------------------------------------------------------------

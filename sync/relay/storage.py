@@ -291,7 +291,7 @@ class SqlStorage:
             if tx.one(f"SELECT 1 FROM stores WHERE store_id = ?{self.for_update}", (store_id,)) is None:
                 raise UnknownStore(store_id)
             for event in events:
-                found = tx.one("SELECT token FROM inbox WHERE store_id = ? AND idempotency_key = ? AND kind = 'order'",
+                found = tx.one("SELECT token FROM inbox WHERE store_id = ? AND idempotency_key = ?",
                                (store_id, event.client_key))
                 row = tx.one("INSERT INTO events (store_id, event_id, client_key, token, type, body, at, received_at) "
                              "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (store_id, event_id) DO NOTHING RETURNING id",

@@ -326,11 +326,31 @@ def test_unknown_store_and_malformed_table_codes(relay):
 def test_waiter_and_bill_requests_go_to_the_inbox(relay):
     box = online_box(relay)
     phone = relay.phone(box)
-    assert phone.post("/requests", {"kind": "waiter"}).json() == {"status": "pending", "kind": "waiter"}
+    answer = phone.post("/requests", {"kind": "waiter"}).json()
+    assert (answer["status"], answer["kind"]) == ("pending", "waiter") and answer["client_key"].startswith("request:")
     assert phone.post("/requests", {"kind": "nap"}).status_code == 422
     [message] = box.poll(0, 0).json()["messages"]
     assert message["kind"] == "request" and message["body"] == {"kind": "waiter", "lang": "zh"}
-    assert message["token"] == phone.token
+    assert message["token"] == phone.token and message["key"] == answer["client_key"]
+    assert message["client_key"] is None  # only an order's key is the diner's
+
+
+def test_a_refused_request_reaches_that_tables_stream_as_a_request_event(relay):
+    box = online_box(relay)
+    phone = relay.phone(box)
+    request_key = phone.post("/requests", {"kind": "bill"}).json()["client_key"]
+    error = {"code": "no_open_visit", "message": "There is nothing to pay at this table yet.", "details": {}}
+    with phone.http.stream("GET", phone.prefix + "/events", timeout=10) as stream:
+        lines = stream.iter_lines()
+        assert read_events(lines, 1)[0]["event"] == "snapshot"
+        box.post_events({"id": f"refused:{request_key}", "client_key": request_key, "type": "refused",
+                         "order": None, "error": error, "at": "2026-11-22T12:00:00Z"})
+        [event] = read_events(lines, 1)
+    assert event["event"] == "request" and event["id"] == f"refused:{request_key}"
+    data = msgspec.json.decode(event["data"])
+    assert (data["type"], data["client_key"], data["error"]) == ("refused", request_key, error)
+    # stored against the table code that sent the call: only that table's streams carry it
+    assert [e.token for e in relay.storage.events_for_key(box.store_id, request_key)] == [phone.token]
 
 
 # -- events to the phone ------------------------------------------------------------------------------------------

@@ -250,6 +250,22 @@ def test_waiter_and_bill_requests(applier, db, token):
     assert last_applied_seq(db, "relay") == 4 and count(db, "SELECT count(*) FROM outbox") == 0
 
 
+def test_a_refused_request_goes_back_to_the_relay_in_the_diners_language(applier, db, token):
+    """The relay's key for the call comes with the message; the refusal is queued for this relay target only, in
+    the same transaction as the message's sequence."""
+    bill = {"seq": 1, "kind": "request", "client_key": None, "key": "request:abc123", "token": token,
+            "body": {"kind": "bill", "lang": "en"}}
+    assert applier.apply(bill) == "request_refused"
+    assert applier.apply(bill) == "duplicate"
+    ((target, kind, idempotency_key, payload),) = outbox(db)
+    assert (target, kind, idempotency_key) == ("relay", "request.refused", "request.refused:request:abc123")
+    error = json.loads(payload)
+    assert error["client_key"] == "request:abc123" and error["error"]["code"] == "no_open_visit"
+    assert error["error"]["message"] == "There is nothing to pay at this table yet."
+    waiter = {**bill, "seq": 2, "key": "request:def456", "body": {"kind": "waiter", "lang": "en"}}
+    assert applier.apply(waiter) == "request" and len(outbox(db)) == 1  # taken: nothing to say back
+
+
 def test_a_message_failing_again_and_again_is_refused_with_internal_error(applier, db, token):
     message = order_message(5, token, [har_gow(db)])
     assert applier.give_up(message, "KeyError('x')") == "refused"

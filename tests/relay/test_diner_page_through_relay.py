@@ -67,6 +67,11 @@ def test_a_phone_off_the_wifi_orders_from_the_sticker_through_the_relay(stack, d
     img.scroll_into_view_if_needed()
     page.wait_for_function("(img) => img.complete && img.naturalWidth > 0", arg=img.element_handle(), timeout=15_000)
     assert httpx.get(f"{relay.url}/images/{name}", timeout=5).content == jpeg
+    # Asking for the bill before ordering: the relay takes the call ("sent"), the box refuses it (nothing to pay
+    # yet) and its reason reaches the page through the relay.
+    page.locator("#bill").click()  # ("Sent to the restaurant" first: checked with the waiter call below, which stays)
+    page.locator("#notice", has_text="nothing to pay at this table yet").wait_for(timeout=20_000)
+
     add_to_cart(page, "Crystal shrimp")
     page.locator("#open-cart").click()
 

@@ -446,6 +446,11 @@
       if (!known || ev.line_no) loadOrders(); else renderOrders();
     });
     es.addEventListener("snapshot", () => loadOrders());
+    // Through the relay: the box refused a waiter or bill call it received after the page said "sent".
+    es.addEventListener("request", (e) => {
+      const ev = JSON.parse(e.data);
+      if (ev.type === "refused" && ev.error) notice(ev.error.message, "err");
+    });
   }
 
   async function request(kind) {
