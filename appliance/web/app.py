@@ -25,7 +25,7 @@ from appliance.web.events import EventHub
 from appliance.web.health import healthz
 from appliance.web.pages import diner_page, dish_photo, static_router
 from appliance.web.menu_render import MenuRenderCache
-from appliance.web.ratelimit import RateLimiter
+from appliance.ratelimit import RateLimiter
 from appliance.web.watchdog import watchdog_pings
 
 

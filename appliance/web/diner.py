@@ -24,7 +24,7 @@ from appliance.domain.orders import Channel, ORDERING, SessionStatus
 from appliance.web.errors import ApiError, ErrorOut, request_lang
 from appliance.web.events import RESYNC, event_payload, events_for_session
 from appliance.web.localize import localize_order, session_view
-from appliance.web.ratelimit import retry_after
+from appliance.ratelimit import retry_after
 from appliance.web.schemas import MenuOut, OrderOut, ServiceRequestOut, TableInfoOut, VisitOrdersOut
 
 log = structlog.get_logger("appliance.orders")

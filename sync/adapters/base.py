@@ -10,6 +10,7 @@ second, with the ERP's own message, for a person to look at.
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Protocol, Sequence
 
@@ -113,3 +114,14 @@ class Adapter(Protocol):
     def push_payment(self, payment: PaymentDoc) -> str: ...
 
     def close(self) -> None: ...
+
+
+def tls_verify(name: str, config: Mapping[str, Any]) -> bool | ssl.SSLContext:
+    """httpx's `verify=` for a target: `verify_tls` (default true), or a context trusting `ca_file` when given."""
+    verify: bool | ssl.SSLContext = bool(config.get("verify_tls", True))
+    if config.get("ca_file"):
+        try:
+            verify = ssl.create_default_context(cafile=str(config["ca_file"]))
+        except (OSError, ssl.SSLError) as exc:
+            raise ValueError(f"sync target {name}: cannot use ca_file {config['ca_file']!r}: {exc}") from None
+    return verify

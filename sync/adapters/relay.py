@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import json
 import re
-import ssl
 import time
 from datetime import datetime, timezone
 from typing import Any, Callable, Mapping, Sequence
@@ -46,7 +45,7 @@ from typing import Any, Callable, Mapping, Sequence
 import httpx
 import structlog
 
-from sync.adapters.base import Catalog, OrderDoc, PaymentDoc, Rejected, Retryable
+from sync.adapters.base import Catalog, OrderDoc, PaymentDoc, Rejected, Retryable, tls_verify
 from sync.relay.signing import sign
 
 log = structlog.get_logger("sync.relay")
@@ -122,12 +121,7 @@ class RelayClient:
         self.store_id, self._secret = relay_settings(name, config)
         self.timeout = _number(name, config, "timeout_seconds", 10, 0.1, 120)
         self.clock = clock
-        verify: bool | ssl.SSLContext = bool(config.get("verify_tls", True))
-        if config.get("ca_file"):
-            try:
-                verify = ssl.create_default_context(cafile=str(config["ca_file"]))
-            except (OSError, ssl.SSLError) as exc:
-                raise ValueError(f"sync target {name}: cannot use ca_file {config['ca_file']!r}: {exc}") from None
+        verify = tls_verify(name, config)
         self._client = httpx.Client(base_url=self.base_url, timeout=httpx.Timeout(self.timeout), verify=verify,
                                     follow_redirects=False, headers={"User-Agent": "tablebox-box"})
 

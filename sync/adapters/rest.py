@@ -74,7 +74,6 @@ and the URL, never a header or a key.
 from __future__ import annotations
 
 import json
-import ssl
 import time
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, Mapping, Sequence
@@ -85,7 +84,7 @@ import structlog
 
 from appliance.domain.errors import DomainError
 from appliance.domain.money import Currency
-from sync.adapters.base import Catalog, CatalogItem, OrderDoc, PaymentDoc, Rejected, Retryable
+from sync.adapters.base import Catalog, CatalogItem, OrderDoc, PaymentDoc, Rejected, Retryable, tls_verify
 
 log = structlog.get_logger("sync.rest")
 
@@ -225,12 +224,7 @@ class RestAdapter:
             headers[str(config.get("api_key_header") or "X-API-Key")] = str(config["api_key"])
             self._secrets.append(str(config["api_key"]))
         self._secrets = sorted({s for s in self._secrets if len(s) >= 4}, key=len, reverse=True)
-        verify: bool | ssl.SSLContext = bool(config.get("verify_tls", True))
-        if config.get("ca_file"):
-            try:
-                verify = ssl.create_default_context(cafile=str(config["ca_file"]))
-            except (OSError, ssl.SSLError) as exc:
-                raise ValueError(f"sync target {name}: cannot use ca_file {config['ca_file']!r}: {exc}") from None
+        verify = tls_verify(name, config)
         self._client = httpx.Client(base_url=base_url, headers=headers, timeout=httpx.Timeout(timeout),
                                     verify=verify, follow_redirects=False)
 

@@ -32,15 +32,15 @@ from litestar.params import FromPath
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from appliance import __version__
+from appliance.db.diner_input import clean_note, strict_decode
 from appliance.diner_page import FILES, HTML, SHELL, STATIC_DIR, refusal_html
 from appliance.domain.errors import DomainError
 from appliance.domain.menu import translate
 from appliance.domain.tokens import peek_table_token
 from appliance.sdnotify import Notifier
-from appliance.domain.text import NOTE_MAX_CHARS, clean_text
 from sync.relay.errors import EXCEPTION_HANDLERS, RelayError, message_for, request_lang, status_for
 from sync.relay.images import BOX_IMAGE_ROUTES, IMAGE_ROUTE
-from sync.relay.limits import RateLimiter, retry_after
+from appliance.ratelimit import RateLimiter, retry_after
 from sync.relay.schemas import EventsIn, MenuPushIn, OrderIn, ServiceRequestIn
 from sync.relay.settings import RelaySettings
 from sync.relay.signing import STORE_HEADER, Refusal, verify
@@ -56,6 +56,7 @@ STORE_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
 SECRET_CACHE_SECONDS = 300.0
 PURGE_EVERY_SECONDS = 60.0
 MENU_CACHE_STORES = 256
+RELAY_LIMITER_KEYS = 50_000  # many stores' phones and addresses in one process
 _ENCODE = msgspec.json.Encoder(order="sorted")
 
 
@@ -131,10 +132,11 @@ class Relay:
         self.executor: ThreadPoolExecutor | None = None
         self.inbox_wake = Wakeups()
         self.events_wake = Wakeups()
-        self.address_limiter = RateLimiter(settings.rate_limit_address_per_minute)
-        self.token_limiter = RateLimiter(settings.rate_limit_token_per_minute)
-        self.store_limiter = RateLimiter(settings.rate_limit_store_per_minute)
-        self.refusal_limiter = RateLimiter(max(settings.rate_limit_address_per_minute, 60))
+        self.address_limiter = RateLimiter(settings.rate_limit_address_per_minute, max_keys=RELAY_LIMITER_KEYS)
+        self.token_limiter = RateLimiter(settings.rate_limit_token_per_minute, max_keys=RELAY_LIMITER_KEYS)
+        self.store_limiter = RateLimiter(settings.rate_limit_store_per_minute, max_keys=RELAY_LIMITER_KEYS)
+        self.refusal_limiter = RateLimiter(max(settings.rate_limit_address_per_minute, 60),
+                                           max_keys=RELAY_LIMITER_KEYS)
         self._secrets: dict[str, tuple[bytes, float]] = {}
         self._menus: OrderedDict[str, PushedMenu] = OrderedDict()
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -217,6 +219,18 @@ class Relay:
         if row is None:
             raise RelayError("unknown_store")
         return row
+
+    async def phone_write(self, request: Request[Any, Any, Any], store_id: str, token: str,
+                          kind: type[Any]) -> tuple[StoreRow, Any]:
+        """What an order or a waiter/bill call goes through first: the store, the body decoded strictly as `kind`,
+        the store's and the table code's rate limits, and the checks the relay can make of the code."""
+        raw = await request.body()
+        row = await self.phone_store(request, store_id, token)
+        data = _strict(raw, kind)
+        self.limit(self.store_limiter, store_id, "store")
+        self.limit(self.token_limiter, (store_id, token), "table")
+        await self.check_table(row, token)
+        return row, data
 
     async def menu_of(self, row: StoreRow) -> PushedMenu:
         if row.menu_version is None:
@@ -354,16 +368,11 @@ def _error_of(event: Any) -> dict[str, Any]:
 
 
 def _strict(body: bytes, kind: type[Any]) -> Any:
+    """Decode strictly as the box does (`strict_decode`); its refusal answered in the relay's error shape."""
     try:
-        return msgspec.json.decode(body, type=kind)
-    except msgspec.ValidationError as exc:
-        text = str(exc)
-        problem, _, where = text.rpartition(" - at `$")
-        field = where.rstrip("`").lstrip(".") if problem else ""
-        problem = problem or text
-        raise RelayError("invalid_body", field=field, problem=f"{field}: {problem}" if field else problem) from None
-    except msgspec.DecodeError:
-        raise RelayError("malformed_json") from None
+        return strict_decode(body, kind)
+    except DomainError as exc:
+        raise RelayError(exc.code, **exc.details) from None
 
 
 def _number(request: Request[Any, Any, Any], name: str, default: float, low: float, high: float,
@@ -382,12 +391,9 @@ def _number(request: Request[Any, Any, Any], name: str, default: float, low: flo
 
 def _clean(text: str, line_no: int | None) -> str:
     try:
-        return clean_text(text, NOTE_MAX_CHARS, "note")
+        return clean_note(text, line_no)
     except DomainError as exc:
-        details = dict(exc.details)
-        if line_no is not None:
-            details["line"] = line_no
-        raise RelayError(exc.code, **details) from None
+        raise RelayError(exc.code, **exc.details) from None
 
 
 def _wire(message: Message) -> dict[str, Any]:
@@ -493,12 +499,7 @@ async def submit_order(request: Request[Any, Any, Any], store_id: FromPath[str],
     it, the box's refusal, or 202 still pending; with another order, 422 idempotency_key_reused. A box that
     is not connected: 503 restaurant_offline (join the store Wi-Fi)."""
     relay = _relay(request)
-    raw = await request.body()
-    row = await relay.phone_store(request, store_id, token)
-    data = _strict(raw, OrderIn)
-    relay.limit(relay.store_limiter, store_id, "store")
-    relay.limit(relay.token_limiter, (store_id, token), "table")
-    await relay.check_table(row, token)
+    row, data = await relay.phone_write(request, store_id, token, OrderIn)
     if not data.lines:
         raise RelayError("empty_order")
     lines = [{"item_id": line.item_id, "quantity": line.quantity, "variant_id": line.variant_id,
@@ -588,12 +589,7 @@ async def events_stream(request: Request[Any, Any, Any], store_id: FromPath[str]
 async def service_request(request: Request[Any, Any, Any], store_id: FromPath[str], token: FromPath[str]) -> Response[Any]:
     """`waiter` or `bill` into the store's inbox (202), or 503 restaurant_offline."""
     relay = _relay(request)
-    raw = await request.body()
-    row = await relay.phone_store(request, store_id, token)
-    data = _strict(raw, ServiceRequestIn)
-    relay.limit(relay.store_limiter, store_id, "store")
-    relay.limit(relay.token_limiter, (store_id, token), "table")
-    await relay.check_table(row, token)
+    row, data = await relay.phone_write(request, store_id, token, ServiceRequestIn)
     if not relay.online(row):
         raise RelayError("restaurant_offline")
     body = _ENCODE.encode({"kind": data.kind, "lang": request_lang(request)}).decode()

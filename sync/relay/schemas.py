@@ -5,38 +5,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-import msgspec
 from msgspec import Meta, Struct
 
-from appliance.domain.pricing import MAX_LINES, MAX_QUANTITY
+# What a phone sends is checked exactly as the box checks it (the same shapes, bounds and client_key rule), so a
+# body the box would refuse on the LAN is refused here the same way, before it reaches the inbox.
+from appliance.db.diner_input import Id, ServiceRequestIn
+from appliance.db.diner_input import RelayedOrderIn as OrderIn
 
-Id = Annotated[int, Meta(ge=1, le=2**31 - 1)]
-# Raw bound before control characters are stripped; the cleaned note must fit 140 characters (as on the box).
-RawNote = Annotated[str, Meta(max_length=280)]
-CLIENT_KEY = r"^[A-Za-z0-9_-]{16,64}$"
-
-
-class LineIn(Struct, forbid_unknown_fields=True, kw_only=True):
-    item_id: Id
-    quantity: Annotated[int, Meta(ge=1, le=MAX_QUANTITY)]
-    variant_id: Id | None = None
-    option_ids: Annotated[list[Id], Meta(max_length=20)] = msgspec.field(default_factory=list)
-    note: RawNote = ""
-
-
-class OrderIn(Struct, forbid_unknown_fields=True, kw_only=True):
-    """A diner's order, as the box's diner API takes it (plus `lang`). Prices are never sent: the box prices it."""
-
-    client_key: Annotated[str, Meta(pattern=CLIENT_KEY)]
-    lines: Annotated[list[LineIn], Meta(max_length=MAX_LINES)]
-    expected_total_minor: Annotated[int, Meta(ge=0, le=10**12)] | None = None
-    note: RawNote = ""
-    diners: Annotated[int, Meta(ge=1, le=99)] | None = None
-    lang: Annotated[str, Meta(pattern=r"^[a-z]{2}$")] | None = None
-
-
-class ServiceRequestIn(Struct, forbid_unknown_fields=True, kw_only=True):
-    kind: Literal["waiter", "bill"]
+__all__ = ["EventIn", "EventsIn", "MenuPushIn", "OrderIn", "ServiceRequestIn", "TablePushIn"]
 
 
 class TablePushIn(Struct, kw_only=True):

@@ -1,5 +1,5 @@
-"""Token buckets per store, per table code and per network address, so one phone (or one script) cannot flood a
-restaurant through the relay (the same rule as the box's own limits)."""
+"""Token buckets per key (a table code, a network address, a store), so one phone (or one script) cannot flood the
+kitchen: the box's diner API and the public relay use the same rule."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ from typing import Callable, Hashable
 @dataclass
 class RateLimiter:
     """`per_minute` hits per key, refilled continuously; a burst of a whole minute's worth is allowed. 0 disables
-    the limit. Memory is bounded: full buckets are forgotten when the table grows large."""
+    the limit. Memory is bounded: full buckets are forgotten when the table grows past `max_keys`. Thread-safe."""
 
     per_minute: int
     clock: Callable[[], float] = time.monotonic
-    max_keys: int = 50_000
+    max_keys: int = 10_000
     _buckets: dict[Hashable, tuple[float, float]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -41,9 +41,10 @@ class RateLimiter:
     def _prune(self, now: float, rate: float) -> None:
         for key in [k for k, (t, last) in self._buckets.items() if t + (now - last) * rate >= self.per_minute]:
             del self._buckets[key]
-        while len(self._buckets) > self.max_keys:
+        while len(self._buckets) > self.max_keys:  # still too many: drop the oldest
             del self._buckets[next(iter(self._buckets))]
 
 
 def retry_after(seconds: float) -> str:
+    """A Retry-After header value: whole seconds, at least 1."""
     return str(max(1, math.ceil(seconds)))
