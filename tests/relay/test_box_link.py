@@ -420,7 +420,11 @@ def test_the_menu_pushed_is_what_get_menu_answers_and_moves_when_the_menu_does(s
         assert dishes[item_id(db, "har_gow")]["sold_out"] is True
         assert fake.menus[-1]["menus"]["en"] == client.get(f"/api/v1/tables/{token}/menu?lang=en").json()
         pushes = len(fake.menus)
-        time.sleep(0.2)  # a quiet menu is not pushed again
+        # A quiet menu is not pushed again: let the menu loop come round several whole passes (each pass stamps
+        # menu_beat when it starts, so the third new stamp means two passes ran to the end) and count the pushes.
+        for _ in range(3):
+            beat = link.menu_beat
+            fake.wait_for(lambda: link.menu_beat > beat)
         assert len(fake.menus) == pushes
     finally:
         stop.set()

@@ -1,6 +1,6 @@
 """Sync drain rate: how fast a backlog of orders reaches the ERP once it is back.
 
-    .venv/bin/python bench/sync.py [--orders 1000] [--latency-ms 0] [--sd-card] [--batch 50]
+    .venv/bin/python bench/sync_drain.py [--orders 1000] [--latency-ms 0] [--sd-card] [--batch 50]
 
 A demo store gets --orders orders (through the web API, in-process) while the generic REST fake ERP is down;
 then the fake comes back and the sync worker (the same SyncWorker threads `tablebox syncd` runs) delivers the
@@ -20,7 +20,7 @@ import time
 import uuid
 from pathlib import Path
 
-# This file is bench/sync.py: with bench/ first on the path, `import sync` would find this file, not the package.
+# bench/ comes first on the path when this runs as a script: put the repository first, as every bench script does.
 sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from appliance.cli import ensure_demo_store  # noqa: E402
