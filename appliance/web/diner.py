@@ -22,7 +22,7 @@ from appliance.db.writer import WriterClosed
 from appliance.domain.errors import DomainError
 from appliance.domain.orders import Channel, ORDERING, SessionStatus
 from appliance.web.errors import ApiError, ErrorOut, request_lang
-from appliance.web.events import RESYNC, event_payload, events_for_session
+from appliance.db.order_events import OrderEvent, events_for_session
 from appliance.web.localize import localize_order, session_view
 from appliance.ratelimit import retry_after
 from appliance.web.schemas import MenuOut, OrderOut, ServiceRequestOut, TableInfoOut, VisitOrdersOut
@@ -226,7 +226,7 @@ class DinerController(Controller):
                 visit = session["id"] if session else None
                 if resume_after is not None and session is not None:
                     for row in events_for_session(state.store.read, session["id"], resume_after):
-                        sent = max(sent, row["id"])
+                        sent = max(sent, row.id)
                         yield _event_message(row)
                 else:
                     message, sent = snapshot()
@@ -237,14 +237,14 @@ class DinerController(Controller):
                     except asyncio.TimeoutError:
                         yield ServerSentEventMessage(data=None, comment="keepalive")
                         continue
-                    if row is RESYNC:
+                    if not isinstance(row, OrderEvent):  # RESYNC: the reader fell behind
                         message, sent = snapshot()
                         yield message
                         continue
                     if visit is None:
-                        visit = row["session_id"]
-                    if row["session_id"] == visit and row["id"] > sent:
-                        sent = row["id"]
+                        visit = row.session_id
+                    if row.session_id == visit and row.id > sent:
+                        sent = row.id
                         yield _event_message(row)
             finally:
                 hub.unsubscribe(table.id, queue)
@@ -269,7 +269,6 @@ class DinerController(Controller):
                       "already_waiting": not created}, 201 if created else 200)
 
 
-def _event_message(row: dict[str, Any]) -> ServerSentEventMessage:
-    return ServerSentEventMessage(event="order", data=msgspec.json.encode(event_payload(row)).decode(),
-                                  id=str(row["id"]))
+def _event_message(row: OrderEvent) -> ServerSentEventMessage:
+    return ServerSentEventMessage(event="order", data=msgspec.json.encode(row.payload()).decode(), id=str(row.id))
 

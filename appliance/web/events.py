@@ -10,34 +10,13 @@ from typing import Any
 import apsw
 import structlog
 
-from appliance.db.connection import rows, scalar
+from appliance.db.order_events import OrderEvent, data_version, events_after
 from appliance.db.orders import last_event_id
 
 log = structlog.get_logger("appliance.events")
 
-EVENTS_SQL = (
-    "SELECT e.id, e.order_id, e.session_id, o.table_id, e.line_id, l.line_no, e.from_status, e.to_status, e.actor,"
-    " e.reason, e.at, o.ticket_no, o.status AS order_status, o.total_minor"
-    " FROM order_events e JOIN orders o ON o.id = e.order_id LEFT JOIN order_lines l ON l.id = e.line_id"
-)
-
-
+# Told to a stream whose reader fell too far behind: forget the backlog, read the visit again.
 RESYNC: dict[str, Any] = {"resync": True}
-
-
-def event_payload(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "event_id": row["id"], "order_id": row["order_id"], "ticket_no": row["ticket_no"],
-        "session_id": row["session_id"], "from": row["from_status"], "to": row["to_status"],
-        "line_no": row["line_no"], "reason": row["reason"], "at": row["at"],
-        "order_status": row["order_status"], "total_minor": row["total_minor"],
-    }
-
-
-def events_for_session(conn: apsw.Connection, session_id: int, after_id: int, limit: int = 500) -> list[dict[str, Any]]:
-    """Replay for a reconnecting stream (Last-Event-ID)."""
-    return list(rows(conn, EVENTS_SQL + " WHERE e.session_id = ? AND e.id > ? ORDER BY e.id LIMIT ?",
-                     (session_id, after_id, limit)))
 
 
 class EventHub:
@@ -48,17 +27,17 @@ class EventHub:
         self.conn = conn
         self.poll_seconds = poll_seconds
         self.last_id = last_event_id(conn)
-        self._version = scalar(conn, "PRAGMA data_version")
-        self._subscribers: dict[int, set[asyncio.Queue[dict[str, Any]]]] = defaultdict(set)
+        self._version = data_version(conn)
+        self._subscribers: dict[int, set[asyncio.Queue[OrderEvent | dict[str, Any]]]] = defaultdict(set)
         self._task: asyncio.Task[None] | None = None
         self.checks = 0
 
-    def subscribe(self, table_id: int) -> asyncio.Queue[dict[str, Any]]:
-        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=1000)
+    def subscribe(self, table_id: int) -> asyncio.Queue[OrderEvent | dict[str, Any]]:
+        queue: asyncio.Queue[OrderEvent | dict[str, Any]] = asyncio.Queue(maxsize=1000)
         self._subscribers[table_id].add(queue)
         return queue
 
-    def unsubscribe(self, table_id: int, queue: asyncio.Queue[dict[str, Any]]) -> None:
+    def unsubscribe(self, table_id: int, queue: asyncio.Queue[OrderEvent | dict[str, Any]]) -> None:
         subscribers = self._subscribers.get(table_id)
         if subscribers is not None:
             subscribers.discard(queue)
@@ -91,16 +70,16 @@ class EventHub:
     def poll(self) -> int:
         """Deliver new events; returns how many were read."""
         self.checks += 1
-        version = scalar(self.conn, "PRAGMA data_version")
+        version = data_version(self.conn)
         if version == self._version:
             return 0
         self._version = version
         read = 0
         while True:
-            batch = list(rows(self.conn, EVENTS_SQL + " WHERE e.id > ? ORDER BY e.id LIMIT 500", (self.last_id,)))
+            batch = events_after(self.conn, self.last_id)
             for row in batch:
-                self.last_id = row["id"]
-                for queue in tuple(self._subscribers.get(row["table_id"], ())):
+                self.last_id = row.id
+                for queue in tuple(self._subscribers.get(row.table_id, ())):
                     if queue.full():  # a stalled reader: forget its backlog and tell it to re-read
                         while not queue.empty():
                             queue.get_nowait()
