@@ -36,7 +36,8 @@ import resource
 import sys
 import time
 from collections import Counter
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 try:
     import uvloop
@@ -80,7 +81,7 @@ def request_factory(cfg: dict[str, Any]) -> Callable[[], bytes]:
     # Pre-joined line groups: order k uses lines k, k+1, ... of the pool (distinct items).
     groups = [",".join(lines[(k + j) % len(lines)] for j in range(min(per, len(lines)))).encode()
               for k in range(len(lines))]
-    prefix = cfg.get("key_prefix") or "b%08x" % random.getrandbits(32)
+    prefix = cfg.get("key_prefix") or f"b{random.getrandbits(32):08x}"
     counter = [0]
 
     def make_order() -> bytes:
@@ -189,7 +190,7 @@ async def worker(cfg: dict[str, Any], make: Callable[[], bytes], stats: Stats, t
 def percentile(sorted_values: list[float], q: float) -> float:
     if not sorted_values:
         return float("nan")
-    k = min(len(sorted_values) - 1, max(0, int(round(q * (len(sorted_values) - 1)))))
+    k = min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))
     return sorted_values[k]
 
 
@@ -222,7 +223,7 @@ async def run(cfg: dict[str, Any]) -> dict[str, Any]:
         "mb_in_per_s": stats.bytes_in / window / 1e6,
         "conn_errors": stats.conn_errors, "reconnects": stats.reconnects,
         "error_samples": stats.error_samples,
-        "slowest": [[round(l * 1000, 1), round(o, 3), c, q] for l, o, c, q in sorted(stats.slowest, reverse=True)[:5]],
+        "slowest": [[round(lat * 1000, 1), round(o, 3), c, q] for lat, o, c, q in sorted(stats.slowest, reverse=True)[:5]],
         "loadgen_cpu_pct": 100.0 * cpu_window / window,
         "loadgen_maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "loop": "uvloop" if uvloop is not None else "asyncio",

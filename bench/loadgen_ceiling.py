@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from procs import PYTHON, SERVER_CORE, Child, free_port, pinned, run_loadgen, wait_first_answer  # noqa: E402
+from procs import PYTHON, SERVER_CORE, Child, free_port, pinned, run_loadgen, wait_first_answer
 
 MENU_BYTES = 36_000
 ORDER_BYTES = 700

@@ -19,15 +19,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.procs import Child, PYTHON, free_port, wait_first_answer  # noqa: E402
-
-from appliance.db.connection import open_connection  # noqa: E402
-from appliance.db.menu import import_menu  # noqa: E402
-from appliance.db.store_settings import load_store_settings  # noqa: E402
-from appliance.db.tables import add_table, table_token  # noqa: E402
-from appliance.settings import BoxSettings  # noqa: E402
-from appliance.store import init_store, read_secret  # noqa: E402
-from appliance.diner_page import STATIC_DIR  # noqa: E402
+from appliance.db.connection import open_connection
+from appliance.db.menu import import_menu
+from appliance.db.store_settings import load_store_settings
+from appliance.db.tables import add_table, table_token
+from appliance.diner_page import STATIC_DIR
+from appliance.settings import BoxSettings
+from appliance.store import init_store, read_secret
+from bench.procs import PYTHON, Child, free_port, wait_first_answer
 
 
 def big_menu(dishes: int) -> dict:

@@ -22,16 +22,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import httpx  # noqa: E402
+import httpx
 
-from bench.procs import Child, PYTHON, free_port, wait_first_answer  # noqa: E402
-
-from appliance.cli import ensure_demo_store, table_lines  # noqa: E402
-from appliance.db.connection import open_connection  # noqa: E402
-from appliance.settings import BoxSettings  # noqa: E402
-from printers.document import kitchen_ticket  # noqa: E402
-from printers.render import render  # noqa: E402
-from printers.virtual import VirtualPrinter  # noqa: E402
+from appliance.cli import ensure_demo_store, table_lines
+from appliance.db.connection import open_connection
+from appliance.settings import BoxSettings
+from bench.procs import PYTHON, Child, free_port, wait_first_answer
+from printers.document import kitchen_ticket
+from printers.render import render
+from printers.virtual import VirtualPrinter
 
 TICKET_END = b"\x1dV\x00"
 
@@ -80,7 +79,7 @@ def paper_latency(seconds: float, rate: float) -> None:
         conn = open_connection(settings.db_path)
         with conn:
             conn.execute("DELETE FROM printers")
-            for p, stations in zip(printers, ('["kitchen"]', '["kitchen"]', '["bar"]')):
+            for p, stations in zip(printers, ('["kitchen"]', '["kitchen"]', '["bar"]'), strict=True):
                 conn.execute("INSERT INTO printers (name, uri, stations) VALUES (?, ?, ?)", (p.name, p.uri, stations))
         har_gow = conn.execute("SELECT id FROM items WHERE key = 'har_gow'").fetchone()[0]
         water = conn.execute("SELECT id FROM items WHERE key = 'mineral_water'").fetchone()[0]

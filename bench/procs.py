@@ -11,8 +11,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 BENCH_DIR = Path(__file__).resolve().parent
 PYTHON = sys.executable
@@ -34,12 +35,12 @@ def pinned(core: str, argv: Sequence[str]) -> list[str]:
 class Child:
     """A child process in its own session (a terminal Ctrl-C reaches only run.py, which then stops it)."""
 
-    registry: list["Child"] = []
+    registry: list[Child] = []
 
     def __init__(self, name: str, argv: Sequence[str], env: dict[str, str] | None = None,
                  log_path: Path | None = None) -> None:
         self.name = name
-        self.log = open(log_path, "ab") if log_path else subprocess.DEVNULL
+        self.log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115 (closed in stop)
         self.started = time.perf_counter()
         self.proc = subprocess.Popen(list(argv), env=env, stdin=subprocess.DEVNULL, stdout=self.log,
                                      stderr=subprocess.STDOUT, start_new_session=True)

@@ -27,8 +27,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import run as bench  # noqa: E402
-from procs import Child, free_port, run_loadgen  # noqa: E402
+import run as bench
+from procs import Child, free_port, run_loadgen
 
 
 def main() -> int:

@@ -154,7 +154,7 @@ async def run(args: argparse.Namespace, url: str, stores: list[tuple[str, bytes]
         # 1. connect
         started = time.perf_counter()
         tasks = [asyncio.create_task(bench.box(client, store_id, secret))
-                 for client, (store_id, secret) in zip(boxes, stores)]
+                 for client, (store_id, secret) in zip(boxes, stores, strict=True)]
         while True:
             polling = sum(1 for row in await asyncio.to_thread(storage.stores) if row.polling)
             if polling == len(stores):

@@ -24,8 +24,17 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from procs import (  # noqa: E402
-    BENCH_DIR, PYTHON, SERVER_CORE, Child, free_port, http_request, pinned, rss_mb, run_loadgen, wait_first_answer,
+from procs import (
+    BENCH_DIR,
+    PYTHON,
+    SERVER_CORE,
+    Child,
+    free_port,
+    http_request,
+    pinned,
+    rss_mb,
+    run_loadgen,
+    wait_first_answer,
 )
 
 PARTS = ("menu", "orders", "sd", "bare")
@@ -123,7 +132,7 @@ def probe_lines(port: int, token: str, lines: list[dict[str, Any]]) -> tuple[lis
     422 without using any stock, so it is left out (the load would otherwise sell it out and get 422s).
     Returns (JSON-encoded good lines, notes about the left-out items)."""
     good, dropped = [], []
-    tag = "%06x" % random.getrandbits(24)
+    tag = f"{random.getrandbits(24):06x}"
     for line in lines:
         body = json.dumps({"client_key": f"probe-{tag}-{line['item_id']}", "lines": [dict(line, quantity=99)]})
         status, answer = http_request(port, "POST", f"/api/v1/tables/{token}/orders", body.encode())
@@ -180,7 +189,7 @@ class Bench:
              lines: list[str] | None = None, rate: float = 0) -> dict[str, Any]:
         cfg = {"host": "127.0.0.1", "port": port, "conns": conns, "warmup": self.warmup, "duration": self.duration,
                "kind": kind, "tokens": tokens, "lang": "zh", "lines": lines or [], "lines_per_order": LINES_PER_ORDER,
-               "key_prefix": "b%08x" % random.getrandbits(32), "rate": rate}
+               "key_prefix": f"b{random.getrandbits(32):08x}", "rate": rate}
         r = run_loadgen(cfg, server_pid=child.pid, workdir=self.workdir)
         self.results[label] = r
         flag = "  << load generator saturated: figure is a floor" if r["loadgen_cpu_pct"] > 90 else ""

@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import slow_vfs  # noqa: E402
+import slow_vfs
 
 
 def main(argv: list[str]) -> int:

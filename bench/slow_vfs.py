@@ -23,7 +23,7 @@ SYNC_DELAY_SECONDS = 0.010
 class SlowSyncFile(apsw.VFSFile):
     """A file of the default VFS whose xSync first sleeps SYNC_DELAY_SECONDS."""
 
-    def __init__(self, vfs: "SlowSyncVFS", base: str, filename, flags) -> None:
+    def __init__(self, vfs: SlowSyncVFS, base: str, filename, flags) -> None:
         self._vfs = vfs
         super().__init__(base, filename, flags)
 

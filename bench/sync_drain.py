@@ -12,6 +12,7 @@ internet); --sd-card puts the store on the `slowsync` VFS (10 ms per fsync). Pri
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shutil
 import sys
@@ -35,8 +36,8 @@ DISHES = ("har_gow", "century_egg_tofu", "mineral_water", "seasonal_greens", "ts
 def queue_orders(settings: BoxSettings, count: int) -> None:
     from litestar.testing import TestClient
 
-    from appliance.db.tables import list_tables, table_token
     from appliance.db.store_settings import load_store_settings
+    from appliance.db.tables import list_tables, table_token
     from appliance.store import read_secret
     from appliance.web.app import create_app
 
@@ -76,9 +77,8 @@ def main() -> int:
     folder = Path(tempfile.mkdtemp(prefix="tbx-bench-sync-"))
     fake = FakeRestERP().start()
     try:
-        base = dict(data_dir=folder / "data", rate_limit_table_per_minute=0, rate_limit_address_per_minute=0,
-                    log_level="warning", log_format="json")
-        settings = BoxSettings(**base)  # type: ignore[arg-type]
+        settings = BoxSettings(data_dir=folder / "data", rate_limit_table_per_minute=0,
+                               rate_limit_address_per_minute=0, log_level="warning", log_format="json")
         ensure_demo_store(settings)
         conn = open_connection(settings.db_path)
         with conn:
@@ -87,11 +87,11 @@ def main() -> int:
             fake.add_item(key, json.loads(names), price)
         config = {**fake.target_config(), "enabled": True, "pull_minutes": 0, "retry_cap_seconds": 1,
                   "max_in_flight": args.in_flight}
-        settings = BoxSettings(**base, sqlite_vfs=vfs, sync_targets={"erp": config})  # type: ignore[arg-type]
+        settings = dataclasses.replace(settings, sqlite_vfs=vfs, sync_targets={"erp": config})
         register_targets(conn, settings)
         fake.go_down()
         started = time.perf_counter()
-        queue_orders(BoxSettings(**base, sync_targets={"erp": config}), args.orders)  # type: ignore[arg-type]
+        queue_orders(dataclasses.replace(settings, sqlite_vfs="", sync_targets={"erp": config}), args.orders)
         print(f"queued {args.orders} orders while the ERP was down ({time.perf_counter() - started:.1f} s)")
 
         from sync.worker import SyncWorker

@@ -65,7 +65,7 @@ def main() -> int:
         try:
             data = tomllib.loads(Path(args.input).read_text("utf-8"))
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-            raise SystemExit(f"provision: cannot read the settings file {args.input}: {exc}")
+            raise SystemExit(f"provision: cannot read the settings file {args.input}: {exc}") from None
     provision = dict(data.pop("provision", {}) or {})
     unknown = set(provision) - PROVISION_KEYS
     if unknown:

@@ -37,8 +37,9 @@ import json
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import unquote
 
 from appliance.domain.money import Currency

@@ -43,8 +43,9 @@ import json
 import re
 import secrets
 import traceback
+from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import unquote
 
 from appliance.domain.money import Currency

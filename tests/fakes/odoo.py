@@ -36,10 +36,11 @@ import inspect
 import json
 import secrets
 from collections import Counter
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from appliance.domain.money import CURRENCY_EXPONENTS
 from tests.fakes.server import FakeServer, Reply, Request, _Dropped
@@ -558,7 +559,7 @@ class FakeOdoo(FakeServer):
             self._check_exists(db, target, vals.get(name), name, required=False)
         values = {"name": "", "partner_id": vals["partner_id"], "client_order_ref": vals.get("client_order_ref") or False,
                   "origin": vals.get("origin") or False,
-                  "date_order": vals.get("date_order") or datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S"),
+                  "date_order": vals.get("date_order") or datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S"),
                   "state": "draft", "pricelist_id": vals.get("pricelist_id") or PRICELIST,
                   "company_id": vals.get("company_id") or COMPANY, "locked": False, "note": vals.get("note") or False,
                   "_lines": []}
