@@ -329,16 +329,5 @@ def void_line(conn: apsw.Connection, order_id: int, line_no: int, reason: str) -
     return order_view(conn, order_id)
 
 
-def events_after(conn: apsw.Connection, after_id: int, limit: int = 500) -> list[dict[str, Any]]:
-    """Order events newer than `after_id` (for live updates), oldest first."""
-    return list(rows(
-        conn,
-        "SELECT e.id, e.order_id, e.session_id, e.line_id, e.from_status, e.to_status, e.actor, e.reason, e.at,"
-        " o.ticket_no, o.status AS order_status, o.total_minor FROM order_events e JOIN orders o ON o.id = e.order_id"
-        " WHERE e.id > ? ORDER BY e.id LIMIT ?",
-        (after_id, limit),
-    ))
-
-
 def last_event_id(conn: apsw.Connection) -> int:
     return scalar(conn, "SELECT coalesce(max(id), 0) FROM order_events")

@@ -57,7 +57,7 @@ class Currency:
 
     @property
     def factor(self) -> int:
-        return 10**self.exponent
+        return int(10**self.exponent)
 
 
 def div_round_half_up(numerator: int, denominator: int) -> int:
