@@ -5,18 +5,26 @@ from __future__ import annotations
 
 import socket
 import time
-from dataclasses import dataclass
-from typing import Any, Callable
-from urllib.parse import parse_qs, urlparse
+from typing import Any
 
-from printers.status import REASONS, PrinterStatus, parse_status
+from appliance.domain.printing import (
+    REASONS,
+    FileAddress,
+    PrinterAddress,
+    PrinterStatus,
+    SerialAddress,
+    TcpAddress,
+    UsbAddress,
+    parse_status,
+)
+from appliance.errors import TableboxError
 
 STATUS_QUERIES = (b"\x10\x04\x01", b"\x10\x04\x02", b"\x10\x04\x04")
 STATUS_TRIES = 5            # Odoo's IoT box: the first USB status read often returns nothing
 STATUS_RETRY_SECONDS = 0.05
 
 
-class PrinterFault(Exception):
+class PrinterFault(TableboxError):
     """The printer cannot take or confirm a job now. `status` says why; `partial` that bytes may have
     reached the paper (the job must print again marked REPRINT, never silently twice)."""
 
@@ -27,39 +35,11 @@ class PrinterFault(Exception):
         self.partial = partial
 
 
-@dataclass(frozen=True)
-class Target:
-    kind: str                 # tcp / usb / serial / file
-    options: dict[str, Any]
-
-    @classmethod
-    def parse(cls, uri: str, resolve_virtual: Callable[[str], str] | None = None) -> Target:
-        parsed = urlparse(uri)
-        query = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
-        if parsed.scheme == "virtual":
-            if resolve_virtual is None:
-                raise ValueError(f"{uri}: virtual printers exist only in the demo and tests")
-            return cls.parse(resolve_virtual(parsed.netloc or parsed.path.strip("/")))
-        if parsed.scheme == "tcp":
-            if not parsed.hostname:
-                raise ValueError(f"{uri}: a tcp:// printer needs a host, e.g. tcp://192.168.1.50:9100")
-            return cls("tcp", {"host": parsed.hostname, "port": parsed.port or 9100})
-        if parsed.scheme == "usb":
-            vid, _, pid = parsed.netloc.partition(":")
-            serial = parsed.path.strip("/") or None
-            return cls("usb", {"vid": int(vid, 16), "pid": int(pid, 16), "serial": serial})
-        if parsed.scheme == "serial":
-            return cls("serial", {"device": parsed.path, "baudrate": int(query.get("baudrate", 19200))})
-        if parsed.scheme == "file":
-            return cls("file", {"path": parsed.path})
-        raise ValueError(f"{uri}: unknown printer address (tcp://, usb://, serial://, file:// or virtual://)")
-
-
 class EscposLink:
     """Opens lazily and again after every failure; never lets a python-escpos, usb, serial or socket
     exception escape."""
 
-    def __init__(self, target: Target, timeout: float = 5.0, status_timeout: float = 0.5) -> None:
+    def __init__(self, target: PrinterAddress, timeout: float = 5.0, status_timeout: float = 0.5) -> None:
         self.target = target
         self.timeout = timeout
         self.status_timeout = status_timeout
@@ -68,28 +48,27 @@ class EscposLink:
     def _make(self) -> Any:
         from escpos import printer as escpos_printer
 
-        o = self.target.options
-        if self.target.kind == "tcp":
-            return escpos_printer.Network(host=o["host"], port=o["port"], timeout=self.timeout)
-        if self.target.kind == "usb":
-            serial = o["serial"]
+        target = self.target
+        if isinstance(target, TcpAddress):
+            return escpos_printer.Network(host=target.host, port=target.port, timeout=self.timeout)
+        if isinstance(target, UsbAddress):
+            serial = target.serial
             usb_args = {"custom_match": (lambda dev: dev.serial_number == serial)} if serial else {}
             # Keywords always: the third positional argument of Usb is usb_args, and timeout=0 blocks forever.
-            return escpos_printer.Usb(idVendor=o["vid"], idProduct=o["pid"], usb_args=usb_args,
+            return escpos_printer.Usb(idVendor=target.vid, idProduct=target.pid, usb_args=usb_args,
                                       timeout=int(self.timeout * 1000))
-        if self.target.kind == "serial":
-            return escpos_printer.Serial(devfile=o["device"], baudrate=o["baudrate"], timeout=self.timeout)
-        return escpos_printer.File(devfile=o["path"])
+        if isinstance(target, SerialAddress):
+            return escpos_printer.Serial(devfile=target.device, baudrate=target.baudrate, timeout=self.timeout)
+        return escpos_printer.File(devfile=target.path)
 
     def open(self) -> None:
         if self._device is not None:
             return
         device = self._make()
         try:
-            if self.target.kind == "tcp":
+            if isinstance(self.target, TcpAddress):
                 # python-escpos 3.1 leaks the socket when connect() fails; create_connection closes it.
-                o = self.target.options
-                sock = socket.create_connection((o["host"], o["port"]), timeout=self.timeout)
+                sock = socket.create_connection((self.target.host, self.target.port), timeout=self.timeout)
                 # Status queries are a few bytes each way: without NODELAY, Nagle and delayed ACKs add ~40 ms.
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 device.device = sock
@@ -110,9 +89,9 @@ class EscposLink:
     def status(self) -> PrinterStatus:
         """Ask DLE EOT 1, 2 and 4; an empty reply is retried, never read as 'paper adequate'."""
         self.open()
-        if self.target.kind == "file":
+        if isinstance(self.target, FileAddress):
             return PrinterStatus.READY  # a device file cannot answer; sending will tell
-        if self.target.kind == "tcp":  # a printer that hangs must not hold the worker for minutes
+        if isinstance(self.target, TcpAddress):  # a printer that hangs must not hold the worker for minutes
             self._device.device.settimeout(self.status_timeout)
         # The three real-time queries go out together and the printer answers them in order: one round trip.
         reply = b""
@@ -122,7 +101,7 @@ class EscposLink:
                     reply = b""
                     self._device._raw(b"".join(STATUS_QUERIES))
                 chunk = self._device._read() or b""
-            except (socket.timeout, TimeoutError):
+            except TimeoutError:
                 chunk = b""
             except Exception as exc:
                 self.close()
@@ -136,7 +115,7 @@ class EscposLink:
             self.close()  # an empty or short reply is never read as "paper adequate"
             raise PrinterFault(PrinterStatus.NO_ANSWER, "no reply to a status query")
         replies = list(reply[-len(STATUS_QUERIES):])
-        if self.target.kind == "tcp":
+        if isinstance(self.target, TcpAddress):
             self._device.device.settimeout(self.timeout)
         return parse_status(*replies)
 

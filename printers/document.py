@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from appliance.domain.errors import DomainError
@@ -99,8 +100,8 @@ class PrinterTestPage:
         return Document(tuple(lines), title=f"test page {self.name}")
 
 
-def bill(orders: list[Mapping[str, Any]], *, store_name: str, table: str, lang: str, timezone: str,
-         currency_format: Any, tax_rate_bp: int, paid: bool, now: datetime | None = None) -> Document:
+def bill(orders: Sequence[Mapping[str, Any]], *, store_name: str, table: str, lang: str, timezone: str,
+         currency_format: Callable[[int], str], tax_rate_bp: int, paid: bool, now: datetime | None = None) -> Document:
     """The bill of a table's visit: every dish still on it, subtotal, service charge, total, the tax the
     prices include, and whether it is paid. Cancelled orders and voided lines are left out."""
     when = (now or datetime.now(ZoneInfo(timezone))).astimezone(ZoneInfo(timezone))

@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 import qrcode
 import qrcode.constants
-from qrcode.exceptions import DataOverflowError
 from PIL import Image, ImageDraw, ImageFont, features
+from qrcode.exceptions import DataOverflowError
 
+from appliance.domain.printing import StickerInfo, WifiInfo, wifi_payload
 from printers.fonts import cjk_font
 
 if TYPE_CHECKING:
-    import apsw
-
     from appliance.settings import BoxSettings
 
 QUIET_ZONE = 4  # modules; ISO/IEC 18004 asks for 4 and cheap phone cameras really do need them
@@ -28,7 +27,6 @@ ERROR_LEVELS = {
 }
 DOTS_PER_MODULE = range(4, 13)
 RECEIPT_DPI = 203  # every common 58/80 mm thermal printer: 576 dots = 80 mm paper, 384 = 58 mm
-WIFI_SECURITY = ("WPA", "WEP", "nopass")
 SCAN_TEXT = "扫码点餐 / Scan to order"
 
 A4_MM = (210.0, 297.0)
@@ -43,21 +41,6 @@ SHEET_FORMATS = (".pdf", ".png")
 # Text sizes in millimetres so the receipt (203 dpi) and the sheet (300 dpi) look alike on paper.
 STORE_MM, TABLE_MM, SCAN_MM, WIFI_MM = 3.5, 9.0, 3.2, 2.6
 GAP_MM, PAD_MM = 1.5, 2.0
-
-
-@dataclass(frozen=True)
-class StickerInfo:
-    store_name: str
-    table_name: str
-    area: str
-    url: str
-
-
-@dataclass(frozen=True)
-class WifiInfo:
-    ssid: str
-    password: str = ""
-    security: str = "WPA"  # "WPA" | "WEP" | "nopass"
 
 
 def qr_matrix(data: str, error_correction: str = "M") -> list[list[bool]]:
@@ -91,32 +74,6 @@ def _qr_raster(data: str, dots: int, error_correction: str) -> Image.Image:
     small.putdata([0 if dark else 255 for row in matrix for dark in row])
     # NEAREST at a whole-number scale keeps modules crisp squares: thermal heads and scanners hate fractional dots.
     return small.resize((size * dots, size * dots), Image.Resampling.NEAREST)
-
-
-def wifi_payload(wifi: WifiInfo) -> str:
-    """The `WIFI:` text phones offer to join (the ZXing convention Android and iOS cameras follow)."""
-    if wifi.security not in WIFI_SECURITY:
-        raise ValueError(f"Wi-Fi security must be one of {', '.join(WIFI_SECURITY)}, not {wifi.security!r}")
-    if not wifi.ssid:
-        raise ValueError("the Wi-Fi network needs a name (SSID)")
-    if len(wifi.ssid.encode("utf-8")) > 32:
-        raise ValueError(f"the Wi-Fi name {wifi.ssid!r} is longer than 32 bytes, which no network can have")
-    if wifi.security == "nopass":
-        if wifi.password:
-            raise ValueError("an open (nopass) Wi-Fi network has no password")
-        return f"WIFI:T:nopass;S:{_wifi_escape(wifi.ssid)};;"
-    if not wifi.password:
-        raise ValueError(f"{wifi.security} Wi-Fi needs a password (use security='nopass' for an open network)")
-    if wifi.security == "WPA" and not 8 <= len(wifi.password) <= 64:
-        raise ValueError("a WPA password has 8 to 63 characters (or 64 hex digits)")
-    return f"WIFI:T:{wifi.security};S:{_wifi_escape(wifi.ssid)};P:{_wifi_escape(wifi.password)};;"
-
-
-def _wifi_escape(text: str) -> str:
-    # Backslash first, or the escapes added for the other characters would be doubled.
-    for special in ("\\", ";", ",", ":", '"'):
-        text = text.replace(special, "\\" + special)
-    return text
 
 
 def sticker_image(info: StickerInfo, *, width_px: int = 576, dots_per_module: int = 8,
@@ -197,9 +154,10 @@ def write_sheet(stickers: Sequence[StickerInfo], path: Path, *, wifi: WifiInfo |
 def store_stickers(settings: BoxSettings, table_names: Sequence[str] | None = None) -> list[StickerInfo]:
     """Stickers for every active table of the store (in the store's order), or for the named tables (in the
     order given), each with the table's current signed URL."""
-    # Deferred: the store layer (apsw) and the composition root load only when stickers come from a real store.
-    from appliance.cli import public_base_url
+    # Deferred: the store layer (apsw) loads only when stickers come from a real store.
     from appliance.db.connection import open_connection
+    from appliance.db.printing import table_stickers
+    from appliance.settings import public_base_url
     from appliance.store import StoreError, read_secret
 
     if not settings.db_path.exists():
@@ -210,34 +168,6 @@ def store_stickers(settings: BoxSettings, table_names: Sequence[str] | None = No
         return table_stickers(conn, secret, public_base_url(settings), table_names)
     finally:
         conn.close()
-
-
-def table_stickers(conn: apsw.Connection, secret: bytes, base_url: str,
-                   table_names: Sequence[str] | None = None) -> list[StickerInfo]:
-    """What store_stickers returns, read through an open connection (the console's)."""
-    from appliance.db.store_settings import load_store_settings
-    from appliance.db.tables import list_tables, table_token, table_url, tables_by_id
-
-    if table_names is not None and not table_names:
-        raise ValueError("no tables named: name at least one, or leave the list out for every table")
-    store = load_store_settings(conn)
-    active = list_tables(conn)
-    if table_names is None:
-        chosen = active
-        if not chosen:
-            raise ValueError("the store has no active tables yet")
-    else:
-        by_name = {table.name: table for table in active}
-        wanted = list(dict.fromkeys(name.strip() for name in table_names))
-        missing = [name for name in wanted if name not in by_name]
-        if missing:
-            inactive = {t.name for t in tables_by_id(conn).values() if not t.active}
-            described = ", ".join(f"{name} (inactive)" if name in inactive else name for name in missing)
-            raise ValueError(f"no such active table: {described}")
-        chosen = [by_name[name] for name in wanted]
-    return [StickerInfo(store.store_name, table.name, table.area,
-                        table_url(base_url, table_token(secret, store.store_id, table)))
-            for table in chosen]
 
 
 def _check_dots(dots_per_module: int) -> None:

@@ -6,8 +6,8 @@ import selectors
 import socket
 import struct
 import threading
+from collections.abc import Callable
 from enum import StrEnum
-from typing import Callable
 
 __all__ = ["PrinterState", "StatusQueryParser", "VirtualPrinter", "VirtualPrinterPool", "status_byte"]
 
@@ -91,7 +91,7 @@ class StatusQueryParser:
 
 
 class _Client:
-    __slots__ = ("sock", "parser", "outbox")
+    __slots__ = ("outbox", "parser", "sock")
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock

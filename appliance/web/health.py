@@ -9,8 +9,8 @@ import msgspec
 from litestar import Request, Response, get
 
 from appliance import __version__
-from appliance.db.connection import scalar
 from appliance.db.migrate import current_version
+from appliance.db.printing import print_queue_health
 from appliance.db.sync_state import NEEDS_A_PERSON, SyncState, sync_status
 from appliance.web.schemas import HealthOut
 
@@ -19,9 +19,7 @@ def health_report(conn: apsw.Connection) -> tuple[int, dict[str, Any]]:
     try:
         with conn:
             schema = current_version(conn)
-            pending, oldest = conn.execute(
-                "SELECT count(*), min(created_at) FROM print_jobs WHERE state = 'pending'").fetchone()
-            failed = scalar(conn, "SELECT count(*) FROM print_jobs WHERE state = 'failed'")
+            queue = print_queue_health(conn)
             sync = [
                 {"name": t.name, "kind": t.kind, "state": t.state.value, "since": t.since, "pending": t.backlog,
                  "parked": t.parked, "last_success": t.last_success, "last_error": t.last_error}
@@ -33,12 +31,13 @@ def health_report(conn: apsw.Connection) -> tuple[int, dict[str, Any]]:
                      "printers": {"pending_jobs": 0, "failed_jobs": 0, "oldest_pending_at": None}, "sync": []}
     # a failed print job means a kitchen missing a ticket; a parked outbox row needs a person (a target that is
     # only retrying, an ERP down for a while, is not degraded: the box goes on and catches up by itself)
-    degraded = failed > 0 or any(SyncState(t["state"]) in NEEDS_A_PERSON for t in sync)
+    degraded = queue.failed_jobs > 0 or any(SyncState(t["state"]) in NEEDS_A_PERSON for t in sync)
     return 200, {
         "status": "degraded" if degraded else "ok",
         "version": __version__,
         "database": {"ok": True, "schema_version": schema, "error": None},
-        "printers": {"pending_jobs": pending, "failed_jobs": failed, "oldest_pending_at": oldest},
+        "printers": {"pending_jobs": queue.pending_jobs, "failed_jobs": queue.failed_jobs,
+                     "oldest_pending_at": queue.oldest_pending_at},
         "sync": sync,
     }
 

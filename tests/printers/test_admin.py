@@ -1,34 +1,36 @@
-"""`tablebox printers`: what each printer said last, its queue; test pages and reprints from the command line."""
+"""`tablebox printers` and the store's printer functions (appliance.db.printing): what each printer said last,
+its queue; test pages, reprints and stickers queued."""
 
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from appliance.cli import main
 from appliance.db.connection import open_connection
+from appliance.db.printing import printer_rows, queue_reprint, queue_stickers, queue_test_page, table_stickers
 from appliance.domain.errors import DomainError
+from appliance.domain.printing import PrinterStatus, WifiInfo
 from appliance.store import read_secret
-from printers.admin import printer_rows, queue_reprint, queue_stickers, queue_test_page
-from printers.stickers import WifiInfo, table_stickers
 
 
 def test_listing_shows_status_queue_and_staleness(settings, capsys):
     conn = open_connection(settings.db_path)
-    now = datetime(2026, 11, 21, 12, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
     with conn:
         conn.execute("INSERT INTO printer_status VALUES ('kitchen', 'paper_out', NULL, ?, ?)",
                      ("2026-11-21T11:58:00.000000Z", "2026-11-21T11:59:30.000000Z"))
         queue_test_page(conn, "kitchen")
         conn.execute("UPDATE print_jobs SET last_error = 'paper out'")
-    listing = {p["name"]: p for p in printer_rows(conn, now)}
-    assert (listing["kitchen"]["reason"], listing["kitchen"]["queue"]) == ("paper out", 1)
-    assert listing["kitchen"]["waiting_because"] == "paper out"
-    assert listing["bar"]["reason"] == "not checked: is the print worker running?"
-    later = {p["name"]: p for p in printer_rows(conn, now + timedelta(minutes=5))}
-    assert later["kitchen"]["stale"] is True
+    listing = {p.name: p for p in printer_rows(conn, now)}
+    assert (listing["kitchen"].reason, listing["kitchen"].queue) == ("paper out", 1)
+    assert listing["kitchen"].status is PrinterStatus.PAPER_OUT and listing["kitchen"].stale is False
+    assert listing["kitchen"].waiting_because == "paper out"
+    assert listing["bar"].reason == "not checked: is the print worker running?" and listing["bar"].status is None
+    later = {p.name: p for p in printer_rows(conn, now + timedelta(minutes=5))}
+    assert later["kitchen"].stale is True
     conn.close()
     assert main(["printers", "--data-dir", str(settings.data_dir)]) == 0
     out = capsys.readouterr().out.splitlines()

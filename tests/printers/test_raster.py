@@ -6,8 +6,7 @@ import pytest
 from PIL import Image
 
 from printers.document import Document, Line, PrinterTestPage
-from printers.raster import (BAND_ROWS, DOTS, ROW_DOTS, _glyph, decode_bands, draw, raster_bands,
-                             render_raster)
+from printers.raster import BAND_ROWS, DOTS, ROW_DOTS, _glyph, decode_bands, draw, raster_bands, render_raster
 from printers.render import BUZZER, COLUMNS, FEED_AND_CUT, INIT, layout
 from printers.virtual import StatusQueryParser
 

@@ -64,7 +64,7 @@ def test_full_width_punctuation_yen_and_kana_never_become_question_marks():
 
 def test_diner_text_cannot_inject_printer_commands():
     data = render(ticket(), mode="gb18030")
-    rows, commands = printed_rows(data)  # raises on any control byte the renderer did not put there
+    _rows, commands = printed_rows(data)  # raises on any control byte the renderer did not put there
     assert commands.count(b"\x1dV\x00") == 1  # the one cut, at the end
     assert commands[0] == b"\x1b@"
 

@@ -7,8 +7,9 @@ import zxingcpp
 from appliance.db.connection import open_connection
 from appliance.db.store_settings import load_store_settings
 from appliance.db.tables import get_table, resolve_token
+from appliance.domain.printing import StickerInfo, WifiInfo
 from appliance.store import read_secret
-from printers.stickers import StickerInfo, WifiInfo, sticker_image, store_stickers
+from printers.stickers import sticker_image, store_stickers
 
 
 def test_every_table_sticker_scans_to_its_own_url(settings):

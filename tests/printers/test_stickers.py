@@ -9,23 +9,14 @@ import pytest
 import zxingcpp
 from PIL import Image, PdfParser
 
-from appliance.cli import public_base_url
+from appliance.settings import public_base_url
 from appliance.db.connection import open_connection
 from appliance.db.store_settings import load_store_settings
 from appliance.db.tables import get_table, list_tables, rekey_table, resolve_token, table_url
 from appliance.domain.errors import DomainError
+from appliance.domain.printing import StickerInfo, WifiInfo, wifi_payload
 from appliance.store import read_secret
-from printers.stickers import (
-    StickerInfo,
-    WifiInfo,
-    qr_image,
-    qr_matrix,
-    sheet_pages,
-    sticker_image,
-    store_stickers,
-    wifi_payload,
-    write_sheet,
-)
+from printers.stickers import qr_image, qr_matrix, sheet_pages, sticker_image, store_stickers, write_sheet
 from tests.conftest import token_for
 
 URL = "http://box.test:8080/t/" + "abcdefghijklmnopqrstuvwxyz234567"
@@ -136,7 +127,7 @@ def test_every_demo_table_gets_a_sticker_that_decodes_to_its_own_signed_url(sett
         secret = read_secret(settings.secret_path)
         assert [s.table_name for s in stickers] == [t.name for t in tables]
         assert len(stickers) == 14
-        for info, table in zip(stickers, tables):
+        for info, table in zip(stickers, tables, strict=True):
             assert info.store_name == store.store_name and info.area == table.area
             assert info.url == table_url("http://box.test:8080", token_for(settings, table.name))
             image = sticker_image(info, width_px=576 if table.id % 2 else 384, dots_per_module=8 if table.id % 2 else 6)

@@ -55,7 +55,7 @@ def place(conn, n=1, items=("har_gow",), table="A1"):
 
 def tickets(data: bytes) -> list[list[str]]:
     """The printed tickets, each as its rows of text."""
-    out, rows = [], []
+    out = []
     for part in data.split(TICKET_END):
         if part.strip(b"\x1b@\n\x1bd\x04"):
             out.append([r.text for r in printed_rows(part + b"")[0] if r.text.strip()])
@@ -96,7 +96,7 @@ def test_a_ticket_per_station_prints_once(settings, shop, printers):
 def test_paper_out_waits_then_prints_once_after_refill(settings, shop, printers):
     printers["kitchen"].state = PrinterState.PAPER_OUT
     place(shop)
-    with worker(settings) as w:
+    with worker(settings):
         deadline = threading.Event()
         while not deadline.wait(0.02):
             row = shop.execute("SELECT state, last_error FROM print_jobs").fetchone()
@@ -179,7 +179,7 @@ def test_status_is_recorded_for_the_console_even_when_idle(settings, shop, print
 
 
 def test_test_pages_and_reprints(settings, shop, printers):
-    from printers.admin import queue_reprint, queue_test_page
+    from appliance.db.printing import queue_reprint, queue_test_page
 
     order = place(shop, items=("har_gow", "mineral_water"))[0]
     with shop:
@@ -249,10 +249,10 @@ def test_the_bill_of_a_visit(settings, shop, printers):
     text = "\n".join(bill_rows)
     assert "账单 BILL" in text and "1 x 水晶虾饺" in text
     assert "清炒时蔬" not in text and "矿泉水" not in text  # voided line and cancelled order left out
-    assert [r for r in bill_rows if r.startswith("小计")][0].endswith("￥32.00")
-    assert [r for r in bill_rows if r.startswith("服务费")][0].endswith("￥3.20")
+    assert next(r for r in bill_rows if r.startswith("小计")).endswith("￥32.00")
+    assert next(r for r in bill_rows if r.startswith("服务费")).endswith("￥3.20")
     assert bill_rows[bill_rows.index("合计 TOTAL") + 1].strip() == "￥35.20"
-    assert [r for r in bill_rows if r.startswith("含税")][0].endswith("￥1.99")  # 6% included in 35.20
+    assert next(r for r in bill_rows if r.startswith("含税")).endswith("￥1.99")  # 6% included in 35.20
     assert bill_rows[-1].strip() == "未付款 UNPAID"
 
 

@@ -13,10 +13,10 @@ import pytest
 
 from appliance.db.connection import write_transaction
 from appliance.db.menu import set_image
+from appliance.db.printing import table_stickers
 from appliance.db.tables import rekey_table
 from appliance.domain.orders import OrderStatus
 from appliance.store import read_secret
-from printers.stickers import table_stickers
 from sync.relay.storage import open_storage
 from tests.appliance.web.test_diner_page_browser import browser, phone  # noqa: F401 (the fixture)
 from tests.relay.test_images import photo
