@@ -8,15 +8,15 @@ only when another connection commits), never by re-reading whole tables on a tim
 from __future__ import annotations
 
 import importlib
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable
 
 from textual.app import App, ScreenStackError
 from textual.binding import Binding
 from textual.screen import Screen
 
-from appliance.db.connection import scalar
+from appliance.db.console import changes
 from appliance.db.staff import Staff
 from appliance.db.store_settings import StoreSettings, load_store_settings
 from tui.base import ConsoleScreen
@@ -67,7 +67,7 @@ class ConsoleApp(App[None]):
         self.public_base_url = public_base_url  # start of the table URLs printed on stickers
         self.db = ConsoleDatabase(db_path)
         self.secret = secret
-        self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self.clock = clock or (lambda: datetime.now(UTC))
         self.staff: Staff | None = None
         self._preset_staff = staff
         self.store: StoreSettings | None = None
@@ -81,8 +81,8 @@ class ConsoleApp(App[None]):
     async def on_mount(self) -> None:
         self.store = await self.db.call(load_store_settings)
         self.title = f"Tablebox · {self.store.store_name}"
-        self._version = await self.db.call(lambda c: scalar(c, "PRAGMA data_version"))
-        self._last_order_id = await self.db.call(lambda c: scalar(c, "SELECT coalesce(max(id), 0) FROM orders"))
+        seen = await self.db.call(changes)
+        self._version, self._last_order_id = seen.data_version, seen.newest_order_id
         self.set_interval(self.POLL_SECONDS, self._poll)
         self.set_interval(0.1, self._show_busy)
         if self._preset_staff is not None:
@@ -97,8 +97,8 @@ class ConsoleApp(App[None]):
         """Re-read only when another process committed (a new order, a printer, the web)."""
         if self.db.in_flight:
             return  # the database thread is busy; look again next tick
-        version, newest = await self.db.call(
-            lambda c: (scalar(c, "PRAGMA data_version"), scalar(c, "SELECT coalesce(max(id), 0) FROM orders")))
+        seen = await self.db.call(changes)
+        version, newest = seen.data_version, seen.newest_order_id
         if version == self._version:
             return
         self._version = version
@@ -114,7 +114,7 @@ class ConsoleApp(App[None]):
         if isinstance(screen, ConsoleScreen):
             await screen.reload()
 
-    def _current_screen(self) -> Screen[None] | None:
+    def _current_screen(self) -> Screen[object] | None:
         """The screen on top, or None while the app is starting or shutting down (no screen stack)."""
         try:
             return self.screen

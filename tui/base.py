@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import functools
 import inspect
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import apsw
 from rich.text import Text
@@ -13,12 +14,13 @@ from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
-from appliance.db.orders import void_line
+from appliance.db.orders import OrderRow, void_line
 from appliance.db.staff import Staff
+from appliance.domain.errors import DomainError
 from appliance.domain.money import format_money
 from appliance.domain.text import clean_text
-from appliance.domain.errors import DomainError
 from tui.dialogs import ConfirmScreen, ReasonScreen
+
 
 def _as_worker(fn: Callable[..., Awaitable[Any]]) -> Callable[..., None]:
     @functools.wraps(fn)
@@ -95,7 +97,7 @@ class ConsoleScreen(Screen[None]):
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self.show_detail()
 
-    async def void_with_reason(self, order: Mapping[str, Any], line_no: int, dish: str, where: str = "") -> Any:
+    async def void_with_reason(self, order: OrderRow, line_no: int, dish: str, where: str = "") -> Any:
         """Void one line: ask why (the store's reasons or free text), confirm, then void through the store.
         Call from a worker."""
         store = self.console.store
@@ -105,15 +107,15 @@ class ConsoleScreen(Screen[None]):
             self.say("nothing voided")
             return None
         reason = clean_text(reason, 100)
-        if not await self.confirm(f"Void {dish} from ticket #{order['ticket_no']}{where}: “{reason}”?"):
+        if not await self.confirm(f"Void {dish} from ticket #{order.ticket_no}{where}: “{reason}”?"):
             self.say("nothing voided")
             return None
         currency = store.money if store else None
         return await self.act(
-            "orders", "order.line_voided", f"order {order['id']} line {line_no}", void_line, order["id"], line_no,
+            "orders", "order.line_voided", f"order {order.id} line {line_no}", void_line, order.id, line_no,
             reason, details={"reason": reason, "dish": dish},
-            done=lambda v: f"voided {dish} from #{order['ticket_no']}"
-                           + (f": now {format_money(v['total_minor'], currency)}" if currency else ""))
+            done=lambda v: f"voided {dish} from #{order.ticket_no}"
+                           + (f": now {format_money(v.total_minor, currency)}" if currency else ""))
 
     def today(self) -> str:
         """The store's business day now (after midnight, until day_starts_at, it is still yesterday's)."""
@@ -152,7 +154,8 @@ class ConsoleScreen(Screen[None]):
 
     async def confirm(self, question: str) -> bool:
         """Ask yes/no (call from a worker: `@work` methods)."""
-        return bool(await self.app.push_screen_wait(ConfirmScreen(question)))
+        answer: bool = await self.app.push_screen_wait(ConfirmScreen(question))
+        return answer
 
     async def act(self, permission: str, action: str, subject: str, fn: Callable[..., Any], *args: Any,
                   done: str | Callable[[Any], str] = "", details: Mapping[str, Any] | None = None,

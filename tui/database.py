@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, Mapping, TypeVar
+from typing import Any, TypeVar
 
 import apsw
 
-from appliance.db.connection import open_connection
+from appliance.db.connection import open_connection, write_transaction
 from appliance.db.staff import Staff, audit
 
 T = TypeVar("T")
@@ -56,16 +57,11 @@ class ConsoleDatabase:
         staff.require(permission)
 
         def run(conn: apsw.Connection) -> T:
-            # IMMEDIATE: wait (busy timeout) for the write lock up front; a read transaction that later
+            # BEGIN IMMEDIATE: wait (busy timeout) for the write lock up front; a read transaction that later
             # tries to write would be refused at once if another process is writing.
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with write_transaction(conn):
                 result = fn(conn, *args, **kwargs)
                 audit(conn, staff, action, subject, details)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
             return result
 
         return await self.call(run)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from appliance.db.store_settings import StoreSettings
 
@@ -11,6 +11,6 @@ def local_time(stamp: str | None, store: StoreSettings | None, now: datetime, ne
     """"20:28" today, "11-20 20:28" another day, `never` for no time at all."""
     if not stamp:
         return never
-    tz = store.tz if store else timezone.utc
+    tz = store.tz if store else UTC
     local = datetime.fromisoformat(stamp.replace("Z", "+00:00")).astimezone(tz)
     return local.strftime("%H:%M" if local.date() == now.astimezone(tz).date() else "%m-%d %H:%M")

@@ -6,13 +6,14 @@ marking diners' calls handled."""
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 import apsw
 
-from appliance.db.connection import rows, utc_now
-from appliance.db.orders import MenuCache, OrderRequest, SubmitResult, session_orders, submit_order
-from appliance.db.payments import PaymentResult, payments_of, record_payment
+from appliance.db.connection import scalar, utc_now
+from appliance.db.orders import MenuCache, OrderRequest, OrderRow, order_row, submit_order, visit_orders
+from appliance.db.payments import Payment, PaymentResult, payments_of, record_payment
 from appliance.db.tables import get_table, live_session, set_session_status, unpaid_minor
 from appliance.domain.errors import DomainError
 from appliance.domain.orders import Channel, SessionStatus
@@ -36,45 +37,80 @@ def table_state(session_status: str | None, order_statuses: Iterable[str], calls
     return "eating" if live and all(s == "served" for s in live) else "ordering"
 
 
-def floor(conn: apsw.Connection) -> list[dict[str, Any]]:
+@dataclass(frozen=True, slots=True)
+class Call:
+    """A diner's waiting call for the waiter or the bill."""
+
+    id: int
+    kind: str
+    created_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class FloorTable:
+    """One active table: its live visit (session_id None when free) with orders, payments and what is due, its
+    waiting calls, and its state (one of STATES)."""
+
+    id: int
+    name: str
+    area: str
+    seats: int | None
+    session_id: int | None
+    session_status: str | None
+    diners: int | None
+    opened_at: str | None
+    opened_by: str | None
+    orders: tuple[OrderRow, ...]
+    payments: tuple[Payment, ...]
+    due_minor: int
+    calls: tuple[Call, ...]
+    state: str
+
+
+def floor(conn: apsw.Connection) -> list[FloorTable]:
     """Every active table in floor order with its live visit (or none), read in one transaction."""
     with conn:
-        tables = list(rows(
-            conn,
-            "SELECT t.id, t.name, t.area, t.seats, s.id AS session_id, s.status, s.diners, s.opened_at, s.opened_by"
-            " FROM tables t LEFT JOIN table_sessions s ON s.table_id = t.id AND s.status != 'closed'"
-            " WHERE t.active ORDER BY t.sort, t.id"))
-        calls: dict[int, list[dict[str, Any]]] = defaultdict(list)
-        for call in rows(conn, "SELECT id, table_id, kind, created_at FROM service_requests"
-                               " WHERE handled_at IS NULL ORDER BY id"):
-            calls[call["table_id"]].append(call)
-        for table in tables:
-            sid = table["session_id"]
-            table["orders"] = session_orders(conn, sid) if sid else []
-            table["payments"] = payments_of(conn, sid) if sid else []
-            table["due_minor"] = unpaid_minor(conn, sid) if sid else 0
-            table["calls"] = calls[table["id"]]
-            table["state"] = table_state(table["status"], (o["status"] for o in table["orders"]),
-                                         (c["kind"] for c in table["calls"]))
+        calls: dict[int, list[Call]] = defaultdict(list)
+        for call_id, table_id, kind, created_at in conn.execute(
+                "SELECT id, table_id, kind, created_at FROM service_requests WHERE handled_at IS NULL ORDER BY id"):
+            calls[table_id].append(Call(call_id, kind, created_at))
+        tables = []
+        for tid, name, area, seats, sid, status, diners, opened_at, opened_by in conn.execute(
+                "SELECT t.id, t.name, t.area, t.seats, s.id, s.status, s.diners, s.opened_at, s.opened_by"
+                " FROM tables t LEFT JOIN table_sessions s ON s.table_id = t.id AND s.status != 'closed'"
+                " WHERE t.active ORDER BY t.sort, t.id"):
+            orders = tuple(visit_orders(conn, sid)) if sid else ()
+            waiting = tuple(calls[tid])
+            tables.append(FloorTable(
+                tid, name, area, seats, sid, status, diners, opened_at, opened_by, orders,
+                tuple(payments_of(conn, sid)) if sid else (), unpaid_minor(conn, sid) if sid else 0, waiting,
+                table_state(status, (o.status for o in orders), (c.kind for c in waiting))))
     return tables
+
+
+def open_visit_count(conn: apsw.Connection) -> int:
+    """How many tables have guests (a visit not yet closed)."""
+    count: int = scalar(conn, "SELECT count(*) FROM table_sessions WHERE status != 'closed'")
+    return count
 
 
 def dish_keys(conn: apsw.Connection) -> dict[int, str]:
     """Item id -> its short key (staff search dishes by name or key)."""
-    return {iid: key for iid, key in conn.execute("SELECT id, key FROM items WHERE removed_at IS NULL")}
+    return dict(conn.execute("SELECT id, key FROM items WHERE removed_at IS NULL"))
 
 
 def staff_order(conn: apsw.Connection, table_id: int, lines: Sequence[CartLine], client_key: str,
-                cache: MenuCache) -> SubmitResult:
-    """An order staff enter for a seated table (channel staff: accepted at once, tickets print)."""
+                cache: MenuCache) -> OrderRow:
+    """An order staff enter for a seated table (channel staff: accepted at once, tickets print); returns it."""
     table = get_table(conn, table_id)
     if table is None or not table.active:
         raise DomainError("unknown_table", "no such table", table_id=table_id)
     if live_session(conn, table_id) is None:
         raise DomainError("table_not_open", f"table {table.name} has no open visit: seat the guests first",
                           table=table.name)
-    return submit_order(conn, table, OrderRequest(client_key=client_key, lines=tuple(lines), channel=Channel.STAFF),
-                        cache)
+    placed = submit_order(conn, table, OrderRequest(client_key=client_key, lines=tuple(lines), channel=Channel.STAFF),
+                          cache)
+    return order_row(conn, placed.order["id"])
 
 
 def take_payment(conn: apsw.Connection, session_id: int, method: str, amount_minor: int,
@@ -86,7 +122,7 @@ def take_payment(conn: apsw.Connection, session_id: int, method: str, amount_min
     return result
 
 
-def _handle(conn: apsw.Connection, where: str, params: tuple[Any, ...], handled_by: str) -> list[str]:
+def _handle(conn: apsw.Connection, where: str, params: tuple[int, ...], handled_by: str) -> list[str]:
     return [kind for (kind,) in conn.execute(
         f"UPDATE service_requests SET handled_at = ?, handled_by = ? WHERE handled_at IS NULL AND {where}"
         " RETURNING kind", (utc_now(), handled_by, *params))]
@@ -109,15 +145,23 @@ def close_visit(conn: apsw.Connection, session_id: int, closed_by: str, confirm_
     return owed
 
 
-def close_day(conn: apsw.Connection, closed_by: str, confirm_unpaid: bool = False) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class DayClosed:
+    closed: int                   # visits closed
+    unpaid: Mapping[str, int]     # table name -> what its visit left unpaid
+    unpaid_minor: int             # their sum
+
+
+def close_day(conn: apsw.Connection, closed_by: str, confirm_unpaid: bool = False) -> DayClosed:
     """Close every open visit. Visits still owing are refused unless confirm_unpaid (they stay in the records
     as unpaid; nothing is silently dropped). Returns how many closed and what they left unpaid."""
-    visits = list(rows(conn, "SELECT s.id, t.name FROM table_sessions s JOIN tables t ON t.id = s.table_id"
-                             " WHERE s.status != 'closed' ORDER BY t.sort, t.id"))
-    owing = {v["name"]: due for v in visits if (due := unpaid_minor(conn, v["id"])) > 0}
+    visits: list[tuple[int, str]] = list(conn.execute(
+        "SELECT s.id, t.name FROM table_sessions s JOIN tables t ON t.id = s.table_id"
+        " WHERE s.status != 'closed' ORDER BY t.sort, t.id"))
+    owing = {name: due for session_id, name in visits if (due := unpaid_minor(conn, session_id)) > 0}
     if owing and not confirm_unpaid:
         raise DomainError("unpaid_session", f"{len(owing)} table(s) still owe money: {', '.join(owing)}",
                           tables=sorted(owing))
-    for visit in visits:
-        close_visit(conn, visit["id"], closed_by, confirm_unpaid=True)
-    return {"closed": len(visits), "unpaid": owing, "unpaid_minor": sum(owing.values())}
+    for session_id, _ in visits:
+        close_visit(conn, session_id, closed_by, confirm_unpaid=True)
+    return DayClosed(len(visits), owing, sum(owing.values()))

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
 import apsw
 
@@ -15,7 +17,7 @@ from appliance.domain.menu import Category, Item, Menu, Option, OptionGroup, Var
 
 
 def menu_version(conn: apsw.Connection) -> int:
-    return scalar(conn, "SELECT version FROM menu_meta")
+    return int(scalar(conn, "SELECT version FROM menu_meta"))
 
 
 def load_menu(conn: apsw.Connection) -> Menu:
@@ -124,7 +126,7 @@ def set_image(conn: apsw.Connection, item_key: str, image: str | None) -> int:
                        (image, item_key, item_key)).fetchone()
     if row is None:
         raise DomainError("unknown_item", f"no dish with key or id {item_key!r}", item=item_key)
-    return row[0]
+    return int(row[0])
 
 
 def set_price(conn: apsw.Connection, item_id: int, price_minor: int, variant_id: int | None = None) -> None:
@@ -219,3 +221,48 @@ def set_window(conn: apsw.Connection, item_id: int, window: Window | None) -> No
                        (start, until, item_id)).fetchone()
     if row is None:
         raise DomainError("unknown_item", "no such dish", item_id=item_id)
+
+
+# -- The menu as staff run it (the console): every dish, hidden ones too --------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class DishVariant:
+    id: int
+    names: Mapping[str, str]
+    price_minor: int
+
+
+@dataclass(frozen=True, slots=True)
+class Dish:
+    id: int
+    key: str                    # the item's key, or its id when it has none
+    category_id: int
+    category: Mapping[str, str]  # the category's names
+    names: Mapping[str, str]
+    price_minor: int | None      # None: priced by its variants
+    variants: tuple[DishVariant, ...]
+    stock: int | None            # None: not counted
+    sold_out: bool
+    hidden: bool
+    window: Window | None        # None: served all day
+
+
+def staff_dishes(conn: apsw.Connection) -> list[Dish]:
+    """Every dish on the menu, hidden ones too (removed ones not), in menu order (one read transaction)."""
+    with conn:
+        variants: dict[int, list[DishVariant]] = defaultdict(list)
+        for vid, item_id, names, price in conn.execute(
+                "SELECT id, item_id, names, price_minor FROM variants ORDER BY item_id, sort, id"):
+            variants[item_id].append(DishVariant(vid, _names(names), price))
+        dishes = [Dish(iid, key or str(iid), cid, _names(cnames), _names(names), price, tuple(variants[iid]), stock,
+                     bool(sold_out), bool(hidden), Window.parse(a_from, a_until) if a_from and a_until else None)
+                for iid, key, cid, cnames, names, price, stock, sold_out, hidden, a_from, a_until in conn.execute(
+                    "SELECT i.id, i.key, c.id, c.names, i.names, i.price_minor, i.stock, i.sold_out, i.hidden,"
+                    " i.available_from, i.available_until FROM items i JOIN categories c ON c.id = i.category_id"
+                    " WHERE i.removed_at IS NULL ORDER BY c.sort, c.id, i.sort, i.id")]
+    return dishes  # noqa: RET504 - outside the `with`: apsw's __exit__ may swallow, for the type checker
+
+
+def station_keys(conn: apsw.Connection) -> list[str]:
+    """The kitchen stations' keys, in their order."""
+    return [key for (key,) in conn.execute("SELECT key FROM stations ORDER BY sort, key")]

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Mapping
+from typing import Any
 
 import apsw
 
@@ -16,7 +17,7 @@ from appliance.db.tables import Table, session_for_order, tables_by_id
 from appliance.domain import orders as rules
 from appliance.domain.errors import DomainError
 from appliance.domain.menu import Menu
-from appliance.domain.orders import Actor, Channel, LineStatus, OrderStatus
+from appliance.domain.orders import FORWARD, OPEN_STATUSES, Actor, Channel, LineStatus, OrderStatus
 from appliance.domain.pricing import CartLine, PricedCart, check_stock, compute_totals, price_cart
 
 ORDERS_PER_SESSION_LIMIT = 200
@@ -42,7 +43,8 @@ class OrderRequest:
             "channel": self.channel.value,
             "note": self.note,
             "diners": self.diners,
-            "lines": [[l.item_id, l.variant_id, sorted(l.option_ids), l.quantity, l.note] for l in self.lines],
+            "lines": [[line.item_id, line.variant_id, sorted(line.option_ids), line.quantity, line.note]
+                      for line in self.lines],
         }
         return hashlib.sha256(dumps(body).encode()).hexdigest()
 
@@ -100,7 +102,7 @@ def submit_order(conn: apsw.Connection, table: Table, request: OrderRequest, cac
                           opening_hours=list(settings.opening_hours))
     cart = price_cart(snap.menu, request.lines, minute_of_day=minute,
                       service_charge_bp=settings.service_charge_bp, tax_rate_bp=settings.tax_rate_bp)
-    taken = check_stock(cart, counted_stock(conn, sorted({l.item.id for l in cart.lines})))
+    taken = check_stock(cart, counted_stock(conn, sorted({line.item.id for line in cart.lines})))
     if request.expected_total_minor is not None and request.expected_total_minor != cart.totals.total_minor:
         raise DomainError("price_changed", "prices changed since the menu was loaded",
                           total_minor=cart.totals.total_minor, expected_total_minor=request.expected_total_minor,
@@ -177,12 +179,13 @@ def _insert_lines(conn: apsw.Connection, order_id: int, cart: PricedCart) -> lis
 
 def _event(conn: apsw.Connection, order_id: int, session_id: int, source: OrderStatus | None, target: OrderStatus,
            actor: Actor, reason: str | None, at: str, line_id: int | None = None) -> int:
-    return scalar(
+    event_id: int = scalar(
         conn,
         "INSERT INTO order_events (order_id, session_id, line_id, from_status, to_status, actor, reason, at)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         (order_id, session_id, line_id, source.value if source else None, target.value, actor.value, reason, at),
     )
+    return event_id
 
 
 def _ticket_jobs(conn: apsw.Connection, order_id: int, session_id: int, stations: tuple[str, ...], now: str) -> None:
@@ -262,13 +265,162 @@ def order_view(conn: apsw.Connection, order_id: int) -> dict[str, Any]:
 def session_orders(conn: apsw.Connection, session_id: int) -> list[dict[str, Any]]:
     """A visit's orders, oldest first, with their lines (bounded: a visit never holds hundreds)."""
     with conn:
-        orders = list(rows(conn, _ORDER_SQL + " WHERE o.session_id = ? ORDER BY o.id LIMIT ?",
-                           (session_id, ORDERS_PER_SESSION_LIMIT)))
-        return _with_lines(conn, orders)
+        orders = _with_lines(conn, list(rows(conn, _ORDER_SQL + " WHERE o.session_id = ? ORDER BY o.id LIMIT ?",
+                                             (session_id, ORDERS_PER_SESSION_LIMIT))))
+    return orders  # noqa: RET504 - outside the `with`: apsw's __exit__ may swallow, for the type checker
+
+
+# -- Typed rows for staff (the console): the same orders as `order_view`, as frozen dataclasses ----------------------
+
+@dataclass(frozen=True, slots=True)
+class LineOption:
+    """An option chosen on an order line, as frozen when the order was taken."""
+
+    id: int
+    names: Mapping[str, str]
+    price_delta_minor: int
+
+
+@dataclass(frozen=True, slots=True)
+class OrderLineRow:
+    line_no: int
+    item_id: int
+    variant_id: int | None
+    names: Mapping[str, str]
+    variant_names: Mapping[str, str] | None
+    options: tuple[LineOption, ...]
+    quantity: int
+    unit_price_minor: int
+    line_total_minor: int
+    note: str
+    station: str
+    status: LineStatus
+    void_reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRow:
+    """One order with its lines (all of them, or only the active ones where the reader says so)."""
+
+    id: int
+    ticket_no: int
+    ticket_day: str
+    table_id: int
+    table: str
+    session_id: int
+    channel: Channel
+    client_key: str
+    status: OrderStatus
+    currency: str
+    subtotal_minor: int
+    service_charge_minor: int
+    total_minor: int
+    tax_minor: int
+    note: str
+    created_at: str
+    updated_at: str
+    cancel_reason: str | None
+    lines: tuple[OrderLineRow, ...]
+
+
+def _line_row(row: tuple[Any, ...]) -> OrderLineRow:
+    (_, line_no, item_id, variant_id, names, vnames, options, qty, unit, total, note, station, status, reason) = row
+    chosen = tuple(LineOption(int(o["id"]), dict(o["names"]), int(o["price_delta_minor"])) for o in json.loads(options))
+    return OrderLineRow(line_no, item_id, variant_id, json.loads(names), json.loads(vnames) if vnames else None,
+                        chosen, qty, unit, total, note, station, LineStatus(status), reason)
+
+
+def _order_rows(conn: apsw.Connection, where: str, params: Sequence[object], *,
+                active_lines_only: bool = False) -> list[OrderRow]:
+    """Orders (`_ORDER_SQL` + where) with their lines, in two statements (the caller holds the transaction)."""
+    found: list[tuple[Any, ...]] = list(conn.execute(_ORDER_SQL + where, params))
+    if not found:
+        return []
+    lines: dict[int, list[OrderLineRow]] = {row[0]: [] for row in found}
+    active = " AND status = 'active'" if active_lines_only else ""
+    for row in conn.execute(f"SELECT {_LINE_COLUMNS} FROM order_lines WHERE order_id IN ({','.join('?' * len(lines))})"
+                            f"{active} ORDER BY order_id, line_no", list(lines)):
+        lines[row[0]].append(_line_row(row))
+    out = []
+    for (oid, ticket_no, day, table_id, table, session_id, channel, client_key, status, currency, subtotal, service,
+         total, tax, note, created_at, updated_at, cancel_reason) in found:
+        out.append(OrderRow(oid, ticket_no, day, table_id, table, session_id, Channel(channel), client_key,
+                            OrderStatus(status), currency, subtotal, service, total, tax, note, created_at, updated_at,
+                            cancel_reason, tuple(lines[oid])))
+    return out
+
+
+def order_row(conn: apsw.Connection, order_id: int) -> OrderRow:
+    """One order with all its lines (voided ones too)."""
+    found = _order_rows(conn, " WHERE o.id = ?", (order_id,))
+    if not found:
+        raise DomainError("unknown_order", "no such order", order_id=order_id)
+    return found[0]
+
+
+def visit_orders(conn: apsw.Connection, session_id: int) -> list[OrderRow]:
+    """A visit's orders, oldest first, with all their lines (bounded like `session_orders`)."""
+    with conn:
+        found = _order_rows(conn, " WHERE o.session_id = ? ORDER BY o.id LIMIT ?", (session_id, ORDERS_PER_SESSION_LIMIT))
+    return found  # noqa: RET504 - outside the `with`: apsw's __exit__ may swallow, for the type checker
+
+
+def open_orders(conn: apsw.Connection, *, status: str | None = None, table: str | None = None,
+                station: str | None = None, limit: int = 200) -> list[OrderRow]:
+    """The kitchen board: orders not yet served or cancelled, newest first, with their active lines; narrowed to
+    one status, one table (by name) or orders with an active line for one station. One read transaction."""
+    where = [f"o.status IN ({','.join('?' * len(OPEN_STATUSES))})"]
+    params: list[object] = [*sorted(s.value for s in OPEN_STATUSES)]
+    if status:
+        where.append("o.status = ?")
+        params.append(status)
+    if table:
+        where.append("t.name = ?")
+        params.append(table)
+    if station:
+        where.append("EXISTS (SELECT 1 FROM order_lines l WHERE l.order_id = o.id AND l.station = ?"
+                     " AND l.status = 'active')")
+        params.append(station)
+    with conn:
+        found = _order_rows(conn, f" WHERE {' AND '.join(where)} ORDER BY o.id DESC LIMIT ?", (*params, limit),
+                            active_lines_only=True)
+    return found  # noqa: RET504 - outside the `with`: apsw's __exit__ may swallow, for the type checker
+
+
+def advance_order(conn: apsw.Connection, order_id: int) -> tuple[OrderStatus, OrderRow]:
+    """Staff move an order one step along the kitchen's path (accept, cooking, ready, served): the step from its
+    status as it is now (read in the same transaction, so two quick presses move it two steps, and a board a moment
+    behind cannot move it the wrong way). Returns the status it had and the order after the move."""
+    status = scalar(conn, "SELECT status FROM orders WHERE id = ?", (order_id,))
+    if status is None:
+        raise DomainError("unknown_order", "no such order", order_id=order_id)
+    before = OrderStatus(status)
+    target = FORWARD.get(before)
+    if target is None:
+        raise DomainError("illegal_transition", f"an order that is {before} has no next step")
+    return before, change_status(conn, order_id, target, Actor.STAFF)
+
+
+def ticket_order_id(conn: apsw.Connection, day: str, ticket_no: int) -> int | None:
+    """The order behind ticket `ticket_no` of business day `day` (None: no such ticket)."""
+    found: int | None = scalar(conn, "SELECT id FROM orders WHERE ticket_day = ? AND ticket_no = ?", (day, ticket_no))
+    return found
+
+
+def ticket_status(conn: apsw.Connection, day: str, ticket_no: int) -> OrderStatus | None:
+    """Where ticket `ticket_no` of business day `day` stands (None: no such ticket)."""
+    status = scalar(conn, "SELECT status FROM orders WHERE ticket_day = ? AND ticket_no = ?", (day, ticket_no))
+    return None if status is None else OrderStatus(status)
+
+
+def newest_order_id(conn: apsw.Connection) -> int:
+    """The highest order id so far (0 before the first order): a new order is one above what was seen."""
+    newest: int = scalar(conn, "SELECT coalesce(max(id), 0) FROM orders")
+    return newest
 
 
 def change_status(conn: apsw.Connection, order_id: int, target: OrderStatus, actor: Actor,
-                  reason: str | None = None) -> dict[str, Any]:
+                  reason: str | None = None) -> OrderRow:
     """Move an order (accept, preparing, ready, served, cancel) if the rules allow it, with its event,
     its kitchen tickets (printing on accept) or void tickets (cancel), and its outbox rows."""
     row = one(conn, "SELECT id, status, session_id, client_key FROM orders WHERE id = ?", (order_id,))
@@ -293,10 +445,10 @@ def change_status(conn: apsw.Connection, order_id: int, target: OrderStatus, act
     _outbox(conn, "order.status", f"order.status:{row['client_key']}:{event_id}",
             {"order_id": order_id, "client_key": row["client_key"], "from": move.source.value, "to": target.value,
              "actor": actor.value, "reason": move.reason, "at": now}, now, row["client_key"])
-    return order_view(conn, order_id)
+    return order_row(conn, order_id)
 
 
-def void_line(conn: apsw.Connection, order_id: int, line_no: int, reason: str) -> dict[str, Any]:
+def void_line(conn: apsw.Connection, order_id: int, line_no: int, reason: str) -> OrderRow:
     """Staff take one line off an order: totals recomputed, a void ticket for its station, an event and outbox row."""
     order = one(conn, "SELECT id, status, session_id, client_key FROM orders WHERE id = ?", (order_id,))
     line = one(conn, "SELECT id, status, station FROM order_lines WHERE order_id = ? AND line_no = ?", (order_id, line_no))
@@ -326,8 +478,8 @@ def void_line(conn: apsw.Connection, order_id: int, line_no: int, reason: str) -
     _outbox(conn, "order.line_voided", f"order.line_voided:{order['client_key']}:{event_id}",
             {"order_id": order_id, "client_key": order["client_key"], "line_no": line_no, "reason": reason,
              "total_minor": totals.total_minor, "at": now}, now, order["client_key"])
-    return order_view(conn, order_id)
+    return order_row(conn, order_id)
 
 
 def last_event_id(conn: apsw.Connection) -> int:
-    return scalar(conn, "SELECT coalesce(max(id), 0) FROM order_events")
+    return int(scalar(conn, "SELECT coalesce(max(id), 0) FROM order_events"))

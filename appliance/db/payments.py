@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import apsw
 
-from appliance.db.connection import one, rows, utc_now
+from appliance.db.connection import one, utc_now
 from appliance.db.tables import set_session_status, unpaid_minor
 from appliance.domain.errors import DomainError
 from appliance.domain.orders import SessionStatus
@@ -58,16 +57,44 @@ def record_payment(conn: apsw.Connection, session_id: int, method: str, amount_m
     return PaymentResult(due, amount_minor, change, after, status)
 
 
-def payments_of(conn: apsw.Connection, session_id: int) -> list[dict[str, Any]]:
-    return list(rows(conn, "SELECT * FROM payments WHERE session_id = ? ORDER BY id", (session_id,)))
+@dataclass(frozen=True, slots=True)
+class Payment:
+    id: int
+    session_id: int
+    method: str
+    amount_minor: int
+    change_minor: int
+    taken_by: str
+    created_at: str
+
+    @property
+    def kept_minor(self) -> int:
+        """What the payment paid off: the amount received less the change given back."""
+        return self.amount_minor - self.change_minor
 
 
-def visits_owing(conn: apsw.Connection) -> list[dict[str, Any]]:
+def payments_of(conn: apsw.Connection, session_id: int) -> list[Payment]:
+    return [Payment(*row) for row in conn.execute(
+        "SELECT id, session_id, method, amount_minor, change_minor, taken_by, created_at FROM payments"
+        " WHERE session_id = ? ORDER BY id", (session_id,))]
+
+
+@dataclass(frozen=True, slots=True)
+class OwingVisit:
+    session_id: int
+    status: str
+    opened_at: str
+    table_name: str
+    due_minor: int
+
+
+def visits_owing(conn: apsw.Connection) -> list[OwingVisit]:
     """Open visits with money still due: what closing the day must ask about, never silently drop."""
     out = []
-    for session in rows(conn, "SELECT s.id, s.status, s.opened_at, t.name AS table_name FROM table_sessions s"
-                              " JOIN tables t ON t.id = s.table_id WHERE s.status != 'closed' ORDER BY t.sort, t.id"):
-        due = amount_due(conn, session["id"])
+    for session_id, status, opened_at, table_name in conn.execute(
+            "SELECT s.id, s.status, s.opened_at, t.name FROM table_sessions s JOIN tables t ON t.id = s.table_id"
+            " WHERE s.status != 'closed' ORDER BY t.sort, t.id"):
+        due = amount_due(conn, session_id)
         if due > 0:
-            out.append({**session, "due_minor": due})
+            out.append(OwingVisit(session_id, status, opened_at, table_name, due))
     return out

@@ -3,8 +3,9 @@ through the store's own functions (what the web process would do), and waiting f
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -18,7 +19,7 @@ from appliance.store import read_secret
 from tui.app import ConsoleApp
 
 # A fixed "now" for the console (ages, today's report) so screens are the same on every run.
-NOW = datetime(2026, 11, 21, 12, 30, tzinfo=timezone.utc)  # 20:30 in Shanghai
+NOW = datetime(2026, 11, 21, 12, 30, tzinfo=UTC)  # 20:30 in Shanghai
 MANAGER_PIN = next(pin for _, role, pin in DEMO_STAFF if role == "manager")
 WAITER_PIN = next(pin for _, role, pin in DEMO_STAFF if role == "waiter")
 

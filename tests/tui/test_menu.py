@@ -9,8 +9,8 @@ import pytest
 from rich.cells import cell_len
 from textual.widgets import DataTable, Input, OptionList, Static
 
-from appliance.domain.money import Currency, parse_amount
 from appliance.domain.errors import DomainError
+from appliance.domain.money import Currency, parse_amount
 from tests.tui.conftest import WAITER_PIN, message, place_order, wait_until
 
 pytestmark = pytest.mark.anyio
@@ -111,7 +111,7 @@ async def test_a_manager_edits_prices_exactly_and_bad_amounts_stay_in_the_dialog
         assert app.screen.query_one("#answer", Input).value == "32.00"
         for bad, why in (("abc", "not an amount"), ("-1", "cannot be negative"), ("1.234", "at most 2 decimal places")):
             await answer(pilot, app, bad)
-            await wait_until(pilot, lambda: why in dialog_error(app))
+            await wait_until(pilot, lambda why=why: why in dialog_error(app))
             assert db.execute("SELECT price_minor FROM items WHERE key = 'har_gow'").fetchone() == (3200,)
         await answer(pilot, app, "32.5")
         await wait_until(pilot, lambda: message(app) == "✓ 水晶虾饺: ¥32.00 → ¥32.50")
@@ -151,7 +151,7 @@ async def test_a_waiter_cannot_reach_prices_hiding_or_hours(settings, make_conso
         for key, words in (("p", "cannot change prices"), ("h", "cannot hide dishes"),
                            ("w", "cannot change when dishes are served")):
             await pilot.press(key)
-            await wait_until(pilot, lambda: words in message(app))
+            await wait_until(pilot, lambda words=words: words in message(app))
             assert message(app).startswith("✗ refused: a waiter") and not app.screen.query("#answer")
     assert db.execute("SELECT price_minor, hidden, available_from FROM items WHERE key = 'har_gow'").fetchone() == (
         3200, 0, None)

@@ -31,7 +31,7 @@ async def test_new_orders_appear_live_and_keys_move_them(settings, make_console,
         assert [o["status"] for o in phone["orders"]] == ["accepted"]
         for expected in ("preparing", "ready", "served"):
             await pilot.press("a")
-            await wait_until(pilot, lambda: f"→ {expected}" in message(app))
+            await wait_until(pilot, lambda expected=expected: f"→ {expected}" in message(app))
         assert order_view(db, placed["id"])["status"] == "served"
         phone = client.get(f"/api/v1/tables/{token_for(settings, 'A5')}/orders").json()
         assert [o["status"] for o in phone["orders"]] == ["served"]

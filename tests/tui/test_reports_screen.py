@@ -76,7 +76,7 @@ def test_the_heat_strip_scales_to_the_busiest_hour():
     hours = [0] * 24
     hours[4], hours[5] = 10, 40
     labels, strip = heat_strip(hours, first_hour=5)
-    assert labels.split() == [f"{h:02d}" for h in [*range(5, 24), *range(0, 5)]]
+    assert labels.split() == [f"{h:02d}" for h in [*range(5, 24), *range(5)]]
     assert strip[:2] == "██" and strip[-2:] == "░░" and len(strip) == len(labels) == 24 * 3 - 1
 
 

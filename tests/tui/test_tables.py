@@ -37,7 +37,7 @@ def detail(app) -> str:
 
 async def pick(pilot, app, name: str) -> None:
     screen = app.screen
-    screen.select(next(t["id"] for t in screen.tables.values() if t["name"] == name))
+    screen.select(next(t.id for t in screen.tables.values() if t.name == name))
     await wait_until(pilot, lambda: detail(app).startswith(name + " "))
 
 

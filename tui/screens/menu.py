@@ -4,18 +4,15 @@ Each change bumps the menu version, so diners' phones see it at once."""
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
-import apsw
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
-from appliance.db.menu import set_hidden, set_price, set_sold_out, set_stock, set_window
+from appliance.db.menu import Dish, set_hidden, set_price, set_sold_out, set_stock, set_window, staff_dishes
 from appliance.domain.errors import DomainError
 from appliance.domain.menu import Window, translate
 from appliance.domain.money import Currency, format_money, parse_amount
@@ -23,43 +20,6 @@ from tui.base import ConsoleScreen
 from tui.dialogs import ChooseScreen, PromptScreen
 
 MAX_STOCK = 100_000
-
-
-@dataclass(frozen=True)
-class Variant:
-    id: int
-    names: Mapping[str, str]
-    price_minor: int
-
-
-@dataclass(frozen=True)
-class Dish:
-    id: int
-    key: str
-    category_id: int
-    category: Mapping[str, str]
-    names: Mapping[str, str]
-    price_minor: int | None
-    variants: tuple[Variant, ...]
-    stock: int | None
-    sold_out: bool
-    hidden: bool
-    window: Window | None
-
-
-def read_dishes(conn: apsw.Connection) -> list[Dish]:
-    """Every dish on the menu, hidden ones too, in menu order (one read transaction)."""
-    with conn:
-        variants: dict[int, list[Variant]] = {}
-        for vid, item_id, names, price in conn.execute(
-                "SELECT id, item_id, names, price_minor FROM variants ORDER BY item_id, sort, id"):
-            variants.setdefault(item_id, []).append(Variant(vid, json.loads(names), price))
-        return [Dish(iid, key or str(iid), cid, json.loads(cnames), json.loads(names), price, tuple(variants.get(iid, ())),
-                     stock, bool(sold_out), bool(hidden), Window.parse(a_from, a_until) if a_from and a_until else None)
-                for iid, key, cid, cnames, names, price, stock, sold_out, hidden, a_from, a_until in conn.execute(
-                    "SELECT i.id, i.key, c.id, c.names, i.names, i.price_minor, i.stock, i.sold_out, i.hidden,"
-                    " i.available_from, i.available_until FROM items i JOIN categories c ON c.id = i.category_id"
-                    " WHERE i.removed_at IS NULL ORDER BY c.sort, c.id, i.sort, i.id")]
 
 
 def state_text(dish: Dish, minute_of_day: int) -> Text:
@@ -163,7 +123,7 @@ class MenuScreen(ConsoleScreen):
         return names.get(second, "") if second else ""
 
     async def reload(self) -> None:
-        self.show(await self.console.db.call(read_dishes))
+        self.show(await self.console.db.call(staff_dishes))
 
     def matches(self, dish: Dish) -> bool:
         needle = self.find_text.casefold()

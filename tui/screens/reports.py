@@ -3,9 +3,9 @@ strip, table turnover, and what was cancelled or voided and why; today or any ea
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
 
 import apsw
 from rich.table import Table
@@ -16,7 +16,7 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from appliance.db.reports import day_report, report_csv
+from appliance.db.reports import DayReport, day_report, report_csv
 from appliance.domain.errors import DomainError
 from appliance.domain.money import Currency, format_money
 from tui.base import ConsoleScreen
@@ -34,21 +34,11 @@ def heat_cell(minor: int, busiest: int) -> str:
     return SHADES[min(len(SHADES), -(-len(SHADES) * minor // busiest)) - 1] * 2
 
 
-def heat_strip(by_hour: list[int], first_hour: int = 0) -> tuple[str, str]:
+def heat_strip(by_hour: Sequence[int], first_hour: int = 0) -> tuple[str, str]:
     """Hour labels and the strip beneath them, starting at the business day's first hour (3 columns an hour)."""
     hours = [(first_hour + i) % 24 for i in range(24)]
     busiest = max(by_hour)
     return (" ".join(f"{h:02d}" for h in hours), " ".join(heat_cell(by_hour[h], busiest) for h in hours))
-
-
-def load_report(conn: apsw.Connection, day: str) -> dict[str, Any]:
-    """The day report, and each of the day's orders' ticket number and table (for cancelled and voided lines)."""
-    with conn:
-        report = day_report(conn, day, top=TOP)
-        report["tickets"] = {oid: (ticket, table) for oid, ticket, table in conn.execute(
-            "SELECT o.id, o.ticket_no, t.name FROM orders o JOIN tables t ON t.id = o.table_id WHERE o.ticket_day = ?",
-            (day,))}
-    return report
 
 
 def export_report(conn: apsw.Connection, day: str, path: Path) -> Path:
@@ -88,7 +78,7 @@ class ReportsScreen(ConsoleScreen):
     def __init__(self) -> None:
         super().__init__()
         self.day: str | None = None  # None: today, following the clock past midnight
-        self.report: dict[str, Any] | None = None
+        self.report: DayReport | None = None
 
     def body(self) -> ComposeResult:
         with VerticalScroll(id="report"):
@@ -100,20 +90,20 @@ class ReportsScreen(ConsoleScreen):
         return self.day or self.today()
 
     async def reload(self) -> None:
-        self.report = await self.console.db.call(load_report, self.shown_day)
+        self.report = await self.console.db.call(day_report, self.shown_day, top=TOP)
         self.show(self.report)
 
     def money(self, minor: int) -> str:
-        return format_money(minor, Currency.of(self.report["currency"] if self.report else "CNY"))
+        return format_money(minor, Currency.of(self.report.currency if self.report else "CNY"))
 
-    def show(self, report: dict[str, Any]) -> None:
-        day = date.fromisoformat(report["day"])
-        when = " (today 今天)" if report["day"] == self.today() else ""
-        self.query_one("#day", Static).update(f"{report['day']} {day:%A}{when}")
+    def show(self, report: DayReport) -> None:
+        day = date.fromisoformat(report.day)
+        when = " (today 今天)" if report.day == self.today() else ""
+        self.query_one("#day", Static).update(f"{report.day} {day:%A}{when}")
         summary = Text()
-        for label, value in (("Sales 营业额", self.money(report["sales_minor"])), ("Orders 单数", str(report["orders"])),
-                             ("Average 客单价", self.money(report["average_ticket_minor"])),
-                             ("Covers 人数", str(report["covers"]))):
+        for label, value in (("Sales 营业额", self.money(report.sales_minor)), ("Orders 单数", str(report.orders)),
+                             ("Average 客单价", self.money(report.average_ticket_minor)),
+                             ("Covers 人数", str(report.covers))):
             summary.append(f"{label} ")
             summary.append(value, style="bold")
             summary.append("  ")
@@ -123,8 +113,8 @@ class ReportsScreen(ConsoleScreen):
         self.query_one("#turnover", Static).update(self.turnover_text(report))
         self.query_one("#losses", Static).update(self.losses_text(report))
 
-    def hours_text(self, report: dict[str, Any]) -> Text:
-        by_hour = report["sales_by_hour_minor"]
+    def hours_text(self, report: DayReport) -> Text:
+        by_hour = report.sales_by_hour_minor
         store = self.console.store
         first = int(store.day_starts_at.split(":")[0]) if store else 0
         labels, strip = heat_strip(by_hour, first)
@@ -136,20 +126,20 @@ class ReportsScreen(ConsoleScreen):
         text.append(f"{NONE} none  ░ ≤¼  ▒ ≤½  ▓ ≤¾  █ more, of the busiest hour", style="dim")
         return text
 
-    def dishes_table(self, report: dict[str, Any]) -> Table | Text:
-        if not report["top_by_count"]:
+    def dishes_table(self, report: DayReport) -> Table | Text:
+        if not report.top_by_count:
             return Text("no dishes sold 当日无销售")
         table = Table(box=None, padding=(0, 1), header_style="bold", pad_edge=False)
         for header, justify in (("#", "right"), ("Top dishes by count 销量", "left"), ("", "right"), ("   #", "right"),
                                 ("by revenue 销售额", "left"), ("", "right")):
             table.add_column(header, justify=justify, overflow="ellipsis", no_wrap=True)  # type: ignore[arg-type]
-        for rank, (by_count, by_revenue) in enumerate(zip(report["top_by_count"], report["top_by_revenue"]), 1):
-            table.add_row(f"{rank}.", by_count["name"], f"{by_count['count']}x", f"{rank}.", by_revenue["name"],
-                          self.money(by_revenue["revenue_minor"]))
+        for rank, (by_count, by_revenue) in enumerate(zip(report.top_by_count, report.top_by_revenue, strict=True), 1):
+            table.add_row(f"{rank}.", by_count.name, f"{by_count.count}x", f"{rank}.", by_revenue.name,
+                          self.money(by_revenue.revenue_minor))
         return table
 
-    def turnover_text(self, report: dict[str, Any]) -> Text:
-        turnover = report["turnover"]
+    def turnover_text(self, report: DayReport) -> Text:
+        turnover = report.turnover
         text = Text()
         text.append("Table turnover 翻台 ", style="bold")
         if not turnover:
@@ -159,17 +149,14 @@ class ReportsScreen(ConsoleScreen):
                     f"{'s' if len(turnover) != 1 else ''}: ")
         return text.append("  ".join(f"{table} {n}" for table, n in turnover.items()))
 
-    def losses_text(self, report: dict[str, Any]) -> Text:
-        tickets = report["tickets"]
+    def losses_text(self, report: DayReport) -> Text:
         text = Text()
-        text.append(f"Cancelled orders 取消 ({len(report['cancelled_orders'])})", style="bold")
-        for c in report["cancelled_orders"]:
-            ticket, table = tickets.get(c["order_id"], ("?", "?"))
-            text.append(f"\n #{ticket} table {table}: {c['reason'] or 'no reason given'}")
-        text.append(f"\nVoided lines 退菜 ({len(report['voided_lines'])})", style="bold")
-        for v in report["voided_lines"]:
-            ticket, _ = tickets.get(v["order_id"], ("?", "?"))
-            text.append(f"\n #{ticket} {v['quantity']}x {v['name']}: {v['reason'] or 'no reason given'}")
+        text.append(f"Cancelled orders 取消 ({len(report.cancelled_orders)})", style="bold")
+        for c in report.cancelled_orders:
+            text.append(f"\n #{c.ticket_no} table {c.table}: {c.reason or 'no reason given'}")
+        text.append(f"\nVoided lines 退菜 ({len(report.voided_lines)})", style="bold")
+        for v in report.voided_lines:
+            text.append(f"\n #{v.ticket_no} {v.quantity}x {v.name}: {v.reason or 'no reason given'}")
         return text
 
     # -- actions ----------------------------------------------------------------------------------------

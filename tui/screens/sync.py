@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
-from sync.status import SyncState, TargetStatus, retry_now, sync_status
+from appliance.db.sync_state import SyncState, TargetStatus, retry_now, sync_status
 from tui.base import ConsoleScreen
 from tui.times import local_time
 

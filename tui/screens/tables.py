@@ -5,8 +5,8 @@ payment, close the table, mark calls handled, and (managers) close the day."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any, Awaitable, Callable
 from uuid import uuid4
 
 from rich.text import Text
@@ -18,16 +18,25 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
-from appliance.db.connection import scalar
-from appliance.db.floor import close_day, close_visit, dish_keys, floor, handle_calls, staff_order, take_payment
-from appliance.db.orders import MenuCache, Snapshot
-from appliance.db.payments import visits_owing
+from appliance.db.floor import (
+    FloorTable,
+    close_day,
+    close_visit,
+    dish_keys,
+    floor,
+    handle_calls,
+    open_visit_count,
+    staff_order,
+    take_payment,
+)
+from appliance.db.orders import MenuCache, OrderLineRow, Snapshot
+from appliance.db.payments import PaymentResult, visits_owing
 from appliance.db.store_settings import StoreSettings
 from appliance.db.tables import move_session, open_session
 from appliance.domain.errors import DomainError
 from appliance.domain.menu import translate
 from appliance.domain.money import format_money, parse_amount
-from appliance.domain.orders import FINAL, OrderStatus
+from appliance.domain.orders import FINAL
 from appliance.domain.pricing import MAX_QUANTITY, CartLine, PricedCart, price_cart
 from printers.admin import printer_rows, queue_bill
 from tui.base import ConsoleScreen
@@ -44,51 +53,58 @@ METHOD_WORDS = {"cash": "现金 cash", "card": "刷卡 card", "wechat": "微信 
                 "other": "其他 other"}
 
 
-def stay_text(opened_at: str, now: datetime) -> str:
+def stay_text(opened_at: str | None, now: datetime) -> str:
+    """How long the guests have been there ("" for a free table)."""
+    if opened_at is None:
+        return ""
     minutes = max(age_minutes(opened_at, now), 0)
     return f"{minutes} min" if minutes < 60 else f"{minutes // 60}h{minutes % 60:02d}"
 
 
-def _extras(line: dict[str, Any], lang: str) -> str:
-    extras = [translate(line["variant_names"], lang)] if line["variant_names"] else []
-    extras += [translate(o["names"], lang) for o in line["options"]]
+def _extras(line: OrderLineRow, lang: str) -> str:
+    extras = [translate(line.variant_names, lang)] if line.variant_names else []
+    extras += [translate(o.names, lang) for o in line.options]
     return f" ({', '.join(extras)})" if extras else ""
 
 
-def detail_text(table: dict[str, Any], now: datetime, store: StoreSettings) -> Text:
+def detail_text(table: FloorTable, now: datetime, store: StoreSettings) -> Text:
     """The highlighted table: its visit, each order with its lines, what was paid and what is due, its calls."""
-    money, lang = (lambda minor: format_money(minor, store.money)), store.languages[0]
+    lang = store.languages[0]
+
+    def money(minor: int) -> str:
+        return format_money(minor, store.money)
+
     text = Text()
-    text.append(f"{table['name']}  {table['area']}  ", style="bold")
-    text.append(STATE_WORDS[table["state"]], style=STATE_STYLES[table["state"]])
-    for call in table["calls"]:
-        text.append(f"\n{CALL_WORDS[call['kind']]} · {max(age_minutes(call['created_at'], now), 0)} min ago"
+    text.append(f"{table.name}  {table.area}  ", style="bold")
+    text.append(STATE_WORDS[table.state], style=STATE_STYLES[table.state])
+    for call in table.calls:
+        text.append(f"\n{CALL_WORDS[call.kind]} · {max(age_minutes(call.created_at, now), 0)} min ago"
                     " (h = handled)", style="bold")
-    if table["session_id"] is None:
-        text.append(f"\n{table['seats'] or '?'} seats · o = seat guests 开台")
+    if table.session_id is None:
+        text.append(f"\n{table.seats or '?'} seats · o = seat guests 开台")
         return text
-    since = local_time(table["opened_at"], store, now)
-    text.append(f"\n{table['diners'] or '?'} guests · since {since} ({stay_text(table['opened_at'], now)})"
-                f" · opened by {table['opened_by']}")
-    for order in table["orders"]:
-        via = " · staff" if order["channel"] == "staff" else ""
-        text.append(f"\n#{order['ticket_no']} {local_time(order['created_at'], store, now)} "
-                    f"{STATUS_WORDS[order['status']]}{via}  {money(order['total_minor'])}",
-                    style="bold" if order["status"] != "cancelled" else "dim")
-        for line in order["lines"]:
-            dish = f"{line['quantity']}x {translate(line['names'], lang)}{_extras(line, lang)}"
-            if line["status"] == "voided":
-                text.append(f"\n   {dish}  ✗ voided 已退: {line['void_reason']}", style="dim")
+    since = local_time(table.opened_at, store, now)
+    text.append(f"\n{table.diners or '?'} guests · since {since} ({stay_text(table.opened_at, now)})"
+                f" · opened by {table.opened_by}")
+    for order in table.orders:
+        via = " · staff" if order.channel == "staff" else ""
+        text.append(f"\n#{order.ticket_no} {local_time(order.created_at, store, now)} "
+                    f"{STATUS_WORDS[order.status]}{via}  {money(order.total_minor)}",
+                    style="bold" if order.status != "cancelled" else "dim")
+        for line in order.lines:
+            dish = f"{line.quantity}x {translate(line.names, lang)}{_extras(line, lang)}"
+            if line.status == "voided":
+                text.append(f"\n   {dish}  ✗ voided 已退: {line.void_reason}", style="dim")
             else:
-                text.append(f"\n   {dish}  {money(line['line_total_minor'])}")
-            if line["note"]:
-                text.append(f"  ✎ {line['note']}", style="bold")
-        if order["note"]:
-            text.append(f"\n   ✎ {order['note']}", style="bold")
-    billed = sum(o["total_minor"] for o in table["orders"] if o["status"] != "cancelled")
-    paid = [(METHOD_WORDS[p["method"]], p["amount_minor"] - p["change_minor"]) for p in table["payments"]]
+                text.append(f"\n   {dish}  {money(line.line_total_minor)}")
+            if line.note:
+                text.append(f"  ✎ {line.note}", style="bold")
+        if order.note:
+            text.append(f"\n   ✎ {order.note}", style="bold")
+    billed = sum(o.total_minor for o in table.orders if o.status != "cancelled")
+    paid = [(METHOD_WORDS[p.method], p.kept_minor) for p in table.payments]
     text.append(f"\nbilled {money(billed)} · paid {money(sum(a for _, a in paid))} · due 应付 "
-                f"{money(table['due_minor'])}", style="bold")
+                f"{money(table.due_minor)}", style="bold")
     if paid:
         text.append("\n  " + ", ".join(f"{method} {money(amount)}" for method, amount in paid))
     text.append("\ne order · v void · m move · b bill · p pay · c close · d day end", style="dim")
@@ -266,7 +282,7 @@ class TablesScreen(ConsoleScreen):
 
     def __init__(self) -> None:
         super().__init__()
-        self.tables: dict[str, dict[str, Any]] = {}
+        self.tables: dict[str, FloorTable] = {}
         self.menu_cache = MenuCache()
 
     def body(self) -> ComposeResult:
@@ -293,23 +309,23 @@ class TablesScreen(ConsoleScreen):
     async def reload(self) -> None:
         self.show(await self.console.db.call(floor))
 
-    def show(self, tables: list[dict[str, Any]]) -> None:
+    def show(self, tables: list[FloorTable]) -> None:
         grid = self.query_one(DataTable)
         keep = self.selected()
         grid.clear()
-        areas = list(dict.fromkeys(t["area"] for t in tables))
-        tables = sorted(tables, key=lambda t: areas.index(t["area"]))  # grouped by area, floor order within
-        self.tables = {str(t["id"]): t for t in tables}
+        areas = list(dict.fromkeys(t.area for t in tables))
+        tables = sorted(tables, key=lambda t: areas.index(t.area))  # grouped by area, floor order within
+        self.tables = {str(t.id): t for t in tables}
         now, area = self.console.now(), None
         for t in tables:
-            live = t["session_id"] is not None
-            grid.add_row(t["area"] if t["area"] != area else "", t["name"],
-                         Text(STATE_WORDS[t["state"]], style=STATE_STYLES[t["state"]]),
-                         str(t["diners"] or "?") if live else "", stay_text(t["opened_at"], now) if live else "",
-                         Text(self.money(t["due_minor"]), justify="right") if live else "", key=str(t["id"]))
-            area = t["area"]
-        if keep and str(keep["id"]) in self.tables:
-            grid.move_cursor(row=grid.get_row_index(str(keep["id"])))
+            live = t.session_id is not None
+            grid.add_row(t.area if t.area != area else "", t.name,
+                         Text(STATE_WORDS[t.state], style=STATE_STYLES[t.state]),
+                         str(t.diners or "?") if live else "", stay_text(t.opened_at, now) if live else "",
+                         Text(self.money(t.due_minor), justify="right") if live else "", key=str(t.id))
+            area = t.area
+        if keep and str(keep.id) in self.tables:
+            grid.move_cursor(row=grid.get_row_index(str(keep.id)))
         self.show_detail()
 
     def show_detail(self) -> None:
@@ -317,7 +333,7 @@ class TablesScreen(ConsoleScreen):
         self.query_one("#detail", Static).update(detail_text(table, self.console.now(), self.store) if table
                                                  else "no tables 没有桌台")
 
-    def selected(self) -> dict[str, Any] | None:
+    def selected(self) -> FloorTable | None:
         key = self.selected_key()
         return None if key is None else self.tables.get(key)
 
@@ -325,11 +341,11 @@ class TablesScreen(ConsoleScreen):
         grid = self.query_one(DataTable)
         grid.move_cursor(row=grid.get_row_index(str(table_id)))
 
-    def visit(self) -> dict[str, Any] | None:
+    def visit(self) -> FloorTable | None:
         """The highlighted table if it has guests; else say so."""
         table = self.selected()
-        if table is not None and table["session_id"] is None:
-            self.say(f"✗ table {table['name']} is free: no visit (o = seat guests)", error=True)
+        if table is not None and table.session_id is None:
+            self.say(f"✗ table {table.name} is free: no visit (o = seat guests)", error=True)
             return None
         return table
 
@@ -339,18 +355,18 @@ class TablesScreen(ConsoleScreen):
         table = self.selected()
         if table is None:
             return
-        if table["session_id"] is not None:
-            self.say(f"✗ refused: table {table['name']} already has an open visit", error=True)
+        if table.session_id is not None:
+            self.say(f"✗ refused: table {table.name} already has an open visit", error=True)
             return
         answer = await self.app.push_screen_wait(PromptScreen(
-            f"Seat guests at {table['name']} ({table['seats'] or '?'} seats): how many diners? 几位", "",
+            f"Seat guests at {table.name} ({table.seats or '?'} seats): how many diners? 几位", "",
             check=lambda t: None if t.isdigit() and 1 <= int(t) <= 99 else "a number of diners, 1 to 99"))
         if answer is None:
             self.say("nobody seated")
             return
-        await self.act("tables", "table.opened", f"table {table['name']}", open_session, table["id"], self.staff.name,
+        await self.act("tables", "table.opened", f"table {table.name}", open_session, table.id, self.staff.name,
                        int(answer), details={"diners": int(answer)},
-                       done=f"table {table['name']} open: {answer} guests 开台")
+                       done=f"table {table.name} open: {answer} guests 开台")
 
     @work(exclusive=True, group="dialog")
     async def action_order(self) -> None:
@@ -362,15 +378,15 @@ class TablesScreen(ConsoleScreen):
 
         async def send(lines: list[CartLine]) -> str | None:
             result = await self.act(
-                "orders", "order.staff", f"table {table['name']}", staff_order, table["id"], lines,
+                "orders", "order.staff", f"table {table.name}", staff_order, table.id, lines,
                 f"staff-{uuid4().hex}", self.menu_cache,
                 details={"dishes": [f"{line.quantity}x {keys.get(line.item_id, line.item_id)}" for line in lines]},
-                done=lambda r: f"ticket #{r.order['ticket_no']} for {table['name']}: "
-                               f"{self.money(r.order['total_minor'])} → kitchen 已下单")
+                done=lambda r: f"ticket #{r.ticket_no} for {table.name}: "
+                               f"{self.money(r.total_minor)} → kitchen 已下单")
             return None if result is not None else self.console.last_message
 
         sent = await self.app.push_screen_wait(OrderEntryScreen(
-            table["name"], snapshot, keys, self.store.minute_of_day(self.console.now()), send))
+            table.name, snapshot, keys, self.store.minute_of_day(self.console.now()), send))
         if not sent:
             self.say("no order sent")
 
@@ -380,40 +396,40 @@ class TablesScreen(ConsoleScreen):
         if table is None:
             return
         lang = self.store.languages[0]
-        lines = {f"{o['id']}:{line['line_no']}": (o, line) for o in table["orders"]
-                 if OrderStatus(o["status"]) not in FINAL for line in o["lines"] if line["status"] == "active"}
+        lines = {f"{o.id}:{line.line_no}": (o, line) for o in table.orders
+                 if o.status not in FINAL for line in o.lines if line.status == "active"}
         if not lines:
-            self.say(f"✗ nothing to correct at {table['name']}: served or cancelled orders cannot change", error=True)
+            self.say(f"✗ nothing to correct at {table.name}: served or cancelled orders cannot change", error=True)
             return
-        picked = await self.app.push_screen_wait(ChooseScreen(f"Void which line at {table['name']}? 退哪道菜", [
-            (key, f"#{o['ticket_no']}  {line['quantity']}x {translate(line['names'], lang)}{_extras(line, lang)}  "
-                  f"{self.money(line['line_total_minor'])}") for key, (o, line) in lines.items()]))
+        picked = await self.app.push_screen_wait(ChooseScreen(f"Void which line at {table.name}? 退哪道菜", [
+            (key, f"#{o.ticket_no}  {line.quantity}x {translate(line.names, lang)}{_extras(line, lang)}  "
+                  f"{self.money(line.line_total_minor)}") for key, (o, line) in lines.items()]))
         if picked is None:
             self.say("nothing voided")
             return
         order, line = lines[picked]
-        await self.void_with_reason(order, line["line_no"], f"{line['quantity']}x {translate(line['names'], lang)}",
-                                    f" (table {table['name']})")
+        await self.void_with_reason(order, line.line_no, f"{line.quantity}x {translate(line.names, lang)}",
+                                    f" (table {table.name})")
 
     @work(exclusive=True, group="dialog")
     async def action_move(self) -> None:
         table = self.visit()
         if table is None:
             return
-        free = [t for t in self.tables.values() if t["session_id"] is None]
+        free = [t for t in self.tables.values() if t.session_id is None]
         if not free:
             self.say("✗ no free table to move to", error=True)
             return
         target = await self.app.push_screen_wait(ChooseScreen(
-            f"Move the guests of {table['name']} to which table? 换台",
-            [(str(t["id"]), f"{t['name']}  {t['area']}  {t['seats'] or '?'} seats") for t in free]))
+            f"Move the guests of {table.name} to which table? 换台",
+            [(str(t.id), f"{t.name}  {t.area}  {t.seats or '?'} seats") for t in free]))
         if target is None:
             self.say("not moved")
             return
-        name = self.tables[target]["name"]
-        if await self.act("tables", "table.moved", f"table {table['name']}", move_session, table["session_id"],
+        name = self.tables[target].name
+        if await self.act("tables", "table.moved", f"table {table.name}", move_session, table.session_id,
                           int(target), details={"to": name},
-                          done=f"{table['name']} → {name}: guests, orders and bill moved 换台"):
+                          done=f"{table.name} → {name}: guests, orders and bill moved 换台"):
             self.select(int(target))
 
     @work(exclusive=True, group="dialog")
@@ -426,27 +442,27 @@ class TablesScreen(ConsoleScreen):
             self.say("✗ no printer set up (see Printers, 4)", error=True)
             return
         printer = await self.app.push_screen_wait(ChooseScreen(
-            f"Print the bill of {table['name']} ({self.money(table['due_minor'])} due) on which printer? 打印账单",
+            f"Print the bill of {table.name} ({self.money(table.due_minor)} due) on which printer? 打印账单",
             [(p["name"], f"{p['name']} · {', '.join(p['stations']) or 'no station'} · {p['reason']}"
                          + ("" if p["enabled"] else " · switched off in settings")) for p in printers]))
         if printer is None:
             self.say("no bill printed")
             return
-        await self.act("print", "bill.queued", f"table {table['name']}", queue_bill, table["name"], printer,
+        await self.act("print", "bill.queued", f"table {table.name}", queue_bill, table.name, printer,
                        details={"printer": printer},
-                       done=f"bill for {table['name']} queued → printer {printer} 打印账单")
+                       done=f"bill for {table.name} queued → printer {printer} 打印账单")
 
     @work(exclusive=True, group="dialog")
     async def action_pay(self) -> None:
         table = self.visit()
         if table is None:
             return
-        due = table["due_minor"]
+        due = table.due_minor
         if due <= 0:
-            self.say(f"✗ refused: nothing is owed at {table['name']} (c = close the table)", error=True)
+            self.say(f"✗ refused: nothing is owed at {table.name} (c = close the table)", error=True)
             return
         method = await self.app.push_screen_wait(ChooseScreen(
-            f"Table {table['name']} owes {self.money(due)}. Paid how? 付款方式", list(METHOD_WORDS.items())))
+            f"Table {table.name} owes {self.money(due)}. Paid how? 付款方式", list(METHOD_WORDS.items())))
         if method is None:
             self.say("no payment taken")
             return
@@ -466,13 +482,13 @@ class TablesScreen(ConsoleScreen):
             return
         amount = parse_amount(answer, self.store.money)
 
-        def done(r: Any) -> str:
+        def done(r: PaymentResult) -> str:
             change = f" · change 找零 {self.money(r.change_minor)}" if r.change_minor else ""
             left = (f" · still due 还欠 {self.money(r.due_after_minor)}" if r.due_after_minor
                     else " · paid in full 已结清 (c = close)")
-            return f"{table['name']}: {self.money(r.paid_minor)} {METHOD_WORDS[method]}{change}{left}"
+            return f"{table.name}: {self.money(r.paid_minor)} {METHOD_WORDS[method]}{change}{left}"
 
-        await self.act("payments", "payment.taken", f"table {table['name']}", take_payment, table["session_id"],
+        await self.act("payments", "payment.taken", f"table {table.name}", take_payment, table.session_id,
                        method, amount, self.staff.name, details={"method": method, "amount_minor": amount}, done=done)
 
     @work(exclusive=True, group="dialog")
@@ -480,23 +496,23 @@ class TablesScreen(ConsoleScreen):
         table = self.visit()
         if table is None:
             return
-        due = table["due_minor"]
+        due = table.due_minor
         if due > 0 and not await self.confirm(
-                f"Table {table['name']} still owes {self.money(due)} 未付.\n"
+                f"Table {table.name} still owes {self.money(due)} 未付.\n"
                 "Close it anyway? The unpaid amount stays on record."):
-            self.say(f"not closed: {table['name']} still owes {self.money(due)}")
+            self.say(f"not closed: {table.name} still owes {self.money(due)}")
             return
-        await self.act("tables", "table.closed", f"table {table['name']}", close_visit, table["session_id"],
+        await self.act("tables", "table.closed", f"table {table.name}", close_visit, table.session_id,
                        self.staff.name, due > 0, details={"unpaid_minor": due} if due > 0 else None,
-                       done=lambda owed: f"table {table['name']} closed 清台"
+                       done=lambda owed: f"table {table.name} closed 清台"
                                          + (f" · {self.money(owed)} left unpaid" if owed else ""))
 
     async def action_handled(self) -> None:
         table = self.selected()
         if table is None:
             return
-        await self.act("tables", "calls.handled", f"table {table['name']}", handle_calls, table["id"], self.staff.name,
-                       done=lambda kinds: f"{table['name']}: {' and '.join(kinds)} call handled 已处理")
+        await self.act("tables", "calls.handled", f"table {table.name}", handle_calls, table.id, self.staff.name,
+                       done=lambda kinds: f"{table.name}: {' and '.join(kinds)} call handled 已处理")
 
     @work(exclusive=True, group="dialog")
     async def action_close_day(self) -> None:
@@ -505,23 +521,22 @@ class TablesScreen(ConsoleScreen):
         except DomainError as exc:
             self.say(f"✗ refused: {exc.message}", error=True)
             return
-        still_open = await self.console.db.call(
-            lambda c: scalar(c, "SELECT count(*) FROM table_sessions WHERE status != 'closed'"))
+        still_open = await self.console.db.call(open_visit_count)
         if not still_open:
             self.say("nothing to close: every table is free")
             return
         owing = await self.console.db.call(visits_owing)
         question = f"Close the day 日结? {still_open} open table(s) will be closed."
         if owing:
-            question += "\nStill unpaid 未付: " + ", ".join(f"{v['table_name']} {self.money(v['due_minor'])}"
+            question += "\nStill unpaid 未付: " + ", ".join(f"{v.table_name} {self.money(v.due_minor)}"
                                                           for v in owing)
-            question += f"\n(total {self.money(sum(v['due_minor'] for v in owing))}; it stays on record as unpaid)"
+            question += f"\n(total {self.money(sum(v.due_minor for v in owing))}; it stays on record as unpaid)"
         if not await self.confirm(question):
             self.say("day not closed")
             return
         day = self.store.business_day(self.console.now())
         await self.act("close_day", "day.closed", f"day {day}", close_day, self.staff.name, bool(owing),
-                       details={"unpaid": {v["table_name"]: v["due_minor"] for v in owing}},
-                       done=lambda r: f"day closed 日结: {r['closed']} table(s) closed"
-                                      + (f", {self.money(r['unpaid_minor'])} unpaid ({', '.join(r['unpaid'])})"
-                                         if r["unpaid"] else ""))
+                       details={"unpaid": {v.table_name: v.due_minor for v in owing}},
+                       done=lambda r: f"day closed 日结: {r.closed} table(s) closed"
+                                      + (f", {self.money(r.unpaid_minor)} unpaid ({', '.join(r.unpaid)})"
+                                         if r.unpaid else ""))

@@ -5,8 +5,16 @@ from __future__ import annotations
 
 import pytest
 
-from appliance.db.floor import (close_day, close_visit, dish_keys, floor, handle_calls, staff_order, table_state,
-                                take_payment)
+from appliance.db.floor import (
+    close_day,
+    close_visit,
+    dish_keys,
+    floor,
+    handle_calls,
+    staff_order,
+    table_state,
+    take_payment,
+)
 from appliance.db.orders import MenuCache
 from appliance.db.tables import list_tables, open_session, request_service
 from appliance.domain.errors import DomainError
@@ -41,16 +49,16 @@ def test_floor_shows_each_table_with_its_visit_calls_and_due(db):
     with db:
         request_service(db, tables["A2"], "waiter")  # before anyone is seated
         take_payment(db, first["session_id"], "wechat", 2000, "小王")
-    view = {t["name"]: t for t in floor(db)}
-    assert [t["name"] for t in floor(db)] == [t.name for t in list_tables(db)]
+    view = {t.name: t for t in floor(db)}
+    assert [t.name for t in floor(db)] == [t.name for t in list_tables(db)]
     a1 = view["A1"]
-    assert (a1["state"], a1["session_id"], [o["id"] for o in a1["orders"]]) == (
+    assert (a1.state, a1.session_id, [o.id for o in a1.orders]) == (
         "ordering", first["session_id"], [first["id"], second["id"]])
-    assert a1["due_minor"] == first["total_minor"] + second["total_minor"] - 2000
-    assert [(p["method"], p["amount_minor"], p["taken_by"]) for p in a1["payments"]] == [("wechat", 2000, "小王")]
-    assert (view["A2"]["state"], view["A2"]["session_id"], [c["kind"] for c in view["A2"]["calls"]]) == (
+    assert a1.due_minor == first["total_minor"] + second["total_minor"] - 2000
+    assert [(p.method, p.amount_minor, p.taken_by) for p in a1.payments] == [("wechat", 2000, "小王")]
+    assert (view["A2"].state, view["A2"].session_id, [c.kind for c in view["A2"].calls]) == (
         "waiter", None, ["waiter"])
-    assert (view["A3"]["state"], view["A3"]["due_minor"], view["A3"]["orders"]) == ("free", 0, [])
+    assert (view["A3"].state, view["A3"].due_minor, view["A3"].orders) == ("free", 0, ())
     with db:
         assert handle_calls(db, tables["A2"].id, "小王") == ["waiter"]
     assert db.execute("SELECT handled_by FROM service_requests").fetchall() == [("小王",)]
@@ -68,9 +76,8 @@ def test_staff_orders_need_a_seated_table(db):
     with db:
         session = open_session(db, tables["A4"].id, "小王", 3)
         result = staff_order(db, tables["A4"].id, lines, "staff-1", MenuCache())
-    assert (result.order["channel"], result.order["status"], result.order["session_id"]) == (
-        "staff", "accepted", session["id"])
-    assert result.order["total_minor"] == 3 * 3200
+    assert (result.channel, result.status, result.session_id) == ("staff", "accepted", session["id"])
+    assert result.total_minor == 3 * 3200
     assert dish_keys(db)[item(db, "har_gow")] == "har_gow"
 
 
@@ -87,7 +94,7 @@ def test_closing_a_visit_that_owes_needs_confirmation_and_handles_its_calls(db):
         assert close_visit(db, placed["session_id"], "店长", confirm_unpaid=True) == placed["total_minor"]
     assert db.execute("SELECT status FROM table_sessions").fetchall() == [("closed",)]
     assert db.execute("SELECT handled_by FROM service_requests").fetchall() == [("店长",)]
-    assert {t["name"]: t["state"] for t in floor(db)}["A5"] == "free"
+    assert {t.name: t.state for t in floor(db)}["A5"] == "free"
 
 
 def test_closing_the_day_closes_every_visit_and_names_what_is_unpaid(db):
@@ -102,6 +109,6 @@ def test_closing_the_day_closes_every_visit_and_names_what_is_unpaid(db):
     assert db.execute("SELECT count(*) FROM table_sessions WHERE status != 'closed'").fetchone()[0] == 2
     with db:
         result = close_day(db, "店长", confirm_unpaid=True)
-    assert result == {"closed": 2, "unpaid": {"A1": owing["total_minor"]}, "unpaid_minor": owing["total_minor"]}
+    assert (result.closed, result.unpaid, result.unpaid_minor) == (2, {"A1": owing["total_minor"]}, owing["total_minor"])
     assert db.execute("SELECT count(*) FROM table_sessions WHERE status != 'closed'").fetchone()[0] == 0
     assert db.execute("SELECT change_minor FROM payments").fetchall() == [(200,)]  # 10.00 cash for 8.00

@@ -33,7 +33,7 @@ def test_a_bill_split_across_methods_then_paid(db):
         cash = record_payment(db, session, "cash", 3000)
     assert (wechat.due_after_minor, wechat.session_status) == (2200, "open")
     assert (cash.change_minor, cash.due_after_minor, cash.session_status) == (800, 0, "paid")
-    assert [(p["method"], p["amount_minor"], p["change_minor"]) for p in payments_of(db, session)] == [
+    assert [(p.method, p.amount_minor, p.change_minor) for p in payments_of(db, session)] == [
         ("wechat", 5000, 0), ("cash", 3000, 800)]
     with db:
         set_session_status(db, session, SessionStatus.CLOSED)  # paid: closes without asking
@@ -57,10 +57,10 @@ def test_closing_the_day_lists_the_visits_that_owe(db):
     with db:
         record_payment(db, paid["session_id"], "alipay", paid["total_minor"])
     owing = visits_owing(db)
-    assert [(v["table_name"], v["due_minor"]) for v in owing] == [("A1", 6400)]
+    assert [(v.table_name, v.due_minor) for v in owing] == [("A1", 6400)]
     with pytest.raises(DomainError) as err:
         with db:
-            set_session_status(db, owing[0]["id"], SessionStatus.CLOSED)
+            set_session_status(db, owing[0].session_id, SessionStatus.CLOSED)
     assert err.value.code == "unpaid_session" and err.value.details["unpaid_minor"] == 6400
 
 

@@ -21,13 +21,14 @@ def test_a_day_of_orders_adds_up(db):
         change_status(db, c["id"], OrderStatus.CANCELLED, Actor.STAFF, "guest left")
         void_line(db, a["id"], 2, "spilled")
     report = day_report(db, a["ticket_day"])
-    assert (report["sales_minor"], report["orders"], report["average_ticket_minor"]) == (9600, 2, 4800)
-    assert report["covers"] == 5
-    assert [(d["name"], d["count"], d["revenue_minor"]) for d in report["top_by_count"]] == [("水晶虾饺", 3, 9600)]
-    assert sum(report["sales_by_hour_minor"]) == 9600 and len(report["sales_by_hour_minor"]) == 24
-    assert report["turnover"] == {"A1": 1, "A2": 1}
-    assert [(x["order_id"], x["reason"]) for x in report["cancelled_orders"]] == [(c["id"], "guest left")]
-    assert [(v["name"], v["reason"]) for v in report["voided_lines"]] == [("矿泉水", "spilled")]
+    assert (report.sales_minor, report.orders, report.average_ticket_minor) == (9600, 2, 4800)
+    assert report.covers == 5
+    assert [(d.name, d.count, d.revenue_minor) for d in report.top_by_count] == [("水晶虾饺", 3, 9600)]
+    assert sum(report.sales_by_hour_minor) == 9600 and len(report.sales_by_hour_minor) == 24
+    assert report.turnover == {"A1": 1, "A2": 1}
+    assert [(x.order_id, x.ticket_no, x.table, x.reason) for x in report.cancelled_orders] == [
+        (c["id"], c["ticket_no"], "A3", "guest left")]
+    assert [(v.ticket_no, v.name, v.reason) for v in report.voided_lines] == [(a["ticket_no"], "矿泉水", "spilled")]
     table = list(csv.reader(io.StringIO(report_csv(report))))
     assert table[1][2:4] == ["9600", "2"] and ["水晶虾饺", "3", "9600"] in table
-    assert day_report(db, "1999-01-01")["orders"] == 0
+    assert day_report(db, "1999-01-01").orders == 0

@@ -88,8 +88,8 @@ def test_voiding_a_line_recomputes_the_total_and_prints_a_void(db):
         with pytest.raises(DomainError) as err:
             void_line(db, order["id"], 1, "again")
         assert err.value.code == "already_voided"
-    assert after["total_minor"] == 3080 and after["subtotal_minor"] == 2800
-    assert after["lines"][0]["status"] == "voided" and after["lines"][0]["void_reason"] == "dropped on the floor"
+    assert after.total_minor == 3080 and after.subtotal_minor == 2800
+    assert after.lines[0].status == "voided" and after.lines[0].void_reason == "dropped on the floor"
     assert db.execute("SELECT kind, ref FROM print_jobs WHERE kind = 'void'").fetchall() == [("void", str(
         db.execute("SELECT id FROM order_lines WHERE order_id = ? AND line_no = 1", (order["id"],)).fetchone()[0]))]
 
