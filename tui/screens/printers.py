@@ -13,10 +13,18 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
+from appliance.db.printing import (
+    PrinterRow,
+    printer_rows,
+    queue_stickers,
+    queue_test_page,
+    reprint_ticket,
+    table_stickers,
+    unassigned_jobs,
+)
 from appliance.db.tables import list_tables, rekey_table
 from appliance.domain.errors import DomainError
-from printers.admin import printer_rows, queue_reprint, queue_stickers, queue_test_page
-from printers.status import UNABLE_TO_PRINT, PrinterStatus
+from appliance.domain.printing import UNABLE_TO_PRINT, PrinterStatus
 from tui.base import ConsoleScreen
 from tui.dialogs import ChooseScreen, PromptScreen
 from tui.times import local_time
@@ -25,50 +33,35 @@ ALL_TABLES = "__all__"
 NOT_NOW = "__not_now__"
 
 
-def printers_view(conn: apsw.Connection, now: datetime) -> dict[str, Any]:
-    """The printers, and the jobs no printer has taken yet (the worker assigns them to a printer of the station)."""
+def printers_view(conn: apsw.Connection, now: datetime) -> tuple[list[PrinterRow], list[tuple[str, int]]]:
+    """The printers, and the jobs no printer has taken yet per station (the worker assigns them to a printer of the
+    station), read in one transaction."""
     with conn:
-        return {"printers": printer_rows(conn, now),
-                "unassigned": conn.execute("SELECT station, count(*) FROM print_jobs WHERE printer IS NULL"
-                                           " AND state = 'pending' GROUP BY station ORDER BY station").fetchall()}
+        view = printer_rows(conn, now), unassigned_jobs(conn)
+    return view  # noqa: RET504 - outside the `with`: apsw's __exit__ may swallow, for the type checker
 
 
-def status_text(printer: dict[str, Any]) -> Text:
+def status_text(printer: PrinterRow) -> Text:
     """A symbol and words for the status (colour only repeats them)."""
-    if not printer["enabled"]:
+    if not printer.enabled:
         return Text("– switched off in settings")
-    if printer["stale"] or printer["status"] is None:
-        return Text(f"? {printer['reason']}", style="bold")
-    status = PrinterStatus(printer["status"])
-    if status in UNABLE_TO_PRINT:
-        return Text(f"✗ {printer['reason']}", style="bold white on red")
-    if status == PrinterStatus.PAPER_NEAR_END:
-        return Text(f"! {printer['reason']}", style="bold black on dark_orange")
-    return Text(f"✓ {printer['reason']}", style="green")
+    if printer.stale or printer.status is None:
+        return Text(f"? {printer.reason}", style="bold")
+    if printer.status in UNABLE_TO_PRINT:
+        return Text(f"✗ {printer.reason}", style="bold white on red")
+    if printer.status == PrinterStatus.PAPER_NEAR_END:
+        return Text(f"! {printer.reason}", style="bold black on dark_orange")
+    return Text(f"✓ {printer.reason}", style="green")
 
 
-def queue_text(printer: dict[str, Any]) -> str:
+def queue_text(printer: PrinterRow) -> str:
     """The queue's size, marked when its jobs wait on a fault (the reason is in the detail below)."""
-    return f"{printer['queue']} waiting !" if printer["waiting_because"] else str(printer["queue"])
-
-
-def reprint_ticket(conn: apsw.Connection, day: str, ticket_no: int) -> dict[str, Any]:
-    """Reprint ticket `ticket_no` of business day `day` (every station of it)."""
-    order_id = conn.execute("SELECT id FROM orders WHERE ticket_day = ? AND ticket_no = ?",
-                            (day, ticket_no)).fetchone()
-    if order_id is None:
-        raise DomainError("unknown_ticket", f"there is no ticket #{ticket_no} on {day}", ticket_no=ticket_no)
-    jobs = queue_reprint(conn, order_id[0])
-    stations = [s for (s,) in conn.execute(f"SELECT station FROM print_jobs WHERE id IN ({','.join('?' * len(jobs))})"
-                                           " ORDER BY station", jobs)]
-    return {"order_id": order_id[0], "jobs": jobs, "stations": stations}
+    return f"{printer.queue} waiting !" if printer.waiting_because else str(printer.queue)
 
 
 def print_stickers(conn: apsw.Connection, printer: str, tables: list[str] | None, secret: bytes,
                    base_url: str) -> list[int]:
     """Queue the QR stickers of some tables (None: every active table) on a printer."""
-    from printers.stickers import table_stickers
-
     try:
         stickers = table_stickers(conn, secret, base_url, tables)
     except ValueError as exc:
@@ -90,7 +83,7 @@ class PrintersScreen(ConsoleScreen):
 
     def __init__(self) -> None:
         super().__init__()
-        self.printers: dict[str, dict[str, Any]] = {}
+        self.printers: dict[str, PrinterRow] = {}
         self.unassigned: list[tuple[str, int]] = []
 
     def body(self) -> ComposeResult:
@@ -101,14 +94,13 @@ class PrintersScreen(ConsoleScreen):
         self.query_one(DataTable).add_columns("Printer", "Stations", "Queue", "Status 状态")
 
     async def reload(self) -> None:
-        view = await self.console.db.call(printers_view, self.console.now())
+        printers, self.unassigned = await self.console.db.call(printers_view, self.console.now())
         table = self.query_one(DataTable)
         keep = self.selected()
         table.clear()
-        self.printers = {p["name"]: p for p in view["printers"]}
-        self.unassigned = view["unassigned"]
-        for p in view["printers"]:
-            table.add_row(p["name"], ", ".join(p["stations"]) or "–", queue_text(p), status_text(p), key=p["name"])
+        self.printers = {p.name: p for p in printers}
+        for p in printers:
+            table.add_row(p.name, ", ".join(p.stations) or "–", queue_text(p), status_text(p), key=p.name)
         if keep in self.printers:
             table.move_cursor(row=table.get_row_index(keep))
         self.show_detail()
@@ -120,18 +112,18 @@ class PrintersScreen(ConsoleScreen):
             text.append("no printers: add one with `tablebox printers add`")
         else:
             now, store = self.console.now(), self.console.store
-            text.append(f"{printer['name']}", style="bold")
-            text.append(f"  {printer['uri']} · {printer['paper_mm']} mm · {printer['text_mode']}")
-            if printer["fallback"]:
-                text.append(f" · falls back to {printer['fallback']}")
+            text.append(f"{printer.name}", style="bold")
+            text.append(f"  {printer.uri} · {printer.paper_mm} mm · {printer.text_mode}")
+            if printer.fallback:
+                text.append(f" · falls back to {printer.fallback}")
             text.append("\n")
             text.append_text(status_text(printer))
-            if printer["since"] and not printer["stale"]:
-                text.append(f" since {local_time(printer['since'], store, now)}")
-            text.append(f" · last checked {local_time(printer['checked_at'], store, now)}")
-            text.append(f"\nqueue: {printer['queue']} job{'s' if printer['queue'] != 1 else ''}")
-            if printer["waiting_because"]:
-                text.append(f", waiting because: {printer['waiting_because']}", style="bold")
+            if printer.since and not printer.stale:
+                text.append(f" since {local_time(printer.since, store, now)}")
+            text.append(f" · last checked {local_time(printer.checked_at, store, now)}")
+            text.append(f"\nqueue: {printer.queue} job{'s' if printer.queue != 1 else ''}")
+            if printer.waiting_because:
+                text.append(f", waiting because: {printer.waiting_because}", style="bold")
         if self.unassigned:
             waiting = ", ".join(f"{station or 'no station'} {n}" for station, n in self.unassigned)
             text.append(f"\n! not yet taken by any printer: {waiting} (is the print worker running? does every"
@@ -162,12 +154,12 @@ class PrintersScreen(ConsoleScreen):
             return
         ticket = int(answer)
         await self.act("print", "order.reprinted", f"ticket {ticket} of {day}", reprint_ticket, day, ticket,
-                       done=lambda r: f"ticket #{ticket} reprint queued for {', '.join(r['stations'])}")
+                       done=lambda r: f"ticket #{ticket} reprint queued for {', '.join(r.stations)}")
 
     async def choose_printer(self, question: str, *, not_now: bool = False) -> str | None:
         first = self.selected()
         names = sorted(self.printers, key=lambda n: n != first)  # the highlighted printer first
-        choices = [(n, f"{n}  ({', '.join(self.printers[n]['stations']) or 'no station'})") for n in names]
+        choices = [(n, f"{n}  ({', '.join(self.printers[n].stations) or 'no station'})") for n in names]
         if not_now:
             choices.append((NOT_NOW, "not now 稍后"))
         picked = await self.app.push_screen_wait(ChooseScreen(question, choices))

@@ -31,6 +31,7 @@ from appliance.db.floor import (
 )
 from appliance.db.orders import MenuCache, OrderLineRow, Snapshot
 from appliance.db.payments import PaymentResult, visits_owing
+from appliance.db.printing import printer_rows, queue_bill
 from appliance.db.store_settings import StoreSettings
 from appliance.db.tables import move_session, open_session
 from appliance.domain.errors import DomainError
@@ -38,7 +39,6 @@ from appliance.domain.menu import translate
 from appliance.domain.money import format_money, parse_amount
 from appliance.domain.orders import FINAL
 from appliance.domain.pricing import MAX_QUANTITY, CartLine, PricedCart, price_cart
-from printers.admin import printer_rows, queue_bill
 from tui.base import ConsoleScreen
 from tui.dialogs import DIALOG_CSS, ChooseScreen, PromptScreen
 from tui.screens.orders import STATUS_WORDS, age_minutes
@@ -443,8 +443,8 @@ class TablesScreen(ConsoleScreen):
             return
         printer = await self.app.push_screen_wait(ChooseScreen(
             f"Print the bill of {table.name} ({self.money(table.due_minor)} due) on which printer? 打印账单",
-            [(p["name"], f"{p['name']} · {', '.join(p['stations']) or 'no station'} · {p['reason']}"
-                         + ("" if p["enabled"] else " · switched off in settings")) for p in printers]))
+            [(p.name, f"{p.name} · {', '.join(p.stations) or 'no station'} · {p.reason}"
+                         + ("" if p.enabled else " · switched off in settings")) for p in printers]))
         if printer is None:
             self.say("no bill printed")
             return
