@@ -5,20 +5,23 @@ from __future__ import annotations
 import shutil
 import stat
 import subprocess
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Callable, Sequence
 
 import apsw
 
 from appliance.backup import SERVICES_HINT, backup_dir, list_backups
-from appliance.db.integrity import check_problems, open_for_check
+from appliance.db.integrity import database_problems, newest_order_at, open_for_check
 from appliance.db.migrate import available, current_version
+from appliance.db.printing import printer_rows
 from appliance.diskspace import MB, free_bytes
+from appliance.domain.printing import UNABLE_TO_PRINT, PrinterStatus
+from appliance.errors import SecretError, StoreDamaged
 from appliance.settings import BoxSettings
-from appliance.store import StoreError, read_secret
+from appliance.store import read_secret
 
 EARLIEST_YEAR = 2025            # a Pi without a clock battery starts in 1970 until it reaches a time server
 CLOCK_SLACK = timedelta(minutes=5)
@@ -45,11 +48,6 @@ class Check:
         return f"{self.mark} {self.name}: {self.detail}" + (f"  → {self.fix}" if self.fix else "")
 
 
-# What the print worker last said about one printer, as the composition root reads it from `printers`
-# (this package may not import it): name, stale (no heartbeat: the worker is not running), severity
-# ("ok", "warn" or "fail") and the reason staff see.
-PrinterHealth = dict[str, Any]
-PrinterSource = Callable[[apsw.Connection, datetime], list[PrinterHealth]]
 UnitStates = Callable[[Sequence[str]], dict[str, str] | None]
 
 
@@ -64,8 +62,8 @@ def systemd_unit_states(units: Sequence[str]) -> dict[str, str] | None:
 
 
 def run_checks(settings: BoxSettings, *, settings_error: str | None = None,
-               clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
-               printers: PrinterSource | None = None, unit_states: UnitStates = systemd_unit_states,
+               clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+               printers: bool = True, unit_states: UnitStates = systemd_unit_states,
                measure_free: Callable[[str | Path], int] = free_bytes) -> list[Check]:
     now = clock()
     checks = [_settings_check(settings, settings_error)]
@@ -80,8 +78,8 @@ def run_checks(settings: BoxSettings, *, settings_error: str | None = None,
         checks.append(_secret_check(settings))
         checks.append(_disk_check(settings, measure_free))
         checks.append(_clock_check(settings, conn, now))
-        if conn is not None and printers is not None:
-            checks.extend(_printer_checks(conn, printers, now))
+        if conn is not None and printers:
+            checks.extend(_printer_checks(conn, now))
         checks.append(_backup_check(settings, now))
         checks.extend(_unit_checks(unit_states))
     finally:
@@ -102,24 +100,33 @@ def _settings_check(settings: BoxSettings, error: str | None) -> Check:
     return Check("settings", Mark.OK, f"{settings.config_file} is valid")
 
 
+def newest_backup(settings: BoxSettings) -> Path | None:
+    backups = list_backups(backup_dir(settings))
+    return backups[0][1] if backups else None
+
+
+def restore_advice(settings: BoxSettings) -> str:
+    """What to do about a damaged database, naming the newest backup: the refusal at start-up says it
+    (appliance.db.integrity.refuse_damaged_store) and the doctor's database check shows it."""
+    newest = newest_backup(settings)
+    hint = (f"`tablebox restore {newest}` (the newest; all are in {backup_dir(settings)})"
+            if newest else f"`tablebox restore BACKUP` with a backup from {backup_dir(settings)} or a USB stick")
+    return (f"Stop the services: `{SERVICES_HINT}`,\n  restore the last good backup: {hint},\n"
+            "  then start them again. The restore keeps the damaged file aside.")
+
+
 def _database_check(settings: BoxSettings) -> Check:
     path = settings.db_path
     if not path.exists():
         return Check("database", Mark.FAIL, f"no store at {path}",
                      f"`tablebox init` on a new box, or `tablebox restore BACKUP` (backups: {backup_dir(settings)})")
     try:
-        conn = open_for_check(path)
-    except apsw.Error as exc:
-        return Check("database", Mark.FAIL, f"cannot open {path}: {exc}", "check the data folder's owner and mode")
-    try:
-        problems = check_problems(conn, full=True)
-    finally:
-        conn.close()
+        problems = database_problems(path, full=True)
+    except StoreDamaged as exc:
+        return Check("database", Mark.FAIL, str(exc), "check the data folder's owner and mode")
     if problems:
-        newest = list_backups(backup_dir(settings))
-        backup = str(newest[0][1]) if newest else "BACKUP"
         return Check("database", Mark.FAIL, f"{path} is damaged ({'; '.join(problems[:2])})",
-                     f"`{SERVICES_HINT}`, then `tablebox restore {backup}`")
+                     f"`{SERVICES_HINT}`, then `tablebox restore {newest_backup(settings) or 'BACKUP'}`")
     return Check("database", Mark.OK, f"{path}: integrity_check ok ({-(-path.stat().st_size // MB)} MB)")
 
 
@@ -144,7 +151,7 @@ def _secret_check(settings: BoxSettings) -> Check:
                      "copy back the store.secret kept from this box (a new secret voids every printed sticker)")
     try:
         read_secret(path)
-    except StoreError as exc:
+    except SecretError as exc:
         return Check("store secret", Mark.FAIL, str(exc), f"restore the store.secret kept from this box to {path}")
     if mode & 0o077:
         return Check("store secret", Mark.FAIL, f"{path} has mode {mode:04o}: other users can read it and forge "
@@ -177,12 +184,7 @@ def _clock_check(settings: BoxSettings, conn: apsw.Connection | None, now: datet
     if now.year < EARLIEST_YEAR:
         return Check("clock", Mark.FAIL, f"the clock says {shown}: the box has not got the time yet "
                      "(tickets, business days and backups would carry this date)", fix)
-    newest_order = None
-    if conn is not None:
-        try:
-            newest_order = conn.execute("SELECT max(created_at) FROM orders").fetchone()[0]
-        except apsw.Error:
-            newest_order = None
+    newest_order = newest_order_at(conn) if conn is not None else None
     if newest_order:
         at = datetime.fromisoformat(newest_order.replace("Z", "+00:00"))
         if now < at - CLOCK_SLACK:
@@ -197,25 +199,26 @@ def _clock_check(settings: BoxSettings, conn: apsw.Connection | None, now: datet
     return Check("clock", Mark.OK, shown)
 
 
-def _printer_checks(conn: apsw.Connection, source: PrinterSource, now: datetime) -> list[Check]:
-    printers = [p for p in source(conn, now) if p.get("enabled", True)]
+def _printer_checks(conn: apsw.Connection, now: datetime) -> list[Check]:
+    """What the print worker last said about each enabled printer (stale: no heartbeat, the worker is not running)."""
+    printers = [p for p in printer_rows(conn, now) if p.enabled]
     if not printers:
         return [Check("printers", Mark.WARN, "no printer configured: no kitchen ticket is printed",
                       "`tablebox printers add NAME URI --stations kitchen`")]
-    stale = [p["name"] for p in printers if p["stale"]]
+    stale = [p.name for p in printers if p.stale]
     if stale:
         return [Check("print worker", Mark.FAIL, f"no recent status from {', '.join(stale)}: the print worker is "
                       "not running", "`systemctl start tablebox-printd`; why it stopped: "
                       "`journalctl -u tablebox-printd -n 50`")]
     checks = []
     for p in printers:
-        name = p["name"]
-        if p["severity"] == "ok":
-            checks.append(Check(f"printer {name}", Mark.OK, p["reason"]))
+        if p.status is PrinterStatus.READY:
+            checks.append(Check(f"printer {p.name}", Mark.OK, p.reason))
         else:
-            mark = Mark.FAIL if p["severity"] == "fail" else Mark.WARN
-            checks.append(Check(f"printer {name}", mark, p["reason"],
-                                f"see to the printer (paper, cover, cable, power), then `tablebox printers test {name}`"))
+            mark = Mark.FAIL if p.status in UNABLE_TO_PRINT else Mark.WARN
+            checks.append(Check(f"printer {p.name}", mark, p.reason + (f" ({p.detail})" if p.detail else ""),
+                                f"see to the printer (paper, cover, cable, power), then `tablebox printers test "
+                                f"{p.name}`"))
     return checks
 
 

@@ -12,11 +12,15 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import stat
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
+
+from appliance.errors import ConfigError
 
 ENV_PREFIX = "TABLEBOX_"
 CONFIG_ENV = "TABLEBOX_CONFIG"
@@ -24,8 +28,8 @@ DATA_DIR_ENV = "TABLEBOX_DATA_DIR"
 SYSTEM_CONFIG = Path("/etc/tablebox/tablebox.toml")
 
 
-class SettingsError(ValueError):
-    """A settings file or variable that cannot be used as it is; the message says which and why."""
+class SettingsError(ConfigError, ValueError):
+    """A settings file or variable that cannot be used as it is; the message says which and why (exit 2)."""
 
 
 def default_data_dir(env: Mapping[str, str] | None = None) -> Path:
@@ -46,8 +50,8 @@ class Setting:
     kind: type
     scope: str  # "box", "store" or "sync" (a key of a [sync.NAME] table)
     choices: tuple[Any, ...] | None = None
-    minimum: int | None = None
-    maximum: int | None = None
+    minimum: float | None = None
+    maximum: float | None = None
 
     @property
     def env(self) -> str | None:
@@ -75,9 +79,8 @@ class Setting:
                     value = [part.strip() for part in value.split(",") if part.strip()]
                 if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                     raise ValueError
-            elif self.kind is str:
-                if not isinstance(value, str):
-                    raise ValueError
+            elif self.kind is str and not isinstance(value, str):
+                raise ValueError
         except (TypeError, ValueError):
             raise SettingsError(
                 f"{source}: {self.name} must be {self.kind.__name__}, got {value!r}"
@@ -201,6 +204,26 @@ class BoxSettings:
         if "data_dir" in given:
             given["data_dir"] = Path(given["data_dir"])
         return replace(self, **given)
+
+
+def lan_address() -> str:
+    """This box's address on the store network (the interface of the default route); 127.0.0.1 if none.
+    A UDP connect() only picks a route: no packet is sent."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # TEST-NET-1: never routed anywhere, nothing is sent
+            address: str = probe.getsockname()[0]
+            return address
+        except OSError:
+            return "127.0.0.1"
+
+
+def public_base_url(settings: BoxSettings) -> str:
+    """The start of every table's ordering URL (what QR stickers carry): the public_base_url setting, else
+    http://<this box's LAN address>:<port>."""
+    if settings.public_base_url:
+        return settings.public_base_url.rstrip("/")
+    return f"http://{lan_address()}:{settings.port}"
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import apsw
 
@@ -13,27 +15,33 @@ from appliance.db.connection import open_connection
 from appliance.db.migrate import migrate
 from appliance.db.orders import MenuCache
 from appliance.db.store_settings import StoreSettings, init_store_settings, load_store_settings
+from appliance.db.tables import TableLine, table_lines
 from appliance.db.writer import Writer
-from appliance.settings import BoxSettings
+from appliance.errors import SecretError, StoreError, StoreMissing
+from appliance.settings import BoxSettings, public_base_url
 
-
-class StoreError(RuntimeError):
-    """The store cannot be opened or created as asked; the message says what to do."""
+__all__ = ["Store", "StoreError", "init_store", "read_secret", "require_store", "store_connection", "store_exists",
+           "table_urls"]
 
 
 def read_secret(path: Path) -> bytes:
+    """The store secret, or SecretError (exit 2) saying what is wrong with the file."""
     try:
         text = path.read_text("ascii").strip()
     except FileNotFoundError:
-        raise StoreError(f"no store secret at {path}: run `tablebox init` (or set secret_file)") from None
+        raise SecretError(f"no store secret at {path}: run `tablebox init` (or set secret_file), or copy back the "
+                          "store.secret kept from this store") from None
     except PermissionError:
-        raise StoreError(f"cannot read the store secret {path}: wrong owner or mode") from None
+        raise SecretError(f"cannot read the store secret {path}: wrong owner or mode") from None
+    except (UnicodeDecodeError, OSError) as exc:
+        raise SecretError(f"cannot read the store secret {path}: {exc}") from None
     try:
         secret = bytes.fromhex(text)
     except ValueError:
-        raise StoreError(f"{path} does not hold a hex secret") from None
+        raise SecretError(f"{path} does not hold a hex secret") from None
     if len(secret) < 16:
-        raise StoreError(f"{path}: the store secret is too short (at least 16 bytes)")
+        raise SecretError(f"{path}: the store secret is too short (at least 16 bytes)" if secret else
+                          f"{path} is empty: copy back the store.secret kept from this store")
     return secret
 
 
@@ -47,6 +55,32 @@ def _write_secret(path: Path) -> None:
 
 def store_exists(settings: BoxSettings) -> bool:
     return settings.db_path.exists()
+
+
+def require_store(settings: BoxSettings, *, hint: str = "") -> None:
+    """StoreMissing (exit 2) unless the data folder holds a store database."""
+    if not settings.db_path.exists():
+        raise StoreMissing(f"no store at {settings.db_path}: run `tablebox init --data-dir {settings.data_dir}`{hint}")
+
+
+@contextmanager
+def store_connection(settings: BoxSettings, *, readonly: bool = False, hint: str = "") -> Iterator[apsw.Connection]:
+    """A connection to the store in the data folder, closed when the block ends; StoreMissing (exit 2, `hint`
+    added to its message) when there is no store. Writes inside it go through `write_transaction`."""
+    require_store(settings, hint=hint)
+    conn = open_connection(settings.db_path, readonly=readonly, vfs=settings.sqlite_vfs or None)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def table_urls(settings: BoxSettings) -> list[TableLine]:
+    """Every active table with its ordering URL (the public_base_url setting, else this box's LAN address)."""
+    require_store(settings)
+    secret = read_secret(settings.secret_path)
+    with store_connection(settings, readonly=True) as conn:
+        return table_lines(conn, secret, public_base_url(settings))
 
 
 def init_store(settings: BoxSettings, store_values: Mapping[str, Any] | None = None) -> StoreSettings:
@@ -87,8 +121,7 @@ class Store:
 
     @classmethod
     def open(cls, settings: BoxSettings, *, start_writer: bool = True) -> Store:
-        if not settings.db_path.exists():
-            raise StoreError(f"no store at {settings.db_path}: run `tablebox init --data-dir {settings.data_dir}`")
+        require_store(settings)
         secret = read_secret(settings.secret_path)
         vfs = settings.sqlite_vfs or None
         conn = open_connection(settings.db_path, vfs=vfs)

@@ -10,7 +10,7 @@ import pytest
 
 from litestar.testing import TestClient
 
-from appliance.cli import ensure_demo_store
+from appliance.demo import ensure_demo_store
 from appliance.db.store_settings import load_store_settings
 from appliance.db.tables import list_tables, table_token
 from appliance.store import read_secret

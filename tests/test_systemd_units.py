@@ -36,8 +36,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from appliance.cli import build_parser, ensure_demo_store
+from appliance.cli import build_parser
 from appliance.db.connection import open_connection, write_transaction
+from appliance.demo import ensure_demo_store
 from tests import sandbox
 from tests.appliance.test_crash import free_port
 from tests.appliance.test_sdnotify import NotifySocket, is_ping, is_ready
@@ -159,6 +160,14 @@ def test_the_long_running_services_are_watched_and_restarted():
         assert "SIGTERM" in service["SuccessExitStatus"].split(), name
         assert {"StartLimitIntervalSec", "StartLimitBurst"} <= set(unit["Unit"]), name
         assert unit["Install"]["WantedBy"] == ["multi-user.target"], name
+
+
+def test_no_unit_restarts_a_start_refused_as_configured():
+    """`tablebox` exits 2 for an expected failure (bad settings, no store, a bad secret, a damaged database:
+    appliance.errors); restarting cannot fix any of them, so no unit retries it."""
+    for name in [*SERVICES, RELAY_UNIT]:
+        values = read_unit(name)["Service"].get("RestartPreventExitStatus", [])
+        assert any("2" in value.split() for value in values), f"{name} has no RestartPreventExitStatus=2"
 
 
 def test_the_print_worker_reaches_printers_only():
@@ -288,7 +297,7 @@ def test_the_web_server_takes_an_order_inside_its_units_rules(tmp_path):
 @needs_seccomp
 @pytest.mark.slow
 def test_the_print_worker_prints_inside_its_units_rules(tmp_path):
-    from printers.admin import queue_test_page
+    from appliance.db.printing import queue_test_page
 
     settings = make_settings(tmp_path / "data")
     ensure_demo_store(settings)

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import apsw
 
-from appliance.db.connection import BUSY_TIMEOUT_MS
+from appliance.db.connection import BUSY_TIMEOUT_MS, scalar
+from appliance.errors import StoreDamaged
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 MAX_REPORTED = 10  # integrity_check stops after this many problems: enough to say "damaged" and show where
 
 
-class DatabaseProblem(Exception):
-    """The file is not a database, is damaged, or is not a Tablebox store; the message says which."""
+class DatabaseProblem(StoreDamaged):
+    """The file is not a database, is damaged, or is not a Tablebox store; the message says which (exit 2)."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,41 @@ def check_problems(conn: apsw.Connection, *, full: bool = True) -> list[str]:
             if line.strip() and not line.startswith("***")]
 
 
+def database_problems(path: str | Path, *, full: bool = True) -> list[str]:
+    """The one check of a database file, for start-up (`full=False`), the doctor and backups: [] when it is whole,
+    otherwise what SQLite found. StoreDamaged (exit 2) when the file cannot even be opened."""
+    try:
+        conn = open_for_check(path)
+    except apsw.Error as exc:  # CantOpenError, NotADBError, ...
+        raise StoreDamaged(f"cannot open the database {path}: {exc}") from None
+    try:
+        return check_problems(conn, full=full)
+    finally:
+        conn.close()
+
+
+def refuse_damaged_store(db_path: Path, advice: Callable[[], str]) -> None:
+    """`PRAGMA quick_check` before serving, printing or syncing: never start on a damaged database. Raises
+    StoreDamaged (exit 2, so systemd does not restart it forever) with the problems and `advice()` (what to do:
+    appliance.doctor.restore_advice). Nothing to check when there is no database yet."""
+    if not db_path.exists():
+        return
+    problems = database_problems(db_path, full=False)
+    if problems:
+        raise StoreDamaged(f"the database {db_path} is damaged (quick_check: {'; '.join(problems[:2])}).\n"
+                           f"  Not starting on it. {advice()}")
+
+
+def newest_order_at(conn: apsw.Connection) -> str | None:
+    """When the newest order was taken (the doctor compares the clock with it); None without orders, or when the
+    database cannot say."""
+    try:
+        newest: str | None = scalar(conn, "SELECT max(created_at) FROM orders")
+    except apsw.Error:
+        return None
+    return newest
+
+
 def looks_like_sqlite(path: str | Path) -> bool:
     try:
         with open(path, "rb") as handle:
@@ -79,14 +116,15 @@ def store_info(conn: apsw.Connection, path: str | Path) -> StoreFileInfo:
         tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         if not {"settings", "schema_migrations", "orders"} <= tables:
             raise DatabaseProblem(f"{path} is not a Tablebox store (its tables are not a store's)")
-        settings = {k: v for k, v in conn.execute(
-            "SELECT key, value FROM settings WHERE key IN ('store_id', 'store_name')")}
+        settings = dict(conn.execute(
+            "SELECT key, value FROM settings WHERE key IN ('store_id', 'store_name')"))
         if "store_id" not in settings:
             raise DatabaseProblem(f"{path} is not a Tablebox store (no store_id: never initialised)")
-        version = conn.execute("SELECT max(version) FROM schema_migrations").fetchone()[0] or 0
-        orders, newest = conn.execute("SELECT count(*), max(created_at) FROM orders").fetchone()
-        page_count = conn.execute("PRAGMA page_count").fetchone()[0]
-        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+        version: int = scalar(conn, "SELECT max(version) FROM schema_migrations") or 0
+        orders: int = scalar(conn, "SELECT count(*) FROM orders")
+        newest: str | None = scalar(conn, "SELECT max(created_at) FROM orders")
+        page_count: int = scalar(conn, "PRAGMA page_count")
+        page_size: int = scalar(conn, "PRAGMA page_size")
     except apsw.Error as exc:
         raise DatabaseProblem(f"{path} cannot be read as a store: {exc}") from None
     return StoreFileInfo(

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, NamedTuple
 
 import apsw
 
 from appliance.db.connection import one, rows, scalar, utc_now
+from appliance.db.store_settings import load_store_settings
 from appliance.domain.errors import DomainError
 from appliance.domain.orders import ORDERING, SessionStatus, session_transition
 from appliance.domain.tokens import TableRef, read_table_token, sign_table_token
@@ -60,6 +61,21 @@ def table_token(secret: bytes, store_id: str, table: Table) -> str:
 
 def table_url(public_base_url: str, token: str) -> str:
     return f"{public_base_url.rstrip('/')}/t/{token}"
+
+
+class TableLine(NamedTuple):
+    """One active table as `tablebox tables` and the server's banner show it."""
+
+    area: str
+    name: str
+    url: str  # its ordering URL: what its QR sticker carries
+
+
+def table_lines(conn: apsw.Connection, secret: bytes, public_base_url: str) -> list[TableLine]:
+    """Every active table, in the store's order, with its current ordering URL."""
+    store_id = load_store_settings(conn).store_id
+    return [TableLine(t.area, t.name, table_url(public_base_url, table_token(secret, store_id, t)))
+            for t in list_tables(conn)]
 
 
 def tables_by_id(conn: apsw.Connection) -> Mapping[int, Table]:

@@ -13,6 +13,7 @@ import apsw
 import structlog
 
 from appliance.db.connection import open_connection
+from appliance.errors import TableboxError
 
 log = structlog.get_logger("appliance.writer")
 
@@ -22,7 +23,7 @@ WriteFn = Callable[..., T]
 _STOP = object()
 
 
-class WriterClosed(RuntimeError):
+class WriterClosed(TableboxError, RuntimeError):
     """The writer was stopped; nothing more is accepted."""
 
 

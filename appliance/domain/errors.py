@@ -2,10 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 
-class DomainError(Exception):
+class TableboxError(Exception):
+    """The root of every Tablebox error: an expected failure with a message for people.
+
+    `exit_code` is what `tablebox` exits with when one reaches the command line: `main()` prints the message
+    (no traceback) and exits with it. 2 means "refused as configured" (bad settings, no store, a damaged
+    database, a bad secret): the systemd units' RestartPreventExitStatus=2 keeps such a start from being
+    retried forever. The root lives here, in the pure layer, so that every package may derive from it;
+    import it from `appliance.errors`, which also holds the command line's own subclasses.
+    """
+
+    exit_code: ClassVar[int] = 1
+
+    def for_people(self) -> str:
+        """The message `tablebox` prints (after "tablebox: ")."""
+        return str(self)
+
+
+class DomainError(TableboxError):
     """A rule refused an action.
 
     `code` is stable and machine-readable (`sold_out`, `illegal_transition`, ...);
@@ -13,11 +30,16 @@ class DomainError(Exception):
     the web layer turns code + details into a message in the diner's language.
     """
 
+    exit_code: ClassVar[int] = 2
+
     def __init__(self, code: str, message: str, **details: Any) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.details = details
+
+    def for_people(self) -> str:
+        return self.message
 
     def __repr__(self) -> str:
         return f"DomainError({self.code!r}, {self.message!r}, {self.details!r})"

@@ -18,7 +18,9 @@ import pytest
 
 from appliance.backup import (BackupError, backup_dir, copy_backup, list_backups, make_backup, restore, rotate,
                               run_backup, store_in_use, to_keep)
-from appliance.cli import backup_progress, ensure_demo_store, main
+from appliance.cli import main
+from appliance.cli.backup import backup_progress
+from appliance.demo import ensure_demo_store
 from appliance.db.connection import open_connection, write_transaction
 from appliance.db.integrity import inspect_store_file
 from appliance.db.migrate import available

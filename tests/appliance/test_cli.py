@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import signal
 import stat
@@ -11,6 +12,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from appliance.cli import build_parser, main
 from tests.appliance.test_crash import free_port
@@ -102,8 +104,8 @@ def test_main_reports_settings_errors_without_a_traceback(tmp_path, capsys):
 
 
 def test_printd_prints_queued_tickets_and_stops_on_sigterm(tmp_path):
-    from appliance.cli import ensure_demo_store
     from appliance.db.connection import open_connection
+    from appliance.demo import ensure_demo_store
     from printers.virtual import VirtualPrinter
     from tests.conftest import make_settings
     from tests.printers.test_worker import TICKET_END, place
@@ -178,3 +180,153 @@ def test_a_new_store_gets_its_menu_and_tables_from_a_file(tmp_path, capsys):
     assert main(["tables", "--data-dir", data]) == 0
     names = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
     assert names == [t["name"] for t in menu["tables"]] + ["B9"]
+
+
+# --- global options, --help examples ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("where", ["before", "after", "between"])
+def test_global_options_work_before_and_after_the_command(tmp_path, monkeypatch, capsys, where):
+    """`tablebox --data-dir D tables add X` once changed the store at the default location instead of D."""
+    default = tmp_path / "default"
+    monkeypatch.setenv("TABLEBOX_DATA_DIR", str(default))
+    monkeypatch.delenv("TABLEBOX_CONFIG", raising=False)
+    data = str(tmp_path / "shop")
+    assert main(["init", "--data-dir", data]) == 0 and main(["init"]) == 0  # a store at each place
+    given = ["--data-dir", data]
+    argv = {"before": [*given, "tables", "add", "X"], "after": ["tables", "add", "X", *given],
+            "between": ["tables", *given, "add", "X"]}[where]
+    assert main(argv) == 0, capsys.readouterr().err
+    capsys.readouterr()
+    assert main(["--data-dir", data, "tables", "--public-base-url", "http://shop.test"]) == 0
+    assert capsys.readouterr().out.startswith("X  http://shop.test/t/")
+    assert main(["tables", "--public-base-url", "http://default.test"]) == 0
+    out, err = capsys.readouterr()
+    assert out == "" and "no tables yet" in err  # the store at the default location was not touched
+
+
+def test_an_option_given_at_both_levels_takes_the_later_one(tmp_path, capsys):
+    first, second = str(tmp_path / "one"), str(tmp_path / "two")
+    assert main(["init", "--data-dir", first]) == 0 and main(["init", "--data-dir", second]) == 0
+    assert main(["--data-dir", first, "tables", "add", "--data-dir", second, "B1"]) == 0
+    capsys.readouterr()
+    assert main(["tables", "--data-dir", second, "--public-base-url", "http://x.test"]) == 0
+    assert capsys.readouterr().out.startswith("B1  http://x.test/t/")
+    assert main(["tables", "--data-dir", first, "--public-base-url", "http://x.test"]) == 0
+    assert capsys.readouterr().out == ""
+
+
+def every_parser(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()):
+    yield path, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                yield from every_parser(child, (*path, name))
+
+
+def test_every_command_and_subcommand_has_an_example_in_its_help():
+    seen = []
+    for path, parser in every_parser(build_parser()):
+        text = parser.format_help()
+        assert "\nexamples:\n" in text, f"tablebox {' '.join(path)} --help has no examples"
+        examples = text.split("\nexamples:\n", 1)[1].split("\n\n", 1)[0].splitlines()
+        assert examples and all(line.startswith("  ") for line in examples), path
+        assert any(f"tablebox {' '.join(path)}".rstrip() in line or (path and path[-1] in line) for line in examples), (
+            path, examples)
+        seen.append(" ".join(path))
+    assert {"", "tables", "tables add", "printers add", "staff remove", "sync pull", "menu import", "relay enroll",
+            "printd", "syncd", "doctor"} <= set(seen)
+
+
+def test_every_command_takes_the_global_options_except_the_relay():
+    for path, parser in every_parser(build_parser()):
+        options = {o for a in parser._actions for o in a.option_strings}
+        if path[:1] == ("relay",):
+            assert "--data-dir" not in options, path  # the relay is not a box: it has its own settings
+        else:
+            assert {"--data-dir", "--config"} <= options, path
+
+
+# --- expected failures: one line and an exit status, never a traceback ----------------------------------------
+
+def tablebox(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(Path(sys.executable).parent / "tablebox"), *args], capture_output=True, text=True,
+                          env=ENV, timeout=timeout)
+
+
+def one_line_refusal(result: subprocess.CompletedProcess[str], code: int = 2) -> str:
+    assert result.returncode == code, result.stderr
+    assert "Traceback" not in result.stderr and "ExceptionGroup" not in result.stderr, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("tablebox: "), result.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize("secret,said", [("not hex at all\n", "does not hold a hex secret"),
+                                         ("", "is empty"), ("abcd\n", "too short"), (None, "no store secret at")])
+def test_serve_with_a_bad_secret_exits_2_at_once_with_one_line(settings, secret, said):
+    if secret is None:
+        settings.secret_path.unlink()
+    else:
+        settings.secret_path.write_text(secret)
+    started = time.monotonic()
+    result = tablebox("serve", "--data-dir", str(settings.data_dir), "--host", "127.0.0.1", "--port", str(free_port()))
+    assert time.monotonic() - started < 15
+    line = one_line_refusal(result)
+    assert said in line and str(settings.secret_path) in line
+
+
+@pytest.mark.parametrize("command", ["serve", "printd", "syncd", "tables", "console", "staff", "backup"])
+def test_commands_without_a_store_say_what_to_do(tmp_path, command):
+    line = one_line_refusal(tablebox(command, "--data-dir", str(tmp_path / "nowhere")))
+    assert f"no store at {tmp_path / 'nowhere' / 'store.db'}" in line and "tablebox init" in line
+
+
+@pytest.mark.parametrize("command", ["serve", "printd", "syncd", "tables", "sync"])
+def test_bad_settings_exit_2_with_the_file_and_the_reason(settings, tmp_path, command):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("port = 'eighty'\n")
+    line = one_line_refusal(tablebox(command, "--config", str(bad), "--data-dir", str(settings.data_dir)))
+    assert str(bad) in line and "port" in line
+
+
+def test_a_database_that_cannot_be_opened_is_refused_with_exit_2(settings):
+    settings.db_path.write_bytes(b"this is not a database, it is a text file" * 200)
+    for suffix in ("-wal", "-shm"):
+        Path(f"{settings.db_path}{suffix}").unlink(missing_ok=True)
+    result = tablebox("printd", "--data-dir", str(settings.data_dir))
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.startswith(f"tablebox: the database {settings.db_path} is damaged (quick_check: NotADBError")
+    assert "tablebox restore" in result.stderr  # and what to do about it, on the lines after
+
+
+def test_a_second_sync_worker_is_refused_with_exit_2(settings, tmp_path):
+    from sync.worker import hold_lock
+    from tests.sync.syncd import write_settings
+
+    config = write_settings(tmp_path / "tablebox.toml", {"erp": {"kind": "rest", "base_url": "http://127.0.0.1:9",
+                                                                  "auth_header": "Authorization: Bearer x"}})
+    lock = hold_lock(settings.data_dir / "syncd.lock")
+    try:
+        line = one_line_refusal(tablebox("syncd", "--config", str(config), "--data-dir", str(settings.data_dir)))
+    finally:
+        lock.close()
+    assert "another `tablebox syncd` is running" in line
+
+
+def test_main_turns_an_exception_group_of_expected_errors_into_one_line(monkeypatch, capsys):
+    """A server starting inside a task group raises its errors wrapped in ExceptionGroups."""
+    from appliance.errors import SecretError
+
+    def fails(args):
+        raise ExceptionGroup("lifespan", [ExceptionGroup("startup", [SecretError("the secret is garbled")])])
+
+    monkeypatch.setattr("appliance.cli.doctor.cmd_doctor", fails)
+    assert main(["doctor"]) == 2
+    assert capsys.readouterr().err == "tablebox: the secret is garbled\n"
+
+    def crashes(args):
+        raise ExceptionGroup("lifespan", [SecretError("expected"), KeyError("a bug")])
+
+    monkeypatch.setattr("appliance.cli.doctor.cmd_doctor", crashes)
+    with pytest.raises(ExceptionGroup):  # an unexpected error keeps its traceback
+        main(["doctor"])

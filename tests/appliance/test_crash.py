@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from appliance.cli import ensure_demo_store
+from appliance.demo import ensure_demo_store
 from appliance.db.connection import open_connection
 from tests.appliance.web.conftest import token_for
 from tests.conftest import make_settings

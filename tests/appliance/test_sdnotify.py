@@ -22,7 +22,7 @@ import httpx
 import pytest
 from litestar.testing import TestClient
 
-from appliance.cli import ensure_demo_store
+from appliance.demo import ensure_demo_store
 from appliance.db.connection import open_connection, write_transaction
 from appliance.sdnotify import Notifier, feed_watchdog, watchdog_usec_from
 from appliance.store import Store
@@ -263,7 +263,7 @@ def test_the_watchdog_ping_stops_while_the_writer_is_stuck_and_resumes_after(tmp
 
 
 def test_the_print_worker_is_unhealthy_while_a_printer_thread_hangs_or_has_stopped(tmp_path):
-    from printers.admin import queue_test_page
+    from appliance.db.printing import queue_test_page
     from printers.virtual import VirtualPrinterPool
 
     vfs = HangingSyncVFS("hanging-printd")

@@ -187,7 +187,7 @@ def test_a_bookworm_image_gets_the_settings_the_scripts_the_source_and_firstrun(
     # The source: a tar.gz of the last commit that pip (through provision.sh --source) can install.
     with tarfile.open(fileobj=io.BytesIO(mtype(out, "tablebox/tablebox-src.tar.gz")), mode="r:gz") as archive:
         names = set(archive.getnames())
-    assert {"tablebox-src/pyproject.toml", "tablebox-src/appliance/cli.py"} <= names
+    assert {"tablebox-src/pyproject.toml", "tablebox-src/appliance/cli/__init__.py"} <= names
     assert not {n for n in names if "/.venv/" in n or "/tablebox-data/" in n or "__pycache__" in n}
 
     # firstrun.sh, started from the one line of cmdline.txt, exactly once.
@@ -368,7 +368,7 @@ def test_without_git_the_source_is_the_folder_without_local_state(tmp_path, plai
     assert "not a git clone" in done.stdout
     with tarfile.open(fileobj=io.BytesIO(mtype(out, "tablebox/tablebox-src.tar.gz")), mode="r:gz") as archive:
         files = {n for n in archive.getnames() if archive.getmember(n).isfile()}
-    assert "tablebox-src/pyproject.toml" in files and "tablebox-src/appliance/cli.py" in files
+    assert "tablebox-src/pyproject.toml" in files and "tablebox-src/appliance/cli/__init__.py" in files
     assert not {f for f in files if f.split("/")[1] in (".venv", "tablebox-data", "test-artifacts")}
     assert not {f for f in files if f.endswith((".pyc", ".img"))}
 

@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterator
 import httpx
 import pytest
 
-from appliance.cli import ensure_demo_store
+from appliance.demo import ensure_demo_store
 from appliance.db.connection import open_connection, write_transaction
 from appliance.db.menu import set_sold_out
 from appliance.db.orders import change_status

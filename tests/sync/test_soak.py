@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from litestar.testing import TestClient
 
-from appliance.cli import register_sync_targets
+from appliance.cli.sync import register_sync_targets
 from appliance.db.connection import open_connection
 from appliance.settings import load_settings
 from appliance.web.app import create_app

@@ -9,7 +9,8 @@ import json
 import httpx
 import pytest
 
-from appliance.cli import main, register_sync_targets
+from appliance.cli import main
+from appliance.cli.sync import register_sync_targets
 from appliance.db.connection import open_connection
 from tests.appliance.test_crash import ServerProcess
 from tests.appliance.web.conftest import item_id, key

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from litestar.testing import TestClient
 
-from appliance.cli import ensure_demo_store
+from appliance.demo import ensure_demo_store
 from appliance.store import Store
 from appliance.web.app import create_app
 from tests.appliance.web.conftest import item_id, key, option_id, token_for

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.cli import ensure_demo_store
+from appliance.demo import ensure_demo_store
 from appliance.db.connection import open_connection, write_transaction
 from appliance.db.orders import change_status
 from appliance.domain.orders import Actor, OrderStatus

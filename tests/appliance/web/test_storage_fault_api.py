@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from litestar.testing import TestClient
 
-from appliance.cli import ensure_demo_store
+from appliance.demo import ensure_demo_store
 from appliance.db.connection import open_connection
 from appliance.store import Store
 from appliance.web.app import create_app

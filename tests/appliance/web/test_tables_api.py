@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from appliance.cli import ensure_demo_store
+from appliance.demo import ensure_demo_store
 from appliance.db.tables import rekey_table
 from tests.conftest import make_settings
 from tests.appliance.web.conftest import token_for

@@ -1,0 +1,28 @@
+"""`tablebox console`: the manager's console (Textual) on the store database."""
+
+from __future__ import annotations
+
+import argparse
+
+from appliance.cli.common import add_command, box_settings
+from appliance.settings import public_base_url
+from appliance.store import read_secret, require_store
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = add_command(sub, "console", help="the manager's console: orders, tables, menu, printers, sync, reports, settings",
+                    description="The Textual console on the store database, live. Staff log in with their PIN "
+                                "(tablebox staff add). Screens: 1 orders, 2 tables, 3 menu, 4 printers, 5 sync, "
+                                "6 reports, 7 settings (also F1-F7); ctrl+l locks; each screen's keys are in its "
+                                "footer.",
+                    examples=["tablebox console", "sudo -u tablebox /opt/tablebox/venv/bin/tablebox console"])
+    p.set_defaults(func=cmd_console)
+
+
+def cmd_console(args: argparse.Namespace) -> int:
+    from tui.app import ConsoleApp  # Textual: only for the console
+
+    settings = box_settings(args)
+    require_store(settings)
+    ConsoleApp(settings.db_path, read_secret(settings.secret_path), public_base_url=public_base_url(settings)).run()
+    return 0
