@@ -24,7 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import httpx
 
-from appliance.cli import ensure_demo_store, table_lines
+from appliance.demo import ensure_demo_store
+from appliance.store import table_urls
 from appliance.db.connection import open_connection
 from appliance.settings import BoxSettings
 from bench.procs import PYTHON, Child, free_port, wait_first_answer
@@ -84,7 +85,7 @@ def paper_latency(seconds: float, rate: float) -> None:
         har_gow = conn.execute("SELECT id FROM items WHERE key = 'har_gow'").fetchone()[0]
         water = conn.execute("SELECT id FROM items WHERE key = 'mineral_water'").fetchone()[0]
         conn.close()
-        tokens = [url.rsplit("/", 1)[1] for _, _, url in table_lines(settings)]
+        tokens = [url.rsplit("/", 1)[1] for _, _, url in table_urls(settings)]
         port = free_port()
         env = {"TABLEBOX_RATE_LIMIT_TABLE_PER_MINUTE": "0", "TABLEBOX_RATE_LIMIT_ADDRESS_PER_MINUTE": "0",
                "TABLEBOX_LOG_FORMAT": "json"}

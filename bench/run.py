@@ -69,13 +69,14 @@ def server_env(vfs: str | None = None) -> dict[str, str]:
 
 def make_store(data_dir: Path) -> list[str]:
     """The demo store in data_dir; returns every table's token."""
-    from appliance.cli import ensure_demo_store, table_lines
+    from appliance.demo import ensure_demo_store
+    from appliance.store import table_urls
     from appliance.settings import load_settings
 
     data_dir.mkdir(parents=True, exist_ok=True)
     settings = load_settings(environ={}, data_dir=data_dir)
     ensure_demo_store(settings)
-    return [url.rsplit("/t/", 1)[1] for _, _, url in table_lines(settings)]
+    return [url.rsplit("/t/", 1)[1] for _, _, url in table_urls(settings)]
 
 
 def start_server(name: str, data_dir: Path, port: int, slow: bool = False) -> tuple[Child, float]:

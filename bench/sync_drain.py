@@ -24,7 +24,7 @@ from pathlib import Path
 # bench/ comes first on the path when this runs as a script: put the repository first, as every bench script does.
 sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from appliance.cli import ensure_demo_store  # noqa: E402
+from appliance.demo import ensure_demo_store  # noqa: E402
 from appliance.db.connection import open_connection  # noqa: E402
 from appliance.settings import BoxSettings  # noqa: E402
 from sync.config import register_targets  # noqa: E402

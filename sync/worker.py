@@ -10,12 +10,14 @@ import socket
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, ClassVar, Mapping
 
 import apsw
 import structlog
 
+from appliance.daemon import STUCK_AFTER_SECONDS, WorkerGroup, WorkerLoop
 from appliance.db.connection import open_connection
+from appliance.errors import TableboxError
 from appliance.settings import BoxSettings, SettingsError
 from sync.adapters import make_adapter
 from sync.adapters.base import Adapter
@@ -28,10 +30,6 @@ log = structlog.get_logger("sync.worker")
 
 POLL_SECONDS = 0.25
 PULL_RETRY_SECONDS = 60.0
-# A target thread that has not come round its loop (or begun a row) for this long is stuck. A row takes at most a
-# few HTTP calls, each with the target's timeout; a catalog pull of a large ERP pages through many: far below
-# this, so a slow ERP is a retry, never a watchdog restart.
-STUCK_AFTER_SECONDS = 300.0
 
 # How long stopping waits for a relay link to finish the message it is applying (a transaction of milliseconds); its
 # long-poll is not waited for.
@@ -47,8 +45,10 @@ def worker_id(target: str) -> str:
     return f"{socket.gethostname()}:{target}"
 
 
-class AlreadyRunning(RuntimeError):
-    pass
+class AlreadyRunning(TableboxError, RuntimeError):
+    """Another `tablebox syncd` holds this store's lock (exit 2: a second one is not retried)."""
+
+    exit_code: ClassVar[int] = 2
 
 
 def hold_lock(path: Path) -> Any:
@@ -69,8 +69,9 @@ def pull_now(conn: apsw.Connection, adapter: Adapter) -> CatalogChanges:
     return pull_and_apply(conn, adapter)
 
 
-class TargetLoop:
-    """One target's thread: pulls when due, then claims and delivers rows until none is ready, then waits."""
+class TargetLoop(WorkerLoop):
+    """One target's thread: pulls when due, then claims and delivers rows until none is ready, then waits. A row
+    takes at most a few HTTP calls, each with the target's timeout, so a slow ERP is a retry, never a hang."""
 
     def __init__(self, db_path: Path, target: Target, adapter: Adapter, stop: threading.Event, *, vfs: str | None,
                  poll_seconds: float, clock: Clock, lease_seconds: float = LEASE_SECONDS,
@@ -84,12 +85,8 @@ class TargetLoop:
         self.clock = clock
         self.lease_seconds = lease_seconds
         self.batch_size = batch_size
-        self.beat = time.monotonic()  # last time the thread came round its loop or began a row: see SyncWorker.health
         self.delivered = 0
-        self.thread = threading.Thread(target=self.run, name=f"sync-{target.name}", daemon=True)
-
-    def touch(self) -> None:
-        self.beat = time.monotonic()
+        super().__init__(thread_name=f"sync-{target.name}", what=f"sync target {target.name}")
 
     def run(self) -> None:
         conn = open_connection(self.db_path, vfs=self.vfs)
@@ -143,7 +140,7 @@ class TargetLoop:
         return True
 
 
-class SyncWorker:
+class SyncWorker(WorkerGroup[TargetLoop]):
     """Every enabled target of the settings, each in its own thread with its own connection and adapter; a relay
     target also gets its link (sync.relay_link: inbox long-poll and menu pusher) beside its outbox thread."""
 
@@ -152,9 +149,7 @@ class SyncWorker:
                  stuck_after_seconds: float = STUCK_AFTER_SECONDS, clock: Clock = system_clock,
                  lease_seconds: float = LEASE_SECONDS, batch_size: int = BATCH_SIZE,
                  link_factory: LinkFactory | None = None) -> None:
-        self.stop_event = stop or threading.Event()
-        self.stuck_after_seconds = stuck_after_seconds
-        self.loops: list[TargetLoop] = []
+        super().__init__(stop, stuck_after_seconds)
         self.links: list[RelayLink] = []
         where = settings.config_file or "the settings"
         try:
@@ -181,8 +176,7 @@ class SyncWorker:
             raise
 
     def start(self) -> SyncWorker:
-        for loop in self.loops:
-            loop.thread.start()
+        self.start_loops()
         for link in self.links:
             link.start()
         log.info("sync.started", targets=[{"name": l.target.name, "kind": l.target.kind, "url": l.target.base_url}
@@ -194,11 +188,9 @@ class SyncWorker:
         stuck_after_seconds; otherwise what is wrong. `tablebox syncd` pings the systemd watchdog only while this
         is None. An ERP that is down is not unhealthy: the thread keeps looping while it backs off."""
         now = time.monotonic() if now is None else now
-        for loop in self.loops:
-            if not loop.thread.is_alive():
-                return f"the thread of sync target {loop.target.name} has stopped"
-            if now - loop.beat > self.stuck_after_seconds:
-                return f"sync target {loop.target.name} has been stuck for {now - loop.beat:.0f} s"
+        problem = super().health(now)
+        if problem:
+            return problem
         for link in self.links:
             problem = link.health(now, self.stuck_after_seconds)
             if problem:
@@ -211,9 +203,7 @@ class SyncWorker:
         self.stop_event.set()
         deadline = time.monotonic() + (timeout if timeout is not None else
                                        max((3 * l.target.timeout_seconds for l in self.loops), default=0) + 5)
-        for loop in self.loops:
-            if loop.thread.is_alive():
-                loop.thread.join(max(0.0, deadline - time.monotonic()))
+        self.join_loops(deadline)
         for link in self.links:  # a message being applied finishes; a long-poll in progress is abandoned
             link.join(min(LINK_STOP_SECONDS, max(0.0, deadline - time.monotonic())))
 

@@ -8,10 +8,12 @@ from typing import Any
 
 import apsw
 
-from appliance.db.connection import dumps
+from appliance.db.connection import dumps, write_transaction
 from appliance.db.menu import import_menu
 from appliance.db.staff import add_staff
 from appliance.db.tables import add_table
+from appliance.settings import BoxSettings
+from appliance.store import init_store, read_secret, store_connection, store_exists
 
 DEMO_PRINTERS = (
     {"name": "kitchen", "uri": "virtual://kitchen", "paper_mm": 80, "text_mode": "gb18030", "stations": ["kitchen"]},
@@ -54,3 +56,13 @@ def load_demo(conn: apsw.Connection, secret: bytes) -> dict[str, int]:
     counts["tables"] = len(data["tables"])
     counts["printers"] = len(DEMO_PRINTERS)
     return counts
+
+
+def ensure_demo_store(settings: BoxSettings) -> bool:
+    """Create the demo store in the data folder unless a store is already there. True if created."""
+    if store_exists(settings):
+        return False
+    init_store(settings, demo_store_values())
+    with store_connection(settings) as conn, write_transaction(conn):
+        load_demo(conn, read_secret(settings.secret_path))
+    return True

@@ -12,6 +12,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from appliance.domain.errors import DEFAULT_HTTP_STATUS, HTTP_STATUS_BY_CODE, DomainError
 from appliance.domain.money import format_money
 from appliance.domain.messages import choose_lang, code_for_http_status, message_for
+from appliance.errors import TableboxError
 
 log = structlog.get_logger("appliance.web")
 
@@ -31,7 +32,7 @@ class ErrorOut(msgspec.Struct):
     error: ErrorBody
 
 
-class ApiError(Exception):
+class ApiError(TableboxError):
     """An HTTP refusal with a stable code; the message is chosen in the diner's language when answered."""
 
     def __init__(self, code: str, status: int | None = None, headers: dict[str, str] | None = None,

@@ -14,8 +14,10 @@ import ssl
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Protocol, Sequence
 
+from appliance.errors import TableboxError
 
-class DeliveryError(Exception):
+
+class DeliveryError(TableboxError):
     def __init__(self, message: str, *, status: int | None = None) -> None:
         super().__init__(message)
         self.message = message

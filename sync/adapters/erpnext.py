@@ -83,6 +83,7 @@ import structlog
 
 from appliance.domain.errors import DomainError
 from appliance.domain.money import Currency
+from appliance.errors import TableboxError
 from sync.adapters.base import (Catalog, CatalogItem, DeliveryError, OrderDoc, PaymentDoc, Rejected,
                                 Retryable)
 
@@ -158,7 +159,7 @@ def _truthy(value: Any) -> bool:
 
 
 # -- Frappe's error answers ---------------------------------------------------------------------------------
-class FrappeError(Exception):
+class FrappeError(TableboxError):
     """A non-2xx answer, read: the HTTP status, Frappe's exc_type, its message for people, the raw text."""
 
     def __init__(self, status: int, exc_type: str, message: str, text: str, location: str = "") -> None:

@@ -13,6 +13,7 @@ from litestar.exceptions import HTTPException
 from appliance.domain.errors import DEFAULT_HTTP_STATUS, HTTP_STATUS_BY_CODE
 from appliance.domain.messages import choose_lang, code_for_http_status
 from appliance.domain.messages import message_for as box_message_for
+from appliance.errors import TableboxError
 
 log = structlog.get_logger("sync.relay")
 
@@ -58,7 +59,7 @@ def status_for(code: str) -> int:
     return STATUS_BY_CODE.get(code, DEFAULT_STATUS)
 
 
-class RelayError(Exception):
+class RelayError(TableboxError):
     """A refusal with a stable code; its message is chosen in the diner's language when answered."""
 
     def __init__(self, code: str, status: int | None = None, headers: dict[str, str] | None = None,

@@ -12,6 +12,8 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
+from appliance.domain.errors import TableboxError  # the root (appliance.errors) lives in the pure layer
+
 STORE_HEADER = "X-Tablebox-Store"
 TIMESTAMP_HEADER = "X-Tablebox-Timestamp"
 NONCE_HEADER = "X-Tablebox-Nonce"
@@ -38,7 +40,7 @@ def sign(store_id: str, secret: bytes, method: str, path_and_query: str, body: b
 
 
 @dataclass(frozen=True)
-class Refusal(Exception):
+class Refusal(TableboxError):
     code: str      # unknown_store / bad_signature / stale_timestamp / replayed_nonce / missing_signature
     message: str
 

@@ -22,16 +22,20 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterator, Protocol, Sequence
+from typing import Any, ClassVar, Iterator, Protocol, Sequence
 from urllib.parse import urlsplit
+
+from appliance.errors import TableboxError
 
 _MIGRATION = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 NONCE_KEEP_SECONDS = 600   # twice the signature's allowed clock skew: an older nonce cannot be replayed anyway
 PURGE_BATCH = 5_000
 
 
-class StorageError(Exception):
-    """The relay's database cannot be opened or used (bad URL, unreachable server, failed migration)."""
+class StorageError(TableboxError):
+    """The relay's database cannot be opened or used (bad URL, unreachable server, failed migration): exit 2."""
+
+    exit_code: ClassVar[int] = 2
 
 
 class UnknownStore(StorageError):
