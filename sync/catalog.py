@@ -28,16 +28,17 @@ submit, and sold out, which diners see, does move it).
 
 from __future__ import annotations
 
-import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Callable, Mapping, TypeVar
+from datetime import UTC, datetime
 
 import apsw
 import structlog
 
-from appliance.db.connection import dumps, rows, scalar, utc_now
+from appliance.db import catalog as menu_db
+from appliance.db.catalog import LinkedDish
+from appliance.db.connection import utc_now, write_transaction
 from appliance.db.menu import menu_version
 from appliance.db.store_settings import load_store_settings
 from appliance.domain.money import Currency, format_money
@@ -45,8 +46,8 @@ from sync.adapters.base import Adapter, Catalog, CatalogItem, DeliveryError, Rej
 
 log = structlog.get_logger("sync.catalog")
 
-T = TypeVar("T")
-UNCATEGORISED = {"key": "erp_new", "names": {"zh": "新菜", "en": "New dishes"}}
+UNCATEGORISED_KEY = "erp_new"  # where a new dish the ERP files under no category goes
+UNCATEGORISED_NAMES = {"zh": "新菜", "en": "New dishes"}
 
 
 @dataclass
@@ -66,7 +67,7 @@ class CatalogChanges:
     notes: list[str] = field(default_factory=list)         # one human sentence per thing worth knowing
     prices: dict[str, tuple[int | None, int]] = field(default_factory=dict)   # code -> (old, new) minor units
     stock: dict[str, tuple[int | None, int]] = field(default_factory=dict)    # code -> (old, new)
-    dishes: dict[str, str] = field(default_factory=dict)   # code -> local dish key
+    dishes: dict[str, str | None] = field(default_factory=dict)  # code -> local dish key
     menu_version: tuple[int, int] = (0, 0)                 # before, after
 
     @property
@@ -112,30 +113,17 @@ def pull_and_apply(conn: apsw.Connection, adapter: Adapter, *, now: datetime | s
     except DeliveryError as exc:
         log.warning("sync.catalog.failed", target=adapter.name, error=exc.message)
         raise type(exc)(f"catalog not pulled, the menu is unchanged: {exc.message}", status=exc.status) from exc
-    stamp = now if isinstance(now, str) else (now.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    stamp = now if isinstance(now, str) else (now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
                                                if now else utc_now())
     try:
-        changes = _in_transaction(conn, lambda: apply_catalog(conn, adapter.name, catalog, stock, now=stamp,
-                                                              sold_since=started))
+        # The write lock up front (BEGIN IMMEDIATE): a read upgraded to a write later could be refused at once.
+        with write_transaction(conn):
+            changes = apply_catalog(conn, adapter.name, catalog, stock, now=stamp, sold_since=started)
     except Rejected as exc:
         log.warning("sync.catalog.refused", target=adapter.name, error=exc.message)
         raise
     log.info("sync.catalog", target=adapter.name, **changes.counts(), menu_version=changes.menu_version[1])
     return changes
-
-
-def _in_transaction(conn: apsw.Connection, fn: Callable[[], T]) -> T:
-    if conn.in_transaction:  # the caller's transaction: ours is a savepoint inside it
-        with conn:
-            return fn()
-    conn.execute("BEGIN IMMEDIATE")  # take the write lock up front; a read upgraded later could be refused
-    try:
-        result = fn()
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-    return result
 
 
 def apply_catalog(conn: apsw.Connection, target: str, catalog: Catalog, stock: Mapping[str, int], *,
@@ -154,8 +142,8 @@ def apply_catalog(conn: apsw.Connection, target: str, catalog: Catalog, stock: M
             changes.notes.append(f"{item.code}: listed twice by the ERP; the first one was used")
             continue
         items[item.code] = item
-    linked = _linked(conn)
-    live_linked = sum(1 for dishes in linked.values() for d in dishes if d["removed_at"] is None)
+    linked = menu_db.linked_dishes(conn)
+    live_linked = sum(1 for dishes in linked.values() for d in dishes if d.removed_at is None)
     if live_linked and not any(i.active for i in items.values()):
         raise Rejected(f"{target}: the ERP's catalog has no active items; refusing to remove {live_linked}"
                        " dishes from the menu (check items_key and the catalog path)")
@@ -172,22 +160,13 @@ def apply_catalog(conn: apsw.Connection, target: str, catalog: Catalog, stock: M
         if code in items and items[code].active:
             continue
         for dish in dishes:
-            if dish["removed_at"] is None:
-                conn.execute("UPDATE items SET removed_at = ? WHERE id = ?", (now, dish["id"]))
+            if dish.removed_at is None:
+                menu_db.set_removed(conn, dish.id, now)
                 _add(changes.removed, code)
-                changes.dishes[code] = dish["key"]
+                changes.dishes[code] = dish.key
     _apply_stock(conn, target, stock, sold_since, changes)
     changes.menu_version = (before, menu_version(conn))
     return changes
-
-
-def _linked(conn: apsw.Connection) -> dict[str, list[dict[str, Any]]]:
-    linked: dict[str, list[dict[str, Any]]] = {}
-    for row in rows(conn, "SELECT id, key, erp_code, names, price_minor, removed_at, stock, sold_out,"
-                          " EXISTS (SELECT 1 FROM variants v WHERE v.item_id = items.id) AS has_variants"
-                          " FROM items WHERE erp_code IS NOT NULL ORDER BY id"):
-        linked.setdefault(row["erp_code"], []).append(row)
-    return linked
 
 
 def _add(codes: list[str], code: str) -> None:
@@ -195,43 +174,37 @@ def _add(codes: list[str], code: str) -> None:
         codes.append(code)
 
 
-def _update_dish(conn: apsw.Connection, dish: dict[str, Any], item: CatalogItem, changes: CatalogChanges) -> None:
+def _update_dish(conn: apsw.Connection, dish: LinkedDish, item: CatalogItem, changes: CatalogChanges) -> None:
     code = item.code
-    changes.dishes.setdefault(code, dish["key"])
-    if dish["removed_at"] is not None:
-        conn.execute("UPDATE items SET removed_at = NULL WHERE id = ?", (dish["id"],))
+    changes.dishes.setdefault(code, dish.key)
+    if dish.removed_at is not None:
+        menu_db.set_removed(conn, dish.id, None)
         _add(changes.restored, code)
-    local_names = json.loads(dish["names"])
+    local_names = dict(dish.names)
     merged = {**local_names, **{lang: text for lang, text in item.names.items() if text}}
     if merged != local_names:
-        conn.execute("UPDATE items SET names = ? WHERE id = ?", (dumps(merged), dish["id"]))
+        menu_db.set_names(conn, dish.id, merged)
         _add(changes.renamed, code)
     if item.price_minor is None:
         changes.notes.append(f"{code}: the ERP gives no price; the local one is kept")
-    elif dish["has_variants"]:
+    elif dish.has_variants:
         _add(changes.kept_local, code)
-        changes.notes.append(f"{code} ({dish['key']}): priced by sizes locally; the ERP's price is not applied")
-    elif dish["price_minor"] != item.price_minor:
-        conn.execute("UPDATE items SET price_minor = ? WHERE id = ?", (item.price_minor, dish["id"]))
+        changes.notes.append(f"{code} ({dish.key}): priced by sizes locally; the ERP's price is not applied")
+    elif dish.price_minor != item.price_minor:
+        menu_db.set_price(conn, dish.id, item.price_minor)
         _add(changes.price_changed, code)
-        changes.prices[code] = (dish["price_minor"], item.price_minor)
+        changes.prices[code] = (dish.price_minor, item.price_minor)
 
 
 def _new_dish(conn: apsw.Connection, item: CatalogItem, language: str, changes: CatalogChanges) -> None:
     if item.price_minor is None:
         changes.notes.append(f"{item.code}: new in the ERP but without a price; not added")
         return
-    station = scalar(conn, "SELECT key FROM stations ORDER BY sort, key LIMIT 1")
+    station = menu_db.first_station(conn)
     if station is None:
         raise Rejected("the store has no kitchen station to send new dishes to (add one, then pull again)")
     category_id = _category_for(conn, item.category, language)
-    key = _unique_key(conn, "items", _slug(item.code))
-    sort = scalar(conn, "SELECT coalesce(max(sort), -1) + 1 FROM items WHERE category_id = ?", (category_id,))
-    conn.execute(
-        "INSERT INTO items (key, category_id, names, price_minor, station, sort, erp_code, hidden)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, 0)",
-        (key, category_id, dumps(dict(item.names)), item.price_minor, station, sort, item.code),
-    )
+    key = menu_db.add_dish(conn, _slug(item.code), category_id, item.names, item.price_minor, station, item.code)
     _add(changes.added, item.code)
     changes.dishes[item.code] = key
     changes.prices[item.code] = (None, item.price_minor)
@@ -241,48 +214,37 @@ def _category_for(conn: apsw.Connection, name: str | None, language: str) -> int
     """The local category named like the ERP's (any language, case and spaces aside; shown ones first), or
     a new one named after it."""
     if name is None:
-        key, names = UNCATEGORISED["key"], UNCATEGORISED["names"]
-        found = scalar(conn, "SELECT id FROM categories WHERE key = ?", (key,))
+        key, names = UNCATEGORISED_KEY, UNCATEGORISED_NAMES
+        found = menu_db.category_by_key(conn, key)
     else:
         wanted = " ".join(name.split()).casefold()
-        found = None
-        for cid, cnames in conn.execute("SELECT id, names FROM categories ORDER BY hidden, sort, id"):
-            if any(" ".join(str(v).split()).casefold() == wanted for v in json.loads(cnames).values()):
-                found = cid
-                break
-        key, names = _unique_key(conn, "categories", "erp_" + _slug(name)), {language: name}
+        found = next((c.id for c in menu_db.categories(conn)
+                      if any(" ".join(str(v).split()).casefold() == wanted for v in c.names.values())), None)
+        key, names = "erp_" + _slug(name), {language: name}
     if found is not None:
-        return int(found)
-    sort = scalar(conn, "SELECT coalesce(max(sort), -1) + 1 FROM categories")
-    return int(scalar(conn, "INSERT INTO categories (key, names, sort) VALUES (?, ?, ?) RETURNING id",
-                      (key, dumps(names), sort)))
+        return found
+    return menu_db.add_category(conn, key, names)
 
 
 def _slug(code: str) -> str:
     return re.sub(r"[^0-9a-z]+", "_", code.lower(), flags=re.ASCII).strip("_") or "item"
 
 
-def _unique_key(conn: apsw.Connection, table: str, base: str) -> str:
-    key, n = base, 1
-    while scalar(conn, f"SELECT 1 FROM {table} WHERE key = ?", (key,)) is not None:
-        n += 1
-        key = f"{base}_{n}"
-    return key
-
-
 def _apply_stock(conn: apsw.Connection, target: str, stock: Mapping[str, int], sold_since: str | None,
                  changes: CatalogChanges) -> None:
     if not stock:
         return
-    not_yet_in_erp = _sold_not_in_erp(conn, target, sold_since)
-    for code, dishes in sorted(_linked(conn).items()):
+    # Portions per dish in this target's orders the ERP may not have counted: not delivered yet, or delivered after
+    # the pull started (counted twice at worst: we would rather sell out early than oversell).
+    not_yet_in_erp = menu_db.sold_not_delivered(conn, target, sold_since)
+    for code, dishes in sorted(menu_db.linked_dishes(conn).items()):
         if code not in stock:
             continue
         for dish in dishes:
-            if dish["removed_at"] is not None:
+            if dish.removed_at is not None:
                 continue
-            new = max(0, int(stock[code]) - not_yet_in_erp.get(dish["id"], 0))
-            old, sold_out = dish["stock"], bool(dish["sold_out"])
+            new = max(0, int(stock[code]) - not_yet_in_erp.get(dish.id, 0))
+            old, sold_out = dish.stock, dish.sold_out
             if new == 0:
                 set_sold_out = True
             elif sold_out and old == 0:
@@ -291,8 +253,8 @@ def _apply_stock(conn: apsw.Connection, target: str, stock: Mapping[str, int], s
                 set_sold_out = sold_out
             if old == new and set_sold_out == sold_out:
                 continue
-            conn.execute("UPDATE items SET stock = ?, sold_out = ? WHERE id = ?", (new, int(set_sold_out), dish["id"]))
-            changes.dishes.setdefault(code, dish["key"])
+            menu_db.set_stock(conn, dish.id, new, set_sold_out)
+            changes.dishes.setdefault(code, dish.key)
             if old != new:
                 _add(changes.stock_changed, code)
                 changes.stock[code] = (old, new)
@@ -301,14 +263,3 @@ def _apply_stock(conn: apsw.Connection, target: str, stock: Mapping[str, int], s
             elif sold_out and not set_sold_out:
                 _add(changes.back_on, code)
 
-
-def _sold_not_in_erp(conn: apsw.Connection, target: str, since: str | None) -> dict[int, int]:
-    """Portions per dish in this target's orders the ERP may not have counted: not delivered yet, or
-    delivered after the pull started (counted twice at worst: we would rather sell out early than oversell)."""
-    since = since or "9999"
-    return {int(item_id): int(qty) for item_id, qty in conn.execute(
-        "SELECT json_extract(l.value, '$.item_id'), sum(json_extract(l.value, '$.quantity'))"
-        " FROM outbox o, json_each(o.payload, '$.lines') l"
-        " WHERE o.target = ? AND o.kind = 'order.submitted' AND (o.delivered_at IS NULL OR o.delivered_at >= ?)"
-        " AND coalesce(json_extract(l.value, '$.status'), 'active') = 'active'"
-        " GROUP BY 1", (target, since)) if item_id is not None}

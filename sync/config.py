@@ -3,13 +3,14 @@ every order queues an outbox row for each enabled one."""
 
 from __future__ import annotations
 
-import json
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import apsw
 
-from appliance.settings import SYNC_KINDS, SYNC_SECRET_KEYS, BoxSettings
+from appliance.db import sync_targets
+from appliance.settings import SYNC_SECRET_KEYS, BoxSettings
 
 
 @dataclass(frozen=True)
@@ -46,18 +47,6 @@ def register_targets(conn: apsw.Connection, settings: BoxSettings) -> dict[str, 
     (kind, enabled, its settings without secrets); an ERP target no longer in the settings is disabled, not
     deleted, so its rows (delivered or not) stay for the record (the relay's too: kind "relay"). Returns the names
     enabled and disabled."""
-    wanted = targets(settings)
-    with conn:
-        for target in wanted.values():
-            conn.execute(
-                "INSERT INTO sync_targets (name, kind, enabled, config) VALUES (?, ?, ?, ?)"
-                " ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, enabled = excluded.enabled,"
-                " config = excluded.config",
-                (target.name, target.kind, int(target.enabled), json.dumps(public_config(target.config),
-                                                                          sort_keys=True)))
-        marks = ",".join("?" * len(SYNC_KINDS))
-        disabled = [name for (name,) in conn.execute(
-            f"UPDATE sync_targets SET enabled = 0 WHERE enabled AND kind IN ({marks})"
-            f" AND name NOT IN (SELECT value FROM json_each(?)) RETURNING name",
-            (*SYNC_KINDS, json.dumps(sorted(wanted))))]
-    return {"enabled": sorted(t.name for t in wanted.values() if t.enabled), "disabled": sorted(disabled)}
+    done = sync_targets.register_targets(conn, [
+        sync_targets.TargetRow(t.name, t.kind, t.enabled, public_config(t.config)) for t in targets(settings).values()])
+    return {"enabled": list(done.enabled), "disabled": list(done.disabled)}

@@ -26,22 +26,33 @@ note (no adapter call for it).
 from __future__ import annotations
 
 import json
-from concurrent.futures import ThreadPoolExecutor
 import random
 import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
 import apsw
 import structlog
 
+from appliance.db import outbox as outbox_db
 from appliance.db.orders import order_view
+from appliance.db.outbox import LineHead, OutboxRow
 from appliance.db.store_settings import load_store_settings
 from appliance.domain.errors import DomainError
 from appliance.domain.menu import translate
-from appliance.errors import TableboxError
-from sync.adapters.base import Adapter, OrderDoc, OrderLine, PaymentDoc, Rejected, Retryable
+from sync.adapters.base import (
+    Adapter,
+    Capability,
+    OrderDoc,
+    OrderLine,
+    OrderViewAdapter,
+    PaymentDoc,
+    Rejected,
+    Retryable,
+)
 
 log = structlog.get_logger("sync.outbox")
 
@@ -54,15 +65,15 @@ Clock = Callable[[], datetime]
 def stamp(moment: datetime) -> str:
     """A time as the outbox stores it (as appliance.db.connection.utc_now): UTC ISO-8601, microseconds, 'Z';
     such strings sort as the times do."""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def parse_stamp(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
 
 def system_clock() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @dataclass
@@ -81,15 +92,6 @@ class Backoff:
         return (self.rng or random).uniform(0.0, self.ceiling(failures))
 
 
-@dataclass(frozen=True)
-class Row:
-    id: int
-    kind: str
-    idempotency_key: str
-    payload: str
-    attempts: int
-
-
 @dataclass
 class Pass:
     """What one claim-and-deliver pass did."""
@@ -101,7 +103,7 @@ class Pass:
     released: int = 0         # claimed but handed back unsent (a failure ahead of them, or stopping)
 
 
-class UnreadableRow(TableboxError):
+class UnreadableRow(Exception):
     """A row whose payload cannot be turned into a document: retrying cannot fix it, so it is parked."""
 
 
@@ -113,7 +115,7 @@ def error_text(exc: BaseException) -> str:
     return message[:ERROR_CHARS]
 
 
-def order_of(row: Row) -> str:
+def order_of(row: OutboxRow) -> str:
     """The order a row belongs to ("order.status:<client_key>:<event>" -> the client key): rows of one order
     are delivered one after another, never side by side."""
     if row.kind.startswith("order."):
@@ -159,17 +161,11 @@ class OutboxEngine:
         self._lang: str | None = None
 
     # -- claiming -------------------------------------------------------------------------------------------
-    def _head(self, limit: int) -> list[tuple[int, str | None, str | None, str | None]]:
-        return self.conn.execute(
-            "SELECT id, next_attempt_at, claimed_by, claimed_at FROM outbox"
-            " WHERE target = ? AND delivered_at IS NULL AND parked_at IS NULL ORDER BY id LIMIT ?",
-            (self.target, limit)).fetchall()
-
-    def _blocked_until(self, row: tuple[int, str | None, str | None, str | None], now: datetime) -> datetime | None:
+    def _blocked_until(self, row: LineHead, now: datetime) -> datetime | None:
         """When the row may be claimed, if not now: its backoff, or another worker's live lease. A time further
         ahead than a backoff or a lease can reach was written by a clock that ran ahead (a box without a
         battery clock, before NTP set it right): it does not hold the row up for hours."""
-        _, next_attempt, by, at = row
+        next_attempt, by, at = row.next_attempt_at, row.claimed_by, row.claimed_at
         if next_attempt is not None and next_attempt > stamp(now):
             until = parse_stamp(next_attempt)
             if until - now <= timedelta(seconds=self.backoff.cap + 1):
@@ -180,32 +176,18 @@ class OutboxEngine:
                 return until
         return None
 
-    def claim(self, limit: int | None = None) -> list[Row]:
+    def claim(self, limit: int | None = None) -> list[OutboxRow]:
         """Claim up to `limit` consecutive ready rows from the head of the line, in one transaction. A row that
         waits out its backoff, or is in another worker's hands, stops the claim there: nothing behind it is
         taken (parked rows are not in the line)."""
         now = self.clock()
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            ids = []
-            for row in self._head(limit or self.batch_size):
-                if self._blocked_until(row, now) is not None:
-                    break
-                ids.append(row[0])
-            claimed = self.conn.execute(
-                "UPDATE outbox SET claimed_by = ?, claimed_at = ? WHERE id IN (SELECT value FROM json_each(?))"
-                " RETURNING id, kind, idempotency_key, payload, attempts",
-                (self.worker_id, stamp(now), json.dumps(ids))).fetchall() if ids else []
-            self.conn.execute("COMMIT")
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        return sorted((Row(*r) for r in claimed), key=lambda r: r.id)
+        return outbox_db.claim_rows(self.conn, self.target, self.worker_id, stamp(now), limit or self.batch_size,
+                                  lambda head: self._blocked_until(head, now) is None)
 
     def seconds_until_ready(self) -> float | None:
         """How long until the head of the line can be claimed: 0 now, None when nothing waits. Reads only (no
         write lock), so an idle worker can ask often."""
-        head = self._head(1)
+        head = outbox_db.line_head(self.conn, self.target, 1)
         if not head:
             return None
         now = self.clock()
@@ -214,18 +196,11 @@ class OutboxEngine:
 
     def release(self, ids: Sequence[int]) -> int:
         """Hand claimed rows back unsent (stopping, or a failure ahead of them)."""
-        if not ids:
-            return 0
-        return len(self.conn.execute(
-            "UPDATE outbox SET claimed_by = NULL, claimed_at = NULL WHERE id IN (SELECT value FROM json_each(?))"
-            " AND claimed_by = ? AND delivered_at IS NULL RETURNING id", (json.dumps(list(ids)), self.worker_id)
-        ).fetchall())
+        return outbox_db.release_claims(self.conn, ids, self.worker_id)
 
     def release_all(self) -> int:
         """Every claim this worker holds on the target (at shutdown)."""
-        return len(self.conn.execute(
-            "UPDATE outbox SET claimed_by = NULL, claimed_at = NULL WHERE target = ? AND claimed_by = ?"
-            " AND delivered_at IS NULL RETURNING id", (self.target, self.worker_id)).fetchall())
+        return outbox_db.release_all_claims(self.conn, self.target, self.worker_id)
 
     # -- delivering -----------------------------------------------------------------------------------------
     def run_once(self) -> Pass:
@@ -246,9 +221,7 @@ class OutboxEngine:
                 break
             if self.clock() - claimed_at > self.lease / 3:  # a slow ERP: keep the lease on what is left
                 claimed_at = self.clock()
-                self.conn.execute(
-                    "UPDATE outbox SET claimed_at = ? WHERE id IN (SELECT value FROM json_each(?)) AND claimed_by = ?",
-                    (stamp(claimed_at), json.dumps([r.id for r in rows[index:]]), self.worker_id))
+                outbox_db.renew_claims(self.conn, [r.id for r in rows[index:]], self.worker_id, stamp(claimed_at))
             self.heartbeat()
             wave = self._wave(rows, index)
             outcomes = self._deliver_wave(wave)
@@ -260,8 +233,8 @@ class OutboxEngine:
                 break
         return result
 
-    def _wave(self, rows: Sequence[Row], start: int) -> list[Row]:
-        wave: list[Row] = []
+    def _wave(self, rows: Sequence[OutboxRow], start: int) -> list[OutboxRow]:
+        wave: list[OutboxRow] = []
         orders: set[str] = set()
         for row in rows[start:start + max(1, self.in_flight)]:
             order = order_of(row)
@@ -271,26 +244,26 @@ class OutboxEngine:
             wave.append(row)
         return wave
 
-    def _deliver_wave(self, wave: Sequence[Row]) -> list[str]:
+    def _deliver_wave(self, wave: Sequence[OutboxRow]) -> list[str]:
         prepared = [self._prepare(row) for row in wave]  # reads the store: on this thread
         calls = [call for call, _ in prepared]
         if len(wave) == 1 or self._pool is None:
             results = [_attempt(call) for call in calls]
         else:
             results = list(self._pool.map(_attempt, calls))  # only the ERP calls run on the pool
-        return [self._settle(row, note, result) for row, (_, note), result in zip(wave, prepared, results)]
+        return [self._settle(row, note, result) for row, (_, note), result in zip(wave, prepared, results, strict=True)]
 
-    def deliver(self, row: Row) -> str:
+    def deliver(self, row: OutboxRow) -> str:
         """One row to the ERP and its outcome committed: 'delivered', 'skipped', 'retrying' or 'parked'."""
         return self._deliver_wave([row])[0]
 
-    def _prepare(self, row: Row) -> tuple[Callable[[], Any] | Rejected | None, str | None]:
+    def _prepare(self, row: OutboxRow) -> tuple[Callable[[], Any] | Rejected | None, str | None]:
         try:
             return self._call_for(row)
         except (KeyError, TypeError, ValueError, UnreadableRow) as exc:
             return Rejected(f"cannot read this outbox row: {type(exc).__name__}: {exc}"), None
 
-    def _settle(self, row: Row, note: str | None, result: tuple[str, Any]) -> str:
+    def _settle(self, row: OutboxRow, note: str | None, result: tuple[str, Any]) -> str:
         outcome, value = result
         if outcome == "retry":
             return self._retry(row, value)
@@ -299,12 +272,7 @@ class OutboxEngine:
         if outcome == "bug":
             log.error("sync.unexpected_error", target=self.target, outbox_id=row.id, kind=row.kind, error=repr(value))
             return self._retry(row, f"unexpected error: {value!r}"[:ERROR_CHARS])
-        now = stamp(self.clock())
-        done = self.conn.execute(
-            "UPDATE outbox SET delivered_at = ?, attempts = attempts + 1, claimed_by = NULL, claimed_at = NULL,"
-            " next_attempt_at = NULL, last_error = coalesce(?, last_error) WHERE id = ? AND delivered_at IS NULL"
-            " RETURNING id", (now, note, row.id)).fetchall()
-        if not done:
+        if not outbox_db.mark_delivered(self.conn, row.id, stamp(self.clock()), note):
             log.warning("sync.already_delivered", target=self.target, outbox_id=row.id)
         if note:
             log.info("sync.skipped", target=self.target, outbox_id=row.id, kind=row.kind, note=note)
@@ -317,51 +285,56 @@ class OutboxEngine:
         if self._pool is not None:
             self._pool.shutdown(wait=True)
 
-    def _retry(self, row: Row, error: str) -> str:
+    def _retry(self, row: OutboxRow, error: str) -> str:
         failures = row.attempts + 1
         wait = self.backoff.delay(failures)
-        now = self.clock()
-        self.conn.execute(
-            "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?, claimed_by = NULL,"
-            " claimed_at = NULL WHERE id = ? AND delivered_at IS NULL", (error, stamp(now + timedelta(seconds=wait)), row.id))
+        outbox_db.schedule_retry(self.conn, row.id, error, stamp(self.clock() + timedelta(seconds=wait)))
         log.warning("sync.retrying", target=self.target, outbox_id=row.id, kind=row.kind, attempts=failures,
                     wait_seconds=round(wait, 3), error=error)
         return "retrying"
 
-    def _park(self, row: Row, error: str) -> str:
-        self.conn.execute(
-            "UPDATE outbox SET attempts = attempts + 1, last_error = ?, parked_at = ?, next_attempt_at = NULL,"
-            " claimed_by = NULL, claimed_at = NULL WHERE id = ? AND delivered_at IS NULL", (error, stamp(self.clock()), row.id))
+    def _park(self, row: OutboxRow, error: str) -> str:
+        outbox_db.park(self.conn, row.id, error, stamp(self.clock()))
         log.error("sync.parked", target=self.target, outbox_id=row.id, kind=row.kind, key=row.idempotency_key,
                   error=error)
         return "parked"
 
     # -- documents ------------------------------------------------------------------------------------------
-    def _call_for(self, row: Row) -> tuple[Callable[[], Any] | None, str | None]:
+    def _call_for(self, row: OutboxRow) -> tuple[Callable[[], Any] | None, str | None]:
         payload = json.loads(row.payload)
         if row.kind == "order.submitted":
             order = self.order_doc(payload)
             return (lambda: self.adapter.push_order(order)), None
         if row.kind == "order.status":
             ref, status, reason = payload["client_key"], payload["to"], payload.get("reason")
-            if getattr(self.adapter, "wants_order_view", False):
-                order = self.order_now(payload["order_id"], status)
-                return (lambda: self.adapter.push_status(ref, status, reason, order=order)), None  # type: ignore[call-arg]
+            viewer = self._order_viewer()
+            if viewer is not None:
+                view, push = self.order_now(payload["order_id"], status), viewer.push_status
+                return (lambda: push(ref, status, reason, order=view)), None
             return (lambda: self.adapter.push_status(ref, status, reason)), None
         if row.kind == "order.line_voided":
             ref = payload["client_key"]
             reason = f"line {payload['line_no']} voided" + (f": {payload['reason']}" if payload.get("reason") else "")
-            if getattr(self.adapter, "wants_order_view", False):
-                order = self.order_now(payload["order_id"], None)
-                return (lambda: self.adapter.push_status(ref, "line_voided", reason, order=order)), None  # type: ignore[call-arg]
+            viewer = self._order_viewer()
+            if viewer is not None:
+                view, push = self.order_now(payload["order_id"], None), viewer.push_status
+                return (lambda: push(ref, "line_voided", reason, order=view)), None
             return (lambda: self.adapter.push_status(ref, "line_voided", reason)), None
         if row.kind in ("order.refused", "request.refused"):
+            if Capability.REFUSALS not in self.adapter.capabilities:
+                return None, f"not sent: target {self.target} takes no refusals ({row.kind!r} rows)"
             ref, error = payload["client_key"], json.dumps(payload["error"], ensure_ascii=False, sort_keys=True)
             return (lambda: self.adapter.push_status(ref, "refused", error)), None
         if row.kind == "payment.recorded":
             payment = self.payment_doc(row.idempotency_key, payload)
             return (lambda: self.adapter.push_payment(payment)), None
         return None, f"not sent: the ERP adapters have no call for {row.kind!r} rows"
+
+    def _order_viewer(self) -> OrderViewAdapter | None:
+        """The adapter as one that takes the order with each status change, if it declares so."""
+        if Capability.ORDER_VIEW in self.adapter.capabilities:
+            return cast(OrderViewAdapter, self.adapter)
+        return None
 
     @property
     def lang(self) -> str:
@@ -384,12 +357,11 @@ class OutboxEngine:
         """The order as the ERP gets it: the payload (the order as it was submitted) plus each dish's ERP code
         and key as the menu has them now."""
         lines = [line for line in order["lines"] if line.get("status", "active") == "active"]
-        ids = sorted({line["item_id"] for line in lines})
-        codes = {item_id: (key, code) for item_id, key, code in self.conn.execute(
-            "SELECT id, key, erp_code FROM items WHERE id IN (SELECT value FROM json_each(?))", (json.dumps(ids),))}
+        codes = outbox_db.dish_codes(self.conn, {line["item_id"] for line in lines})
         doc_lines = []
         for line in lines:
-            key, code = codes.get(line["item_id"], (None, None))
+            dish = codes.get(line["item_id"])
+            key, code = (dish.key, dish.erp_code) if dish is not None else (None, None)
             name = translate(line["names"], self.lang)
             if line.get("variant_names"):
                 name += f" ({translate(line['variant_names'], self.lang)})"

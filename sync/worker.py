@@ -20,7 +20,7 @@ from appliance.db.connection import open_connection
 from appliance.errors import TableboxError
 from appliance.settings import BoxSettings, SettingsError
 from sync.adapters import make_adapter
-from sync.adapters.base import Adapter
+from sync.adapters.base import Adapter, Capability
 from sync.catalog import CatalogChanges, pull_and_apply
 from sync.config import Target, targets
 from sync.outbox import BATCH_SIZE, LEASE_SECONDS, Backoff, Clock, OutboxEngine, system_clock
@@ -94,7 +94,7 @@ class TargetLoop(WorkerLoop):
                               clock=self.clock, backoff=Backoff(cap=float(self.target.retry_cap_seconds)),
                               lease_seconds=self.lease_seconds, stop=self.stop, heartbeat=self.touch,
                               batch_size=self.batch_size, in_flight=int(self.target.config.get("max_in_flight", 1)))
-        pull_every = self.target.pull_minutes * 60.0 if getattr(self.adapter, "has_catalog", True) else 0.0
+        pull_every = self.target.pull_minutes * 60.0 if Capability.CATALOG_PULL in self.adapter.capabilities else 0.0
         next_pull = time.monotonic() if pull_every else None
         try:
             while not self.stop.is_set():
@@ -163,7 +163,7 @@ class SyncWorker(WorkerGroup[TargetLoop]):
                 self.loops.append(TargetLoop(settings.db_path, target, adapter, self.stop_event,
                                              vfs=settings.sqlite_vfs or None, poll_seconds=poll_seconds, clock=clock,
                                              lease_seconds=lease_seconds, batch_size=batch_size))
-                if target.kind == "relay":
+                if Capability.INBOX in adapter.capabilities:
                     try:
                         self.links.append((link_factory or RelayLink)(settings, target, self.stop_event))
                     except (ValueError, KeyError, TypeError) as exc:

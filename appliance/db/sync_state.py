@@ -1,6 +1,5 @@
 """Where each sync target stands, read from the outbox: ok, retrying since when, failing (rows set aside that
-need a person), or idle; and "retry now". The console (through sync.status), `tablebox sync status` and /healthz
-show it. It lives in the store layer because /healthz (appliance.web) may not import the sync package."""
+need a person), or idle; and "retry now". The console, `tablebox sync status` and /healthz show it."""
 
 from __future__ import annotations
 
@@ -9,7 +8,7 @@ from enum import StrEnum
 
 import apsw
 
-from appliance.db.connection import one, scalar
+from appliance.db.connection import scalar
 from appliance.domain.errors import DomainError
 
 
@@ -41,37 +40,46 @@ class TargetStatus:
     last_error: str | None      # why (the failing row's, or the latest parked row's)
 
 
+def _counted(conn: apsw.Connection, sql: str, name: str) -> tuple[int, str | None]:
+    """(count, the earliest time) of an aggregate query: (0, None) when there is nothing."""
+    row = conn.execute(sql, (name,)).fetchone()
+    return (0, None) if row is None else (int(row[0]), row[1])
+
+
 def target_status(conn: apsw.Connection, name: str) -> TargetStatus:
-    target = one(conn, "SELECT name, kind, enabled FROM sync_targets WHERE name = ?", (name,))
+    target = conn.execute("SELECT kind, enabled FROM sync_targets WHERE name = ?", (name,)).fetchone()
     if target is None:
         raise DomainError("unknown_target", f"no sync target called {name!r}", target=name)
-    backlog, oldest = conn.execute(f"SELECT count(*), min(created_at) FROM outbox WHERE {_WAITING}",
-                                   (name,)).fetchone()
-    parked, first_parked = conn.execute(f"SELECT count(*), min(parked_at) FROM outbox WHERE {_PARKED}",
-                                        (name,)).fetchone()
-    last_success = scalar(conn, "SELECT max(delivered_at) FROM outbox WHERE target = ? AND delivered_at IS NOT NULL",
-                          (name,))
-    failing = one(conn, f"SELECT created_at, last_error FROM outbox WHERE {_WAITING} AND attempts > 0"
-                        " ORDER BY created_at, id LIMIT 1", (name,))
-    since, error = (failing["created_at"], failing["last_error"]) if failing else (None, None)
+    kind, enabled = str(target[0]), bool(target[1])
+    backlog, oldest = _counted(conn, f"SELECT count(*), min(created_at) FROM outbox WHERE {_WAITING}", name)
+    parked, first_parked = _counted(conn, f"SELECT count(*), min(parked_at) FROM outbox WHERE {_PARKED}", name)
+    last_success: str | None = scalar(
+        conn, "SELECT max(delivered_at) FROM outbox WHERE target = ? AND delivered_at IS NOT NULL", (name,))
+    failing = conn.execute(f"SELECT created_at, last_error FROM outbox WHERE {_WAITING} AND attempts > 0"
+                           " ORDER BY created_at, id LIMIT 1", (name,)).fetchone()
+    since: str | None = None
+    error: str | None = None
+    if failing is not None:
+        since, error = failing[0], failing[1]
     if parked:
         state, since = SyncState.FAILING, first_parked
         error = scalar(conn, f"SELECT last_error FROM outbox WHERE {_PARKED} ORDER BY parked_at DESC, id DESC LIMIT 1",
                        (name,))
     elif failing:
         state = SyncState.RETRYING
-    elif not target["enabled"] or (backlog == 0 and last_success is None):
+    elif not enabled or (backlog == 0 and last_success is None):
         state = SyncState.IDLE
     else:
         state = SyncState.OK
-    return TargetStatus(name, target["kind"], bool(target["enabled"]), state, backlog, parked, oldest, last_success,
-                        since, error)
+    return TargetStatus(name, kind, enabled, state, backlog, parked, oldest, last_success, since, error)
 
 
 def sync_status(conn: apsw.Connection) -> list[TargetStatus]:
     """Every target, by name; read in one transaction so the figures agree with each other."""
     with conn:
-        return [target_status(conn, name) for (name,) in conn.execute("SELECT name FROM sync_targets ORDER BY name")]
+        names = [str(name) for (name,) in conn.execute("SELECT name FROM sync_targets ORDER BY name")]
+        statuses = [target_status(conn, name) for name in names]
+    return statuses  # noqa: RET504 - outside the `with`: apsw's __exit__ may swallow, for the type checker
 
 
 def retry_now(conn: apsw.Connection, name: str) -> dict[str, int]:

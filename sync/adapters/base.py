@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import ssl
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Protocol, Sequence
+from enum import StrEnum
+from typing import Any, ClassVar, Mapping, Protocol, Sequence
 
 from appliance.errors import TableboxError
 
@@ -90,11 +91,22 @@ class PaymentDoc:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
+class Capability(StrEnum):
+    """What a target does beyond taking orders, statuses and payments. Each adapter class declares its set
+    (`capabilities`); the outbox engine and the sync worker read the declaration, they never probe for methods."""
+
+    CATALOG_PULL = "catalog_pull"  # pull_catalog/pull_stock answer: the worker pulls the menu from it on schedule
+    ORDER_VIEW = "order_view"      # push_status also takes `order=` (OrderViewAdapter): a phone shows the whole order
+    REFUSALS = "refusals"          # takes order.refused / request.refused rows (what the box refused from it)
+    INBOX = "inbox"                # sends the box messages too (the relay): the worker runs its link beside the outbox
+
+
 class Adapter(Protocol):
     """One ERP. Constructed from its settings (base URL, credentials, mapping); methods block (the worker
     runs them on its own thread) and must time out on their own."""
 
     name: str
+    capabilities: ClassVar[frozenset[Capability]]
 
     def pull_catalog(self) -> Catalog: ...
 
@@ -109,13 +121,22 @@ class Adapter(Protocol):
 
     def push_status(self, order_ref: str, status: str, reason: str | None) -> None:
         """An order was cancelled (or moved on); adapters that cannot record it return without error. An adapter
-        whose class sets `wants_order_view = True` (the relay: a phone shows the whole order) is also given
-        `order=`, the order as it is now with `status` as of this change."""
+        declaring Capability.ORDER_VIEW is called as an OrderViewAdapter instead. With Capability.REFUSALS it also
+        gets status "refused" with the box's error as JSON in `reason`."""
         ...
 
     def push_payment(self, payment: PaymentDoc) -> str: ...
 
     def close(self) -> None: ...
+
+
+class OrderViewAdapter(Adapter, Protocol):
+    """An adapter declaring Capability.ORDER_VIEW (the relay: a phone shows the whole order)."""
+
+    def push_status(self, order_ref: str, status: str, reason: str | None,
+                    order: Mapping[str, Any] | None = None) -> None:
+        """As Adapter.push_status, also given `order`: the order as it is now, with `status` as of this change."""
+        ...
 
 
 def tls_verify(name: str, config: Mapping[str, Any]) -> bool | ssl.SSLContext:

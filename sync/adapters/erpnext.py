@@ -84,7 +84,7 @@ import structlog
 from appliance.domain.errors import DomainError
 from appliance.domain.money import Currency
 from appliance.errors import TableboxError
-from sync.adapters.base import (Catalog, CatalogItem, DeliveryError, OrderDoc, PaymentDoc, Rejected,
+from sync.adapters.base import (Capability, Catalog, CatalogItem, DeliveryError, OrderDoc, PaymentDoc, Rejected,
                                 Retryable)
 
 log = structlog.get_logger("sync.erpnext")
@@ -221,6 +221,8 @@ def server_messages(raw: Any) -> str:
 
 class ERPNextAdapter:
     """One ERPNext site; blocking calls, each with its own timeout."""
+
+    capabilities = frozenset({Capability.CATALOG_PULL})
 
     def __init__(self, name: str, config: Mapping[str, Any]) -> None:
         self.name = name

@@ -77,7 +77,7 @@ import structlog
 
 from appliance.domain.errors import DomainError
 from appliance.domain.money import Currency
-from sync.adapters.base import Catalog, CatalogItem, OrderDoc, PaymentDoc, Rejected, Retryable
+from sync.adapters.base import Capability, Catalog, CatalogItem, OrderDoc, PaymentDoc, Rejected, Retryable
 
 log = structlog.get_logger("sync.odoo")
 
@@ -98,6 +98,8 @@ def create(name: str, config: Mapping[str, Any]) -> OdooAdapter:
 
 
 class OdooAdapter:
+    capabilities = frozenset({Capability.CATALOG_PULL})
+
     def __init__(self, name: str, config: Mapping[str, Any]) -> None:
         self.name = name
         self.base_url = str(config.get("base_url") or "").rstrip("/")

@@ -45,7 +45,7 @@ from typing import Any, Callable, Mapping, Sequence
 import httpx
 import structlog
 
-from sync.adapters.base import Catalog, OrderDoc, PaymentDoc, Rejected, Retryable, tls_verify
+from sync.adapters.base import Capability, Catalog, OrderDoc, PaymentDoc, Rejected, Retryable, tls_verify
 from sync.relay.signing import sign
 
 log = structlog.get_logger("sync.relay")
@@ -266,8 +266,9 @@ def _view_of_doc(order: OrderDoc) -> dict[str, Any]:
 class RelayAdapter:
     """The relay target's outbox rows as order events for the phones (see the module docstring)."""
 
-    wants_order_view = True  # the outbox engine hands push_status the order as it is now
-    has_catalog = False      # the sync worker never pulls from it
+    # The outbox engine hands push_status the order as it is now and the box's refusals; the worker runs the link
+    # (inbox and menu) beside it and never pulls a catalog from it.
+    capabilities = frozenset({Capability.ORDER_VIEW, Capability.REFUSALS, Capability.INBOX})
 
     def __init__(self, name: str, config: Mapping[str, Any], *, clock: Callable[[], float] = time.time) -> None:
         self.name = name

@@ -84,7 +84,7 @@ import structlog
 
 from appliance.domain.errors import DomainError
 from appliance.domain.money import Currency
-from sync.adapters.base import Catalog, CatalogItem, OrderDoc, PaymentDoc, Rejected, Retryable, tls_verify
+from sync.adapters.base import Capability, Catalog, CatalogItem, OrderDoc, PaymentDoc, Rejected, Retryable, tls_verify
 
 log = structlog.get_logger("sync.rest")
 
@@ -175,6 +175,8 @@ def _message_in(data: Any) -> str:
 
 class RestAdapter:
     """One in-house ERP over HTTP(S); blocking calls, each with its own timeout."""
+
+    capabilities = frozenset({Capability.CATALOG_PULL})
 
     def __init__(self, name: str, config: Mapping[str, Any]) -> None:
         self.name = name

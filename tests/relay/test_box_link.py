@@ -20,7 +20,7 @@ from appliance.db.orders import change_status
 from appliance.db.store_settings import load_store_settings
 from appliance.domain.orders import Actor, OrderStatus
 from appliance.store import read_secret
-from sync.adapters.base import Retryable
+from sync.adapters.base import Capability, Retryable
 from sync.config import Target
 from sync.outbox import OutboxEngine
 from sync.relay_link import InboxApplier, RelayLink, last_applied_seq, menu_document
@@ -277,8 +277,7 @@ def test_a_message_failing_again_and_again_is_refused_with_internal_error(applie
 class RecordingRelay:
     """Stands in for the relay adapter: records what the engine hands it."""
 
-    wants_order_view = True
-    has_catalog = False
+    capabilities = frozenset({Capability.ORDER_VIEW, Capability.REFUSALS, Capability.INBOX})
     name = "relay"
 
     def __init__(self) -> None:

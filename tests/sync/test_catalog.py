@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import structlog
@@ -145,7 +146,7 @@ def test_a_removed_dish_leaves_the_menu_but_not_the_orders_already_placed(db, er
         assert dish_id(db, "har_gow") not in shown and dish_id(db, "squirrel_fish") not in shown
     after = client.get(f"/api/v1/tables/{token}/orders?lang=en").json()
     assert after == visit  # same orders, lines, names and total
-    assert [(l["name"], l["quantity"]) for l in after["orders"][0]["lines"]][0] == ("Crystal shrimp dumplings", 2)
+    assert (after["orders"][0]["lines"][0]["name"], after["orders"][0]["lines"][0]["quantity"]) == ("Crystal shrimp dumplings", 2)
     assert after["total_minor"] == 2 * 3200 + 3200 and unpaid_minor(db, session_id) == owed
     refused = post(client, token, har_gow)
     assert refused.status_code == 422 and refused.json()["error"]["code"] == "unknown_item"

@@ -7,23 +7,23 @@ from __future__ import annotations
 import json
 import random
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from appliance.db.connection import open_connection, write_transaction
 from appliance.db.orders import change_status, void_line
+from appliance.db.sync_state import SyncState, retry_now, target_status
 from appliance.domain.orders import Actor, OrderStatus
-from sync.adapters.base import Rejected, Retryable
+from sync.adapters.base import Capability, Rejected, Retryable
 from sync.outbox import Backoff, OutboxEngine, parse_stamp, stamp
-from sync.status import SyncState, retry_now, target_status
 from tests.appliance.web.conftest import item_id, key, variant_id
 
 
 class Clock:
     def __init__(self) -> None:
-        self.now = datetime(2026, 11, 21, 12, 0, tzinfo=timezone.utc)
+        self.now = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 
     def __call__(self) -> datetime:
         return self.now
@@ -36,6 +36,7 @@ class ScriptedAdapter:
     """Records what reaches 'the ERP'; `failures[order_ref]` lists what the next attempts raise (None: succeed)."""
 
     name = "test"
+    capabilities = frozenset({Capability.CATALOG_PULL})
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, Any]] = []
@@ -124,9 +125,9 @@ def test_an_order_reaches_the_erp_with_codes_names_and_totals(client, token, erp
     assert doc.ticket == f"{day}#{order['ticket_no']}" and doc.table == "A1"
     assert (doc.currency, doc.subtotal_minor, doc.total_minor, doc.tax_minor) == (
         "CNY", order["subtotal_minor"], order["total_minor"], order["tax_minor"])
-    assert [(l.code, l.key, l.quantity, l.unit_price_minor, l.line_total_minor) for l in doc.lines] == [
+    assert [(line.code, line.key, line.quantity, line.unit_price_minor, line.line_total_minor) for line in doc.lines] == [
         ("ERP-HAR_GOW", "har_gow", 2, 3200, 6400), (None, "mineral_water", 1, 800, 800)]
-    assert sum(l.line_total_minor for l in doc.lines) == doc.subtotal_minor
+    assert sum(line.line_total_minor for line in doc.lines) == doc.subtotal_minor
     zh = json.loads(erp.execute("SELECT names FROM items WHERE key = 'har_gow'").fetchone()[0])["zh"]
     assert doc.lines[0].name == zh  # in the store's first language
     assert doc2.lines[0].code == "ERP-XIAOLONGBAO" and "(" in doc2.lines[0].name  # the variant named

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from appliance.db.connection import write_transaction
+from appliance.db.sync_state import NEEDS_A_PERSON, SyncState, retry_now, sync_status, target_status
 from appliance.domain.errors import DomainError
-from sync.status import NEEDS_A_PERSON, SyncState, retry_now, sync_status, target_status
 
 
 def outbox_row(db, target, key, *, created="2026-11-21T11:00:00.000000Z", attempts=0, delivered=None, parked=None,

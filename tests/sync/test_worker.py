@@ -15,8 +15,8 @@ from appliance.settings import SettingsError
 from appliance.web.app import create_app
 from sync.adapters.base import Catalog, CatalogItem, Retryable
 from sync.worker import STUCK_AFTER_SECONDS, SyncWorker
-from tests.conftest import token_for
 from tests.appliance.test_sdnotify import is_ping
+from tests.conftest import token_for
 from tests.fakes.erp_rest import FakeRestERP
 from tests.sync.syncd import Syncd, order_bodies, outbox_counts, seed_catalog, wait_until, write_settings
 from tests.sync.test_outbox import ScriptedAdapter, place
@@ -160,8 +160,8 @@ def syncd_config(tmp_path, erp, **overrides):
 def test_sigterm_mid_backlog_exits_0_and_a_restart_sends_the_rest_each_once(settings, erp, tmp_path):
     seed_catalog(settings.db_path, erp)
     config = syncd_config(tmp_path, erp)
-    from sync.config import register_targets
     from appliance.settings import load_settings
+    from sync.config import register_targets
 
     conn = open_connection(settings.db_path)
     register_targets(conn, load_settings(environ={}, data_dir=settings.data_dir, config_file=config))
@@ -183,7 +183,7 @@ def test_sigterm_mid_backlog_exits_0_and_a_restart_sends_the_rest_each_once(sett
         wait_until(lambda: outbox_counts(settings.db_path)["delivered"] == 60)
     finally:
         assert syncd.terminate() == 0
-    assert erp.order_counts() == {k: 1 for k in keys}
+    assert erp.order_counts() == dict.fromkeys(keys, 1)
     totals = order_totals(settings)
     assert {k: erp.order_total_minor(k) for k in keys} == {k: totals[k] for k in keys}
 
@@ -209,7 +209,7 @@ def test_kill_9_mid_delivery_then_restart_delivers_every_order_once(settings, er
         wait_until(lambda: outbox_counts(settings.db_path)["delivered"] == 80, timeout=30)
     finally:
         assert syncd.terminate() == 0
-    assert erp.order_counts() == {k: 1 for k in keys}
+    assert erp.order_counts() == dict.fromkeys(keys, 1)
     assert outbox_counts(settings.db_path) == {"total": 80, "delivered": 80, "parked": 0, "claimed": 0, "waiting": 0}
     log = (tmp_path / "syncd.log").read_text()
     assert '"event": "sync.retrying"' in log and erp.secret not in log  # the key is never logged
