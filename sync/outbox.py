@@ -43,6 +43,7 @@ from appliance.db.outbox import LineHead, OutboxRow
 from appliance.db.store_settings import load_store_settings
 from appliance.domain.errors import DomainError
 from appliance.domain.menu import translate
+from appliance.errors import TableboxError
 from sync.adapters.base import (
     Adapter,
     Capability,
@@ -103,7 +104,7 @@ class Pass:
     released: int = 0         # claimed but handed back unsent (a failure ahead of them, or stopping)
 
 
-class UnreadableRow(Exception):
+class UnreadableRow(TableboxError):
     """A row whose payload cannot be turned into a document: retrying cannot fix it, so it is parked."""
 
 
