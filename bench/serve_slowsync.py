@@ -9,6 +9,7 @@ opens; the environment variable is set here too in case the caller forgot it.
 from __future__ import annotations
 
 import os
+import runpy
 import sys
 from pathlib import Path
 
@@ -17,13 +18,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import slow_vfs
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str]) -> None:
     slow_vfs.register()
     os.environ["TABLEBOX_SQLITE_VFS"] = slow_vfs.NAME
-    from appliance.cli import main as tablebox_main
-
-    return tablebox_main(["serve", *argv])
+    # `python -m appliance serve ...` in this process (the VFS is registered here): the command line runs as a
+    # program, its package is not imported as a library. It exits with the command's status.
+    sys.argv = ["tablebox", "serve", *argv]
+    runpy.run_module("appliance", run_name="__main__", alter_sys=True)
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))
+    main(sys.argv[1:])
