@@ -4,21 +4,26 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import json
 import os
 import re
 import shutil
-import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Callable, Iterable
 
 import apsw
 
-from appliance.db.connection import open_connection
-from appliance.db.integrity import (DatabaseProblem, StoreFileInfo, check_problems, inspect_store_file,
-                                    looks_like_sqlite, store_info)
+from appliance.db.integrity import (
+    CopyFailed,
+    DatabaseProblem,
+    StoreFileInfo,
+    checkpoint,
+    copy_snapshot,
+    inspect_store_file,
+    looks_like_sqlite,
+    store_id_of,
+)
 from appliance.diskspace import MB, free_bytes
 from appliance.settings import BoxSettings
 from appliance.store import StoreError
@@ -160,68 +165,30 @@ def run_backup(settings: BoxSettings, dest: Path | None = None, *, keep_daily: i
 
 def make_backup(db_path: Path, folder: Path, when: datetime, *, progress: Progress | None = None,
                 reserve_bytes: int = 0, vfs: str | None = None, step_pages: int = STEP_PAGES) -> tuple[Path, StoreFileInfo]:
-    """Copy the live database page by page with SQLite's backup API into a temporary file in `folder`,
-    check it (integrity_check, a store's tables and store_id), make it durable, then rename it into place.
-
-    The source is read inside one read transaction: the copy is the database as it was when the backup
-    began, whatever the writer commits meanwhile (WAL readers never block the writer, and without the
-    open transaction every commit elsewhere would restart the copy from page 1).
-    """
+    """Copy the live database into a temporary file in `folder` (appliance.db.integrity.copy_snapshot: SQLite's
+    backup API inside one read transaction, so the copy is the database as it was when the backup began, whatever
+    the writer commits meanwhile), checked, make it durable, then rename it into place."""
     for stale in folder.glob(f".store-*{PARTIAL}*"):
         stale.unlink(missing_ok=True)
     final = _free_name(folder, when)
     temp = folder / f".{final.name}{PARTIAL}"
     _create_private(temp)
-    src: apsw.Connection | None = None
-    dst: apsw.Connection | None = None
-    try:
-        src = open_connection(db_path, readonly=True, vfs=vfs)
-        src.execute("BEGIN")
-        page_count = src.execute("PRAGMA page_count").fetchone()[0]  # the first read fixes the snapshot
-        page_size = src.execute("PRAGMA page_size").fetchone()[0]
-        need = page_count * page_size
+
+    def room_for(need: int) -> None:
         free = free_bytes(folder)
         if free < need + reserve_bytes:
             raise BackupError(
                 f"not enough free space in {folder}: the backup needs {_mb(need)} MB"
                 + (f" and {_mb(reserve_bytes)} MB must stay free for orders (min_free_mb)" if reserve_bytes else "")
                 + f", {_mb(free)} MB are free: delete old files or back up to a USB stick (--dest)")
-        dst = apsw.Connection(str(temp))
-        with dst.backup("main", src, "main") as copy:
-            busy_since: float | None = None
-            left, restarts = page_count, 0
-            while not copy.done:
-                try:
-                    copy.step(step_pages)
-                    busy_since = None
-                    if copy.remaining > left:  # SQLite started over: the snapshot was lost (never expected)
-                        restarts += 1
-                        if restarts > MAX_RESTARTS:
-                            raise BackupError("the copy kept starting over while orders were written: try again")
-                    left = copy.remaining
-                except (apsw.BusyError, apsw.LockedError):
-                    busy_since = busy_since or time.monotonic()
-                    if time.monotonic() - busy_since > BUSY_GIVE_UP_SECONDS:
-                        raise BackupError(f"the database stayed busy for {BUSY_GIVE_UP_SECONDS:.0f} s: try again") from None
-                    time.sleep(0.05)
-                    continue
-                if progress is not None:
-                    progress(copy.pagecount - copy.remaining, copy.pagecount)
-        src.execute("COMMIT")
-        src.close()
-        src = None
-        # The copy carries the source's WAL flag; a backup is one self-contained file.
-        dst.execute("PRAGMA journal_mode=DELETE")
-        problems = check_problems(dst, full=True)
-        if problems:
-            raise BackupError(f"the backup failed its integrity check ({'; '.join(problems[:3])}); "
-                              "the live database may be damaged: run `tablebox doctor`")
+
+    try:
         try:
-            info = store_info(dst, final)
-        except DatabaseProblem as exc:
-            raise BackupError(str(exc)) from None
-        dst.close()
-        dst = None
+            info = copy_snapshot(db_path, temp, shown_as=final, vfs=vfs, step_pages=step_pages, room_for=room_for,
+                                 progress=progress, busy_give_up_seconds=BUSY_GIVE_UP_SECONDS,
+                                 max_restarts=MAX_RESTARTS)
+        except CopyFailed as exc:
+            raise BackupError(f"the backup failed: {exc}") from None
         _fsync_file(temp)
         os.rename(temp, final)
         _fsync_dir(folder)
@@ -233,9 +200,6 @@ def make_backup(db_path: Path, folder: Path, when: datetime, *, progress: Progre
     except OSError as exc:
         raise BackupError(f"cannot write the backup in {folder}: {exc.strerror or exc}") from None
     finally:
-        for conn in (src, dst):
-            if conn is not None:
-                conn.close()
         for leftover in (temp, Path(f"{temp}-journal"), Path(f"{temp}-wal"), Path(f"{temp}-shm")):
             leftover.unlink(missing_ok=True)
 
@@ -316,8 +280,8 @@ def restore(settings: BoxSettings, file: Path, *, force: bool = False, now: date
         _match_owner(temp, db_path if db_path.exists() else settings.data_dir)
         aside: list[Path] = []
         if db_path.exists():
-            previous = _store_id_of(db_path)
-            _checkpoint(db_path)
+            previous = store_id_of(db_path)
+            checkpoint(db_path)
             stamp = when.strftime("%Y%m%d-%H%M%S")
             for suffix in ("", "-wal", "-shm"):
                 live = Path(f"{db_path}{suffix}")
@@ -333,32 +297,6 @@ def restore(settings: BoxSettings, file: Path, *, force: bool = False, now: date
     finally:
         for leftover in (temp, Path(f"{temp}-journal"), Path(f"{temp}-wal"), Path(f"{temp}-shm")):
             leftover.unlink(missing_ok=True)
-
-
-def _store_id_of(db_path: Path) -> str | None:
-    try:
-        conn = apsw.Connection(str(db_path), flags=apsw.SQLITE_OPEN_READWRITE)
-        try:
-            row = conn.execute("SELECT value FROM settings WHERE key = 'store_id'").fetchone()
-        finally:
-            conn.close()
-    except apsw.Error:  # a damaged store (the usual reason to restore) need not say who it was
-        return None
-    return json.loads(row[0]) if row else None
-
-
-def _checkpoint(db_path: Path) -> None:
-    """Fold the WAL into the database file so the copy kept aside is whole on its own (best effort: a
-    damaged database keeps its -wal and -shm beside it instead)."""
-    try:
-        conn = apsw.Connection(str(db_path), flags=apsw.SQLITE_OPEN_READWRITE)
-        try:
-            conn.set_busy_timeout(2000)
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        finally:
-            conn.close()
-    except apsw.Error:
-        pass
 
 
 class _folder_lock:

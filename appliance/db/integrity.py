@@ -1,16 +1,18 @@
-"""Is a database file whole, and is it a Tablebox store: the checks run at start, on every backup and before a restore."""
+"""Is a database file whole, and is it a Tablebox store: the checks run at start, on every backup and before a restore;
+and the SQLite side of copying one (a backup's snapshot copy, a restore's store_id and checkpoint)."""
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import apsw
 
-from appliance.db.connection import BUSY_TIMEOUT_MS, scalar
-from appliance.errors import StoreDamaged
+from appliance.db.connection import BUSY_TIMEOUT_MS, open_connection, scalar
+from appliance.errors import StoreDamaged, StoreError
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 MAX_REPORTED = 10  # integrity_check stops after this many problems: enough to say "damaged" and show where
@@ -135,3 +137,100 @@ def store_info(conn: apsw.Connection, path: str | Path) -> StoreFileInfo:
         newest_order_at=newest,
         size_bytes=page_count * page_size,
     )
+
+
+# -- Copies of a database file (appliance.backup): the SQLite side of backing up and restoring ------------------
+
+class CopyFailed(StoreError):
+    """A copy of the store could not be made whole; the message says why (the caller says what to do)."""
+
+
+def copy_snapshot(db_path: Path, target: Path, *, shown_as: Path | None = None, vfs: str | None = None,
+                  step_pages: int = 256,
+                  room_for: Callable[[int], None] | None = None, progress: Callable[[int, int], None] | None = None,
+                  busy_give_up_seconds: float = 60.0, max_restarts: int = 20) -> StoreFileInfo:
+    """Copy the live database page by page with SQLite's backup API into the new file `target`, then make the copy
+    a self-contained file (journal_mode=DELETE) and check it (integrity_check, a store's tables and store_id).
+
+    The source is read inside one read transaction: the copy is the database as it was when the copy began,
+    whatever the writer commits meanwhile (WAL readers never block the writer, and without the open transaction
+    every commit elsewhere would restart the copy from page 1). `room_for(bytes)` is called once the size is known,
+    before anything is written, and may refuse by raising. Raises CopyFailed (a busy source, a copy that keeps
+    starting over, a copy that is not whole, naming it `shown_as`); apsw errors (a full disk...) and OSError go to
+    the caller."""
+    src: apsw.Connection | None = None
+    dst: apsw.Connection | None = None
+    try:
+        src = open_connection(db_path, readonly=True, vfs=vfs)
+        src.execute("BEGIN")
+        page_count: int = scalar(src, "PRAGMA page_count")  # the first read fixes the snapshot
+        page_size: int = scalar(src, "PRAGMA page_size")
+        if room_for is not None:
+            room_for(page_count * page_size)
+        dst = apsw.Connection(str(target))
+        with dst.backup("main", src, "main") as copy:
+            busy_since: float | None = None
+            left, restarts = page_count, 0
+            while not copy.done:
+                try:
+                    copy.step(step_pages)
+                    busy_since = None
+                    if copy.remaining > left:  # SQLite started over: the snapshot was lost (never expected)
+                        restarts += 1
+                        if restarts > max_restarts:
+                            raise CopyFailed("the copy kept starting over while orders were written: try again")
+                    left = copy.remaining
+                except (apsw.BusyError, apsw.LockedError):
+                    busy_since = busy_since or time.monotonic()
+                    if time.monotonic() - busy_since > busy_give_up_seconds:
+                        raise CopyFailed(f"the database stayed busy for {busy_give_up_seconds:.0f} s: try again"
+                                         ) from None
+                    time.sleep(0.05)
+                    continue
+                if progress is not None:
+                    progress(copy.pagecount - copy.remaining, copy.pagecount)
+        src.execute("COMMIT")
+        src.close()
+        src = None
+        # The copy carries the source's WAL flag; a backup is one self-contained file.
+        dst.execute("PRAGMA journal_mode=DELETE")
+        problems = check_problems(dst, full=True)
+        if problems:
+            raise CopyFailed(f"the copy fails its integrity check ({'; '.join(problems[:3])}); "
+                             "the live database may be damaged: run `tablebox doctor`")
+        try:
+            return store_info(dst, shown_as or target)
+        except DatabaseProblem as exc:
+            raise CopyFailed(str(exc)) from None
+    finally:
+        for conn in (src, dst):
+            if conn is not None:
+                conn.close()
+
+
+def store_id_of(db_path: Path) -> str | None:
+    """The store_id a database file holds; None when it cannot say (a damaged store, the usual reason to restore,
+    need not say who it was)."""
+    try:
+        conn = apsw.Connection(str(db_path), flags=apsw.SQLITE_OPEN_READWRITE)
+        try:
+            value: str | None = scalar(conn, "SELECT value FROM settings WHERE key = 'store_id'")
+        finally:
+            conn.close()
+    except apsw.Error:
+        return None
+    return json.loads(value) if value else None
+
+
+def checkpoint(db_path: Path) -> None:
+    """Fold the WAL into the database file so the file is whole on its own (best effort: a damaged database keeps
+    its -wal and -shm beside it instead)."""
+    try:
+        conn = apsw.Connection(str(db_path), flags=apsw.SQLITE_OPEN_READWRITE)
+        try:
+            conn.set_busy_timeout(2000)
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            conn.close()
+    except apsw.Error:
+        pass
