@@ -40,7 +40,7 @@ import httpx  # noqa: E402
 import msgspec  # noqa: E402
 
 from bench.procs import Child, cpu_seconds, free_port, pinned, rss_mb  # noqa: E402
-from sync.relay.signing import sign  # noqa: E402
+from appliance.contract.signing import sign  # noqa: E402
 from sync.relay.storage import open_storage  # noqa: E402
 
 TOKEN_ALPHABET = "abcdefghijklmnopqrstuvwxyz234567"

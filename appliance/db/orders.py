@@ -10,6 +10,7 @@ from typing import Any
 
 import apsw
 
+from appliance.contract.relay import relay_source
 from appliance.db.connection import dumps, one, rows, scalar, utc_now
 from appliance.db.menu import counted_stock, load_menu, take_stock
 from appliance.db.store_settings import StoreSettings, load_store_settings
@@ -200,13 +201,15 @@ def _ticket_jobs(conn: apsw.Connection, order_id: int, session_id: int, stations
 
 def _outbox(conn: apsw.Connection, kind: str, key: str, payload: dict[str, Any], now: str, client_key: str) -> int:
     """One row per enabled sync target. A relay target gets only the rows of orders that came through it (their
-    client key is in inbox_seen as a message of "relay:TARGET@RELAY_STORE_ID", the target's store_id setting): the
-    public relay has no business with the orders taken on the store's own network, and its phones could not see them
-    anyway."""
-    targets = [name for (name,) in conn.execute(
-        "SELECT name FROM sync_targets t WHERE enabled AND (kind <> 'relay' OR EXISTS (SELECT 1 FROM inbox_seen s"
-        " WHERE s.source = 'relay:' || t.name || '@' || coalesce(json_extract(t.config, '$.store_id'), '')"
-        " AND s.message_id = ?)) ORDER BY name", (client_key,))]
+    client key is in inbox_seen as a message of `relay_source(TARGET, RELAY_STORE_ID)`, the target's store_id
+    setting): the public relay has no business with the orders taken on the store's own network, and its phones could
+    not see them anyway."""
+    enabled = [(str(name), str(kind), str(relay_store)) for name, kind, relay_store in conn.execute(
+        "SELECT name, kind, coalesce(json_extract(config, '$.store_id'), '') FROM sync_targets WHERE enabled"
+        " ORDER BY name")]
+    targets = [name for name, kind, relay_store in enabled
+               if kind != "relay" or conn.execute("SELECT 1 FROM inbox_seen WHERE source = ? AND message_id = ?",
+                                                  (relay_source(name, relay_store), client_key)).fetchone()]
     if not targets:
         return 0
     body = dumps(payload)

@@ -14,8 +14,11 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
-from appliance.db.diner_input import OrderIn, ServiceRequestIn, order_request, strict_decode
-from appliance.db.diner_menu import store_view
+from appliance.contract.decode import strict_decode
+from appliance.contract.diner import (MenuOut, OrderIn, OrderOut, ServiceRequestIn, ServiceRequestOut, TableInfoOut,
+                                      VisitOrdersOut)
+from appliance.contract.menu import render_store
+from appliance.db.diner_input import order_request
 from appliance.db.orders import last_event_id, session_orders, submit_order
 from appliance.db.tables import Table, live_session, request_service, resolve_token
 from appliance.db.writer import WriterClosed
@@ -25,7 +28,6 @@ from appliance.web.errors import ApiError, ErrorOut, request_lang
 from appliance.db.order_events import OrderEvent, events_for_session
 from appliance.web.localize import localize_order, session_view
 from appliance.ratelimit import retry_after
-from appliance.web.schemas import MenuOut, OrderOut, ServiceRequestOut, TableInfoOut, VisitOrdersOut
 
 log = structlog.get_logger("appliance.orders")
 
@@ -95,7 +97,7 @@ async def _write(request: Request[Any, Any, Any], fn: Any, *args: Any) -> Any:
 
 
 def _strict(body: bytes, kind: type[Any]) -> Any:
-    """Decode the body strictly (appliance.db.diner_input: the relay link checks relayed orders the same way)."""
+    """Decode the body strictly (appliance.contract.decode: the relay and the relay link check orders the same way)."""
     return strict_decode(body, kind)
 
 
@@ -120,7 +122,7 @@ class DinerController(Controller):
         takes_orders = open_now and (
             (session is not None and SessionStatus(session["status"]) in ORDERING) or not settings.tables_need_staff_open)
         return msgspec.convert({
-            "store": store_view(settings, open_now),
+            "store": render_store(settings, open_now),
             "table": {"name": table.name, "area": table.area, "seats": table.seats, "takes_orders": takes_orders,
                       "session": session_view(session)},
         }, TableInfoOut)

@@ -9,6 +9,7 @@ import structlog
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
+from appliance.contract.diner import ErrorBody, ErrorOut
 from appliance.domain.errors import DEFAULT_HTTP_STATUS, HTTP_STATUS_BY_CODE, DomainError
 from appliance.domain.money import format_money
 from appliance.domain.messages import choose_lang, code_for_http_status, message_for
@@ -18,18 +19,6 @@ log = structlog.get_logger("appliance.web")
 
 STATUS_BY_CODE = HTTP_STATUS_BY_CODE
 DEFAULT_STATUS = DEFAULT_HTTP_STATUS
-
-
-class ErrorBody(msgspec.Struct):
-    code: str
-    message: str
-    details: dict[str, Any]
-
-
-class ErrorOut(msgspec.Struct):
-    """Every refusal of the API has this shape."""
-
-    error: ErrorBody
 
 
 class ApiError(TableboxError):
@@ -62,7 +51,7 @@ def error_response(request: Request[Any, Any, Any], code: str, status: int, deta
                    fallback: str, headers: dict[str, str] | None = None) -> Response[ErrorOut]:
     money = _money_formatter(request) if "total_minor" in details else None
     message = message_for(code, request_lang(request), details, fallback, money)
-    body = msgspec.json.encode({"error": {"code": code, "message": message, "details": details}})
+    body = msgspec.json.encode(ErrorOut(ErrorBody(code, message, details)))
     return Response(content=body, status_code=status, media_type="application/json", headers=headers)
 
 

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from appliance.contract.diner import ORDER_FIELDS
 from appliance.domain.menu import translate
-
-ORDER_FIELDS = ("id", "ticket_no", "status", "channel", "table", "client_key", "currency", "subtotal_minor",
-                "service_charge_minor", "total_minor", "tax_minor", "note", "created_at", "updated_at", "cancel_reason")
 
 
 def localize_order(order: dict[str, Any], lang: str) -> dict[str, Any]:

@@ -1,5 +1,5 @@
-"""The diner's menu in one language (appliance.db.diner_menu), rendered once per menu version and cached as JSON
-bytes with an ETag."""
+"""The diner's menu in one language (`appliance.contract.menu.render_menu`), rendered once per menu version and
+cached as JSON bytes with an ETag."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import hashlib
 
 import msgspec
 
-from appliance.db.diner_menu import render_menu
+from appliance.contract.menu import render_menu
 from appliance.db.orders import Snapshot
 
 
@@ -28,7 +28,7 @@ class MenuRenderCache:
         key = (lang, closed)
         entry = self._entries.get(key)
         if entry is None:
-            body = msgspec.json.encode(render_menu(snap, lang, minute_of_day))
+            body = msgspec.json.encode(render_menu(snap.menu, snap.settings, lang, minute_of_day, version=snap.version))
             digest = hashlib.sha256(body).hexdigest()[:16]
             entry = (f'"{self.store_id}-{snap.version}-{lang}-{digest}"', body)
             if len(self._entries) > 64:

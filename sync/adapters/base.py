@@ -10,10 +10,10 @@ second, with the ERP's own message, for a person to look at.
 
 from __future__ import annotations
 
-import ssl
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, ClassVar, Mapping, Protocol, Sequence
+from typing import Any, ClassVar, Protocol
 
 from appliance.errors import TableboxError
 
@@ -26,7 +26,12 @@ class DeliveryError(TableboxError):
 
 
 class Retryable(DeliveryError):
-    """Try again later (network down, timeout, 5xx, 429, the ERP busy)."""
+    """Try again later (network down, timeout, 5xx, 429, the ERP busy). `retry_after`: the seconds the target asked
+    to be left alone for (its Retry-After header), when it said."""
+
+    def __init__(self, message: str, *, status: int | None = None, retry_after: float | None = None) -> None:
+        super().__init__(message, status=status)
+        self.retry_after = retry_after
 
 
 class Rejected(DeliveryError):
@@ -138,13 +143,3 @@ class OrderViewAdapter(Adapter, Protocol):
         """As Adapter.push_status, also given `order`: the order as it is now, with `status` as of this change."""
         ...
 
-
-def tls_verify(name: str, config: Mapping[str, Any]) -> bool | ssl.SSLContext:
-    """httpx's `verify=` for a target: `verify_tls` (default true), or a context trusting `ca_file` when given."""
-    verify: bool | ssl.SSLContext = bool(config.get("verify_tls", True))
-    if config.get("ca_file"):
-        try:
-            verify = ssl.create_default_context(cafile=str(config["ca_file"]))
-        except (OSError, ssl.SSLError) as exc:
-            raise ValueError(f"sync target {name}: cannot use ca_file {config['ca_file']!r}: {exc}") from None
-    return verify

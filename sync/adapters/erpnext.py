@@ -4,6 +4,8 @@ Sales Order (or POS Invoice) recognised by a unique custom field holding our ord
 Settings (`[sync.NAME]` with `kind = "erpnext"`; secrets may come from TABLEBOX_SYNC_<NAME>_<KEY>)::
 
     base_url = "https://erp.example.com"      # required: the site's address (no /api suffix)
+    verify_tls = true                         # false only for a test site with a self-signed certificate
+    ca_file = "/etc/tablebox/erp-ca.pem"      # or trust this CA for it
     api_key = "..."                           # SECRET: the API user's key    } sent as
     api_secret = "..."                        # SECRET: and its secret        } Authorization: token KEY:SECRET
     timeout_seconds = 10                      # every request (connect, read, write) gives up after this
@@ -59,7 +61,8 @@ What is read and written:
   [tablebox payment <ref>]"), once (found by that marker before adding). Payment Entries need accounts and
   modes of payment we do not know; ERPNext users reconcile from the comment.
 
-Errors: connection refused, timeouts, a dropped connection, 5xx, 408, 423 and 429 are `Retryable`;
+Errors (the classification every target shares, `sync/adapters/http.py`, plus ERPNext's 423 Locked): connection
+refused, timeouts, a dropped connection, 5xx, 408, 423, 425 and 429 are `Retryable` (with the answer's Retry-After);
 401/403 are `Rejected` ("check the API key"); other 4xx are `Rejected` with ERPNext's own message (from
 `_server_messages`, else `exception`), e.g. an unknown item (404 DoesNotExistError "Item X not found", or
 417 LinkValidationError "Could not find Row #1: Item Code: X") names the item and our dish. A missing
@@ -73,9 +76,10 @@ import hashlib
 import html
 import json
 import re
+from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import Any, Mapping, Sequence
+from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -84,8 +88,17 @@ import structlog
 from appliance.domain.errors import DomainError
 from appliance.domain.money import Currency
 from appliance.errors import TableboxError
-from sync.adapters.base import (Capability, Catalog, CatalogItem, DeliveryError, OrderDoc, PaymentDoc, Rejected,
-                                Retryable)
+from sync.adapters.base import (
+    Capability,
+    Catalog,
+    CatalogItem,
+    DeliveryError,
+    OrderDoc,
+    PaymentDoc,
+    Rejected,
+    Retryable,
+)
+from sync.adapters.http import HttpAdapter, Verdict, base_url_setting, retry_after_seconds
 
 log = structlog.get_logger("sync.erpnext")
 
@@ -94,7 +107,6 @@ DEFAULT_REMARK_FIELD = {"Sales Order": "po_no", "POS Invoice": "remarks"}
 REMARK_CHARS = 140              # po_no is a Data field: 140 characters
 CANCELLED_PREFIX = "CANCELLED"
 MAX_PAGES = 10_000
-RETRY_STATUSES = frozenset({408, 423, 429})
 _MESSAGE_CAP = 300
 _TAG = re.compile(r"<[^>]+>")
 _UNKNOWN_COLUMN = re.compile(r"Unknown column '(?:[^'.]*\.)?`?([^'`]+)`?'")
@@ -162,13 +174,15 @@ def _truthy(value: Any) -> bool:
 class FrappeError(TableboxError):
     """A non-2xx answer, read: the HTTP status, Frappe's exc_type, its message for people, the raw text."""
 
-    def __init__(self, status: int, exc_type: str, message: str, text: str, location: str = "") -> None:
+    def __init__(self, status: int, exc_type: str, message: str, text: str, location: str = "",
+                 retry_after: float | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.exc_type = exc_type
         self.message = message
         self.text = text
         self.location = location
+        self.retry_after = retry_after
 
     @property
     def is_duplicate(self) -> bool:
@@ -196,7 +210,7 @@ class FrappeError(TableboxError):
         if not message:
             message = exc_type or " ".join(_TAG.sub(" ", text).split())[:120] or f"HTTP {response.status_code}"
         return cls(response.status_code, exc_type, message[:_MESSAGE_CAP], text,
-                   response.headers.get("location", ""))
+                   response.headers.get("location", ""), retry_after_seconds(response.headers.get("retry-after")))
 
 
 def server_messages(raw: Any) -> str:
@@ -219,25 +233,19 @@ def server_messages(raw: Any) -> str:
     return "; ".join(messages)
 
 
-class ERPNextAdapter:
+class ERPNextAdapter(HttpAdapter):
     """One ERPNext site; blocking calls, each with its own timeout."""
 
     capabilities = frozenset({Capability.CATALOG_PULL})
+    peer = "ERPNext"
+    extra_retryable = frozenset({423})   # Locked: a document another request is saving
 
     def __init__(self, name: str, config: Mapping[str, Any]) -> None:
-        self.name = name
         where = f"sync target {name}"
-        base_url = str(config.get("base_url") or "").rstrip("/")
-        if not base_url.startswith(("http://", "https://")):
-            raise ValueError(f"{where}: base_url must start with http:// or https://, got {base_url!r}")
-        self.base_url = base_url
+        base_url_setting(name, config)  # the first thing to fix when it is wrong
         api_key, api_secret = str(config.get("api_key") or ""), str(config.get("api_secret") or "")
         if not api_key or not api_secret:
             raise ValueError(f"{where}: ERPNext needs api_key and api_secret (an API user's keys)")
-        timeout = _number(config, "timeout_seconds", 10, where, float)
-        if not timeout > 0:
-            raise ValueError(f"{where}: timeout_seconds must be positive")
-        self.timeout = timeout
         self.doctype = str(config.get("doctype") or "Sales Order")
         if self.doctype not in ORDER_DOCTYPES:
             raise ValueError(f"{where}: doctype must be one of {', '.join(ORDER_DOCTYPES)}, got {self.doctype!r}")
@@ -261,39 +269,20 @@ class ERPNextAdapter:
         self.page_size = _number(config, "page_size", 100, where)
         if not 1 <= self.page_size <= 10_000:
             raise ValueError(f"{where}: page_size must be between 1 and 10000")
-        self._secrets = sorted({s for s in (api_key, api_secret, f"{api_key}:{api_secret}") if len(s) >= 4},
-                               key=len, reverse=True)
-        headers = {"Authorization": f"token {api_key}:{api_secret}", "Accept": "application/json",
-                   "User-Agent": "tablebox-sync"}
-        self._client = httpx.Client(base_url=base_url, headers=headers, timeout=httpx.Timeout(timeout),
-                                    follow_redirects=False)
+        super().__init__(name, config, secrets=(api_key, api_secret, f"{api_key}:{api_secret}"),
+                         headers={"Authorization": f"token {api_key}:{api_secret}", "Accept": "application/json"})
 
     def __repr__(self) -> str:
         return f"ERPNextAdapter({self.name!r}, {self.base_url!r})"
 
-    def close(self) -> None:
-        self._client.close()
-
     # -- HTTP -----------------------------------------------------------------------------------------------
-    def _scrub(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
-
     def _call(self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
               body: Any = None, headers: Mapping[str, str] | None = None) -> Any:
         """One request: the JSON answer of a 2xx (numbers as Decimal), `FrappeError` for any other status,
         `Retryable` when no answer came."""
         content = json.dumps(body, ensure_ascii=False).encode() if body is not None else None
         sent_headers = {"Content-Type": "application/json", **(headers or {})} if content is not None else headers
-        try:
-            response = self._client.request(method, path, params=params, content=content, headers=sent_headers)
-        except httpx.TimeoutException as exc:
-            raise Retryable(f"{self.name}: ERPNext at {self.base_url} did not answer within {self.timeout:g} s"
-                            f" ({type(exc).__name__})") from None
-        except httpx.TransportError as exc:
-            raise Retryable(self._scrub(f"{self.name}: cannot reach ERPNext at {self.base_url}"
-                                        f" ({type(exc).__name__}: {exc})")) from None
+        response = self.send(method, path, params=params, content=content, headers=sent_headers)
         if not 200 <= response.status_code < 300:
             raise FrappeError.from_response(response)
         try:
@@ -310,7 +299,7 @@ class ERPNextAdapter:
 
     def _failure(self, err: FrappeError, what: str, order: OrderDoc | None = None) -> DeliveryError:
         """What a refused request means for the worker: try later, or a person must fix something."""
-        status, message = err.status, self._scrub(err.message)
+        status, message = err.status, self.scrub(err.message)
         column = _UNKNOWN_COLUMN.search(err.text)
         if column:
             field = column.group(1)
@@ -323,8 +312,9 @@ class ERPNextAdapter:
         if status == 403 or err.exc_type == "PermissionError":
             return Rejected(f"{self.name}: ERPNext refused {what} (HTTP {status}: {message}): check the API key"
                             " and the roles of its user", status=status)
-        if status >= 500 or status in RETRY_STATUSES or err.exc_type in ("QueryDeadlockError", "QueryTimeoutError"):
-            return Retryable(f"{self.name}: ERPNext answered {status} to {what}: {message}", status=status)
+        if self.classify(status) is Verdict.RETRY or err.exc_type in ("QueryDeadlockError", "QueryTimeoutError"):
+            return Retryable(f"{self.name}: ERPNext answered {status} to {what}: {message}", status=status,
+                             retry_after=err.retry_after)
         if 300 <= status < 400:
             return Rejected(f"{self.name}: ERPNext redirected {what} to {err.location or '?'}: set base_url to the"
                             " site's final address", status=status)
@@ -447,7 +437,8 @@ class ERPNextAdapter:
         rows = self._list(self.doctype, fields, [[self.doctype, self.order_ref_field, "=", order_ref]],
                           f"the lookup of order {order_ref}", order_by="creation asc", limit=20)
         live = [row for row in rows if int(row.get("docstatus") or 0) != 2]
-        return (live or rows or [None])[0]
+        found = live or rows
+        return found[0] if found else None
 
     def push_order(self, order: OrderDoc) -> str:
         unmapped = [line.name for line in order.lines if not line.code]

@@ -13,6 +13,8 @@ Settings (`[sync.NAME]` with `kind = "odoo"`):
                           "jsonrpc" (Odoo 18 and older: `POST /jsonrpc`, `execute_kw`), or "auto" (asks
                           `GET /web/version` once: 19 or later speaks JSON-2, older JSON-RPC)
     timeout_seconds       every HTTP call (default 10)
+    verify_tls            false only for a test server with a self-signed certificate (default true)
+    ca_file               or trust this CA for the server's certificate, e.g. "/etc/tablebox/odoo-ca.pem"
     partner_id            the res.partner orders are sold to, the walk-in customer (required to push orders)
     company_id            the res.company: calls run in it, orders belong to it, its currency is the catalog's
     currency              the catalog's currency code, instead of asking res.company (optional)
@@ -54,8 +56,9 @@ What it does:
   looked up first so a retry posts nothing twice. None of the visit's orders in Odoo is refused (the orders
   must be delivered first).
 
-Failures: timeouts, refused or dropped connections, 5xx, 408/409/425/429, and JSON-RPC errors that are not
-Odoo's own (a database lock, a serialization failure) are `Retryable`. A refused API key (401 "Invalid apikey",
+Failures (the classification every target shares, `sync/adapters/http.py`, plus Odoo's 409 for a concurrent
+update): timeouts, refused or dropped connections, 5xx, 408/409/425/429 (with the answer's Retry-After), and JSON-RPC
+errors that are not Odoo's own (a database lock, a serialization failure) are `Retryable`. A refused API key (401 "Invalid apikey",
 JSON-RPC `AccessDenied` or a failed authenticate) is `Rejected` with "check the API key"; 403 / `AccessError`
 names the user's access rights; a 404 (no such model or method, no JSON-2 on this server) and a 400/422 (a bad
 parameter, a `ValidationError` / `UserError`) are `Rejected` with Odoo's own message. The API key travels only
@@ -67,9 +70,10 @@ from __future__ import annotations
 import itertools
 import json
 import re
-from datetime import datetime, timezone
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 import httpx
 import msgspec
@@ -78,13 +82,13 @@ import structlog
 from appliance.domain.errors import DomainError
 from appliance.domain.money import Currency
 from sync.adapters.base import Capability, Catalog, CatalogItem, OrderDoc, PaymentDoc, Rejected, Retryable
+from sync.adapters.http import HttpAdapter, Verdict, base_url_setting
 
 log = structlog.get_logger("sync.odoo")
 
 PROTOCOLS = ("json2", "jsonrpc", "auto")
 DEFAULT_LANGUAGES = {"zh": "zh_CN", "en": "en_US"}
 SOURCE_LANG = "en_US"     # the language Odoo keeps its source values in, and answers when it has no translation
-RETRY_STATUSES = frozenset({408, 409, 425, 429})
 # JSON-RPC errors retrying cannot fix: Odoo's own exceptions (except a concurrency failure) and the errors a
 # bad call raises before anything runs (no such method, a wrong argument).
 RETRYABLE_ODOO_ERRORS = frozenset({"odoo.exceptions.ConcurrencyError"})
@@ -97,14 +101,13 @@ def create(name: str, config: Mapping[str, Any]) -> OdooAdapter:
     return OdooAdapter(name, config)
 
 
-class OdooAdapter:
+class OdooAdapter(HttpAdapter):
     capabilities = frozenset({Capability.CATALOG_PULL})
+    peer = "Odoo"
+    extra_retryable = frozenset({409})   # a concurrent update of the same record: Odoo asks to try again
 
     def __init__(self, name: str, config: Mapping[str, Any]) -> None:
-        self.name = name
-        self.base_url = str(config.get("base_url") or "").rstrip("/")
-        if not self.base_url.startswith(("http://", "https://")):
-            raise ValueError(f"sync target {name}: base_url must be an http(s) URL of the Odoo server")
+        base_url_setting(name, config)  # the first thing to fix when it is wrong
         self._api_key = str(config.get("api_key") or "")
         if not self._api_key:
             raise ValueError(f"sync target {name}: api_key is missing (TABLEBOX_SYNC_{name.upper()}_API_KEY)")
@@ -115,7 +118,6 @@ class OdooAdapter:
             raise ValueError(f"sync target {name}: protocol must be one of {', '.join(PROTOCOLS)}, got {self.protocol!r}")
         if self.protocol == "jsonrpc" and not (self.database and self.login):
             raise ValueError(f"sync target {name}: protocol jsonrpc needs database and login")
-        self.timeout_seconds = float(config.get("timeout_seconds") or 10)
         self.partner_id = _optional_id(config, "partner_id", name)
         self.company_id = _optional_id(config, "company_id", name)
         self.pricelist_id = _optional_id(config, "pricelist_id", name)
@@ -131,8 +133,7 @@ class OdooAdapter:
         self.page_size = int(config.get("page_size") or 200)
         if self.page_size < 1:
             raise ValueError(f"sync target {name}: page_size must be at least 1")
-        self._http = httpx.Client(base_url=self.base_url, timeout=httpx.Timeout(self.timeout_seconds),
-                                  headers={"User-Agent": "tablebox-sync", "Content-Type": "application/json"})
+        super().__init__(name, config, headers={"Content-Type": "application/json"}, secrets=(self._api_key,))
         self._resolved: str | None = None if self.protocol == "auto" else self.protocol
         self._uid: int | None = None
         self._rpc_ids = itertools.count(1)
@@ -153,7 +154,8 @@ class OdooAdapter:
                 item_code = str(row["default_code"]).strip()
                 if not item_code:
                     continue
-                price = variant_prices.get(row["id"], template_prices.get(_many2one_id(row.get("product_tmpl_id"))))
+                template = _many2one_id(row.get("product_tmpl_id"))
+                price = variant_prices.get(row["id"], template_prices.get(template) if template is not None else None)
                 price = row["list_price"] if price is None else price
                 item = CatalogItem(code=item_code, names=names[row["id"]],
                                    price_minor=_to_minor(price, exponent) if row.get("sale_ok", True) else None,
@@ -254,9 +256,6 @@ class OdooAdapter:
         log.info("sync.odoo.payment_noted", target=self.name, payment_ref=payment.payment_ref, odoo_id=ids[0])
         return str(message_id)
 
-    def close(self) -> None:
-        self._http.close()
-
     # -- orders ---------------------------------------------------------------------------------------------
     def _find_order(self, order_ref: str) -> dict[str, Any] | None:
         rows = self._execute("sale.order", "search_read", domain=[["client_order_ref", "=", order_ref]],
@@ -349,7 +348,7 @@ class OdooAdapter:
         if pricelists[0].get("currency_id") and pricelists[0]["currency_id"][1] != currency:
             raise Rejected(f"pricelist {self.pricelist_id} is in {pricelists[0]['currency_id'][1]}, the catalog in "
                            f"{currency}")
-        now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+        now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
         variants: dict[int, Decimal] = {}
         templates: dict[int, Decimal] = {}
         domain = [["pricelist_id", "=", self.pricelist_id], ["compute_price", "=", "fixed"], ["min_quantity", "<=", 1],
@@ -359,10 +358,11 @@ class OdooAdapter:
             for rule in page:
                 if (rule.get("date_start") or now) > now or (rule.get("date_end") or now) < now:
                     continue
-                if rule["applied_on"] == "0_product_variant" and rule.get("product_id"):
-                    variants.setdefault(_many2one_id(rule["product_id"]), _decimal(rule["fixed_price"]))
-                elif rule["applied_on"] == "1_product" and rule.get("product_tmpl_id"):
-                    templates.setdefault(_many2one_id(rule["product_tmpl_id"]), _decimal(rule["fixed_price"]))
+                variant, template = _many2one_id(rule.get("product_id")), _many2one_id(rule.get("product_tmpl_id"))
+                if rule["applied_on"] == "0_product_variant" and variant:
+                    variants.setdefault(variant, _decimal(rule["fixed_price"]))
+                elif rule["applied_on"] == "1_product" and template:
+                    templates.setdefault(template, _decimal(rule["fixed_price"]))
         return variants, templates
 
     def _storable(self) -> list[Any]:
@@ -415,14 +415,9 @@ class OdooAdapter:
         return self._resolved
 
     def _server_version(self) -> int:
-        try:
-            response = self._http.get("/web/version")
-        except httpx.TimeoutException:
-            raise Retryable(f"Odoo at {self.base_url} did not answer within {self.timeout_seconds:g} s") from None
-        except httpx.HTTPError as exc:
-            raise Retryable(f"cannot reach Odoo at {self.base_url}: {self._scrub(str(exc)) or type(exc).__name__}") from None
-        if response.status_code in RETRY_STATUSES or response.status_code >= 500:
-            raise Retryable(f"Odoo answered {response.status_code} to GET /web/version", status=response.status_code)
+        response = self.send("GET", "/web/version")
+        if self.classify(response.status_code) is Verdict.RETRY:
+            raise self.retryable(f"Odoo answered {response.status_code} to GET /web/version", response)
         if response.status_code == 200:
             try:
                 major = _major_version(response.json())
@@ -471,39 +466,35 @@ class OdooAdapter:
         return answer.get("result")
 
     def _post(self, path: str, body: Any, headers: dict[str, str]) -> httpx.Response:
-        try:
-            return self._http.post(path, content=_ENCODE(body), headers=headers)
-        except httpx.TimeoutException:
-            raise Retryable(f"Odoo at {self.base_url} did not answer within {self.timeout_seconds:g} s") from None
-        except httpx.HTTPError as exc:   # refused, reset, or closed before answering (it may have committed)
-            raise Retryable(f"cannot reach Odoo at {self.base_url}: {self._scrub(str(exc)) or type(exc).__name__}") from None
+        return self.send("POST", path, content=_ENCODE(body), headers=headers)
 
     def _decode(self, response: httpx.Response) -> Any:
         try:
             return json.loads(response.content, parse_float=Decimal)
         except ValueError:
-            raise Retryable(f"Odoo at {self.base_url} answered {response.status_code} with a body that is not JSON",
-                            status=response.status_code) from None
+            raise self.retryable(f"Odoo at {self.base_url} answered {response.status_code} with a body that is not"
+                                 " JSON", response) from None
 
     def _http_error(self, response: httpx.Response, what: str, *, no_endpoint: str) -> Exception:
         status = response.status_code
         name, message = _error_fields(response)
-        message = self._scrub(message)[:500]
+        message = self.scrub(message)[:500]
         if status == 401:
             return Rejected(f"Odoo refused the API key (check the API key): {message}", status=status)
         if status == 403:
             return Rejected(f"Odoo refused {what} (check the API key and its user's access rights): {message}",
                             status=status)
-        if status in RETRY_STATUSES or status >= 500:
-            return Retryable(f"Odoo answered {status} to {what}: {message}", status=status)
+        if self.classify(status) is Verdict.RETRY:
+            return self.retryable(f"Odoo answered {status} to {what}: {message}", response)
         if status == 404 and name is None:   # not Odoo's JSON error: the endpoint itself is missing
             return Rejected(f"Odoo answered 404 to {what}: {no_endpoint}", status=status)
         return Rejected(f"Odoo refused {what} ({status}): {message}", status=status)
 
     def _rpc_error(self, error: Mapping[str, Any], what: str) -> Exception:
-        data = error.get("data") if isinstance(error.get("data"), dict) else {}
+        raw = error.get("data")
+        data: Mapping[str, Any] = raw if isinstance(raw, dict) else {}
         name = str(data.get("name") or "")
-        message = self._scrub(str(data.get("message") or error.get("message") or "error"))[:500]
+        message = self.scrub(str(data.get("message") or error.get("message") or "error"))[:500]
         if name == "odoo.exceptions.AccessDenied":
             self._uid = None
             return Rejected(f"Odoo refused the API key (check the API key and login): {message}", status=401)
@@ -517,13 +508,10 @@ class OdooAdapter:
             self._uid = None
         return Retryable(f"Odoo failed {what} ({name or error.get('code')}): {message}")
 
-    def _scrub(self, text: str) -> str:
-        return text.replace(self._api_key, "***") if self._api_key else text
-
 
 # -- values ------------------------------------------------------------------------------------------------
 def _optional_id(config: Mapping[str, Any], key: str, target: str) -> int | None:
-    value = config.get(key)
+    value: Any = config.get(key)
     if value in (None, "", False):
         return None
     try:
@@ -576,7 +564,7 @@ def _odoo_datetime(iso: str) -> str | None:
     except (AttributeError, ValueError):
         return None
     if moment.tzinfo is not None:
-        moment = moment.astimezone(timezone.utc)
+        moment = moment.astimezone(UTC)
     return moment.strftime("%Y-%m-%d %H:%M:%S")
 
 

@@ -14,7 +14,7 @@ Settings (`[sync.NAME]` with `kind = "relay"`; the secret may come from TABLEBOX
     ca_file = "/etc/tablebox/relay-ca.pem"   # or trust this CA for it
     pull_minutes = 0                         # ignored: the relay has no catalog
 
-Every request carries the X-Tablebox-* signature headers (`sync.relay.signing.sign`: HMAC-SHA256 over method,
+Every request carries the X-Tablebox-* signature headers (`appliance.contract.signing.sign`: HMAC-SHA256 over method,
 path and query exactly as sent, timestamp, nonce and the body's SHA-256, keyed with bytes.fromhex(api_secret)).
 
 Order events (`POST /v1/box/events`), one per outbox row of the relay target: `accepted` (id `accepted:<client_key>`,
@@ -27,8 +27,8 @@ is harmless.
 Dish photos (`sync/relay_link.py`, before each menu push): `POST /v1/box/images/missing` {"names": [...]} asks which
 of the menu's photos the relay lacks, `PUT /v1/box/images/NAME` sends one (the JPEG bytes, signed as they are).
 
-Errors: connection refused, timeouts, a dropped connection, 5xx, 408 and 429 are `Retryable`; 401/403
-`bad_signature`, `unknown_store` or `missing_signature` are `Rejected` ("check store_id and the relay secret");
+Errors (the classification every target shares, `sync/adapters/http.py`): connection refused, timeouts, a dropped
+connection, 5xx, 408, 425 and 429 are `Retryable` (with the answer's Retry-After); 401/403 `bad_signature`, `unknown_store` or `missing_signature` are `Rejected` ("check store_id and the relay secret");
 `stale_timestamp` is `Retryable` with "the box's clock is off" (once NTP has set it the next attempt goes through);
 `replayed_nonce` is `Retryable` (the next attempt has a fresh nonce); other 4xx are `Rejected` with the relay's
 message. Logs never show the secret.
@@ -39,14 +39,27 @@ from __future__ import annotations
 import json
 import re
 import time
-from datetime import datetime, timezone
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 import httpx
+import msgspec
 import structlog
 
-from sync.adapters.base import Capability, Catalog, OrderDoc, PaymentDoc, Rejected, Retryable, tls_verify
-from sync.relay.signing import sign
+from appliance.contract.relay import (
+    MAX_IMAGE_NAMES,
+    BoxEvent,
+    BoxEvents,
+    ImageNames,
+    InboxMessage,
+    InboxPage,
+    MenuPush,
+    order_view,
+)
+from appliance.contract.signing import sign
+from sync.adapters.base import Capability, Catalog, OrderDoc, PaymentDoc, Rejected, Retryable
+from sync.adapters.http import HttpAdapter, Verdict
 
 log = structlog.get_logger("sync.relay")
 
@@ -54,16 +67,7 @@ STORE_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
 SECRET_HEX = re.compile(r"[0-9a-fA-F]{64}")
 DEFAULT_POLL_WAIT = 25
 MAX_POLL_WAIT = 25
-MAX_IMAGE_NAMES = 500          # names per "which photos are missing" question (the relay's limit, sync/relay/images.py)
-MAX_IMAGE_BYTES = 1_048_576    # the relay refuses a larger photo
 _MESSAGE_CAP = 300
-# What a phone is shown of an order (the fields the box's diner API localizes): never the kitchen's station, the
-# staff's void reason or the store's internal ids.
-ORDER_FIELDS = ("id", "ticket_no", "status", "channel", "table", "client_key", "currency", "subtotal_minor",
-                "service_charge_minor", "total_minor", "tax_minor", "note", "created_at", "updated_at", "cancel_reason")
-LINE_FIELDS = ("line_no", "item_id", "names", "variant_id", "variant_names", "options", "quantity", "unit_price_minor",
-               "line_total_minor", "note", "status")
-SIGNATURE_CODES = frozenset({"bad_signature", "unknown_store", "missing_signature"})
 
 
 def create(name: str, config: Mapping[str, Any]) -> RelayAdapter:
@@ -71,7 +75,7 @@ def create(name: str, config: Mapping[str, Any]) -> RelayAdapter:
 
 
 def utc_stamp() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def relay_settings(name: str, config: Mapping[str, Any]) -> tuple[str, bytes]:
@@ -93,13 +97,6 @@ def relay_settings(name: str, config: Mapping[str, Any]) -> tuple[str, bytes]:
     return store_id, bytes.fromhex(secret.strip())
 
 
-def _number(name: str, config: Mapping[str, Any], key: str, default: float, low: float, high: float) -> float:
-    value = config.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
-        raise ValueError(f"sync target {name}: {key} must be a number from {low:g} to {high:g}, got {value!r}")
-    return float(value)
-
-
 def relay_message(content: bytes) -> tuple[str, str]:
     """The relay's {"error": {"code", "message"}} as (code, message); ("", start of the body) otherwise."""
     try:
@@ -112,38 +109,37 @@ def relay_message(content: bytes) -> tuple[str, str]:
     return "", ""
 
 
-class RelayClient:
+class RelayClient(HttpAdapter):
     """Signed requests to the relay's box API, every failure turned into Retryable or Rejected."""
 
+    peer = "the relay"
+    user_agent = "tablebox-box"
+
     def __init__(self, name: str, config: Mapping[str, Any], *, clock: Callable[[], float] = time.time) -> None:
-        self.name = name
-        self.base_url = str(config["base_url"]).rstrip("/")
-        self.store_id, self._secret = relay_settings(name, config)
-        self.timeout = _number(name, config, "timeout_seconds", 10, 0.1, 120)
+        store_id, secret = relay_settings(name, config)
+        super().__init__(name, config, secrets=(secret.hex(), str(config.get("api_secret") or "").strip()))
+        self.store_id, self._secret = store_id, secret
         self.clock = clock
-        verify = tls_verify(name, config)
-        self._client = httpx.Client(base_url=self.base_url, timeout=httpx.Timeout(self.timeout), verify=verify,
-                                    follow_redirects=False, headers={"User-Agent": "tablebox-box"})
 
     def __repr__(self) -> str:
         return f"RelayClient({self.name!r}, {self.base_url!r}, store={self.store_id!r})"
 
-    def close(self) -> None:
-        self._client.close()
-
     # -- the inbox, the menu, order events -----------------------------------------------------------------
-    def poll(self, after: int, wait: int) -> list[dict[str, Any]]:
+    def poll(self, after: int, wait: int) -> list[InboxMessage]:
         """Inbox messages with seq > after, oldest first (the relay holds the poll up to `wait` seconds when it has
         none). Asking after=N acknowledges everything up to N."""
-        data = self.call("GET", f"/v1/box/inbox?after={int(after)}&wait={int(wait)}", timeout=self.timeout + wait)
-        messages = data.get("messages") if isinstance(data, dict) else None
-        if not isinstance(messages, list) or not all(
-                isinstance(m, dict) and isinstance(m.get("seq"), int) and not isinstance(m.get("seq"), bool)
-                for m in messages):
-            raise Retryable(f"{self.name}: the relay's inbox answer is not {{\"messages\": [{{\"seq\": int, ...}}]}}")
-        return sorted(messages, key=lambda m: m["seq"])
+        path = f"/v1/box/inbox?after={int(after)}&wait={int(wait)}"
+        response = self.call_raw("GET", path, timeout=self.timeout + wait)
+        try:
+            page = msgspec.json.decode(response.content, type=InboxPage)
+        except msgspec.ValidationError:
+            raise Retryable(f"{self.name}: the relay's inbox answer is not {{\"messages\": [{{\"seq\": int, ...}}]}}"
+                            ) from None
+        except msgspec.DecodeError:
+            raise self.not_json(response, path) from None
+        return sorted(page.messages, key=lambda m: m.seq)
 
-    def push_menu(self, document: Mapping[str, Any]) -> int:
+    def push_menu(self, document: MenuPush) -> int:
         """The menu snapshot; returns the version the relay now holds (higher than ours: it ignored ours)."""
         data = self.call("PUT", "/v1/box/menu", document)
         version = data.get("version") if isinstance(data, dict) else None
@@ -151,8 +147,8 @@ class RelayClient:
             raise Retryable(f"{self.name}: the relay's menu answer has no version")
         return version
 
-    def post_events(self, events: Sequence[Mapping[str, Any]]) -> int:
-        data = self.call("POST", "/v1/box/events", {"events": list(events)})
+    def post_events(self, events: Sequence[BoxEvent]) -> int:
+        data = self.call("POST", "/v1/box/events", BoxEvents(events=list(events)))
         stored = data.get("stored") if isinstance(data, dict) else None
         return stored if isinstance(stored, int) else 0
 
@@ -161,7 +157,8 @@ class RelayClient:
         """Which of these photo names the relay does not hold, in the order given (asked 500 at a time)."""
         missing: list[str] = []
         for start in range(0, len(names), MAX_IMAGE_NAMES):
-            data = self.call("POST", "/v1/box/images/missing", {"names": list(names[start:start + MAX_IMAGE_NAMES])})
+            asked = ImageNames(names=list(names[start:start + MAX_IMAGE_NAMES]))
+            data = self.call("POST", "/v1/box/images/missing", asked)
             found = data.get("missing") if isinstance(data, dict) else None
             if not isinstance(found, list) or not all(isinstance(name, str) for name in found):
                 raise Retryable(f"{self.name}: the relay's answer about photos is not {{\"missing\": [names]}}")
@@ -176,82 +173,59 @@ class RelayClient:
     # -- signing and error mapping --------------------------------------------------------------------------
     def call(self, method: str, path_and_query: str, body: Any = None, *, raw: bytes | None = None,
              content_type: str = "application/octet-stream", timeout: float | None = None) -> Any:
-        """A signed request; `body` is sent as JSON, or `raw` bytes as they are (with `content_type`). The
-        signature covers the exact bytes sent."""
+        """A signed request (see call_raw); the answer's JSON."""
+        response = self.call_raw(method, path_and_query, body, raw=raw, content_type=content_type, timeout=timeout)
+        try:
+            return json.loads(response.content)
+        except ValueError:
+            # A proxy's HTML page with a 200 (a captive portal, a maintenance page) is not the relay answering.
+            raise self.not_json(response, path_and_query) from None
+
+    def call_raw(self, method: str, path_and_query: str, body: Any = None, *, raw: bytes | None = None,
+                 content_type: str = "application/octet-stream", timeout: float | None = None) -> httpx.Response:
+        """A signed request; `body` (a contract Struct, or plain data) is sent as JSON, or `raw` bytes as they are
+        (with `content_type`). The signature covers the exact bytes sent. Returns a 2xx answer."""
         if raw is not None:
             content, kind = raw, content_type
         elif body is not None:
-            content, kind = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(), "application/json"
+            content, kind = msgspec.json.encode(body), "application/json"
         else:
             content, kind = b"", None
-        request = self._client.build_request(
+        request = self.http.build_request(
             method, path_and_query, content=content or None,
             headers={"Content-Type": kind} if kind else None,
             timeout=httpx.Timeout(timeout) if timeout else httpx.USE_CLIENT_DEFAULT)
         signed = request.url.raw_path.decode("ascii")  # path and query exactly as they go on the wire
         request.headers.update(sign(self.store_id, self._secret, method, signed, content, now=self.clock()))
-        started = time.perf_counter()
-        try:
-            response = self._client.send(request)
-        except httpx.TimeoutException as exc:
-            raise self._retryable(f"no answer from {self.base_url} within the timeout ({type(exc).__name__})")
-        except httpx.ConnectError as exc:
-            raise self._retryable(f"cannot reach the relay at {self.base_url}: {exc or 'connection refused'}")
-        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
-            raise self._retryable(f"the connection to {self.base_url} broke before an answer ({type(exc).__name__})")
-        except httpx.TransportError as exc:
-            raise self._retryable(f"network error talking to {self.base_url}: {type(exc).__name__}")
-        log.debug("relay.http", target=self.name, method=method, path=path_and_query.split("?")[0],
-                  status=response.status_code, ms=round((time.perf_counter() - started) * 1000, 1))
-        self._raise_for(method, path_and_query, response)
-        try:
-            return json.loads(response.content)
-        except ValueError:
-            # A proxy's HTML page with a 200 (a captive portal, a maintenance page) is not the relay answering.
-            raise Retryable(f"{self.name}: HTTP {response.status_code} from {path_and_query.split('?')[0]} is not "
-                            f"JSON: {response.content[:80]!r}", status=response.status_code) from None
+        response = self.send_request(request)
+        code, said = relay_message(response.content) if self.classify(response.status_code) is not Verdict.OK \
+            else ("", "")
+        self.raise_for_status(response, f"{code}: {said}" if code else said)
+        return response
 
-    def _retryable(self, message: str) -> Retryable:
-        log.info("relay.http.failed", target=self.name, url=self.base_url, error=message)
-        return Retryable(f"{self.name}: {message}")
+    def not_json(self, response: httpx.Response, path_and_query: str) -> Retryable:
+        return self.retryable(f"{self.name}: HTTP {response.status_code} from {path_and_query.split('?')[0]} is not "
+                              f"JSON: {response.content[:80]!r}", response)
 
-    def _raise_for(self, method: str, path_and_query: str, response: httpx.Response) -> None:
+    def credentials_refused(self, response: httpx.Response, said: str) -> Exception:
         status = response.status_code
-        if 200 <= status < 300:
-            return
-        code, said = relay_message(response.content)
-        where = f"{method} {path_and_query.split('?')[0]}"
-        detail = f" ({code}: {said})" if code else (f" ({said})" if said else "")
-        if status in (401, 403):
-            if code == "stale_timestamp":
-                raise Retryable(f"{self.name}: the relay refused the request's time: the box's clock is off by more "
-                                f"than 5 minutes{detail}. Setting the time (NTP: `timedatectl`) fixes it; orders "
-                                "through the relay wait until then", status=status)
-            if code == "replayed_nonce":  # the next attempt is signed afresh, with a new nonce
-                raise Retryable(f"{self.name}: the relay saw this request's nonce before{detail}", status=status)
-            raise Rejected(f"{self.name}: the relay refused the box's signature{detail}: check store_id and the relay "
-                           f"secret (api_secret) of [sync.{self.name}] against what `tablebox relay enroll` printed",
-                           status=status)
-        if status in (408, 425, 429) or status >= 500:
-            raise Retryable(f"{self.name}: HTTP {status} from the relay for {where}{detail}", status=status)
-        if 300 <= status < 400:
-            raise Rejected(f"{self.name}: the relay redirected {where} to {response.headers.get('location', '?')}:"
-                           " set base_url to where it points", status=status)
-        raise Rejected(f"{self.name}: the relay refused {where}: HTTP {status}{detail}", status=status)
-
-
-def phone_view(order: Mapping[str, Any]) -> dict[str, Any]:
-    """What the relay may show a phone of an order: the fields the box's own diner API shows (names in every
-    language, so the relay can answer in the phone's)."""
-    view = {k: order.get(k) for k in ORDER_FIELDS}
-    view["lines"] = [{k: line.get(k) for k in LINE_FIELDS} for line in order.get("lines") or []]
-    return view
+        code, _ = relay_message(response.content)
+        detail = f" ({said})" if said else ""
+        if code == "stale_timestamp":
+            return self.retryable(f"{self.name}: the relay refused the request's time: the box's clock is off by more "
+                                  f"than 5 minutes{detail}. Setting the time (NTP: `timedatectl`) fixes it; orders "
+                                  "through the relay wait until then", response)
+        if code == "replayed_nonce":  # the next attempt is signed afresh, with a new nonce
+            return self.retryable(f"{self.name}: the relay saw this request's nonce before{detail}", response)
+        return self.rejected(f"{self.name}: the relay refused the box's signature{detail}: check store_id and the relay "
+                             f"secret (api_secret) of [sync.{self.name}] against what `tablebox relay enroll` printed",
+                             status)
 
 
 def _view_of_doc(order: OrderDoc) -> dict[str, Any]:
     if order.view is not None:
-        return phone_view(order.view)
-    day, _, number = order.ticket.partition("#")
+        return order_view(order.view)
+    _, _, number = order.ticket.partition("#")
     return {"id": order.order_id, "ticket_no": int(number) if number.isdigit() else None, "status": order.status,
             "channel": "relay", "table": order.table, "client_key": order.order_ref, "currency": order.currency,
             "subtotal_minor": order.subtotal_minor, "service_charge_minor": order.service_charge_minor,
@@ -288,8 +262,8 @@ class RelayAdapter:
 
     def push_order(self, order: OrderDoc) -> str:
         event_id = f"accepted:{order.order_ref}"
-        self._post({"id": event_id, "client_key": order.order_ref, "type": "accepted", "order": _view_of_doc(order),
-                    "error": None, "at": order.created_at})
+        self._post(BoxEvent(id=event_id, client_key=order.order_ref, type="accepted", order=_view_of_doc(order),
+                            error=None, at=order.created_at))
         return event_id
 
     def push_status(self, order_ref: str, status: str, reason: str | None,
@@ -301,21 +275,21 @@ class RelayAdapter:
                 error = None
             if not isinstance(error, dict) or not isinstance(error.get("code"), str):
                 raise Rejected(f"{self.name}: a refused order's row holds no error {{code, message, details}}")
-            self._post({"id": f"refused:{order_ref}", "client_key": order_ref, "type": "refused", "order": None,
-                        "error": error, "at": utc_stamp()})
+            self._post(BoxEvent(id=f"refused:{order_ref}", client_key=order_ref, type="refused", order=None,
+                                error=error, at=utc_stamp()))
             return
-        view = phone_view(order) if order is not None else None
+        view = order_view(order) if order is not None else None
         if status == "line_voided":
-            voided = ",".join(str(l["line_no"]) for l in (view or {}).get("lines", []) if l.get("status") == "voided")
+            voided = ",".join(str(line["line_no"]) for line in (view or {}).get("lines", [])
+                              if line.get("status") == "voided")
             event_id = f"status:{order_ref}:line_voided:{voided or reason or ''}"
         else:
             event_id = f"status:{order_ref}:{status}"
-        self._post({"id": event_id, "client_key": order_ref, "type": "status", "order": view, "error": None,
-                    "at": utc_stamp()})
+        self._post(BoxEvent(id=event_id, client_key=order_ref, type="status", order=view, error=None, at=utc_stamp()))
 
     def push_payment(self, payment: PaymentDoc) -> str:
         return ""  # the relay shows phones their orders, not the store's payments
 
-    def _post(self, event: Mapping[str, Any]) -> None:
+    def _post(self, event: BoxEvent) -> None:
         self.client.post_events([event])
-        log.info("relay.event_sent", target=self.name, type=event["type"], event_id=event["id"])
+        log.info("relay.event_sent", target=self.name, type=event.type, event_id=event.id)

@@ -66,17 +66,18 @@ ignores it, the lookup still makes a retry after a lost answer harmless, and the
 request the ERP is still working on when our client gives up and the retry's lookup runs (see
 tests/fakes/erp_rest.py).
 
-Errors: connection refused, timeouts, a dropped connection, 5xx, 408 and 429 are `Retryable`; 401/403 are
-`Rejected` ("check the API key"); other 4xx are `Rejected` with the ERP's own message. Logs name the target
-and the URL, never a header or a key.
+Errors (the classification every target shares, `sync/adapters/http.py`): connection refused, timeouts, a dropped
+connection, 408, 425, 429 and 5xx are `Retryable` (with the answer's Retry-After); 401/403 are `Rejected` ("check
+the API key"); other 4xx are `Rejected` with the ERP's own message. Logs name the target and the URL, never a header
+or a key; the key is scrubbed from every message.
 """
 
 from __future__ import annotations
 
 import json
-import time
+from collections.abc import Mapping, Sequence
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import Any, Mapping, Sequence
+from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -84,7 +85,8 @@ import structlog
 
 from appliance.domain.errors import DomainError
 from appliance.domain.money import Currency
-from sync.adapters.base import Capability, Catalog, CatalogItem, OrderDoc, PaymentDoc, Rejected, Retryable, tls_verify
+from sync.adapters.base import Capability, Catalog, CatalogItem, OrderDoc, PaymentDoc, Rejected
+from sync.adapters.http import HttpAdapter, base_url_setting
 
 log = structlog.get_logger("sync.rest")
 
@@ -173,20 +175,14 @@ def _message_in(data: Any) -> str:
     return "" if data is None else str(data)
 
 
-class RestAdapter:
+class RestAdapter(HttpAdapter):
     """One in-house ERP over HTTP(S); blocking calls, each with its own timeout."""
 
     capabilities = frozenset({Capability.CATALOG_PULL})
+    peer = "the ERP"
 
     def __init__(self, name: str, config: Mapping[str, Any]) -> None:
-        self.name = name
-        base_url = str(config.get("base_url") or "").rstrip("/")
-        if not base_url.startswith(("http://", "https://")):
-            raise ValueError(f"sync target {name}: base_url must start with http:// or https://, got {base_url!r}")
-        self.base_url = base_url
-        timeout = float(config.get("timeout_seconds", 10))
-        if not timeout > 0:
-            raise ValueError(f"sync target {name}: timeout_seconds must be positive")
+        base_url_setting(name, config)  # the first thing to fix when it is wrong
         self.currency = str(config.get("currency") or "CNY")
         try:
             self.exponent = _exponent(self.currency)
@@ -214,27 +210,21 @@ class RestAdapter:
         self.order_id_field = str(config.get("order_id_field") or "id")
         self.order_item_key = str(config.get("order_item_key") or "")
         self.lookup_before_create = bool(config.get("lookup_before_create", True))
-        headers = {"Accept": "application/json", "User-Agent": "tablebox-sync"}
-        self._secrets: list[str] = []
+        headers = {"Accept": "application/json"}
+        secrets: list[str] = []
         if config.get("auth_header"):
             header_name, sep, value = str(config["auth_header"]).partition(":")
             if not sep or not header_name.strip() or not value.strip():
                 raise ValueError(f"sync target {name}: auth_header must look like 'Name: value'")
             headers[header_name.strip()] = value.strip()
-            self._secrets += [value.strip(), value.split()[-1]]
+            secrets += [value.strip(), value.split()[-1]]
         elif config.get("api_key"):
             headers[str(config.get("api_key_header") or "X-API-Key")] = str(config["api_key"])
-            self._secrets.append(str(config["api_key"]))
-        self._secrets = sorted({s for s in self._secrets if len(s) >= 4}, key=len, reverse=True)
-        verify = tls_verify(name, config)
-        self._client = httpx.Client(base_url=base_url, headers=headers, timeout=httpx.Timeout(timeout),
-                                    verify=verify, follow_redirects=False)
+            secrets.append(str(config["api_key"]))
+        super().__init__(name, config, headers=headers, secrets=secrets)
 
     def __repr__(self) -> str:
         return f"RestAdapter({self.name!r}, {self.base_url!r})"
-
-    def close(self) -> None:
-        self._client.close()
 
     # -- catalog and stock ------------------------------------------------------------------------------------
     def pull_catalog(self) -> Catalog:
@@ -379,8 +369,8 @@ class RestAdapter:
             # "Already exists" (or the same key still being processed): whichever it is, ask for it.
             found = self.find_order(order.order_ref)
             if found is None:
-                raise Retryable(f"{self.name}: the ERP answered 409 ({erp_message(response.content) or 'conflict'})"
-                                f" but has no order {order.order_ref} yet", status=409)
+                raise self.retryable(f"{self.name}: the ERP answered 409 ({erp_message(response.content) or 'conflict'})"
+                                     f" but has no order {order.order_ref} yet", response)
             return found
         self._raise_for(response)
         erp_id = self._order_id(self._order_doc(self._json(response)), response)
@@ -453,57 +443,25 @@ class RestAdapter:
 
     def _send(self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
               json_body: Any = None, idempotency_key: str | None = None) -> httpx.Response:
-        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
         content = json.dumps(json_body, ensure_ascii=False).encode() if json_body is not None else None
         if content is not None:
-            headers = {**(headers or {}), "Content-Type": "application/json"}
-        started = time.perf_counter()
-        try:
-            response = self._client.request(method, path, params=dict(params) if params else None, content=content,
-                                            headers=headers)
-        except httpx.TimeoutException as exc:
-            raise self._retryable(f"no answer from {self.base_url}{path} within the timeout ({type(exc).__name__})")
-        except httpx.ConnectError as exc:
-            raise self._retryable(f"cannot reach {self.base_url}: {self._redact(str(exc)) or 'connection refused'}")
-        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
-            raise self._retryable(f"the connection to {self.base_url} broke before an answer"
-                                  f" ({type(exc).__name__}); it may have been processed")
-        except httpx.TransportError as exc:
-            raise self._retryable(f"network error talking to {self.base_url}: {type(exc).__name__}")
-        log.debug("sync.http", target=self.name, method=method, url=f"{self.base_url}{path}",
-                  status=response.status_code, ms=round((time.perf_counter() - started) * 1000, 1))
-        return response
-
-    def _retryable(self, message: str) -> Retryable:
-        log.info("sync.http.failed", target=self.name, url=self.base_url, error=message)
-        return Retryable(f"{self.name}: {message}")
+            headers["Content-Type"] = "application/json"
+        return self.send(method, path, params=params, content=content, headers=headers or None)
 
     def _raise_for(self, response: httpx.Response) -> None:
+        self.raise_for_status(response, self.scrub(erp_message(response.content)))
+
+    def credentials_refused(self, response: httpx.Response, said: str) -> Exception:
         status = response.status_code
-        if 200 <= status < 300:
-            return
-        said = self._redact(erp_message(response.content))
-        where = f"{response.request.method} {response.request.url.path}"
-        detail = f" ({said})" if said else ""
-        if status in (401, 403):
-            raise Rejected(f"{self.name}: the ERP refused our credentials (HTTP {status}{': ' + said if said else ''})"
-                           f" — check the API key / auth_header of [sync.{self.name}]", status=status)
-        if status in (408, 425, 429) or status >= 500:
-            raise Retryable(f"{self.name}: HTTP {status} from {where}{detail}", status=status)
-        if 300 <= status < 400:
-            raise Rejected(f"{self.name}: the ERP redirected {where} to {response.headers.get('location', '?')}:"
-                           " set base_url to where it points", status=status)
-        raise Rejected(f"{self.name}: the ERP refused {where}: HTTP {status}{detail}", status=status)
+        return self.rejected(f"{self.name}: the ERP refused our credentials (HTTP {status}{': ' + said if said else ''})"
+                             f" — check the API key / auth_header of [sync.{self.name}]", status)
 
     def _json(self, response: httpx.Response) -> Any:
         try:
             return json.loads(response.content, parse_float=Decimal)
         except ValueError:
             # A proxy's HTML page with a 200 (a captive portal, a maintenance page) is not the ERP answering.
-            raise Retryable(f"{self.name}: HTTP {response.status_code} from {response.request.url.path} is not JSON:"
-                            f" {erp_message(response.content)[:80]!r}", status=response.status_code) from None
+            raise self.retryable(f"{self.name}: HTTP {response.status_code} from {response.request.url.path} is not"
+                                 f" JSON: {erp_message(response.content)[:80]!r}", response) from None
 
-    def _redact(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text

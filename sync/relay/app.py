@@ -1,6 +1,6 @@
 """The public relay (protocol v1): phones off the store Wi-Fi order through it, boxes behind NAT long-poll it.
 
-Box API (every request signed, see signing.py; the store is the one the signature names, never the path):
+Box API (every request signed, see appliance/contract/signing.py; the store is the one the signature names, never the path):
 `GET /v1/box/inbox?after=SEQ&wait=0..25`, `PUT /v1/box/menu`, `POST /v1/box/events`.
 Phone API, the box's diner API shape under `/s/{store_id}/api/v1/tables/{token}`: the store and the menu from
 the box's last push, orders and waiter/bill requests into the store's inbox (only while its box polls), and the
@@ -18,9 +18,10 @@ import re
 import secrets
 import time
 from collections import OrderedDict
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, AsyncGenerator, AsyncIterator, Callable
+from typing import Any, TypeVar
 
 import msgspec
 import structlog
@@ -32,21 +33,22 @@ from litestar.params import FromPath
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from appliance import __version__
-from appliance.db.diner_input import clean_note, strict_decode
+from appliance.contract.decode import clean_note, strict_decode
+from appliance.contract.diner import RelayedOrderIn, ServiceRequestIn
+from appliance.contract.relay import BoxEvents, InboxMessage, InboxPage, MenuPush, for_phone
+from appliance.contract.signing import STORE_HEADER, Refusal, verify
 from appliance.diner_page import FILES, HTML, SHELL, STATIC_DIR, refusal_html
 from appliance.domain.errors import DomainError
-from appliance.domain.menu import translate
 from appliance.domain.tokens import peek_table_token
+from appliance.ratelimit import RateLimiter, retry_after
 from appliance.sdnotify import Notifier
 from sync.relay.errors import EXCEPTION_HANDLERS, RelayError, message_for, request_lang, status_for
 from sync.relay.images import BOX_IMAGE_ROUTES, IMAGE_ROUTE
-from appliance.ratelimit import RateLimiter, retry_after
-from sync.relay.schemas import EventsIn, MenuPushIn, OrderIn, ServiceRequestIn
 from sync.relay.settings import RelaySettings
-from sync.relay.signing import STORE_HEADER, Refusal, verify
 from sync.relay.storage import Message, NewEvent, Storage, StoreRow, UnknownStore, iso
 
 log = structlog.get_logger("sync.relay")
+T = TypeVar("T")
 
 JSON = "application/json"
 MAX_WAIT_SECONDS = 25
@@ -87,7 +89,7 @@ async def _wait(event: asyncio.Event, seconds: float) -> bool:
     try:
         await asyncio.wait_for(event.wait(), max(0.0, seconds))
         return True
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return False
 
 
@@ -154,7 +156,7 @@ class Relay:
         self.events_wake.wake_all()
 
     # -- the database, off the event loop -----------------------------------------------------------------------
-    async def db(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    async def db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
         try:
             return await loop.run_in_executor(self.executor, functools.partial(fn, *args, **kwargs))
@@ -317,7 +319,8 @@ def _address(request: Request[Any, Any, Any]) -> str:
 
 
 def _relay(request: Request[Any, Any, Any]) -> Relay:
-    return request.app.state.relay
+    relay: Relay = request.app.state.relay
+    return relay
 
 
 def _json(value: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response[Any]:
@@ -335,30 +338,9 @@ def _latest_order(events: list[Any]) -> dict[str, Any] | None:
     for event in reversed(events):
         if event.type in ("accepted", "status"):
             order = msgspec.json.decode(event.body).get("order")
-            if order:
+            if isinstance(order, dict) and order:
                 return order
     return None
-
-
-def for_phone(order: dict[str, Any], lang: str) -> dict[str, Any]:
-    """An order view the box pushed (names in every language) in the phone's language: the box's own diner API
-    shape (a line's `name` and `variant`, an option's `name`)."""
-    out = {k: v for k, v in order.items() if k != "lines"}
-    lines = []
-    for line in order.get("lines") or []:
-        if not isinstance(line, dict):
-            continue
-        shown = {k: v for k, v in line.items() if k not in ("names", "variant_names")}
-        names, variants = line.get("names"), line.get("variant_names")
-        shown["name"] = translate(names, lang) if isinstance(names, dict) else str(line.get("name") or "")
-        shown["variant"] = translate(variants, lang) if isinstance(variants, dict) else line.get("variant")
-        shown["options"] = [{k: v for k, v in o.items() if k != "names"}
-                            | {"name": translate(o["names"], lang) if isinstance(o.get("names"), dict)
-                               else str(o.get("name") or "")}
-                            for o in line.get("options") or [] if isinstance(o, dict)]
-        lines.append(shown)
-    out["lines"] = lines
-    return out
 
 
 def _error_of(event: Any) -> dict[str, Any]:
@@ -396,10 +378,10 @@ def _clean(text: str, line_no: int | None) -> str:
         raise RelayError(exc.code, **exc.details) from None
 
 
-def _wire(message: Message) -> dict[str, Any]:
-    return {"seq": message.seq, "kind": message.kind, "client_key": message.client_key, "key": message.idempotency_key,
-            "token": message.token,
-            "body": msgspec.Raw(message.body.encode()), "received_at": iso(message.received_at)}
+def _wire(message: Message) -> InboxMessage:
+    return InboxMessage(seq=message.seq, kind=message.kind, client_key=message.client_key, key=message.idempotency_key,
+                        token=message.token, body=msgspec.Raw(message.body.encode()),
+                        received_at=iso(message.received_at))
 
 
 # -- the box's API -------------------------------------------------------------------------------------------------
@@ -432,7 +414,7 @@ async def box_inbox(request: Request[Any, Any, Any]) -> Response[Any]:
                 await asyncio.shield(ended)
     if messages:
         log.info("relay.delivered", store=store_id, after=after, seqs=f"{messages[0].seq}-{messages[-1].seq}")
-    return _json({"messages": [_wire(m) for m in messages]})
+    return _json(InboxPage(messages=[_wire(m) for m in messages]))
 
 
 async def box_menu(request: Request[Any, Any, Any]) -> Response[Any]:
@@ -440,7 +422,7 @@ async def box_menu(request: Request[Any, Any, Any]) -> Response[Any]:
     relay = _relay(request)
     body = await request.body()
     store_id = await relay.authenticate(request, body)
-    data = _strict(body, MenuPushIn)
+    data = _strict(body, MenuPush)
     pushed: dict[str, Any] = {"store": data.store, "menus": data.menus}
     if data.tables is not None and data.token_store is not None:
         pushed |= {"token_store": data.token_store, "tables": msgspec.to_builtins(data.tables)}
@@ -456,7 +438,7 @@ async def box_events(request: Request[Any, Any, Any]) -> Response[Any]:
     relay = _relay(request)
     body = await request.body()
     store_id = await relay.authenticate(request, body)
-    data = _strict(body, EventsIn)
+    data = _strict(body, BoxEvents)
     events = [NewEvent(e.id, e.client_key, e.type, _ENCODE.encode({"order": e.order, "error": e.error}).decode(), e.at)
               for e in data.events]
     new = await relay.db(relay.storage.put_events, store_id, events, relay.clock()) if events else 0
@@ -499,7 +481,7 @@ async def submit_order(request: Request[Any, Any, Any], store_id: FromPath[str],
     it, the box's refusal, or 202 still pending; with another order, 422 idempotency_key_reused. A box that
     is not connected: 503 restaurant_offline (join the store Wi-Fi)."""
     relay = _relay(request)
-    row, data = await relay.phone_write(request, store_id, token, OrderIn)
+    row, data = await relay.phone_write(request, store_id, token, RelayedOrderIn)
     if not data.lines:
         raise RelayError("empty_order")
     lines = [{"item_id": line.item_id, "quantity": line.quantity, "variant_id": line.variant_id,
@@ -515,12 +497,13 @@ async def submit_order(request: Request[Any, Any, Any], store_id: FromPath[str],
         if not relay.online(row):
             log.info("relay.offline_refused", store=store_id, client_key=data.client_key)
             raise RelayError("restaurant_offline")
-        message, created = await relay.db(relay.storage.put_message, store_id, "order", data.client_key, token,
-                                          body, body_hash, relay.clock())
+        stored, created = await relay.db(relay.storage.put_message, store_id, "order", data.client_key, token,
+                                         body, body_hash, relay.clock())
         if created:
             relay.inbox_wake.wake(store_id)
-            log.info("relay.order", store=store_id, seq=message.seq, client_key=data.client_key, lines=len(lines))
-            return _pending(message)
+            log.info("relay.order", store=store_id, seq=stored.seq, client_key=data.client_key, lines=len(lines))
+            return _pending(stored)
+        message = stored
     if message.kind != "order" or message.body_hash != body_hash:
         raise RelayError("idempotency_key_reused")
     return await relay.answer_for(message, request_lang(request))
@@ -555,7 +538,8 @@ async def events_stream(request: Request[Any, Any, Any], store_id: FromPath[str]
         waiter = relay.events_wake.waiter(store_id)
         position = 0
         if last:
-            position = await relay.db(storage.event_position, store_id, last) or 0
+            found = await relay.db(storage.event_position, store_id, last)
+            position = found or 0
         else:
             view, newest = await relay.visit(store_id, token, lang)
             position = newest.id if newest else 0
@@ -658,7 +642,7 @@ async def watchdog_pings(relay: Relay, notify: Notifier) -> None:
     while True:
         try:
             await asyncio.wait_for(relay.db(relay.storage.ping), timeout=interval)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             log.error("relay.watchdog_database_stuck", waited_seconds=interval)
             notify.status("database calls not returning; the watchdog will restart the relay")
         except RelayError:

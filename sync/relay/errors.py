@@ -3,13 +3,15 @@ and what it says to a diner in Chinese or English (the box's own messages for th
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import msgspec
 import structlog
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
 
+from appliance.contract.diner import ErrorBody, ErrorOut
 from appliance.domain.errors import DEFAULT_HTTP_STATUS, HTTP_STATUS_BY_CODE
 from appliance.domain.messages import choose_lang, code_for_http_status
 from appliance.domain.messages import message_for as box_message_for
@@ -79,7 +81,7 @@ def request_lang(request: Request[Any, Any, Any]) -> str:
 
 def error_response(request: Request[Any, Any, Any], code: str, status: int, details: dict[str, Any],
                    message: str, headers: dict[str, str] | None = None) -> Response[Any]:
-    body = msgspec.json.encode({"error": {"code": code, "message": message, "details": details}})
+    body = msgspec.json.encode(ErrorOut(ErrorBody(code, message, details)))
     return Response(content=body, status_code=status, media_type="application/json", headers=headers)
 
 

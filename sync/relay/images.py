@@ -23,6 +23,7 @@ from litestar import Request, Response, post, put
 from litestar import get as get_route
 from litestar.params import FromPath
 
+from appliance.contract.relay import MAX_IMAGE_BYTES, MAX_IMAGE_NAMES, ImageNames
 from sync.relay.errors import RelayError
 
 if TYPE_CHECKING:
@@ -31,14 +32,9 @@ if TYPE_CHECKING:
 log = structlog.get_logger("sync.relay")
 
 NAME = re.compile(r"[0-9a-f]{16}\.jpg")   # the box's appliance.images.NAME, matched whole
-MAX_NAMES = 500
-MAX_IMAGE_BYTES = 1_048_576               # a box's photos are <= 640 px JPEGs of 40-80 KB
+MAX_NAMES = MAX_IMAGE_NAMES               # per question (the box asks in batches of this many)
 JPEG_MAGIC = b"\xff\xd8\xff"
 CACHE_FOREVER = "public, max-age=31536000, immutable"
-
-
-class MissingIn(msgspec.Struct, kw_only=True):
-    names: list[str]
 
 
 def content_name(body: bytes) -> str:
@@ -47,7 +43,8 @@ def content_name(body: bytes) -> str:
 
 
 def _relay(request: Request[Any, Any, Any]) -> Relay:
-    return request.app.state.relay
+    relay: Relay = request.app.state.relay
+    return relay
 
 
 def _address(request: Request[Any, Any, Any]) -> str:
@@ -64,7 +61,7 @@ async def box_missing_images(request: Request[Any, Any, Any]) -> Response[Any]:
     body = await request.body()
     store_id = await relay.authenticate(request, body)
     try:
-        names = msgspec.json.decode(body, type=MissingIn).names
+        names = msgspec.json.decode(body, type=ImageNames).names
     except msgspec.ValidationError as exc:
         raise RelayError("invalid_body", field="names", problem=str(exc)) from None
     except msgspec.DecodeError:

@@ -7,8 +7,9 @@ from __future__ import annotations
 import base64
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -99,7 +100,7 @@ class Box:
                 store_id: str | None = None, now: float | None = None, headers: dict[str, str] | None = None) -> Any:
         import msgspec
 
-        from sync.relay.signing import sign
+        from appliance.contract.signing import sign
 
         raw = msgspec.json.encode(body) if body is not None else b""
         signed = headers if headers is not None else sign(store_id or self.store_id, secret or self.secret, method,
@@ -193,7 +194,7 @@ class Relay:
         self.server = LiveServer(create_relay_app(self.settings, storage, clock=clock))
         self.opened: list[Any] = []
 
-    def __enter__(self) -> "Relay":
+    def __enter__(self) -> Relay:
         self.server.__enter__()
         self.url = self.server.url
         return self

@@ -47,7 +47,7 @@ class PostgresCluster:
             command = ["runuser", "-u", "postgres", "--", *command]
         return subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=self.root)
 
-    def start(self) -> "PostgresCluster":
+    def start(self) -> PostgresCluster:
         if self.as_postgres:
             os.chmod(self.root, 0o755)
             shutil.chown(self.root, "postgres", "postgres")

@@ -13,7 +13,7 @@ import msgspec
 import pytest
 import structlog
 
-from sync.relay.signing import sign
+from appliance.contract.signing import sign
 from tests.relay.conftest import accepted, new_token, refused, status_event, wait_until
 
 

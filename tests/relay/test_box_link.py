@@ -9,11 +9,14 @@ import json
 import threading
 import time
 import uuid
-from dataclasses import replace
+from dataclasses import replace as replace_settings
 from typing import Any
 
+import msgspec
 import pytest
+from msgspec.structs import replace
 
+from appliance.contract.relay import InboxMessage
 from appliance.db.connection import write_transaction
 from appliance.db.menu import set_price, set_sold_out
 from appliance.db.orders import change_status
@@ -46,13 +49,19 @@ def applier(settings, db, targets):
     return InboxApplier(db, "relay", read_secret(settings.secret_path), load_store_settings(db).store_id)
 
 
+def inbox_message(seq: int, kind: str, token: str, body: Any, *, client_key: str | None = None,
+                  key: str | None = None) -> InboxMessage:
+    """A message as the box's client reads it from GET /v1/box/inbox."""
+    return InboxMessage(seq=seq, kind=kind, client_key=client_key, key=key, token=token,
+                        body=msgspec.Raw(msgspec.json.encode(body)), received_at="2026-11-21T12:00:00.000000Z")
+
+
 def order_message(seq: int, token: str, lines: list[dict[str, Any]], client_key: str | None = None,
-                  **extra: Any) -> dict[str, Any]:
+                  **extra: Any) -> InboxMessage:
     client_key = client_key or key()
     body = {"client_key": client_key, "lines": lines, "note": "", "diners": None, "expected_total_minor": None,
             "lang": "en", **extra}
-    return {"seq": seq, "kind": "order", "client_key": client_key, "token": token, "body": body,
-            "received_at": "2026-11-21T12:00:00.000000Z"}
+    return inbox_message(seq, "order", token, body, client_key=client_key, key=client_key)
 
 
 def har_gow(db, quantity=2):
@@ -74,18 +83,18 @@ def test_an_order_is_stored_once_with_its_tickets_and_its_accepted_row_for_the_r
     assert len(order) == 1 and order[0][1:] == ("relay", "submitted", 6400, "生日快乐", "en")
     assert count(db, "SELECT count(*) FROM print_jobs WHERE order_id = ?", order[0][0]) == 1
     assert db.execute("SELECT source, message_id, seq FROM inbox_seen").fetchall() == [
-        ("relay:relay@", message["client_key"], 1)]
+        ("relay:relay@", message.client_key, 1)]
     rows = outbox(db)
     assert [(t, k, i) for t, k, i, _ in rows] == [
-        ("erp", "order.submitted", f"order.submitted:{message['client_key']}"),
-        ("relay", "order.submitted", f"order.submitted:{message['client_key']}")]
+        ("erp", "order.submitted", f"order.submitted:{message.client_key}"),
+        ("relay", "order.submitted", f"order.submitted:{message.client_key}")]
     assert json.loads(rows[1][3])["channel"] == "relay"
     assert last_applied_seq(db, "relay") == 1
 
     # the same message again (a relay that re-sends it, a poll answered twice): nothing new
     assert applier.apply(message) == "duplicate"
     # the same client key under another seq, or another key under the same seq: also already applied
-    assert applier.apply({**message, "seq": 2}) == "duplicate"
+    assert applier.apply(replace(message, seq=2)) == "duplicate"
     assert applier.apply(order_message(1, token, [har_gow(db)])) == "duplicate"
     assert count(db, "SELECT count(*) FROM orders") == 1 and count(db, "SELECT count(*) FROM print_jobs") == 1
     assert len(outbox(db)) == 2
@@ -112,7 +121,7 @@ def test_a_box_enrolled_again_under_the_same_target_name_starts_at_its_new_store
     assert last_applied_seq(db, "relay", "newStore2") == 3
     # their status goes to the relay they came through: the relay target's rows follow the new store's orders
     relay_keys = {i for t, _, i, _ in outbox(db) if t == "relay"}
-    assert all(f"order.submitted:{m['client_key']}" in relay_keys for m in fresh)
+    assert all(f"order.submitted:{m.client_key}" in relay_keys for m in fresh)
     assert new.apply(fresh[0]) == "duplicate"
 
 
@@ -125,12 +134,12 @@ def test_lan_orders_and_their_status_changes_are_not_sent_to_the_relay(client, t
 
     relayed = order_message(1, token, [har_gow(db)])
     assert applier.apply(relayed) == "accepted"
-    order_id = count(db, "SELECT id FROM orders WHERE client_key = ?", relayed["client_key"])
+    order_id = count(db, "SELECT id FROM orders WHERE client_key = ?", relayed.client_key)
     with write_transaction(db):
         change_status(db, order_id, OrderStatus.ACCEPTED, Actor.STAFF)
     relay_rows = [(k, i) for t, k, i, _ in outbox(db) if t == "relay"]
     assert [k for k, _ in relay_rows] == ["order.submitted", "order.status"]
-    assert all(relayed["client_key"] in i for _, i in relay_rows)
+    assert all(relayed.client_key in i for _, i in relay_rows)
 
 
 def test_a_phone_that_retries_its_lan_order_through_the_relay_gets_the_same_order(client, token, db, applier):
@@ -146,7 +155,7 @@ def test_a_phone_that_retries_its_lan_order_through_the_relay_gets_the_same_orde
     # and the other way round: a relayed order retried on the LAN is the same order, not a reused key
     other = order_message(2, token, [har_gow(db, 1)])
     assert applier.apply(other) == "accepted"
-    again = client.post(f"/api/v1/tables/{token}/orders", json={"client_key": other["client_key"], "lines": [
+    again = client.post(f"/api/v1/tables/{token}/orders", json={"client_key": other.client_key, "lines": [
         {"item_id": item_id(db, "har_gow"), "quantity": 1}]})
     assert again.status_code == 200 and again.json()["channel"] == "relay"
 
@@ -183,11 +192,11 @@ def test_a_refusal_is_what_the_boxs_own_api_answers_and_nothing_is_stored(case, 
     assert applier.apply(message) == "refused"
     assert count(db, "SELECT count(*) FROM orders") == 0 and count(db, "SELECT count(*) FROM print_jobs") == 0
     assert count(db, "SELECT count(*) FROM table_sessions") == 0
-    error = refused_row(db, message["client_key"])
+    error = refused_row(db, message.client_key)
     assert last_applied_seq(db, "relay") == 7  # refused is applied too: the line moves on
 
     # the box's own API, asked the same in the same language, says exactly the same
-    lan_body = {k: v for k, v in message["body"].items() if k not in ("lang",) and v is not None}
+    lan_body = {k: v for k, v in msgspec.json.decode(message.body).items() if k not in ("lang",) and v is not None}
     lan = client.post(f"/api/v1/tables/{path_token}/orders?lang=en", json=lan_body)
     assert lan.status_code >= 400 and lan.json()["error"] == error
     assert error["code"] == case
@@ -199,9 +208,9 @@ def test_the_refusal_speaks_the_diners_language(applier, db, token):
     zh = order_message(1, token, [har_gow(db)], lang="zh")
     en = order_message(2, token, [har_gow(db)], lang="en")
     assert applier.apply(zh) == applier.apply(en) == "refused"
-    assert refused_row(db, zh["client_key"])["message"] == "第 1 项：水晶虾饺 已售罄。"
-    assert "Line 1:" in [json.loads(p)["error"]["message"] for _, k, i, p in outbox(db)
-                         if i == f"order.refused:{en['client_key']}"][0]
+    assert refused_row(db, zh.client_key)["message"] == "第 1 项：水晶虾饺 已售罄。"
+    assert "Line 1:" in next(json.loads(p)["error"]["message"] for _, k, i, p in outbox(db)
+                             if i == f"order.refused:{en.client_key}")
 
 
 def test_a_price_change_hands_back_the_fresh_total(applier, db, token):
@@ -209,7 +218,7 @@ def test_a_price_change_hands_back_the_fresh_total(applier, db, token):
         set_price(db, item_id(db, "har_gow"), 3000)
     message = order_message(1, token, [har_gow(db)], expected_total_minor=5600)
     assert applier.apply(message) == "refused"
-    error = refused_row(db, message["client_key"])
+    error = refused_row(db, message.client_key)
     assert error["code"] == "price_changed" and error["details"]["total_minor"] == 6000
     assert error["message"] == "Prices have changed. The new total is ¥60.00."
 
@@ -237,14 +246,14 @@ def test_a_box_killed_between_the_submit_and_the_commit_keeps_nothing(settings, 
 
 
 def test_waiter_and_bill_requests(applier, db, token):
-    waiter = {"seq": 1, "kind": "request", "client_key": None, "token": token, "body": {"kind": "waiter", "lang": "en"}}
+    waiter = inbox_message(1, "request", token, {"kind": "waiter", "lang": "en"})
     assert applier.apply(waiter) == "request"
     assert applier.apply(waiter) == "duplicate"
-    bill = {**waiter, "seq": 2, "body": {"kind": "bill", "lang": "zh"}}
+    bill = inbox_message(2, "request", token, {"kind": "bill", "lang": "zh"})
     assert applier.apply(bill) == "request_refused"  # no visit yet: nothing to pay (the box's no_open_visit)
-    odd = {**waiter, "seq": 3, "body": {"kind": "dance"}}
+    odd = inbox_message(3, "request", token, {"kind": "dance"})
     assert applier.apply(odd) == "request_refused"
-    unknown = {"seq": 4, "kind": "telegram", "client_key": None, "token": token, "body": {}}
+    unknown = inbox_message(4, "telegram", token, {})
     assert applier.apply(unknown) == "skipped"
     assert db.execute("SELECT kind FROM service_requests").fetchall() == [("waiter",)]
     assert last_applied_seq(db, "relay") == 4 and count(db, "SELECT count(*) FROM outbox") == 0
@@ -253,8 +262,7 @@ def test_waiter_and_bill_requests(applier, db, token):
 def test_a_refused_request_goes_back_to_the_relay_in_the_diners_language(applier, db, token):
     """The relay's key for the call comes with the message; the refusal is queued for this relay target only, in
     the same transaction as the message's sequence."""
-    bill = {"seq": 1, "kind": "request", "client_key": None, "key": "request:abc123", "token": token,
-            "body": {"kind": "bill", "lang": "en"}}
+    bill = inbox_message(1, "request", token, {"kind": "bill", "lang": "en"}, key="request:abc123")
     assert applier.apply(bill) == "request_refused"
     assert applier.apply(bill) == "duplicate"
     ((target, kind, idempotency_key, payload),) = outbox(db)
@@ -262,14 +270,14 @@ def test_a_refused_request_goes_back_to_the_relay_in_the_diners_language(applier
     error = json.loads(payload)
     assert error["client_key"] == "request:abc123" and error["error"]["code"] == "no_open_visit"
     assert error["error"]["message"] == "There is nothing to pay at this table yet."
-    waiter = {**bill, "seq": 2, "key": "request:def456", "body": {"kind": "waiter", "lang": "en"}}
+    waiter = inbox_message(2, "request", token, {"kind": "waiter", "lang": "en"}, key="request:def456")
     assert applier.apply(waiter) == "request" and len(outbox(db)) == 1  # taken: nothing to say back
 
 
 def test_a_message_failing_again_and_again_is_refused_with_internal_error(applier, db, token):
     message = order_message(5, token, [har_gow(db)])
     assert applier.give_up(message, "KeyError('x')") == "refused"
-    assert refused_row(db, message["client_key"])["code"] == "internal_error"
+    assert refused_row(db, message.client_key)["code"] == "internal_error"
     assert count(db, "SELECT count(*) FROM orders") == 0 and last_applied_seq(db, "relay") == 5
 
 
@@ -311,9 +319,9 @@ def test_the_engine_routes_refusals_and_hands_the_relay_the_order_as_it_is(setti
     assert (passed.delivered, passed.parked, passed.retrying) == (4, 0, 0)
     kinds = [c[0] for c in relay.calls]
     assert kinds == ["order", "status", "status", "status"]
-    assert relay.calls[0][1] == ok["client_key"] and relay.calls[0][2]["lines"][0]["names"]["zh"] == "水晶虾饺"
+    assert relay.calls[0][1] == ok.client_key and relay.calls[0][2]["lines"][0]["names"]["zh"] == "水晶虾饺"
     _, ref, status, reason, order = relay.calls[1]
-    assert (ref, status, order) == (refused["client_key"], "refused", None)
+    assert (ref, status, order) == (refused.client_key, "refused", None)
     assert json.loads(reason)["code"] == "sold_out"
     # each status row carries the order with the status of that row, so the phone ends on the real one
     assert [(c[2], c[4]["status"], c[4]["id"]) for c in relay.calls[2:]] == [
@@ -325,7 +333,7 @@ class FakeRelay:
     """An in-memory relay for the link's threads: an inbox the test fills, menus it records, polls that wait."""
 
     def __init__(self) -> None:
-        self.inbox: list[dict[str, Any]] = []
+        self.inbox: list[InboxMessage] = []
         self.menus: list[dict[str, Any]] = []
         self.version = 0
         self.afters: list[int] = []
@@ -347,13 +355,13 @@ class FakeRelay:
         with self.changed:
             self.afters.append(after)
             self.changed.notify_all()
-            self.changed.wait_for(lambda: any(m["seq"] > after for m in self.inbox), timeout=min(wait, 0.2))
-            return [m for m in self.inbox if m["seq"] > after]
+            self.changed.wait_for(lambda: any(m.seq > after for m in self.inbox), timeout=min(wait, 0.2))
+            return [m for m in self.inbox if m.seq > after]
 
     def push_menu(self, document):
         with self.changed:
-            self.menus.append(document)
-            self.version = max(self.version, document["version"])
+            self.menus.append(msgspec.to_builtins(document))
+            self.version = max(self.version, document.version)
             self.changed.notify_all()
             return self.version
 
@@ -387,7 +395,7 @@ def test_the_link_applies_what_it_polls_and_asks_after_the_last_applied_seq(sett
         fake.add(second)
         fake.wait_for(lambda: fake.afters and fake.afters[-1] == 2)
         assert count(db, "SELECT count(*) FROM orders") == 2
-        fake.add({**first, "seq": 3})  # the same order delivered again under a new seq
+        fake.add(replace(first, seq=3))  # the same order delivered again under a new seq
         fake.wait_for(lambda: fake.afters and fake.afters[-1] == 3)
         assert count(db, "SELECT count(*) FROM orders") == 2 and link.health(time.monotonic(), 300) is None
     finally:
@@ -448,18 +456,18 @@ def test_menu_document_and_settings_checks(settings, db):
 
     snap = MenuCache().get(db)
     document = menu_document(snap, 12 * 60)
-    assert document["version"] == snap.version and sorted(document["menus"]) == ["en", "zh"]
+    assert document.version == snap.version and sorted(document.menus) == ["en", "zh"]
     with pytest.raises(ValueError, match="poll_wait_seconds"):
         RelayLink(settings, relay_target(poll_wait_seconds=60), threading.Event(), client_factory=FakeRelay().client)
 
 
 def test_syncd_runs_a_link_beside_the_relay_targets_outbox_and_stops_without_waiting_for_a_poll(settings, db, targets):
     fake = FakeRelay()
-    box = replace(settings, sync_targets={"relay": dict(relay_target().config, enabled=True, timeout_seconds=5,
+    box = replace_settings(settings, sync_targets={"relay": dict(relay_target().config, enabled=True, timeout_seconds=5,
                                                         pull_minutes=15, retry_cap_seconds=0.05)})
     worker = SyncWorker(box, adapter_factory=lambda name, config: RecordingRelay(),
                         link_factory=lambda s, t, stop: RelayLink(s, t, stop, client_factory=fake.client))
-    assert [l.target.kind for l in worker.loops] == ["relay"] and len(worker.links) == 1
+    assert [loop.target.kind for loop in worker.loops] == ["relay"] and len(worker.links) == 1
     worker.start()
     try:
         fake.wait_for(lambda: fake.afters)

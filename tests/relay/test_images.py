@@ -17,15 +17,15 @@ import pytest
 import structlog
 from PIL import Image
 
+from appliance.contract import relay as contract
+from appliance.contract.signing import sign
 from appliance.db.connection import write_transaction
 from appliance.db.menu import set_image, set_sold_out
 from appliance.images import images_dir, prepare_image
-from sync.adapters import relay as box_relay
 from sync.adapters.base import Retryable
 from sync.adapters.relay import RelayClient
 from sync.config import Target
 from sync.relay import images as relay_images
-from sync.relay.signing import sign
 from sync.relay_link import RelayLink, photo_names
 from tests.appliance.web.conftest import item_id
 from tests.relay.conftest import wait_until
@@ -106,14 +106,14 @@ def test_the_boxs_client_sends_photos_signed_as_raw_bytes_and_asks_500_names_at_
         assert client.put_image(a, body_a) is True
         assert client.put_image(a, body_a) is False
         many = [f"{n:016x}.jpg" for n in range(1200)]
-        assert client.missing_images(many[:600] + [a, b] + many[600:]) == many[:600] + [b] + many[600:]
+        assert client.missing_images([*many[:600], a, b, *many[600:]]) == [*many[:600], b, *many[600:]]
         assert client.put_image(b, body_b) is True
         assert relay.storage.image(b) == body_b
     finally:
         client.close()
     # what the box assumes of the relay is what the relay does
-    assert (box_relay.MAX_IMAGE_NAMES, box_relay.MAX_IMAGE_BYTES) == (relay_images.MAX_NAMES,
-                                                                      relay_images.MAX_IMAGE_BYTES) == (500, 1_048_576)
+    assert (contract.MAX_IMAGE_NAMES, contract.MAX_IMAGE_BYTES) == (relay_images.MAX_NAMES,
+                                                                    relay_images.MAX_IMAGE_BYTES) == (500, 1_048_576)
 
 
 def test_a_photo_not_named_by_its_content_or_not_a_jpeg_is_refused_and_not_stored(relay, tmp_path):
@@ -292,7 +292,7 @@ def test_a_failed_upload_holds_the_menu_push_and_both_go_on_the_next_pass(settin
     with write_transaction(db):
         set_image(db, "har_gow", name)
     with structlog.testing.capture_logs() as logs:
-        link, stop, (box, client) = start_link(settings, relay, fail_puts=1)
+        link, stop, (_, client) = start_link(settings, relay, fail_puts=1)
         try:
             wait_until(lambda: relay.storage.image(name) is not None and link.menu_pushed == box_menu_version(db),
                        what="the photo and the menu on the relay")
@@ -309,11 +309,11 @@ def test_a_failed_upload_holds_the_menu_push_and_both_go_on_the_next_pass(settin
 
 
 def test_photo_names_come_from_the_menu_document():
-    document = {"menus": {"zh": {"categories": [{"items": [{"image": "/images/aaaaaaaaaaaaaaaa.jpg"},
-                                                          {"image": None}]}]},
-                          "en": {"categories": [{"items": [{"image": "/images/aaaaaaaaaaaaaaaa.jpg"},
-                                                          {"image": "/images/bbbbbbbbbbbbbbbb.jpg"}]},
-                                                {"items": []}]}}}
+    document = contract.MenuPush(version=1, store={}, menus={
+        "zh": {"categories": [{"items": [{"image": "/images/aaaaaaaaaaaaaaaa.jpg"}, {"image": None}]}]},
+        "en": {"categories": [{"items": [{"image": "/images/aaaaaaaaaaaaaaaa.jpg"},
+                                         {"image": "/images/bbbbbbbbbbbbbbbb.jpg"}]},
+                              {"items": []}]}})
     assert photo_names(document) == ["aaaaaaaaaaaaaaaa.jpg", "bbbbbbbbbbbbbbbb.jpg"]
 
 
@@ -338,7 +338,7 @@ def test_a_damaged_photo_on_the_box_is_skipped_not_sent(problem, settings, db, r
     with write_transaction(db):
         set_image(db, "har_gow", name)
     with structlog.testing.capture_logs() as logs:
-        box, client = link_until_the_menu_is_pushed(settings, db, relay)
+        _, client = link_until_the_menu_is_pushed(settings, db, relay)
     assert client.sent == [] and client.asked[0] == [name] and relay.storage.image(name) is None
     invalid = [e for e in logs if e["event"] == "relay.image_invalid"]
     assert invalid and invalid[0]["name"] == name and invalid[0]["bytes"] == len(damaged)
@@ -349,7 +349,7 @@ def test_a_relay_without_the_photo_api_still_gets_the_menu(settings, db, relay):
     with write_transaction(db):
         set_image(db, "har_gow", name)
     with structlog.testing.capture_logs() as logs:
-        box, client = link_until_the_menu_is_pushed(settings, db, relay, old_relay=True)
+        _, client = link_until_the_menu_is_pushed(settings, db, relay, old_relay=True)
     assert client.asked and all(asked == [name] for asked in client.asked) and client.sent == []
     unsupported = [e for e in logs if e["event"] == "relay.images_unsupported"]
     assert unsupported and "HTTP 404" in unsupported[0]["error"]

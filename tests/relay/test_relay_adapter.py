@@ -11,15 +11,18 @@ import json
 import threading
 import time
 import uuid
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import httpx
+import msgspec
 import pytest
 
+from appliance.contract import signing
+from appliance.contract.relay import MenuPush
 from sync.adapters import make_adapter
 from sync.adapters.base import OrderDoc, OrderLine, Rejected, Retryable
 from sync.adapters.relay import RelayAdapter, RelayClient
-from sync.relay import signing
 from sync.relay.app import create_relay_app
 from sync.relay.settings import RelaySettings
 from tests.appliance.test_crash import free_port
@@ -99,10 +102,11 @@ def test_polls_deliver_the_phones_orders_oldest_first_and_after_acknowledges(rel
         assert client.poll(0, 0) == []  # the first poll also puts the store online
         first, second = phone_order(relay), phone_order(relay, quantity=1)
         messages = client.poll(0, 0)
-        assert [(m["seq"], m["kind"], m["client_key"], m["token"]) for m in messages] == [
+        assert [(m.seq, m.kind, m.client_key, m.token) for m in messages] == [
             (1, "order", first["client_key"], relay.token), (2, "order", second["client_key"], relay.token)]
-        assert messages[0]["body"]["lines"][0]["quantity"] == 2 and messages[0]["body"]["lang"] == "en"
-        assert [m["seq"] for m in client.poll(1, 0)] == [2] and client.poll(2, 0) == []
+        body = msgspec.json.decode(messages[0].body)
+        assert body["lines"][0]["quantity"] == 2 and body["lang"] == "en"
+        assert [m.seq for m in client.poll(1, 0)] == [2] and client.poll(2, 0) == []
 
         # a long-poll is answered as soon as a phone orders
         got: dict[str, Any] = {}
@@ -113,22 +117,22 @@ def test_polls_deliver_the_phones_orders_oldest_first_and_after_acknowledges(rel
             time.sleep(0.01)
         third = phone_order(relay)
         poller.join(10)
-        assert [m["client_key"] for m in got["messages"]] == [third["client_key"]]
+        assert [m.client_key for m in got["messages"]] == [third["client_key"]]
     finally:
         client.close()
 
 
 def test_the_menu_push_keeps_the_newest_version(relay):
     client = RelayClient("relay", relay.config())
-    document = {"version": 5, "store": {"name": "小笼天下", "currency": "CNY", "languages": ["zh", "en"],
-                                       "open_now": True},
-                "menus": {"zh": {"version": 5, "lang": "zh", "categories": []},
-                          "en": {"version": 5, "lang": "en", "categories": []}}}
+    document = MenuPush(version=5, store={"name": "小笼天下", "currency": "CNY", "languages": ["zh", "en"],
+                                          "open_now": True},
+                        menus={"zh": {"version": 5, "lang": "zh", "categories": []},
+                               "en": {"version": 5, "lang": "en", "categories": []}})
     try:
         assert client.push_menu(document) == 5
-        assert client.push_menu({**document, "version": 3}) == 5  # older: ignored
+        assert client.push_menu(msgspec.structs.replace(document, version=3)) == 5  # older: ignored
         menu = httpx.get(relay.phone("/menu?lang=en"), timeout=5)
-        assert menu.status_code == 200 and menu.json() == document["menus"]["en"]
+        assert menu.status_code == 200 and menu.json() == document.menus["en"]
     finally:
         client.close()
 
@@ -211,7 +215,7 @@ class Misbehaving(http.server.BaseHTTPRequestHandler):
 
     answers: dict[str, tuple[int, bytes, dict[str, str]]] = {}
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         status, body, headers = self.answers[self.path]
         self.rfile.read(int(self.headers.get("content-length") or 0))
         self.send_response(status)

@@ -16,16 +16,17 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import httpx
 import pytest
 
-from appliance.demo import ensure_demo_store
 from appliance.db.connection import open_connection, write_transaction
 from appliance.db.menu import set_sold_out
 from appliance.db.orders import change_status
+from appliance.demo import ensure_demo_store
 from appliance.domain.orders import Actor, OrderStatus
 from printers.virtual import VirtualPrinter
 from sync.relay.storage import open_storage
@@ -516,13 +517,13 @@ class ReplayingProxy(http.server.BaseHTTPRequestHandler):
     deliveries: list[list[int]] = []
     lock = threading.Lock()
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         self._forward()
 
-    def do_PUT(self) -> None:  # noqa: N802
+    def do_PUT(self) -> None:
         self._forward()
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self._forward()
 
     def _forward(self) -> None:

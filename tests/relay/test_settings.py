@@ -36,7 +36,7 @@ def test_unknown_keys_and_wrong_values_are_refused_with_their_name(tmp_path):
     config.write_text("offline_after = 90\n")
     with pytest.raises(SettingsError, match="unknown relay setting 'offline_after'"):
         load_relay_settings({}, config_file=config)
-    with pytest.raises(SettingsError, match="TABLEBOX_RELAY_PORT.*port must be int"):
+    with pytest.raises(SettingsError, match=r"TABLEBOX_RELAY_PORT.*port must be int"):
         load_relay_settings({"TABLEBOX_RELAY_PORT": "eighty"})
     with pytest.raises(SettingsError, match="offline_after_seconds must be at least 5"):
         load_relay_settings({"TABLEBOX_RELAY_OFFLINE_AFTER_SECONDS": "1"})
@@ -58,10 +58,11 @@ def test_every_relay_setting_is_in_the_readme_and_the_serve_help():
 
 
 def test_the_relay_keeps_to_its_lane():
-    """The relay never imports the box's web app; what the box side imports (signing) stays light."""
+    """The relay never imports the box's web app; the contract both sides import stays light."""
     code = ("import sys, json; import sync.relay.app; print(json.dumps(sorted(m for m in sys.modules "
             "if m.startswith('appliance.web'))))")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
-    code = ("import sys, json; import sync.relay.signing; print(json.dumps(sorted({m.split('.')[0] for m in "
+    code = ("import sys, json; import appliance.contract.signing, appliance.contract.decode, appliance.contract.menu, "
+            "appliance.contract.relay; print(json.dumps(sorted({m.split('.')[0] for m in "
             "sys.modules} & {'litestar', 'psycopg', 'apsw', 'httpx', 'uvicorn'})))")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"

@@ -33,7 +33,7 @@ def test_sequences_are_gap_free_per_store_under_concurrent_writers(storage):
             for i in range(25):
                 store = a if (n + i) % 2 else b
                 storage.put_message(store, "order", f"key-{n}-{i}", "t" * 32, "{}", "h", time.time())
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=write, args=(n,)) for n in range(8)]

@@ -4,8 +4,9 @@ with wrong prices or stock, an order missing from the ERP or there twice, or a r
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterator
 from decimal import Decimal
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import httpx
 import pytest

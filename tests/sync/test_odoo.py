@@ -4,9 +4,10 @@ network does, Odoo's refusals parked with Odoo's own words, and the API key neve
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from contextlib import closing
 from decimal import Decimal
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import structlog

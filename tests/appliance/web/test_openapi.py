@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import msgspec
 
-from appliance.web.schemas import HealthOut, MenuOut, OrderOut, ServiceRequestOut, TableInfoOut, VisitOrdersOut
+from appliance.contract.diner import MenuOut, OrderOut, ServiceRequestOut, TableInfoOut, VisitOrdersOut
+from appliance.web.schemas import HealthOut
 from tests.appliance.web.conftest import item_id, key
 
 

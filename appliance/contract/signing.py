@@ -1,6 +1,7 @@
 """Signed box requests: HMAC-SHA256 with the store's relay secret over five lines (method, path with query,
 timestamp, nonce, SHA-256 of the body), the layout WeChat Pay and the relay reference use. The relay refuses a
-bad signature, a timestamp more than 5 minutes off, and a nonce it has seen."""
+bad signature, a timestamp more than 5 minutes off, and a nonce it has seen. The box signs (`sync/adapters/relay.py`),
+the relay verifies (`sync/relay/app.py`, `sync/relay/images.py`)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ import hmac
 import re
 import secrets
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Callable, Mapping
 
 from appliance.domain.errors import TableboxError  # the root (appliance.errors) lives in the pure layer
 

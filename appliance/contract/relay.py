@@ -1,0 +1,147 @@
+"""The relay protocol (v1) between a box and the public relay, and the source key the box records what it applied
+from the relay under.
+
+Box -> relay (every request signed, `appliance.contract.signing`):
+- `GET /v1/box/inbox?after=SEQ&wait=0..25` -> `InboxPage`: the store's `InboxMessage`s after SEQ, oldest first;
+  asking after=SEQ acknowledges everything up to SEQ.
+- `PUT /v1/box/menu` with a `MenuPush` -> {"version": the version the relay now holds}.
+- `POST /v1/box/events` with `BoxEvents` -> {"stored", "new"}: the box's answers about the orders phones sent
+  (`accepted` with the order view, `status` with the order as it is now, `refused` with the box's `ErrorBody`).
+- `POST /v1/box/images/missing` with `ImageNames` -> {"missing": [...]}, `PUT /v1/box/images/NAME` (the JPEG).
+
+An order view (`order_view`) carries names in every language; the relay answers a phone in its language in the
+diner API's `OrderOut` shape (`for_phone`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import Meta, Struct
+
+from appliance.contract.diner import ORDER_FIELDS, Id
+from appliance.domain.menu import translate
+
+RELAY_SOURCE_PREFIX = "relay:"
+EVENT_TYPES = ("accepted", "refused", "status")
+MAX_EVENTS = 500          # per POST /v1/box/events
+MAX_IMAGE_NAMES = 500     # per POST /v1/box/images/missing
+MAX_IMAGE_BYTES = 1_048_576   # a photo the relay takes (a box's are <= 640 px JPEGs of 40-80 KB)
+
+
+def relay_source(target: str, relay_store: str) -> str:
+    """The box's `inbox_seen.source` for what it applied from a relay target: "relay:TARGET@RELAY_STORE_ID" (the
+    target's `store_id` setting). Sequence numbers are per relay store, so a box enrolled again (a new store id under
+    the same target name) starts from its new store's first message instead of skipping as many as the old one had;
+    and an order is the relay target's business only when its client key is a message of this source."""
+    return f"{RELAY_SOURCE_PREFIX}{target}@{relay_store}"
+
+
+# -- the inbox (GET /v1/box/inbox) ----------------------------------------------------------------------------------
+class InboxMessage(Struct, kw_only=True):
+    """An order or a waiter/bill request a phone sent through the relay, as the box polls it. Defaults keep a message
+    the box cannot use readable (it is skipped or refused, and acknowledged, instead of stopping the line)."""
+
+    seq: int                          # per relay store, gap-free; the box's next after=
+    kind: str = ""                    # "order" | "request"; another kind is skipped by the box
+    client_key: str | None = None     # an order's: the diner's client key (a request has none)
+    key: str | None = None            # the relay's key: the client key of an order, "request:..." for a request
+    token: str = ""                   # the table code the phone used
+    body: msgspec.Raw = msgspec.Raw(b"null")   # RelayedOrderIn / RelayedRequestIn JSON, decoded by the box strictly
+    received_at: str = ""
+
+
+class InboxPage(Struct, kw_only=True):
+    messages: list[InboxMessage]
+
+
+# -- the menu (PUT /v1/box/menu) ------------------------------------------------------------------------------------
+class TablePush(Struct, kw_only=True):
+    """A table as the relay needs it to name a sticker's table and refuse an old or another store's sticker early."""
+
+    id: Id
+    name: Annotated[str, Meta(max_length=64)]
+    area: Annotated[str, Meta(max_length=64)] = ""
+    seats: int | None = None
+    version: Annotated[int, Meta(ge=0, le=65535)]   # the table's code version (a re-keyed table's old stickers)
+    active: bool = True
+
+
+class MenuPush(Struct, kw_only=True):
+    """The box's menu snapshot: the store block (`StoreOut`) and, per language, exactly what the box's GET .../menu
+    answers (`MenuOut`). The relay keeps both as the box sent them (a newer box's fields pass through an older
+    relay) and answers phones with them."""
+
+    version: Annotated[int, Meta(ge=0, le=2**53)]
+    store: dict[str, Any]
+    menus: Annotated[dict[Annotated[str, Meta(pattern=r"^[a-z]{2}$")], dict[str, Any]], Meta(min_length=1, max_length=20)]
+    # The store id inside its table codes, and its tables: optional, a box before them pushed neither and its phones
+    # then see no table name.
+    token_store: Annotated[str, Meta(pattern=r"^[0-9a-f]{8}$")] | None = None
+    tables: Annotated[list[TablePush], Meta(max_length=2000)] | None = None
+
+
+# -- the box's answers (POST /v1/box/events) ------------------------------------------------------------------------
+EventId = Annotated[str, Meta(pattern=r"^[!-~]{1,200}$")]  # printable ASCII: it is an SSE id line
+
+
+class BoxEvent(Struct, kw_only=True):
+    """One answer of the box about an order (or a waiter/bill call) a phone sent through the relay. Ids:
+    `accepted:<client_key>`, `status:<client_key>:<status>`, `refused:<client_key>`; the relay ignores an id it
+    already has, so a retried delivery is harmless."""
+
+    id: EventId
+    client_key: Annotated[str, Meta(pattern=r"^[!-~]{1,128}$")]
+    type: Literal["accepted", "refused", "status"]
+    order: dict[str, Any] | None = None    # `order_view`: the order as the box keeps it, names in every language
+    error: dict[str, Any] | None = None    # a refusal: `ErrorBody` {code, message, details}
+    at: Annotated[str, Meta(max_length=64)] = ""
+
+
+class BoxEvents(Struct, kw_only=True):
+    events: Annotated[list[BoxEvent], Meta(max_length=MAX_EVENTS)]
+
+
+# -- dish photos ----------------------------------------------------------------------------------------------------
+class ImageNames(Struct, kw_only=True):
+    """POST /v1/box/images/missing: which of these photos (named by content) does the relay lack?"""
+
+    names: list[str]
+
+
+# -- the order view phones are shown --------------------------------------------------------------------------------
+# What a phone is shown of an order (ORDER_FIELDS: the fields the box's diner API shows, and of each line these):
+# never the kitchen's station, the staff's void reason or the store's internal ids.
+LINE_FIELDS = ("line_no", "item_id", "names", "variant_id", "variant_names", "options", "quantity", "unit_price_minor",
+               "line_total_minor", "note", "status")
+
+
+def order_view(order: Mapping[str, Any]) -> dict[str, Any]:
+    """What the box lets the relay show a phone of an order (as the store keeps it): the fields the box's own diner
+    API shows, names in every language so the relay can answer in the phone's."""
+    view = {k: order.get(k) for k in ORDER_FIELDS}
+    view["lines"] = [{k: line.get(k) for k in LINE_FIELDS} for line in order.get("lines") or []]
+    return view
+
+
+def for_phone(order: Mapping[str, Any], lang: str) -> dict[str, Any]:
+    """An order view the box pushed, in the phone's language: the box's own diner API shape (`OrderOut`: a line's
+    `name` and `variant`, an option's `name`)."""
+    out = {k: v for k, v in order.items() if k != "lines"}
+    lines = []
+    for line in order.get("lines") or []:
+        if not isinstance(line, dict):
+            continue
+        shown = {k: v for k, v in line.items() if k not in ("names", "variant_names")}
+        names, variants = line.get("names"), line.get("variant_names")
+        shown["name"] = translate(names, lang) if isinstance(names, dict) else str(line.get("name") or "")
+        shown["variant"] = translate(variants, lang) if isinstance(variants, dict) else line.get("variant")
+        shown["options"] = [{k: v for k, v in o.items() if k != "names"}
+                            | {"name": translate(o["names"], lang) if isinstance(o.get("names"), dict)
+                               else str(o.get("name") or "")}
+                            for o in line.get("options") or [] if isinstance(o, dict)]
+        lines.append(shown)
+    out["lines"] = lines
+    return out
