@@ -3,12 +3,12 @@ the relay's inbox and applies what phones sent through it, and pushes the menu w
 changes.
 
 The inbox is a CouchDB-style checkpoint. Each message (an order or a waiter/bill request, with a per-store sequence
-number) is applied in ONE transaction together with its `inbox_seen` row (source "relay:<target>", message id = the
-diner's client key, or "request:<seq>"), so the next poll's `after=` (the highest seq applied) acknowledges exactly
-what is in the store: a box killed mid-apply leaves nothing half-done and gets the message again, and a message
-delivered twice (same client key or same seq) is a no-op.
+number) is applied in ONE transaction together with its `inbox_seen` row (`appliance.db.inbox`: source
+"relay:TARGET@RELAY_STORE", message id = the diner's client key, or "request:<seq>"), so the next poll's `after=` (the
+highest seq applied) acknowledges exactly what is in the store: a box killed mid-apply leaves nothing half-done and gets
+the message again, and a message delivered twice (same client key or same seq) is a no-op.
 
-An order is checked as the box's own POST /orders checks it (`appliance.db.diner_input`), its table code resolved with
+An order is checked as the box's own POST /orders checks it (`appliance.contract.decode`), its table code resolved with
 the store secret, and submitted on the `relay` channel with the diner's client key: the usual rows follow (kitchen
 tickets, ERP rows) and, because the message is in inbox_seen, an outbox row for this relay target that the relay
 adapter delivers as the "accepted" event. A refusal (forged code, sold out, price changed, table not open...) becomes
@@ -25,16 +25,22 @@ import hashlib
 import json
 import threading
 import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import apsw
+import msgspec
 import structlog
 
-from appliance.db.connection import dumps, open_connection, utc_now
-from appliance.db.diner_input import normalize_lang, order_request, relayed_order, relayed_request
-from appliance.db.diner_menu import render_menu, store_view
+from appliance.contract.decode import normalize_lang, relayed_order, relayed_request
+from appliance.contract.menu import IMAGE_PATH, render_menu, render_store
+from appliance.contract.relay import MAX_IMAGE_BYTES, InboxMessage, MenuPush, TablePush
+from appliance.db.connection import dumps, open_connection
+from appliance.db.diner_input import order_request
+from appliance.db.inbox import apply_message, last_applied_seq, move_menu_version_past
 from appliance.db.orders import MenuCache, Snapshot, SubmitResult, submit_order
+from appliance.db.outbox import queue_row
 from appliance.db.store_settings import StoreSettings, load_store_settings
 from appliance.db.tables import request_service, resolve_token
 from appliance.domain.errors import DomainError
@@ -46,7 +52,7 @@ from appliance.images import images_dir
 from appliance.settings import BoxSettings
 from appliance.store import read_secret
 from sync.adapters.base import Rejected, Retryable
-from sync.adapters.relay import DEFAULT_POLL_WAIT, MAX_IMAGE_BYTES, MAX_POLL_WAIT, RelayClient
+from sync.adapters.relay import DEFAULT_POLL_WAIT, MAX_POLL_WAIT, RelayClient
 from sync.config import Target
 from sync.outbox import Backoff
 
@@ -64,20 +70,6 @@ RECONNECT_CAP_SECONDS = 30.0
 ClientFactory = Callable[[str, Mapping[str, Any]], RelayClient]
 
 
-def source_of(target: str, relay_store: str = "") -> str:
-    """inbox_seen's source for a relay target: `relay:TARGET@RELAY_STORE_ID`. Sequence numbers are per relay store,
-    so a box enrolled again (a new store id under the same target name) starts from its new store's first message
-    instead of skipping as many as the old one had."""
-    return f"relay:{target}@{relay_store}"  # appliance/db/orders.py _outbox builds the same from sync_targets
-
-
-def last_applied_seq(conn: apsw.Connection, target: str, relay_store: str = "") -> int:
-    """The next poll's `after=`: everything up to it is in the store."""
-    row = conn.execute("SELECT coalesce(max(seq), 0) FROM inbox_seen WHERE source = ?",
-                       (source_of(target, relay_store),)).fetchone()
-    return int(row[0])
-
-
 def refusal(exc: DomainError, lang: str, settings: StoreSettings) -> dict[str, Any]:
     """The error the box's own API answers for a refusal: {code, message in the diner's language, details}."""
     details = json.loads(dumps(exc.details))
@@ -85,28 +77,35 @@ def refusal(exc: DomainError, lang: str, settings: StoreSettings) -> dict[str, A
     return {"code": exc.code, "message": message_for(exc.code, lang, details, exc.message, money), "details": details}
 
 
-def menu_document(snap: Snapshot, minute_of_day: int) -> dict[str, Any]:
+def menu_document(snap: Snapshot, minute_of_day: int) -> MenuPush:
     """PUT /v1/box/menu: the store block, per language exactly what GET .../menu?lang= answers, and the tables."""
     settings = snap.settings
-    return {"version": snap.version, "store": store_view(settings, settings.open_at(minute_of_day)),
-            "menus": {lang: render_menu(snap, lang, minute_of_day) for lang in settings.languages},
-            # What lets the relay name a sticker's table and refuse another store's or an old sticker early (the
-            # box still checks every order's code with the secret, which never leaves it).
-            "token_store": settings.store_id,
-            "tables": [{"id": t.id, "name": t.name, "area": t.area, "seats": t.seats, "version": t.token_version,
-                        "active": t.active} for t in sorted(snap.tables.values(), key=lambda t: t.id)]}
+    return MenuPush(
+        version=snap.version,
+        store=msgspec.to_builtins(render_store(settings, settings.open_at(minute_of_day))),
+        menus={lang: msgspec.to_builtins(render_menu(snap.menu, settings, lang, minute_of_day, version=snap.version))
+               for lang in settings.languages},
+        # What lets the relay name a sticker's table and refuse another store's or an old sticker early (the box
+        # still checks every order's code with the secret, which never leaves it).
+        token_store=settings.store_id,
+        tables=[TablePush(id=t.id, name=t.name, area=t.area, seats=t.seats, version=t.token_version, active=t.active)
+                for t in sorted(snap.tables.values(), key=lambda t: t.id)])
 
 
-def photo_names(document: Mapping[str, Any]) -> list[str]:
+def photo_names(document: MenuPush) -> list[str]:
     """The photo files a menu document shows (`"image": "/images/NAME"`), each once, in the order met."""
     names: dict[str, None] = {}
-    for menu in document["menus"].values():
+    for menu in document.menus.values():
         for category in menu.get("categories") or []:
             for item in category.get("items") or []:
                 path = item.get("image")
-                if isinstance(path, str) and path.startswith("/images/"):
-                    names[path[len("/images/"):]] = None
+                if isinstance(path, str) and path.startswith(IMAGE_PATH):
+                    names[path[len(IMAGE_PATH):]] = None
     return list(names)
+
+
+class _Lang(msgspec.Struct):
+    lang: object = None
 
 
 class InboxApplier:
@@ -116,23 +115,23 @@ class InboxApplier:
                  after_submit: Callable[[SubmitResult], None] | None = None) -> None:
         self.conn = conn
         self.target = target
-        self.source = source_of(target, relay_store)
+        self.relay_store = relay_store
         self.secret = secret
         self.store_id = store_id
         self.cache = MenuCache()
         self.after_submit = after_submit  # tests: a crash between the submit and the commit
 
-    def apply(self, message: Mapping[str, Any]) -> str:
+    def apply(self, message: InboxMessage) -> str:
         """One message: 'accepted' (a new order), 'repeated' (its client key was already an order), 'refused',
         'request', 'request_refused', 'skipped' (a kind this box does not know) or 'duplicate' (already applied)."""
         return self._in_transaction(message, self._apply)
 
-    def give_up(self, message: Mapping[str, Any], error: str) -> str:
+    def give_up(self, message: InboxMessage, error: str) -> str:
         """A message that failed MAX_APPLY_FAILURES times: an order is refused with internal_error (the phone is told
         to try again, which makes a new message), a request dropped; either way the line moves on."""
-        def refuse(message: Mapping[str, Any], message_id: str) -> str:
-            log.error("relay.apply_given_up", target=self.target, seq=message["seq"], error=error[:300])
-            if message.get("kind") == "order":
+        def refuse(message: InboxMessage, message_id: str) -> str:
+            log.error("relay.apply_given_up", target=self.target, seq=message.seq, error=error[:300])
+            if message.kind == "order":
                 self._refused(message_id, DomainError("internal_error", "the box could not apply this order"),
                               self._lang_of(message))
                 return "refused"
@@ -140,115 +139,85 @@ class InboxApplier:
         return self._in_transaction(message, refuse)
 
     # -- the transaction -------------------------------------------------------------------------------------
-    def _in_transaction(self, message: Mapping[str, Any], handler: Callable[[Mapping[str, Any], str], str]) -> str:
-        seq = message["seq"]
-        key = message.get("client_key")
-        message_id = key if message.get("kind") == "order" and isinstance(key, str) and key else \
-            f"{message.get('kind')}:{seq}"
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            if self.conn.execute("SELECT 1 FROM inbox_seen WHERE source = ? AND seq = ?", (self.source, seq)).fetchone():
-                outcome = "duplicate"
-            elif self.conn.execute("SELECT 1 FROM inbox_seen WHERE source = ? AND message_id = ?",
-                                   (self.source, message_id)).fetchone():
-                # This order again under a new seq: nothing to do, but its seq is applied (the next after=).
-                self.conn.execute("INSERT INTO inbox_seen (source, message_id, seq, applied_at) VALUES (?, ?, ?, ?)",
-                                  (self.source, f"repeat:{seq}", seq, utc_now()))
-                outcome = "duplicate"
-            else:
-                # First: with the message in inbox_seen, the order's own outbox rows include this relay target.
-                self.conn.execute("INSERT INTO inbox_seen (source, message_id, seq, applied_at) VALUES (?, ?, ?, ?)",
-                                  (self.source, message_id, seq, utc_now()))
-                outcome = handler(message, message_id)
-            self.conn.execute("COMMIT")
-        except BaseException:
-            if not self.conn.getautocommit():
-                self.conn.execute("ROLLBACK")
-            raise
-        return outcome
+    def _in_transaction(self, message: InboxMessage, handler: Callable[[InboxMessage, str], str]) -> str:
+        seq = message.seq
+        key = message.client_key
+        message_id = key if message.kind == "order" and key else f"{message.kind}:{seq}"
+        # Recorded in inbox_seen first: the order's own outbox rows then include this relay target.
+        return apply_message(self.conn, self.target, self.relay_store, seq, message_id,
+                             lambda: handler(message, message_id))
 
-    def _apply(self, message: Mapping[str, Any], message_id: str) -> str:
-        kind = message.get("kind")
+    def _apply(self, message: InboxMessage, message_id: str) -> str:
+        kind = message.kind
         if kind == "order":
             return self._order(message, message_id)
         if kind == "request":
             return self._request(message)
-        log.warning("relay.unknown_message", target=self.target, seq=message["seq"], kind=str(kind)[:40])
+        log.warning("relay.unknown_message", target=self.target, seq=message.seq, kind=kind[:40])
         return "skipped"
 
     # -- orders ----------------------------------------------------------------------------------------------
     @staticmethod
-    def _lang_of(message: Mapping[str, Any]) -> str:
-        body = message.get("body")
-        lang = body.get("lang") if isinstance(body, dict) else None
+    def _lang_of(message: InboxMessage) -> str:
+        """The phone's language as its body says, even when the body is refused (its refusal is worded in it)."""
+        try:
+            lang = msgspec.json.decode(message.body, type=_Lang).lang
+        except msgspec.DecodeError:
+            lang = None
         return normalize_lang(lang if isinstance(lang, str) else None)
 
-    def _table(self, message: Mapping[str, Any]) -> Any:
-        token = message.get("token")
-        return resolve_token(self.cache.get(self.conn).tables.get, self.secret, self.store_id,
-                             token if isinstance(token, str) else "")
+    def _table(self, message: InboxMessage) -> Any:
+        return resolve_token(self.cache.get(self.conn).tables.get, self.secret, self.store_id, message.token)
 
-    def _order(self, message: Mapping[str, Any], client_key: str) -> str:
+    def _order(self, message: InboxMessage, client_key: str) -> str:
         lang = self._lang_of(message)
-        self.conn.execute("SAVEPOINT relay_order")
         try:
-            data = relayed_order(message.get("body"))  # as the box's POST /orders: body, then code, then notes
-            lang = normalize_lang(data.lang)
-            if data.client_key != client_key:
-                raise DomainError("invalid_body", "the order's client_key is not the relay's",
-                                  field="client_key", problem="client_key: not the key the relay stored it under",
-                                  errors=[{"field": "client_key", "problem": "not the key the relay stored it under"}])
-            table = self._table(message)
-            result = submit_order(self.conn, table, order_request(data, lang=lang, channel=Channel.RELAY), self.cache)
-            if self.after_submit is not None:
-                self.after_submit(result)
+            with self.conn:  # a savepoint: a refused order leaves nothing behind but its refusal
+                data = relayed_order(message.body)  # as the box's POST /orders: body, then code, then notes
+                lang = normalize_lang(data.lang)
+                if data.client_key != client_key:
+                    raise DomainError("invalid_body", "the order's client_key is not the relay's",
+                                      field="client_key", problem="client_key: not the key the relay stored it under",
+                                      errors=[{"field": "client_key", "problem": "not the key the relay stored it under"}])
+                table = self._table(message)
+                result = submit_order(self.conn, table, order_request(data, lang=lang, channel=Channel.RELAY),
+                                      self.cache)
+                if self.after_submit is not None:
+                    self.after_submit(result)
         except DomainError as exc:
-            self.conn.execute("ROLLBACK TO relay_order")
-            self.conn.execute("RELEASE relay_order")
             self._refused(client_key, exc, lang)
-            log.info("relay.order_refused", target=self.target, seq=message["seq"], client_key=client_key,
+            log.info("relay.order_refused", target=self.target, seq=message.seq, client_key=client_key,
                      code=exc.code)
             return "refused"
-        self.conn.execute("RELEASE relay_order")
         order = result.order
         # The same order may already be here from the LAN (the phone left the Wi-Fi and retried through the relay):
         # the relay still needs its "accepted" event. For a new order submit_order queued it already (a no-op here).
-        self.conn.execute(
-            "INSERT OR IGNORE INTO outbox (target, kind, idempotency_key, payload, created_at) VALUES (?, ?, ?, ?, ?)",
-            (self.target, "order.submitted", f"order.submitted:{client_key}", dumps(order), utc_now()))
-        log.info("relay.order_applied", target=self.target, seq=message["seq"], client_key=client_key,
+        queue_row(self.conn, self.target, "order.submitted", f"order.submitted:{client_key}", order)
+        log.info("relay.order_applied", target=self.target, seq=message.seq, client_key=client_key,
                  order_id=order["id"], ticket_no=order["ticket_no"], table=order["table"], created=result.created)
         return "accepted" if result.created else "repeated"
 
     def _refused(self, client_key: str, exc: DomainError, lang: str) -> None:
         error = refusal(exc, lang, self.cache.get(self.conn).settings)
-        self.conn.execute(
-            "INSERT OR IGNORE INTO outbox (target, kind, idempotency_key, payload, created_at) VALUES (?, ?, ?, ?, ?)",
-            (self.target, "order.refused", f"order.refused:{client_key}",
-             dumps({"client_key": client_key, "error": error}), utc_now()))
+        queue_row(self.conn, self.target, "order.refused", f"order.refused:{client_key}",
+                  {"client_key": client_key, "error": error})
 
     # -- waiter and bill requests ----------------------------------------------------------------------------
-    def _request(self, message: Mapping[str, Any]) -> str:
-        self.conn.execute("SAVEPOINT relay_request")
+    def _request(self, message: InboxMessage) -> str:
         try:
-            data = relayed_request(message.get("body"))
-            table = self._table(message)
-            row, created = request_service(self.conn, table, data.kind)
+            with self.conn:  # a savepoint: a refused request leaves nothing behind but its refusal
+                data = relayed_request(message.body)
+                table = self._table(message)
+                _, created = request_service(self.conn, table, data.kind)
         except DomainError as exc:
-            self.conn.execute("ROLLBACK TO relay_request")
-            self.conn.execute("RELEASE relay_request")
-            log.info("relay.request_refused", target=self.target, seq=message["seq"], code=exc.code)
-            key = message.get("key")
-            if isinstance(key, str) and key.startswith("request:"):  # the relay's key: the phone hears why
-                self.conn.execute(
-                    "INSERT OR IGNORE INTO outbox (target, kind, idempotency_key, payload, created_at)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    (self.target, "request.refused", f"request.refused:{key}",
-                     dumps({"client_key": key, "error": refusal(exc, self._lang_of(message),
-                                                                self.cache.get(self.conn).settings)}), utc_now()))
+            log.info("relay.request_refused", target=self.target, seq=message.seq, code=exc.code)
+            key = message.key
+            if key is not None and key.startswith("request:"):  # the relay's key: the phone hears why
+                queue_row(self.conn, self.target, "request.refused", f"request.refused:{key}",
+                          {"client_key": key, "error": refusal(exc, self._lang_of(message),
+                                                               self.cache.get(self.conn).settings)})
             return "request_refused"
-        self.conn.execute("RELEASE relay_request")
-        log.info("relay.request_applied", target=self.target, seq=message["seq"], table=table.name, kind=data.kind,
+        log.info("relay.request_applied", target=self.target, seq=message.seq, table=table.name, kind=data.kind,
                  created=created)
         return "request"
 
@@ -372,7 +341,7 @@ class RelayLink:
                 if last_applied_seq(conn, self.target.name, relay_store) == after and not self.stop_event.is_set():
                     # Only messages at or below after= (a relay answering out of protocol): do not ask again at once.
                     log.warning("relay.nothing_new", target=self.target.name, after=after,
-                                seqs=[m["seq"] for m in messages][:10])
+                                seqs=[m.seq for m in messages][:10])
                     self.stop_event.wait(MIN_POLL_SECONDS)
         except Exception:
             log.exception("relay.inbox_crashed", target=self.target.name)
@@ -380,14 +349,14 @@ class RelayLink:
         finally:
             conn.close()
 
-    def _apply_all(self, applier: InboxApplier, messages: list[dict[str, Any]],
+    def _apply_all(self, applier: InboxApplier, messages: list[InboxMessage],
                    apply_failures: dict[int, int]) -> None:
         """In seq order; on a failure stop there: the next poll (after= the last applied) brings it back."""
         for message in messages:
             if self.stop_event.is_set():
                 return
             self.inbox_beat = time.monotonic()
-            seq = message["seq"]
+            seq = message.seq
             try:
                 outcome = applier.apply(message)
             except apsw.Error as exc:  # the store busy, full or failing: nothing of it was kept
@@ -507,8 +476,5 @@ class RelayLink:
     def _move_version(self, conn: apsw.Connection, past: int, why: str) -> None:
         """Move the store's menu version past `past` (unless something else already moved it), so the next push is
         a newer version than anything the relay or a phone holds. The web process re-reads the menu once."""
-        with conn:
-            moved = conn.execute("UPDATE menu_meta SET version = ? WHERE version <= ? RETURNING version",
-                                 (past + 1, past)).fetchall()
-        if moved:
+        if move_menu_version_past(conn, past):
             log.info("relay.menu_version_moved", target=self.target.name, version=past + 1, why=why)
