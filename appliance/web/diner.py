@@ -10,24 +10,32 @@ import msgspec
 import structlog
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
-from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from appliance.contract.decode import strict_decode
-from appliance.contract.diner import (MenuOut, OrderIn, OrderOut, ServiceRequestIn, ServiceRequestOut, TableInfoOut,
-                                      VisitOrdersOut)
+from appliance.contract.diner import (
+    ErrorOut,
+    MenuOut,
+    OrderIn,
+    OrderOut,
+    ServiceRequestIn,
+    ServiceRequestOut,
+    TableInfoOut,
+    VisitOrdersOut,
+)
 from appliance.contract.menu import render_store
 from appliance.db.diner_input import order_request
+from appliance.db.order_events import OrderEvent, events_for_session
 from appliance.db.orders import last_event_id, session_orders, submit_order
 from appliance.db.tables import Table, live_session, request_service, resolve_token
 from appliance.db.writer import WriterClosed
 from appliance.domain.errors import DomainError
-from appliance.domain.orders import Channel, ORDERING, SessionStatus
-from appliance.web.errors import ApiError, ErrorOut, request_lang
-from appliance.db.order_events import OrderEvent, events_for_session
-from appliance.web.localize import localize_order, session_view
+from appliance.domain.orders import ORDERING, Channel, SessionStatus
 from appliance.ratelimit import retry_after
+from appliance.web.errors import ApiError, request_lang
+from appliance.web.localize import localize_order, session_view
 
 log = structlog.get_logger("appliance.orders")
 

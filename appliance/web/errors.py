@@ -11,8 +11,8 @@ from litestar.exceptions import HTTPException, ValidationException
 
 from appliance.contract.diner import ErrorBody, ErrorOut
 from appliance.domain.errors import DEFAULT_HTTP_STATUS, HTTP_STATUS_BY_CODE, DomainError
-from appliance.domain.money import format_money
 from appliance.domain.messages import choose_lang, code_for_http_status, message_for
+from appliance.domain.money import format_money
 from appliance.errors import TableboxError
 
 log = structlog.get_logger("appliance.web")

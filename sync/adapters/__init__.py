@@ -4,7 +4,8 @@ which takes the box's order events the same way)."""
 from __future__ import annotations
 
 import importlib
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from sync.adapters.base import Adapter
 
