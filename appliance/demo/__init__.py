@@ -8,16 +8,18 @@ from typing import Any
 
 import apsw
 
-from appliance.db.connection import dumps, write_transaction
+from appliance.db.connection import write_transaction
 from appliance.db.menu import import_menu
+from appliance.db.printing import save_printer
 from appliance.db.staff import add_staff
 from appliance.db.tables import add_table
 from appliance.settings import BoxSettings
 from appliance.store import init_store, read_secret, store_connection, store_exists
 
-DEMO_PRINTERS = (
-    {"name": "kitchen", "uri": "virtual://kitchen", "paper_mm": 80, "text_mode": "gb18030", "stations": ["kitchen"]},
-    {"name": "bar", "uri": "virtual://bar", "paper_mm": 58, "text_mode": "gb18030", "stations": ["bar"]},
+# name, address, paper width (mm), text mode, stations
+DEMO_PRINTERS: tuple[tuple[str, str, int, str, list[str]], ...] = (
+    ("kitchen", "virtual://kitchen", 80, "gb18030", ["kitchen"]),
+    ("bar", "virtual://bar", 58, "gb18030", ["bar"]),
 )
 
 
@@ -48,11 +50,8 @@ def load_demo(conn: apsw.Connection, secret: bytes) -> dict[str, int]:
     counts = import_menu(conn, data)
     for table in data["tables"]:
         add_table(conn, table["name"], table.get("area", ""), table.get("seats"))
-    for printer in DEMO_PRINTERS:
-        conn.execute(
-            "INSERT INTO printers (name, uri, paper_mm, text_mode, stations) VALUES (?, ?, ?, ?, ?)",
-            (printer["name"], printer["uri"], printer["paper_mm"], printer["text_mode"], dumps(printer["stations"])),
-        )
+    for name, uri, paper_mm, text_mode, stations in DEMO_PRINTERS:
+        save_printer(conn, name, uri, stations=stations, paper_mm=paper_mm, text_mode=text_mode)
     counts["tables"] = len(data["tables"])
     counts["printers"] = len(DEMO_PRINTERS)
     return counts
