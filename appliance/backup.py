@@ -29,8 +29,8 @@ from appliance.settings import BoxSettings
 from appliance.store import StoreError
 
 BACKUP_NAME = re.compile(r"^store-(\d{8})-(\d{6})(?:-(\d+))?\.db$")
-PARTIAL = ".partial"          # a backup being written; left behind only by a crash, removed by the next backup
-STEP_PAGES = 256              # pages copied per step (1 MB at 4 KB pages), so progress can be shown
+PARTIAL = ".partial"  # a backup being written; left behind only by a crash, removed by the next backup
+STEP_PAGES = 256  # pages copied per step (1 MB at 4 KB pages), so progress can be shown
 BUSY_GIVE_UP_SECONDS = 60.0
 MAX_RESTARTS = 20
 KEEP_DAILY = 7
@@ -65,7 +65,7 @@ class BackupReport:
 @dataclass(frozen=True)
 class Restored:
     info: StoreFileInfo
-    aside: tuple[Path, ...]           # the database that was live, kept (with its -wal/-shm if they were left)
+    aside: tuple[Path, ...]  # the database that was live, kept (with its -wal/-shm if they were left)
     previous_store_id: str | None
 
 
@@ -117,8 +117,9 @@ def to_keep(backups: Iterable[tuple[datetime, Path]], keep_daily: int, keep_week
     return keep
 
 
-def rotate(folder: Path, keep_daily: int = KEEP_DAILY, keep_weekly: int = KEEP_WEEKLY,
-           protect: Path | None = None) -> list[Path]:
+def rotate(
+    folder: Path, keep_daily: int = KEEP_DAILY, keep_weekly: int = KEEP_WEEKLY, protect: Path | None = None
+) -> list[Path]:
     """Delete the backups `to_keep` does not keep; never `protect` (the one just made). Returns the deleted."""
     backups = list_backups(folder)
     keep = to_keep(backups, keep_daily, keep_weekly)
@@ -133,9 +134,16 @@ def rotate(folder: Path, keep_daily: int = KEEP_DAILY, keep_weekly: int = KEEP_W
     return removed
 
 
-def run_backup(settings: BoxSettings, dest: Path | None = None, *, keep_daily: int = KEEP_DAILY,
-               keep_weekly: int = KEEP_WEEKLY, progress: Progress | None = None, now: datetime | None = None,
-               step_pages: int = STEP_PAGES) -> BackupReport:
+def run_backup(
+    settings: BoxSettings,
+    dest: Path | None = None,
+    *,
+    keep_daily: int = KEEP_DAILY,
+    keep_weekly: int = KEEP_WEEKLY,
+    progress: Progress | None = None,
+    now: datetime | None = None,
+    step_pages: int = STEP_PAGES,
+) -> BackupReport:
     """`tablebox backup`: one online backup into `dest` (if given) or the backup folder, copied to the USB
     stick of `backup_usb_dir` when one is mounted there; each destination rotated."""
     db_path = settings.db_path
@@ -149,8 +157,15 @@ def run_backup(settings: BoxSettings, dest: Path | None = None, *, keep_daily: i
     made: list[BackupMade] = []
     skipped: list[str] = []
     with _folder_lock(first, create=dest is None, owner_like=settings.data_dir):
-        path, info = make_backup(db_path, first, when, progress=progress, reserve_bytes=reserve,
-                                 vfs=settings.sqlite_vfs or None, step_pages=step_pages)
+        path, info = make_backup(
+            db_path,
+            first,
+            when,
+            progress=progress,
+            reserve_bytes=reserve,
+            vfs=settings.sqlite_vfs or None,
+            step_pages=step_pages,
+        )
         made.append(BackupMade(path, info, tuple(rotate(first, keep_daily, keep_weekly, protect=path))))
     if dest is None and settings.backup_usb_dir:
         usb = Path(settings.backup_usb_dir)
@@ -163,8 +178,16 @@ def run_backup(settings: BoxSettings, dest: Path | None = None, *, keep_daily: i
     return BackupReport(tuple(made), tuple(skipped))
 
 
-def make_backup(db_path: Path, folder: Path, when: datetime, *, progress: Progress | None = None,
-                reserve_bytes: int = 0, vfs: str | None = None, step_pages: int = STEP_PAGES) -> tuple[Path, StoreFileInfo]:
+def make_backup(
+    db_path: Path,
+    folder: Path,
+    when: datetime,
+    *,
+    progress: Progress | None = None,
+    reserve_bytes: int = 0,
+    vfs: str | None = None,
+    step_pages: int = STEP_PAGES,
+) -> tuple[Path, StoreFileInfo]:
     """Copy the live database into a temporary file in `folder` (appliance.db.integrity.copy_snapshot: SQLite's
     backup API inside one read transaction, so the copy is the database as it was when the backup began, whatever
     the writer commits meanwhile), checked, make it durable, then rename it into place."""
@@ -180,13 +203,22 @@ def make_backup(db_path: Path, folder: Path, when: datetime, *, progress: Progre
             raise BackupError(
                 f"not enough free space in {folder}: the backup needs {_mb(need)} MB"
                 + (f" and {_mb(reserve_bytes)} MB must stay free for orders (min_free_mb)" if reserve_bytes else "")
-                + f", {_mb(free)} MB are free: delete old files or back up to a USB stick (--dest)")
+                + f", {_mb(free)} MB are free: delete old files or back up to a USB stick (--dest)"
+            )
 
     try:
         try:
-            info = copy_snapshot(db_path, temp, shown_as=final, vfs=vfs, step_pages=step_pages, room_for=room_for,
-                                 progress=progress, busy_give_up_seconds=BUSY_GIVE_UP_SECONDS,
-                                 max_restarts=MAX_RESTARTS)
+            info = copy_snapshot(
+                db_path,
+                temp,
+                shown_as=final,
+                vfs=vfs,
+                step_pages=step_pages,
+                room_for=room_for,
+                progress=progress,
+                busy_give_up_seconds=BUSY_GIVE_UP_SECONDS,
+                max_restarts=MAX_RESTARTS,
+            )
         except CopyFailed as exc:
             raise BackupError(f"the backup failed: {exc}") from None
         _fsync_file(temp)
@@ -221,7 +253,9 @@ def copy_backup(backup: Path, folder: Path) -> Path:
         try:
             inspect_store_file(temp, full=True)
         except DatabaseProblem as exc:
-            raise BackupError(f"the copy on {folder} does not read back whole ({exc}): the stick may be failing")
+            raise BackupError(
+                f"the copy on {folder} does not read back whole ({exc}): the stick may be failing"
+            ) from exc
         os.rename(temp, final)
         _fsync_dir(folder)
         return final
@@ -262,9 +296,11 @@ def restore(settings: BoxSettings, file: Path, *, force: bool = False, now: date
         raise BackupError(f"{file} is not a SQLite database: nothing was changed")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     if not force and store_in_use(db_path):
-        raise BackupError(f"the store {db_path} is in use (web server, print worker or console running). "
-                          f"Stop them first: `{SERVICES_HINT}`, then run the restore again "
-                          "(--force restores anyway; whatever is running keeps writing to the old file)")
+        raise BackupError(
+            f"the store {db_path} is in use (web server, print worker or console running). "
+            f"Stop them first: `{SERVICES_HINT}`, then run the restore again "
+            "(--force restores anyway; whatever is running keeps writing to the old file)"
+        )
     when = now or datetime.now()
     temp = settings.data_dir / f".{db_path.name}.restoring"
     previous: str | None = None

@@ -97,8 +97,13 @@ class Supervised(Protocol):
     def stop(self) -> None: ...
 
 
-def run_daemon(worker: Supervised, status: Callable[[], str], *, stop: threading.Event | None = None,
-               notifier: Notifier | None = None) -> None:
+def run_daemon(
+    worker: Supervised,
+    status: Callable[[], str],
+    *,
+    stop: threading.Event | None = None,
+    notifier: Notifier | None = None,
+) -> None:
     """Run `worker` until SIGTERM or SIGINT (or `stop` is set): READY=1 with `status()` once it has started,
     WATCHDOG=1 while `worker.health()` is None, STOPPING=1, then `worker.stop()`. The previous signal handlers
     are put back when it returns."""

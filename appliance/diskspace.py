@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 MB = 1024 * 1024
 
@@ -24,8 +24,15 @@ class SpaceGuard:
     technician frees space is taken.
     """
 
-    def __init__(self, path: str | Path, min_free_bytes: int, *, measure: Callable[[str | Path], int] = free_bytes,
-                 clock: Callable[[], float] = time.monotonic, ttl: float = 1.0) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        min_free_bytes: int,
+        *,
+        measure: Callable[[str | Path], int] = free_bytes,
+        clock: Callable[[], float] = time.monotonic,
+        ttl: float = 1.0,
+    ) -> None:
         self.path = path
         self.min_free_bytes = min_free_bytes
         self.measure = measure

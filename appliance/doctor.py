@@ -23,9 +23,9 @@ from appliance.errors import SecretError, StoreDamaged
 from appliance.settings import BoxSettings
 from appliance.store import read_secret
 
-EARLIEST_YEAR = 2025            # a Pi without a clock battery starts in 1970 until it reaches a time server
+EARLIEST_YEAR = 2025  # a Pi without a clock battery starts in 1970 until it reaches a time server
 CLOCK_SLACK = timedelta(minutes=5)
-DISK_WARN_FACTOR = 4            # warn while free space is under 4 x min_free_mb, fail under min_free_mb
+DISK_WARN_FACTOR = 4  # warn while free space is under 4 x min_free_mb, fail under min_free_mb
 BACKUP_MAX_AGE = timedelta(hours=48)
 UNITS = ("tablebox-web.service", "tablebox-printd.service", "tablebox-backup.timer")
 
@@ -61,10 +61,15 @@ def systemd_unit_states(units: Sequence[str]) -> dict[str, str] | None:
     return {unit: (states[i] if i < len(states) else "unknown") for i, unit in enumerate(units)}
 
 
-def run_checks(settings: BoxSettings, *, settings_error: str | None = None,
-               clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-               printers: bool = True, unit_states: UnitStates = systemd_unit_states,
-               measure_free: Callable[[str | Path], int] = free_bytes) -> list[Check]:
+def run_checks(
+    settings: BoxSettings,
+    *,
+    settings_error: str | None = None,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    printers: bool = True,
+    unit_states: UnitStates = systemd_unit_states,
+    measure_free: Callable[[str | Path], int] = free_bytes,
+) -> list[Check]:
     now = clock()
     checks = [_settings_check(settings, settings_error)]
     conn: apsw.Connection | None = None
@@ -109,24 +114,37 @@ def restore_advice(settings: BoxSettings) -> str:
     """What to do about a damaged database, naming the newest backup: the refusal at start-up says it
     (appliance.db.integrity.refuse_damaged_store) and the doctor's database check shows it."""
     newest = newest_backup(settings)
-    hint = (f"`tablebox restore {newest}` (the newest; all are in {backup_dir(settings)})"
-            if newest else f"`tablebox restore BACKUP` with a backup from {backup_dir(settings)} or a USB stick")
-    return (f"Stop the services: `{SERVICES_HINT}`,\n  restore the last good backup: {hint},\n"
-            "  then start them again. The restore keeps the damaged file aside.")
+    hint = (
+        f"`tablebox restore {newest}` (the newest; all are in {backup_dir(settings)})"
+        if newest
+        else f"`tablebox restore BACKUP` with a backup from {backup_dir(settings)} or a USB stick"
+    )
+    return (
+        f"Stop the services: `{SERVICES_HINT}`,\n  restore the last good backup: {hint},\n"
+        "  then start them again. The restore keeps the damaged file aside."
+    )
 
 
 def _database_check(settings: BoxSettings) -> Check:
     path = settings.db_path
     if not path.exists():
-        return Check("database", Mark.FAIL, f"no store at {path}",
-                     f"`tablebox init` on a new box, or `tablebox restore BACKUP` (backups: {backup_dir(settings)})")
+        return Check(
+            "database",
+            Mark.FAIL,
+            f"no store at {path}",
+            f"`tablebox init` on a new box, or `tablebox restore BACKUP` (backups: {backup_dir(settings)})",
+        )
     try:
         problems = database_problems(path, full=True)
     except StoreDamaged as exc:
         return Check("database", Mark.FAIL, str(exc), "check the data folder's owner and mode")
     if problems:
-        return Check("database", Mark.FAIL, f"{path} is damaged ({'; '.join(problems[:2])})",
-                     f"`{SERVICES_HINT}`, then `tablebox restore {newest_backup(settings) or 'BACKUP'}`")
+        return Check(
+            "database",
+            Mark.FAIL,
+            f"{path} is damaged ({'; '.join(problems[:2])})",
+            f"`{SERVICES_HINT}`, then `tablebox restore {newest_backup(settings) or 'BACKUP'}`",
+        )
     return Check("database", Mark.OK, f"{path}: integrity_check ok ({-(-path.stat().st_size // MB)} MB)")
 
 
@@ -136,10 +154,18 @@ def _migrations_check(conn: apsw.Connection) -> Check:
     if have == known:
         return Check("migrations", Mark.OK, f"schema {have} (current)")
     if have < known:
-        return Check("migrations", Mark.WARN, f"schema {have}, this Tablebox brings {known}",
-                     "the web server applies them when it starts: `systemctl restart tablebox-web`")
-    return Check("migrations", Mark.FAIL, f"schema {have} is newer than this Tablebox knows ({known})",
-                 "install the Tablebox version that wrote this database")
+        return Check(
+            "migrations",
+            Mark.WARN,
+            f"schema {have}, this Tablebox brings {known}",
+            "the web server applies them when it starts: `systemctl restart tablebox-web`",
+        )
+    return Check(
+        "migrations",
+        Mark.FAIL,
+        f"schema {have} is newer than this Tablebox knows ({known})",
+        "install the Tablebox version that wrote this database",
+    )
 
 
 def _secret_check(settings: BoxSettings) -> Check:
@@ -147,15 +173,23 @@ def _secret_check(settings: BoxSettings) -> Check:
     try:
         mode = stat.S_IMODE(path.stat().st_mode)
     except FileNotFoundError:
-        return Check("store secret", Mark.FAIL, f"{path} is missing: no table sticker can be checked",
-                     "copy back the store.secret kept from this box (a new secret voids every printed sticker)")
+        return Check(
+            "store secret",
+            Mark.FAIL,
+            f"{path} is missing: no table sticker can be checked",
+            "copy back the store.secret kept from this box (a new secret voids every printed sticker)",
+        )
     try:
         read_secret(path)
     except SecretError as exc:
         return Check("store secret", Mark.FAIL, str(exc), f"restore the store.secret kept from this box to {path}")
     if mode & 0o077:
-        return Check("store secret", Mark.FAIL, f"{path} has mode {mode:04o}: other users can read it and forge "
-                     "table codes", f"chmod 600 {path}")
+        return Check(
+            "store secret",
+            Mark.FAIL,
+            f"{path} has mode {mode:04o}: other users can read it and forge table codes",
+            f"chmod 600 {path}",
+        )
     return Check("store secret", Mark.OK, f"{path} (mode {mode:04o})")
 
 
@@ -163,39 +197,64 @@ def _disk_check(settings: BoxSettings, measure: Callable[[str | Path], int]) -> 
     try:
         free = measure(settings.data_dir)
     except OSError as exc:
-        return Check("disk space", Mark.FAIL, f"cannot ask for free space on {settings.data_dir}: {exc.strerror}",
-                     "check that the data folder exists")
+        return Check(
+            "disk space",
+            Mark.FAIL,
+            f"cannot ask for free space on {settings.data_dir}: {exc.strerror}",
+            "check that the data folder exists",
+        )
     free_mb = free // MB
     limit = settings.min_free_mb
-    fix = (f"free space: old files in {backup_dir(settings)}, `journalctl --vacuum-size=50M`, "
-           "`apt-get clean`; or move to a bigger SD card")
+    fix = (
+        f"free space: old files in {backup_dir(settings)}, `journalctl --vacuum-size=50M`, "
+        "`apt-get clean`; or move to a bigger SD card"
+    )
     if free < limit * MB:
-        return Check("disk space", Mark.FAIL, f"{free_mb} MB free, under min_free_mb ({limit} MB): "
-                     "new orders are being refused (disk_full)", fix)
+        return Check(
+            "disk space",
+            Mark.FAIL,
+            f"{free_mb} MB free, under min_free_mb ({limit} MB): new orders are being refused (disk_full)",
+            fix,
+        )
     if free < DISK_WARN_FACTOR * limit * MB:
         return Check("disk space", Mark.WARN, f"{free_mb} MB free: orders will be refused under {limit} MB", fix)
     return Check("disk space", Mark.OK, f"{free_mb} MB free (orders are refused under {limit} MB)")
 
 
 def _clock_check(settings: BoxSettings, conn: apsw.Connection | None, now: datetime) -> Check:
-    fix = ("connect the box to the internet so it gets the time (`timedatectl` shows it), or set it: "
-           "`timedatectl set-time 'YYYY-MM-DD HH:MM:SS'`")
+    fix = (
+        "connect the box to the internet so it gets the time (`timedatectl` shows it), or set it: "
+        "`timedatectl set-time 'YYYY-MM-DD HH:MM:SS'`"
+    )
     shown = now.astimezone().strftime("%Y-%m-%d %H:%M %Z")
     if now.year < EARLIEST_YEAR:
-        return Check("clock", Mark.FAIL, f"the clock says {shown}: the box has not got the time yet "
-                     "(tickets, business days and backups would carry this date)", fix)
+        return Check(
+            "clock",
+            Mark.FAIL,
+            f"the clock says {shown}: the box has not got the time yet "
+            "(tickets, business days and backups would carry this date)",
+            fix,
+        )
     newest_order = newest_order_at(conn) if conn is not None else None
     if newest_order:
         at = datetime.fromisoformat(newest_order.replace("Z", "+00:00"))
         if now < at - CLOCK_SLACK:
-            return Check("clock", Mark.FAIL, f"the clock says {shown}, before the newest order "
-                         f"({at.astimezone():%Y-%m-%d %H:%M}): it is wrong", fix)
+            return Check(
+                "clock",
+                Mark.FAIL,
+                f"the clock says {shown}, before the newest order ({at.astimezone():%Y-%m-%d %H:%M}): it is wrong",
+                fix,
+            )
     backups = list_backups(backup_dir(settings))
     if backups:
         local_now = now.astimezone().replace(tzinfo=None)
         if local_now < backups[0][0] - CLOCK_SLACK:
-            return Check("clock", Mark.FAIL, f"the clock says {shown}, before the newest backup "
-                         f"({backups[0][1].name}): it is wrong", fix)
+            return Check(
+                "clock",
+                Mark.FAIL,
+                f"the clock says {shown}, before the newest backup ({backups[0][1].name}): it is wrong",
+                fix,
+            )
     return Check("clock", Mark.OK, shown)
 
 
@@ -203,22 +262,38 @@ def _printer_checks(conn: apsw.Connection, now: datetime) -> list[Check]:
     """What the print worker last said about each enabled printer (stale: no heartbeat, the worker is not running)."""
     printers = [p for p in printer_rows(conn, now) if p.enabled]
     if not printers:
-        return [Check("printers", Mark.WARN, "no printer configured: no kitchen ticket is printed",
-                      "`tablebox printers add NAME URI --stations kitchen`")]
+        return [
+            Check(
+                "printers",
+                Mark.WARN,
+                "no printer configured: no kitchen ticket is printed",
+                "`tablebox printers add NAME URI --stations kitchen`",
+            )
+        ]
     stale = [p.name for p in printers if p.stale]
     if stale:
-        return [Check("print worker", Mark.FAIL, f"no recent status from {', '.join(stale)}: the print worker is "
-                      "not running", "`systemctl start tablebox-printd`; why it stopped: "
-                      "`journalctl -u tablebox-printd -n 50`")]
+        return [
+            Check(
+                "print worker",
+                Mark.FAIL,
+                f"no recent status from {', '.join(stale)}: the print worker is not running",
+                "`systemctl start tablebox-printd`; why it stopped: `journalctl -u tablebox-printd -n 50`",
+            )
+        ]
     checks = []
     for p in printers:
         if p.status is PrinterStatus.READY:
             checks.append(Check(f"printer {p.name}", Mark.OK, p.reason))
         else:
             mark = Mark.FAIL if p.status in UNABLE_TO_PRINT else Mark.WARN
-            checks.append(Check(f"printer {p.name}", mark, p.reason + (f" ({p.detail})" if p.detail else ""),
-                                f"see to the printer (paper, cover, cable, power), then `tablebox printers test "
-                                f"{p.name}`"))
+            checks.append(
+                Check(
+                    f"printer {p.name}",
+                    mark,
+                    p.reason + (f" ({p.detail})" if p.detail else ""),
+                    f"see to the printer (paper, cover, cable, power), then `tablebox printers test {p.name}`",
+                )
+            )
     return checks
 
 
@@ -246,11 +321,16 @@ def _unit_checks(unit_states: UnitStates) -> list[Check]:
         if state == "active":
             checks.append(Check(unit, Mark.OK, "active"))
         else:
-            checks.append(Check(unit, Mark.FAIL, state,
-                                f"`systemctl enable --now {unit}`; why it stopped: `journalctl -u {unit} -n 50`"))
+            checks.append(
+                Check(
+                    unit,
+                    Mark.FAIL,
+                    state,
+                    f"`systemctl enable --now {unit}`; why it stopped: `journalctl -u {unit} -n 50`",
+                )
+            )
     return checks
 
 
 def exit_code(checks: Sequence[Check]) -> int:
     return 1 if failed(checks) else 0
-

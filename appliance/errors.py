@@ -27,8 +27,16 @@ from typing import ClassVar
 
 from appliance.domain.errors import DomainError, TableboxError
 
-__all__ = ["ConfigError", "DomainError", "SecretError", "StoreDamaged", "StoreError", "StoreMissing", "TableboxError",
-           "UsageError"]
+__all__ = [
+    "ConfigError",
+    "DomainError",
+    "SecretError",
+    "StoreDamaged",
+    "StoreError",
+    "StoreMissing",
+    "TableboxError",
+    "UsageError",
+]
 
 
 class ConfigError(TableboxError):

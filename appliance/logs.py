@@ -15,7 +15,9 @@ def configure_logging(fmt: str = "auto", level: str = "info", stream: TextIO | N
     out = stream or sys.stderr
     use_console = fmt == "console" or (fmt == "auto" and out.isatty())
     renderer: structlog.typing.Processor = (
-        structlog.dev.ConsoleRenderer(colors=out.isatty()) if use_console else structlog.processors.JSONRenderer(ensure_ascii=False)
+        structlog.dev.ConsoleRenderer(colors=out.isatty())
+        if use_console
+        else structlog.processors.JSONRenderer(ensure_ascii=False)
     )
     structlog.configure(
         processors=[
@@ -30,5 +32,6 @@ def configure_logging(fmt: str = "auto", level: str = "info", stream: TextIO | N
         cache_logger_on_first_use=True,
     )
     # Libraries (uvicorn, litestar) log through the standard library: same level, same stream.
-    logging.basicConfig(level=max(LEVELS[level], logging.WARNING), stream=out, format="%(name)s %(levelname)s %(message)s",
-                        force=True)
+    logging.basicConfig(
+        level=max(LEVELS[level], logging.WARNING), stream=out, format="%(name)s %(levelname)s %(message)s", force=True
+    )

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 import structlog
 
@@ -90,8 +90,12 @@ class Notifier:
                     self._sock.settimeout(SEND_TIMEOUT_SECONDS)
                 self._sock.sendto(message, self._address)
         except OSError as exc:
-            log.warning("sdnotify.send_failed", notify_socket=self.socket_path, error=str(exc),
-                        message=message.decode("utf-8", "replace")[:80])
+            log.warning(
+                "sdnotify.send_failed",
+                notify_socket=self.socket_path,
+                error=str(exc),
+                message=message.decode("utf-8", "replace")[:80],
+            )
             return False
         return True
 

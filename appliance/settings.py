@@ -82,11 +82,11 @@ class Setting:
             elif self.kind is str and not isinstance(value, str):
                 raise ValueError
         except (TypeError, ValueError):
-            raise SettingsError(
-                f"{source}: {self.name} must be {self.kind.__name__}, got {value!r}"
-            ) from None
+            raise SettingsError(f"{source}: {self.name} must be {self.kind.__name__}, got {value!r}") from None
         if self.choices is not None and value not in self.choices:
-            raise SettingsError(f"{source}: {self.name} must be one of {', '.join(map(str, self.choices))}, got {value!r}")
+            raise SettingsError(
+                f"{source}: {self.name} must be one of {', '.join(map(str, self.choices))}, got {value!r}"
+            )
         if self.minimum is not None and value < self.minimum:
             raise SettingsError(f"{source}: {self.name} must be at least {self.minimum}, got {value!r}")
         if self.maximum is not None and value > self.maximum:
@@ -103,37 +103,165 @@ def _store(name: str, default: Any, kind: type, help: str, **kw: Any) -> Setting
 
 
 SETTINGS: tuple[Setting, ...] = (
-    _box("data_dir", "", str, "Folder holding the store database and secret. Default: $STATE_DIRECTORY under systemd, else ~/.local/share/tablebox."),
+    _box(
+        "data_dir",
+        "",
+        str,
+        "Folder holding the store database and secret. Default: $STATE_DIRECTORY under systemd, else ~/.local/share/tablebox.",
+    ),
     _box("host", "0.0.0.0", str, "Address the web server listens on."),
     _box("port", 8080, int, "TCP port the web server listens on.", minimum=0, maximum=65535),
-    _box("public_base_url", "", str, "Start of every table's ordering URL (printed on QR stickers). Empty: http://<this box's LAN address>:<port>."),
-    _box("secret_file", "", str, "File holding the store secret that signs table codes. Empty: <data_dir>/store.secret."),
-    _box("log_format", "auto", str, "Log lines: console (readable), json (one JSON object per line), or auto (console on a terminal, JSON otherwise).", choices=("auto", "console", "json")),
+    _box(
+        "public_base_url",
+        "",
+        str,
+        "Start of every table's ordering URL (printed on QR stickers). Empty: http://<this box's LAN address>:<port>.",
+    ),
+    _box(
+        "secret_file", "", str, "File holding the store secret that signs table codes. Empty: <data_dir>/store.secret."
+    ),
+    _box(
+        "log_format",
+        "auto",
+        str,
+        "Log lines: console (readable), json (one JSON object per line), or auto (console on a terminal, JSON otherwise).",
+        choices=("auto", "console", "json"),
+    ),
     _box("log_level", "info", str, "Lowest log level written.", choices=("debug", "info", "warning", "error")),
-    _box("max_body_bytes", 65_536, int, "Largest request body accepted; larger gets 413.", minimum=1024, maximum=10_485_760),
-    _box("rate_limit_table_per_minute", 30, int, "Orders and waiter/bill requests one table may send per minute before getting 429 (0 = no limit).", minimum=0),
-    _box("rate_limit_address_per_minute", 600, int, "API requests one network address may send per minute before getting 429 (0 = no limit).", minimum=0),
-    _box("writer_max_batch", 256, int, "Most writes committed together in one transaction (group commit).", minimum=1, maximum=10_000),
-    _box("events_poll_seconds", 0.25, float, "How often live order updates check the database for changes (PRAGMA data_version)."),
-    _box("events_keepalive_seconds", 15.0, float, "Seconds between keep-alive comments on a diner's live event stream."),
-    _box("sqlite_vfs", "", str, "Name of a registered SQLite VFS to open the database with (benchmarks and tests); empty for the default."),
-    _box("min_free_mb", 64, int, "Free disk space (MB) the data folder must keep: below it the web server refuses new orders and waiter/bill requests (503 disk_full) instead of risking a failed write; `tablebox doctor` warns below four times it.", minimum=0),
-    _box("backup_dir", "", str, "Folder `tablebox backup` writes to and rotates (7 daily, 4 weekly). Empty: <data_dir>/backups."),
-    _box("backup_usb_dir", "", str, "A USB stick's mount point: each backup is also copied there (and rotated), but only while a stick is mounted there. Empty: no copy."),
+    _box(
+        "max_body_bytes",
+        65_536,
+        int,
+        "Largest request body accepted; larger gets 413.",
+        minimum=1024,
+        maximum=10_485_760,
+    ),
+    _box(
+        "rate_limit_table_per_minute",
+        30,
+        int,
+        "Orders and waiter/bill requests one table may send per minute before getting 429 (0 = no limit).",
+        minimum=0,
+    ),
+    _box(
+        "rate_limit_address_per_minute",
+        600,
+        int,
+        "API requests one network address may send per minute before getting 429 (0 = no limit).",
+        minimum=0,
+    ),
+    _box(
+        "writer_max_batch",
+        256,
+        int,
+        "Most writes committed together in one transaction (group commit).",
+        minimum=1,
+        maximum=10_000,
+    ),
+    _box(
+        "events_poll_seconds",
+        0.25,
+        float,
+        "How often live order updates check the database for changes (PRAGMA data_version).",
+    ),
+    _box(
+        "events_keepalive_seconds", 15.0, float, "Seconds between keep-alive comments on a diner's live event stream."
+    ),
+    _box(
+        "sqlite_vfs",
+        "",
+        str,
+        "Name of a registered SQLite VFS to open the database with (benchmarks and tests); empty for the default.",
+    ),
+    _box(
+        "min_free_mb",
+        64,
+        int,
+        "Free disk space (MB) the data folder must keep: below it the web server refuses new orders and waiter/bill requests (503 disk_full) instead of risking a failed write; `tablebox doctor` warns below four times it.",
+        minimum=0,
+    ),
+    _box(
+        "backup_dir",
+        "",
+        str,
+        "Folder `tablebox backup` writes to and rotates (7 daily, 4 weekly). Empty: <data_dir>/backups.",
+    ),
+    _box(
+        "backup_usb_dir",
+        "",
+        str,
+        "A USB stick's mount point: each backup is also copied there (and rotated), but only while a stick is mounted there. Empty: no copy.",
+    ),
     _store("store_name", "Tablebox", str, "The restaurant's name, shown to diners and printed on tickets."),
-    _store("currency", "CNY", str, "ISO 4217 currency code; prices are integers in its minor unit (CNY: fen, JPY: yen)."),
+    _store(
+        "currency", "CNY", str, "ISO 4217 currency code; prices are integers in its minor unit (CNY: fen, JPY: yen)."
+    ),
     _store("languages", ["zh", "en"], list, "Menu languages, the first being the default."),
-    _store("timezone", "Asia/Shanghai", str, "The restaurant's time zone (business day, availability windows, ticket numbers)."),
-    _store("service_charge_bp", 0, int, "Service charge in basis points of the subtotal (1000 = 10%).", minimum=0, maximum=5000),
-    _store("tax_rate_bp", 600, int, "Tax rate included in prices, in basis points (600 = 6%); shown on bills, never added.", minimum=0, maximum=5000),
+    _store(
+        "timezone",
+        "Asia/Shanghai",
+        str,
+        "The restaurant's time zone (business day, availability windows, ticket numbers).",
+    ),
+    _store(
+        "service_charge_bp",
+        0,
+        int,
+        "Service charge in basis points of the subtotal (1000 = 10%).",
+        minimum=0,
+        maximum=5000,
+    ),
+    _store(
+        "tax_rate_bp",
+        600,
+        int,
+        "Tax rate included in prices, in basis points (600 = 6%); shown on bills, never added.",
+        minimum=0,
+        maximum=5000,
+    ),
     _store("auto_accept", False, bool, "Accept every diner's order at once instead of waiting for staff."),
-    _store("print_on", "submit", str, "When kitchen tickets print: on submit, or when staff accept the order.", choices=("submit", "accept")),
+    _store(
+        "print_on",
+        "submit",
+        str,
+        "When kitchen tickets print: on submit, or when staff accept the order.",
+        choices=("submit", "accept"),
+    ),
     _store("tables_need_staff_open", False, bool, "Tables take orders only after staff open them (seat the guests)."),
-    _store("opening_hours", [], list, "Daily ordering hours as HH:MM-HH:MM ranges in local time (several allowed; empty = always open)."),
-    _store("day_starts_at", "05:00", str, "Local time the business day (and ticket numbering) starts; orders before it belong to the previous day."),
-    _store("late_after_minutes", 10, int, "Minutes after which an open order shows amber (late, marked !) on the console.", minimum=1, maximum=600),
-    _store("very_late_after_minutes", 20, int, "Minutes after which an open order shows red (very late, marked !!) on the console.", minimum=1, maximum=600),
-    _store("cancel_reasons", ["客人取消 guest cancelled", "沽清 sold out", "下错单 wrong order", "等太久 waited too long"], list, "Reasons offered when staff cancel an order or void a line (free text is always allowed too)."),
+    _store(
+        "opening_hours",
+        [],
+        list,
+        "Daily ordering hours as HH:MM-HH:MM ranges in local time (several allowed; empty = always open).",
+    ),
+    _store(
+        "day_starts_at",
+        "05:00",
+        str,
+        "Local time the business day (and ticket numbering) starts; orders before it belong to the previous day.",
+    ),
+    _store(
+        "late_after_minutes",
+        10,
+        int,
+        "Minutes after which an open order shows amber (late, marked !) on the console.",
+        minimum=1,
+        maximum=600,
+    ),
+    _store(
+        "very_late_after_minutes",
+        20,
+        int,
+        "Minutes after which an open order shows red (very late, marked !!) on the console.",
+        minimum=1,
+        maximum=600,
+    ),
+    _store(
+        "cancel_reasons",
+        ["客人取消 guest cancelled", "沽清 sold out", "下错单 wrong order", "等太久 waited too long"],
+        list,
+        "Reasons offered when staff cancel an order or void a line (free text is always allowed too).",
+    ),
 )
 
 BOX_SETTINGS = {s.name: s for s in SETTINGS if s.scope == "box"}
@@ -145,18 +273,54 @@ SYNC_SECRET_KEYS = ("api_key", "api_secret", "password", "token", "auth_header")
 SYNC_NAME = re.compile(r"[a-z0-9_]+")
 SYNC_ENV_PREFIX = "TABLEBOX_SYNC_"
 SYNC_KEYS: tuple[Setting, ...] = (
-    Setting("kind", None, "Which ERP speaks at base_url: rest (the generic REST adapter), erpnext or odoo; relay: the "
-            "public relay phones off the store Wi-Fi order through.", str, "sync", choices=SYNC_KINDS),
+    Setting(
+        "kind",
+        None,
+        "Which ERP speaks at base_url: rest (the generic REST adapter), erpnext or odoo; relay: the "
+        "public relay phones off the store Wi-Fi order through.",
+        str,
+        "sync",
+        choices=SYNC_KINDS,
+    ),
     Setting("base_url", None, "The ERP's address, http:// or https://.", str, "sync"),
     Setting("enabled", True, "false: keep the target (and its queued rows) but deliver nothing to it.", bool, "sync"),
-    Setting("timeout_seconds", 10, "Seconds every HTTP call to the ERP may take before it counts as failed (then retried).",
-            int, "sync", minimum=1, maximum=120),
-    Setting("pull_minutes", 15, "Minutes between catalog and stock pulls from the ERP; 0: only `tablebox sync pull`.",
-            int, "sync", minimum=0, maximum=10_080),
-    Setting("retry_cap_seconds", 300.0, "Longest wait between two delivery attempts (the backoff doubles from 1 s up to it).",
-            float, "sync", minimum=0.01, maximum=3600),
-    Setting("max_in_flight", 8, "Rows of different orders sent to the ERP at once (an order's own rows always go one "
-            "after another); 1: strictly one at a time.", int, "sync", minimum=1, maximum=32),
+    Setting(
+        "timeout_seconds",
+        10,
+        "Seconds every HTTP call to the ERP may take before it counts as failed (then retried).",
+        int,
+        "sync",
+        minimum=1,
+        maximum=120,
+    ),
+    Setting(
+        "pull_minutes",
+        15,
+        "Minutes between catalog and stock pulls from the ERP; 0: only `tablebox sync pull`.",
+        int,
+        "sync",
+        minimum=0,
+        maximum=10_080,
+    ),
+    Setting(
+        "retry_cap_seconds",
+        300.0,
+        "Longest wait between two delivery attempts (the backoff doubles from 1 s up to it).",
+        float,
+        "sync",
+        minimum=0.01,
+        maximum=3600,
+    ),
+    Setting(
+        "max_in_flight",
+        8,
+        "Rows of different orders sent to the ERP at once (an order's own rows always go one "
+        "after another); 1: strictly one at a time.",
+        int,
+        "sync",
+        minimum=1,
+        maximum=32,
+    ),
 )
 SYNC_SETTINGS = {s.name: s for s in SYNC_KEYS}
 STORE_SETTINGS = {s.name: s for s in SETTINGS if s.scope == "store"}
@@ -335,7 +499,8 @@ def _sync_targets(path: Path, tables: Any, env: Mapping[str, str]) -> dict[str, 
                         f"{where}: {key} is written in the file, but others may read it (mode {mode}). Either "
                         f"`chmod 600 {path}` (owned by the user the service runs as), or take {key} out of the file "
                         f"and set ${sync_secret_env(name, key)} in the environment (under systemd: in "
-                        f"/etc/tablebox/sync.env, mode 0600)")
+                        f"/etc/tablebox/sync.env, mode 0600)"
+                    )
                 if not isinstance(value, str) or not value:
                     raise SettingsError(f"{where}: {key} must be a non-empty string")
             config[key] = value
@@ -355,19 +520,27 @@ def settings_help() -> str:
             lines.append(f"  {s.name} = {s.default!r}    ${s.env}")
             lines.append(f"      {s.help}")
     lines.append("")
-    lines.append("store settings ([store] table of the settings file, applied by `tablebox init`; kept in the database):")
+    lines.append(
+        "store settings ([store] table of the settings file, applied by `tablebox init`; kept in the database):"
+    )
     for s in SETTINGS:
         if s.scope == "store":
             lines.append(f"  {s.name} = {s.default!r}")
             lines.append(f"      {s.help}")
     lines.append("")
-    lines.append("sync targets ([sync.NAME] tables of the settings file, one per ERP; kind-specific keys in the README):")
+    lines.append(
+        "sync targets ([sync.NAME] tables of the settings file, one per ERP; kind-specific keys in the README):"
+    )
     for s in SYNC_KEYS:
         lines.append(f"  {s.name} = {'(required)' if s.default is None else repr(s.default)}")
         lines.append(f"      {s.help}")
-    lines.append(f"  secrets ({', '.join(SYNC_SECRET_KEYS)}): in the file only if it is mode 0600, else from "
-                 f"${SYNC_ENV_PREFIX}<NAME>_<KEY>.")
+    lines.append(
+        f"  secrets ({', '.join(SYNC_SECRET_KEYS)}): in the file only if it is mode 0600, else from "
+        f"${SYNC_ENV_PREFIX}<NAME>_<KEY>."
+    )
     lines.append("")
     lines.append(f"settings file: ${CONFIG_ENV}, else <data_dir>/tablebox.toml, else {SYSTEM_CONFIG}.")
-    lines.append(f"data folder: --data-dir, else ${DATA_DIR_ENV}, else data_dir from the settings file, else the default above.")
+    lines.append(
+        f"data folder: --data-dir, else ${DATA_DIR_ENV}, else data_dir from the settings file, else the default above."
+    )
     return "\n".join(lines)

@@ -20,8 +20,16 @@ from appliance.db.writer import Writer
 from appliance.errors import SecretError, StoreError, StoreMissing
 from appliance.settings import BoxSettings, public_base_url
 
-__all__ = ["Store", "StoreError", "init_store", "read_secret", "require_store", "store_connection", "store_exists",
-           "table_urls"]
+__all__ = [
+    "Store",
+    "StoreError",
+    "init_store",
+    "read_secret",
+    "require_store",
+    "store_connection",
+    "store_exists",
+    "table_urls",
+]
 
 
 def read_secret(path: Path) -> bytes:
@@ -29,8 +37,10 @@ def read_secret(path: Path) -> bytes:
     try:
         text = path.read_text("ascii").strip()
     except FileNotFoundError:
-        raise SecretError(f"no store secret at {path}: run `tablebox init` (or set secret_file), or copy back the "
-                          "store.secret kept from this store") from None
+        raise SecretError(
+            f"no store secret at {path}: run `tablebox init` (or set secret_file), or copy back the "
+            "store.secret kept from this store"
+        ) from None
     except PermissionError:
         raise SecretError(f"cannot read the store secret {path}: wrong owner or mode") from None
     except (UnicodeDecodeError, OSError) as exc:
@@ -40,8 +50,11 @@ def read_secret(path: Path) -> bytes:
     except ValueError:
         raise SecretError(f"{path} does not hold a hex secret") from None
     if len(secret) < 16:
-        raise SecretError(f"{path}: the store secret is too short (at least 16 bytes)" if secret else
-                          f"{path} is empty: copy back the store.secret kept from this store")
+        raise SecretError(
+            f"{path}: the store secret is too short (at least 16 bytes)"
+            if secret
+            else f"{path} is empty: copy back the store.secret kept from this store"
+        )
     return secret
 
 
@@ -110,8 +123,9 @@ def init_store(settings: BoxSettings, store_values: Mapping[str, Any] | None = N
 class Store:
     """Open with `Store.open(settings)`; `read` is for the thread that opened it, `writer` for all writes."""
 
-    def __init__(self, settings: BoxSettings, read: apsw.Connection, writer: Writer, secret: bytes,
-                 store: StoreSettings) -> None:
+    def __init__(
+        self, settings: BoxSettings, read: apsw.Connection, writer: Writer, secret: bytes, store: StoreSettings
+    ) -> None:
         self.settings = settings
         self.read = read
         self.writer = writer

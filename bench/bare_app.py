@@ -33,8 +33,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
     app = create_app(Path(args.menu_file).read_bytes())
-    config = uvicorn.Config(app, host=args.host, port=args.port, log_config=None, access_log=False,
-                            server_header=False)
+    config = uvicorn.Config(app, host=args.host, port=args.port, log_config=None, access_log=False, server_header=False)
     uvicorn.Server(config).run()
 
 

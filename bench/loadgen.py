@@ -64,8 +64,12 @@ def request_factory(cfg: dict[str, Any]) -> Callable[[], bytes]:
     tokens = cfg["tokens"]
     if cfg["kind"] == "get":
         lang = cfg.get("lang", "zh")
-        reqs = [(f"GET /api/v1/tables/{t}/menu?lang={lang} HTTP/1.1\r\nHost: {host}\r\n"
-                 f"Accept: application/json\r\n\r\n").encode() for t in tokens]
+        reqs = [
+            (
+                f"GET /api/v1/tables/{t}/menu?lang={lang} HTTP/1.1\r\nHost: {host}\r\nAccept: application/json\r\n\r\n"
+            ).encode()
+            for t in tokens
+        ]
         counter = [0]
 
         def make_get() -> bytes:
@@ -76,11 +80,17 @@ def request_factory(cfg: dict[str, Any]) -> Callable[[], bytes]:
 
     lines: list[str] = cfg["lines"]
     per = max(1, int(cfg.get("lines_per_order", 3)))
-    heads = [(f"POST /api/v1/tables/{t}/orders HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
-              f"Content-Length: ").encode() for t in tokens]
+    heads = [
+        (
+            f"POST /api/v1/tables/{t}/orders HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: "
+        ).encode()
+        for t in tokens
+    ]
     # Pre-joined line groups: order k uses lines k, k+1, ... of the pool (distinct items).
-    groups = [",".join(lines[(k + j) % len(lines)] for j in range(min(per, len(lines)))).encode()
-              for k in range(len(lines))]
+    groups = [
+        ",".join(lines[(k + j) % len(lines)] for j in range(min(per, len(lines)))).encode() for k in range(len(lines))
+    ]
     prefix = cfg.get("key_prefix") or f"b{random.getrandbits(32):08x}"
     counter = [0]
 
@@ -100,7 +110,7 @@ def parse_head(head: bytes) -> tuple[int, int, bool, bool]:
     i = low.find(b"\r\ncontent-length:")
     if i >= 0:
         j = low.find(b"\r\n", i + 17)
-        length = int(low[i + 17:j])
+        length = int(low[i + 17 : j])
     chunked = b"\r\ntransfer-encoding: chunked" in low
     close = b"\r\nconnection: close" in low
     return status, length, chunked, close
@@ -118,8 +128,15 @@ async def read_chunked(reader: asyncio.StreamReader) -> bytes:
         await reader.readexactly(2)
 
 
-async def worker(cfg: dict[str, Any], make: Callable[[], bytes], stats: Stats, t_start: float, t_measure: float,
-                 t_end: float, conn_no: int) -> None:
+async def worker(
+    cfg: dict[str, Any],
+    make: Callable[[], bytes],
+    stats: Stats,
+    t_start: float,
+    t_measure: float,
+    t_end: float,
+    conn_no: int,
+) -> None:
     host, port = cfg["host"], cfg["port"]
     seq = 0
     perf = time.perf_counter
@@ -213,17 +230,28 @@ async def run(cfg: dict[str, Any]) -> dict[str, Any]:
     ok = sum(n for s, n in stats.statuses.items() if 200 <= s < 300)
     total = sum(stats.statuses.values())
     return {
-        "conns": cfg["conns"], "kind": cfg["kind"], "duration": window, "rate": cfg.get("rate") or 0,
-        "requests": total, "ok": ok, "non_2xx": total - ok,
-        "rps": ok / window, "all_rps": total / window,
+        "conns": cfg["conns"],
+        "kind": cfg["kind"],
+        "duration": window,
+        "rate": cfg.get("rate") or 0,
+        "requests": total,
+        "ok": ok,
+        "non_2xx": total - ok,
+        "rps": ok / window,
+        "all_rps": total / window,
         "statuses": {str(k): v for k, v in sorted(stats.statuses.items())},
         "statuses_incl_warmup": {str(k): v for k, v in sorted(stats.all_statuses.items())},
-        "p50_ms": percentile(lat, 0.50) * 1000, "p90_ms": percentile(lat, 0.90) * 1000,
-        "p99_ms": percentile(lat, 0.99) * 1000, "max_ms": (lat[-1] * 1000) if lat else float("nan"),
+        "p50_ms": percentile(lat, 0.50) * 1000,
+        "p90_ms": percentile(lat, 0.90) * 1000,
+        "p99_ms": percentile(lat, 0.99) * 1000,
+        "max_ms": (lat[-1] * 1000) if lat else float("nan"),
         "mb_in_per_s": stats.bytes_in / window / 1e6,
-        "conn_errors": stats.conn_errors, "reconnects": stats.reconnects,
+        "conn_errors": stats.conn_errors,
+        "reconnects": stats.reconnects,
         "error_samples": stats.error_samples,
-        "slowest": [[round(lat * 1000, 1), round(o, 3), c, q] for lat, o, c, q in sorted(stats.slowest, reverse=True)[:5]],
+        "slowest": [
+            [round(lat * 1000, 1), round(o, 3), c, q] for lat, o, c, q in sorted(stats.slowest, reverse=True)[:5]
+        ],
         "loadgen_cpu_pct": 100.0 * cpu_window / window,
         "loadgen_maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "loop": "uvloop" if uvloop is not None else "asyncio",

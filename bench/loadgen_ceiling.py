@@ -42,7 +42,7 @@ class TrivialHttp(asyncio.Protocol):
             length = 0
             i = head.find(b"Content-Length: ")
             if i >= 0:
-                length = int(head[i + 16:head.find(b"\r\n", i) if head.find(b"\r\n", i) > 0 else None])
+                length = int(head[i + 16 : head.find(b"\r\n", i) if head.find(b"\r\n", i) > 0 else None])
             total = end + 4 + length
             if len(buf) < total:
                 break
@@ -55,7 +55,9 @@ class TrivialHttp(asyncio.Protocol):
 
 def _resp(status: str, size: int) -> bytes:
     body = b'{"x":"' + b"a" * (size - 8) + b'"}'
-    return (f"HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {len(body)}\r\n\r\n").encode() + body
+    return (
+        f"HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {len(body)}\r\n\r\n"
+    ).encode() + body
 
 
 GET_RESP = _resp("200 OK", MENU_BYTES)
@@ -86,14 +88,29 @@ def main() -> None:
     try:
         wait_first_answer(child, port, "/")
         lines = ['{"item_id":1,"quantity":1,"variant_id":null,"option_ids":[1]}']
-        print(f"{'kind':<6} {'conns':>5} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'loadgen cpu':>11} {'server cpu':>10}")
+        print(
+            f"{'kind':<6} {'conns':>5} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'loadgen cpu':>11} {'server cpu':>10}"
+        )
         for kind in ("get", "order"):
             for conns in (50, 200):
-                r = run_loadgen({"host": "127.0.0.1", "port": port, "conns": conns, "warmup": 1.0,
-                                 "duration": args.duration, "kind": kind, "tokens": ["t1", "t2"],
-                                 "lines": lines, "lines_per_order": 3}, server_pid=child.pid)
-                print(f"{kind:<6} {conns:>5} {r['rps']:>9.0f} {r['p50_ms']:>7.2f} {r['p99_ms']:>7.2f} "
-                      f"{r['loadgen_cpu_pct']:>10.0f}% {r['server_cpu_pct']:>9.0f}%  non-2xx={r['non_2xx']}")
+                r = run_loadgen(
+                    {
+                        "host": "127.0.0.1",
+                        "port": port,
+                        "conns": conns,
+                        "warmup": 1.0,
+                        "duration": args.duration,
+                        "kind": kind,
+                        "tokens": ["t1", "t2"],
+                        "lines": lines,
+                        "lines_per_order": 3,
+                    },
+                    server_pid=child.pid,
+                )
+                print(
+                    f"{kind:<6} {conns:>5} {r['rps']:>9.0f} {r['p50_ms']:>7.2f} {r['p99_ms']:>7.2f} "
+                    f"{r['loadgen_cpu_pct']:>10.0f}% {r['server_cpu_pct']:>9.0f}%  non-2xx={r['non_2xx']}"
+                )
     finally:
         child.stop()
 

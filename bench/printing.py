@@ -24,10 +24,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import httpx
 
-from appliance.demo import ensure_demo_store
-from appliance.store import table_urls
 from appliance.db.connection import open_connection
+from appliance.demo import ensure_demo_store
 from appliance.settings import BoxSettings
+from appliance.store import table_urls
 from bench.procs import PYTHON, Child, free_port, wait_first_answer
 from printers.document import kitchen_ticket
 from printers.render import render
@@ -37,22 +37,44 @@ TICKET_END = b"\x1dV\x00"
 
 
 def typical_order() -> dict:
-    names = [("宫保鸡丁", "Kung pao chicken"), ("麻婆豆腐", "Mapo tofu"), ("担担面", "Dan dan noodles"),
-             ("小笼包", "Xiaolongbao"), ("清炒时蔬", "Seasonal greens")]
-    lines = [{"line_no": i + 1, "names": {"zh": z, "en": e}, "variant_names": {"zh": "大份", "en": "Large"} if i % 2 else None,
-              "options": [{"names": {"zh": "微辣", "en": "Mild"}}, {"names": {"zh": "加蛋", "en": "Egg"}}][: i % 3],
-              "quantity": 1 + i % 3, "note": "少油少盐" if i == 2 else "", "station": "kitchen", "status": "active"}
-             for i, (z, e) in enumerate(names)]
-    return {"table": "A12", "ticket_no": 128, "channel": "lan", "created_at": "2026-11-21T04:05:00.000000Z",
-            "note": "生日聚会，请先上凉菜", "lines": lines}
+    names = [
+        ("宫保鸡丁", "Kung pao chicken"),
+        ("麻婆豆腐", "Mapo tofu"),
+        ("担担面", "Dan dan noodles"),
+        ("小笼包", "Xiaolongbao"),
+        ("清炒时蔬", "Seasonal greens"),
+    ]
+    lines = [
+        {
+            "line_no": i + 1,
+            "names": {"zh": z, "en": e},
+            "variant_names": {"zh": "大份", "en": "Large"} if i % 2 else None,
+            "options": [{"names": {"zh": "微辣", "en": "Mild"}}, {"names": {"zh": "加蛋", "en": "Egg"}}][: i % 3],
+            "quantity": 1 + i % 3,
+            "note": "少油少盐" if i == 2 else "",
+            "station": "kitchen",
+            "status": "active",
+        }
+        for i, (z, e) in enumerate(names)
+    ]
+    return {
+        "table": "A12",
+        "ticket_no": 128,
+        "channel": "lan",
+        "created_at": "2026-11-21T04:05:00.000000Z",
+        "note": "生日聚会，请先上凉菜",
+        "lines": lines,
+    }
 
 
 def render_figures() -> None:
     order = typical_order()
     doc = kitchen_ticket(order, "kitchen", lang="zh", timezone="Asia/Shanghai")
     print(f"a typical ticket: {len(doc.lines)} lines, 5 dishes with options and notes")
-    modes = [("gb18030", lambda mm: render(doc, paper_mm=mm, mode="gb18030")),
-             ("codepage", lambda mm: render(doc, paper_mm=mm, mode="codepage"))]
+    modes = [
+        ("gb18030", lambda mm: render(doc, paper_mm=mm, mode="gb18030")),
+        ("codepage", lambda mm: render(doc, paper_mm=mm, mode="codepage")),
+    ]
     try:
         from printers.raster import render_raster
 
@@ -87,12 +109,34 @@ def paper_latency(seconds: float, rate: float) -> None:
         conn.close()
         tokens = [url.rsplit("/", 1)[1] for _, _, url in table_urls(settings)]
         port = free_port()
-        env = {"TABLEBOX_RATE_LIMIT_TABLE_PER_MINUTE": "0", "TABLEBOX_RATE_LIMIT_ADDRESS_PER_MINUTE": "0",
-               "TABLEBOX_LOG_FORMAT": "json"}
-        server = Child("server", [PYTHON, "-m", "appliance", "serve", "--data-dir", str(settings.data_dir), "--host",
-                                  "127.0.0.1", "--port", str(port)], env=env, log_path=tmp / "server.log")
-        printd = Child("printd", [PYTHON, "-m", "appliance", "printd", "--data-dir", str(settings.data_dir)],
-                       env=env, log_path=tmp / "printd.log")
+        env = {
+            "TABLEBOX_RATE_LIMIT_TABLE_PER_MINUTE": "0",
+            "TABLEBOX_RATE_LIMIT_ADDRESS_PER_MINUTE": "0",
+            "TABLEBOX_LOG_FORMAT": "json",
+        }
+        server = Child(
+            "server",
+            [
+                PYTHON,
+                "-m",
+                "appliance",
+                "serve",
+                "--data-dir",
+                str(settings.data_dir),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            env=env,
+            log_path=tmp / "server.log",
+        )
+        printd = Child(
+            "printd",
+            [PYTHON, "-m", "appliance", "printd", "--data-dir", str(settings.data_dir)],
+            env=env,
+            log_path=tmp / "printd.log",
+        )
         wait_first_answer(server, port, "/healthz")
         arrived: dict[int, float] = {}
         stop = threading.Event()
@@ -121,9 +165,13 @@ def paper_latency(seconds: float, rate: float) -> None:
             while time.perf_counter() - start < seconds:
                 due = start + n / rate
                 time.sleep(max(0.0, due - time.perf_counter()))
-                r = client.post(f"/api/v1/tables/{tokens[n % len(tokens)]}/orders",
-                                json={"client_key": uuid.uuid4().hex,
-                                      "lines": [{"item_id": har_gow, "quantity": 1}, {"item_id": water, "quantity": 1}]})
+                r = client.post(
+                    f"/api/v1/tables/{tokens[n % len(tokens)]}/orders",
+                    json={
+                        "client_key": uuid.uuid4().hex,
+                        "lines": [{"item_id": har_gow, "quantity": 1}, {"item_id": water, "quantity": 1}],
+                    },
+                )
                 if r.status_code == 201:
                     acked[r.json()["ticket_no"]] = time.perf_counter()
                 n += 1
@@ -133,11 +181,15 @@ def paper_latency(seconds: float, rate: float) -> None:
         stop.set()
         lat = sorted((arrived[t] - acked[t]) * 1000 for t in acked if t in arrived)
         missing = len(acked) - len(lat)
-        print(f"order to paper: {len(acked)} orders at {rate:g}/s over {seconds:g} s, 3 printers;"
-              f" {len(lat)} kitchen tickets arrived, {missing} missing")
+        print(
+            f"order to paper: {len(acked)} orders at {rate:g}/s over {seconds:g} s, 3 printers;"
+            f" {len(lat)} kitchen tickets arrived, {missing} missing"
+        )
         if lat:
             p99 = lat[min(len(lat) - 1, int(0.99 * len(lat)))]
-            print(f"  p50 {statistics.median(lat):.1f} ms   p99 {p99:.1f} ms   max {lat[-1]:.1f} ms   (target p99 < 500 ms)")
+            print(
+                f"  p50 {statistics.median(lat):.1f} ms   p99 {p99:.1f} ms   max {lat[-1]:.1f} ms   (target p99 < 500 ms)"
+            )
     finally:
         for child in (printd, server):
             if child is not None:

@@ -37,13 +37,20 @@ class Child:
 
     registry: list[Child] = []
 
-    def __init__(self, name: str, argv: Sequence[str], env: dict[str, str] | None = None,
-                 log_path: Path | None = None) -> None:
+    def __init__(
+        self, name: str, argv: Sequence[str], env: dict[str, str] | None = None, log_path: Path | None = None
+    ) -> None:
         self.name = name
         self.log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115 (closed in stop)
         self.started = time.perf_counter()
-        self.proc = subprocess.Popen(list(argv), env=env, stdin=subprocess.DEVNULL, stdout=self.log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            list(argv),
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         Child.registry.append(self)
 
     @property
@@ -77,8 +84,9 @@ class Child:
                 print(f"  (could not stop {child.name}: {exc!r})", file=sys.stderr)
 
 
-def http_request(port: int, method: str, path: str, body: bytes | None = None,
-                 timeout: float = 10.0) -> tuple[int, bytes]:
+def http_request(
+    port: int, method: str, path: str, body: bytes | None = None, timeout: float = 10.0
+) -> tuple[int, bytes]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
         headers = {"Content-Type": "application/json"} if body is not None else {}

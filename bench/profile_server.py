@@ -40,9 +40,12 @@ def main() -> int:
     parser.add_argument("--py-spy", default=shutil.which("py-spy") or "/tmp/pyspy/bin/py-spy")
     parser.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
     parser.add_argument("--top", type=int, default=30)
-    parser.add_argument("--gil", action="store_true",
-                        help="sample only the thread holding the GIL (CPU spent in Python; time inside SQLite, "
-                             "which apsw runs without the GIL, is not seen)")
+    parser.add_argument(
+        "--gil",
+        action="store_true",
+        help="sample only the thread holding the GIL (CPU spent in Python; time inside SQLite, "
+        "which apsw runs without the GIL, is not seen)",
+    )
     parser.add_argument("--out", help="keep the collapsed stacks here")
     args = parser.parse_args()
 
@@ -57,22 +60,50 @@ def main() -> int:
         lines: list[str] = []
         if args.kind == "order":
             lines, _ = bench.probe_lines(port, tokens[0], bench.candidate_lines(json.loads(menu)))
-        cfg = {"host": "127.0.0.1", "port": port, "conns": args.conns, "warmup": 1.0, "duration": args.duration,
-               "kind": args.kind, "tokens": tokens, "lang": "zh", "lines": lines,
-               "lines_per_order": bench.LINES_PER_ORDER, "key_prefix": "prof"}
+        cfg = {
+            "host": "127.0.0.1",
+            "port": port,
+            "conns": args.conns,
+            "warmup": 1.0,
+            "duration": args.duration,
+            "kind": args.kind,
+            "tokens": tokens,
+            "lang": "zh",
+            "lines": lines,
+            "lines_per_order": bench.LINES_PER_ORDER,
+            "key_prefix": "prof",
+        }
         spy = subprocess.Popen(
-            [args.py_spy, "record", "--pid", str(child.pid), "--rate", str(args.rate), "--duration",
-             str(int(args.duration)), "--format", "raw", "--threads", "--nonblocking", "--output", str(raw),
-             *(["--gil"] if args.gil else [])],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            [
+                args.py_spy,
+                "record",
+                "--pid",
+                str(child.pid),
+                "--rate",
+                str(args.rate),
+                "--duration",
+                str(int(args.duration)),
+                "--format",
+                "raw",
+                "--threads",
+                "--nonblocking",
+                "--output",
+                str(raw),
+                *(["--gil"] if args.gil else []),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         result: dict = {}
         t = threading.Thread(target=lambda: result.update(run_loadgen(cfg, server_pid=child.pid, workdir=workdir)))
         t.start()
         _, err = spy.communicate()
         t.join()
         child.stop()
-        print(f"{args.kind} x{args.conns}: {result.get('rps', 0):.0f} ok/s, p99 {result.get('p99_ms', 0):.1f} ms, "
-              f"non-2xx {result.get('non_2xx')}")
+        print(
+            f"{args.kind} x{args.conns}: {result.get('rps', 0):.0f} ok/s, p99 {result.get('p99_ms', 0):.1f} ms, "
+            f"non-2xx {result.get('non_2xx')}"
+        )
         if spy.returncode != 0 or not raw.exists():
             print(f"py-spy failed: {err.decode()[-1000:]}")
             return 1

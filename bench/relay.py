@@ -39,8 +39,8 @@ sys.path[0] = str(Path(__file__).resolve().parents[1])
 import httpx  # noqa: E402
 import msgspec  # noqa: E402
 
-from bench.procs import Child, cpu_seconds, free_port, pinned, rss_mb  # noqa: E402
 from appliance.contract.signing import sign  # noqa: E402
+from bench.procs import Child, cpu_seconds, free_port, pinned, rss_mb  # noqa: E402
 from sync.relay.storage import open_storage  # noqa: E402
 
 TOKEN_ALPHABET = "abcdefghijklmnopqrstuvwxyz234567"
@@ -67,7 +67,7 @@ class Bench:
         self.url = url
         self.stores = stores
         self.tokens = {store_id: token() for store_id, _ in stores}
-        self.sent: dict[str, float] = {}            # client_key -> when its POST started
+        self.sent: dict[str, float] = {}  # client_key -> when its POST started
         self.latencies: list[float] = []
         self.delivered = 0
         self.poll_errors = 0
@@ -102,12 +102,16 @@ class Bench:
 
     async def post(self, client: httpx.AsyncClient, store_id: str) -> bool:
         client_key = uuid.uuid4().hex
-        body = msgspec.json.encode({"client_key": client_key, "lines": [{"item_id": 3, "quantity": 2}],
-                                    "expected_total_minor": 3600})
+        body = msgspec.json.encode(
+            {"client_key": client_key, "lines": [{"item_id": 3, "quantity": 2}], "expected_total_minor": 3600}
+        )
         self.sent[client_key] = time.perf_counter()
         try:
-            answer = await client.post(f"/s/{store_id}/api/v1/tables/{self.tokens[store_id]}/orders", content=body,
-                                       headers={"Content-Type": "application/json"})
+            answer = await client.post(
+                f"/s/{store_id}/api/v1/tables/{self.tokens[store_id]}/orders",
+                content=body,
+                headers={"Content-Type": "application/json"},
+            )
         except httpx.HTTPError as exc:
             self.sent.pop(client_key, None)
             self.post_errors[type(exc).__name__] = self.post_errors.get(type(exc).__name__, 0) + 1
@@ -131,30 +135,36 @@ class Bench:
 
     def report(self, label: str, posted: int, seconds: float) -> None:
         lat = [x * 1000 for x in self.latencies]
-        print(f"{label}: {posted} orders in {seconds:.2f} s = {posted / seconds:.0f} posted/s; delivered "
-              f"{self.delivered} ({self.delivered / seconds:.0f}/s), lost {len(self.sent)}; latency p50 "
-              f"{pct(lat, 0.5):.1f} ms, p99 {pct(lat, 0.99):.1f} ms, max {max(lat, default=float('nan')):.1f} ms",
-              flush=True)
+        print(
+            f"{label}: {posted} orders in {seconds:.2f} s = {posted / seconds:.0f} posted/s; delivered "
+            f"{self.delivered} ({self.delivered / seconds:.0f}/s), lost {len(self.sent)}; latency p50 "
+            f"{pct(lat, 0.5):.1f} ms, p99 {pct(lat, 0.99):.1f} ms, max {max(lat, default=float('nan')):.1f} ms",
+            flush=True,
+        )
         if self.post_errors:
             print(f"  phone errors: {self.post_errors}", flush=True)
             self.post_errors = {}
 
 
-async def run(args: argparse.Namespace, url: str, stores: list[tuple[str, bytes]], server: Child,
-              storage: Any) -> None:
+async def run(args: argparse.Namespace, url: str, stores: list[tuple[str, bytes]], server: Child, storage: Any) -> None:
     bench = Bench(url, stores)
     # One client (one connection) per box, as 500 boxes would have: httpx's pool looks through its connections
     # for every request, so one client holding 500 connections costs the load generator more than the relay.
     tls = ssl.create_default_context()
-    boxes = [httpx.AsyncClient(base_url=url, verify=tls, limits=httpx.Limits(max_connections=1),
-                               timeout=httpx.Timeout(60.0)) for _ in stores]
-    phones = httpx.AsyncClient(base_url=url, verify=tls, limits=httpx.Limits(max_connections=args.phones * 2),
-                               timeout=httpx.Timeout(30.0))
+    boxes = [
+        httpx.AsyncClient(base_url=url, verify=tls, limits=httpx.Limits(max_connections=1), timeout=httpx.Timeout(60.0))
+        for _ in stores
+    ]
+    phones = httpx.AsyncClient(
+        base_url=url, verify=tls, limits=httpx.Limits(max_connections=args.phones * 2), timeout=httpx.Timeout(30.0)
+    )
     try:
         # 1. connect
         started = time.perf_counter()
-        tasks = [asyncio.create_task(bench.box(client, store_id, secret))
-                 for client, (store_id, secret) in zip(boxes, stores, strict=True)]
+        tasks = [
+            asyncio.create_task(bench.box(client, store_id, secret))
+            for client, (store_id, secret) in zip(boxes, stores, strict=True)
+        ]
         while True:
             polling = sum(1 for row in await asyncio.to_thread(storage.stores) if row.polling)
             if polling == len(stores):
@@ -168,8 +178,11 @@ async def run(args: argparse.Namespace, url: str, stores: list[tuple[str, bytes]
         await asyncio.sleep(args.idle_seconds)
         idle_cpu = 100 * (cpu_seconds(server.pid) - cpu0) / (time.perf_counter() - t0)
         rss, _ = rss_mb(server.pid)
-        print(f"connect: {len(stores)} boxes long-polling after {connected:.2f} s; relay while they wait: "
-              f"{idle_cpu:.1f}% of a core, {rss:.0f} MB RSS", flush=True)
+        print(
+            f"connect: {len(stores)} boxes long-polling after {connected:.2f} s; relay while they wait: "
+            f"{idle_cpu:.1f}% of a core, {rss:.0f} MB RSS",
+            flush=True,
+        )
 
         # 2. fan-out: one order per store at once
         bench.reset()
@@ -188,8 +201,9 @@ async def run(args: argparse.Namespace, url: str, stores: list[tuple[str, bytes]
         started = time.perf_counter()
         await asyncio.gather(*(drain_queue() for _ in range(args.phones)))
         await bench.drain()
-        bench.report(f"fan-out ({len(stores)} stores at once, {args.phones} phones)", len(stores),
-                     bench.last_delivery - started)
+        bench.report(
+            f"fan-out ({len(stores)} stores at once, {args.phones} phones)", len(stores), bench.last_delivery - started
+        )
 
         # 3. paced
         bench.reset()
@@ -232,8 +246,11 @@ async def run(args: argparse.Namespace, url: str, stores: list[tuple[str, bytes]
         elapsed = time.perf_counter() - started
         cpu, own = 100 * (cpu_seconds(server.pid) - cpu0) / elapsed, 100 * (_own_cpu() - own0) / elapsed
         bench.report(f"flat out ({args.phones} phones for {args.seconds:g} s)", posted, posting)
-        print(f"  relay cpu {cpu:.0f}% of a core, load generator {own:.0f}%; box polls answered {bench.polls}, "
-              f"poll errors {bench.poll_errors}", flush=True)
+        print(
+            f"  relay cpu {cpu:.0f}% of a core, load generator {own:.0f}%; box polls answered {bench.polls}, "
+            f"poll errors {bench.poll_errors}",
+            flush=True,
+        )
         bench.stop.set()
         for task in tasks:
             task.cancel()
@@ -279,11 +296,34 @@ def main() -> int:
             enrolled = storage.enroll(f"bench store {n}")
             stores.append((enrolled.store_id, bytes.fromhex(enrolled.secret)))
         port = free_port()
-        env = {**os.environ, "TABLEBOX_RELAY_LOG_FORMAT": "json", "TABLEBOX_RELAY_RATE_LIMIT_ADDRESS_PER_MINUTE": "0",
-               "TABLEBOX_RELAY_RATE_LIMIT_STORE_PER_MINUTE": "0", "TABLEBOX_RELAY_RATE_LIMIT_TOKEN_PER_MINUTE": "0"}
-        server = Child("relay", pinned("0", [sys.executable, "-m", "appliance", "relay", "serve", "--database-url",
-                                             database_url, "--host", "127.0.0.1", "--port", str(port)]),
-                       env=env, log_path=folder / "relay.log")
+        env = {
+            **os.environ,
+            "TABLEBOX_RELAY_LOG_FORMAT": "json",
+            "TABLEBOX_RELAY_RATE_LIMIT_ADDRESS_PER_MINUTE": "0",
+            "TABLEBOX_RELAY_RATE_LIMIT_STORE_PER_MINUTE": "0",
+            "TABLEBOX_RELAY_RATE_LIMIT_TOKEN_PER_MINUTE": "0",
+        }
+        server = Child(
+            "relay",
+            pinned(
+                "0",
+                [
+                    sys.executable,
+                    "-m",
+                    "appliance",
+                    "relay",
+                    "serve",
+                    "--database-url",
+                    database_url,
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                ],
+            ),
+            env=env,
+            log_path=folder / "relay.log",
+        )
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30
         while True:

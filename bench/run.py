@@ -43,25 +43,28 @@ LINES_PER_ORDER = 3
 PACED_ORDERS_PER_S = 1000  # the open-loop order run: 200 clients sending this many orders/s in total
 
 TARGETS = {
-    "orders_rps": 1000.0,      # orders/s on normal disk
-    "menu_ratio": 40.0,        # % of the bare Litestar app's menu GET rate
-    "p99_ms": 50.0,            # at 200 clients
-    "sd_orders_rps": 500.0,    # orders/s on the simulated SD card
-    "rss_mb": 120.0,           # server RSS after the load
-    "start_s": 2.0,            # process start to first 200 on /healthz
+    "orders_rps": 1000.0,  # orders/s on normal disk
+    "menu_ratio": 40.0,  # % of the bare Litestar app's menu GET rate
+    "p99_ms": 50.0,  # at 200 clients
+    "sd_orders_rps": 500.0,  # orders/s on the simulated SD card
+    "rss_mb": 120.0,  # server RSS after the load
+    "start_s": 2.0,  # process start to first 200 on /healthz
 }
 
 
 # ----------------------------------------------------------------------------------------------- setup
 
+
 def server_env(vfs: str | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TABLEBOX_")}
-    env.update({
-        "TABLEBOX_RATE_LIMIT_TABLE_PER_MINUTE": "0",
-        "TABLEBOX_RATE_LIMIT_ADDRESS_PER_MINUTE": "0",
-        "TABLEBOX_LOG_FORMAT": "json",
-        "TABLEBOX_LOG_LEVEL": "info",
-    })
+    env.update(
+        {
+            "TABLEBOX_RATE_LIMIT_TABLE_PER_MINUTE": "0",
+            "TABLEBOX_RATE_LIMIT_ADDRESS_PER_MINUTE": "0",
+            "TABLEBOX_LOG_FORMAT": "json",
+            "TABLEBOX_LOG_LEVEL": "info",
+        }
+    )
     if vfs:
         env["TABLEBOX_SQLITE_VFS"] = vfs
     return env
@@ -70,8 +73,8 @@ def server_env(vfs: str | None = None) -> dict[str, str]:
 def make_store(data_dir: Path) -> list[str]:
     """The demo store in data_dir; returns every table's token."""
     from appliance.demo import ensure_demo_store
-    from appliance.store import table_urls
     from appliance.settings import load_settings
+    from appliance.store import table_urls
 
     data_dir.mkdir(parents=True, exist_ok=True)
     settings = load_settings(environ={}, data_dir=data_dir)
@@ -87,8 +90,9 @@ def start_server(name: str, data_dir: Path, port: int, slow: bool = False) -> tu
     else:
         argv = [PYTHON, "-m", "appliance", "serve"]
     argv += ["--data-dir", str(data_dir), "--host", "127.0.0.1", "--port", str(port)]
-    child = Child(name, pinned(SERVER_CORE, argv), env=server_env("slowsync" if slow else None),
-                  log_path=data_dir / "server.log")
+    child = Child(
+        name, pinned(SERVER_CORE, argv), env=server_env("slowsync" if slow else None), log_path=data_dir / "server.log"
+    )
     try:
         return child, wait_first_answer(child, port, "/healthz")
     except RuntimeError:
@@ -123,8 +127,14 @@ def candidate_lines(menu: dict[str, Any]) -> list[dict[str, Any]]:
                     break
                 option_ids += free[:need]
             if ok:
-                lines.append({"item_id": item["id"], "quantity": 1,
-                              "variant_id": variants[0]["id"] if variants else None, "option_ids": option_ids})
+                lines.append(
+                    {
+                        "item_id": item["id"],
+                        "quantity": 1,
+                        "variant_id": variants[0]["id"] if variants else None,
+                        "option_ids": option_ids,
+                    }
+                )
     return lines
 
 
@@ -177,6 +187,7 @@ def log_summary(path: Path) -> str:
 
 # ----------------------------------------------------------------------------------------------- runs
 
+
 class Bench:
     def __init__(self, duration: float, warmup: float, workdir: Path) -> None:
         self.duration = duration
@@ -186,20 +197,46 @@ class Bench:
         self.figures: dict[str, Any] = {}
         self.notes: list[str] = []
 
-    def load(self, label: str, child: Child, port: int, kind: str, conns: int, tokens: list[str],
-             lines: list[str] | None = None, rate: float = 0) -> dict[str, Any]:
-        cfg = {"host": "127.0.0.1", "port": port, "conns": conns, "warmup": self.warmup, "duration": self.duration,
-               "kind": kind, "tokens": tokens, "lang": "zh", "lines": lines or [], "lines_per_order": LINES_PER_ORDER,
-               "key_prefix": f"b{random.getrandbits(32):08x}", "rate": rate}
+    def load(
+        self,
+        label: str,
+        child: Child,
+        port: int,
+        kind: str,
+        conns: int,
+        tokens: list[str],
+        lines: list[str] | None = None,
+        rate: float = 0,
+    ) -> dict[str, Any]:
+        cfg = {
+            "host": "127.0.0.1",
+            "port": port,
+            "conns": conns,
+            "warmup": self.warmup,
+            "duration": self.duration,
+            "kind": kind,
+            "tokens": tokens,
+            "lang": "zh",
+            "lines": lines or [],
+            "lines_per_order": LINES_PER_ORDER,
+            "key_prefix": f"b{random.getrandbits(32):08x}",
+            "rate": rate,
+        }
         r = run_loadgen(cfg, server_pid=child.pid, workdir=self.workdir)
         self.results[label] = r
         flag = "  << load generator saturated: figure is a floor" if r["loadgen_cpu_pct"] > 90 else ""
-        print(f"  {label:<28} {r['rps']:>8.0f} ok/s  p50 {r['p50_ms']:>7.2f} ms  p99 {r['p99_ms']:>7.2f} ms  "
-              f"max {r['max_ms']:>7.1f} ms  server cpu {r['server_cpu_pct']:>3.0f}%  loadgen cpu "
-              f"{r['loadgen_cpu_pct']:>3.0f}%{flag}", flush=True)
+        print(
+            f"  {label:<28} {r['rps']:>8.0f} ok/s  p50 {r['p50_ms']:>7.2f} ms  p99 {r['p99_ms']:>7.2f} ms  "
+            f"max {r['max_ms']:>7.1f} ms  server cpu {r['server_cpu_pct']:>3.0f}%  loadgen cpu "
+            f"{r['loadgen_cpu_pct']:>3.0f}%{flag}",
+            flush=True,
+        )
         if r["non_2xx"] or r["conn_errors"]:
-            print(f"    !! {r['non_2xx']} non-2xx answers, {r['conn_errors']} connection errors; statuses "
-                  f"{r['statuses']}", flush=True)
+            print(
+                f"    !! {r['non_2xx']} non-2xx answers, {r['conn_errors']} connection errors; statuses "
+                f"{r['statuses']}",
+                flush=True,
+            )
             for sample in r["error_samples"]:
                 print(f"       {sample}", flush=True)
         return r
@@ -220,12 +257,23 @@ class Bench:
                     self.load(f"menu GET, {conns} clients", child, port, "get", conns, tokens)
             if "orders" in parts:
                 lines, dropped = probe_lines(port, tokens[0], candidate_lines(json.loads(menu)))
-                print(f"  order lines: {len(lines)} orderable items, {LINES_PER_ORDER} lines per order; "
-                      f"left out: {'; '.join(dropped) or 'none'}", flush=True)
+                print(
+                    f"  order lines: {len(lines)} orderable items, {LINES_PER_ORDER} lines per order; "
+                    f"left out: {'; '.join(dropped) or 'none'}",
+                    flush=True,
+                )
                 for conns in CONCURRENCY:
                     self.load(f"order POST, {conns} clients", child, port, "order", conns, tokens, lines)
-                self.load(f"order POST, 200 at {PACED_ORDERS_PER_S}/s", child, port, "order", 200, tokens, lines,
-                          rate=PACED_ORDERS_PER_S)
+                self.load(
+                    f"order POST, 200 at {PACED_ORDERS_PER_S}/s",
+                    child,
+                    port,
+                    "order",
+                    200,
+                    tokens,
+                    lines,
+                    rate=PACED_ORDERS_PER_S,
+                )
             if parts & {"menu", "orders"}:
                 rss, hwm = rss_mb(child.pid)
                 self.figures["rss_mb"], self.figures["hwm_mb"] = rss, hwm
@@ -240,9 +288,14 @@ class Bench:
         menu_file.write_bytes(menu)
         port = free_port()
         print(f"bare Litestar app (core {SERVER_CORE}) serving the same {len(menu)} menu bytes", flush=True)
-        child = Child("bare-app", pinned(SERVER_CORE, [PYTHON, str(BENCH_DIR / "bare_app.py"), "--menu-file",
-                                                       str(menu_file), "--port", str(port)]),
-                      log_path=self.workdir / "bare.log")
+        child = Child(
+            "bare-app",
+            pinned(
+                SERVER_CORE,
+                [PYTHON, str(BENCH_DIR / "bare_app.py"), "--menu-file", str(menu_file), "--port", str(port)],
+            ),
+            log_path=self.workdir / "bare.log",
+        )
         try:
             wait_first_answer(child, port, "/api/v1/tables/x/menu?lang=zh")
             for conns in CONCURRENCY:
@@ -254,16 +307,16 @@ class Bench:
         data_dir = self.workdir / "sd"
         tokens = make_store(data_dir)
         port = free_port()
-        print(f"tablebox serve on the simulated SD card (VFS slowsync: +10 ms per sync), core {SERVER_CORE}",
-              flush=True)
+        print(
+            f"tablebox serve on the simulated SD card (VFS slowsync: +10 ms per sync), core {SERVER_CORE}", flush=True
+        )
         child, started = start_server("tablebox-slowsync", data_dir, port, slow=True)
         self.figures["sd_start_s"] = started
         print(f"  start to first answer: {started * 1000:.0f} ms", flush=True)
         try:
             menu = fetch_menu(port, tokens[0])
             lines, dropped = probe_lines(port, tokens[0], candidate_lines(json.loads(menu)))
-            print(f"  order lines: {len(lines)} orderable items; left out: {'; '.join(dropped) or 'none'}",
-                  flush=True)
+            print(f"  order lines: {len(lines)} orderable items; left out: {'; '.join(dropped) or 'none'}", flush=True)
             self.load("SD order POST, 1 client", child, port, "order", 1, tokens, lines)
             self.load("SD order POST, 200 clients", child, port, "order", 200, tokens, lines)
         finally:
@@ -272,6 +325,7 @@ class Bench:
 
 
 # ----------------------------------------------------------------------------------------------- summary
+
 
 def fmt(value: float | None, unit: str, digits: int = 0) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
@@ -298,8 +352,9 @@ def summary(b: Bench) -> None:
 
     rows: list[tuple[str, str, str, str]] = []
 
-    def row(name: str, value: float | None, shown: str, target: float | None, target_text: str,
-            higher: bool = True) -> None:
+    def row(
+        name: str, value: float | None, shown: str, target: float | None, target_text: str, higher: bool = True
+    ) -> None:
         rows.append((name, shown, target_text, verdict(value, target, higher) if target is not None else ""))
 
     for conns in CONCURRENCY:
@@ -320,8 +375,14 @@ def summary(b: Bench) -> None:
                 row(f"p99 {name}", None, fmt(p99(name), " ms", 1), None, "")
             row(f"p50 {name}", None, fmt(p50(name), " ms", 1), None, "")
     name = f"order POST, 200 at {PACED_ORDERS_PER_S}/s"
-    row(f"p99 orders, 200 clients paced at {PACED_ORDERS_PER_S:,}/s", p99(name), fmt(p99(name), " ms", 1),
-        TARGETS["p99_ms"], "< 50 ms (open loop)", higher=False)
+    row(
+        f"p99 orders, 200 clients paced at {PACED_ORDERS_PER_S:,}/s",
+        p99(name),
+        fmt(p99(name), " ms", 1),
+        TARGETS["p99_ms"],
+        "< 50 ms (open loop)",
+        higher=False,
+    )
     row(f"p50 orders, 200 clients paced at {PACED_ORDERS_PER_S:,}/s", None, fmt(p50(name), " ms", 1), None, "")
     v = rps("SD order POST, 200 clients")
     row("orders/s, SD-card VFS, 200 clients", v, fmt(v, "/s"), TARGETS["sd_orders_rps"], ">= 500/s")
@@ -340,8 +401,10 @@ def summary(b: Bench) -> None:
     w1 = max(len(x[1]) for x in rows)
     w2 = max(len(x[2]) for x in rows)
     print()
-    print(f"SUMMARY  ({b.duration:g} s measured per run after {b.warmup:g} s warm-up; server on core {SERVER_CORE}, "
-          f"load generator on core 1)")
+    print(
+        f"SUMMARY  ({b.duration:g} s measured per run after {b.warmup:g} s warm-up; server on core {SERVER_CORE}, "
+        f"load generator on core 1)"
+    )
     print(f"{'figure':<{w0}}  {'measured':>{w1}}  {'target':<{w2}}  met")
     print("-" * (w0 + w1 + w2 + 9))
     for name, shown, target, met in rows:
@@ -360,10 +423,13 @@ def summary(b: Bench) -> None:
 
 # ----------------------------------------------------------------------------------------------- main
 
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=float, default=8.0, help="seconds measured per run (default 8)")
-    parser.add_argument("--warmup", type=float, default=None, help="seconds of warm-up per run (default 1.5; 0.5 with --quick)")
+    parser.add_argument(
+        "--warmup", type=float, default=None, help="seconds of warm-up per run (default 1.5; 0.5 with --quick)"
+    )
     parser.add_argument("--quick", action="store_true", help="2 s runs: a smoke check")
     parser.add_argument("--only", default="", help="one part (menu, orders, sd, bare) or several, comma-separated")
     args = parser.parse_args(argv)

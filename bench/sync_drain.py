@@ -24,8 +24,8 @@ from pathlib import Path
 # bench/ comes first on the path when this runs as a script: put the repository first, as every bench script does.
 sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from appliance.demo import ensure_demo_store  # noqa: E402
 from appliance.db.connection import open_connection  # noqa: E402
+from appliance.demo import ensure_demo_store  # noqa: E402
 from appliance.settings import BoxSettings  # noqa: E402
 from sync.config import register_targets  # noqa: E402
 from tests.fakes.erp_rest import FakeRestERP  # noqa: E402
@@ -49,9 +49,13 @@ def queue_orders(settings: BoxSettings, count: int) -> None:
     conn.close()
     with TestClient(create_app(settings)) as client:
         for n in range(count):
-            body = {"client_key": uuid.uuid4().hex,
-                    "lines": [{"item_id": ids[n % len(ids)], "quantity": 1 + n % 3},
-                              {"item_id": ids[(n + 2) % len(ids)], "quantity": 1}]}
+            body = {
+                "client_key": uuid.uuid4().hex,
+                "lines": [
+                    {"item_id": ids[n % len(ids)], "quantity": 1 + n % 3},
+                    {"item_id": ids[(n + 2) % len(ids)], "quantity": 1},
+                ],
+            }
             r = client.post(f"/api/v1/tables/{tokens[n % len(tokens)]}/orders", json=body)
             assert r.status_code == 201, r.text
 
@@ -62,7 +66,9 @@ def main() -> int:
     parser.add_argument("--latency-ms", type=float, default=0.0)
     parser.add_argument("--sd-card", action="store_true", help="the store on a simulated SD card (10 ms fsync)")
     parser.add_argument("--batch", type=int, default=50, help="rows claimed per transaction")
-    parser.add_argument("--in-flight", type=int, default=8, help="rows of different orders sent at once (max_in_flight)")
+    parser.add_argument(
+        "--in-flight", type=int, default=8, help="rows of different orders sent at once (max_in_flight)"
+    )
     args = parser.parse_args()
 
     vfs = ""
@@ -77,16 +83,28 @@ def main() -> int:
     folder = Path(tempfile.mkdtemp(prefix="tbx-bench-sync-"))
     fake = FakeRestERP().start()
     try:
-        settings = BoxSettings(data_dir=folder / "data", rate_limit_table_per_minute=0,
-                               rate_limit_address_per_minute=0, log_level="warning", log_format="json")
+        settings = BoxSettings(
+            data_dir=folder / "data",
+            rate_limit_table_per_minute=0,
+            rate_limit_address_per_minute=0,
+            log_level="warning",
+            log_format="json",
+        )
         ensure_demo_store(settings)
         conn = open_connection(settings.db_path)
         with conn:
             conn.execute("UPDATE items SET erp_code = key")
-        for key, names, price in conn.execute("SELECT key, names, price_minor FROM items WHERE price_minor IS NOT NULL"):
+        for key, names, price in conn.execute(
+            "SELECT key, names, price_minor FROM items WHERE price_minor IS NOT NULL"
+        ):
             fake.add_item(key, json.loads(names), price)
-        config = {**fake.target_config(), "enabled": True, "pull_minutes": 0, "retry_cap_seconds": 1,
-                  "max_in_flight": args.in_flight}
+        config = {
+            **fake.target_config(),
+            "enabled": True,
+            "pull_minutes": 0,
+            "retry_cap_seconds": 1,
+            "max_in_flight": args.in_flight,
+        }
         settings = dataclasses.replace(settings, sqlite_vfs=vfs, sync_targets={"erp": config})
         register_targets(conn, settings)
         fake.go_down()
@@ -109,11 +127,15 @@ def main() -> int:
         finally:
             worker.stop()
         counts = fake.order_counts()
-        print(f"drained {args.orders} orders in {elapsed:.2f} s: {args.orders / elapsed:.0f} rows/s "
-              f"(ERP latency {args.latency_ms:g} ms, {'SD card' if vfs else 'local disk'}, batch {args.batch}, "
-              f"{args.in_flight} in flight)")
-        print(f"ERP requests per order: {(fake.requests - before) / args.orders:.2f}; documents: {len(counts)}, "
-              f"duplicates: {sum(n - 1 for n in counts.values())}")
+        print(
+            f"drained {args.orders} orders in {elapsed:.2f} s: {args.orders / elapsed:.0f} rows/s "
+            f"(ERP latency {args.latency_ms:g} ms, {'SD card' if vfs else 'local disk'}, batch {args.batch}, "
+            f"{args.in_flight} in flight)"
+        )
+        print(
+            f"ERP requests per order: {(fake.requests - before) / args.orders:.2f}; documents: {len(counts)}, "
+            f"duplicates: {sum(n - 1 for n in counts.values())}"
+        )
         conn.close()
     finally:
         fake.stop()

@@ -20,7 +20,7 @@ from appliance.domain.printing import (
 from appliance.errors import TableboxError
 
 STATUS_QUERIES = (b"\x10\x04\x01", b"\x10\x04\x02", b"\x10\x04\x04")
-STATUS_TRIES = 5            # Odoo's IoT box: the first USB status read often returns nothing
+STATUS_TRIES = 5  # Odoo's IoT box: the first USB status read often returns nothing
 STATUS_RETRY_SECONDS = 0.05
 
 
@@ -55,8 +55,9 @@ class EscposLink:
             serial = target.serial
             usb_args = {"custom_match": (lambda dev: dev.serial_number == serial)} if serial else {}
             # Keywords always: the third positional argument of Usb is usb_args, and timeout=0 blocks forever.
-            return escpos_printer.Usb(idVendor=target.vid, idProduct=target.pid, usb_args=usb_args,
-                                      timeout=int(self.timeout * 1000))
+            return escpos_printer.Usb(
+                idVendor=target.vid, idProduct=target.pid, usb_args=usb_args, timeout=int(self.timeout * 1000)
+            )
         if isinstance(target, SerialAddress):
             return escpos_printer.Serial(devfile=target.device, baudrate=target.baudrate, timeout=self.timeout)
         return escpos_printer.File(devfile=target.path)
@@ -114,7 +115,7 @@ class EscposLink:
         if len(reply) < len(STATUS_QUERIES):
             self.close()  # an empty or short reply is never read as "paper adequate"
             raise PrinterFault(PrinterStatus.NO_ANSWER, "no reply to a status query")
-        replies = list(reply[-len(STATUS_QUERIES):])
+        replies = list(reply[-len(STATUS_QUERIES) :])
         if isinstance(self.target, TcpAddress):
             self._device.device.settimeout(self.timeout)
         return parse_status(*replies)
@@ -125,5 +126,6 @@ class EscposLink:
             self._device._raw(data)
         except Exception as exc:
             self.close()
-            raise PrinterFault(PrinterStatus.UNPLUGGED, f"connection lost while sending: {exc}"[:200],
-                               partial=True) from None
+            raise PrinterFault(
+                PrinterStatus.UNPLUGGED, f"connection lost while sending: {exc}"[:200], partial=True
+            ) from None

@@ -16,11 +16,11 @@ from appliance.domain.text import clean_text
 @dataclass(frozen=True)
 class Line:
     text: str = ""
-    right: str = ""          # a right-aligned column on the same line (a price, a quantity)
-    size: int = 1            # 1 normal, 2 double width and height
+    right: str = ""  # a right-aligned column on the same line (a price, a quantity)
+    size: int = 1  # 1 normal, 2 double width and height
     bold: bool = False
-    align: str = "left"      # left / center / right
-    rule: bool = False       # a full-width separator instead of text
+    align: str = "left"  # left / center / right
+    rule: bool = False  # a full-width separator instead of text
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class Document:
     lines: tuple[Line, ...]
     cut: bool = True
     buzzer: bool = False
-    title: str = ""          # for logs and the console, never printed
+    title: str = ""  # for logs and the console, never printed
 
 
 CHANNEL_MARKS = {"staff": "[员工下单 STAFF]", "relay": "[外网 RELAY]"}
@@ -42,9 +42,16 @@ def _safe(text: str, limit: int = 200) -> str:
         return clean_text((text or "")[:limit], limit)
 
 
-def kitchen_ticket(order: Mapping[str, Any], station: str, *, lang: str, timezone: str,
-                   station_names: Mapping[str, str] | None = None, reprint: bool = False,
-                   fallback_for: str | None = None) -> Document:
+def kitchen_ticket(
+    order: Mapping[str, Any],
+    station: str,
+    *,
+    lang: str,
+    timezone: str,
+    station_names: Mapping[str, str] | None = None,
+    reprint: bool = False,
+    fallback_for: str | None = None,
+) -> Document:
     """One station's ticket: big table and ticket number, time, the station's lines with quantities,
     variants, options and notes. Only active lines of that station."""
     created = datetime.fromisoformat(order["created_at"].replace("Z", "+00:00")).astimezone(ZoneInfo(timezone))
@@ -88,27 +95,41 @@ class PrinterTestPage:
     extra: list[str] = field(default_factory=list)
 
     def document(self) -> Document:
-        lines = [Line("Tablebox", size=2, bold=True, align="center"),
-                 Line(f"打印测试 / Test page: {self.name}", align="center"),
-                 Line(rule=True),
-                 Line("中文：宫保鸡丁（微辣）", right="￥48.00"),
-                 Line("日本語：からあげ・カタカナ"),
-                 Line("English: Kung pao chicken", right="x 2"),
-                 Line("1234567890" * 10),
-                 Line(rule=True)]
+        lines = [
+            Line("Tablebox", size=2, bold=True, align="center"),
+            Line(f"打印测试 / Test page: {self.name}", align="center"),
+            Line(rule=True),
+            Line("中文：宫保鸡丁（微辣）", right="￥48.00"),
+            Line("日本語：からあげ・カタカナ"),
+            Line("English: Kung pao chicken", right="x 2"),
+            Line("1234567890" * 10),
+            Line(rule=True),
+        ]
         lines.extend(Line(e) for e in self.extra)
         return Document(tuple(lines), title=f"test page {self.name}")
 
 
-def bill(orders: Sequence[Mapping[str, Any]], *, store_name: str, table: str, lang: str, timezone: str,
-         currency_format: Callable[[int], str], tax_rate_bp: int, paid: bool, now: datetime | None = None) -> Document:
+def bill(
+    orders: Sequence[Mapping[str, Any]],
+    *,
+    store_name: str,
+    table: str,
+    lang: str,
+    timezone: str,
+    currency_format: Callable[[int], str],
+    tax_rate_bp: int,
+    paid: bool,
+    now: datetime | None = None,
+) -> Document:
     """The bill of a table's visit: every dish still on it, subtotal, service charge, total, the tax the
     prices include, and whether it is paid. Cancelled orders and voided lines are left out."""
     when = (now or datetime.now(ZoneInfo(timezone))).astimezone(ZoneInfo(timezone))
-    lines = [Line(_safe(store_name, 48), size=2, bold=True, align="center"),
-             Line("账单 BILL", bold=True, align="center"),
-             Line(f"{_safe(table, 32)}", right=when.strftime("%Y-%m-%d %H:%M")),
-             Line(rule=True)]
+    lines = [
+        Line(_safe(store_name, 48), size=2, bold=True, align="center"),
+        Line("账单 BILL", bold=True, align="center"),
+        Line(f"{_safe(table, 32)}", right=when.strftime("%Y-%m-%d %H:%M")),
+        Line(rule=True),
+    ]
     subtotal = service = 0
     for order in orders:
         if order["status"] == "cancelled":
@@ -121,7 +142,9 @@ def bill(orders: Sequence[Mapping[str, Any]], *, store_name: str, table: str, la
             name = translate(item["names"], lang)
             if item.get("variant_names"):
                 name += f" ({translate(item['variant_names'], lang)})"
-            lines.append(Line(f"{item['quantity']} x {_safe(name, 80)}", right=currency_format(item["line_total_minor"])))
+            lines.append(
+                Line(f"{item['quantity']} x {_safe(name, 80)}", right=currency_format(item["line_total_minor"]))
+            )
     total = subtotal + service
     lines.append(Line(rule=True))
     lines.append(Line("小计 Subtotal", right=currency_format(subtotal)))
@@ -132,7 +155,9 @@ def bill(orders: Sequence[Mapping[str, Any]], *, store_name: str, table: str, la
     if tax_rate_bp:
         from appliance.domain.money import included_tax
 
-        lines.append(Line(f"含税 Tax included {tax_rate_bp / 100:g}%", right=currency_format(included_tax(total, tax_rate_bp))))
+        lines.append(
+            Line(f"含税 Tax included {tax_rate_bp / 100:g}%", right=currency_format(included_tax(total, tax_rate_bp)))
+        )
     lines.append(Line(rule=True))
     lines.append(Line("已付款 PAID" if paid else "未付款 UNPAID", size=2, bold=True, align="center"))
     return Document(tuple(lines), title=f"bill {table}")

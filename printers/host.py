@@ -14,8 +14,11 @@ class PrintingHost:
 
     def __init__(self, settings: BoxSettings) -> None:
         self.pool = VirtualPrinterPool()
-        self.worker = PrintWorker(settings.db_path, resolve_virtual=lambda name: self.pool.get_or_start(name).uri,
-                                  vfs=settings.sqlite_vfs or None)
+        self.worker = PrintWorker(
+            settings.db_path,
+            resolve_virtual=lambda name: self.pool.get_or_start(name).uri,
+            vfs=settings.sqlite_vfs or None,
+        )
 
     def start(self) -> PrintingHost:
         self.worker.start()

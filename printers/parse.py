@@ -24,10 +24,10 @@ def printed_rows(data: bytes) -> tuple[list[Row], list[bytes]]:
     text, size, bold, align, codepage = "", 1, False, 0, False
     i = 0
     while i < len(data):
-        two = data[i:i + 2]
+        two = data[i : i + 2]
         if two in _ARGS:
             n = _ARGS[two]
-            arg = data[i + 2:i + 2 + n]
+            arg = data[i + 2 : i + 2 + n]
             commands.append(two + arg)
             if two == b"\x1bE":
                 bold = arg == b"\x01"
@@ -42,7 +42,7 @@ def printed_rows(data: bytes) -> tuple[list[Row], list[bytes]]:
             end = data.find(b"\x1c.", i + 2)
             if end == -1:
                 raise ValueError("FS & without FS .")
-            text += data[i + 2:end].decode("gb18030")
+            text += data[i + 2 : end].decode("gb18030")
             i = end + 2
         elif data[i] == 0x0A:
             rows.append(Row(text, size, bold, align))

@@ -17,17 +17,17 @@ from printers.document import Document, Line
 from printers.fonts import cjk_font
 from printers.render import BUZZER, COLUMNS, FEED_AND_CUT, INIT, char_width, layout
 
-DOTS = {58: 384, 80: 576}   # printable dots per line at 203 dpi
-BAND_ROWS = 255             # GS v 0 bands of at most this many rows (some printers' buffers are small)
+DOTS = {58: 384, 80: 576}  # printable dots per line at 203 dpi
+BAND_ROWS = 255  # GS v 0 bands of at most this many rows (some printers' buffers are small)
 
-FONT_PX = 24                # size 1: a hanzi is 24 dots, the printer's own 12x24 font A
-ROW_DOTS = 30               # size 1 row pitch (the printer's default line spacing)
-BASELINE = 23               # size 1 baseline from a row's top: accents above, descenders below fit in 30
-GLYPH_GAP = 1               # a squeezed Latin glyph keeps this many white dots from its neighbour
-RULE_DOTS = 2               # thickness of a `rule` line at size 1
+FONT_PX = 24  # size 1: a hanzi is 24 dots, the printer's own 12x24 font A
+ROW_DOTS = 30  # size 1 row pitch (the printer's default line spacing)
+BASELINE = 23  # size 1 baseline from a row's top: accents above, descenders below fit in 30
+GLYPH_GAP = 1  # a squeezed Latin glyph keeps this many white dots from its neighbour
+RULE_DOTS = 2  # thickness of a `rule` line at size 1
 
-RASTER = b"\x1dv0"          # GS v 0
-_INVERT = bytes(255 - b for b in range(256))   # Pillow: 0 = black; ESC/POS: 1 = black
+RASTER = b"\x1dv0"  # GS v 0
+_INVERT = bytes(255 - b for b in range(256))  # Pillow: 0 = black; ESC/POS: 1 = black
 
 # DLE EOT n (n = 1..4) is a real-time status query that printers act on even inside image data (see
 # printers.virtual.StatusQueryParser): image bytes never contain it. Where the dots would spell it, one more
@@ -72,7 +72,7 @@ def _glyph(text: str, columns: int, col_w: int, size: int, bold: bool) -> Image.
     if cell_w == 0 or not text.strip():
         return None
     font = cjk_font(FONT_PX * size)
-    pad = 2 * size              # room for ink left of the origin (`_`, italic-ish kana)
+    pad = 2 * size  # room for ink left of the origin (`_`, italic-ish kana)
     advance = font.getlength(text)
     canvas = Image.new("L", (max(cell_w, int(advance)) + 2 * pad, row_h), 0)
     ImageDraw.Draw(canvas).text((pad, BASELINE * size), text, fill=255, font=font, anchor="ls")
@@ -83,16 +83,16 @@ def _glyph(text: str, columns: int, col_w: int, size: int, bold: bool) -> Image.
     ink_w = right - left
     fit = cell_w - GLYPH_GAP * size if ink_w < cell_w else cell_w
     canvas = canvas.crop((left, 0, right, row_h))
-    if ink_w > fit:             # too wide for its cell (m, W, digits): squeeze it in
+    if ink_w > fit:  # too wide for its cell (m, W, digits): squeeze it in
         canvas = canvas.resize((fit, row_h), Image.Resampling.LANCZOS)
         offset = (cell_w - fit) // 2
-    else:                       # the advance box centred in the cell, as a monospaced printer font does
+    else:  # the advance box centred in the cell, as a monospaced printer font does
         offset = round((cell_w - advance) / 2) + left - pad
         offset = min(max(offset, 0), cell_w - ink_w)
     mask = Image.new("L", (cell_w, row_h), 0)
     mask.paste(canvas, (offset, 0))
     mask = mask.point(lambda v: 255 if v >= 112 else 0)
-    if bold:                    # printer-style emphasis: the glyph again, one dot to the right
+    if bold:  # printer-style emphasis: the glyph again, one dot to the right
         shifted = Image.new("L", (cell_w, row_h), 0)
         shifted.paste(mask.crop((0, 0, cell_w - 1, row_h)), (1, 0))
         mask = Image.composite(shifted, mask, shifted)
@@ -130,7 +130,7 @@ def draw(document: Document, *, paper_mm: int = 80) -> Image.Image:
                     image.paste(0, (x, top), mask)
                 x += w * col_w * size
         top += row_h
-    if _STATUS_QUERY.search(image.tobytes().translate(_INVERT)):   # drawn exactly as it will be sent
+    if _STATUS_QUERY.search(image.tobytes().translate(_INVERT)):  # drawn exactly as it will be sent
         image = Image.frombytes("1", image.size, _ink_bytes(image).translate(_INVERT))
     return image
 
@@ -141,7 +141,7 @@ def raster_bands(image: Image.Image) -> bytes:
     if image.mode != "1":
         image = image.convert("1")
     width, height = image.size
-    if width % 8:               # Pillow pads rows with 0 bits (black): pad with white instead
+    if width % 8:  # Pillow pads rows with 0 bits (black): pad with white instead
         padded = Image.new("1", ((width + 7) // 8 * 8, height), 1)
         padded.paste(image, (0, 0))
         image = padded
@@ -153,7 +153,7 @@ def raster_bands(image: Image.Image) -> bytes:
     for y in range(0, height, BAND_ROWS):
         rows = min(BAND_ROWS, height - y)
         out += RASTER + b"\x00" + row_bytes.to_bytes(2, "little") + rows.to_bytes(2, "little")
-        out += data[y * row_bytes:(y + rows) * row_bytes]
+        out += data[y * row_bytes : (y + rows) * row_bytes]
     return bytes(out)
 
 
@@ -175,7 +175,7 @@ def decode_bands(data: bytes) -> Image.Image:
     i = 0
     while i < len(data):
         if data.startswith(RASTER, i):
-            header = data[i + 3:i + 8]
+            header = data[i + 3 : i + 8]
             if len(header) < 5:
                 raise ValueError(f"GS v 0 at {i}: truncated header")
             mode = header[0]
@@ -187,14 +187,13 @@ def decode_bands(data: bytes) -> Image.Image:
                 raise ValueError(f"GS v 0 at {i}: empty band ({row_bytes} bytes x {rows} rows)")
             start, end = i + 8, i + 8 + row_bytes * rows
             if end > len(data):
-                raise ValueError(f"GS v 0 at {i}: {row_bytes * rows} data bytes announced, "
-                                 f"{len(data) - start} present")
+                raise ValueError(f"GS v 0 at {i}: {row_bytes * rows} data bytes announced, {len(data) - start} present")
             if bands and bands[0].size[0] != row_bytes * 8:
                 raise ValueError(f"GS v 0 at {i}: band {row_bytes * 8} dots wide after {bands[0].size[0]}")
             bands.append(Image.frombytes("1", (row_bytes * 8, rows), data[start:end].translate(_INVERT)))
             i = end
             continue
-        two = data[i:i + 2]
+        two = data[i : i + 2]
         if two in _SKIP:
             n = _SKIP[two]
             if i + 2 + n > len(data):

@@ -13,7 +13,7 @@ CHINESE_ON = FS + b"&"
 CHINESE_OFF = FS + b"."
 CODEPAGE_PC858 = ESC + b"t\x13"  # Latin-1 with the euro sign
 FEED_AND_CUT = ESC + b"d\x04" + GS + b"V\x00"
-BUZZER = ESC + b"B\x03\x02"      # a vendor extension most Chinese printers accept (3 beeps)
+BUZZER = ESC + b"B\x03\x02"  # a vendor extension most Chinese printers accept (3 beeps)
 ALIGN = {"left": 0, "center": 1, "right": 2}
 COLUMNS = {58: 32, 80: 48}
 MODES = ("gb18030", "codepage")
@@ -40,9 +40,9 @@ def wrap(text: str, width: int) -> list[str]:
         w = char_width(ch)
         if used + w > width:
             cut = row.rfind(" ")
-            if cut > 0 and display_width(row[cut + 1:]) < width // 2:
+            if cut > 0 and display_width(row[cut + 1 :]) < width // 2:
                 rows.append(row[:cut])
-                row = row[cut + 1:]
+                row = row[cut + 1 :]
                 used = display_width(row)
             else:
                 rows.append(row)
@@ -118,6 +118,6 @@ def chinese_sections(data: bytes) -> list[str]:
         end = data.find(CHINESE_OFF, start + 2)
         if end == -1:
             raise ValueError("FS & without FS .")
-        sections.append(data[start + 2:end].decode("gb18030"))
+        sections.append(data[start + 2 : end].decode("gb18030"))
         start = data.find(CHINESE_ON, end + 2)
     return sections

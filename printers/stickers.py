@@ -30,10 +30,10 @@ RECEIPT_DPI = 203  # every common 58/80 mm thermal printer: 576 dots = 80 mm pap
 SCAN_TEXT = "扫码点餐 / Scan to order"
 
 A4_MM = (210.0, 297.0)
-SHEET_MARGIN_MM = 8.0        # laser printers cannot print to the paper's edge
+SHEET_MARGIN_MM = 8.0  # laser printers cannot print to the paper's edge
 SHEET_COLUMNS = 3
 SHEET_MAX_ROWS = 4
-SHEET_QR_MIN_MM = 25.0       # the symbol alone (quiet zone extra): smaller codes are slow to focus from a seat
+SHEET_QR_MIN_MM = 25.0  # the symbol alone (quiet zone extra): smaller codes are slow to focus from a seat
 SHEET_WIFI_QR_MIN_MM = 18.0
 SHEET_DPI = range(150, 1201)
 SHEET_FORMATS = (".pdf", ".png")
@@ -76,8 +76,14 @@ def _qr_raster(data: str, dots: int, error_correction: str) -> Image.Image:
     return small.resize((size * dots, size * dots), Image.Resampling.NEAREST)
 
 
-def sticker_image(info: StickerInfo, *, width_px: int = 576, dots_per_module: int = 8,
-                  wifi: WifiInfo | None = None, error_correction: str = "M") -> Image.Image:
+def sticker_image(
+    info: StickerInfo,
+    *,
+    width_px: int = 576,
+    dots_per_module: int = 8,
+    wifi: WifiInfo | None = None,
+    error_correction: str = "M",
+) -> Image.Image:
     """One table's sticker for a 203 dpi receipt printer (576 px = 80 mm paper, 384 = 58 mm): mode "1",
     as tall as it needs to be. 6-8 dots per module suits 203 dpi."""
     _check_dots(dots_per_module)
@@ -88,8 +94,9 @@ def sticker_image(info: StickerInfo, *, width_px: int = 576, dots_per_module: in
     return sticker.convert("1", dither=Image.Dither.NONE)
 
 
-def sheet_pages(stickers: Sequence[StickerInfo], *, wifi: WifiInfo | None = None, dpi: int = 300,
-                error_correction: str = "M") -> list[Image.Image]:
+def sheet_pages(
+    stickers: Sequence[StickerInfo], *, wifi: WifiInfo | None = None, dpi: int = 300, error_correction: str = "M"
+) -> list[Image.Image]:
     """A4 pages (RGB) of stickers in a grid, 3 across and up to 4 down, with dashed cut lines between them."""
     if not stickers:
         raise ValueError("no stickers to lay out: pick at least one table")
@@ -100,9 +107,18 @@ def sheet_pages(stickers: Sequence[StickerInfo], *, wifi: WifiInfo | None = None
     cell_w = (page_w - 2 * margin) // SHEET_COLUMNS
     inner_w = cell_w - 2 * _mm(GAP_MM, dpi)
     wifi_dots = _sheet_dots(wifi_payload(wifi), SHEET_WIFI_QR_MIN_MM, dpi, "M") if wifi else 1
-    drawn = [_draw_sticker(info, inner_w, dpi, _sheet_dots(info.url, SHEET_QR_MIN_MM, dpi, error_correction), wifi,
-                           wifi_dots, error_correction)
-             for info in stickers]
+    drawn = [
+        _draw_sticker(
+            info,
+            inner_w,
+            dpi,
+            _sheet_dots(info.url, SHEET_QR_MIN_MM, dpi, error_correction),
+            wifi,
+            wifi_dots,
+            error_correction,
+        )
+        for info in stickers
+    ]
     # Rows follow the tallest sticker, so a sheet with the Wi-Fi code drops to fewer rows instead of clipping.
     tallest = max(image.height for image in drawn)
     rows = min(SHEET_MAX_ROWS, (page_h - 2 * margin) // tallest)
@@ -112,7 +128,7 @@ def sheet_pages(stickers: Sequence[StickerInfo], *, wifi: WifiInfo | None = None
     per_page = SHEET_COLUMNS * rows
     pages = []
     for first in range(0, len(drawn), per_page):
-        chunk = drawn[first:first + per_page]
+        chunk = drawn[first : first + per_page]
         page = Image.new("L", (page_w, page_h), 255)
         for index, sticker in enumerate(chunk):
             row, col = divmod(index, SHEET_COLUMNS)
@@ -123,15 +139,22 @@ def sheet_pages(stickers: Sequence[StickerInfo], *, wifi: WifiInfo | None = None
     return pages
 
 
-def write_sheet(stickers: Sequence[StickerInfo], path: Path, *, wifi: WifiInfo | None = None,
-                dpi: int = 300, error_correction: str = "M") -> list[Path]:
+def write_sheet(
+    stickers: Sequence[StickerInfo],
+    path: Path,
+    *,
+    wifi: WifiInfo | None = None,
+    dpi: int = 300,
+    error_correction: str = "M",
+) -> list[Path]:
     """Write the A4 sheet: one multi-page PDF, or one PNG per page (name-1.png, name-2.png, ... when there are
     several). Returns the files written."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in SHEET_FORMATS:
-        raise ValueError(f"a sticker sheet is written as {' or '.join(SHEET_FORMATS)}, "
-                         f"not {path.suffix or path.name!r}")
+        raise ValueError(
+            f"a sticker sheet is written as {' or '.join(SHEET_FORMATS)}, not {path.suffix or path.name!r}"
+        )
     pages = sheet_pages(stickers, wifi=wifi, dpi=dpi, error_correction=error_correction)
     if suffix == ".pdf":
         # Pillow stores RGB pages in a PDF as JPEG; bilevel pages go in as lossless CCITT G4, which keeps the
@@ -172,8 +195,9 @@ def store_stickers(settings: BoxSettings, table_names: Sequence[str] | None = No
 
 def _check_dots(dots_per_module: int) -> None:
     if dots_per_module not in DOTS_PER_MODULE:
-        raise ValueError(f"dots per module must be {DOTS_PER_MODULE.start}-{DOTS_PER_MODULE.stop - 1}, "
-                         f"not {dots_per_module}")
+        raise ValueError(
+            f"dots per module must be {DOTS_PER_MODULE.start}-{DOTS_PER_MODULE.stop - 1}, not {dots_per_module}"
+        )
 
 
 def _mm(mm: float, dpi: int) -> int:
@@ -187,14 +211,17 @@ def _sheet_dots(data: str, min_mm: float, dpi: int, error_correction: str) -> in
     return math.ceil(min_mm * dpi / 25.4 / symbol_modules)
 
 
-def _draw_sticker(info: StickerInfo, width: int, dpi: int, qr_dots: int, wifi: WifiInfo | None,
-                  wifi_dots: int, error_correction: str) -> Image.Image:
+def _draw_sticker(
+    info: StickerInfo, width: int, dpi: int, qr_dots: int, wifi: WifiInfo | None, wifi_dots: int, error_correction: str
+) -> Image.Image:
     """The sticker in greyscale ("L"), `width` wide and as tall as its content, everything centred."""
     code = _qr_raster(info.url, qr_dots, error_correction).convert("L")
     blocks: list[Image.Image | tuple[ImageFont.FreeTypeFont, list[str], int]] = []
     if code.width > width:
-        raise ValueError(f"the QR code is {code.width} px wide ({code.width // qr_dots} modules x {qr_dots} dots): "
-                         f"it does not fit a {width} px sticker; use fewer dots per module or wider paper")
+        raise ValueError(
+            f"the QR code is {code.width} px wide ({code.width // qr_dots} modules x {qr_dots} dots): "
+            f"it does not fit a {width} px sticker; use fewer dots per module or wider paper"
+        )
     if info.store_name.strip():
         blocks.append(_text(info.store_name.strip(), _mm(STORE_MM, dpi), width))
     table_size = _mm(TABLE_MM, dpi)
@@ -223,8 +250,15 @@ def _draw_sticker(info: StickerInfo, width: int, dpi: int, qr_dots: int, wifi: W
             font, lines, stroke = block
             ascent, descent = font.getmetrics()
             for number, line in enumerate(lines):
-                draw.text((width / 2, y + number * (ascent + descent) + stroke), line, font=font, fill=0, anchor="ma",
-                          stroke_width=stroke, stroke_fill=0)
+                draw.text(
+                    (width / 2, y + number * (ascent + descent) + stroke),
+                    line,
+                    font=font,
+                    fill=0,
+                    anchor="ma",
+                    stroke_width=stroke,
+                    stroke_fill=0,
+                )
         y += _block_height(block) + gap
     return sticker
 
@@ -273,7 +307,7 @@ def _wrap(text: str, font: ImageFont.FreeTypeFont, width: int) -> list[str]:
             cut = line.rfind(" ")
             if cut > len(line) // 2:
                 lines.append(line[:cut])
-                line = line[cut + 1:]
+                line = line[cut + 1 :]
             else:
                 lines.append(line)
                 line = ""

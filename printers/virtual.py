@@ -81,7 +81,7 @@ class StatusQueryParser:
                 search = i + 1
         if held > start:
             out.append(buf[start:held])
-        self._pending = buf[max(start, held):]
+        self._pending = buf[max(start, held) :]
         return out
 
     def flush(self) -> bytes:
@@ -346,7 +346,7 @@ class VirtualPrinter:
         with self._cond:
             if self._drop_after is not None:
                 if len(data) >= self._drop_after:
-                    data = data[:self._drop_after]
+                    data = data[: self._drop_after]
                     self._drop_after = None
                     keep = False
                 else:

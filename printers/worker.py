@@ -57,26 +57,45 @@ def job_document(conn: apsw.Connection, job: PrintJob, printer: PrinterConfig, r
             raise ValueError(f"bill job {job.id} names no visit")
         visit = bill_visit(conn, job.session_id)
         money = settings.money
-        return bill(session_orders(conn, job.session_id), store_name=settings.store_name, table=visit.table_name,
-                    lang=lang, timezone=settings.timezone, currency_format=lambda m: format_money(m, money),
-                    tax_rate_bp=settings.tax_rate_bp, paid=visit.paid)
+        return bill(
+            session_orders(conn, job.session_id),
+            store_name=settings.store_name,
+            table=visit.table_name,
+            lang=lang,
+            timezone=settings.timezone,
+            currency_format=lambda m: format_money(m, money),
+            tax_rate_bp=settings.tax_rate_bp,
+            paid=visit.paid,
+        )
     if job.order_id is None:
         raise ValueError(f"{job.kind} job {job.id} names no order")
     order = order_view(conn, job.order_id)
     if job.kind == "void":
         payload = json.loads(job.payload or "{}")
-        voided = [line for line in order["lines"] if line["station"] == job.station and (
-            job.ref == "order" or str(line.get("line_no")) == str(payload.get("line_no")))]
-        lines = [Line("*** 作废 VOID ***", size=2, bold=True, align="center"),
-                 Line(order["table"], right=f"#{order['ticket_no']}", size=2, bold=True)]
+        voided = [
+            line
+            for line in order["lines"]
+            if line["station"] == job.station
+            and (job.ref == "order" or str(line.get("line_no")) == str(payload.get("line_no")))
+        ]
+        lines = [
+            Line("*** 作废 VOID ***", size=2, bold=True, align="center"),
+            Line(order["table"], right=f"#{order['ticket_no']}", size=2, bold=True),
+        ]
         lines += [Line(f"{line['quantity']} x {translate(line['names'], lang)}", size=2) for line in voided]
         if payload.get("reason"):
             lines.append(Line("原因 REASON: " + str(payload["reason"])[:140], bold=True))
         return Document(tuple(lines), buzzer=printer.buzzer, cut=printer.cutter, title=f"void {order['ticket_no']}")
     payload = json.loads(job.payload or "{}")
-    doc = kitchen_ticket(order, job.station, lang=lang, timezone=settings.timezone, station_names=stations,
-                         reprint=reprint or job.ref.startswith("reprint"),
-                         fallback_for=payload.get("fallback_for"))
+    doc = kitchen_ticket(
+        order,
+        job.station,
+        lang=lang,
+        timezone=settings.timezone,
+        station_names=stations,
+        reprint=reprint or job.ref.startswith("reprint"),
+        fallback_for=payload.get("fallback_for"),
+    )
     return Document(doc.lines, cut=printer.cutter, buzzer=printer.buzzer, title=doc.title)
 
 
@@ -95,18 +114,31 @@ def sticker_job_bytes(job: PrintJob, printer: PrinterConfig) -> bytes:
     from printers.stickers import sticker_image
 
     info, wifi = sticker_payload(job)
-    image = sticker_image(info, width_px=576 if printer.paper_mm == 80 else 384,
-                          dots_per_module=8 if printer.paper_mm == 80 else 6, wifi=wifi)
+    image = sticker_image(
+        info,
+        width_px=576 if printer.paper_mm == 80 else 384,
+        dots_per_module=8 if printer.paper_mm == 80 else 6,
+        wifi=wifi,
+    )
     return INIT + raster_bands(image) + (FEED_AND_CUT if printer.cutter else b"")
 
 
 class PrinterLoop(WorkerLoop):
     """One printer's thread: claims the jobs of its stations, prints them oldest first, waits out faults."""
 
-    def __init__(self, db_path: Path, printer: PrinterConfig, stop: threading.Event, *,
-                 resolve_virtual: Callable[[str], str] | None, poll_seconds: float, fault_retry_seconds: float,
-                 fallback_after_seconds: float = 60.0, idle_status_seconds: float = 10.0,
-                 vfs: str | None = None) -> None:
+    def __init__(
+        self,
+        db_path: Path,
+        printer: PrinterConfig,
+        stop: threading.Event,
+        *,
+        resolve_virtual: Callable[[str], str] | None,
+        poll_seconds: float,
+        fault_retry_seconds: float,
+        fallback_after_seconds: float = 60.0,
+        idle_status_seconds: float = 10.0,
+        vfs: str | None = None,
+    ) -> None:
         self.printer = printer
         self.stop = stop
         self.poll_seconds = poll_seconds
@@ -219,16 +251,28 @@ class PrinterLoop(WorkerLoop):
                     self.fault_since = time.monotonic()
                 self.record_status(conn, fault.status, fault.detail)
                 note_waiting(conn, self.printer.name, str(fault))
-                log.warning("print.waiting", printer=self.printer.name, job=job.id, reason=REASONS[fault.status],
-                            partial=fault.partial)
+                log.warning(
+                    "print.waiting",
+                    printer=self.printer.name,
+                    job=job.id,
+                    reason=REASONS[fault.status],
+                    partial=fault.partial,
+                )
                 self.hand_over(conn)
                 return True, printed
             self.fault_since = None
             mark_printed(conn, job.id)
             self.printed += 1
             printed += 1
-            log.info("print.printed", printer=self.printer.name, job=job.id, kind=job.kind,
-                     order_id=job.order_id, reprint=reprint, bytes=len(data))
+            log.info(
+                "print.printed",
+                printer=self.printer.name,
+                job=job.id,
+                kind=job.kind,
+                order_id=job.order_id,
+                reprint=reprint,
+                bytes=len(data),
+            )
         return False, printed
 
 
@@ -237,10 +281,18 @@ class PrintWorker(WorkerGroup[PrinterLoop]):
     (appliance.daemon) while every printer thread loops: a faulty printer is not unhealthy, its thread keeps
     looping while it waits."""
 
-    def __init__(self, db_path: Path, *, resolve_virtual: Callable[[str], str] | None = None,
-                 poll_seconds: float = 0.05, fault_retry_seconds: float = 2.0, fallback_after_seconds: float = 60.0,
-                 idle_status_seconds: float = 10.0, vfs: str | None = None,
-                 stuck_after_seconds: float = STUCK_AFTER_SECONDS) -> None:
+    def __init__(
+        self,
+        db_path: Path,
+        *,
+        resolve_virtual: Callable[[str], str] | None = None,
+        poll_seconds: float = 0.05,
+        fault_retry_seconds: float = 2.0,
+        fallback_after_seconds: float = 60.0,
+        idle_status_seconds: float = 10.0,
+        vfs: str | None = None,
+        stuck_after_seconds: float = STUCK_AFTER_SECONDS,
+    ) -> None:
         super().__init__(stuck_after_seconds=stuck_after_seconds)
         self.db_path = db_path
         conn = open_connection(db_path, vfs=vfs)
@@ -248,15 +300,24 @@ class PrintWorker(WorkerGroup[PrinterLoop]):
             printers = load_printers(conn)
         finally:
             conn.close()
-        self.loops = [PrinterLoop(db_path, p, self.stop_event, resolve_virtual=resolve_virtual,
-                                  poll_seconds=poll_seconds, fault_retry_seconds=fault_retry_seconds,
-                                  fallback_after_seconds=fallback_after_seconds,
-                                  idle_status_seconds=idle_status_seconds, vfs=vfs)
-                      for p in printers]
+        self.loops = [
+            PrinterLoop(
+                db_path,
+                p,
+                self.stop_event,
+                resolve_virtual=resolve_virtual,
+                poll_seconds=poll_seconds,
+                fault_retry_seconds=fault_retry_seconds,
+                fallback_after_seconds=fallback_after_seconds,
+                idle_status_seconds=idle_status_seconds,
+                vfs=vfs,
+            )
+            for p in printers
+        ]
 
     def start(self) -> PrintWorker:
         self.start_loops()
-        log.info("print.started", printers=[l.printer.name for l in self.loops])
+        log.info("print.started", printers=[loop.printer.name for loop in self.loops])
         return self
 
     def stop(self) -> None:

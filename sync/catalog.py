@@ -58,43 +58,58 @@ class CatalogChanges:
     price_changed: list[str] = field(default_factory=list)
     added: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
-    restored: list[str] = field(default_factory=list)      # back on the menu: the ERP lists them again
+    restored: list[str] = field(default_factory=list)  # back on the menu: the ERP lists them again
     renamed: list[str] = field(default_factory=list)
     stock_changed: list[str] = field(default_factory=list)
-    sold_out: list[str] = field(default_factory=list)      # sold out by this pull (stock 0)
-    back_on: list[str] = field(default_factory=list)       # sold out for lack of stock, now stocked again
-    kept_local: list[str] = field(default_factory=list)    # the ERP's price not applied (priced by sizes locally)
-    notes: list[str] = field(default_factory=list)         # one human sentence per thing worth knowing
-    prices: dict[str, tuple[int | None, int]] = field(default_factory=dict)   # code -> (old, new) minor units
-    stock: dict[str, tuple[int | None, int]] = field(default_factory=dict)    # code -> (old, new)
+    sold_out: list[str] = field(default_factory=list)  # sold out by this pull (stock 0)
+    back_on: list[str] = field(default_factory=list)  # sold out for lack of stock, now stocked again
+    kept_local: list[str] = field(default_factory=list)  # the ERP's price not applied (priced by sizes locally)
+    notes: list[str] = field(default_factory=list)  # one human sentence per thing worth knowing
+    prices: dict[str, tuple[int | None, int]] = field(default_factory=dict)  # code -> (old, new) minor units
+    stock: dict[str, tuple[int | None, int]] = field(default_factory=dict)  # code -> (old, new)
     dishes: dict[str, str | None] = field(default_factory=dict)  # code -> local dish key
-    menu_version: tuple[int, int] = (0, 0)                 # before, after
+    menu_version: tuple[int, int] = (0, 0)  # before, after
 
     @property
     def changed(self) -> bool:
         return self.menu_version[0] != self.menu_version[1] or bool(self.stock_changed)
 
     def counts(self) -> dict[str, int]:
-        return {name: len(getattr(self, name)) for name in (
-            "price_changed", "added", "removed", "restored", "renamed", "stock_changed", "sold_out", "back_on",
-            "kept_local")}
+        return {
+            name: len(getattr(self, name))
+            for name in (
+                "price_changed",
+                "added",
+                "removed",
+                "restored",
+                "renamed",
+                "stock_changed",
+                "sold_out",
+                "back_on",
+                "kept_local",
+            )
+        }
 
     def lines(self, currency: Currency) -> list[str]:
         """What changed, one line each, for `tablebox sync pull` and the console."""
+
         def dish(code: str) -> str:
             return f"{code} ({self.dishes[code]})" if code in self.dishes else code
 
         def money(minor: int | None) -> str:
             return "-" if minor is None else format_money(minor, currency)
 
-        out = [f"price   {dish(c)}: {money(self.prices[c][0])} -> {money(self.prices[c][1])}"
-               for c in self.price_changed]
+        out = [
+            f"price   {dish(c)}: {money(self.prices[c][0])} -> {money(self.prices[c][1])}" for c in self.price_changed
+        ]
         out += [f"new     {dish(c)}" for c in self.added]
         out += [f"removed {dish(c)} (gone from the menu; past orders keep it)" for c in self.removed]
         out += [f"back    {dish(c)} (listed by the ERP again)" for c in self.restored]
         out += [f"renamed {dish(c)}" for c in self.renamed]
-        out += [f"stock   {dish(c)}: {self.stock[c][0] if self.stock[c][0] is not None else '-'} -> {self.stock[c][1]}"
-                for c in self.stock_changed]
+        out += [
+            f"stock   {dish(c)}: {self.stock[c][0] if self.stock[c][0] is not None else '-'} -> {self.stock[c][1]}"
+            for c in self.stock_changed
+        ]
         out += [f"sold out {dish(c)} (stock 0)" for c in self.sold_out]
         out += [f"on sale {dish(c)} (in stock again)" for c in self.back_on]
         return out + [f"note    {n}" for n in self.notes]
@@ -113,8 +128,9 @@ def pull_and_apply(conn: apsw.Connection, adapter: Adapter, *, now: datetime | s
     except DeliveryError as exc:
         log.warning("sync.catalog.failed", target=adapter.name, error=exc.message)
         raise type(exc)(f"catalog not pulled, the menu is unchanged: {exc.message}", status=exc.status) from exc
-    stamp = now if isinstance(now, str) else (now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-                                               if now else utc_now())
+    stamp = (
+        now if isinstance(now, str) else (now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ") if now else utc_now())
+    )
     try:
         # The write lock up front (BEGIN IMMEDIATE): a read upgraded to a write later could be refused at once.
         with write_transaction(conn):
@@ -126,14 +142,23 @@ def pull_and_apply(conn: apsw.Connection, adapter: Adapter, *, now: datetime | s
     return changes
 
 
-def apply_catalog(conn: apsw.Connection, target: str, catalog: Catalog, stock: Mapping[str, int], *,
-                  now: str, sold_since: str | None = None) -> CatalogChanges:
+def apply_catalog(
+    conn: apsw.Connection,
+    target: str,
+    catalog: Catalog,
+    stock: Mapping[str, int],
+    *,
+    now: str,
+    sold_since: str | None = None,
+) -> CatalogChanges:
     """Apply a fetched catalog and stock inside the caller's transaction (see the module docstring).
     `sold_since`: orders this target delivered since then may be missing from the ERP's stock figures."""
     settings = load_store_settings(conn)
     if catalog.currency and catalog.currency != settings.currency:
-        raise Rejected(f"{target}: the ERP's catalog is in {catalog.currency} but the store sells in"
-                       f" {settings.currency}; refusing it (nothing changed)")
+        raise Rejected(
+            f"{target}: the ERP's catalog is in {catalog.currency} but the store sells in"
+            f" {settings.currency}; refusing it (nothing changed)"
+        )
     changes = CatalogChanges(target)
     before = menu_version(conn)
     items: dict[str, CatalogItem] = {}
@@ -145,8 +170,10 @@ def apply_catalog(conn: apsw.Connection, target: str, catalog: Catalog, stock: M
     linked = menu_db.linked_dishes(conn)
     live_linked = sum(1 for dishes in linked.values() for d in dishes if d.removed_at is None)
     if live_linked and not any(i.active for i in items.values()):
-        raise Rejected(f"{target}: the ERP's catalog has no active items; refusing to remove {live_linked}"
-                       " dishes from the menu (check items_key and the catalog path)")
+        raise Rejected(
+            f"{target}: the ERP's catalog has no active items; refusing to remove {live_linked}"
+            " dishes from the menu (check items_key and the catalog path)"
+        )
 
     for code, item in sorted(items.items()):
         dishes = linked.get(code)
@@ -218,8 +245,14 @@ def _category_for(conn: apsw.Connection, name: str | None, language: str) -> int
         found = menu_db.category_by_key(conn, key)
     else:
         wanted = " ".join(name.split()).casefold()
-        found = next((c.id for c in menu_db.categories(conn)
-                      if any(" ".join(str(v).split()).casefold() == wanted for v in c.names.values())), None)
+        found = next(
+            (
+                c.id
+                for c in menu_db.categories(conn)
+                if any(" ".join(str(v).split()).casefold() == wanted for v in c.names.values())
+            ),
+            None,
+        )
         key, names = "erp_" + _slug(name), {language: name}
     if found is not None:
         return found
@@ -230,8 +263,9 @@ def _slug(code: str) -> str:
     return re.sub(r"[^0-9a-z]+", "_", code.lower(), flags=re.ASCII).strip("_") or "item"
 
 
-def _apply_stock(conn: apsw.Connection, target: str, stock: Mapping[str, int], sold_since: str | None,
-                 changes: CatalogChanges) -> None:
+def _apply_stock(
+    conn: apsw.Connection, target: str, stock: Mapping[str, int], sold_since: str | None, changes: CatalogChanges
+) -> None:
     if not stock:
         return
     # Portions per dish in this target's orders the ERP may not have counted: not delivered yet, or delivered after
@@ -262,4 +296,3 @@ def _apply_stock(conn: apsw.Connection, target: str, stock: Mapping[str, int], s
                 _add(changes.sold_out, code)
             elif sold_out and not set_sold_out:
                 _add(changes.back_on, code)
-

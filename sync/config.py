@@ -36,8 +36,15 @@ def public_config(config: Mapping[str, Any]) -> dict[str, Any]:
 def targets(settings: BoxSettings) -> dict[str, Target]:
     """Every [sync.NAME] table of the settings, by name (load_settings has checked them)."""
     return {
-        name: Target(name, config["kind"], bool(config["enabled"]), int(config["timeout_seconds"]),
-                     int(config["pull_minutes"]), float(config["retry_cap_seconds"]), dict(config))
+        name: Target(
+            name,
+            config["kind"],
+            bool(config["enabled"]),
+            int(config["timeout_seconds"]),
+            int(config["pull_minutes"]),
+            float(config["retry_cap_seconds"]),
+            dict(config),
+        )
         for name, config in sorted(settings.sync_targets.items())
     }
 
@@ -47,6 +54,11 @@ def register_targets(conn: apsw.Connection, settings: BoxSettings) -> dict[str, 
     (kind, enabled, its settings without secrets); an ERP target no longer in the settings is disabled, not
     deleted, so its rows (delivered or not) stay for the record (the relay's too: kind "relay"). Returns the names
     enabled and disabled."""
-    done = sync_targets.register_targets(conn, [
-        sync_targets.TargetRow(t.name, t.kind, t.enabled, public_config(t.config)) for t in targets(settings).values()])
+    done = sync_targets.register_targets(
+        conn,
+        [
+            sync_targets.TargetRow(t.name, t.kind, t.enabled, public_config(t.config))
+            for t in targets(settings).values()
+        ],
+    )
     return {"enabled": list(done.enabled), "disabled": list(done.disabled)}

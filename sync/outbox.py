@@ -81,6 +81,7 @@ def system_clock() -> datetime:
 class Backoff:
     """Exponential backoff with full jitter: after the n-th failure wait uniform(0, min(cap, base * factor**(n-1)))
     seconds. Full jitter spreads a crowd of retries (many boxes, one ERP coming back) instead of keeping it."""
+
     base: float = 1.0
     factor: float = 2.0
     cap: float = 300.0
@@ -96,12 +97,13 @@ class Backoff:
 @dataclass
 class Pass:
     """What one claim-and-deliver pass did."""
+
     claimed: int = 0
     delivered: int = 0
-    skipped: int = 0          # delivered without an adapter call (a kind the adapter has no call for)
+    skipped: int = 0  # delivered without an adapter call (a kind the adapter has no call for)
     retrying: int = 0
     parked: int = 0
-    released: int = 0         # claimed but handed back unsent (a failure ahead of them, or stopping)
+    released: int = 0  # claimed but handed back unsent (a failure ahead of them, or stopping)
 
 
 class UnreadableRow(TableboxError):
@@ -143,13 +145,26 @@ def _attempt(call: Callable[[], Any] | Rejected | None) -> tuple[str, Any]:
 class OutboxEngine:
     """Delivers one target's outbox rows through one adapter, on one connection (one thread)."""
 
-    def __init__(self, conn: apsw.Connection, target: str, adapter: Adapter, *, worker_id: str,
-                 clock: Clock = system_clock, backoff: Backoff | None = None, lease_seconds: float = LEASE_SECONDS,
-                 batch_size: int = BATCH_SIZE, stop: threading.Event | None = None,
-                 heartbeat: Callable[[], None] | None = None, in_flight: int = 1) -> None:
+    def __init__(
+        self,
+        conn: apsw.Connection,
+        target: str,
+        adapter: Adapter,
+        *,
+        worker_id: str,
+        clock: Clock = system_clock,
+        backoff: Backoff | None = None,
+        lease_seconds: float = LEASE_SECONDS,
+        batch_size: int = BATCH_SIZE,
+        stop: threading.Event | None = None,
+        heartbeat: Callable[[], None] | None = None,
+        in_flight: int = 1,
+    ) -> None:
         self.conn = conn
         self.in_flight = max(1, in_flight)
-        self._pool = ThreadPoolExecutor(self.in_flight, thread_name_prefix=f"sync-{target}") if self.in_flight > 1 else None
+        self._pool = (
+            ThreadPoolExecutor(self.in_flight, thread_name_prefix=f"sync-{target}") if self.in_flight > 1 else None
+        )
         self.target = target
         self.adapter = adapter
         self.worker_id = worker_id
@@ -182,8 +197,14 @@ class OutboxEngine:
         waits out its backoff, or is in another worker's hands, stops the claim there: nothing behind it is
         taken (parked rows are not in the line)."""
         now = self.clock()
-        return outbox_db.claim_rows(self.conn, self.target, self.worker_id, stamp(now), limit or self.batch_size,
-                                  lambda head: self._blocked_until(head, now) is None)
+        return outbox_db.claim_rows(
+            self.conn,
+            self.target,
+            self.worker_id,
+            stamp(now),
+            limit or self.batch_size,
+            lambda head: self._blocked_until(head, now) is None,
+        )
 
     def seconds_until_ready(self) -> float | None:
         """How long until the head of the line can be claimed: 0 now, None when nothing waits. Reads only (no
@@ -237,7 +258,7 @@ class OutboxEngine:
     def _wave(self, rows: Sequence[OutboxRow], start: int) -> list[OutboxRow]:
         wave: list[OutboxRow] = []
         orders: set[str] = set()
-        for row in rows[start:start + max(1, self.in_flight)]:
+        for row in rows[start : start + max(1, self.in_flight)]:
             order = order_of(row)
             if order in orders:
                 break
@@ -278,8 +299,14 @@ class OutboxEngine:
         if note:
             log.info("sync.skipped", target=self.target, outbox_id=row.id, kind=row.kind, note=note)
             return "skipped"
-        log.info("sync.delivered", target=self.target, outbox_id=row.id, kind=row.kind, key=row.idempotency_key,
-                 erp_ref=value)
+        log.info(
+            "sync.delivered",
+            target=self.target,
+            outbox_id=row.id,
+            kind=row.kind,
+            key=row.idempotency_key,
+            erp_ref=value,
+        )
         return "delivered"
 
     def close(self) -> None:
@@ -290,14 +317,22 @@ class OutboxEngine:
         failures = row.attempts + 1
         wait = self.backoff.delay(failures)
         outbox_db.schedule_retry(self.conn, row.id, error, stamp(self.clock() + timedelta(seconds=wait)))
-        log.warning("sync.retrying", target=self.target, outbox_id=row.id, kind=row.kind, attempts=failures,
-                    wait_seconds=round(wait, 3), error=error)
+        log.warning(
+            "sync.retrying",
+            target=self.target,
+            outbox_id=row.id,
+            kind=row.kind,
+            attempts=failures,
+            wait_seconds=round(wait, 3),
+            error=error,
+        )
         return "retrying"
 
     def _park(self, row: OutboxRow, error: str) -> str:
         outbox_db.park(self.conn, row.id, error, stamp(self.clock()))
-        log.error("sync.parked", target=self.target, outbox_id=row.id, kind=row.kind, key=row.idempotency_key,
-                  error=error)
+        log.error(
+            "sync.parked", target=self.target, outbox_id=row.id, kind=row.kind, key=row.idempotency_key, error=error
+        )
         return "parked"
 
     # -- documents ------------------------------------------------------------------------------------------
@@ -369,22 +404,46 @@ class OutboxEngine:
             extras = [translate(o["names"], self.lang) for o in line.get("options") or []]
             if line.get("note"):
                 extras.append(line["note"])
-            doc_lines.append(OrderLine(code=code or None, key=key, name=name, quantity=int(line["quantity"]),
-                                       unit_price_minor=int(line["unit_price_minor"]),
-                                       line_total_minor=int(line["line_total_minor"]), note="; ".join(extras)))
+            doc_lines.append(
+                OrderLine(
+                    code=code or None,
+                    key=key,
+                    name=name,
+                    quantity=int(line["quantity"]),
+                    unit_price_minor=int(line["unit_price_minor"]),
+                    line_total_minor=int(line["line_total_minor"]),
+                    note="; ".join(extras),
+                )
+            )
         if not doc_lines:
             raise UnreadableRow("the order has no lines")
         return OrderDoc(
-            order_ref=order["client_key"], order_id=int(order["id"]), ticket=f"{order['ticket_day']}#{order['ticket_no']}",
-            table=str(order["table"]), created_at=order["created_at"], currency=order["currency"], lines=doc_lines,
-            subtotal_minor=int(order["subtotal_minor"]), service_charge_minor=int(order["service_charge_minor"]),
-            total_minor=int(order["total_minor"]), tax_minor=int(order["tax_minor"]),
-            status=order.get("status") or "submitted", note=order.get("note") or "", view=order)
+            order_ref=order["client_key"],
+            order_id=int(order["id"]),
+            ticket=f"{order['ticket_day']}#{order['ticket_no']}",
+            table=str(order["table"]),
+            created_at=order["created_at"],
+            currency=order["currency"],
+            lines=doc_lines,
+            subtotal_minor=int(order["subtotal_minor"]),
+            service_charge_minor=int(order["service_charge_minor"]),
+            total_minor=int(order["total_minor"]),
+            tax_minor=int(order["tax_minor"]),
+            status=order.get("status") or "submitted",
+            note=order.get("note") or "",
+            view=order,
+        )
 
     @staticmethod
     def payment_doc(key: str, payment: dict[str, Any]) -> PaymentDoc:
         known = {"order_refs", "table", "method", "amount_minor", "currency", "paid_at"}
-        return PaymentDoc(payment_ref=key, order_refs=list(payment["order_refs"]), table=str(payment["table"]),
-                          method=payment["method"], amount_minor=int(payment["amount_minor"]),
-                          currency=payment["currency"], paid_at=payment["paid_at"],
-                          extra={k: v for k, v in payment.items() if k not in known})
+        return PaymentDoc(
+            payment_ref=key,
+            order_refs=list(payment["order_refs"]),
+            table=str(payment["table"]),
+            method=payment["method"],
+            amount_minor=int(payment["amount_minor"]),
+            currency=payment["currency"],
+            paid_at=payment["paid_at"],
+            extra={k: v for k, v in payment.items() if k not in known},
+        )

@@ -61,8 +61,8 @@ log = structlog.get_logger("sync.relay")
 # A message that keeps failing with an unexpected error (a bug, not the store being busy) would hold up every order
 # behind it: after this many tries it is refused with internal_error and the line moves on.
 MAX_APPLY_FAILURES = 5
-REJECTED_RETRY_SECONDS = 60.0   # the relay refuses the box (wrong secret): try again now and then, and say so
-MIN_POLL_SECONDS = 1.0          # an empty answer faster than this (a relay not holding polls) is not re-asked at once
+REJECTED_RETRY_SECONDS = 60.0  # the relay refuses the box (wrong secret): try again now and then, and say so
+MIN_POLL_SECONDS = 1.0  # an empty answer faster than this (a relay not holding polls) is not re-asked at once
 MENU_CHECK_SECONDS = 1.0
 # While the relay is unreachable the relay counts the store offline and phones are told to join the Wi-Fi: once it is
 # back, the box must be back within seconds, whatever the target's retry cap for its outbox rows.
@@ -83,13 +83,18 @@ def menu_document(snap: Snapshot, minute_of_day: int) -> MenuPush:
     return MenuPush(
         version=snap.version,
         store=msgspec.to_builtins(render_store(settings, settings.open_at(minute_of_day))),
-        menus={lang: msgspec.to_builtins(render_menu(snap.menu, settings, lang, minute_of_day, version=snap.version))
-               for lang in settings.languages},
+        menus={
+            lang: msgspec.to_builtins(render_menu(snap.menu, settings, lang, minute_of_day, version=snap.version))
+            for lang in settings.languages
+        },
         # What lets the relay name a sticker's table and refuse another store's or an old sticker early (the box
         # still checks every order's code with the secret, which never leaves it).
         token_store=settings.store_id,
-        tables=[TablePush(id=t.id, name=t.name, area=t.area, seats=t.seats, version=t.token_version, active=t.active)
-                for t in sorted(snap.tables.values(), key=lambda t: t.id)])
+        tables=[
+            TablePush(id=t.id, name=t.name, area=t.area, seats=t.seats, version=t.token_version, active=t.active)
+            for t in sorted(snap.tables.values(), key=lambda t: t.id)
+        ],
+    )
 
 
 def photo_names(document: MenuPush) -> list[str]:
@@ -100,7 +105,7 @@ def photo_names(document: MenuPush) -> list[str]:
             for item in category.get("items") or []:
                 path = item.get("image")
                 if isinstance(path, str) and path.startswith(IMAGE_PATH):
-                    names[path[len(IMAGE_PATH):]] = None
+                    names[path[len(IMAGE_PATH) :]] = None
     return list(names)
 
 
@@ -111,8 +116,16 @@ class _Lang(msgspec.Struct):
 class InboxApplier:
     """Applies relay inbox messages to the store, each in one transaction with its inbox_seen row."""
 
-    def __init__(self, conn: apsw.Connection, target: str, secret: bytes, store_id: str, *, relay_store: str = "",
-                 after_submit: Callable[[SubmitResult], None] | None = None) -> None:
+    def __init__(
+        self,
+        conn: apsw.Connection,
+        target: str,
+        secret: bytes,
+        store_id: str,
+        *,
+        relay_store: str = "",
+        after_submit: Callable[[SubmitResult], None] | None = None,
+    ) -> None:
         self.conn = conn
         self.target = target
         self.relay_store = relay_store
@@ -129,13 +142,18 @@ class InboxApplier:
     def give_up(self, message: InboxMessage, error: str) -> str:
         """A message that failed MAX_APPLY_FAILURES times: an order is refused with internal_error (the phone is told
         to try again, which makes a new message), a request dropped; either way the line moves on."""
+
         def refuse(message: InboxMessage, message_id: str) -> str:
             log.error("relay.apply_given_up", target=self.target, seq=message.seq, error=error[:300])
             if message.kind == "order":
-                self._refused(message_id, DomainError("internal_error", "the box could not apply this order"),
-                              self._lang_of(message))
+                self._refused(
+                    message_id,
+                    DomainError("internal_error", "the box could not apply this order"),
+                    self._lang_of(message),
+                )
                 return "refused"
             return "skipped"
+
         return self._in_transaction(message, refuse)
 
     # -- the transaction -------------------------------------------------------------------------------------
@@ -144,8 +162,9 @@ class InboxApplier:
         key = message.client_key
         message_id = key if message.kind == "order" and key else f"{message.kind}:{seq}"
         # Recorded in inbox_seen first: the order's own outbox rows then include this relay target.
-        return apply_message(self.conn, self.target, self.relay_store, seq, message_id,
-                             lambda: handler(message, message_id))
+        return apply_message(
+            self.conn, self.target, self.relay_store, seq, message_id, lambda: handler(message, message_id)
+        )
 
     def _apply(self, message: InboxMessage, message_id: str) -> str:
         kind = message.kind
@@ -176,31 +195,48 @@ class InboxApplier:
                 data = relayed_order(message.body)  # as the box's POST /orders: body, then code, then notes
                 lang = normalize_lang(data.lang)
                 if data.client_key != client_key:
-                    raise DomainError("invalid_body", "the order's client_key is not the relay's",
-                                      field="client_key", problem="client_key: not the key the relay stored it under",
-                                      errors=[{"field": "client_key", "problem": "not the key the relay stored it under"}])
+                    raise DomainError(
+                        "invalid_body",
+                        "the order's client_key is not the relay's",
+                        field="client_key",
+                        problem="client_key: not the key the relay stored it under",
+                        errors=[{"field": "client_key", "problem": "not the key the relay stored it under"}],
+                    )
                 table = self._table(message)
-                result = submit_order(self.conn, table, order_request(data, lang=lang, channel=Channel.RELAY),
-                                      self.cache)
+                result = submit_order(
+                    self.conn, table, order_request(data, lang=lang, channel=Channel.RELAY), self.cache
+                )
                 if self.after_submit is not None:
                     self.after_submit(result)
         except DomainError as exc:
             self._refused(client_key, exc, lang)
-            log.info("relay.order_refused", target=self.target, seq=message.seq, client_key=client_key,
-                     code=exc.code)
+            log.info("relay.order_refused", target=self.target, seq=message.seq, client_key=client_key, code=exc.code)
             return "refused"
         order = result.order
         # The same order may already be here from the LAN (the phone left the Wi-Fi and retried through the relay):
         # the relay still needs its "accepted" event. For a new order submit_order queued it already (a no-op here).
         queue_row(self.conn, self.target, "order.submitted", f"order.submitted:{client_key}", order)
-        log.info("relay.order_applied", target=self.target, seq=message.seq, client_key=client_key,
-                 order_id=order["id"], ticket_no=order["ticket_no"], table=order["table"], created=result.created)
+        log.info(
+            "relay.order_applied",
+            target=self.target,
+            seq=message.seq,
+            client_key=client_key,
+            order_id=order["id"],
+            ticket_no=order["ticket_no"],
+            table=order["table"],
+            created=result.created,
+        )
         return "accepted" if result.created else "repeated"
 
     def _refused(self, client_key: str, exc: DomainError, lang: str) -> None:
         error = refusal(exc, lang, self.cache.get(self.conn).settings)
-        queue_row(self.conn, self.target, "order.refused", f"order.refused:{client_key}",
-                  {"client_key": client_key, "error": error})
+        queue_row(
+            self.conn,
+            self.target,
+            "order.refused",
+            f"order.refused:{client_key}",
+            {"client_key": client_key, "error": error},
+        )
 
     # -- waiter and bill requests ----------------------------------------------------------------------------
     def _request(self, message: InboxMessage) -> str:
@@ -213,21 +249,41 @@ class InboxApplier:
             log.info("relay.request_refused", target=self.target, seq=message.seq, code=exc.code)
             key = message.key
             if key is not None and key.startswith("request:"):  # the relay's key: the phone hears why
-                queue_row(self.conn, self.target, "request.refused", f"request.refused:{key}",
-                          {"client_key": key, "error": refusal(exc, self._lang_of(message),
-                                                               self.cache.get(self.conn).settings)})
+                queue_row(
+                    self.conn,
+                    self.target,
+                    "request.refused",
+                    f"request.refused:{key}",
+                    {
+                        "client_key": key,
+                        "error": refusal(exc, self._lang_of(message), self.cache.get(self.conn).settings),
+                    },
+                )
             return "request_refused"
-        log.info("relay.request_applied", target=self.target, seq=message.seq, table=table.name, kind=data.kind,
-                 created=created)
+        log.info(
+            "relay.request_applied",
+            target=self.target,
+            seq=message.seq,
+            table=table.name,
+            kind=data.kind,
+            created=created,
+        )
         return "request"
 
 
 class RelayLink:
     """Two threads for one relay target: the inbox (long-poll, apply) and the menu pusher."""
 
-    def __init__(self, settings: BoxSettings, target: Target, stop: threading.Event, *,
-                 client_factory: ClientFactory = RelayClient, secret: bytes | None = None,
-                 after_submit: Callable[[SubmitResult], None] | None = None) -> None:
+    def __init__(
+        self,
+        settings: BoxSettings,
+        target: Target,
+        stop: threading.Event,
+        *,
+        client_factory: ClientFactory = RelayClient,
+        secret: bytes | None = None,
+        after_submit: Callable[[SubmitResult], None] | None = None,
+    ) -> None:
         self.db_path: Path = settings.db_path
         self.vfs = settings.sqlite_vfs or None
         self.target = target
@@ -236,8 +292,10 @@ class RelayLink:
         config = target.config
         wait = config.get("poll_wait_seconds", DEFAULT_POLL_WAIT)
         if isinstance(wait, bool) or not isinstance(wait, int) or not 0 <= wait <= MAX_POLL_WAIT:
-            raise ValueError(f"sync target {target.name}: poll_wait_seconds must be a whole number from 0 to "
-                             f"{MAX_POLL_WAIT}, got {wait!r}")
+            raise ValueError(
+                f"sync target {target.name}: poll_wait_seconds must be a whole number from 0 to "
+                f"{MAX_POLL_WAIT}, got {wait!r}"
+            )
         self.poll_wait = wait
         check = config.get("menu_check_seconds", MENU_CHECK_SECONDS)
         if isinstance(check, bool) or not isinstance(check, (int, float)) or not 0.01 <= check <= 3600:
@@ -249,9 +307,9 @@ class RelayLink:
         self.backoff = Backoff(cap=min(float(target.retry_cap_seconds), RECONNECT_CAP_SECONDS))
         self.inbox_beat = self.menu_beat = time.monotonic()
         self.applied = 0
-        self.menu_pushed: int | None = None   # the version the relay last said it holds
+        self.menu_pushed: int | None = None  # the version the relay last said it holds
         self.images_dir = images_dir(settings.data_dir)
-        self.photos_on_relay: set[str] = set()   # photos the relay holds, as far as this process has learnt
+        self.photos_on_relay: set[str] = set()  # photos the relay holds, as far as this process has learnt
         self.photos_sent = 0
         self.polling_since: float | None = None
         self.inbox_thread = threading.Thread(target=self._inbox_loop, name=f"relay-inbox-{target.name}", daemon=True)
@@ -267,12 +325,16 @@ class RelayLink:
         return self
 
     def health(self, now: float, stuck_after: float) -> str | None:
-        for thread, beat, what in ((self.inbox_thread, self.inbox_beat, "inbox"),
-                                   (self.menu_thread, self.menu_beat, "menu")):
+        for thread, beat, what in (
+            (self.inbox_thread, self.inbox_beat, "inbox"),
+            (self.menu_thread, self.menu_beat, "menu"),
+        ):
             if not thread.is_alive():
                 return f"the relay {what} thread of sync target {self.target.name} has stopped"
             if now - beat > stuck_after:
-                return f"the relay {what} thread of sync target {self.target.name} has been stuck for {now - beat:.0f} s"
+                return (
+                    f"the relay {what} thread of sync target {self.target.name} has been stuck for {now - beat:.0f} s"
+                )
         return None
 
     def join(self, timeout: float) -> None:
@@ -298,8 +360,9 @@ class RelayLink:
         try:
             store_id = load_store_settings(conn).store_id
             relay_store = str(self.target.config.get("store_id") or "")  # as orders._outbox reads it
-            applier = InboxApplier(conn, self.target.name, self.secret, store_id, relay_store=relay_store,
-                                   after_submit=self.after_submit)
+            applier = InboxApplier(
+                conn, self.target.name, self.secret, store_id, relay_store=relay_store, after_submit=self.after_submit
+            )
             failures = 0
             apply_failures: dict[int, int] = {}
             while not self.stop_event.is_set():
@@ -315,8 +378,13 @@ class RelayLink:
                 except Retryable as exc:
                     failures += 1
                     wait = self.backoff.delay(failures)
-                    log.warning("relay.poll_failed", target=self.target.name, attempts=failures,
-                                wait_seconds=round(wait, 2), error=exc.message)
+                    log.warning(
+                        "relay.poll_failed",
+                        target=self.target.name,
+                        attempts=failures,
+                        wait_seconds=round(wait, 2),
+                        error=exc.message,
+                    )
                     self.stop_event.wait(wait)
                     continue
                 except Rejected as exc:
@@ -340,8 +408,9 @@ class RelayLink:
                 self._apply_all(applier, messages, apply_failures)
                 if last_applied_seq(conn, self.target.name, relay_store) == after and not self.stop_event.is_set():
                     # Only messages at or below after= (a relay answering out of protocol): do not ask again at once.
-                    log.warning("relay.nothing_new", target=self.target.name, after=after,
-                                seqs=[m.seq for m in messages][:10])
+                    log.warning(
+                        "relay.nothing_new", target=self.target.name, after=after, seqs=[m.seq for m in messages][:10]
+                    )
                     self.stop_event.wait(MIN_POLL_SECONDS)
         except Exception:
             log.exception("relay.inbox_crashed", target=self.target.name)
@@ -349,8 +418,7 @@ class RelayLink:
         finally:
             conn.close()
 
-    def _apply_all(self, applier: InboxApplier, messages: list[InboxMessage],
-                   apply_failures: dict[int, int]) -> None:
+    def _apply_all(self, applier: InboxApplier, messages: list[InboxMessage], apply_failures: dict[int, int]) -> None:
         """In seq order; on a failure stop there: the next poll (after= the last applied) brings it back."""
         for message in messages:
             if self.stop_event.is_set():
@@ -415,8 +483,13 @@ class RelayLink:
                     failures += 1
                     wait = REJECTED_RETRY_SECONDS if isinstance(exc, Rejected) else self.backoff.delay(failures)
                     next_try = time.monotonic() + wait
-                    log.warning("relay.menu_push_failed", target=self.target.name, attempts=failures,
-                                wait_seconds=round(wait, 2), error=exc.message)
+                    log.warning(
+                        "relay.menu_push_failed",
+                        target=self.target.name,
+                        attempts=failures,
+                        wait_seconds=round(wait, 2),
+                        error=exc.message,
+                    )
                 except apsw.Error as exc:
                     log.error("relay.store_error", target=self.target.name, error=str(exc))
                 self.stop_event.wait(self.menu_check)
@@ -466,10 +539,18 @@ class RelayLink:
         except OSError as exc:
             log.warning("relay.image_missing", target=self.target.name, name=name, error=exc.strerror or str(exc))
             return None
-        if (len(body) > MAX_IMAGE_BYTES or not body.startswith(b"\xff\xd8\xff")
-                or hashlib.sha256(body).hexdigest()[:16] + ".jpg" != name):
-            log.warning("relay.image_invalid", target=self.target.name, name=name, bytes=len(body),
-                        why="too large, not a JPEG, or not the content its name says")
+        if (
+            len(body) > MAX_IMAGE_BYTES
+            or not body.startswith(b"\xff\xd8\xff")
+            or hashlib.sha256(body).hexdigest()[:16] + ".jpg" != name
+        ):
+            log.warning(
+                "relay.image_invalid",
+                target=self.target.name,
+                name=name,
+                bytes=len(body),
+                why="too large, not a JPEG, or not the content its name says",
+            )
             return None
         return body
 

@@ -9,8 +9,9 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Mapping
+from typing import Any, ClassVar
 
 import apsw
 import structlog
@@ -73,9 +74,19 @@ class TargetLoop(WorkerLoop):
     """One target's thread: pulls when due, then claims and delivers rows until none is ready, then waits. A row
     takes at most a few HTTP calls, each with the target's timeout, so a slow ERP is a retry, never a hang."""
 
-    def __init__(self, db_path: Path, target: Target, adapter: Adapter, stop: threading.Event, *, vfs: str | None,
-                 poll_seconds: float, clock: Clock, lease_seconds: float = LEASE_SECONDS,
-                 batch_size: int = BATCH_SIZE) -> None:
+    def __init__(
+        self,
+        db_path: Path,
+        target: Target,
+        adapter: Adapter,
+        stop: threading.Event,
+        *,
+        vfs: str | None,
+        poll_seconds: float,
+        clock: Clock,
+        lease_seconds: float = LEASE_SECONDS,
+        batch_size: int = BATCH_SIZE,
+    ) -> None:
         self.db_path = db_path
         self.target = target
         self.adapter = adapter
@@ -90,17 +101,28 @@ class TargetLoop(WorkerLoop):
 
     def run(self) -> None:
         conn = open_connection(self.db_path, vfs=self.vfs)
-        engine = OutboxEngine(conn, self.target.name, self.adapter, worker_id=worker_id(self.target.name),
-                              clock=self.clock, backoff=Backoff(cap=float(self.target.retry_cap_seconds)),
-                              lease_seconds=self.lease_seconds, stop=self.stop, heartbeat=self.touch,
-                              batch_size=self.batch_size, in_flight=int(self.target.config.get("max_in_flight", 1)))
+        engine = OutboxEngine(
+            conn,
+            self.target.name,
+            self.adapter,
+            worker_id=worker_id(self.target.name),
+            clock=self.clock,
+            backoff=Backoff(cap=float(self.target.retry_cap_seconds)),
+            lease_seconds=self.lease_seconds,
+            stop=self.stop,
+            heartbeat=self.touch,
+            batch_size=self.batch_size,
+            in_flight=int(self.target.config.get("max_in_flight", 1)),
+        )
         pull_every = self.target.pull_minutes * 60.0 if Capability.CATALOG_PULL in self.adapter.capabilities else 0.0
         next_pull = time.monotonic() if pull_every else None
         try:
             while not self.stop.is_set():
                 self.touch()
                 if next_pull is not None and time.monotonic() >= next_pull:
-                    next_pull = time.monotonic() + (pull_every if self.pull(conn) else min(pull_every, PULL_RETRY_SECONDS))
+                    next_pull = time.monotonic() + (
+                        pull_every if self.pull(conn) else min(pull_every, PULL_RETRY_SECONDS)
+                    )
                 wait = self.poll_seconds
                 try:
                     done = engine.run_once()
@@ -144,11 +166,19 @@ class SyncWorker(WorkerGroup[TargetLoop]):
     """Every enabled target of the settings, each in its own thread with its own connection and adapter; a relay
     target also gets its link (sync.relay_link: inbox long-poll and menu pusher) beside its outbox thread."""
 
-    def __init__(self, settings: BoxSettings, *, stop: threading.Event | None = None,
-                 adapter_factory: AdapterFactory = make_adapter, poll_seconds: float = POLL_SECONDS,
-                 stuck_after_seconds: float = STUCK_AFTER_SECONDS, clock: Clock = system_clock,
-                 lease_seconds: float = LEASE_SECONDS, batch_size: int = BATCH_SIZE,
-                 link_factory: LinkFactory | None = None) -> None:
+    def __init__(
+        self,
+        settings: BoxSettings,
+        *,
+        stop: threading.Event | None = None,
+        adapter_factory: AdapterFactory = make_adapter,
+        poll_seconds: float = POLL_SECONDS,
+        stuck_after_seconds: float = STUCK_AFTER_SECONDS,
+        clock: Clock = system_clock,
+        lease_seconds: float = LEASE_SECONDS,
+        batch_size: int = BATCH_SIZE,
+        link_factory: LinkFactory | None = None,
+    ) -> None:
         super().__init__(stop, stuck_after_seconds)
         self.links: list[RelayLink] = []
         where = settings.config_file or "the settings"
@@ -160,9 +190,19 @@ class SyncWorker(WorkerGroup[TargetLoop]):
                     adapter = adapter_factory(target.name, target.config)
                 except (ValueError, KeyError, TypeError) as exc:
                     raise SettingsError(f"{where}: [sync.{target.name}]: {exc}") from None
-                self.loops.append(TargetLoop(settings.db_path, target, adapter, self.stop_event,
-                                             vfs=settings.sqlite_vfs or None, poll_seconds=poll_seconds, clock=clock,
-                                             lease_seconds=lease_seconds, batch_size=batch_size))
+                self.loops.append(
+                    TargetLoop(
+                        settings.db_path,
+                        target,
+                        adapter,
+                        self.stop_event,
+                        vfs=settings.sqlite_vfs or None,
+                        poll_seconds=poll_seconds,
+                        clock=clock,
+                        lease_seconds=lease_seconds,
+                        batch_size=batch_size,
+                    )
+                )
                 if Capability.INBOX in adapter.capabilities:
                     try:
                         self.links.append((link_factory or RelayLink)(settings, target, self.stop_event))
@@ -179,8 +219,10 @@ class SyncWorker(WorkerGroup[TargetLoop]):
         self.start_loops()
         for link in self.links:
             link.start()
-        log.info("sync.started", targets=[{"name": l.target.name, "kind": l.target.kind, "url": l.target.base_url}
-                                          for l in self.loops])
+        log.info(
+            "sync.started",
+            targets=[{"name": t.target.name, "kind": t.target.kind, "url": t.target.base_url} for t in self.loops],
+        )
         return self
 
     def health(self, now: float | None = None) -> str | None:
@@ -201,8 +243,9 @@ class SyncWorker(WorkerGroup[TargetLoop]):
         """Stop claiming; each thread finishes the row in hand (bounded by its HTTP timeouts) and hands the rest
         of its claims back."""
         self.stop_event.set()
-        deadline = time.monotonic() + (timeout if timeout is not None else
-                                       max((3 * l.target.timeout_seconds for l in self.loops), default=0) + 5)
+        deadline = time.monotonic() + (
+            timeout if timeout is not None else max((3 * t.target.timeout_seconds for t in self.loops), default=0) + 5
+        )
         self.join_loops(deadline)
         for link in self.links:  # a message being applied finishes; a long-poll in progress is abandoned
             link.join(min(LINK_STOP_SECONDS, max(0.0, deadline - time.monotonic())))

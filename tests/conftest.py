@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
-
 from litestar.testing import TestClient
 
-from appliance.demo import ensure_demo_store
+from appliance.db.connection import open_connection
 from appliance.db.store_settings import load_store_settings
 from appliance.db.tables import list_tables, table_token
-from appliance.store import read_secret
-from appliance.web.app import create_app
-from appliance.db.connection import open_connection
+from appliance.demo import ensure_demo_store
 from appliance.settings import BoxSettings
-from appliance.store import Store
+from appliance.store import Store, read_secret
+from appliance.web.app import create_app
 
 # Tests never read the machine's own settings.
 for _name in list(os.environ):

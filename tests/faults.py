@@ -12,7 +12,7 @@ class FaultyVFS(apsw.VFS):
         self.syncs = 0
         super().__init__(name, "")
 
-    def xOpen(self, name, flags):  # noqa: N802 (SQLite's name)
+    def xOpen(self, name, flags):
         return FaultyFile(self, name, flags)
 
 
@@ -21,7 +21,7 @@ class FaultyFile(apsw.VFSFile):
         self._vfs = vfs
         super().__init__("", name, flags)
 
-    def xSync(self, flags):  # noqa: N802
+    def xSync(self, flags):
         if self._vfs.fail_sync:
             raise apsw.IOError("simulated: the disk refused to sync")
         self._vfs.syncs += 1

@@ -31,8 +31,12 @@ def scmp_act_errno(code: int) -> int:
 
 
 class ArgCmp(ctypes.Structure):
-    _fields_ = [("arg", ctypes.c_uint), ("op", ctypes.c_int), ("datum_a", ctypes.c_uint64),
-                ("datum_b", ctypes.c_uint64)]
+    _fields_ = [
+        ("arg", ctypes.c_uint),
+        ("op", ctypes.c_int),
+        ("datum_a", ctypes.c_uint64),
+        ("datum_b", ctypes.c_uint64),
+    ]
 
 
 @functools.cache
@@ -41,8 +45,13 @@ def _lib() -> ctypes.CDLL:
     lib = ctypes.CDLL(name, use_errno=True)
     lib.seccomp_init.restype = ctypes.c_void_p
     lib.seccomp_init.argtypes = [ctypes.c_uint32]
-    lib.seccomp_rule_add_array.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int, ctypes.c_uint,
-                                           ctypes.POINTER(ArgCmp)]
+    lib.seccomp_rule_add_array.argtypes = [
+        ctypes.c_void_p,
+        ctypes.c_uint32,
+        ctypes.c_int,
+        ctypes.c_uint,
+        ctypes.POINTER(ArgCmp),
+    ]
     lib.seccomp_load.argtypes = [ctypes.c_void_p]
     lib.seccomp_release.argtypes = [ctypes.c_void_p]
     lib.seccomp_syscall_resolve_name.argtypes = [ctypes.c_char_p]
@@ -76,8 +85,7 @@ def unit_settings(path: Path) -> dict[str, list[str]]:
 @functools.cache
 def _group(name: str) -> frozenset[str]:
     """A systemd syscall group (`@system-service`), expanded, as the installed systemd defines it."""
-    out = subprocess.run(["systemd-analyze", "syscall-filter", name], capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run(["systemd-analyze", "syscall-filter", name], capture_output=True, text=True, check=True).stdout
     names: set[str] = set()
     for line in out.splitlines()[1:]:
         word = line.strip()
@@ -149,20 +157,31 @@ def apply_unit(unit: Path) -> None:
     error = getattr(errno, error_name)
 
     if settings.get("MemoryDenyWriteExecute", ["no"])[-1] == "yes":
-        _load(SCMP_ACT_ALLOW, [
-            (scmp_act_errno(errno.EPERM), "mmap", [(2, SCMP_CMP_MASKED_EQ, PROT_EXEC | PROT_WRITE, PROT_EXEC | PROT_WRITE)]),
-            (scmp_act_errno(errno.EPERM), "mprotect", [(2, SCMP_CMP_MASKED_EQ, PROT_EXEC, PROT_EXEC)]),
-            (scmp_act_errno(errno.EPERM), "pkey_mprotect", [(2, SCMP_CMP_MASKED_EQ, PROT_EXEC, PROT_EXEC)]),
-            (scmp_act_errno(errno.EPERM), "shmat", [(2, SCMP_CMP_MASKED_EQ, SHM_EXEC, SHM_EXEC)]),
-        ])
+        _load(
+            SCMP_ACT_ALLOW,
+            [
+                (
+                    scmp_act_errno(errno.EPERM),
+                    "mmap",
+                    [(2, SCMP_CMP_MASKED_EQ, PROT_EXEC | PROT_WRITE, PROT_EXEC | PROT_WRITE)],
+                ),
+                (scmp_act_errno(errno.EPERM), "mprotect", [(2, SCMP_CMP_MASKED_EQ, PROT_EXEC, PROT_EXEC)]),
+                (scmp_act_errno(errno.EPERM), "pkey_mprotect", [(2, SCMP_CMP_MASKED_EQ, PROT_EXEC, PROT_EXEC)]),
+                (scmp_act_errno(errno.EPERM), "shmat", [(2, SCMP_CMP_MASKED_EQ, SHM_EXEC, SHM_EXEC)]),
+            ],
+        )
 
     families = settings.get("RestrictAddressFamilies")
     if families:
         allowed = sorted(_address_family_numbers(families[-1].split()))
         deny = scmp_act_errno(errno.EAFNOSUPPORT)
-        rules = [(deny, "socket", [(0, SCMP_CMP_LT, allowed[0], 0)]), (deny, "socket", [(0, SCMP_CMP_GT, allowed[-1], 0)])]
-        rules += [(deny, "socket", [(0, SCMP_CMP_EQ, n, 0)]) for n in range(allowed[0] + 1, allowed[-1])
-                  if n not in allowed]
+        rules = [
+            (deny, "socket", [(0, SCMP_CMP_LT, allowed[0], 0)]),
+            (deny, "socket", [(0, SCMP_CMP_GT, allowed[-1], 0)]),
+        ]
+        rules += [
+            (deny, "socket", [(0, SCMP_CMP_EQ, n, 0)]) for n in range(allowed[0] + 1, allowed[-1]) if n not in allowed
+        ]
         _load(SCMP_ACT_ALLOW, rules)
 
     allowed_calls = allowed_syscalls(settings.get("SystemCallFilter", []))

@@ -30,6 +30,7 @@ STDLIB = frozenset(sys.stdlib_module_names) | {"__future__"}
 class Rule:
     """Modules under `scope` may import only `allowed` (None: anything not forbidden) and never `forbidden`.
     Names are module prefixes: "appliance.db" covers appliance.db and appliance.db.orders."""
+
     scope: str
     forbidden: tuple[str, ...] = ()
     allowed: tuple[str, ...] | None = None
@@ -38,25 +39,80 @@ class Rule:
 
 RULES = (
     Rule("appliance.domain", allowed=("appliance.domain",), why="pure rules: the standard library only"),
-    Rule("appliance.contract", allowed=("appliance.domain", "appliance.contract", "msgspec"),
-         why="the box-relay contract: shapes, decoding, signing; no I/O"),
-    Rule("appliance.db", forbidden=("appliance.web", "appliance.cli", "printers", "sync", "tui", "litestar", "textual",
-                                    "httpx", "uvicorn", "escpos", "usb", "serial"),
-         why="the store: SQL only, never a framework, a device or the network"),
-    Rule("appliance.web", forbidden=("appliance.cli", "printers", "sync", "tui", "textual", "httpx"),
-         why="the diner API and pages"),
-    Rule("appliance", forbidden=("appliance.cli", "printers", "sync", "tui"),
-         why="the store side never imports the workers, the console or the front door"),
-    Rule("printers", forbidden=("appliance.web", "appliance.cli", "sync", "tui", "litestar", "textual", "httpx"),
-         why="the print worker: the store, the domain and the printers"),
-    Rule("sync.relay", forbidden=("appliance.web", "appliance.cli", "printers", "tui", "textual", "sync.worker",
-                                  "sync.outbox", "sync.relay_link", "sync.catalog"),
-         why="the public relay: its own storage and the contract, none of the box's workers"),
-    Rule("sync", forbidden=("appliance.web", "appliance.cli", "printers", "tui", "textual"),
-         why="the sync worker: the store, the domain, the contract and HTTP"),
-    Rule("tui", forbidden=("appliance.web", "appliance.cli", "printers", "sync", "litestar", "httpx", "escpos", "usb",
-                           "serial", "uvicorn"),
-         why="the console: the store and the domain only; never a printer, a device or the network"),
+    Rule(
+        "appliance.contract",
+        allowed=("appliance.domain", "appliance.contract", "msgspec"),
+        why="the box-relay contract: shapes, decoding, signing; no I/O",
+    ),
+    Rule(
+        "appliance.db",
+        forbidden=(
+            "appliance.web",
+            "appliance.cli",
+            "printers",
+            "sync",
+            "tui",
+            "litestar",
+            "textual",
+            "httpx",
+            "uvicorn",
+            "escpos",
+            "usb",
+            "serial",
+        ),
+        why="the store: SQL only, never a framework, a device or the network",
+    ),
+    Rule(
+        "appliance.web",
+        forbidden=("appliance.cli", "printers", "sync", "tui", "textual", "httpx"),
+        why="the diner API and pages",
+    ),
+    Rule(
+        "appliance",
+        forbidden=("appliance.cli", "printers", "sync", "tui"),
+        why="the store side never imports the workers, the console or the front door",
+    ),
+    Rule(
+        "printers",
+        forbidden=("appliance.web", "appliance.cli", "sync", "tui", "litestar", "textual", "httpx"),
+        why="the print worker: the store, the domain and the printers",
+    ),
+    Rule(
+        "sync.relay",
+        forbidden=(
+            "appliance.web",
+            "appliance.cli",
+            "printers",
+            "tui",
+            "textual",
+            "sync.worker",
+            "sync.outbox",
+            "sync.relay_link",
+            "sync.catalog",
+        ),
+        why="the public relay: its own storage and the contract, none of the box's workers",
+    ),
+    Rule(
+        "sync",
+        forbidden=("appliance.web", "appliance.cli", "printers", "tui", "textual"),
+        why="the sync worker: the store, the domain, the contract and HTTP",
+    ),
+    Rule(
+        "tui",
+        forbidden=(
+            "appliance.web",
+            "appliance.cli",
+            "printers",
+            "sync",
+            "litestar",
+            "httpx",
+            "escpos",
+            "usb",
+            "serial",
+            "uvicorn",
+        ),
+        why="the console: the store and the domain only; never a printer, a device or the network",
+    ),
 )
 
 
@@ -115,8 +171,11 @@ def broken_rules(path: Path) -> list[str]:
             continue  # `from printers.admin import x` is one finding, not two
         top = imported.split(".")[0]
         if any(covers(f, imported) for f in rule.forbidden) or (
-                rule.allowed is not None and top not in STDLIB and imported != "appliance"
-                and not any(covers(a, imported) for a in rule.allowed)):
+            rule.allowed is not None
+            and top not in STDLIB
+            and imported != "appliance"
+            and not any(covers(a, imported) for a in rule.allowed)
+        ):
             bad.append(imported)
     return [f"{module} imports {imported} ({rule.scope}: {rule.why})" for imported in bad]
 
@@ -127,18 +186,25 @@ def test_every_module_keeps_the_import_rules():
 
 
 def test_nothing_but_tests_imports_the_command_line_package():
-    importers = [module_name(p) for p in project_files()
-                 if not covers("appliance.cli", module_name(p)) and module_name(p) != "appliance.__main__"
-                 and any(covers("appliance.cli", m) for m in imports_of(p))]
+    importers = [
+        module_name(p)
+        for p in project_files()
+        if not covers("appliance.cli", module_name(p))
+        and module_name(p) != "appliance.__main__"
+        and any(covers("appliance.cli", m) for m in imports_of(p))
+    ]
     bench = [p.name for p in (ROOT / "bench").glob("*.py") if any(covers("appliance.cli", m) for m in imports_of(p))]
     assert importers == [] and bench == []
 
 
-@pytest.mark.parametrize("source,expected", [
-    ("def f():\n    from appliance import cli\n", True),
-    ("def f():\n    import appliance.cli.main\n", True),
-    ("from appliance.db import orders\n", False),
-])
+@pytest.mark.parametrize(
+    "source,expected",
+    [
+        ("def f():\n    from appliance import cli\n", True),
+        ("def f():\n    import appliance.cli.main\n", True),
+        ("from appliance.db import orders\n", False),
+    ],
+)
 def test_the_static_check_sees_deferred_imports(tmp_path, source, expected):
     """The rule test must see an import inside a function (the cycle printers.stickers -> appliance.cli hid there)."""
     (tmp_path / "printers").mkdir()
@@ -159,15 +225,19 @@ def sql_in(path: Path) -> list[str]:
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Constant) and isinstance(node.value, str) and SQL.match(node.value):
             found.append(f"line {node.lineno}: {node.value.strip()[:60]!r}")
-        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-              and node.func.attr in {"execute", "executemany"}):
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in {"execute", "executemany"}
+        ):
             found.append(f"line {node.lineno}: .{node.func.attr}(...)")
     return found
 
 
 def test_only_the_store_layer_executes_sql():
-    outside = {module_name(p): sql_in(p) for p in project_files()
-               if not any(covers(o, module_name(p)) for o in SQL_OWNERS)}
+    outside = {
+        module_name(p): sql_in(p) for p in project_files() if not any(covers(o, module_name(p)) for o in SQL_OWNERS)
+    }
     assert {m: found for m, found in outside.items() if found} == {}
 
 
@@ -179,17 +249,31 @@ def test_the_sql_check_sees_statements_and_execute_calls(tmp_path):
 
 # -- At run time: no heavy library where it has no use ------------------------------------------------------------
 
+
 def imported_after(module: str) -> set[str]:
-    code = (f"import sys, json; before = set(sys.modules); import {module}; "
-            "print(json.dumps(sorted(set(sys.modules) - before)))")
+    code = (
+        f"import sys, json; before = set(sys.modules); import {module}; "
+        "print(json.dumps(sorted(set(sys.modules) - before)))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT).stdout
     return {name.split(".")[0] for name in json.loads(out)} | {
-        name for name in json.loads(out) if name.startswith("appliance.")}
+        name for name in json.loads(out) if name.startswith("appliance.")
+    }
 
 
-@pytest.mark.parametrize("module", ["appliance.domain", "appliance.domain.pricing", "appliance.domain.orders",
-                                    "appliance.domain.tokens", "appliance.domain.money", "appliance.domain.menu",
-                                    "appliance.domain.text", "appliance.domain.messages"])
+@pytest.mark.parametrize(
+    "module",
+    [
+        "appliance.domain",
+        "appliance.domain.pricing",
+        "appliance.domain.orders",
+        "appliance.domain.tokens",
+        "appliance.domain.money",
+        "appliance.domain.menu",
+        "appliance.domain.text",
+        "appliance.domain.messages",
+    ],
+)
 def test_the_domain_imports_only_the_standard_library(module):
     loaded = imported_after(module)
     third_party = {m for m in loaded if m in HEAVY or m in PROJECT[1:]}
@@ -205,9 +289,14 @@ def test_the_store_layer_does_not_import_the_web_app():
     assert "litestar" not in loaded and "appliance.web" not in loaded
 
 
-@pytest.mark.parametrize("package,forbidden", [("printers.worker", {"litestar", "textual", "tui", "sync"}),
-                                               ("sync.worker", {"litestar", "textual", "tui", "printers", "uvicorn"}),
-                                               ("tui.app", {"litestar", "printers", "sync", "httpx", "escpos"})])
+@pytest.mark.parametrize(
+    "package,forbidden",
+    [
+        ("printers.worker", {"litestar", "textual", "tui", "sync"}),
+        ("sync.worker", {"litestar", "textual", "tui", "printers", "uvicorn"}),
+        ("tui.app", {"litestar", "printers", "sync", "httpx", "escpos"}),
+    ],
+)
 def test_side_packages_keep_to_their_lane(package, forbidden):
     loaded = imported_after(package)
     assert loaded & forbidden == set(), f"{package} pulled in {loaded & forbidden}"
@@ -215,16 +304,22 @@ def test_side_packages_keep_to_their_lane(package, forbidden):
 
 def test_the_console_screens_load_no_printer_and_no_sync_module():
     """Every screen loaded: the console reads and writes rows through appliance.db, never a printer or the network."""
-    code = ("import sys, json; import tui.app as a; [a._screen_class(m) for m in a.SCREENS]; "
-            "print(json.dumps(sorted(sys.modules)))")
-    loaded = set(json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                                           check=True, cwd=ROOT).stdout))
+    code = (
+        "import sys, json; import tui.app as a; [a._screen_class(m) for m in a.SCREENS]; "
+        "print(json.dumps(sorted(sys.modules)))"
+    )
+    loaded = set(
+        json.loads(
+            subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT).stdout
+        )
+    )
     assert {m for m in loaded if m.split(".")[0] in {"printers", "sync"}} == set()
     heavy = {m.split(".")[0] for m in loaded} & {"litestar", "escpos", "usb", "serial", "httpx", "uvicorn"}
     assert heavy == set()
 
 
 # -- bench/ runs from a clean clone ---------------------------------------------------------------------------------
+
 
 def test_nothing_in_bench_is_named_like_a_package():
     """bench/X.py runs with bench/ first on sys.path: a bench/sync.py hid the sync package from every script."""

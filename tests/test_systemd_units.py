@@ -94,21 +94,31 @@ def staged(tmp_path: Path) -> list[Path]:
 
 
 def verify(paths: list[Path]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["systemd-analyze", "verify", "--man=no", *map(str, paths)], capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        ["systemd-analyze", "verify", "--man=no", *map(str, paths)], capture_output=True, text=True, timeout=120
+    )
 
 
 def exposure(path: Path) -> float:
-    out = subprocess.run(["systemd-analyze", "security", "--offline=yes", "--no-pager", str(path)],
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        ["systemd-analyze", "security", "--offline=yes", "--no-pager", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     found = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", out.stdout)
     assert found, f"no exposure level for {path.name}: {out.stdout[-500:]} {out.stderr[-500:]}"
     return float(found.group(1))
 
 
 def test_the_expected_units_are_there():
-    assert SERVICES == ["tablebox-backup.service", "tablebox-console.service", "tablebox-printd.service",
-                        "tablebox-syncd.service", "tablebox-web.service"]
+    assert SERVICES == [
+        "tablebox-backup.service",
+        "tablebox-console.service",
+        "tablebox-printd.service",
+        "tablebox-syncd.service",
+        "tablebox-web.service",
+    ]
     assert TIMERS == ["tablebox-backup.timer"]
     assert sorted(p.relative_to(UNITS).as_posix() for p in UNITS.glob("*/*")) == [RELAY_UNIT]
 
@@ -145,8 +155,14 @@ def test_every_service_runs_as_the_tablebox_user_inside_the_same_walls():
         assert (one["User"], one["Group"], one["StateDirectory"]) == ("tablebox", "tablebox", "tablebox"), name
         assert "DynamicUser" not in one, name  # udev rules hand printers to a fixed user's groups
         assert (one["ProtectSystem"], one["ProtectHome"], one["PrivateTmp"], one["NoNewPrivileges"]) == (
-            "strict", "yes", "yes", "yes"), name
-        assert (one["CapabilityBoundingSet"], one["UMask"], one["SystemCallArchitectures"]) == ("", "0077", "native"), name
+            "strict",
+            "yes",
+            "yes",
+            "yes",
+        ), name
+        assert (one["CapabilityBoundingSet"], one["UMask"], one["SystemCallArchitectures"]) == ("", "0077", "native"), (
+            name
+        )
         assert service["SystemCallFilter"][0] == "@system-service", name
         assert one["MemoryDenyWriteExecute"] == "yes", name
 
@@ -194,8 +210,9 @@ def test_the_backup_runs_daily_and_catches_up_after_a_night_switched_off():
     assert timer["Timer"]["Persistent"] == ["true"]
     assert timer["Timer"]["RandomizedDelaySec"] and timer["Timer"]["OnCalendar"]
     assert timer["Install"]["WantedBy"] == ["timers.target"]
-    calendar = subprocess.run(["systemd-analyze", "calendar", timer["Timer"]["OnCalendar"][0]], capture_output=True,
-                              text=True, check=True).stdout
+    calendar = subprocess.run(
+        ["systemd-analyze", "calendar", timer["Timer"]["OnCalendar"][0]], capture_output=True, text=True, check=True
+    ).stdout
     assert "Normalized form: *-*-* 04:00:00" in calendar
     assert read_unit("tablebox-backup.service")["Service"]["Type"] == ["oneshot"]
 
@@ -244,8 +261,14 @@ def sandboxed(unit: str, *command: str) -> list[str]:
 @needs_seccomp
 def test_the_sandbox_enforces_what_the_units_say():
     def probe(unit: str) -> list[str]:
-        return subprocess.run(sandboxed(unit, sys.executable, "-c", WX_PROBE), capture_output=True, text=True,
-                              check=True, cwd=REPO, timeout=60).stdout.splitlines()
+        return subprocess.run(
+            sandboxed(unit, sys.executable, "-c", WX_PROBE),
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=REPO,
+            timeout=60,
+        ).stdout.splitlines()
 
     assert probe("tablebox-web.service") == ["wx refused", "netlink refused 97", "setuid refused 1", "umask 0o77"]
     # libusb needs netlink for its hotplug monitor: the print worker's unit allows it
@@ -276,9 +299,25 @@ def test_the_web_server_takes_an_order_inside_its_units_rules(tmp_path):
     port = free_port()
     env = {**os.environ, "NOTIFY_SOCKET": notify.address, "WATCHDOG_USEC": "1000000", "TABLEBOX_LOG_FORMAT": "json"}
     log = (tmp_path / "web.log").open("ab")
-    proc = subprocess.Popen(sandboxed("tablebox-web.service", sys.executable, "-m", "appliance", "serve", "--data-dir",
-                                      str(settings.data_dir), "--host", "127.0.0.1", "--port", str(port)),
-                            env=env, stdout=log, stderr=log, cwd=REPO)
+    proc = subprocess.Popen(
+        sandboxed(
+            "tablebox-web.service",
+            sys.executable,
+            "-m",
+            "appliance",
+            "serve",
+            "--data-dir",
+            str(settings.data_dir),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ),
+        env=env,
+        stdout=log,
+        stderr=log,
+        cwd=REPO,
+    )
     try:
         notify.wait_for(is_ready)
         r = httpx.post(f"http://127.0.0.1:{port}/api/v1/tables/{token}/orders", json=body, timeout=10)
@@ -305,8 +344,15 @@ def test_the_print_worker_prints_inside_its_units_rules(tmp_path):
     notify = NotifySocket()
     env = {**os.environ, "NOTIFY_SOCKET": notify.address, "WATCHDOG_USEC": "1000000", "TABLEBOX_LOG_FORMAT": "json"}
     log = (tmp_path / "printd.log").open("ab")
-    proc = subprocess.Popen(sandboxed("tablebox-printd.service", sys.executable, "-m", "appliance", "printd",
-                                      "--data-dir", str(settings.data_dir)), env=env, stdout=log, stderr=log, cwd=REPO)
+    proc = subprocess.Popen(
+        sandboxed(
+            "tablebox-printd.service", sys.executable, "-m", "appliance", "printd", "--data-dir", str(settings.data_dir)
+        ),
+        env=env,
+        stdout=log,
+        stderr=log,
+        cwd=REPO,
+    )
     try:
         notify.wait_for(is_ready)
         with write_transaction(conn):
@@ -339,9 +385,23 @@ def test_the_sync_worker_delivers_inside_its_units_rules(tmp_path):
         seed_catalog(settings.db_path, erp)
         config = write_settings(tmp_path / "tablebox.toml", {"erp": {**erp.target_config(), "pull_minutes": 1}})
         env = {**os.environ, "NOTIFY_SOCKET": notify.address, "WATCHDOG_USEC": "1000000", "TABLEBOX_LOG_FORMAT": "json"}
-        proc = subprocess.Popen(sandboxed("tablebox-syncd.service", sys.executable, "-m", "appliance", "syncd",
-                                          "--data-dir", str(settings.data_dir), "--config", str(config)),
-                                env=env, stdout=log, stderr=log, cwd=REPO)
+        proc = subprocess.Popen(
+            sandboxed(
+                "tablebox-syncd.service",
+                sys.executable,
+                "-m",
+                "appliance",
+                "syncd",
+                "--data-dir",
+                str(settings.data_dir),
+                "--config",
+                str(config),
+            ),
+            env=env,
+            stdout=log,
+            stderr=log,
+            cwd=REPO,
+        )
         try:
             notify.wait_for(is_ready)
             body = next(order_bodies(settings.db_path, 1))  # syncd registered the target before READY=1
@@ -369,9 +429,23 @@ def test_the_console_draws_its_pin_screen_inside_its_units_rules(tmp_path):
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
     env = {**os.environ, "TERM": "linux", "LANG": "C.UTF-8"}
-    proc = subprocess.Popen(sandboxed("tablebox-console.service", sys.executable, "-m", "appliance", "console",
-                                      "--data-dir", str(settings.data_dir)),
-                            stdin=slave, stdout=slave, stderr=slave, env=env, cwd=REPO, start_new_session=True)
+    proc = subprocess.Popen(
+        sandboxed(
+            "tablebox-console.service",
+            sys.executable,
+            "-m",
+            "appliance",
+            "console",
+            "--data-dir",
+            str(settings.data_dir),
+        ),
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        cwd=REPO,
+        start_new_session=True,
+    )
     os.close(slave)
     screen = b""
     try:
@@ -396,10 +470,16 @@ def test_the_backup_runs_inside_its_units_rules(tmp_path):
         pytest.skip("`tablebox backup` is not built yet")
     settings = make_settings(tmp_path / "data")
     ensure_demo_store(settings)
-    result = subprocess.run(sandboxed("tablebox-backup.service", sys.executable, "-m", "appliance", "backup",
-                                      "--data-dir", str(settings.data_dir)),
-                            capture_output=True, text=True, cwd=REPO, timeout=120,
-                            env={**os.environ, "TABLEBOX_LOG_FORMAT": "json"})
+    result = subprocess.run(
+        sandboxed(
+            "tablebox-backup.service", sys.executable, "-m", "appliance", "backup", "--data-dir", str(settings.data_dir)
+        ),
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+        env={**os.environ, "TABLEBOX_LOG_FORMAT": "json"},
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     backups = [p for p in (settings.data_dir / "backups").rglob("*") if p.is_file()]
     assert backups, result.stdout
@@ -415,11 +495,23 @@ def test_the_relay_serves_inside_its_units_rules(tmp_path):
     assert relay["ExecStart"] == [f"{INSTALLED_TABLEBOX} relay serve"]
     port = free_port()
     notify = NotifySocket()
-    env = {**os.environ, "NOTIFY_SOCKET": notify.address, "WATCHDOG_USEC": "1000000",
-           "TABLEBOX_RELAY_LOG_FORMAT": "json", "STATE_DIRECTORY": str(tmp_path)}
+    env = {
+        **os.environ,
+        "NOTIFY_SOCKET": notify.address,
+        "WATCHDOG_USEC": "1000000",
+        "TABLEBOX_RELAY_LOG_FORMAT": "json",
+        "STATE_DIRECTORY": str(tmp_path),
+    }
     log = (tmp_path / "relay.log").open("ab")
-    proc = subprocess.Popen(sandboxed(RELAY_UNIT, sys.executable, "-m", "appliance", "relay", "serve", "--host",
-                                      "127.0.0.1", "--port", str(port)), env=env, stdout=log, stderr=log, cwd=REPO)
+    proc = subprocess.Popen(
+        sandboxed(
+            RELAY_UNIT, sys.executable, "-m", "appliance", "relay", "serve", "--host", "127.0.0.1", "--port", str(port)
+        ),
+        env=env,
+        stdout=log,
+        stderr=log,
+        cwd=REPO,
+    )
     try:
         notify.wait_for(is_ready)
         health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10)

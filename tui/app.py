@@ -50,8 +50,10 @@ class ConsoleApp(App[None]):
     TITLE = "Tablebox"
     ENABLE_COMMAND_PALETTE = False
     POLL_SECONDS = 0.25
-    MODES = {"login": _factory("tui.screens.login", "LoginScreen"),
-             **{mode: _factory(module, name) for mode, (module, name, _) in SCREENS.items()}}
+    MODES = {
+        "login": _factory("tui.screens.login", "LoginScreen"),
+        **{mode: _factory(module, name) for mode, (module, name, _) in SCREENS.items()},
+    }
     DEFAULT_MODE = "login"
     BINDINGS = [
         *[Binding(f"f{key}", f"go('{mode}')", mode.capitalize(), show=False) for mode, (_, _, key) in SCREENS.items()],
@@ -61,8 +63,15 @@ class ConsoleApp(App[None]):
         Binding("ctrl+q", "quit", "Quit", show=False),
     ]
 
-    def __init__(self, db_path: Path, secret: bytes, *, public_base_url: str = "",
-                 clock: Callable[[], datetime] | None = None, staff: Staff | None = None) -> None:
+    def __init__(
+        self,
+        db_path: Path,
+        secret: bytes,
+        *,
+        public_base_url: str = "",
+        clock: Callable[[], datetime] | None = None,
+        staff: Staff | None = None,
+    ) -> None:
         super().__init__()
         self.public_base_url = public_base_url  # start of the table URLs printed on stickers
         self.db = ConsoleDatabase(db_path)
@@ -73,7 +82,7 @@ class ConsoleApp(App[None]):
         self.store: StoreSettings | None = None
         self._version = -1
         self._last_order_id = 0
-        self.alerts = 0            # new-order alerts raised (sound + flash)
+        self.alerts = 0  # new-order alerts raised (sound + flash)
         self.last_message = ""
         self._spin = 0
 

@@ -101,8 +101,9 @@ class ConsoleScreen(Screen[None]):
         """Void one line: ask why (the store's reasons or free text), confirm, then void through the store.
         Call from a worker."""
         store = self.console.store
-        reason = await self.app.push_screen_wait(ReasonScreen(f"Void {dish}: why? 退菜原因",
-                                                              store.cancel_reasons if store else ()))
+        reason = await self.app.push_screen_wait(
+            ReasonScreen(f"Void {dish}: why? 退菜原因", store.cancel_reasons if store else ())
+        )
         if reason is None:
             self.say("nothing voided")
             return None
@@ -112,10 +113,19 @@ class ConsoleScreen(Screen[None]):
             return None
         currency = store.money if store else None
         return await self.act(
-            "orders", "order.line_voided", f"order {order.id} line {line_no}", void_line, order.id, line_no,
-            reason, details={"reason": reason, "dish": dish},
-            done=lambda v: f"voided {dish} from #{order.ticket_no}"
-                           + (f": now {format_money(v.total_minor, currency)}" if currency else ""))
+            "orders",
+            "order.line_voided",
+            f"order {order.id} line {line_no}",
+            void_line,
+            order.id,
+            line_no,
+            reason,
+            details={"reason": reason, "dish": dish},
+            done=lambda v: (
+                f"voided {dish} from #{order.ticket_no}"
+                + (f": now {format_money(v.total_minor, currency)}" if currency else "")
+            ),
+        )
 
     def today(self) -> str:
         """The store's business day now (after midnight, until day_starts_at, it is still yesterday's)."""
@@ -157,14 +167,23 @@ class ConsoleScreen(Screen[None]):
         answer: bool = await self.app.push_screen_wait(ConfirmScreen(question))
         return answer
 
-    async def act(self, permission: str, action: str, subject: str, fn: Callable[..., Any], *args: Any,
-                  done: str | Callable[[Any], str] = "", details: Mapping[str, Any] | None = None,
-                  **kwargs: Any) -> Any:
+    async def act(
+        self,
+        permission: str,
+        action: str,
+        subject: str,
+        fn: Callable[..., Any],
+        *args: Any,
+        done: str | Callable[[Any], str] = "",
+        details: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> Any:
         """Run a staff action through the store; say what happened or why it was refused (the domain's own
         message). Returns the result, or None when refused."""
         try:
-            result = await self.console.db.act(self.staff, permission, action, subject, fn, *args,
-                                               details=details, **kwargs)
+            result = await self.console.db.act(
+                self.staff, permission, action, subject, fn, *args, details=details, **kwargs
+            )
         except DomainError as exc:
             self.say(f"✗ refused: {exc.message}", error=True)
             return None

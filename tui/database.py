@@ -46,12 +46,22 @@ class ConsoleDatabase:
         self.in_flight[number] = time.monotonic()
         try:
             return await asyncio.get_running_loop().run_in_executor(
-                self._pool, lambda: fn(self._connection(), *args, **kwargs))
+                self._pool, lambda: fn(self._connection(), *args, **kwargs)
+            )
         finally:
             self.in_flight.pop(number, None)
 
-    async def act(self, staff: Staff, permission: str, action: str, subject: str, fn: Callable[..., T], *args: Any,
-                  details: Mapping[str, Any] | None = None, **kwargs: Any) -> T:
+    async def act(
+        self,
+        staff: Staff,
+        permission: str,
+        action: str,
+        subject: str,
+        fn: Callable[..., T],
+        *args: Any,
+        details: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> T:
         """A staff action: refused (DomainError) without the permission; else the change and its audit line
         commit together or not at all."""
         staff.require(permission)

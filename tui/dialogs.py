@@ -25,8 +25,12 @@ class ConfirmScreen(ModalScreen[bool]):
     """Yes or no for a destructive action. y / enter confirm, n / escape refuse."""
 
     DEFAULT_CSS = DIALOG_CSS
-    BINDINGS = [Binding("y", "answer(True)", "Yes 是"), Binding("enter", "answer(True)", "Yes", show=False),
-                Binding("n", "answer(False)", "No 否"), Binding("escape", "answer(False)", "No", show=False)]
+    BINDINGS = [
+        Binding("y", "answer(True)", "Yes 是"),
+        Binding("enter", "answer(True)", "Yes", show=False),
+        Binding("n", "answer(False)", "No 否"),
+        Binding("escape", "answer(False)", "No", show=False),
+    ]
 
     def __init__(self, question: str) -> None:
         super().__init__()
@@ -47,11 +51,23 @@ class PromptScreen(ModalScreen[str | None]):
     DEFAULT_CSS = DIALOG_CSS
     BINDINGS = [Binding("escape", "cancel", "Cancel 取消")]
 
-    def __init__(self, question: str, value: str = "", *, placeholder: str = "",
-                 check: Callable[[str], str | None] | None = None, password: bool = False) -> None:
+    def __init__(
+        self,
+        question: str,
+        value: str = "",
+        *,
+        placeholder: str = "",
+        check: Callable[[str], str | None] | None = None,
+        password: bool = False,
+    ) -> None:
         super().__init__()
         self.question, self.value, self.placeholder, self.check, self.password = (
-            question, value, placeholder, check, password)
+            question,
+            value,
+            placeholder,
+            check,
+            password,
+        )
 
     def compose(self) -> ComposeResult:
         with Vertical():

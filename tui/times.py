@@ -8,7 +8,7 @@ from appliance.db.store_settings import StoreSettings
 
 
 def local_time(stamp: str | None, store: StoreSettings | None, now: datetime, never: str = "never") -> str:
-    """"20:28" today, "11-20 20:28" another day, `never` for no time at all."""
+    """ "20:28" today, "11-20 20:28" another day, `never` for no time at all."""
     if not stamp:
         return never
     tz = store.tz if store else UTC

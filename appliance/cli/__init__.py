@@ -20,13 +20,30 @@ from appliance.doctor import restore_advice
 from appliance.errors import TableboxError
 from appliance.settings import settings_help
 
-EXAMPLES = ("tablebox demo", "tablebox init --store-name '川味小馆' --currency CNY && tablebox serve --urls",
-            "tablebox --data-dir /var/lib/tablebox tables add A1 --area '大厅 Hall'", "tablebox doctor")
+EXAMPLES = (
+    "tablebox demo",
+    "tablebox init --store-name '川味小馆' --currency CNY && tablebox serve --urls",
+    "tablebox --data-dir /var/lib/tablebox tables add A1 --area '大厅 Hall'",
+    "tablebox doctor",
+)
 
 # In the order `tablebox --help` lists them.
-REGISTER = (store.register, console.register, staff.register, daemons.register, sync.register, printers.register,
-            stickers.register, menu.register_photo, tables.register, menu.register_menu, backup.register_backup,
-            backup.register_restore, doctor.register, relay.register)
+REGISTER = (
+    store.register,
+    console.register,
+    staff.register,
+    daemons.register,
+    sync.register,
+    printers.register,
+    stickers.register,
+    menu.register_photo,
+    tables.register,
+    menu.register_menu,
+    backup.register_backup,
+    backup.register_restore,
+    doctor.register,
+    relay.register,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

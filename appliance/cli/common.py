@@ -34,8 +34,9 @@ def global_options(*, top: bool = False) -> argparse.ArgumentParser:
     leaves an absent option out of the result (SUPPRESS), so it does not overwrite one given elsewhere."""
     options = argparse.ArgumentParser(add_help=False)
     default: Any = None if top else argparse.SUPPRESS
-    options.add_argument("--data-dir", metavar="DIR", default=default,
-                         help="the store's data folder (overrides $TABLEBOX_DATA_DIR)")
+    options.add_argument(
+        "--data-dir", metavar="DIR", default=default, help="the store's data folder (overrides $TABLEBOX_DATA_DIR)"
+    )
     options.add_argument("--config", metavar="FILE", default=default, help="settings file (overrides $TABLEBOX_CONFIG)")
     return options
 
@@ -45,8 +46,12 @@ def web_options() -> argparse.ArgumentParser:
     web = argparse.ArgumentParser(add_help=False)
     web.add_argument("--host", default=argparse.SUPPRESS, help="listen address (setting: host)")
     web.add_argument("--port", type=int, default=argparse.SUPPRESS, help="listen port (setting: port)")
-    web.add_argument("--public-base-url", metavar="URL", default=argparse.SUPPRESS,
-                     help="start of the ordering URLs (setting: public_base_url)")
+    web.add_argument(
+        "--public-base-url",
+        metavar="URL",
+        default=argparse.SUPPRESS,
+        help="start of the ordering URLs (setting: public_base_url)",
+    )
     return web
 
 
@@ -56,17 +61,29 @@ def examples_epilog(examples: Sequence[str], more: str = "") -> str:
     return text + ("\n\n" + more if more else "") + "\n"
 
 
-def add_command(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, *, help: str, examples: Sequence[str], description: str | None = None,
-                parents: Sequence[argparse.ArgumentParser] = (), global_opts: bool = True,
-                epilog_more: str = "") -> argparse.ArgumentParser:
+def add_command(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    *,
+    help: str,
+    examples: Sequence[str],
+    description: str | None = None,
+    parents: Sequence[argparse.ArgumentParser] = (),
+    global_opts: bool = True,
+    epilog_more: str = "",
+) -> argparse.ArgumentParser:
     """A command (or subcommand) of `tablebox`: the global options, `parents`, and a --help that ends with
     `examples` (every command has at least one: tests/appliance/test_cli.py walks the parser)."""
     if not examples:
         raise ValueError(f"the command {name!r} needs at least one example for its --help")
     return sub.add_parser(
-        name, help=help, description=description or help[:1].upper() + help[1:] + ".",
+        name,
+        help=help,
+        description=description or help[:1].upper() + help[1:] + ".",
         parents=[*([global_options()] if global_opts else []), *parents],
-        epilog=examples_epilog(examples, epilog_more), formatter_class=HelpFormatter)
+        epilog=examples_epilog(examples, epilog_more),
+        formatter_class=HelpFormatter,
+    )
 
 
 def box_settings(args: argparse.Namespace) -> BoxSettings:

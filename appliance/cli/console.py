@@ -10,12 +10,16 @@ from appliance.store import read_secret, require_store
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = add_command(sub, "console", help="the manager's console: orders, tables, menu, printers, sync, reports, settings",
-                    description="The Textual console on the store database, live. Staff log in with their PIN "
-                                "(tablebox staff add). Screens: 1 orders, 2 tables, 3 menu, 4 printers, 5 sync, "
-                                "6 reports, 7 settings (also F1-F7); ctrl+l locks; each screen's keys are in its "
-                                "footer.",
-                    examples=["tablebox console", "sudo -u tablebox /opt/tablebox/venv/bin/tablebox console"])
+    p = add_command(
+        sub,
+        "console",
+        help="the manager's console: orders, tables, menu, printers, sync, reports, settings",
+        description="The Textual console on the store database, live. Staff log in with their PIN "
+        "(tablebox staff add). Screens: 1 orders, 2 tables, 3 menu, 4 printers, 5 sync, "
+        "6 reports, 7 settings (also F1-F7); ctrl+l locks; each screen's keys are in its "
+        "footer.",
+        examples=["tablebox console", "sudo -u tablebox /opt/tablebox/venv/bin/tablebox console"],
+    )
     p.set_defaults(func=cmd_console)
 
 

@@ -12,10 +12,14 @@ from appliance.settings import DATA_DIR_ENV, BoxSettings, SettingsError, default
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = add_command(sub, "doctor", help="check the box: database, disk, clock, printers, backups, services",
-                    description="One line per check (✓ ok, ! look at it, ✗ failed) with what to do about each "
-                                "problem. Exit status 1 when any check failed.",
-                    examples=["tablebox doctor", "sudo -u tablebox /opt/tablebox/venv/bin/tablebox doctor"])
+    p = add_command(
+        sub,
+        "doctor",
+        help="check the box: database, disk, clock, printers, backups, services",
+        description="One line per check (✓ ok, ! look at it, ✗ failed) with what to do about each "
+        "problem. Exit status 1 when any check failed.",
+        examples=["tablebox doctor", "sudo -u tablebox /opt/tablebox/venv/bin/tablebox doctor"],
+    )
     p.set_defaults(func=cmd_doctor)
 
 

@@ -18,24 +18,38 @@ from appliance.store import require_store, store_connection
 
 
 def register_menu(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = add_command(sub, "menu", help="import a menu file into a new store",
-                    description="Import a menu file (JSON in the demo's format, appliance/demo/menu.json: stations, "
-                                "option groups, categories with dishes, optionally tables) into a store that has no "
-                                "menu yet. One transaction: a bad file changes nothing.",
-                    examples=["tablebox menu import menu.json"])
+    p = add_command(
+        sub,
+        "menu",
+        help="import a menu file into a new store",
+        description="Import a menu file (JSON in the demo's format, appliance/demo/menu.json: stations, "
+        "option groups, categories with dishes, optionally tables) into a store that has no "
+        "menu yet. One transaction: a bad file changes nothing.",
+        examples=["tablebox menu import menu.json"],
+    )
     msub = p.add_subparsers(dest="menu_command", metavar="COMMAND", required=True)
-    i = add_command(msub, "import", help="import FILE",
-                    examples=["tablebox menu import menu.json", "tablebox --data-dir /var/lib/tablebox menu import "
-                                                                "/media/usb/menu.json"])
+    i = add_command(
+        msub,
+        "import",
+        help="import FILE",
+        examples=[
+            "tablebox menu import menu.json",
+            "tablebox --data-dir /var/lib/tablebox menu import /media/usb/menu.json",
+        ],
+    )
     i.add_argument("file")
     i.set_defaults(func=cmd_menu)
 
 
 def register_photo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = add_command(sub, "photo", help="give a dish a photo (resized for phones)",
-                    description="Shrink a photo to phone size (at most 640 px a side, JPEG), store it in the data "
-                                "folder and show it with the dish on diners' menus at once.",
-                    examples=["tablebox photo har-gow har-gow.jpg", "tablebox photo 12 /media/usb/dish12.png"])
+    p = add_command(
+        sub,
+        "photo",
+        help="give a dish a photo (resized for phones)",
+        description="Shrink a photo to phone size (at most 640 px a side, JPEG), store it in the data "
+        "folder and show it with the dish on diners' menus at once.",
+        examples=["tablebox photo har-gow har-gow.jpg", "tablebox photo 12 /media/usb/dish12.png"],
+    )
     p.add_argument("dish", help="the dish's key (as in the menu file) or id")
     p.add_argument("file", help="a JPEG, PNG or WebP picture")
     p.set_defaults(func=cmd_photo)
@@ -59,13 +73,20 @@ def cmd_menu(args: argparse.Namespace) -> int:
             counts = import_menu(conn, data)
             tables = [add_table(conn, t["name"], t.get("area", ""), t.get("seats")) for t in data.get("tables", [])]
         except (KeyError, TypeError, AttributeError, apsw.ConstraintError) as exc:
-            what = (f"missing {exc}" if isinstance(exc, KeyError) else
-                    "a dish names a station, or a table a name, that is missing or repeated"
-                    if isinstance(exc, apsw.ConstraintError) else str(exc))
-            raise DomainError("invalid_menu", f"{args.file} does not follow the menu format ({what}); "
-                                              "see appliance/demo/menu.json") from None
-    print(f"imported {counts['items']} dishes in {counts['categories']} categories"
-          f" ({counts['variants']} sizes) and {len(tables)} tables")
+            what = (
+                f"missing {exc}"
+                if isinstance(exc, KeyError)
+                else "a dish names a station, or a table a name, that is missing or repeated"
+                if isinstance(exc, apsw.ConstraintError)
+                else str(exc)
+            )
+            raise DomainError(
+                "invalid_menu", f"{args.file} does not follow the menu format ({what}); see appliance/demo/menu.json"
+            ) from None
+    print(
+        f"imported {counts['items']} dishes in {counts['categories']} categories"
+        f" ({counts['variants']} sizes) and {len(tables)} tables"
+    )
     return 0
 
 

@@ -14,21 +14,32 @@ from appliance.store import read_secret, store_connection
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = add_command(sub, "staff", help="who may use the console: add, list, remove staff (PIN and role)",
-                    description="Staff log in to the console with a PIN. Waiters run service; managers also "
-                                "change prices, re-key tables, see reports and change settings.",
-                    examples=["tablebox staff", "tablebox staff add 王芳 --role manager",
-                              "tablebox staff remove 李明"])
+    p = add_command(
+        sub,
+        "staff",
+        help="who may use the console: add, list, remove staff (PIN and role)",
+        description="Staff log in to the console with a PIN. Waiters run service; managers also "
+        "change prices, re-key tables, see reports and change settings.",
+        examples=["tablebox staff", "tablebox staff add 王芳 --role manager", "tablebox staff remove 李明"],
+    )
     p.set_defaults(func=cmd_staff, staff_command="list")
     ssub = p.add_subparsers(dest="staff_command", metavar="COMMAND")
-    a = add_command(ssub, "add", help="add a staff member (asks for the PIN unless --pin or $TABLEBOX_PIN)",
-                    examples=["tablebox staff add 王芳 --role manager", "TABLEBOX_PIN=4821 tablebox staff add Ana"])
+    a = add_command(
+        ssub,
+        "add",
+        help="add a staff member (asks for the PIN unless --pin or $TABLEBOX_PIN)",
+        examples=["tablebox staff add 王芳 --role manager", "TABLEBOX_PIN=4821 tablebox staff add Ana"],
+    )
     a.add_argument("name")
     a.add_argument("--role", choices=("manager", "waiter"), default="waiter")
     a.add_argument("--pin", help="4-8 digits (visible in the shell history: prefer the prompt)")
     add_command(ssub, "list", help="list staff", examples=["tablebox staff list"])
-    r = add_command(ssub, "remove", help="stop someone logging in (they stay in the audit trail)",
-                    examples=["tablebox staff remove 李明"])
+    r = add_command(
+        ssub,
+        "remove",
+        help="stop someone logging in (they stay in the audit trail)",
+        examples=["tablebox staff remove 李明"],
+    )
     r.add_argument("name")
 
 

@@ -15,14 +15,20 @@ from appliance.store import read_secret, require_store, store_connection
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = add_command(sub, "stickers", parents=[web_options()],
-                    help="table QR stickers: an A4 sheet (PDF/PNG) or on a receipt printer",
-                    description="Each table's ordering URL as a QR code (quiet zone 4 modules, error correction M) "
-                                "with the store's name, the table and 扫码点餐 / Scan to order; optionally the "
-                                "store Wi-Fi's QR code too. Re-keying a table voids its old sticker.",
-                    examples=["tablebox stickers --pdf stickers.pdf",
-                              "tablebox stickers --print kitchen --table A1 --table A2",
-                              "tablebox stickers --png sheet.png --wifi-ssid Guests --wifi-password 'dumplings8'"])
+    p = add_command(
+        sub,
+        "stickers",
+        parents=[web_options()],
+        help="table QR stickers: an A4 sheet (PDF/PNG) or on a receipt printer",
+        description="Each table's ordering URL as a QR code (quiet zone 4 modules, error correction M) "
+        "with the store's name, the table and 扫码点餐 / Scan to order; optionally the "
+        "store Wi-Fi's QR code too. Re-keying a table voids its old sticker.",
+        examples=[
+            "tablebox stickers --pdf stickers.pdf",
+            "tablebox stickers --print kitchen --table A1 --table A2",
+            "tablebox stickers --png sheet.png --wifi-ssid Guests --wifi-password 'dumplings8'",
+        ],
+    )
     p.add_argument("--pdf", metavar="FILE", help="write an A4 sheet of stickers (12 a page) as a PDF")
     p.add_argument("--png", metavar="FILE", help="write the A4 pages as PNG images")
     p.add_argument("--print", dest="print_on", metavar="PRINTER", help="print them on this receipt printer")
@@ -39,8 +45,11 @@ def cmd_stickers(args: argparse.Namespace) -> int:
     require_store(settings)
     if not (args.pdf or args.png or args.print_on):
         raise UsageError("say where the stickers go: --pdf FILE, --png FILE or --print PRINTER")
-    wifi = WifiInfo(args.wifi_ssid, args.wifi_password or "", "WPA" if args.wifi_password else "nopass") \
-        if args.wifi_ssid else None
+    wifi = (
+        WifiInfo(args.wifi_ssid, args.wifi_password or "", "WPA" if args.wifi_password else "nopass")
+        if args.wifi_ssid
+        else None
+    )
     secret = read_secret(settings.secret_path)
     with store_connection(settings, readonly=True) as conn:
         try:

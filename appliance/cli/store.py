@@ -21,26 +21,42 @@ from appliance.store import init_store, read_secret, require_store, store_connec
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = add_command(sub, "init", help="create a new store (database and secret) in the data folder",
-                    description="Create a new, empty store: the database, its first settings and the secret that "
-                                "signs table QR codes. Refuses if a store is already there.",
-                    examples=["tablebox init --store-name '川味小馆 Sichuan House' --currency CNY --languages zh,en",
-                              "tablebox --data-dir /var/lib/tablebox init --timezone Asia/Shanghai"])
+    p = add_command(
+        sub,
+        "init",
+        help="create a new store (database and secret) in the data folder",
+        description="Create a new, empty store: the database, its first settings and the secret that "
+        "signs table QR codes. Refuses if a store is already there.",
+        examples=[
+            "tablebox init --store-name '川味小馆 Sichuan House' --currency CNY --languages zh,en",
+            "tablebox --data-dir /var/lib/tablebox init --timezone Asia/Shanghai",
+        ],
+    )
     p.add_argument("--store-name", help="the restaurant's name (store setting: store_name)")
     p.add_argument("--currency", help="ISO 4217 code, e.g. CNY or JPY (store setting: currency)")
     p.add_argument("--timezone", help="e.g. Asia/Shanghai (store setting: timezone)")
     p.add_argument("--languages", help="comma-separated menu languages, first is the default, e.g. zh,en")
     p.set_defaults(func=cmd_init)
 
-    p = add_command(sub, "demo", parents=[web_options()], help="create the demo store if needed, then serve it",
-                    description="Serve the built-in demo store (bilingual menu, two stations, 14 tables, virtual "
-                                "printers), creating it in the data folder first if no store is there.",
-                    examples=["tablebox demo --data-dir /tmp/demo", "tablebox demo --port 8081"])
+    p = add_command(
+        sub,
+        "demo",
+        parents=[web_options()],
+        help="create the demo store if needed, then serve it",
+        description="Serve the built-in demo store (bilingual menu, two stations, 14 tables, virtual "
+        "printers), creating it in the data folder first if no store is there.",
+        examples=["tablebox demo --data-dir /tmp/demo", "tablebox demo --port 8081"],
+    )
     p.set_defaults(func=cmd_demo, check_database=True)  # quick_check first (main)
 
-    p = add_command(sub, "serve", parents=[web_options()], help="serve an existing store",
-                    description="Serve the diner API of the store in the data folder.",
-                    examples=["tablebox serve --urls", "tablebox serve --host 127.0.0.1 --port 8080"])
+    p = add_command(
+        sub,
+        "serve",
+        parents=[web_options()],
+        help="serve an existing store",
+        description="Serve the diner API of the store in the data folder.",
+        examples=["tablebox serve --urls", "tablebox serve --host 127.0.0.1 --port 8080"],
+    )
     p.add_argument("--urls", action="store_true", help="print every table's ordering URL at start")
     p.set_defaults(func=cmd_serve, check_database=True)
 
@@ -70,8 +86,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     settings = box_settings(args)
     created = ensure_demo_store(settings)
-    print(("created the demo store in " if created else "using the store already in ") + str(settings.data_dir),
-          flush=True)
+    print(
+        ("created the demo store in " if created else "using the store already in ") + str(settings.data_dir),
+        flush=True,
+    )
     return serve(settings, banner=True, printing=True)
 
 
@@ -93,8 +111,14 @@ def serve(settings: BoxSettings, banner: bool, printing: bool = False) -> int:
         print_banner(settings, printing)
     app = create_app(settings)
     config = uvicorn.Config(
-        app, host=settings.host, port=settings.port, log_config=None, access_log=False, lifespan="on",
-        timeout_graceful_shutdown=3, server_header=False,
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=3,
+        server_header=False,
     )
     if printing:
         from printers.host import PrintingHost
@@ -115,13 +139,17 @@ def print_banner(settings: BoxSettings, demo: bool) -> None:
     width = max((len(line.name) for line in lines), default=0)
     for line in lines:
         print(f"  {line.name:<{width}}  {line.url}    ({line.area})", flush=True)
-    print(f"\nAPI description: http://{display_host(settings.host)}:{settings.port}/schema   "
-          f"health: /healthz   stop: Ctrl-C", flush=True)
+    print(
+        f"\nAPI description: http://{display_host(settings.host)}:{settings.port}/schema   "
+        f"health: /healthz   stop: Ctrl-C",
+        flush=True,
+    )
     if demo:
         pins = ", ".join(f"{person} PIN {pin}" for person, _, pin in DEMO_STAFF)
         command = "tablebox" if shutil.which("tablebox") else str(Path(sys.executable).parent / "tablebox")
-        print(f"console (in another terminal): {command} console --data-dir {settings.data_dir}   ({pins})\n",
-              flush=True)
+        print(
+            f"console (in another terminal): {command} console --data-dir {settings.data_dir}   ({pins})\n", flush=True
+        )
 
 
 def display_host(host: str) -> str:

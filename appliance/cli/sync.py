@@ -24,19 +24,35 @@ if TYPE_CHECKING:
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = add_command(sub, "sync", help="ERP sync: each target's state and backlog; retry; pull now",
-                    description="Without a subcommand: each sync target's state (ok, retrying since, failing, "
-                                "idle), backlog, parked rows, last success and last error.",
-                    examples=["tablebox sync", "tablebox sync retry erp", "tablebox sync pull"])
+    p = add_command(
+        sub,
+        "sync",
+        help="ERP sync: each target's state and backlog; retry; pull now",
+        description="Without a subcommand: each sync target's state (ok, retrying since, failing, "
+        "idle), backlog, parked rows, last success and last error.",
+        examples=["tablebox sync", "tablebox sync retry erp", "tablebox sync pull"],
+    )
     p.set_defaults(func=cmd_sync, sync_command="status", target=None)
     ysub = p.add_subparsers(dest="sync_command", metavar="ACTION")
-    add_command(ysub, "status", help="each target's state, backlog, parked rows, last success and error",
-                examples=["tablebox sync status"])
-    y = add_command(ysub, "retry", help="put parked rows back in line and send waiting rows now",
-                    examples=["tablebox sync retry", "tablebox sync retry erp"])
+    add_command(
+        ysub,
+        "status",
+        help="each target's state, backlog, parked rows, last success and error",
+        examples=["tablebox sync status"],
+    )
+    y = add_command(
+        ysub,
+        "retry",
+        help="put parked rows back in line and send waiting rows now",
+        examples=["tablebox sync retry", "tablebox sync retry erp"],
+    )
     y.add_argument("target", nargs="?", help="only this target (default: every enabled one)")
-    y = add_command(ysub, "pull", help="pull catalog and stock from the ERP now",
-                    examples=["tablebox sync pull", "tablebox sync pull erp"])
+    y = add_command(
+        ysub,
+        "pull",
+        help="pull catalog and stock from the ERP now",
+        examples=["tablebox sync pull", "tablebox sync pull erp"],
+    )
     y.add_argument("target", nargs="?", help="only this target (default: every enabled one)")
 
 
@@ -63,27 +79,37 @@ def cmd_sync(args: argparse.Namespace) -> int:
         configured = targets(settings)
         known = {t.name: t for t in sync_status(conn)}
         if args.sync_command == "pull":  # needs the settings (address, keys), not the store's registration
-            return _sync_pull(conn, settings, configured, [args.target] if args.target else
-                              [n for n, t in configured.items() if t.enabled])
+            return _sync_pull(
+                conn,
+                settings,
+                configured,
+                [args.target] if args.target else [n for n, t in configured.items() if t.enabled],
+            )
         wanted = [args.target] if args.target else [n for n, t in known.items() if t.enabled]
         for name in wanted:
             if name not in known:
-                raise SettingsError(f"no sync target called {name!r} in the store (targets: "
-                                    f"{', '.join(known) or 'none'}); targets come from [sync.NAME] tables of the settings")
+                raise SettingsError(
+                    f"no sync target called {name!r} in the store (targets: "
+                    f"{', '.join(known) or 'none'}); targets come from [sync.NAME] tables of the settings"
+                )
         if args.sync_command == "retry":
             for name in wanted:
                 with write_transaction(conn):
                     moved = retry_now(conn, name)
-                print(f"{name}: {moved['unparked']} parked row(s) back in line, {moved['hurried']} waiting row(s)"
-                      " sent at the worker's next pass")
+                print(
+                    f"{name}: {moved['unparked']} parked row(s) back in line, {moved['hurried']} waiting row(s)"
+                    " sent at the worker's next pass"
+                )
             return 0
         if not known and not configured:
             print("no sync targets: add a [sync.NAME] table to the settings file (README: Settings)", file=sys.stderr)
         for t in known.values():
             state = t.state.value + (f" since {_when(t.since)}" if t.since else "")
             print(f"{t.name}  ({t.kind}{'' if t.enabled else ', disabled'})  {state}")
-            print(f"    backlog {t.backlog}, parked {t.parked}, oldest waiting {_when(t.oldest_waiting)},"
-                  f" last success {_when(t.last_success)}")
+            print(
+                f"    backlog {t.backlog}, parked {t.parked}, oldest waiting {_when(t.oldest_waiting)},"
+                f" last success {_when(t.last_success)}"
+            )
             if t.last_error and t.state in (SyncState.RETRYING, SyncState.FAILING):
                 print(f"    last error: {t.last_error}")
             if t.state is SyncState.FAILING:
@@ -94,8 +120,9 @@ def cmd_sync(args: argparse.Namespace) -> int:
         return 0
 
 
-def _sync_pull(conn: apsw.Connection, settings: BoxSettings, configured: Mapping[str, Target],
-               wanted: list[str]) -> int:
+def _sync_pull(
+    conn: apsw.Connection, settings: BoxSettings, configured: Mapping[str, Target], wanted: list[str]
+) -> int:
     from sync.adapters import make_adapter
     from sync.worker import pull_now
 

@@ -12,17 +12,29 @@ from appliance.store import store_connection, table_urls
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = add_command(sub, "tables", parents=[web_options()],
-                    help="one line per table: its name and its ordering URL; add a table",
-                    description="List the tables with their full ordering URLs (what the QR stickers carry), "
-                                "or add one.",
-                    examples=["tablebox tables", "tablebox tables --public-base-url https://order.example.com",
-                              "tablebox tables add A1 --area '大厅 Hall' --seats 4"])
+    p = add_command(
+        sub,
+        "tables",
+        parents=[web_options()],
+        help="one line per table: its name and its ordering URL; add a table",
+        description="List the tables with their full ordering URLs (what the QR stickers carry), or add one.",
+        examples=[
+            "tablebox tables",
+            "tablebox tables --public-base-url https://order.example.com",
+            "tablebox tables add A1 --area '大厅 Hall' --seats 4",
+        ],
+    )
     p.set_defaults(func=cmd_tables, tables_command=None)
     tsub = p.add_subparsers(dest="tables_command", metavar="COMMAND")
-    a = add_command(tsub, "add", help="add a table",
-                    examples=["tablebox tables add A1 --area '大厅 Hall' --seats 4",
-                              "tablebox --data-dir /var/lib/tablebox tables add B2"])
+    a = add_command(
+        tsub,
+        "add",
+        help="add a table",
+        examples=[
+            "tablebox tables add A1 --area '大厅 Hall' --seats 4",
+            "tablebox --data-dir /var/lib/tablebox tables add B2",
+        ],
+    )
     a.add_argument("name", help="as printed on its sticker, e.g. A1")
     a.add_argument("--area", help="e.g. 大厅 Hall (tables are grouped by area on the console)")
     a.add_argument("--seats", type=int)
@@ -33,8 +45,12 @@ def cmd_tables(args: argparse.Namespace) -> int:
     if args.tables_command == "add":
         with store_connection(settings) as conn, write_transaction(conn):
             table = add_table(conn, args.name, args.area or "", args.seats)
-        print(f"added table {table.name}" + (f" ({table.area})" if table.area else "")
-              + ": print its sticker with tablebox stickers --table " + table.name)
+        print(
+            f"added table {table.name}"
+            + (f" ({table.area})" if table.area else "")
+            + ": print its sticker with tablebox stickers --table "
+            + table.name
+        )
         return 0
     lines = table_urls(settings)
     if not lines:

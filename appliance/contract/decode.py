@@ -26,9 +26,13 @@ def strict_decode(body: bytes, kind: type[T]) -> T:
         problem, _, where = text.rpartition(" - at `$")
         field = where.rstrip("`").lstrip(".") if problem else ""
         problem = problem or text
-        raise DomainError("invalid_body", f"the request is not valid: {problem}", field=field,
-                          problem=f"{field}: {problem}" if field else problem,
-                          errors=[{"field": field, "problem": problem}]) from None
+        raise DomainError(
+            "invalid_body",
+            f"the request is not valid: {problem}",
+            field=field,
+            problem=f"{field}: {problem}" if field else problem,
+            errors=[{"field": field, "problem": problem}],
+        ) from None
     except msgspec.DecodeError:
         raise DomainError("malformed_json", "the request is not valid JSON") from None
 

@@ -30,8 +30,13 @@ class LineIn(Struct, forbid_unknown_fields=True, kw_only=True):
 class OrderIn(Struct, forbid_unknown_fields=True, kw_only=True):
     """A diner's order. Prices are never sent: the box prices every line from its own menu."""
 
-    client_key: Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]{8,64}$",
-                                    description="Made once per submission (a UUID); a retry with the same key returns the same order.")]
+    client_key: Annotated[
+        str,
+        Meta(
+            pattern=r"^[A-Za-z0-9_-]{8,64}$",
+            description="Made once per submission (a UUID); a retry with the same key returns the same order.",
+        ),
+    ]
     lines: Annotated[list[LineIn], Meta(max_length=MAX_LINES)]
     expected_total_minor: Annotated[int, Meta(ge=0, le=10**12)] | None = None
     note: RawNote = ""

@@ -12,7 +12,7 @@ from appliance.contract.diner import CategoryOut, ItemOut, MenuOut, OptionGroupO
 from appliance.domain.menu import Item, Menu, translate
 from appliance.domain.money import Currency
 
-IMAGE_PATH = "/images/"   # a dish's photo as the API names it: /images/NAME (the box and the relay serve it there)
+IMAGE_PATH = "/images/"  # a dish's photo as the API names it: /images/NAME (the box and the relay serve it there)
 
 
 class StoreFacts(Protocol):
@@ -42,9 +42,16 @@ class StoreFacts(Protocol):
 
 def render_store(store: StoreFacts, open_now: bool) -> StoreOut:
     """The restaurant as the diner's page shows it (name, currency, languages, open now?)."""
-    return StoreOut(name=store.store_name, currency=store.currency, currency_exponent=store.money.exponent,
-                    languages=list(store.languages), open_now=open_now, opening_hours=list(store.opening_hours),
-                    service_charge_bp=store.service_charge_bp, tax_rate_bp=store.tax_rate_bp)
+    return StoreOut(
+        name=store.store_name,
+        currency=store.currency,
+        currency_exponent=store.money.exponent,
+        languages=list(store.languages),
+        open_now=open_now,
+        opening_hours=list(store.opening_hours),
+        service_charge_bp=store.service_charge_bp,
+        tax_rate_bp=store.tax_rate_bp,
+    )
 
 
 def render_item(item: Item, lang: str, minute_of_day: int) -> ItemOut:
@@ -57,10 +64,21 @@ def render_item(item: Item, lang: str, minute_of_day: int) -> ItemOut:
         from_price_minor=min(prices),
         variants=[VariantOut(id=v.id, name=translate(v.names, lang), price_minor=v.price_minor) for v in item.variants],
         option_groups=[
-            OptionGroupOut(id=g.id, name=translate(g.names, lang), min_choices=g.min_choices, max_choices=g.max_choices,
-                           options=[OptionOut(id=o.id, name=translate(o.names, lang),
-                                              price_delta_minor=o.price_delta_minor, sold_out=o.sold_out)
-                                    for o in g.options])
+            OptionGroupOut(
+                id=g.id,
+                name=translate(g.names, lang),
+                min_choices=g.min_choices,
+                max_choices=g.max_choices,
+                options=[
+                    OptionOut(
+                        id=o.id,
+                        name=translate(o.names, lang),
+                        price_delta_minor=o.price_delta_minor,
+                        sold_out=o.sold_out,
+                    )
+                    for o in g.options
+                ],
+            )
             for g in item.option_groups
         ],
         allergens=list(item.allergens),
@@ -82,7 +100,12 @@ def render_menu(menu: Menu, store: StoreFacts, lang: str, minute_of_day: int, *,
         currency=store.currency,
         currency_exponent=store.money.exponent,
         service_charge_bp=store.service_charge_bp,
-        categories=[CategoryOut(id=c.id, name=translate(c.names, lang),
-                                items=[render_item(items[i], lang, minute_of_day) for i in c.item_ids])
-                    for c in menu.categories],
+        categories=[
+            CategoryOut(
+                id=c.id,
+                name=translate(c.names, lang),
+                items=[render_item(items[i], lang, minute_of_day) for i in c.item_ids],
+            )
+            for c in menu.categories
+        ],
     )

@@ -26,9 +26,9 @@ from appliance.domain.menu import translate
 
 RELAY_SOURCE_PREFIX = "relay:"
 EVENT_TYPES = ("accepted", "refused", "status")
-MAX_EVENTS = 500          # per POST /v1/box/events
-MAX_IMAGE_NAMES = 500     # per POST /v1/box/images/missing
-MAX_IMAGE_BYTES = 1_048_576   # a photo the relay takes (a box's are <= 640 px JPEGs of 40-80 KB)
+MAX_EVENTS = 500  # per POST /v1/box/events
+MAX_IMAGE_NAMES = 500  # per POST /v1/box/images/missing
+MAX_IMAGE_BYTES = 1_048_576  # a photo the relay takes (a box's are <= 640 px JPEGs of 40-80 KB)
 
 
 def relay_source(target: str, relay_store: str) -> str:
@@ -44,12 +44,12 @@ class InboxMessage(Struct, kw_only=True):
     """An order or a waiter/bill request a phone sent through the relay, as the box polls it. Defaults keep a message
     the box cannot use readable (it is skipped or refused, and acknowledged, instead of stopping the line)."""
 
-    seq: int                          # per relay store, gap-free; the box's next after=
-    kind: str = ""                    # "order" | "request"; another kind is skipped by the box
-    client_key: str | None = None     # an order's: the diner's client key (a request has none)
-    key: str | None = None            # the relay's key: the client key of an order, "request:..." for a request
-    token: str = ""                   # the table code the phone used
-    body: msgspec.Raw = msgspec.Raw(b"null")   # RelayedOrderIn / RelayedRequestIn JSON, decoded by the box strictly
+    seq: int  # per relay store, gap-free; the box's next after=
+    kind: str = ""  # "order" | "request"; another kind is skipped by the box
+    client_key: str | None = None  # an order's: the diner's client key (a request has none)
+    key: str | None = None  # the relay's key: the client key of an order, "request:..." for a request
+    token: str = ""  # the table code the phone used
+    body: msgspec.Raw = msgspec.Raw(b"null")  # RelayedOrderIn / RelayedRequestIn JSON, decoded by the box strictly
     received_at: str = ""
 
 
@@ -65,7 +65,7 @@ class TablePush(Struct, kw_only=True):
     name: Annotated[str, Meta(max_length=64)]
     area: Annotated[str, Meta(max_length=64)] = ""
     seats: int | None = None
-    version: Annotated[int, Meta(ge=0, le=65535)]   # the table's code version (a re-keyed table's old stickers)
+    version: Annotated[int, Meta(ge=0, le=65535)]  # the table's code version (a re-keyed table's old stickers)
     active: bool = True
 
 
@@ -76,7 +76,9 @@ class MenuPush(Struct, kw_only=True):
 
     version: Annotated[int, Meta(ge=0, le=2**53)]
     store: dict[str, Any]
-    menus: Annotated[dict[Annotated[str, Meta(pattern=r"^[a-z]{2}$")], dict[str, Any]], Meta(min_length=1, max_length=20)]
+    menus: Annotated[
+        dict[Annotated[str, Meta(pattern=r"^[a-z]{2}$")], dict[str, Any]], Meta(min_length=1, max_length=20)
+    ]
     # The store id inside its table codes, and its tables: optional, a box before them pushed neither and its phones
     # then see no table name.
     token_store: Annotated[str, Meta(pattern=r"^[0-9a-f]{8}$")] | None = None
@@ -95,8 +97,8 @@ class BoxEvent(Struct, kw_only=True):
     id: EventId
     client_key: Annotated[str, Meta(pattern=r"^[!-~]{1,128}$")]
     type: Literal["accepted", "refused", "status"]
-    order: dict[str, Any] | None = None    # `order_view`: the order as the box keeps it, names in every language
-    error: dict[str, Any] | None = None    # a refusal: `ErrorBody` {code, message, details}
+    order: dict[str, Any] | None = None  # `order_view`: the order as the box keeps it, names in every language
+    error: dict[str, Any] | None = None  # a refusal: `ErrorBody` {code, message, details}
     at: Annotated[str, Meta(max_length=64)] = ""
 
 
@@ -114,8 +116,19 @@ class ImageNames(Struct, kw_only=True):
 # -- the order view phones are shown --------------------------------------------------------------------------------
 # What a phone is shown of an order (ORDER_FIELDS: the fields the box's diner API shows, and of each line these):
 # never the kitchen's station, the staff's void reason or the store's internal ids.
-LINE_FIELDS = ("line_no", "item_id", "names", "variant_id", "variant_names", "options", "quantity", "unit_price_minor",
-               "line_total_minor", "note", "status")
+LINE_FIELDS = (
+    "line_no",
+    "item_id",
+    "names",
+    "variant_id",
+    "variant_names",
+    "options",
+    "quantity",
+    "unit_price_minor",
+    "line_total_minor",
+    "note",
+    "status",
+)
 
 
 def order_view(order: Mapping[str, Any]) -> dict[str, Any]:
@@ -138,10 +151,12 @@ def for_phone(order: Mapping[str, Any], lang: str) -> dict[str, Any]:
         names, variants = line.get("names"), line.get("variant_names")
         shown["name"] = translate(names, lang) if isinstance(names, dict) else str(line.get("name") or "")
         shown["variant"] = translate(variants, lang) if isinstance(variants, dict) else line.get("variant")
-        shown["options"] = [{k: v for k, v in o.items() if k != "names"}
-                            | {"name": translate(o["names"], lang) if isinstance(o.get("names"), dict)
-                               else str(o.get("name") or "")}
-                            for o in line.get("options") or [] if isinstance(o, dict)]
+        shown["options"] = [
+            {k: v for k, v in o.items() if k != "names"}
+            | {"name": translate(o["names"], lang) if isinstance(o.get("names"), dict) else str(o.get("name") or "")}
+            for o in line.get("options") or []
+            if isinstance(o, dict)
+        ]
         lines.append(shown)
     out["lines"] = lines
     return out

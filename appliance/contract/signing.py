@@ -31,24 +31,43 @@ def signature(secret: bytes, method: str, path_and_query: str, timestamp: str, n
     return hmac.new(secret, canonical(method, path_and_query, timestamp, nonce, body), hashlib.sha256).hexdigest()
 
 
-def sign(store_id: str, secret: bytes, method: str, path_and_query: str, body: bytes = b"", *,
-         now: float | None = None, nonce: str | None = None) -> dict[str, str]:
+def sign(
+    store_id: str,
+    secret: bytes,
+    method: str,
+    path_and_query: str,
+    body: bytes = b"",
+    *,
+    now: float | None = None,
+    nonce: str | None = None,
+) -> dict[str, str]:
     """The headers of a signed box request. `path_and_query` exactly as sent ("/v1/box/inbox?after=5&wait=25")."""
     timestamp = str(int(now if now is not None else time.time()))
     nonce = nonce or secrets.token_urlsafe(18)
-    return {STORE_HEADER: store_id, TIMESTAMP_HEADER: timestamp, NONCE_HEADER: nonce,
-            SIGNATURE_HEADER: signature(secret, method, path_and_query, timestamp, nonce, body)}
+    return {
+        STORE_HEADER: store_id,
+        TIMESTAMP_HEADER: timestamp,
+        NONCE_HEADER: nonce,
+        SIGNATURE_HEADER: signature(secret, method, path_and_query, timestamp, nonce, body),
+    }
 
 
 @dataclass(frozen=True)
 class Refusal(TableboxError):
-    code: str      # unknown_store / bad_signature / stale_timestamp / replayed_nonce / missing_signature
+    code: str  # unknown_store / bad_signature / stale_timestamp / replayed_nonce / missing_signature
     message: str
 
 
-def verify(headers: Mapping[str, str], method: str, path_and_query: str, body: bytes, *,
-           secret_of: Callable[[str], bytes | None], nonce_is_new: Callable[[str, str, int], bool],
-           now: float | None = None) -> str:
+def verify(
+    headers: Mapping[str, str],
+    method: str,
+    path_and_query: str,
+    body: bytes,
+    *,
+    secret_of: Callable[[str], bytes | None],
+    nonce_is_new: Callable[[str, str, int], bool],
+    now: float | None = None,
+) -> str:
     """Check a box request; return its store id, or raise Refusal. `nonce_is_new(store, nonce, timestamp)`
     records the nonce and says whether it was new (the caller keeps nonces for at least 2 x MAX_SKEW)."""
     lower = {k.lower(): v for k, v in headers.items()}
@@ -65,8 +84,10 @@ def verify(headers: Mapping[str, str], method: str, path_and_query: str, body: b
         raise Refusal("stale_timestamp", "the timestamp is not a number of seconds")
     skew = abs((now if now is not None else time.time()) - int(timestamp))
     if skew > MAX_SKEW_SECONDS:
-        raise Refusal("stale_timestamp", f"the box's clock is {int(skew)} s off (more than {MAX_SKEW_SECONDS} s): "
-                                         "check its time (NTP)")
+        raise Refusal(
+            "stale_timestamp",
+            f"the box's clock is {int(skew)} s off (more than {MAX_SKEW_SECONDS} s): check its time (NTP)",
+        )
     if not NONCE.fullmatch(nonce):
         raise Refusal("bad_signature", "the nonce must be 16-64 characters of A-Z a-z 0-9 _ -")
     expected = signature(secret, method, path_and_query, timestamp, nonce, body)

@@ -39,12 +39,23 @@ def linked_dishes(conn: apsw.Connection) -> dict[str, list[LinkedDish]]:
     """Every dish with an ERP code, by code (a code may name several dishes), each list by id."""
     linked: dict[str, list[LinkedDish]] = {}
     for item_id, key, code, names, price, removed_at, stock, sold_out, has_variants in conn.execute(
-            "SELECT id, key, erp_code, names, price_minor, removed_at, stock, sold_out,"
-            " EXISTS (SELECT 1 FROM variants v WHERE v.item_id = items.id)"
-            " FROM items WHERE erp_code IS NOT NULL ORDER BY id"):
-        linked.setdefault(code, []).append(LinkedDish(
-            int(item_id), key, code, json.loads(names), None if price is None else int(price), removed_at,
-            None if stock is None else int(stock), bool(sold_out), bool(has_variants)))
+        "SELECT id, key, erp_code, names, price_minor, removed_at, stock, sold_out,"
+        " EXISTS (SELECT 1 FROM variants v WHERE v.item_id = items.id)"
+        " FROM items WHERE erp_code IS NOT NULL ORDER BY id"
+    ):
+        linked.setdefault(code, []).append(
+            LinkedDish(
+                int(item_id),
+                key,
+                code,
+                json.loads(names),
+                None if price is None else int(price),
+                removed_at,
+                None if stock is None else int(stock),
+                bool(sold_out),
+                bool(has_variants),
+            )
+        )
     return linked
 
 
@@ -78,8 +89,10 @@ def category_by_key(conn: apsw.Connection, key: str) -> int | None:
 
 def categories(conn: apsw.Connection) -> list[CategoryNames]:
     """Every category with its names, shown ones first, in menu order."""
-    return [CategoryNames(int(cid), json.loads(names))
-            for cid, names in conn.execute("SELECT id, names FROM categories ORDER BY hidden, sort, id")]
+    return [
+        CategoryNames(int(cid), json.loads(names))
+        for cid, names in conn.execute("SELECT id, names FROM categories ORDER BY hidden, sort, id")
+    ]
 
 
 def unused_key(conn: apsw.Connection, table: Literal["items", "categories"], base: str) -> str:
@@ -95,12 +108,24 @@ def add_category(conn: apsw.Connection, base_key: str, names: Mapping[str, str])
     """A new category at the end of the menu, keyed `base_key` (made unique); its id."""
     key = unused_key(conn, "categories", base_key)
     sort = scalar(conn, "SELECT coalesce(max(sort), -1) + 1 FROM categories")
-    return int(scalar(conn, "INSERT INTO categories (key, names, sort) VALUES (?, ?, ?) RETURNING id",
-                      (key, dumps(dict(names)), sort)))
+    return int(
+        scalar(
+            conn,
+            "INSERT INTO categories (key, names, sort) VALUES (?, ?, ?) RETURNING id",
+            (key, dumps(dict(names)), sort),
+        )
+    )
 
 
-def add_dish(conn: apsw.Connection, base_key: str, category_id: int, names: Mapping[str, str], price_minor: int,
-             station: str, erp_code: str) -> str:
+def add_dish(
+    conn: apsw.Connection,
+    base_key: str,
+    category_id: int,
+    names: Mapping[str, str],
+    price_minor: int,
+    station: str,
+    erp_code: str,
+) -> str:
     """A new dish shown to diners, last in its category, keyed `base_key` (made unique); its key."""
     key = unused_key(conn, "items", base_key)
     sort = scalar(conn, "SELECT coalesce(max(sort), -1) + 1 FROM items WHERE category_id = ?", (category_id,))
@@ -116,9 +141,15 @@ def sold_not_delivered(conn: apsw.Connection, target: str, since: str | None) ->
     """Portions per dish in the target's submitted orders that were not delivered to it, or were delivered at or
     after `since` (None: only those not delivered); voided lines do not count."""
     since = since or "9999"
-    return {int(item_id): int(qty) for item_id, qty in conn.execute(
-        "SELECT json_extract(l.value, '$.item_id'), sum(json_extract(l.value, '$.quantity'))"
-        " FROM outbox o, json_each(o.payload, '$.lines') l"
-        " WHERE o.target = ? AND o.kind = 'order.submitted' AND (o.delivered_at IS NULL OR o.delivered_at >= ?)"
-        " AND coalesce(json_extract(l.value, '$.status'), 'active') = 'active'"
-        " GROUP BY 1", (target, since)) if item_id is not None}
+    return {
+        int(item_id): int(qty)
+        for item_id, qty in conn.execute(
+            "SELECT json_extract(l.value, '$.item_id'), sum(json_extract(l.value, '$.quantity'))"
+            " FROM outbox o, json_each(o.payload, '$.lines') l"
+            " WHERE o.target = ? AND o.kind = 'order.submitted' AND (o.delivered_at IS NULL OR o.delivered_at >= ?)"
+            " AND coalesce(json_extract(l.value, '$.status'), 'active') = 'active'"
+            " GROUP BY 1",
+            (target, since),
+        )
+        if item_id is not None
+    }

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import apsw
 import msgspec
@@ -57,7 +58,7 @@ def write_transaction(conn: apsw.Connection) -> Iterator[apsw.Connection]:
 
 def utc_now() -> str:
     """The current time as the database stores it: UTC, ISO-8601, microseconds, 'Z'."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 _ENCODER = msgspec.json.Encoder(order="sorted")
@@ -75,7 +76,7 @@ def rows(conn: apsw.Connection, sql: str, params: Any = ()) -> Iterator[dict[str
     for row in cursor:
         if names is None:
             names = [d[0] for d in cursor.get_description()]
-        yield dict(zip(names, row))
+        yield dict(zip(names, row, strict=True))
 
 
 def one(conn: apsw.Connection, sql: str, params: Any = ()) -> dict[str, Any] | None:

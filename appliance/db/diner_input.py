@@ -16,8 +16,13 @@ def order_request(data: OrderIn, *, lang: str, channel: Channel) -> OrderRequest
     return OrderRequest(
         client_key=data.client_key,
         lines=tuple(
-            CartLine(item_id=line.item_id, quantity=line.quantity, variant_id=line.variant_id,
-                     option_ids=tuple(line.option_ids), note=clean_note(line.note, n))
+            CartLine(
+                item_id=line.item_id,
+                quantity=line.quantity,
+                variant_id=line.variant_id,
+                option_ids=tuple(line.option_ids),
+                note=clean_note(line.note, n),
+            )
             for n, line in enumerate(data.lines, start=1)
         ),
         note=clean_note(data.note, None),

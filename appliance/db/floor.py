@@ -72,19 +72,35 @@ def floor(conn: apsw.Connection) -> list[FloorTable]:
     with conn:
         calls: dict[int, list[Call]] = defaultdict(list)
         for call_id, table_id, kind, created_at in conn.execute(
-                "SELECT id, table_id, kind, created_at FROM service_requests WHERE handled_at IS NULL ORDER BY id"):
+            "SELECT id, table_id, kind, created_at FROM service_requests WHERE handled_at IS NULL ORDER BY id"
+        ):
             calls[table_id].append(Call(call_id, kind, created_at))
         tables = []
         for tid, name, area, seats, sid, status, diners, opened_at, opened_by in conn.execute(
-                "SELECT t.id, t.name, t.area, t.seats, s.id, s.status, s.diners, s.opened_at, s.opened_by"
-                " FROM tables t LEFT JOIN table_sessions s ON s.table_id = t.id AND s.status != 'closed'"
-                " WHERE t.active ORDER BY t.sort, t.id"):
+            "SELECT t.id, t.name, t.area, t.seats, s.id, s.status, s.diners, s.opened_at, s.opened_by"
+            " FROM tables t LEFT JOIN table_sessions s ON s.table_id = t.id AND s.status != 'closed'"
+            " WHERE t.active ORDER BY t.sort, t.id"
+        ):
             orders = tuple(visit_orders(conn, sid)) if sid else ()
             waiting = tuple(calls[tid])
-            tables.append(FloorTable(
-                tid, name, area, seats, sid, status, diners, opened_at, opened_by, orders,
-                tuple(payments_of(conn, sid)) if sid else (), unpaid_minor(conn, sid) if sid else 0, waiting,
-                table_state(status, (o.status for o in orders), (c.kind for c in waiting))))
+            tables.append(
+                FloorTable(
+                    tid,
+                    name,
+                    area,
+                    seats,
+                    sid,
+                    status,
+                    diners,
+                    opened_at,
+                    opened_by,
+                    orders,
+                    tuple(payments_of(conn, sid)) if sid else (),
+                    unpaid_minor(conn, sid) if sid else 0,
+                    waiting,
+                    table_state(status, (o.status for o in orders), (c.kind for c in waiting)),
+                )
+            )
     return tables
 
 
@@ -99,33 +115,44 @@ def dish_keys(conn: apsw.Connection) -> dict[int, str]:
     return dict(conn.execute("SELECT id, key FROM items WHERE removed_at IS NULL"))
 
 
-def staff_order(conn: apsw.Connection, table_id: int, lines: Sequence[CartLine], client_key: str,
-                cache: MenuCache) -> OrderRow:
+def staff_order(
+    conn: apsw.Connection, table_id: int, lines: Sequence[CartLine], client_key: str, cache: MenuCache
+) -> OrderRow:
     """An order staff enter for a seated table (channel staff: accepted at once, tickets print); returns it."""
     table = get_table(conn, table_id)
     if table is None or not table.active:
         raise DomainError("unknown_table", "no such table", table_id=table_id)
     if live_session(conn, table_id) is None:
-        raise DomainError("table_not_open", f"table {table.name} has no open visit: seat the guests first",
-                          table=table.name)
-    placed = submit_order(conn, table, OrderRequest(client_key=client_key, lines=tuple(lines), channel=Channel.STAFF),
-                          cache)
+        raise DomainError(
+            "table_not_open", f"table {table.name} has no open visit: seat the guests first", table=table.name
+        )
+    placed = submit_order(
+        conn, table, OrderRequest(client_key=client_key, lines=tuple(lines), channel=Channel.STAFF), cache
+    )
     return order_row(conn, placed.order["id"])
 
 
-def take_payment(conn: apsw.Connection, session_id: int, method: str, amount_minor: int,
-                 taken_by: str) -> PaymentResult:
+def take_payment(
+    conn: apsw.Connection, session_id: int, method: str, amount_minor: int, taken_by: str
+) -> PaymentResult:
     """record_payment, with the name of who took it on the payment row."""
     result = record_payment(conn, session_id, method, amount_minor)
-    conn.execute("UPDATE payments SET taken_by = ? WHERE id = (SELECT max(id) FROM payments WHERE session_id = ?)",
-                 (taken_by, session_id))
+    conn.execute(
+        "UPDATE payments SET taken_by = ? WHERE id = (SELECT max(id) FROM payments WHERE session_id = ?)",
+        (taken_by, session_id),
+    )
     return result
 
 
 def _handle(conn: apsw.Connection, where: str, params: tuple[int, ...], handled_by: str) -> list[str]:
-    return [kind for (kind,) in conn.execute(
-        f"UPDATE service_requests SET handled_at = ?, handled_by = ? WHERE handled_at IS NULL AND {where}"
-        " RETURNING kind", (utc_now(), handled_by, *params))]
+    return [
+        kind
+        for (kind,) in conn.execute(
+            f"UPDATE service_requests SET handled_at = ?, handled_by = ? WHERE handled_at IS NULL AND {where}"
+            " RETURNING kind",
+            (utc_now(), handled_by, *params),
+        )
+    ]
 
 
 def handle_calls(conn: apsw.Connection, table_id: int, handled_by: str) -> list[str]:
@@ -147,21 +174,25 @@ def close_visit(conn: apsw.Connection, session_id: int, closed_by: str, confirm_
 
 @dataclass(frozen=True, slots=True)
 class DayClosed:
-    closed: int                   # visits closed
-    unpaid: Mapping[str, int]     # table name -> what its visit left unpaid
-    unpaid_minor: int             # their sum
+    closed: int  # visits closed
+    unpaid: Mapping[str, int]  # table name -> what its visit left unpaid
+    unpaid_minor: int  # their sum
 
 
 def close_day(conn: apsw.Connection, closed_by: str, confirm_unpaid: bool = False) -> DayClosed:
     """Close every open visit. Visits still owing are refused unless confirm_unpaid (they stay in the records
     as unpaid; nothing is silently dropped). Returns how many closed and what they left unpaid."""
-    visits: list[tuple[int, str]] = list(conn.execute(
-        "SELECT s.id, t.name FROM table_sessions s JOIN tables t ON t.id = s.table_id"
-        " WHERE s.status != 'closed' ORDER BY t.sort, t.id"))
+    visits: list[tuple[int, str]] = list(
+        conn.execute(
+            "SELECT s.id, t.name FROM table_sessions s JOIN tables t ON t.id = s.table_id"
+            " WHERE s.status != 'closed' ORDER BY t.sort, t.id"
+        )
+    )
     owing = {name: due for session_id, name in visits if (due := unpaid_minor(conn, session_id)) > 0}
     if owing and not confirm_unpaid:
-        raise DomainError("unpaid_session", f"{len(owing)} table(s) still owe money: {', '.join(owing)}",
-                          tables=sorted(owing))
+        raise DomainError(
+            "unpaid_session", f"{len(owing)} table(s) still owe money: {', '.join(owing)}", tables=sorted(owing)
+        )
     for session_id, _ in visits:
         close_visit(conn, session_id, closed_by, confirm_unpaid=True)
     return DayClosed(len(visits), owing, sum(owing.values()))

@@ -21,13 +21,15 @@ DUPLICATE = "duplicate"
 
 def last_applied_seq(conn: apsw.Connection, target: str, relay_store: str = "") -> int:
     """The next poll's `after=`: every message of the relay store up to it is in the store."""
-    row = conn.execute("SELECT coalesce(max(seq), 0) FROM inbox_seen WHERE source = ?",
-                       (relay_source(target, relay_store),)).fetchone()
+    row = conn.execute(
+        "SELECT coalesce(max(seq), 0) FROM inbox_seen WHERE source = ?", (relay_source(target, relay_store),)
+    ).fetchone()
     return int(row[0]) if row is not None else 0
 
 
-def apply_message(conn: apsw.Connection, target: str, relay_store: str, seq: int, message_id: str,
-                  apply: Callable[[], str]) -> str:
+def apply_message(
+    conn: apsw.Connection, target: str, relay_store: str, seq: int, message_id: str, apply: Callable[[], str]
+) -> str:
     """In one write transaction (the lock taken up front): DUPLICATE when message `seq` was applied already, or when
     `message_id` (an order's client key) was, under another seq (that seq is then recorded as applied, so the next
     poll moves past it); otherwise the message recorded first (so the order's own outbox rows include this relay
@@ -37,8 +39,9 @@ def apply_message(conn: apsw.Connection, target: str, relay_store: str, seq: int
     try:
         if conn.execute("SELECT 1 FROM inbox_seen WHERE source = ? AND seq = ?", (source, seq)).fetchone():
             outcome = DUPLICATE
-        elif conn.execute("SELECT 1 FROM inbox_seen WHERE source = ? AND message_id = ?",
-                          (source, message_id)).fetchone():
+        elif conn.execute(
+            "SELECT 1 FROM inbox_seen WHERE source = ? AND message_id = ?", (source, message_id)
+        ).fetchone():
             _seen(conn, source, f"repeat:{seq}", seq)
             outcome = DUPLICATE
         else:
@@ -53,14 +56,17 @@ def apply_message(conn: apsw.Connection, target: str, relay_store: str, seq: int
 
 
 def _seen(conn: apsw.Connection, source: str, message_id: str, seq: int) -> None:
-    conn.execute("INSERT INTO inbox_seen (source, message_id, seq, applied_at) VALUES (?, ?, ?, ?)",
-                 (source, message_id, seq, utc_now()))
+    conn.execute(
+        "INSERT INTO inbox_seen (source, message_id, seq, applied_at) VALUES (?, ?, ?, ?)",
+        (source, message_id, seq, utc_now()),
+    )
 
 
 def move_menu_version_past(conn: apsw.Connection, past: int) -> bool:
     """The store's menu version set to past + 1 unless it is there already (something else moved it): the next menu
     push is then newer than anything the relay or a phone holds. True when it moved."""
     with conn:
-        moved = conn.execute("UPDATE menu_meta SET version = ? WHERE version <= ? RETURNING version",
-                             (past + 1, past)).fetchall()
+        moved = conn.execute(
+            "UPDATE menu_meta SET version = ? WHERE version <= ? RETURNING version", (past + 1, past)
+        ).fetchall()
     return bool(moved)

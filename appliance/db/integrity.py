@@ -51,8 +51,9 @@ def check_problems(conn: apsw.Connection, *, full: bool = True) -> list[str]:
     if found == ["ok"]:
         return []
     # one row can hold several lines, headed "*** in database main ***": one problem per item
-    return [line.strip() for row in found for line in str(row).splitlines()
-            if line.strip() and not line.startswith("***")]
+    return [
+        line.strip() for row in found for line in str(row).splitlines() if line.strip() and not line.startswith("***")
+    ]
 
 
 def database_problems(path: str | Path, *, full: bool = True) -> list[str]:
@@ -76,8 +77,10 @@ def refuse_damaged_store(db_path: Path, advice: Callable[[], str]) -> None:
         return
     problems = database_problems(db_path, full=False)
     if problems:
-        raise StoreDamaged(f"the database {db_path} is damaged (quick_check: {'; '.join(problems[:2])}).\n"
-                           f"  Not starting on it. {advice()}")
+        raise StoreDamaged(
+            f"the database {db_path} is damaged (quick_check: {'; '.join(problems[:2])}).\n"
+            f"  Not starting on it. {advice()}"
+        )
 
 
 def newest_order_at(conn: apsw.Connection) -> str | None:
@@ -106,8 +109,9 @@ def inspect_store_file(path: str | Path, *, full: bool = True) -> StoreFileInfo:
     try:
         problems = check_problems(conn, full=full)
         if problems:
-            raise DatabaseProblem(f"{path} is damaged ({'integrity_check' if full else 'quick_check'}: "
-                                  f"{'; '.join(problems[:3])})")
+            raise DatabaseProblem(
+                f"{path} is damaged ({'integrity_check' if full else 'quick_check'}: {'; '.join(problems[:3])})"
+            )
         return store_info(conn, path)
     finally:
         conn.close()
@@ -118,8 +122,7 @@ def store_info(conn: apsw.Connection, path: str | Path) -> StoreFileInfo:
         tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         if not {"settings", "schema_migrations", "orders"} <= tables:
             raise DatabaseProblem(f"{path} is not a Tablebox store (its tables are not a store's)")
-        settings = dict(conn.execute(
-            "SELECT key, value FROM settings WHERE key IN ('store_id', 'store_name')"))
+        settings = dict(conn.execute("SELECT key, value FROM settings WHERE key IN ('store_id', 'store_name')"))
         if "store_id" not in settings:
             raise DatabaseProblem(f"{path} is not a Tablebox store (no store_id: never initialised)")
         version: int = scalar(conn, "SELECT max(version) FROM schema_migrations") or 0
@@ -141,14 +144,23 @@ def store_info(conn: apsw.Connection, path: str | Path) -> StoreFileInfo:
 
 # -- Copies of a database file (appliance.backup): the SQLite side of backing up and restoring ------------------
 
+
 class CopyFailed(StoreError):
     """A copy of the store could not be made whole; the message says why (the caller says what to do)."""
 
 
-def copy_snapshot(db_path: Path, target: Path, *, shown_as: Path | None = None, vfs: str | None = None,
-                  step_pages: int = 256,
-                  room_for: Callable[[int], None] | None = None, progress: Callable[[int, int], None] | None = None,
-                  busy_give_up_seconds: float = 60.0, max_restarts: int = 20) -> StoreFileInfo:
+def copy_snapshot(
+    db_path: Path,
+    target: Path,
+    *,
+    shown_as: Path | None = None,
+    vfs: str | None = None,
+    step_pages: int = 256,
+    room_for: Callable[[int], None] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    busy_give_up_seconds: float = 60.0,
+    max_restarts: int = 20,
+) -> StoreFileInfo:
     """Copy the live database page by page with SQLite's backup API into the new file `target`, then make the copy
     a self-contained file (journal_mode=DELETE) and check it (integrity_check, a store's tables and store_id).
 
@@ -183,8 +195,9 @@ def copy_snapshot(db_path: Path, target: Path, *, shown_as: Path | None = None, 
                 except (apsw.BusyError, apsw.LockedError):
                     busy_since = busy_since or time.monotonic()
                     if time.monotonic() - busy_since > busy_give_up_seconds:
-                        raise CopyFailed(f"the database stayed busy for {busy_give_up_seconds:.0f} s: try again"
-                                         ) from None
+                        raise CopyFailed(
+                            f"the database stayed busy for {busy_give_up_seconds:.0f} s: try again"
+                        ) from None
                     time.sleep(0.05)
                     continue
                 if progress is not None:
@@ -196,8 +209,10 @@ def copy_snapshot(db_path: Path, target: Path, *, shown_as: Path | None = None, 
         dst.execute("PRAGMA journal_mode=DELETE")
         problems = check_problems(dst, full=True)
         if problems:
-            raise CopyFailed(f"the copy fails its integrity check ({'; '.join(problems[:3])}); "
-                             "the live database may be damaged: run `tablebox doctor`")
+            raise CopyFailed(
+                f"the copy fails its integrity check ({'; '.join(problems[:3])}); "
+                "the live database may be damaged: run `tablebox doctor`"
+            )
         try:
             return store_info(dst, shown_as or target)
         except DatabaseProblem as exc:

@@ -34,7 +34,9 @@ def load_menu(conn: apsw.Connection) -> Menu:
             for gid, names, lo, hi in conn.execute("SELECT id, names, min_choices, max_choices FROM option_groups")
         }
         groups_by_item: dict[int, list[OptionGroup]] = defaultdict(list)
-        for item_id, gid in conn.execute("SELECT item_id, group_id FROM item_option_groups ORDER BY item_id, sort, group_id"):
+        for item_id, gid in conn.execute(
+            "SELECT item_id, group_id FROM item_option_groups ORDER BY item_id, sort, group_id"
+        ):
             groups_by_item[item_id].append(groups[gid])
         variants_by_item: dict[int, list[Variant]] = defaultdict(list)
         for vid, item_id, names, price in conn.execute(
@@ -104,7 +106,10 @@ def take_stock(conn: apsw.Connection, taken: Mapping[int, int]) -> list[int]:
 
 
 def set_sold_out(conn: apsw.Connection, item_id: int, sold_out: bool) -> None:
-    if conn.execute("UPDATE items SET sold_out = ? WHERE id = ? RETURNING id", (int(sold_out), item_id)).fetchone() is None:
+    if (
+        conn.execute("UPDATE items SET sold_out = ? WHERE id = ? RETURNING id", (int(sold_out), item_id)).fetchone()
+        is None
+    ):
         raise DomainError("unknown_item", "no such dish", item_id=item_id)
 
 
@@ -122,8 +127,9 @@ def set_stock(conn: apsw.Connection, item_id: int, stock: int | None) -> None:
 
 def set_image(conn: apsw.Connection, item_key: str, image: str | None) -> int:
     """Attach a prepared photo (see appliance.images) to a dish, by its key or id. Returns the dish id."""
-    row = conn.execute("UPDATE items SET image = ? WHERE key = ? OR CAST(id AS TEXT) = ? RETURNING id",
-                       (image, item_key, item_key)).fetchone()
+    row = conn.execute(
+        "UPDATE items SET image = ? WHERE key = ? OR CAST(id AS TEXT) = ? RETURNING id", (image, item_key, item_key)
+    ).fetchone()
     if row is None:
         raise DomainError("unknown_item", f"no dish with key or id {item_key!r}", item=item_key)
     return int(row[0])
@@ -140,11 +146,16 @@ def set_price(conn: apsw.Connection, item_id: int, price_minor: int, variant_id:
         ).fetchone()
     else:
         row = conn.execute(
-            "UPDATE variants SET price_minor = ? WHERE id = ? AND item_id = ? RETURNING id", (price_minor, variant_id, item_id)
+            "UPDATE variants SET price_minor = ? WHERE id = ? AND item_id = ? RETURNING id",
+            (price_minor, variant_id, item_id),
         ).fetchone()
     if row is None:
-        raise DomainError("unknown_item", "no such dish or variant (dishes with variants are priced per variant)",
-                          item_id=item_id, variant_id=variant_id)
+        raise DomainError(
+            "unknown_item",
+            "no such dish or variant (dishes with variants are priced per variant)",
+            item_id=item_id,
+            variant_id=variant_id,
+        )
 
 
 def import_menu(conn: apsw.Connection, data: Mapping[str, Any]) -> dict[str, int]:
@@ -153,8 +164,10 @@ def import_menu(conn: apsw.Connection, data: Mapping[str, Any]) -> dict[str, int
     if scalar(conn, "SELECT count(*) FROM items"):
         raise DomainError("menu_not_empty", "this store already has a menu")
     for sort, station in enumerate(data.get("stations", [])):
-        conn.execute("INSERT INTO stations (key, names, sort) VALUES (?, ?, ?)",
-                     (station["key"], dumps(station.get("name", {})), sort))
+        conn.execute(
+            "INSERT INTO stations (key, names, sort) VALUES (?, ?, ?)",
+            (station["key"], dumps(station.get("name", {})), sort),
+        )
     group_ids: dict[str, int] = {}
     for group in data.get("option_groups", []):
         group_ids[group["key"]] = scalar(
@@ -165,13 +178,22 @@ def import_menu(conn: apsw.Connection, data: Mapping[str, Any]) -> dict[str, int
         for sort, option in enumerate(group["options"]):
             conn.execute(
                 "INSERT INTO options (group_id, key, names, price_delta_minor, sold_out, sort) VALUES (?, ?, ?, ?, ?, ?)",
-                (group_ids[group["key"]], option["key"], dumps(option["name"]), option.get("price_delta_minor", 0),
-                 int(option.get("sold_out", False)), sort),
+                (
+                    group_ids[group["key"]],
+                    option["key"],
+                    dumps(option["name"]),
+                    option.get("price_delta_minor", 0),
+                    int(option.get("sold_out", False)),
+                    sort,
+                ),
             )
     counts = {"categories": 0, "items": 0, "variants": 0}
     for csort, category in enumerate(data.get("categories", [])):
-        cid = scalar(conn, "INSERT INTO categories (key, names, sort) VALUES (?, ?, ?) RETURNING id",
-                     (category["key"], dumps(category["name"]), csort))
+        cid = scalar(
+            conn,
+            "INSERT INTO categories (key, names, sort) VALUES (?, ?, ?) RETURNING id",
+            (category["key"], dumps(category["name"]), csort),
+        )
         counts["categories"] += 1
         for isort, item in enumerate(category["items"]):
             window = item.get("available") or {}
@@ -186,10 +208,23 @@ def import_menu(conn: apsw.Connection, data: Mapping[str, Any]) -> dict[str, int
                 "INSERT INTO items (key, category_id, names, descriptions, price_minor, image, allergens, station,"
                 " prep_minutes, available_from, available_until, sold_out, stock, hidden, sort)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                (item["key"], cid, dumps(item["name"]), dumps(item.get("description", {})), item.get("price_minor"),
-                 item.get("image"), dumps(item.get("allergens", [])), item["station"], item.get("prep_minutes"),
-                 window.get("from"), window.get("until"), int(item.get("sold_out", False) or stock == 0), stock,
-                 int(item.get("hidden", False)), isort),
+                (
+                    item["key"],
+                    cid,
+                    dumps(item["name"]),
+                    dumps(item.get("description", {})),
+                    item.get("price_minor"),
+                    item.get("image"),
+                    dumps(item.get("allergens", [])),
+                    item["station"],
+                    item.get("prep_minutes"),
+                    window.get("from"),
+                    window.get("until"),
+                    int(item.get("sold_out", False) or stock == 0),
+                    stock,
+                    int(item.get("hidden", False)),
+                    isort,
+                ),
             )
             counts["items"] += 1
             for vsort, variant in enumerate(item.get("variants", [])):
@@ -201,8 +236,10 @@ def import_menu(conn: apsw.Connection, data: Mapping[str, Any]) -> dict[str, int
             for gsort, gkey in enumerate(item.get("option_groups", [])):
                 if gkey not in group_ids:
                     raise DomainError("invalid_menu", f"item {item['key']}: unknown option group {gkey!r}")
-                conn.execute("INSERT INTO item_option_groups (item_id, group_id, sort) VALUES (?, ?, ?)",
-                             (iid, group_ids[gkey], gsort))
+                conn.execute(
+                    "INSERT INTO item_option_groups (item_id, group_id, sort) VALUES (?, ?, ?)",
+                    (iid, group_ids[gkey], gsort),
+                )
     return counts
 
 
@@ -217,13 +254,15 @@ def set_window(conn: apsw.Connection, item_id: int, window: Window | None) -> No
     if window is not None and window.start == window.until:
         raise DomainError("invalid_window", "start and end are the same: leave it empty for all day", item_id=item_id)
     start, _, until = str(window).partition("-") if window else (None, None, None)
-    row = conn.execute("UPDATE items SET available_from = ?, available_until = ? WHERE id = ? RETURNING id",
-                       (start, until, item_id)).fetchone()
+    row = conn.execute(
+        "UPDATE items SET available_from = ?, available_until = ? WHERE id = ? RETURNING id", (start, until, item_id)
+    ).fetchone()
     if row is None:
         raise DomainError("unknown_item", "no such dish", item_id=item_id)
 
 
 # -- The menu as staff run it (the console): every dish, hidden ones too --------------------------------------------
+
 
 @dataclass(frozen=True, slots=True)
 class DishVariant:
@@ -235,16 +274,16 @@ class DishVariant:
 @dataclass(frozen=True, slots=True)
 class Dish:
     id: int
-    key: str                    # the item's key, or its id when it has none
+    key: str  # the item's key, or its id when it has none
     category_id: int
     category: Mapping[str, str]  # the category's names
     names: Mapping[str, str]
-    price_minor: int | None      # None: priced by its variants
+    price_minor: int | None  # None: priced by its variants
     variants: tuple[DishVariant, ...]
-    stock: int | None            # None: not counted
+    stock: int | None  # None: not counted
     sold_out: bool
     hidden: bool
-    window: Window | None        # None: served all day
+    window: Window | None  # None: served all day
 
 
 def staff_dishes(conn: apsw.Connection) -> list[Dish]:
@@ -252,14 +291,29 @@ def staff_dishes(conn: apsw.Connection) -> list[Dish]:
     with conn:
         variants: dict[int, list[DishVariant]] = defaultdict(list)
         for vid, item_id, names, price in conn.execute(
-                "SELECT id, item_id, names, price_minor FROM variants ORDER BY item_id, sort, id"):
+            "SELECT id, item_id, names, price_minor FROM variants ORDER BY item_id, sort, id"
+        ):
             variants[item_id].append(DishVariant(vid, _names(names), price))
-        dishes = [Dish(iid, key or str(iid), cid, _names(cnames), _names(names), price, tuple(variants[iid]), stock,
-                     bool(sold_out), bool(hidden), Window.parse(a_from, a_until) if a_from and a_until else None)
-                for iid, key, cid, cnames, names, price, stock, sold_out, hidden, a_from, a_until in conn.execute(
-                    "SELECT i.id, i.key, c.id, c.names, i.names, i.price_minor, i.stock, i.sold_out, i.hidden,"
-                    " i.available_from, i.available_until FROM items i JOIN categories c ON c.id = i.category_id"
-                    " WHERE i.removed_at IS NULL ORDER BY c.sort, c.id, i.sort, i.id")]
+        dishes = [
+            Dish(
+                iid,
+                key or str(iid),
+                cid,
+                _names(cnames),
+                _names(names),
+                price,
+                tuple(variants[iid]),
+                stock,
+                bool(sold_out),
+                bool(hidden),
+                Window.parse(a_from, a_until) if a_from and a_until else None,
+            )
+            for iid, key, cid, cnames, names, price, stock, sold_out, hidden, a_from, a_until in conn.execute(
+                "SELECT i.id, i.key, c.id, c.names, i.names, i.price_minor, i.stock, i.sold_out, i.hidden,"
+                " i.available_from, i.available_until FROM items i JOIN categories c ON c.id = i.category_id"
+                " WHERE i.removed_at IS NULL ORDER BY c.sort, c.id, i.sort, i.id"
+            )
+        ]
     return dishes  # noqa: RET504 - outside the `with`: apsw's __exit__ may swallow, for the type checker
 
 

@@ -58,4 +58,4 @@ def current_version(conn: apsw.Connection) -> int:
         row = conn.execute("SELECT max(version) FROM schema_migrations").fetchone()
     except apsw.SQLError:
         return 0
-    return row[0] or 0
+    return int(row[0] or 0) if row is not None else 0

@@ -39,10 +39,17 @@ class OrderEvent:
     def payload(self) -> dict[str, Any]:
         """What a diner's event stream carries (the diner API's `order` event)."""
         return {
-            "event_id": self.id, "order_id": self.order_id, "ticket_no": self.ticket_no,
-            "session_id": self.session_id, "from": self.from_status, "to": self.to_status,
-            "line_no": self.line_no, "reason": self.reason, "at": self.at,
-            "order_status": self.order_status, "total_minor": self.total_minor,
+            "event_id": self.id,
+            "order_id": self.order_id,
+            "ticket_no": self.ticket_no,
+            "session_id": self.session_id,
+            "from": self.from_status,
+            "to": self.to_status,
+            "line_no": self.line_no,
+            "reason": self.reason,
+            "at": self.at,
+            "order_status": self.order_status,
+            "total_minor": self.total_minor,
         }
 
 

@@ -44,8 +44,10 @@ class OrderRequest:
             "channel": self.channel.value,
             "note": self.note,
             "diners": self.diners,
-            "lines": [[line.item_id, line.variant_id, sorted(line.option_ids), line.quantity, line.note]
-                      for line in self.lines],
+            "lines": [
+                [line.item_id, line.variant_id, sorted(line.option_ids), line.quantity, line.note]
+                for line in self.lines
+            ],
         }
         return hashlib.sha256(dumps(body).encode()).hexdigest()
 
@@ -89,7 +91,9 @@ def submit_order(conn: apsw.Connection, table: Table, request: OrderRequest, cac
     """Price and store an order in the caller's transaction: order, lines, status event, one print job
     per station, one outbox row per sync target, stock taken. A repeated client key returns the original."""
     fingerprint = request.fingerprint(table.id)
-    existing = conn.execute("SELECT id, request_hash FROM orders WHERE client_key = ?", (request.client_key,)).fetchone()
+    existing = conn.execute(
+        "SELECT id, request_hash FROM orders WHERE client_key = ?", (request.client_key,)
+    ).fetchone()
     if existing is not None:
         if existing[1] != fingerprint and existing[1] not in _other_diner_channel_fingerprints(request, table.id):
             raise DomainError("idempotency_key_reused", "this client_key was already used for a different order")
@@ -99,22 +103,36 @@ def submit_order(conn: apsw.Connection, table: Table, request: OrderRequest, cac
     settings = snap.settings
     minute = settings.minute_of_day()
     if request.channel != Channel.STAFF and not settings.open_at(minute):
-        raise DomainError("store_closed", "the restaurant is not taking orders now",
-                          opening_hours=list(settings.opening_hours))
-    cart = price_cart(snap.menu, request.lines, minute_of_day=minute,
-                      service_charge_bp=settings.service_charge_bp, tax_rate_bp=settings.tax_rate_bp)
+        raise DomainError(
+            "store_closed", "the restaurant is not taking orders now", opening_hours=list(settings.opening_hours)
+        )
+    cart = price_cart(
+        snap.menu,
+        request.lines,
+        minute_of_day=minute,
+        service_charge_bp=settings.service_charge_bp,
+        tax_rate_bp=settings.tax_rate_bp,
+    )
     taken = check_stock(cart, counted_stock(conn, sorted({line.item.id for line in cart.lines})))
     if request.expected_total_minor is not None and request.expected_total_minor != cart.totals.total_minor:
-        raise DomainError("price_changed", "prices changed since the menu was loaded",
-                          total_minor=cart.totals.total_minor, expected_total_minor=request.expected_total_minor,
-                          subtotal_minor=cart.totals.subtotal_minor,
-                          service_charge_minor=cart.totals.service_charge_minor)
+        raise DomainError(
+            "price_changed",
+            "prices changed since the menu was loaded",
+            total_minor=cart.totals.total_minor,
+            expected_total_minor=request.expected_total_minor,
+            subtotal_minor=cart.totals.subtotal_minor,
+            service_charge_minor=cart.totals.service_charge_minor,
+        )
 
     session = session_for_order(conn, table, settings.tables_need_staff_open, request.diners)
     now = utc_now()
     day = settings.business_day()
-    ticket_no = scalar(conn, "INSERT INTO ticket_counters (day, last) VALUES (?, 1)"
-                             " ON CONFLICT (day) DO UPDATE SET last = last + 1 RETURNING last", (day,))
+    ticket_no = scalar(
+        conn,
+        "INSERT INTO ticket_counters (day, last) VALUES (?, 1)"
+        " ON CONFLICT (day) DO UPDATE SET last = last + 1 RETURNING last",
+        (day,),
+    )
     accepted = request.channel == Channel.STAFF or settings.auto_accept
     status = OrderStatus.ACCEPTED if accepted else OrderStatus.SUBMITTED
     t = cart.totals
@@ -123,25 +141,63 @@ def submit_order(conn: apsw.Connection, table: Table, request: OrderRequest, cac
         "INSERT INTO orders (ticket_day, ticket_no, table_id, session_id, channel, client_key, request_hash, status,"
         " currency, subtotal_minor, service_charge_minor, total_minor, tax_minor, note, lang, created_at, updated_at)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-        (day, ticket_no, table.id, session["id"], request.channel.value, request.client_key, fingerprint,
-         status.value, settings.currency, t.subtotal_minor, t.service_charge_minor, t.total_minor, t.tax_minor,
-         request.note, request.lang, now, now),
+        (
+            day,
+            ticket_no,
+            table.id,
+            session["id"],
+            request.channel.value,
+            request.client_key,
+            fingerprint,
+            status.value,
+            settings.currency,
+            t.subtotal_minor,
+            t.service_charge_minor,
+            t.total_minor,
+            t.tax_minor,
+            request.note,
+            request.lang,
+            now,
+            now,
+        ),
     )
     lines_view = _insert_lines(conn, order_id, cart)
     actor = Actor.STAFF if request.channel == Channel.STAFF else Actor.DINER
     _event(conn, order_id, session["id"], None, OrderStatus.SUBMITTED, actor, None, now)
     if accepted:
-        _event(conn, order_id, session["id"], OrderStatus.SUBMITTED, OrderStatus.ACCEPTED,
-               actor if request.channel == Channel.STAFF else Actor.SYSTEM, None, now)
+        _event(
+            conn,
+            order_id,
+            session["id"],
+            OrderStatus.SUBMITTED,
+            OrderStatus.ACCEPTED,
+            actor if request.channel == Channel.STAFF else Actor.SYSTEM,
+            None,
+            now,
+        )
     sold_out_now = take_stock(conn, taken)
     if accepted or settings.print_on == "submit":
         _ticket_jobs(conn, order_id, session["id"], cart.stations, now)
     order = {
-        "id": order_id, "ticket_no": ticket_no, "ticket_day": day, "table_id": table.id, "table": table.name,
-        "session_id": session["id"], "channel": request.channel.value, "client_key": request.client_key,
-        "status": status.value, "currency": settings.currency, "subtotal_minor": t.subtotal_minor,
-        "service_charge_minor": t.service_charge_minor, "total_minor": t.total_minor, "tax_minor": t.tax_minor,
-        "note": request.note, "created_at": now, "updated_at": now, "cancel_reason": None, "lines": lines_view,
+        "id": order_id,
+        "ticket_no": ticket_no,
+        "ticket_day": day,
+        "table_id": table.id,
+        "table": table.name,
+        "session_id": session["id"],
+        "channel": request.channel.value,
+        "client_key": request.client_key,
+        "status": status.value,
+        "currency": settings.currency,
+        "subtotal_minor": t.subtotal_minor,
+        "service_charge_minor": t.service_charge_minor,
+        "total_minor": t.total_minor,
+        "tax_minor": t.tax_minor,
+        "note": request.note,
+        "created_at": now,
+        "updated_at": now,
+        "cancel_reason": None,
+        "lines": lines_view,
     }
     _outbox(conn, "order.submitted", f"order.submitted:{request.client_key}", order, now, request.client_key)
     return SubmitResult(order, created=True, sold_out_now=sold_out_now)
@@ -160,26 +216,53 @@ def _insert_lines(conn: apsw.Connection, order_id: int, cart: PricedCart) -> lis
     for line in cart.lines:
         options = [{"id": o.id, "names": dict(o.names), "price_delta_minor": o.price_delta_minor} for o in line.options]
         view = {
-            "line_no": line.line_no, "item_id": line.item.id,
+            "line_no": line.line_no,
+            "item_id": line.item.id,
             "variant_id": line.variant.id if line.variant else None,
-            "names": dict(line.item.names), "variant_names": dict(line.variant.names) if line.variant else None,
-            "options": options, "quantity": line.quantity, "unit_price_minor": line.unit_price_minor,
-            "line_total_minor": line.line_total_minor, "note": line.note, "station": line.station,
-            "status": LineStatus.ACTIVE.value, "void_reason": None,
+            "names": dict(line.item.names),
+            "variant_names": dict(line.variant.names) if line.variant else None,
+            "options": options,
+            "quantity": line.quantity,
+            "unit_price_minor": line.unit_price_minor,
+            "line_total_minor": line.line_total_minor,
+            "note": line.note,
+            "station": line.station,
+            "status": LineStatus.ACTIVE.value,
+            "void_reason": None,
         }
         conn.execute(
             "INSERT INTO order_lines (order_id, line_no, item_id, variant_id, item_names, variant_names, options,"
             " quantity, unit_price_minor, line_total_minor, note, station) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (order_id, line.line_no, line.item.id, view["variant_id"], dumps(view["names"]),
-             dumps(view["variant_names"]) if line.variant else None, dumps(options), line.quantity,
-             line.unit_price_minor, line.line_total_minor, line.note, line.station),
+            (
+                order_id,
+                line.line_no,
+                line.item.id,
+                view["variant_id"],
+                dumps(view["names"]),
+                dumps(view["variant_names"]) if line.variant else None,
+                dumps(options),
+                line.quantity,
+                line.unit_price_minor,
+                line.line_total_minor,
+                line.note,
+                line.station,
+            ),
         )
         views.append(view)
     return views
 
 
-def _event(conn: apsw.Connection, order_id: int, session_id: int, source: OrderStatus | None, target: OrderStatus,
-           actor: Actor, reason: str | None, at: str, line_id: int | None = None) -> int:
+def _event(
+    conn: apsw.Connection,
+    order_id: int,
+    session_id: int,
+    source: OrderStatus | None,
+    target: OrderStatus,
+    actor: Actor,
+    reason: str | None,
+    at: str,
+    line_id: int | None = None,
+) -> int:
     event_id: int = scalar(
         conn,
         "INSERT INTO order_events (order_id, session_id, line_id, from_status, to_status, actor, reason, at)"
@@ -204,12 +287,22 @@ def _outbox(conn: apsw.Connection, kind: str, key: str, payload: dict[str, Any],
     client key is in inbox_seen as a message of `relay_source(TARGET, RELAY_STORE_ID)`, the target's store_id
     setting): the public relay has no business with the orders taken on the store's own network, and its phones could
     not see them anyway."""
-    enabled = [(str(name), str(kind), str(relay_store)) for name, kind, relay_store in conn.execute(
-        "SELECT name, kind, coalesce(json_extract(config, '$.store_id'), '') FROM sync_targets WHERE enabled"
-        " ORDER BY name")]
-    targets = [name for name, kind, relay_store in enabled
-               if kind != "relay" or conn.execute("SELECT 1 FROM inbox_seen WHERE source = ? AND message_id = ?",
-                                                  (relay_source(name, relay_store), client_key)).fetchone()]
+    enabled = [
+        (str(name), str(kind), str(relay_store))
+        for name, kind, relay_store in conn.execute(
+            "SELECT name, kind, coalesce(json_extract(config, '$.store_id'), '') FROM sync_targets WHERE enabled"
+            " ORDER BY name"
+        )
+    ]
+    targets = [
+        name
+        for name, kind, relay_store in enabled
+        if kind != "relay"
+        or conn.execute(
+            "SELECT 1 FROM inbox_seen WHERE source = ? AND message_id = ?",
+            (relay_source(name, relay_store), client_key),
+        ).fetchone()
+    ]
     if not targets:
         return 0
     body = dumps(payload)
@@ -221,22 +314,33 @@ def _outbox(conn: apsw.Connection, kind: str, key: str, payload: dict[str, Any],
     return len(targets)
 
 
-_LINE_COLUMNS = ("order_id, line_no, item_id, variant_id, item_names, variant_names, options, quantity,"
-                 " unit_price_minor, line_total_minor, note, station, status, void_reason")
+_LINE_COLUMNS = (
+    "order_id, line_no, item_id, variant_id, item_names, variant_names, options, quantity,"
+    " unit_price_minor, line_total_minor, note, station, status, void_reason"
+)
 
 
 def _line_view(row: tuple[Any, ...]) -> dict[str, Any]:
     (_, line_no, item_id, variant_id, names, vnames, options, qty, unit, total, note, station, status, reason) = row
     return {
-        "line_no": line_no, "item_id": item_id, "variant_id": variant_id, "names": json.loads(names),
-        "variant_names": json.loads(vnames) if vnames else None, "options": json.loads(options), "quantity": qty,
-        "unit_price_minor": unit, "line_total_minor": total, "note": note, "station": station, "status": status,
+        "line_no": line_no,
+        "item_id": item_id,
+        "variant_id": variant_id,
+        "names": json.loads(names),
+        "variant_names": json.loads(vnames) if vnames else None,
+        "options": json.loads(options),
+        "quantity": qty,
+        "unit_price_minor": unit,
+        "line_total_minor": total,
+        "note": note,
+        "station": station,
+        "status": status,
         "void_reason": reason,
     }
 
 
 _ORDER_SQL = (
-    "SELECT o.id, o.ticket_no, o.ticket_day, o.table_id, t.name AS \"table\", o.session_id, o.channel, o.client_key,"
+    'SELECT o.id, o.ticket_no, o.ticket_day, o.table_id, t.name AS "table", o.session_id, o.channel, o.client_key,'
     " o.status, o.currency, o.subtotal_minor, o.service_charge_minor, o.total_minor, o.tax_minor, o.note,"
     " o.created_at, o.updated_at, CASE WHEN o.status = 'cancelled' THEN (SELECT reason FROM order_events e"
     " WHERE e.order_id = o.id AND e.to_status = 'cancelled' ORDER BY e.id DESC LIMIT 1) END AS cancel_reason"
@@ -268,12 +372,21 @@ def order_view(conn: apsw.Connection, order_id: int) -> dict[str, Any]:
 def session_orders(conn: apsw.Connection, session_id: int) -> list[dict[str, Any]]:
     """A visit's orders, oldest first, with their lines (bounded: a visit never holds hundreds)."""
     with conn:
-        orders = _with_lines(conn, list(rows(conn, _ORDER_SQL + " WHERE o.session_id = ? ORDER BY o.id LIMIT ?",
-                                             (session_id, ORDERS_PER_SESSION_LIMIT))))
+        orders = _with_lines(
+            conn,
+            list(
+                rows(
+                    conn,
+                    _ORDER_SQL + " WHERE o.session_id = ? ORDER BY o.id LIMIT ?",
+                    (session_id, ORDERS_PER_SESSION_LIMIT),
+                )
+            ),
+        )
     return orders  # noqa: RET504 - outside the `with`: apsw's __exit__ may swallow, for the type checker
 
 
 # -- Typed rows for staff (the console): the same orders as `order_view`, as frozen dataclasses ----------------------
+
 
 @dataclass(frozen=True, slots=True)
 class LineOption:
@@ -329,27 +442,82 @@ class OrderRow:
 def _line_row(row: tuple[Any, ...]) -> OrderLineRow:
     (_, line_no, item_id, variant_id, names, vnames, options, qty, unit, total, note, station, status, reason) = row
     chosen = tuple(LineOption(int(o["id"]), dict(o["names"]), int(o["price_delta_minor"])) for o in json.loads(options))
-    return OrderLineRow(line_no, item_id, variant_id, json.loads(names), json.loads(vnames) if vnames else None,
-                        chosen, qty, unit, total, note, station, LineStatus(status), reason)
+    return OrderLineRow(
+        line_no,
+        item_id,
+        variant_id,
+        json.loads(names),
+        json.loads(vnames) if vnames else None,
+        chosen,
+        qty,
+        unit,
+        total,
+        note,
+        station,
+        LineStatus(status),
+        reason,
+    )
 
 
-def _order_rows(conn: apsw.Connection, where: str, params: Sequence[object], *,
-                active_lines_only: bool = False) -> list[OrderRow]:
+def _order_rows(
+    conn: apsw.Connection, where: str, params: Sequence[object], *, active_lines_only: bool = False
+) -> list[OrderRow]:
     """Orders (`_ORDER_SQL` + where) with their lines, in two statements (the caller holds the transaction)."""
     found: list[tuple[Any, ...]] = list(conn.execute(_ORDER_SQL + where, params))
     if not found:
         return []
     lines: dict[int, list[OrderLineRow]] = {row[0]: [] for row in found}
     active = " AND status = 'active'" if active_lines_only else ""
-    for row in conn.execute(f"SELECT {_LINE_COLUMNS} FROM order_lines WHERE order_id IN ({','.join('?' * len(lines))})"
-                            f"{active} ORDER BY order_id, line_no", list(lines)):
+    for row in conn.execute(
+        f"SELECT {_LINE_COLUMNS} FROM order_lines WHERE order_id IN ({','.join('?' * len(lines))})"
+        f"{active} ORDER BY order_id, line_no",
+        list(lines),
+    ):
         lines[row[0]].append(_line_row(row))
     out = []
-    for (oid, ticket_no, day, table_id, table, session_id, channel, client_key, status, currency, subtotal, service,
-         total, tax, note, created_at, updated_at, cancel_reason) in found:
-        out.append(OrderRow(oid, ticket_no, day, table_id, table, session_id, Channel(channel), client_key,
-                            OrderStatus(status), currency, subtotal, service, total, tax, note, created_at, updated_at,
-                            cancel_reason, tuple(lines[oid])))
+    for (
+        oid,
+        ticket_no,
+        day,
+        table_id,
+        table,
+        session_id,
+        channel,
+        client_key,
+        status,
+        currency,
+        subtotal,
+        service,
+        total,
+        tax,
+        note,
+        created_at,
+        updated_at,
+        cancel_reason,
+    ) in found:
+        out.append(
+            OrderRow(
+                oid,
+                ticket_no,
+                day,
+                table_id,
+                table,
+                session_id,
+                Channel(channel),
+                client_key,
+                OrderStatus(status),
+                currency,
+                subtotal,
+                service,
+                total,
+                tax,
+                note,
+                created_at,
+                updated_at,
+                cancel_reason,
+                tuple(lines[oid]),
+            )
+        )
     return out
 
 
@@ -364,12 +532,20 @@ def order_row(conn: apsw.Connection, order_id: int) -> OrderRow:
 def visit_orders(conn: apsw.Connection, session_id: int) -> list[OrderRow]:
     """A visit's orders, oldest first, with all their lines (bounded like `session_orders`)."""
     with conn:
-        found = _order_rows(conn, " WHERE o.session_id = ? ORDER BY o.id LIMIT ?", (session_id, ORDERS_PER_SESSION_LIMIT))
+        found = _order_rows(
+            conn, " WHERE o.session_id = ? ORDER BY o.id LIMIT ?", (session_id, ORDERS_PER_SESSION_LIMIT)
+        )
     return found  # noqa: RET504 - outside the `with`: apsw's __exit__ may swallow, for the type checker
 
 
-def open_orders(conn: apsw.Connection, *, status: str | None = None, table: str | None = None,
-                station: str | None = None, limit: int = 200) -> list[OrderRow]:
+def open_orders(
+    conn: apsw.Connection,
+    *,
+    status: str | None = None,
+    table: str | None = None,
+    station: str | None = None,
+    limit: int = 200,
+) -> list[OrderRow]:
     """The kitchen board: orders not yet served or cancelled, newest first, with their active lines; narrowed to
     one status, one table (by name) or orders with an active line for one station. One read transaction."""
     where = [f"o.status IN ({','.join('?' * len(OPEN_STATUSES))})"]
@@ -381,12 +557,14 @@ def open_orders(conn: apsw.Connection, *, status: str | None = None, table: str 
         where.append("t.name = ?")
         params.append(table)
     if station:
-        where.append("EXISTS (SELECT 1 FROM order_lines l WHERE l.order_id = o.id AND l.station = ?"
-                     " AND l.status = 'active')")
+        where.append(
+            "EXISTS (SELECT 1 FROM order_lines l WHERE l.order_id = o.id AND l.station = ? AND l.status = 'active')"
+        )
         params.append(station)
     with conn:
-        found = _order_rows(conn, f" WHERE {' AND '.join(where)} ORDER BY o.id DESC LIMIT ?", (*params, limit),
-                            active_lines_only=True)
+        found = _order_rows(
+            conn, f" WHERE {' AND '.join(where)} ORDER BY o.id DESC LIMIT ?", (*params, limit), active_lines_only=True
+        )
     return found  # noqa: RET504 - outside the `with`: apsw's __exit__ may swallow, for the type checker
 
 
@@ -422,8 +600,9 @@ def newest_order_id(conn: apsw.Connection) -> int:
     return newest
 
 
-def change_status(conn: apsw.Connection, order_id: int, target: OrderStatus, actor: Actor,
-                  reason: str | None = None) -> OrderRow:
+def change_status(
+    conn: apsw.Connection, order_id: int, target: OrderStatus, actor: Actor, reason: str | None = None
+) -> OrderRow:
     """Move an order (accept, preparing, ready, served, cancel) if the rules allow it, with its event,
     its kitchen tickets (printing on accept) or void tickets (cancel), and its outbox rows."""
     row = one(conn, "SELECT id, status, session_id, client_key FROM orders WHERE id = ?", (order_id,))
@@ -433,28 +612,49 @@ def change_status(conn: apsw.Connection, order_id: int, target: OrderStatus, act
     now = utc_now()
     conn.execute("UPDATE orders SET status = ?, updated_at = ? WHERE id = ?", (target.value, now, order_id))
     event_id = _event(conn, order_id, row["session_id"], move.source, target, actor, move.reason, now)
-    stations = tuple(s for (s,) in conn.execute(
-        "SELECT DISTINCT station FROM order_lines WHERE order_id = ? AND status = 'active' ORDER BY line_no", (order_id,)))
+    stations = tuple(
+        s
+        for (s,) in conn.execute(
+            "SELECT DISTINCT station FROM order_lines WHERE order_id = ? AND status = 'active' ORDER BY line_no",
+            (order_id,),
+        )
+    )
     if target == OrderStatus.ACCEPTED:
         _ticket_jobs(conn, order_id, row["session_id"], stations, now)
     elif target == OrderStatus.CANCELLED:
         for (station,) in conn.execute(
-            "SELECT station FROM print_jobs WHERE order_id = ? AND kind = 'ticket'", (order_id,)).fetchall():
+            "SELECT station FROM print_jobs WHERE order_id = ? AND kind = 'ticket'", (order_id,)
+        ).fetchall():
             conn.execute(
                 "INSERT OR IGNORE INTO print_jobs (order_id, session_id, station, kind, ref, payload, created_at)"
                 " VALUES (?, ?, ?, 'void', 'order', ?, ?)",
                 (order_id, row["session_id"], station, dumps({"reason": move.reason}), now),
             )
-    _outbox(conn, "order.status", f"order.status:{row['client_key']}:{event_id}",
-            {"order_id": order_id, "client_key": row["client_key"], "from": move.source.value, "to": target.value,
-             "actor": actor.value, "reason": move.reason, "at": now}, now, row["client_key"])
+    _outbox(
+        conn,
+        "order.status",
+        f"order.status:{row['client_key']}:{event_id}",
+        {
+            "order_id": order_id,
+            "client_key": row["client_key"],
+            "from": move.source.value,
+            "to": target.value,
+            "actor": actor.value,
+            "reason": move.reason,
+            "at": now,
+        },
+        now,
+        row["client_key"],
+    )
     return order_row(conn, order_id)
 
 
 def void_line(conn: apsw.Connection, order_id: int, line_no: int, reason: str) -> OrderRow:
     """Staff take one line off an order: totals recomputed, a void ticket for its station, an event and outbox row."""
     order = one(conn, "SELECT id, status, session_id, client_key FROM orders WHERE id = ?", (order_id,))
-    line = one(conn, "SELECT id, status, station FROM order_lines WHERE order_id = ? AND line_no = ?", (order_id, line_no))
+    line = one(
+        conn, "SELECT id, status, station FROM order_lines WHERE order_id = ? AND line_no = ?", (order_id, line_no)
+    )
     if order is None or line is None:
         raise DomainError("unknown_order", "no such order line", order_id=order_id, line=line_no)
     reason = rules.void_line(LineStatus(line["status"]), OrderStatus(order["status"]), reason)
@@ -462,25 +662,54 @@ def void_line(conn: apsw.Connection, order_id: int, line_no: int, reason: str) -
     conn.execute("UPDATE order_lines SET status = 'voided', void_reason = ? WHERE id = ?", (reason, line["id"]))
     settings = load_store_settings(conn)
     totals = compute_totals(
-        (t for (t,) in conn.execute("SELECT line_total_minor FROM order_lines WHERE order_id = ? AND status = 'active'",
-                                    (order_id,))),
-        settings.service_charge_bp, settings.tax_rate_bp)
+        (
+            t
+            for (t,) in conn.execute(
+                "SELECT line_total_minor FROM order_lines WHERE order_id = ? AND status = 'active'", (order_id,)
+            )
+        ),
+        settings.service_charge_bp,
+        settings.tax_rate_bp,
+    )
     conn.execute(
         "UPDATE orders SET subtotal_minor = ?, service_charge_minor = ?, total_minor = ?, tax_minor = ?, updated_at = ?"
         " WHERE id = ?",
-        (totals.subtotal_minor, totals.service_charge_minor, totals.total_minor, totals.tax_minor, now, order_id))
+        (totals.subtotal_minor, totals.service_charge_minor, totals.total_minor, totals.tax_minor, now, order_id),
+    )
     status = OrderStatus(order["status"])
     event_id = _event(conn, order_id, order["session_id"], status, status, Actor.STAFF, reason, now, line_id=line["id"])
-    if scalar(conn, "SELECT 1 FROM print_jobs WHERE order_id = ? AND station = ? AND kind = 'ticket'",
-              (order_id, line["station"])):
+    if scalar(
+        conn,
+        "SELECT 1 FROM print_jobs WHERE order_id = ? AND station = ? AND kind = 'ticket'",
+        (order_id, line["station"]),
+    ):
         conn.execute(
             "INSERT OR IGNORE INTO print_jobs (order_id, session_id, station, kind, ref, payload, created_at)"
             " VALUES (?, ?, ?, 'void', ?, ?, ?)",
-            (order_id, order["session_id"], line["station"], str(line["id"]), dumps({"reason": reason, "line_no": line_no}),
-             now))
-    _outbox(conn, "order.line_voided", f"order.line_voided:{order['client_key']}:{event_id}",
-            {"order_id": order_id, "client_key": order["client_key"], "line_no": line_no, "reason": reason,
-             "total_minor": totals.total_minor, "at": now}, now, order["client_key"])
+            (
+                order_id,
+                order["session_id"],
+                line["station"],
+                str(line["id"]),
+                dumps({"reason": reason, "line_no": line_no}),
+                now,
+            ),
+        )
+    _outbox(
+        conn,
+        "order.line_voided",
+        f"order.line_voided:{order['client_key']}:{event_id}",
+        {
+            "order_id": order_id,
+            "client_key": order["client_key"],
+            "line_no": line_no,
+            "reason": reason,
+            "total_minor": totals.total_minor,
+            "at": now,
+        },
+        now,
+        order["client_key"],
+    )
     return order_row(conn, order_id)
 
 

@@ -53,14 +53,19 @@ def _ids(ids: Iterable[int]) -> str:
 
 def line_head(conn: apsw.Connection, target: str, limit: int) -> list[LineHead]:
     """The first `limit` rows of the target's line, oldest first. Reads only."""
-    return [LineHead(int(i), n, b, a) for i, n, b, a in conn.execute(
-        "SELECT id, next_attempt_at, claimed_by, claimed_at FROM outbox"
-        " WHERE target = ? AND delivered_at IS NULL AND parked_at IS NULL ORDER BY id LIMIT ?",
-        (target, limit))]
+    return [
+        LineHead(int(i), n, b, a)
+        for i, n, b, a in conn.execute(
+            "SELECT id, next_attempt_at, claimed_by, claimed_at FROM outbox"
+            " WHERE target = ? AND delivered_at IS NULL AND parked_at IS NULL ORDER BY id LIMIT ?",
+            (target, limit),
+        )
+    ]
 
 
-def claim_rows(conn: apsw.Connection, target: str, worker_id: str, now: str, limit: int,
-               ready: Callable[[LineHead], bool]) -> list[OutboxRow]:
+def claim_rows(
+    conn: apsw.Connection, target: str, worker_id: str, now: str, limit: int, ready: Callable[[LineHead], bool]
+) -> list[OutboxRow]:
     """In one write transaction: walk the head of the target's line and claim (for `worker_id`, at `now`) the rows
     before the first one `ready` refuses, at most `limit`. Returns the claimed rows, oldest first."""
     with write_transaction(conn):
@@ -71,41 +76,59 @@ def claim_rows(conn: apsw.Connection, target: str, worker_id: str, now: str, lim
             ids.append(head.id)
         if not ids:
             return []
-        claimed = [OutboxRow(int(i), k, key, p, int(a)) for i, k, key, p, a in conn.execute(
-            "UPDATE outbox SET claimed_by = ?, claimed_at = ? WHERE id IN (SELECT value FROM json_each(?))"
-            " RETURNING id, kind, idempotency_key, payload, attempts",
-            (worker_id, now, _ids(ids)))]
+        claimed = [
+            OutboxRow(int(i), k, key, p, int(a))
+            for i, k, key, p, a in conn.execute(
+                "UPDATE outbox SET claimed_by = ?, claimed_at = ? WHERE id IN (SELECT value FROM json_each(?))"
+                " RETURNING id, kind, idempotency_key, payload, attempts",
+                (worker_id, now, _ids(ids)),
+            )
+        ]
     return sorted(claimed, key=lambda r: r.id)
 
 
 def renew_claims(conn: apsw.Connection, ids: Sequence[int], worker_id: str, now: str) -> None:
     """Restart the lease on rows this worker still holds (a slow ERP)."""
-    conn.execute("UPDATE outbox SET claimed_at = ? WHERE id IN (SELECT value FROM json_each(?)) AND claimed_by = ?",
-                 (now, _ids(ids), worker_id))
+    conn.execute(
+        "UPDATE outbox SET claimed_at = ? WHERE id IN (SELECT value FROM json_each(?)) AND claimed_by = ?",
+        (now, _ids(ids), worker_id),
+    )
 
 
 def release_claims(conn: apsw.Connection, ids: Sequence[int], worker_id: str) -> int:
     """Hand back this worker's claims on `ids` that are not delivered; how many were."""
     if not ids:
         return 0
-    return len(conn.execute(
-        "UPDATE outbox SET claimed_by = NULL, claimed_at = NULL WHERE id IN (SELECT value FROM json_each(?))"
-        " AND claimed_by = ? AND delivered_at IS NULL RETURNING id", (_ids(ids), worker_id)).fetchall())
+    return len(
+        conn.execute(
+            "UPDATE outbox SET claimed_by = NULL, claimed_at = NULL WHERE id IN (SELECT value FROM json_each(?))"
+            " AND claimed_by = ? AND delivered_at IS NULL RETURNING id",
+            (_ids(ids), worker_id),
+        ).fetchall()
+    )
 
 
 def release_all_claims(conn: apsw.Connection, target: str, worker_id: str) -> int:
     """Every claim this worker holds on the target's undelivered rows, handed back (at shutdown)."""
-    return len(conn.execute(
-        "UPDATE outbox SET claimed_by = NULL, claimed_at = NULL WHERE target = ? AND claimed_by = ?"
-        " AND delivered_at IS NULL RETURNING id", (target, worker_id)).fetchall())
+    return len(
+        conn.execute(
+            "UPDATE outbox SET claimed_by = NULL, claimed_at = NULL WHERE target = ? AND claimed_by = ?"
+            " AND delivered_at IS NULL RETURNING id",
+            (target, worker_id),
+        ).fetchall()
+    )
 
 
 def mark_delivered(conn: apsw.Connection, row_id: int, now: str, note: str | None = None) -> bool:
     """The row reached the ERP (or needs no call: `note` says why). False when it was already delivered."""
-    return bool(conn.execute(
-        "UPDATE outbox SET delivered_at = ?, attempts = attempts + 1, claimed_by = NULL, claimed_at = NULL,"
-        " next_attempt_at = NULL, last_error = coalesce(?, last_error) WHERE id = ? AND delivered_at IS NULL"
-        " RETURNING id", (now, note, row_id)).fetchall())
+    return bool(
+        conn.execute(
+            "UPDATE outbox SET delivered_at = ?, attempts = attempts + 1, claimed_by = NULL, claimed_at = NULL,"
+            " next_attempt_at = NULL, last_error = coalesce(?, last_error) WHERE id = ? AND delivered_at IS NULL"
+            " RETURNING id",
+            (now, note, row_id),
+        ).fetchall()
+    )
 
 
 def schedule_retry(conn: apsw.Connection, row_id: int, error: str, next_attempt_at: str) -> None:
@@ -113,26 +136,40 @@ def schedule_retry(conn: apsw.Connection, row_id: int, error: str, next_attempt_
     the row keeps its place at the head of the line."""
     conn.execute(
         "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?, claimed_by = NULL,"
-        " claimed_at = NULL WHERE id = ? AND delivered_at IS NULL", (error, next_attempt_at, row_id))
+        " claimed_at = NULL WHERE id = ? AND delivered_at IS NULL",
+        (error, next_attempt_at, row_id),
+    )
 
 
 def park(conn: apsw.Connection, row_id: int, error: str, now: str) -> None:
     """The ERP refused the row for good: set aside (out of the line) with its message, for a person."""
     conn.execute(
         "UPDATE outbox SET attempts = attempts + 1, last_error = ?, parked_at = ?, next_attempt_at = NULL,"
-        " claimed_by = NULL, claimed_at = NULL WHERE id = ? AND delivered_at IS NULL", (error, now, row_id))
+        " claimed_by = NULL, claimed_at = NULL WHERE id = ? AND delivered_at IS NULL",
+        (error, now, row_id),
+    )
 
 
 def dish_codes(conn: apsw.Connection, item_ids: Iterable[int]) -> dict[int, DishCode]:
     """The dishes' keys and ERP codes as the menu has them now, by item id (ids no longer in the menu absent)."""
-    return {int(i): DishCode(int(i), key, code) for i, key, code in conn.execute(
-        "SELECT id, key, erp_code FROM items WHERE id IN (SELECT value FROM json_each(?))", (_ids(sorted(item_ids)),))}
+    return {
+        int(i): DishCode(int(i), key, code)
+        for i, key, code in conn.execute(
+            "SELECT id, key, erp_code FROM items WHERE id IN (SELECT value FROM json_each(?))",
+            (_ids(sorted(item_ids)),),
+        )
+    }
 
 
-def queue_row(conn: apsw.Connection, target: str, kind: str, idempotency_key: str, payload: object,
-              created_at: str | None = None) -> bool:
+def queue_row(
+    conn: apsw.Connection, target: str, kind: str, idempotency_key: str, payload: object, created_at: str | None = None
+) -> bool:
     """One row for one target (the ones only the relay hears about: an order's "accepted" event again, a refusal),
     unless a row with this key is there already. True when it was queued."""
-    return bool(conn.execute(
-        "INSERT OR IGNORE INTO outbox (target, kind, idempotency_key, payload, created_at) VALUES (?, ?, ?, ?, ?)"
-        " RETURNING id", (target, kind, idempotency_key, dumps(payload), created_at or utc_now())).fetchall())
+    return bool(
+        conn.execute(
+            "INSERT OR IGNORE INTO outbox (target, kind, idempotency_key, payload, created_at) VALUES (?, ?, ?, ?, ?)"
+            " RETURNING id",
+            (target, kind, idempotency_key, dumps(payload), created_at or utc_now()),
+        ).fetchall()
+    )

@@ -48,8 +48,10 @@ def record_payment(conn: apsw.Connection, session_id: int, method: str, amount_m
         if method != "cash":
             raise DomainError("overpayment", "only cash can be more than is due", due_minor=due)
         change = amount_minor - due
-    conn.execute("INSERT INTO payments (session_id, method, amount_minor, change_minor, created_at) VALUES (?, ?, ?, ?, ?)",
-                 (session_id, method, amount_minor, change, utc_now()))
+    conn.execute(
+        "INSERT INTO payments (session_id, method, amount_minor, change_minor, created_at) VALUES (?, ?, ?, ?, ?)",
+        (session_id, method, amount_minor, change, utc_now()),
+    )
     after = due - (amount_minor - change)
     status = session["status"]
     if after == 0 and status != SessionStatus.PAID.value:
@@ -74,9 +76,14 @@ class Payment:
 
 
 def payments_of(conn: apsw.Connection, session_id: int) -> list[Payment]:
-    return [Payment(*row) for row in conn.execute(
-        "SELECT id, session_id, method, amount_minor, change_minor, taken_by, created_at FROM payments"
-        " WHERE session_id = ? ORDER BY id", (session_id,))]
+    return [
+        Payment(*row)
+        for row in conn.execute(
+            "SELECT id, session_id, method, amount_minor, change_minor, taken_by, created_at FROM payments"
+            " WHERE session_id = ? ORDER BY id",
+            (session_id,),
+        )
+    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,8 +99,9 @@ def visits_owing(conn: apsw.Connection) -> list[OwingVisit]:
     """Open visits with money still due: what closing the day must ask about, never silently drop."""
     out = []
     for session_id, status, opened_at, table_name in conn.execute(
-            "SELECT s.id, s.status, s.opened_at, t.name FROM table_sessions s JOIN tables t ON t.id = s.table_id"
-            " WHERE s.status != 'closed' ORDER BY t.sort, t.id"):
+        "SELECT s.id, s.status, s.opened_at, t.name FROM table_sessions s JOIN tables t ON t.id = s.table_id"
+        " WHERE s.status != 'closed' ORDER BY t.sort, t.id"
+    ):
         due = amount_due(conn, session_id)
         if due > 0:
             out.append(OwingVisit(session_id, status, opened_at, table_name, due))

@@ -39,6 +39,7 @@ from appliance.domain.printing import (
 
 # -- The print worker's side ----------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True, slots=True)
 class PrinterConfig:
     """One enabled printer as the print worker drives it."""
@@ -62,8 +63,8 @@ class PrintJob:
     order_id: int | None
     session_id: int | None
     station: str
-    kind: str          # ticket / void / bill / test / sticker
-    ref: str           # what within the order ('reprint-N', 'order', a voided line), '' for the ticket
+    kind: str  # ticket / void / bill / test / sticker
+    ref: str  # what within the order ('reprint-N', 'order', a voided line), '' for the ticket
     state: str
     payload: str | None  # JSON, its shape by kind (see queue_stickers, and the void and fallback writers)
 
@@ -79,11 +80,13 @@ class BillVisit:
 def load_printers(conn: apsw.Connection) -> list[PrinterConfig]:
     """The enabled printers, in the order they were added."""
     return [
-        PrinterConfig(name, uri, paper, mode, tuple(json.loads(stations)), copies, bool(cutter), bool(buzzer),
-                      fallback or None)
+        PrinterConfig(
+            name, uri, paper, mode, tuple(json.loads(stations)), copies, bool(cutter), bool(buzzer), fallback or None
+        )
         for name, uri, paper, mode, stations, copies, cutter, buzzer, fallback in conn.execute(
             "SELECT name, uri, paper_mm, text_mode, stations, copies, cutter, buzzer, fallback FROM printers"
-            " WHERE enabled ORDER BY id")
+            " WHERE enabled ORDER BY id"
+        )
     ]
 
 
@@ -93,15 +96,22 @@ def claim_station_jobs(conn: apsw.Connection, printer: str, stations: Sequence[s
         return
     marks = ",".join("?" * len(stations))
     with conn:
-        conn.execute(f"UPDATE print_jobs SET printer = ? WHERE printer IS NULL AND state = 'pending'"
-                     f" AND station IN ({marks})", (printer, *stations))
+        conn.execute(
+            f"UPDATE print_jobs SET printer = ? WHERE printer IS NULL AND state = 'pending' AND station IN ({marks})",
+            (printer, *stations),
+        )
 
 
 def waiting_jobs(conn: apsw.Connection, printer: str, limit: int) -> list[PrintJob]:
     """The printer's jobs still to print, oldest first."""
-    return [PrintJob(*row) for row in conn.execute(
-        "SELECT id, order_id, session_id, station, kind, ref, state, payload FROM print_jobs"
-        " WHERE printer = ? AND state IN ('pending', 'sending') ORDER BY id LIMIT ?", (printer, limit))]
+    return [
+        PrintJob(*row)
+        for row in conn.execute(
+            "SELECT id, order_id, session_id, station, kind, ref, state, payload FROM print_jobs"
+            " WHERE printer = ? AND state IN ('pending', 'sending') ORDER BY id LIMIT ?",
+            (printer, limit),
+        )
+    ]
 
 
 def start_sending(conn: apsw.Connection, job_id: int) -> None:
@@ -112,8 +122,10 @@ def start_sending(conn: apsw.Connection, job_id: int) -> None:
 
 def mark_printed(conn: apsw.Connection, job_id: int) -> None:
     with conn:
-        conn.execute("UPDATE print_jobs SET state = 'printed', printed_at = ?, last_error = NULL WHERE id = ?",
-                     (utc_now(), job_id))
+        conn.execute(
+            "UPDATE print_jobs SET state = 'printed', printed_at = ?, last_error = NULL WHERE id = ?",
+            (utc_now(), job_id),
+        )
 
 
 def fail_job(conn: apsw.Connection, job_id: int, error: str) -> None:
@@ -125,8 +137,10 @@ def fail_job(conn: apsw.Connection, job_id: int, error: str) -> None:
 def note_waiting(conn: apsw.Connection, printer: str, reason: str) -> None:
     """Every job waiting for the printer says why it waits (the console shows it)."""
     with conn:
-        conn.execute("UPDATE print_jobs SET last_error = ? WHERE printer = ? AND state IN ('pending', 'sending')",
-                     (reason, printer))
+        conn.execute(
+            "UPDATE print_jobs SET last_error = ? WHERE printer = ? AND state IN ('pending', 'sending')",
+            (reason, printer),
+        )
 
 
 def hand_over_jobs(conn: apsw.Connection, printer: str, fallback: str) -> int:
@@ -136,7 +150,8 @@ def hand_over_jobs(conn: apsw.Connection, printer: str, fallback: str) -> int:
         moved = conn.execute(
             "UPDATE print_jobs SET printer = ?, payload = json_set(coalesce(payload, '{}'), '$.fallback_for', ?)"
             " WHERE printer = ? AND state IN ('pending', 'sending') RETURNING id",
-            (fallback, printer, printer)).fetchall()
+            (fallback, printer, printer),
+        ).fetchall()
     return len(moved)
 
 
@@ -149,18 +164,21 @@ def record_printer_status(conn: apsw.Connection, printer: str, status: PrinterSt
             " ON CONFLICT (name) DO UPDATE SET detail = excluded.detail, checked_at = excluded.checked_at,"
             " since = CASE WHEN printer_status.status = excluded.status THEN printer_status.since"
             " ELSE excluded.since END, status = excluded.status",
-            (printer, status.value, detail or None, stamp, stamp))
+            (printer, status.value, detail or None, stamp, stamp),
+        )
 
 
 def station_labels(conn: apsw.Connection, lang: str) -> dict[str, str]:
     """Each station's name in `lang` (its key when it has none), for the tickets' headers."""
-    return {key: translate(json.loads(names), lang) or key
-            for key, names in conn.execute("SELECT key, names FROM stations")}
+    return {
+        key: translate(json.loads(names), lang) or key for key, names in conn.execute("SELECT key, names FROM stations")
+    }
 
 
 def bill_visit(conn: apsw.Connection, session_id: int) -> BillVisit:
-    row = conn.execute("SELECT s.status, t.name FROM table_sessions s JOIN tables t ON t.id = s.table_id"
-                       " WHERE s.id = ?", (session_id,)).fetchone()
+    row = conn.execute(
+        "SELECT s.status, t.name FROM table_sessions s JOIN tables t ON t.id = s.table_id WHERE s.id = ?", (session_id,)
+    ).fetchone()
     if row is None:
         raise DomainError("unknown_visit", f"no visit {session_id}", session_id=session_id)
     status, table_name = row
@@ -171,12 +189,14 @@ def sticker_payload(job: PrintJob) -> tuple[StickerInfo, WifiInfo | None]:
     """What a sticker job prints (as queue_stickers wrote it)."""
     payload = json.loads(job.payload or "{}")
     wifi = payload.get("wifi")
-    info = StickerInfo(str(payload["store_name"]), str(payload["table_name"]), str(payload["area"]),
-                       str(payload["url"]))
+    info = StickerInfo(
+        str(payload["store_name"]), str(payload["table_name"]), str(payload["area"]), str(payload["url"])
+    )
     return info, (WifiInfo(str(wifi[0]), str(wifi[1]), str(wifi[2])) if wifi else None)
 
 
 # -- Staff's side: the console and the command line -----------------------------------------------------------------
+
 
 @dataclass(frozen=True, slots=True)
 class PrinterRow:
@@ -193,10 +213,10 @@ class PrinterRow:
     detail: str | None
     since: str | None
     checked_at: str | None
-    queue: int                    # jobs still to print
-    waiting_because: str | None   # why the oldest of them waits (paper out...), None while it does not
-    stale: bool                   # no status for STALE_SECONDS: the print worker is not running
-    reason: str                   # the status in words (or that nobody checked)
+    queue: int  # jobs still to print
+    waiting_because: str | None  # why the oldest of them waits (paper out...), None while it does not
+    stale: bool  # no status for STALE_SECONDS: the print worker is not running
+    reason: str  # the status in words (or that nobody checked)
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,28 +236,62 @@ class PrintQueueHealth:
 def printer_rows(conn: apsw.Connection, now: datetime | None = None) -> list[PrinterRow]:
     now = now or datetime.now(UTC)
     out = []
-    for (name, uri, paper_mm, text_mode, stations, fallback, enabled, status_text, detail, since, checked_at, queue,
-         waiting_because) in conn.execute(
-            "SELECT p.name, p.uri, p.paper_mm, p.text_mode, p.stations, p.fallback, p.enabled,"
-            " s.status, s.detail, s.since, s.checked_at,"
-            " (SELECT count(*) FROM print_jobs j WHERE j.printer = p.name AND j.state IN ('pending', 'sending')),"
-            " (SELECT last_error FROM print_jobs j WHERE j.printer = p.name AND j.state IN ('pending', 'sending')"
-            "   AND last_error IS NOT NULL ORDER BY id LIMIT 1)"
-            " FROM printers p LEFT JOIN printer_status s ON s.name = p.name ORDER BY p.id"):
+    for (
+        name,
+        uri,
+        paper_mm,
+        text_mode,
+        stations,
+        fallback,
+        enabled,
+        status_text,
+        detail,
+        since,
+        checked_at,
+        queue,
+        waiting_because,
+    ) in conn.execute(
+        "SELECT p.name, p.uri, p.paper_mm, p.text_mode, p.stations, p.fallback, p.enabled,"
+        " s.status, s.detail, s.since, s.checked_at,"
+        " (SELECT count(*) FROM print_jobs j WHERE j.printer = p.name AND j.state IN ('pending', 'sending')),"
+        " (SELECT last_error FROM print_jobs j WHERE j.printer = p.name AND j.state IN ('pending', 'sending')"
+        "   AND last_error IS NOT NULL ORDER BY id LIMIT 1)"
+        " FROM printers p LEFT JOIN printer_status s ON s.name = p.name ORDER BY p.id"
+    ):
         age = (now - datetime.fromisoformat(checked_at.replace("Z", "+00:00"))).total_seconds() if checked_at else None
         stale = age is None or age > STALE_SECONDS
         status = PrinterStatus(status_text) if status_text else None
-        out.append(PrinterRow(name, uri, paper_mm, text_mode, tuple(json.loads(stations)), fallback, bool(enabled),
-                              status, detail, since, checked_at, queue, waiting_because, stale,
-                              NOT_CHECKED if stale or status is None else REASONS[status]))
+        out.append(
+            PrinterRow(
+                name,
+                uri,
+                paper_mm,
+                text_mode,
+                tuple(json.loads(stations)),
+                fallback,
+                bool(enabled),
+                status,
+                detail,
+                since,
+                checked_at,
+                queue,
+                waiting_because,
+                stale,
+                NOT_CHECKED if stale or status is None else REASONS[status],
+            )
+        )
     return out
 
 
 def unassigned_jobs(conn: apsw.Connection) -> list[tuple[str, int]]:
     """(station, how many) of the jobs no printer has taken yet (the worker gives them to a printer of the station)."""
-    return [(station, count) for station, count in conn.execute(
-        "SELECT station, count(*) FROM print_jobs WHERE printer IS NULL AND state = 'pending'"
-        " GROUP BY station ORDER BY station")]
+    return [
+        (station, count)
+        for station, count in conn.execute(
+            "SELECT station, count(*) FROM print_jobs WHERE printer IS NULL AND state = 'pending'"
+            " GROUP BY station ORDER BY station"
+        )
+    ]
 
 
 def print_queue_health(conn: apsw.Connection) -> PrintQueueHealth:
@@ -255,15 +309,24 @@ def _require_printer(conn: apsw.Connection, printer: str) -> None:
 
 def queue_test_page(conn: apsw.Connection, printer: str) -> int:
     _require_printer(conn, printer)
-    return int(scalar(conn, "INSERT INTO print_jobs (station, kind, printer, created_at) VALUES ('', 'test', ?, ?)"
-                            " RETURNING id", (printer, utc_now())))
+    return int(
+        scalar(
+            conn,
+            "INSERT INTO print_jobs (station, kind, printer, created_at) VALUES ('', 'test', ?, ?) RETURNING id",
+            (printer, utc_now()),
+        )
+    )
 
 
 def queue_reprint(conn: apsw.Connection, order_id: int, station: str | None = None) -> list[int]:
     """A fresh copy of an order's tickets (one per station, or one station), headed REPRINT."""
-    stations: list[str] = [s for (s,) in conn.execute(
-        "SELECT DISTINCT station FROM order_lines WHERE order_id = ? AND status = 'active' ORDER BY station",
-        (order_id,))]
+    stations: list[str] = [
+        s
+        for (s,) in conn.execute(
+            "SELECT DISTINCT station FROM order_lines WHERE order_id = ? AND status = 'active' ORDER BY station",
+            (order_id,),
+        )
+    ]
     if not stations:
         raise DomainError("unknown_order", "no such order, or nothing left on it to print", order_id=order_id)
     if station is not None:
@@ -272,12 +335,27 @@ def queue_reprint(conn: apsw.Connection, order_id: int, station: str | None = No
         stations = [station]
     jobs = []
     for st in stations:
-        n = int(scalar(conn, "SELECT count(*) FROM print_jobs WHERE order_id = ? AND station = ?"
-                             " AND ref LIKE 'reprint-%'", (order_id, st))) + 1
+        n = (
+            int(
+                scalar(
+                    conn,
+                    "SELECT count(*) FROM print_jobs WHERE order_id = ? AND station = ? AND ref LIKE 'reprint-%'",
+                    (order_id, st),
+                )
+            )
+            + 1
+        )
         session = scalar(conn, "SELECT session_id FROM orders WHERE id = ?", (order_id,))
-        jobs.append(int(scalar(conn, "INSERT INTO print_jobs (order_id, session_id, station, kind, ref, created_at)"
-                                     " VALUES (?, ?, ?, 'ticket', ?, ?) RETURNING id",
-                               (order_id, session, st, f"reprint-{n}", utc_now()))))
+        jobs.append(
+            int(
+                scalar(
+                    conn,
+                    "INSERT INTO print_jobs (order_id, session_id, station, kind, ref, created_at)"
+                    " VALUES (?, ?, ?, 'ticket', ?, ?) RETURNING id",
+                    (order_id, session, st, f"reprint-{n}", utc_now()),
+                )
+            )
+        )
     return jobs
 
 
@@ -287,24 +365,39 @@ def reprint_ticket(conn: apsw.Connection, day: str, ticket_no: int) -> Reprint:
     if order_id is None:
         raise DomainError("unknown_ticket", f"there is no ticket #{ticket_no} on {day}", ticket_no=ticket_no)
     jobs = queue_reprint(conn, order_id)
-    stations = tuple(s for (s,) in conn.execute(
-        f"SELECT station FROM print_jobs WHERE id IN ({','.join('?' * len(jobs))}) ORDER BY station", jobs))
+    stations = tuple(
+        s
+        for (s,) in conn.execute(
+            f"SELECT station FROM print_jobs WHERE id IN ({','.join('?' * len(jobs))}) ORDER BY station", jobs
+        )
+    )
     return Reprint(int(order_id), tuple(jobs), stations)
 
 
 def queue_bill(conn: apsw.Connection, table_name: str, printer: str) -> int:
     """The bill of the table's current visit, on that printer."""
-    session = scalar(conn, "SELECT s.id FROM table_sessions s JOIN tables t ON t.id = s.table_id"
-                           " WHERE t.name = ? AND s.status != 'closed'", (table_name,))
+    session = scalar(
+        conn,
+        "SELECT s.id FROM table_sessions s JOIN tables t ON t.id = s.table_id"
+        " WHERE t.name = ? AND s.status != 'closed'",
+        (table_name,),
+    )
     if session is None:
         raise DomainError("no_open_visit", f"table {table_name} has no open visit to bill", table=table_name)
     _require_printer(conn, printer)
-    return int(scalar(conn, "INSERT INTO print_jobs (session_id, station, kind, printer, created_at)"
-                            " VALUES (?, '', 'bill', ?, ?) RETURNING id", (session, printer, utc_now())))
+    return int(
+        scalar(
+            conn,
+            "INSERT INTO print_jobs (session_id, station, kind, printer, created_at)"
+            " VALUES (?, '', 'bill', ?, ?) RETURNING id",
+            (session, printer, utc_now()),
+        )
+    )
 
 
-def table_stickers(conn: apsw.Connection, secret: bytes, base_url: str,
-                   table_names: Sequence[str] | None = None) -> list[StickerInfo]:
+def table_stickers(
+    conn: apsw.Connection, secret: bytes, base_url: str, table_names: Sequence[str] | None = None
+) -> list[StickerInfo]:
     """Stickers for every active table of the store (in the store's order), or for the named tables (in the
     order given), each with the table's current signed URL. ValueError when no table or an unknown one is named."""
     if table_names is not None and not table_names:
@@ -324,13 +417,17 @@ def table_stickers(conn: apsw.Connection, secret: bytes, base_url: str,
             described = ", ".join(f"{name} (inactive)" if name in inactive else name for name in missing)
             raise ValueError(f"no such active table: {described}")
         chosen = [by_name[name] for name in wanted]
-    return [StickerInfo(store.store_name, table.name, table.area,
-                        table_url(base_url, table_token(secret, store.store_id, table)))
-            for table in chosen]
+    return [
+        StickerInfo(
+            store.store_name, table.name, table.area, table_url(base_url, table_token(secret, store.store_id, table))
+        )
+        for table in chosen
+    ]
 
 
-def queue_stickers(conn: apsw.Connection, printer: str, stickers: Sequence[StickerInfo],
-                   wifi: WifiInfo | None = None) -> list[int]:
+def queue_stickers(
+    conn: apsw.Connection, printer: str, stickers: Sequence[StickerInfo], wifi: WifiInfo | None = None
+) -> list[int]:
     """One sticker job per table on that printer; the print worker draws each at the printer's width."""
     _require_printer(conn, printer)
     if wifi is not None:
@@ -338,18 +435,44 @@ def queue_stickers(conn: apsw.Connection, printer: str, stickers: Sequence[Stick
             wifi_payload(wifi)  # refuse now, not in the print worker later
         except ValueError as exc:
             raise DomainError("invalid_wifi", str(exc)) from None
-    return [int(scalar(conn, "INSERT INTO print_jobs (station, kind, printer, payload, created_at)"
-                             " VALUES ('', 'sticker', ?, ?, ?) RETURNING id",
-                       (printer, dumps({"store_name": s.store_name, "table_name": s.table_name, "area": s.area,
-                                        "url": s.url,
-                                        "wifi": [wifi.ssid, wifi.password, wifi.security] if wifi else None}),
-                        utc_now())))
-            for s in stickers]
+    return [
+        int(
+            scalar(
+                conn,
+                "INSERT INTO print_jobs (station, kind, printer, payload, created_at)"
+                " VALUES ('', 'sticker', ?, ?, ?) RETURNING id",
+                (
+                    printer,
+                    dumps(
+                        {
+                            "store_name": s.store_name,
+                            "table_name": s.table_name,
+                            "area": s.area,
+                            "url": s.url,
+                            "wifi": [wifi.ssid, wifi.password, wifi.security] if wifi else None,
+                        }
+                    ),
+                    utc_now(),
+                ),
+            )
+        )
+        for s in stickers
+    ]
 
 
-def save_printer(conn: apsw.Connection, name: str, uri: str, *, stations: list[str], paper_mm: int = 80,
-                 text_mode: str = "gb18030", copies: int = 1, cutter: bool = True, buzzer: bool = False,
-                 fallback: str | None = None) -> None:
+def save_printer(
+    conn: apsw.Connection,
+    name: str,
+    uri: str,
+    *,
+    stations: list[str],
+    paper_mm: int = 80,
+    text_mode: str = "gb18030",
+    copies: int = 1,
+    cutter: bool = True,
+    buzzer: bool = False,
+    fallback: str | None = None,
+) -> None:
     """Add a printer, or change one (same name). Every value is checked before anything is stored."""
     name = name.strip()
     if not name or len(name) > 32:
@@ -368,21 +491,24 @@ def save_printer(conn: apsw.Connection, name: str, uri: str, *, stations: list[s
     unknown = [s for s in stations if s not in known]
     if unknown:
         raise DomainError("unknown_station", f"no station {', '.join(unknown)} (stations: {', '.join(sorted(known))})")
-    if fallback is not None and (fallback == name or scalar(conn, "SELECT 1 FROM printers WHERE name = ?",
-                                                             (fallback,)) is None):
+    if fallback is not None and (
+        fallback == name or scalar(conn, "SELECT 1 FROM printers WHERE name = ?", (fallback,)) is None
+    ):
         raise DomainError("invalid_printer", f"the fallback must be another existing printer, not {fallback!r}")
     conn.execute(
         "INSERT INTO printers (name, uri, paper_mm, text_mode, stations, copies, cutter, buzzer, fallback)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET uri = excluded.uri,"
         " paper_mm = excluded.paper_mm, text_mode = excluded.text_mode, stations = excluded.stations,"
         " copies = excluded.copies, cutter = excluded.cutter, buzzer = excluded.buzzer, fallback = excluded.fallback",
-        (name, uri, paper_mm, text_mode, json.dumps(stations), copies, int(cutter), int(buzzer), fallback))
+        (name, uri, paper_mm, text_mode, json.dumps(stations), copies, int(cutter), int(buzzer), fallback),
+    )
 
 
 def remove_printer(conn: apsw.Connection, name: str) -> None:
     """Remove a printer; its waiting jobs go back to the queue of their station."""
     if conn.execute("DELETE FROM printers WHERE name = ? RETURNING id", (name,)).fetchone() is None:
         raise DomainError("unknown_printer", f"no printer called {name!r}", printer=name)
-    conn.execute("UPDATE print_jobs SET printer = NULL WHERE printer = ? AND state = 'pending' AND station != ''",
-                 (name,))
+    conn.execute(
+        "UPDATE print_jobs SET printer = NULL WHERE printer = ? AND state = 'pending' AND station != ''", (name,)
+    )
     conn.execute("UPDATE printers SET fallback = NULL WHERE fallback = ?", (name,))

@@ -22,7 +22,7 @@ from appliance.domain.menu import translate
 @dataclass(frozen=True, slots=True)
 class DishSales:
     item_id: int
-    name: str           # in the store's first language
+    name: str  # in the store's first language
     count: int
     revenue_minor: int
 
@@ -56,8 +56,8 @@ class DayReport:
     covers: int
     top_by_count: tuple[DishSales, ...]
     top_by_revenue: tuple[DishSales, ...]
-    sales_by_hour_minor: tuple[int, ...]   # 24 local clock hours, 00 first
-    turnover: Mapping[str, int]            # table name -> visits, by name
+    sales_by_hour_minor: tuple[int, ...]  # 24 local clock hours, 00 first
+    turnover: Mapping[str, int]  # table name -> visits, by name
     cancelled_orders: tuple[CancelledOrder, ...]
     voided_lines: tuple[VoidedLine, ...]
 
@@ -67,29 +67,47 @@ def day_report(conn: apsw.Connection, day: str, top: int = 10) -> DayReport:
     settings = load_store_settings(conn)
     tz, lang = ZoneInfo(settings.timezone), settings.languages[0]
     with conn:
-        orders: list[tuple[int, int, int, str, int, str]] = list(conn.execute(
-            "SELECT id, session_id, table_id, status, total_minor, created_at FROM orders"
-            " WHERE ticket_day = ? ORDER BY id", (day,)))
+        orders: list[tuple[int, int, int, str, int, str]] = list(
+            conn.execute(
+                "SELECT id, session_id, table_id, status, total_minor, created_at FROM orders"
+                " WHERE ticket_day = ? ORDER BY id",
+                (day,),
+            )
+        )
         kept = [o for o in orders if o[3] != "cancelled"]
         sessions = sorted({session_id for _, session_id, *_ in kept})
         marks = ",".join("?" * len(sessions))
-        covers: int = scalar(conn, f"SELECT coalesce(sum(diners), 0) FROM table_sessions WHERE id IN ({marks})",
-                             sessions) if sessions else 0
-        dishes = [DishSales(item_id, translate(json.loads(names), lang), qty, revenue)
-                  for item_id, names, qty, revenue in conn.execute(
-                      "SELECT l.item_id, l.item_names, sum(l.quantity), sum(l.line_total_minor) FROM order_lines l"
-                      " JOIN orders o ON o.id = l.order_id WHERE o.ticket_day = ? AND o.status != 'cancelled'"
-                      " AND l.status = 'active' GROUP BY l.item_id", (day,))]
-        cancelled = tuple(CancelledOrder(order_id, ticket_no, table, reason or "", at)
-                          for order_id, ticket_no, table, reason, at in conn.execute(
-            "SELECT e.order_id, o.ticket_no, t.name, e.reason, e.at FROM order_events e JOIN orders o ON o.id = e.order_id"
-            " JOIN tables t ON t.id = o.table_id WHERE o.ticket_day = ? AND e.to_status = 'cancelled' ORDER BY e.id",
-            (day,)))
-        voided = tuple(VoidedLine(order_id, ticket_no, line_no, translate(json.loads(names), lang), quantity, reason or "")
-                       for order_id, ticket_no, line_no, names, quantity, reason in conn.execute(
-            "SELECT l.order_id, o.ticket_no, l.line_no, l.item_names, l.quantity, l.void_reason FROM order_lines l"
-            " JOIN orders o ON o.id = l.order_id WHERE o.ticket_day = ? AND l.status = 'voided'"
-            " ORDER BY l.order_id, l.line_no", (day,)))
+        covers: int = (
+            scalar(conn, f"SELECT coalesce(sum(diners), 0) FROM table_sessions WHERE id IN ({marks})", sessions)
+            if sessions
+            else 0
+        )
+        dishes = [
+            DishSales(item_id, translate(json.loads(names), lang), qty, revenue)
+            for item_id, names, qty, revenue in conn.execute(
+                "SELECT l.item_id, l.item_names, sum(l.quantity), sum(l.line_total_minor) FROM order_lines l"
+                " JOIN orders o ON o.id = l.order_id WHERE o.ticket_day = ? AND o.status != 'cancelled'"
+                " AND l.status = 'active' GROUP BY l.item_id",
+                (day,),
+            )
+        ]
+        cancelled = tuple(
+            CancelledOrder(order_id, ticket_no, table, reason or "", at)
+            for order_id, ticket_no, table, reason, at in conn.execute(
+                "SELECT e.order_id, o.ticket_no, t.name, e.reason, e.at FROM order_events e JOIN orders o ON o.id = e.order_id"
+                " JOIN tables t ON t.id = o.table_id WHERE o.ticket_day = ? AND e.to_status = 'cancelled' ORDER BY e.id",
+                (day,),
+            )
+        )
+        voided = tuple(
+            VoidedLine(order_id, ticket_no, line_no, translate(json.loads(names), lang), quantity, reason or "")
+            for order_id, ticket_no, line_no, names, quantity, reason in conn.execute(
+                "SELECT l.order_id, o.ticket_no, l.line_no, l.item_names, l.quantity, l.void_reason FROM order_lines l"
+                " JOIN orders o ON o.id = l.order_id WHERE o.ticket_day = ? AND l.status = 'voided'"
+                " ORDER BY l.order_id, l.line_no",
+                (day,),
+            )
+        )
         table_names: dict[int, str] = dict(conn.execute("SELECT id, name FROM tables"))
     by_hour = [0] * 24
     for _, _, _, _, total, created_at in kept:
@@ -120,8 +138,9 @@ def report_csv(report: DayReport) -> str:
     out = io.StringIO()
     w = csv.writer(out)
     w.writerow(["day", "currency", "sales_minor", "orders", "average_ticket_minor", "covers"])
-    w.writerow([report.day, report.currency, report.sales_minor, report.orders, report.average_ticket_minor,
-                report.covers])
+    w.writerow(
+        [report.day, report.currency, report.sales_minor, report.orders, report.average_ticket_minor, report.covers]
+    )
     w.writerow([])
     w.writerow(["dish", "count", "revenue_minor"])
     for d in report.top_by_count:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import apsw
 
@@ -25,8 +26,13 @@ MANAGER = WAITER | {"price", "hide", "windows", "rekey", "reports", "settings", 
 PERMISSIONS: Mapping[str, frozenset[str]] = {"waiter": WAITER, "manager": frozenset(MANAGER)}
 
 PERMISSION_WORDS = {
-    "price": "change prices", "hide": "hide dishes", "windows": "change when dishes are served",
-    "rekey": "re-key tables", "reports": "see reports", "settings": "change settings", "staff": "manage staff",
+    "price": "change prices",
+    "hide": "hide dishes",
+    "windows": "change when dishes are served",
+    "rekey": "re-key tables",
+    "reports": "see reports",
+    "settings": "change settings",
+    "staff": "manage staff",
     "close_day": "close the day",
 }
 
@@ -70,8 +76,11 @@ def add_staff(conn: apsw.Connection, secret: bytes, name: str, role: str, pin: s
         raise DomainError("staff_exists", f"there is already someone called {name!r}")
     if one(conn, "SELECT 1 FROM staff WHERE pin_hash = ?", (digest,)):
         raise DomainError("pin_taken", "that PIN is already someone's: choose another")
-    row = one(conn, "INSERT INTO staff (name, role, pin_hash, created_at) VALUES (?, ?, ?, ?) RETURNING id",
-              (name, role, digest, utc_now()))
+    row = one(
+        conn,
+        "INSERT INTO staff (name, role, pin_hash, created_at) VALUES (?, ?, ?, ?) RETURNING id",
+        (name, role, digest, utc_now()),
+    )
     assert row is not None
     return Staff(row["id"], name, role)
 
@@ -102,11 +111,14 @@ def login(conn: apsw.Connection, secret: bytes, pin: str) -> Staff:
     return Staff(row["id"], row["name"], row["role"])
 
 
-def audit(conn: apsw.Connection, staff: Staff, action: str, subject: str = "",
-          details: Mapping[str, Any] | None = None) -> None:
+def audit(
+    conn: apsw.Connection, staff: Staff, action: str, subject: str = "", details: Mapping[str, Any] | None = None
+) -> None:
     """One line of the audit trail; call it inside the transaction of the action it records."""
-    conn.execute("INSERT INTO audit_log (at, staff_id, staff_name, action, subject, details) VALUES (?, ?, ?, ?, ?, ?)",
-                 (utc_now(), staff.id, staff.name, action, subject, dumps(dict(details or {}))))
+    conn.execute(
+        "INSERT INTO audit_log (at, staff_id, staff_name, action, subject, details) VALUES (?, ?, ?, ?, ?, ?)",
+        (utc_now(), staff.id, staff.name, action, subject, dumps(dict(details or {}))),
+    )
 
 
 def audit_trail(conn: apsw.Connection, limit: int = 100) -> list[dict[str, Any]]:

@@ -24,7 +24,7 @@ class TargetRow:
 
 @dataclass(frozen=True, slots=True)
 class Registered:
-    enabled: tuple[str, ...]   # the targets of the settings that are enabled, by name
+    enabled: tuple[str, ...]  # the targets of the settings that are enabled, by name
     disabled: tuple[str, ...]  # targets no longer in the settings, disabled now, by name
 
 
@@ -39,10 +39,15 @@ def register_targets(conn: apsw.Connection, targets: Iterable[TargetRow]) -> Reg
                 "INSERT INTO sync_targets (name, kind, enabled, config) VALUES (?, ?, ?, ?)"
                 " ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, enabled = excluded.enabled,"
                 " config = excluded.config",
-                (target.name, target.kind, int(target.enabled), json.dumps(dict(target.config), sort_keys=True)))
+                (target.name, target.kind, int(target.enabled), json.dumps(dict(target.config), sort_keys=True)),
+            )
         marks = ",".join("?" * len(SYNC_KINDS))
-        disabled = [str(name) for (name,) in conn.execute(
-            f"UPDATE sync_targets SET enabled = 0 WHERE enabled AND kind IN ({marks})"
-            f" AND name NOT IN (SELECT value FROM json_each(?)) RETURNING name",
-            (*SYNC_KINDS, json.dumps(sorted(wanted))))]
+        disabled = [
+            str(name)
+            for (name,) in conn.execute(
+                f"UPDATE sync_targets SET enabled = 0 WHERE enabled AND kind IN ({marks})"
+                f" AND name NOT IN (SELECT value FROM json_each(?)) RETURNING name",
+                (*SYNC_KINDS, json.dumps(sorted(wanted))),
+            )
+        ]
     return Registered(tuple(sorted(t.name for t in wanted.values() if t.enabled)), tuple(sorted(disabled)))

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, NamedTuple
+from typing import Any, NamedTuple
 
 import apsw
 
@@ -43,6 +44,7 @@ def add_table(conn: apsw.Connection, name: str, area: str = "", seats: int | Non
         f"INSERT INTO tables (name, area, seats, sort) VALUES (?, ?, ?, ?) RETURNING {_TABLE_COLUMNS}",
         (name, area.strip(), seats, sort),
     ).fetchone()
+    assert row is not None  # INSERT ... RETURNING gives the row it inserted
     return _table(row)
 
 
@@ -74,8 +76,10 @@ class TableLine(NamedTuple):
 def table_lines(conn: apsw.Connection, secret: bytes, public_base_url: str) -> list[TableLine]:
     """Every active table, in the store's order, with its current ordering URL."""
     store_id = load_store_settings(conn).store_id
-    return [TableLine(t.area, t.name, table_url(public_base_url, table_token(secret, store_id, t)))
-            for t in list_tables(conn)]
+    return [
+        TableLine(t.area, t.name, table_url(public_base_url, table_token(secret, store_id, t)))
+        for t in list_tables(conn)
+    ]
 
 
 def tables_by_id(conn: apsw.Connection) -> Mapping[int, Table]:
@@ -91,8 +95,9 @@ def resolve_token(lookup: Callable[[int], Table | None], secret: bytes, store_id
     if table is None or not table.active:
         raise DomainError("table_gone", "this table no longer takes orders; please ask staff")
     if ref.version < table.token_version:
-        raise DomainError("table_rekeyed", "this QR code is out of date; please ask staff for the table's new code",
-                          table=table.name)
+        raise DomainError(
+            "table_rekeyed", "this QR code is out of date; please ask staff for the table's new code", table=table.name
+        )
     if ref.version > table.token_version:
         raise DomainError("forged_token", "this table code is not valid")
     return table
@@ -100,11 +105,12 @@ def resolve_token(lookup: Callable[[int], Table | None], secret: bytes, store_id
 
 def rekey_table(conn: apsw.Connection, table_id: int) -> int:
     """Void the table's printed codes; returns the new version (print new stickers)."""
-    version = scalar(conn, "UPDATE tables SET token_version = token_version + 1 WHERE id = ? RETURNING token_version",
-                     (table_id,))
+    version = scalar(
+        conn, "UPDATE tables SET token_version = token_version + 1 WHERE id = ? RETURNING token_version", (table_id,)
+    )
     if version is None:
         raise DomainError("unknown_table", "no such table", table_id=table_id)
-    return version
+    return int(version)
 
 
 def live_session(conn: apsw.Connection, table_id: int) -> dict[str, Any] | None:
@@ -133,8 +139,9 @@ def session_for_order(conn: apsw.Connection, table: Table, need_staff_open: bool
     session = live_session(conn, table.id)
     if session is None:
         if need_staff_open:
-            raise DomainError("table_not_open", "this table is not open for orders yet; please ask staff",
-                              table=table.name)
+            raise DomainError(
+                "table_not_open", "this table is not open for orders yet; please ask staff", table=table.name
+            )
         return open_session(conn, table.id, "diner", diners)
     status = SessionStatus(session["status"])
     if status not in ORDERING:
@@ -149,11 +156,15 @@ def session_for_order(conn: apsw.Connection, table: Table, need_staff_open: bool
 
 def unpaid_minor(conn: apsw.Connection, session_id: int) -> int:
     """Orders of the visit (cancelled ones excluded) less the payments taken."""
-    billed = scalar(conn, "SELECT coalesce(sum(total_minor), 0) FROM orders WHERE session_id = ? AND status != 'cancelled'",
-                    (session_id,))
-    paid = scalar(conn, "SELECT coalesce(sum(amount_minor - change_minor), 0) FROM payments WHERE session_id = ?",
-                  (session_id,))
-    return billed - paid
+    billed = scalar(
+        conn,
+        "SELECT coalesce(sum(total_minor), 0) FROM orders WHERE session_id = ? AND status != 'cancelled'",
+        (session_id,),
+    )
+    paid = scalar(
+        conn, "SELECT coalesce(sum(amount_minor - change_minor), 0) FROM payments WHERE session_id = ?", (session_id,)
+    )
+    return int(billed) - int(paid)
 
 
 def move_session(conn: apsw.Connection, session_id: int, to_table_id: int) -> None:
@@ -171,19 +182,25 @@ def move_session(conn: apsw.Connection, session_id: int, to_table_id: int) -> No
     conn.execute("UPDATE service_requests SET table_id = ? WHERE session_id = ?", (to_table_id, session_id))
 
 
-def set_session_status(conn: apsw.Connection, session_id: int, target: SessionStatus,
-                       confirm_unpaid: bool = False) -> SessionStatus:
+def set_session_status(
+    conn: apsw.Connection, session_id: int, target: SessionStatus, confirm_unpaid: bool = False
+) -> SessionStatus:
     session = one(conn, "SELECT * FROM table_sessions WHERE id = ?", (session_id,))
     if session is None:
         raise DomainError("unknown_session", "no such table visit", session_id=session_id)
     current = SessionStatus(session["status"])
     owed = unpaid_minor(conn, session_id) if current not in {SessionStatus.PAID} else 0
     session_transition(current, target, unpaid_minor=owed, confirm_unpaid=confirm_unpaid)
-    column = {SessionStatus.BILL_REQUESTED: "bill_requested_at", SessionStatus.PAID: "paid_at",
-              SessionStatus.CLOSED: "closed_at"}.get(target)
+    column = {
+        SessionStatus.BILL_REQUESTED: "bill_requested_at",
+        SessionStatus.PAID: "paid_at",
+        SessionStatus.CLOSED: "closed_at",
+    }.get(target)
     stamp = f", {column} = :now" if column else ""
-    conn.execute(f"UPDATE table_sessions SET status = :status{stamp} WHERE id = :id",
-                 {"status": target.value, "now": utc_now(), "id": session_id})
+    conn.execute(
+        f"UPDATE table_sessions SET status = :status{stamp} WHERE id = :id",
+        {"status": target.value, "now": utc_now(), "id": session_id},
+    )
     return target
 
 

@@ -16,7 +16,9 @@ HTML = "text/html; charset=utf-8"
 
 def refusal_html(text: str, lang: str) -> bytes:
     """A page with one sentence: why this table code does not open the menu (forged, re-keyed, offline...)."""
-    return (f'<!doctype html><html lang="{escape(lang)}"><head><meta charset="utf-8">'
-            '<meta name="viewport" content="width=device-width,initial-scale=1"><title>Tablebox</title>'
-            '<style>body{font:18px/1.5 system-ui,sans-serif;margin:2em auto;max-width:30em;padding:1em}</style>'
-            f"</head><body><h1>{escape(text)}</h1></body></html>").encode()
+    return (
+        f'<!doctype html><html lang="{escape(lang)}"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width,initial-scale=1"><title>Tablebox</title>'
+        "<style>body{font:18px/1.5 system-ui,sans-serif;margin:2em auto;max-width:30em;padding:1em}</style>"
+        f"</head><body><h1>{escape(text)}</h1></body></html>"
+    ).encode()

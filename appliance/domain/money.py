@@ -51,9 +51,7 @@ class Currency:
         try:
             return cls(code, CURRENCY_EXPONENTS[code])
         except KeyError:
-            raise DomainError(
-                "unknown_currency", f"unknown currency {code!r}", currency=code
-            ) from None
+            raise DomainError("unknown_currency", f"unknown currency {code!r}", currency=code) from None
 
     @property
     def factor(self) -> int:
@@ -102,7 +100,9 @@ def parse_amount(text: str, currency: Currency) -> int:
         raise DomainError("invalid_amount", "an amount cannot be negative")
     match = re.fullmatch(r"(\d*)(?:\.(\d+))?", cleaned, re.ASCII)
     if match is None or not cleaned:
-        raise DomainError("invalid_amount", f"not an amount: type digits like {'32.50' if currency.exponent else '1200'}")
+        raise DomainError(
+            "invalid_amount", f"not an amount: type digits like {'32.50' if currency.exponent else '1200'}"
+        )
     whole, frac = match.group(1), match.group(2) or ""
     if len(frac) > currency.exponent:
         places = f"at most {currency.exponent} decimal places" if currency.exponent else "no decimals"

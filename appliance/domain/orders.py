@@ -102,8 +102,11 @@ def void_line(line_status: LineStatus, order_status: OrderStatus, reason: str | 
     if line_status == LineStatus.VOIDED:
         raise DomainError("already_voided", "this line is already voided")
     if order_status in FINAL:
-        raise DomainError("illegal_transition", f"an order that is {order_status.value} cannot be corrected",
-                          status=order_status.value)
+        raise DomainError(
+            "illegal_transition",
+            f"an order that is {order_status.value} cannot be corrected",
+            status=order_status.value,
+        )
     if not reason:
         raise DomainError("reason_required", "voiding a line needs a reason")
     if len(reason) > REASON_MAX_CHARS:
@@ -128,8 +131,9 @@ SESSION_MOVES: dict[SessionStatus, frozenset[SessionStatus]] = {
 ORDERING = frozenset({SessionStatus.OPEN, SessionStatus.BILL_REQUESTED, SessionStatus.PAID})
 
 
-def session_transition(current: SessionStatus, target: SessionStatus, unpaid_minor: int = 0,
-                       confirm_unpaid: bool = False) -> SessionStatus:
+def session_transition(
+    current: SessionStatus, target: SessionStatus, unpaid_minor: int = 0, confirm_unpaid: bool = False
+) -> SessionStatus:
     """Check one move of a table session. Closing with money owed needs an explicit confirmation."""
     if target not in SESSION_MOVES[current]:
         raise DomainError(
@@ -139,7 +143,5 @@ def session_transition(current: SessionStatus, target: SessionStatus, unpaid_min
             target=target.value,
         )
     if target == SessionStatus.CLOSED and unpaid_minor > 0 and not confirm_unpaid:
-        raise DomainError(
-            "unpaid_session", "this table still has unpaid orders", unpaid_minor=unpaid_minor
-        )
+        raise DomainError("unpaid_session", "this table still has unpaid orders", unpaid_minor=unpaid_minor)
     return target

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Mapping, Sequence
 
 from appliance.domain.errors import DomainError
 from appliance.domain.menu import Item, Menu, Option, Variant, translate
@@ -97,9 +97,7 @@ def price_line(menu: Menu, line: CartLine, line_no: int, minute_of_day: int) -> 
         base_minor = variant.price_minor
     else:
         if line.variant_id is not None:
-            raise _line_error(
-                "unknown_variant", "this dish has no variants", line_no, item, variant_id=line.variant_id
-            )
+            raise _line_error("unknown_variant", "this dish has no variants", line_no, item, variant_id=line.variant_id)
         assert item.price_minor is not None
         base_minor = item.price_minor
 

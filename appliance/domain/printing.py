@@ -17,12 +17,19 @@ class PrinterStatus(StrEnum):
     PAPER_OUT = "paper_out"
     COVER_OPEN = "cover_open"
     OFFLINE = "offline"
-    NO_ANSWER = "no_answer"      # connected, but the status query got no reply
-    UNPLUGGED = "unplugged"      # cannot even connect / open the device
+    NO_ANSWER = "no_answer"  # connected, but the status query got no reply
+    UNPLUGGED = "unplugged"  # cannot even connect / open the device
 
 
-UNABLE_TO_PRINT = frozenset({PrinterStatus.PAPER_OUT, PrinterStatus.COVER_OPEN, PrinterStatus.OFFLINE,
-                             PrinterStatus.NO_ANSWER, PrinterStatus.UNPLUGGED})
+UNABLE_TO_PRINT = frozenset(
+    {
+        PrinterStatus.PAPER_OUT,
+        PrinterStatus.COVER_OPEN,
+        PrinterStatus.OFFLINE,
+        PrinterStatus.NO_ANSWER,
+        PrinterStatus.UNPLUGGED,
+    }
+)
 
 # What staff read on the console for each status.
 REASONS = {
@@ -70,7 +77,7 @@ class TcpAddress:
 class UsbAddress:
     vid: int
     pid: int
-    serial: str | None = None   # two identical printers in one kitchen differ only by their serial number
+    serial: str | None = None  # two identical printers in one kitchen differ only by their serial number
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import AsyncIterator
 
 from litestar import Litestar
 from litestar.datastructures import State
@@ -16,6 +16,7 @@ from litestar.openapi.plugins import JsonRenderPlugin
 from appliance import __version__
 from appliance.db.orders import MenuCache
 from appliance.diskspace import MB, SpaceGuard
+from appliance.ratelimit import RateLimiter
 from appliance.sdnotify import Notifier
 from appliance.settings import BoxSettings
 from appliance.store import Store
@@ -23,9 +24,8 @@ from appliance.web.diner import DinerController
 from appliance.web.errors import EXCEPTION_HANDLERS
 from appliance.web.events import EventHub
 from appliance.web.health import healthz
-from appliance.web.pages import diner_page, dish_photo, static_router
 from appliance.web.menu_render import MenuRenderCache
-from appliance.ratelimit import RateLimiter
+from appliance.web.pages import diner_page, dish_photo, static_router
 from appliance.web.watchdog import watchdog_pings
 
 
@@ -68,23 +68,24 @@ def create_app(settings: BoxSettings, store: Store | None = None, notifier: Noti
     return Litestar(
         route_handlers=[DinerController, healthz, diner_page, dish_photo, static_router],
         lifespan=[lifespan],
-        state=State({
-            "settings": settings,
-            "table_limiter": RateLimiter(settings.rate_limit_table_per_minute),
-            "address_limiter": RateLimiter(settings.rate_limit_address_per_minute),
-            "space": SpaceGuard(settings.data_dir, settings.min_free_mb * MB),
-        }),
+        state=State(
+            {
+                "settings": settings,
+                "table_limiter": RateLimiter(settings.rate_limit_table_per_minute),
+                "address_limiter": RateLimiter(settings.rate_limit_address_per_minute),
+                "space": SpaceGuard(settings.data_dir, settings.min_free_mb * MB),
+            }
+        ),
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="Tablebox diner API",
             version=__version__,
             description="What a diner's phone (or the relay) asks the restaurant's box. The table token in the "
-                        "path is the only credential. Money is integers in the currency's minor unit.",
+            "path is the only credential. Money is integers in the currency's minor unit.",
             path="/schema",
             render_plugins=[JsonRenderPlugin(path=["/", "/openapi.json"])],
         ),
         logging_config=None,
         debug=False,
     )
-

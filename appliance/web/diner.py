@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, AsyncGenerator
+from collections.abc import AsyncGenerator
+from typing import Any
 
 import msgspec
 import structlog
@@ -50,11 +51,11 @@ def _errors(*codes: int) -> dict[int, ResponseSpec]:
         410: "The table was re-keyed: an old sticker (`table_rekeyed`), or the table was removed (`table_gone`).",
         413: "The body is larger than max_body_bytes (`body_too_large`).",
         422: "A line cannot be ordered (`sold_out`, `not_enough_stock`, `unknown_item`, `unavailable_now`, "
-             "`variant_required`, `unknown_variant`, `invalid_option`, `text_too_long`; details.line names it), "
-             "`idempotency_key_reused`, or a body of the wrong shape (`invalid_body`, details.field).",
+        "`variant_required`, `unknown_variant`, `invalid_option`, `text_too_long`; details.line names it), "
+        "`idempotency_key_reused`, or a body of the wrong shape (`invalid_body`, details.field).",
         429: "Too many requests from this table or address (`rate_limited`); see Retry-After.",
         503: "The order could not be stored (`storage_unavailable`), the box's disk is nearly full (`disk_full`, "
-             "nothing was stored; see Retry-After) or the box is restarting (`shutting_down`).",
+        "nothing was stored; see Retry-After) or the box is restarting (`shutting_down`).",
     }
     return {c: ResponseSpec(data_container=ErrorOut, description=meaning[c]) for c in codes}
 
@@ -87,8 +88,11 @@ def _require_space(request: Request[Any, Any, Any]) -> None:
     """Refuse before writing when the disk is nearly full: a clean 503 now beats SQLite failing midway."""
     space = _state(request).space
     if not space.enough():
-        log.error("store.disk_full", free_mb=(space.last_free or 0) // (1024 * 1024),
-                  min_free_mb=space.min_free_bytes // (1024 * 1024))
+        log.error(
+            "store.disk_full",
+            free_mb=(space.last_free or 0) // (1024 * 1024),
+            min_free_mb=space.min_free_bytes // (1024 * 1024),
+        )
         raise ApiError("disk_full", headers={"Retry-After": DISK_FULL_RETRY_SECONDS})
 
 
@@ -117,8 +121,7 @@ class DinerController(Controller):
     path = "/api/v1/tables/{token:str}"
     tags = ["diner"]
 
-    @get("/", operation_id="getTable", summary="The store and this table",
-         responses=_errors(403, 410, 429))
+    @get("/", operation_id="getTable", summary="The store and this table", responses=_errors(403, 410, 429))
     async def table_info(self, request: Request[Any, Any, Any], token: FromPath[str]) -> TableInfoOut:
         """Who and where the diner is: the restaurant (name, currency, languages, open now?) and the table,
         with its open visit if there is one."""
@@ -128,17 +131,35 @@ class DinerController(Controller):
         session = live_session(store.read, table.id)
         open_now = settings.open_at(settings.minute_of_day())
         takes_orders = open_now and (
-            (session is not None and SessionStatus(session["status"]) in ORDERING) or not settings.tables_need_staff_open)
-        return msgspec.convert({
-            "store": render_store(settings, open_now),
-            "table": {"name": table.name, "area": table.area, "seats": table.seats, "takes_orders": takes_orders,
-                      "session": session_view(session)},
-        }, TableInfoOut)
+            (session is not None and SessionStatus(session["status"]) in ORDERING)
+            or not settings.tables_need_staff_open
+        )
+        return msgspec.convert(
+            {
+                "store": render_store(settings, open_now),
+                "table": {
+                    "name": table.name,
+                    "area": table.area,
+                    "seats": table.seats,
+                    "takes_orders": takes_orders,
+                    "session": session_view(session),
+                },
+            },
+            TableInfoOut,
+        )
 
-    @get("/menu", operation_id="getMenu", summary="The menu in the diner's language",
-         responses={304: ResponseSpec(data_container=None, description="Not modified (If-None-Match matched the ETag)."),
-                    **_errors(403, 410, 429)})
-    async def menu(self, request: Request[Any, Any, Any], token: FromPath[str], lang: FromQuery[str | None] = None) -> Response[MenuOut]:
+    @get(
+        "/menu",
+        operation_id="getMenu",
+        summary="The menu in the diner's language",
+        responses={
+            304: ResponseSpec(data_container=None, description="Not modified (If-None-Match matched the ETag)."),
+            **_errors(403, 410, 429),
+        },
+    )
+    async def menu(
+        self, request: Request[Any, Any, Any], token: FromPath[str], lang: FromQuery[str | None] = None
+    ) -> Response[MenuOut]:
         """Categories, dishes, variants, option groups with min/max choices, prices in minor units, sold-out
         and available-now flags, and the menu version. `lang` (zh, en, ...) picks the translation; the answer
         carries an ETag, so a phone re-asking with If-None-Match gets 304 when nothing changed."""
@@ -154,11 +175,21 @@ class DinerController(Controller):
             return Response(content=b"", status_code=304, headers=headers)
         return Response(content=body, media_type=JSON, headers=headers)
 
-    @post("/orders", operation_id="submitOrder", summary="Submit an order", status_code=201,
-          responses={200: ResponseSpec(data_container=OrderOut,
-                                       description="The same order again: this client_key was already submitted."),
-                     **_errors(400, 403, 409, 410, 413, 422, 429, 503)})
-    async def submit(self, request: Request[Any, Any, Any], token: FromPath[str], data: JSONBody[OrderIn]) -> Response[OrderOut]:
+    @post(
+        "/orders",
+        operation_id="submitOrder",
+        summary="Submit an order",
+        status_code=201,
+        responses={
+            200: ResponseSpec(
+                data_container=OrderOut, description="The same order again: this client_key was already submitted."
+            ),
+            **_errors(400, 403, 409, 410, 413, 422, 429, 503),
+        },
+    )
+    async def submit(
+        self, request: Request[Any, Any, Any], token: FromPath[str], data: JSONBody[OrderIn]
+    ) -> Response[OrderOut]:
         """Price the lines from the box's own menu and store the order, its kitchen tickets and its ERP
         delivery in one durable transaction before answering 201. `expected_total_minor` (the total the
         phone showed) makes a stale total a 409 `price_changed` instead of a surprise. Retrying with the
@@ -174,17 +205,22 @@ class DinerController(Controller):
         result = await _write(request, submit_order, table, wanted, store.write_cache)
         order = result.order
         if result.created:
-            log.info("order.submitted", order_id=order["id"], ticket_no=order["ticket_no"], table=table.name,
-                     lines=len(order["lines"]), total_minor=order["total_minor"],
-                     latency_ms=round((time.perf_counter() - started) * 1000, 2))
+            log.info(
+                "order.submitted",
+                order_id=order["id"],
+                ticket_no=order["ticket_no"],
+                table=table.name,
+                lines=len(order["lines"]),
+                total_minor=order["total_minor"],
+                latency_ms=round((time.perf_counter() - started) * 1000, 2),
+            )
             if result.sold_out_now:
                 log.info("menu.sold_out", item_ids=result.sold_out_now, reason="stock")
         else:
             log.info("order.repeated", order_id=order["id"], table=table.name)
         return _json(localize_order(order, lang), 201 if result.created else 200)
 
-    @get("/orders", operation_id="listVisitOrders", summary="This visit's orders",
-         responses=_errors(403, 410, 429))
+    @get("/orders", operation_id="listVisitOrders", summary="This visit's orders", responses=_errors(403, 410, 429))
     async def visit_orders(self, request: Request[Any, Any, Any], token: FromPath[str]) -> VisitOrdersOut:
         """The orders of the table's current visit with their status and lines, and the running total
         (cancelled orders excluded). Empty when the table has no open visit."""
@@ -193,14 +229,22 @@ class DinerController(Controller):
         lang = request_lang(request)
         session = live_session(store.read, table.id)
         orders = session_orders(store.read, session["id"]) if session else []
-        return msgspec.convert({
-            "session": session_view(session),
-            "orders": [localize_order(o, lang) for o in orders],
-            "total_minor": sum(o["total_minor"] for o in orders if o["status"] != "cancelled"),
-        }, VisitOrdersOut)
+        return msgspec.convert(
+            {
+                "session": session_view(session),
+                "orders": [localize_order(o, lang) for o in orders],
+                "total_minor": sum(o["total_minor"] for o in orders if o["status"] != "cancelled"),
+            },
+            VisitOrdersOut,
+        )
 
-    @get("/events", operation_id="streamEvents", summary="Live status of this visit's orders (server-sent events)",
-         media_type="text/event-stream", responses=_errors(403, 410, 429))
+    @get(
+        "/events",
+        operation_id="streamEvents",
+        summary="Live status of this visit's orders (server-sent events)",
+        media_type="text/event-stream",
+        responses=_errors(403, 410, 429),
+    )
     async def events(self, request: Request[Any, Any, Any], token: FromPath[str]) -> ServerSentEvent:
         """A `text/event-stream`. First a `snapshot` event (the visit's orders and their status), then an
         `order` event for every status change or voided line of that visit (`{event_id, order_id, ticket_no, from, to,
@@ -220,9 +264,13 @@ class DinerController(Controller):
                 upto = last_event_id(state.store.read)
                 session = live_session(state.store.read, table.id)
                 orders = session_orders(state.store.read, session["id"]) if session else []
-            data = {"session": session_view(session),
-                    "orders": [{"id": o["id"], "ticket_no": o["ticket_no"], "status": o["status"],
-                                "total_minor": o["total_minor"]} for o in orders]}
+            data = {
+                "session": session_view(session),
+                "orders": [
+                    {"id": o["id"], "ticket_no": o["ticket_no"], "status": o["status"], "total_minor": o["total_minor"]}
+                    for o in orders
+                ],
+            }
             message = ServerSentEventMessage(event="snapshot", data=msgspec.json.encode(data).decode(), id=str(upto))
             return message, upto
 
@@ -244,7 +292,7 @@ class DinerController(Controller):
                 while True:
                     try:
                         row = await asyncio.wait_for(queue.get(), keepalive)
-                    except asyncio.TimeoutError:
+                    except TimeoutError:
                         yield ServerSentEventMessage(data=None, comment="keepalive")
                         continue
                     if not isinstance(row, OrderEvent):  # RESYNC: the reader fell behind
@@ -261,12 +309,21 @@ class DinerController(Controller):
 
         return ServerSentEvent(stream(), headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
-    @post("/requests", operation_id="requestService", summary="Call the waiter or ask for the bill", status_code=201,
-          responses={200: ResponseSpec(data_container=ServiceRequestOut,
-                                       description="The same request is already waiting for staff."),
-                     **_errors(403, 409, 410, 422, 429, 503)})
-    async def service_request(self, request: Request[Any, Any, Any], token: FromPath[str],
-                              data: JSONBody[ServiceRequestIn]) -> Response[ServiceRequestOut]:
+    @post(
+        "/requests",
+        operation_id="requestService",
+        summary="Call the waiter or ask for the bill",
+        status_code=201,
+        responses={
+            200: ResponseSpec(
+                data_container=ServiceRequestOut, description="The same request is already waiting for staff."
+            ),
+            **_errors(403, 409, 410, 422, 429, 503),
+        },
+    )
+    async def service_request(
+        self, request: Request[Any, Any, Any], token: FromPath[str], data: JSONBody[ServiceRequestIn]
+    ) -> Response[ServiceRequestOut]:
         """`waiter` calls staff to the table; `bill` asks for the bill (the visit becomes bill_requested).
         A request of the same kind still waiting is answered again with 200 instead of being repeated."""
         data = _strict(await request.body(), ServiceRequestIn)
@@ -275,10 +332,11 @@ class DinerController(Controller):
         _require_space(request)
         row, created = await _write(request, request_service, table, data.kind)
         log.info("table.request", table=table.name, kind=data.kind, created=created)
-        return _json({"id": row["id"], "kind": row["kind"], "created_at": row["created_at"],
-                      "already_waiting": not created}, 201 if created else 200)
+        return _json(
+            {"id": row["id"], "kind": row["kind"], "created_at": row["created_at"], "already_waiting": not created},
+            201 if created else 200,
+        )
 
 
 def _event_message(row: OrderEvent) -> ServerSentEventMessage:
     return ServerSentEventMessage(event="order", data=msgspec.json.encode(row.payload()).decode(), id=str(row.id))
-

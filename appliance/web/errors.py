@@ -24,8 +24,9 @@ DEFAULT_STATUS = DEFAULT_HTTP_STATUS
 class ApiError(TableboxError):
     """An HTTP refusal with a stable code; the message is chosen in the diner's language when answered."""
 
-    def __init__(self, code: str, status: int | None = None, headers: dict[str, str] | None = None,
-                 **details: Any) -> None:
+    def __init__(
+        self, code: str, status: int | None = None, headers: dict[str, str] | None = None, **details: Any
+    ) -> None:
         super().__init__(code)
         self.code = code
         self.status = status or STATUS_BY_CODE.get(code, DEFAULT_STATUS)
@@ -47,8 +48,14 @@ def _money_formatter(request: Request[Any, Any, Any]) -> Any:
     return lambda minor: format_money(minor, currency)
 
 
-def error_response(request: Request[Any, Any, Any], code: str, status: int, details: dict[str, Any],
-                   fallback: str, headers: dict[str, str] | None = None) -> Response[ErrorOut]:
+def error_response(
+    request: Request[Any, Any, Any],
+    code: str,
+    status: int,
+    details: dict[str, Any],
+    fallback: str,
+    headers: dict[str, str] | None = None,
+) -> Response[ErrorOut]:
     money = _money_formatter(request) if "total_minor" in details else None
     message = message_for(code, request_lang(request), details, fallback, money)
     body = msgspec.json.encode(ErrorOut(ErrorBody(code, message, details)))
@@ -56,7 +63,9 @@ def error_response(request: Request[Any, Any, Any], code: str, status: int, deta
 
 
 def domain_error_handler(request: Request[Any, Any, Any], exc: DomainError) -> Response[ErrorOut]:
-    return error_response(request, exc.code, STATUS_BY_CODE.get(exc.code, DEFAULT_STATUS), dict(exc.details), exc.message)
+    return error_response(
+        request, exc.code, STATUS_BY_CODE.get(exc.code, DEFAULT_STATUS), dict(exc.details), exc.message
+    )
 
 
 def api_error_handler(request: Request[Any, Any, Any], exc: ApiError) -> Response[ErrorOut]:
@@ -69,12 +78,17 @@ def http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) 
     if isinstance(exc, ValidationException) and exc.extra:
         problems = [
             {"field": _field(e.get("key")), "problem": e.get("message", "")}
-            for e in (exc.extra if isinstance(exc.extra, list) else [exc.extra]) if isinstance(e, dict)
+            for e in (exc.extra if isinstance(exc.extra, list) else [exc.extra])
+            if isinstance(e, dict)
         ]
         first = problems[0] if problems else {"field": "", "problem": str(exc.detail)}
-        return error_response(request, "invalid_body", 422,
-                              {"field": first["field"], "problem": f"{first['field']}: {first['problem']}",
-                               "errors": problems}, str(exc.detail))
+        return error_response(
+            request,
+            "invalid_body",
+            422,
+            {"field": first["field"], "problem": f"{first['field']}: {first['problem']}", "errors": problems},
+            str(exc.detail),
+        )
     code = code_for_http_status(status)
     if status >= 500:
         log.error("http.error", path=request.url.path, status=status, detail=str(exc.detail))

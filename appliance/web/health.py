@@ -21,14 +21,27 @@ def health_report(conn: apsw.Connection) -> tuple[int, dict[str, Any]]:
             schema = current_version(conn)
             queue = print_queue_health(conn)
             sync = [
-                {"name": t.name, "kind": t.kind, "state": t.state.value, "since": t.since, "pending": t.backlog,
-                 "parked": t.parked, "last_success": t.last_success, "last_error": t.last_error}
-                for t in sync_status(conn) if t.enabled
+                {
+                    "name": t.name,
+                    "kind": t.kind,
+                    "state": t.state.value,
+                    "since": t.since,
+                    "pending": t.backlog,
+                    "parked": t.parked,
+                    "last_success": t.last_success,
+                    "last_error": t.last_error,
+                }
+                for t in sync_status(conn)
+                if t.enabled
             ]
     except apsw.Error as exc:
-        return 503, {"status": "failing", "version": __version__,
-                     "database": {"ok": False, "schema_version": 0, "error": str(exc)},
-                     "printers": {"pending_jobs": 0, "failed_jobs": 0, "oldest_pending_at": None}, "sync": []}
+        return 503, {
+            "status": "failing",
+            "version": __version__,
+            "database": {"ok": False, "schema_version": 0, "error": str(exc)},
+            "printers": {"pending_jobs": 0, "failed_jobs": 0, "oldest_pending_at": None},
+            "sync": [],
+        }
     # a failed print job means a kitchen missing a ticket; a parked outbox row needs a person (a target that is
     # only retrying, an ERP down for a while, is not degraded: the box goes on and catches up by itself)
     degraded = queue.failed_jobs > 0 or any(SyncState(t["state"]) in NEEDS_A_PERSON for t in sync)
@@ -36,8 +49,11 @@ def health_report(conn: apsw.Connection) -> tuple[int, dict[str, Any]]:
         "status": "degraded" if degraded else "ok",
         "version": __version__,
         "database": {"ok": True, "schema_version": schema, "error": None},
-        "printers": {"pending_jobs": queue.pending_jobs, "failed_jobs": queue.failed_jobs,
-                     "oldest_pending_at": queue.oldest_pending_at},
+        "printers": {
+            "pending_jobs": queue.pending_jobs,
+            "failed_jobs": queue.failed_jobs,
+            "oldest_pending_at": queue.oldest_pending_at,
+        },
         "sync": sync,
     }
 

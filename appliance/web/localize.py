@@ -12,13 +12,20 @@ def localize_order(order: dict[str, Any], lang: str) -> dict[str, Any]:
     out = {k: order[k] for k in ORDER_FIELDS}
     out["lines"] = [
         {
-            "line_no": line["line_no"], "item_id": line["item_id"], "name": translate(line["names"], lang),
+            "line_no": line["line_no"],
+            "item_id": line["item_id"],
+            "name": translate(line["names"], lang),
             "variant_id": line["variant_id"],
             "variant": translate(line["variant_names"], lang) if line["variant_names"] else None,
-            "options": [{"id": o["id"], "name": translate(o["names"], lang), "price_delta_minor": o["price_delta_minor"]}
-                        for o in line["options"]],
-            "quantity": line["quantity"], "unit_price_minor": line["unit_price_minor"],
-            "line_total_minor": line["line_total_minor"], "note": line["note"], "status": line["status"],
+            "options": [
+                {"id": o["id"], "name": translate(o["names"], lang), "price_delta_minor": o["price_delta_minor"]}
+                for o in line["options"]
+            ],
+            "quantity": line["quantity"],
+            "unit_price_minor": line["unit_price_minor"],
+            "line_total_minor": line["line_total_minor"],
+            "note": line["note"],
+            "status": line["status"],
         }
         for line in order["lines"]
     ]
@@ -28,5 +35,9 @@ def localize_order(order: dict[str, Any], lang: str) -> dict[str, Any]:
 def session_view(session: dict[str, Any] | None) -> dict[str, Any] | None:
     if session is None:
         return None
-    return {"id": session["id"], "status": session["status"], "opened_at": session["opened_at"],
-            "diners": session["diners"]}
+    return {
+        "id": session["id"],
+        "status": session["status"],
+        "opened_at": session["opened_at"],
+        "diners": session["diners"],
+    }

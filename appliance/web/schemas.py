@@ -24,9 +24,9 @@ class SyncTargetHealth(Struct, kw_only=True):
     name: str
     kind: str
     state: Literal["ok", "retrying", "failing", "idle"]
-    since: str | None            # retrying: when the oldest failing row was queued; failing: the first parking
-    pending: int                 # rows still to send (parked ones not counted)
-    parked: int                  # rows the ERP refused, waiting for a person (`tablebox sync retry`)
+    since: str | None  # retrying: when the oldest failing row was queued; failing: the first parking
+    pending: int  # rows still to send (parked ones not counted)
+    parked: int  # rows the ERP refused, waiting for a person (`tablebox sync retry`)
     last_success: str | None
     last_error: str | None
 

@@ -19,7 +19,7 @@ log = structlog.get_logger("appliance.watchdog")
 def _probe(conn: apsw.Connection) -> None:
     """A write that writes nothing: it runs in the writer's next transaction like any order, so its answer
     proves the writer thread is taking work and committing. An empty transaction syncs nothing to disk."""
-    return None
+    return
 
 
 async def watchdog_pings(notifier: Notifier, writer: Writer) -> None:

@@ -14,8 +14,19 @@ import sys
 import tomllib
 from pathlib import Path
 
-PROVISION_KEYS = {"hostname", "manager_name", "manager_pin", "store_name", "currency", "timezone", "languages",
-                  "public_base_url", "wifi_ssid", "wifi_password", "wifi_country"}
+PROVISION_KEYS = {
+    "hostname",
+    "manager_name",
+    "manager_pin",
+    "store_name",
+    "currency",
+    "timezone",
+    "languages",
+    "public_base_url",
+    "wifi_ssid",
+    "wifi_password",
+    "wifi_country",
+}
 STORE_FROM_PROVISION = ("store_name", "currency", "timezone", "languages")
 
 
@@ -55,8 +66,11 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--input")
     parser.add_argument("--output", required=True)
-    parser.add_argument("--secrets-output", help="where the sync targets' secrets go, as KEY=value lines "
-                                                 "(/etc/tablebox/sync.env, read by systemd for tablebox-syncd)")
+    parser.add_argument(
+        "--secrets-output",
+        help="where the sync targets' secrets go, as KEY=value lines "
+        "(/etc/tablebox/sync.env, read by systemd for tablebox-syncd)",
+    )
     for key in ("store_name", "currency", "timezone", "languages", "public_base_url", "hostname"):
         parser.add_argument(f"--{key.replace('_', '-')}", dest=key)
     args = parser.parse_args()
@@ -80,8 +94,10 @@ def main() -> int:
             store[key] = provision[key]
     if provision.get("public_base_url"):
         data["public_base_url"] = provision["public_base_url"]
-    lines = ["# Tablebox box settings, written by provision/provision.sh (`tablebox --help` lists every setting).",
-             "# The [store] table holds the restaurant's first settings, used when the store is created."]
+    lines = [
+        "# Tablebox box settings, written by provision/provision.sh (`tablebox --help` lists every setting).",
+        "# The [store] table holds the restaurant's first settings, used when the store is created.",
+    ]
     sync = data.pop("sync", {}) or {}
     secrets = []
     for target, table in sorted(sync.items()) if isinstance(sync, dict) else ():
@@ -100,7 +116,9 @@ def main() -> int:
     if args.secrets_output:
         Path(args.secrets_output).write_text(
             "# Secrets of the sync targets, for tablebox-syncd (systemd EnvironmentFile); written by provision.sh.\n"
-            + "".join(line + "\n" for line in secrets), "utf-8")
+            + "".join(line + "\n" for line in secrets),
+            "utf-8",
+        )
     print(f"CFG_SYNC_TARGETS={len(sync) if isinstance(sync, dict) else 0}")
     print(f"CFG_SYNC_SECRETS={len(secrets)}")
     for key in ("hostname", "manager_name", "manager_pin", "store_name"):

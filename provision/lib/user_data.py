@@ -41,8 +41,9 @@ def add_runcmd(text: str, command: str, marker: str) -> str:
     if first is None:
         lines = [HEADER]
     elif not first.startswith(HEADER):
-        raise UserDataError(f"it does not start with {HEADER} (it starts with {first[:40]!r}): "
-                            "only a cloud-config can be extended")
+        raise UserDataError(
+            f"it does not start with {HEADER} (it starts with {first[:40]!r}): only a cloud-config can be extended"
+        )
     entry = [f"# {marker}", f"- {yaml_single_quoted(command)}"]
 
     key_at = next((i for i, line in enumerate(lines) if RUNCMD_KEY.match(line)), None)
@@ -56,8 +57,9 @@ def add_runcmd(text: str, command: str, marker: str) -> str:
     if value in ("[]", "~", "null"):
         lines[key_at] = "runcmd:"
     elif value:
-        raise UserDataError(f"runcmd is written on one line ({lines[key_at].strip()!r}): "
-                            "write it as a list, one '- ' entry per line")
+        raise UserDataError(
+            f"runcmd is written on one line ({lines[key_at].strip()!r}): write it as a list, one '- ' entry per line"
+        )
     # The block runs until the next line that starts in column 0 with something other than a list item.
     last_item, indent = key_at, None
     for i in range(key_at + 1, len(lines)):
@@ -73,7 +75,7 @@ def add_runcmd(text: str, command: str, marker: str) -> str:
             indent = len(line) - len(stripped)
         last_item = i
     pad = " " * (2 if indent is None else indent)
-    lines[last_item + 1:last_item + 1] = [pad + line for line in entry]
+    lines[last_item + 1 : last_item + 1] = [pad + line for line in entry]
     return newline.join(lines) + newline
 
 
@@ -93,8 +95,9 @@ def check_with_yaml(before: str, after: str, command: str) -> bool:
     old_runcmd = old.pop("runcmd", None) or []
     new_runcmd = new.pop("runcmd", None)
     if old != new or new_runcmd != [*old_runcmd, command]:
-        raise UserDataError("adding the runcmd entry would change its other settings; "
-                            "add this entry by hand: " + command)
+        raise UserDataError(
+            "adding the runcmd entry would change its other settings; add this entry by hand: " + command
+        )
     return True
 
 

@@ -26,8 +26,10 @@ except ImportError:  # Python < 3.11 on the laptop
 
 INTERFACE = "wlan0"
 ISO3166_TABLE = Path("/usr/share/zoneinfo/iso3166.tab")  # tzdata's list, the one raspi-config checks against
-HEADER = ("# Wi-Fi added by Tablebox's provision/flash.sh from [provision] wifi_ssid, wifi_password and\n"
-          "# wifi_country in tablebox/tablebox.toml.\n")
+HEADER = (
+    "# Wi-Fi added by Tablebox's provision/flash.sh from [provision] wifi_ssid, wifi_password and\n"
+    "# wifi_country in tablebox/tablebox.toml.\n"
+)
 
 
 class WifiError(Exception):
@@ -65,42 +67,60 @@ def wifi_settings(provision: dict) -> tuple[str, str, str] | None:
     if not ssid:
         others = [key for key in ("wifi_password", "wifi_country") if provision.get(key)]
         if others:
-            raise WifiError(f"[provision] {' and '.join(others)} given without wifi_ssid: add wifi_ssid "
-                            "(the Wi-Fi network's name), or remove them for a box on a network cable")
+            raise WifiError(
+                f"[provision] {' and '.join(others)} given without wifi_ssid: add wifi_ssid "
+                "(the Wi-Fi network's name), or remove them for a box on a network cable"
+            )
         return None
     if has_control_character(ssid):
-        raise WifiError("[provision] wifi_ssid contains a control character (a line break or a tab): "
-                        "give the network's name exactly as phones show it")
+        raise WifiError(
+            "[provision] wifi_ssid contains a control character (a line break or a tab): "
+            "give the network's name exactly as phones show it"
+        )
     if len(ssid.encode("utf-8")) > 32:
-        raise WifiError(f"[provision] wifi_ssid is {len(ssid.encode('utf-8'))} bytes long: "
-                        "a Wi-Fi network's name has at most 32 (a Chinese character takes 3)")
+        raise WifiError(
+            f"[provision] wifi_ssid is {len(ssid.encode('utf-8'))} bytes long: "
+            "a Wi-Fi network's name has at most 32 (a Chinese character takes 3)"
+        )
     if "wifi_password" not in provision:
-        raise WifiError('[provision] wifi_password is missing: give the Wi-Fi password, or wifi_password = "" '
-                        "for an open network")
+        raise WifiError(
+            '[provision] wifi_password is missing: give the Wi-Fi password, or wifi_password = "" for an open network'
+        )
     password = provision["wifi_password"]
     if password:
         if not all(32 <= ord(c) <= 126 for c in password):
-            raise WifiError("[provision] wifi_password may hold only printable ASCII characters (letters, digits, "
-                            "punctuation and spaces), as WPA-PSK requires")
+            raise WifiError(
+                "[provision] wifi_password may hold only printable ASCII characters (letters, digits, "
+                "punctuation and spaces), as WPA-PSK requires"
+            )
         if not 8 <= len(password) <= 63:
-            raise WifiError(f"[provision] wifi_password has {len(password)} characters: a WPA-PSK password has "
-                            'from 8 to 63 (use wifi_password = "" for an open network)')
+            raise WifiError(
+                f"[provision] wifi_password has {len(password)} characters: a WPA-PSK password has "
+                'from 8 to 63 (use wifi_password = "" for an open network)'
+            )
     country = provision.get("wifi_country", "")
     if not country:
-        raise WifiError('[provision] wifi_country is missing: the two-letter country the box is in, e.g. '
-                        'wifi_country = "CN" (it sets the channels and power the Wi-Fi may use)')
+        raise WifiError(
+            "[provision] wifi_country is missing: the two-letter country the box is in, e.g. "
+            'wifi_country = "CN" (it sets the channels and power the Wi-Fi may use)'
+        )
     if not re.fullmatch(r"[A-Za-z]{2}", country):
-        raise WifiError(f'[provision] wifi_country = {json.dumps(country, ensure_ascii=False)}: give the ISO 3166 '
-                        'two-letter code of the country, e.g. "CN"')
+        raise WifiError(
+            f"[provision] wifi_country = {json.dumps(country, ensure_ascii=False)}: give the ISO 3166 "
+            'two-letter code of the country, e.g. "CN"'
+        )
     country = country.upper()
     countries = known_countries()
     if countries is not None and country not in countries:
-        raise WifiError(f'[provision] wifi_country = "{country}" is not an ISO 3166 country code '
-                        '(two letters, e.g. "CN", "HK", "TW", "SG")')
+        raise WifiError(
+            f'[provision] wifi_country = "{country}" is not an ISO 3166 country code '
+            '(two letters, e.g. "CN", "HK", "TW", "SG")'
+        )
     return ssid, password, country
 
 
 # cloud-init: network-config
+
 
 def yaml_string(text: str) -> str:
     """A YAML double-quoted scalar (JSON strings are valid YAML; control characters were refused)."""
@@ -109,18 +129,26 @@ def yaml_string(text: str) -> str:
 
 def wifis_data(ssid: str, password: str, country: str) -> dict:
     access_point = {"password": password} if password else {}
-    return {INTERFACE: {"dhcp4": True, "optional": True, "regulatory-domain": country,
-                        "access-points": {ssid: access_point}}}
+    return {
+        INTERFACE: {
+            "dhcp4": True,
+            "optional": True,
+            "regulatory-domain": country,
+            "access-points": {ssid: access_point},
+        }
+    }
 
 
 def wifis_lines(ssid: str, password: str, country: str, indent: str) -> list[str]:
     """The `wifis:` block as text, its key at `indent`."""
-    lines = [f"{indent}wifis:",
-             f"{indent}  {INTERFACE}:",
-             f"{indent}    dhcp4: true",
-             f"{indent}    optional: true",
-             f"{indent}    regulatory-domain: {yaml_string(country)}",
-             f"{indent}    access-points:"]
+    lines = [
+        f"{indent}wifis:",
+        f"{indent}  {INTERFACE}:",
+        f"{indent}    dhcp4: true",
+        f"{indent}    optional: true",
+        f"{indent}    regulatory-domain: {yaml_string(country)}",
+        f"{indent}    access-points:",
+    ]
     if password:
         lines += [f"{indent}      {yaml_string(ssid)}:", f"{indent}        password: {yaml_string(password)}"]
     else:
@@ -149,14 +177,14 @@ def append_under_network(lines: list[str], block: list[str]) -> list[str] | None
     if at is None:
         return None
     indent = None
-    for line in lines[at + 1:]:
+    for line in lines[at + 1 :]:
         stripped = line.lstrip(" ")
         if not stripped or stripped.startswith("#"):
             continue
         if line == stripped:  # another top-level key after network: do not guess
             return None
         if indent is None:
-            indent = line[:len(line) - len(stripped)]
+            indent = line[: len(line) - len(stripped)]
     if indent is None:
         return None
     return lines + [indent + line for line in block]
@@ -176,13 +204,17 @@ def merge_network_config(text: str, wifi: tuple[str, str, str], force: bool) -> 
         lines += wifis_lines(ssid, password, country, "  ")
         return newline.join(lines) + newline, "added"
     if "\t" in text:
-        raise WifiError("network-config on the image contains tab characters, which YAML does not allow for "
-                        "indentation: fix it, or use a plain image")
+        raise WifiError(
+            "network-config on the image contains tab characters, which YAML does not allow for "
+            "indentation: fix it, or use a plain image"
+        )
     try:
         import yaml
     except ImportError:
-        raise WifiError("network-config on the image already has settings, and merging the Wi-Fi into them "
-                        "needs PyYAML: sudo apt install python3-yaml") from None
+        raise WifiError(
+            "network-config on the image already has settings, and merging the Wi-Fi into them "
+            "needs PyYAML: sudo apt install python3-yaml"
+        ) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -192,20 +224,26 @@ def merge_network_config(text: str, wifi: tuple[str, str, str], force: bool) -> 
     wrapped = "network" in data
     net = data["network"] if wrapped else data
     if not isinstance(net, dict) or "version" not in net:
-        raise WifiError("network-config on the image is not a netplan network configuration "
-                        "(no network: version:): fix it, or use a plain image")
+        raise WifiError(
+            "network-config on the image is not a netplan network configuration "
+            "(no network: version:): fix it, or use a plain image"
+        )
     if net.get("version") != 2:
-        raise WifiError(f"network-config on the image uses version {net.get('version')!r}; Wi-Fi can only be "
-                        "added to a version 2 (netplan) configuration: use a plain image")
+        raise WifiError(
+            f"network-config on the image uses version {net.get('version')!r}; Wi-Fi can only be "
+            "added to a version 2 (netplan) configuration: use a plain image"
+        )
     if net.get("wifis") == ours:
         return text, "already there"
     expected_net = {**net, "wifis": ours}
     expected = {**data, "network": expected_net} if wrapped else expected_net
     if net.get("wifis") is not None:
         if not force:
-            raise WifiError("network-config on the image already configures Wi-Fi differently "
-                            f"({describe_wifis(net['wifis'])}): --force replaces it with the network in "
-                            "tablebox.toml, keeping the rest of the file")
+            raise WifiError(
+                "network-config on the image already configures Wi-Fi differently "
+                f"({describe_wifis(net['wifis'])}): --force replaces it with the network in "
+                "tablebox.toml, keeping the rest of the file"
+            )
         done = "replaced"
     else:
         done = "added"
@@ -250,13 +288,16 @@ def cmd_network_config(config: str, path: str, force: bool, dry_run: bool) -> st
 
 # firstrun.sh: the values it reads
 
+
 def cmd_firstrun(config: str, path: str) -> str:
     wifi = wifi_settings(load_settings(config))
     if wifi is None:
         return "none"
     ssid, password, country = wifi
-    text = ("# Read by firstrun.sh at first boot (one key=value a line, never run as code), then deleted.\n"
-            f"ssid={ssid}\npassword={password}\ncountry={country}\n")
+    text = (
+        "# Read by firstrun.sh at first boot (one key=value a line, never run as code), then deleted.\n"
+        f"ssid={ssid}\npassword={password}\ncountry={country}\n"
+    )
     Path(path).write_text(text, "utf-8", newline="\n")
     return "written"
 

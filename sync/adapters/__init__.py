@@ -9,8 +9,12 @@ from typing import Any
 
 from sync.adapters.base import Adapter
 
-KINDS = {"rest": "sync.adapters.rest", "erpnext": "sync.adapters.erpnext", "odoo": "sync.adapters.odoo",
-         "relay": "sync.adapters.relay"}
+KINDS = {
+    "rest": "sync.adapters.rest",
+    "erpnext": "sync.adapters.erpnext",
+    "odoo": "sync.adapters.odoo",
+    "relay": "sync.adapters.relay",
+}
 
 
 def make_adapter(name: str, config: Mapping[str, Any]) -> Adapter:

@@ -40,23 +40,23 @@ class Rejected(DeliveryError):
 
 @dataclass(frozen=True)
 class CatalogItem:
-    code: str                       # the ERP's item code (items.erp_code)
-    names: Mapping[str, str]        # {"zh": ..., "en": ...}; at least one
-    price_minor: int | None         # selling price in the currency's minor unit; None: not sold / no price
-    category: str | None = None     # the ERP's item group / category name
-    active: bool = True             # False (disabled in the ERP) counts as removed
+    code: str  # the ERP's item code (items.erp_code)
+    names: Mapping[str, str]  # {"zh": ..., "en": ...}; at least one
+    price_minor: int | None  # selling price in the currency's minor unit; None: not sold / no price
+    category: str | None = None  # the ERP's item group / category name
+    active: bool = True  # False (disabled in the ERP) counts as removed
 
 
 @dataclass(frozen=True)
 class Catalog:
     items: Sequence[CatalogItem]
-    currency: str | None = None     # when the ERP says which; the worker refuses a catalog in another currency
+    currency: str | None = None  # when the ERP says which; the worker refuses a catalog in another currency
 
 
 @dataclass(frozen=True)
 class OrderLine:
-    code: str | None                # the dish's ERP item code (None: a dish the ERP does not know)
-    key: str | None                 # our dish key
+    code: str | None  # the dish's ERP item code (None: a dish the ERP does not know)
+    key: str | None  # our dish key
     name: str
     quantity: int
     unit_price_minor: int
@@ -68,11 +68,12 @@ class OrderLine:
 class OrderDoc:
     """An order as the ERP gets it. `order_ref` (our client key, unique and stable) is what the ERP stores to
     recognise a retried delivery."""
+
     order_ref: str
     order_id: int
-    ticket: str                     # "2026-11-21#12"
+    ticket: str  # "2026-11-21#12"
     table: str
-    created_at: str                 # UTC ISO-8601
+    created_at: str  # UTC ISO-8601
     currency: str
     lines: Sequence[OrderLine]
     subtotal_minor: int
@@ -86,8 +87,8 @@ class OrderDoc:
 
 @dataclass(frozen=True)
 class PaymentDoc:
-    payment_ref: str                # unique and stable (our outbox idempotency key)
-    order_refs: Sequence[str]       # the visit's orders
+    payment_ref: str  # unique and stable (our outbox idempotency key)
+    order_refs: Sequence[str]  # the visit's orders
     table: str
     method: str
     amount_minor: int
@@ -101,9 +102,9 @@ class Capability(StrEnum):
     (`capabilities`); the outbox engine and the sync worker read the declaration, they never probe for methods."""
 
     CATALOG_PULL = "catalog_pull"  # pull_catalog/pull_stock answer: the worker pulls the menu from it on schedule
-    ORDER_VIEW = "order_view"      # push_status also takes `order=` (OrderViewAdapter): a phone shows the whole order
-    REFUSALS = "refusals"          # takes order.refused / request.refused rows (what the box refused from it)
-    INBOX = "inbox"                # sends the box messages too (the relay): the worker runs its link beside the outbox
+    ORDER_VIEW = "order_view"  # push_status also takes `order=` (OrderViewAdapter): a phone shows the whole order
+    REFUSALS = "refusals"  # takes order.refused / request.refused rows (what the box refused from it)
+    INBOX = "inbox"  # sends the box messages too (the relay): the worker runs its link beside the outbox
 
 
 class Adapter(Protocol):
@@ -138,8 +139,8 @@ class Adapter(Protocol):
 class OrderViewAdapter(Adapter, Protocol):
     """An adapter declaring Capability.ORDER_VIEW (the relay: a phone shows the whole order)."""
 
-    def push_status(self, order_ref: str, status: str, reason: str | None,
-                    order: Mapping[str, Any] | None = None) -> None:
+    def push_status(
+        self, order_ref: str, status: str, reason: str | None, order: Mapping[str, Any] | None = None
+    ) -> None:
         """As Adapter.push_status, also given `order`: the order as it is now, with `status` as of this change."""
         ...
-

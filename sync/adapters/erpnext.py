@@ -104,7 +104,7 @@ log = structlog.get_logger("sync.erpnext")
 
 ORDER_DOCTYPES = ("Sales Order", "POS Invoice")
 DEFAULT_REMARK_FIELD = {"Sales Order": "po_no", "POS Invoice": "remarks"}
-REMARK_CHARS = 140              # po_no is a Data field: 140 characters
+REMARK_CHARS = 140  # po_no is a Data field: 140 characters
 CANCELLED_PREFIX = "CANCELLED"
 MAX_PAGES = 10_000
 _MESSAGE_CAP = 300
@@ -174,8 +174,9 @@ def _truthy(value: Any) -> bool:
 class FrappeError(TableboxError):
     """A non-2xx answer, read: the HTTP status, Frappe's exc_type, its message for people, the raw text."""
 
-    def __init__(self, status: int, exc_type: str, message: str, text: str, location: str = "",
-                 retry_after: float | None = None) -> None:
+    def __init__(
+        self, status: int, exc_type: str, message: str, text: str, location: str = "", retry_after: float | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.exc_type = exc_type
@@ -209,8 +210,14 @@ class FrappeError(TableboxError):
                 message = body["message"]
         if not message:
             message = exc_type or " ".join(_TAG.sub(" ", text).split())[:120] or f"HTTP {response.status_code}"
-        return cls(response.status_code, exc_type, message[:_MESSAGE_CAP], text,
-                   response.headers.get("location", ""), retry_after_seconds(response.headers.get("retry-after")))
+        return cls(
+            response.status_code,
+            exc_type,
+            message[:_MESSAGE_CAP],
+            text,
+            response.headers.get("location", ""),
+            retry_after_seconds(response.headers.get("retry-after")),
+        )
 
 
 def server_messages(raw: Any) -> str:
@@ -238,7 +245,7 @@ class ERPNextAdapter(HttpAdapter):
 
     capabilities = frozenset({Capability.CATALOG_PULL})
     peer = "ERPNext"
-    extra_retryable = frozenset({423})   # Locked: a document another request is saving
+    extra_retryable = frozenset({423})  # Locked: a document another request is saving
 
     def __init__(self, name: str, config: Mapping[str, Any]) -> None:
         where = f"sync target {name}"
@@ -269,15 +276,26 @@ class ERPNextAdapter(HttpAdapter):
         self.page_size = _number(config, "page_size", 100, where)
         if not 1 <= self.page_size <= 10_000:
             raise ValueError(f"{where}: page_size must be between 1 and 10000")
-        super().__init__(name, config, secrets=(api_key, api_secret, f"{api_key}:{api_secret}"),
-                         headers={"Authorization": f"token {api_key}:{api_secret}", "Accept": "application/json"})
+        super().__init__(
+            name,
+            config,
+            secrets=(api_key, api_secret, f"{api_key}:{api_secret}"),
+            headers={"Authorization": f"token {api_key}:{api_secret}", "Accept": "application/json"},
+        )
 
     def __repr__(self) -> str:
         return f"ERPNextAdapter({self.name!r}, {self.base_url!r})"
 
     # -- HTTP -----------------------------------------------------------------------------------------------
-    def _call(self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
-              body: Any = None, headers: Mapping[str, str] | None = None) -> Any:
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        body: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
         """One request: the JSON answer of a 2xx (numbers as Decimal), `FrappeError` for any other status,
         `Retryable` when no answer came."""
         content = json.dumps(body, ensure_ascii=False).encode() if body is not None else None
@@ -288,8 +306,11 @@ class ERPNextAdapter(HttpAdapter):
         try:
             return json.loads(response.content or b"null", parse_float=Decimal)
         except ValueError:
-            raise Rejected(f"{self.name}: {self.base_url}{path} answered {response.status_code} with something that"
-                           " is not JSON: is base_url the ERPNext site?", status=response.status_code) from None
+            raise Rejected(
+                f"{self.name}: {self.base_url}{path} answered {response.status_code} with something that"
+                " is not JSON: is base_url the ERPNext site?",
+                status=response.status_code,
+            ) from None
 
     def _checked(self, method: str, path: str, what: str, **kwargs: Any) -> Any:
         try:
@@ -303,25 +324,41 @@ class ERPNextAdapter(HttpAdapter):
         column = _UNKNOWN_COLUMN.search(err.text)
         if column:
             field = column.group(1)
-            hint = (f" (add the custom field {field} to {self.doctype}: type Data, Unique, No Copy)"
-                    if field == self.order_ref_field else "")
+            hint = (
+                f" (add the custom field {field} to {self.doctype}: type Data, Unique, No Copy)"
+                if field == self.order_ref_field
+                else ""
+            )
             return Rejected(f"{self.name}: ERPNext has no field {field!r} for {what}{hint}", status=status)
         if status == 401 or err.exc_type in ("AuthenticationError", "SessionExpired"):
-            return Rejected(f"{self.name}: ERPNext refused the API key (HTTP {status}): check the API key and"
-                            f" secret of [sync.{self.name}]", status=status)
+            return Rejected(
+                f"{self.name}: ERPNext refused the API key (HTTP {status}): check the API key and"
+                f" secret of [sync.{self.name}]",
+                status=status,
+            )
         if status == 403 or err.exc_type == "PermissionError":
-            return Rejected(f"{self.name}: ERPNext refused {what} (HTTP {status}: {message}): check the API key"
-                            " and the roles of its user", status=status)
+            return Rejected(
+                f"{self.name}: ERPNext refused {what} (HTTP {status}: {message}): check the API key"
+                " and the roles of its user",
+                status=status,
+            )
         if self.classify(status) is Verdict.RETRY or err.exc_type in ("QueryDeadlockError", "QueryTimeoutError"):
-            return Retryable(f"{self.name}: ERPNext answered {status} to {what}: {message}", status=status,
-                             retry_after=err.retry_after)
+            return Retryable(
+                f"{self.name}: ERPNext answered {status} to {what}: {message}",
+                status=status,
+                retry_after=err.retry_after,
+            )
         if 300 <= status < 400:
-            return Rejected(f"{self.name}: ERPNext redirected {what} to {err.location or '?'}: set base_url to the"
-                            " site's final address", status=status)
+            return Rejected(
+                f"{self.name}: ERPNext redirected {what} to {err.location or '?'}: set base_url to the"
+                " site's final address",
+                status=status,
+            )
         text = f"{self.name}: ERPNext refused {what} (HTTP {status}): {message}"
         if order is not None:
-            dishes = [f"{line.code} is our {line.name!r}" for line in order.lines
-                      if line.code and line.code in err.text]
+            dishes = [
+                f"{line.code} is our {line.name!r}" for line in order.lines if line.code and line.code in err.text
+            ]
             if dishes:
                 text += f" ({'; '.join(dict.fromkeys(dishes))}: check its ERP code, or create the item in ERPNext)"
         return Rejected(text, status=status)
@@ -331,15 +368,28 @@ class ERPNextAdapter(HttpAdapter):
         path = f"/api/resource/{quote(doctype, safe='')}"
         return f"{path}/{quote(name, safe='')}" if name is not None else path
 
-    def _list(self, doctype: str, fields: Sequence[str], filters: Sequence[Sequence[Any]], what: str, *,
-              order_by: str = "name asc", limit: int | None = None) -> list[dict[str, Any]]:
+    def _list(
+        self,
+        doctype: str,
+        fields: Sequence[str],
+        filters: Sequence[Sequence[Any]],
+        what: str,
+        *,
+        order_by: str = "name asc",
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
         """Every row of a Frappe list, page by page (limit_start / limit_page_length) until a short page;
         with `limit`, one page of at most that many rows."""
         size = limit or self.page_size
         rows: list[dict[str, Any]] = []
         for _ in range(MAX_PAGES):
-            params = {"fields": json.dumps(list(fields)), "filters": json.dumps([list(f) for f in filters]),
-                      "order_by": order_by, "limit_start": len(rows), "limit_page_length": size}
+            params = {
+                "fields": json.dumps(list(fields)),
+                "filters": json.dumps([list(f) for f in filters]),
+                "order_by": order_by,
+                "limit_start": len(rows),
+                "limit_page_length": size,
+            }
             answer = self._checked("GET", self._resource(doctype), what, params=params)
             data = answer.get("data") if isinstance(answer, Mapping) else None
             if not isinstance(data, list) or not all(isinstance(row, Mapping) for row in data):
@@ -351,11 +401,18 @@ class ERPNextAdapter(HttpAdapter):
 
     # -- catalog and stock ------------------------------------------------------------------------------------
     def pull_catalog(self) -> Catalog:
-        items = self._list("Item", ["item_code", "item_name", "item_group", "disabled"],
-                           [["Item", "is_sales_item", "=", 1], ["Item", "has_variants", "=", 0]], "the item list")
-        prices = self._list("Item Price",
-                            ["item_code", "price_list_rate", "currency", "valid_from", "valid_upto", "customer"],
-                            [["Item Price", "price_list", "=", self.price_list]], f"the prices of {self.price_list!r}")
+        items = self._list(
+            "Item",
+            ["item_code", "item_name", "item_group", "disabled"],
+            [["Item", "is_sales_item", "=", 1], ["Item", "has_variants", "=", 0]],
+            "the item list",
+        )
+        prices = self._list(
+            "Item Price",
+            ["item_code", "price_list_rate", "currency", "valid_from", "valid_upto", "customer"],
+            [["Item Price", "price_list", "=", self.price_list]],
+            f"the prices of {self.price_list!r}",
+        )
         chosen = self._todays_prices(prices)
         currencies = sorted({str(row.get("currency") or "") for row in chosen.values()})
         if len(currencies) > 1:
@@ -368,8 +425,10 @@ class ERPNextAdapter(HttpAdapter):
             try:
                 currency = Currency.of(currency_code)
             except DomainError:
-                raise Rejected(f"{self.name}: price list {self.price_list!r} is in {currency_code}, a currency"
-                               " Tablebox does not know") from None
+                raise Rejected(
+                    f"{self.name}: price list {self.price_list!r} is in {currency_code}, a currency"
+                    " Tablebox does not know"
+                ) from None
         catalog: list[CatalogItem] = []
         for row in items:
             code = str(row.get("item_code") or row.get("name") or "").strip()
@@ -380,20 +439,41 @@ class ERPNextAdapter(HttpAdapter):
             if price is not None and currency is not None:
                 rate = decimal_of(price.get("price_list_rate"))
                 if rate is None or rate < 0:
-                    log.warning("sync.catalog.bad_price", target=self.name, code=code,
-                                price=str(price.get("price_list_rate"))[:40])
+                    log.warning(
+                        "sync.catalog.bad_price",
+                        target=self.name,
+                        code=code,
+                        price=str(price.get("price_list_rate"))[:40],
+                    )
                 else:
                     price_minor, rounded = rate_minor(rate, currency)
                     if rounded:
-                        log.warning("sync.catalog.price_rounded", target=self.name, code=code, price=str(rate),
-                                    price_minor=price_minor)
+                        log.warning(
+                            "sync.catalog.price_rounded",
+                            target=self.name,
+                            code=code,
+                            price=str(rate),
+                            price_minor=price_minor,
+                        )
             name = str(row.get("item_name") or "").strip() or code
             group = str(row.get("item_group") or "").strip()
-            catalog.append(CatalogItem(code=code, names={self.default_language: name}, price_minor=price_minor,
-                                       category=group if self.item_group_as_category and group else None,
-                                       active=not _truthy(row.get("disabled"))))
-        log.info("sync.catalog.read", target=self.name, url=self.base_url, items=len(catalog), prices=len(chosen),
-                 currency=currency_code)
+            catalog.append(
+                CatalogItem(
+                    code=code,
+                    names={self.default_language: name},
+                    price_minor=price_minor,
+                    category=group if self.item_group_as_category and group else None,
+                    active=not _truthy(row.get("disabled")),
+                )
+            )
+        log.info(
+            "sync.catalog.read",
+            target=self.name,
+            url=self.base_url,
+            items=len(catalog),
+            prices=len(chosen),
+            currency=currency_code,
+        )
         return Catalog(items=catalog, currency=currency_code)
 
     def _todays_prices(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
@@ -416,8 +496,12 @@ class ERPNextAdapter(HttpAdapter):
 
     def pull_stock(self) -> dict[str, int]:
         filters = [["Bin", "warehouse", "=", self.warehouse]] if self.warehouse else []
-        rows = self._list("Bin", ["item_code", "warehouse", "actual_qty", "reserved_qty"], filters,
-                          f"the stock of {self.warehouse or 'all warehouses'}")
+        rows = self._list(
+            "Bin",
+            ["item_code", "warehouse", "actual_qty", "reserved_qty"],
+            filters,
+            f"the stock of {self.warehouse or 'all warehouses'}",
+        )
         totals: dict[str, Decimal] = {}
         for row in rows:
             code = str(row.get("item_code") or "").strip()
@@ -434,8 +518,14 @@ class ERPNextAdapter(HttpAdapter):
         """Our order's document in ERPNext (name, docstatus, ...), or None: the one not cancelled if there
         is one (a person may have cancelled and amended it), else the first."""
         fields = ["name", "docstatus", *extra_fields]
-        rows = self._list(self.doctype, fields, [[self.doctype, self.order_ref_field, "=", order_ref]],
-                          f"the lookup of order {order_ref}", order_by="creation asc", limit=20)
+        rows = self._list(
+            self.doctype,
+            fields,
+            [[self.doctype, self.order_ref_field, "=", order_ref]],
+            f"the lookup of order {order_ref}",
+            order_by="creation asc",
+            limit=20,
+        )
         live = [row for row in rows if int(row.get("docstatus") or 0) != 2]
         found = live or rows
         return found[0] if found else None
@@ -444,8 +534,10 @@ class ERPNextAdapter(HttpAdapter):
         unmapped = [line.name for line in order.lines if not line.code]
         if unmapped:
             dishes = ", ".join(repr(name) for name in dict.fromkeys(unmapped))
-            raise Rejected(f"{self.name}: order {order.ticket} has dishes ERPNext does not know: {dishes} has no ERP"
-                           " code; give each dish the Item Code it has in ERPNext, then retry")
+            raise Rejected(
+                f"{self.name}: order {order.ticket} has dishes ERPNext does not know: {dishes} has no ERP"
+                " code; give each dish the Item Code it has in ERPNext, then retry"
+            )
         found = self.find_order(order.order_ref)
         if found is not None:
             log.info("sync.order.already_there", target=self.name, order_ref=order.order_ref, erp_id=found["name"])
@@ -453,21 +545,34 @@ class ERPNextAdapter(HttpAdapter):
         document = self.order_document(order)
         what = f"order {order.ticket} (table {order.table})"
         try:
-            answer = self._call("POST", self._resource(self.doctype), body=document,
-                                headers={"Idempotency-Key": order.order_ref})
+            answer = self._call(
+                "POST", self._resource(self.doctype), body=document, headers={"Idempotency-Key": order.order_ref}
+            )
         except FrappeError as err:
             if err.is_duplicate:
                 again = self.find_order(order.order_ref)
                 if again is not None:
-                    log.info("sync.order.already_there", target=self.name, order_ref=order.order_ref,
-                             erp_id=again["name"], via="duplicate_entry")
+                    log.info(
+                        "sync.order.already_there",
+                        target=self.name,
+                        order_ref=order.order_ref,
+                        erp_id=again["name"],
+                        via="duplicate_entry",
+                    )
                     return str(again["name"])
             raise self._failure(err, what, order) from None
         data = answer.get("data") if isinstance(answer, Mapping) else None
         if not isinstance(data, Mapping) or not data.get("name"):
             raise Rejected(f"{self.name}: ERPNext created {what} but its answer has no document name")
-        log.info("sync.order.created", target=self.name, url=self.base_url, order_ref=order.order_ref,
-                 erp_id=str(data["name"]), doctype=self.doctype, submitted=self.submit)
+        log.info(
+            "sync.order.created",
+            target=self.name,
+            url=self.base_url,
+            order_ref=order.order_ref,
+            erp_id=str(data["name"]),
+            doctype=self.doctype,
+            submitted=self.submit,
+        )
         return str(data["name"])
 
     def order_document(self, order: OrderDoc) -> dict[str, Any]:
@@ -495,11 +600,24 @@ class ERPNextAdapter(HttpAdapter):
                 document["pos_profile"] = self.pos_profile
         if self.company:
             document["company"] = self.company
-        items = [{"item_code": line.code, "qty": line.quantity,
-                  "rate": major_number(line.unit_price_minor, currency), **line_extra} for line in order.lines]
+        items = [
+            {
+                "item_code": line.code,
+                "qty": line.quantity,
+                "rate": major_number(line.unit_price_minor, currency),
+                **line_extra,
+            }
+            for line in order.lines
+        ]
         if self.service_charge_item and order.service_charge_minor:
-            items.append({"item_code": self.service_charge_item, "qty": 1,
-                          "rate": major_number(order.service_charge_minor, currency), **line_extra})
+            items.append(
+                {
+                    "item_code": self.service_charge_item,
+                    "qty": 1,
+                    "rate": major_number(order.service_charge_minor, currency),
+                    **line_extra,
+                }
+            )
         document["items"] = items
         if self.remark_field:
             document[self.remark_field] = remark(order)
@@ -525,8 +643,12 @@ class ERPNextAdapter(HttpAdapter):
         if docstatus == 2:
             return
         if docstatus == 1:
-            self._checked("POST", "/api/method/frappe.client.cancel", f"cancelling {name}",
-                          body={"doctype": self.doctype, "name": name})
+            self._checked(
+                "POST",
+                "/api/method/frappe.client.cancel",
+                f"cancelling {name}",
+                body={"doctype": self.doctype, "name": name},
+            )
             log.info("sync.status.cancelled", target=self.name, order_ref=order_ref, erp_id=name)
             return
         if not self.remark_field:
@@ -536,24 +658,34 @@ class ERPNextAdapter(HttpAdapter):
         if current.startswith(CANCELLED_PREFIX):
             return
         text = f"{CANCELLED_PREFIX}: {reason or 'cancelled in Tablebox'}" + (f" | {current}" if current else "")
-        self._checked("PUT", self._resource(self.doctype, name), f"marking {name} cancelled",
-                      body={self.remark_field: text[:REMARK_CHARS]})
+        self._checked(
+            "PUT",
+            self._resource(self.doctype, name),
+            f"marking {name} cancelled",
+            body={self.remark_field: text[:REMARK_CHARS]},
+        )
         log.info("sync.status.draft_marked_cancelled", target=self.name, order_ref=order_ref, erp_id=name)
 
     def push_payment(self, payment: PaymentDoc) -> str:
         try:
             currency = Currency.of(payment.currency)
         except DomainError:
-            raise Rejected(f"{self.name}: payment {payment.payment_ref} is in {payment.currency}, unknown here"
-                           ) from None
+            raise Rejected(
+                f"{self.name}: payment {payment.payment_ref} is in {payment.currency}, unknown here"
+            ) from None
         amount = Decimal(payment.amount_minor).scaleb(-currency.exponent)
         text = f"Paid {amount} {payment.currency} by {payment.method} at {payment.paid_at}, table {payment.table}"
         marker = f"[tablebox payment {payment.payment_ref}]"
-        names = [name for ref in payment.order_refs
-                 if (name := self._comment_once(ref, text, marker, what=f"payment {payment.payment_ref}")) is not None]
+        names = [
+            name
+            for ref in payment.order_refs
+            if (name := self._comment_once(ref, text, marker, what=f"payment {payment.payment_ref}")) is not None
+        ]
         if not names:
-            raise Rejected(f"{self.name}: none of the orders paid by {payment.payment_ref} is in ERPNext"
-                           f" ({', '.join(payment.order_refs) or 'no orders'}): deliver them first, then retry")
+            raise Rejected(
+                f"{self.name}: none of the orders paid by {payment.payment_ref} is in ERPNext"
+                f" ({', '.join(payment.order_refs) or 'no orders'}): deliver them first, then retry"
+            )
         return names[0]
 
     def _comment_once(self, order_ref: str, text: str, marker: str, *, what: str) -> str | None:
@@ -567,15 +699,31 @@ class ERPNextAdapter(HttpAdapter):
             return None
         name = str(found["name"])
         pattern = "%" + marker.replace("%", "_") + "%"
-        existing = self._list("Comment", ["name"], [["Comment", "reference_doctype", "=", self.doctype],
-                                                    ["Comment", "reference_name", "=", name],
-                                                    ["Comment", "content", "like", pattern]],
-                              f"the comments of {name}", order_by="creation asc", limit=1)
+        existing = self._list(
+            "Comment",
+            ["name"],
+            [
+                ["Comment", "reference_doctype", "=", self.doctype],
+                ["Comment", "reference_name", "=", name],
+                ["Comment", "content", "like", pattern],
+            ],
+            f"the comments of {name}",
+            order_by="creation asc",
+            limit=1,
+        )
         if existing:
             return str(existing[0]["name"])
-        answer = self._checked("POST", self._resource("Comment"), f"a comment on {name} ({what})",
-                               body={"comment_type": "Comment", "reference_doctype": self.doctype,
-                                     "reference_name": name, "content": content})
+        answer = self._checked(
+            "POST",
+            self._resource("Comment"),
+            f"a comment on {name} ({what})",
+            body={
+                "comment_type": "Comment",
+                "reference_doctype": self.doctype,
+                "reference_name": name,
+                "content": content,
+            },
+        )
         data = answer.get("data") if isinstance(answer, Mapping) else None
         if not isinstance(data, Mapping) or not data.get("name"):
             raise Rejected(f"{self.name}: ERPNext added a comment to {name} but its answer has no name")

@@ -42,18 +42,18 @@ MAX_TIMEOUT_SECONDS = 120.0
 # Retryable whatever the target (with every 5xx): 408 Request Timeout, 425 Too Early, 429 Too Many Requests.
 RETRYABLE_STATUSES = frozenset({408, 425, 429})
 CREDENTIAL_STATUSES = frozenset({401, 403})
-MIN_SECRET_CHARS = 4             # shorter "secrets" are not scrubbed: replacing them would garble every message
+MIN_SECRET_CHARS = 4  # shorter "secrets" are not scrubbed: replacing them would garble every message
 MAX_RETRY_AFTER_SECONDS = 86_400.0
 
 
 class Verdict(StrEnum):
     """What an HTTP status means for a delivery."""
 
-    OK = "ok"                    # 2xx
-    RETRY = "retry"              # try again later: Retryable
+    OK = "ok"  # 2xx
+    RETRY = "retry"  # try again later: Retryable
     CREDENTIALS = "credentials"  # 401/403: the key or its rights; a person must fix it: Rejected
-    REDIRECT = "redirect"        # 3xx: base_url points at the wrong place: Rejected
-    REFUSED = "refused"          # any other 4xx: the target refused this request for good: Rejected
+    REDIRECT = "redirect"  # 3xx: base_url points at the wrong place: Rejected
+    REFUSED = "refused"  # any other 4xx: the target refused this request for good: Rejected
 
 
 def classify(status: int, extra_retryable: frozenset[int] = frozenset()) -> Verdict:
@@ -109,10 +109,15 @@ def base_url_setting(name: str, config: Mapping[str, Any]) -> str:
 def timeout_setting(name: str, config: Mapping[str, Any], default: float = DEFAULT_TIMEOUT_SECONDS) -> float:
     """`timeout_seconds`: a number from 0.1 to 120."""
     value = config.get("timeout_seconds", default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or \
-            not MIN_TIMEOUT_SECONDS <= value <= MAX_TIMEOUT_SECONDS:
-        raise ValueError(f"sync target {name}: timeout_seconds must be a number from {MIN_TIMEOUT_SECONDS:g} to "
-                         f"{MAX_TIMEOUT_SECONDS:g}, got {value!r}")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not MIN_TIMEOUT_SECONDS <= value <= MAX_TIMEOUT_SECONDS
+    ):
+        raise ValueError(
+            f"sync target {name}: timeout_seconds must be a number from {MIN_TIMEOUT_SECONDS:g} to "
+            f"{MAX_TIMEOUT_SECONDS:g}, got {value!r}"
+        )
     return float(value)
 
 
@@ -135,19 +140,29 @@ class HttpAdapter:
     """The HTTP side of one sync target: its client, its requests, and what their failures mean. An adapter (or the
     relay client) subclasses it, names the other side (`peer`), and adds its own retryable codes, if any."""
 
-    peer: ClassVar[str] = "the ERP"                        # how messages name the other side
+    peer: ClassVar[str] = "the ERP"  # how messages name the other side
     extra_retryable: ClassVar[frozenset[int]] = frozenset()  # this kind's own retryable codes, beyond the default
     user_agent: ClassVar[str] = "tablebox-sync"
 
-    def __init__(self, name: str, config: Mapping[str, Any], *, headers: Mapping[str, str] | None = None,
-                 secrets: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        name: str,
+        config: Mapping[str, Any],
+        *,
+        headers: Mapping[str, str] | None = None,
+        secrets: Iterable[str] = (),
+    ) -> None:
         self.name = name
         self.base_url = base_url_setting(name, config)
         self.timeout = timeout_setting(name, config)
         self.secrets: tuple[str, ...] = tuple(s for s in secrets if s)
-        self.http = httpx.Client(base_url=self.base_url, headers={"User-Agent": self.user_agent, **(headers or {})},
-                                 timeout=httpx.Timeout(self.timeout), verify=tls_verify(name, config),
-                                 follow_redirects=False)
+        self.http = httpx.Client(
+            base_url=self.base_url,
+            headers={"User-Agent": self.user_agent, **(headers or {})},
+            timeout=httpx.Timeout(self.timeout),
+            verify=tls_verify(name, config),
+            follow_redirects=False,
+        )
 
     def close(self) -> None:
         self.http.close()
@@ -164,12 +179,25 @@ class HttpAdapter:
         return classify(status, self.extra_retryable)
 
     # -- requests ----------------------------------------------------------------------------------------------
-    def send(self, method: str, path: str, *, params: Mapping[str, Any] | None = None, content: bytes | None = None,
-             headers: Mapping[str, str] | None = None, timeout: float | None = None) -> httpx.Response:
+    def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> httpx.Response:
         """One request, whatever its answer; no answer at all is Retryable."""
-        request = self.http.build_request(method, path, params=dict(params) if params else None, content=content,
-                                          headers=headers,
-                                          timeout=httpx.Timeout(timeout) if timeout else httpx.USE_CLIENT_DEFAULT)
+        request = self.http.build_request(
+            method,
+            path,
+            params=dict(params) if params else None,
+            content=content,
+            headers=headers,
+            timeout=httpx.Timeout(timeout) if timeout else httpx.USE_CLIENT_DEFAULT,
+        )
         return self.send_request(request)
 
     def send_request(self, request: httpx.Request) -> httpx.Response:
@@ -183,12 +211,20 @@ class HttpAdapter:
         except httpx.ConnectError as exc:
             raise self.unreachable(f"cannot reach {self.where}: {exc or 'connection refused'}") from None
         except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
-            raise self.unreachable(f"the connection to {self.where} broke before an answer ({type(exc).__name__});"
-                                   " it may have been processed") from None
+            raise self.unreachable(
+                f"the connection to {self.where} broke before an answer ({type(exc).__name__});"
+                " it may have been processed"
+            ) from None
         except httpx.HTTPError as exc:
             raise self.unreachable(f"network error talking to {self.where}: {type(exc).__name__}") from None
-        log.debug("sync.http", target=self.name, method=request.method, url=f"{self.base_url}{request.url.path}",
-                  status=response.status_code, ms=round((time.perf_counter() - started) * 1000, 1))
+        log.debug(
+            "sync.http",
+            target=self.name,
+            method=request.method,
+            url=f"{self.base_url}{request.url.path}",
+            status=response.status_code,
+            ms=round((time.perf_counter() - started) * 1000, 1),
+        )
         return response
 
     # -- what went wrong ---------------------------------------------------------------------------------------
@@ -202,8 +238,11 @@ class HttpAdapter:
         """Try again later; an answer's status and Retry-After go with it."""
         if response is None:
             return Retryable(self.scrub(message))
-        return Retryable(self.scrub(message), status=response.status_code,
-                         retry_after=retry_after_seconds(response.headers.get("retry-after")))
+        return Retryable(
+            self.scrub(message),
+            status=response.status_code,
+            retry_after=retry_after_seconds(response.headers.get("retry-after")),
+        )
 
     def rejected(self, message: str, status: int | None = None) -> Rejected:
         return Rejected(self.scrub(message), status=status)
@@ -221,12 +260,18 @@ class HttpAdapter:
         if verdict is Verdict.RETRY:
             raise self.retryable(f"{self.name}: HTTP {status} from {self.peer} for {where}{detail}", response)
         if verdict is Verdict.REDIRECT:
-            raise self.rejected(f"{self.name}: {self.peer} redirected {where} to {response.headers.get('location', '?')}:"
-                                " set base_url to where it points", status)
+            raise self.rejected(
+                f"{self.name}: {self.peer} redirected {where} to {response.headers.get('location', '?')}:"
+                " set base_url to where it points",
+                status,
+            )
         raise self.rejected(f"{self.name}: {self.peer} refused {where}: HTTP {status}{detail}", status)
 
     def credentials_refused(self, response: httpx.Response, said: str) -> Exception:
         """A 401/403: what to check (an adapter words it for its own credentials)."""
         status = response.status_code
-        return self.rejected(f"{self.name}: {self.peer} refused our credentials (HTTP {status}"
-                             f"{': ' + said if said else ''}): check the credentials of [sync.{self.name}]", status)
+        return self.rejected(
+            f"{self.name}: {self.peer} refused our credentials (HTTP {status}"
+            f"{': ' + said if said else ''}): check the credentials of [sync.{self.name}]",
+            status,
+        )

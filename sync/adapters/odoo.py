@@ -88,13 +88,13 @@ log = structlog.get_logger("sync.odoo")
 
 PROTOCOLS = ("json2", "jsonrpc", "auto")
 DEFAULT_LANGUAGES = {"zh": "zh_CN", "en": "en_US"}
-SOURCE_LANG = "en_US"     # the language Odoo keeps its source values in, and answers when it has no translation
+SOURCE_LANG = "en_US"  # the language Odoo keeps its source values in, and answers when it has no translation
 # JSON-RPC errors retrying cannot fix: Odoo's own exceptions (except a concurrency failure) and the errors a
 # bad call raises before anything runs (no such method, a wrong argument).
 RETRYABLE_ODOO_ERRORS = frozenset({"odoo.exceptions.ConcurrencyError"})
 CALL_ERRORS = frozenset({"builtins.TypeError", "builtins.AttributeError", "builtins.KeyError", "builtins.ValueError"})
 PAYMENT_MARKER = "tablebox-payment:"
-_ENCODE = msgspec.json.Encoder(decimal_format="number").encode   # Decimal prices as JSON numbers, digit for digit
+_ENCODE = msgspec.json.Encoder(decimal_format="number").encode  # Decimal prices as JSON numbers, digit for digit
 
 
 def create(name: str, config: Mapping[str, Any]) -> OdooAdapter:
@@ -104,7 +104,7 @@ def create(name: str, config: Mapping[str, Any]) -> OdooAdapter:
 class OdooAdapter(HttpAdapter):
     capabilities = frozenset({Capability.CATALOG_PULL})
     peer = "Odoo"
-    extra_retryable = frozenset({409})   # a concurrent update of the same record: Odoo asks to try again
+    extra_retryable = frozenset({409})  # a concurrent update of the same record: Odoo asks to try again
 
     def __init__(self, name: str, config: Mapping[str, Any]) -> None:
         base_url_setting(name, config)  # the first thing to fix when it is wrong
@@ -115,7 +115,9 @@ class OdooAdapter(HttpAdapter):
         self.login = str(config.get("login") or "") or None
         self.protocol = str(config.get("protocol") or "json2")
         if self.protocol not in PROTOCOLS:
-            raise ValueError(f"sync target {name}: protocol must be one of {', '.join(PROTOCOLS)}, got {self.protocol!r}")
+            raise ValueError(
+                f"sync target {name}: protocol must be one of {', '.join(PROTOCOLS)}, got {self.protocol!r}"
+            )
         if self.protocol == "jsonrpc" and not (self.database and self.login):
             raise ValueError(f"sync target {name}: protocol jsonrpc needs database and login")
         self.partner_id = _optional_id(config, "partner_id", name)
@@ -137,7 +139,7 @@ class OdooAdapter(HttpAdapter):
         self._resolved: str | None = None if self.protocol == "auto" else self.protocol
         self._uid: int | None = None
         self._rpc_ids = itertools.count(1)
-        self._products: dict[str, int] = {}         # default_code -> product.product id, for this adapter's life
+        self._products: dict[str, int] = {}  # default_code -> product.product id, for this adapter's life
         self._storable_domain: list[Any] | None = None
 
     # -- the Adapter interface ------------------------------------------------------------------------------
@@ -147,8 +149,9 @@ class OdooAdapter(HttpAdapter):
         variant_prices, template_prices = self._pricelist_prices(code) if self.pricelist_id else ({}, {})
         items: dict[str, CatalogItem] = {}
         fields = ["default_code", "name", "list_price", "categ_id", "active", "sale_ok", "product_tmpl_id"]
-        for page in self._pages("product.product", [["default_code", "!=", False]], fields,
-                                {"lang": SOURCE_LANG, "active_test": False}):
+        for page in self._pages(
+            "product.product", [["default_code", "!=", False]], fields, {"lang": SOURCE_LANG, "active_test": False}
+        ):
             names = self._names(page)
             for row in page:
                 item_code = str(row["default_code"]).strip()
@@ -157,13 +160,17 @@ class OdooAdapter(HttpAdapter):
                 template = _many2one_id(row.get("product_tmpl_id"))
                 price = variant_prices.get(row["id"], template_prices.get(template) if template is not None else None)
                 price = row["list_price"] if price is None else price
-                item = CatalogItem(code=item_code, names=names[row["id"]],
-                                   price_minor=_to_minor(price, exponent) if row.get("sale_ok", True) else None,
-                                   category=_leaf(row.get("categ_id")), active=bool(row.get("active", True)))
+                item = CatalogItem(
+                    code=item_code,
+                    names=names[row["id"]],
+                    price_minor=_to_minor(price, exponent) if row.get("sale_ok", True) else None,
+                    category=_leaf(row.get("categ_id")),
+                    active=bool(row.get("active", True)),
+                )
                 kept = items.get(item_code)
                 if kept is not None:
                     log.warning("sync.odoo.duplicate_code", target=self.name, code=item_code)
-                    if kept.active or not item.active:   # the first active product with that reference wins
+                    if kept.active or not item.active:  # the first active product with that reference wins
                         continue
                 items[item_code] = item
         log.info("sync.odoo.catalog_pulled", target=self.name, url=self.base_url, items=len(items), currency=code)
@@ -189,8 +196,13 @@ class OdooAdapter(HttpAdapter):
     def push_order(self, order: OrderDoc) -> str:
         found = self._find_order(order.order_ref)
         if found is not None:
-            log.info("sync.odoo.order_found", target=self.name, order_ref=order.order_ref, odoo_id=found["id"],
-                     odoo_name=found.get("name"))
+            log.info(
+                "sync.odoo.order_found",
+                target=self.name,
+                order_ref=order.order_ref,
+                odoo_id=found["id"],
+                odoo_name=found.get("name"),
+            )
             self._confirm(found)
             return str(found["id"])
         if self.partner_id is None:
@@ -211,11 +223,17 @@ class OdooAdapter(HttpAdapter):
         try:
             created = self._execute("sale.order", "create", vals_list=[vals])
         except Rejected:
-            self._products.clear()   # a product archived or deleted since it was cached is looked up afresh
+            self._products.clear()  # a product archived or deleted since it was cached is looked up afresh
             raise
         odoo_id = int(created[0] if isinstance(created, list) else created)
-        log.info("sync.odoo.order_created", target=self.name, order_ref=order.order_ref, odoo_id=odoo_id,
-                 lines=len(order.lines), total_minor=order.total_minor)
+        log.info(
+            "sync.odoo.order_created",
+            target=self.name,
+            order_ref=order.order_ref,
+            odoo_id=odoo_id,
+            lines=len(order.lines),
+            total_minor=order.total_minor,
+        )
         self._confirm({"id": odoo_id, "state": "draft"})
         return str(odoo_id)
 
@@ -231,35 +249,55 @@ class OdooAdapter(HttpAdapter):
         self._execute("sale.order", "action_cancel", ids=[found["id"]], context={"disable_cancel_warning": True})
         after = self._find_order(order_ref)
         if after is None or after.get("state") != "cancel":
-            raise Rejected(f"Odoo did not cancel {found.get('name') or found['id']} (state "
-                           f"{(after or {}).get('state')!r})")
+            raise Rejected(
+                f"Odoo did not cancel {found.get('name') or found['id']} (state {(after or {}).get('state')!r})"
+            )
         log.info("sync.odoo.order_cancelled", target=self.name, order_ref=order_ref, odoo_id=found["id"], reason=reason)
 
     def push_payment(self, payment: PaymentDoc) -> str:
-        orders = self._execute("sale.order", "search_read", domain=[["client_order_ref", "in", list(payment.order_refs)]],
-                               fields=["name"], order="id asc", limit=2 * len(payment.order_refs) or 1)
+        orders = self._execute(
+            "sale.order",
+            "search_read",
+            domain=[["client_order_ref", "in", list(payment.order_refs)]],
+            fields=["name"],
+            order="id asc",
+            limit=2 * len(payment.order_refs) or 1,
+        )
         if not orders:
             raise Rejected(f"none of the orders of payment {payment.payment_ref} is in Odoo: deliver them first")
         ids = [row["id"] for row in orders]
         marker = PAYMENT_MARKER + payment.payment_ref
-        posted = self._execute("mail.message", "search_read",
-                               domain=[["model", "=", "sale.order"], ["res_id", "in", ids], ["body", "ilike", marker]],
-                               fields=["res_id"], limit=1)
+        posted = self._execute(
+            "mail.message",
+            "search_read",
+            domain=[["model", "=", "sale.order"], ["res_id", "in", ids], ["body", "ilike", marker]],
+            fields=["res_id"],
+            limit=1,
+        )
         if posted:
             return str(posted[0]["id"])
         amount = _to_major(payment.amount_minor, _currency(payment.currency).exponent)
-        body = (f"Paid {amount} {payment.currency} by {payment.method} at {payment.paid_at}, table {payment.table}, "
-                f"orders {', '.join(row.get('name') or str(row['id']) for row in orders)} ({marker})")
-        result = self._execute("sale.order", "message_post", ids=ids[:1], body=body, message_type="comment",
-                               subtype_xmlid="mail.mt_note")
+        body = (
+            f"Paid {amount} {payment.currency} by {payment.method} at {payment.paid_at}, table {payment.table}, "
+            f"orders {', '.join(row.get('name') or str(row['id']) for row in orders)} ({marker})"
+        )
+        result = self._execute(
+            "sale.order", "message_post", ids=ids[:1], body=body, message_type="comment", subtype_xmlid="mail.mt_note"
+        )
         message_id = result[0] if isinstance(result, list) else result
         log.info("sync.odoo.payment_noted", target=self.name, payment_ref=payment.payment_ref, odoo_id=ids[0])
         return str(message_id)
 
     # -- orders ---------------------------------------------------------------------------------------------
     def _find_order(self, order_ref: str) -> dict[str, Any] | None:
-        rows = self._execute("sale.order", "search_read", domain=[["client_order_ref", "=", order_ref]],
-                             fields=["name", "state"], order="id asc", limit=1)
+        rows = self._execute(
+            "sale.order",
+            "search_read",
+            domain=[["client_order_ref", "=", order_ref]],
+            fields=["name", "state"],
+            order="id asc",
+            limit=1,
+        )
         return rows[0] if rows else None
 
     def _confirm(self, found: Mapping[str, Any]) -> None:
@@ -276,17 +314,32 @@ class OdooAdapter(HttpAdapter):
             elif self.open_item_product_id is not None:
                 product_id = self.open_item_product_id
             else:
-                raise Rejected(f'dish "{line.name}" has no ERP code: give it the Odoo product\'s internal '
-                               f"reference, or set open_item_product_id for dishes Odoo does not know")
-            lines.append({"product_id": product_id, "product_uom_qty": line.quantity,
-                          "price_unit": _to_major(line.unit_price_minor, exponent),
-                          "name": f"{line.name} ({line.note})" if line.note else line.name})
+                raise Rejected(
+                    f'dish "{line.name}" has no ERP code: give it the Odoo product\'s internal '
+                    f"reference, or set open_item_product_id for dishes Odoo does not know"
+                )
+            lines.append(
+                {
+                    "product_id": product_id,
+                    "product_uom_qty": line.quantity,
+                    "price_unit": _to_major(line.unit_price_minor, exponent),
+                    "name": f"{line.name} ({line.note})" if line.note else line.name,
+                }
+            )
         if order.service_charge_minor:
             if self.service_product_id is None:
-                raise Rejected(f"order {order.ticket} has a service charge: set service_product_id (the Odoo "
-                               "product of the service-charge line)")
-            lines.append({"product_id": self.service_product_id, "product_uom_qty": 1,
-                          "price_unit": _to_major(order.service_charge_minor, exponent), "name": "Service charge"})
+                raise Rejected(
+                    f"order {order.ticket} has a service charge: set service_product_id (the Odoo "
+                    "product of the service-charge line)"
+                )
+            lines.append(
+                {
+                    "product_id": self.service_product_id,
+                    "product_uom_qty": 1,
+                    "price_unit": _to_major(order.service_charge_minor, exponent),
+                    "name": "Service charge",
+                }
+            )
         if order.note:
             lines.append({"display_type": "line_note", "name": order.note})
         return lines
@@ -295,8 +348,14 @@ class OdooAdapter(HttpAdapter):
         missing = sorted(codes - self._products.keys())
         if not missing:
             return
-        rows = self._execute("product.product", "search_read", domain=[["default_code", "in", missing]],
-                             fields=["default_code", "active"], order="id asc", context={"active_test": False})
+        rows = self._execute(
+            "product.product",
+            "search_read",
+            domain=[["default_code", "in", missing]],
+            fields=["default_code", "active"],
+            order="id asc",
+            context={"active_test": False},
+        )
         archived = set()
         for row in rows:
             code = str(row["default_code"])
@@ -320,14 +379,21 @@ class OdooAdapter(HttpAdapter):
             if odoo_lang == SOURCE_LANG:
                 translated = source
             else:
-                translated = {row["id"]: str(row.get("name") or "") for row in self._execute(
-                    "product.product", "search_read", domain=[["id", "in", list(source)]], fields=["name"],
-                    context={"lang": odoo_lang, "active_test": False})}
+                translated = {
+                    row["id"]: str(row.get("name") or "")
+                    for row in self._execute(
+                        "product.product",
+                        "search_read",
+                        domain=[["id", "in", list(source)]],
+                        fields=["name"],
+                        context={"lang": odoo_lang, "active_test": False},
+                    )
+                }
             for row_id, text in translated.items():
                 if text and row_id in names and (odoo_lang == SOURCE_LANG or text != source[row_id]):
                     names[row_id][ours] = text
         for row_id, found in names.items():
-            if not found and source[row_id]:   # not one configured language named: Odoo's own name still does
+            if not found and source[row_id]:  # not one configured language named: Odoo's own name still does
                 found[next(iter(self.languages))] = source[row_id]
         return names
 
@@ -335,24 +401,32 @@ class OdooAdapter(HttpAdapter):
         if self.currency:
             return self.currency
         domain = [["id", "=", self.company_id]] if self.company_id is not None else []
-        rows = self._execute("res.company", "search_read", domain=domain, fields=["currency_id"], order="id asc", limit=1)
+        rows = self._execute(
+            "res.company", "search_read", domain=domain, fields=["currency_id"], order="id asc", limit=1
+        )
         if not rows or not rows[0].get("currency_id"):
             raise Rejected("Odoo names no company currency: set currency in the sync target's settings")
         return str(rows[0]["currency_id"][1])
 
     def _pricelist_prices(self, currency: str) -> tuple[dict[int, Decimal], dict[int, Decimal]]:
-        pricelists = self._execute("product.pricelist", "search_read", domain=[["id", "=", self.pricelist_id]],
-                                   fields=["currency_id"], limit=1)
+        pricelists = self._execute(
+            "product.pricelist", "search_read", domain=[["id", "=", self.pricelist_id]], fields=["currency_id"], limit=1
+        )
         if not pricelists:
             raise Rejected(f"Odoo has no pricelist {self.pricelist_id} (pricelist_id)")
         if pricelists[0].get("currency_id") and pricelists[0]["currency_id"][1] != currency:
-            raise Rejected(f"pricelist {self.pricelist_id} is in {pricelists[0]['currency_id'][1]}, the catalog in "
-                           f"{currency}")
+            raise Rejected(
+                f"pricelist {self.pricelist_id} is in {pricelists[0]['currency_id'][1]}, the catalog in {currency}"
+            )
         now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
         variants: dict[int, Decimal] = {}
         templates: dict[int, Decimal] = {}
-        domain = [["pricelist_id", "=", self.pricelist_id], ["compute_price", "=", "fixed"], ["min_quantity", "<=", 1],
-                  ["applied_on", "in", ["0_product_variant", "1_product"]]]
+        domain = [
+            ["pricelist_id", "=", self.pricelist_id],
+            ["compute_price", "=", "fixed"],
+            ["min_quantity", "<=", 1],
+            ["applied_on", "in", ["0_product_variant", "1_product"]],
+        ]
         fields = ["applied_on", "product_id", "product_tmpl_id", "fixed_price", "date_start", "date_end"]
         for page in self._pages("product.pricelist.item", domain, fields, {}):
             for rule in page:
@@ -368,15 +442,25 @@ class OdooAdapter(HttpAdapter):
     def _storable(self) -> list[Any]:
         if self._storable_domain is None:
             fields = self._execute("product.product", "fields_get", attributes=["type"])
-            self._storable_domain = [["is_storable", "=", True]] if "is_storable" in fields else [["type", "=", "product"]]
+            self._storable_domain = (
+                [["is_storable", "=", True]] if "is_storable" in fields else [["type", "=", "product"]]
+            )
         return self._storable_domain
 
-    def _pages(self, model: str, domain: list[Any], fields: list[str],
-               context: Mapping[str, Any]) -> Iterator[list[dict[str, Any]]]:
+    def _pages(
+        self, model: str, domain: list[Any], fields: list[str], context: Mapping[str, Any]
+    ) -> Iterator[list[dict[str, Any]]]:
         last = 0
         while True:
-            rows = self._execute(model, "search_read", domain=[*domain, ["id", ">", last]], fields=fields,
-                                 limit=self.page_size, order="id asc", context=dict(context))
+            rows = self._execute(
+                model,
+                "search_read",
+                domain=[*domain, ["id", ">", last]],
+                fields=fields,
+                limit=self.page_size,
+                order="id asc",
+                context=dict(context),
+            )
             if rows:
                 yield rows
                 last = rows[-1]["id"]
@@ -384,8 +468,15 @@ class OdooAdapter(HttpAdapter):
                 return
 
     # -- the two protocols ----------------------------------------------------------------------------------
-    def _execute(self, model: str, method: str, *, ids: Sequence[int] | None = None,
-                 context: Mapping[str, Any] | None = None, **named: Any) -> Any:
+    def _execute(
+        self,
+        model: str,
+        method: str,
+        *,
+        ids: Sequence[int] | None = None,
+        context: Mapping[str, Any] | None = None,
+        **named: Any,
+    ) -> Any:
         full_context: dict[str, Any] = {}
         if self.company_id is not None:
             full_context["allowed_company_ids"] = [self.company_id]
@@ -397,19 +488,23 @@ class OdooAdapter(HttpAdapter):
             body["context"] = full_context
             return self._json2(model, method, body)
         args: list[Any] = [] if ids is None else [list(ids)]
-        if method == "create":   # Odoo before 17 names create's parameter `arg`, not `vals_list`: pass it by position
+        if method == "create":  # Odoo before 17 names create's parameter `arg`, not `vals_list`: pass it by position
             args.append(named.pop("vals_list"))
         kwargs = {**named, "context": full_context}
-        return self._rpc("object", "execute_kw",
-                         [self.database, self._authenticate(), self._api_key, model, method, args, kwargs],
-                         f"{model}.{method}")
+        return self._rpc(
+            "object",
+            "execute_kw",
+            [self.database, self._authenticate(), self._api_key, model, method, args, kwargs],
+            f"{model}.{method}",
+        )
 
     def _protocol(self) -> str:
         if self._resolved is None:
             version = self._server_version()
             self._resolved = "json2" if version >= 19 else "jsonrpc"
-            log.info("sync.odoo.protocol", target=self.name, url=self.base_url, odoo_version=version,
-                     protocol=self._resolved)
+            log.info(
+                "sync.odoo.protocol", target=self.name, url=self.base_url, odoo_version=version, protocol=self._resolved
+            )
         if self._resolved == "jsonrpc" and not (self.database and self.login):
             raise Rejected(f"this Odoo speaks only JSON-RPC: set database and login for sync target {self.name}")
         return self._resolved
@@ -438,26 +533,39 @@ class OdooAdapter(HttpAdapter):
         response = self._post(f"/json/2/{model}/{method}", body, headers)
         if response.status_code == 200:
             return self._decode(response)
-        raise self._http_error(response, f"{model}.{method}", no_endpoint=(
-            f"no JSON-2 API at {self.base_url} (Odoo before 19: set protocol = \"jsonrpc\" or \"auto\")"
-            f" or no database {self.database or '(database not set)'!r} there"))
+        raise self._http_error(
+            response,
+            f"{model}.{method}",
+            no_endpoint=(
+                f'no JSON-2 API at {self.base_url} (Odoo before 19: set protocol = "jsonrpc" or "auto")'
+                f" or no database {self.database or '(database not set)'!r} there"
+            ),
+        )
 
     def _authenticate(self) -> int:
         if self._uid is None:
             uid = self._rpc("common", "authenticate", [self.database, self.login, self._api_key, {}], "authenticate")
             if not uid:
-                raise Rejected(f"Odoo refused login {self.login!r} with the API key (check the API key and login)",
-                               status=401)
+                raise Rejected(
+                    f"Odoo refused login {self.login!r} with the API key (check the API key and login)", status=401
+                )
             self._uid = int(uid)
         return self._uid
 
     def _rpc(self, service: str, method: str, args: list[Any], what: str) -> Any:
-        body = {"jsonrpc": "2.0", "method": "call", "params": {"service": service, "method": method, "args": args},
-                "id": next(self._rpc_ids)}
+        body = {
+            "jsonrpc": "2.0",
+            "method": "call",
+            "params": {"service": service, "method": method, "args": args},
+            "id": next(self._rpc_ids),
+        }
         response = self._post("/jsonrpc", body, {})
         if response.status_code != 200:
-            raise self._http_error(response, what, no_endpoint=(
-                f"no JSON-RPC at {self.base_url} (Odoo 22 and later: set protocol = \"json2\")"))
+            raise self._http_error(
+                response,
+                what,
+                no_endpoint=(f'no JSON-RPC at {self.base_url} (Odoo 22 and later: set protocol = "json2")'),
+            )
         answer = self._decode(response)
         if not isinstance(answer, dict):
             raise Retryable(f"Odoo answered {what} with something that is not JSON-RPC")
@@ -472,8 +580,9 @@ class OdooAdapter(HttpAdapter):
         try:
             return json.loads(response.content, parse_float=Decimal)
         except ValueError:
-            raise self.retryable(f"Odoo at {self.base_url} answered {response.status_code} with a body that is not"
-                                 " JSON", response) from None
+            raise self.retryable(
+                f"Odoo at {self.base_url} answered {response.status_code} with a body that is not JSON", response
+            ) from None
 
     def _http_error(self, response: httpx.Response, what: str, *, no_endpoint: str) -> Exception:
         status = response.status_code
@@ -482,11 +591,12 @@ class OdooAdapter(HttpAdapter):
         if status == 401:
             return Rejected(f"Odoo refused the API key (check the API key): {message}", status=status)
         if status == 403:
-            return Rejected(f"Odoo refused {what} (check the API key and its user's access rights): {message}",
-                            status=status)
+            return Rejected(
+                f"Odoo refused {what} (check the API key and its user's access rights): {message}", status=status
+            )
         if self.classify(status) is Verdict.RETRY:
             return self.retryable(f"Odoo answered {status} to {what}: {message}", response)
-        if status == 404 and name is None:   # not Odoo's JSON error: the endpoint itself is missing
+        if status == 404 and name is None:  # not Odoo's JSON error: the endpoint itself is missing
             return Rejected(f"Odoo answered 404 to {what}: {no_endpoint}", status=status)
         return Rejected(f"Odoo refused {what} ({status}): {message}", status=status)
 
@@ -593,6 +703,6 @@ def _error_fields(response: httpx.Response) -> tuple[str | None, str]:
         return None, f"{response.status_code} {response.reason_phrase}"
     if isinstance(body, dict) and ("name" in body or "message" in body):
         return str(body.get("name") or ""), str(body.get("message") or body.get("name"))
-    if isinstance(body, str):   # early JSON-2 answered a bare message
+    if isinstance(body, str):  # early JSON-2 answered a bare message
         return "", body
     return None, f"{response.status_code} {response.reason_phrase}"

@@ -82,18 +82,25 @@ def relay_settings(name: str, config: Mapping[str, Any]) -> tuple[str, bytes]:
     """The store id and the HMAC key of a relay target, checked: ValueError says what to fix."""
     store_id = config.get("store_id")
     if not store_id:
-        raise ValueError(f"sync target {name}: store_id is missing: run `tablebox relay enroll STORE_NAME` on the "
-                         "relay and copy the store_id it prints")
+        raise ValueError(
+            f"sync target {name}: store_id is missing: run `tablebox relay enroll STORE_NAME` on the "
+            "relay and copy the store_id it prints"
+        )
     if not isinstance(store_id, str) or not STORE_ID.fullmatch(store_id):
-        raise ValueError(f"sync target {name}: store_id must be the 8-64 letters, digits, _ or - that "
-                         "`tablebox relay enroll` printed")
+        raise ValueError(
+            f"sync target {name}: store_id must be the 8-64 letters, digits, _ or - that "
+            "`tablebox relay enroll` printed"
+        )
     secret = config.get("api_secret")
     if not secret:
-        raise ValueError(f"sync target {name}: api_secret is missing: the 64 hex digits `tablebox relay enroll` "
-                         f"printed, in a 0600 settings file or in $TABLEBOX_SYNC_{name.upper()}_API_SECRET")
+        raise ValueError(
+            f"sync target {name}: api_secret is missing: the 64 hex digits `tablebox relay enroll` "
+            f"printed, in a 0600 settings file or in $TABLEBOX_SYNC_{name.upper()}_API_SECRET"
+        )
     if not isinstance(secret, str) or not SECRET_HEX.fullmatch(secret.strip()):
-        raise ValueError(f"sync target {name}: api_secret must be the 64 hex digits `tablebox relay enroll` printed "
-                         "(not shown here)")
+        raise ValueError(
+            f"sync target {name}: api_secret must be the 64 hex digits `tablebox relay enroll` printed (not shown here)"
+        )
     return store_id, bytes.fromhex(secret.strip())
 
 
@@ -133,8 +140,9 @@ class RelayClient(HttpAdapter):
         try:
             page = msgspec.json.decode(response.content, type=InboxPage)
         except msgspec.ValidationError:
-            raise Retryable(f"{self.name}: the relay's inbox answer is not {{\"messages\": [{{\"seq\": int, ...}}]}}"
-                            ) from None
+            raise Retryable(
+                f'{self.name}: the relay\'s inbox answer is not {{"messages": [{{"seq": int, ...}}]}}'
+            ) from None
         except msgspec.DecodeError:
             raise self.not_json(response, path) from None
         return sorted(page.messages, key=lambda m: m.seq)
@@ -157,11 +165,11 @@ class RelayClient(HttpAdapter):
         """Which of these photo names the relay does not hold, in the order given (asked 500 at a time)."""
         missing: list[str] = []
         for start in range(0, len(names), MAX_IMAGE_NAMES):
-            asked = ImageNames(names=list(names[start:start + MAX_IMAGE_NAMES]))
+            asked = ImageNames(names=list(names[start : start + MAX_IMAGE_NAMES]))
             data = self.call("POST", "/v1/box/images/missing", asked)
             found = data.get("missing") if isinstance(data, dict) else None
             if not isinstance(found, list) or not all(isinstance(name, str) for name in found):
-                raise Retryable(f"{self.name}: the relay's answer about photos is not {{\"missing\": [names]}}")
+                raise Retryable(f'{self.name}: the relay\'s answer about photos is not {{"missing": [names]}}')
             missing += found
         return missing
 
@@ -171,8 +179,16 @@ class RelayClient(HttpAdapter):
         return bool(data.get("stored")) if isinstance(data, dict) else False
 
     # -- signing and error mapping --------------------------------------------------------------------------
-    def call(self, method: str, path_and_query: str, body: Any = None, *, raw: bytes | None = None,
-             content_type: str = "application/octet-stream", timeout: float | None = None) -> Any:
+    def call(
+        self,
+        method: str,
+        path_and_query: str,
+        body: Any = None,
+        *,
+        raw: bytes | None = None,
+        content_type: str = "application/octet-stream",
+        timeout: float | None = None,
+    ) -> Any:
         """A signed request (see call_raw); the answer's JSON."""
         response = self.call_raw(method, path_and_query, body, raw=raw, content_type=content_type, timeout=timeout)
         try:
@@ -181,8 +197,16 @@ class RelayClient(HttpAdapter):
             # A proxy's HTML page with a 200 (a captive portal, a maintenance page) is not the relay answering.
             raise self.not_json(response, path_and_query) from None
 
-    def call_raw(self, method: str, path_and_query: str, body: Any = None, *, raw: bytes | None = None,
-                 content_type: str = "application/octet-stream", timeout: float | None = None) -> httpx.Response:
+    def call_raw(
+        self,
+        method: str,
+        path_and_query: str,
+        body: Any = None,
+        *,
+        raw: bytes | None = None,
+        content_type: str = "application/octet-stream",
+        timeout: float | None = None,
+    ) -> httpx.Response:
         """A signed request; `body` (a contract Struct, or plain data) is sent as JSON, or `raw` bytes as they are
         (with `content_type`). The signature covers the exact bytes sent. Returns a 2xx answer."""
         if raw is not None:
@@ -192,49 +216,85 @@ class RelayClient(HttpAdapter):
         else:
             content, kind = b"", None
         request = self.http.build_request(
-            method, path_and_query, content=content or None,
+            method,
+            path_and_query,
+            content=content or None,
             headers={"Content-Type": kind} if kind else None,
-            timeout=httpx.Timeout(timeout) if timeout else httpx.USE_CLIENT_DEFAULT)
+            timeout=httpx.Timeout(timeout) if timeout else httpx.USE_CLIENT_DEFAULT,
+        )
         signed = request.url.raw_path.decode("ascii")  # path and query exactly as they go on the wire
         request.headers.update(sign(self.store_id, self._secret, method, signed, content, now=self.clock()))
         response = self.send_request(request)
-        code, said = relay_message(response.content) if self.classify(response.status_code) is not Verdict.OK \
-            else ("", "")
+        code, said = (
+            relay_message(response.content) if self.classify(response.status_code) is not Verdict.OK else ("", "")
+        )
         self.raise_for_status(response, f"{code}: {said}" if code else said)
         return response
 
     def not_json(self, response: httpx.Response, path_and_query: str) -> Retryable:
-        return self.retryable(f"{self.name}: HTTP {response.status_code} from {path_and_query.split('?')[0]} is not "
-                              f"JSON: {response.content[:80]!r}", response)
+        return self.retryable(
+            f"{self.name}: HTTP {response.status_code} from {path_and_query.split('?')[0]} is not "
+            f"JSON: {response.content[:80]!r}",
+            response,
+        )
 
     def credentials_refused(self, response: httpx.Response, said: str) -> Exception:
         status = response.status_code
         code, _ = relay_message(response.content)
         detail = f" ({said})" if said else ""
         if code == "stale_timestamp":
-            return self.retryable(f"{self.name}: the relay refused the request's time: the box's clock is off by more "
-                                  f"than 5 minutes{detail}. Setting the time (NTP: `timedatectl`) fixes it; orders "
-                                  "through the relay wait until then", response)
+            return self.retryable(
+                f"{self.name}: the relay refused the request's time: the box's clock is off by more "
+                f"than 5 minutes{detail}. Setting the time (NTP: `timedatectl`) fixes it; orders "
+                "through the relay wait until then",
+                response,
+            )
         if code == "replayed_nonce":  # the next attempt is signed afresh, with a new nonce
             return self.retryable(f"{self.name}: the relay saw this request's nonce before{detail}", response)
-        return self.rejected(f"{self.name}: the relay refused the box's signature{detail}: check store_id and the relay "
-                             f"secret (api_secret) of [sync.{self.name}] against what `tablebox relay enroll` printed",
-                             status)
+        return self.rejected(
+            f"{self.name}: the relay refused the box's signature{detail}: check store_id and the relay "
+            f"secret (api_secret) of [sync.{self.name}] against what `tablebox relay enroll` printed",
+            status,
+        )
 
 
 def _view_of_doc(order: OrderDoc) -> dict[str, Any]:
     if order.view is not None:
         return order_view(order.view)
     _, _, number = order.ticket.partition("#")
-    return {"id": order.order_id, "ticket_no": int(number) if number.isdigit() else None, "status": order.status,
-            "channel": "relay", "table": order.table, "client_key": order.order_ref, "currency": order.currency,
-            "subtotal_minor": order.subtotal_minor, "service_charge_minor": order.service_charge_minor,
-            "total_minor": order.total_minor, "tax_minor": order.tax_minor, "note": order.note,
-            "created_at": order.created_at, "updated_at": order.created_at, "cancel_reason": None,
-            "lines": [{"line_no": n, "item_id": None, "names": {"zh": line.name}, "variant_id": None,
-                       "variant_names": None, "options": [], "quantity": line.quantity,
-                       "unit_price_minor": line.unit_price_minor, "line_total_minor": line.line_total_minor,
-                       "note": line.note, "status": "active"} for n, line in enumerate(order.lines, start=1)]}
+    return {
+        "id": order.order_id,
+        "ticket_no": int(number) if number.isdigit() else None,
+        "status": order.status,
+        "channel": "relay",
+        "table": order.table,
+        "client_key": order.order_ref,
+        "currency": order.currency,
+        "subtotal_minor": order.subtotal_minor,
+        "service_charge_minor": order.service_charge_minor,
+        "total_minor": order.total_minor,
+        "tax_minor": order.tax_minor,
+        "note": order.note,
+        "created_at": order.created_at,
+        "updated_at": order.created_at,
+        "cancel_reason": None,
+        "lines": [
+            {
+                "line_no": n,
+                "item_id": None,
+                "names": {"zh": line.name},
+                "variant_id": None,
+                "variant_names": None,
+                "options": [],
+                "quantity": line.quantity,
+                "unit_price_minor": line.unit_price_minor,
+                "line_total_minor": line.line_total_minor,
+                "note": line.note,
+                "status": "active",
+            }
+            for n, line in enumerate(order.lines, start=1)
+        ],
+    }
 
 
 class RelayAdapter:
@@ -262,12 +322,21 @@ class RelayAdapter:
 
     def push_order(self, order: OrderDoc) -> str:
         event_id = f"accepted:{order.order_ref}"
-        self._post(BoxEvent(id=event_id, client_key=order.order_ref, type="accepted", order=_view_of_doc(order),
-                            error=None, at=order.created_at))
+        self._post(
+            BoxEvent(
+                id=event_id,
+                client_key=order.order_ref,
+                type="accepted",
+                order=_view_of_doc(order),
+                error=None,
+                at=order.created_at,
+            )
+        )
         return event_id
 
-    def push_status(self, order_ref: str, status: str, reason: str | None,
-                    order: Mapping[str, Any] | None = None) -> None:
+    def push_status(
+        self, order_ref: str, status: str, reason: str | None, order: Mapping[str, Any] | None = None
+    ) -> None:
         if status == "refused":
             try:
                 error = json.loads(reason or "")
@@ -275,13 +344,22 @@ class RelayAdapter:
                 error = None
             if not isinstance(error, dict) or not isinstance(error.get("code"), str):
                 raise Rejected(f"{self.name}: a refused order's row holds no error {{code, message, details}}")
-            self._post(BoxEvent(id=f"refused:{order_ref}", client_key=order_ref, type="refused", order=None,
-                                error=error, at=utc_stamp()))
+            self._post(
+                BoxEvent(
+                    id=f"refused:{order_ref}",
+                    client_key=order_ref,
+                    type="refused",
+                    order=None,
+                    error=error,
+                    at=utc_stamp(),
+                )
+            )
             return
         view = order_view(order) if order is not None else None
         if status == "line_voided":
-            voided = ",".join(str(line["line_no"]) for line in (view or {}).get("lines", [])
-                              if line.get("status") == "voided")
+            voided = ",".join(
+                str(line["line_no"]) for line in (view or {}).get("lines", []) if line.get("status") == "voided"
+            )
             event_id = f"status:{order_ref}:line_voided:{voided or reason or ''}"
         else:
             event_id = f"status:{order_ref}:{status}"

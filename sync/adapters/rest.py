@@ -98,8 +98,15 @@ DEFAULT_PATHS = {
     "status_path": "/orders/{order_ref}/status",
     "payments_path": "/payments",
 }
-DEFAULT_FIELDS = {"code": "code", "name": "name", "price": "price", "category": "category", "active": "active",
-                  "currency": "", "stock_qty": "qty"}
+DEFAULT_FIELDS = {
+    "code": "code",
+    "name": "name",
+    "price": "price",
+    "category": "category",
+    "active": "active",
+    "currency": "",
+    "stock_qty": "qty",
+}
 MAX_PAGES = 10_000
 _MESSAGE_CAP = 300
 
@@ -245,8 +252,10 @@ class RestAdapter(HttpAdapter):
         currency = currencies.pop() if currencies else self.currency
         if currency != self.currency:
             # Prices were read with the configured currency's decimals; say which currency they really are in.
-            raise Rejected(f"{self.name}: the ERP prices items in {currency} but currency = {self.currency!r} is"
-                           f" set for this target")
+            raise Rejected(
+                f"{self.name}: the ERP prices items in {currency} but currency = {self.currency!r} is"
+                f" set for this target"
+            )
         return Catalog(items=items, currency=currency)
 
     def _catalog_item(self, row: Any) -> CatalogItem | None:
@@ -263,8 +272,9 @@ class RestAdapter(HttpAdapter):
         if raw_price not in (None, "") and price_minor is None:
             log.warning("sync.catalog.bad_price", target=self.name, code=code, price=str(raw_price)[:40])
         elif price_minor is not None and Decimal(str(raw_price)).scaleb(self.exponent) != price_minor:
-            log.warning("sync.catalog.price_rounded", target=self.name, code=code, price=str(raw_price),
-                        price_minor=price_minor)
+            log.warning(
+                "sync.catalog.price_rounded", target=self.name, code=code, price=str(raw_price), price_minor=price_minor
+            )
         category = _dig(row, self.fields["category"]) if self.fields.get("category") else None
         active_field = str(self.fields.get("active") or "")
         active = True
@@ -273,8 +283,13 @@ class RestAdapter(HttpAdapter):
             value = _dig(row, active_field.lstrip("!"))
             if value is not None:
                 active = _truthy(value) != invert
-        return CatalogItem(code=code, names=names, price_minor=price_minor,
-                           category=str(category).strip() if category not in (None, "") else None, active=active)
+        return CatalogItem(
+            code=code,
+            names=names,
+            price_minor=price_minor,
+            category=str(category).strip() if category not in (None, "") else None,
+            active=active,
+        )
 
     def _names(self, row: Mapping[str, Any]) -> dict[str, str]:
         spec = self.fields["name"]
@@ -283,8 +298,11 @@ class RestAdapter(HttpAdapter):
         else:
             value = _dig(row, str(spec))
             found = dict(value) if isinstance(value, Mapping) else {self.default_language: value}
-        return {lang: str(text).strip() for lang, text in found.items()
-                if isinstance(text, (str, int)) and str(text).strip()}
+        return {
+            lang: str(text).strip()
+            for lang, text in found.items()
+            if isinstance(text, (str, int)) and str(text).strip()
+        }
 
     def pull_stock(self) -> dict[str, int]:
         path = self.paths["stock_path"]
@@ -316,8 +334,7 @@ class RestAdapter(HttpAdapter):
             stock[key] = stock.get(key, 0) + int(amount.to_integral_value(rounding=ROUND_FLOOR))
         return {code: max(0, qty) for code, qty in stock.items()}
 
-    def _get_list(self, path: str, params: Mapping[str, Any], key: str, what: str,
-                  allow_mapping: bool = False) -> Any:
+    def _get_list(self, path: str, params: Mapping[str, Any], key: str, what: str, allow_mapping: bool = False) -> Any:
         if not self.page_param:
             data = _dig(self._get_json(path, params), key) if key else self._get_json(path, params)
             return self._check_list(data, key, what, allow_mapping)
@@ -345,16 +362,29 @@ class RestAdapter(HttpAdapter):
     def order_body(self, order: OrderDoc) -> dict[str, Any]:
         exp = _exponent(order.currency)
         return {
-            "order_ref": order.order_ref, "ticket": order.ticket, "table": order.table,
-            "created_at": order.created_at, "currency": order.currency, "status": order.status, "note": order.note,
+            "order_ref": order.order_ref,
+            "ticket": order.ticket,
+            "table": order.table,
+            "created_at": order.created_at,
+            "currency": order.currency,
+            "status": order.status,
+            "note": order.note,
             "lines": [
-                {"code": line.code, "key": line.key, "name": line.name, "quantity": line.quantity,
-                 "unit_price": major(line.unit_price_minor, exp), "line_total": major(line.line_total_minor, exp),
-                 "note": line.note}
+                {
+                    "code": line.code,
+                    "key": line.key,
+                    "name": line.name,
+                    "quantity": line.quantity,
+                    "unit_price": major(line.unit_price_minor, exp),
+                    "line_total": major(line.line_total_minor, exp),
+                    "note": line.note,
+                }
                 for line in order.lines
             ],
-            "subtotal": major(order.subtotal_minor, exp), "service_charge": major(order.service_charge_minor, exp),
-            "tax": major(order.tax_minor, exp), "total": major(order.total_minor, exp),
+            "subtotal": major(order.subtotal_minor, exp),
+            "service_charge": major(order.service_charge_minor, exp),
+            "tax": major(order.tax_minor, exp),
+            "total": major(order.total_minor, exp),
         }
 
     def push_order(self, order: OrderDoc) -> str:
@@ -363,14 +393,18 @@ class RestAdapter(HttpAdapter):
             if found is not None:
                 log.info("sync.order.already_there", target=self.name, order_ref=order.order_ref, erp_id=found)
                 return found
-        response = self._send("POST", self.paths["orders_path"], json_body=self.order_body(order),
-                              idempotency_key=order.order_ref)
+        response = self._send(
+            "POST", self.paths["orders_path"], json_body=self.order_body(order), idempotency_key=order.order_ref
+        )
         if response.status_code == 409:
             # "Already exists" (or the same key still being processed): whichever it is, ask for it.
             found = self.find_order(order.order_ref)
             if found is None:
-                raise self.retryable(f"{self.name}: the ERP answered 409 ({erp_message(response.content) or 'conflict'})"
-                                     f" but has no order {order.order_ref} yet", response)
+                raise self.retryable(
+                    f"{self.name}: the ERP answered 409 ({erp_message(response.content) or 'conflict'})"
+                    f" but has no order {order.order_ref} yet",
+                    response,
+                )
             return found
         self._raise_for(response)
         erp_id = self._order_id(self._order_doc(self._json(response)), response)
@@ -401,32 +435,48 @@ class RestAdapter(HttpAdapter):
     def _order_id(self, doc: Any, response: httpx.Response) -> str:
         erp_id = _dig(doc, self.order_id_field)
         if erp_id in (None, ""):
-            raise Rejected(f"{self.name}: the ERP's order answer to {response.request.method}"
-                           f" {response.request.url.path} has no {self.order_id_field!r}"
-                           " (set order_id_field / order_item_key)", status=response.status_code)
+            raise Rejected(
+                f"{self.name}: the ERP's order answer to {response.request.method}"
+                f" {response.request.url.path} has no {self.order_id_field!r}"
+                " (set order_id_field / order_item_key)",
+                status=response.status_code,
+            )
         return str(erp_id)
 
     def push_status(self, order_ref: str, status: str, reason: str | None) -> None:
         path = self.paths["status_path"]
         if not path:
             return
-        response = self._send("POST", path.format(order_ref=quote(order_ref, safe="")),
-                              json_body={"order_ref": order_ref, "status": status, "reason": reason},
-                              idempotency_key=f"{order_ref}:status:{status}")
+        response = self._send(
+            "POST",
+            path.format(order_ref=quote(order_ref, safe="")),
+            json_body={"order_ref": order_ref, "status": status, "reason": reason},
+            idempotency_key=f"{order_ref}:status:{status}",
+        )
         if response.status_code == 409:  # it already has that status
             return
         if response.status_code == 404:
-            raise Rejected(f"{self.name}: the ERP has no order {order_ref} to set {status} on"
-                           f" ({erp_message(response.content) or 'HTTP 404'})", status=404)
+            raise Rejected(
+                f"{self.name}: the ERP has no order {order_ref} to set {status} on"
+                f" ({erp_message(response.content) or 'HTTP 404'})",
+                status=404,
+            )
         self._raise_for(response)
 
     def push_payment(self, payment: PaymentDoc) -> str:
         path = self.paths["payments_path"]
         if not path:
             return ""
-        body = {"payment_ref": payment.payment_ref, "order_refs": list(payment.order_refs), "table": payment.table,
-                "method": payment.method, "amount": major(payment.amount_minor, _exponent(payment.currency)),
-                "currency": payment.currency, "paid_at": payment.paid_at, **dict(payment.extra)}
+        body = {
+            "payment_ref": payment.payment_ref,
+            "order_refs": list(payment.order_refs),
+            "table": payment.table,
+            "method": payment.method,
+            "amount": major(payment.amount_minor, _exponent(payment.currency)),
+            "currency": payment.currency,
+            "paid_at": payment.paid_at,
+            **dict(payment.extra),
+        }
         response = self._send("POST", path, json_body=body, idempotency_key=payment.payment_ref)
         if response.status_code == 409:
             return payment.payment_ref
@@ -441,8 +491,15 @@ class RestAdapter(HttpAdapter):
         self._raise_for(response)
         return self._json(response)
 
-    def _send(self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
-              json_body: Any = None, idempotency_key: str | None = None) -> httpx.Response:
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json_body: Any = None,
+        idempotency_key: str | None = None,
+    ) -> httpx.Response:
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
         content = json.dumps(json_body, ensure_ascii=False).encode() if json_body is not None else None
         if content is not None:
@@ -454,14 +511,19 @@ class RestAdapter(HttpAdapter):
 
     def credentials_refused(self, response: httpx.Response, said: str) -> Exception:
         status = response.status_code
-        return self.rejected(f"{self.name}: the ERP refused our credentials (HTTP {status}{': ' + said if said else ''})"
-                             f" — check the API key / auth_header of [sync.{self.name}]", status)
+        return self.rejected(
+            f"{self.name}: the ERP refused our credentials (HTTP {status}{': ' + said if said else ''})"
+            f" — check the API key / auth_header of [sync.{self.name}]",
+            status,
+        )
 
     def _json(self, response: httpx.Response) -> Any:
         try:
             return json.loads(response.content, parse_float=Decimal)
         except ValueError:
             # A proxy's HTML page with a 200 (a captive portal, a maintenance page) is not the ERP answering.
-            raise self.retryable(f"{self.name}: HTTP {response.status_code} from {response.request.url.path} is not"
-                                 f" JSON: {erp_message(response.content)[:80]!r}", response) from None
-
+            raise self.retryable(
+                f"{self.name}: HTTP {response.status_code} from {response.request.url.path} is not"
+                f" JSON: {erp_message(response.content)[:80]!r}",
+                response,
+            ) from None

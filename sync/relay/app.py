@@ -53,7 +53,7 @@ T = TypeVar("T")
 JSON = "application/json"
 MAX_WAIT_SECONDS = 25
 MAX_MESSAGES = 100
-TOKEN = re.compile(r"[a-z2-7]{32}")          # the box's table code: 32 lower-case base32 characters
+TOKEN = re.compile(r"[a-z2-7]{32}")  # the box's table code: 32 lower-case base32 characters
 STORE_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
 SECRET_CACHE_SECONDS = 300.0
 PURGE_EVERY_SECONDS = 60.0
@@ -98,8 +98,8 @@ class PushedMenu:
     version: int
     store: dict[str, Any]
     default_lang: str
-    bodies: dict[str, bytes]   # language -> the menu as JSON bytes, exactly as the box rendered it
-    token_store: str | None = None               # the store id inside the box's table codes
+    bodies: dict[str, bytes]  # language -> the menu as JSON bytes, exactly as the box rendered it
+    token_store: str | None = None  # the store id inside the box's table codes
     tables: dict[int, dict[str, Any]] | None = None  # table id -> {name, area, seats, version, active}
 
     def table_for(self, token: str) -> dict[str, Any] | None:
@@ -137,8 +137,7 @@ class Relay:
         self.address_limiter = RateLimiter(settings.rate_limit_address_per_minute, max_keys=RELAY_LIMITER_KEYS)
         self.token_limiter = RateLimiter(settings.rate_limit_token_per_minute, max_keys=RELAY_LIMITER_KEYS)
         self.store_limiter = RateLimiter(settings.rate_limit_store_per_minute, max_keys=RELAY_LIMITER_KEYS)
-        self.refusal_limiter = RateLimiter(max(settings.rate_limit_address_per_minute, 60),
-                                           max_keys=RELAY_LIMITER_KEYS)
+        self.refusal_limiter = RateLimiter(max(settings.rate_limit_address_per_minute, 60), max_keys=RELAY_LIMITER_KEYS)
         self._secrets: dict[str, tuple[bytes, float]] = {}
         self._menus: OrderedDict[str, PushedMenu] = OrderedDict()
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -185,12 +184,27 @@ class Relay:
         query = request.scope.get("query_string") or b""
         path = raw_path.decode("latin-1") + ("?" + query.decode("latin-1") if query else "")
         try:
-            return await self.db(verify, headers, request.method, path, body, secret_of=self.secret_of,
-                                 nonce_is_new=self.storage.record_nonce, now=self.clock())
+            return await self.db(
+                verify,
+                headers,
+                request.method,
+                path,
+                body,
+                secret_of=self.secret_of,
+                nonce_is_new=self.storage.record_nonce,
+                now=self.clock(),
+            )
         except Refusal as refusal:
             address = _address(request)
-            log.warning("relay.refused", code=refusal.code, reason=refusal.message, method=request.method,
-                        path=path[:200], store=headers.get(STORE_HEADER.lower(), "")[:64], address=address)
+            log.warning(
+                "relay.refused",
+                code=refusal.code,
+                reason=refusal.message,
+                method=request.method,
+                path=path[:200],
+                store=headers.get(STORE_HEADER.lower(), "")[:64],
+                address=address,
+            )
             wait = self.refusal_limiter.hit(address)
             if wait:
                 raise RelayError("rate_limited", headers={"Retry-After": retry_after(wait)}) from None
@@ -222,8 +236,9 @@ class Relay:
             raise RelayError("unknown_store")
         return row
 
-    async def phone_write(self, request: Request[Any, Any, Any], store_id: str, token: str,
-                          kind: type[Any]) -> tuple[StoreRow, Any]:
+    async def phone_write(
+        self, request: Request[Any, Any, Any], store_id: str, token: str, kind: type[Any]
+    ) -> tuple[StoreRow, Any]:
         """What an order or a waiter/bill call goes through first: the store, the body decoded strictly as `kind`,
         the store's and the table code's rate limits, and the checks the relay can make of the code."""
         raw = await request.body()
@@ -250,10 +265,14 @@ class Relay:
         store = data.get("store") or {}
         languages = [lang for lang in store.get("languages") or [] if lang in menus] or list(menus)
         tables = data.get("tables")
-        pushed = PushedMenu(version, store, languages[0] if languages else "zh",
-                            {lang: msgspec.json.encode(menu) for lang, menu in menus.items()},
-                            data.get("token_store"),
-                            {int(t["id"]): t for t in tables} if isinstance(tables, list) else None)
+        pushed = PushedMenu(
+            version,
+            store,
+            languages[0] if languages else "zh",
+            {lang: msgspec.json.encode(menu) for lang, menu in menus.items()},
+            data.get("token_store"),
+            {int(t["id"]): t for t in tables} if isinstance(tables, list) else None,
+        )
         self._menus[row.store_id] = pushed
         while len(self._menus) > MENU_CACHE_STORES:
             self._menus.popitem(last=False)
@@ -345,8 +364,11 @@ def _latest_order(events: list[Any]) -> dict[str, Any] | None:
 
 def _error_of(event: Any) -> dict[str, Any]:
     error = msgspec.json.decode(event.body).get("error") or {}
-    return {"code": str(error.get("code") or "refused"), "message": str(error.get("message") or ""),
-            "details": error.get("details") if isinstance(error.get("details"), dict) else {}}
+    return {
+        "code": str(error.get("code") or "refused"),
+        "message": str(error.get("message") or ""),
+        "details": error.get("details") if isinstance(error.get("details"), dict) else {},
+    }
 
 
 def _strict(body: bytes, kind: type[Any]) -> Any:
@@ -357,8 +379,9 @@ def _strict(body: bytes, kind: type[Any]) -> Any:
         raise RelayError(exc.code, **exc.details) from None
 
 
-def _number(request: Request[Any, Any, Any], name: str, default: float, low: float, high: float,
-            integer: bool = False) -> float:
+def _number(
+    request: Request[Any, Any, Any], name: str, default: float, low: float, high: float, integer: bool = False
+) -> float:
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default
@@ -379,9 +402,15 @@ def _clean(text: str, line_no: int | None) -> str:
 
 
 def _wire(message: Message) -> InboxMessage:
-    return InboxMessage(seq=message.seq, kind=message.kind, client_key=message.client_key, key=message.idempotency_key,
-                        token=message.token, body=msgspec.Raw(message.body.encode()),
-                        received_at=iso(message.received_at))
+    return InboxMessage(
+        seq=message.seq,
+        kind=message.kind,
+        client_key=message.client_key,
+        key=message.idempotency_key,
+        token=message.token,
+        body=msgspec.Raw(message.body.encode()),
+        received_at=iso(message.received_at),
+    )
 
 
 # -- the box's API -------------------------------------------------------------------------------------------------
@@ -428,8 +457,9 @@ async def box_menu(request: Request[Any, Any, Any]) -> Response[Any]:
         pushed |= {"token_store": data.token_store, "tables": msgspec.to_builtins(data.tables)}
     text = _ENCODE.encode(pushed).decode()
     stored = await relay.db(relay.storage.put_menu, store_id, data.version, text)
-    log.info("relay.menu", store=store_id, version=data.version, stored=stored, languages=sorted(data.menus),
-             bytes=len(text))
+    log.info(
+        "relay.menu", store=store_id, version=data.version, stored=stored, languages=sorted(data.menus), bytes=len(text)
+    )
     return _json({"version": stored})
 
 
@@ -439,8 +469,10 @@ async def box_events(request: Request[Any, Any, Any]) -> Response[Any]:
     body = await request.body()
     store_id = await relay.authenticate(request, body)
     data = _strict(body, BoxEvents)
-    events = [NewEvent(e.id, e.client_key, e.type, _ENCODE.encode({"order": e.order, "error": e.error}).decode(), e.at)
-              for e in data.events]
+    events = [
+        NewEvent(e.id, e.client_key, e.type, _ENCODE.encode({"order": e.order, "error": e.error}).decode(), e.at)
+        for e in data.events
+    ]
     new = await relay.db(relay.storage.put_events, store_id, events, relay.clock()) if events else 0
     if new:
         relay.events_wake.wake(store_id)
@@ -455,8 +487,17 @@ async def table_info(request: Request[Any, Any, Any], store_id: FromPath[str], t
     row = await relay.phone_store(request, store_id, token)
     menu = await relay.menu_of(row)
     table = menu.table_for(token)
-    shown = ({"name": table["name"], "area": table.get("area", ""), "seats": table.get("seats"),
-              "takes_orders": bool(table.get("active", True)), "session": None} if table is not None else None)
+    shown = (
+        {
+            "name": table["name"],
+            "area": table.get("area", ""),
+            "seats": table.get("seats"),
+            "takes_orders": bool(table.get("active", True)),
+            "session": None,
+        }
+        if table is not None
+        else None
+    )
     return _json({"store": menu.store, "table": shown, "online": relay.online(row)})
 
 
@@ -484,21 +525,32 @@ async def submit_order(request: Request[Any, Any, Any], store_id: FromPath[str],
     row, data = await relay.phone_write(request, store_id, token, RelayedOrderIn)
     if not data.lines:
         raise RelayError("empty_order")
-    lines = [{"item_id": line.item_id, "quantity": line.quantity, "variant_id": line.variant_id,
-              "option_ids": list(line.option_ids), "note": _clean(line.note, n)}
-             for n, line in enumerate(data.lines, start=1)]
-    order = {"lines": lines, "note": _clean(data.note, None), "diners": data.diners,
-             "expected_total_minor": data.expected_total_minor}
+    lines = [
+        {
+            "item_id": line.item_id,
+            "quantity": line.quantity,
+            "variant_id": line.variant_id,
+            "option_ids": list(line.option_ids),
+            "note": _clean(line.note, n),
+        }
+        for n, line in enumerate(data.lines, start=1)
+    ]
+    order = {
+        "lines": lines,
+        "note": _clean(data.note, None),
+        "diners": data.diners,
+        "expected_total_minor": data.expected_total_minor,
+    }
     body_hash = hashlib.sha256(_ENCODE.encode({"token": token, **order})).hexdigest()
-    body = _ENCODE.encode({"client_key": data.client_key, **order,
-                           "lang": data.lang or request_lang(request)}).decode()
+    body = _ENCODE.encode({"client_key": data.client_key, **order, "lang": data.lang or request_lang(request)}).decode()
     message = await relay.db(relay.storage.message_by_key, store_id, data.client_key)
     if message is None:
         if not relay.online(row):
             log.info("relay.offline_refused", store=store_id, client_key=data.client_key)
             raise RelayError("restaurant_offline")
-        stored, created = await relay.db(relay.storage.put_message, store_id, "order", data.client_key, token,
-                                         body, body_hash, relay.clock())
+        stored, created = await relay.db(
+            relay.storage.put_message, store_id, "order", data.client_key, token, body, body_hash, relay.clock()
+        )
         if created:
             relay.inbox_wake.wake(store_id)
             log.info("relay.order", store=store_id, seq=stored.seq, client_key=data.client_key, lines=len(lines))
@@ -518,7 +570,9 @@ async def visit_orders(request: Request[Any, Any, Any], store_id: FromPath[str],
     return _json(view)
 
 
-async def events_stream(request: Request[Any, Any, Any], store_id: FromPath[str], token: FromPath[str]) -> ServerSentEvent:
+async def events_stream(
+    request: Request[Any, Any, Any], store_id: FromPath[str], token: FromPath[str]
+) -> ServerSentEvent:
     """Server-sent events: first a `snapshot` (what GET /orders answers), then an `order` event for each of the
     box's events about this table code's orders ({event_id, type, client_key, order, error, at}; id = the
     event's id), and a `request` event (same shape, type `refused`) when the box refused a waiter or bill call
@@ -543,21 +597,26 @@ async def events_stream(request: Request[Any, Any, Any], store_id: FromPath[str]
         else:
             view, newest = await relay.visit(store_id, token, lang)
             position = newest.id if newest else 0
-            yield ServerSentEventMessage(event="snapshot", data=msgspec.json.encode(view).decode(),
-                                         id=newest.event_id if newest else None)
+            yield ServerSentEventMessage(
+                event="snapshot", data=msgspec.json.encode(view).decode(), id=newest.event_id if newest else None
+            )
         loop = asyncio.get_running_loop()
         next_keepalive = loop.time() + keepalive
         while not relay.stopping:
             events = await relay.db(storage.events_for_token, store_id, token, position, 100, since)
             for event in events:
                 position = event.id
-                payload = {"event_id": event.event_id, "type": event.type, "client_key": event.client_key,
-                           **msgspec.json.decode(event.body), "at": event.at}
+                payload = {
+                    "event_id": event.event_id,
+                    "type": event.type,
+                    "client_key": event.client_key,
+                    **msgspec.json.decode(event.body),
+                    "at": event.at,
+                }
                 if isinstance(payload.get("order"), dict):
                     payload["order"] = for_phone(payload["order"], lang)
                 kind = "request" if event.client_key.startswith("request:") else "order"
-                yield ServerSentEventMessage(event=kind, data=msgspec.json.encode(payload).decode(),
-                                             id=event.event_id)
+                yield ServerSentEventMessage(event=kind, data=msgspec.json.encode(payload).decode(), id=event.event_id)
             if len(events) == 100:
                 continue
             now = loop.time()
@@ -570,7 +629,9 @@ async def events_stream(request: Request[Any, Any, Any], store_id: FromPath[str]
     return ServerSentEvent(stream(), headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
-async def service_request(request: Request[Any, Any, Any], store_id: FromPath[str], token: FromPath[str]) -> Response[Any]:
+async def service_request(
+    request: Request[Any, Any, Any], store_id: FromPath[str], token: FromPath[str]
+) -> Response[Any]:
     """`waiter` or `bill` into the store's inbox (202), or 503 restaurant_offline."""
     relay = _relay(request)
     row, data = await relay.phone_write(request, store_id, token, ServiceRequestIn)
@@ -578,8 +639,16 @@ async def service_request(request: Request[Any, Any, Any], store_id: FromPath[st
         raise RelayError("restaurant_offline")
     body = _ENCODE.encode({"kind": data.kind, "lang": request_lang(request)}).decode()
     key = "request:" + secrets.token_urlsafe(16)
-    message, _ = await relay.db(relay.storage.put_message, store_id, "request", key, token, body,
-                                hashlib.sha256(body.encode()).hexdigest(), relay.clock())
+    message, _ = await relay.db(
+        relay.storage.put_message,
+        store_id,
+        "request",
+        key,
+        token,
+        body,
+        hashlib.sha256(body.encode()).hexdigest(),
+        relay.clock(),
+    )
     relay.inbox_wake.wake(store_id)
     log.info("relay.request", store=store_id, seq=message.seq, kind=data.kind)
     return _json({"status": "pending", "kind": data.kind, "client_key": key}, 202)
@@ -604,8 +673,9 @@ async def diner_page(request: Request[Any, Any, Any], store_id: FromPath[str], t
         await relay.check_table(row, token)
     except RelayError as exc:
         text = exc.message or message_for(exc.code, lang, exc.details, exc.code)
-        return Response(content=refusal_html(text, lang), status_code=exc.status, media_type=HTML,
-                        headers=exc.headers or None)
+        return Response(
+            content=refusal_html(text, lang), status_code=exc.status, media_type=HTML, headers=exc.headers or None
+        )
     return Response(content=SHELL, media_type=HTML, headers={"Cache-Control": "no-cache"})
 
 
@@ -618,7 +688,7 @@ async def static_file(request: Request[Any, Any, Any], store_id: FromPath[str], 
     headers = {"ETag": etag, "Cache-Control": "no-cache"}
     if etag in (request.headers.get("if-none-match") or ""):
         return Response(content=b"", status_code=304, headers=headers)
-    return Response(content=data, media_type=_STATIC_TYPES[name[name.rfind("."):]], headers=headers)
+    return Response(content=data, media_type=_STATIC_TYPES[name[name.rfind(".") :]], headers=headers)
 
 
 async def healthz(request: Request[Any, Any, Any]) -> Response[Any]:
@@ -653,8 +723,13 @@ async def watchdog_pings(relay: Relay, notify: Notifier) -> None:
         await asyncio.sleep(interval)
 
 
-def create_relay_app(settings: RelaySettings, storage: Storage, *, clock: Callable[[], float] = time.time,
-                     notifier: Notifier | None = None) -> Litestar:
+def create_relay_app(
+    settings: RelaySettings,
+    storage: Storage,
+    *,
+    clock: Callable[[], float] = time.time,
+    notifier: Notifier | None = None,
+) -> Litestar:
     """The relay's app over an open `storage` (the caller opens and closes it). `clock` (Unix seconds) decides
     signature freshness, polls and online state; tests pass a fake one. Under systemd (`$NOTIFY_SOCKET`) it says
     READY=1 once started and feeds the watchdog while its database calls return."""
@@ -679,37 +754,65 @@ def create_relay_app(settings: RelaySettings, storage: Storage, *, clock: Callab
             relay.stop_waiting()
             relay.executor.shutdown(wait=True, cancel_futures=True)
 
-    box = Router(path="/v1/box", request_max_body_size=settings.max_box_body_bytes, tags=["box"], route_handlers=[
-        get("/inbox", operation_id="boxInbox", summary="Long-poll the store's inbox")(box_inbox),
-        put("/menu", operation_id="boxPutMenu", summary="Push the menu snapshot")(box_menu),
-        post("/events", operation_id="boxPostEvents", summary="Push order events", status_code=200)(box_events),
-        *BOX_IMAGE_ROUTES,
-    ])
-    phone = Router(path="/s/{store_id:str}/api/v1/tables/{token:str}", request_max_body_size=settings.max_body_bytes,
-                   tags=["diner"], route_handlers=[
-        get("/", operation_id="getTable", summary="The store and whether it is online")(table_info),
-        get("/menu", operation_id="getMenu", summary="The menu in the diner's language")(table_menu),
-        post("/orders", operation_id="submitOrder", summary="Send an order to the store's box")(submit_order),
-        get("/orders", operation_id="listVisitOrders", summary="This table code's recent orders")(visit_orders),
-        get("/events", operation_id="streamEvents", summary="Live order events (server-sent events)",
-            media_type="text/event-stream")(events_stream),
-        post("/requests", operation_id="requestService", summary="Call the waiter or ask for the bill")(service_request),
-    ])
-    page = Router(path="/s/{store_id:str}", tags=["diner"], include_in_schema=False, route_handlers=[
-        get("/t/{token:str}", operation_id="dinerPage", summary="The diner's page")(diner_page),
-        get("/static/{name:str}", operation_id="dinerPageFile", summary="The page's CSS and JS")(static_file),
-    ])
+    box = Router(
+        path="/v1/box",
+        request_max_body_size=settings.max_box_body_bytes,
+        tags=["box"],
+        route_handlers=[
+            get("/inbox", operation_id="boxInbox", summary="Long-poll the store's inbox")(box_inbox),
+            put("/menu", operation_id="boxPutMenu", summary="Push the menu snapshot")(box_menu),
+            post("/events", operation_id="boxPostEvents", summary="Push order events", status_code=200)(box_events),
+            *BOX_IMAGE_ROUTES,
+        ],
+    )
+    phone = Router(
+        path="/s/{store_id:str}/api/v1/tables/{token:str}",
+        request_max_body_size=settings.max_body_bytes,
+        tags=["diner"],
+        route_handlers=[
+            get("/", operation_id="getTable", summary="The store and whether it is online")(table_info),
+            get("/menu", operation_id="getMenu", summary="The menu in the diner's language")(table_menu),
+            post("/orders", operation_id="submitOrder", summary="Send an order to the store's box")(submit_order),
+            get("/orders", operation_id="listVisitOrders", summary="This table code's recent orders")(visit_orders),
+            get(
+                "/events",
+                operation_id="streamEvents",
+                summary="Live order events (server-sent events)",
+                media_type="text/event-stream",
+            )(events_stream),
+            post("/requests", operation_id="requestService", summary="Call the waiter or ask for the bill")(
+                service_request
+            ),
+        ],
+    )
+    page = Router(
+        path="/s/{store_id:str}",
+        tags=["diner"],
+        include_in_schema=False,
+        route_handlers=[
+            get("/t/{token:str}", operation_id="dinerPage", summary="The diner's page")(diner_page),
+            get("/static/{name:str}", operation_id="dinerPageFile", summary="The page's CSS and JS")(static_file),
+        ],
+    )
     return Litestar(
-        route_handlers=[box, phone, page, IMAGE_ROUTE,
-                        get("/healthz", operation_id="health", summary="Relay health")(healthz)],
+        route_handlers=[
+            box,
+            phone,
+            page,
+            IMAGE_ROUTE,
+            get("/healthz", operation_id="health", summary="Relay health")(healthz),
+        ],
         lifespan=[lifespan],
         state=State({"relay": relay}),
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(
-            title="Tablebox relay", version=__version__, path="/schema",
+            title="Tablebox relay",
+            version=__version__,
+            path="/schema",
             description="Phones order through the relay; each restaurant's box long-polls it (signed requests).",
-            render_plugins=[JsonRenderPlugin(path=["/", "/openapi.json"])]),
+            render_plugins=[JsonRenderPlugin(path=["/", "/openapi.json"])],
+        ),
         logging_config=None,
         debug=False,
     )
@@ -725,8 +828,15 @@ class RelayServer:
         self.app = create_relay_app(settings, storage)
         relay: Relay = self.app.state.relay
         config = uvicorn.Config(
-            self.app, host=settings.host, port=settings.port, log_config=None, access_log=False, lifespan="on",
-            timeout_graceful_shutdown=3, server_header=False, proxy_headers=True,
+            self.app,
+            host=settings.host,
+            port=settings.port,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+            timeout_graceful_shutdown=3,
+            server_header=False,
+            proxy_headers=True,
             forwarded_allow_ips=settings.forwarded_allow_ips,
         )
 

@@ -35,10 +35,14 @@ DEFAULT_STATUS = DEFAULT_HTTP_STATUS
 
 # The relay's own refusals; every other code is worded as the box words it (appliance/domain/messages.py).
 RELAY_MESSAGES: dict[str, dict[str, str]] = {
-    "restaurant_offline": {"en": "The restaurant is offline: join the store Wi-Fi to order.",
-                           "zh": "餐厅暂时无法通过网络接单：请连接店内 Wi-Fi 点餐。"},
-    "menu_unavailable": {"en": "The menu is not available yet: join the store Wi-Fi to order.",
-                         "zh": "菜单暂不可用：请连接店内 Wi-Fi 点餐。"},
+    "restaurant_offline": {
+        "en": "The restaurant is offline: join the store Wi-Fi to order.",
+        "zh": "餐厅暂时无法通过网络接单：请连接店内 Wi-Fi 点餐。",
+    },
+    "menu_unavailable": {
+        "en": "The menu is not available yet: join the store Wi-Fi to order.",
+        "zh": "菜单暂不可用：请连接店内 Wi-Fi 点餐。",
+    },
     "unknown_store": {"en": "This restaurant is not known here.", "zh": "未找到该餐厅。"},
     "storage_unavailable": {"en": "The order was NOT taken: please try again.", "zh": "订单未提交成功，请重试。"},
     "internal_error": {"en": "Something went wrong on our side. Please try again.", "zh": "系统出错，请重试。"},
@@ -64,8 +68,14 @@ def status_for(code: str) -> int:
 class RelayError(TableboxError):
     """A refusal with a stable code; its message is chosen in the diner's language when answered."""
 
-    def __init__(self, code: str, status: int | None = None, headers: dict[str, str] | None = None,
-                 message: str | None = None, **details: Any) -> None:
+    def __init__(
+        self,
+        code: str,
+        status: int | None = None,
+        headers: dict[str, str] | None = None,
+        message: str | None = None,
+        **details: Any,
+    ) -> None:
         super().__init__(code)
         self.code = code
         self.status = status or status_for(code)
@@ -79,8 +89,14 @@ def request_lang(request: Request[Any, Any, Any]) -> str:
     return choose_lang(request.query_params.get("lang"), request.headers.get("accept-language", ""))
 
 
-def error_response(request: Request[Any, Any, Any], code: str, status: int, details: dict[str, Any],
-                   message: str, headers: dict[str, str] | None = None) -> Response[Any]:
+def error_response(
+    request: Request[Any, Any, Any],
+    code: str,
+    status: int,
+    details: dict[str, Any],
+    message: str,
+    headers: dict[str, str] | None = None,
+) -> Response[Any]:
     body = msgspec.json.encode(ErrorOut(ErrorBody(code, message, details)))
     return Response(content=body, status_code=status, media_type="application/json", headers=headers)
 
@@ -95,14 +111,21 @@ def http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) 
     code = code_for_http_status(status)
     if status >= 500:
         log.error("relay.http_error", path=request.url.path, status=status, detail=str(exc.detail))
-    return error_response(request, code, status, {}, message_for(code, request_lang(request), {}, str(exc.detail)),
-                          dict(exc.headers or {}))
+    return error_response(
+        request,
+        code,
+        status,
+        {},
+        message_for(code, request_lang(request), {}, str(exc.detail)),
+        dict(exc.headers or {}),
+    )
 
 
 def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     log.exception("relay.internal_error", path=request.url.path, error=repr(exc))
-    return error_response(request, "internal_error", 500, {}, message_for("internal_error", request_lang(request),
-                                                                         {}, "internal error"))
+    return error_response(
+        request, "internal_error", 500, {}, message_for("internal_error", request_lang(request), {}, "internal error")
+    )
 
 
 EXCEPTION_HANDLERS: dict[Any, Any] = {

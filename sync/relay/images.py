@@ -31,8 +31,8 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("sync.relay")
 
-NAME = re.compile(r"[0-9a-f]{16}\.jpg")   # the box's appliance.images.NAME, matched whole
-MAX_NAMES = MAX_IMAGE_NAMES               # per question (the box asks in batches of this many)
+NAME = re.compile(r"[0-9a-f]{16}\.jpg")  # the box's appliance.images.NAME, matched whole
+MAX_NAMES = MAX_IMAGE_NAMES  # per question (the box asks in batches of this many)
 JPEG_MAGIC = b"\xff\xd8\xff"
 CACHE_FOREVER = "public, max-age=31536000, immutable"
 
@@ -70,8 +70,9 @@ async def box_missing_images(request: Request[Any, Any, Any]) -> Response[Any]:
         raise RelayError("invalid_body", field="names", problem=f"names: at most {MAX_NAMES} a request")
     for n, name in enumerate(names):
         if not NAME.fullmatch(name):
-            raise RelayError("invalid_body", field=f"names[{n}]",
-                             problem=f"names[{n}]: not a photo name (16 hex digits and .jpg)")
+            raise RelayError(
+                "invalid_body", field=f"names[{n}]", problem=f"names[{n}]: not a photo name (16 hex digits and .jpg)"
+            )
     names = list(dict.fromkeys(names))
     missing = await relay.db(relay.storage.missing_images, names) if names else []
     log.info("relay.images_missing", store=store_id, asked=len(names), missing=len(missing))
@@ -88,8 +89,11 @@ async def box_put_image(request: Request[Any, Any, Any], name: FromPath[str]) ->
     if not body.startswith(JPEG_MAGIC):
         raise RelayError("invalid_image", field="body", message="the body is not a JPEG")
     if content_name(body) != name:
-        raise RelayError("invalid_image", field="name",
-                         message="the photo's name is not the start of its bytes' SHA-256 (a damaged upload?)")
+        raise RelayError(
+            "invalid_image",
+            field="name",
+            message="the photo's name is not the start of its bytes' SHA-256 (a damaged upload?)",
+        )
     new = await relay.db(relay.storage.put_image, name, body, relay.clock())
     log.info("relay.image_stored", store=store_id, name=name, bytes=len(body), new=new)
     return _json({"stored": new})
@@ -108,10 +112,16 @@ async def image(request: Request[Any, Any, Any], name: FromPath[str]) -> Respons
 # Under the `/v1/box` router. The PUT has its own body limit, whatever the router's (max_box_body_bytes): beyond
 # 1 MiB litestar answers 413 body_too_large (the relay's error shape), from Content-Length before reading it.
 BOX_IMAGE_ROUTES = [
-    post("/images/missing", operation_id="boxMissingImages", summary="Which dish photos the relay lacks",
-         status_code=200)(box_missing_images),
-    put("/images/{name:str}", operation_id="boxPutImage", summary="Push a dish photo",
-        request_max_body_size=MAX_IMAGE_BYTES)(box_put_image),
+    post(
+        "/images/missing", operation_id="boxMissingImages", summary="Which dish photos the relay lacks", status_code=200
+    )(box_missing_images),
+    put(
+        "/images/{name:str}",
+        operation_id="boxPutImage",
+        summary="Push a dish photo",
+        request_max_body_size=MAX_IMAGE_BYTES,
+    )(box_put_image),
 ]
-IMAGE_ROUTE = get_route("/images/{name:str}", operation_id="getImage", summary="A dish photo",
-                        media_type="image/jpeg", tags=["diner"])(image)
+IMAGE_ROUTE = get_route(
+    "/images/{name:str}", operation_id="getImage", summary="A dish photo", media_type="image/jpeg", tags=["diner"]
+)(image)

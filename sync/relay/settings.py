@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from appliance.settings import Setting, SettingsError
 
@@ -22,38 +23,119 @@ def _relay(name: str, default: Any, kind: type, help: str, **kw: Any) -> Setting
 RELAY_SETTINGS: tuple[Setting, ...] = (
     _relay("host", "0.0.0.0", str, "Address the relay listens on (put it behind a TLS-terminating proxy)."),
     _relay("port", 8090, int, "TCP port the relay listens on.", minimum=0, maximum=65535),
-    _relay("database_url", "", str, "Where the relay keeps stores, inboxes and events: sqlite:///PATH (one relay "
-           "host; PATH is relative, so sqlite:////var/lib/relay.db for an absolute one) or "
-           "postgresql://USER:PASSWORD@HOST:PORT/DB (many stores, several relay processes). Empty: relay.db in "
-           "$STATE_DIRECTORY, else in ~/.local/share/tablebox-relay."),
-    _relay("offline_after_seconds", 60, int, "A store whose box has not polled for this long (and is not polling "
-           "now) is offline: phones get 503 restaurant_offline. 60 = two missed 25 s polls and some slack.",
-           minimum=5, maximum=3600),
-    _relay("recheck_seconds", 1.0, float, "While a long-poll or an event stream waits, how often it re-reads the "
-           "database too (a message stored by another relay process wakes no one in this one).",
-           minimum=0.05, maximum=25),
-    _relay("keepalive_seconds", 15.0, float, "Seconds between keep-alive comments on a phone's event stream.",
-           minimum=0.05, maximum=300),
-    _relay("max_body_bytes", 65_536, int, "Largest body a phone may send; larger gets 413.",
-           minimum=1024, maximum=10_485_760),
-    _relay("max_box_body_bytes", 4_194_304, int, "Largest body a box may send (menu pushes, event batches).",
-           minimum=65_536, maximum=67_108_864),
-    _relay("rate_limit_store_per_minute", 600, int, "Orders and waiter/bill requests one store may receive per "
-           "minute through the relay before phones get 429 (0 = no limit).", minimum=0),
-    _relay("rate_limit_token_per_minute", 30, int, "Orders and waiter/bill requests one table code may send per "
-           "minute before getting 429 (0 = no limit).", minimum=0),
-    _relay("rate_limit_address_per_minute", 600, int, "Phone API requests one network address may send per minute "
-           "before getting 429 (0 = no limit).", minimum=0),
-    _relay("db_threads", 8, int, "Threads running database calls (and, on PostgreSQL, connections kept open) per "
-           "relay process.", minimum=1, maximum=64),
-    _relay("keep_days", 3, int, "Days acknowledged inbox messages and order events are kept (a phone's retry or "
-           "its order list within that time still gets the same answer).", minimum=1, maximum=365),
-    _relay("orders_hours", 4, int, "Hours a table code's orders stay on the order list and event stream of the "
-           "phones using it (the relay cannot see when a party leaves).", minimum=1, maximum=48),
-    _relay("forwarded_allow_ips", "127.0.0.1", str, "Proxies whose X-Forwarded-For is trusted for the client's "
-           "address (per-address rate limits); comma-separated, or * for any."),
-    _relay("log_format", "auto", str, "Log lines: console, json, or auto (console on a terminal, JSON otherwise).",
-           choices=("auto", "console", "json")),
+    _relay(
+        "database_url",
+        "",
+        str,
+        "Where the relay keeps stores, inboxes and events: sqlite:///PATH (one relay "
+        "host; PATH is relative, so sqlite:////var/lib/relay.db for an absolute one) or "
+        "postgresql://USER:PASSWORD@HOST:PORT/DB (many stores, several relay processes). Empty: relay.db in "
+        "$STATE_DIRECTORY, else in ~/.local/share/tablebox-relay.",
+    ),
+    _relay(
+        "offline_after_seconds",
+        60,
+        int,
+        "A store whose box has not polled for this long (and is not polling "
+        "now) is offline: phones get 503 restaurant_offline. 60 = two missed 25 s polls and some slack.",
+        minimum=5,
+        maximum=3600,
+    ),
+    _relay(
+        "recheck_seconds",
+        1.0,
+        float,
+        "While a long-poll or an event stream waits, how often it re-reads the "
+        "database too (a message stored by another relay process wakes no one in this one).",
+        minimum=0.05,
+        maximum=25,
+    ),
+    _relay(
+        "keepalive_seconds",
+        15.0,
+        float,
+        "Seconds between keep-alive comments on a phone's event stream.",
+        minimum=0.05,
+        maximum=300,
+    ),
+    _relay(
+        "max_body_bytes",
+        65_536,
+        int,
+        "Largest body a phone may send; larger gets 413.",
+        minimum=1024,
+        maximum=10_485_760,
+    ),
+    _relay(
+        "max_box_body_bytes",
+        4_194_304,
+        int,
+        "Largest body a box may send (menu pushes, event batches).",
+        minimum=65_536,
+        maximum=67_108_864,
+    ),
+    _relay(
+        "rate_limit_store_per_minute",
+        600,
+        int,
+        "Orders and waiter/bill requests one store may receive per "
+        "minute through the relay before phones get 429 (0 = no limit).",
+        minimum=0,
+    ),
+    _relay(
+        "rate_limit_token_per_minute",
+        30,
+        int,
+        "Orders and waiter/bill requests one table code may send per minute before getting 429 (0 = no limit).",
+        minimum=0,
+    ),
+    _relay(
+        "rate_limit_address_per_minute",
+        600,
+        int,
+        "Phone API requests one network address may send per minute before getting 429 (0 = no limit).",
+        minimum=0,
+    ),
+    _relay(
+        "db_threads",
+        8,
+        int,
+        "Threads running database calls (and, on PostgreSQL, connections kept open) per relay process.",
+        minimum=1,
+        maximum=64,
+    ),
+    _relay(
+        "keep_days",
+        3,
+        int,
+        "Days acknowledged inbox messages and order events are kept (a phone's retry or "
+        "its order list within that time still gets the same answer).",
+        minimum=1,
+        maximum=365,
+    ),
+    _relay(
+        "orders_hours",
+        4,
+        int,
+        "Hours a table code's orders stay on the order list and event stream of the "
+        "phones using it (the relay cannot see when a party leaves).",
+        minimum=1,
+        maximum=48,
+    ),
+    _relay(
+        "forwarded_allow_ips",
+        "127.0.0.1",
+        str,
+        "Proxies whose X-Forwarded-For is trusted for the client's "
+        "address (per-address rate limits); comma-separated, or * for any.",
+    ),
+    _relay(
+        "log_format",
+        "auto",
+        str,
+        "Log lines: console, json, or auto (console on a terminal, JSON otherwise).",
+        choices=("auto", "console", "json"),
+    ),
     _relay("log_level", "info", str, "Lowest log level written.", choices=("debug", "info", "warning", "error")),
 )
 BY_NAME = {s.name: s for s in RELAY_SETTINGS}
@@ -104,8 +186,9 @@ class RelaySettings:
         return self.database_url or default_database_url()
 
 
-def load_relay_settings(environ: Mapping[str, str] | None = None,
-                        config_file: str | Path | None = None) -> RelaySettings:
+def load_relay_settings(
+    environ: Mapping[str, str] | None = None, config_file: str | Path | None = None
+) -> RelaySettings:
     """Defaults, then the settings file ($TABLEBOX_RELAY_CONFIG, else /etc/tablebox/relay.toml if present;
     keys at the top level or in a [relay] table), then TABLEBOX_RELAY_<NAME>. Unknown keys are refused."""
     env = os.environ if environ is None else environ

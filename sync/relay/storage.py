@@ -18,17 +18,18 @@ import re
 import secrets
 import threading
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any, ClassVar, Iterator, Protocol, Sequence
+from typing import Any, ClassVar, Protocol
 from urllib.parse import urlsplit
 
 from appliance.errors import TableboxError
 
 _MIGRATION = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
-NONCE_KEEP_SECONDS = 600   # twice the signature's allowed clock skew: an older nonce cannot be replayed anyway
+NONCE_KEEP_SECONDS = 600  # twice the signature's allowed clock skew: an older nonce cannot be replayed anyway
 PURGE_BATCH = 5_000
 
 
@@ -58,10 +59,10 @@ class StoreRow:
 class Message:
     store_id: str
     seq: int
-    kind: str                  # "order" | "request"
-    idempotency_key: str       # the diner's client_key for an order; one the relay made for a request
+    kind: str  # "order" | "request"
+    idempotency_key: str  # the diner's client_key for an order; one the relay made for a request
     token: str
-    body: str                  # JSON text, as stored
+    body: str  # JSON text, as stored
     body_hash: str
     received_at: float
 
@@ -72,13 +73,13 @@ class Message:
 
 @dataclass(frozen=True)
 class Event:
-    id: int                    # arrival order in this relay's database
+    id: int  # arrival order in this relay's database
     store_id: str
-    event_id: str              # the box's id ("accepted:<client_key>", ...)
+    event_id: str  # the box's id ("accepted:<client_key>", ...)
     client_key: str
     token: str
-    type: str                  # "accepted" | "refused" | "status"
-    body: str                  # JSON text: {"order": ..., "error": ...}
+    type: str  # "accepted" | "refused" | "status"
+    body: str  # JSON text: {"order": ..., "error": ...}
     at: str
     received_at: float
 
@@ -95,18 +96,18 @@ class NewEvent:
 @dataclass(frozen=True)
 class Enrolled:
     store_id: str
-    secret: str                # 64 hex characters
+    secret: str  # 64 hex characters
 
 
 def iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class Storage(Protocol):
     """What the relay service needs from its database."""
 
     url: str
-    dialect: str           # "sqlite" | "postgresql"
+    dialect: str  # "sqlite" | "postgresql"
 
     def enroll(self, name: str, now: float | None = None) -> Enrolled: ...
     def secret_of(self, store_id: str) -> bytes | None: ...
@@ -118,13 +119,15 @@ class Storage(Protocol):
     def begin_poll(self, store_id: str, after: int, now: float, limit: int = 100) -> list[Message]: ...
     def end_poll(self, store_id: str, now: float) -> None: ...
     def inbox_after(self, store_id: str, after: int, limit: int = 100) -> list[Message]: ...
-    def put_message(self, store_id: str, kind: str, idempotency_key: str, token: str, body: str, body_hash: str,
-                    now: float) -> tuple[Message, bool]: ...
+    def put_message(
+        self, store_id: str, kind: str, idempotency_key: str, token: str, body: str, body_hash: str, now: float
+    ) -> tuple[Message, bool]: ...
     def message_by_key(self, store_id: str, idempotency_key: str) -> Message | None: ...
     def put_events(self, store_id: str, events: Sequence[NewEvent], now: float) -> int: ...
     def events_for_key(self, store_id: str, client_key: str) -> list[Event]: ...
-    def events_for_token(self, store_id: str, token: str, after_id: int = 0, limit: int = 100,
-                         since: float = 0.0) -> list[Event]: ...
+    def events_for_token(
+        self, store_id: str, token: str, after_id: int = 0, limit: int = 100, since: float = 0.0
+    ) -> list[Event]: ...
     def event_position(self, store_id: str, event_id: str) -> int | None: ...
     def orders_of_token(self, store_id: str, token: str, since: float, limit: int = 200) -> list[Message]: ...
     def missing_images(self, names: Sequence[str]) -> list[str]: ...
@@ -168,7 +171,7 @@ class SqlStorage:
 
     url: str
     dialect: str
-    for_update = ""          # PostgreSQL locks the store row; SQLite's write transaction already excludes writers
+    for_update = ""  # PostgreSQL locks the store row; SQLite's write transaction already excludes writers
 
     @contextlib.contextmanager
     def _tx(self, write: bool) -> Iterator[_Tx]:  # pragma: no cover - dialects
@@ -188,8 +191,10 @@ class SqlStorage:
             store_id = new_store_id()
             with self._tx(write=True) as tx:
                 if tx.one("SELECT 1 FROM stores WHERE store_id = ?", (store_id,)) is None:
-                    tx.run("INSERT INTO stores (store_id, name, secret, created_at) VALUES (?, ?, ?, ?)",
-                           (store_id, name, secret, time.time() if now is None else now))
+                    tx.run(
+                        "INSERT INTO stores (store_id, name, secret, created_at) VALUES (?, ?, ?, ?)",
+                        (store_id, name, secret, time.time() if now is None else now),
+                    )
                     return Enrolled(store_id, secret)
         raise StorageError("could not make a unique store id")  # pragma: no cover - 80 random bits
 
@@ -200,8 +205,11 @@ class SqlStorage:
 
     def record_nonce(self, store_id: str, nonce: str, ts: int) -> bool:
         with self._tx(write=True) as tx:
-            row = tx.one("INSERT INTO nonces (store_id, nonce, ts) VALUES (?, ?, ?) "
-                         "ON CONFLICT (store_id, nonce) DO NOTHING RETURNING 1", (store_id, nonce, ts))
+            row = tx.one(
+                "INSERT INTO nonces (store_id, nonce, ts) VALUES (?, ?, ?) "
+                "ON CONFLICT (store_id, nonce) DO NOTHING RETURNING 1",
+                (store_id, nonce, ts),
+            )
         return row is not None
 
     def store(self, store_id: str) -> StoreRow | None:
@@ -215,16 +223,19 @@ class SqlStorage:
 
     def menu(self, store_id: str) -> tuple[int, str] | None:
         with self._tx(write=False) as tx:
-            row = tx.one("SELECT menu_version, menu_json FROM stores WHERE store_id = ? AND menu_json IS NOT NULL",
-                         (store_id,))
+            row = tx.one(
+                "SELECT menu_version, menu_json FROM stores WHERE store_id = ? AND menu_json IS NOT NULL", (store_id,)
+            )
         return (int(row[0]), row[1]) if row else None
 
     def put_menu(self, store_id: str, version: int, menu_json: str) -> int:
         """Store the menu unless an older version than the stored one; returns the version now stored."""
         with self._tx(write=True) as tx:
-            tx.run("UPDATE stores SET menu_version = ?, menu_json = ? "
-                   "WHERE store_id = ? AND (menu_version IS NULL OR menu_version <= ?)",
-                   (version, menu_json, store_id, version))
+            tx.run(
+                "UPDATE stores SET menu_version = ?, menu_json = ? "
+                "WHERE store_id = ? AND (menu_version IS NULL OR menu_version <= ?)",
+                (version, menu_json, store_id, version),
+            )
             row = tx.one("SELECT menu_version FROM stores WHERE store_id = ?", (store_id,))
         if row is None:
             raise UnknownStore(store_id)
@@ -237,12 +248,16 @@ class SqlStorage:
         while it waits; end_poll clears it). A box ahead of the counter (the relay's database restored from an
         older copy) moves the counter past `after`, so its next messages are not skipped."""
         with self._tx(write=True) as tx:
-            rows = tx.all(f"SELECT {_MESSAGE_COLUMNS} FROM inbox WHERE store_id = ? AND seq > ? ORDER BY seq LIMIT ?",
-                          (store_id, after, limit))
-            tx.run("UPDATE stores SET polling = ?, last_poll_at = ?, "
-                   "acked_seq = CASE WHEN acked_seq < ? THEN ? ELSE acked_seq END, "
-                   "next_seq = CASE WHEN next_seq <= ? THEN ? ELSE next_seq END WHERE store_id = ?",
-                   (wait and not rows, now, after, after, after, after + 1, store_id))
+            rows = tx.all(
+                f"SELECT {_MESSAGE_COLUMNS} FROM inbox WHERE store_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+                (store_id, after, limit),
+            )
+            tx.run(
+                "UPDATE stores SET polling = ?, last_poll_at = ?, "
+                "acked_seq = CASE WHEN acked_seq < ? THEN ? ELSE acked_seq END, "
+                "next_seq = CASE WHEN next_seq <= ? THEN ? ELSE next_seq END WHERE store_id = ?",
+                (wait and not rows, now, after, after, after, after + 1, store_id),
+            )
         return [_message(r) for r in rows]
 
     def end_poll(self, store_id: str, now: float) -> None:
@@ -251,12 +266,15 @@ class SqlStorage:
 
     def inbox_after(self, store_id: str, after: int, limit: int = 100) -> list[Message]:
         with self._tx(write=False) as tx:
-            rows = tx.all(f"SELECT {_MESSAGE_COLUMNS} FROM inbox WHERE store_id = ? AND seq > ? ORDER BY seq LIMIT ?",
-                          (store_id, after, limit))
+            rows = tx.all(
+                f"SELECT {_MESSAGE_COLUMNS} FROM inbox WHERE store_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+                (store_id, after, limit),
+            )
         return [_message(r) for r in rows]
 
-    def put_message(self, store_id: str, kind: str, idempotency_key: str, token: str, body: str, body_hash: str,
-                    now: float) -> tuple[Message, bool]:
+    def put_message(
+        self, store_id: str, kind: str, idempotency_key: str, token: str, body: str, body_hash: str, now: float
+    ) -> tuple[Message, bool]:
         """Append a message to the store's inbox with the next seq; (the message, True). A key already in the
         inbox is not stored again: (that message, False)."""
         with self._tx(write=True) as tx:
@@ -264,26 +282,36 @@ class SqlStorage:
             if row is None:
                 raise UnknownStore(store_id)
             seq = int(row[0])
-            existing = tx.one(f"SELECT {_MESSAGE_COLUMNS} FROM inbox WHERE store_id = ? AND idempotency_key = ?",
-                              (store_id, idempotency_key))
+            existing = tx.one(
+                f"SELECT {_MESSAGE_COLUMNS} FROM inbox WHERE store_id = ? AND idempotency_key = ?",
+                (store_id, idempotency_key),
+            )
             if existing is not None:
                 return _message(existing), False
-            tx.run("INSERT INTO inbox (store_id, seq, kind, idempotency_key, token, body, body_hash, received_at) "
-                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (store_id, seq, kind, idempotency_key, token, body, body_hash, now))
+            tx.run(
+                "INSERT INTO inbox (store_id, seq, kind, idempotency_key, token, body, body_hash, received_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (store_id, seq, kind, idempotency_key, token, body, body_hash, now),
+            )
             tx.run("UPDATE stores SET next_seq = ? WHERE store_id = ?", (seq + 1, store_id))
         return Message(store_id, seq, kind, idempotency_key, token, body, body_hash, now), True
 
     def message_by_key(self, store_id: str, idempotency_key: str) -> Message | None:
         with self._tx(write=False) as tx:
-            row = tx.one(f"SELECT {_MESSAGE_COLUMNS} FROM inbox WHERE store_id = ? AND idempotency_key = ?",
-                         (store_id, idempotency_key))
+            row = tx.one(
+                f"SELECT {_MESSAGE_COLUMNS} FROM inbox WHERE store_id = ? AND idempotency_key = ?",
+                (store_id, idempotency_key),
+            )
         return _message(row) if row else None
 
     def orders_of_token(self, store_id: str, token: str, since: float, limit: int = 200) -> list[Message]:
         """The orders phones sent with this table code since `since`, oldest first (the newest `limit`)."""
         with self._tx(write=False) as tx:
-            rows = tx.all(f"SELECT {_MESSAGE_COLUMNS} FROM inbox WHERE store_id = ? AND token = ? AND kind = 'order' "
-                          "AND received_at >= ? ORDER BY seq DESC LIMIT ?", (store_id, token, since, limit))
+            rows = tx.all(
+                f"SELECT {_MESSAGE_COLUMNS} FROM inbox WHERE store_id = ? AND token = ? AND kind = 'order' "
+                "AND received_at >= ? ORDER BY seq DESC LIMIT ?",
+                (store_id, token, since, limit),
+            )
         return [_message(r) for r in reversed(rows)]
 
     # -- events from the box ----------------------------------------------------------------------------------
@@ -295,26 +323,43 @@ class SqlStorage:
             if tx.one(f"SELECT 1 FROM stores WHERE store_id = ?{self.for_update}", (store_id,)) is None:
                 raise UnknownStore(store_id)
             for event in events:
-                found = tx.one("SELECT token FROM inbox WHERE store_id = ? AND idempotency_key = ?",
-                               (store_id, event.client_key))
-                row = tx.one("INSERT INTO events (store_id, event_id, client_key, token, type, body, at, received_at) "
-                             "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (store_id, event_id) DO NOTHING RETURNING id",
-                             (store_id, event.event_id, event.client_key, found[0] if found else "", event.type,
-                              event.body, event.at, now))
+                found = tx.one(
+                    "SELECT token FROM inbox WHERE store_id = ? AND idempotency_key = ?", (store_id, event.client_key)
+                )
+                row = tx.one(
+                    "INSERT INTO events (store_id, event_id, client_key, token, type, body, at, received_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (store_id, event_id) DO NOTHING RETURNING id",
+                    (
+                        store_id,
+                        event.event_id,
+                        event.client_key,
+                        found[0] if found else "",
+                        event.type,
+                        event.body,
+                        event.at,
+                        now,
+                    ),
+                )
                 new += row is not None
         return new
 
     def events_for_key(self, store_id: str, client_key: str) -> list[Event]:
         with self._tx(write=False) as tx:
-            rows = tx.all(f"SELECT {_EVENT_COLUMNS} FROM events WHERE store_id = ? AND client_key = ? ORDER BY id "
-                          "LIMIT 500", (store_id, client_key))
+            rows = tx.all(
+                f"SELECT {_EVENT_COLUMNS} FROM events WHERE store_id = ? AND client_key = ? ORDER BY id LIMIT 500",
+                (store_id, client_key),
+            )
         return [_event(r) for r in rows]
 
-    def events_for_token(self, store_id: str, token: str, after_id: int = 0, limit: int = 100,
-                         since: float = 0.0) -> list[Event]:
+    def events_for_token(
+        self, store_id: str, token: str, after_id: int = 0, limit: int = 100, since: float = 0.0
+    ) -> list[Event]:
         with self._tx(write=False) as tx:
-            rows = tx.all(f"SELECT {_EVENT_COLUMNS} FROM events WHERE store_id = ? AND token = ? AND id > ? "
-                          "AND received_at >= ? ORDER BY id LIMIT ?", (store_id, token, after_id, since, limit))
+            rows = tx.all(
+                f"SELECT {_EVENT_COLUMNS} FROM events WHERE store_id = ? AND token = ? AND id > ? "
+                "AND received_at >= ? ORDER BY id LIMIT ?",
+                (store_id, token, after_id, since, limit),
+            )
         return [_event(r) for r in rows]
 
     def event_position(self, store_id: str, event_id: str) -> int | None:
@@ -335,8 +380,10 @@ class SqlStorage:
     def put_image(self, name: str, body: bytes, now: float) -> bool:
         """Store a photo; a name already stored is left as it is (its bytes are the same). True if new."""
         with self._tx(write=True) as tx:
-            row = tx.one("INSERT INTO images (name, body, stored_at) VALUES (?, ?, ?) "
-                         "ON CONFLICT (name) DO NOTHING RETURNING 1", (name, body, now))
+            row = tx.one(
+                "INSERT INTO images (name, body, stored_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING RETURNING 1",
+                (name, body, now),
+            )
         return row is not None
 
     def image(self, name: str) -> bytes | None:
@@ -350,10 +397,15 @@ class SqlStorage:
         (never a message the box has not acknowledged). Deletes in batches; returns the counts. Dish photos are
         kept: named by their content, small, and a menu may show one again at any time."""
         counts = {"nonces": 0, "inbox": 0, "events": 0}
-        jobs = (("nonces", "ts < ?", (int(now) - NONCE_KEEP_SECONDS,)),
-                ("inbox", "received_at < ? AND seq <= (SELECT acked_seq FROM stores s WHERE s.store_id = inbox.store_id)",
-                 (now - keep_seconds,)),
-                ("events", "received_at < ?", (now - keep_seconds,)))
+        jobs = (
+            ("nonces", "ts < ?", (int(now) - NONCE_KEEP_SECONDS,)),
+            (
+                "inbox",
+                "received_at < ? AND seq <= (SELECT acked_seq FROM stores s WHERE s.store_id = inbox.store_id)",
+                (now - keep_seconds,),
+            ),
+            ("events", "received_at < ?", (now - keep_seconds,)),
+        )
         for table, where, params in jobs:
             while True:
                 with self._tx(write=True) as tx:
@@ -427,8 +479,9 @@ class SqliteStorage(SqlStorage):
 
     def _purge_rows(self, tx: _Tx, table: str, where: str, params: Sequence[Any]) -> int:
         before = tx.one("SELECT total_changes()")[0]  # type: ignore[index]
-        tx.run(f"DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} WHERE {where} LIMIT {PURGE_BATCH})",
-               params)
+        tx.run(
+            f"DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} WHERE {where} LIMIT {PURGE_BATCH})", params
+        )
         return int(tx.one("SELECT total_changes()")[0]) - int(before)  # type: ignore[index]
 
     def close(self) -> None:
@@ -456,16 +509,20 @@ def _migrations(dialect: str) -> list[tuple[int, str, str]]:
 
 def _migrate_sqlite(conn: Any) -> list[int]:
     """Like appliance/db/migrate.py: each migration once, in order, in a transaction with its record."""
-    conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations "
-                 "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)")
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations "
+        "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)"
+    )
     applied = []
     for number, name, sql in _migrations("sqlite"):
         conn.execute("BEGIN IMMEDIATE")
         try:
             if conn.execute("SELECT 1 FROM schema_migrations WHERE version = ?", (number,)).fetchone() is None:
                 conn.execute(sql)
-                conn.execute("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
-                             (number, name, time.time()))
+                conn.execute(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                    (number, name, time.time()),
+                )
                 applied.append(number)
             conn.execute("COMMIT")
         except BaseException:
@@ -575,8 +632,11 @@ class PostgresStorage(SqlStorage):
                 raise
 
     def _purge_rows(self, tx: _Tx, table: str, where: str, params: Sequence[Any]) -> int:
-        rows = tx.all(f"DELETE FROM {table} WHERE ctid IN (SELECT ctid FROM {table} WHERE {where} "
-                      f"LIMIT {PURGE_BATCH} FOR UPDATE SKIP LOCKED) RETURNING 1", params)
+        rows = tx.all(
+            f"DELETE FROM {table} WHERE ctid IN (SELECT ctid FROM {table} WHERE {where} "
+            f"LIMIT {PURGE_BATCH} FOR UPDATE SKIP LOCKED) RETURNING 1",
+            params,
+        )
         return len(rows)
 
     def close(self) -> None:
@@ -594,13 +654,17 @@ def _migrate_postgres(conn: Any) -> list[int]:
         with conn.cursor() as cur:
             try:
                 cur.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
-                cur.execute("CREATE TABLE IF NOT EXISTS schema_migrations "
-                            "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at DOUBLE PRECISION NOT NULL)")
+                cur.execute(
+                    "CREATE TABLE IF NOT EXISTS schema_migrations "
+                    "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at DOUBLE PRECISION NOT NULL)"
+                )
                 cur.execute("SELECT 1 FROM schema_migrations WHERE version = %s", (number,))
                 if cur.fetchone() is None:
                     cur.execute(sql)
-                    cur.execute("INSERT INTO schema_migrations (version, name, applied_at) VALUES (%s, %s, %s)",
-                                (number, name, time.time()))
+                    cur.execute(
+                        "INSERT INTO schema_migrations (version, name, applied_at) VALUES (%s, %s, %s)",
+                        (number, name, time.time()),
+                    )
                     applied.append(number)
                 conn.commit()
             except BaseException:
@@ -625,7 +689,7 @@ def open_storage(url: str, pool_size: int = 8) -> SqlStorage:
     if scheme == "sqlite":
         if not url.lower().startswith("sqlite:///") or len(url) <= len("sqlite:///"):
             raise StorageError(f"{url!r}: a SQLite URL is sqlite:///PATH (sqlite:////var/lib/relay.db for /var/lib)")
-        path = Path(url[len("sqlite:///"):])
+        path = Path(url[len("sqlite:///") :])
         try:
             return SqliteStorage(url, path)
         except Exception as exc:  # apsw errors, permissions

@@ -16,14 +16,24 @@ import apsw
 import httpx
 import pytest
 
-from appliance.backup import (BackupError, backup_dir, copy_backup, list_backups, make_backup, restore, rotate,
-                              run_backup, store_in_use, to_keep)
+from appliance.backup import (
+    BackupError,
+    backup_dir,
+    copy_backup,
+    list_backups,
+    make_backup,
+    restore,
+    rotate,
+    run_backup,
+    store_in_use,
+    to_keep,
+)
 from appliance.cli import main
 from appliance.cli.backup import backup_progress
-from appliance.demo import ensure_demo_store
 from appliance.db.connection import open_connection, write_transaction
 from appliance.db.integrity import inspect_store_file
 from appliance.db.migrate import available
+from appliance.demo import ensure_demo_store
 from tests.appliance.test_crash import ServerProcess
 from tests.appliance.web.conftest import item_id, token_for
 from tests.conftest import make_settings
@@ -48,7 +58,7 @@ def test_a_backup_during_a_rush_is_whole_holds_every_earlier_order_and_restores(
     server = ServerProcess(settings.data_dir, tmp_path / "server.log")
     acked: dict[str, tuple[str, dict]] = {}
     lock = threading.Lock()
-    more = threading.Event()   # set once phones got orders through while the backup was copying
+    more = threading.Event()  # set once phones got orders through while the backup was copying
     target = [10**9]
     stop = threading.Event()
 
@@ -58,8 +68,10 @@ def test_a_backup_during_a_rush_is_whole_holds_every_earlier_order_and_restores(
             while not stop.is_set():
                 i += 1
                 token = tokens[(n + i) % len(tokens)]
-                body = {"client_key": uuid.uuid4().hex,
-                        "lines": [{"item_id": items[(n + i) % len(items)], "quantity": 1 + i % 3}]}
+                body = {
+                    "client_key": uuid.uuid4().hex,
+                    "lines": [{"item_id": items[(n + i) % len(items)], "quantity": 1 + i % 3}],
+                }
                 r = client.post(f"/api/v1/tables/{token}/orders", json=body)
                 assert r.status_code == 201, r.text
                 with lock:
@@ -109,12 +121,24 @@ def test_a_backup_during_a_rush_is_whole_holds_every_earlier_order_and_restores(
     assert info.orders == len(in_backup)
     copy = apsw.Connection(str(backup))
     # the snapshot is whole: every order with its lines, one ticket per station and its event
-    assert copy.execute("SELECT count(*) FROM orders o WHERE NOT EXISTS (SELECT 1 FROM order_lines l "
-                        "WHERE l.order_id = o.id)").fetchone()[0] == 0
-    assert copy.execute("SELECT count(*) FROM orders o WHERE (SELECT count(*) FROM print_jobs j "
-                        "WHERE j.order_id = o.id) != 1").fetchone()[0] == 0
-    assert copy.execute("SELECT count(*) FROM orders o WHERE (SELECT count(*) FROM order_events e "
-                        "WHERE e.order_id = o.id) != 1").fetchone()[0] == 0
+    assert (
+        copy.execute(
+            "SELECT count(*) FROM orders o WHERE NOT EXISTS (SELECT 1 FROM order_lines l WHERE l.order_id = o.id)"
+        ).fetchone()[0]
+        == 0
+    )
+    assert (
+        copy.execute(
+            "SELECT count(*) FROM orders o WHERE (SELECT count(*) FROM print_jobs j WHERE j.order_id = o.id) != 1"
+        ).fetchone()[0]
+        == 0
+    )
+    assert (
+        copy.execute(
+            "SELECT count(*) FROM orders o WHERE (SELECT count(*) FROM order_events e WHERE e.order_id = o.id) != 1"
+        ).fetchone()[0]
+        == 0
+    )
     assert copy.execute("PRAGMA foreign_key_check").fetchall() == []
     assert copy.execute("PRAGMA journal_mode").fetchone()[0] == "delete"  # one self-contained file
     copy.close()
@@ -129,8 +153,7 @@ def test_a_backup_during_a_rush_is_whole_holds_every_earlier_order_and_restores(
         token, body = acked[key]
         again = httpx.post(f"{server.url}/api/v1/tables/{token}/orders", json=body)
         assert again.status_code == 200 and again.json()["id"] > 0  # the restored store knows it
-        fresh = httpx.post(f"{server.url}/api/v1/tables/{token}/orders",
-                           json={**body, "client_key": uuid.uuid4().hex})
+        fresh = httpx.post(f"{server.url}/api/v1/tables/{token}/orders", json={**body, "client_key": uuid.uuid4().hex})
         assert fresh.status_code == 201
     finally:
         server.stop()
@@ -146,8 +169,15 @@ def write_order(settings, client_key: str) -> None:
     conn = open_connection(settings.db_path)
     try:
         table = next(t for t in list_tables(conn) if t.name == "A1")
-        request = OrderRequest(client_key=client_key, lines=(CartLine(item_id=item_id(conn, "har_gow"), quantity=1),),
-                               note="", diners=None, expected_total_minor=None, lang="en", channel=Channel.LAN)
+        request = OrderRequest(
+            client_key=client_key,
+            lines=(CartLine(item_id=item_id(conn, "har_gow"), quantity=1),),
+            note="",
+            diners=None,
+            expected_total_minor=None,
+            lang="en",
+            channel=Channel.LAN,
+        )
         with write_transaction(conn):
             submit_order(conn, table, request, MenuCache())
     finally:
@@ -335,9 +365,17 @@ def test_restore_refuses_while_a_process_has_the_store_open(settings, tmp_path, 
     good, _ = make_backup(settings.db_path, tmp_path, datetime(2025, 6, 2, 3, 0))
     write_order(settings, "live-order")
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import apsw, sys; c = apsw.Connection(sys.argv[1]); "
-         "c.execute('SELECT count(*) FROM orders').fetchall(); print('open', flush=True); sys.stdin.read()",
-         str(settings.db_path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            "import apsw, sys; c = apsw.Connection(sys.argv[1]); "
+            "c.execute('SELECT count(*) FROM orders').fetchall(); print('open', flush=True); sys.stdin.read()",
+            str(settings.db_path),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline() == "open\n"
         assert store_in_use(settings.db_path)

@@ -21,8 +21,9 @@ ENV = {**os.environ, "TABLEBOX_PUBLIC_BASE_URL": "http://box.test:8080"}
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "appliance", *args], capture_output=True, text=True, env=ENV,
-                          timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "appliance", *args], capture_output=True, text=True, env=ENV, timeout=60
+    )
 
 
 def test_init_makes_a_store_and_a_private_secret(tmp_path):
@@ -47,8 +48,23 @@ def test_demo_creates_the_store_and_tables_lists_its_urls(tmp_path):
     data = tmp_path / "demo"
     port = free_port()
     log = (tmp_path / "demo.log").open("w")
-    proc = subprocess.Popen([sys.executable, "-m", "appliance", "demo", "--data-dir", str(data), "--host",
-                             "127.0.0.1", "--port", str(port)], stdout=log, stderr=subprocess.STDOUT, env=ENV)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "appliance",
+            "demo",
+            "--data-dir",
+            str(data),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=ENV,
+    )
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -68,10 +84,16 @@ def test_demo_creates_the_store_and_tables_lists_its_urls(tmp_path):
         token = url.rsplit("/", 1)[1]
         info = httpx.get(f"http://127.0.0.1:{port}/api/v1/tables/{token}").json()
         assert info["table"]["name"] == "A1"
-        har_gow = next(i["id"] for c in httpx.get(f"http://127.0.0.1:{port}/api/v1/tables/{token}/menu?lang=en").json()
-                       ["categories"] for i in c["items"] if i["name"].startswith("Crystal shrimp"))
-        order = httpx.post(f"http://127.0.0.1:{port}/api/v1/tables/{token}/orders",
-                           json={"client_key": "demo-order-0001", "lines": [{"item_id": har_gow, "quantity": 1}]})
+        har_gow = next(
+            i["id"]
+            for c in httpx.get(f"http://127.0.0.1:{port}/api/v1/tables/{token}/menu?lang=en").json()["categories"]
+            for i in c["items"]
+            if i["name"].startswith("Crystal shrimp")
+        )
+        order = httpx.post(
+            f"http://127.0.0.1:{port}/api/v1/tables/{token}/orders",
+            json={"client_key": "demo-order-0001", "lines": [{"item_id": har_gow, "quantity": 1}]},
+        )
         assert order.status_code == 201
         deadline = time.monotonic() + 10
         while "print.printed" not in (tmp_path / "demo.log").read_text() and time.monotonic() < deadline:
@@ -116,8 +138,12 @@ def test_printd_prints_queued_tickets_and_stops_on_sigterm(tmp_path):
         conn = open_connection(settings.db_path)
         with conn:
             conn.execute("UPDATE printers SET uri = ? WHERE name = 'kitchen'", (kitchen.uri,))
-        proc = subprocess.Popen([sys.executable, "-m", "appliance", "printd", "--data-dir", str(settings.data_dir)],
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=ENV)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "appliance", "printd", "--data-dir", str(settings.data_dir)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=ENV,
+        )
         try:
             place(conn, n=3)
             assert kitchen.wait_for(lambda b: b.count(TICKET_END) == 3, timeout=20)
@@ -126,7 +152,8 @@ def test_printd_prints_queued_tickets_and_stops_on_sigterm(tmp_path):
             out, _ = proc.communicate(timeout=20)
         assert proc.returncode == 0, out
         assert conn.execute("SELECT state, count(*) FROM print_jobs WHERE station = 'kitchen'").fetchall() == [
-            ("printed", 3)]
+            ("printed", 3)
+        ]
         assert b"print.printed" in out
         conn.close()
 
@@ -137,15 +164,31 @@ def test_stickers_command_writes_a_sheet_and_explains_mistakes(settings, tmp_pat
     assert out.read_bytes().startswith(b"%PDF") and f"wrote {out}" in capsys.readouterr().out
     assert main(["stickers", "--data-dir", str(settings.data_dir)]) == 2
     assert "--pdf FILE" in capsys.readouterr().err
-    assert main(["stickers", "--data-dir", str(settings.data_dir), "--table", "Z9", "--png", str(tmp_path / "x.png")]) == 2
+    assert (
+        main(["stickers", "--data-dir", str(settings.data_dir), "--table", "Z9", "--png", str(tmp_path / "x.png")]) == 2
+    )
     assert "Z9" in capsys.readouterr().err
 
 
 def test_stickers_command_refuses_a_bad_file_type_or_wifi_password(settings, tmp_path, capsys):
     assert main(["stickers", "--data-dir", str(settings.data_dir), "--pdf", str(tmp_path / "x.jpg")]) == 2
     assert ".pdf or .png" in capsys.readouterr().err
-    assert main(["stickers", "--data-dir", str(settings.data_dir), "--png", str(tmp_path / "x.png"),
-                 "--wifi-ssid", "Shop", "--wifi-password", "short"]) == 2
+    assert (
+        main(
+            [
+                "stickers",
+                "--data-dir",
+                str(settings.data_dir),
+                "--png",
+                str(tmp_path / "x.png"),
+                "--wifi-ssid",
+                "Shop",
+                "--wifi-password",
+                "short",
+            ]
+        )
+        == 2
+    )
     assert "8 to 63" in capsys.readouterr().err
 
 
@@ -161,7 +204,9 @@ def test_a_new_store_gets_its_menu_and_tables_from_a_file(tmp_path, capsys):
     good = tmp_path / "menu.json"
     good.write_text(json.dumps(menu, ensure_ascii=False), "utf-8")
     broken = tmp_path / "broken.json"
-    broken.write_text(json.dumps({"categories": [{"key": "x", "name": {"en": "X"}, "items": [{"key": "y", "price_minor": 100}]}]}))
+    broken.write_text(
+        json.dumps({"categories": [{"key": "x", "name": {"en": "X"}, "items": [{"key": "y", "price_minor": 100}]}]})
+    )
     assert main(["menu", "import", str(broken), "--data-dir", data]) == 2
     assert "does not follow the menu format (missing 'name')" in capsys.readouterr().err
     menu_bad_station = json.loads(json.dumps(menu))
@@ -184,6 +229,7 @@ def test_a_new_store_gets_its_menu_and_tables_from_a_file(tmp_path, capsys):
 
 # --- global options, --help examples ---------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("where", ["before", "after", "between"])
 def test_global_options_work_before_and_after_the_command(tmp_path, monkeypatch, capsys, where):
     """`tablebox --data-dir D tables add X` once changed the store at the default location instead of D."""
@@ -193,8 +239,11 @@ def test_global_options_work_before_and_after_the_command(tmp_path, monkeypatch,
     data = str(tmp_path / "shop")
     assert main(["init", "--data-dir", data]) == 0 and main(["init"]) == 0  # a store at each place
     given = ["--data-dir", data]
-    argv = {"before": [*given, "tables", "add", "X"], "after": ["tables", "add", "X", *given],
-            "between": ["tables", *given, "add", "X"]}[where]
+    argv = {
+        "before": [*given, "tables", "add", "X"],
+        "after": ["tables", "add", "X", *given],
+        "between": ["tables", *given, "add", "X"],
+    }[where]
     assert main(argv) == 0, capsys.readouterr().err
     capsys.readouterr()
     assert main(["--data-dir", data, "tables", "--public-base-url", "http://shop.test"]) == 0
@@ -231,10 +280,23 @@ def test_every_command_and_subcommand_has_an_example_in_its_help():
         examples = text.split("\nexamples:\n", 1)[1].split("\n\n", 1)[0].splitlines()
         assert examples and all(line.startswith("  ") for line in examples), path
         assert any(f"tablebox {' '.join(path)}".rstrip() in line or (path and path[-1] in line) for line in examples), (
-            path, examples)
+            path,
+            examples,
+        )
         seen.append(" ".join(path))
-    assert {"", "tables", "tables add", "printers add", "staff remove", "sync pull", "menu import", "relay enroll",
-            "printd", "syncd", "doctor"} <= set(seen)
+    assert {
+        "",
+        "tables",
+        "tables add",
+        "printers add",
+        "staff remove",
+        "sync pull",
+        "menu import",
+        "relay enroll",
+        "printd",
+        "syncd",
+        "doctor",
+    } <= set(seen)
 
 
 def test_every_command_takes_the_global_options_except_the_relay():
@@ -248,9 +310,11 @@ def test_every_command_takes_the_global_options_except_the_relay():
 
 # --- expected failures: one line and an exit status, never a traceback ----------------------------------------
 
+
 def tablebox(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(Path(sys.executable).parent / "tablebox"), *args], capture_output=True, text=True,
-                          env=ENV, timeout=timeout)
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "tablebox"), *args], capture_output=True, text=True, env=ENV, timeout=timeout
+    )
 
 
 def one_line_refusal(result: subprocess.CompletedProcess[str], code: int = 2) -> str:
@@ -261,8 +325,15 @@ def one_line_refusal(result: subprocess.CompletedProcess[str], code: int = 2) ->
     return lines[0]
 
 
-@pytest.mark.parametrize("secret,said", [("not hex at all\n", "does not hold a hex secret"),
-                                         ("", "is empty"), ("abcd\n", "too short"), (None, "no store secret at")])
+@pytest.mark.parametrize(
+    "secret,said",
+    [
+        ("not hex at all\n", "does not hold a hex secret"),
+        ("", "is empty"),
+        ("abcd\n", "too short"),
+        (None, "no store secret at"),
+    ],
+)
 def test_serve_with_a_bad_secret_exits_2_at_once_with_one_line(settings, secret, said):
     if secret is None:
         settings.secret_path.unlink()
@@ -303,8 +374,10 @@ def test_a_second_sync_worker_is_refused_with_exit_2(settings, tmp_path):
     from sync.worker import hold_lock
     from tests.sync.syncd import write_settings
 
-    config = write_settings(tmp_path / "tablebox.toml", {"erp": {"kind": "rest", "base_url": "http://127.0.0.1:9",
-                                                                  "auth_header": "Authorization: Bearer x"}})
+    config = write_settings(
+        tmp_path / "tablebox.toml",
+        {"erp": {"kind": "rest", "base_url": "http://127.0.0.1:9", "auth_header": "Authorization: Bearer x"}},
+    )
     lock = hold_lock(settings.data_dir / "syncd.lock")
     try:
         line = one_line_refusal(tablebox("syncd", "--config", str(config), "--data-dir", str(settings.data_dir)))

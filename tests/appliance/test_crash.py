@@ -17,8 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from appliance.demo import ensure_demo_store
 from appliance.db.connection import open_connection
+from appliance.demo import ensure_demo_store
 from tests.appliance.web.conftest import token_for
 from tests.conftest import make_settings
 
@@ -35,12 +35,32 @@ class ServerProcess:
     def __init__(self, data_dir: Path, log: Path, port: int | None = None, env: dict[str, str] | None = None) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "TABLEBOX_RATE_LIMIT_TABLE_PER_MINUTE": "0", "TABLEBOX_RATE_LIMIT_ADDRESS_PER_MINUTE": "0",
-               "TABLEBOX_LOG_FORMAT": "json", "TABLEBOX_PUBLIC_BASE_URL": "http://box.test", **(env or {})}
+        env = {
+            **os.environ,
+            "TABLEBOX_RATE_LIMIT_TABLE_PER_MINUTE": "0",
+            "TABLEBOX_RATE_LIMIT_ADDRESS_PER_MINUTE": "0",
+            "TABLEBOX_LOG_FORMAT": "json",
+            "TABLEBOX_PUBLIC_BASE_URL": "http://box.test",
+            **(env or {}),
+        }
         self.log = log.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "appliance", "serve", "--data-dir", str(data_dir), "--host", "127.0.0.1",
-             "--port", str(self.port)], env=env, stdout=self.log, stderr=self.log)
+            [
+                sys.executable,
+                "-m",
+                "appliance",
+                "serve",
+                "--data-dir",
+                str(data_dir),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+            ],
+            env=env,
+            stdout=self.log,
+            stderr=self.log,
+        )
         deadline = time.monotonic() + 20
         while True:
             try:
@@ -74,16 +94,22 @@ def test_kill_9_mid_load_loses_no_acknowledged_order(tmp_path):
     conn = open_connection(settings.db_path)
     with conn:
         conn.execute("INSERT INTO sync_targets (name, kind) VALUES ('erp', 'erp'), ('relay', 'relay')")
-    ids = {k: conn.execute("SELECT id FROM items WHERE key = ?", (k,)).fetchone()[0]
-           for k in ("har_gow", "seasonal_greens", "mineral_water", "tsingtao_draft")}
-    station = {ids["har_gow"]: "kitchen", ids["seasonal_greens"]: "kitchen", ids["mineral_water"]: "bar",
-               ids["tsingtao_draft"]: "bar"}
+    ids = {
+        k: conn.execute("SELECT id FROM items WHERE key = ?", (k,)).fetchone()[0]
+        for k in ("har_gow", "seasonal_greens", "mineral_water", "tsingtao_draft")
+    }
+    station = {
+        ids["har_gow"]: "kitchen",
+        ids["seasonal_greens"]: "kitchen",
+        ids["mineral_water"]: "bar",
+        ids["tsingtao_draft"]: "bar",
+    }
     tokens = [token_for(settings, name) for name in ("A1", "A2", "A3", "T1", "T2")]
     conn.close()
 
     server = ServerProcess(settings.data_dir, tmp_path / "server.log")
-    acked: dict[str, dict] = {}      # client_key -> what the phone got back with 201/200
-    sent: dict[str, dict] = {}       # client_key -> the request body, for every attempt
+    acked: dict[str, dict] = {}  # client_key -> what the phone got back with 201/200
+    sent: dict[str, dict] = {}  # client_key -> the request body, for every attempt
     lock = threading.Lock()
     stop = threading.Event()
 
@@ -92,8 +118,10 @@ def test_kill_9_mid_load_loses_no_acknowledged_order(tmp_path):
         with httpx.Client(base_url=server.url, timeout=5) as client:
             while not stop.is_set():
                 items = rnd.sample(sorted(ids.values()), rnd.randint(1, 3))
-                body = {"client_key": uuid.uuid4().hex,
-                        "lines": [{"item_id": i, "quantity": rnd.randint(1, 3)} for i in items]}
+                body = {
+                    "client_key": uuid.uuid4().hex,
+                    "lines": [{"item_id": i, "quantity": rnd.randint(1, 3)} for i in items],
+                }
                 token = rnd.choice(tokens)
                 with lock:
                     sent[body["client_key"]] = {"token": token, "body": body}
@@ -122,7 +150,7 @@ def test_kill_9_mid_load_loses_no_acknowledged_order(tmp_path):
 
         conn = open_connection(settings.db_path)
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        stored = {key: oid for key, oid in conn.execute("SELECT client_key, id FROM orders")}
+        stored = dict(conn.execute("SELECT client_key, id FROM orders"))
         missing = [k for k in acked if k not in stored]
         assert missing == [], f"{len(missing)} acknowledged orders were lost"
         for key, order in acked.items():
@@ -130,13 +158,18 @@ def test_kill_9_mid_load_loses_no_acknowledged_order(tmp_path):
         # every stored order (acknowledged or not) is whole: lines, tickets per station, ERP rows
         for key, oid in stored.items():
             body = sent[key]["body"]
-            lines = conn.execute("SELECT item_id, quantity FROM order_lines WHERE order_id = ? ORDER BY line_no",
-                                 (oid,)).fetchall()
-            assert lines == [(l["item_id"], l["quantity"]) for l in body["lines"]]
+            lines = conn.execute(
+                "SELECT item_id, quantity FROM order_lines WHERE order_id = ? ORDER BY line_no", (oid,)
+            ).fetchall()
+            assert lines == [(line["item_id"], line["quantity"]) for line in body["lines"]]
             jobs = sorted(s for (s,) in conn.execute("SELECT station FROM print_jobs WHERE order_id = ?", (oid,)))
-            assert jobs == sorted({station[l["item_id"]] for l in body["lines"]})
-            targets = sorted(t for (t,) in conn.execute(
-                "SELECT target FROM outbox WHERE idempotency_key = ?", (f"order.submitted:{key}",)))
+            assert jobs == sorted({station[line["item_id"]] for line in body["lines"]})
+            targets = sorted(
+                t
+                for (t,) in conn.execute(
+                    "SELECT target FROM outbox WHERE idempotency_key = ?", (f"order.submitted:{key}",)
+                )
+            )
             assert targets == ["erp"]  # the relay target only gets the orders that came through the relay
             assert conn.execute("SELECT count(*) FROM order_events WHERE order_id = ?", (oid,)).fetchone()[0] == 1
         conn.close()
@@ -159,6 +192,10 @@ def test_kill_9_mid_load_loses_no_acknowledged_order(tmp_path):
         server.stop()
     conn = open_connection(settings.db_path)
     assert conn.execute("SELECT count(*) FROM orders").fetchone()[0] == len(set(stored) | in_flight)
-    assert conn.execute("SELECT count(*) FROM (SELECT order_id, station, kind FROM print_jobs "
-                        "GROUP BY 1, 2, 3 HAVING count(*) > 1)").fetchone()[0] == 0
+    assert (
+        conn.execute(
+            "SELECT count(*) FROM (SELECT order_id, station, kind FROM print_jobs GROUP BY 1, 2, 3 HAVING count(*) > 1)"
+        ).fetchone()[0]
+        == 0
+    )
     conn.close()

@@ -76,8 +76,9 @@ def test_run_daemon_says_ready_feeds_the_watchdog_and_stops_on_sigterm():
     notifier = Notifier(listener.address, watchdog_usec=40_000)  # a ping every 20 ms
     previous = signal.getsignal(signal.SIGTERM)
     # signal handlers are set from the main thread: the daemon runs here, the signal comes from another thread
-    killer = threading.Thread(target=lambda: (listener.wait_for(lambda m: m == "WATCHDOG=1"),
-                                              os.kill(os.getpid(), signal.SIGTERM)))
+    killer = threading.Thread(
+        target=lambda: (listener.wait_for(lambda m: m == "WATCHDOG=1"), os.kill(os.getpid(), signal.SIGTERM))
+    )
     killer.start()
     try:
         run_daemon(group, lambda: f"running {len(group.loops)} loop(s)", notifier=notifier)
@@ -113,7 +114,7 @@ def test_run_daemon_pings_only_while_the_worker_is_healthy():
     unhealthy = next(i for i, m in enumerate(messages) if m.startswith("STATUS=unhealthy: loop a has been stuck for"))
     while (message := listener.receive(0.2)) is not None:
         messages.append(message)
-    assert "WATCHDOG=1" not in messages[unhealthy + 1:]  # no ping once a thread hangs
+    assert "WATCHDOG=1" not in messages[unhealthy + 1 :]  # no ping once a thread hangs
     assert messages[-1] == "STOPPING=1" and group.stopped
     listener.close()
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -15,7 +15,7 @@ from tests.appliance.db.test_integrity import damage
 from tests.appliance.test_backup import write_order
 from tests.conftest import make_settings
 
-NOW = datetime(2025, 6, 2, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2025, 6, 2, 12, 0, tzinfo=UTC)
 
 
 def stamp(at: datetime) -> str:
@@ -26,10 +26,12 @@ def printers_said(settings, status: str = "ready", checked: datetime = NOW, name
     conn = open_connection(settings.db_path)
     try:
         with conn:
-            for printer in ([name] if name else ["kitchen", "bar"]):
-                conn.execute("INSERT INTO printer_status (name, status, detail, since, checked_at) VALUES (?, ?, '', ?, ?)"
-                             " ON CONFLICT (name) DO UPDATE SET status = excluded.status, checked_at = excluded.checked_at",
-                             (printer, status, stamp(checked), stamp(checked)))
+            for printer in [name] if name else ["kitchen", "bar"]:
+                conn.execute(
+                    "INSERT INTO printer_status (name, status, detail, since, checked_at) VALUES (?, ?, '', ?, ?)"
+                    " ON CONFLICT (name) DO UPDATE SET status = excluded.status, checked_at = excluded.checked_at",
+                    (printer, status, stamp(checked), stamp(checked)),
+                )
     finally:
         conn.close()
 
@@ -41,8 +43,12 @@ def healthy_box(settings) -> None:
 
 
 def doctor(settings, **kw) -> dict[str, Check]:
-    values = {"clock": lambda: NOW, "unit_states": lambda units: dict.fromkeys(units, "active"),
-              "measure_free": lambda path: 5000 * MB, **kw}
+    values = {
+        "clock": lambda: NOW,
+        "unit_states": lambda units: dict.fromkeys(units, "active"),
+        "measure_free": lambda path: 5000 * MB,
+        **kw,
+    }
     checks = run_checks(settings, **values)
     return {c.name: c for c in checks}
 
@@ -50,8 +56,18 @@ def doctor(settings, **kw) -> dict[str, Check]:
 def test_a_healthy_box_passes_every_check(settings):
     healthy_box(settings)
     checks = doctor(settings)
-    assert list(checks) == ["settings", "database", "migrations", "store secret", "disk space", "clock",
-                            "printer kitchen", "printer bar", "backups", *UNITS]
+    assert list(checks) == [
+        "settings",
+        "database",
+        "migrations",
+        "store secret",
+        "disk space",
+        "clock",
+        "printer kitchen",
+        "printer bar",
+        "backups",
+        *UNITS,
+    ]
     assert {c.name: c.mark for c in checks.values() if c.mark is not Mark.OK} == {}
     assert checks["disk space"].detail == "5000 MB free (orders are refused under 64 MB)"
     assert checks["backups"].detail.endswith("(9 h ago, 1 kept)")
@@ -62,12 +78,20 @@ def test_each_failure_says_what_to_do(settings):
     healthy_box(settings)
     settings.secret_path.chmod(0o644)
     printers_said(settings, checked=NOW - timedelta(minutes=10))
-    checks = doctor(settings, measure_free=lambda path: 20 * MB,
-                    unit_states=lambda units: {**dict.fromkeys(units, "active"), "tablebox-printd.service": "failed"})
+    checks = doctor(
+        settings,
+        measure_free=lambda path: 20 * MB,
+        unit_states=lambda units: {**dict.fromkeys(units, "active"), "tablebox-printd.service": "failed"},
+    )
     failed = {c.name: c for c in checks.values() if c.mark is Mark.FAIL}
     assert set(failed) == {"store secret", "disk space", "print worker", "tablebox-printd.service"}
-    assert "mode 0644" in failed["store secret"].detail and failed["store secret"].fix == f"chmod 600 {settings.secret_path}"
-    assert failed["disk space"].detail == "20 MB free, under min_free_mb (64 MB): new orders are being refused (disk_full)"
+    assert (
+        "mode 0644" in failed["store secret"].detail
+        and failed["store secret"].fix == f"chmod 600 {settings.secret_path}"
+    )
+    assert (
+        failed["disk space"].detail == "20 MB free, under min_free_mb (64 MB): new orders are being refused (disk_full)"
+    )
     assert failed["print worker"].detail == "no recent status from kitchen, bar: the print worker is not running"
     assert failed["print worker"].fix.startswith("`systemctl start tablebox-printd`")
     assert failed["tablebox-printd.service"].detail == "failed"
@@ -78,7 +102,7 @@ def test_each_failure_says_what_to_do(settings):
 
 
 def test_a_box_that_booted_in_1970_has_a_wrong_clock(settings):
-    checks = doctor(settings, clock=lambda: datetime(1970, 1, 1, 0, 1, tzinfo=timezone.utc))
+    checks = doctor(settings, clock=lambda: datetime(1970, 1, 1, 0, 1, tzinfo=UTC))
     clock = checks["clock"]
     assert clock.mark is Mark.FAIL and clock.detail.startswith("the clock says 1970-01-01")
     assert "timedatectl" in clock.fix
@@ -87,7 +111,7 @@ def test_a_box_that_booted_in_1970_has_a_wrong_clock(settings):
 
 def test_a_clock_behind_the_newest_order_is_wrong(settings):
     write_order(settings, "k1")  # stamped with the real time
-    checks = doctor(settings, clock=lambda: datetime.now(timezone.utc) - timedelta(days=2))
+    checks = doctor(settings, clock=lambda: datetime.now(UTC) - timedelta(days=2))
     assert checks["clock"].mark is Mark.FAIL and "before the newest order" in checks["clock"].detail
 
 
@@ -98,9 +122,14 @@ def test_a_clock_behind_the_newest_backup_is_wrong(settings):
     assert checks["clock"].mark is Mark.FAIL and "store-20250701-030000.db" in checks["clock"].detail
 
 
-@pytest.mark.parametrize("status,mark,reason", [("paper_out", Mark.FAIL, "paper out"),
-                                                ("cover_open", Mark.FAIL, "cover open"),
-                                                ("paper_near_end", Mark.WARN, "paper low")])
+@pytest.mark.parametrize(
+    "status,mark,reason",
+    [
+        ("paper_out", Mark.FAIL, "paper out"),
+        ("cover_open", Mark.FAIL, "cover open"),
+        ("paper_near_end", Mark.WARN, "paper low"),
+    ],
+)
 def test_a_printer_that_cannot_print(settings, status, mark, reason):
     printers_said(settings)
     printers_said(settings, status, name="kitchen")
@@ -135,7 +164,10 @@ def test_no_store_and_no_systemd(tmp_path):
     checks = doctor(settings, unit_states=lambda units: None)
     assert checks["database"].mark is Mark.FAIL and "tablebox init" in checks["database"].fix
     assert checks["store secret"].mark is Mark.FAIL
-    assert (checks["services"].mark, checks["services"].detail) == (Mark.SKIP, "not checked (this machine does not run systemd)")
+    assert (checks["services"].mark, checks["services"].detail) == (
+        Mark.SKIP,
+        "not checked (this machine does not run systemd)",
+    )
 
 
 def test_the_command_lists_every_check_and_fails_on_a_bad_settings_file(settings, tmp_path, capsys):
@@ -145,7 +177,10 @@ def test_the_command_lists_every_check_and_fails_on_a_bad_settings_file(settings
     code = main(["doctor", "--data-dir", str(settings.data_dir), "--config", str(bad)])
     out = capsys.readouterr().out.splitlines()
     assert code == 1
-    assert out[0] == f"✗ settings: {bad}: port must be int, got 'eighty'  → correct that file (`tablebox --help` lists every setting)"
+    assert (
+        out[0]
+        == f"✗ settings: {bad}: port must be int, got 'eighty'  → correct that file (`tablebox --help` lists every setting)"
+    )
     assert out[1].startswith(f"✓ database: {settings.db_path}: integrity_check ok")
     failed = sum(line.startswith("✗ ") for line in out)
     assert out[-1].startswith(f"{failed} failed, ") and failed >= 1

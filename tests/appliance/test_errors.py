@@ -13,16 +13,23 @@ PACKAGES = ("appliance", "printers", "sync", "tui")
 
 
 def project_modules() -> list[str]:
-    return [".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
-            for package in PACKAGES for path in sorted((ROOT / package).rglob("*.py")) if path.name != "__main__.py"]
+    return [
+        ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        for package in PACKAGES
+        for path in sorted((ROOT / package).rglob("*.py"))
+        if path.name != "__main__.py"
+    ]
 
 
 def test_every_project_exception_derives_from_the_one_root():
     classes = []
     for name in project_modules():
         module = importlib.import_module(name)
-        classes += [cls for cls in vars(module).values()
-                    if isinstance(cls, type) and issubclass(cls, BaseException) and cls.__module__ == name]
+        classes += [
+            cls
+            for cls in vars(module).values()
+            if isinstance(cls, type) and issubclass(cls, BaseException) and cls.__module__ == name
+        ]
     assert len(classes) >= 17, classes  # DomainError, SettingsError, StoreError, PrinterFault, DeliveryError, ...
     outside = [f"{cls.__module__}.{cls.__qualname__}" for cls in classes if not issubclass(cls, TableboxError)]
     assert outside == []
@@ -35,8 +42,16 @@ def test_configuration_errors_exit_2():
     from appliance.store import StoreError as StoreErrorAsImported
 
     assert StoreErrorAsImported is StoreError
-    for cls in (ConfigError, SettingsError, StoreError, StoreMissing, StoreDamaged, SecretError, DatabaseProblem,
-                DomainError):
+    for cls in (
+        ConfigError,
+        SettingsError,
+        StoreError,
+        StoreMissing,
+        StoreDamaged,
+        SecretError,
+        DatabaseProblem,
+        DomainError,
+    ):
         assert cls.exit_code == 2, cls
     assert TableboxError.exit_code == 1
     assert issubclass(SettingsError, ValueError) and issubclass(StoreError, RuntimeError)  # callers catch those

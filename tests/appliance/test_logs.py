@@ -28,7 +28,12 @@ def test_json_lines_off_a_terminal():
     structlog.get_logger("t").info("order.submitted", order_id=7, table="A1", note="少辣")
     structlog.get_logger("t").debug("hidden")
     record = json.loads(out.getvalue().splitlines()[0])
-    assert (record["event"], record["order_id"], record["table"], record["level"]) == ("order.submitted", 7, "A1", "info")
+    assert (record["event"], record["order_id"], record["table"], record["level"]) == (
+        "order.submitted",
+        7,
+        "A1",
+        "info",
+    )
     assert record["note"] == "少辣" and "timestamp" in record
     assert len(out.getvalue().splitlines()) == 1
 

@@ -15,15 +15,15 @@ import tempfile
 import threading
 import time
 import uuid
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import apsw
 import httpx
 import pytest
 from litestar.testing import TestClient
 
-from appliance.demo import ensure_demo_store
 from appliance.db.connection import open_connection, write_transaction
+from appliance.demo import ensure_demo_store
 from appliance.sdnotify import Notifier, feed_watchdog, watchdog_usec_from
 from appliance.store import Store
 from appliance.web.app import create_app
@@ -94,6 +94,7 @@ def is_ping(message: str) -> bool:
 
 # --- the protocol -------------------------------------------------------------------------------------------
 
+
 def test_ready_and_status_reach_a_socket_bound_to_a_path(notify_socket):
     notifier = Notifier(notify_socket.address)
     assert notifier.enabled
@@ -145,8 +146,7 @@ def test_watchdog_settings_follow_sd_watchdog_enabled():
 
 
 def test_feed_watchdog_pings_only_while_healthy(notify_socket):
-    answers = [None, None, "printer kitchen has been stuck for 301 s", "printer kitchen has been stuck for 316 s",
-               None]
+    answers = [None, None, "printer kitchen has been stuck for 301 s", "printer kitchen has been stuck for 316 s", None]
     stop = threading.Event()
 
     def health() -> str | None:
@@ -160,14 +160,19 @@ def test_feed_watchdog_pings_only_while_healthy(notify_socket):
     got = []
     while (message := notify_socket.receive(0.5)) is not None:
         got.append(message)
-    assert got == ["WATCHDOG=1",  # at start
-                   "WATCHDOG=1", "WATCHDOG=1",
-                   "STATUS=unhealthy: printer kitchen has been stuck for 301 s",  # said once, no ping after it
-                   "WATCHDOG=1", "STATUS=running"]
+    assert got == [
+        "WATCHDOG=1",  # at start
+        "WATCHDOG=1",
+        "WATCHDOG=1",
+        "STATUS=unhealthy: printer kitchen has been stuck for 301 s",  # said once, no ping after it
+        "WATCHDOG=1",
+        "STATUS=running",
+    ]
     notifier.close()
 
 
 # --- a disk that hangs --------------------------------------------------------------------------------------
+
 
 class HangingSyncVFS(apsw.VFS):
     """A disk whose fsync can be made to hang (a dying SD card, a stuck USB bridge): once `armed`, xSync
@@ -181,7 +186,7 @@ class HangingSyncVFS(apsw.VFS):
         self.syncs = 0
         super().__init__(name, "")
 
-    def xOpen(self, name, flags):  # noqa: N802 (SQLite's name)
+    def xOpen(self, name, flags):
         return HangingSyncFile(self, name, flags)
 
 
@@ -190,7 +195,7 @@ class HangingSyncFile(apsw.VFSFile):
         self._vfs = vfs
         super().__init__("", name, flags)
 
-    def xSync(self, flags):  # noqa: N802
+    def xSync(self, flags):
         if self._vfs.armed:
             self._vfs.entered.set()
             self._vfs.release.wait(60)
@@ -231,8 +236,9 @@ def test_the_watchdog_ping_stops_while_the_writer_is_stuck_and_resumes_after(tmp
 
             vfs.armed = True
             answer: dict[str, httpx.Response] = {}
-            poster = threading.Thread(target=lambda: answer.update(
-                r=client.post(f"/api/v1/tables/{token}/orders", json=body)))
+            poster = threading.Thread(
+                target=lambda: answer.update(r=client.post(f"/api/v1/tables/{token}/orders", json=body))
+            )
             poster.start()
             assert vfs.entered.wait(20), "the order never reached the disk"
             # The probe answered just before the disk hung may still earn one ping; after that, none: four
@@ -254,7 +260,9 @@ def test_the_watchdog_ping_stops_while_the_writer_is_stuck_and_resumes_after(tmp
             notify_socket.wait_for(is_ping)
         assert notify_socket.wait_for(lambda m: m.startswith("STOPPING=1")) == "STOPPING=1"
         store.close()
-        assert conn.execute("SELECT count(*) FROM orders WHERE client_key = ?", (body["client_key"],)).fetchone()[0] == 1
+        assert (
+            conn.execute("SELECT count(*) FROM orders WHERE client_key = ?", (body["client_key"],)).fetchone()[0] == 1
+        )
         conn.close()
         notifier.close()
     finally:
@@ -274,8 +282,9 @@ def test_the_print_worker_is_unhealthy_while_a_printer_thread_hangs_or_has_stopp
         conn = open_connection(settings.db_path)
         with write_transaction(conn):
             conn.execute("UPDATE printers SET enabled = 0 WHERE name = 'bar'")
-        worker = PrintWorker(settings.db_path, resolve_virtual=lambda name: pool.get_or_start(name).uri,
-                             poll_seconds=0.01, vfs=vfs.name)
+        worker = PrintWorker(
+            settings.db_path, resolve_virtual=lambda name: pool.get_or_start(name).uri, poll_seconds=0.01, vfs=vfs.name
+        )
         (loop,) = worker.loops
         worker.start()
         kitchen = pool.get_or_start("kitchen")
@@ -311,12 +320,16 @@ def test_the_print_worker_is_unhealthy_while_a_printer_thread_hangs_or_has_stopp
 
 # --- the real processes -------------------------------------------------------------------------------------
 
+
 @pytest.mark.slow
 def test_the_web_server_process_says_ready_then_pings_the_watchdog(tmp_path, notify_socket):
     settings = make_settings(tmp_path / "data")
     ensure_demo_store(settings)
-    server = ServerProcess(settings.data_dir, tmp_path / "server.log",
-                           env={"NOTIFY_SOCKET": notify_socket.address, "WATCHDOG_USEC": "400000"})
+    server = ServerProcess(
+        settings.data_dir,
+        tmp_path / "server.log",
+        env={"NOTIFY_SOCKET": notify_socket.address, "WATCHDOG_USEC": "400000"},
+    )
     try:
         assert notify_socket.wait_for(is_ready) == "READY=1\nSTATUS=taking orders"
         notify_socket.wait_for(is_ping)
@@ -333,11 +346,19 @@ def test_the_web_server_process_says_ready_then_pings_the_watchdog(tmp_path, not
 def test_the_print_worker_process_says_ready_then_pings_the_watchdog(tmp_path, notify_socket):
     settings = make_settings(tmp_path / "data")
     ensure_demo_store(settings)
-    env = {**os.environ, "NOTIFY_SOCKET": notify_socket.address, "WATCHDOG_USEC": "400000",
-           "TABLEBOX_LOG_FORMAT": "json"}
+    env = {
+        **os.environ,
+        "NOTIFY_SOCKET": notify_socket.address,
+        "WATCHDOG_USEC": "400000",
+        "TABLEBOX_LOG_FORMAT": "json",
+    }
     with (tmp_path / "printd.log").open("ab") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "appliance", "printd", "--data-dir", str(settings.data_dir)],
-                                env=env, stdout=log, stderr=log)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "appliance", "printd", "--data-dir", str(settings.data_dir)],
+            env=env,
+            stdout=log,
+            stderr=log,
+        )
         try:
             assert notify_socket.wait_for(is_ready) == "READY=1\nSTATUS=printing on 2 printer(s)"
             notify_socket.wait_for(is_ping)

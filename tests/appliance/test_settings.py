@@ -21,10 +21,16 @@ def test_defaults_are_safe(tmp_path):
 
 def test_file_then_environment_then_flags(tmp_path):
     config = tmp_path / "tablebox.toml"
-    config.write_text('port = 9000\nlog_format = "json"\n[store]\nstore_name = "面馆"\nservice_charge_bp = 1000\n',
-                      encoding="utf-8")
-    s = load_settings(environ={"TABLEBOX_CONFIG": str(config), "TABLEBOX_LOG_FORMAT": "console",
-                               "TABLEBOX_DATA_DIR": str(tmp_path / "d")})
+    config.write_text(
+        'port = 9000\nlog_format = "json"\n[store]\nstore_name = "面馆"\nservice_charge_bp = 1000\n', encoding="utf-8"
+    )
+    s = load_settings(
+        environ={
+            "TABLEBOX_CONFIG": str(config),
+            "TABLEBOX_LOG_FORMAT": "console",
+            "TABLEBOX_DATA_DIR": str(tmp_path / "d"),
+        }
+    )
     assert (s.port, s.log_format, s.data_dir) == (9000, "console", tmp_path / "d")
     assert s.store_defaults == {"store_name": "面馆", "service_charge_bp": 1000}
     assert s.with_overrides(port=7000, host=None).port == 7000
@@ -34,14 +40,17 @@ def test_file_then_environment_then_flags(tmp_path):
     assert load_settings(environ={}, data_dir=tmp_path / "d").port == 8123
 
 
-@pytest.mark.parametrize("text,message", [
-    ("prot = 1\n", "unknown setting 'prot'"),
-    ("port = 'x'\n", "port must be int"),
-    ("port = 70000\n", "at most 65535"),
-    ("log_format = 'xml'\n", "must be one of"),
-    ("[store]\nstore_nam = 'x'\n", "unknown store setting"),
-    ("port = \n", "not valid TOML"),
-])
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("prot = 1\n", "unknown setting 'prot'"),
+        ("port = 'x'\n", "port must be int"),
+        ("port = 70000\n", "at most 65535"),
+        ("log_format = 'xml'\n", "must be one of"),
+        ("[store]\nstore_nam = 'x'\n", "unknown store setting"),
+        ("port = \n", "not valid TOML"),
+    ],
+)
 def test_bad_settings_files_say_what_is_wrong(tmp_path, text, message):
     config = tmp_path / "bad.toml"
     config.write_text(text)

@@ -57,8 +57,15 @@ def _major(amount_minor: int, exponent: int) -> str:
 
 
 class FakeRestERP(FakeServer):
-    def __init__(self, *, style: str = "plain", honour_idempotency_key: bool = True, unique_order_ref: bool = False,
-                 currency: str = "CNY", secret: str = "s3cr3t-rest-key-8c1f") -> None:
+    def __init__(
+        self,
+        *,
+        style: str = "plain",
+        honour_idempotency_key: bool = True,
+        unique_order_ref: bool = False,
+        currency: str = "CNY",
+        secret: str = "s3cr3t-rest-key-8c1f",
+    ) -> None:
         super().__init__()
         if style not in ("plain", "wrapped"):
             raise ValueError(style)
@@ -68,9 +75,9 @@ class FakeRestERP(FakeServer):
         self.currency = Currency.of(currency)
         self.secret = secret
         self.prefix = WRAPPED_PREFIX if style == "wrapped" else ""
-        self.items: dict[str, dict[str, Any]] = {}        # code -> {names, price_minor, category, active}
+        self.items: dict[str, dict[str, Any]] = {}  # code -> {names, price_minor, category, active}
         self.stock: dict[str, int] = {}
-        self.orders: dict[str, dict[str, Any]] = {}       # server id -> the stored document
+        self.orders: dict[str, dict[str, Any]] = {}  # server id -> the stored document
         self.payments: dict[str, dict[str, Any]] = {}
         self.statuses: list[tuple[str, str, str | None]] = []
         self.keys: dict[str, tuple[str, Reply, float]] = {}
@@ -84,11 +91,11 @@ class FakeRestERP(FakeServer):
         self._committed = threading.Condition(self.lock)
 
     # -- what tests set and read ----------------------------------------------------------------------------
-    def add_item(self, code: str, names: dict[str, str], price_minor: int, stock: int | None = None,
-                 category: str | None = None) -> None:
+    def add_item(
+        self, code: str, names: dict[str, str], price_minor: int, stock: int | None = None, category: str | None = None
+    ) -> None:
         with self.lock:
-            self.items[code] = {"names": dict(names), "price_minor": price_minor, "category": category,
-                                "active": True}
+            self.items[code] = {"names": dict(names), "price_minor": price_minor, "category": category, "active": True}
             if stock is not None:
                 self.stock[code] = stock
 
@@ -148,30 +155,42 @@ class FakeRestERP(FakeServer):
         return {
             **common,
             "base_url": self.url + WRAPPED_PREFIX,
-            "api_key": self.secret, "api_key_header": "X-Api-Key",
-            "items_key": "data", "page_param": "page", "size_param": "per_page", "page_size": MAX_PAGE,
+            "api_key": self.secret,
+            "api_key_header": "X-Api-Key",
+            "items_key": "data",
+            "page_param": "page",
+            "size_param": "per_page",
+            "page_size": MAX_PAGE,
             "order_lookup_path": "/orders?order_ref={order_ref}",
-            "order_id_field": "order_id", "order_item_key": "data",
-            "fields": {"code": "sku", "name": {"zh": "name_zh", "en": "name_en"}, "price": "sale_price",
-                       "category": "group", "active": "!disabled", "currency": "currency",
-                       "stock_code": "sku", "stock_qty": "on_hand"},
+            "order_id_field": "order_id",
+            "order_item_key": "data",
+            "fields": {
+                "code": "sku",
+                "name": {"zh": "name_zh", "en": "name_en"},
+                "price": "sale_price",
+                "category": "group",
+                "active": "!disabled",
+                "currency": "currency",
+                "stock_code": "sku",
+                "stock_qty": "on_hand",
+            },
         }
 
     # -- the API --------------------------------------------------------------------------------------------
     def handle(self, request: Request) -> Reply:
         if not request.path.startswith(self.prefix):
             return self._error(404, "not_found", f"no route {request.method} {request.path}")
-        path = request.path[len(self.prefix):] or "/"
+        path = request.path[len(self.prefix) :] or "/"
         key = request.headers.get("Idempotency-Key")
         with self.lock:
             self.seen.append((request.method, path, request.query, key))
             broken = self.broken_paths.get(path)
         if broken is not None:
-            return Reply(broken, b"<html><body><h1>%d</h1>nginx</body></html>" % broken,
-                         {"Content-Type": "text/html"})
+            return Reply(broken, b"<html><body><h1>%d</h1>nginx</body></html>" % broken, {"Content-Type": "text/html"})
         if not self._authorised(request.headers):
-            reply = self._error(401, "unauthorized", "Invalid API key" if self.style == "wrapped"
-                                else "Invalid or expired API token")
+            reply = self._error(
+                401, "unauthorized", "Invalid API key" if self.style == "wrapped" else "Invalid or expired API token"
+            )
             reply.headers["WWW-Authenticate"] = "Bearer" if self.style == "plain" else "ApiKey"
             return reply
         if request.method == "POST" and key and self.honour_idempotency_key:
@@ -192,8 +211,9 @@ class FakeRestERP(FakeServer):
                 kept = None
             if kept is not None:
                 if kept[0] != fingerprint:
-                    return self._error(422, "idempotency_key_reused",
-                                       "Idempotency-Key was already used with a different request")
+                    return self._error(
+                        422, "idempotency_key_reused", "Idempotency-Key was already used with a different request"
+                    )
                 first = kept[1]
                 return Reply(first.status, first.body, {**first.headers, "Idempotent-Replayed": "true"})
             if key in self.in_flight:
@@ -243,20 +263,30 @@ class FakeRestERP(FakeServer):
             return self._error(400, "bad_request", "page and per_page must be integers")
         if page < 1 or size < 1:
             return self._error(400, "bad_request", "page and per_page start at 1")
-        chunk = rows[(page - 1) * size: page * size]
+        chunk = rows[(page - 1) * size : page * size]
         return Reply(200, {"data": chunk, "page": page, "per_page": size, "total": len(rows)})
 
     def _item_view(self, code: str, item: dict[str, Any]) -> dict[str, Any]:
         exp = self.currency.exponent
         names = item["names"]
         if self.style == "plain":
-            return {"code": code, "name": next(iter(names.values()), code),
-                    "price": _major(item["price_minor"], exp), "category": item["category"],
-                    "active": item["active"]}
+            return {
+                "code": code,
+                "name": next(iter(names.values()), code),
+                "price": _major(item["price_minor"], exp),
+                "category": item["category"],
+                "active": item["active"],
+            }
         # A JSON number such as 38.5 or 19.99, as such ERPs send (the float's shortest text is exact here).
-        return {"sku": code, "name_zh": names.get("zh"), "name_en": names.get("en"),
-                "sale_price": float(Decimal(item["price_minor"]).scaleb(-exp)), "group": item["category"],
-                "disabled": 0 if item["active"] else 1, "currency": self.currency.code}
+        return {
+            "sku": code,
+            "name_zh": names.get("zh"),
+            "name_en": names.get("en"),
+            "sale_price": float(Decimal(item["price_minor"]).scaleb(-exp)),
+            "group": item["category"],
+            "disabled": 0 if item["active"] else 1,
+            "currency": self.currency.code,
+        }
 
     def _stock_rows(self) -> list[dict[str, Any]]:
         with self.lock:
@@ -320,8 +350,9 @@ class FakeRestERP(FakeServer):
                 if Decimal(line["unit_price"]) * line["quantity"] != Decimal(line["line_total"]):
                     return self._error(422, "invalid", f"lines[{n}].line_total: does not match quantity x unit_price")
                 line_sum += Decimal(line["line_total"])
-            if line_sum != Decimal(body["subtotal"]) or \
-                    Decimal(body["subtotal"]) + Decimal(body["service_charge"]) != Decimal(body["total"]):
+            if line_sum != Decimal(body["subtotal"]) or Decimal(body["subtotal"]) + Decimal(
+                body["service_charge"]
+            ) != Decimal(body["total"]):
                 return self._error(422, "invalid", "total: does not add up")
         except (InvalidOperation, KeyError, TypeError, AttributeError) as exc:
             return self._error(422, "invalid", f"amounts: {type(exc).__name__} {exc}")

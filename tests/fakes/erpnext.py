@@ -55,31 +55,84 @@ DEFAULT_PAGE = 20
 ORDER_DOCTYPES = {"Sales Order": "SAL-ORD-", "POS Invoice": "ACC-PSINV-"}
 COMMON_FIELDS = {"name", "owner", "creation", "modified", "modified_by", "docstatus", "idx"}
 ORDER_FIELDS = COMMON_FIELDS | {
-    "title", "naming_series", "customer", "customer_name", "company", "currency", "selling_price_list",
-    "ignore_pricing_rule", "set_warehouse", "items", "total_qty", "total", "net_total", "grand_total", "status",
-    "po_no", "remarks", "transaction_date", "delivery_date", "posting_date", "set_posting_time", "is_pos",
-    "pos_profile", "order_type", "amended_from",
+    "title",
+    "naming_series",
+    "customer",
+    "customer_name",
+    "company",
+    "currency",
+    "selling_price_list",
+    "ignore_pricing_rule",
+    "set_warehouse",
+    "items",
+    "total_qty",
+    "total",
+    "net_total",
+    "grand_total",
+    "status",
+    "po_no",
+    "remarks",
+    "transaction_date",
+    "delivery_date",
+    "posting_date",
+    "set_posting_time",
+    "is_pos",
+    "pos_profile",
+    "order_type",
+    "amended_from",
 }
 ITEM_ROW_FIELDS = {"item_code", "item_name", "qty", "rate", "amount", "warehouse", "delivery_date", "uom"}
 ALLOW_ON_SUBMIT = {"po_no", "remarks", "title", "delivery_date"}
 SCHEMA: dict[str, set[str]] = {
-    "Item": COMMON_FIELDS | {"item_code", "item_name", "item_group", "disabled", "is_sales_item", "is_stock_item",
-                             "has_variants", "stock_uom", "description"},
-    "Item Price": COMMON_FIELDS | {"item_code", "item_name", "price_list", "price_list_rate", "currency", "selling",
-                                   "buying", "valid_from", "valid_upto", "customer", "uom"},
-    "Bin": COMMON_FIELDS | {"item_code", "warehouse", "actual_qty", "reserved_qty", "ordered_qty", "projected_qty",
-                            "stock_uom"},
+    "Item": COMMON_FIELDS
+    | {
+        "item_code",
+        "item_name",
+        "item_group",
+        "disabled",
+        "is_sales_item",
+        "is_stock_item",
+        "has_variants",
+        "stock_uom",
+        "description",
+    },
+    "Item Price": COMMON_FIELDS
+    | {
+        "item_code",
+        "item_name",
+        "price_list",
+        "price_list_rate",
+        "currency",
+        "selling",
+        "buying",
+        "valid_from",
+        "valid_upto",
+        "customer",
+        "uom",
+    },
+    "Bin": COMMON_FIELDS
+    | {"item_code", "warehouse", "actual_qty", "reserved_qty", "ordered_qty", "projected_qty", "stock_uom"},
     "Comment": COMMON_FIELDS | {"comment_type", "reference_doctype", "reference_name", "content", "comment_email"},
 }
 
 
 class FakeERPNext(FakeServer):
-    def __init__(self, *, unique: bool = True, duplicate_error: str = "UniqueValidationError",
-                 unknown_item_error: str = "DoesNotExistError", custom_field: bool = True, currency: str = "CNY",
-                 price_list: str = "Standard Selling", warehouse: str = "Stores - TB",
-                 customer: str = "Walk-in Customer", company: str = "Tablebox Restaurant",
-                 doctype: str = "Sales Order", order_ref_field: str = "tablebox_order_ref",
-                 language: str = "zh") -> None:
+    def __init__(
+        self,
+        *,
+        unique: bool = True,
+        duplicate_error: str = "UniqueValidationError",
+        unknown_item_error: str = "DoesNotExistError",
+        custom_field: bool = True,
+        currency: str = "CNY",
+        price_list: str = "Standard Selling",
+        warehouse: str = "Stores - TB",
+        customer: str = "Walk-in Customer",
+        company: str = "Tablebox Restaurant",
+        doctype: str = "Sales Order",
+        order_ref_field: str = "tablebox_order_ref",
+        language: str = "zh",
+    ) -> None:
         super().__init__()
         assert duplicate_error in ("UniqueValidationError", "DuplicateEntryError")
         assert unknown_item_error in ("DoesNotExistError", "LinkValidationError")
@@ -103,7 +156,7 @@ class FakeERPNext(FakeServer):
         self.forbidden: set[str] = set()
         self.rate_limited = 0
         self.lookup_misses = 0
-        self.posts: dict[str, int] = {}          # doctype -> POSTs received (answered or not)
+        self.posts: dict[str, int] = {}  # doctype -> POSTs received (answered or not)
         self.tables: dict[str, dict[str, dict[str, Any]]] = {d: {} for d in [*SCHEMA, *ORDER_DOCTYPES]}
         self._series: dict[str, int] = {}
         self._clock = 0
@@ -112,38 +165,76 @@ class FakeERPNext(FakeServer):
     # -- the helpers the sync tests use ---------------------------------------------------------------------
     def target_config(self) -> dict[str, Any]:
         config: dict[str, Any] = {
-            "kind": "erpnext", "base_url": self.url, "api_key": self.api_key, "api_secret": self.api_secret,
-            "timeout_seconds": 2, "price_list": self.price_list, "warehouse": self.warehouse,
-            "customer": self.customer, "company": self.company, "doctype": self.doctype,
-            "order_ref_field": self.order_ref_field, "default_language": self.language,
+            "kind": "erpnext",
+            "base_url": self.url,
+            "api_key": self.api_key,
+            "api_secret": self.api_secret,
+            "timeout_seconds": 2,
+            "price_list": self.price_list,
+            "warehouse": self.warehouse,
+            "customer": self.customer,
+            "company": self.company,
+            "doctype": self.doctype,
+            "order_ref_field": self.order_ref_field,
+            "default_language": self.language,
         }
         if self.doctype == "POS Invoice":
             config["pos_profile"] = self.pos_profile
         return config
 
-    def add_item(self, code: str, names: Mapping[str, str], price_minor: int | None, stock: int | None = None,
-                 category: str | None = None) -> None:
+    def add_item(
+        self,
+        code: str,
+        names: Mapping[str, str],
+        price_minor: int | None,
+        stock: int | None = None,
+        category: str | None = None,
+    ) -> None:
         with self.lock:
             name = names.get(self.language) or next(iter(names.values()), code)
-            self._insert("Item", code, {"item_code": code, "item_name": name, "item_group": category or "Products",
-                                        "disabled": 0, "is_sales_item": 1, "is_stock_item": int(stock is not None),
-                                        "has_variants": 0, "stock_uom": "Nos", "description": name})
+            self._insert(
+                "Item",
+                code,
+                {
+                    "item_code": code,
+                    "item_name": name,
+                    "item_group": category or "Products",
+                    "disabled": 0,
+                    "is_sales_item": 1,
+                    "is_stock_item": int(stock is not None),
+                    "has_variants": 0,
+                    "stock_uom": "Nos",
+                    "description": name,
+                },
+            )
             if price_minor is not None:
                 self.set_price(code, price_minor)
             if stock is not None:
                 self.set_stock(code, stock)
 
-    def set_price(self, code: str, price_minor: int | None, *, price_list: str | None = None,
-                  currency: str | None = None, **extra: Any) -> None:
+    def set_price(
+        self,
+        code: str,
+        price_minor: int | None,
+        *,
+        price_list: str | None = None,
+        currency: str | None = None,
+        **extra: Any,
+    ) -> None:
         """The item's price in a price list (the main one unless named); None removes it. `extra` sets
         valid_from, valid_upto, customer (then it is a row of its own, beside the plain one)."""
         price_list = price_list or self.price_list
         cur = Currency.of(currency) if currency else self.currency
         with self.lock:
             rows = self.tables["Item Price"]
-            same = [n for n, row in rows.items() if row["item_code"] == code and row["price_list"] == price_list
-                    and all(row.get(k) == v for k, v in extra.items())
-                    and (extra or not any(row.get(k) for k in ("valid_from", "valid_upto", "customer")))]
+            same = [
+                n
+                for n, row in rows.items()
+                if row["item_code"] == code
+                and row["price_list"] == price_list
+                and all(row.get(k) == v for k, v in extra.items())
+                and (extra or not any(row.get(k) for k in ("valid_from", "valid_upto", "customer")))
+            ]
             if price_minor is None:
                 for name in same:
                     del rows[name]
@@ -153,22 +244,43 @@ class FakeERPNext(FakeServer):
                 rows[same[0]].update(price_list_rate=rate, currency=cur.code, modified=self._tick())
                 return
             item = self.tables["Item"].get(code, {})
-            self._insert("Item Price", self._hash(), {
-                "item_code": code, "item_name": item.get("item_name", code), "price_list": price_list,
-                "price_list_rate": rate, "currency": cur.code, "selling": 1, "buying": 0, "uom": "Nos",
-                "valid_from": None, "valid_upto": None, "customer": None, **extra})
+            self._insert(
+                "Item Price",
+                self._hash(),
+                {
+                    "item_code": code,
+                    "item_name": item.get("item_name", code),
+                    "price_list": price_list,
+                    "price_list_rate": rate,
+                    "currency": cur.code,
+                    "selling": 1,
+                    "buying": 0,
+                    "uom": "Nos",
+                    "valid_from": None,
+                    "valid_upto": None,
+                    "customer": None,
+                    **extra,
+                },
+            )
 
-    def set_stock(self, code: str, qty: int | Decimal, *, reserved: int | Decimal = 0,
-                  warehouse: str | None = None) -> None:
+    def set_stock(
+        self, code: str, qty: int | Decimal, *, reserved: int | Decimal = 0, warehouse: str | None = None
+    ) -> None:
         warehouse = warehouse or self.warehouse
         with self.lock:
             bins = self.tables["Bin"]
             row = next((r for r in bins.values() if r["item_code"] == code and r["warehouse"] == warehouse), None)
-            values = {"actual_qty": Decimal(qty), "reserved_qty": Decimal(reserved),
-                      "projected_qty": Decimal(qty) - Decimal(reserved)}
+            values = {
+                "actual_qty": Decimal(qty),
+                "reserved_qty": Decimal(reserved),
+                "projected_qty": Decimal(qty) - Decimal(reserved),
+            }
             if row is None:
-                self._insert("Bin", self._hash(), {"item_code": code, "warehouse": warehouse, "ordered_qty": 0,
-                                                   "stock_uom": "Nos", **values})
+                self._insert(
+                    "Bin",
+                    self._hash(),
+                    {"item_code": code, "warehouse": warehouse, "ordered_qty": 0, "stock_uom": "Nos", **values},
+                )
             else:
                 row.update(values, modified=self._tick())
 
@@ -218,8 +330,16 @@ class FakeERPNext(FakeServer):
 
     def _insert(self, doctype: str, name: str, values: dict[str, Any]) -> dict[str, Any]:
         stamp = self._tick()
-        row = {"name": name, "owner": "api@tablebox.test", "creation": stamp, "modified": stamp,
-               "modified_by": "api@tablebox.test", "docstatus": 0, "idx": 0, **values}
+        row = {
+            "name": name,
+            "owner": "api@tablebox.test",
+            "creation": stamp,
+            "modified": stamp,
+            "modified_by": "api@tablebox.test",
+            "docstatus": 0,
+            "idx": 0,
+            **values,
+        }
         self.tables[doctype][name] = row
         return row
 
@@ -294,19 +414,24 @@ class FakeERPNext(FakeServer):
             if field not in known:
                 raise _Refused(unknown_column(doctype, field, "where clause"))
         rows = [r for r in self.tables[doctype].values() if all(_match(r.get(f), op, v) for f, op, v in filters)]
-        if (self.lookup_misses > 0 and doctype in ORDER_DOCTYPES
-                and any(f == self.order_ref_field for f, _, _ in filters)):
+        if (
+            self.lookup_misses > 0
+            and doctype in ORDER_DOCTYPES
+            and any(f == self.order_ref_field for f, _, _ in filters)
+        ):
             self.lookup_misses -= 1
             rows = []
         order_field, _, direction = (arg.get("order_by") or "modified desc").replace("`", "").partition(" ")
         order_field = order_field.rsplit(".", 1)[-1]
         if order_field not in known:
             raise _Refused(unknown_column(doctype, order_field, "order clause"))
-        rows.sort(key=lambda r: (r.get(order_field) is None, r.get(order_field) or ""),
-                  reverse=direction.strip().lower() == "desc")
+        rows.sort(
+            key=lambda r: (r.get(order_field) is None, r.get(order_field) or ""),
+            reverse=direction.strip().lower() == "desc",
+        )
         start = int(arg.get("limit_start") or 0)
         size = int(arg.get("limit_page_length") or arg.get("limit") or DEFAULT_PAGE)
-        page = rows[start:start + size] if size else rows[start:]
+        page = rows[start : start + size] if size else rows[start:]
         shown = [dict(r) if fields == ["*"] else {f: r.get(f) for f in fields} for r in page]
         return Reply(200, {"data": [jsonable(r) for r in shown]})
 
@@ -319,9 +444,15 @@ class FakeERPNext(FakeServer):
             raise _Refused(error(417, "LinkValidationError", f"Could not find Customer: {body['customer']}"))
         if doctype == "POS Invoice" and body.get("pos_profile") != self.pos_profile:
             missing = not body.get("pos_profile")
-            raise _Refused(error(417, "MandatoryError" if missing else "LinkValidationError",
-                                 "Error: Value missing for POS Invoice: POS Profile" if missing
-                                 else f"Could not find POS Profile: {body['pos_profile']}"))
+            raise _Refused(
+                error(
+                    417,
+                    "MandatoryError" if missing else "LinkValidationError",
+                    "Error: Value missing for POS Invoice: POS Profile"
+                    if missing
+                    else f"Could not find POS Profile: {body['pos_profile']}",
+                )
+            )
         lines = body.get("items") or []
         if not lines:
             raise _Refused(error(417, "MandatoryError", "Error: Data missing in table Items"))
@@ -338,30 +469,55 @@ class FakeERPNext(FakeServer):
             qty, rate = Decimal(str(line.get("qty") or 0)), Decimal(str(line.get("rate") or 0))
             if qty <= 0:
                 raise _Refused(error(417, "ValidationError", f"Row #{idx}: Quantity must be greater than zero"))
-            items.append({k: v for k, v in line.items() if k in ITEM_ROW_FIELDS}
-                         | {"item_name": item["item_name"], "qty": qty, "rate": rate, "amount": qty * rate, "idx": idx})
+            items.append(
+                {k: v for k, v in line.items() if k in ITEM_ROW_FIELDS}
+                | {"item_name": item["item_name"], "qty": qty, "rate": rate, "amount": qty * rate, "idx": idx}
+            )
         ref = body.get(self.order_ref_field) if self.custom_field else None
         date = str(body.get("transaction_date") or body.get("posting_date") or "2026-11-21")
         prefix = f"{ORDER_DOCTYPES[doctype]}{date[:4]}-"
         if ref and self.unique and any(d.get(self.order_ref_field) == ref for d in self.tables[doctype].values()):
             would_be = f"{prefix}{self._series.get(prefix, 0) + 1:05d}"
             if self.duplicate_error == "DuplicateEntryError":
-                raise _Refused(error(409, "DuplicateEntryError", f"{doctype} {ref} already exists",
-                                     f"('{doctype}', '{ref}', IntegrityError(1062, \"Duplicate entry '{ref}' for key"
-                                     " 'PRIMARY'\"))"))
-            raise _Refused(error(417, "UniqueValidationError", "Tablebox Order Ref must be unique",
-                                 f"('{doctype}', '{would_be}', IntegrityError(1062, \"Duplicate entry '{ref}' for key"
-                                 f" '{self.order_ref_field}'\"))"))
+                raise _Refused(
+                    error(
+                        409,
+                        "DuplicateEntryError",
+                        f"{doctype} {ref} already exists",
+                        f"('{doctype}', '{ref}', IntegrityError(1062, \"Duplicate entry '{ref}' for key 'PRIMARY'\"))",
+                    )
+                )
+            raise _Refused(
+                error(
+                    417,
+                    "UniqueValidationError",
+                    "Tablebox Order Ref must be unique",
+                    f"('{doctype}', '{would_be}', IntegrityError(1062, \"Duplicate entry '{ref}' for key"
+                    f" '{self.order_ref_field}'\"))",
+                )
+            )
         self._series[prefix] = self._series.get(prefix, 0) + 1
         name = f"{prefix}{self._series[prefix]:05d}"
         total = sum((i["amount"] for i in items), Decimal(0))
         values = {k: v for k, v in body.items() if k in known and k not in COMMON_FIELDS | {"items"}}
         docstatus = int(body.get("docstatus") or 0)
-        doc = self._insert(doctype, name, {
-            **values, "naming_series": prefix, "customer_name": body["customer"], "title": body["customer"],
-            "company": body.get("company") or self.company, "items": items, "total_qty": sum(i["qty"] for i in items),
-            "total": total, "net_total": total, "grand_total": total,
-            "status": "To Deliver and Bill" if docstatus == 1 else "Draft"})
+        doc = self._insert(
+            doctype,
+            name,
+            {
+                **values,
+                "naming_series": prefix,
+                "customer_name": body["customer"],
+                "title": body["customer"],
+                "company": body.get("company") or self.company,
+                "items": items,
+                "total_qty": sum(i["qty"] for i in items),
+                "total": total,
+                "net_total": total,
+                "grand_total": total,
+                "status": "To Deliver and Bill" if docstatus == 1 else "Draft",
+            },
+        )
         doc["docstatus"] = docstatus
         return Reply(200, {"data": jsonable(doc)})
 
@@ -372,8 +528,9 @@ class FakeERPNext(FakeServer):
         if row["docstatus"] == 1:
             for field in changes:
                 if field not in ALLOW_ON_SUBMIT and changes[field] != row.get(field):
-                    raise _Refused(error(417, "UpdateAfterSubmitError",
-                                         f"Not allowed to change {field} after submission"))
+                    raise _Refused(
+                        error(417, "UpdateAfterSubmitError", f"Not allowed to change {field} after submission")
+                    )
         row.update(changes, modified=self._tick())
         return Reply(200, {"data": jsonable(row)})
 
@@ -393,9 +550,17 @@ class FakeERPNext(FakeServer):
         doctype, name = str(body.get("reference_doctype") or ""), str(body.get("reference_name") or "")
         if name not in self.tables.get(doctype, {}):
             raise _Refused(error(417, "LinkValidationError", f"Could not find Reference Name: {name}"))
-        row = self._insert("Comment", self._hash(), {
-            "comment_type": body.get("comment_type") or "Comment", "reference_doctype": doctype,
-            "reference_name": name, "content": str(body.get("content") or ""), "comment_email": "api@tablebox.test"})
+        row = self._insert(
+            "Comment",
+            self._hash(),
+            {
+                "comment_type": body.get("comment_type") or "Comment",
+                "reference_doctype": doctype,
+                "reference_name": name,
+                "content": str(body.get("content") or ""),
+                "comment_email": "api@tablebox.test",
+            },
+        )
         return Reply(200, {"data": jsonable(row)})
 
 
@@ -413,18 +578,29 @@ def error(status: int, exc_type: str, message: str, detail: str | None = None) -
     if status != 404:
         line = f"frappe.exceptions.{exc_type}: {detail or message}".rstrip(": ")
         body["exception"] = line
-        body["exc"] = json.dumps(["Traceback (most recent call last):\n  File \"apps/frappe/frappe/app.py\","
-                                  f" line 114, in application\n{line}\n"])
+        body["exc"] = json.dumps(
+            [
+                'Traceback (most recent call last):\n  File "apps/frappe/frappe/app.py",'
+                f" line 114, in application\n{line}\n"
+            ]
+        )
     if message:
-        body["_server_messages"] = json.dumps([json.dumps({"message": message, "title": "Message",
-                                                           "indicator": "red", "raise_exception": 1})])
+        body["_server_messages"] = json.dumps(
+            [json.dumps({"message": message, "title": "Message", "indicator": "red", "raise_exception": 1})]
+        )
     return Reply(status, body)
 
 
 def unknown_column(doctype: str, field: str, clause: str) -> Reply:
     line = f"pymysql.err.OperationalError: (1054, \"Unknown column 'tab{doctype}.{field}' in '{clause}'\")"
-    return Reply(500, {"exception": line, "exc_type": "OperationalError",
-                       "exc": json.dumps([f"Traceback (most recent call last):\n{line}\n"])})
+    return Reply(
+        500,
+        {
+            "exception": line,
+            "exc_type": "OperationalError",
+            "exc": json.dumps([f"Traceback (most recent call last):\n{line}\n"]),
+        },
+    )
 
 
 def jsonable(value: Any) -> Any:

@@ -55,8 +55,10 @@ SHOP_LOCATION, CENTRAL_LOCATION = 8, 30
 WAREHOUSE_LOCATIONS = {SHOP_WAREHOUSE: [SHOP_LOCATION], CENTRAL_WAREHOUSE: [CENTRAL_LOCATION]}
 API_MODEL = {"search_read", "search", "search_count", "create", "fields_get"}
 SALE_ORDER_METHODS = {"action_confirm", "action_cancel", "message_post"}
-HTML_404 = (b"<!DOCTYPE html>\n<html><head><title>404 | Page not found</title></head>"
-            b"<body><h1>Oops! Page not found</h1></body></html>")
+HTML_404 = (
+    b"<!DOCTYPE html>\n<html><head><title>404 | Page not found</title></head>"
+    b"<body><h1>Oops! Page not found</h1></body></html>"
+)
 
 FIELDS: dict[str, dict[str, str]] = {
     "res.company": {"name": "char", "currency_id": "many2one:res.currency"},
@@ -64,29 +66,62 @@ FIELDS: dict[str, dict[str, str]] = {
     "res.partner": {"name": "char", "active": "boolean"},
     "product.category": {"name": "char", "complete_name": "char"},
     "product.template": {"name": "char"},
-    "product.product": {"default_code": "char", "name": "char", "list_price": "float",
-                        "categ_id": "many2one:product.category", "active": "boolean", "sale_ok": "boolean",
-                        "product_tmpl_id": "many2one:product.template", "type": "selection",
-                        "qty_available": "float"},
+    "product.product": {
+        "default_code": "char",
+        "name": "char",
+        "list_price": "float",
+        "categ_id": "many2one:product.category",
+        "active": "boolean",
+        "sale_ok": "boolean",
+        "product_tmpl_id": "many2one:product.template",
+        "type": "selection",
+        "qty_available": "float",
+    },
     "product.pricelist": {"name": "char", "currency_id": "many2one:res.currency"},
-    "product.pricelist.item": {"pricelist_id": "many2one:product.pricelist", "applied_on": "selection",
-                               "product_id": "many2one:product.product",
-                               "product_tmpl_id": "many2one:product.template", "compute_price": "selection",
-                               "fixed_price": "float", "min_quantity": "float", "date_start": "datetime",
-                               "date_end": "datetime"},
-    "sale.order": {"name": "char", "partner_id": "many2one:res.partner", "client_order_ref": "char",
-                   "origin": "char", "date_order": "datetime", "state": "selection",
-                   "order_line": "one2many:sale.order.line", "pricelist_id": "many2one:product.pricelist",
-                   "company_id": "many2one:res.company", "amount_total": "float", "locked": "boolean",
-                   "note": "html"},
-    "sale.order.line": {"order_id": "many2one:sale.order", "product_id": "many2one:product.product",
-                        "product_uom_qty": "float", "price_unit": "float", "name": "text",
-                        "display_type": "selection", "discount": "float", "price_subtotal": "float"},
-    "mail.message": {"model": "char", "res_id": "integer", "body": "html", "message_type": "selection",
-                     "subtype_xmlid": "char"},
+    "product.pricelist.item": {
+        "pricelist_id": "many2one:product.pricelist",
+        "applied_on": "selection",
+        "product_id": "many2one:product.product",
+        "product_tmpl_id": "many2one:product.template",
+        "compute_price": "selection",
+        "fixed_price": "float",
+        "min_quantity": "float",
+        "date_start": "datetime",
+        "date_end": "datetime",
+    },
+    "sale.order": {
+        "name": "char",
+        "partner_id": "many2one:res.partner",
+        "client_order_ref": "char",
+        "origin": "char",
+        "date_order": "datetime",
+        "state": "selection",
+        "order_line": "one2many:sale.order.line",
+        "pricelist_id": "many2one:product.pricelist",
+        "company_id": "many2one:res.company",
+        "amount_total": "float",
+        "locked": "boolean",
+        "note": "html",
+    },
+    "sale.order.line": {
+        "order_id": "many2one:sale.order",
+        "product_id": "many2one:product.product",
+        "product_uom_qty": "float",
+        "price_unit": "float",
+        "name": "text",
+        "display_type": "selection",
+        "discount": "float",
+        "price_subtotal": "float",
+    },
+    "mail.message": {
+        "model": "char",
+        "res_id": "integer",
+        "body": "html",
+        "message_type": "selection",
+        "subtype_xmlid": "char",
+    },
 }
-COMPUTED = {("product.product", "qty_available"), ("sale.order", "amount_total"),
-            ("sale.order.line", "price_subtotal")}
+COMPUTED = {("product.product", "qty_available"), ("sale.order", "amount_total"), ("sale.order.line", "price_subtotal")}
 
 
 class OdooError(Exception):
@@ -107,11 +142,11 @@ def validation_error(message: str) -> OdooError:
 
 @dataclass
 class Call:
-    protocol: str                    # "json2" | "jsonrpc"
+    protocol: str  # "json2" | "jsonrpc"
     model: str
     method: str
     context: dict[str, Any]
-    params: dict[str, Any]           # named arguments (JSON-2) or kwargs plus "args" (JSON-RPC)
+    params: dict[str, Any]  # named arguments (JSON-2) or kwargs plus "args" (JSON-RPC)
 
 
 @dataclass
@@ -127,7 +162,7 @@ class Database:
     tables: dict[str, dict[int, dict[str, Any]]] = field(default_factory=lambda: {m: {} for m in FIELDS})
     next_ids: Counter[str] = field(default_factory=Counter)
 
-    inserted: list[tuple[str, int]] = field(default_factory=list)   # this call's new records
+    inserted: list[tuple[str, int]] = field(default_factory=list)  # this call's new records
 
     def insert(self, model: str, values: dict[str, Any], record_id: int | None = None) -> int:
         if record_id is None:
@@ -181,8 +216,14 @@ class FakeOdoo(FakeServer):
         db.insert("product.pricelist", {"name": "Public Pricelist", "currency_id": currency_id}, PRICELIST)
 
     # -- what the tests set up and read back -----------------------------------------------------------------
-    def add_item(self, code: str, names: Mapping[str, str], price_minor: int, stock: int | None = None,
-                 category: str | None = None) -> int:
+    def add_item(
+        self,
+        code: str,
+        names: Mapping[str, str],
+        price_minor: int,
+        stock: int | None = None,
+        category: str | None = None,
+    ) -> int:
         translations = {ODOO_LANGS.get(lang, lang): text for lang, text in names.items()}
         translations.setdefault(SOURCE_LANG, names.get("en") or next(iter(names.values())))
         with self.lock:
@@ -190,21 +231,42 @@ class FakeOdoo(FakeServer):
             categ = 1
             if category:
                 complete = f"All / {category}"
-                categ = next((c["id"] for c in db.tables["product.category"].values()
-                              if c["complete_name"] == complete), 0) or db.insert(
-                    "product.category", {"name": category, "complete_name": complete})
-            product_id = self._product(db, code, translations, self._major(price_minor), categ=categ,
-                                       kind="storable" if stock is not None else "consu")
+                categ = next(
+                    (c["id"] for c in db.tables["product.category"].values() if c["complete_name"] == complete), 0
+                ) or db.insert("product.category", {"name": category, "complete_name": complete})
+            product_id = self._product(
+                db,
+                code,
+                translations,
+                self._major(price_minor),
+                categ=categ,
+                kind="storable" if stock is not None else "consu",
+            )
             if stock is not None:
                 db.tables["product.product"][product_id]["_stock"][SHOP_LOCATION] = Decimal(stock)
             return product_id
 
-    def _product(self, db: Database, code: str | None, names: dict[str, str], price: Decimal, *, categ: int = 1,
-                 kind: str = "consu") -> int:
+    def _product(
+        self,
+        db: Database,
+        code: str | None,
+        names: dict[str, str],
+        price: Decimal,
+        *,
+        categ: int = 1,
+        kind: str = "consu",
+    ) -> int:
         template = db.insert("product.template", {"name": names[SOURCE_LANG]})
-        values: dict[str, Any] = {"default_code": code or False, "name": names, "list_price": price,
-                                  "categ_id": categ, "active": True, "sale_ok": True, "product_tmpl_id": template,
-                                  "_stock": {}}
+        values: dict[str, Any] = {
+            "default_code": code or False,
+            "name": names,
+            "list_price": price,
+            "categ_id": categ,
+            "active": True,
+            "sale_ok": True,
+            "product_tmpl_id": template,
+            "_stock": {},
+        }
         if self.version >= 18:
             values.update(type="service" if kind == "service" else "consu", is_storable=kind == "storable")
         else:
@@ -231,16 +293,25 @@ class FakeOdoo(FakeServer):
         with self.lock:
             self.product(code)["active"] = False
 
-    def add_fixed_price(self, code: str, price_minor: int, *, per_template: bool = False,
-                        date_end: str | None = None) -> None:
+    def add_fixed_price(
+        self, code: str, price_minor: int, *, per_template: bool = False, date_end: str | None = None
+    ) -> None:
         with self.lock:
             product = self.product(code)
-            self.db.insert("product.pricelist.item", {
-                "pricelist_id": PRICELIST, "applied_on": "1_product" if per_template else "0_product_variant",
-                "product_id": False if per_template else product["id"],
-                "product_tmpl_id": product["product_tmpl_id"] if per_template else False,
-                "compute_price": "fixed", "fixed_price": self._major(price_minor), "min_quantity": Decimal(0),
-                "date_start": False, "date_end": date_end or False})
+            self.db.insert(
+                "product.pricelist.item",
+                {
+                    "pricelist_id": PRICELIST,
+                    "applied_on": "1_product" if per_template else "0_product_variant",
+                    "product_id": False if per_template else product["id"],
+                    "product_tmpl_id": product["product_tmpl_id"] if per_template else False,
+                    "compute_price": "fixed",
+                    "fixed_price": self._major(price_minor),
+                    "min_quantity": Decimal(0),
+                    "date_start": False,
+                    "date_end": date_end or False,
+                },
+            )
 
     def drop_next_call(self, model: str, method: str) -> None:
         """The next call of `model.method` is committed, then the connection is closed without an answer."""
@@ -251,21 +322,34 @@ class FakeOdoo(FakeServer):
         """The sale.orders (with their lines), all or those with that client_order_ref, oldest first."""
         with self.lock:
             db = self.db
-            orders = [o for o in sorted(db.tables["sale.order"].values(), key=lambda o: o["id"])
-                      if order_ref is None or o["client_order_ref"] == order_ref]
-            return [{**o, "lines": [dict(db.tables["sale.order.line"][i]) for i in o["_lines"]],
-                     "amount_total_minor": self._minor(self._amount_total(db, o))} for o in orders]
+            orders = [
+                o
+                for o in sorted(db.tables["sale.order"].values(), key=lambda o: o["id"])
+                if order_ref is None or o["client_order_ref"] == order_ref
+            ]
+            return [
+                {
+                    **o,
+                    "lines": [dict(db.tables["sale.order.line"][i]) for i in o["_lines"]],
+                    "amount_total_minor": self._minor(self._amount_total(db, o)),
+                }
+                for o in orders
+            ]
 
     def messages(self, order_ref: str) -> list[str]:
         with self.lock:
             ids = {o["id"] for o in self.db.tables["sale.order"].values() if o["client_order_ref"] == order_ref}
-            return [m["body"] for m in self.db.tables["mail.message"].values()
-                    if m["model"] == "sale.order" and m["res_id"] in ids]
+            return [
+                m["body"]
+                for m in self.db.tables["mail.message"].values()
+                if m["model"] == "sale.order" and m["res_id"] in ids
+            ]
 
     def order_counts(self) -> dict[str, int]:
         with self.lock:
-            return dict(Counter(o["client_order_ref"] for o in self.db.tables["sale.order"].values()
-                                if o["client_order_ref"]))
+            return dict(
+                Counter(o["client_order_ref"] for o in self.db.tables["sale.order"].values() if o["client_order_ref"])
+            )
 
     def order_total_minor(self, order_ref: str) -> int:
         orders = self.sale_orders(order_ref)
@@ -274,11 +358,21 @@ class FakeOdoo(FakeServer):
         return int(orders[0]["amount_total_minor"])
 
     def target_config(self, protocol: str | None = None) -> dict[str, Any]:
-        return {"kind": "odoo", "base_url": self.url, "database": self.db_name, "api_key": self.api_key,
-                "login": self.login, "protocol": protocol or ("json2" if self.version >= 19 else "jsonrpc"),
-                "timeout_seconds": 5, "partner_id": WALK_IN, "company_id": COMPANY, "location_id": SHOP_LOCATION,
-                "service_product_id": self.service_product_id, "open_item_product_id": self.open_item_product_id,
-                "languages": {"zh": "zh_CN", "en": "en_US"}}
+        return {
+            "kind": "odoo",
+            "base_url": self.url,
+            "database": self.db_name,
+            "api_key": self.api_key,
+            "login": self.login,
+            "protocol": protocol or ("json2" if self.version >= 19 else "jsonrpc"),
+            "timeout_seconds": 5,
+            "partner_id": WALK_IN,
+            "company_id": COMPANY,
+            "location_id": SHOP_LOCATION,
+            "service_product_id": self.service_product_id,
+            "open_item_product_id": self.open_item_product_id,
+            "languages": {"zh": "zh_CN", "en": "en_US"},
+        }
 
     def _major(self, minor: int) -> Decimal:
         return Decimal(minor).scaleb(-self.exponent)
@@ -301,8 +395,9 @@ class FakeOdoo(FakeServer):
         with self.lock:
             if self.rate_limit_next > 0:
                 self.rate_limit_next -= 1
-                return Reply(429, _error_body("werkzeug.exceptions.TooManyRequests", "Too Many Requests"),
-                             {"Retry-After": "1"})
+                return Reply(
+                    429, _error_body("werkzeug.exceptions.TooManyRequests", "Too Many Requests"), {"Retry-After": "1"}
+                )
         if request.path == "/json/2" or request.path.startswith("/json/2/"):
             if self.version < 19:
                 return Reply(404, HTML_404, {"Content-Type": "text/html; charset=utf-8"})
@@ -314,26 +409,36 @@ class FakeOdoo(FakeServer):
     def _json2(self, request: Request) -> Reply:
         parts = request.path.split("/")
         if request.method != "POST" or len(parts) != 5 or not parts[3] or not parts[4]:
-            return _json2_error(OdooError("werkzeug.exceptions.NotFound",
-                                          "Did you mean POST /json/2/<model>/<method>?", 404))
+            return _json2_error(
+                OdooError("werkzeug.exceptions.NotFound", "Did you mean POST /json/2/<model>/<method>?", 404)
+            )
         model, method = parts[3], parts[4]
         db_name = _header(request, "X-Odoo-Database")
         if db_name is None and len(self.dbs) == 1:
             db_name = self.db_name
         if db_name not in self.dbs:
-            return _json2_error(OdooError("werkzeug.exceptions.NotFound", "404 Not Found: no database selected"
-                                          if db_name is None else f"404 Not Found: database {db_name!r} not found", 404))
+            return _json2_error(
+                OdooError(
+                    "werkzeug.exceptions.NotFound",
+                    "404 Not Found: no database selected"
+                    if db_name is None
+                    else f"404 Not Found: database {db_name!r} not found",
+                    404,
+                )
+            )
         scheme, _, key = (_header(request, "Authorization") or "").partition(" ")
         if scheme.lower() != "bearer" or key.strip() not in self.api_keys:
             return _json2_error(OdooError("werkzeug.exceptions.Unauthorized", "Invalid apikey", 401))
         try:
             params = json.loads(request.body or b"{}", parse_float=Decimal)
         except ValueError as exc:
-            return _json2_error(OdooError("werkzeug.exceptions.BadRequest",
-                                          f"could not parse the body as json: {exc.args[0]}", 400))
+            return _json2_error(
+                OdooError("werkzeug.exceptions.BadRequest", f"could not parse the body as json: {exc.args[0]}", 400)
+            )
         if not isinstance(params, dict):
-            return _json2_error(OdooError("werkzeug.exceptions.BadRequest",
-                                          "could not parse the body, expecting a json object", 400))
+            return _json2_error(
+                OdooError("werkzeug.exceptions.BadRequest", "could not parse the body, expecting a json object", 400)
+            )
         ids = params.pop("ids", None) or []
         context = params.pop("context", None) or {}
         with self.lock:
@@ -341,8 +446,9 @@ class FakeOdoo(FakeServer):
             try:
                 func = self._method(model, method, not_found=404)
                 if method in API_MODEL and ids:
-                    raise OdooError("werkzeug.exceptions.UnprocessableEntity", f"cannot call {model}.{method} with ids",
-                                    422)
+                    raise OdooError(
+                        "werkzeug.exceptions.UnprocessableEntity", f"cannot call {model}.{method} with ids", 422
+                    )
                 records = Records(self.dbs[db_name], model, [int(i) for i in ids], context)
                 try:
                     inspect.signature(func).bind(records, **params)
@@ -352,7 +458,7 @@ class FakeOdoo(FakeServer):
                 try:
                     result = func(records, **params)
                 except Exception:
-                    records.db.rollback()   # the call's transaction
+                    records.db.rollback()  # the call's transaction
                     raise
             except OdooError as exc:
                 return _json2_error(exc, context)
@@ -406,19 +512,37 @@ class FakeOdoo(FakeServer):
                     records.db.rollback()
                     raise OdooError(f"builtins.{type(exc).__name__}", str(exc), 200) from None
                 self._maybe_drop(model, method_name)
-            if isinstance(result, _Ids):   # @api.returns: one record is its id over RPC
+            if isinstance(result, _Ids):  # @api.returns: one record is its id over RPC
                 result = result[0] if result.single else list(result)
             return Reply(200, {"jsonrpc": "2.0", "id": rpc_id, "result": _plain(result)})
         except OdooError as exc:
-            return Reply(200, {"jsonrpc": "2.0", "id": rpc_id, "error": {
-                "code": 200, "message": "Odoo Server Error",
-                "data": {"name": exc.name, "debug": _traceback(exc), "message": exc.message,
-                         "arguments": [exc.message], "context": {}}}})
+            return Reply(
+                200,
+                {
+                    "jsonrpc": "2.0",
+                    "id": rpc_id,
+                    "error": {
+                        "code": 200,
+                        "message": "Odoo Server Error",
+                        "data": {
+                            "name": exc.name,
+                            "debug": _traceback(exc),
+                            "message": exc.message,
+                            "arguments": [exc.message],
+                            "context": {},
+                        },
+                    },
+                },
+            )
 
     def _common(self, method: str, args: list[Any]) -> Any:
         if method == "version":
-            return {"server_version": f"{self.version}.0", "server_version_info": [self.version, 0, 0, "final", 0, ""],
-                    "server_serie": f"{self.version}.0", "protocol_version": 1}
+            return {
+                "server_version": f"{self.version}.0",
+                "server_version_info": [self.version, 0, 0, "final", 0, ""],
+                "server_serie": f"{self.version}.0",
+                "protocol_version": 1,
+            }
         if method in ("authenticate", "login"):
             db_name, login, password = args[0], args[1], args[2]
             self._check_db(db_name)
@@ -427,15 +551,19 @@ class FakeOdoo(FakeServer):
 
     def _check_db(self, db_name: Any) -> None:
         if db_name not in self.dbs:
-            raise OdooError("psycopg2.OperationalError",
-                            f'connection to server failed: FATAL:  database "{db_name}" does not exist', 200)
+            raise OdooError(
+                "psycopg2.OperationalError",
+                f'connection to server failed: FATAL:  database "{db_name}" does not exist',
+                200,
+            )
 
     def _method(self, model: str, method: str, *, not_found: int | None) -> Callable[..., Any]:
         if model not in FIELDS:
             raise OdooError("werkzeug.exceptions.NotFound", f"the model {model!r} does not exist", 404)
         if method.startswith("_"):
-            raise OdooError("odoo.exceptions.AccessError",
-                            f"Private methods (such as '{method}') cannot be called remotely.", 403)
+            raise OdooError(
+                "odoo.exceptions.AccessError", f"Private methods (such as '{method}') cannot be called remotely.", 403
+            )
         func = getattr(self, f"_m_{method}", None)
         if func is None or (method in SALE_ORDER_METHODS and model != "sale.order"):
             message = f"The method '{method}' does not exist on the model '{model}'"
@@ -450,19 +578,30 @@ class FakeOdoo(FakeServer):
             raise _Dropped()
 
     # -- the ORM methods ---------------------------------------------------------------------------------------
-    def _m_search_read(self, recs: Records, domain: list[Any] | None = None, fields: list[str] | None = None,
-                       offset: int = 0, limit: int | None = None, order: str | None = None, **read_kwargs: Any) -> Any:
+    def _m_search_read(
+        self,
+        recs: Records,
+        domain: list[Any] | None = None,
+        fields: list[str] | None = None,
+        offset: int = 0,
+        limit: int | None = None,
+        order: str | None = None,
+        **read_kwargs: Any,
+    ) -> Any:
         ids = self._search(recs, domain or [], offset, limit, order)
         return self._m_read(Records(recs.db, recs.model, ids, recs.context), fields, **read_kwargs)
 
-    def _m_search(self, recs: Records, domain: list[Any], offset: int = 0, limit: int | None = None,
-                  order: str | None = None) -> Any:
+    def _m_search(
+        self, recs: Records, domain: list[Any], offset: int = 0, limit: int | None = None, order: str | None = None
+    ) -> Any:
         return _Ids(self._search(recs, domain, offset, limit, order))
 
     def _m_search_count(self, recs: Records, domain: list[Any], limit: int | None = None) -> int:
         return len(self._search(recs, domain, 0, limit, None))
 
-    def _m_read(self, recs: Records, fields: list[str] | None = None, load: str = "_classic_read") -> list[dict[str, Any]]:
+    def _m_read(
+        self, recs: Records, fields: list[str] | None = None, load: str = "_classic_read"
+    ) -> list[dict[str, Any]]:
         known = self._fields(recs.model)
         wanted = list(fields) if fields else list(known)
         for name in wanted:
@@ -472,9 +611,12 @@ class FakeOdoo(FakeServer):
         rows = []
         for record_id in recs.ids:
             if record_id not in table:
-                raise OdooError("odoo.exceptions.MissingError",
-                                f"Record does not exist or has been deleted.\n(Record: {recs.model}({record_id},), "
-                                f"User: {self.uid})", 404)
+                raise OdooError(
+                    "odoo.exceptions.MissingError",
+                    f"Record does not exist or has been deleted.\n(Record: {recs.model}({record_id},), "
+                    f"User: {self.uid})",
+                    404,
+                )
             record = table[record_id]
             row: dict[str, Any] = {"id": record_id}
             for name in wanted:
@@ -489,8 +631,9 @@ class FakeOdoo(FakeServer):
             rows.append(row)
         return rows
 
-    def _m_fields_get(self, recs: Records, allfields: list[str] | None = None,
-                      attributes: list[str] | None = None) -> dict[str, Any]:
+    def _m_fields_get(
+        self, recs: Records, allfields: list[str] | None = None, attributes: list[str] | None = None
+    ) -> dict[str, Any]:
         result = {}
         for name, kind in self._fields(recs.model).items():
             if allfields and name not in allfields:
@@ -526,14 +669,28 @@ class FakeOdoo(FakeServer):
             o["state"] = "cancel"
         return True
 
-    def _m_message_post(self, recs: Records, *, body: str = "", subject: str | None = None,
-                        message_type: str = "notification", subtype_xmlid: str | None = None,
-                        **kwargs: Any) -> Any:
+    def _m_message_post(
+        self,
+        recs: Records,
+        *,
+        body: str = "",
+        subject: str | None = None,
+        message_type: str = "notification",
+        subtype_xmlid: str | None = None,
+        **kwargs: Any,
+    ) -> Any:
         if len(recs.ids) != 1:
             raise ValueError(f"Expected singleton: sale.order{tuple(recs.ids)}")
-        message_id = recs.db.insert("mail.message", {"model": "sale.order", "res_id": recs.ids[0],
-                                                     "body": html.escape(body), "message_type": message_type,
-                                                     "subtype_xmlid": subtype_xmlid or False})
+        message_id = recs.db.insert(
+            "mail.message",
+            {
+                "model": "sale.order",
+                "res_id": recs.ids[0],
+                "body": html.escape(body),
+                "message_type": message_type,
+                "subtype_xmlid": subtype_xmlid or False,
+            },
+        )
         return _Ids([message_id], single=True)
 
     # -- the ORM underneath ------------------------------------------------------------------------------------
@@ -557,12 +714,19 @@ class FakeOdoo(FakeServer):
         self._check_exists(db, "res.partner", vals.get("partner_id"), "Customer (partner_id)", required=True)
         for name, target in (("pricelist_id", "product.pricelist"), ("company_id", "res.company")):
             self._check_exists(db, target, vals.get(name), name, required=False)
-        values = {"name": "", "partner_id": vals["partner_id"], "client_order_ref": vals.get("client_order_ref") or False,
-                  "origin": vals.get("origin") or False,
-                  "date_order": vals.get("date_order") or datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S"),
-                  "state": "draft", "pricelist_id": vals.get("pricelist_id") or PRICELIST,
-                  "company_id": vals.get("company_id") or COMPANY, "locked": False, "note": vals.get("note") or False,
-                  "_lines": []}
+        values = {
+            "name": "",
+            "partner_id": vals["partner_id"],
+            "client_order_ref": vals.get("client_order_ref") or False,
+            "origin": vals.get("origin") or False,
+            "date_order": vals.get("date_order") or datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+            "state": "draft",
+            "pricelist_id": vals.get("pricelist_id") or PRICELIST,
+            "company_id": vals.get("company_id") or COMPANY,
+            "locked": False,
+            "note": vals.get("note") or False,
+            "_lines": [],
+        }
         order_id = db.insert("sale.order", values)
         db.tables["sale.order"][order_id]["name"] = f"S{order_id:05d}"
         for command in vals.get("order_line") or []:
@@ -576,11 +740,18 @@ class FakeOdoo(FakeServer):
                 self._check_exists(db, "product.product", line["product_id"], "Product (product_id)", required=True)
                 if "price_unit" not in line:
                     line["price_unit"] = db.tables["product.product"][line["product_id"]]["list_price"]
-            line_id = db.insert("sale.order.line", {
-                "order_id": order_id, "product_id": line.get("product_id") or False,
-                "product_uom_qty": Decimal(line.get("product_uom_qty", 1) if not line.get("display_type") else 0),
-                "price_unit": Decimal(line.get("price_unit") or 0), "name": line.get("name") or "",
-                "display_type": line.get("display_type") or False, "discount": Decimal(line.get("discount") or 0)})
+            line_id = db.insert(
+                "sale.order.line",
+                {
+                    "order_id": order_id,
+                    "product_id": line.get("product_id") or False,
+                    "product_uom_qty": Decimal(line.get("product_uom_qty", 1) if not line.get("display_type") else 0),
+                    "price_unit": Decimal(line.get("price_unit") or 0),
+                    "name": line.get("name") or "",
+                    "display_type": line.get("display_type") or False,
+                    "discount": Decimal(line.get("discount") or 0),
+                },
+            )
             db.tables["sale.order"][order_id]["_lines"].append(line_id)
         return order_id
 
@@ -590,19 +761,24 @@ class FakeOdoo(FakeServer):
         if not isinstance(value, int) or value not in db.tables[model]:
             raise validation_error(
                 "The operation cannot be completed:\n- Create/update: a mandatory field is not set.\n"
-                f"- Create/update: the record {value!r} of {model} does not exist.\n\nField: {label}")
+                f"- Create/update: the record {value!r} of {model} does not exist.\n\nField: {label}"
+            )
 
     def _search(self, recs: Records, domain: list[Any], offset: int, limit: int | None, order: str | None) -> list[int]:
         rows = list(recs.db.tables[recs.model].values())
-        if ("active" in self._fields(recs.model) and recs.context.get("active_test", True)
-                and not any(isinstance(t, list) and t and t[0] == "active" for t in domain)):
+        if (
+            "active" in self._fields(recs.model)
+            and recs.context.get("active_test", True)
+            and not any(isinstance(t, list) and t and t[0] == "active" for t in domain)
+        ):
             rows = [r for r in rows if r.get("active", True)]
         rows = [r for r in rows if self._match(recs, r, domain)]
         for part in reversed([p.split() for p in (order or "id").split(",") if p.strip()]):
             name, descending = part[0], len(part) > 1 and part[1].lower() == "desc"
-            rows.sort(key=lambda r: (self._value(recs, r, name) is False, self._sort_key(recs, r, name)),
-                      reverse=descending)
-        ids = [r["id"] for r in rows][int(offset or 0):]
+            rows.sort(
+                key=lambda r: (self._value(recs, r, name) is False, self._sort_key(recs, r, name)), reverse=descending
+            )
+        ids = [r["id"] for r in rows][int(offset or 0) :]
         return ids[:limit] if limit else ids
 
     def _sort_key(self, recs: Records, record: dict[str, Any], name: str) -> Any:
@@ -646,8 +822,14 @@ class FakeOdoo(FakeServer):
 
     def _amount_total(self, db: Database, order: dict[str, Any]) -> Decimal:
         lines = [db.tables["sale.order.line"][i] for i in order["_lines"]]
-        return sum((line["price_unit"] * line["product_uom_qty"] * (1 - line["discount"] / 100)
-                    for line in lines if not line["display_type"]), Decimal(0))
+        return sum(
+            (
+                line["price_unit"] * line["product_uom_qty"] * (1 - line["discount"] / 100)
+                for line in lines
+                if not line["display_type"]
+            ),
+            Decimal(0),
+        )
 
     def _display_name(self, recs: Records, model: str, record_id: int) -> str:
         record = recs.db.tables[model].get(record_id)
@@ -682,8 +864,11 @@ def _compare(value: Any, op: str, expected: Any) -> bool:
         if value is False:
             return False
         text, pattern = str(value), str(expected)
-        return pattern.lower() in text.lower() if op == "ilike" else (pattern in text if op == "like" else
-                                                                      pattern.lower() == text.lower())
+        return (
+            pattern.lower() in text.lower()
+            if op == "ilike"
+            else (pattern in text if op == "like" else pattern.lower() == text.lower())
+        )
     if value is False or expected is False:
         return False
     return {"<": value < expected, "<=": value <= expected, ">": value > expected, ">=": value >= expected}[op]
@@ -705,14 +890,22 @@ def _header(request: Request, name: str) -> str | None:
 
 
 def _traceback(exc: OdooError) -> str:
-    return f"Traceback (most recent call last):\n  File \"odoo/http.py\" (fake)\n{exc.name}: {exc.message}\n"
+    return f'Traceback (most recent call last):\n  File "odoo/http.py" (fake)\n{exc.name}: {exc.message}\n'
 
 
-def _error_body(name: str, message: str, status: int | None = None, context: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    return {"name": name, "message": message, "arguments": [message, status] if status else [message],
-            "context": dict(context or {}), "debug": f"Traceback (most recent call last):\n{name}: {message}\n"}
+def _error_body(
+    name: str, message: str, status: int | None = None, context: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    return {
+        "name": name,
+        "message": message,
+        "arguments": [message, status] if status else [message],
+        "context": dict(context or {}),
+        "debug": f"Traceback (most recent call last):\n{name}: {message}\n",
+    }
 
 
 def _json2_error(exc: OdooError, context: Mapping[str, Any] | None = None) -> Reply:
-    return Reply(exc.status, _error_body(exc.name, exc.message, exc.status if exc.name.startswith("werkzeug") else None,
-                                         context))
+    return Reply(
+        exc.status, _error_body(exc.name, exc.message, exc.status if exc.name.startswith("werkzeug") else None, context)
+    )

@@ -40,7 +40,7 @@ class Request:
 @dataclass
 class Reply:
     status: int
-    body: Any = None                       # JSON-encoded unless bytes
+    body: Any = None  # JSON-encoded unless bytes
     headers: dict[str, str] = field(default_factory=dict)
 
 

@@ -10,18 +10,21 @@ from printers.raster import BAND_ROWS, DOTS, ROW_DOTS, _glyph, decode_bands, dra
 from printers.render import BUZZER, COLUMNS, FEED_AND_CUT, INIT, layout
 from printers.virtual import StatusQueryParser
 
-TICKET = Document((
-    Line("A3", right="#42", size=2, bold=True),
-    Line("厨房 Kitchen", right="12:05"),
-    Line(rule=True),
-    Line("2 x 担担面 Dan dan noodles", size=2, bold=True),
-    Line("  微辣 / 加蛋"),
-    Line("  ! 不要葱", bold=True),
-    Line("1 x 宫保鸡丁（微辣）", right="￥48.00"),
-    Line("日本語：からあげ・カタカナ"),
-    Line(rule=True),
-    Line("备注 NOTE: 生日快乐，请慢一点上菜", bold=True),
-), buzzer=True)
+TICKET = Document(
+    (
+        Line("A3", right="#42", size=2, bold=True),
+        Line("厨房 Kitchen", right="12:05"),
+        Line(rule=True),
+        Line("2 x 担担面 Dan dan noodles", size=2, bold=True),
+        Line("  微辣 / 加蛋"),
+        Line("  ! 不要葱", bold=True),
+        Line("1 x 宫保鸡丁（微辣）", right="￥48.00"),
+        Line("日本語：からあげ・カタカナ"),
+        Line(rule=True),
+        Line("备注 NOTE: 生日快乐，请慢一点上菜", bold=True),
+    ),
+    buzzer=True,
+)
 
 
 def bands(data: bytes) -> list[tuple[int, int]]:
@@ -30,7 +33,7 @@ def bands(data: bytes) -> list[tuple[int, int]]:
     assert data.startswith(INIT)
     while data.startswith(b"\x1dv0", i):
         assert data[i + 3] == 0
-        row_bytes, rows = int.from_bytes(data[i + 4:i + 6], "little"), int.from_bytes(data[i + 6:i + 8], "little")
+        row_bytes, rows = int.from_bytes(data[i + 4 : i + 6], "little"), int.from_bytes(data[i + 6 : i + 8], "little")
         out.append((row_bytes, rows))
         i += 8 + row_bytes * rows
     return out
@@ -65,7 +68,7 @@ def test_rows_wrap_like_the_text_modes():
         image = draw(long, paper_mm=paper_mm)
         rows = len(layout(long.lines[0], COLUMNS[paper_mm])), len(layout(long.lines[1], COLUMNS[paper_mm]))
         assert image.size[1] == rows[0] * ROW_DOTS + rows[1] * 2 * ROW_DOTS
-    assert draw(long, paper_mm=80).size[1] == 2 * 30 + 5 * 60   # 80 hanzi columns in 48; 100 digits in 24
+    assert draw(long, paper_mm=80).size[1] == 2 * 30 + 5 * 60  # 80 hanzi columns in 48; 100 digits in 24
 
 
 def test_band_bits_are_one_for_black_msb_first():
@@ -100,21 +103,22 @@ def test_a_tall_ticket_goes_in_bands_of_at_most_255_rows():
 @pytest.mark.parametrize("paper_mm", [58, 80])
 def test_ink_where_text_is_and_none_where_it_is_not(paper_mm):
     width = DOTS[paper_mm]
-    doc = Document((Line("￥8", align="right"), Line(""), Line("中文", align="center"), Line("left 左"),
-                    Line(rule=True)))
+    doc = Document(
+        (Line("￥8", align="right"), Line(""), Line("中文", align="center"), Line("left 左"), Line(rule=True))
+    )
     image = decode_bands(render_raster(doc, paper_mm=paper_mm))
     assert image.size == (width, 5 * ROW_DOTS)
     first = (0, 0, width, ROW_DOTS)
-    assert ink(image, (width * 3 // 4, 0, width, ROW_DOTS)) > 50          # right-aligned: ink on the right
-    assert ink(image, (0, 0, width // 2, ROW_DOTS)) == 0                  # and none on the left half
-    assert ink(image, first) == ink(image, (width - 3 * 12, 0, width, ROW_DOTS))   # all in its 3 columns
-    assert ink(image, (0, ROW_DOTS, width, 2 * ROW_DOTS)) == 0            # an empty line stays white
+    assert ink(image, (width * 3 // 4, 0, width, ROW_DOTS)) > 50  # right-aligned: ink on the right
+    assert ink(image, (0, 0, width // 2, ROW_DOTS)) == 0  # and none on the left half
+    assert ink(image, first) == ink(image, (width - 3 * 12, 0, width, ROW_DOTS))  # all in its 3 columns
+    assert ink(image, (0, ROW_DOTS, width, 2 * ROW_DOTS)) == 0  # an empty line stays white
     centre = (0, 2 * ROW_DOTS, width, 3 * ROW_DOTS)
     assert ink(image, centre) == ink(image, (width // 2 - 24, 2 * ROW_DOTS, width // 2 + 24, 3 * ROW_DOTS)) > 50
-    assert ink(image, (0, 3 * ROW_DOTS, 7 * 12, 4 * ROW_DOTS)) > 50       # left-aligned: ink in its 7 columns
-    assert ink(image, (7 * 12, 3 * ROW_DOTS, width, 4 * ROW_DOTS)) == 0   # and nowhere after them
+    assert ink(image, (0, 3 * ROW_DOTS, 7 * 12, 4 * ROW_DOTS)) > 50  # left-aligned: ink in its 7 columns
+    assert ink(image, (7 * 12, 3 * ROW_DOTS, width, 4 * ROW_DOTS)) == 0  # and nowhere after them
     rule = (0, 4 * ROW_DOTS, width, 5 * ROW_DOTS)
-    assert ink(image, rule) == 2 * width                                  # a full-width line 2 dots thick
+    assert ink(image, rule) == 2 * width  # a full-width line 2 dots thick
     assert ink(image, (0, 4 * ROW_DOTS + 14, width, 4 * ROW_DOTS + 16)) == 2 * width
 
 
@@ -122,7 +126,7 @@ def test_right_column_lines_up_at_the_paper_edge():
     doc = Document((Line("宫保鸡丁", right="￥48.00"), Line("Kung pao chicken wwwmmm", right="x 2")))
     image = draw(doc, paper_mm=58)
     for row in range(2):
-        assert ink(image, (384 - 12, row * 30, 384, (row + 1) * 30)) > 10     # last column has ink
+        assert ink(image, (384 - 12, row * 30, 384, (row + 1) * 30)) > 10  # last column has ink
         assert ink(image, (384 - 12 * 8, row * 30, 384 - 12 * 7, (row + 1) * 30)) == 0  # the gap before prices
 
 
@@ -150,19 +154,19 @@ def cell(ch: str) -> bytes:
 
 
 def test_chinese_yen_full_width_punctuation_and_kana_draw_real_glyphs():
-    notdef = cell("\ue000")                        # a private-use character: the font's tofu box
-    assert cell("\U000f0000") == notdef            # (any character the font lacks draws the same box)
+    notdef = cell("\ue000")  # a private-use character: the font's tofu box
+    assert cell("\U000f0000") == notdef  # (any character the font lacks draws the same box)
     glyphs = {ch: cell(ch) for ch in "宫保鸡丁担面中文￥（），。：カタかあ"}
     for ch, bits in glyphs.items():
         assert bits != notdef, f"{ch!r} drew the notdef box"
         assert sum(bin(b).count("1") for b in bits) > 10, f"{ch!r} drew (almost) no ink"
-    assert len(set(glyphs.values())) == len(glyphs)   # every one different
+    assert len(set(glyphs.values())) == len(glyphs)  # every one different
     test_page = draw(PrinterTestPage("kitchen-1", 48).document())
     assert ink(test_page, (0, 0, 576, test_page.size[1])) > 5000
 
 
 def test_width_of_a_row_matches_its_display_width():
-    image = draw(Document((Line("宫保鸡丁"),)), paper_mm=80)   # 8 columns = 96 dots
+    image = draw(Document((Line("宫保鸡丁"),)), paper_mm=80)  # 8 columns = 96 dots
     assert ink(image, (0, 0, 96, 30)) > 100 and ink(image, (96, 0, 576, 30)) == 0
 
 
@@ -171,7 +175,7 @@ def test_bytes_start_with_init_and_end_with_buzzer_and_cut():
     assert data.startswith(INIT + b"\x1dv0\x00")
     assert data.endswith(BUZZER + FEED_AND_CUT)
     quiet = render_raster(Document(TICKET.lines, cut=False, buzzer=False))
-    assert not quiet.endswith(FEED_AND_CUT) and BUZZER not in quiet[-len(BUZZER) - 8:]
+    assert not quiet.endswith(FEED_AND_CUT) and BUZZER not in quiet[-len(BUZZER) - 8 :]
     assert quiet == INIT + raster_bands(draw(TICKET))
     assert render_raster(Document(TICKET.lines, cut=True, buzzer=False)) == quiet + FEED_AND_CUT
     assert len(data) == len(INIT) + 8 * len(bands(data)) + 72 * draw(TICKET).size[1] + len(BUZZER + FEED_AND_CUT)
@@ -206,24 +210,25 @@ def test_unknown_paper_is_refused():
 
 def test_image_bytes_never_spell_a_status_query():
     # DLE EOT n (10 04 01..04) is answered by printers even inside image data: one dot more breaks it.
-    bits = bytes([0x10, 0x04, 0x01, 0x10, 0x04, 0x05, 0x00, 0x10, 0x04])   # 3 rows of 24 dots
+    bits = bytes([0x10, 0x04, 0x01, 0x10, 0x04, 0x05, 0x00, 0x10, 0x04])  # 3 rows of 24 dots
     image = Image.frombytes("1", (24, 3), bytes(255 - b for b in bits))
     data = raster_bands(image)
     assert data[8:] == bytes([0x10, 0x0C, 0x01, 0x10, 0x04, 0x05, 0x00, 0x10, 0x04])
     decoded = decode_bands(data)
-    assert ink(decoded, (0, 0, 24, 3)) == ink(image, (0, 0, 24, 3)) + 1     # one dot added, none lost
+    assert ink(decoded, (0, 0, 24, 3)) == ink(image, (0, 0, 24, 3)) + 1  # one dot added, none lost
     for doc in (TICKET, PrinterTestPage("kitchen-1", 48).document()):
         for paper_mm in (58, 80):
             assert StatusQueryParser().feed(render_raster(doc, paper_mm=paper_mm)) == [
-                render_raster(doc, paper_mm=paper_mm)]
+                render_raster(doc, paper_mm=paper_mm)
+            ]
 
 
 def test_a_drawn_ticket_is_already_free_of_status_queries(monkeypatch):
     mask = Image.new("1", (24, 30), 0)
-    for x in (3, 13, 23):           # dots spelling 10 04 01 in the first 24 dots of a row
+    for x in (3, 13, 23):  # dots spelling 10 04 01 in the first 24 dots of a row
         mask.putpixel((x, 5), 1)
     monkeypatch.setattr("printers.raster._glyph", lambda *args: mask)
     doc = Document((Line("宫"),))
     image = draw(doc)
-    assert image.tobytes()[5 * 72:5 * 72 + 3] == bytes(255 - b for b in (0x10, 0x0C, 0x01))
+    assert image.tobytes()[5 * 72 : 5 * 72 + 3] == bytes(255 - b for b in (0x10, 0x0C, 0x01))
     assert decode_bands(render_raster(doc)).tobytes() == image.tobytes()

@@ -11,8 +11,14 @@ from printers.render import BUZZER, FEED_AND_CUT, INIT
 
 @pytest.mark.parametrize("paper_mm,width", [(58, 384), (80, 576)])
 def test_bands_decode_to_the_drawn_ticket(paper_mm, width):
-    doc = Document((Line("A3", right="#42", size=2, bold=True), Line("2 x 宫保鸡丁（微辣）", right="￥96.00"),
-                    Line("からあげ"), Line(rule=True)))
+    doc = Document(
+        (
+            Line("A3", right="#42", size=2, bold=True),
+            Line("2 x 宫保鸡丁（微辣）", right="￥96.00"),
+            Line("からあげ"),
+            Line(rule=True),
+        )
+    )
     data = render_raster(doc, paper_mm=paper_mm)
     assert data.startswith(INIT) and data.endswith(FEED_AND_CUT) and BUZZER not in data
     image = decode_bands(data)
@@ -25,10 +31,10 @@ def test_ink_only_where_text_is():
     w, h = image.size
     third = h // 3
     first, middle = image.crop((0, 0, w, third)), image.crop((0, third, w, 2 * third))
-    assert first.crop((3 * w // 4, 0, w, third)).getextrema()[0] == 0      # ink at the right of row 1
-    assert first.crop((0, 0, w // 2, third)).getextrema() == (255, 255)   # none on its left
-    assert middle.getextrema() == (255, 255)                              # the empty line is white
-    assert image.crop((0, 2 * third, w // 4, h)).getextrema()[0] == 0      # 左 on the left of row 3
+    assert first.crop((3 * w // 4, 0, w, third)).getextrema()[0] == 0  # ink at the right of row 1
+    assert first.crop((0, 0, w // 2, third)).getextrema() == (255, 255)  # none on its left
+    assert middle.getextrema() == (255, 255)  # the empty line is white
+    assert image.crop((0, 2 * third, w // 4, h)).getextrema()[0] == 0  # 左 on the left of row 3
 
 
 def test_long_tickets_come_in_bands_of_at_most_255_rows():

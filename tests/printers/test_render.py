@@ -14,22 +14,51 @@ from printers.render import chinese_sections, display_width, render, wrap
 GOLDEN = Path(__file__).resolve().parents[1] / "fixtures" / "printers"
 
 ORDER = {
-    "id": 7, "ticket_no": 42, "table": "A3", "channel": "lan", "created_at": "2026-11-21T04:05:00.000000Z",
-    "note": "生日\x1b@快乐，请慢一点上菜", "lines": [
-        {"line_no": 1, "names": {"zh": "担担面", "en": "Dan dan noodles"}, "variant_names": None,
-         "options": [{"names": {"zh": "微辣", "en": "Mild"}}, {"names": {"zh": "加蛋", "en": "Egg"}}],
-         "quantity": 2, "note": "不要葱\x1dV\x00", "station": "kitchen", "status": "active"},
-        {"line_no": 2, "names": {"zh": "柠檬茶", "en": "Lemon tea"}, "variant_names": {"zh": "大杯", "en": "Large"},
-         "options": [], "quantity": 1, "note": "", "station": "bar", "status": "active"},
-        {"line_no": 3, "names": {"zh": "红烧肉（五花）", "en": "Red-braised pork"}, "variant_names": None,
-         "options": [], "quantity": 1, "note": "", "station": "kitchen", "status": "voided"},
+    "id": 7,
+    "ticket_no": 42,
+    "table": "A3",
+    "channel": "lan",
+    "created_at": "2026-11-21T04:05:00.000000Z",
+    "note": "生日\x1b@快乐，请慢一点上菜",
+    "lines": [
+        {
+            "line_no": 1,
+            "names": {"zh": "担担面", "en": "Dan dan noodles"},
+            "variant_names": None,
+            "options": [{"names": {"zh": "微辣", "en": "Mild"}}, {"names": {"zh": "加蛋", "en": "Egg"}}],
+            "quantity": 2,
+            "note": "不要葱\x1dV\x00",
+            "station": "kitchen",
+            "status": "active",
+        },
+        {
+            "line_no": 2,
+            "names": {"zh": "柠檬茶", "en": "Lemon tea"},
+            "variant_names": {"zh": "大杯", "en": "Large"},
+            "options": [],
+            "quantity": 1,
+            "note": "",
+            "station": "bar",
+            "status": "active",
+        },
+        {
+            "line_no": 3,
+            "names": {"zh": "红烧肉（五花）", "en": "Red-braised pork"},
+            "variant_names": None,
+            "options": [],
+            "quantity": 1,
+            "note": "",
+            "station": "kitchen",
+            "status": "voided",
+        },
     ],
 }
 
 
 def ticket(**kw):
-    return kitchen_ticket(ORDER, "kitchen", lang="zh", timezone="Asia/Shanghai",
-                          station_names={"kitchen": "厨房 Kitchen"}, **kw)
+    return kitchen_ticket(
+        ORDER, "kitchen", lang="zh", timezone="Asia/Shanghai", station_names={"kitchen": "厨房 Kitchen"}, **kw
+    )
 
 
 def test_display_width_counts_a_hanzi_as_two_columns():
@@ -73,8 +102,11 @@ def test_diner_text_cannot_inject_printer_commands():
 @pytest.mark.parametrize("mode", ["gb18030", "codepage"])
 def test_rows_fit_the_paper(paper_mm, columns, mode):
     order = dict(ORDER, table="Terrace table 12 by the window")
-    data = render(kitchen_ticket(order, "kitchen", lang="en" if mode == "codepage" else "zh",
-                                 timezone="Asia/Shanghai"), paper_mm=paper_mm, mode=mode)
+    data = render(
+        kitchen_ticket(order, "kitchen", lang="en" if mode == "codepage" else "zh", timezone="Asia/Shanghai"),
+        paper_mm=paper_mm,
+        mode=mode,
+    )
     rows, _ = printed_rows(data)
     for row in rows:
         assert display_width(row.text) * row.size <= columns, row
@@ -88,8 +120,9 @@ def test_the_ticket_says_what_the_kitchen_needs():
     texts = [r.text for r in rows]
     assert any(t.startswith("厨房 Kitchen") and t.endswith("12:05") for t in texts)  # local time, Shanghai
     assert any("微辣 / 加蛋" in t for t in texts)
-    staff = printed_rows(render(kitchen_ticket(dict(ORDER, channel="staff"), "kitchen", lang="zh",
-                                               timezone="Asia/Shanghai")))[0]
+    staff = printed_rows(
+        render(kitchen_ticket(dict(ORDER, channel="staff"), "kitchen", lang="zh", timezone="Asia/Shanghai"))
+    )[0]
     assert any("STAFF" in r.text for r in staff)
 
 
@@ -97,9 +130,16 @@ def test_the_ticket_says_what_the_kitchen_needs():
 @pytest.mark.parametrize("mode", ["gb18030", "codepage"])
 def test_golden_bytes(paper_mm, mode):
     """The exact bytes, recorded once and checked by eye on paper; TABLEBOX_UPDATE_GOLDEN=1 records again."""
-    doc = Document((Line("A3", right="#42", size=2, bold=True), Line("厨房 Kitchen", right="12:05"), Line(rule=True),
-                    Line("2 x 担担面 Dan dan noodles", size=2, bold=True), Line("  微辣 / 加蛋"),
-                    Line("¥31.00", align="right")))
+    doc = Document(
+        (
+            Line("A3", right="#42", size=2, bold=True),
+            Line("厨房 Kitchen", right="12:05"),
+            Line(rule=True),
+            Line("2 x 担担面 Dan dan noodles", size=2, bold=True),
+            Line("  微辣 / 加蛋"),
+            Line("¥31.00", align="right"),
+        )
+    )
     data = render(doc, paper_mm=paper_mm, mode=mode)
     path = GOLDEN / f"ticket-{mode}-{paper_mm}mm.bin"
     if os.environ.get("TABLEBOX_UPDATE_GOLDEN") or not path.exists():

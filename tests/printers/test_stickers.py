@@ -9,12 +9,12 @@ import pytest
 import zxingcpp
 from PIL import Image, PdfParser
 
-from appliance.settings import public_base_url
 from appliance.db.connection import open_connection
 from appliance.db.store_settings import load_store_settings
 from appliance.db.tables import get_table, list_tables, rekey_table, resolve_token, table_url
 from appliance.domain.errors import DomainError
 from appliance.domain.printing import StickerInfo, WifiInfo, wifi_payload
+from appliance.settings import public_base_url
 from appliance.store import read_secret
 from printers.stickers import qr_image, qr_matrix, sheet_pages, sticker_image, store_stickers, write_sheet
 from tests.conftest import token_for
@@ -34,7 +34,7 @@ def read_wifi(payload: str) -> dict[str, str]:
     assert payload.startswith("WIFI:") and payload.endswith(";;")
     fields: dict[str, str] = {}
     key, value, escaped, in_value = "", "", False, False
-    for ch in payload[len("WIFI:"):-1]:
+    for ch in payload[len("WIFI:") : -1]:
         if escaped:
             value, escaped = value + ch, False
         elif ch == "\\":
@@ -111,7 +111,8 @@ def test_a_wifi_sticker_carries_both_codes():
     assert read_wifi(found[1].text)["P"] == 'se;cret"pass'
     # The Wi-Fi code is the smaller one, so the table's code is the obvious one to scan.
     assert found[1].position.top_right.x - found[1].position.top_left.x < (
-        found[0].position.top_right.x - found[0].position.top_left.x)
+        found[0].position.top_right.x - found[0].position.top_left.x
+    )
     assert image.height > sticker_image(INFO).height
 
 

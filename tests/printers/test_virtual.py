@@ -14,14 +14,22 @@ from printers.virtual import PrinterState, StatusQueryParser, VirtualPrinter, Vi
 # The table from a real Epson-compatible emulator, written out again here rather than read from the module,
 # so a typo there cannot agree with itself.
 EXPECTED_STATUS = {
-    (PrinterState.READY, 1): 0x12, (PrinterState.READY, 2): 0x12,
-    (PrinterState.READY, 3): 0x12, (PrinterState.READY, 4): 0x12,
-    (PrinterState.PAPER_NEAR_END, 1): 0x12, (PrinterState.PAPER_NEAR_END, 2): 0x12,
-    (PrinterState.PAPER_NEAR_END, 3): 0x12, (PrinterState.PAPER_NEAR_END, 4): 0x1E,
-    (PrinterState.PAPER_OUT, 1): 0x1A, (PrinterState.PAPER_OUT, 2): 0x32,
-    (PrinterState.PAPER_OUT, 3): 0x12, (PrinterState.PAPER_OUT, 4): 0x7E,
-    (PrinterState.COVER_OPEN, 1): 0x1A, (PrinterState.COVER_OPEN, 2): 0x16,
-    (PrinterState.COVER_OPEN, 3): 0x12, (PrinterState.COVER_OPEN, 4): 0x12,
+    (PrinterState.READY, 1): 0x12,
+    (PrinterState.READY, 2): 0x12,
+    (PrinterState.READY, 3): 0x12,
+    (PrinterState.READY, 4): 0x12,
+    (PrinterState.PAPER_NEAR_END, 1): 0x12,
+    (PrinterState.PAPER_NEAR_END, 2): 0x12,
+    (PrinterState.PAPER_NEAR_END, 3): 0x12,
+    (PrinterState.PAPER_NEAR_END, 4): 0x1E,
+    (PrinterState.PAPER_OUT, 1): 0x1A,
+    (PrinterState.PAPER_OUT, 2): 0x32,
+    (PrinterState.PAPER_OUT, 3): 0x12,
+    (PrinterState.PAPER_OUT, 4): 0x7E,
+    (PrinterState.COVER_OPEN, 1): 0x1A,
+    (PrinterState.COVER_OPEN, 2): 0x16,
+    (PrinterState.COVER_OPEN, 3): 0x12,
+    (PrinterState.COVER_OPEN, 4): 0x12,
 }
 
 
@@ -73,8 +81,9 @@ def test_a_query_inside_a_job_is_answered_and_left_out_of_the_print_data(printer
 @pytest.mark.parametrize("n", [1, 2, 3, 4])
 @pytest.mark.parametrize("state", list(PrinterState))
 @pytest.mark.parametrize("split", [False, True], ids=["whole", "split"])
-def test_each_status_query_answers_the_emulator_byte(printer: VirtualPrinter, state: PrinterState, n: int,
-                                                     split: bool) -> None:
+def test_each_status_query_answers_the_emulator_byte(
+    printer: VirtualPrinter, state: PrinterState, n: int, split: bool
+) -> None:
     printer.state = state
     with connect(printer) as client:
         if split:
@@ -98,7 +107,7 @@ def test_the_parser_finds_a_query_split_at_every_position() -> None:
             pieces: list[bytes | int] = []
             for chunk in (stream[:cut], stream[cut:]):
                 for i in range(0, len(chunk), step):
-                    pieces += parser.feed(chunk[i:i + step])
+                    pieces += parser.feed(chunk[i : i + step])
             data = b"".join(p for p in pieces if isinstance(p, bytes)) + parser.flush()
             assert data == expected_data, (cut, step)
             assert [p for p in pieces if isinstance(p, int)] == [2, 3], (cut, step)
@@ -145,7 +154,7 @@ def send_until_failure(client: socket.socket, job: bytes) -> str:
     """How the client saw the job end: "reset" (an error), "closed" (EOF), or "finished" (never cut off)."""
     try:
         for i in range(0, len(job), 16384):
-            client.sendall(job[i:i + 16384])
+            client.sendall(job[i : i + 16384])
         # Everything may have fit into socket buffers before the reset came back; the read shows it.
         return "closed" if client.recv(1) == b"" else "finished"
     except (ConnectionResetError, BrokenPipeError):

@@ -47,8 +47,10 @@ def place(conn, n=1, items=("har_gow",), table="A1"):
     orders = []
     with write_transaction(conn):  # one transaction for the lot, as the writer's group commit would
         for _ in range(n):
-            request = OrderRequest(client_key=f"k{len(orders)}-{threading.get_ident()}-{id(cache)}-{_}xxxx"[:64],
-                                   lines=tuple(CartLine(i, 1) for i in ids))
+            request = OrderRequest(
+                client_key=f"k{len(orders)}-{threading.get_ident()}-{id(cache)}-{_}xxxx"[:64],
+                lines=tuple(CartLine(i, 1) for i in ids),
+            )
             orders.append(submit_order(conn, tables[table], request, cache).order)
     return orders
 
@@ -215,8 +217,22 @@ def test_stickers_print_on_a_receipt_printer_and_scan_back(settings, shop, print
     from printers.raster import decode_bands
     from tests.conftest import token_for
 
-    assert main(["stickers", "--data-dir", str(settings.data_dir), "--public-base-url", "http://box.test:8080",
-                 "--table", "A2", "--print", "kitchen"]) == 0
+    assert (
+        main(
+            [
+                "stickers",
+                "--data-dir",
+                str(settings.data_dir),
+                "--public-base-url",
+                "http://box.test:8080",
+                "--table",
+                "A2",
+                "--print",
+                "kitchen",
+            ]
+        )
+        == 0
+    )
     with worker(settings):
         assert printers["kitchen"].wait_for(lambda b: TICKET_END in b)
         assert settle(shop, {"printed": 1})
@@ -233,7 +249,7 @@ def test_the_bill_of_a_visit(settings, shop, printers):
 
     with shop:
         set_store_setting(shop, "service_charge_bp", 1000)
-    kept = place(shop, items=("har_gow", "seasonal_greens"))[0]   # 32.00 + 28.00
+    kept = place(shop, items=("har_gow", "seasonal_greens"))[0]  # 32.00 + 28.00
     gone = place(shop, items=("mineral_water",))[0]
     with shop:
         change_status(shop, gone["id"], OrderStatus.CANCELLED, Actor.STAFF)
@@ -271,8 +287,10 @@ def test_a_device_file_printer(settings, shop, tmp_path):
 
 def test_a_job_that_cannot_be_drawn_fails_alone(settings, shop, printers):
     with shop:
-        shop.execute("INSERT INTO print_jobs (station, kind, printer, payload, created_at)"
-                     " VALUES ('', 'sticker', 'kitchen', '{\"broken\": true}', 'now')")
+        shop.execute(
+            "INSERT INTO print_jobs (station, kind, printer, payload, created_at)"
+            " VALUES ('', 'sticker', 'kitchen', '{\"broken\": true}', 'now')"
+        )
     place(shop)
     with worker(settings):
         assert printers["kitchen"].wait_for(lambda b: TICKET_END in b)

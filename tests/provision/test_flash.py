@@ -23,16 +23,21 @@ FIRSTRUN = REPO / "provision" / "firstboot" / "firstrun.sh"
 FIRSTBOOT_UNIT = REPO / "provision" / "firstboot" / "tablebox-firstboot.service"
 
 MIB = 1024 * 1024
-BOOT_START = 2048          # sectors, as on Raspberry Pi OS images (4 MiB there; 1 MiB here)
-BOOT_SECTORS = 73728       # 36 MiB: enough clusters for FAT32 with one sector per cluster
+BOOT_START = 2048  # sectors, as on Raspberry Pi OS images (4 MiB there; 1 MiB here)
+BOOT_SECTORS = 73728  # 36 MiB: enough clusters for FAT32 with one sector per cluster
 BOOT_OFFSET = BOOT_START * 512
-RUN_ARGS = ("systemd.run=/boot/firmware/firstrun.sh systemd.run_success_action=reboot "
-            "systemd.unit=kernel-command-line.target")
-CMDLINE = ("console=serial0,115200 console=tty1 root=PARTUUID=4e639091-02 rootfstype=ext4 fsck.repair=yes "
-           "rootwait quiet init=/usr/lib/raspberrypi-sys-mods/firstboot\n")
-PROVISION_COMMAND = ("bash /boot/firmware/tablebox/provision/provision.sh --unattended "
-                     "--config /boot/firmware/tablebox/tablebox.toml "
-                     "--source /boot/firmware/tablebox/tablebox-src.tar.gz")
+RUN_ARGS = (
+    "systemd.run=/boot/firmware/firstrun.sh systemd.run_success_action=reboot systemd.unit=kernel-command-line.target"
+)
+CMDLINE = (
+    "console=serial0,115200 console=tty1 root=PARTUUID=4e639091-02 rootfstype=ext4 fsck.repair=yes "
+    "rootwait quiet init=/usr/lib/raspberrypi-sys-mods/firstboot\n"
+)
+PROVISION_COMMAND = (
+    "bash /boot/firmware/tablebox/provision/provision.sh --unattended "
+    "--config /boot/firmware/tablebox/tablebox.toml "
+    "--source /boot/firmware/tablebox/tablebox-src.tar.gz"
+)
 CONFIG = """\
 port = 8080
 
@@ -76,7 +81,7 @@ exit 0
 
 # Wi-Fi values that would break anything that pastes them into shell code or a config file unescaped.
 NASTY_SSID = 'Tea "House" $(reboot)'
-NASTY_PASSWORD = "it's \"$HOME\" \\ `id` ;ok"
+NASTY_PASSWORD = 'it\'s "$HOME" \\ `id` ;ok'
 # The shape of the network-config on Raspberry Pi OS cloud-init images: Ethernet set up, Wi-Fi in comments.
 NETWORK_CONFIG = """\
 # netplan configuration that cloud-init applies at first boot.
@@ -100,8 +105,13 @@ network:
 
 
 def run(*cmd: str | Path, env: dict[str, str] | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "MTOOLS_SKIP_CHECK": "1", **(env or {})})
+    done = subprocess.run(
+        [str(c) for c in cmd],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "MTOOLS_SKIP_CHECK": "1", **(env or {})},
+    )
     if check:
         assert done.returncode == 0, done.stdout + done.stderr
     return done
@@ -127,8 +137,12 @@ def boot(image: Path) -> str:
 
 
 def mtype(image: Path, name: str) -> bytes:
-    done = subprocess.run(["mtype", "-i", boot(image), f"::/{name}"], capture_output=True, timeout=60,
-                          env={**os.environ, "MTOOLS_SKIP_CHECK": "1"})
+    done = subprocess.run(
+        ["mtype", "-i", boot(image), f"::/{name}"],
+        capture_output=True,
+        timeout=60,
+        env={**os.environ, "MTOOLS_SKIP_CHECK": "1"},
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -139,8 +153,9 @@ def listing(image: Path) -> set[str]:
     return {line.removeprefix("::/") for line in out.splitlines() if line.strip()}
 
 
-def flash(image: Path, target: Path, config: Path, *extra: str, env: dict[str, str] | None = None,
-          script: Path = FLASH) -> subprocess.CompletedProcess[str]:
+def flash(
+    image: Path, target: Path, config: Path, *extra: str, env: dict[str, str] | None = None, script: Path = FLASH
+) -> subprocess.CompletedProcess[str]:
     return run("bash", script, image, target, "--config", config, "--yes", *extra, env=env, check=False)
 
 
@@ -200,7 +215,7 @@ def test_a_bookworm_image_gets_the_settings_the_scripts_the_source_and_firstrun(
     image_bytes, out_bytes = plain_image.read_bytes(), out.read_bytes()
     assert len(out_bytes) == len(image_bytes)
     assert out_bytes[:512] == image_bytes[:512]
-    assert out_bytes[(BOOT_START + BOOT_SECTORS) * 512:] == image_bytes[(BOOT_START + BOOT_SECTORS) * 512:]
+    assert out_bytes[(BOOT_START + BOOT_SECTORS) * 512 :] == image_bytes[(BOOT_START + BOOT_SECTORS) * 512 :]
     if not shutil.which("pv"):
         assert "copied" in done.stderr  # dd's progress line
 
@@ -216,8 +231,10 @@ def test_an_xz_image_is_decompressed_on_the_fly(tmp_path, plain_image, config):
 
 
 def test_a_cloud_init_image_gets_a_runcmd_entry_and_keeps_its_users(tmp_path, config):
-    image = make_image(tmp_path / "raspios-trixie.img",
-                       {"cmdline.txt": CMDLINE, "user-data": USER_DATA, "meta-data": "instance-id: rpios\n"})
+    image = make_image(
+        tmp_path / "raspios-trixie.img",
+        {"cmdline.txt": CMDLINE, "user-data": USER_DATA, "meta-data": "instance-id: rpios\n"},
+    )
     out = tmp_path / "card.img"
     done = flash(image, out, config)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -257,8 +274,10 @@ def test_adding_the_first_boot_files_twice_changes_nothing_more(tmp_path, plain_
     out = tmp_path / "card.img"
     assert flash(plain_image, out, config).returncode == 0
     first = listing(out)
-    steps = (f'source "{FLASH}"; WORK=$(mktemp -d); cp -r "$0" "$WORK/tablebox"; BOOT="$1"; '
-             'copy_tablebox_folder; install_first_boot; rm -rf "$WORK"')
+    steps = (
+        f'source "{FLASH}"; WORK=$(mktemp -d); cp -r "$0" "$WORK/tablebox"; BOOT="$1"; '
+        'copy_tablebox_folder; install_first_boot; rm -rf "$WORK"'
+    )
     staged = tmp_path / "stage"
     staged.mkdir()
     (staged / "tablebox.toml").write_text(CONFIG, "utf-8")
@@ -286,13 +305,16 @@ def test_the_image_itself_is_refused_as_target(tmp_path, plain_image, config):
     assert digest(plain_image) == before
 
 
-@pytest.mark.parametrize(("settings", "message"), [
-    ('[provision\nstore_name = "x"\n', "is not valid TOML"),
-    ('port = 8080\n', "has no [provision] table"),
-    ('[provision]\nhostname = "box"\n', "store_name is missing or empty"),
-    ('[provision]\nstore_name = "  "\n', "store_name is missing or empty"),
-    ('[provision]\nstore_name = "x"\nwifi_pasword = "typo"\n', "would be refused by provision.sh"),
-])
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ('[provision\nstore_name = "x"\n', "is not valid TOML"),
+        ("port = 8080\n", "has no [provision] table"),
+        ('[provision]\nhostname = "box"\n', "store_name is missing or empty"),
+        ('[provision]\nstore_name = "  "\n', "store_name is missing or empty"),
+        ('[provision]\nstore_name = "x"\nwifi_pasword = "typo"\n', "would be refused by provision.sh"),
+    ],
+)
 def test_bad_settings_are_refused_before_anything_is_written(tmp_path, plain_image, settings, message):
     if "provision.sh" in message and not (REPO / "provision" / "lib" / "render_config.py").exists():
         pytest.skip("provision/lib/render_config.py is not there yet")
@@ -323,8 +345,10 @@ def test_a_failure_after_writing_removes_the_half_made_output(tmp_path, config):
 
 
 def test_an_imager_firstrun_is_kept_and_run_first(tmp_path, config):
-    image = make_image(tmp_path / "customised.img", {"cmdline.txt": CMDLINE.rstrip("\n") + " " + RUN_ARGS + "\n",
-                                                     "firstrun.sh": IMAGER_FIRSTRUN})
+    image = make_image(
+        tmp_path / "customised.img",
+        {"cmdline.txt": CMDLINE.rstrip("\n") + " " + RUN_ARGS + "\n", "firstrun.sh": IMAGER_FIRSTRUN},
+    )
     out = tmp_path / "card.img"
     done = flash(image, out, config)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -334,8 +358,9 @@ def test_an_imager_firstrun_is_kept_and_run_first(tmp_path, config):
 
 
 def test_another_first_boot_script_in_cmdline_is_refused(tmp_path, config):
-    image = make_image(tmp_path / "other-hook.img",
-                       {"cmdline.txt": CMDLINE.rstrip("\n") + " systemd.run=/boot/firmware/other.sh\n"})
+    image = make_image(
+        tmp_path / "other-hook.img", {"cmdline.txt": CMDLINE.rstrip("\n") + " systemd.run=/boot/firmware/other.sh\n"}
+    )
     done = flash(image, tmp_path / "card.img", config)
     assert done.returncode == 1 and "already starts another first-boot script" in done.stderr
 
@@ -358,8 +383,13 @@ def test_without_git_the_source_is_the_folder_without_local_state(tmp_path, plai
     (repo / "pyproject.toml").write_text("[project]\nname = 'tablebox'\n")
     (repo / "appliance").mkdir()
     (repo / "appliance" / "cli.py").write_text("")
-    for junk in (".venv/bin/python", "tablebox-data/store.secret", "appliance/__pycache__/cli.pyc",
-                 "test-artifacts/shot.png", "raspios.img"):
+    for junk in (
+        ".venv/bin/python",
+        "tablebox-data/store.secret",
+        "appliance/__pycache__/cli.pyc",
+        "test-artifacts/shot.png",
+        "raspios.img",
+    ):
         (repo / junk).parent.mkdir(parents=True, exist_ok=True)
         (repo / junk).write_text("x")
     out = tmp_path / "card.img"
@@ -375,8 +405,19 @@ def test_without_git_the_source_is_the_folder_without_local_state(tmp_path, plai
 
 # The refusal of system disks, through the sourced functions, against a fake /sys and /proc/mounts.
 
-def fake_disk(sys_root: Path, name: str, *, size_gb: float = 32, removable: int = 0, bus: str = "usb",
-              parts: int = 2, ro: int = 0, mmc_type: str | None = None, holders: tuple[str, ...] = ()) -> None:
+
+def fake_disk(
+    sys_root: Path,
+    name: str,
+    *,
+    size_gb: float = 32,
+    removable: int = 0,
+    bus: str = "usb",
+    parts: int = 2,
+    ro: int = 0,
+    mmc_type: str | None = None,
+    holders: tuple[str, ...] = (),
+) -> None:
     device = sys_root / "devices" / "pci0000:00" / bus / "host0" / name
     device.mkdir(parents=True)
     if mmc_type:
@@ -405,24 +446,36 @@ proc /proc proc rw 0 0
 """
 
 
-@pytest.mark.parametrize(("disk", "options", "mounts", "refusal"), [
-    ("sdb", {"bus": "usb2/2-1"}, "", None),
-    ("sdc", {"bus": "ata1", "removable": 1}, "", None),
-    ("mmcblk0", {"bus": "mmc_host/mmc0", "mmc_type": "SD"}, "", None),
-    ("sda", {"bus": "ata1"}, "", "is not removable and not on USB or an SD card slot"),
-    ("mmcblk1", {"bus": "mmc_host/mmc1", "mmc_type": "MMC"}, "", "is not removable"),
-    ("nvme0n1", {"bus": "nvme0", "size_gb": 512}, "", "holds /: it is a system disk"),
-    ("sdb", {"bus": "usb2/2-1"}, "/dev/sdb1 /boot ext4 rw 0 0\n", "holds /boot: it is a system disk"),
-    ("sdb", {"bus": "usb2/2-1"}, "/dev/sdb1 /media/tech/bootfs vfat rw 0 0\n",
-     "/dev/sdb1 is mounted on /media/tech/bootfs: unmount it first"),
-    ("sdb", {"bus": "usb2/2-1"}, "/dev/sdb2 /media/tech/my\\040disk ext4 rw 0 0\n", "mounted on /media/tech/my disk"),
-    ("sdb", {"bus": "usb2/2-1", "holders": ("dm-0",)}, "", "is in use by dm-0"),
-    ("sdb", {"bus": "usb2/2-1", "size_gb": 1000}, "", "larger than 256 GB"),
-    ("sdb", {"bus": "usb2/2-1", "size_gb": 256}, "", None),
-    ("sdb", {"bus": "usb2/2-1", "size_gb": 0}, "", "is empty: is the SD card in the reader?"),
-    ("sdb", {"bus": "usb2/2-1", "ro": 1}, "", "is read-only"),
-    ("sdb1", {}, "", "is a partition: give the whole card"),
-])
+@pytest.mark.parametrize(
+    ("disk", "options", "mounts", "refusal"),
+    [
+        ("sdb", {"bus": "usb2/2-1"}, "", None),
+        ("sdc", {"bus": "ata1", "removable": 1}, "", None),
+        ("mmcblk0", {"bus": "mmc_host/mmc0", "mmc_type": "SD"}, "", None),
+        ("sda", {"bus": "ata1"}, "", "is not removable and not on USB or an SD card slot"),
+        ("mmcblk1", {"bus": "mmc_host/mmc1", "mmc_type": "MMC"}, "", "is not removable"),
+        ("nvme0n1", {"bus": "nvme0", "size_gb": 512}, "", "holds /: it is a system disk"),
+        ("sdb", {"bus": "usb2/2-1"}, "/dev/sdb1 /boot ext4 rw 0 0\n", "holds /boot: it is a system disk"),
+        (
+            "sdb",
+            {"bus": "usb2/2-1"},
+            "/dev/sdb1 /media/tech/bootfs vfat rw 0 0\n",
+            "/dev/sdb1 is mounted on /media/tech/bootfs: unmount it first",
+        ),
+        (
+            "sdb",
+            {"bus": "usb2/2-1"},
+            "/dev/sdb2 /media/tech/my\\040disk ext4 rw 0 0\n",
+            "mounted on /media/tech/my disk",
+        ),
+        ("sdb", {"bus": "usb2/2-1", "holders": ("dm-0",)}, "", "is in use by dm-0"),
+        ("sdb", {"bus": "usb2/2-1", "size_gb": 1000}, "", "larger than 256 GB"),
+        ("sdb", {"bus": "usb2/2-1", "size_gb": 256}, "", None),
+        ("sdb", {"bus": "usb2/2-1", "size_gb": 0}, "", "is empty: is the SD card in the reader?"),
+        ("sdb", {"bus": "usb2/2-1", "ro": 1}, "", "is read-only"),
+        ("sdb1", {}, "", "is a partition: give the whole card"),
+    ],
+)
 def test_devices_that_look_like_a_system_disk_are_refused(tmp_path, disk, options, mounts, refusal):
     sys_root, proc_root = tmp_path / "sys", tmp_path / "proc"
     fake_disk(sys_root, "nvme0n1", size_gb=512, bus="nvme0")
@@ -431,8 +484,14 @@ def test_devices_that_look_like_a_system_disk_are_refused(tmp_path, disk, option
     proc_root.mkdir()
     (proc_root / "mounts").write_text(MOUNTS + mounts)
     (proc_root / "swaps").write_text("Filename Type Size Used Priority\n")
-    done = run("bash", "-c", f'source "{FLASH}"; check_disk "$0"', disk, check=False,
-               env={"SYSFS_ROOT": str(sys_root), "PROC_ROOT": str(proc_root)})
+    done = run(
+        "bash",
+        "-c",
+        f'source "{FLASH}"; check_disk "$0"',
+        disk,
+        check=False,
+        env={"SYSFS_ROOT": str(sys_root), "PROC_ROOT": str(proc_root)},
+    )
     if refusal is None:
         assert (done.returncode, done.stderr) == (0, "")
     else:
@@ -446,8 +505,13 @@ def test_a_disk_used_as_swap_is_refused(tmp_path):
     proc_root.mkdir()
     (proc_root / "mounts").write_text(MOUNTS)
     (proc_root / "swaps").write_text("Filename Type Size Used Priority\n/dev/sdb2 partition 1048572 0 -2\n")
-    done = run("bash", "-c", f'source "{FLASH}"; check_disk sdb', check=False,
-               env={"SYSFS_ROOT": str(sys_root), "PROC_ROOT": str(proc_root)})
+    done = run(
+        "bash",
+        "-c",
+        f'source "{FLASH}"; check_disk sdb',
+        check=False,
+        env={"SYSFS_ROOT": str(sys_root), "PROC_ROOT": str(proc_root)},
+    )
     assert done.returncode == 1 and "/dev/sdb2 is in use as swap" in done.stderr
 
 
@@ -460,6 +524,7 @@ def test_a_dev_path_that_is_not_a_device_is_refused(tmp_path, plain_image, confi
 
 # What runs on the Pi.
 
+
 def test_firstrun_installs_the_provisioning_unit_and_cleans_cmdline(tmp_path):
     boot_dir, root = tmp_path / "boot", tmp_path / "root"
     (boot_dir / "tablebox" / "provision" / "firstboot").mkdir(parents=True)
@@ -469,7 +534,9 @@ def test_firstrun_installs_the_provisioning_unit_and_cleans_cmdline(tmp_path):
     # The image's own script, as Imager writes it, but on this folder: it cuts cmdline.txt and removes ours.
     (boot_dir / "firstrun-before-tablebox.sh").write_text(
         IMAGER_FIRSTRUN.replace("/usr/lib/raspberrypi-sys-mods/imager_custom", "echo")
-        .replace("/boot/firmware", str(boot_dir)).replace("exit 0", f"touch {boot_dir}/imager-ran\nexit 0"))
+        .replace("/boot/firmware", str(boot_dir))
+        .replace("exit 0", f"touch {boot_dir}/imager-ran\nexit 0")
+    )
     done = run("bash", boot_dir / "firstrun.sh", env={"FIRSTRUN_ROOT": str(root)})
     assert done.returncode == 0
     assert (boot_dir / "cmdline.txt").read_text() == CMDLINE
@@ -515,14 +582,22 @@ def test_shellcheck_passes_on_every_shell_script():
 
 # Wi-Fi: a box with no cable must be online at first boot, before provision.sh needs apt and pip.
 
-def wifi_config(tmp_path: Path, ssid: str = NASTY_SSID, password: str = NASTY_PASSWORD, country: str = "CN",
-                name: str = "wifi.toml") -> Path:
+
+def wifi_config(
+    tmp_path: Path, ssid: str = NASTY_SSID, password: str = NASTY_PASSWORD, country: str = "CN", name: str = "wifi.toml"
+) -> Path:
     """The settings file with [provision] wifi_*, written as TOML basic strings (JSON escapes are TOML's)."""
     path = tmp_path / name
-    path.write_text(CONFIG.replace('hostname = "dumplings"\n', 'hostname = "dumplings"\n'
-                                   f"wifi_ssid = {json.dumps(ssid, ensure_ascii=False)}\n"
-                                   f"wifi_password = {json.dumps(password)}\n"
-                                   f"wifi_country = {json.dumps(country)}\n"), "utf-8")
+    path.write_text(
+        CONFIG.replace(
+            'hostname = "dumplings"\n',
+            'hostname = "dumplings"\n'
+            f"wifi_ssid = {json.dumps(ssid, ensure_ascii=False)}\n"
+            f"wifi_password = {json.dumps(password)}\n"
+            f"wifi_country = {json.dumps(country)}\n",
+        ),
+        "utf-8",
+    )
     return path
 
 
@@ -542,9 +617,14 @@ def test_a_cloud_init_image_gets_the_wifi_in_network_config_and_keeps_the_rest(t
 
     text = mtype(out, "network-config").decode()
     network = yaml.safe_load(text)["network"]
-    assert network["wifis"] == {"wlan0": {
-        "dhcp4": True, "optional": True, "regulatory-domain": "CN",
-        "access-points": {NASTY_SSID: {"password": NASTY_PASSWORD}}}}
+    assert network["wifis"] == {
+        "wlan0": {
+            "dhcp4": True,
+            "optional": True,
+            "regulatory-domain": "CN",
+            "access-points": {NASTY_SSID: {"password": NASTY_PASSWORD}},
+        }
+    }
     # The image's own settings and every line of the file (comments too) are still there, in order.
     assert network["version"] == 2 and network["ethernets"] == {"eth0": {"dhcp4": True, "optional": True}}
     remaining = iter(text.splitlines())
@@ -556,13 +636,16 @@ def test_a_cloud_init_image_gets_the_wifi_in_network_config_and_keeps_the_rest(t
     assert "firstrun.sh" not in listing(out) and "tablebox/firstrun-wifi.conf" not in listing(out)
 
 
-@pytest.mark.parametrize("network_config", [
-    None,  # no network-config on the image
-    "# Examples only:\n#network:\n#  version: 2\n#  ethernets:\n#    eth0:\n#      dhcp4: true\n",
-    "version: 2\nethernets:\n  eth0:\n    dhcp4: true\n",  # without the network: key, as cloud-init allows
-    "network:\r\n  version: 2\r\n  ethernets:\r\n    eth0:\r\n      dhcp4: true\r\n",
-    "network:\n  version: 2\n  ethernets:\n    eth0:\n      dhcp4: true\n  wifis:\n",  # wifis: left empty
-])
+@pytest.mark.parametrize(
+    "network_config",
+    [
+        None,  # no network-config on the image
+        "# Examples only:\n#network:\n#  version: 2\n#  ethernets:\n#    eth0:\n#      dhcp4: true\n",
+        "version: 2\nethernets:\n  eth0:\n    dhcp4: true\n",  # without the network: key, as cloud-init allows
+        "network:\r\n  version: 2\r\n  ethernets:\r\n    eth0:\r\n      dhcp4: true\r\n",
+        "network:\n  version: 2\n  ethernets:\n    eth0:\n      dhcp4: true\n  wifis:\n",  # wifis: left empty
+    ],
+)
 def test_an_open_network_goes_into_any_network_config(tmp_path, network_config):
     out = tmp_path / "card.img"
     done = flash(cloud_init_image(tmp_path, network_config), out, wifi_config(tmp_path, "小笼天下 Wi-Fi", ""))
@@ -575,8 +658,9 @@ def test_an_open_network_goes_into_any_network_config(tmp_path, network_config):
     assert network["wifis"]["wlan0"]["regulatory-domain"] == "CN"
     old = yaml.safe_load(network_config or "") or {}
     old_network = old.get("network", old)
-    assert {k: v for k, v in network.items() if k != "wifis"} == {k: v for k, v in old_network.items()
-                                                                  if k != "wifis"} | {"version": 2}
+    assert {k: v for k, v in network.items() if k != "wifis"} == {
+        k: v for k, v in old_network.items() if k != "wifis"
+    } | {"version": 2}
     if network_config and "\r\n" in network_config:
         assert text.count("\r\n") == text.count("\n")
     if network_config and network_config.startswith("#"):
@@ -584,8 +668,10 @@ def test_an_open_network_goes_into_any_network_config(tmp_path, network_config):
 
 
 def test_wifi_already_in_network_config_is_refused_before_writing_unless_forced(tmp_path):
-    theirs = NETWORK_CONFIG + ("  wifis:\n    wlan0:\n      dhcp4: true\n      access-points:\n"
-                               "        \"Office\":\n          password: \"office-secret\"\n")
+    theirs = NETWORK_CONFIG + (
+        "  wifis:\n    wlan0:\n      dhcp4: true\n      access-points:\n"
+        '        "Office":\n          password: "office-secret"\n'
+    )
     image = cloud_init_image(tmp_path, theirs)
     out = tmp_path / "card.img"
     config = wifi_config(tmp_path)
@@ -609,8 +695,10 @@ def test_the_same_wifi_already_there_is_left_alone(tmp_path):
     config = wifi_config(tmp_path)
     assert flash(cloud_init_image(tmp_path), out, config).returncode == 0
     first = mtype(out, "network-config")
-    steps = (f'source "{FLASH}"; WORK=$(mktemp -d); cp -r "$0" "$WORK/tablebox"; BOOT="$1"; '
-             'install_first_boot; rm -rf "$WORK"')
+    steps = (
+        f'source "{FLASH}"; WORK=$(mktemp -d); cp -r "$0" "$WORK/tablebox"; BOOT="$1"; '
+        'install_first_boot; rm -rf "$WORK"'
+    )
     staged = tmp_path / "stage"
     staged.mkdir()
     shutil.copy(config, staged / "tablebox.toml")
@@ -619,21 +707,28 @@ def test_the_same_wifi_already_there_is_left_alone(tmp_path):
     assert mtype(out, "network-config") == first
 
 
-@pytest.mark.parametrize(("provision", "message"), [
-    ('wifi_ssid = "Tea House"\nwifi_password = "12345678"\n', "wifi_country is missing"),
-    ('wifi_ssid = "Tea House"\nwifi_password = "12345"\nwifi_country = "CN"\n',
-     "wifi_password has 5 characters: a WPA-PSK password has from 8 to 63"),
-    ('wifi_ssid = "Tea House"\nwifi_password = "' + "x" * 64 + '"\nwifi_country = "CN"\n', "has 64 characters"),
-    ('wifi_ssid = "Tea House"\nwifi_password = "密码密码密码密码"\nwifi_country = "CN"\n', "only printable ASCII"),
-    ('wifi_ssid = "Tea House"\nwifi_country = "CN"\n', 'wifi_password is missing: give the Wi-Fi password, or '
-                                                       'wifi_password = "" for an open network'),
-    ('wifi_ssid = "Tea House"\nwifi_password = ""\nwifi_country = "China"\n', "two-letter code"),
-    ('wifi_ssid = "Tea House"\nwifi_password = ""\nwifi_country = "XX"\n', '"XX" is not an ISO 3166 country code'),
-    ('wifi_ssid = "Tea\\nHouse"\nwifi_password = ""\nwifi_country = "CN"\n', "contains a control character"),
-    ('wifi_ssid = "' + "茶" * 11 + '"\nwifi_password = ""\nwifi_country = "CN"\n', "33 bytes long"),
-    ('wifi_ssid = 42\n', "wifi_ssid must be a string in quotes"),
-    ('wifi_password = "12345678"\n', "wifi_password given without wifi_ssid"),
-])
+@pytest.mark.parametrize(
+    ("provision", "message"),
+    [
+        ('wifi_ssid = "Tea House"\nwifi_password = "12345678"\n', "wifi_country is missing"),
+        (
+            'wifi_ssid = "Tea House"\nwifi_password = "12345"\nwifi_country = "CN"\n',
+            "wifi_password has 5 characters: a WPA-PSK password has from 8 to 63",
+        ),
+        ('wifi_ssid = "Tea House"\nwifi_password = "' + "x" * 64 + '"\nwifi_country = "CN"\n', "has 64 characters"),
+        ('wifi_ssid = "Tea House"\nwifi_password = "密码密码密码密码"\nwifi_country = "CN"\n', "only printable ASCII"),
+        (
+            'wifi_ssid = "Tea House"\nwifi_country = "CN"\n',
+            'wifi_password is missing: give the Wi-Fi password, or wifi_password = "" for an open network',
+        ),
+        ('wifi_ssid = "Tea House"\nwifi_password = ""\nwifi_country = "China"\n', "two-letter code"),
+        ('wifi_ssid = "Tea House"\nwifi_password = ""\nwifi_country = "XX"\n', '"XX" is not an ISO 3166 country code'),
+        ('wifi_ssid = "Tea\\nHouse"\nwifi_password = ""\nwifi_country = "CN"\n', "contains a control character"),
+        ('wifi_ssid = "' + "茶" * 11 + '"\nwifi_password = ""\nwifi_country = "CN"\n', "33 bytes long"),
+        ("wifi_ssid = 42\n", "wifi_ssid must be a string in quotes"),
+        ('wifi_password = "12345678"\n', "wifi_password given without wifi_ssid"),
+    ],
+)
 def test_bad_wifi_settings_are_refused_before_the_output_is_created(tmp_path, plain_image, provision, message):
     if "XX" in provision and not Path("/usr/share/zoneinfo/iso3166.tab").exists():
         pytest.skip("no tzdata country list here")
@@ -648,6 +743,7 @@ def test_bad_wifi_settings_are_refused_before_the_output_is_created(tmp_path, pl
 
 
 # firstrun.sh images: the values travel in a key=value file that firstrun.sh reads as data.
+
 
 def firstrun_sandbox(tmp_path: Path, card: Path, *, imager_custom: bool, raspi_config: bool = True):
     """The card's firstrun.sh and Wi-Fi file in a boot folder; a root folder for /etc and /usr/lib; fake
@@ -715,13 +811,16 @@ def test_a_firstrun_image_carries_the_wifi_for_firstrun_sh(tmp_path, plain_image
     # The script on the card is the repository's, with the Wi-Fi setup ahead of the first-boot unit.
     script = mtype(out, "firstrun.sh").decode()
     assert script == FIRSTRUN.read_text()
-    main_body = script[script.index("\nmain() {"):]
+    main_body = script[script.index("\nmain() {") :]
     assert main_body.index("configure_wifi") < main_body.index("install_firstboot_unit")
     assert '"$IMAGER_CUSTOM" set_wlan "$WIFI_SSID" "$WIFI_PASSWORD" "$WIFI_COUNTRY"' in script
     assert "tablebox-wifi.nmconnection" in script and "do_wifi_country" in script
     # The values, as data beside it; no network-config on an image without cloud-init.
     assert mtype(out, "tablebox/firstrun-wifi.conf").decode().splitlines()[1:] == [
-        f"ssid={NASTY_SSID}", f"password={NASTY_PASSWORD}", "country=CN"]
+        f"ssid={NASTY_SSID}",
+        f"password={NASTY_PASSWORD}",
+        "country=CN",
+    ]
     assert "network-config" not in listing(out)
 
 
@@ -743,20 +842,24 @@ def test_firstrun_gives_imager_custom_exactly_the_values(tmp_path, plain_image):
     assert "Wi-Fi set up with imager_custom (country CN)" in (boot_dir / "tablebox" / "firstrun.log").read_text()
 
 
-@pytest.mark.parametrize(("ssid", "password", "raw_ssid"), [
-    (NASTY_SSID, NASTY_PASSWORD, NASTY_SSID),                       # printable: written as text
-    ("小笼天下 Wi-Fi", "12345678", "229;176;143;231;172;188;229;164;169;228;184;139;32;87;105;45;70;105;"),
-    ("a;b\\c", "", "97;59;98;92;99;"),                               # ';' and '\' need the byte list
-    (" 2046", "   spaces   ", "32;50;48;52;54;"),                    # a leading space too
-])
-def test_without_imager_custom_firstrun_writes_a_private_networkmanager_connection(tmp_path, ssid, password,
-                                                                                   raw_ssid):
+@pytest.mark.parametrize(
+    ("ssid", "password", "raw_ssid"),
+    [
+        (NASTY_SSID, NASTY_PASSWORD, NASTY_SSID),  # printable: written as text
+        ("小笼天下 Wi-Fi", "12345678", "229;176;143;231;172;188;229;164;169;228;184;139;32;87;105;45;70;105;"),
+        ("a;b\\c", "", "97;59;98;92;99;"),  # ';' and '\' need the byte list
+        (" 2046", "   spaces   ", "32;50;48;52;54;"),  # a leading space too
+    ],
+)
+def test_without_imager_custom_firstrun_writes_a_private_networkmanager_connection(tmp_path, ssid, password, raw_ssid):
     image = make_image(tmp_path / "raspios-trixie-early.img", {"cmdline.txt": CMDLINE})
     out = tmp_path / "card.img"
     assert flash(image, out, wifi_config(tmp_path, ssid, password, "cn")).returncode == 0
     boot_dir, root, record, env = firstrun_sandbox(tmp_path, out, imager_custom=False)
-    steps = ('source "$0/firstrun.sh"; BOOT="$0"; LOG="$0/tablebox/firstrun.log"; '
-             'WIFI_FILE="$0/tablebox/firstrun-wifi.conf"; configure_wifi')
+    steps = (
+        'source "$0/firstrun.sh"; BOOT="$0"; LOG="$0/tablebox/firstrun.log"; '
+        'WIFI_FILE="$0/tablebox/firstrun-wifi.conf"; configure_wifi'
+    )
     run("bash", "-c", steps, boot_dir, env=env)
 
     keyfile = root / "etc/NetworkManager/system-connections/tablebox-wifi.nmconnection"
@@ -781,8 +884,10 @@ def test_a_name_imager_custom_would_take_for_a_flag_goes_to_networkmanager(tmp_p
     out = tmp_path / "card.img"
     assert flash(plain_image, out, wifi_config(tmp_path, "-h", "--hidden")).returncode == 0
     boot_dir, root, record, env = firstrun_sandbox(tmp_path, out, imager_custom=True, raspi_config=False)
-    steps = ('source "$0/firstrun.sh"; BOOT="$0"; LOG="$0/tablebox/firstrun.log"; '
-             'WIFI_FILE="$0/tablebox/firstrun-wifi.conf"; configure_wifi')
+    steps = (
+        'source "$0/firstrun.sh"; BOOT="$0"; LOG="$0/tablebox/firstrun.log"; '
+        'WIFI_FILE="$0/tablebox/firstrun-wifi.conf"; configure_wifi'
+    )
     run("bash", "-c", steps, boot_dir, env=env)
     settings = read_keyfile((root / "etc/NetworkManager/system-connections/tablebox-wifi.nmconnection").read_text())
     assert settings["wifi"]["ssid"] == "-h" and settings["wifi-security"]["psk"] == "--hidden"
@@ -793,9 +898,17 @@ def test_a_name_imager_custom_would_take_for_a_flag_goes_to_networkmanager(tmp_p
 def test_firstrun_without_wifi_touches_no_network_settings(tmp_path):
     boot_dir = tmp_path / "boot"
     (boot_dir / "tablebox").mkdir(parents=True)
-    steps = ('source "$1"; BOOT="$0"; LOG="$0/tablebox/firstrun.log"; WIFI_FILE="$0/tablebox/firstrun-wifi.conf"; '
-             'configure_wifi')
+    steps = (
+        'source "$1"; BOOT="$0"; LOG="$0/tablebox/firstrun.log"; WIFI_FILE="$0/tablebox/firstrun-wifi.conf"; '
+        "configure_wifi"
+    )
     # No command at all on PATH: nothing may be run.
-    run(shutil.which("bash"), "-c", steps, boot_dir, FIRSTRUN,
-        env={"FIRSTRUN_ROOT": str(tmp_path / "root"), "PATH": str(tmp_path / "empty")})
+    run(
+        shutil.which("bash"),
+        "-c",
+        steps,
+        boot_dir,
+        FIRSTRUN,
+        env={"FIRSTRUN_ROOT": str(tmp_path / "root"), "PATH": str(tmp_path / "empty")},
+    )
     assert not (tmp_path / "root").exists() and not (boot_dir / "tablebox/firstrun.log").exists()

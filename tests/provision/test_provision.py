@@ -48,8 +48,15 @@ PARTUUID=1-02  /               ext4    defaults,noatime  0       1
 
 
 def provision(root: Path, *args: str, config: Path | None = None) -> subprocess.CompletedProcess[str]:
-    cmd = ["bash", str(SCRIPT), "--root", str(root), "--unattended", *(["--config", str(config)] if config else []),
-           *args]
+    cmd = [
+        "bash",
+        str(SCRIPT),
+        "--root",
+        str(root),
+        "--unattended",
+        *(["--config", str(config)] if config else []),
+        *args,
+    ]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=600, env={**os.environ, "PIP_QUIET": "2"})
 
 
@@ -76,7 +83,9 @@ def test_the_service_user_is_created_in_its_device_groups(staged):
     root, _, _ = staged
     entry = next(line for line in (root / "etc/passwd").read_text().splitlines() if line.startswith("tablebox:"))
     assert entry.endswith(":/var/lib/tablebox:/usr/sbin/nologin")
-    groups = {line.split(":")[0]: line.split(":")[3].split(",") for line in (root / "etc/group").read_text().splitlines()}
+    groups = {
+        line.split(":")[0]: line.split(":")[3].split(",") for line in (root / "etc/group").read_text().splitlines()
+    }
     for group in ("lp", "dialout", "video", "tty"):
         assert "tablebox" in groups[group], group
 
@@ -93,8 +102,10 @@ def test_settings_are_private_to_the_service_and_the_store_exists(staged):
     assert "[sync.erp]" in text and 'price_list = "Standard Selling"' in text and "s3cret" not in text
     env = root / "etc/tablebox/sync.env"
     assert (stat.S_IMODE(env.stat().st_mode), env.stat().st_uid) == (0o600, 0)
-    assert env.read_text().splitlines()[1:] == ['TABLEBOX_SYNC_ERP_API_KEY="key-123"',
-                                                'TABLEBOX_SYNC_ERP_API_SECRET="s3cret\\\\\\"x"']
+    assert env.read_text().splitlines()[1:] == [
+        'TABLEBOX_SYNC_ERP_API_KEY="key-123"',
+        'TABLEBOX_SYNC_ERP_API_SECRET="s3cret\\\\\\"x"',
+    ]
     secret = (root / "var/lib/tablebox/store.secret").stat()
     assert (stat.S_IMODE(secret.st_mode), secret.st_uid) == (0o600, uid)
     db = sqlite3.connect(root / "var/lib/tablebox/store.db")
@@ -111,8 +122,12 @@ def test_the_virtualenv_points_where_it_will_live_on_the_box(staged):
     root, _, _ = staged
     script = root / "opt/tablebox/venv/bin/tablebox"
     assert script.read_text().splitlines()[0] == "#!/opt/tablebox/venv/bin/python"
-    out = subprocess.run([str(root / "opt/tablebox/venv/bin/python"), "-m", "appliance", "--help"],
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [str(root / "opt/tablebox/venv/bin/python"), "-m", "appliance", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert "console" in out.stdout
 
 
@@ -122,16 +137,27 @@ def test_units_udev_journald_fstab_and_hostname(staged):
     assert units, "no unit files in systemd/"
     for unit in units:
         assert (root / "etc/systemd/system" / unit).read_bytes() == (REPO / "systemd" / unit).read_bytes()
-    for unit in ("tablebox-web.service", "tablebox-printd.service", "tablebox-console.service",
-                 "tablebox-backup.timer", "tablebox-syncd.service"):  # syncd: the settings name a sync target
+    for unit in (
+        "tablebox-web.service",
+        "tablebox-printd.service",
+        "tablebox-console.service",
+        "tablebox-backup.timer",
+        "tablebox-syncd.service",
+    ):  # syncd: the settings name a sync target
         state = subprocess.run(["systemctl", f"--root={root}", "is-enabled", unit], capture_output=True, text=True)
         assert state.stdout.strip() == "enabled", unit
     assert (root / "etc/udev/rules.d/99-tablebox-printers.rules").read_bytes() == (
-        REPO / "provision/udev/99-tablebox-printers.rules").read_bytes()
-    assert (root / "etc/modules-load.d/tablebox.conf").read_text().split("\n")[-4:-1] == ["usblp", "usbserial",
-                                                                                         "cdc_acm"]
+        REPO / "provision/udev/99-tablebox-printers.rules"
+    ).read_bytes()
+    assert (root / "etc/modules-load.d/tablebox.conf").read_text().split("\n")[-4:-1] == [
+        "usblp",
+        "usbserial",
+        "cdc_acm",
+    ]
     assert "SystemMaxUse=" in (root / "etc/systemd/journald.conf.d/tablebox.conf").read_text()
-    fstab = [line.split() for line in (root / "etc/fstab").read_text().splitlines() if line and not line.startswith("#")]
+    fstab = [
+        line.split() for line in (root / "etc/fstab").read_text().splitlines() if line and not line.startswith("#")
+    ]
     options = {fields[1]: fields[3] for fields in fstab}
     assert options == {"/proc": "defaults", "/boot/firmware": "defaults,noatime", "/": "defaults,noatime"}
     assert (root / "etc/hostname").read_text() == "dumplings\n"
@@ -149,7 +175,11 @@ def snapshot(root: Path) -> dict[str, tuple[int, int, bytes]]:
     for path in sorted(root.rglob("*")):
         if path.is_file() and not path.is_symlink() and "__pycache__" not in path.parts:
             st = path.stat()
-            out[str(path.relative_to(root))] = (st.st_mode, st.st_mtime_ns, path.read_bytes() if st.st_size < 65536 else b"")
+            out[str(path.relative_to(root))] = (
+                st.st_mode,
+                st.st_mtime_ns,
+                path.read_bytes() if st.st_size < 65536 else b"",
+            )
     return out
 
 
@@ -171,7 +201,9 @@ def test_one_step_alone_and_a_bad_hostname_refused(staged):
     other = provision(root, "--hostname", "kitchen-box", "step", "hostname", config=config)
     assert other.returncode == 0, other.stderr
     assert [line.strip() for line in other.stdout.splitlines() if "changed:" in line] == [
-        "changed: /etc/hostname", "changed: /etc/hosts"]
+        "changed: /etc/hostname",
+        "changed: /etc/hosts",
+    ]
     provision(root, "step", "hostname", config=config)  # back as it was, for the other tests
     assert (root / "etc/hostname").read_text() == "dumplings\n"
 
@@ -192,8 +224,10 @@ def test_secrets_on_the_boot_partition_are_removed_once_the_box_is_set_up(tmp_pa
     root = tmp_path / "root"
     boot = root / "boot/firmware/tablebox"
     boot.mkdir(parents=True)
-    (boot / "tablebox.toml").write_text(CONFIG.replace("[store]", 'wifi_ssid = "Tea"\nwifi_password = "secret-pass"\n'
-                                                                  'wifi_country = "CN"\n\n[store]'), "utf-8")
+    (boot / "tablebox.toml").write_text(
+        CONFIG.replace("[store]", 'wifi_ssid = "Tea"\nwifi_password = "secret-pass"\nwifi_country = "CN"\n\n[store]'),
+        "utf-8",
+    )
     out = provision(root, "--hostname", "dumplings")  # finds the settings on the boot partition by itself
     assert out.returncode == 0, out.stderr
     assert f"settings from {boot / 'tablebox.toml'}" in out.stdout
@@ -207,6 +241,7 @@ def test_secrets_on_the_boot_partition_are_removed_once_the_box_is_set_up(tmp_pa
 
 
 def test_the_script_can_be_sourced_without_running():
-    out = subprocess.run(["bash", "-c", f"source {SCRIPT}; declare -F | grep -c ' step_'"], capture_output=True,
-                         text=True, timeout=30)
+    out = subprocess.run(
+        ["bash", "-c", f"source {SCRIPT}; declare -F | grep -c ' step_'"], capture_output=True, text=True, timeout=30
+    )
     assert out.returncode == 0 and int(out.stdout) == 11  # one function per step, and nothing ran

@@ -17,7 +17,9 @@ _spec = importlib.util.spec_from_file_location("user_data", SCRIPT)
 user_data = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(user_data)
 
-COMMAND = "bash /boot/firmware/tablebox/provision/provision.sh --unattended >>/boot/firmware/tablebox/provision.log 2>&1"
+COMMAND = (
+    "bash /boot/firmware/tablebox/provision/provision.sh --unattended >>/boot/firmware/tablebox/provision.log 2>&1"
+)
 MARKER = "tablebox: first-boot provisioning"
 
 
@@ -25,16 +27,19 @@ def add(text: str) -> str:
     return user_data.add_runcmd(text, COMMAND, MARKER)
 
 
-@pytest.mark.parametrize("before", [
-    "",
-    "#cloud-config\n",
-    "#cloud-config\nhostname: box\nusers:\n  - name: tech\n    shell: /bin/bash\n",
-    "#cloud-config\nruncmd:\n- [ls, -l]\n- echo one\n# a comment\ntimezone: UTC\n",
-    "#cloud-config\nruncmd:\n    - |\n      echo one\n      echo two\n    - echo three\n\nhostname: box\n",
-    "#cloud-config\nruncmd: []\nhostname: box\n",
-    "#cloud-config\nruncmd:\nhostname: box\n",
-    "#cloud-config\nhostname: box",  # no newline at the end
-])
+@pytest.mark.parametrize(
+    "before",
+    [
+        "",
+        "#cloud-config\n",
+        "#cloud-config\nhostname: box\nusers:\n  - name: tech\n    shell: /bin/bash\n",
+        "#cloud-config\nruncmd:\n- [ls, -l]\n- echo one\n# a comment\ntimezone: UTC\n",
+        "#cloud-config\nruncmd:\n    - |\n      echo one\n      echo two\n    - echo three\n\nhostname: box\n",
+        "#cloud-config\nruncmd: []\nhostname: box\n",
+        "#cloud-config\nruncmd:\nhostname: box\n",
+        "#cloud-config\nhostname: box",  # no newline at the end
+    ],
+)
 def test_the_entry_comes_last_in_runcmd_and_nothing_else_changes(before):
     after = add(before)
     old, new = yaml.safe_load(before) or {}, yaml.safe_load(after)
@@ -47,8 +52,10 @@ def test_the_entry_comes_last_in_runcmd_and_nothing_else_changes(before):
 
 def test_comments_and_layout_are_kept_line_for_line():
     before = "#cloud-config\n# Imager wrote this\nruncmd:\n  - echo one   # why\n\n# time\ntimezone: UTC\n"
-    assert add(before) == ("#cloud-config\n# Imager wrote this\nruncmd:\n  - echo one   # why\n"
-                           f"  # {MARKER}\n  - '{COMMAND}'\n\n# time\ntimezone: UTC\n")
+    assert add(before) == (
+        "#cloud-config\n# Imager wrote this\nruncmd:\n  - echo one   # why\n"
+        f"  # {MARKER}\n  - '{COMMAND}'\n\n# time\ntimezone: UTC\n"
+    )
 
 
 def test_windows_line_endings_stay():
@@ -56,12 +63,15 @@ def test_windows_line_endings_stay():
     assert after.count("\r\n") == after.count("\n") == 5
 
 
-@pytest.mark.parametrize(("before", "message"), [
-    ("#!/bin/sh\necho hi\n", "does not start with #cloud-config"),
-    ("#cloud-config\nruncmd: [ls, pwd]\n", "runcmd is written on one line"),
-    ("#cloud-config\nruncmd:\n  cmd: ls\n", "runcmd is not a list"),
-    ("#cloud-config\nusers:\n\t- name: tech\n", "tab characters"),
-])
+@pytest.mark.parametrize(
+    ("before", "message"),
+    [
+        ("#!/bin/sh\necho hi\n", "does not start with #cloud-config"),
+        ("#cloud-config\nruncmd: [ls, pwd]\n", "runcmd is written on one line"),
+        ("#cloud-config\nruncmd:\n  cmd: ls\n", "runcmd is not a list"),
+        ("#cloud-config\nusers:\n\t- name: tech\n", "tab characters"),
+    ],
+)
 def test_files_it_cannot_extend_safely_are_refused(before, message):
     with pytest.raises(user_data.UserDataError, match=message):
         add(before)
@@ -69,8 +79,7 @@ def test_files_it_cannot_extend_safely_are_refused(before, message):
 
 def test_a_result_that_would_change_other_settings_is_refused():
     with pytest.raises(user_data.UserDataError, match="would change its other settings"):
-        user_data.check_with_yaml("#cloud-config\nhostname: box\n", f"#cloud-config\nruncmd:\n- '{COMMAND}'\n",
-                                  COMMAND)
+        user_data.check_with_yaml("#cloud-config\nhostname: box\n", f"#cloud-config\nruncmd:\n- '{COMMAND}'\n", COMMAND)
 
 
 def test_the_command_line_rewrites_the_file_and_says_what_it_did(tmp_path):

@@ -18,9 +18,15 @@ _spec = importlib.util.spec_from_file_location("wifi", SCRIPT)
 wifi = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(wifi)
 
-WIFI = ('Tea "House" $(reboot)', "it's \"$HOME\" \\ ;ok", "NO")  # "NO": Norway, false in YAML 1.1 unquoted
-OURS = {"wlan0": {"dhcp4": True, "optional": True, "regulatory-domain": "NO",
-                  "access-points": {WIFI[0]: {"password": WIFI[1]}}}}
+WIFI = ('Tea "House" $(reboot)', 'it\'s "$HOME" \\ ;ok', "NO")  # "NO": Norway, false in YAML 1.1 unquoted
+OURS = {
+    "wlan0": {
+        "dhcp4": True,
+        "optional": True,
+        "regulatory-domain": "NO",
+        "access-points": {WIFI[0]: {"password": WIFI[1]}},
+    }
+}
 
 
 def network(text: str) -> dict:
@@ -28,16 +34,19 @@ def network(text: str) -> dict:
     return data.get("network", data)
 
 
-@pytest.mark.parametrize("before", [
-    "",
-    "# only comments\n",
-    "network:\n  version: 2\n  ethernets:\n    eth0:\n      dhcp4: true\n",
-    "network:\n    version: 2\n    ethernets: {eth0: {dhcp4: true}}\n# trailing comment\n",
-    "version: 2\nethernets:\n  eth0:\n    dhcp4: true\n",
-    "network:\n  version: 2\nsomething_else: 1\n",  # network: not last: written again from its meaning
-    "network: {version: 2, ethernets: {eth0: {dhcp4: true}}}\n",
-    "network:\n  version: 2\n  wifis:\n",
-])
+@pytest.mark.parametrize(
+    "before",
+    [
+        "",
+        "# only comments\n",
+        "network:\n  version: 2\n  ethernets:\n    eth0:\n      dhcp4: true\n",
+        "network:\n    version: 2\n    ethernets: {eth0: {dhcp4: true}}\n# trailing comment\n",
+        "version: 2\nethernets:\n  eth0:\n    dhcp4: true\n",
+        "network:\n  version: 2\nsomething_else: 1\n",  # network: not last: written again from its meaning
+        "network: {version: 2, ethernets: {eth0: {dhcp4: true}}}\n",
+        "network:\n  version: 2\n  wifis:\n",
+    ],
+)
 def test_the_wifi_is_added_and_everything_else_kept(before):
     after, done = wifi.merge_network_config(before, WIFI, force=False)
     assert done == "added"
@@ -54,34 +63,42 @@ def test_a_file_that_can_take_the_block_keeps_every_line():
     before = "# Imager wrote this\nnetwork:\n  version: 2\n  ethernets:   # wired\n    eth0:\n      dhcp4: true\n"
     after, _ = wifi.merge_network_config(before, WIFI, force=False)
     assert after.startswith(before)
-    assert after[len(before):].startswith("  wifis:\n    wlan0:\n")
+    assert after[len(before) :].startswith("  wifis:\n    wlan0:\n")
 
 
-@pytest.mark.parametrize(("before", "message"), [
-    ("network:\n  version: 1\n  config: []\n", "uses version 1"),
-    ("- a\n- b\n", "not a YAML mapping"),
-    ("hostname: box\n", "not a netplan network configuration"),
-    ("network:\n\tversion: 2\n", "tab characters"),
-    ("network: [\n", "not valid YAML"),
-    ("network:\n  version: 2\n  wifis:\n    wlan0:\n      access-points:\n        Office: {}\n",
-     'already configures Wi-Fi differently (wlan0: "Office"): --force replaces it'),
-])
+@pytest.mark.parametrize(
+    ("before", "message"),
+    [
+        ("network:\n  version: 1\n  config: []\n", "uses version 1"),
+        ("- a\n- b\n", "not a YAML mapping"),
+        ("hostname: box\n", "not a netplan network configuration"),
+        ("network:\n\tversion: 2\n", "tab characters"),
+        ("network: [\n", "not valid YAML"),
+        (
+            "network:\n  version: 2\n  wifis:\n    wlan0:\n      access-points:\n        Office: {}\n",
+            'already configures Wi-Fi differently (wlan0: "Office"): --force replaces it',
+        ),
+    ],
+)
 def test_network_configs_it_cannot_extend_are_refused(before, message):
     with pytest.raises(wifi.WifiError, match=message.replace("(", r"\(").replace(")", r"\)")):
         wifi.merge_network_config(before, WIFI, force=False)
 
 
 def test_force_replaces_only_the_wifis():
-    before = ("network:\n  version: 2\n  ethernets:\n    eth0: {dhcp4: true}\n"
-              "  wifis:\n    wlan1:\n      access-points:\n        Office: {password: office-secret}\n")
+    before = (
+        "network:\n  version: 2\n  ethernets:\n    eth0: {dhcp4: true}\n"
+        "  wifis:\n    wlan1:\n      access-points:\n        Office: {password: office-secret}\n"
+    )
     after, done = wifi.merge_network_config(before, WIFI, force=True)
     assert done == "replaced"
     assert network(after) == {"version": 2, "ethernets": {"eth0": {"dhcp4": True}}, "wifis": OURS}
 
 
 def run(*args: str | Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, SCRIPT, *map(str, args)], capture_output=True, text=True, timeout=60,
-                          env=env)
+    return subprocess.run(
+        [sys.executable, SCRIPT, *map(str, args)], capture_output=True, text=True, timeout=60, env=env
+    )
 
 
 def settings(tmp_path: Path, provision: str) -> Path:

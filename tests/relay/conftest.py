@@ -25,8 +25,10 @@ def postgres_cluster() -> Iterator[PostgresCluster]:
     if bindir is None:
         if os.environ.get("RELAY_TESTS_WITHOUT_POSTGRES") == "1":
             pytest.skip("PostgreSQL is not installed and RELAY_TESTS_WITHOUT_POSTGRES=1")
-        pytest.fail("PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb): `./run test` installs the "
-                    "postgresql package; or set RELAY_TESTS_WITHOUT_POSTGRES=1 to test SQLite only")
+        pytest.fail(
+            "PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb): `./run test` installs the "
+            "postgresql package; or set RELAY_TESTS_WITHOUT_POSTGRES=1 to test SQLite only"
+        )
     cluster = PostgresCluster(bindir).start()
     try:
         yield cluster
@@ -96,27 +98,62 @@ class Box:
         self.clock = clock
         self.http = httpx.Client(base_url=base_url, timeout=60)
 
-    def request(self, method: str, path: str, body: Any = None, *, secret: bytes | None = None,
-                store_id: str | None = None, now: float | None = None, headers: dict[str, str] | None = None) -> Any:
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        secret: bytes | None = None,
+        store_id: str | None = None,
+        now: float | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Any:
         import msgspec
 
         from appliance.contract.signing import sign
 
         raw = msgspec.json.encode(body) if body is not None else b""
-        signed = headers if headers is not None else sign(store_id or self.store_id, secret or self.secret, method,
-                                                          path, raw, now=self.clock() if now is None else now)
+        signed = (
+            headers
+            if headers is not None
+            else sign(
+                store_id or self.store_id,
+                secret or self.secret,
+                method,
+                path,
+                raw,
+                now=self.clock() if now is None else now,
+            )
+        )
         return self.http.request(method, path, content=raw, headers={**signed, "Content-Type": "application/json"})
 
     def poll(self, after: int = 0, wait: float = 0, **kw: Any) -> Any:
         return self.request("GET", f"/v1/box/inbox?after={after}&wait={wait:g}", **kw)
 
     def push_menu(self, version: int, languages: tuple[str, ...] = ("zh", "en"), **kw: Any) -> Any:
-        return self.request("PUT", "/v1/box/menu", {
-            "version": version,
-            "store": {"name": "小笼天下 Dumpling House", "currency": "CNY", "languages": list(languages), "open_now": True},
-            "menus": {lang: {"version": version, "lang": lang, "categories": [{"id": 1, "name": f"dim sum ({lang})",
-                                                                                 "items": []}]} for lang in languages},
-        }, **kw)
+        return self.request(
+            "PUT",
+            "/v1/box/menu",
+            {
+                "version": version,
+                "store": {
+                    "name": "小笼天下 Dumpling House",
+                    "currency": "CNY",
+                    "languages": list(languages),
+                    "open_now": True,
+                },
+                "menus": {
+                    lang: {
+                        "version": version,
+                        "lang": lang,
+                        "categories": [{"id": 1, "name": f"dim sum ({lang})", "items": []}],
+                    }
+                    for lang in languages
+                },
+            },
+            **kw,
+        )
 
     def post_events(self, *events: dict[str, Any], **kw: Any) -> Any:
         return self.request("POST", "/v1/box/events", {"events": list(events)}, **kw)
@@ -126,24 +163,51 @@ class Box:
 
 
 def accepted(client_key: str, status: str = "submitted", ticket_no: int = 7) -> dict[str, Any]:
-    return {"id": f"accepted:{client_key}", "client_key": client_key, "type": "accepted", "at": "2026-01-01T12:00:00Z",
-            "order": order_view(client_key, status, ticket_no), "error": None}
+    return {
+        "id": f"accepted:{client_key}",
+        "client_key": client_key,
+        "type": "accepted",
+        "at": "2026-01-01T12:00:00Z",
+        "order": order_view(client_key, status, ticket_no),
+        "error": None,
+    }
 
 
 def status_event(client_key: str, ref: str, status: str, ticket_no: int = 7) -> dict[str, Any]:
-    return {"id": f"status:{ref}:{status}", "client_key": client_key, "type": "status", "at": "2026-01-01T12:05:00Z",
-            "order": order_view(client_key, status, ticket_no), "error": None}
+    return {
+        "id": f"status:{ref}:{status}",
+        "client_key": client_key,
+        "type": "status",
+        "at": "2026-01-01T12:05:00Z",
+        "order": order_view(client_key, status, ticket_no),
+        "error": None,
+    }
 
 
 def refused(client_key: str, code: str = "sold_out", message: str = "第 1 项：虾饺 已售罄。") -> dict[str, Any]:
-    return {"id": f"refused:{client_key}", "client_key": client_key, "type": "refused", "at": "2026-01-01T12:00:00Z",
-            "order": None, "error": {"code": code, "message": message, "details": {"line": 1}}}
+    return {
+        "id": f"refused:{client_key}",
+        "client_key": client_key,
+        "type": "refused",
+        "at": "2026-01-01T12:00:00Z",
+        "order": None,
+        "error": {"code": code, "message": message, "details": {"line": 1}},
+    }
 
 
 def order_view(client_key: str, status: str, ticket_no: int) -> dict[str, Any]:
-    return {"id": ticket_no + 100, "ticket_no": ticket_no, "status": status, "table": "A1", "client_key": client_key,
-            "lines": [{"name": "虾饺 Har gow", "quantity": 2, "line_total_minor": 3600, "status": "active"}],
-            "total_minor": 3600, "currency": "CNY", "created_at": "2026-01-01T12:00:00Z", "cancel_reason": None}
+    return {
+        "id": ticket_no + 100,
+        "ticket_no": ticket_no,
+        "status": status,
+        "table": "A1",
+        "client_key": client_key,
+        "lines": [{"name": "虾饺 Har gow", "quantity": 2, "line_total_minor": 3600, "status": "active"}],
+        "total_minor": 3600,
+        "currency": "CNY",
+        "created_at": "2026-01-01T12:00:00Z",
+        "cancel_reason": None,
+    }
 
 
 class Phone:
@@ -173,12 +237,16 @@ class Phone:
 def relay_settings(**overrides: Any) -> Any:
     from sync.relay.settings import RelaySettings
 
-    values: dict[str, Any] = {"recheck_seconds": 0.1, "keepalive_seconds": 0.3, "rate_limit_store_per_minute": 0,
-                              "rate_limit_token_per_minute": 0, "rate_limit_address_per_minute": 0, "db_threads": 4}
+    values: dict[str, Any] = {
+        "recheck_seconds": 0.1,
+        "keepalive_seconds": 0.3,
+        "rate_limit_store_per_minute": 0,
+        "rate_limit_token_per_minute": 0,
+        "rate_limit_address_per_minute": 0,
+        "db_threads": 4,
+    }
     values.update(overrides)
     return RelaySettings(**values)
-
-
 
 
 class Relay:

@@ -133,11 +133,23 @@ def test_wrong_secret_replay_skew_unknown_store_and_missing_headers_are_refused_
         bare = box.request("GET", path, headers={})
     assert first.status_code == 200
     codes = [(r.status_code, r.json()["error"]["code"]) for r in (wrong, again, skewed, ahead, unknown, bare)]
-    assert codes == [(401, "bad_signature"), (401, "replayed_nonce"), (401, "stale_timestamp"),
-                     (401, "stale_timestamp"), (401, "unknown_store"), (401, "missing_signature")]
+    assert codes == [
+        (401, "bad_signature"),
+        (401, "replayed_nonce"),
+        (401, "stale_timestamp"),
+        (401, "stale_timestamp"),
+        (401, "unknown_store"),
+        (401, "missing_signature"),
+    ]
     refusals = [entry for entry in logs if entry["event"] == "relay.refused"]
-    assert [entry["code"] for entry in refusals] == ["bad_signature", "replayed_nonce", "stale_timestamp",
-                                                     "stale_timestamp", "unknown_store", "missing_signature"]
+    assert [entry["code"] for entry in refusals] == [
+        "bad_signature",
+        "replayed_nonce",
+        "stale_timestamp",
+        "stale_timestamp",
+        "unknown_store",
+        "missing_signature",
+    ]
     assert refusals[0]["store"] == box.store_id and refusals[0]["address"] == "127.0.0.1"
     secret_hex = box.secret.hex()
     for entry in logs:
@@ -164,9 +176,9 @@ def test_another_stores_inbox_cannot_be_read(relay):
     relay.phone(store_a).order(key())
     assert len(store_a.poll(0, 0).json()["messages"]) == 1
     assert store_b.poll(0, 0).json()["messages"] == []
-    as_a = store_b.poll(store_id=store_a.store_id)             # B's secret, A's name
+    as_a = store_b.poll(store_id=store_a.store_id)  # B's secret, A's name
     assert as_a.status_code == 401 and as_a.json()["error"]["code"] == "bad_signature"
-    events = store_b.post_events(accepted("x" * 32))            # B's events land in B, whatever the key
+    events = store_b.post_events(accepted("x" * 32))  # B's events land in B, whatever the key
     assert events.status_code == 200
     assert relay.storage.events_for_key(store_a.store_id, "x" * 32) == []
 
@@ -190,13 +202,13 @@ def test_a_store_is_offline_until_its_box_polls_and_again_after_missed_polls(rel
     assert en.json()["error"]["message"] == "The restaurant is offline: join the store Wi-Fi to order."
     by_header = phone.order(key(), headers={"Accept-Language": "en-GB,en;q=0.9"})
     assert by_header.json()["error"]["message"].startswith("The restaurant is offline")
-    assert relay.storage.inbox_after(box.store_id, 0) == []     # nothing was taken
+    assert relay.storage.inbox_after(box.store_id, 0) == []  # nothing was taken
 
     assert box.poll(0, 0).status_code == 200
     assert phone.order(key()).status_code == 202
     relay.clock.advance(59)
     assert phone.order(key()).status_code == 202
-    relay.clock.advance(2)                                      # 61 s: two missed 25 s polls and some slack
+    relay.clock.advance(2)  # 61 s: two missed 25 s polls and some slack
     late = phone.order(key(), params={"lang": "en"})
     assert late.status_code == 503 and late.json()["error"]["code"] == "restaurant_offline"
     assert phone.post("/requests", {"kind": "waiter"}).status_code == 503
@@ -207,12 +219,12 @@ def test_a_poll_in_progress_counts_as_online(make_relay):
     box = relay.enroll()
     thread, out = in_thread(box.poll, 0, 20)
     wait_until(lambda: polling(relay, box), what="the poll to start")
-    relay.clock.advance(70)                  # longer than offline_after_seconds since the poll began
+    relay.clock.advance(70)  # longer than offline_after_seconds since the poll began
     phone = relay.phone(box)
     assert phone.order(key()).status_code == 202
     thread.join(30)
     assert out["answer"].status_code == 200
-    relay.clock.advance(61)                  # no poll since that one ended
+    relay.clock.advance(61)  # no poll since that one ended
     assert phone.order(key()).status_code == 503
 
 
@@ -236,7 +248,7 @@ def test_a_repeated_order_gets_the_same_answer_and_another_body_with_its_key_is_
     other = phone.order(client_key, body={"lines": [{"item_id": 4, "quantity": 1}]})
     assert other.status_code == 422 and other.json()["error"]["code"] == "idempotency_key_reused"
     assert other.json()["error"]["message"] == "该订单标识已用于另一笔订单。"
-    elsewhere = relay.phone(box).order(client_key)              # the same key from another table
+    elsewhere = relay.phone(box).order(client_key)  # the same key from another table
     assert elsewhere.status_code == 422
     assert len(relay.storage.inbox_after(box.store_id, 0)) == 1
 
@@ -249,10 +261,10 @@ def test_a_retry_answers_the_order_once_the_box_accepted_it_and_never_before(rel
     assert phone.get("/orders").json() == {"orders": [], "pending": [client_key], "refused": []}
     # the box polls, applies, and its outbox posts "accepted"
     assert box.poll(0, 0).json()["messages"][0]["client_key"] == client_key
-    assert phone.order(client_key).status_code == 202          # applied but not yet accepted: still pending
+    assert phone.order(client_key).status_code == 202  # applied but not yet accepted: still pending
     stored = box.post_events(accepted(client_key))
     assert stored.json() == {"stored": 1, "new": 1}
-    assert box.post_events(accepted(client_key)).json() == {"stored": 1, "new": 0}   # a retried post
+    assert box.post_events(accepted(client_key)).json() == {"stored": 1, "new": 0}  # a retried post
     retry = phone.order(client_key)
     assert retry.status_code == 200
     assert retry.json()["ticket_no"] == 7 and retry.json()["status"] == "submitted"
@@ -305,13 +317,18 @@ def test_notes_lose_control_characters_and_bounds_are_kept(relay):
     assert body["note"] == "no @chili please thanks" and body["lines"][0]["note"] == "extra hot"
     too_long = phone.order(key(), body={"note": "辣" * 141}, params={"lang": "en"})
     assert too_long.status_code == 422 and too_long.json()["error"]["code"] == "text_too_long"
-    for bad, field in (({"client_key": "short"}, "client_key"), ({"lines": [{"item_id": 3, "quantity": 100}]}, "lines[0].quantity"),
-                       ({"price_minor": 1}, "")):
+    for bad, field in (
+        ({"client_key": "short"}, "client_key"),
+        ({"lines": [{"item_id": 3, "quantity": 100}]}, "lines[0].quantity"),
+        ({"price_minor": 1}, ""),
+    ):
         answer = phone.post("/orders", {"client_key": key(), "lines": [{"item_id": 3, "quantity": 1}], **bad})
         assert answer.status_code == 422 and answer.json()["error"]["code"] == "invalid_body", bad
         assert answer.json()["error"]["details"]["field"] == field
     assert phone.post("/orders", {"client_key": key(), "lines": []}).json()["error"]["code"] == "empty_order"
-    malformed = phone.http.post(phone.prefix + "/orders", content=b"{nope", headers={"Content-Type": "application/json"})
+    malformed = phone.http.post(
+        phone.prefix + "/orders", content=b"{nope", headers={"Content-Type": "application/json"}
+    )
     assert malformed.status_code == 400 and malformed.json()["error"]["code"] == "malformed_json"
 
 
@@ -343,8 +360,16 @@ def test_a_refused_request_reaches_that_tables_stream_as_a_request_event(relay):
     with phone.http.stream("GET", phone.prefix + "/events", timeout=10) as stream:
         lines = stream.iter_lines()
         assert read_events(lines, 1)[0]["event"] == "snapshot"
-        box.post_events({"id": f"refused:{request_key}", "client_key": request_key, "type": "refused",
-                         "order": None, "error": error, "at": "2026-11-22T12:00:00Z"})
+        box.post_events(
+            {
+                "id": f"refused:{request_key}",
+                "client_key": request_key,
+                "type": "refused",
+                "order": None,
+                "error": error,
+                "at": "2026-11-22T12:00:00Z",
+            }
+        )
         [event] = read_events(lines, 1)
     assert event["event"] == "request" and event["id"] == f"refused:{request_key}"
     data = msgspec.json.decode(event["data"])
@@ -436,9 +461,9 @@ def test_the_menu_is_served_from_the_boxs_last_push_with_an_etag(relay):
     etag = english.headers["etag"]
     assert "3" in etag
     assert phone.get("/menu", params={"lang": "en"}, headers={"If-None-Match": etag}).status_code == 304
-    assert phone.get("/menu").json()["lang"] == "zh"                       # the default language
+    assert phone.get("/menu").json()["lang"] == "zh"  # the default language
     assert phone.get("/menu", params={"lang": "fr"}).json()["lang"] == "zh"
-    assert box.push_menu(2).json() == {"version": 3}                       # older: ignored
+    assert box.push_menu(2).json() == {"version": 3}  # older: ignored
     assert phone.get("/menu", params={"lang": "en"}, headers={"If-None-Match": etag}).status_code == 304
     assert box.push_menu(4).json() == {"version": 4}
     fresh = phone.get("/menu", params={"lang": "en"}, headers={"If-None-Match": etag})
@@ -459,7 +484,7 @@ def test_one_table_code_is_limited(make_relay):
     limited = phone.order(key(), params={"lang": "en"})
     assert limited.json()["error"]["code"] == "rate_limited" and int(limited.headers["retry-after"]) >= 1
     assert limited.json()["error"]["details"] == {"scope": "table"}
-    assert relay.phone(box).order(key()).status_code == 202               # another table still orders
+    assert relay.phone(box).order(key()).status_code == 202  # another table still orders
 
 
 def test_one_store_is_limited(make_relay):
@@ -487,7 +512,10 @@ def test_bodies_over_the_limit_get_413(make_relay):
     big = {"client_key": key(), "lines": [{"item_id": 3, "quantity": 1, "note": "x" * 100}] * 30}
     answer = phone.post("/orders", big, params={"lang": "en"})
     assert answer.status_code == 413 and answer.json()["error"] == {
-        "code": "body_too_large", "message": "The request is too large.", "details": {}}
+        "code": "body_too_large",
+        "message": "The request is too large.",
+        "details": {},
+    }
     # the box may push more than a phone may send, up to its own limit
     menu = {"version": 1, "store": {"name": "x"}, "menus": {"zh": {"pad": "y" * 10_000}}}
     assert box.request("PUT", "/v1/box/menu", menu).status_code == 200
@@ -501,9 +529,14 @@ def test_health_answers_while_the_database_does(relay):
     assert answer.json()["database"] == relay.storage.dialect
 
 
-@pytest.mark.parametrize("bad", [{"events": [{"id": "x y", "client_key": "k", "type": "accepted"}]},
-                                 {"events": [{"id": "x", "client_key": "k", "type": "eaten"}]},
-                                 {"nope": 1}])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"events": [{"id": "x y", "client_key": "k", "type": "accepted"}]},
+        {"events": [{"id": "x", "client_key": "k", "type": "eaten"}]},
+        {"nope": 1},
+    ],
+)
 def test_malformed_box_bodies_are_refused(relay, bad):
     box = relay.enroll()
     answer = box.request("POST", "/v1/box/events", bad)

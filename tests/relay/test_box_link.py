@@ -49,18 +49,34 @@ def applier(settings, db, targets):
     return InboxApplier(db, "relay", read_secret(settings.secret_path), load_store_settings(db).store_id)
 
 
-def inbox_message(seq: int, kind: str, token: str, body: Any, *, client_key: str | None = None,
-                  key: str | None = None) -> InboxMessage:
+def inbox_message(
+    seq: int, kind: str, token: str, body: Any, *, client_key: str | None = None, key: str | None = None
+) -> InboxMessage:
     """A message as the box's client reads it from GET /v1/box/inbox."""
-    return InboxMessage(seq=seq, kind=kind, client_key=client_key, key=key, token=token,
-                        body=msgspec.Raw(msgspec.json.encode(body)), received_at="2026-11-21T12:00:00.000000Z")
+    return InboxMessage(
+        seq=seq,
+        kind=kind,
+        client_key=client_key,
+        key=key,
+        token=token,
+        body=msgspec.Raw(msgspec.json.encode(body)),
+        received_at="2026-11-21T12:00:00.000000Z",
+    )
 
 
-def order_message(seq: int, token: str, lines: list[dict[str, Any]], client_key: str | None = None,
-                  **extra: Any) -> InboxMessage:
+def order_message(
+    seq: int, token: str, lines: list[dict[str, Any]], client_key: str | None = None, **extra: Any
+) -> InboxMessage:
     client_key = client_key or key()
-    body = {"client_key": client_key, "lines": lines, "note": "", "diners": None, "expected_total_minor": None,
-            "lang": "en", **extra}
+    body = {
+        "client_key": client_key,
+        "lines": lines,
+        "note": "",
+        "diners": None,
+        "expected_total_minor": None,
+        "lang": "en",
+        **extra,
+    }
     return inbox_message(seq, "order", token, body, client_key=client_key, key=client_key)
 
 
@@ -83,11 +99,13 @@ def test_an_order_is_stored_once_with_its_tickets_and_its_accepted_row_for_the_r
     assert len(order) == 1 and order[0][1:] == ("relay", "submitted", 6400, "生日快乐", "en")
     assert count(db, "SELECT count(*) FROM print_jobs WHERE order_id = ?", order[0][0]) == 1
     assert db.execute("SELECT source, message_id, seq FROM inbox_seen").fetchall() == [
-        ("relay:relay@", message.client_key, 1)]
+        ("relay:relay@", message.client_key, 1)
+    ]
     rows = outbox(db)
     assert [(t, k, i) for t, k, i, _ in rows] == [
         ("erp", "order.submitted", f"order.submitted:{message.client_key}"),
-        ("relay", "order.submitted", f"order.submitted:{message.client_key}")]
+        ("relay", "order.submitted", f"order.submitted:{message.client_key}"),
+    ]
     assert json.loads(rows[1][3])["channel"] == "relay"
     assert last_applied_seq(db, "relay") == 1
 
@@ -102,7 +120,8 @@ def test_an_order_is_stored_once_with_its_tickets_and_its_accepted_row_for_the_r
 
 
 def test_a_box_enrolled_again_under_the_same_target_name_starts_at_its_new_stores_first_message(
-        settings, db, targets, token):
+    settings, db, targets, token
+):
     """Sequence numbers are per relay store: the new store's seq 1..3 are new orders, not 'already applied'."""
     secret, store_id = read_secret(settings.secret_path), load_store_settings(db).store_id
     with write_transaction(db):
@@ -126,8 +145,10 @@ def test_a_box_enrolled_again_under_the_same_target_name_starts_at_its_new_store
 
 
 def test_lan_orders_and_their_status_changes_are_not_sent_to_the_relay(client, token, db, applier):
-    lan = client.post(f"/api/v1/tables/{token}/orders", json={"client_key": key(), "lines": [
-        {"item_id": item_id(db, "har_gow"), "quantity": 1}]}).json()
+    lan = client.post(
+        f"/api/v1/tables/{token}/orders",
+        json={"client_key": key(), "lines": [{"item_id": item_id(db, "har_gow"), "quantity": 1}]},
+    ).json()
     with write_transaction(db):
         change_status(db, lan["id"], OrderStatus.ACCEPTED, Actor.STAFF)
     assert {t for t, _, _, _ in outbox(db)} == {"erp"}
@@ -155,8 +176,10 @@ def test_a_phone_that_retries_its_lan_order_through_the_relay_gets_the_same_orde
     # and the other way round: a relayed order retried on the LAN is the same order, not a reused key
     other = order_message(2, token, [har_gow(db, 1)])
     assert applier.apply(other) == "accepted"
-    again = client.post(f"/api/v1/tables/{token}/orders", json={"client_key": other.client_key, "lines": [
-        {"item_id": item_id(db, "har_gow"), "quantity": 1}]})
+    again = client.post(
+        f"/api/v1/tables/{token}/orders",
+        json={"client_key": other.client_key, "lines": [{"item_id": item_id(db, "har_gow"), "quantity": 1}]},
+    )
     assert again.status_code == 200 and again.json()["channel"] == "relay"
 
 
@@ -167,8 +190,10 @@ def refused_row(db, client_key):
     return rows[0][1]["error"]
 
 
-@pytest.mark.parametrize("case", ["sold_out", "price_changed", "invalid_body", "text_too_long", "forged_token",
-                                  "unknown_item", "invalid_option"])
+@pytest.mark.parametrize(
+    "case",
+    ["sold_out", "price_changed", "invalid_body", "text_too_long", "forged_token", "unknown_item", "invalid_option"],
+)
 def test_a_refusal_is_what_the_boxs_own_api_answers_and_nothing_is_stored(case, client, token, db, applier):
     lines = [har_gow(db)]
     extra: dict[str, Any] = {}
@@ -209,8 +234,9 @@ def test_the_refusal_speaks_the_diners_language(applier, db, token):
     en = order_message(2, token, [har_gow(db)], lang="en")
     assert applier.apply(zh) == applier.apply(en) == "refused"
     assert refused_row(db, zh.client_key)["message"] == "第 1 项：水晶虾饺 已售罄。"
-    assert "Line 1:" in next(json.loads(p)["error"]["message"] for _, k, i, p in outbox(db)
-                             if i == f"order.refused:{en.client_key}")
+    assert "Line 1:" in next(
+        json.loads(p)["error"]["message"] for _, k, i, p in outbox(db) if i == f"order.refused:{en.client_key}"
+    )
 
 
 def test_a_price_change_hands_back_the_fresh_total(applier, db, token):
@@ -325,7 +351,9 @@ def test_the_engine_routes_refusals_and_hands_the_relay_the_order_as_it_is(setti
     assert json.loads(reason)["code"] == "sold_out"
     # each status row carries the order with the status of that row, so the phone ends on the real one
     assert [(c[2], c[4]["status"], c[4]["id"]) for c in relay.calls[2:]] == [
-        ("accepted", "accepted", order_id), ("preparing", "preparing", order_id)]
+        ("accepted", "accepted", order_id),
+        ("preparing", "preparing", order_id),
+    ]
 
 
 # -- the link's threads -------------------------------------------------------------------------------------------
@@ -339,8 +367,8 @@ class FakeRelay:
         self.afters: list[int] = []
         self.changed = threading.Condition()
         self.fail_polls = 0
-        self.block_polls = threading.Event()   # while set, a poll hangs (a long-poll in progress)...
-        self.release = threading.Event()       # ...until this is set
+        self.block_polls = threading.Event()  # while set, a poll hangs (a long-poll in progress)...
+        self.release = threading.Event()  # ...until this is set
         self.closed = 0
 
     def client(self, name, config):
@@ -378,9 +406,22 @@ class FakeRelay:
 
 
 def relay_target(**config: Any) -> Target:
-    return Target("relay", "relay", True, 5, 0, 0.05, {"kind": "relay", "base_url": "http://relay.test",
-                                                       "store_id": "storeid1", "api_secret": SECRET,
-                                                       "menu_check_seconds": 0.02, **config})
+    return Target(
+        "relay",
+        "relay",
+        True,
+        5,
+        0,
+        0.05,
+        {
+            "kind": "relay",
+            "base_url": "http://relay.test",
+            "store_id": "storeid1",
+            "api_secret": SECRET,
+            "menu_check_seconds": 0.02,
+            **config,
+        },
+    )
 
 
 def test_the_link_applies_what_it_polls_and_asks_after_the_last_applied_seq(settings, db, targets, token):
@@ -430,8 +471,7 @@ def test_the_menu_pushed_is_what_get_menu_answers_and_moves_when_the_menu_does(s
         # A quiet menu is not pushed again: let the menu loop come round several whole passes (each pass stamps
         # menu_beat when it starts, so the third new stamp means two passes ran to the end) and count the pushes.
         for _ in range(3):
-            beat = link.menu_beat
-            fake.wait_for(lambda: link.menu_beat > beat)
+            fake.wait_for(lambda beat=link.menu_beat: link.menu_beat > beat)
         assert len(fake.menus) == pushes
     finally:
         stop.set()
@@ -463,21 +503,37 @@ def test_menu_document_and_settings_checks(settings, db):
 
 def test_syncd_runs_a_link_beside_the_relay_targets_outbox_and_stops_without_waiting_for_a_poll(settings, db, targets):
     fake = FakeRelay()
-    box = replace_settings(settings, sync_targets={"relay": dict(relay_target().config, enabled=True, timeout_seconds=5,
-                                                        pull_minutes=15, retry_cap_seconds=0.05)})
-    worker = SyncWorker(box, adapter_factory=lambda name, config: RecordingRelay(),
-                        link_factory=lambda s, t, stop: RelayLink(s, t, stop, client_factory=fake.client))
+    box = replace_settings(
+        settings,
+        sync_targets={
+            "relay": dict(
+                relay_target().config, enabled=True, timeout_seconds=5, pull_minutes=15, retry_cap_seconds=0.05
+            )
+        },
+    )
+    worker = SyncWorker(
+        box,
+        adapter_factory=lambda name, config: RecordingRelay(),
+        link_factory=lambda s, t, stop: RelayLink(s, t, stop, client_factory=fake.client),
+    )
     assert [loop.target.kind for loop in worker.loops] == ["relay"] and len(worker.links) == 1
     worker.start()
     try:
         fake.wait_for(lambda: fake.afters)
         assert worker.health() is None
         link = worker.links[0]
-        assert link.health(link.inbox_beat + 301, 300) == \
-            "the relay inbox thread of sync target relay has been stuck for 301 s"
+        assert (
+            link.health(link.inbox_beat + 301, 300)
+            == "the relay inbox thread of sync target relay has been stuck for 301 s"
+        )
         fake.block_polls.set()  # a long-poll in progress when SIGTERM comes
-        fake.wait_for(lambda: fake.block_polls.is_set() and link.polling_since is not None
-                      and time.monotonic() - link.polling_since > 0.3)
+        fake.wait_for(
+            lambda: (
+                fake.block_polls.is_set()
+                and link.polling_since is not None
+                and time.monotonic() - link.polling_since > 0.3
+            )
+        )
     finally:
         started = time.monotonic()
         worker.stop(timeout=2)

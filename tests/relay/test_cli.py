@@ -52,8 +52,23 @@ class RelayProcess:
         self.log_path = log
         self.log = log.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "appliance", "relay", "serve", "--database-url", database_url,
-             "--host", "127.0.0.1", "--port", str(self.port)], env=env, stdout=self.log, stderr=self.log)
+            [
+                sys.executable,
+                "-m",
+                "appliance",
+                "relay",
+                "serve",
+                "--database-url",
+                database_url,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+            ],
+            env=env,
+            stdout=self.log,
+            stderr=self.log,
+        )
         deadline = time.monotonic() + 30
         while True:
             try:
@@ -130,21 +145,21 @@ def test_inbox_and_events_survive_the_relay_being_stopped_and_killed(database_ur
             wait_until(lambda: storage.store(store_id).polling, what="the long-poll to start")
         finally:
             storage.close()
-        assert relay.stop() in (0, -signal.SIGTERM)   # uvicorn re-raises SIGTERM after a graceful stop
+        assert relay.stop() in (0, -signal.SIGTERM)  # uvicorn re-raises SIGTERM after a graceful stop
         waiting.join(30)
         assert out["answer"].status_code == 200 and out["answer"].json() == {"messages": []}
 
         relay = RelayProcess(database_url, log, port=relay.port)
         messages = box.poll(0, 0).json()["messages"]
         assert [(m["seq"], m["client_key"]) for m in messages] == [(1, first), (2, second)]
-        assert phone.order(first).status_code == 200                      # the box's "accepted" survived
+        assert phone.order(first).status_code == 200  # the box's "accepted" survived
         listing = phone.get("/orders").json()
         assert [o["client_key"] for o in listing["orders"]] == [first] and listing["pending"] == [second]
         assert phone.get("/menu").json()["version"] == 5
 
         third = uuid.uuid4().hex
-        assert phone.order(third).status_code == 202                      # acknowledged by its 202 ...
-        relay.kill9()                                                      # ... then the relay dies at once
+        assert phone.order(third).status_code == 202  # acknowledged by its 202 ...
+        relay.kill9()  # ... then the relay dies at once
         relay = RelayProcess(database_url, log, port=relay.port)
         messages = box.poll(2, 0).json()["messages"]
         assert [(m["seq"], m["client_key"]) for m in messages] == [(3, third)]

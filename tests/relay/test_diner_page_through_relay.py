@@ -81,8 +81,9 @@ def test_a_phone_off_the_wifi_orders_from_the_sticker_through_the_relay(stack, d
         page.locator("#submit").click()
         page.locator("#notice", has_text=WAITING).wait_for(timeout=10_000)
         page.wait_for_timeout(4_000)  # the page asks again (same client_key) at least once meanwhile
-        pending = page.evaluate("Object.keys(localStorage).filter(k => k.endsWith('.pending'))"
-                                ".map(k => JSON.parse(localStorage[k]))")
+        pending = page.evaluate(
+            "Object.keys(localStorage).filter(k => k.endsWith('.pending')).map(k => JSON.parse(localStorage[k]))"
+        )
         assert len(pending) == 1 and len(pending[0]["lines"]) == 1
         client_key = pending[0]["client_key"]
         assert box.orders(client_key) == [] and box.tickets() == 0
@@ -114,9 +115,16 @@ def test_a_phone_off_the_wifi_orders_from_the_sticker_through_the_relay(stack, d
     # box's console gets the call.
     page.locator("#waiter").click()
     page.locator("#notice", has_text="Sent to the restaurant").wait_for(timeout=10_000)
-    wait_for(lambda: box.db.execute("SELECT count(*) FROM service_requests r JOIN tables t ON t.id = r.table_id"
-                                    " WHERE t.name = 'A1' AND r.kind = 'waiter'").fetchone()[0] == 1,
-             "the waiter call on the box")
+    wait_for(
+        lambda: (
+            box.db.execute(
+                "SELECT count(*) FROM service_requests r JOIN tables t ON t.id = r.table_id"
+                " WHERE t.name = 'A1' AND r.kind = 'waiter'"
+            ).fetchone()[0]
+            == 1
+        ),
+        "the waiter call on the box",
+    )
     assert errors == []
 
 

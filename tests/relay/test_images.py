@@ -44,11 +44,13 @@ def photo(folder: Path, n: int, size: tuple[int, int] = (900, 700)) -> tuple[str
     return name, (images_dir(folder) / name).read_bytes()
 
 
-def put_photo(box: Any, name: str, body: bytes, *, secret: bytes | None = None,
-              headers: dict[str, str] | None = None) -> httpx.Response:
+def put_photo(
+    box: Any, name: str, body: bytes, *, secret: bytes | None = None, headers: dict[str, str] | None = None
+) -> httpx.Response:
     path = f"/v1/box/images/{name}"
-    signed = headers if headers is not None else sign(box.store_id, secret or box.secret, "PUT", path, body,
-                                                      now=box.clock())
+    signed = (
+        headers if headers is not None else sign(box.store_id, secret or box.secret, "PUT", path, body, now=box.clock())
+    )
     return box.http.put(path, content=body, headers={**signed, "Content-Type": "image/jpeg"})
 
 
@@ -64,7 +66,7 @@ def test_the_storage_keeps_photos_by_name_and_says_which_are_missing(storage, tm
     assert storage.missing_images([]) == []
     assert storage.put_image(a, body_a, 1000.0) is True
     assert storage.put_image(a, body_b, 2000.0) is False  # already there: left as it was
-    assert storage.missing_images([c, b, a]) == [c, b]    # the order asked, the stored one left out
+    assert storage.missing_images([c, b, a]) == [c, b]  # the order asked, the stored one left out
     got = storage.image(a)
     assert type(got) is bytes and got == body_a and hashlib.sha256(got).hexdigest()[:16] + ".jpg" == a
     assert storage.image(b) is None
@@ -100,8 +102,9 @@ def test_a_signed_photo_upload_is_served_to_phones_with_a_years_cache(relay, tmp
 def test_the_boxs_client_sends_photos_signed_as_raw_bytes_and_asks_500_names_at_a_time(relay, tmp_path):
     box = relay.enroll()
     (a, body_a), (b, body_b) = photo(tmp_path, 1), photo(tmp_path, 2)
-    client = RelayClient("relay", {"base_url": relay.url, "store_id": box.store_id, "api_secret": box.secret.hex(),
-                                   "timeout_seconds": 5})
+    client = RelayClient(
+        "relay", {"base_url": relay.url, "store_id": box.store_id, "api_secret": box.secret.hex(), "timeout_seconds": 5}
+    )
     try:
         assert client.put_image(a, body_a) is True
         assert client.put_image(a, body_a) is False
@@ -112,15 +115,18 @@ def test_the_boxs_client_sends_photos_signed_as_raw_bytes_and_asks_500_names_at_
     finally:
         client.close()
     # what the box assumes of the relay is what the relay does
-    assert (contract.MAX_IMAGE_NAMES, contract.MAX_IMAGE_BYTES) == (relay_images.MAX_NAMES,
-                                                                    relay_images.MAX_IMAGE_BYTES) == (500, 1_048_576)
+    assert (
+        (contract.MAX_IMAGE_NAMES, contract.MAX_IMAGE_BYTES)
+        == (relay_images.MAX_NAMES, relay_images.MAX_IMAGE_BYTES)
+        == (500, 1_048_576)
+    )
 
 
 def test_a_photo_not_named_by_its_content_or_not_a_jpeg_is_refused_and_not_stored(relay, tmp_path):
     box = relay.enroll()
     (a, body_a), (b, body_b) = photo(tmp_path, 1), photo(tmp_path, 2)
-    assert error(put_photo(box, a, body_b)) == (422, "invalid_image")          # another photo's bytes
-    assert error(put_photo(box, a, body_a[:-10])) == (422, "invalid_image")    # a cut-off upload
+    assert error(put_photo(box, a, body_b)) == (422, "invalid_image")  # another photo's bytes
+    assert error(put_photo(box, a, body_a[:-10])) == (422, "invalid_image")  # a cut-off upload
     assert error(put_photo(box, a.upper(), body_a)) == (422, "invalid_image")  # not a photo name
     assert error(put_photo(box, a[:-4] + ".png", body_a)) == (422, "invalid_image")
     png = tmp_path / "dish.png"
@@ -129,7 +135,10 @@ def test_a_photo_not_named_by_its_content_or_not_a_jpeg_is_refused_and_not_store
     refused = put_photo(box, relay_images.content_name(png_bytes), png_bytes)  # named right, but not a JPEG
     assert error(refused) == (422, "invalid_image") and refused.json()["error"]["details"] == {"field": "body"}
     assert relay.storage.missing_images([a, b, relay_images.content_name(png_bytes)]) == [
-        a, b, relay_images.content_name(png_bytes)]
+        a,
+        b,
+        relay_images.content_name(png_bytes),
+    ]
 
     bad_names = box.request("POST", "/v1/box/images/missing", {"names": [a, "../store.db"]})
     assert error(bad_names) == (422, "invalid_body") and bad_names.json()["error"]["details"]["field"] == "names[1]"
@@ -170,8 +179,13 @@ def test_an_unknown_or_malformed_photo_name_is_404(relay, tmp_path):
     box = relay.enroll()
     a, body_a = photo(tmp_path, 1)
     assert put_photo(box, a, body_a).status_code == 200
-    for path in (f"/images/{'0' * 16}.jpg", f"/images/{a.upper()}", f"/images/{a[:-4]}.png", "/images/..%2Frelay.db",
-                 f"/images/{a}x"):
+    for path in (
+        f"/images/{'0' * 16}.jpg",
+        f"/images/{a.upper()}",
+        f"/images/{a[:-4]}.png",
+        "/images/..%2Frelay.db",
+        f"/images/{a}x",
+    ):
         answer = httpx.get(relay.url + path, timeout=10)
         assert error(answer) == (404, "not_found"), path
         assert "cache-control" not in answer.headers
@@ -215,8 +229,15 @@ class CountingClient(RelayClient):
 
 def start_link(settings: Any, relay: Any, **client_options: Any) -> tuple[RelayLink, threading.Event, Any]:
     box = relay.enroll()
-    config = {"kind": "relay", "base_url": relay.url, "store_id": box.store_id, "api_secret": box.secret.hex(),
-              "timeout_seconds": 5, "poll_wait_seconds": 0, "menu_check_seconds": 0.02}
+    config = {
+        "kind": "relay",
+        "base_url": relay.url,
+        "store_id": box.store_id,
+        "api_secret": box.secret.hex(),
+        "timeout_seconds": 5,
+        "poll_wait_seconds": 0,
+        "menu_check_seconds": 0.02,
+    }
     clients: list[CountingClient] = []
 
     def factory(name: str, config: Any) -> CountingClient:
@@ -241,7 +262,8 @@ def box_menu_version(db: Any) -> int:
 
 
 def test_the_link_sends_exactly_the_photos_the_relay_lacks_and_a_missing_file_does_not_stop_the_menu(
-        settings, db, relay):
+    settings, db, relay
+):
     data = settings.data_dir
     (on_relay, body_on_relay), (new, body_new), (gone, body_gone), (hidden, _) = (photo(data, n) for n in range(4))
     with write_transaction(db):
@@ -249,15 +271,20 @@ def test_the_link_sends_exactly_the_photos_the_relay_lacks_and_a_missing_file_do
         set_image(db, "xiaolongbao", new)
         set_image(db, "mapo_tofu", gone)
         set_image(db, "chef_special_duck", hidden)  # a hidden dish: not on the menu, so not sent
-        set_image(db, "cola", new)                  # two dishes, one photo
-    (images_dir(data) / gone).unlink()              # the file is lost on the box
+        set_image(db, "cola", new)  # two dishes, one photo
+    (images_dir(data) / gone).unlink()  # the file is lost on the box
     assert relay.storage.put_image(on_relay, body_on_relay, time.time())
 
     with structlog.testing.capture_logs() as logs:
         link, stop, (box, client) = start_link(settings, relay)
         try:
-            wait_until(lambda: relay_menu_version(relay, box.store_id) == box_menu_version(db)
-                       and link.menu_pushed == box_menu_version(db), what="the menu on the relay")
+            wait_until(
+                lambda: (
+                    relay_menu_version(relay, box.store_id) == box_menu_version(db)
+                    and link.menu_pushed == box_menu_version(db)
+                ),
+                what="the menu on the relay",
+            )
             assert client.sent == [new] and link.photos_sent == 1
             assert sorted(client.asked[0]) == sorted([on_relay, new, gone])
             assert all(asked == [gone] for asked in client.asked[1:])  # the known ones are not asked again
@@ -294,14 +321,17 @@ def test_a_failed_upload_holds_the_menu_push_and_both_go_on_the_next_pass(settin
     with structlog.testing.capture_logs() as logs:
         link, stop, (_, client) = start_link(settings, relay, fail_puts=1)
         try:
-            wait_until(lambda: relay.storage.image(name) is not None and link.menu_pushed == box_menu_version(db),
-                       what="the photo and the menu on the relay")
+            wait_until(
+                lambda: relay.storage.image(name) is not None and link.menu_pushed == box_menu_version(db),
+                what="the photo and the menu on the relay",
+            )
         finally:
             stop.set()
             link.join(5)
     assert client.sent == [name] and relay.storage.image(name) == body
-    events = [e["event"] for e in logs if e["event"] in ("relay.menu_push_failed", "relay.image_pushed",
-                                                          "relay.menu_pushed")]
+    events = [
+        e["event"] for e in logs if e["event"] in ("relay.menu_push_failed", "relay.image_pushed", "relay.menu_pushed")
+    ]
     # the failed upload came first and no menu went before the photo was on the relay
     assert events[:3] == ["relay.menu_push_failed", "relay.image_pushed", "relay.menu_pushed"]
     failed = next(e for e in logs if e["event"] == "relay.menu_push_failed")
@@ -309,11 +339,19 @@ def test_a_failed_upload_holds_the_menu_push_and_both_go_on_the_next_pass(settin
 
 
 def test_photo_names_come_from_the_menu_document():
-    document = contract.MenuPush(version=1, store={}, menus={
-        "zh": {"categories": [{"items": [{"image": "/images/aaaaaaaaaaaaaaaa.jpg"}, {"image": None}]}]},
-        "en": {"categories": [{"items": [{"image": "/images/aaaaaaaaaaaaaaaa.jpg"},
-                                         {"image": "/images/bbbbbbbbbbbbbbbb.jpg"}]},
-                              {"items": []}]}})
+    document = contract.MenuPush(
+        version=1,
+        store={},
+        menus={
+            "zh": {"categories": [{"items": [{"image": "/images/aaaaaaaaaaaaaaaa.jpg"}, {"image": None}]}]},
+            "en": {
+                "categories": [
+                    {"items": [{"image": "/images/aaaaaaaaaaaaaaaa.jpg"}, {"image": "/images/bbbbbbbbbbbbbbbb.jpg"}]},
+                    {"items": []},
+                ]
+            },
+        },
+    )
     assert photo_names(document) == ["aaaaaaaaaaaaaaaa.jpg", "bbbbbbbbbbbbbbbb.jpg"]
 
 
@@ -321,8 +359,13 @@ def link_until_the_menu_is_pushed(settings, db, relay, **options):
     """Run the box's relay link until the relay holds the box's current menu, then stop it."""
     link, stop, (box, client) = start_link(settings, relay, **options)
     try:
-        wait_until(lambda: link.menu_pushed == box_menu_version(db)
-                   and relay_menu_version(relay, box.store_id) == box_menu_version(db), what="the menu")
+        wait_until(
+            lambda: (
+                link.menu_pushed == box_menu_version(db)
+                and relay_menu_version(relay, box.store_id) == box_menu_version(db)
+            ),
+            what="the menu",
+        )
     finally:
         stop.set()
         link.join(5)

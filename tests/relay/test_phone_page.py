@@ -20,13 +20,25 @@ def code(table_id: int, version: int, store: str = BOX_STORE) -> str:
 
 
 def push_tables(box, version: int = 3) -> None:
-    answer = box.request("PUT", "/v1/box/menu", {
-        "version": version,
-        "store": {"name": "小笼天下 Dumpling House", "currency": "CNY", "languages": ["zh", "en"], "open_now": True},
-        "menus": {lang: {"version": version, "lang": lang, "categories": []} for lang in ("zh", "en")},
-        "token_store": BOX_STORE,
-        "tables": [{"id": 1, "name": "A1", "area": "窗边", "seats": 4, "version": 2, "active": True},
-                   {"id": 2, "name": "B2", "area": "", "seats": None, "version": 0, "active": False}]})
+    answer = box.request(
+        "PUT",
+        "/v1/box/menu",
+        {
+            "version": version,
+            "store": {
+                "name": "小笼天下 Dumpling House",
+                "currency": "CNY",
+                "languages": ["zh", "en"],
+                "open_now": True,
+            },
+            "menus": {lang: {"version": version, "lang": lang, "categories": []} for lang in ("zh", "en")},
+            "token_store": BOX_STORE,
+            "tables": [
+                {"id": 1, "name": "A1", "area": "窗边", "seats": 4, "version": 2, "active": True},
+                {"id": 2, "name": "B2", "area": "", "seats": None, "version": 0, "active": False},
+            ],
+        },
+    )
     assert answer.status_code == 200 and answer.json() == {"version": version}
 
 
@@ -39,16 +51,20 @@ def test_the_table_is_named_and_wrong_codes_are_refused_before_the_inbox(relay):
     assert info.json()["table"] == {"name": "A1", "area": "窗边", "seats": 4, "takes_orders": True, "session": None}
     assert info.json()["online"] is True
 
-    cases = {code(1, 1): (410, "table_rekeyed", "out of date"),          # an old sticker
-             code(1, 3): (403, "forged_token", "not valid"),             # a version the box never printed
-             code(1, 2, "ffffffff"): (403, "other_store", "another restaurant"),
-             code(2, 0): (410, "table_gone", "no longer takes orders"),  # a table taken out of use
-             code(9, 0): (410, "table_gone", "no longer takes orders")}
+    cases = {
+        code(1, 1): (410, "table_rekeyed", "out of date"),  # an old sticker
+        code(1, 3): (403, "forged_token", "not valid"),  # a version the box never printed
+        code(1, 2, "ffffffff"): (403, "other_store", "another restaurant"),
+        code(2, 0): (410, "table_gone", "no longer takes orders"),  # a table taken out of use
+        code(9, 0): (410, "table_gone", "no longer takes orders"),
+    }
     for token, (status, error, words) in cases.items():
         phone = relay.phone(box, token)
-        for answer in (phone.get("", params={"lang": "en"}),
-                       phone.order(uuid.uuid4().hex, params={"lang": "en"}),
-                       phone.post("/requests", {"kind": "waiter"}, params={"lang": "en"})):
+        for answer in (
+            phone.get("", params={"lang": "en"}),
+            phone.order(uuid.uuid4().hex, params={"lang": "en"}),
+            phone.post("/requests", {"kind": "waiter"}, params={"lang": "en"}),
+        ):
             assert answer.status_code == status, (token, answer.text)
             assert answer.json()["error"]["code"] == error and words in answer.json()["error"]["message"]
     assert relay.storage.inbox_after(box.store_id, 0) == []  # nothing reached the box's inbox
@@ -107,16 +123,46 @@ def test_order_views_reach_the_phone_in_its_language(relay):
     phone = relay.phone(box, code(1, 2))
     client_key = uuid.uuid4().hex
     assert phone.order(client_key).status_code == 202
-    view = {"id": 41, "ticket_no": 7, "status": "submitted", "table": "A1", "client_key": client_key,
-            "currency": "CNY", "total_minor": 3600, "cancel_reason": None,
-            "lines": [{"line_no": 1, "item_id": 3, "names": {"zh": "水晶虾饺", "en": "Crystal shrimp dumplings"},
-                       "variant_id": 5, "variant_names": {"zh": "大份", "en": "Large"},
-                       "options": [{"id": 8, "names": {"zh": "加辣", "en": "Extra chili"}, "price_delta_minor": 0}],
-                       "quantity": 2, "line_total_minor": 3600, "status": "active"}]}
-    assert box.post_events({"id": f"accepted:{client_key}", "client_key": client_key, "type": "accepted",
-                            "order": view, "error": None, "at": "2026-11-22T12:00:00Z"}).status_code == 200
-    for lang, (dish, size, option) in {"en": ("Crystal shrimp dumplings", "Large", "Extra chili"),
-                                       "zh": ("水晶虾饺", "大份", "加辣")}.items():
+    view = {
+        "id": 41,
+        "ticket_no": 7,
+        "status": "submitted",
+        "table": "A1",
+        "client_key": client_key,
+        "currency": "CNY",
+        "total_minor": 3600,
+        "cancel_reason": None,
+        "lines": [
+            {
+                "line_no": 1,
+                "item_id": 3,
+                "names": {"zh": "水晶虾饺", "en": "Crystal shrimp dumplings"},
+                "variant_id": 5,
+                "variant_names": {"zh": "大份", "en": "Large"},
+                "options": [{"id": 8, "names": {"zh": "加辣", "en": "Extra chili"}, "price_delta_minor": 0}],
+                "quantity": 2,
+                "line_total_minor": 3600,
+                "status": "active",
+            }
+        ],
+    }
+    assert (
+        box.post_events(
+            {
+                "id": f"accepted:{client_key}",
+                "client_key": client_key,
+                "type": "accepted",
+                "order": view,
+                "error": None,
+                "at": "2026-11-22T12:00:00Z",
+            }
+        ).status_code
+        == 200
+    )
+    for lang, (dish, size, option) in {
+        "en": ("Crystal shrimp dumplings", "Large", "Extra chili"),
+        "zh": ("水晶虾饺", "大份", "加辣"),
+    }.items():
         (order,) = phone.get("/orders", params={"lang": lang}).json()["orders"]
         answer = phone.order(client_key, params={"lang": lang})
         assert answer.status_code == 200

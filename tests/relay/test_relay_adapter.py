@@ -39,8 +39,14 @@ class Relay:
         self.token = new_token()
 
     def config(self, **changes: Any) -> dict[str, Any]:
-        return {"kind": "relay", "base_url": self.url, "store_id": self.store_id, "api_secret": self.secret,
-                "timeout_seconds": 5, **changes}
+        return {
+            "kind": "relay",
+            "base_url": self.url,
+            "store_id": self.store_id,
+            "api_secret": self.secret,
+            "timeout_seconds": 5,
+            **changes,
+        }
 
     def phone(self, path: str = "") -> str:
         return f"{self.url}/s/{self.store_id}/api/v1/tables/{self.token}{path}"
@@ -48,8 +54,13 @@ class Relay:
 
 @pytest.fixture
 def relay(storage) -> Iterator[Relay]:
-    settings = RelaySettings(rate_limit_address_per_minute=0, rate_limit_store_per_minute=0,
-                             rate_limit_token_per_minute=0, recheck_seconds=0.05, log_format="console")
+    settings = RelaySettings(
+        rate_limit_address_per_minute=0,
+        rate_limit_store_per_minute=0,
+        rate_limit_token_per_minute=0,
+        recheck_seconds=0.05,
+        log_format="console",
+    )
     with LiveServer(create_relay_app(settings, storage)) as server:
         yield Relay(storage, server)
 
@@ -63,29 +74,71 @@ def phone_order(relay: Relay, client_key: str | None = None, quantity: int = 2) 
 
 
 def order_doc(client_key: str, status: str = "submitted") -> OrderDoc:
-    view = {"id": 41, "ticket_no": 7, "ticket_day": "2026-11-21", "status": status, "channel": "relay", "table": "A1",
-            "table_id": 1, "session_id": 9, "client_key": client_key, "currency": "CNY", "subtotal_minor": 6400,
-            "service_charge_minor": 0, "total_minor": 6400, "tax_minor": 362, "note": "", "created_at":
-            "2026-11-21T12:00:00.000000Z", "updated_at": "2026-11-21T12:00:00.000000Z", "cancel_reason": None,
-            "lines": [{"line_no": 1, "item_id": 3, "names": {"zh": "水晶虾饺", "en": "Crystal shrimp dumplings"},
-                       "variant_id": None, "variant_names": None, "options": [], "quantity": 2,
-                       "unit_price_minor": 3200, "line_total_minor": 6400, "note": "", "station": "kitchen",
-                       "status": "active", "void_reason": None}]}
-    return OrderDoc(order_ref=client_key, order_id=41, ticket="2026-11-21#7", table="A1",
-                    created_at=view["created_at"], currency="CNY",
-                    lines=[OrderLine("HG", "har_gow", "水晶虾饺", 2, 3200, 6400)], subtotal_minor=6400,
-                    service_charge_minor=0, total_minor=6400, tax_minor=362, status=status, view=view)
+    view = {
+        "id": 41,
+        "ticket_no": 7,
+        "ticket_day": "2026-11-21",
+        "status": status,
+        "channel": "relay",
+        "table": "A1",
+        "table_id": 1,
+        "session_id": 9,
+        "client_key": client_key,
+        "currency": "CNY",
+        "subtotal_minor": 6400,
+        "service_charge_minor": 0,
+        "total_minor": 6400,
+        "tax_minor": 362,
+        "note": "",
+        "created_at": "2026-11-21T12:00:00.000000Z",
+        "updated_at": "2026-11-21T12:00:00.000000Z",
+        "cancel_reason": None,
+        "lines": [
+            {
+                "line_no": 1,
+                "item_id": 3,
+                "names": {"zh": "水晶虾饺", "en": "Crystal shrimp dumplings"},
+                "variant_id": None,
+                "variant_names": None,
+                "options": [],
+                "quantity": 2,
+                "unit_price_minor": 3200,
+                "line_total_minor": 6400,
+                "note": "",
+                "station": "kitchen",
+                "status": "active",
+                "void_reason": None,
+            }
+        ],
+    }
+    return OrderDoc(
+        order_ref=client_key,
+        order_id=41,
+        ticket="2026-11-21#7",
+        table="A1",
+        created_at=view["created_at"],
+        currency="CNY",
+        lines=[OrderLine("HG", "har_gow", "水晶虾饺", 2, 3200, 6400)],
+        subtotal_minor=6400,
+        service_charge_minor=0,
+        total_minor=6400,
+        tax_minor=362,
+        status=status,
+        view=view,
+    )
 
 
 def test_the_settings_are_checked_with_errors_that_say_what_to_do(relay):
     adapter = make_adapter("relay", relay.config())
     assert isinstance(adapter, RelayAdapter)
     adapter.close()
-    cases = [({"store_id": None}, "store_id is missing: run `tablebox relay enroll STORE_NAME`"),
-             ({"store_id": "a b"}, "store_id must be the 8-64 letters"),
-             ({"api_secret": None}, "api_secret is missing: the 64 hex digits"),
-             ({"api_secret": "zz" * 32}, "api_secret must be the 64 hex digits"),
-             ({"timeout_seconds": 0}, "timeout_seconds must be a number")]
+    cases = [
+        ({"store_id": None}, "store_id is missing: run `tablebox relay enroll STORE_NAME`"),
+        ({"store_id": "a b"}, "store_id must be the 8-64 letters"),
+        ({"api_secret": None}, "api_secret is missing: the 64 hex digits"),
+        ({"api_secret": "zz" * 32}, "api_secret must be the 64 hex digits"),
+        ({"timeout_seconds": 0}, "timeout_seconds must be a number"),
+    ]
     for change, message in cases:
         config = {k: v for k, v in relay.config(**change).items() if v is not None}
         with pytest.raises(ValueError) as err:
@@ -103,7 +156,9 @@ def test_polls_deliver_the_phones_orders_oldest_first_and_after_acknowledges(rel
         first, second = phone_order(relay), phone_order(relay, quantity=1)
         messages = client.poll(0, 0)
         assert [(m.seq, m.kind, m.client_key, m.token) for m in messages] == [
-            (1, "order", first["client_key"], relay.token), (2, "order", second["client_key"], relay.token)]
+            (1, "order", first["client_key"], relay.token),
+            (2, "order", second["client_key"], relay.token),
+        ]
         body = msgspec.json.decode(messages[0].body)
         assert body["lines"][0]["quantity"] == 2 and body["lang"] == "en"
         assert [m.seq for m in client.poll(1, 0)] == [2] and client.poll(2, 0) == []
@@ -124,10 +179,14 @@ def test_polls_deliver_the_phones_orders_oldest_first_and_after_acknowledges(rel
 
 def test_the_menu_push_keeps_the_newest_version(relay):
     client = RelayClient("relay", relay.config())
-    document = MenuPush(version=5, store={"name": "小笼天下", "currency": "CNY", "languages": ["zh", "en"],
-                                          "open_now": True},
-                        menus={"zh": {"version": 5, "lang": "zh", "categories": []},
-                               "en": {"version": 5, "lang": "en", "categories": []}})
+    document = MenuPush(
+        version=5,
+        store={"name": "小笼天下", "currency": "CNY", "languages": ["zh", "en"], "open_now": True},
+        menus={
+            "zh": {"version": 5, "lang": "zh", "categories": []},
+            "en": {"version": 5, "lang": "en", "categories": []},
+        },
+    )
     try:
         assert client.push_menu(document) == 5
         assert client.push_menu(msgspec.structs.replace(document, version=3)) == 5  # older: ignored
@@ -156,8 +215,11 @@ def test_order_events_become_what_the_phone_reads(relay):
 
         moved = order_doc(key, "preparing").view
         adapter.push_status(key, "preparing", None, order=moved)
-        error = {"code": "sold_out", "message": "Line 1: Crystal shrimp dumplings is sold out.",
-                 "details": {"line": 1, "item_id": 3}}
+        error = {
+            "code": "sold_out",
+            "message": "Line 1: Crystal shrimp dumplings is sold out.",
+            "details": {"line": 1, "item_id": 3},
+        }
         adapter.push_status(refused["client_key"], "refused", json.dumps(error))
         visit = httpx.get(relay.phone("/orders"), timeout=5).json()
         assert [(o["client_key"], o["status"]) for o in visit["orders"]] == [(key, "preparing")]
@@ -177,8 +239,10 @@ def test_a_wrong_secret_or_store_is_rejected_with_what_to_check(relay):
         try:
             with pytest.raises(Rejected) as err:
                 adapter.push_order(order_doc(uuid.uuid4().hex))
-            assert err.value.status == 401 and "check store_id and the relay secret (api_secret) of [sync.relay]" \
-                in err.value.message
+            assert (
+                err.value.status == 401
+                and "check store_id and the relay secret (api_secret) of [sync.relay]" in err.value.message
+            )
             assert relay.secret not in err.value.message and other_secret not in err.value.message
             with pytest.raises(Rejected):
                 adapter.client.poll(0, 0)
@@ -241,12 +305,23 @@ def test_network_and_upstream_failures_map_to_retryable_or_rejected(relay):
     adapter = RelayAdapter("relay", relay.config(base_url=f"http://127.0.0.1:{server.server_address[1]}"))
     try:
         for status, body, headers, expected, words in [
-                (503, b'{"error": {"code": "storage_unavailable", "message": "db down"}}', {}, Retryable,
-                 "HTTP 503 from the relay for POST /v1/box/events (storage_unavailable: db down)"),
-                (200, b"<html>captive portal</html>", {}, Retryable, "is not JSON"),
-                (400, b'{"error": {"code": "invalid_body", "message": "events: bad"}}', {}, Rejected,
-                 "the relay refused POST /v1/box/events: HTTP 400 (invalid_body: events: bad)"),
-                (301, b"", {"location": "https://relay.example.com/v1/box/events"}, Rejected, "set base_url")]:
+            (
+                503,
+                b'{"error": {"code": "storage_unavailable", "message": "db down"}}',
+                {},
+                Retryable,
+                "HTTP 503 from the relay for POST /v1/box/events (storage_unavailable: db down)",
+            ),
+            (200, b"<html>captive portal</html>", {}, Retryable, "is not JSON"),
+            (
+                400,
+                b'{"error": {"code": "invalid_body", "message": "events: bad"}}',
+                {},
+                Rejected,
+                "the relay refused POST /v1/box/events: HTTP 400 (invalid_body: events: bad)",
+            ),
+            (301, b"", {"location": "https://relay.example.com/v1/box/events"}, Rejected, "set base_url"),
+        ]:
             Misbehaving.answers = {"/v1/box/events": (status, body, headers)}
             with pytest.raises(expected) as err:
                 adapter.push_status("k" * 16, "ready", None, order=order_doc("k" * 16, "ready").view)

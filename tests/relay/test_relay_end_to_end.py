@@ -88,8 +88,9 @@ def wait_for(check: Callable[[], Any], what: str, timeout: float = 30.0, every: 
 class Process:
     """A command in its own process, logging to a file; optionally awaited until it says READY=1 (sd_notify)."""
 
-    def __init__(self, name: str, argv: list[str], log: Path, env: dict[str, str] | None = None,
-                 notify: bool = False) -> None:
+    def __init__(
+        self, name: str, argv: list[str], log: Path, env: dict[str, str] | None = None, notify: bool = False
+    ) -> None:
         self.name = name
         self.log_path = log
         self.notify = NotifySocket() if notify else None
@@ -109,8 +110,9 @@ class Process:
         return self.log_path.read_text(errors="replace")[-chars:]
 
     def log_has(self, event: str) -> bool:
-        return f'"event": "{event}"' in self.log_path.read_text(errors="replace") or \
-            f'"event":"{event}"' in self.log_path.read_text(errors="replace")
+        return f'"event": "{event}"' in self.log_path.read_text(
+            errors="replace"
+        ) or f'"event":"{event}"' in self.log_path.read_text(errors="replace")
 
     def terminate(self, timeout: float = 30) -> int:
         if self.proc.poll() is None:
@@ -177,9 +179,14 @@ class Relay:
         self.database_url = database_url
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        enrolled = subprocess.run([*PYTHON, "relay", "enroll", "小笼天下 Dumpling House", "--relay-db", database_url,
-                                   "--base-url", self.url], capture_output=True, text=True, timeout=60, cwd=REPO,
-                                  env={**os.environ, "TABLEBOX_LOG_FORMAT": "json"})
+        enrolled = subprocess.run(
+            [*PYTHON, "relay", "enroll", "小笼天下 Dumpling House", "--relay-db", database_url, "--base-url", self.url],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=REPO,
+            env={**os.environ, "TABLEBOX_LOG_FORMAT": "json"},
+        )
         assert enrolled.returncode == 0, enrolled.stderr
         self.store_id = re.search(r"store_id: (\S+)", enrolled.stdout).group(1)  # type: ignore[union-attr]
         self.secret = re.search(r"secret:\s+([0-9a-f]{64})", enrolled.stdout).group(1)  # type: ignore[union-attr]
@@ -190,13 +197,33 @@ class Relay:
     def start(self, **settings: str) -> Relay:
         """Start `relay serve`; `settings` are extra TABLEBOX_RELAY_* values (offline_after_seconds="2")."""
         self.starts += 1
-        env = {"TABLEBOX_RELAY_RATE_LIMIT_ADDRESS_PER_MINUTE": "0", "TABLEBOX_RELAY_RATE_LIMIT_STORE_PER_MINUTE": "0",
-               "TABLEBOX_RELAY_RATE_LIMIT_TOKEN_PER_MINUTE": "0", "TABLEBOX_RELAY_RECHECK_SECONDS": "0.1",
-               "TABLEBOX_RELAY_KEEPALIVE_SECONDS": "0.5", "TABLEBOX_RELAY_LOG_FORMAT": "json",
-               **{f"TABLEBOX_RELAY_{k.upper()}": v for k, v in settings.items()}}
-        self.process = self.stack.add(Process(
-            "relay", [*PYTHON, "relay", "serve", "--database-url", self.database_url, "--host", "127.0.0.1",
-                      "--port", str(self.port)], self.stack.tmp / "relay.log", env))
+        env = {
+            "TABLEBOX_RELAY_RATE_LIMIT_ADDRESS_PER_MINUTE": "0",
+            "TABLEBOX_RELAY_RATE_LIMIT_STORE_PER_MINUTE": "0",
+            "TABLEBOX_RELAY_RATE_LIMIT_TOKEN_PER_MINUTE": "0",
+            "TABLEBOX_RELAY_RECHECK_SECONDS": "0.1",
+            "TABLEBOX_RELAY_KEEPALIVE_SECONDS": "0.5",
+            "TABLEBOX_RELAY_LOG_FORMAT": "json",
+            **{f"TABLEBOX_RELAY_{k.upper()}": v for k, v in settings.items()},
+        }
+        self.process = self.stack.add(
+            Process(
+                "relay",
+                [
+                    *PYTHON,
+                    "relay",
+                    "serve",
+                    "--database-url",
+                    self.database_url,
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                ],
+                self.stack.tmp / "relay.log",
+                env,
+            )
+        )
 
         def healthy() -> bool:
             assert self.process is not None and self.process.proc.poll() is None, self.process.tail()
@@ -204,6 +231,7 @@ class Relay:
                 return httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200
             except httpx.TransportError:
                 return False
+
         wait_for(healthy, "the relay to answer")
         return self
 
@@ -235,11 +263,19 @@ class Box:
         self.settings = make_settings(stack.tmp / "box")
         ensure_demo_store(self.settings)
         self.config = self.settings.data_dir / "tablebox.toml"
-        table = {"kind": "relay", "base_url": relay_url or relay.url, "store_id": relay.store_id,
-                 "api_secret": relay.secret, "timeout_seconds": 5, "retry_cap_seconds": 1.0, "pull_minutes": 0,
-                 "menu_check_seconds": 0.2}
-        self.config.write_text("[sync.relay]\n" + "".join(f"{k} = {toml_value(v)}\n" for k, v in table.items()),
-                               encoding="utf-8")
+        table = {
+            "kind": "relay",
+            "base_url": relay_url or relay.url,
+            "store_id": relay.store_id,
+            "api_secret": relay.secret,
+            "timeout_seconds": 5,
+            "retry_cap_seconds": 1.0,
+            "pull_minutes": 0,
+            "menu_check_seconds": 0.2,
+        }
+        self.config.write_text(
+            "[sync.relay]\n" + "".join(f"{k} = {toml_value(v)}\n" for k, v in table.items()), encoding="utf-8"
+        )
         self.config.chmod(0o600)
         self.kitchen, self.bar = VirtualPrinter("kitchen").start(), VirtualPrinter("bar").start()
         stack.cleanups += [self.kitchen.stop, self.bar.stop]
@@ -256,8 +292,14 @@ class Box:
     def start(self) -> Box:
         self.web = self.stack.add(ServerProcess(self.settings.data_dir, self.stack.tmp / "web.log"))
         self.start_syncd()
-        self.printd = self.stack.add(Process("printd", [*PYTHON, "printd", "--data-dir", str(self.settings.data_dir)],
-                                             self.stack.tmp / "printd.log", notify=True))
+        self.printd = self.stack.add(
+            Process(
+                "printd",
+                [*PYTHON, "printd", "--data-dir", str(self.settings.data_dir)],
+                self.stack.tmp / "printd.log",
+                notify=True,
+            )
+        )
         return self
 
     def start_syncd(self, hanging: tuple[Path, Path] | None = None) -> Process:
@@ -282,8 +324,9 @@ class Box:
         return self.db.execute("SELECT station, state FROM print_jobs WHERE order_id = ?", (order_id,)).fetchall()
 
     def relay_rows_done(self) -> bool:
-        waiting = self.db.execute("SELECT count(*) FROM outbox WHERE target = 'relay' AND delivered_at IS NULL"
-                                  ).fetchone()[0]
+        waiting = self.db.execute(
+            "SELECT count(*) FROM outbox WHERE target = 'relay' AND delivered_at IS NULL"
+        ).fetchone()[0]
         return waiting == 0
 
     def menu_version(self) -> int:
@@ -309,7 +352,9 @@ class Phone:
         self._stop = threading.Event()
         self._reader: threading.Thread | None = None
 
-    def order(self, lines: list[dict[str, Any]], client_key: str | None = None) -> tuple[dict[str, Any], httpx.Response]:
+    def order(
+        self, lines: list[dict[str, Any]], client_key: str | None = None
+    ) -> tuple[dict[str, Any], httpx.Response]:
         body = {"client_key": client_key or uuid.uuid4().hex, "lines": lines}
         return body, httpx.post(f"{self.base}/orders?lang=en", json=body, timeout=10)
 
@@ -341,6 +386,7 @@ class Phone:
                             event, data = "message", []
             except httpx.TransportError:  # the relay went away: the stream is over
                 return
+
         self._reader = threading.Thread(target=read, daemon=True)
         self._reader.start()
         wait_for(lambda: any(e == "snapshot" for e, _ in self.events), "the phone's event stream to start")
@@ -352,8 +398,12 @@ class Phone:
 
     def saw(self, kind: str, client_key: str, status: str | None = None) -> dict[str, Any] | None:
         for event, data in self.events:
-            if event == "order" and data["type"] == kind and data["client_key"] == client_key and (
-                    status is None or (data.get("order") or {}).get("status") == status):
+            if (
+                event == "order"
+                and data["type"] == kind
+                and data["client_key"] == client_key
+                and (status is None or (data.get("order") or {}).get("status") == status)
+            ):
                 return data
         return None
 
@@ -364,17 +414,21 @@ def har_gow(box: Box, quantity: int = 2) -> list[dict[str, Any]]:
 
 def menu_on_relay(box: Box, phone: Phone) -> dict[str, Any]:
     """The relay has the box's current menu (what the phone reads)."""
+
     def current() -> dict[str, Any] | None:
         answer = phone.menu()
         if answer.status_code == 200 and answer.json()["version"] == box.menu_version():
             return answer.json()
         return None
+
     return wait_for(current, "the relay to hold the box's menu")
 
 
 def accepted_on_phone(phone: Phone, client_key: str) -> dict[str, Any]:
-    return wait_for(lambda: next((o for o in phone.visit()["orders"] if o["client_key"] == client_key), None),
-                    "the phone to see its order accepted")
+    return wait_for(
+        lambda: next((o for o in phone.visit()["orders"] if o["client_key"] == client_key), None),
+        "the phone to see its order accepted",
+    )
 
 
 def test_an_order_through_the_relay_prints_once_and_its_status_reaches_the_phone(stack, database_url):
@@ -445,8 +499,14 @@ def test_a_box_killed_mid_apply_applies_the_order_once_after_restarting(stack, t
     box.web = stack.add(ServerProcess(box.settings.data_dir, tmp_path / "web.log"))
     flag, entered = tmp_path / "hang", tmp_path / "entered"
     box.start_syncd(hanging=(flag, entered))
-    box.printd = stack.add(Process("printd", [*PYTHON, "printd", "--data-dir", str(box.settings.data_dir)],
-                                   tmp_path / "printd.log", notify=True))
+    box.printd = stack.add(
+        Process(
+            "printd",
+            [*PYTHON, "printd", "--data-dir", str(box.settings.data_dir)],
+            tmp_path / "printd.log",
+            notify=True,
+        )
+    )
     phone = Phone(relay, box.token)
     menu_on_relay(box, phone)
     wait_for(lambda: box.menu_version() == (relay.store().menu_version or 0), "the menu pushes to settle")
@@ -535,11 +595,17 @@ class ReplayingProxy(http.server.BaseHTTPRequestHandler):
                 content, status = ReplayingProxy.last_delivery, 200
                 ReplayingProxy.armed = False
         if not replay:
-            headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length",
-                                                                                   "connection")}
+            headers = {
+                k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length", "connection")
+            }
             try:
-                answer = httpx.request(self.command, self.upstream + self.path, content=body, headers=headers,
-                                       timeout=httpx.Timeout(10, read=60))
+                answer = httpx.request(
+                    self.command,
+                    self.upstream + self.path,
+                    content=body,
+                    headers=headers,
+                    timeout=httpx.Timeout(10, read=60),
+                )
             except httpx.TransportError:
                 self.send_error(502)
                 return
@@ -574,6 +640,7 @@ def test_the_same_inbox_message_delivered_twice_is_applied_once(stack, tmp_path)
     def stop_proxy() -> None:
         proxy.shutdown()
         proxy.server_close()
+
     stack.cleanups.append(stop_proxy)
     box = Box(stack, relay, relay_url=f"http://127.0.0.1:{proxy.server_address[1]}").start()
     phone = Phone(relay, box.token)
@@ -607,9 +674,20 @@ def test_a_dish_sold_out_meanwhile_is_refused_and_never_shown_accepted(stack, tm
     body, answer = phone.order(har_gow(box))
     assert answer.status_code == 202  # the relay never decides: the box does
     refused = wait_for(lambda: phone.visit()["refused"], "the refusal to reach the phone")
-    assert refused == [{"client_key": body["client_key"], "error": {
-        "code": "sold_out", "message": "Line 1: Crystal shrimp dumplings is sold out.",
-        "details": refused[0]["error"]["details"]}}] and refused[0]["error"]["details"]["line"] == 1
+    assert (
+        refused
+        == [
+            {
+                "client_key": body["client_key"],
+                "error": {
+                    "code": "sold_out",
+                    "message": "Line 1: Crystal shrimp dumplings is sold out.",
+                    "details": refused[0]["error"]["details"],
+                },
+            }
+        ]
+        and refused[0]["error"]["details"]["line"] == 1
+    )
     told = phone.resend(body)
     assert told.status_code == 422 and told.json()["error"]["code"] == "sold_out"
     wait_for(lambda: phone.saw("refused", body["client_key"]), "the refused event on the phone's stream")

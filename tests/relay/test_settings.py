@@ -43,15 +43,18 @@ def test_unknown_keys_and_wrong_values_are_refused_with_their_name(tmp_path):
 
 
 def test_the_default_database_is_a_sqlite_file_in_the_state_directory():
-    assert default_database_url({"STATE_DIRECTORY": "/var/lib/tablebox-relay"}) == \
-        "sqlite:////var/lib/tablebox-relay/relay.db"
+    assert (
+        default_database_url({"STATE_DIRECTORY": "/var/lib/tablebox-relay"})
+        == "sqlite:////var/lib/tablebox-relay/relay.db"
+    )
     assert default_database_url({"HOME": "/home/ops"}) == "sqlite:////home/ops/.local/share/tablebox-relay/relay.db"
 
 
 def test_every_relay_setting_is_in_the_readme_and_the_serve_help():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    helped = subprocess.run([sys.executable, "-m", "appliance", "relay", "serve", "--help"], capture_output=True,
-                            text=True, check=True).stdout
+    helped = subprocess.run(
+        [sys.executable, "-m", "appliance", "relay", "serve", "--help"], capture_output=True, text=True, check=True
+    ).stdout
     for setting in RELAY_SETTINGS:
         assert f"`{setting.name}`" in readme, f"{setting.name} is not in README.md"
         assert f"TABLEBOX_RELAY_{setting.name.upper()}" in helped
@@ -59,10 +62,18 @@ def test_every_relay_setting_is_in_the_readme_and_the_serve_help():
 
 def test_the_relay_keeps_to_its_lane():
     """The relay never imports the box's web app; the contract both sides import stays light."""
-    code = ("import sys, json; import sync.relay.app; print(json.dumps(sorted(m for m in sys.modules "
-            "if m.startswith('appliance.web'))))")
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
-    code = ("import sys, json; import appliance.contract.signing, appliance.contract.decode, appliance.contract.menu, "
-            "appliance.contract.relay; print(json.dumps(sorted({m.split('.')[0] for m in "
-            "sys.modules} & {'litestar', 'psycopg', 'apsw', 'httpx', 'uvicorn'})))")
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
+    code = (
+        "import sys, json; import sync.relay.app; print(json.dumps(sorted(m for m in sys.modules "
+        "if m.startswith('appliance.web'))))"
+    )
+    assert (
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
+    )
+    code = (
+        "import sys, json; import appliance.contract.signing, appliance.contract.decode, appliance.contract.menu, "
+        "appliance.contract.relay; print(json.dumps(sorted({m.split('.')[0] for m in "
+        "sys.modules} & {'litestar', 'psycopg', 'apsw', 'httpx', 'uvicorn'})))"
+    )
+    assert (
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
+    )

@@ -65,14 +65,14 @@ def test_a_poll_acknowledges_up_to_after_and_marks_the_store_polling_while_it_wa
         storage.put_message(store, "order", f"key{n:013d}", "t" * 32, "{}", "h", 1.0)
     assert [m.seq for m in storage.begin_poll(store, 1, now=100.0)] == [2, 3]
     row = storage.store(store)
-    assert not row.polling and row.last_poll_at == 100.0 and row.acked_seq == 1   # answered at once: no wait
+    assert not row.polling and row.last_poll_at == 100.0 and row.acked_seq == 1  # answered at once: no wait
     assert storage.begin_poll(store, 3, now=101.0) == []
     row = storage.store(store)
-    assert row.polling and row.last_poll_at == 101.0 and row.acked_seq == 3      # waiting for the next message
+    assert row.polling and row.last_poll_at == 101.0 and row.acked_seq == 3  # waiting for the next message
     storage.end_poll(store, now=125.0)
     row = storage.store(store)
     assert not row.polling and row.last_poll_at == 125.0
-    storage.begin_poll(store, 0, now=130.0)          # an older after= does not un-acknowledge
+    storage.begin_poll(store, 0, now=130.0)  # an older after= does not un-acknowledge
     assert storage.store(store).acked_seq == 3
 
 
@@ -109,10 +109,12 @@ def test_events_are_stored_once_and_carry_the_token_of_their_order(storage):
     store = storage.enroll("A").store_id
     token = "t" * 32
     storage.put_message(store, "order", "k" * 16, token, "{}", "h", 1.0)
-    first = [NewEvent("accepted:" + "k" * 16, "k" * 16, "accepted", '{"order":{}}', "at"),
-             NewEvent("accepted:lan-order", "lan-order", "accepted", '{"order":{}}', "at")]
+    first = [
+        NewEvent("accepted:" + "k" * 16, "k" * 16, "accepted", '{"order":{}}', "at"),
+        NewEvent("accepted:lan-order", "lan-order", "accepted", '{"order":{}}', "at"),
+    ]
     assert storage.put_events(store, first, now=2.0) == 2
-    assert storage.put_events(store, first[:1], now=3.0) == 0      # a retried batch stores nothing twice
+    assert storage.put_events(store, first[:1], now=3.0) == 0  # a retried batch stores nothing twice
     events = storage.events_for_key(store, "k" * 16)
     assert [(e.event_id, e.token, e.type) for e in events] == [("accepted:" + "k" * 16, token, "accepted")]
     assert storage.events_for_key(store, "lan-order")[0].token == ""  # a LAN order: no phone of ours to tell
@@ -130,11 +132,11 @@ def test_purge_forgets_old_nonces_and_acknowledged_messages_but_never_unacknowle
     for n in range(4):
         storage.put_message(store, "order", f"key{n:013d}", "t" * 32, "{}", "h", now - 10 * 86400)
     storage.put_events(store, [NewEvent("accepted:x", "key0000000000000", "accepted", "{}", "at")], now - 10 * 86400)
-    storage.begin_poll(store, 2, now)                 # the box applied 1 and 2, not 3 and 4
+    storage.begin_poll(store, 2, now)  # the box applied 1 and 2, not 3 and 4
     counts = storage.purge(now, keep_seconds=3 * 86400)
     assert counts == {"nonces": 1, "inbox": 2, "events": 1}
     assert [m.seq for m in storage.inbox_after(store, 0)] == [3, 4]
-    assert not storage.record_nonce(store, "n" * 16, int(now))   # the recent nonce is still remembered
+    assert not storage.record_nonce(store, "n" * 16, int(now))  # the recent nonce is still remembered
 
 
 def test_migrations_apply_once_and_reopening_keeps_the_data(database_url):

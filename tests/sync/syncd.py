@@ -22,8 +22,14 @@ from tests.appliance.test_sdnotify import NotifySocket, is_ready
 
 REPO = Path(__file__).resolve().parents[2]
 # Dishes without required options, so an order is just (dish, quantity).
-SIMPLE_DISHES = ("har_gow", "century_egg_tofu", "mineral_water", "seasonal_greens", "tsingtao_draft",
-                 "jellyfish_vinegar")
+SIMPLE_DISHES = (
+    "har_gow",
+    "century_egg_tofu",
+    "mineral_water",
+    "seasonal_greens",
+    "tsingtao_draft",
+    "jellyfish_vinegar",
+)
 
 
 def toml_value(value: Any) -> str:
@@ -40,8 +46,7 @@ def toml_value(value: Any) -> str:
     raise TypeError(f"no TOML for {value!r}")
 
 
-def write_settings(path: Path, targets: Mapping[str, Mapping[str, Any]], *, mode: int = 0o600,
-                   top: str = "") -> Path:
+def write_settings(path: Path, targets: Mapping[str, Mapping[str, Any]], *, mode: int = 0o600, top: str = "") -> Path:
     """A settings file with one [sync.NAME] table per target (secrets inline: hence mode 0600 by default)."""
     text = top
     for name, config in targets.items():
@@ -69,28 +74,50 @@ def outbox_counts(db_path: Path, target: str = "erp") -> dict[str, int]:
     try:
         total, delivered, parked, claimed = conn.execute(
             "SELECT count(*), count(delivered_at), count(parked_at), count(claimed_by) FROM outbox WHERE target = ?",
-            (target,)).fetchone()
+            (target,),
+        ).fetchone()
     finally:
         conn.close()
-    return {"total": total, "delivered": delivered, "parked": parked, "claimed": claimed,
-            "waiting": total - delivered - parked}
+    return {
+        "total": total,
+        "delivered": delivered,
+        "parked": parked,
+        "claimed": claimed,
+        "waiting": total - delivered - parked,
+    }
 
 
 class Syncd:
     """`python -m appliance syncd` in its own process, logging JSON to a file."""
 
-    def __init__(self, settings: BoxSettings, config: Path, log: Path, env: Mapping[str, str] | None = None,
-                 wait_ready: bool = True, watchdog_usec: int | None = None) -> None:
+    def __init__(
+        self,
+        settings: BoxSettings,
+        config: Path,
+        log: Path,
+        env: Mapping[str, str] | None = None,
+        wait_ready: bool = True,
+        watchdog_usec: int | None = None,
+    ) -> None:
         self.notify = NotifySocket()
         self.log_path = log
         self.log = log.open("ab")
         # WATCHDOG_USEC only when a test reads the pings: unread, they fill the socket and every send times out
         watchdog = {"WATCHDOG_USEC": str(watchdog_usec)} if watchdog_usec else {}
-        environment = {**os.environ, "TABLEBOX_LOG_FORMAT": "json", "NOTIFY_SOCKET": self.notify.address, **watchdog,
-                       **(env or {})}
+        environment = {
+            **os.environ,
+            "TABLEBOX_LOG_FORMAT": "json",
+            "NOTIFY_SOCKET": self.notify.address,
+            **watchdog,
+            **(env or {}),
+        }
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "appliance", "syncd", "--data-dir", str(settings.data_dir), "--config", str(config)],
-            env=environment, stdout=self.log, stderr=self.log, cwd=REPO)
+            env=environment,
+            stdout=self.log,
+            stderr=self.log,
+            cwd=REPO,
+        )
         if wait_ready:
             try:
                 self.notify.wait_for(is_ready, timeout=30)
@@ -139,8 +166,10 @@ def order_bodies(db_path: Path, count: int, seed: int = 7) -> Iterator[dict[str,
     rnd = random.Random(seed)
     ids = sorted(dish_ids(db_path).values())
     for _ in range(count):
-        yield {"client_key": uuid.uuid4().hex,
-               "lines": [{"item_id": i, "quantity": rnd.randint(1, 3)} for i in rnd.sample(ids, rnd.randint(1, 3))]}
+        yield {
+            "client_key": uuid.uuid4().hex,
+            "lines": [{"item_id": i, "quantity": rnd.randint(1, 3)} for i in rnd.sample(ids, rnd.randint(1, 3))],
+        }
 
 
 def seed_catalog(db_path: Path, fake: Any) -> None:
@@ -151,8 +180,9 @@ def seed_catalog(db_path: Path, fake: Any) -> None:
         with write_transaction(conn):
             conn.execute("UPDATE items SET erp_code = key")
         for key, names, price in conn.execute(
-                "SELECT i.key, i.names, coalesce(i.price_minor, (SELECT min(v.price_minor) FROM variants v"
-                " WHERE v.item_id = i.id)) FROM items i WHERE i.removed_at IS NULL"):
+            "SELECT i.key, i.names, coalesce(i.price_minor, (SELECT min(v.price_minor) FROM variants v"
+            " WHERE v.item_id = i.id)) FROM items i WHERE i.removed_at IS NULL"
+        ):
             stored = json.loads(names)  # the store's languages first: a fake ERP with one name field gives the first
             fake.add_item(key, {lang: stored[lang] for lang in ("zh", "en", *stored) if lang in stored}, int(price))
     finally:

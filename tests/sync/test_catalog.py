@@ -19,8 +19,14 @@ from sync.catalog import pull_and_apply
 from tests.fakes.erp_rest import FakeRestERP
 
 # Demo dishes linked to the ERP (dish key -> ERP item code). Crab xiaolongbao is priced by sizes locally.
-LINKED = {"har_gow": "DS-HG", "mapo_tofu": "WK-MAPO", "dan_dan_noodles": "ND-DDM", "crab_xiaolongbao": "DS-CXLB",
-          "squirrel_fish": "WK-SQF", "scallion_pancake": "DS-SP"}
+LINKED = {
+    "har_gow": "DS-HG",
+    "mapo_tofu": "WK-MAPO",
+    "dan_dan_noodles": "ND-DDM",
+    "crab_xiaolongbao": "DS-CXLB",
+    "squirrel_fish": "WK-SQF",
+    "scallion_pancake": "DS-SP",
+}
 
 
 def link(db: Any, fake: FakeRestERP) -> None:
@@ -31,9 +37,9 @@ def link(db: Any, fake: FakeRestERP) -> None:
             names, price, stock, category = db.execute(
                 "UPDATE items SET erp_code = ? WHERE key = ? RETURNING names, price_minor, stock,"
                 " (SELECT json_extract(c.names, '$.en') FROM categories c WHERE c.id = items.category_id)",
-                (code, key)).fetchone()
-            fake.add_item(code, json.loads(names), price if price is not None else 4000, stock=stock,
-                          category=category)
+                (code, key),
+            ).fetchone()
+            fake.add_item(code, json.loads(names), price if price is not None else 4000, stock=stock, category=category)
 
 
 @pytest.fixture
@@ -70,13 +76,16 @@ def dish_id(db: Any, key: str) -> int:
 
 
 def option_id(db: Any, group: str, option: str) -> int:
-    return db.execute("SELECT o.id FROM options o JOIN option_groups g ON g.id = o.group_id"
-                      " WHERE g.key = ? AND o.key = ?", (group, option)).fetchone()[0]
+    return db.execute(
+        "SELECT o.id FROM options o JOIN option_groups g ON g.id = o.group_id WHERE g.key = ? AND o.key = ?",
+        (group, option),
+    ).fetchone()[0]
 
 
 def post(client: Any, token: str, *lines: dict[str, Any]) -> Any:
-    return client.post(f"/api/v1/tables/{token}/orders?lang=en",
-                       json={"client_key": uuid.uuid4().hex, "lines": list(lines)})
+    return client.post(
+        f"/api/v1/tables/{token}/orders?lang=en", json={"client_key": uuid.uuid4().hex, "lines": list(lines)}
+    )
 
 
 def mapo(db: Any, quantity: int = 1) -> dict[str, Any]:
@@ -86,8 +95,17 @@ def mapo(db: Any, quantity: int = 1) -> dict[str, Any]:
 def test_a_pull_with_nothing_new_changes_nothing(db, adapter):
     before = menu_version(db)
     changes = pull_and_apply(db, adapter)
-    assert changes.counts() == {"price_changed": 0, "added": 0, "removed": 0, "restored": 0, "renamed": 0,
-                                "stock_changed": 0, "sold_out": 0, "back_on": 0, "kept_local": 1}
+    assert changes.counts() == {
+        "price_changed": 0,
+        "added": 0,
+        "removed": 0,
+        "restored": 0,
+        "renamed": 0,
+        "stock_changed": 0,
+        "sold_out": 0,
+        "back_on": 0,
+        "kept_local": 1,
+    }
     assert not changes.changed and menu_version(db) == before == changes.menu_version[1]
 
 
@@ -120,7 +138,11 @@ def test_a_new_erp_dish_appears_on_the_menu_in_its_category(db, erp, adapter, cl
     assert changes.added == ["SP-ZONGZI", "WK-CUMIN"]
     assert changes.dishes["WK-CUMIN"] == "wk_cumin"
     assert db.execute("SELECT station, hidden, erp_code, price_minor FROM items WHERE key = 'wk_cumin'").fetchone() == (
-        "kitchen", 0, "WK-CUMIN", 5800)
+        "kitchen",
+        0,
+        "WK-CUMIN",
+        5800,
+    )
     en = dishes(client, token)
     cumin = next(d for d in en.values() if d["name"] == "Cumin lamb")
     assert (cumin["category"], cumin["price_minor"], cumin["sold_out"]) == ("Wok dishes", 5800, False)
@@ -146,7 +168,10 @@ def test_a_removed_dish_leaves_the_menu_but_not_the_orders_already_placed(db, er
         assert dish_id(db, "har_gow") not in shown and dish_id(db, "squirrel_fish") not in shown
     after = client.get(f"/api/v1/tables/{token}/orders?lang=en").json()
     assert after == visit  # same orders, lines, names and total
-    assert (after["orders"][0]["lines"][0]["name"], after["orders"][0]["lines"][0]["quantity"]) == ("Crystal shrimp dumplings", 2)
+    assert (after["orders"][0]["lines"][0]["name"], after["orders"][0]["lines"][0]["quantity"]) == (
+        "Crystal shrimp dumplings",
+        2,
+    )
     assert after["total_minor"] == 2 * 3200 + 3200 and unpaid_minor(db, session_id) == owed
     refused = post(client, token, har_gow)
     assert refused.status_code == 422 and refused.json()["error"]["code"] == "unknown_item"
@@ -238,7 +263,9 @@ def test_local_photo_options_and_translation_survive_a_pull(db, erp, adapter, cl
         db.execute("UPDATE items SET names = json_set(names, '$.ja', '担々麺') WHERE id = ?", (noodles,))
     keep = "SELECT image, station, sort, category_id, allergens, descriptions, available_from FROM items WHERE id = ?"
     local = db.execute(keep, (noodles,)).fetchone()
-    groups = db.execute("SELECT group_id FROM item_option_groups WHERE item_id = ? ORDER BY sort", (noodles,)).fetchall()
+    groups = db.execute(
+        "SELECT group_id FROM item_option_groups WHERE item_id = ? ORDER BY sort", (noodles,)
+    ).fetchall()
     erp.set_names("ND-DDM", {"en": "Dan dan noodles (Chengdu style)"})  # the ERP knows only the English name
     erp.set_price("ND-DDM", 2900)
     changes = pull_and_apply(db, adapter)
@@ -246,8 +273,10 @@ def test_local_photo_options_and_translation_survive_a_pull(db, erp, adapter, cl
     names = json.loads(db.execute("SELECT names FROM items WHERE id = ?", (noodles,)).fetchone()[0])
     assert names == {"zh": "担担面", "en": "Dan dan noodles (Chengdu style)", "ja": "担々麺"}
     assert db.execute(keep, (noodles,)).fetchone() == local
-    assert db.execute("SELECT group_id FROM item_option_groups WHERE item_id = ? ORDER BY sort",
-                      (noodles,)).fetchall() == groups
+    assert (
+        db.execute("SELECT group_id FROM item_option_groups WHERE item_id = ? ORDER BY sort", (noodles,)).fetchall()
+        == groups
+    )
     zh = dishes(client, token, "zh")[noodles]
     assert (zh["name"], zh["image"], zh["price_minor"]) == ("担担面", "/images/3f9a0c2b7d1e4a55.jpg", 2900)
     assert [g["name"] for g in zh["option_groups"]][:1] == ["辣度"]

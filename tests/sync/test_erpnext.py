@@ -48,31 +48,50 @@ def connect() -> Iterator[Connect]:
         adapter.close()
 
 
-def order(ref: str = "ck-0001", *lines: OrderLine, service_charge_minor: int = 0, note: str = "",
-          ticket: str = "2026-11-21#12", currency: str = "CNY") -> OrderDoc:
-    lines = lines or (OrderLine("HG", "har_gow", "虾饺", 2, 3850, 7700, "no chilli"),
-                      OrderLine("DDM", "dan_dan", "担担面", 1, 3100, 3100))
+def order(
+    ref: str = "ck-0001",
+    *lines: OrderLine,
+    service_charge_minor: int = 0,
+    note: str = "",
+    ticket: str = "2026-11-21#12",
+    currency: str = "CNY",
+) -> OrderDoc:
+    lines = lines or (
+        OrderLine("HG", "har_gow", "虾饺", 2, 3850, 7700, "no chilli"),
+        OrderLine("DDM", "dan_dan", "担担面", 1, 3100, 3100),
+    )
     subtotal = sum(line.line_total_minor for line in lines)
-    return OrderDoc(order_ref=ref, order_id=1, ticket=ticket, table="A1", created_at="2026-11-20T18:30:00.000000Z",
-                    currency=currency, lines=lines, subtotal_minor=subtotal, service_charge_minor=service_charge_minor,
-                    total_minor=subtotal + service_charge_minor, tax_minor=0, note=note)
+    return OrderDoc(
+        order_ref=ref,
+        order_id=1,
+        ticket=ticket,
+        table="A1",
+        created_at="2026-11-20T18:30:00.000000Z",
+        currency=currency,
+        lines=lines,
+        subtotal_minor=subtotal,
+        service_charge_minor=service_charge_minor,
+        total_minor=subtotal + service_charge_minor,
+        tax_minor=0,
+        note=note,
+    )
 
 
 # -- catalog and stock ----------------------------------------------------------------------------------------
 def test_catalog_and_prices_arrive_whole_across_several_pages(connect: Connect) -> None:
     with FakeERPNext() as server:
         prices = {f"D{i:02d}": 1000 + 37 * i for i in range(45)}
-        prices["D07"], prices["D08"] = 1, 123456789          # 0.01 and 1,234,567.89: read exactly
+        prices["D07"], prices["D08"] = 1, 123456789  # 0.01 and 1,234,567.89: read exactly
         for code, price in prices.items():
             server.add_item(code, {"zh": f"菜{code}"}, price, category="热菜" if code < "D20" else "冷菜")
         server.add_item("NOPRICE", {"zh": "时价鱼"}, None)
         server.add_item("FLOUR", {"zh": "面粉"}, 900)
-        server.tables["Item"]["FLOUR"]["is_sales_item"] = 0   # an ingredient, not a dish
+        server.tables["Item"]["FLOUR"]["is_sales_item"] = 0  # an ingredient, not a dish
         server.remove_item("D03")
-        server.set_price("D04", 9999, valid_upto="2020-12-31")           # an old price row
-        server.set_price("D05", 8888, valid_from="2999-01-01")           # not valid yet
-        server.set_price("D06", 7777, customer="Banquet Ltd")            # another customer's price
-        server.set_price("D09", 6666, price_list="Standard Buying")      # not our price list
+        server.set_price("D04", 9999, valid_upto="2020-12-31")  # an old price row
+        server.set_price("D05", 8888, valid_from="2999-01-01")  # not valid yet
+        server.set_price("D06", 7777, customer="Banquet Ltd")  # another customer's price
+        server.set_price("D09", 6666, price_list="Standard Buying")  # not our price list
         adapter = connect(server, page_size=10)
         before = server.requests
         catalog = adapter.pull_catalog()
@@ -114,9 +133,9 @@ def test_a_price_list_mixing_currencies_is_refused(fake: FakeERPNext, connect: C
 
 def test_stock_is_what_is_on_hand_and_not_promised_in_whole_portions(fake: FakeERPNext, connect: Connect) -> None:
     fake.add_item("XLB", {"zh": "小笼包"}, 2800)
-    fake.set_stock("HG", Decimal("7.9"), reserved=2)       # 5.9 free: 5 portions
-    fake.set_stock("XLB", -2)                              # ERPNext allows negative stock; we do not
-    fake.set_stock("DDM", 40, warehouse="Freezer - TB")    # another warehouse: not ours
+    fake.set_stock("HG", Decimal("7.9"), reserved=2)  # 5.9 free: 5 portions
+    fake.set_stock("XLB", -2)  # ERPNext allows negative stock; we do not
+    fake.set_stock("DDM", 40, warehouse="Freezer - TB")  # another warehouse: not ours
     assert connect(fake).pull_stock() == {"HG": 5, "DDM": 5, "XLB": 0}
     assert connect(fake, warehouse="").pull_stock() == {"HG": 5, "DDM": 45, "XLB": 0}
 
@@ -139,7 +158,9 @@ def test_an_order_becomes_one_sales_order_with_its_lines_date_and_remark(fake: F
     # The ticket's business day, not the UTC date of created_at (2026-11-20 18:30Z is the 21st in Shanghai).
     assert (doc["transaction_date"], doc["delivery_date"]) == ("2026-11-21", "2026-11-21")
     assert [(i["item_code"], i["qty"], i["rate"], i["warehouse"]) for i in doc["items"]] == [
-        ("HG", 2, Decimal("38.5"), "Stores - TB"), ("DDM", 1, Decimal("31"), "Stores - TB")]
+        ("HG", 2, Decimal("38.5"), "Stores - TB"),
+        ("DDM", 1, Decimal("31"), "Stores - TB"),
+    ]
     assert doc["po_no"] == "Tablebox 2026-11-21#12; table A1; birthday; 虾饺: no chilli"
     assert (doc["selling_price_list"], doc["ignore_pricing_rule"]) == ("Standard Selling", 1)
     assert fake.order_total_minor("ck-0001") == 10800
@@ -150,9 +171,9 @@ def test_the_answer_lost_after_the_commit_still_makes_one_order(fake: FakeERPNex
     fake.drop_after_commit_rate = 1.0
     with pytest.raises(Retryable):
         adapter.push_order(order())
-    assert fake.order_counts() == {"ck-0001": 1}            # ERPNext has it; we could not know
+    assert fake.order_counts() == {"ck-0001": 1}  # ERPNext has it; we could not know
     fake.drop_after_commit_rate = 0.0
-    name = adapter.push_order(order())                      # the worker's retry finds it by our field
+    name = adapter.push_order(order())  # the worker's retry finds it by our field
     assert name == fake.orders("ck-0001")[0]["name"]
     assert (fake.order_counts(), fake.posts["Sales Order"]) == ({"ck-0001": 1}, 1)
     assert fake.order_total_minor("ck-0001") == 10800
@@ -184,8 +205,9 @@ def test_without_the_unique_flag_sequential_retries_still_make_one_order(connect
 
 
 @pytest.mark.parametrize("duplicate_error,status", [("UniqueValidationError", 417), ("DuplicateEntryError", 409)])
-def test_a_duplicate_entry_on_the_unique_field_means_already_there(duplicate_error: str, status: int,
-                                                                   connect: Connect) -> None:
+def test_a_duplicate_entry_on_the_unique_field_means_already_there(
+    duplicate_error: str, status: int, connect: Connect
+) -> None:
     with FakeERPNext(duplicate_error=duplicate_error) as server:
         server.add_item("HG", {"zh": "虾饺"}, 3850)
         server.add_item("DDM", {"zh": "担担面"}, 3100)
@@ -216,7 +238,7 @@ def test_a_site_without_the_custom_field_is_refused_with_the_setup_step(connect:
         with pytest.raises(Rejected) as refused:
             connect(server).push_order(order("x", OrderLine("HG", "har_gow", "虾饺", 1, 3850, 3850)))
         assert "add the custom field tablebox_order_ref to Sales Order: type Data, Unique" in refused.value.message
-        assert server.posts == {}                            # nothing created that could never be found again
+        assert server.posts == {}  # nothing created that could never be found again
 
 
 def test_a_pos_invoice_takes_the_posting_date_and_profile(connect: Connect) -> None:
@@ -247,20 +269,31 @@ def test_the_service_charge_goes_as_a_line_when_an_item_is_named(fake: FakeERPNe
 def test_a_dish_without_an_erp_code_is_refused_naming_it(fake: FakeERPNext, connect: Connect) -> None:
     before = fake.requests
     with pytest.raises(Rejected) as refused:
-        connect(fake).push_order(order("ck-2", OrderLine("HG", "har_gow", "虾饺", 1, 3850, 3850),
-                                       OrderLine(None, "house_tea", "菊花茶", 2, 800, 1600)))
+        connect(fake).push_order(
+            order(
+                "ck-2",
+                OrderLine("HG", "har_gow", "虾饺", 1, 3850, 3850),
+                OrderLine(None, "house_tea", "菊花茶", 2, 800, 1600),
+            )
+        )
     assert "'菊花茶' has no ERP code" in refused.value.message
-    assert fake.requests == before                           # refused before anything was sent
+    assert fake.requests == before  # refused before anything was sent
 
 
 @pytest.mark.parametrize("unknown_item_error,status", [("DoesNotExistError", 404), ("LinkValidationError", 417)])
-def test_an_item_erpnext_does_not_know_is_refused_naming_it(unknown_item_error: str, status: int,
-                                                            connect: Connect) -> None:
+def test_an_item_erpnext_does_not_know_is_refused_naming_it(
+    unknown_item_error: str, status: int, connect: Connect
+) -> None:
     with FakeERPNext(unknown_item_error=unknown_item_error) as server:
         server.add_item("HG", {"zh": "虾饺"}, 3850)
         with pytest.raises(Rejected) as refused:
-            connect(server).push_order(order("ck-3", OrderLine("HG", "har_gow", "虾饺", 1, 3850, 3850),
-                                             OrderLine("XO-SAUCE", "xo", "XO酱", 1, 1200, 1200)))
+            connect(server).push_order(
+                order(
+                    "ck-3",
+                    OrderLine("HG", "har_gow", "虾饺", 1, 3850, 3850),
+                    OrderLine("XO-SAUCE", "xo", "XO酱", 1, 1200, 1200),
+                )
+            )
         assert refused.value.status == status
         expected = "Item XO-SAUCE not found" if status == 404 else "Could not find Row #2: Item Code: XO-SAUCE"
         assert expected in refused.value.message
@@ -327,7 +360,7 @@ def test_cancelling_a_submitted_order_cancels_it_once(fake: FakeERPNext, connect
     with pytest.raises(Retryable):
         adapter.push_status("ck-0001", "cancelled", "guest left")
     fake.drop_after_commit_rate = 0.0
-    adapter.push_status("ck-0001", "cancelled", "guest left")   # the retry: already cancelled, nothing to do
+    adapter.push_status("ck-0001", "cancelled", "guest left")  # the retry: already cancelled, nothing to do
     (doc,) = fake.orders("ck-0001")
     assert (doc["name"], doc["docstatus"], doc["status"]) == (name, 2, "Cancelled")
 
@@ -335,7 +368,7 @@ def test_cancelling_a_submitted_order_cancels_it_once(fake: FakeERPNext, connect
 def test_cancelling_a_draft_marks_its_remark_once(fake: FakeERPNext, connect: Connect) -> None:
     adapter = connect(fake)
     adapter.push_order(order())
-    adapter.push_status("ck-0001", "ready", None)                 # not recorded
+    adapter.push_status("ck-0001", "ready", None)  # not recorded
     assert fake.orders("ck-0001")[0]["po_no"].startswith("Tablebox")
     adapter.push_status("ck-0001", "cancelled", "kitchen out of prawns")
     (doc,) = fake.orders("ck-0001")
@@ -343,8 +376,8 @@ def test_cancelling_a_draft_marks_its_remark_once(fake: FakeERPNext, connect: Co
     assert doc["po_no"] == "CANCELLED: kitchen out of prawns | Tablebox 2026-11-21#12; table A1; 虾饺: no chilli"
     modified = doc["modified"]
     adapter.push_status("ck-0001", "cancelled", "kitchen out of prawns")
-    assert fake.orders("ck-0001")[0]["modified"] == modified      # untouched the second time
-    adapter.push_status("never-sent", "cancelled", None)          # nothing there to cancel: no error
+    assert fake.orders("ck-0001")[0]["modified"] == modified  # untouched the second time
+    adapter.push_status("never-sent", "cancelled", None)  # nothing there to cancel: no error
 
 
 def test_a_voided_line_becomes_one_comment(fake: FakeERPNext, connect: Connect) -> None:
@@ -359,15 +392,22 @@ def test_a_voided_line_becomes_one_comment(fake: FakeERPNext, connect: Connect) 
 def test_a_payment_is_one_comment_per_order_even_when_retried(fake: FakeERPNext, connect: Connect) -> None:
     adapter = connect(fake)
     first, second = adapter.push_order(order("ck-a")), adapter.push_order(order("ck-b"))
-    payment = PaymentDoc(payment_ref="payment.recorded:17", order_refs=["ck-a", "ck-b"], table="A1", method="cash",
-                         amount_minor=21600, currency="CNY", paid_at="2026-11-21T13:05:00Z")
+    payment = PaymentDoc(
+        payment_ref="payment.recorded:17",
+        order_refs=["ck-a", "ck-b"],
+        table="A1",
+        method="cash",
+        amount_minor=21600,
+        currency="CNY",
+        paid_at="2026-11-21T13:05:00Z",
+    )
     fake.drop_after_commit_rate = 1.0
     with pytest.raises(Retryable):
         adapter.push_payment(payment)
     fake.drop_after_commit_rate = 0.0
     ref = adapter.push_payment(payment)
     assert adapter.push_payment(payment) == ref
-    text = ("Paid 216.00 CNY by cash at 2026-11-21T13:05:00Z, table A1 [tablebox payment payment.recorded:17]")
+    text = "Paid 216.00 CNY by cash at 2026-11-21T13:05:00Z, table A1 [tablebox payment payment.recorded:17]"
     assert [c["content"] for c in fake.comments(first)] == [text]
     assert [c["content"] for c in fake.comments(second)] == [text]
     with pytest.raises(Rejected, match="none of the orders paid by p2 is in ERPNext"):
@@ -375,23 +415,29 @@ def test_a_payment_is_one_comment_per_order_even_when_retried(fake: FakeERPNext,
 
 
 # -- settings and secrets ---------------------------------------------------------------------------------------
-@pytest.mark.parametrize("change,complaint", [
-    ({"base_url": "erp.example.com"}, "base_url must start with http"),
-    ({"api_secret": ""}, "needs api_key and api_secret"),
-    ({"doctype": "Sales Invoice"}, "doctype must be one of Sales Order, POS Invoice"),
-    ({"order_ref_field": "Tablebox Ref"}, "order_ref_field must be a field name"),
-    ({"page_size": "many"}, "page_size must be a number, got 'many'"),
-])
+@pytest.mark.parametrize(
+    "change,complaint",
+    [
+        ({"base_url": "erp.example.com"}, "base_url must start with http"),
+        ({"api_secret": ""}, "needs api_key and api_secret"),
+        ({"doctype": "Sales Invoice"}, "doctype must be one of Sales Order, POS Invoice"),
+        ({"order_ref_field": "Tablebox Ref"}, "order_ref_field must be a field name"),
+        ({"page_size": "many"}, "page_size must be a number, got 'many'"),
+    ],
+)
 def test_bad_settings_are_refused_when_the_adapter_is_made(change: dict[str, Any], complaint: str) -> None:
     config = {"kind": "erpnext", "base_url": "https://erp.example.com", "api_key": "k", "api_secret": "s", **change}
     with pytest.raises(ValueError, match=complaint):
         make_adapter("erp", config)
 
 
-def test_the_key_and_secret_never_reach_logs_or_messages(fake: FakeERPNext, connect: Connect,
-                                                         caplog: pytest.LogCaptureFixture,
-                                                         capsys: pytest.CaptureFixture[str],
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_key_and_secret_never_reach_logs_or_messages(
+    fake: FakeERPNext,
+    connect: Connect,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     caplog.set_level(logging.DEBUG)
     messages: list[str] = []
     with structlog.testing.capture_logs() as events:
@@ -410,5 +456,5 @@ def test_the_key_and_secret_never_reach_logs_or_messages(fake: FakeERPNext, conn
         fake.come_back()
     seen = " ".join([str(events), caplog.text, *messages, repr(adapter), *capsys.readouterr()])
     assert {e["event"] for e in events} >= {"sync.catalog.read", "sync.order.created", "sync.order.already_there"}
-    assert any(fake.url in str(e.get("url")) for e in events)     # the URL is logged, the key is not
+    assert any(fake.url in str(e.get("url")) for e in events)  # the URL is logged, the key is not
     assert fake.api_secret not in seen and fake.api_key not in seen

@@ -47,15 +47,48 @@ def certificates(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A test CA and a server certificate it signed for 127.0.0.1 (what a shop's own CA in front of its ERP is)."""
     here = tmp_path_factory.mktemp("tls")
     key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-    openssl("req", "-x509", *key, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=Tablebox test CA",
-            "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
-            cwd=here)
+    openssl(
+        "req",
+        "-x509",
+        *key,
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=Tablebox test CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+        cwd=here,
+    )
     openssl("req", *key, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1", cwd=here)
-    (here / "server.ext").write_text("subjectAltName=IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\n"
-                                     "keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n"
-                                     "authorityKeyIdentifier=keyid\nsubjectKeyIdentifier=hash\n")
-    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-            "-out", "server.pem", "-days", "2", "-extfile", "server.ext", cwd=here)
+    (here / "server.ext").write_text(
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\n"
+        "keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n"
+        "authorityKeyIdentifier=keyid\nsubjectKeyIdentifier=hash\n"
+    )
+    openssl(
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "server.ext",
+        cwd=here,
+    )
     return here
 
 
@@ -123,8 +156,9 @@ def adapter_for(kind: str, url: str, **settings: Any) -> Any:
 
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
-def test_every_adapter_checks_the_certificate_and_trusts_its_ca_file(kind: str, https: HttpsServer,
-                                                                      certificates: Path) -> None:
+def test_every_adapter_checks_the_certificate_and_trusts_its_ca_file(
+    kind: str, https: HttpsServer, certificates: Path
+) -> None:
     _, call = KINDS[kind]
     # Default: the system's CAs, which do not know the shop's: refused before any request is sent.
     adapter = adapter_for(kind, https.url)
@@ -157,11 +191,13 @@ def test_every_adapter_checks_the_certificate_and_trusts_its_ca_file(kind: str, 
 @pytest.mark.parametrize("kind", sorted(KINDS))
 def test_bad_tls_settings_are_named_for_every_adapter(kind: str, tmp_path: Path) -> None:
     (tmp_path / "not-a-ca.pem").write_text("hello\n")
-    for settings, complaint in [({"ca_file": str(tmp_path / "missing.pem")}, "cannot use ca_file"),
-                                ({"ca_file": str(tmp_path / "not-a-ca.pem")}, "cannot use ca_file"),
-                                ({"verify_tls": "no"}, "verify_tls must be true or false"),
-                                ({"timeout_seconds": 0}, "timeout_seconds must be a number from 0.1 to 120"),
-                                ({"base_url": "erp.example.com"}, "base_url must start with http")]:
+    for settings, complaint in [
+        ({"ca_file": str(tmp_path / "missing.pem")}, "cannot use ca_file"),
+        ({"ca_file": str(tmp_path / "not-a-ca.pem")}, "cannot use ca_file"),
+        ({"verify_tls": "no"}, "verify_tls must be true or false"),
+        ({"timeout_seconds": 0}, "timeout_seconds must be a number from 0.1 to 120"),
+        ({"base_url": "erp.example.com"}, "base_url must start with http"),
+    ]:
         with pytest.raises(ValueError, match=complaint):
             adapter_for(kind, "https://erp.example.com", **settings)
 
@@ -172,15 +208,33 @@ def test_tls_verify_defaults_to_checking(certificates: Path) -> None:
 
 
 # -- one classification table ------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("status,verdict", [
-    (200, Verdict.OK), (201, Verdict.OK), (204, Verdict.OK),
-    (301, Verdict.REDIRECT), (302, Verdict.REDIRECT), (307, Verdict.REDIRECT),
-    (400, Verdict.REFUSED), (404, Verdict.REFUSED), (409, Verdict.REFUSED), (417, Verdict.REFUSED),
-    (422, Verdict.REFUSED), (423, Verdict.REFUSED),
-    (401, Verdict.CREDENTIALS), (403, Verdict.CREDENTIALS),
-    (408, Verdict.RETRY), (425, Verdict.RETRY), (429, Verdict.RETRY),
-    (500, Verdict.RETRY), (502, Verdict.RETRY), (503, Verdict.RETRY), (504, Verdict.RETRY), (599, Verdict.RETRY),
-])
+@pytest.mark.parametrize(
+    "status,verdict",
+    [
+        (200, Verdict.OK),
+        (201, Verdict.OK),
+        (204, Verdict.OK),
+        (301, Verdict.REDIRECT),
+        (302, Verdict.REDIRECT),
+        (307, Verdict.REDIRECT),
+        (400, Verdict.REFUSED),
+        (404, Verdict.REFUSED),
+        (409, Verdict.REFUSED),
+        (417, Verdict.REFUSED),
+        (422, Verdict.REFUSED),
+        (423, Verdict.REFUSED),
+        (401, Verdict.CREDENTIALS),
+        (403, Verdict.CREDENTIALS),
+        (408, Verdict.RETRY),
+        (425, Verdict.RETRY),
+        (429, Verdict.RETRY),
+        (500, Verdict.RETRY),
+        (502, Verdict.RETRY),
+        (503, Verdict.RETRY),
+        (504, Verdict.RETRY),
+        (599, Verdict.RETRY),
+    ],
+)
 def test_the_default_classification(status: int, verdict: Verdict) -> None:
     assert classify(status) is verdict
 
@@ -188,7 +242,12 @@ def test_the_default_classification(status: int, verdict: Verdict) -> None:
 def test_each_erp_adds_only_its_own_retryable_codes() -> None:
     assert {408, 425, 429} == RETRYABLE_STATUSES
     own = {cls.__name__: cls.extra_retryable for cls in (RestAdapter, ERPNextAdapter, OdooAdapter, RelayClient)}
-    assert own == {"RestAdapter": frozenset(), "ERPNextAdapter": {423}, "OdooAdapter": {409}, "RelayClient": frozenset()}
+    assert own == {
+        "RestAdapter": frozenset(),
+        "ERPNextAdapter": {423},
+        "OdooAdapter": {409},
+        "RelayClient": frozenset(),
+    }
     for cls in (RestAdapter, ERPNextAdapter, OdooAdapter, RelayClient):
         for status in (*RETRYABLE_STATUSES, 500, 502, 503, 504):
             assert classify(status, cls.extra_retryable) is Verdict.RETRY, (cls.__name__, status)
@@ -211,15 +270,25 @@ def test_every_http_client_shares_the_base() -> None:
 NOW = datetime(2026, 11, 21, 12, 0, 0, tzinfo=UTC)
 
 
-@pytest.mark.parametrize("header,seconds", [
-    ("120", 120.0), (" 7 ", 7.0), ("0", 0.0),
-    (format_datetime(NOW + timedelta(seconds=90), usegmt=True), 90.0),   # "Sat, 21 Nov 2026 12:01:30 GMT"
-    ("Sat, 21 Nov 2026 12:01:30 GMT", 90.0),
-    ("Saturday, 21-Nov-26 12:01:30 GMT", 90.0),                          # the obsolete RFC 850 form
-    (format_datetime(NOW - timedelta(hours=1), usegmt=True), 0.0),       # already past: at once
-    ("999999999", 86_400.0),                                             # capped at a day
-    (None, None), ("", None), ("soon", None), ("-5", None), ("1.5", None), ("١٢", None),
-])
+@pytest.mark.parametrize(
+    "header,seconds",
+    [
+        ("120", 120.0),
+        (" 7 ", 7.0),
+        ("0", 0.0),
+        (format_datetime(NOW + timedelta(seconds=90), usegmt=True), 90.0),  # "Sat, 21 Nov 2026 12:01:30 GMT"
+        ("Sat, 21 Nov 2026 12:01:30 GMT", 90.0),
+        ("Saturday, 21-Nov-26 12:01:30 GMT", 90.0),  # the obsolete RFC 850 form
+        (format_datetime(NOW - timedelta(hours=1), usegmt=True), 0.0),  # already past: at once
+        ("999999999", 86_400.0),  # capped at a day
+        (None, None),
+        ("", None),
+        ("soon", None),
+        ("-5", None),
+        ("1.5", None),
+        ("١٢", None),
+    ],
+)
 def test_retry_after_in_seconds_or_an_http_date(header: str | None, seconds: float | None) -> None:
     assert retry_after_seconds(header, now=NOW) == seconds
 
@@ -242,8 +311,10 @@ def test_an_answer_without_retry_after_carries_none(https: HttpsServer, certific
 # -- one scrubbing function --------------------------------------------------------------------------------------------
 def test_scrubbing_takes_the_longest_secret_first_and_leaves_tiny_ones() -> None:
     text = "401 for token k-1234:s-5678 (key k-1234) at https://erp.example.com?x=1"
-    assert scrub(text, ["k-1234", "s-5678", "k-1234:s-5678"]) == \
-        "401 for token *** (key ***) at https://erp.example.com?x=1"
+    assert (
+        scrub(text, ["k-1234", "s-5678", "k-1234:s-5678"])
+        == "401 for token *** (key ***) at https://erp.example.com?x=1"
+    )
     assert scrub("a x b", ["x", ""]) == "a x b"  # under 4 characters: would garble every message
     assert scrub("nothing secret", []) == "nothing secret"
 

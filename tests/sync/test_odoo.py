@@ -54,15 +54,34 @@ def adapter(odoo: FakeOdoo) -> Iterator[OdooAdapter]:
         yield opened
 
 
-def order_doc(ref: str, lines: list[tuple[str | None, str, int, int]] | None = None, *, service_minor: int = 0,
-              note: str = "", currency: str = "CNY") -> OrderDoc:
+def order_doc(
+    ref: str,
+    lines: list[tuple[str | None, str, int, int]] | None = None,
+    *,
+    service_minor: int = 0,
+    note: str = "",
+    currency: str = "CNY",
+) -> OrderDoc:
     """lines: (code, name, quantity, unit_price_minor)."""
     lines = lines if lines is not None else [("HG01", "Har gow", 2, 3850), ("TEA4", "Pu-erh tea", 3, 1990)]
-    order_lines = [OrderLine(code, code and code.lower(), name, qty, unit, qty * unit) for code, name, qty, unit in lines]
+    order_lines = [
+        OrderLine(code, code and code.lower(), name, qty, unit, qty * unit) for code, name, qty, unit in lines
+    ]
     subtotal = sum(line.line_total_minor for line in order_lines)
-    return OrderDoc(order_ref=ref, order_id=1, ticket="2026-11-21#12", table="A1", created_at="2026-11-21T11:00:00.000000Z",
-                    currency=currency, lines=order_lines, subtotal_minor=subtotal, service_charge_minor=service_minor,
-                    total_minor=subtotal + service_minor, tax_minor=0, note=note)
+    return OrderDoc(
+        order_ref=ref,
+        order_id=1,
+        ticket="2026-11-21#12",
+        table="A1",
+        created_at="2026-11-21T11:00:00.000000Z",
+        currency=currency,
+        lines=order_lines,
+        subtotal_minor=subtotal,
+        service_charge_minor=service_minor,
+        total_minor=subtotal + service_minor,
+        tax_minor=0,
+        note=note,
+    )
 
 
 def calls(fake: FakeOdoo, model: str, method: str) -> list[Any]:
@@ -78,16 +97,18 @@ def test_each_odoo_is_spoken_to_in_its_own_protocol(odoo, adapter):
     assert odoo.order_counts() == {"k-1": 1}
 
 
-@pytest.mark.parametrize("version,web_version,expected", [(19, True, "json2"), (17, True, "jsonrpc"),
-                                                          (15, False, "jsonrpc")],
-                         ids=["19-json2", "17-jsonrpc", "15-no-web-version"])
+@pytest.mark.parametrize(
+    "version,web_version,expected",
+    [(19, True, "json2"), (17, True, "jsonrpc"), (15, False, "jsonrpc")],
+    ids=["19-json2", "17-jsonrpc", "15-no-web-version"],
+)
 def test_auto_picks_the_protocol_the_server_speaks(version, web_version, expected):
     fake = fake_odoo(version)
     fake.has_web_version = web_version
     try:
         with closing(adapter_for(fake, protocol="auto")) as adapter:
             fake.go_down()
-            with pytest.raises(Retryable):      # cannot ask yet: tries again on the next call
+            with pytest.raises(Retryable):  # cannot ask yet: tries again on the next call
                 adapter.pull_catalog()
             fake.come_back()
             catalog = adapter.pull_catalog()
@@ -135,15 +156,23 @@ def test_a_price_change_in_odoo_reaches_the_next_pull(odoo, adapter):
 
 
 def test_names_typed_in_chinese_in_odoo_map_to_chinese(odoo):
-    odoo.add_item("CS08", {"zh": "叉烧包"}, 1600)             # typed in Chinese: Odoo's source (en_US) value
+    odoo.add_item("CS08", {"zh": "叉烧包"}, 1600)  # typed in Chinese: Odoo's source (en_US) value
     with closing(adapter_for(odoo, languages={"zh": "en_US"})) as adapter:
         items = {i.code: i for i in adapter.pull_catalog().items}
     assert (dict(items["CS08"].names), dict(items["HG01"].names)) == ({"zh": "叉烧包"}, {"zh": "Har gow"})
 
 
-@pytest.mark.parametrize("currency,odoo_price,expected_minor", [
-    ("CNY", "38.5", 3850), ("CNY", "0.3", 30), ("CNY", "12.345", 1235), ("CNY", "99999.99", 9999999),
-    ("JPY", "1200", 1200), ("JPY", "880.5", 881)])
+@pytest.mark.parametrize(
+    "currency,odoo_price,expected_minor",
+    [
+        ("CNY", "38.5", 3850),
+        ("CNY", "0.3", 30),
+        ("CNY", "12.345", 1235),
+        ("CNY", "99999.99", 9999999),
+        ("JPY", "1200", 1200),
+        ("JPY", "880.5", 881),
+    ],
+)
 def test_prices_become_exact_minor_units(currency, odoo_price, expected_minor):
     fake = fake_odoo(19, currency=currency)
     try:
@@ -161,7 +190,9 @@ def test_the_catalog_is_read_page_by_page(odoo):
     with closing(adapter_for(odoo, page_size=2)) as adapter:
         catalog = adapter.pull_catalog()
     assert sorted(i.code for i in catalog.items) == ["CN03", "HG01", "SM02", "TEA4", "XO05"]
-    pages = [c for c in calls(odoo, "product.product", "search_read") if "default_code" in (c.params.get("fields") or [])]
+    pages = [
+        c for c in calls(odoo, "product.product", "search_read") if "default_code" in (c.params.get("fields") or [])
+    ]
     assert [c.params["limit"] for c in pages] == [2, 2, 2]
     assert [c.params["domain"][-1] for c in pages] == [["id", ">", 0], ["id", ">", 4], ["id", ">", 6]]
     assert [c.context["lang"] for c in calls(odoo, "product.product", "search_read")] == ["en_US", "zh_CN"] * 3
@@ -170,7 +201,7 @@ def test_the_catalog_is_read_page_by_page(odoo):
 def test_pricelist_fixed_prices_replace_list_prices(odoo):
     odoo.add_fixed_price("HG01", 3600)
     odoo.add_fixed_price("SM02", 1100, per_template=True)
-    odoo.add_fixed_price("CN03", 100, date_end="2000-01-01 00:00:00")   # expired
+    odoo.add_fixed_price("CN03", 100, date_end="2000-01-01 00:00:00")  # expired
     with closing(adapter_for(odoo, pricelist_id=1)) as adapter:
         prices = {i.code: i.price_minor for i in adapter.pull_catalog().items}
         adapter.push_order(order_doc("k-pl"))
@@ -180,10 +211,10 @@ def test_pricelist_fixed_prices_replace_list_prices(odoo):
 
 # -- stock --------------------------------------------------------------------------------------------------
 def test_stock_is_what_the_shop_location_holds(odoo, adapter):
-    odoo.set_stock("HG01", 5, location=CENTRAL_LOCATION)   # the central kitchen's, not ours
+    odoo.set_stock("HG01", 5, location=CENTRAL_LOCATION)  # the central kitchen's, not ours
     odoo.set_stock("XO05", "2.5")
     odoo.add_item("NEG7", {"en": "Congee"}, 1800, stock=-3)
-    assert adapter.pull_stock() == {"HG01": 12, "CN03": 0, "XO05": 2, "NEG7": 0}   # SM02, TEA4 are not stocked
+    assert adapter.pull_stock() == {"HG01": 12, "CN03": 0, "XO05": 2, "NEG7": 0}  # SM02, TEA4 are not stocked
     assert {c.context.get("location") for c in calls(odoo, "product.product", "search_read")} == {SHOP_LOCATION}
 
 
@@ -197,8 +228,12 @@ def test_stock_by_warehouse_or_for_the_whole_company(odoo):
 
 # -- orders -------------------------------------------------------------------------------------------------
 def test_an_order_reaches_odoo_once_with_its_lines_and_total(odoo, adapter):
-    order = order_doc("k-1", [("HG01", "Har gow", 2, 3850), ("TEA4", "Pu-erh tea", 3, 1990), (None, "Chef's soup", 1, 680)],
-                      service_minor=1043, note="birthday")
+    order = order_doc(
+        "k-1",
+        [("HG01", "Har gow", 2, 3850), ("TEA4", "Pu-erh tea", 3, 1990), (None, "Chef's soup", 1, 680)],
+        service_minor=1043,
+        note="birthday",
+    )
     first = adapter.push_order(order)
     again = adapter.push_order(order)
     assert first == again
@@ -206,13 +241,22 @@ def test_an_order_reaches_odoo_once_with_its_lines_and_total(odoo, adapter):
     (sale,) = odoo.sale_orders("k-1")
     assert str(sale["id"]) == first
     assert (sale["state"], sale["partner_id"], sale["origin"], sale["date_order"]) == (
-        "sale", WALK_IN, "Tablebox 2026-11-21#12, table A1", "2026-11-21 11:00:00")
+        "sale",
+        WALK_IN,
+        "Tablebox 2026-11-21#12, table A1",
+        "2026-11-21 11:00:00",
+    )
     codes = {p["id"]: p["default_code"] for p in odoo.db.tables["product.product"].values()}
-    assert [(codes.get(line["product_id"]) or line["product_id"], line["product_uom_qty"], line["price_unit"], line["name"])
-            for line in sale["lines"]] == [
-        ("HG01", 2, Decimal("38.50"), "Har gow"), ("TEA4", 3, Decimal("19.90"), "Pu-erh tea"),
+    assert [
+        (codes.get(line["product_id"]) or line["product_id"], line["product_uom_qty"], line["price_unit"], line["name"])
+        for line in sale["lines"]
+    ] == [
+        ("HG01", 2, Decimal("38.50"), "Har gow"),
+        ("TEA4", 3, Decimal("19.90"), "Pu-erh tea"),
         (odoo.open_item_product_id, 1, Decimal("6.80"), "Chef's soup"),
-        (odoo.service_product_id, 1, Decimal("10.43"), "Service charge"), (False, 0, 0, "birthday")]
+        (odoo.service_product_id, 1, Decimal("10.43"), "Service charge"),
+        (False, 0, 0, "birthday"),
+    ]
     assert odoo.order_total_minor("k-1") == order.total_minor == 2 * 3850 + 3 * 1990 + 680 + 1043
 
 
@@ -221,7 +265,7 @@ def test_a_create_committed_then_dropped_is_found_not_repeated(odoo, adapter):
     with pytest.raises(Retryable):
         adapter.push_order(order_doc("k-drop"))
     assert odoo.order_counts() == {"k-drop": 1}
-    assert odoo.sale_orders("k-drop")[0]["state"] == "draft"        # created, never confirmed
+    assert odoo.sale_orders("k-drop")[0]["state"] == "draft"  # created, never confirmed
     odoo.drop_next_call("sale.order", "action_confirm")
     with pytest.raises(Retryable):
         adapter.push_order(order_doc("k-drop"))
@@ -234,7 +278,9 @@ def test_a_create_committed_then_dropped_is_found_not_repeated(odoo, adapter):
 
 def test_a_flapping_odoo_still_gets_every_order_exactly_once(odoo, adapter):
     odoo.error_rate, odoo.drop_after_commit_rate = 0.2, 0.3
-    orders = [order_doc(f"k-{n}", [("HG01", "Har gow", 1 + n % 3, 3850), ("SM02", "Siu mai", 1, 1230)]) for n in range(25)]
+    orders = [
+        order_doc(f"k-{n}", [("HG01", "Har gow", 1 + n % 3, 3850), ("SM02", "Siu mai", 1, 1230)]) for n in range(25)
+    ]
     failures = 0
     for order in orders:
         for _attempt in range(60):
@@ -246,7 +292,7 @@ def test_a_flapping_odoo_still_gets_every_order_exactly_once(odoo, adapter):
         else:
             pytest.fail(f"{order.order_ref} never got through")
     odoo.error_rate = odoo.drop_after_commit_rate = 0.0
-    assert failures > 10                                          # the faults did happen
+    assert failures > 10  # the faults did happen
     assert odoo.order_counts() == {o.order_ref: 1 for o in orders}
     assert [odoo.order_total_minor(o.order_ref) for o in orders] == [o.total_minor for o in orders]
     assert {o["state"] for o in odoo.sale_orders()} == {"sale"}
@@ -270,7 +316,9 @@ def test_local_dishes_and_service_charges_need_their_odoo_products(odoo):
         with pytest.raises(Rejected) as service:
             adapter.push_order(order_doc("k-s", service_minor=500))
         adapter.push_order(order_doc("k-ok"))
-    assert 'dish "Chef\'s soup" has no ERP code' in local.value.message and "open_item_product_id" in local.value.message
+    assert (
+        'dish "Chef\'s soup" has no ERP code' in local.value.message and "open_item_product_id" in local.value.message
+    )
     assert "service_product_id" in service.value.message
     assert odoo.order_counts() == {"k-ok": 1}
 
@@ -294,7 +342,7 @@ def test_a_key_revoked_while_running_is_refused_over_jsonrpc_too():
             with pytest.raises(Rejected) as refused:
                 adapter.push_order(order_doc("k-2"))
             assert "check the API key" in refused.value.message and "Access Denied" in refused.value.message
-            fake.api_keys = {fake.api_key}          # the key is fixed: authenticates again
+            fake.api_keys = {fake.api_key}  # the key is fixed: authenticates again
             adapter.push_order(order_doc("k-2"))
         assert fake.order_counts() == {"k-1": 1, "k-2": 1}
     finally:
@@ -306,7 +354,7 @@ def test_odoo_refusing_the_data_is_parked_with_odoos_message(odoo):
         adapter.push_order(order_doc("k-1"))
     assert "the record 99 of res.partner does not exist" in refused.value.message
     assert refused.value.status == (422 if odoo.version >= 19 else None)
-    assert odoo.order_counts() == {}                  # Odoo rolled the call back
+    assert odoo.order_counts() == {}  # Odoo rolled the call back
 
 
 def test_a_bad_parameter_is_refused_with_odoos_message(odoo, adapter):
@@ -364,8 +412,8 @@ def test_cancelling_an_order_cancels_its_sale_order_once(odoo, adapter):
     adapter.push_order(order_doc("k-1"))
     adapter.push_status("k-1", "cancelled", "out of lemons")
     assert odoo.sale_orders("k-1")[0]["state"] == "cancel"
-    adapter.push_status("k-1", "cancelled", "out of lemons")   # a retried delivery
-    adapter.push_status("k-1", "ready", None)                  # not recorded in Odoo
+    adapter.push_status("k-1", "cancelled", "out of lemons")  # a retried delivery
+    adapter.push_status("k-1", "ready", None)  # not recorded in Odoo
     assert len(calls(odoo, "sale.order", "action_cancel")) == 1
     with pytest.raises(Rejected) as missing:
         adapter.push_status("k-never", "cancelled", "typo")
@@ -385,8 +433,15 @@ def test_a_locked_order_cannot_be_cancelled_and_says_why(odoo, adapter):
 def test_a_payment_is_noted_once_on_the_visits_order(odoo, adapter):
     adapter.push_order(order_doc("k-1"))
     adapter.push_order(order_doc("k-2", [("SM02", "Siu mai", 1, 1230)]))
-    payment = PaymentDoc(payment_ref="payment.recorded:41", order_refs=["k-1", "k-2"], table="A1", method="cash",
-                         amount_minor=14900, currency="CNY", paid_at="2026-11-21T12:30:00Z")
+    payment = PaymentDoc(
+        payment_ref="payment.recorded:41",
+        order_refs=["k-1", "k-2"],
+        table="A1",
+        method="cash",
+        amount_minor=14900,
+        currency="CNY",
+        paid_at="2026-11-21T12:30:00Z",
+    )
     odoo.drop_next_call("sale.order", "message_post")
     with pytest.raises(Retryable):
         adapter.push_payment(payment)
@@ -400,10 +455,15 @@ def test_a_payment_is_noted_once_on_the_visits_order(odoo, adapter):
 
 
 # -- settings and secrets -----------------------------------------------------------------------------------
-@pytest.mark.parametrize("changes,words", [({"protocol": "soap"}, "protocol must be one of"),
-                                           ({"api_key": None}, "TABLEBOX_SYNC_ERP_API_KEY"),
-                                           ({"protocol": "jsonrpc", "login": None}, "needs database and login"),
-                                           ({"partner_id": "walk-in"}, "partner_id must be an Odoo record id")])
+@pytest.mark.parametrize(
+    "changes,words",
+    [
+        ({"protocol": "soap"}, "protocol must be one of"),
+        ({"api_key": None}, "TABLEBOX_SYNC_ERP_API_KEY"),
+        ({"protocol": "jsonrpc", "login": None}, "needs database and login"),
+        ({"partner_id": "walk-in"}, "partner_id must be an Odoo record id"),
+    ],
+)
 def test_bad_settings_are_refused_when_the_worker_starts(odoo, changes, words):
     with pytest.raises(ValueError, match=words):
         adapter_for(odoo, **changes)

@@ -96,13 +96,22 @@ def place(client, token, db, lines=(("har_gow", 2),)) -> dict[str, Any]:
 
 
 def engine(db_or_path, adapter, clock, worker="box:erp", **kw) -> OutboxEngine:
-    return OutboxEngine(db_or_path, "erp", adapter, worker_id=worker, clock=clock,
-                        backoff=kw.pop("backoff", Backoff(rng=random.Random(1))), **kw)
+    return OutboxEngine(
+        db_or_path,
+        "erp",
+        adapter,
+        worker_id=worker,
+        clock=clock,
+        backoff=kw.pop("backoff", Backoff(rng=random.Random(1))),
+        **kw,
+    )
 
 
 def outbox(db) -> list[tuple]:
-    return db.execute("SELECT id, kind, attempts, delivered_at IS NOT NULL, parked_at IS NOT NULL, claimed_by,"
-                      " last_error FROM outbox WHERE target = 'erp' ORDER BY id").fetchall()
+    return db.execute(
+        "SELECT id, kind, attempts, delivered_at IS NOT NULL, parked_at IS NOT NULL, claimed_by,"
+        " last_error FROM outbox WHERE target = 'erp' ORDER BY id"
+    ).fetchall()
 
 
 def drain(eng: OutboxEngine, rounds: int = 20) -> None:
@@ -113,8 +122,16 @@ def drain(eng: OutboxEngine, rounds: int = 20) -> None:
 
 def test_an_order_reaches_the_erp_with_codes_names_and_totals(client, token, erp):
     order = place(client, token, erp, [("har_gow", 2), ("mineral_water", 1)])
-    body = {"client_key": key(), "lines": [{"item_id": item_id(erp, "xiaolongbao"), "quantity": 1,
-                                            "variant_id": variant_id(erp, "xiaolongbao", "twelve")}]}
+    body = {
+        "client_key": key(),
+        "lines": [
+            {
+                "item_id": item_id(erp, "xiaolongbao"),
+                "quantity": 1,
+                "variant_id": variant_id(erp, "xiaolongbao", "twelve"),
+            }
+        ],
+    }
     second = client.post(f"/api/v1/tables/{token}/orders", json=body).json()
     adapter, clock = ScriptedAdapter(), Clock()
     done = engine(erp, adapter, clock).run_once()
@@ -124,9 +141,14 @@ def test_an_order_reaches_the_erp_with_codes_names_and_totals(client, token, erp
     day = erp.execute("SELECT ticket_day FROM orders WHERE id = ?", (order["id"],)).fetchone()[0]
     assert doc.ticket == f"{day}#{order['ticket_no']}" and doc.table == "A1"
     assert (doc.currency, doc.subtotal_minor, doc.total_minor, doc.tax_minor) == (
-        "CNY", order["subtotal_minor"], order["total_minor"], order["tax_minor"])
-    assert [(line.code, line.key, line.quantity, line.unit_price_minor, line.line_total_minor) for line in doc.lines] == [
-        ("ERP-HAR_GOW", "har_gow", 2, 3200, 6400), (None, "mineral_water", 1, 800, 800)]
+        "CNY",
+        order["subtotal_minor"],
+        order["total_minor"],
+        order["tax_minor"],
+    )
+    assert [
+        (line.code, line.key, line.quantity, line.unit_price_minor, line.line_total_minor) for line in doc.lines
+    ] == [("ERP-HAR_GOW", "har_gow", 2, 3200, 6400), (None, "mineral_water", 1, 800, 800)]
     assert sum(line.line_total_minor for line in doc.lines) == doc.subtotal_minor
     zh = json.loads(erp.execute("SELECT names FROM items WHERE key = 'har_gow'").fetchone()[0])["zh"]
     assert doc.lines[0].name == zh  # in the store's first language
@@ -143,8 +165,10 @@ def test_status_changes_and_voided_lines_follow_their_order(client, token, erp, 
         void_line(erp, order["id"], 2, "out of stock")
         change_status(erp, order["id"], OrderStatus.CANCELLED, Actor.STAFF, "guest left")
     with erp:
-        erp.execute("INSERT INTO outbox (target, kind, idempotency_key, payload, created_at)"
-                    " VALUES ('erp', 'table.moved', 'table.moved:1', '{}', '2026-11-21T12:00:00.000000Z')")
+        erp.execute(
+            "INSERT INTO outbox (target, kind, idempotency_key, payload, created_at)"
+            " VALUES ('erp', 'table.moved', 'table.moved:1', '{}', '2026-11-21T12:00:00.000000Z')"
+        )
     adapter = ScriptedAdapter()
     done = engine(erp, adapter, Clock()).run_once()
     assert (done.delivered, done.skipped) == (3, 1)
@@ -180,8 +204,9 @@ def test_two_workers_racing_deliver_every_row_once_and_in_order(client, token, e
     adapter = ScriptedAdapter()
     connections = [open_connection(settings.db_path) for _ in range(2)]
     try:
-        engines = [OutboxEngine(c, "erp", adapter, worker_id=f"w{n}:erp", batch_size=3)
-                   for n, c in enumerate(connections)]
+        engines = [
+            OutboxEngine(c, "erp", adapter, worker_id=f"w{n}:erp", batch_size=3) for n, c in enumerate(connections)
+        ]
 
         def work(eng: OutboxEngine) -> None:
             idle = 0
@@ -232,8 +257,9 @@ def test_backoff_doubles_from_one_second_with_full_jitter_up_to_the_cap():
     backoff = Backoff(cap=300.0, rng=random.Random(42))
     assert [backoff.ceiling(n) for n in range(1, 12)] == [1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300]
     same = random.Random(42)
-    assert [backoff.delay(n) for n in range(1, 12)] == [same.uniform(0, c) for c in
-                                                         (1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300)]
+    assert [backoff.delay(n) for n in range(1, 12)] == [
+        same.uniform(0, c) for c in (1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300)
+    ]
     assert Backoff(cap=300.0).ceiling(10_000) == 300.0
 
 
@@ -246,7 +272,8 @@ def test_a_failing_erp_is_retried_on_the_backoff_schedule(client, token, erp):
     for attempt in range(1, 7):
         assert eng.run_once().retrying == 1
         attempts, next_at, error, claimed = erp.execute(
-            "SELECT attempts, next_attempt_at, last_error, claimed_by FROM outbox").fetchone()
+            "SELECT attempts, next_attempt_at, last_error, claimed_by FROM outbox"
+        ).fetchone()
         wait = (parse_stamp(next_at) - clock.now).total_seconds()
         assert (attempts, error, claimed) == (attempt, "ERP down: connection refused", None)
         assert wait == pytest.approx(expected.uniform(0, min(10.0, 2.0 ** (attempt - 1))), abs=1e-5)
@@ -287,7 +314,10 @@ def test_a_rejected_row_is_parked_and_the_rows_behind_it_go_on(client, token, er
     assert [(r[2], r[6]) for r in parked] == [(1, "HTTP 417: Item ERP-HAR_GOW not found")]
     status = target_status(erp, "erp")
     assert (status.state, status.parked, status.last_error) == (
-        SyncState.FAILING, 1, "HTTP 417: Item ERP-HAR_GOW not found")
+        SyncState.FAILING,
+        1,
+        "HTTP 417: Item ERP-HAR_GOW not found",
+    )
     assert eng.run_once().claimed == 0  # parked rows are out of the line until a person acts
     with erp:
         assert retry_now(erp, "erp") == {"unparked": 1, "hurried": 0}
@@ -328,9 +358,11 @@ def test_stopping_mid_batch_hands_the_rest_back(client, token, erp):
 def test_an_unexpected_adapter_error_is_retried_and_an_unreadable_row_parked(client, token, erp):
     ref = place(client, token, erp)["client_key"]
     with erp:
-        erp.execute("INSERT INTO outbox (target, kind, idempotency_key, payload, created_at)"
-                    " VALUES ('erp', 'order.submitted', 'order.submitted:broken', '{\"lines\": []}', ?)",
-                    (stamp(Clock().now),))
+        erp.execute(
+            "INSERT INTO outbox (target, kind, idempotency_key, payload, created_at)"
+            " VALUES ('erp', 'order.submitted', 'order.submitted:broken', '{\"lines\": []}', ?)",
+            (stamp(Clock().now),),
+        )
     adapter, clock = ScriptedAdapter(), Clock()
     adapter.failures[ref] = [RuntimeError("adapter bug")]
     eng = engine(erp, adapter, clock)
@@ -371,10 +403,13 @@ def test_times_written_by_a_clock_that_ran_ahead_do_not_hold_rows_up(client, tok
     refs = [place(client, token, erp)["client_key"] for _ in range(2)]
     clock = Clock()
     with erp:
-        erp.execute("UPDATE outbox SET attempts = 1, next_attempt_at = ? WHERE id = 1",
-                    (stamp(clock.now + timedelta(hours=5)),))
-        erp.execute("UPDATE outbox SET claimed_by = 'box-a:erp', claimed_at = ? WHERE id = 2",
-                    (stamp(clock.now + timedelta(hours=5)),))
+        erp.execute(
+            "UPDATE outbox SET attempts = 1, next_attempt_at = ? WHERE id = 1", (stamp(clock.now + timedelta(hours=5)),)
+        )
+        erp.execute(
+            "UPDATE outbox SET claimed_by = 'box-a:erp', claimed_at = ? WHERE id = 2",
+            (stamp(clock.now + timedelta(hours=5)),),
+        )
     eng = engine(erp, ScriptedAdapter(), clock, "box-b:erp", backoff=Backoff(cap=300.0))
     assert eng.seconds_until_ready() == 0.0
     drain(eng)
@@ -431,7 +466,7 @@ def test_rows_of_different_orders_go_out_together_but_an_orders_own_rows_in_orde
     finally:
         eng.close()
     assert all(row[3] for row in outbox(erp))  # everything delivered
-    assert adapter.most_at_once > 1            # really several at once
+    assert adapter.most_at_once > 1  # really several at once
     assert adapter.overlapping_same_order == 0  # never two rows of one order at the same time
     sequence = [(kind, doc.order_ref if kind == "order" else doc[0]) for kind, doc in adapter.calls]
     for order in placed[:3]:  # each cancellation reached the ERP after its order
@@ -450,7 +485,11 @@ def test_a_retrying_row_in_a_wave_stops_the_batch_but_its_neighbours_are_recorde
     finally:
         eng.close()
     assert (result.delivered, result.retrying) == (3, 1)
-    rows = {json.loads(p)["client_key"]: (d, a) for p, d, a in erp.execute(
-        "SELECT payload, delivered_at IS NOT NULL, attempts FROM outbox WHERE kind = 'order.submitted'")}
+    rows = {
+        json.loads(p)["client_key"]: (d, a)
+        for p, d, a in erp.execute(
+            "SELECT payload, delivered_at IS NOT NULL, attempts FROM outbox WHERE kind = 'order.submitted'"
+        )
+    }
     assert rows[placed[1]["client_key"]] == (0, 1)  # waits at the head of the line, once tried
     assert [rows[o["client_key"]][0] for o in (placed[0], placed[2], placed[3])] == [1, 1, 1]

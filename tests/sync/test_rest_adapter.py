@@ -40,18 +40,36 @@ def stock_menu(fake: FakeRestERP) -> None:
     fake.add_item("DR-LT", {"zh": "柠檬茶", "en": "Lemon tea"}, 1800, category="Drinks")
 
 
-def order(ref: str = "a1b2c3d4e5f60718293a4b5c6d7e8f90", *, code: str | None = "ND-DDM", currency: str = "CNY",
-          unit_minor: int = 3100) -> OrderDoc:
+def order(
+    ref: str = "a1b2c3d4e5f60718293a4b5c6d7e8f90",
+    *,
+    code: str | None = "ND-DDM",
+    currency: str = "CNY",
+    unit_minor: int = 3100,
+) -> OrderDoc:
     """2 x dan dan noodles at 31.00 and a lemon tea at 18.00: 80.00, 6% tax included (4.53)."""
-    lines = [OrderLine(code, "dan_dan_noodles", "担担面", 2, unit_minor, 2 * unit_minor, "少辣"),
-             OrderLine("DR-LT", "lemon_tea", "柠檬茶", 1, 1800, 1800)]
+    lines = [
+        OrderLine(code, "dan_dan_noodles", "担担面", 2, unit_minor, 2 * unit_minor, "少辣"),
+        OrderLine("DR-LT", "lemon_tea", "柠檬茶", 1, 1800, 1800),
+    ]
     subtotal = 2 * unit_minor + 1800
-    return OrderDoc(order_ref=ref, order_id=7, ticket="2026-11-21#12", table="A1",
-                    created_at="2026-11-21T11:02:03.000000Z", currency=currency, lines=lines,
-                    subtotal_minor=subtotal, service_charge_minor=0, total_minor=subtotal, tax_minor=453)
+    return OrderDoc(
+        order_ref=ref,
+        order_id=7,
+        ticket="2026-11-21#12",
+        table="A1",
+        created_at="2026-11-21T11:02:03.000000Z",
+        currency=currency,
+        lines=lines,
+        subtotal_minor=subtotal,
+        service_charge_minor=0,
+        total_minor=subtotal,
+        tax_minor=453,
+    )
 
 
 # -- catalog and stock ---------------------------------------------------------------------------------------
+
 
 def test_the_catalog_is_read_page_by_page_through_the_field_mapping():
     """A wrapped, paged API with its own field names (sku, name_zh/name_en, sale_price as a JSON number,
@@ -60,7 +78,7 @@ def test_the_catalog_is_read_page_by_page_through_the_field_mapping():
         for n in range(117):
             fake.add_item(f"WK-{n:03d}", {"zh": f"小炒{n}", "en": f"Wok dish {n}"}, 1000 + n * 37, category="Wok")
         fake.add_item("DS-019", {"zh": "虾饺", "en": "Har gow"}, 1999, category="Dim sum")  # 19.99 as a float
-        fake.add_item("DR-029", {"en": "Tea"}, 29, category="Drinks")                        # 0.29
+        fake.add_item("DR-029", {"en": "Tea"}, 29, category="Drinks")  # 0.29
         fake.add_item("DR-OLD", {"zh": "旧饮料"}, 110, category="Drinks")
         fake.deactivate("DR-OLD")
         with adapter_for(fake) as erp:
@@ -90,8 +108,8 @@ def test_the_defaults_read_a_bare_list_with_one_name_and_string_prices():
 def test_stock_is_summed_over_warehouses_and_never_below_zero():
     with running(style="wrapped") as fake:
         stock_menu(fake)
-        fake.set_stock("DR-LT", 7)       # 3 in Main, 4 in Store
-        fake.set_stock("XX-NEG", -3)     # the ERP went below zero
+        fake.set_stock("DR-LT", 7)  # 3 in Main, 4 in Store
+        fake.set_stock("XX-NEG", -3)  # the ERP went below zero
         with adapter_for(fake) as erp:
             assert erp.pull_stock() == {"DR-LT": 7, "ND-DDM": 20, "XX-NEG": 0}
 
@@ -113,6 +131,7 @@ def test_money_converts_exactly_between_minor_units_and_decimal_strings():
 
 # -- orders: exactly once ------------------------------------------------------------------------------------
 
+
 def test_the_order_body_has_exact_decimal_amounts_and_the_idempotency_key():
     with running(style="plain") as fake, adapter_for(fake) as erp:
         stock_menu(fake)
@@ -122,7 +141,9 @@ def test_the_order_body_has_exact_decimal_amounts_and_the_idempotency_key():
     assert erp_id == "SO-00001"
     assert (doc["ticket"], doc["table"], doc["currency"]) == ("2026-11-21#12", "A1", "CNY")
     assert [(line["code"], line["quantity"], line["unit_price"], line["line_total"]) for line in doc["lines"]] == [
-        ("ND-DDM", 2, "31.00", "62.00"), ("DR-LT", 1, "18.00", "18.00")]
+        ("ND-DDM", 2, "31.00", "62.00"),
+        ("DR-LT", 1, "18.00", "18.00"),
+    ]
     assert (doc["subtotal"], doc["service_charge"], doc["tax"], doc["total"]) == ("80.00", "0.00", "4.53", "80.00")
     assert doc["lines"][0]["note"] == "少辣"
     assert posts == [("/orders", "a1b2c3d4e5f60718293a4b5c6d7e8f90")]
@@ -216,8 +237,10 @@ def test_a_retry_while_the_erp_is_still_working_waits_instead_of_duplicating():
 
 
 def test_409_already_exists_is_looked_up():
-    with running(style="plain", honour_idempotency_key=False, unique_order_ref=True) as fake, \
-            adapter_for(fake, lookup_before_create=False) as erp:
+    with (
+        running(style="plain", honour_idempotency_key=False, unique_order_ref=True) as fake,
+        adapter_for(fake, lookup_before_create=False) as erp,
+    ):
         stock_menu(fake)
         fake.drop_after_commit_rate = 1.0
         with pytest.raises(Retryable):
@@ -228,6 +251,7 @@ def test_409_already_exists_is_looked_up():
 
 
 # -- what goes wrong, as a person reads it ---------------------------------------------------------------------
+
 
 def test_a_wrong_api_key_is_rejected_with_check_the_api_key():
     with running(style="plain") as fake:
@@ -279,8 +303,13 @@ def test_network_trouble_and_5xx_are_retryable(fault):
             erp.pull_catalog()
         with pytest.raises(Retryable) as pushed:
             erp.push_order(order())
-        expected = {"503": "HTTP 503", "timeout": "did not answer within 0.3 s", "refused": "cannot reach",
-                    "proxy_502": "HTTP 502", "html_200": "is not JSON"}[fault]
+        expected = {
+            "503": "HTTP 503",
+            "timeout": "did not answer within 0.3 s",
+            "refused": "cannot reach",
+            "proxy_502": "HTTP 502",
+            "html_200": "is not JSON",
+        }[fault]
         assert expected in pulled.value.message and expected in pushed.value.message
         fake.error_rate, fake.slow_seconds = 0.0, 0.0
         fake.broken_paths.clear()
@@ -322,8 +351,17 @@ def test_status_and_payments_carry_their_own_keys():
         stock_menu(fake)
         erp.push_order(order())
         erp.push_status("a1b2c3d4e5f60718293a4b5c6d7e8f90", "cancelled", "kitchen closed")
-        payment_id = erp.push_payment(PaymentDoc("payment:41", ["a1b2c3d4e5f60718293a4b5c6d7e8f90"], "A1", "wechat",
-                                                 8000, "CNY", "2026-11-21T12:00:00.000000Z"))
+        payment_id = erp.push_payment(
+            PaymentDoc(
+                "payment:41",
+                ["a1b2c3d4e5f60718293a4b5c6d7e8f90"],
+                "A1",
+                "wechat",
+                8000,
+                "CNY",
+                "2026-11-21T12:00:00.000000Z",
+            )
+        )
         with pytest.raises(Rejected) as unknown:
             erp.push_status("ffffffffffffffffffffffffffffffff", "cancelled", None)
         keys = [k for m, _, _, k in fake.seen if m == "POST"]
@@ -339,12 +377,15 @@ def test_an_empty_status_path_means_the_erp_is_not_told():
         assert fake.requests == 0
 
 
-@pytest.mark.parametrize("config,complaint", [
-    ({"kind": "rest"}, "base_url must start with http"),
-    ({"kind": "rest", "base_url": "http://erp.lan", "auth_header": "Bearer xyz"}, "auth_header must look like"),
-    ({"kind": "rest", "base_url": "http://erp.lan", "currency": "XXX"}, "unknown currency"),
-    ({"kind": "rest", "base_url": "https://erp.lan", "ca_file": "/nonexistent/ca.pem"}, "cannot use ca_file"),
-])
+@pytest.mark.parametrize(
+    "config,complaint",
+    [
+        ({"kind": "rest"}, "base_url must start with http"),
+        ({"kind": "rest", "base_url": "http://erp.lan", "auth_header": "Bearer xyz"}, "auth_header must look like"),
+        ({"kind": "rest", "base_url": "http://erp.lan", "currency": "XXX"}, "unknown currency"),
+        ({"kind": "rest", "base_url": "https://erp.lan", "ca_file": "/nonexistent/ca.pem"}, "cannot use ca_file"),
+    ],
+)
 def test_bad_settings_are_named(config, complaint):
     with pytest.raises(ValueError, match=complaint):
         make_adapter("erp", config)

@@ -84,36 +84,38 @@ def test_every_order_reaches_the_erp_exactly_once_through_outages_and_crashes(fa
     try:
         seed_catalog(settings.db_path, fake)
         # short backoff so the soak takes seconds, not hours; a catalog pull at each start
-        config = write_settings(tmp_path / "tablebox.toml", {"erp": {
-            **fake.target_config(), "timeout_seconds": 2, "pull_minutes": 1, "retry_cap_seconds": 0.05}})
+        config = write_settings(
+            tmp_path / "tablebox.toml",
+            {"erp": {**fake.target_config(), "timeout_seconds": 2, "pull_minutes": 1, "retry_cap_seconds": 0.05}},
+        )
         box = load_settings(environ={}, data_dir=settings.data_dir, config_file=config)
         assert register_sync_targets(box)["enabled"] == ["erp"]
 
-        fake.go_down()                                   # the internet is out when service starts
+        fake.go_down()  # the internet is out when service starts
         diners = Submitter(settings, ORDERS)  # the web app as the tests run it (no rate limits)
         diners.start()
         syncd = start_syncd()
         wait_until(lambda: len(diners.keys) >= 150, timeout=30)
         assert delivered() == 0
 
-        fake.come_back()                                 # back, but flapping: 503s
+        fake.come_back()  # back, but flapping: 503s
         fake.error_rate = 0.25
         wait_until(lambda: delivered() >= 100, timeout=30)
-        syncd.kill9()                                    # crash 1, mid-delivery
+        syncd.kill9()  # crash 1, mid-delivery
 
         fake.error_rate = 0.1
-        fake.drop_after_commit_rate = 0.15               # committed, then the answer is lost
-        fake.slow_seconds = 0.02                         # and slow, for a while
+        fake.drop_after_commit_rate = 0.15  # committed, then the answer is lost
+        fake.slow_seconds = 0.02  # and slow, for a while
         syncd = start_syncd()
         wait_until(lambda: delivered() >= 150, timeout=30)
         fake.slow_seconds = 0.0
         wait_until(lambda: delivered() >= 300, timeout=30)
-        fake.go_down()                                   # out again, until the worker has tried a few times
+        fake.go_down()  # out again, until the worker has tried a few times
         tried = attempts()
         wait_until(lambda: attempts() >= tried + 3, timeout=30)
         fake.come_back()
         wait_until(lambda: delivered() >= 400, timeout=30)
-        syncd.kill9()                                    # crash 2
+        syncd.kill9()  # crash 2
 
         syncd = start_syncd()
         diners.join(60)
@@ -133,8 +135,13 @@ def test_every_order_reaches_the_erp_exactly_once_through_outages_and_crashes(fa
         finally:
             conn.close()
         assert {k: fake.order_total_minor(k) for k in diners.keys} == {k: ours[k] for k in diners.keys}
-        assert outbox_counts(settings.db_path) == {"total": ORDERS, "delivered": ORDERS, "parked": 0, "claimed": 0,
-                                                   "waiting": 0}
+        assert outbox_counts(settings.db_path) == {
+            "total": ORDERS,
+            "delivered": ORDERS,
+            "parked": 0,
+            "claimed": 0,
+            "waiting": 0,
+        }
         log = (tmp_path / "syncd.log").read_text()
         assert log.count('"event": "sync.started"') == 3 and '"event": "sync.retrying"' in log
     finally:

@@ -59,10 +59,12 @@ def rows(db):
             ("erp", "c", 0, None, None, None),
             ("books", "a", 2, None, None, "HTTP 503: Odoo is restarting"),
         ]:
-            db.execute("INSERT INTO outbox (target, kind, idempotency_key, payload, attempts, delivered_at, parked_at,"
-                       " last_error, next_attempt_at, created_at) VALUES (?, 'order.submitted', ?, '{}', ?, ?, ?, ?,"
-                       " '2099-01-01T00:00:00.000000Z', '2026-11-21T11:00:00.000000Z')",
-                       (target, k, attempts, delivered, parked, error))
+            db.execute(
+                "INSERT INTO outbox (target, kind, idempotency_key, payload, attempts, delivered_at, parked_at,"
+                " last_error, next_attempt_at, created_at) VALUES (?, 'order.submitted', ?, '{}', ?, ?, ?, ?,"
+                " '2099-01-01T00:00:00.000000Z', '2026-11-21T11:00:00.000000Z')",
+                (target, k, attempts, delivered, parked, error),
+            )
     return db
 
 
@@ -84,16 +86,27 @@ def test_status_shows_each_targets_state_backlog_and_last_error(capsys, settings
 def test_retry_puts_parked_rows_back_and_wakes_waiting_ones(capsys, settings, rows):
     code, out, _ = tablebox(capsys, settings, "sync", "retry", "erp")
     assert (code, out) == (0, "erp: 1 parked row(s) back in line, 1 waiting row(s) sent at the worker's next pass\n")
-    assert rows.execute("SELECT count(*) FROM outbox WHERE target = 'erp' AND (parked_at IS NOT NULL"
-                        " OR next_attempt_at IS NOT NULL) AND delivered_at IS NULL").fetchone()[0] == 0
+    assert (
+        rows.execute(
+            "SELECT count(*) FROM outbox WHERE target = 'erp' AND (parked_at IS NOT NULL"
+            " OR next_attempt_at IS NOT NULL) AND delivered_at IS NULL"
+        ).fetchone()[0]
+        == 0
+    )
     assert rows.execute("SELECT next_attempt_at FROM outbox WHERE target = 'books'").fetchone()[0] is not None
     code, out, _ = tablebox(capsys, settings, "sync", "retry")  # every enabled target
-    assert code == 0 and out.splitlines()[0] == "books: 0 parked row(s) back in line, 1 waiting row(s) sent at the worker's next pass"
+    assert (
+        code == 0
+        and out.splitlines()[0]
+        == "books: 0 parked row(s) back in line, 1 waiting row(s) sent at the worker's next pass"
+    )
     code, _, err = tablebox(capsys, settings, "sync", "retry", "sap")
     assert code == 2 and "no sync target called 'sap'" in err
 
 
-def test_pull_applies_the_erps_prices_now_and_leaves_the_menu_alone_when_it_is_down(capsys, settings, db, erp, tmp_path):
+def test_pull_applies_the_erps_prices_now_and_leaves_the_menu_alone_when_it_is_down(
+    capsys, settings, db, erp, tmp_path
+):
     seed_catalog(settings.db_path, erp)
     erp.set_price("har_gow", 3500)
     config = write_settings(tmp_path / "t.toml", {"erp": {**erp.target_config(), "pull_minutes": 0}})
@@ -135,6 +148,7 @@ def test_serve_registers_the_settings_targets_so_its_orders_queue_for_the_erp(se
     finally:
         server.stop()
     assert conn.execute("SELECT target, kind, idempotency_key FROM outbox").fetchall() == [
-        ("erp", "order.submitted", f"order.submitted:{body['client_key']}")]
+        ("erp", "order.submitted", f"order.submitted:{body['client_key']}")
+    ]
     conn.close()
     assert [(t["name"], t["kind"], t["state"], t["pending"]) for t in health["sync"]] == [("erp", "rest", "ok", 1)]

@@ -21,8 +21,14 @@ from tests.fakes.erp_rest import FakeRestERP
 from tests.sync.syncd import Syncd, order_bodies, outbox_counts, seed_catalog, wait_until, write_settings
 from tests.sync.test_outbox import ScriptedAdapter, place
 
-TARGET = {"kind": "rest", "base_url": "http://127.0.0.1:9", "enabled": True, "timeout_seconds": 1,
-          "pull_minutes": 0, "retry_cap_seconds": 1}
+TARGET = {
+    "kind": "rest",
+    "base_url": "http://127.0.0.1:9",
+    "enabled": True,
+    "timeout_seconds": 1,
+    "pull_minutes": 0,
+    "retry_cap_seconds": 1,
+}
 
 
 class CatalogAdapter(ScriptedAdapter):
@@ -63,8 +69,12 @@ def test_the_worker_delivers_each_target_in_its_own_thread_and_stops_cleanly(set
 
     worker = SyncWorker(settings, adapter_factory=factory, poll_seconds=0.01).start()
     try:
-        wait_until(lambda: outbox_counts(settings.db_path, "erp")["delivered"] == 5
-                   and outbox_counts(settings.db_path, "books")["delivered"] == 5)
+        wait_until(
+            lambda: (
+                outbox_counts(settings.db_path, "erp")["delivered"] == 5
+                and outbox_counts(settings.db_path, "books")["delivered"] == 5
+            )
+        )
         assert worker.health() is None
     finally:
         worker.stop()
@@ -81,7 +91,8 @@ def test_health_names_a_dead_or_stuck_target_thread(settings, db):
     try:
         wait_until(lambda: worker.health() is None)
         assert worker.health(now=time.monotonic() + STUCK_AFTER_SECONDS + 5).startswith(
-            "sync target erp has been stuck for ")
+            "sync target erp has been stuck for "
+        )
     finally:
         worker.stop()
     assert worker.health() == "the thread of sync target erp has stopped"
@@ -122,6 +133,7 @@ def test_the_catalog_is_pulled_at_start_and_a_failed_pull_does_not_stop_deliveri
 
 # --- tablebox syncd, a real process against the generic REST fake ERP ----------------------------------------
 
+
 @pytest.fixture
 def erp():
     fake = FakeRestERP()
@@ -152,8 +164,10 @@ def order_totals(settings) -> dict[str, int]:
 
 
 def syncd_config(tmp_path, erp, **overrides):
-    return write_settings(tmp_path / "tablebox.toml", {"erp": {
-        **erp.target_config(), "pull_minutes": 0, "retry_cap_seconds": 1, **overrides}})
+    return write_settings(
+        tmp_path / "tablebox.toml",
+        {"erp": {**erp.target_config(), "pull_minutes": 0, "retry_cap_seconds": 1, **overrides}},
+    )
 
 
 @pytest.mark.slow
@@ -193,8 +207,9 @@ def test_kill_9_mid_delivery_then_restart_delivers_every_order_once(settings, er
     seed_catalog(settings.db_path, erp)
     # secrets from the environment this time: the file (mode 0644) holds none
     target = {k: v for k, v in erp.target_config().items() if k != "auth_header"}
-    config = write_settings(tmp_path / "tablebox.toml", {"erp": {**target, "pull_minutes": 0, "retry_cap_seconds": 1}},
-                            mode=0o644)
+    config = write_settings(
+        tmp_path / "tablebox.toml", {"erp": {**target, "pull_minutes": 0, "retry_cap_seconds": 1}}, mode=0o644
+    )
     env = {"TABLEBOX_SYNC_ERP_AUTH_HEADER": erp.target_config()["auth_header"]}
     syncd = Syncd(settings, config, tmp_path / "syncd.log", env=env)  # registers the target at start
     erp.slow_seconds = 0.03
@@ -221,8 +236,12 @@ def test_syncd_refuses_bad_settings_and_a_second_instance(settings, erp, tmp_pat
     import sys
 
     def run(config) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "appliance", "syncd", "--data-dir", str(settings.data_dir),
-                               "--config", str(config)], capture_output=True, text=True, timeout=60)
+        return subprocess.run(
+            [sys.executable, "-m", "appliance", "syncd", "--data-dir", str(settings.data_dir), "--config", str(config)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
 
     leaky = write_settings(tmp_path / "leaky.toml", {"erp": erp.target_config()}, mode=0o644)
     result = run(leaky)

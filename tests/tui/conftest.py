@@ -24,18 +24,31 @@ MANAGER_PIN = next(pin for _, role, pin in DEMO_STAFF if role == "manager")
 WAITER_PIN = next(pin for _, role, pin in DEMO_STAFF if role == "waiter")
 
 
-def place_order(db: Any, table: str = "A1", key: str = "k", items: Iterable[tuple[str, int]] = (("har_gow", 2),),
-                minutes_ago: float | None = None, diners: int | None = None, note: str = "") -> dict[str, Any]:
+def place_order(
+    db: Any,
+    table: str = "A1",
+    key: str = "k",
+    items: Iterable[tuple[str, int]] = (("har_gow", 2),),
+    minutes_ago: float | None = None,
+    diners: int | None = None,
+    note: str = "",
+) -> dict[str, Any]:
     """An order as the web would take it, optionally back-dated relative to NOW."""
     tables = {t.name: t for t in list_tables(db)}
     lines = tuple(CartLine(db.execute("SELECT id FROM items WHERE key = ?", (k,)).fetchone()[0], q) for k, q in items)
     with db:
-        placed = submit_order(db, tables[table], OrderRequest(client_key=f"{key}-{table}-xxxxxxxx", lines=lines,
-                                                              diners=diners, note=note), MenuCache()).order
+        placed = submit_order(
+            db,
+            tables[table],
+            OrderRequest(client_key=f"{key}-{table}-xxxxxxxx", lines=lines, diners=diners, note=note),
+            MenuCache(),
+        ).order
         if minutes_ago is not None:
             at = (NOW - timedelta(minutes=minutes_ago)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-            db.execute("UPDATE orders SET created_at = ?, updated_at = ?, ticket_day = ? WHERE id = ?",
-                       (at, at, "2026-11-21", placed["id"]))
+            db.execute(
+                "UPDATE orders SET created_at = ?, updated_at = ?, ticket_day = ? WHERE id = ?",
+                (at, at, "2026-11-21", placed["id"]),
+            )
             db.execute("UPDATE table_sessions SET opened_at = ? WHERE id = ?", (at, placed["session_id"]))
     return placed
 
@@ -54,8 +67,13 @@ def make_console(settings: Any) -> Callable[..., ConsoleApp]:
 
     def make(pin: str | None = MANAGER_PIN, clock: Callable[[], datetime] = lambda: NOW) -> ConsoleApp:
         staff = staff_for(settings, pin) if pin else None
-        return ConsoleApp(settings.db_path, read_secret(settings.secret_path),
-                          public_base_url=settings.public_base_url, clock=clock, staff=staff)
+        return ConsoleApp(
+            settings.db_path,
+            read_secret(settings.secret_path),
+            public_base_url=settings.public_base_url,
+            clock=clock,
+            staff=staff,
+        )
 
     return make
 

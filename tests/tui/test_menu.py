@@ -55,8 +55,10 @@ async def test_sold_out_in_the_console_is_refused_to_diners_at_once(settings, ma
     har_gow = item_id(db, "har_gow")
 
     def order():
-        return client.post(f"/api/v1/tables/{token}/orders?lang=en",
-                           json={"client_key": uuid.uuid4().hex, "lines": [{"item_id": har_gow, "quantity": 1}]})
+        return client.post(
+            f"/api/v1/tables/{token}/orders?lang=en",
+            json={"client_key": uuid.uuid4().hex, "lines": [{"item_id": har_gow, "quantity": 1}]},
+        )
 
     assert order().status_code == 201
     app = make_console(pin=WAITER_PIN)  # sold out is a waiter's job
@@ -124,11 +126,15 @@ async def test_a_manager_edits_prices_exactly_and_bad_amounts_stay_in_the_dialog
         await pilot.press("down", "enter")  # 整只 whole
         await answer(pilot, app, "70")
         await wait_until(pilot, lambda: message(app) == "✓ 绍兴醉鸡 (整只): ¥68.00 → ¥70.00")
-    prices = db.execute("SELECT v.key, v.price_minor FROM variants v JOIN items i ON i.id = v.item_id"
-                        " WHERE i.key = 'drunken_chicken' ORDER BY v.sort").fetchall()
+    prices = db.execute(
+        "SELECT v.key, v.price_minor FROM variants v JOIN items i ON i.id = v.item_id"
+        " WHERE i.key = 'drunken_chicken' ORDER BY v.sort"
+    ).fetchall()
     assert prices == [("half", 3800), ("whole", 7000)]
-    trail = [(n, a, s, json.loads(d)) for n, a, s, d in
-             db.execute("SELECT staff_name, action, subject, details FROM audit_log ORDER BY id")]
+    trail = [
+        (n, a, s, json.loads(d))
+        for n, a, s, d in db.execute("SELECT staff_name, action, subject, details FROM audit_log ORDER BY id")
+    ]
     assert trail[0] == ("店长 Manager", "menu.price", "har_gow", {"variant": None, "from": 3200, "to": 3250})
     assert trail[1][:3] == ("店长 Manager", "menu.price", "drunken_chicken") and trail[1][3]["to"] == 7000
 
@@ -136,10 +142,25 @@ async def test_a_manager_edits_prices_exactly_and_bad_amounts_stay_in_the_dialog
 def test_amounts_are_read_exactly_in_the_currencys_minor_units():
     cny, jpy = Currency.of("CNY"), Currency.of("JPY")
     assert [parse_amount(t, cny) for t in ("32.5", "32.50", "32", "0.05", "1,200", " 7 ")] == [
-        3250, 3250, 3200, 5, 120000, 700]
+        3250,
+        3250,
+        3200,
+        5,
+        120000,
+        700,
+    ]
     assert parse_amount("1200", jpy) == 1200
-    for text, currency in (("abc", cny), ("-1", cny), ("1.234", cny), ("", cny), ("1.", cny), ("1e3", cny),
-                           ("１２", cny), ("12.5", jpy), ("1234567890", cny)):
+    for text, currency in (
+        ("abc", cny),
+        ("-1", cny),
+        ("1.234", cny),
+        ("", cny),
+        ("1.", cny),
+        ("1e3", cny),
+        ("１２", cny),
+        ("12.5", jpy),
+        ("1234567890", cny),
+    ):
         with pytest.raises(DomainError):
             parse_amount(text, currency)
 
@@ -148,13 +169,19 @@ async def test_a_waiter_cannot_reach_prices_hiding_or_hours(settings, make_conso
     app = make_console(pin=WAITER_PIN)
     async with app.run_test(size=(100, 30)) as pilot:
         await open_menu(pilot, app, "har_gow")
-        for key, words in (("p", "cannot change prices"), ("h", "cannot hide dishes"),
-                           ("w", "cannot change when dishes are served")):
+        for key, words in (
+            ("p", "cannot change prices"),
+            ("h", "cannot hide dishes"),
+            ("w", "cannot change when dishes are served"),
+        ):
             await pilot.press(key)
             await wait_until(pilot, lambda words=words: words in message(app))
             assert message(app).startswith("✗ refused: a waiter") and not app.screen.query("#answer")
     assert db.execute("SELECT price_minor, hidden, available_from FROM items WHERE key = 'har_gow'").fetchone() == (
-        3200, 0, None)
+        3200,
+        0,
+        None,
+    )
     assert db.execute("SELECT count(*) FROM audit_log").fetchone() == (0,)
 
 
@@ -179,14 +206,18 @@ async def test_hiding_and_hours_reach_the_menu_api(settings, make_console, db, c
         await answer(pilot, app, "11:00-14:00")
         await wait_until(pilot, lambda: message(app) == "✓ 水晶虾饺: served 11:00-14:00")
         assert db.execute("SELECT available_from, available_until FROM items WHERE id = ?", (har_gow,)).fetchone() == (
-            "11:00", "14:00")
+            "11:00",
+            "14:00",
+        )
         assert menu_item(client, token, har_gow)["available_hours"] == "11:00-14:00"
         assert row_of(app, db, "har_gow")[4] == "⏸ not now 未到 ⏱ 11:00-14:00"  # 20:30 in Shanghai
         await pilot.press("w")
         await answer(pilot, app, "")
         await wait_until(pilot, lambda: message(app) == "✓ 水晶虾饺: served all day 全天")
         assert db.execute("SELECT available_from, available_until FROM items WHERE id = ?", (har_gow,)).fetchone() == (
-            None, None)
+            None,
+            None,
+        )
         assert menu_item(client, token, har_gow)["available_hours"] is None
     actions = [a for (a,) in db.execute("SELECT action FROM audit_log ORDER BY id")]
     assert actions == ["menu.hidden", "menu.shown", "menu.window", "menu.window"]
@@ -202,7 +233,9 @@ async def test_the_menu_fits_80_by_24_with_chinese_names_in_aligned_columns(sett
         assert len(rows) >= 10
         assert any("拍黄瓜" in line for line in rows) and any("夫妻肺片 · 经典" in line for line in rows)
         # names of different widths, yet every column starts in the same terminal cell on every row
-        starts = {(cell_len(line[:line.index("✓")]), cell_len(line[:line.index("—")])) for line in rows if "—" in line}
+        starts = {
+            (cell_len(line[: line.index("✓")]), cell_len(line[: line.index("—")])) for line in rows if "—" in line
+        }
         assert len(starts) == 1
         assert lines[0].split()[:4] == ["Category", "分类", "Dish", "菜品"]
         assert row_of(app, db, "oil_fried_shrimp")[4] == "✗ SOLD OUT 沽清"

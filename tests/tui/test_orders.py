@@ -71,7 +71,9 @@ async def test_cancel_asks_why_and_for_confirmation(settings, make_console, db):
     view = order_view(db, placed["id"])
     assert (view["status"], view["cancel_reason"]) == ("cancelled", "kitchen fire")
     details = db.execute("SELECT staff_name, action, details FROM audit_log").fetchall()
-    assert [(n, a, json.loads(d)["reason"]) for n, a, d in details] == [("店长 Manager", "order.cancelled", "kitchen fire")]
+    assert [(n, a, json.loads(d)["reason"]) for n, a, d in details] == [
+        ("店长 Manager", "order.cancelled", "kitchen fire")
+    ]
 
 
 async def test_void_one_line_recomputes_the_total(settings, make_console, db):
@@ -135,7 +137,9 @@ async def test_filters_by_status_table_station_and_ticket_search(settings, make_
         await wait_until(pilot, lambda: tickets() == [str(third["ticket_no"]), str(first["ticket_no"])])
         await pilot.press("c", "f")  # first station: bar
         stations = [k for (k,) in db.execute("SELECT key FROM stations ORDER BY sort, key")]
-        expected = [str(second["ticket_no"])] if stations[0] == "bar" else [str(third["ticket_no"]), str(first["ticket_no"])]
+        expected = (
+            [str(second["ticket_no"])] if stations[0] == "bar" else [str(third["ticket_no"]), str(first["ticket_no"])]
+        )
         await wait_until(pilot, lambda: tickets() == expected)
         await pilot.press("c", "slash")
         await wait_until(pilot, lambda: bool(app.screen.query("#answer")))

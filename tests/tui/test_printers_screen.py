@@ -35,14 +35,19 @@ def detail(app) -> str:
 
 async def open_printers(app, pilot) -> None:
     await pilot.press("4")
-    await wait_until(pilot, lambda: isinstance(app.screen, PrintersScreen) and app.screen.query_one(DataTable).row_count == 2)
+    await wait_until(
+        pilot, lambda: isinstance(app.screen, PrintersScreen) and app.screen.query_one(DataTable).row_count == 2
+    )
 
 
 async def test_status_queue_and_reasons_are_shown_in_words(settings, make_console, db):
     with db:
         db.execute("INSERT INTO printer_status VALUES ('kitchen', 'paper_out', NULL, ?, ?)", (stamp(7), stamp(0.5)))
-        db.execute("INSERT INTO print_jobs (station, kind, printer, last_error, created_at)"
-                   " VALUES ('', 'test', 'kitchen', 'paper out', ?)", (stamp(6),))
+        db.execute(
+            "INSERT INTO print_jobs (station, kind, printer, last_error, created_at)"
+            " VALUES ('', 'test', 'kitchen', 'paper out', ?)",
+            (stamp(6),),
+        )
     app = make_console()
     async with app.run_test(size=(100, 30)) as pilot:
         await open_printers(app, pilot)
@@ -65,7 +70,8 @@ async def test_test_page_and_reprint_queue_the_right_jobs(settings, make_console
         await pilot.press("down", "t")  # the second printer: bar
         await wait_until(pilot, lambda: message(app) == "✓ test page queued for bar")
         assert db.execute("SELECT kind, printer, station FROM print_jobs WHERE kind = 'test'").fetchall() == [
-            ("test", "bar", "")]
+            ("test", "bar", "")
+        ]
         await pilot.press("r")
         await wait_until(pilot, lambda: bool(app.screen.query("#answer")))
         await pilot.press(*"999", "enter")
@@ -76,8 +82,9 @@ async def test_test_page_and_reprint_queue_the_right_jobs(settings, make_console
         await pilot.press(*str(order["ticket_no"]), "enter")
         await wait_until(pilot, lambda: message(app).startswith(f"✓ ticket #{order['ticket_no']} reprint"))
         assert message(app).endswith("queued for bar, kitchen")
-    reprints = db.execute("SELECT order_id, station, kind, ref FROM print_jobs WHERE ref LIKE 'reprint-%'"
-                          " ORDER BY station").fetchall()
+    reprints = db.execute(
+        "SELECT order_id, station, kind, ref FROM print_jobs WHERE ref LIKE 'reprint-%' ORDER BY station"
+    ).fetchall()
     assert reprints == [(order["id"], "bar", "ticket", "reprint-1"), (order["id"], "kitchen", "ticket", "reprint-1")]
     trail = db.execute("SELECT action, subject FROM audit_log ORDER BY id").fetchall()
     assert trail == [("printer.test", "printer bar"), ("order.reprinted", f"ticket {order['ticket_no']} of 2026-11-21")]
@@ -99,8 +106,10 @@ async def test_stickers_for_one_table_or_all_on_a_chosen_printer(settings, make_
         await wait_until(pilot, lambda: "which printer" in str(app.screen.query_one(".title", Static).render()))
         await pilot.press("down", "enter")  # bar
         await wait_until(pilot, lambda: message(app) == "✓ 14 QR stickers (every table) queued for bar")
-    jobs = [(printer, json.loads(payload)) for printer, payload in
-            db.execute("SELECT printer, payload FROM print_jobs WHERE kind = 'sticker' ORDER BY id")]
+    jobs = [
+        (printer, json.loads(payload))
+        for printer, payload in db.execute("SELECT printer, payload FROM print_jobs WHERE kind = 'sticker' ORDER BY id")
+    ]
     assert [(p, j["table_name"]) for p, j in jobs[:2]] == [("kitchen", "A2"), ("bar", "A1")]
     assert [j["table_name"] for _, j in jobs[1:]] == [t.name for t in list_tables(db)]
     assert jobs[0][1]["url"] == "http://box.test:8080/t/" + token_for(settings, "A2")  # the box's public URL
@@ -136,7 +145,10 @@ async def test_rekey_asks_first_then_voids_the_old_sticker_and_offers_a_new_one(
     new_url = json.loads(db.execute("SELECT payload FROM print_jobs WHERE kind = 'sticker'").fetchone()[0])["url"]
     assert resolve_token(tables_by_id(db).get, secret, store_id, new_url.rsplit("/", 1)[1]).name == "A1"
     trail = db.execute("SELECT staff_name, action, subject FROM audit_log ORDER BY id").fetchall()
-    assert trail == [("店长 Manager", "table.rekeyed", "table A1"), ("店长 Manager", "printer.stickers", "printer kitchen")]
+    assert trail == [
+        ("店长 Manager", "table.rekeyed", "table A1"),
+        ("店长 Manager", "printer.stickers", "printer kitchen"),
+    ]
 
 
 async def test_a_waiter_prints_but_cannot_rekey(settings, make_console, db):

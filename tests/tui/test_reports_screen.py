@@ -27,10 +27,10 @@ pytestmark = pytest.mark.anyio
 #   #d 19:10 A3, 3 diners: 1 sweet_sour_pork                =  52.00   cancelled: 客人取消 guest cancelled
 #   #e 20:00 A1          : 3 water + 1 har_gow, water voided (沽清 sold out) = 32.00
 #   #f 20:10 T1, 2 diners: 2 tsingtao_draft                 =  36.00
-SALES = 800 + 4000 + 10000 + 3200 + 3600   # 216.00, the cancelled order left out
+SALES = 800 + 4000 + 10000 + 3200 + 3600  # 216.00, the cancelled order left out
 ORDERS = 5
-AVERAGE = SALES // ORDERS                  # 43.20
-COVERS = 1 + 2 + 4 + 2                     # the visits with a kept order: A2 twice, A1, T1 (A3's was cancelled)
+AVERAGE = SALES // ORDERS  # 43.20
+COVERS = 1 + 2 + 4 + 2  # the visits with a kept order: A2 twice, A1, T1 (A3's was cancelled)
 BY_HOUR = {17: 800, 18: 4000, 19: 10000, 20: 3200 + 3600}
 # Against the busiest hour (19:00, 100.00): 17 is 8 % -> ░, 18 is 40 % -> ▒, 20 is 68 % -> ▓, 19 -> █.
 STRIP = {17: "░░", 18: "▒▒", 19: "██", 20: "▓▓"}
@@ -41,10 +41,12 @@ def known_day(db) -> dict[str, dict]:
     placed = {"a": place_order(db, table="A2", key="a", items=(("mineral_water", 1),), minutes_ago=180, diners=1)}
     with db:
         db.execute("UPDATE table_sessions SET status = 'closed' WHERE id = ?", (placed["a"]["session_id"],))
-    placed["b"] = place_order(db, table="A1", key="b", items=(("har_gow", 1), ("mineral_water", 1)), minutes_ago=150,
-                              diners=2)
-    placed["c"] = place_order(db, table="A2", key="c", items=(("red_braised_pork", 1), ("har_gow", 1)),
-                              minutes_ago=90, diners=4)
+    placed["b"] = place_order(
+        db, table="A1", key="b", items=(("har_gow", 1), ("mineral_water", 1)), minutes_ago=150, diners=2
+    )
+    placed["c"] = place_order(
+        db, table="A2", key="c", items=(("red_braised_pork", 1), ("har_gow", 1)), minutes_ago=90, diners=4
+    )
     placed["d"] = place_order(db, table="A3", key="d", items=(("sweet_sour_pork", 1),), minutes_ago=80, diners=3)
     placed["e"] = place_order(db, table="A1", key="e", items=(("mineral_water", 3), ("har_gow", 1)), minutes_ago=30)
     placed["f"] = place_order(db, table="T1", key="f", items=(("tsingtao_draft", 2),), minutes_ago=20, diners=2)
@@ -72,7 +74,16 @@ async def open_reports(app, pilot) -> None:
 
 def test_the_heat_strip_scales_to_the_busiest_hour():
     assert [heat_cell(v, 100) for v in (0, 1, 25, 26, 50, 51, 75, 76, 100)] == [
-        "· ", "░░", "░░", "▒▒", "▒▒", "▓▓", "▓▓", "██", "██"]
+        "· ",
+        "░░",
+        "░░",
+        "▒▒",
+        "▒▒",
+        "▓▓",
+        "▓▓",
+        "██",
+        "██",
+    ]
     hours = [0] * 24
     hours[4], hours[5] = 10, 40
     labels, strip = heat_strip(hours, first_hour=5)
@@ -95,23 +106,47 @@ async def test_the_days_figures_equal_the_hand_computation(settings, make_consol
         assert shown(app, "day") == "2026-11-21 Saturday (today 今天)"
         assert SALES == 21600 and AVERAGE == 4320 and COVERS == 9
         assert shown(app, "summary").split() == [
-            "Sales", "营业额", "¥216.00", "Orders", "单数", str(ORDERS), "Average", "客单价", "¥43.20", "Covers", "人数", "9"]
+            "Sales",
+            "营业额",
+            "¥216.00",
+            "Orders",
+            "单数",
+            str(ORDERS),
+            "Average",
+            "客单价",
+            "¥43.20",
+            "Covers",
+            "人数",
+            "9",
+        ]
         hours = shown(app, "hours").splitlines()
         assert hours[0] == "Sales by hour 分时  busiest 19:00 (¥100.00)"
         labels, strip = hours[1], hours[2]
         for hour in range(24):
             at = labels.index(f"{hour:02d}")
-            assert strip[at:at + 2].rstrip() == STRIP.get(hour, "·"), hour
+            assert strip[at : at + 2].rstrip() == STRIP.get(hour, "·"), hour
         dishes = [line.split() for line in shown(app, "dishes").splitlines()]
         assert dishes[0] == ["#", "Top", "dishes", "by", "count", "销量", "#", "by", "revenue", "销售额"]
-        assert [row[:3] for row in dishes[1:]] == [["1.", "水晶虾饺", "3x"], ["2.", "青岛纯生", "2x"],
-                                                  ["3.", "矿泉水", "2x"], ["4.", "本帮红烧肉", "1x"]]
-        assert [row[3:] for row in dishes[1:]] == [["1.", "水晶虾饺", "¥96.00"], ["2.", "本帮红烧肉", "¥68.00"],
-                                                  ["3.", "青岛纯生", "¥36.00"], ["4.", "矿泉水", "¥16.00"]]
+        assert [row[:3] for row in dishes[1:]] == [
+            ["1.", "水晶虾饺", "3x"],
+            ["2.", "青岛纯生", "2x"],
+            ["3.", "矿泉水", "2x"],
+            ["4.", "本帮红烧肉", "1x"],
+        ]
+        assert [row[3:] for row in dishes[1:]] == [
+            ["1.", "水晶虾饺", "¥96.00"],
+            ["2.", "本帮红烧肉", "¥68.00"],
+            ["3.", "青岛纯生", "¥36.00"],
+            ["4.", "矿泉水", "¥16.00"],
+        ]
         assert shown(app, "turnover") == "Table turnover 翻台 4 visits at 3 tables: A1 1  A2 2  T1 1"
         losses = shown(app, "losses").splitlines()
-        assert losses == ["Cancelled orders 取消 (1)", f" #{placed['d']['ticket_no']} table A3: 客人取消 guest cancelled",
-                          "Voided lines 退菜 (1)", f" #{placed['e']['ticket_no']} 3x 矿泉水: 沽清 sold out"]
+        assert losses == [
+            "Cancelled orders 取消 (1)",
+            f" #{placed['d']['ticket_no']} table A3: 客人取消 guest cancelled",
+            "Voided lines 退菜 (1)",
+            f" #{placed['e']['ticket_no']} 3x 矿泉水: 沽清 sold out",
+        ]
 
 
 async def test_previous_days_and_a_typed_date(settings, make_console, db):
@@ -147,12 +182,14 @@ async def test_export_writes_the_csv_under_the_data_folder(settings, make_consol
         path = settings.data_dir / "exports" / "report-2026-11-21.csv"
         await wait_until(pilot, lambda: message(app) == f"✓ report for 2026-11-21 saved to {path}")
     rows = list(csv.reader(io.StringIO(path.read_text("utf-8-sig"))))
-    assert rows[:2] == [["day", "currency", "sales_minor", "orders", "average_ticket_minor", "covers"],
-                        ["2026-11-21", "CNY", "21600", "5", "4320", "9"]]
+    assert rows[:2] == [
+        ["day", "currency", "sales_minor", "orders", "average_ticket_minor", "covers"],
+        ["2026-11-21", "CNY", "21600", "5", "4320", "9"],
+    ]
     assert rows[4] == ["水晶虾饺", "3", "9600"]
     assert ["19:00", "10000"] in rows and ["17:00", "800"] in rows
     assert rows[-1][1:] == ["矿泉水", "3", "沽清 sold out"]
-    (action, subject, details), = db.execute("SELECT action, subject, details FROM audit_log").fetchall()
+    ((action, subject, details),) = db.execute("SELECT action, subject, details FROM audit_log").fetchall()
     assert (action, subject, json.loads(details)) == ("report.exported", "day 2026-11-21", {"file": str(path)})
 
 

@@ -15,8 +15,9 @@ pytestmark = pytest.mark.anyio
 
 async def open_settings(pilot, app):
     await pilot.press("7")
-    await wait_until(pilot, lambda: bool(app.screen.query("#settings")) and
-                     app.screen.query_one(DataTable).row_count > 0)
+    await wait_until(
+        pilot, lambda: bool(app.screen.query("#settings")) and app.screen.query_one(DataTable).row_count > 0
+    )
 
 
 async def edit(pilot, app, name):
@@ -37,8 +38,10 @@ def shown(app, name):
 
 
 def trail(db):
-    return [(n, a, s, json.loads(d)) for n, a, s, d in
-            db.execute("SELECT staff_name, action, subject, details FROM audit_log ORDER BY id")]
+    return [
+        (n, a, s, json.loads(d))
+        for n, a, s, d in db.execute("SELECT staff_name, action, subject, details FROM audit_log ORDER BY id")
+    ]
 
 
 async def test_service_charge_a_boolean_and_a_choice_are_stored_and_audited(settings, make_console, db):

@@ -30,11 +30,25 @@ def erp(db):
         db.execute("INSERT INTO sync_targets (name, kind) VALUES ('erp', 'erp'), ('relay', 'relay')")
         outbox_row(db, "erp", "a", delivered="2026-11-21T11:00:01.000000Z", attempts=1)
         outbox_row(db, "erp", "b", delivered="2026-11-21T12:05:00.000000Z", attempts=1)  # 20:05 local
-        outbox_row(db, "erp", "c", created="2026-11-21T12:10:00.000000Z", attempts=3, error="HTTP 502 bad gateway",
-                   next_attempt="2026-11-21T12:40:00.000000Z")
+        outbox_row(
+            db,
+            "erp",
+            "c",
+            created="2026-11-21T12:10:00.000000Z",
+            attempts=3,
+            error="HTTP 502 bad gateway",
+            next_attempt="2026-11-21T12:40:00.000000Z",
+        )
         outbox_row(db, "erp", "d", created="2026-11-21T12:20:00.000000Z")
-        outbox_row(db, "erp", "e", created="2026-11-21T11:30:00.000000Z", attempts=8, parked="2026-11-21T12:15:00.000000Z",
-                   error="HTTP 422 unknown product har_gow")
+        outbox_row(
+            db,
+            "erp",
+            "e",
+            created="2026-11-21T11:30:00.000000Z",
+            attempts=8,
+            parked="2026-11-21T12:15:00.000000Z",
+            error="HTTP 422 unknown product har_gow",
+        )
     return db
 
 
@@ -42,9 +56,13 @@ async def test_a_failing_target_shows_why_and_retry_puts_its_rows_back(settings,
     app = make_console()
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("5")
-        await wait_until(pilot, lambda: isinstance(app.screen, SyncScreen) and app.screen.query_one(DataTable).row_count == 2)
-        assert cells(app) == [["erp (erp)", "✗ failing: needs a person", "2", "1", "20:05"],
-                              ["relay (relay)", "– idle", "0", "0", "never"]]
+        await wait_until(
+            pilot, lambda: isinstance(app.screen, SyncScreen) and app.screen.query_one(DataTable).row_count == 2
+        )
+        assert cells(app) == [
+            ["erp (erp)", "✗ failing: needs a person", "2", "1", "20:05"],
+            ["relay (relay)", "– idle", "0", "0", "never"],
+        ]
         assert "set aside since 20:15 because: HTTP 422 unknown product har_gow" in detail(app)
         assert "2 waiting (oldest from 20:10)" in detail(app)
         await pilot.press("r")
@@ -61,10 +79,12 @@ async def test_a_failing_target_shows_why_and_retry_puts_its_rows_back(settings,
         assert "last error: HTTP 422 unknown product har_gow" in detail(app)  # the oldest failing row's
         await pilot.press("down", "r")  # the relay has nothing to send
         await wait_until(pilot, lambda: message(app) == "nothing waiting for relay")
-    waiting = erp.execute("SELECT idempotency_key, next_attempt_at, parked_at FROM outbox WHERE target = 'erp'"
-                          " AND delivered_at IS NULL ORDER BY id").fetchall()
+    waiting = erp.execute(
+        "SELECT idempotency_key, next_attempt_at, parked_at FROM outbox WHERE target = 'erp'"
+        " AND delivered_at IS NULL ORDER BY id"
+    ).fetchall()
     assert waiting == [("c", None, None), ("d", None, None), ("e", None, None)]
-    (action, subject, details), = erp.execute("SELECT action, subject, details FROM audit_log").fetchall()
+    ((action, subject, details),) = erp.execute("SELECT action, subject, details FROM audit_log").fetchall()
     assert (action, subject, json.loads(details)) == ("sync.retry", "target erp", {"parked": 1, "waiting": 2})
 
 

@@ -20,8 +20,9 @@ MANAGER = "店长 Manager"
 
 async def open_floor(pilot, app):
     await pilot.press("2")
-    await wait_until(pilot, lambda: isinstance(app.screen, TablesScreen)
-                     and app.screen.query_one(DataTable).row_count > 0)
+    await wait_until(
+        pilot, lambda: isinstance(app.screen, TablesScreen) and app.screen.query_one(DataTable).row_count > 0
+    )
 
 
 def rows(app) -> dict[str, list[str]]:
@@ -60,8 +61,10 @@ async def test_floor_states_and_totals(settings, make_console, db):
     place_order(db, table="A3", key="4", items=(("mineral_water", 3),), minutes_ago=65)
     calling = place_order(db, table="A4", key="5", minutes_ago=5)
     with db:
-        db.execute("UPDATE orders SET status = 'served' WHERE id IN (?, ?, ?)",
-                   (eating[0]["id"], eating[1]["id"], calling["id"]))
+        db.execute(
+            "UPDATE orders SET status = 'served' WHERE id IN (?, ?, ?)",
+            (eating[0]["id"], eating[1]["id"], calling["id"]),
+        )
         request_service(db, tables["A3"], "bill")
         request_service(db, tables["A4"], "waiter")
     app = make_console()
@@ -69,8 +72,12 @@ async def test_floor_states_and_totals(settings, make_console, db):
         await open_floor(pilot, app)
         shown = rows(app)
         assert {name: shown[name][2] for name in ("A1", "A2", "A3", "A4", "A5")} == {
-            "A1": "✎ ordering 点菜", "A2": "● eating 用餐", "A3": "≡ bill 买单", "A4": "! waiter 呼叫",
-            "A5": "○ free 空闲"}
+            "A1": "✎ ordering 点菜",
+            "A2": "● eating 用餐",
+            "A3": "≡ bill 买单",
+            "A4": "! waiter 呼叫",
+            "A5": "○ free 空闲",
+        }
         assert shown["A1"][5] == "¥72.00" == f"¥{ordering['total_minor'] / 100:.2f}"
         assert shown["A2"][5] == f"¥{(eating[0]['total_minor'] + eating[1]['total_minor']) / 100:.2f}" == "¥64.00"
         assert (shown["A3"][5], shown["A3"][4], shown["A5"][5]) == ("¥24.00", "1h05", "")
@@ -80,7 +87,8 @@ async def test_floor_states_and_totals(settings, make_console, db):
         await pilot.press("h")  # the waiter went over
         await wait_until(pilot, lambda: rows(app)["A4"][2] == "● eating 用餐")
         assert db.execute("SELECT kind, handled_by FROM service_requests WHERE handled_at IS NOT NULL").fetchall() == [
-            ("waiter", MANAGER)]
+            ("waiter", MANAGER)
+        ]
         await pick(pilot, app, "A1")
         assert "2x 水晶虾饺  ¥64.00" in detail(app) and "due 应付 ¥72.00" in detail(app)
         place_order(db, table="A5", key="6", items=(("mineral_water", 1),))  # the web takes an order meanwhile
@@ -114,14 +122,19 @@ async def test_seat_then_a_staff_order_reaches_the_kitchen_and_the_orders_board(
         await pilot.press("ctrl+s")
         await wait_until(pilot, lambda: "for A6: ¥64.00" in message(app))
         assert isinstance(app.screen, TablesScreen) and "2x 水晶虾饺" in detail(app)
-        order = db.execute("SELECT o.id, o.channel, o.status, o.total_minor, o.client_key, o.ticket_no FROM orders o"
-                           " JOIN tables t ON t.id = o.table_id WHERE t.name = 'A6'").fetchall()
+        order = db.execute(
+            "SELECT o.id, o.channel, o.status, o.total_minor, o.client_key, o.ticket_no FROM orders o"
+            " JOIN tables t ON t.id = o.table_id WHERE t.name = 'A6'"
+        ).fetchall()
         assert [row[1:4] for row in order] == [("staff", "accepted", 6400)] and order[0][4].startswith("staff-")
-        lines = db.execute("SELECT i.key, l.quantity FROM order_lines l JOIN items i ON i.id = l.item_id"
-                           " WHERE l.order_id = ?", (order[0][0],)).fetchall()
+        lines = db.execute(
+            "SELECT i.key, l.quantity FROM order_lines l JOIN items i ON i.id = l.item_id WHERE l.order_id = ?",
+            (order[0][0],),
+        ).fetchall()
         assert lines == [("har_gow", 2)]
         assert db.execute("SELECT station, kind FROM print_jobs WHERE order_id = ?", (order[0][0],)).fetchall() == [
-            ("kitchen", "ticket")]
+            ("kitchen", "ticket")
+        ]
         assert db.execute("SELECT diners, opened_by FROM table_sessions").fetchall() == [(3, MANAGER)]
         await pilot.press("1")  # the Orders board
         await wait_until(pilot, lambda: app.current_mode == "orders")
@@ -195,10 +208,15 @@ async def test_split_payment_then_close(settings, make_console, db):
     payments = db.execute("SELECT method, amount_minor, change_minor, taken_by FROM payments ORDER BY id").fetchall()
     assert payments == [("wechat", 5000, 0, MANAGER), ("cash", 3000, 800, MANAGER)]
     assert session_status(db, placed) == "closed"
-    assert [a[1:] for a in audit(db)] == [("payment.taken", "table A2"), ("payment.taken", "table A2"),
-                                          ("table.closed", "table A2")]
-    amounts = [json.loads(d)["amount_minor"] for (d,) in db.execute(
-        "SELECT details FROM audit_log WHERE action = 'payment.taken' ORDER BY id")]
+    assert [a[1:] for a in audit(db)] == [
+        ("payment.taken", "table A2"),
+        ("payment.taken", "table A2"),
+        ("table.closed", "table A2"),
+    ]
+    amounts = [
+        json.loads(d)["amount_minor"]
+        for (d,) in db.execute("SELECT details FROM audit_log WHERE action = 'payment.taken' ORDER BY id")
+    ]
     assert amounts == [5000, 3000]
 
 
@@ -235,10 +253,15 @@ async def test_move_guests_to_another_table(settings, make_console, db):
         await dialog(pilot, app, "#choices")
         await pilot.press(*["down"] * 7, "enter")  # free tables A2..A8, then T1
         await wait_until(pilot, lambda: "A1 → T1" in message(app))
-        assert (rows(app)["A1"][2], rows(app)["T1"][2], rows(app)["T1"][5]) == ("○ free 空闲", "✎ ordering 点菜", "¥64.00")
+        assert (rows(app)["A1"][2], rows(app)["T1"][2], rows(app)["T1"][5]) == (
+            "○ free 空闲",
+            "✎ ordering 点菜",
+            "¥64.00",
+        )
         assert detail(app).startswith("T1 ")  # the cursor followed the guests
     assert db.execute("SELECT table_id FROM table_sessions WHERE id = ?", (placed["session_id"],)).fetchone() == (
-        tables["T1"].id,)
+        tables["T1"].id,
+    )
     assert db.execute("SELECT table_id FROM orders WHERE id = ?", (placed["id"],)).fetchone() == (tables["T1"].id,)
     assert audit(db) == [(MANAGER, "table.moved", "table A1")]
 
@@ -289,7 +312,8 @@ async def test_close_the_day_lists_what_is_owed_and_closes_after_yes(settings, m
     assert db.execute("SELECT count(*) FROM table_sessions WHERE status != 'closed'").fetchone() == (0,)
     action = db.execute("SELECT staff_name, action, details FROM audit_log").fetchall()
     assert [(n, a, json.loads(d)) for n, a, d in action] == [
-        (MANAGER, "day.closed", {"unpaid": {"A1": owing["total_minor"]}})]
+        (MANAGER, "day.closed", {"unpaid": {"A1": owing["total_minor"]}})
+    ]
 
 
 async def test_a_waiter_cannot_close_the_day(settings, make_console, db):

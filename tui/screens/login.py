@@ -45,7 +45,8 @@ class LoginScreen(Screen[None]):
         console = self.app
         if await console.db.call(staff_count) == 0:  # type: ignore[attr-defined]
             self.query_one("#pin-error", Static).update(
-                "No staff yet. On the box run:\n  tablebox staff add NAME --role manager")
+                "No staff yet. On the box run:\n  tablebox staff add NAME --role manager"
+            )
 
     async def on_input_submitted(self, event: Input.Submitted) -> None:
         error = self.query_one("#pin-error", Static)

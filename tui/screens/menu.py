@@ -61,12 +61,14 @@ def parse_window(text: str) -> Window | None:
 
 def problem(parse: Callable[[str], object]) -> Callable[[str], str | None]:
     """A dialog check from a parser: its error message, or None when the text parses."""
+
     def check(text: str) -> str | None:
         try:
             parse(text)
         except (ValueError, DomainError) as exc:
             return str(exc)
         return None
+
     return check
 
 
@@ -82,9 +84,13 @@ class MenuScreen(ConsoleScreen):
     TITLE = "Menu 菜单"
     PERMISSION = None
     BINDINGS = [
-        Binding("s", "sold_out", "Sold out 沽清"), Binding("n", "stock", "Stock 库存"),
-        Binding("p", "price", "Price 价格"), Binding("h", "hide", "Hide 隐藏"), Binding("w", "window", "Hours 时段"),
-        Binding("slash", "search", "Find 搜索"), Binding("f", "category", "Category 分类"),
+        Binding("s", "sold_out", "Sold out 沽清"),
+        Binding("n", "stock", "Stock 库存"),
+        Binding("p", "price", "Price 价格"),
+        Binding("h", "hide", "Hide 隐藏"),
+        Binding("w", "window", "Hours 时段"),
+        Binding("slash", "search", "Find 搜索"),
+        Binding("f", "category", "Category 分类"),
         Binding("c", "clear_filters", "Clear", show=False),
     ]
     DEFAULT_CSS = """
@@ -127,8 +133,9 @@ class MenuScreen(ConsoleScreen):
 
     def matches(self, dish: Dish) -> bool:
         needle = self.find_text.casefold()
-        return ((self.category_id is None or dish.category_id == self.category_id)
-                and (not needle or any(needle in s.casefold() for s in (dish.key, *dish.names.values()))))
+        return (self.category_id is None or dish.category_id == self.category_id) and (
+            not needle or any(needle in s.casefold() for s in (dish.key, *dish.names.values()))
+        )
 
     def show(self, dishes: list[Dish]) -> None:
         table = self.query_one(DataTable)
@@ -139,17 +146,29 @@ class MenuScreen(ConsoleScreen):
         minute = store.minute_of_day(self.console.now()) if store else 0
         shown = [d for d in dishes if self.matches(d)]
         for d in shown:
-            price = format_money(d.price_minor, self.currency) if d.price_minor is not None and not d.variants \
+            price = (
+                format_money(d.price_minor, self.currency)
+                if d.price_minor is not None and not d.variants
                 else "variants"
-            table.add_row(self.first(d.category), self.first(d.names), Text(price, justify="right"),
-                          Text("—" if d.stock is None else str(d.stock), justify="right"), state_text(d, minute),
-                          self.second(d.names), key=str(d.id))
+            )
+            table.add_row(
+                self.first(d.category),
+                self.first(d.names),
+                Text(price, justify="right"),
+                Text("—" if d.stock is None else str(d.stock), justify="right"),
+                state_text(d, minute),
+                self.second(d.names),
+                key=str(d.id),
+            )
         if keep in self.dishes and any(d.id == keep for d in shown):
             table.move_cursor(row=table.get_row_index(str(keep)))
         category = next((self.first(d.category) for d in dishes if d.category_id == self.category_id), "all")
-        self.query_one("#filters", Static).update(Text(
-            f"{len(shown)}/{len(dishes)} dishes · find: {self.find_text or 'all'} · category: {category}"
-            "   (/ find, f category, c clear)"))
+        self.query_one("#filters", Static).update(
+            Text(
+                f"{len(shown)}/{len(dishes)} dishes · find: {self.find_text or 'all'} · category: {category}"
+                "   (/ find, f category, c clear)"
+            )
+        )
         self.show_detail()
 
     def show_detail(self) -> None:
@@ -159,10 +178,15 @@ class MenuScreen(ConsoleScreen):
             return
         text = Text(f"{self.first(dish.names)}  {self.second(dish.names)}  [{dish.key}]", style="bold")
         if dish.variants:
-            text.append("\n " + " · ".join(f"{self.first(v.names)} {format_money(v.price_minor, self.currency)}"
-                                           for v in dish.variants))
-        text.append(f"\n stock: {'not counted' if dish.stock is None else dish.stock}"
-                    f" · hours: {dish.window or 'all day'}")
+            text.append(
+                "\n "
+                + " · ".join(
+                    f"{self.first(v.names)} {format_money(v.price_minor, self.currency)}" for v in dish.variants
+                )
+            )
+        text.append(
+            f"\n stock: {'not counted' if dish.stock is None else dish.stock} · hours: {dish.window or 'all day'}"
+        )
         self.query_one("#detail", Static).update(text)
 
     def selected(self) -> int | None:
@@ -190,22 +214,41 @@ class MenuScreen(ConsoleScreen):
         if dish is None:
             return
         name, now = self.first(dish.names), not dish.sold_out
-        await self.act("sold_out", "menu.sold_out" if now else "menu.back_on", dish.key, set_sold_out, dish.id, now,
-                       done=f"{name}: SOLD OUT 沽清" if now else f"{name}: back on 恢复供应")
+        await self.act(
+            "sold_out",
+            "menu.sold_out" if now else "menu.back_on",
+            dish.key,
+            set_sold_out,
+            dish.id,
+            now,
+            done=f"{name}: SOLD OUT 沽清" if now else f"{name}: back on 恢复供应",
+        )
 
     @work(exclusive=True, group="dialog")
     async def action_stock(self) -> None:
         dish = self.selected_dish()
         if dish is None:
             return
-        answer = await self.app.push_screen_wait(PromptScreen(
-            f"Stock count of {self.first(dish.names)} 库存 (empty = not counted):",
-            "" if dish.stock is None else str(dish.stock), check=problem(parse_stock)))
+        answer = await self.app.push_screen_wait(
+            PromptScreen(
+                f"Stock count of {self.first(dish.names)} 库存 (empty = not counted):",
+                "" if dish.stock is None else str(dish.stock),
+                check=problem(parse_stock),
+            )
+        )
         if answer is None:
             return
         stock = parse_stock(answer)
-        await self.act("stock", "menu.stock", dish.key, set_stock, dish.id, stock, details={"stock": stock},
-                       done=f"{self.first(dish.names)}: stock {'not counted' if stock is None else stock}")
+        await self.act(
+            "stock",
+            "menu.stock",
+            dish.key,
+            set_stock,
+            dish.id,
+            stock,
+            details={"stock": stock},
+            done=f"{self.first(dish.names)}: stock {'not counted' if stock is None else stock}",
+        )
 
     @work(exclusive=True, group="dialog")
     async def action_price(self) -> None:
@@ -216,33 +259,60 @@ class MenuScreen(ConsoleScreen):
             return
         variant = None
         if dish.variants:
-            picked = await self.app.push_screen_wait(ChooseScreen(
-                f"Price of which {self.first(dish.names)}? 哪个规格",
-                [(str(v.id), f"{self.first(v.names)} {self.second(v.names)}  {format_money(v.price_minor, self.currency)}")
-                 for v in dish.variants]))
+            picked = await self.app.push_screen_wait(
+                ChooseScreen(
+                    f"Price of which {self.first(dish.names)}? 哪个规格",
+                    [
+                        (
+                            str(v.id),
+                            f"{self.first(v.names)} {self.second(v.names)}  {format_money(v.price_minor, self.currency)}",
+                        )
+                        for v in dish.variants
+                    ],
+                )
+            )
             if picked is None:
                 return
             variant = next(v for v in dish.variants if str(v.id) == picked)
         label = self.first(dish.names) + (f" ({self.first(variant.names)})" if variant else "")
         old = variant.price_minor if variant else dish.price_minor or 0
         currency = self.currency
-        answer = await self.app.push_screen_wait(PromptScreen(
-            f"New price of {label} 价格, in {currency.code} (e.g. {amount_text(3250, currency)}):",
-            amount_text(old, currency), check=problem(lambda text: parse_amount(text, currency))))
+        answer = await self.app.push_screen_wait(
+            PromptScreen(
+                f"New price of {label} 价格, in {currency.code} (e.g. {amount_text(3250, currency)}):",
+                amount_text(old, currency),
+                check=problem(lambda text: parse_amount(text, currency)),
+            )
+        )
         if answer is None:
             return
         new = parse_amount(answer, currency)
-        await self.act("price", "menu.price", dish.key, set_price, dish.id, new, variant.id if variant else None,
-                       details={"variant": variant.id if variant else None, "from": old, "to": new},
-                       done=f"{label}: {format_money(old, currency)} → {format_money(new, currency)}")
+        await self.act(
+            "price",
+            "menu.price",
+            dish.key,
+            set_price,
+            dish.id,
+            new,
+            variant.id if variant else None,
+            details={"variant": variant.id if variant else None, "from": old, "to": new},
+            done=f"{label}: {format_money(old, currency)} → {format_money(new, currency)}",
+        )
 
     async def action_hide(self) -> None:
         dish = self.selected_dish()
         if dish is None:
             return
         hide = not dish.hidden
-        await self.act("hide", "menu.hidden" if hide else "menu.shown", dish.key, set_hidden, dish.id, hide,
-                       done=f"{self.first(dish.names)}: " + ("hidden from diners 已隐藏" if hide else "shown again 已显示"))
+        await self.act(
+            "hide",
+            "menu.hidden" if hide else "menu.shown",
+            dish.key,
+            set_hidden,
+            dish.id,
+            hide,
+            done=f"{self.first(dish.names)}: " + ("hidden from diners 已隐藏" if hide else "shown again 已显示"),
+        )
 
     @work(exclusive=True, group="dialog")
     async def action_window(self) -> None:
@@ -251,20 +321,33 @@ class MenuScreen(ConsoleScreen):
             return
         if not self.allowed("windows"):
             return
-        answer = await self.app.push_screen_wait(PromptScreen(
-            f"Hours of {self.first(dish.names)} 供应时段, HH:MM-HH:MM (empty = all day):", str(dish.window or ""),
-            placeholder="11:00-14:00", check=problem(parse_window)))
+        answer = await self.app.push_screen_wait(
+            PromptScreen(
+                f"Hours of {self.first(dish.names)} 供应时段, HH:MM-HH:MM (empty = all day):",
+                str(dish.window or ""),
+                placeholder="11:00-14:00",
+                check=problem(parse_window),
+            )
+        )
         if answer is None:
             return
         window = parse_window(answer)
-        await self.act("windows", "menu.window", dish.key, set_window, dish.id, window,
-                       details={"from": str(dish.window or ""), "to": str(window or "")},
-                       done=f"{self.first(dish.names)}: served {window or 'all day 全天'}")
+        await self.act(
+            "windows",
+            "menu.window",
+            dish.key,
+            set_window,
+            dish.id,
+            window,
+            details={"from": str(dish.window or ""), "to": str(window or "")},
+            done=f"{self.first(dish.names)}: served {window or 'all day 全天'}",
+        )
 
     @work(exclusive=True, group="dialog")
     async def action_search(self) -> None:
-        answer = await self.app.push_screen_wait(PromptScreen("Find a dish by name or key 搜索 (empty = all):",
-                                                              self.find_text))
+        answer = await self.app.push_screen_wait(
+            PromptScreen("Find a dish by name or key 搜索 (empty = all):", self.find_text)
+        )
         if answer is not None:
             self.find_text = answer
             await self.reload()
@@ -272,8 +355,11 @@ class MenuScreen(ConsoleScreen):
     @work(exclusive=True, group="dialog")
     async def action_category(self) -> None:
         categories = {d.category_id: self.first(d.category) for d in self.dishes.values()}
-        picked = await self.app.push_screen_wait(ChooseScreen(
-            "Show which category? 分类", [("all", "all 全部"), *[(str(c), n) for c, n in categories.items()]]))
+        picked = await self.app.push_screen_wait(
+            ChooseScreen(
+                "Show which category? 分类", [("all", "all 全部"), *[(str(c), n) for c, n in categories.items()]]
+            )
+        )
         if picked is not None:
             self.category_id = None if picked == "all" else int(picked)
             await self.reload()

@@ -22,11 +22,21 @@ from tui.base import ConsoleScreen
 from tui.dialogs import ChooseScreen, PromptScreen, ReasonScreen
 
 OPEN_STATUSES = ("submitted", "accepted", "preparing", "ready")
-STATUS_WORDS = {"submitted": "● NEW 新单", "accepted": "✓ accepted 已接", "preparing": "… cooking 制作",
-                "ready": "★ ready 可上", "served": "served 已上", "cancelled": "✗ cancelled 取消"}
+STATUS_WORDS = {
+    "submitted": "● NEW 新单",
+    "accepted": "✓ accepted 已接",
+    "preparing": "… cooking 制作",
+    "ready": "★ ready 可上",
+    "served": "served 已上",
+    "cancelled": "✗ cancelled 取消",
+}
 STATUS_STYLES = {"submitted": "bold reverse", "ready": "bold green"}
-NEXT_WORDS = {"submitted": "accept 接单", "accepted": "start cooking 制作", "preparing": "ready 可上",
-              "ready": "served 已上"}
+NEXT_WORDS = {
+    "submitted": "accept 接单",
+    "accepted": "start cooking 制作",
+    "preparing": "ready 可上",
+    "ready": "served 已上",
+}
 
 
 @dataclass(frozen=True)
@@ -36,8 +46,10 @@ class BoardFilter:
     station: str | None = None
 
     def describe(self) -> str:
-        return (f"status {self.status or 'all'} · table {self.table or 'all'} · station {self.station or 'all'}"
-                "   (s t f filter, / ticket, c clear)")
+        return (
+            f"status {self.status or 'all'} · table {self.table or 'all'} · station {self.station or 'all'}"
+            "   (s t f filter, / ticket, c clear)"
+        )
 
 
 def age_minutes(created_at: str, now: datetime) -> int:
@@ -58,13 +70,15 @@ def age_text(created_at: str, now: datetime, late: int = 10, very_late: int = 20
 def extras(line: OrderLineRow, lang: str) -> list[str]:
     """The line's size and chosen options, in the store's language."""
     return ([translate(line.variant_names, lang)] if line.variant_names else []) + [
-        translate(o.names, lang) for o in line.options]
+        translate(o.names, lang) for o in line.options
+    ]
 
 
 def dishes_text(order: OrderRow, lang: str) -> str:
     """The dishes in one cell; ✎ marks a dish (or the order) with a note, shown in full below the board."""
-    text = ", ".join(f"{line.quantity}x {translate(line.names, lang)}{' ✎' if line.note else ''}"
-                     for line in order.lines)
+    text = ", ".join(
+        f"{line.quantity}x {translate(line.names, lang)}{' ✎' if line.note else ''}" for line in order.lines
+    )
     return f"✎ {text}" if order.note else text
 
 
@@ -87,10 +101,14 @@ def detail_text(order: OrderRow, lang: str) -> Text:
 class OrdersScreen(ConsoleScreen):
     NAME = "Orders 订单"
     BINDINGS = [
-        Binding("a", "advance", "Next 下一步"), Binding("enter", "advance", "Next", show=False),
-        Binding("x", "cancel", "Cancel 取消"), Binding("v", "void", "Void line 退菜"),
-        Binding("s", "cycle_status", "Status"), Binding("t", "filter_table", "Table"),
-        Binding("f", "cycle_station", "Station"), Binding("slash", "search", "Ticket #"),
+        Binding("a", "advance", "Next 下一步"),
+        Binding("enter", "advance", "Next", show=False),
+        Binding("x", "cancel", "Cancel 取消"),
+        Binding("v", "void", "Void line 退菜"),
+        Binding("s", "cycle_status", "Status"),
+        Binding("t", "filter_table", "Table"),
+        Binding("f", "cycle_station", "Station"),
+        Binding("slash", "search", "Ticket #"),
         Binding("c", "clear_filters", "Clear", show=False),
     ]
     DEFAULT_CSS = """
@@ -119,8 +137,9 @@ class OrdersScreen(ConsoleScreen):
         return store.languages[0]
 
     async def reload(self) -> None:
-        orders = await self.console.db.call(open_orders, status=self.board.status, table=self.board.table,
-                                            station=self.board.station)
+        orders = await self.console.db.call(
+            open_orders, status=self.board.status, table=self.board.table, station=self.board.station
+        )
         self.show(orders)
 
     def show(self, orders: list[OrderRow]) -> None:
@@ -133,8 +152,14 @@ class OrdersScreen(ConsoleScreen):
         late, very_late = (store.late_after_minutes, store.very_late_after_minutes) if store else (10, 20)
         for order in orders:
             status = Text(STATUS_WORDS[order.status], style=STATUS_STYLES.get(order.status, ""))
-            table.add_row(str(order.ticket_no), order.table, age_text(order.created_at, now, late, very_late),
-                          status, dishes_text(order, self.language), key=str(order.id))
+            table.add_row(
+                str(order.ticket_no),
+                order.table,
+                age_text(order.created_at, now, late, very_late),
+                status,
+                dishes_text(order, self.language),
+                key=str(order.id),
+            )
         if keep in self.orders:
             table.move_cursor(row=table.get_row_index(str(keep)))
         self.query_one("#filters", Static).update(self.board.describe())
@@ -142,8 +167,9 @@ class OrdersScreen(ConsoleScreen):
 
     def show_detail(self) -> None:
         order = self.orders.get(self.selected_order() or -1)
-        self.query_one("#detail", Static).update(detail_text(order, self.language) if order
-                                                 else "no open orders 暂无订单")
+        self.query_one("#detail", Static).update(
+            detail_text(order, self.language) if order else "no open orders 暂无订单"
+        )
 
     def selected_order(self) -> int | None:
         key = self.selected_key()
@@ -155,8 +181,14 @@ class OrdersScreen(ConsoleScreen):
         if order is None:
             self.say("no order selected", error=True)
             return
-        await self.act("orders", "order.advance", f"order {order.id}", advance_order, order.id,
-                       done=lambda moved: f"ticket {moved[1].ticket_no}: {moved[0]} → {moved[1].status}")
+        await self.act(
+            "orders",
+            "order.advance",
+            f"order {order.id}",
+            advance_order,
+            order.id,
+            done=lambda moved: f"ticket {moved[1].ticket_no}: {moved[0]} → {moved[1].status}",
+        )
 
     @work(exclusive=True, group="dialog")
     async def action_cancel(self) -> None:
@@ -165,20 +197,34 @@ class OrdersScreen(ConsoleScreen):
             self.say("no order selected", error=True)
             return
         store = self.console.store
-        reason = await self.app.push_screen_wait(ReasonScreen(
-            f"Cancel ticket #{order.ticket_no} (table {order.table})? Why 取消原因:",
-            store.cancel_reasons if store else ()))
+        reason = await self.app.push_screen_wait(
+            ReasonScreen(
+                f"Cancel ticket #{order.ticket_no} (table {order.table})? Why 取消原因:",
+                store.cancel_reasons if store else (),
+            )
+        )
         if reason is None:
             self.say("not cancelled")
             return
         reason = clean_text(reason, 100)
-        if not await self.confirm(f"Cancel ticket #{order.ticket_no}, table {order.table}: “{reason}”?\n"
-                                  "The kitchen gets a void ticket; the diner sees the reason."):
+        if not await self.confirm(
+            f"Cancel ticket #{order.ticket_no}, table {order.table}: “{reason}”?\n"
+            "The kitchen gets a void ticket; the diner sees the reason."
+        ):
             self.say("not cancelled")
             return
-        await self.act("orders", "order.cancelled", f"order {order.id}", change_status, order.id,
-                       OrderStatus.CANCELLED, Actor.STAFF, reason, details={"reason": reason},
-                       done=lambda v: f"ticket {v.ticket_no} cancelled: {reason}")
+        await self.act(
+            "orders",
+            "order.cancelled",
+            f"order {order.id}",
+            change_status,
+            order.id,
+            OrderStatus.CANCELLED,
+            Actor.STAFF,
+            reason,
+            details={"reason": reason},
+            done=lambda v: f"ticket {v.ticket_no} cancelled: {reason}",
+        )
 
     @work(exclusive=True, group="dialog")
     async def action_void(self) -> None:
@@ -187,10 +233,13 @@ class OrdersScreen(ConsoleScreen):
             self.say("no order selected", error=True)
             return
         lang = self.language
-        choices = [(str(line.line_no), f"{line.line_no}. {line.quantity}x {translate(line.names, lang)}")
-                   for line in order.lines]
-        picked = await self.app.push_screen_wait(ChooseScreen(f"Void which line of #{order.ticket_no}? 退哪道菜",
-                                                              choices))
+        choices = [
+            (str(line.line_no), f"{line.line_no}. {line.quantity}x {translate(line.names, lang)}")
+            for line in order.lines
+        ]
+        picked = await self.app.push_screen_wait(
+            ChooseScreen(f"Void which line of #{order.ticket_no}? 退哪道菜", choices)
+        )
         if picked is None:
             self.say("nothing voided")
             return
@@ -212,9 +261,13 @@ class OrdersScreen(ConsoleScreen):
     @work(exclusive=True, group="dialog")
     async def action_filter_table(self) -> None:
         names = {t.name for t in (await self.console.db.call(tables_by_id)).values()}
-        answer = await self.app.push_screen_wait(PromptScreen(
-            "Show orders of table 桌号 (empty = all tables):", self.board.table or "",
-            check=lambda text: None if not text or text in names else f"no table called {text!r}"))
+        answer = await self.app.push_screen_wait(
+            PromptScreen(
+                "Show orders of table 桌号 (empty = all tables):",
+                self.board.table or "",
+                check=lambda text: None if not text or text in names else f"no table called {text!r}",
+            )
+        )
         if answer is None:
             return
         self.board = replace(self.board, table=answer or None)
@@ -222,8 +275,9 @@ class OrdersScreen(ConsoleScreen):
 
     @work(exclusive=True, group="dialog")
     async def action_search(self) -> None:
-        answer = await self.app.push_screen_wait(PromptScreen(
-            "Ticket number 单号:", check=lambda t: None if t.isdigit() else "a ticket number is digits"))
+        answer = await self.app.push_screen_wait(
+            PromptScreen("Ticket number 单号:", check=lambda t: None if t.isdigit() else "a ticket number is digits")
+        )
         if answer is None:
             return
         ticket = int(answer)
@@ -234,8 +288,10 @@ class OrdersScreen(ConsoleScreen):
             found = next((o for o in self.orders.values() if o.ticket_no == ticket), None)
         if found is None:
             status = await self.console.db.call(ticket_status, self.today(), ticket)
-            self.say(f"ticket #{ticket} is not open: "
-                     + ("no such ticket today" if status is None else f"it is {status}"), error=True)
+            self.say(
+                f"ticket #{ticket} is not open: " + ("no such ticket today" if status is None else f"it is {status}"),
+                error=True,
+            )
             return
         table = self.query_one(DataTable)
         table.move_cursor(row=table.get_row_index(str(found.id)))

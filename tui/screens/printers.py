@@ -59,8 +59,9 @@ def queue_text(printer: PrinterRow) -> str:
     return f"{printer.queue} waiting !" if printer.waiting_because else str(printer.queue)
 
 
-def print_stickers(conn: apsw.Connection, printer: str, tables: list[str] | None, secret: bytes,
-                   base_url: str) -> list[int]:
+def print_stickers(
+    conn: apsw.Connection, printer: str, tables: list[str] | None, secret: bytes, base_url: str
+) -> list[int]:
     """Queue the QR stickers of some tables (None: every active table) on a printer."""
     try:
         stickers = table_stickers(conn, secret, base_url, tables)
@@ -73,8 +74,10 @@ class PrintersScreen(ConsoleScreen):
     NAME = "Printers 打印机"
     PERMISSION = "print"
     BINDINGS = [
-        Binding("t", "test_page", "Test page 测试"), Binding("r", "reprint", "Reprint 补打"),
-        Binding("s", "stickers", "QR stickers 二维码"), Binding("k", "rekey", "Re-key table 换码"),
+        Binding("t", "test_page", "Test page 测试"),
+        Binding("r", "reprint", "Reprint 补打"),
+        Binding("s", "stickers", "QR stickers 二维码"),
+        Binding("k", "rekey", "Re-key table 换码"),
     ]
     DEFAULT_CSS = """
     PrintersScreen #printers { height: auto; max-height: 1fr; }
@@ -126,8 +129,11 @@ class PrintersScreen(ConsoleScreen):
                 text.append(f", waiting because: {printer.waiting_because}", style="bold")
         if self.unassigned:
             waiting = ", ".join(f"{station or 'no station'} {n}" for station, n in self.unassigned)
-            text.append(f"\n! not yet taken by any printer: {waiting} (is the print worker running? does every"
-                        " station have a printer?)", style="bold")
+            text.append(
+                f"\n! not yet taken by any printer: {waiting} (is the print worker running? does every"
+                " station have a printer?)",
+                style="bold",
+            )
         self.query_one("#detail", Static).update(text)
 
     def selected(self) -> str | None:
@@ -140,21 +146,38 @@ class PrintersScreen(ConsoleScreen):
         if printer is None:
             self.say("no printer selected", error=True)
             return
-        await self.act("print", "printer.test", f"printer {printer}", queue_test_page, printer,
-                       done=f"test page queued for {printer}")
+        await self.act(
+            "print",
+            "printer.test",
+            f"printer {printer}",
+            queue_test_page,
+            printer,
+            done=f"test page queued for {printer}",
+        )
 
     @work(exclusive=True, group="dialog")
     async def action_reprint(self) -> None:
         day = self.today()
-        answer = await self.app.push_screen_wait(PromptScreen(
-            f"Reprint which ticket of today ({day})? 补打单号", placeholder="ticket number",
-            check=lambda t: None if t.isdigit() else "a ticket number is digits"))
+        answer = await self.app.push_screen_wait(
+            PromptScreen(
+                f"Reprint which ticket of today ({day})? 补打单号",
+                placeholder="ticket number",
+                check=lambda t: None if t.isdigit() else "a ticket number is digits",
+            )
+        )
         if answer is None:
             self.say("nothing reprinted")
             return
         ticket = int(answer)
-        await self.act("print", "order.reprinted", f"ticket {ticket} of {day}", reprint_ticket, day, ticket,
-                       done=lambda r: f"ticket #{ticket} reprint queued for {', '.join(r.stations)}")
+        await self.act(
+            "print",
+            "order.reprinted",
+            f"ticket {ticket} of {day}",
+            reprint_ticket,
+            day,
+            ticket,
+            done=lambda r: f"ticket #{ticket} reprint queued for {', '.join(r.stations)}",
+        )
 
     async def choose_printer(self, question: str, *, not_now: bool = False) -> str | None:
         first = self.selected()
@@ -167,17 +190,28 @@ class PrintersScreen(ConsoleScreen):
 
     async def queue_stickers_for(self, tables: list[str] | None, printer: str) -> Any:
         what = "every table" if tables is None else ", ".join(tables)
-        return await self.act("print", "printer.stickers", f"printer {printer}", print_stickers, printer, tables,
-                              self.console.secret, self.console.public_base_url, details={"tables": tables or "all"},
-                              done=lambda jobs: f"{len(jobs)} QR sticker{'s' if len(jobs) != 1 else ''} ({what})"
-                                                f" queued for {printer}")
+        return await self.act(
+            "print",
+            "printer.stickers",
+            f"printer {printer}",
+            print_stickers,
+            printer,
+            tables,
+            self.console.secret,
+            self.console.public_base_url,
+            details={"tables": tables or "all"},
+            done=lambda jobs: f"{len(jobs)} QR sticker{'s' if len(jobs) != 1 else ''} ({what}) queued for {printer}",
+        )
 
     @work(exclusive=True, group="dialog")
     async def action_stickers(self) -> None:
         tables = await self.console.db.call(list_tables)
-        picked = await self.app.push_screen_wait(ChooseScreen(
-            "QR stickers for which table? 打印哪桌的二维码",
-            [(ALL_TABLES, f"every table 全部 ({len(tables)})"), *[(t.name, f"{t.name}  {t.area}") for t in tables]]))
+        picked = await self.app.push_screen_wait(
+            ChooseScreen(
+                "QR stickers for which table? 打印哪桌的二维码",
+                [(ALL_TABLES, f"every table 全部 ({len(tables)})"), *[(t.name, f"{t.name}  {t.area}") for t in tables]],
+            )
+        )
         if picked is None:
             self.say("no stickers printed")
             return
@@ -195,23 +229,31 @@ class PrintersScreen(ConsoleScreen):
             self.say(f"✗ refused: {exc.message}", error=True)
             return
         tables = await self.console.db.call(list_tables)
-        picked = await self.app.push_screen_wait(ChooseScreen(
-            "Re-key which table? 给哪桌换二维码", [(str(t.id), f"{t.name}  {t.area}") for t in tables]))
+        picked = await self.app.push_screen_wait(
+            ChooseScreen("Re-key which table? 给哪桌换二维码", [(str(t.id), f"{t.name}  {t.area}") for t in tables])
+        )
         table = next((t for t in tables if str(t.id) == picked), None)
         if table is None:
             self.say("no table re-keyed")
             return
-        if not await self.confirm(f"Re-key table {table.name}? Its printed QR sticker stops working at once: diners "
-                                  "who scan it are asked to call staff. Put a new sticker on the table.\n"
-                                  f"换码后 {table.name} 桌的旧二维码立即失效。"):
+        if not await self.confirm(
+            f"Re-key table {table.name}? Its printed QR sticker stops working at once: diners "
+            "who scan it are asked to call staff. Put a new sticker on the table.\n"
+            f"换码后 {table.name} 桌的旧二维码立即失效。"
+        ):
             self.say(f"table {table.name} not re-keyed")
             return
-        version = await self.act("rekey", "table.rekeyed", f"table {table.name}", rekey_table, table.id,
-                                 done=f"table {table.name} re-keyed: its old sticker no longer works")
+        version = await self.act(
+            "rekey",
+            "table.rekeyed",
+            f"table {table.name}",
+            rekey_table,
+            table.id,
+            done=f"table {table.name} re-keyed: its old sticker no longer works",
+        )
         if version is None:
             return
-        printer = await self.choose_printer(f"Print the new sticker for {table.name} now? 打印新二维码",
-                                            not_now=True)
+        printer = await self.choose_printer(f"Print the new sticker for {table.name} now? 打印新二维码", not_now=True)
         if printer is None:
             self.say(f"table {table.name} re-keyed: print its new sticker (s) before guests sit there")
             return

@@ -67,7 +67,8 @@ class ReportsScreen(ConsoleScreen):
     BINDINGS = [
         Binding("left_square_bracket", "shift_day(-1)", "Previous day 前一天"),
         Binding("right_square_bracket", "shift_day(1)", "Next day 后一天"),
-        Binding("d", "pick_day", "Date 日期"), Binding("e", "export", "Export CSV 导出"),
+        Binding("d", "pick_day", "Date 日期"),
+        Binding("e", "export", "Export CSV 导出"),
     ]
     DEFAULT_CSS = """
     ReportsScreen #report { height: 1fr; padding: 0 1; }
@@ -101,9 +102,12 @@ class ReportsScreen(ConsoleScreen):
         when = " (today 今天)" if report.day == self.today() else ""
         self.query_one("#day", Static).update(f"{report.day} {day:%A}{when}")
         summary = Text()
-        for label, value in (("Sales 营业额", self.money(report.sales_minor)), ("Orders 单数", str(report.orders)),
-                             ("Average 客单价", self.money(report.average_ticket_minor)),
-                             ("Covers 人数", str(report.covers))):
+        for label, value in (
+            ("Sales 营业额", self.money(report.sales_minor)),
+            ("Orders 单数", str(report.orders)),
+            ("Average 客单价", self.money(report.average_ticket_minor)),
+            ("Covers 人数", str(report.covers)),
+        ):
             summary.append(f"{label} ")
             summary.append(value, style="bold")
             summary.append("  ")
@@ -130,12 +134,24 @@ class ReportsScreen(ConsoleScreen):
         if not report.top_by_count:
             return Text("no dishes sold 当日无销售")
         table = Table(box=None, padding=(0, 1), header_style="bold", pad_edge=False)
-        for header, justify in (("#", "right"), ("Top dishes by count 销量", "left"), ("", "right"), ("   #", "right"),
-                                ("by revenue 销售额", "left"), ("", "right")):
+        for header, justify in (
+            ("#", "right"),
+            ("Top dishes by count 销量", "left"),
+            ("", "right"),
+            ("   #", "right"),
+            ("by revenue 销售额", "left"),
+            ("", "right"),
+        ):
             table.add_column(header, justify=justify, overflow="ellipsis", no_wrap=True)  # type: ignore[arg-type]
         for rank, (by_count, by_revenue) in enumerate(zip(report.top_by_count, report.top_by_revenue, strict=True), 1):
-            table.add_row(f"{rank}.", by_count.name, f"{by_count.count}x", f"{rank}.", by_revenue.name,
-                          self.money(by_revenue.revenue_minor))
+            table.add_row(
+                f"{rank}.",
+                by_count.name,
+                f"{by_count.count}x",
+                f"{rank}.",
+                by_revenue.name,
+                self.money(by_revenue.revenue_minor),
+            )
         return table
 
     def turnover_text(self, report: DayReport) -> Text:
@@ -145,8 +161,9 @@ class ReportsScreen(ConsoleScreen):
         if not turnover:
             return text.append("no tables used")
         visits = sum(turnover.values())
-        text.append(f"{visits} visit{'s' if visits != 1 else ''} at {len(turnover)} table"
-                    f"{'s' if len(turnover) != 1 else ''}: ")
+        text.append(
+            f"{visits} visit{'s' if visits != 1 else ''} at {len(turnover)} table{'s' if len(turnover) != 1 else ''}: "
+        )
         return text.append("  ".join(f"{table} {n}" for table, n in turnover.items()))
 
     def losses_text(self, report: DayReport) -> Text:
@@ -176,13 +193,24 @@ class ReportsScreen(ConsoleScreen):
     @work(exclusive=True, group="dialog")
     async def action_pick_day(self) -> None:
         today = self.today()
-        answer = await self.app.push_screen_wait(PromptScreen(
-            "Show the report of which day? 日期 (YYYY-MM-DD)", self.shown_day, check=lambda t: check_day(t, today)))
+        answer = await self.app.push_screen_wait(
+            PromptScreen(
+                "Show the report of which day? 日期 (YYYY-MM-DD)", self.shown_day, check=lambda t: check_day(t, today)
+            )
+        )
         if answer is not None:
             await self.go_to(answer)
 
     async def action_export(self) -> None:
         day = self.shown_day
         path = Path(self.console.db.path).parent / "exports" / f"report-{day}.csv"
-        await self.act("reports", "report.exported", f"day {day}", export_report, day, path,
-                       details={"file": str(path)}, done=lambda p: f"report for {day} saved to {p}")
+        await self.act(
+            "reports",
+            "report.exported",
+            f"day {day}",
+            export_report,
+            day,
+            path,
+            details={"file": str(path)},
+            done=lambda p: f"report for {day} saved to {p}",
+        )

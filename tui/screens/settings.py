@@ -20,12 +20,20 @@ from tui.base import ConsoleScreen
 from tui.dialogs import ChooseScreen, PromptScreen
 
 LABELS = {
-    "store_name": "Store name 店名", "currency": "Currency 货币", "languages": "Languages 语言",
-    "timezone": "Time zone 时区", "service_charge_bp": "Service charge 服务费", "tax_rate_bp": "Tax rate 税率",
-    "auto_accept": "Auto-accept orders 自动接单", "print_on": "Print tickets on 打印时机",
-    "tables_need_staff_open": "Staff open tables 开台点餐", "opening_hours": "Opening hours 营业时间",
-    "day_starts_at": "Business day starts 营业日开始", "late_after_minutes": "Late after (min) 超时",
-    "very_late_after_minutes": "Very late after (min) 严重超时", "cancel_reasons": "Cancel reasons 取消原因",
+    "store_name": "Store name 店名",
+    "currency": "Currency 货币",
+    "languages": "Languages 语言",
+    "timezone": "Time zone 时区",
+    "service_charge_bp": "Service charge 服务费",
+    "tax_rate_bp": "Tax rate 税率",
+    "auto_accept": "Auto-accept orders 自动接单",
+    "print_on": "Print tickets on 打印时机",
+    "tables_need_staff_open": "Staff open tables 开台点餐",
+    "opening_hours": "Opening hours 营业时间",
+    "day_starts_at": "Business day starts 营业日开始",
+    "late_after_minutes": "Late after (min) 超时",
+    "very_late_after_minutes": "Very late after (min) 严重超时",
+    "cancel_reasons": "Cancel reasons 取消原因",
 }
 
 
@@ -113,12 +121,14 @@ class SettingsScreen(ConsoleScreen):
         if setting.kind is bool:
             answer = not old
         elif choices:
-            answer = await self.app.push_screen_wait(ChooseScreen(
-                f"{label}: {setting.help}", [(str(c), f"{'●' if c == old else ' '} {c}") for c in choices]))
+            answer = await self.app.push_screen_wait(
+                ChooseScreen(f"{label}: {setting.help}", [(str(c), f"{'●' if c == old else ' '} {c}") for c in choices])
+            )
         else:
             hint = " (separate with commas)" if setting.kind is list else ""
-            answer = await self.app.push_screen_wait(PromptScreen(
-                f"{label}{hint}:\n{setting.help}", edit_text(old), check=lambda text: refusal(name, text)))
+            answer = await self.app.push_screen_wait(
+                PromptScreen(f"{label}{hint}:\n{setting.help}", edit_text(old), check=lambda text: refusal(name, text))
+            )
         if answer is None:
             self.say("not changed")
             return
@@ -130,11 +140,23 @@ class SettingsScreen(ConsoleScreen):
         if new == old:
             self.say(f"{label}: unchanged")
             return
-        if name == "currency" and Currency.of(new).exponent != Currency.of(old).exponent and not await self.confirm(
+        if (
+            name == "currency"
+            and Currency.of(new).exponent != Currency.of(old).exponent
+            and not await self.confirm(
                 f"Change currency {old} → {new}? Prices are kept as stored numbers ({Currency.of(old).exponent} → "
-                f"{Currency.of(new).exponent} decimals), so every price must be checked after."):
+                f"{Currency.of(new).exponent} decimals), so every price must be checked after."
+            )
+        ):
             self.say("not changed")
             return
-        await self.act("settings", "settings.change", name, set_store_setting, name, new,
-                       details={"from": old, "to": new},
-                       done=f"{label}: {value_text(name, old)} → {value_text(name, new)}")
+        await self.act(
+            "settings",
+            "settings.change",
+            name,
+            set_store_setting,
+            name,
+            new,
+            details={"from": old, "to": new},
+            done=f"{label}: {value_text(name, old)} → {value_text(name, new)}",
+        )

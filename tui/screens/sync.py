@@ -14,10 +14,17 @@ from tui.base import ConsoleScreen
 from tui.times import local_time
 
 NO_TARGETS = "no sync targets configured; the ERP and relay sync come with tablebox syncd"
-STATE_WORDS = {SyncState.OK: "✓ ok", SyncState.RETRYING: "↻ retrying", SyncState.FAILING: "✗ failing: needs a person",
-               SyncState.IDLE: "– idle"}
-STATE_STYLES = {SyncState.RETRYING: "bold black on dark_orange", SyncState.FAILING: "bold white on red",
-                SyncState.OK: "green"}
+STATE_WORDS = {
+    SyncState.OK: "✓ ok",
+    SyncState.RETRYING: "↻ retrying",
+    SyncState.FAILING: "✗ failing: needs a person",
+    SyncState.IDLE: "– idle",
+}
+STATE_STYLES = {
+    SyncState.RETRYING: "bold black on dark_orange",
+    SyncState.FAILING: "bold white on red",
+    SyncState.OK: "green",
+}
 
 
 class SyncScreen(ConsoleScreen):
@@ -58,8 +65,14 @@ class SyncScreen(ConsoleScreen):
         table.clear()
         self.targets = {t.name: t for t in targets}
         for t in targets:
-            table.add_row(f"{t.name} ({t.kind})", self.state_text(t), str(t.backlog), str(t.parked),
-                          self.when(t.last_success), key=t.name)
+            table.add_row(
+                f"{t.name} ({t.kind})",
+                self.state_text(t),
+                str(t.backlog),
+                str(t.parked),
+                self.when(t.last_success),
+                key=t.name,
+            )
         if keep in self.targets:
             table.move_cursor(row=table.get_row_index(keep))
         self.show_detail()
@@ -78,8 +91,10 @@ class SyncScreen(ConsoleScreen):
             text.append(f" (oldest from {self.when(target.oldest_waiting)})")
         text.append(f" · {target.parked} parked · last sent {self.when(target.last_success)}")
         if target.state == SyncState.FAILING:
-            text.append(f"\n✗ set aside since {self.when(target.since)} because: {target.last_error or 'no reason given'}",
-                        style="bold")
+            text.append(
+                f"\n✗ set aside since {self.when(target.since)} because: {target.last_error or 'no reason given'}",
+                style="bold",
+            )
             text.append("\nFix the cause (the ERP's settings, a missing product), then press r to send them again.")
         elif target.last_error:
             text.append(f"\nlast error: {target.last_error}", style="bold")
@@ -99,12 +114,21 @@ class SyncScreen(ConsoleScreen):
             self.say(f"nothing waiting for {target.name}")
             return
         if target.parked and not await self.confirm(
-                f"Send the {target.parked} parked row{'s' if target.parked != 1 else ''} to {target.name} again?\n"
-                f"They were set aside because: {target.last_error or 'no reason given'}.\n"
-                "If the cause is not fixed they will fail again."):
+            f"Send the {target.parked} parked row{'s' if target.parked != 1 else ''} to {target.name} again?\n"
+            f"They were set aside because: {target.last_error or 'no reason given'}.\n"
+            "If the cause is not fixed they will fail again."
+        ):
             self.say(f"{target.name}: parked rows left aside")
             return
-        await self.act("sync", "sync.retry", f"target {target.name}", retry_now, target.name,
-                       details={"parked": target.parked, "waiting": target.backlog},
-                       done=lambda r: f"{target.name}: sending again at the next pass"
-                                      + (f" ({r['unparked']} parked back in line)" if r["unparked"] else ""))
+        await self.act(
+            "sync",
+            "sync.retry",
+            f"target {target.name}",
+            retry_now,
+            target.name,
+            details={"parked": target.parked, "waiting": target.backlog},
+            done=lambda r: (
+                f"{target.name}: sending again at the next pass"
+                + (f" ({r['unparked']} parked back in line)" if r["unparked"] else "")
+            ),
+        )

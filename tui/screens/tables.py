@@ -44,13 +44,30 @@ from tui.dialogs import DIALOG_CSS, ChooseScreen, PromptScreen
 from tui.screens.orders import STATUS_WORDS, age_minutes
 from tui.times import local_time
 
-STATE_WORDS = {"free": "○ free 空闲", "ordering": "✎ ordering 点菜", "eating": "● eating 用餐",
-               "bill": "≡ bill 买单", "waiter": "! waiter 呼叫", "paid": "✓ paid 已付"}
-STATE_STYLES = {"free": "dim", "ordering": "yellow", "eating": "green", "bill": "bold reverse",
-                "waiter": "bold white on red", "paid": "cyan"}
+STATE_WORDS = {
+    "free": "○ free 空闲",
+    "ordering": "✎ ordering 点菜",
+    "eating": "● eating 用餐",
+    "bill": "≡ bill 买单",
+    "waiter": "! waiter 呼叫",
+    "paid": "✓ paid 已付",
+}
+STATE_STYLES = {
+    "free": "dim",
+    "ordering": "yellow",
+    "eating": "green",
+    "bill": "bold reverse",
+    "waiter": "bold white on red",
+    "paid": "cyan",
+}
 CALL_WORDS = {"waiter": "! waiter called 呼叫服务员", "bill": "≡ bill asked for 请求买单"}
-METHOD_WORDS = {"cash": "现金 cash", "card": "刷卡 card", "wechat": "微信 WeChat Pay", "alipay": "支付宝 Alipay",
-                "other": "其他 other"}
+METHOD_WORDS = {
+    "cash": "现金 cash",
+    "card": "刷卡 card",
+    "wechat": "微信 WeChat Pay",
+    "alipay": "支付宝 Alipay",
+    "other": "其他 other",
+}
 
 
 def stay_text(opened_at: str | None, now: datetime) -> str:
@@ -78,19 +95,25 @@ def detail_text(table: FloorTable, now: datetime, store: StoreSettings) -> Text:
     text.append(f"{table.name}  {table.area}  ", style="bold")
     text.append(STATE_WORDS[table.state], style=STATE_STYLES[table.state])
     for call in table.calls:
-        text.append(f"\n{CALL_WORDS[call.kind]} · {max(age_minutes(call.created_at, now), 0)} min ago"
-                    " (h = handled)", style="bold")
+        text.append(
+            f"\n{CALL_WORDS[call.kind]} · {max(age_minutes(call.created_at, now), 0)} min ago (h = handled)",
+            style="bold",
+        )
     if table.session_id is None:
         text.append(f"\n{table.seats or '?'} seats · o = seat guests 开台")
         return text
     since = local_time(table.opened_at, store, now)
-    text.append(f"\n{table.diners or '?'} guests · since {since} ({stay_text(table.opened_at, now)})"
-                f" · opened by {table.opened_by}")
+    text.append(
+        f"\n{table.diners or '?'} guests · since {since} ({stay_text(table.opened_at, now)})"
+        f" · opened by {table.opened_by}"
+    )
     for order in table.orders:
         via = " · staff" if order.channel == "staff" else ""
-        text.append(f"\n#{order.ticket_no} {local_time(order.created_at, store, now)} "
-                    f"{STATUS_WORDS[order.status]}{via}  {money(order.total_minor)}",
-                    style="bold" if order.status != "cancelled" else "dim")
+        text.append(
+            f"\n#{order.ticket_no} {local_time(order.created_at, store, now)} "
+            f"{STATUS_WORDS[order.status]}{via}  {money(order.total_minor)}",
+            style="bold" if order.status != "cancelled" else "dim",
+        )
         for line in order.lines:
             dish = f"{line.quantity}x {translate(line.names, lang)}{_extras(line, lang)}"
             if line.status == "voided":
@@ -103,8 +126,10 @@ def detail_text(table: FloorTable, now: datetime, store: StoreSettings) -> Text:
             text.append(f"\n   ✎ {order.note}", style="bold")
     billed = sum(o.total_minor for o in table.orders if o.status != "cancelled")
     paid = [(METHOD_WORDS[p.method], p.kept_minor) for p in table.payments]
-    text.append(f"\nbilled {money(billed)} · paid {money(sum(a for _, a in paid))} · due 应付 "
-                f"{money(table.due_minor)}", style="bold")
+    text.append(
+        f"\nbilled {money(billed)} · paid {money(sum(a for _, a in paid))} · due 应付 {money(table.due_minor)}",
+        style="bold",
+    )
     if paid:
         text.append("\n  " + ", ".join(f"{method} {money(amount)}" for method, amount in paid))
     text.append("\ne order · v void · m move · b bill · p pay · c close · d day end", style="dim")
@@ -115,17 +140,30 @@ class OrderEntryScreen(ModalScreen[bool]):
     """A staff order: search dishes by name or key, add each with its size, required choices and quantity, see
     the total, send it. A refusal (sold out, ...) is shown here and the order kept so it can be fixed."""
 
-    DEFAULT_CSS = DIALOG_CSS + """
+    DEFAULT_CSS = (
+        DIALOG_CSS
+        + """
     OrderEntryScreen > Vertical { width: 76; }
     OrderEntryScreen #dishes { height: 8; max-height: 8; }
     OrderEntryScreen #cart { height: auto; max-height: 9; }
     """
-    BINDINGS = [Binding("ctrl+s", "send", "Send 下单"), Binding("ctrl+r", "drop", "Remove last"),
-                Binding("up", "step(-1)", show=False), Binding("down", "step(1)", show=False),
-                Binding("escape", "cancel", "Cancel 取消")]
+    )
+    BINDINGS = [
+        Binding("ctrl+s", "send", "Send 下单"),
+        Binding("ctrl+r", "drop", "Remove last"),
+        Binding("up", "step(-1)", show=False),
+        Binding("down", "step(1)", show=False),
+        Binding("escape", "cancel", "Cancel 取消"),
+    ]
 
-    def __init__(self, table: str, snapshot: Snapshot, keys: dict[int, str], minute_of_day: int,
-                 send: Callable[[list[CartLine]], Awaitable[str | None]]) -> None:
+    def __init__(
+        self,
+        table: str,
+        snapshot: Snapshot,
+        keys: dict[int, str],
+        minute_of_day: int,
+        send: Callable[[list[CartLine]], Awaitable[str | None]],
+    ) -> None:
         super().__init__()
         self.table, self.menu, self.settings, self.keys = table, snapshot.menu, snapshot.settings, keys
         self.minute, self.send = minute_of_day, send
@@ -150,15 +188,22 @@ class OrderEntryScreen(ModalScreen[bool]):
 
     def label(self, item_id: int) -> str:
         item = self.menu.items[item_id]
-        price = (self.money(item.price_minor) if item.price_minor is not None
-                 else "from " + self.money(min(v.price_minor for v in item.variants)))
+        price = (
+            self.money(item.price_minor)
+            if item.price_minor is not None
+            else "from " + self.money(min(v.price_minor for v in item.variants))
+        )
         sold = "  ✗ sold out 沽清" if item.sold_out else ""
         return f"{translate(item.names, self.lang)}  {price}  [{self.keys.get(item_id, '')}]{sold}"
 
     def show_dishes(self, query: str) -> None:
         q = query.strip().lower()
-        found = [i.id for i in self.menu.items.values() if not i.hidden and (
-            not q or q in self.keys.get(i.id, "") or any(q in name.lower() for name in i.names.values()))]
+        found = [
+            i.id
+            for i in self.menu.items.values()
+            if not i.hidden
+            and (not q or q in self.keys.get(i.id, "") or any(q in name.lower() for name in i.names.values()))
+        ]
         dishes = self.query_one("#dishes", OptionList)
         dishes.clear_options()
         dishes.add_options([Option(self.label(iid), id=str(iid)) for iid in found[:60]])
@@ -183,8 +228,13 @@ class OrderEntryScreen(ModalScreen[bool]):
         self.add(int(event.option.id or 0))
 
     def price(self, lines: list[CartLine]) -> PricedCart:
-        return price_cart(self.menu, lines, minute_of_day=self.minute,
-                          service_charge_bp=self.settings.service_charge_bp, tax_rate_bp=self.settings.tax_rate_bp)
+        return price_cart(
+            self.menu,
+            lines,
+            minute_of_day=self.minute,
+            service_charge_bp=self.settings.service_charge_bp,
+            tax_rate_bp=self.settings.tax_rate_bp,
+        )
 
     @work(exclusive=True, group="entry")
     async def add(self, item_id: int) -> None:
@@ -195,23 +245,46 @@ class OrderEntryScreen(ModalScreen[bool]):
             return
         variant_id, option_ids = None, []
         if item.variants:
-            picked = await self.app.push_screen_wait(ChooseScreen(f"{name}: which one? 规格", [
-                (str(v.id), f"{translate(v.names, self.lang)}  {self.money(v.price_minor)}") for v in item.variants]))
+            picked = await self.app.push_screen_wait(
+                ChooseScreen(
+                    f"{name}: which one? 规格",
+                    [
+                        (str(v.id), f"{translate(v.names, self.lang)}  {self.money(v.price_minor)}")
+                        for v in item.variants
+                    ],
+                )
+            )
             if picked is None:
                 return
             variant_id = int(picked)
         for group in item.option_groups:  # required choices (spice, ice...); optional extras are left out
             for _ in range(group.min_choices):
-                picked = await self.app.push_screen_wait(ChooseScreen(f"{name}: {translate(group.names, self.lang)}", [
-                    (str(o.id), translate(o.names, self.lang) + (f" +{self.money(o.price_delta_minor)}"
-                                                                 if o.price_delta_minor else ""))
-                    for o in group.options if o.id not in option_ids and not o.sold_out]))
+                picked = await self.app.push_screen_wait(
+                    ChooseScreen(
+                        f"{name}: {translate(group.names, self.lang)}",
+                        [
+                            (
+                                str(o.id),
+                                translate(o.names, self.lang)
+                                + (f" +{self.money(o.price_delta_minor)}" if o.price_delta_minor else ""),
+                            )
+                            for o in group.options
+                            if o.id not in option_ids and not o.sold_out
+                        ],
+                    )
+                )
                 if picked is None:
                     return
                 option_ids.append(int(picked))
-        quantity = await self.app.push_screen_wait(PromptScreen(
-            f"How many {name}? 数量", "1",
-            check=lambda t: None if t.isdigit() and 1 <= int(t) <= MAX_QUANTITY else f"a number 1 to {MAX_QUANTITY}"))
+        quantity = await self.app.push_screen_wait(
+            PromptScreen(
+                f"How many {name}? 数量",
+                "1",
+                check=lambda t: (
+                    None if t.isdigit() and 1 <= int(t) <= MAX_QUANTITY else f"a number 1 to {MAX_QUANTITY}"
+                ),
+            )
+        )
         if quantity is None:
             return
         self.update_lines([*self.lines, CartLine(item_id, int(quantity), variant_id, tuple(option_ids))])
@@ -237,8 +310,10 @@ class OrderEntryScreen(ModalScreen[bool]):
         for line in cart.lines:
             extras = [translate(line.variant.names, self.lang)] if line.variant else []
             extras += [translate(o.names, self.lang) for o in line.options]
-            text.append(f"{line.line_no}. {line.quantity}x {translate(line.item.names, self.lang)}"
-                        f"{' (' + ', '.join(extras) + ')' if extras else ''}  {self.money(line.line_total_minor)}\n")
+            text.append(
+                f"{line.line_no}. {line.quantity}x {translate(line.item.names, self.lang)}"
+                f"{' (' + ', '.join(extras) + ')' if extras else ''}  {self.money(line.line_total_minor)}\n"
+            )
         totals = cart.totals
         service = f" (service {self.money(totals.service_charge_minor)})" if totals.service_charge_minor else ""
         text.append(f"total 合计 {self.money(totals.total_minor)}{service}", style="bold")
@@ -266,9 +341,15 @@ class TablesScreen(ConsoleScreen):
     NAME = "Tables 桌台"
     PERMISSION = "tables"
     BINDINGS = [
-        Binding("o", "seat", "Seat 开台"), Binding("e", "order", "Order 点菜"), Binding("p", "pay", "Pay 收款"),
-        Binding("c", "close", "Close 清台"), Binding("b", "bill", "Bill 打单"), Binding("h", "handled", "Handled"),
-        Binding("m", "move", "Move 换台"), Binding("v", "void", "Void 退菜"), Binding("d", "close_day", "Day end 日结"),
+        Binding("o", "seat", "Seat 开台"),
+        Binding("e", "order", "Order 点菜"),
+        Binding("p", "pay", "Pay 收款"),
+        Binding("c", "close", "Close 清台"),
+        Binding("b", "bill", "Bill 打单"),
+        Binding("h", "handled", "Handled"),
+        Binding("m", "move", "Move 换台"),
+        Binding("v", "void", "Void 退菜"),
+        Binding("d", "close_day", "Day end 日结"),
     ]
     DEFAULT_CSS = """
     TablesScreen #floor-body { height: 1fr; }
@@ -319,10 +400,15 @@ class TablesScreen(ConsoleScreen):
         now, area = self.console.now(), None
         for t in tables:
             live = t.session_id is not None
-            grid.add_row(t.area if t.area != area else "", t.name,
-                         Text(STATE_WORDS[t.state], style=STATE_STYLES[t.state]),
-                         str(t.diners or "?") if live else "", stay_text(t.opened_at, now) if live else "",
-                         Text(self.money(t.due_minor), justify="right") if live else "", key=str(t.id))
+            grid.add_row(
+                t.area if t.area != area else "",
+                t.name,
+                Text(STATE_WORDS[t.state], style=STATE_STYLES[t.state]),
+                str(t.diners or "?") if live else "",
+                stay_text(t.opened_at, now) if live else "",
+                Text(self.money(t.due_minor), justify="right") if live else "",
+                key=str(t.id),
+            )
             area = t.area
         if keep and str(keep.id) in self.tables:
             grid.move_cursor(row=grid.get_row_index(str(keep.id)))
@@ -330,8 +416,9 @@ class TablesScreen(ConsoleScreen):
 
     def show_detail(self) -> None:
         table = self.selected()
-        self.query_one("#detail", Static).update(detail_text(table, self.console.now(), self.store) if table
-                                                 else "no tables 没有桌台")
+        self.query_one("#detail", Static).update(
+            detail_text(table, self.console.now(), self.store) if table else "no tables 没有桌台"
+        )
 
     def selected(self) -> FloorTable | None:
         key = self.selected_key()
@@ -358,15 +445,27 @@ class TablesScreen(ConsoleScreen):
         if table.session_id is not None:
             self.say(f"✗ refused: table {table.name} already has an open visit", error=True)
             return
-        answer = await self.app.push_screen_wait(PromptScreen(
-            f"Seat guests at {table.name} ({table.seats or '?'} seats): how many diners? 几位", "",
-            check=lambda t: None if t.isdigit() and 1 <= int(t) <= 99 else "a number of diners, 1 to 99"))
+        answer = await self.app.push_screen_wait(
+            PromptScreen(
+                f"Seat guests at {table.name} ({table.seats or '?'} seats): how many diners? 几位",
+                "",
+                check=lambda t: None if t.isdigit() and 1 <= int(t) <= 99 else "a number of diners, 1 to 99",
+            )
+        )
         if answer is None:
             self.say("nobody seated")
             return
-        await self.act("tables", "table.opened", f"table {table.name}", open_session, table.id, self.staff.name,
-                       int(answer), details={"diners": int(answer)},
-                       done=f"table {table.name} open: {answer} guests 开台")
+        await self.act(
+            "tables",
+            "table.opened",
+            f"table {table.name}",
+            open_session,
+            table.id,
+            self.staff.name,
+            int(answer),
+            details={"diners": int(answer)},
+            done=f"table {table.name} open: {answer} guests 开台",
+        )
 
     @work(exclusive=True, group="dialog")
     async def action_order(self) -> None:
@@ -378,15 +477,22 @@ class TablesScreen(ConsoleScreen):
 
         async def send(lines: list[CartLine]) -> str | None:
             result = await self.act(
-                "orders", "order.staff", f"table {table.name}", staff_order, table.id, lines,
-                f"staff-{uuid4().hex}", self.menu_cache,
+                "orders",
+                "order.staff",
+                f"table {table.name}",
+                staff_order,
+                table.id,
+                lines,
+                f"staff-{uuid4().hex}",
+                self.menu_cache,
                 details={"dishes": [f"{line.quantity}x {keys.get(line.item_id, line.item_id)}" for line in lines]},
-                done=lambda r: f"ticket #{r.ticket_no} for {table.name}: "
-                               f"{self.money(r.total_minor)} → kitchen 已下单")
+                done=lambda r: f"ticket #{r.ticket_no} for {table.name}: {self.money(r.total_minor)} → kitchen 已下单",
+            )
             return None if result is not None else self.console.last_message
 
-        sent = await self.app.push_screen_wait(OrderEntryScreen(
-            table.name, snapshot, keys, self.store.minute_of_day(self.console.now()), send))
+        sent = await self.app.push_screen_wait(
+            OrderEntryScreen(table.name, snapshot, keys, self.store.minute_of_day(self.console.now()), send)
+        )
         if not sent:
             self.say("no order sent")
 
@@ -396,20 +502,36 @@ class TablesScreen(ConsoleScreen):
         if table is None:
             return
         lang = self.store.languages[0]
-        lines = {f"{o.id}:{line.line_no}": (o, line) for o in table.orders
-                 if o.status not in FINAL for line in o.lines if line.status == "active"}
+        lines = {
+            f"{o.id}:{line.line_no}": (o, line)
+            for o in table.orders
+            if o.status not in FINAL
+            for line in o.lines
+            if line.status == "active"
+        }
         if not lines:
             self.say(f"✗ nothing to correct at {table.name}: served or cancelled orders cannot change", error=True)
             return
-        picked = await self.app.push_screen_wait(ChooseScreen(f"Void which line at {table.name}? 退哪道菜", [
-            (key, f"#{o.ticket_no}  {line.quantity}x {translate(line.names, lang)}{_extras(line, lang)}  "
-                  f"{self.money(line.line_total_minor)}") for key, (o, line) in lines.items()]))
+        picked = await self.app.push_screen_wait(
+            ChooseScreen(
+                f"Void which line at {table.name}? 退哪道菜",
+                [
+                    (
+                        key,
+                        f"#{o.ticket_no}  {line.quantity}x {translate(line.names, lang)}{_extras(line, lang)}  "
+                        f"{self.money(line.line_total_minor)}",
+                    )
+                    for key, (o, line) in lines.items()
+                ],
+            )
+        )
         if picked is None:
             self.say("nothing voided")
             return
         order, line = lines[picked]
-        await self.void_with_reason(order, line.line_no, f"{line.quantity}x {translate(line.names, lang)}",
-                                    f" (table {table.name})")
+        await self.void_with_reason(
+            order, line.line_no, f"{line.quantity}x {translate(line.names, lang)}", f" (table {table.name})"
+        )
 
     @work(exclusive=True, group="dialog")
     async def action_move(self) -> None:
@@ -420,16 +542,26 @@ class TablesScreen(ConsoleScreen):
         if not free:
             self.say("✗ no free table to move to", error=True)
             return
-        target = await self.app.push_screen_wait(ChooseScreen(
-            f"Move the guests of {table.name} to which table? 换台",
-            [(str(t.id), f"{t.name}  {t.area}  {t.seats or '?'} seats") for t in free]))
+        target = await self.app.push_screen_wait(
+            ChooseScreen(
+                f"Move the guests of {table.name} to which table? 换台",
+                [(str(t.id), f"{t.name}  {t.area}  {t.seats or '?'} seats") for t in free],
+            )
+        )
         if target is None:
             self.say("not moved")
             return
         name = self.tables[target].name
-        if await self.act("tables", "table.moved", f"table {table.name}", move_session, table.session_id,
-                          int(target), details={"to": name},
-                          done=f"{table.name} → {name}: guests, orders and bill moved 换台"):
+        if await self.act(
+            "tables",
+            "table.moved",
+            f"table {table.name}",
+            move_session,
+            table.session_id,
+            int(target),
+            details={"to": name},
+            done=f"{table.name} → {name}: guests, orders and bill moved 换台",
+        ):
             self.select(int(target))
 
     @work(exclusive=True, group="dialog")
@@ -441,16 +573,32 @@ class TablesScreen(ConsoleScreen):
         if not printers:
             self.say("✗ no printer set up (see Printers, 4)", error=True)
             return
-        printer = await self.app.push_screen_wait(ChooseScreen(
-            f"Print the bill of {table.name} ({self.money(table.due_minor)} due) on which printer? 打印账单",
-            [(p.name, f"{p.name} · {', '.join(p.stations) or 'no station'} · {p.reason}"
-                         + ("" if p.enabled else " · switched off in settings")) for p in printers]))
+        printer = await self.app.push_screen_wait(
+            ChooseScreen(
+                f"Print the bill of {table.name} ({self.money(table.due_minor)} due) on which printer? 打印账单",
+                [
+                    (
+                        p.name,
+                        f"{p.name} · {', '.join(p.stations) or 'no station'} · {p.reason}"
+                        + ("" if p.enabled else " · switched off in settings"),
+                    )
+                    for p in printers
+                ],
+            )
+        )
         if printer is None:
             self.say("no bill printed")
             return
-        await self.act("print", "bill.queued", f"table {table.name}", queue_bill, table.name, printer,
-                       details={"printer": printer},
-                       done=f"bill for {table.name} queued → printer {printer} 打印账单")
+        await self.act(
+            "print",
+            "bill.queued",
+            f"table {table.name}",
+            queue_bill,
+            table.name,
+            printer,
+            details={"printer": printer},
+            done=f"bill for {table.name} queued → printer {printer} 打印账单",
+        )
 
     @work(exclusive=True, group="dialog")
     async def action_pay(self) -> None:
@@ -461,8 +609,9 @@ class TablesScreen(ConsoleScreen):
         if due <= 0:
             self.say(f"✗ refused: nothing is owed at {table.name} (c = close the table)", error=True)
             return
-        method = await self.app.push_screen_wait(ChooseScreen(
-            f"Table {table.name} owes {self.money(due)}. Paid how? 付款方式", list(METHOD_WORDS.items())))
+        method = await self.app.push_screen_wait(
+            ChooseScreen(f"Table {table.name} owes {self.money(due)}. Paid how? 付款方式", list(METHOD_WORDS.items()))
+        )
         if method is None:
             self.say("no payment taken")
             return
@@ -474,9 +623,13 @@ class TablesScreen(ConsoleScreen):
                 return exc.message
             return None
 
-        answer = await self.app.push_screen_wait(PromptScreen(
-            f"{METHOD_WORDS[method]}: amount received (due {self.money(due)}) 收款金额",
-            format_money(due, self.store.money, symbol=False), check=check))
+        answer = await self.app.push_screen_wait(
+            PromptScreen(
+                f"{METHOD_WORDS[method]}: amount received (due {self.money(due)}) 收款金额",
+                format_money(due, self.store.money, symbol=False),
+                check=check,
+            )
+        )
         if answer is None:
             self.say("no payment taken")
             return
@@ -484,12 +637,25 @@ class TablesScreen(ConsoleScreen):
 
         def done(r: PaymentResult) -> str:
             change = f" · change 找零 {self.money(r.change_minor)}" if r.change_minor else ""
-            left = (f" · still due 还欠 {self.money(r.due_after_minor)}" if r.due_after_minor
-                    else " · paid in full 已结清 (c = close)")
+            left = (
+                f" · still due 还欠 {self.money(r.due_after_minor)}"
+                if r.due_after_minor
+                else " · paid in full 已结清 (c = close)"
+            )
             return f"{table.name}: {self.money(r.paid_minor)} {METHOD_WORDS[method]}{change}{left}"
 
-        await self.act("payments", "payment.taken", f"table {table.name}", take_payment, table.session_id,
-                       method, amount, self.staff.name, details={"method": method, "amount_minor": amount}, done=done)
+        await self.act(
+            "payments",
+            "payment.taken",
+            f"table {table.name}",
+            take_payment,
+            table.session_id,
+            method,
+            amount,
+            self.staff.name,
+            details={"method": method, "amount_minor": amount},
+            done=done,
+        )
 
     @work(exclusive=True, group="dialog")
     async def action_close(self) -> None:
@@ -498,21 +664,38 @@ class TablesScreen(ConsoleScreen):
             return
         due = table.due_minor
         if due > 0 and not await self.confirm(
-                f"Table {table.name} still owes {self.money(due)} 未付.\n"
-                "Close it anyway? The unpaid amount stays on record."):
+            f"Table {table.name} still owes {self.money(due)} 未付.\n"
+            "Close it anyway? The unpaid amount stays on record."
+        ):
             self.say(f"not closed: {table.name} still owes {self.money(due)}")
             return
-        await self.act("tables", "table.closed", f"table {table.name}", close_visit, table.session_id,
-                       self.staff.name, due > 0, details={"unpaid_minor": due} if due > 0 else None,
-                       done=lambda owed: f"table {table.name} closed 清台"
-                                         + (f" · {self.money(owed)} left unpaid" if owed else ""))
+        await self.act(
+            "tables",
+            "table.closed",
+            f"table {table.name}",
+            close_visit,
+            table.session_id,
+            self.staff.name,
+            due > 0,
+            details={"unpaid_minor": due} if due > 0 else None,
+            done=lambda owed: (
+                f"table {table.name} closed 清台" + (f" · {self.money(owed)} left unpaid" if owed else "")
+            ),
+        )
 
     async def action_handled(self) -> None:
         table = self.selected()
         if table is None:
             return
-        await self.act("tables", "calls.handled", f"table {table.name}", handle_calls, table.id, self.staff.name,
-                       done=lambda kinds: f"{table.name}: {' and '.join(kinds)} call handled 已处理")
+        await self.act(
+            "tables",
+            "calls.handled",
+            f"table {table.name}",
+            handle_calls,
+            table.id,
+            self.staff.name,
+            done=lambda kinds: f"{table.name}: {' and '.join(kinds)} call handled 已处理",
+        )
 
     @work(exclusive=True, group="dialog")
     async def action_close_day(self) -> None:
@@ -528,15 +711,22 @@ class TablesScreen(ConsoleScreen):
         owing = await self.console.db.call(visits_owing)
         question = f"Close the day 日结? {still_open} open table(s) will be closed."
         if owing:
-            question += "\nStill unpaid 未付: " + ", ".join(f"{v.table_name} {self.money(v.due_minor)}"
-                                                          for v in owing)
+            question += "\nStill unpaid 未付: " + ", ".join(f"{v.table_name} {self.money(v.due_minor)}" for v in owing)
             question += f"\n(total {self.money(sum(v.due_minor for v in owing))}; it stays on record as unpaid)"
         if not await self.confirm(question):
             self.say("day not closed")
             return
         day = self.store.business_day(self.console.now())
-        await self.act("close_day", "day.closed", f"day {day}", close_day, self.staff.name, bool(owing),
-                       details={"unpaid": {v.table_name: v.due_minor for v in owing}},
-                       done=lambda r: f"day closed 日结: {r.closed} table(s) closed"
-                                      + (f", {self.money(r.unpaid_minor)} unpaid ({', '.join(r.unpaid)})"
-                                         if r.unpaid else ""))
+        await self.act(
+            "close_day",
+            "day.closed",
+            f"day {day}",
+            close_day,
+            self.staff.name,
+            bool(owing),
+            details={"unpaid": {v.table_name: v.due_minor for v in owing}},
+            done=lambda r: (
+                f"day closed 日结: {r.closed} table(s) closed"
+                + (f", {self.money(r.unpaid_minor)} unpaid ({', '.join(r.unpaid)})" if r.unpaid else "")
+            ),
+        )

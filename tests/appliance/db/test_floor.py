@@ -26,18 +26,21 @@ def item(db, key):
     return db.execute("SELECT id FROM items WHERE key = ?", (key,)).fetchone()[0]
 
 
-@pytest.mark.parametrize("session,orders,calls,state", [
-    (None, [], [], "free"),
-    (None, [], ["waiter"], "waiter"),
-    ("open", [], [], "ordering"),
-    ("open", ["served", "accepted"], [], "ordering"),
-    ("open", ["served", "cancelled"], [], "eating"),
-    ("open", ["cancelled"], [], "ordering"),
-    ("open", ["served"], ["bill"], "bill"),
-    ("bill_requested", ["served"], [], "bill"),
-    ("bill_requested", ["served"], ["bill", "waiter"], "waiter"),
-    ("paid", ["served"], [], "paid"),
-])
+@pytest.mark.parametrize(
+    "session,orders,calls,state",
+    [
+        (None, [], [], "free"),
+        (None, [], ["waiter"], "waiter"),
+        ("open", [], [], "ordering"),
+        ("open", ["served", "accepted"], [], "ordering"),
+        ("open", ["served", "cancelled"], [], "eating"),
+        ("open", ["cancelled"], [], "ordering"),
+        ("open", ["served"], ["bill"], "bill"),
+        ("bill_requested", ["served"], [], "bill"),
+        ("bill_requested", ["served"], ["bill", "waiter"], "waiter"),
+        ("paid", ["served"], [], "paid"),
+    ],
+)
 def test_table_state(session, orders, calls, state):
     assert table_state(session, orders, calls) == state
 
@@ -53,11 +56,13 @@ def test_floor_shows_each_table_with_its_visit_calls_and_due(db):
     assert [t.name for t in floor(db)] == [t.name for t in list_tables(db)]
     a1 = view["A1"]
     assert (a1.state, a1.session_id, [o.id for o in a1.orders]) == (
-        "ordering", first["session_id"], [first["id"], second["id"]])
+        "ordering",
+        first["session_id"],
+        [first["id"], second["id"]],
+    )
     assert a1.due_minor == first["total_minor"] + second["total_minor"] - 2000
     assert [(p.method, p.amount_minor, p.taken_by) for p in a1.payments] == [("wechat", 2000, "小王")]
-    assert (view["A2"].state, view["A2"].session_id, [c.kind for c in view["A2"].calls]) == (
-        "waiter", None, ["waiter"])
+    assert (view["A2"].state, view["A2"].session_id, [c.kind for c in view["A2"].calls]) == ("waiter", None, ["waiter"])
     assert (view["A3"].state, view["A3"].due_minor, view["A3"].orders) == ("free", 0, ())
     with db:
         assert handle_calls(db, tables["A2"].id, "小王") == ["waiter"]
@@ -109,6 +114,10 @@ def test_closing_the_day_closes_every_visit_and_names_what_is_unpaid(db):
     assert db.execute("SELECT count(*) FROM table_sessions WHERE status != 'closed'").fetchone()[0] == 2
     with db:
         result = close_day(db, "店长", confirm_unpaid=True)
-    assert (result.closed, result.unpaid, result.unpaid_minor) == (2, {"A1": owing["total_minor"]}, owing["total_minor"])
+    assert (result.closed, result.unpaid, result.unpaid_minor) == (
+        2,
+        {"A1": owing["total_minor"]},
+        owing["total_minor"],
+    )
     assert db.execute("SELECT count(*) FROM table_sessions WHERE status != 'closed'").fetchone()[0] == 0
     assert db.execute("SELECT change_minor FROM payments").fetchall() == [(200,)]  # 10.00 cash for 8.00

@@ -58,9 +58,13 @@ def test_the_processes_refuse_a_damaged_database_and_say_to_restore(settings, tm
     damage(settings.db_path)
     damaged = settings.db_path.read_bytes()
     web = [] if command in ("printd", "syncd") else ["--host", "127.0.0.1", "--port", "9"]
-    result = subprocess.run([sys.executable, "-m", "appliance", command, "--data-dir", str(settings.data_dir), *web],
-                            capture_output=True, text=True, timeout=60,
-                            env={**os.environ, "TABLEBOX_PUBLIC_BASE_URL": "http://box.test"})
+    result = subprocess.run(
+        [sys.executable, "-m", "appliance", command, "--data-dir", str(settings.data_dir), *web],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "TABLEBOX_PUBLIC_BASE_URL": "http://box.test"},
+    )
     assert result.returncode == 2, result.stderr
     assert result.stderr.startswith(f"tablebox: the database {settings.db_path} is damaged (quick_check: ")
     assert f"`tablebox restore {newest}`" in result.stderr

@@ -16,12 +16,13 @@ def order(db, table="A1", key="k", items=(("har_gow", 2),)):
     tables = {t.name: t for t in list_tables(db)}
     lines = tuple(CartLine(db.execute("SELECT id FROM items WHERE key = ?", (k,)).fetchone()[0], q) for k, q in items)
     with db:
-        return submit_order(db, tables[table], OrderRequest(client_key=f"{key}-{table}-xxxxxxxx", lines=lines),
-                            MenuCache()).order
+        return submit_order(
+            db, tables[table], OrderRequest(client_key=f"{key}-{table}-xxxxxxxx", lines=lines), MenuCache()
+        ).order
 
 
 def test_a_bill_split_across_methods_then_paid(db):
-    first = order(db)                      # 2 x 32.00
+    first = order(db)  # 2 x 32.00
     second = order(db, key="k2", items=(("mineral_water", 1),))  # 8.00
     cancelled = order(db, key="k3")
     with db:
@@ -34,14 +35,23 @@ def test_a_bill_split_across_methods_then_paid(db):
     assert (wechat.due_after_minor, wechat.session_status) == (2200, "open")
     assert (cash.change_minor, cash.due_after_minor, cash.session_status) == (800, 0, "paid")
     assert [(p.method, p.amount_minor, p.change_minor) for p in payments_of(db, session)] == [
-        ("wechat", 5000, 0), ("cash", 3000, 800)]
+        ("wechat", 5000, 0),
+        ("cash", 3000, 800),
+    ]
     with db:
         set_session_status(db, session, SessionStatus.CLOSED)  # paid: closes without asking
     assert visits_owing(db) == []
 
 
-@pytest.mark.parametrize("method,amount,code", [("card", 99999, "overpayment"), ("bitcoin", 100, "invalid_payment"),
-                                                ("cash", 0, "invalid_payment"), ("cash", -5, "invalid_payment")])
+@pytest.mark.parametrize(
+    "method,amount,code",
+    [
+        ("card", 99999, "overpayment"),
+        ("bitcoin", 100, "invalid_payment"),
+        ("cash", 0, "invalid_payment"),
+        ("cash", -5, "invalid_payment"),
+    ],
+)
 def test_refused_payments(db, method, amount, code):
     session = order(db)["session_id"]
     with pytest.raises(DomainError) as err:

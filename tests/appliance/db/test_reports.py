@@ -12,9 +12,9 @@ from tests.appliance.db.test_payments import order
 
 
 def test_a_day_of_orders_adds_up(db):
-    a = order(db, table="A1", key="a", items=(("har_gow", 2), ("mineral_water", 1)))   # 64 + 8
-    b = order(db, table="A2", key="b", items=(("har_gow", 1),))                        # 32
-    c = order(db, table="A3", key="c", items=(("mineral_water", 3),))                  # 24, cancelled
+    a = order(db, table="A1", key="a", items=(("har_gow", 2), ("mineral_water", 1)))  # 64 + 8
+    b = order(db, table="A2", key="b", items=(("har_gow", 1),))  # 32
+    c = order(db, table="A3", key="c", items=(("mineral_water", 3),))  # 24, cancelled
     with db:
         db.execute("UPDATE table_sessions SET diners = 3 WHERE id = ?", (a["session_id"],))
         db.execute("UPDATE table_sessions SET diners = 2 WHERE id = ?", (b["session_id"],))
@@ -27,7 +27,8 @@ def test_a_day_of_orders_adds_up(db):
     assert sum(report.sales_by_hour_minor) == 9600 and len(report.sales_by_hour_minor) == 24
     assert report.turnover == {"A1": 1, "A2": 1}
     assert [(x.order_id, x.ticket_no, x.table, x.reason) for x in report.cancelled_orders] == [
-        (c["id"], c["ticket_no"], "A3", "guest left")]
+        (c["id"], c["ticket_no"], "A3", "guest left")
+    ]
     assert [(v.ticket_no, v.name, v.reason) for v in report.voided_lines] == [(a["ticket_no"], "矿泉水", "spilled")]
     table = list(csv.reader(io.StringIO(report_csv(report))))
     assert table[1][2:4] == ["9600", "2"] and ["水晶虾饺", "3", "9600"] in table

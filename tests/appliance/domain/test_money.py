@@ -1,5 +1,6 @@
-from hypothesis import given, strategies as st
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from appliance.domain.errors import DomainError
 from appliance.domain.money import Currency, div_round_half_up, format_money, included_tax, percent_of

@@ -2,8 +2,19 @@ import pytest
 
 from appliance.domain.errors import DomainError
 from appliance.domain.orders import (
-    FORWARD, Actor, LineStatus, OrderStatus as S, SessionStatus as SS, advance, session_transition, transition,
+    FORWARD,
+    Actor,
+    LineStatus,
+    advance,
+    session_transition,
+    transition,
     void_line,
+)
+from appliance.domain.orders import (
+    OrderStatus as S,
+)
+from appliance.domain.orders import (
+    SessionStatus as SS,
 )
 
 
@@ -16,10 +27,18 @@ def test_the_kitchen_path_in_order():
     assert seen == [S.SUBMITTED, S.ACCEPTED, S.PREPARING, S.READY, S.SERVED]
 
 
-@pytest.mark.parametrize("current,target", [
-    (S.SUBMITTED, S.PREPARING), (S.SUBMITTED, S.SERVED), (S.ACCEPTED, S.SUBMITTED), (S.READY, S.ACCEPTED),
-    (S.SERVED, S.CANCELLED), (S.CANCELLED, S.ACCEPTED), (S.SERVED, S.READY),
-])
+@pytest.mark.parametrize(
+    "current,target",
+    [
+        (S.SUBMITTED, S.PREPARING),
+        (S.SUBMITTED, S.SERVED),
+        (S.ACCEPTED, S.SUBMITTED),
+        (S.READY, S.ACCEPTED),
+        (S.SERVED, S.CANCELLED),
+        (S.CANCELLED, S.ACCEPTED),
+        (S.SERVED, S.READY),
+    ],
+)
 def test_illegal_moves_are_refused_with_a_clear_error(current, target):
     with pytest.raises(DomainError) as err:
         transition(current, target, Actor.STAFF, "reason")
@@ -51,9 +70,11 @@ def test_staff_cancel_after_accept_needs_a_reason():
 
 def test_void_line_rules():
     assert void_line(LineStatus.ACTIVE, S.ACCEPTED, " wrong dish ") == "wrong dish"
-    for args, code in [((LineStatus.VOIDED, S.ACCEPTED, "x"), "already_voided"),
-                       ((LineStatus.ACTIVE, S.SERVED, "x"), "illegal_transition"),
-                       ((LineStatus.ACTIVE, S.ACCEPTED, ""), "reason_required")]:
+    for args, code in [
+        ((LineStatus.VOIDED, S.ACCEPTED, "x"), "already_voided"),
+        ((LineStatus.ACTIVE, S.SERVED, "x"), "illegal_transition"),
+        ((LineStatus.ACTIVE, S.ACCEPTED, ""), "reason_required"),
+    ]:
         with pytest.raises(DomainError) as err:
             void_line(*args)
         assert err.value.code == code

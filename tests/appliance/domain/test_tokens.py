@@ -1,7 +1,8 @@
 import base64
 
-from hypothesis import given, strategies as st
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from appliance.domain.errors import DomainError
 from appliance.domain.tokens import TOKEN_CHARS, TableRef, read_table_token, sign_table_token
@@ -10,8 +11,11 @@ SECRET = b"k" * 32
 STORE = "0a1b2c3d"
 
 
-@given(st.integers(min_value=1, max_value=2**32 - 1), st.integers(min_value=1, max_value=2**16 - 1),
-       st.binary(min_size=16, max_size=64))
+@given(
+    st.integers(min_value=1, max_value=2**32 - 1),
+    st.integers(min_value=1, max_value=2**16 - 1),
+    st.binary(min_size=16, max_size=64),
+)
 def test_round_trip(table_id, version, secret):
     ref = TableRef(STORE, table_id, version)
     token = sign_table_token(secret, ref)
@@ -20,8 +24,11 @@ def test_round_trip(table_id, version, secret):
     assert read_table_token(secret, STORE, token) == ref
 
 
-@given(st.integers(min_value=1, max_value=10_000), st.integers(min_value=0, max_value=TOKEN_CHARS - 1),
-       st.sampled_from("abcdefghijklmnopqrstuvwxyz234567"))
+@given(
+    st.integers(min_value=1, max_value=10_000),
+    st.integers(min_value=0, max_value=TOKEN_CHARS - 1),
+    st.sampled_from("abcdefghijklmnopqrstuvwxyz234567"),
+)
 def test_any_changed_character_is_forged(table_id, position, char):
     token = sign_table_token(SECRET, TableRef(STORE, table_id, 1))
     tampered = token[:position] + char + token[position + 1 :]

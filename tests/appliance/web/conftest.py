@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
-from tests.conftest import token_for  # noqa: F401  (re-exported for the web tests)
-
-from appliance.db.connection import open_connection
-from appliance.db.store_settings import load_store_settings
-from appliance.db.tables import list_tables, table_token
 from appliance.settings import BoxSettings
-from appliance.store import Store, read_secret
+from appliance.store import Store
 from appliance.web.app import create_app
+from tests.conftest import token_for  # noqa: F401  (re-exported for the web tests)
 
 
 def key() -> str:
@@ -28,13 +25,15 @@ def item_id(db: Any, key_: str) -> int:
 def option_id(db: Any, group: str, option: str) -> int:
     return db.execute(
         "SELECT o.id FROM options o JOIN option_groups g ON g.id = o.group_id WHERE g.key = ? AND o.key = ?",
-        (group, option)).fetchone()[0]
+        (group, option),
+    ).fetchone()[0]
 
 
 def variant_id(db: Any, item_key: str, variant: str) -> int:
     return db.execute(
         "SELECT v.id FROM variants v JOIN items i ON i.id = v.item_id WHERE i.key = ? AND v.key = ?",
-        (item_key, variant)).fetchone()[0]
+        (item_key, variant),
+    ).fetchone()[0]
 
 
 class LiveServer:
@@ -45,12 +44,13 @@ class LiveServer:
 
         import uvicorn
 
-        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, access_log=False,
-                                lifespan="on", timeout_graceful_shutdown=1)
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=0, log_config=None, access_log=False, lifespan="on", timeout_graceful_shutdown=1
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
-    def __enter__(self) -> "LiveServer":
+    def __enter__(self) -> LiveServer:
         import time
 
         self.thread.start()

@@ -10,7 +10,7 @@ from litestar.testing import TestClient
 from appliance.demo import ensure_demo_store
 from appliance.store import Store
 from appliance.web.app import create_app
-from tests.appliance.web.conftest import item_id, key, option_id, token_for
+from tests.appliance.web.conftest import item_id, key, token_for
 from tests.conftest import make_settings
 
 
@@ -21,8 +21,9 @@ def line(db, **over):
 
 
 def post_raw(client, token, content, content_type="application/json"):
-    return client.post(f"/api/v1/tables/{token}/orders?lang=en", content=content,
-                       headers={"content-type": content_type})
+    return client.post(
+        f"/api/v1/tables/{token}/orders?lang=en", content=content, headers={"content-type": content_type}
+    )
 
 
 def error(r):
@@ -40,24 +41,27 @@ def test_a_body_over_the_limit_is_413(client, token, db):
     assert error(post_raw(client, token, big)) == (413, "body_too_large")
 
 
-@pytest.mark.parametrize("mutate,field", [
-    (lambda b: b.update(lines=[b["lines"][0]] * 51), "lines"),
-    (lambda b: b["lines"][0].update(quantity=0), "lines[0].quantity"),
-    (lambda b: b["lines"][0].update(quantity=100), "lines[0].quantity"),
-    (lambda b: b["lines"][0].update(quantity="2"), "lines[0].quantity"),
-    (lambda b: b["lines"][0].update(quantity=1.5), "lines[0].quantity"),
-    (lambda b: b["lines"][0].update(item_id=10**30), "lines[0].item_id"),
-    (lambda b: b["lines"][0].update(item_id=-1), "lines[0].item_id"),
-    (lambda b: b["lines"][0].update(price_minor=1), "lines[0]"),
-    (lambda b: b.update(total_minor=1), ""),
-    (lambda b: b.update(client_key="short"), "client_key"),
-    (lambda b: b.update(client_key="bad key with spaces"), "client_key"),
-    (lambda b: b.update(lines="everything"), "lines"),
-    (lambda b: b.update(expected_total_minor=10**20), "expected_total_minor"),
-    (lambda b: b["lines"][0].update(option_ids=list(range(1, 30))), "lines[0].option_ids"),
-    (lambda b: b["lines"][0].update(note="x" * 281), "lines[0].note"),
-    (lambda b: b.pop("client_key"), ""),
-])
+@pytest.mark.parametrize(
+    "mutate,field",
+    [
+        (lambda b: b.update(lines=[b["lines"][0]] * 51), "lines"),
+        (lambda b: b["lines"][0].update(quantity=0), "lines[0].quantity"),
+        (lambda b: b["lines"][0].update(quantity=100), "lines[0].quantity"),
+        (lambda b: b["lines"][0].update(quantity="2"), "lines[0].quantity"),
+        (lambda b: b["lines"][0].update(quantity=1.5), "lines[0].quantity"),
+        (lambda b: b["lines"][0].update(item_id=10**30), "lines[0].item_id"),
+        (lambda b: b["lines"][0].update(item_id=-1), "lines[0].item_id"),
+        (lambda b: b["lines"][0].update(price_minor=1), "lines[0]"),
+        (lambda b: b.update(total_minor=1), ""),
+        (lambda b: b.update(client_key="short"), "client_key"),
+        (lambda b: b.update(client_key="bad key with spaces"), "client_key"),
+        (lambda b: b.update(lines="everything"), "lines"),
+        (lambda b: b.update(expected_total_minor=10**20), "expected_total_minor"),
+        (lambda b: b["lines"][0].update(option_ids=list(range(1, 30))), "lines[0].option_ids"),
+        (lambda b: b["lines"][0].update(note="x" * 281), "lines[0].note"),
+        (lambda b: b.pop("client_key"), ""),
+    ],
+)
 def test_wrong_shapes_are_422_naming_the_field(client, token, db, mutate, field):
     body = {"client_key": key(), "lines": [line(db)]}
     mutate(body)
@@ -112,8 +116,12 @@ def test_too_many_orders_from_one_table_get_429(limited, db_for_limited=None):
     conn = open_connection(settings.db_path)
     har_gow = item_id(conn, "har_gow")
     conn.close()
-    codes = [client.post(f"/api/v1/tables/{token}/orders", json={"client_key": key(),
-             "lines": [{"item_id": har_gow, "quantity": 1}]}).status_code for _ in range(4)]
+    codes = [
+        client.post(
+            f"/api/v1/tables/{token}/orders", json={"client_key": key(), "lines": [{"item_id": har_gow, "quantity": 1}]}
+        ).status_code
+        for _ in range(4)
+    ]
     assert codes == [201, 201, 201, 429]
     r = client.post(f"/api/v1/tables/{token}/requests", json={"kind": "waiter"})
     assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1

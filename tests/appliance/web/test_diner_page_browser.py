@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from appliance.demo import ensure_demo_store
 from appliance.db.connection import open_connection, write_transaction
 from appliance.db.orders import change_status
+from appliance.demo import ensure_demo_store
 from appliance.domain.orders import Actor, OrderStatus
 from tests.appliance.test_crash import ServerProcess
 from tests.appliance.web.conftest import token_for
@@ -19,8 +19,15 @@ from tests.conftest import make_settings
 playwright_api = pytest.importorskip("playwright.sync_api")
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(os.environ.get("TABLEBOX_TEST_ARTIFACTS", Path(__file__).resolve().parents[3] / "test-artifacts"))
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +54,9 @@ def shop(tmp_path):
 
 
 def phone(browser, locale, **options):
-    context = browser.new_context(viewport={"width": 390, "height": 844}, locale=locale, is_mobile=True, has_touch=True,
-                                  **options)
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844}, locale=locale, is_mobile=True, has_touch=True, **options
+    )
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
@@ -61,9 +69,22 @@ def shot(page, name):
 
 
 TEXT = {
-    "zh-CN": {"noodles": "担担面", "mild": "微辣", "egg": "加蛋", "beef": "红烧牛肉面", "accepted": "已接单", "cart": "购物车"},
-    "en-US": {"noodles": "Dan dan noodles", "mild": "Mild", "egg": "Add fried egg", "beef": "Braised beef noodle soup",
-              "accepted": "Accepted", "cart": "Cart"},
+    "zh-CN": {
+        "noodles": "担担面",
+        "mild": "微辣",
+        "egg": "加蛋",
+        "beef": "红烧牛肉面",
+        "accepted": "已接单",
+        "cart": "购物车",
+    },
+    "en-US": {
+        "noodles": "Dan dan noodles",
+        "mild": "Mild",
+        "egg": "Add fried egg",
+        "beef": "Braised beef noodle soup",
+        "accepted": "Accepted",
+        "cart": "Cart",
+    },
 }
 
 
@@ -101,7 +122,7 @@ def test_the_whole_flow(browser, shop, locale):
 
 def test_a_double_tap_makes_one_order(browser, shop):
     settings, server, conn = shop
-    context, page, errors = phone(browser, "en-US")
+    context, page, _errors = phone(browser, "en-US")
     page.goto(f"{server.url}/t/{token_for(settings, 'A2')}")
     page.locator(".item", has_text="Crystal shrimp").first.click()
     page.locator("#dish button.primary").click()
@@ -115,7 +136,7 @@ def test_a_double_tap_makes_one_order(browser, shop):
 
 def test_sold_out_while_in_the_cart(browser, shop):
     settings, server, conn = shop
-    context, page, errors = phone(browser, "en-US")
+    context, page, _errors = phone(browser, "en-US")
     page.goto(f"{server.url}/t/{token_for(settings, 'A3')}")
     page.locator(".item", has_text="Crystal shrimp").first.click()
     page.locator("#dish button.primary").click()
@@ -143,7 +164,7 @@ def open_en(browser, server, settings, table="A1", **kw):
 
 def test_a_dropped_response_is_retried_into_one_order(browser, shop):
     settings, server, conn = shop
-    context, page, errors = open_en(browser, server, settings)
+    context, page, _errors = open_en(browser, server, settings)
     dropped = []
 
     def drop_first_answer(route):
@@ -165,7 +186,7 @@ def test_a_dropped_response_is_retried_into_one_order(browser, shop):
 
 def test_price_changed_shows_the_new_total_and_one_tap_orders(browser, shop):
     settings, server, conn = shop
-    context, page, errors = open_en(browser, server, settings)
+    context, page, _errors = open_en(browser, server, settings)
     add_har_gow(page)
     with write_transaction(conn):
         conn.execute("UPDATE items SET price_minor = 3500 WHERE key = 'har_gow'")
@@ -185,7 +206,7 @@ def test_an_outdated_sticker_says_ask_staff(browser, shop):
     old = token_for(settings, "A4")
     with write_transaction(conn):
         conn.execute("UPDATE tables SET token_version = token_version + 1 WHERE name = 'A4'")
-    context, page, errors = phone(browser, "zh-CN")
+    context, page, _errors = phone(browser, "zh-CN")
     response = page.goto(f"{server.url}/t/{old}")
     assert response.status == 410
     assert "已失效" in page.inner_text("body") and "服务员" in page.inner_text("body")
@@ -194,7 +215,7 @@ def test_an_outdated_sticker_says_ask_staff(browser, shop):
 
 def test_box_gone_then_back_the_order_goes_through_once(browser, shop, tmp_path):
     settings, server, conn = shop
-    context, page, errors = open_en(browser, server, settings)
+    context, page, _errors = open_en(browser, server, settings)
     add_har_gow(page)
     page.locator("#open-cart").click()
     server.stop()
@@ -212,7 +233,7 @@ def test_box_gone_then_back_the_order_goes_through_once(browser, shop, tmp_path)
 
 def test_cancelled_with_the_reason(browser, shop):
     settings, server, conn = shop
-    context, page, errors = open_en(browser, server, settings)
+    context, page, _errors = open_en(browser, server, settings)
     add_har_gow(page)
     page.locator("#open-cart").click()
     page.locator("#submit").click()
@@ -229,8 +250,10 @@ def test_cancelled_with_the_reason(browser, shop):
 def test_narrow_phone_big_targets_and_text_never_html(browser, shop):
     settings, server, conn = shop
     with write_transaction(conn):
-        conn.execute("""UPDATE items SET names = '{"zh": "<img src=x onerror=window.pwned=1>", "en": "<b>bold</b>"}'"""
-                     " WHERE key = 'har_gow'")
+        conn.execute(
+            """UPDATE items SET names = '{"zh": "<img src=x onerror=window.pwned=1>", "en": "<b>bold</b>"}'"""
+            " WHERE key = 'har_gow'"
+        )
     context = browser.new_context(viewport={"width": 320, "height": 640}, locale="en-US")
     page = context.new_page()
     page.goto(f"{server.url}/t/{token_for(settings, 'A5')}")
@@ -254,7 +277,7 @@ def test_japanese_where_the_menu_has_it(browser, shop):
     with write_transaction(conn):
         conn.execute("""UPDATE settings SET value = '["zh","en","ja"]' WHERE key = 'languages'""")
         conn.execute("""UPDATE items SET names = json_set(names, '$.ja', 'エビ餃子') WHERE key = 'har_gow'""")
-    context, page, errors = phone(browser, "ja-JP")
+    context, page, _errors = phone(browser, "ja-JP")
     page.goto(f"{server.url}/t/{token_for(settings, 'A6')}")
     page.wait_for_selector(".item")
     assert page.locator(".item", has_text="エビ餃子").count() == 1
@@ -267,7 +290,7 @@ def test_japanese_where_the_menu_has_it(browser, shop):
 
 
 def test_the_category_bar_follows_scrolling_and_search_filters(browser, shop):
-    settings, server, conn = shop
+    settings, server, _conn = shop
     context, page, errors = open_en(browser, server, settings)
     assert page.locator("nav a.on").inner_text() == "Cold dishes"
     page.evaluate("""() => {
@@ -287,7 +310,7 @@ def test_table_not_open_and_too_many_requests_are_explained(browser, shop):
     settings, server, conn = shop
     with write_transaction(conn):
         conn.execute("UPDATE settings SET value = 'true' WHERE key = 'tables_need_staff_open'")
-    context, page, errors = open_en(browser, server, settings)
+    context, page, _errors = open_en(browser, server, settings)
     add_har_gow(page)
     page.locator("#open-cart").click()
     page.locator("#submit").click()
@@ -299,10 +322,11 @@ def test_table_not_open_and_too_many_requests_are_explained(browser, shop):
 def test_too_many_requests_are_explained(browser, tmp_path):
     settings = make_settings(tmp_path / "data")
     ensure_demo_store(settings)
-    server = ServerProcess(settings.data_dir, tmp_path / "server.log",
-                           env={"TABLEBOX_RATE_LIMIT_TABLE_PER_MINUTE": "1"})
+    server = ServerProcess(
+        settings.data_dir, tmp_path / "server.log", env={"TABLEBOX_RATE_LIMIT_TABLE_PER_MINUTE": "1"}
+    )
     try:
-        context, page, errors = open_en(browser, server, settings, table="A7")
+        context, page, _errors = open_en(browser, server, settings, table="A7")
         page.locator("#waiter").click()
         page.locator("#notice", has_text="waiter is on the way").wait_for(timeout=5000)
         page.locator("#bill").click()  # a second request within the minute
@@ -317,21 +341,23 @@ def test_photos_are_lazy_and_phone_sized(browser, shop, tmp_path):
 
     from appliance.cli import main
 
-    settings, server, conn = shop
+    settings, server, _conn = shop
     Image.new("RGB", (3000, 2000), (120, 160, 60)).save(tmp_path / "greens.jpg", quality=95)
     assert main(["photo", "--data-dir", str(settings.data_dir), "seasonal_greens", str(tmp_path / "greens.jpg")]) == 0
-    context, page, errors = open_en(browser, server, settings)
+    context, page, _errors = open_en(browser, server, settings)
     img = page.locator(".item img")
     assert img.count() == 1 and img.get_attribute("loading") == "lazy"
     img.scroll_into_view_if_needed()
-    page.wait_for_function("document.querySelector('.item img').complete && document.querySelector('.item img').naturalWidth > 0")
+    page.wait_for_function(
+        "document.querySelector('.item img').complete && document.querySelector('.item img').naturalWidth > 0"
+    )
     assert page.evaluate("document.querySelector('.item img').naturalWidth") == 640
     context.close()
 
 
 def test_the_cart_survives_a_reload_and_belongs_to_its_table(browser, shop):
-    settings, server, conn = shop
-    context, page, errors = open_en(browser, server, settings, table="A1")
+    settings, server, _conn = shop
+    context, page, _errors = open_en(browser, server, settings, table="A1")
     add_har_gow(page)
     add_har_gow(page)
     page.reload()
@@ -345,7 +371,7 @@ def test_the_cart_survives_a_reload_and_belongs_to_its_table(browser, shop):
 
 def test_a_reload_during_submission_makes_one_order(browser, shop):
     settings, server, conn = shop
-    context, page, errors = open_en(browser, server, settings, table="A3")
+    context, page, _errors = open_en(browser, server, settings, table="A3")
     taken = []
 
     def take_then_lose(route):

@@ -32,8 +32,9 @@ def test_a_full_disk_refuses_orders_and_requests_then_the_retry_makes_one_order(
             r = client.post(f"/api/v1/tables/{token}/orders?lang=en", json=body)
             assert r.status_code == 503 and r.headers["retry-after"] == "30"
             assert r.json()["error"]["code"] == "disk_full"
-            assert r.json()["error"]["message"] == ("NOT sent: the restaurant's system is out of storage space. "
-                                                    "Please tell staff.")
+            assert r.json()["error"]["message"] == (
+                "NOT sent: the restaurant's system is out of storage space. Please tell staff."
+            )
             zh = client.post(f"/api/v1/tables/{token}/orders", json=body)
             assert zh.json()["error"]["message"] == "未能提交：餐厅系统存储空间已满，请告知服务员。"
             waiter = client.post(f"/api/v1/tables/{token}/requests", json={"kind": "waiter"})
@@ -63,10 +64,10 @@ def test_the_guard_trusts_enough_for_a_second_and_too_little_never():
         return readings.pop(0)
 
     guard = SpaceGuard("/data", 64 * MB, measure=measure, clock=lambda: now[0], ttl=1.0)
-    assert guard.enough() and guard.enough()          # the second answer comes from the first reading
+    assert guard.enough() and guard.enough()  # the second answer comes from the first reading
     assert len(asked) == 1
     now[0] = 1.5
     assert not guard.enough() and guard.last_free == 10 * MB
-    assert not guard.enough()                         # "too little" is asked again every time
-    assert guard.enough() and len(asked) == 4         # ... so the first request after a clean-up is taken
+    assert not guard.enough()  # "too little" is asked again every time
+    assert guard.enough() and len(asked) == 4  # ... so the first request after a clean-up is taken
     assert SpaceGuard("/data", 0, measure=measure).enough() and len(asked) == 4  # 0 = no limit, never asked

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
-from typing import Iterator
+from collections.abc import Iterator
 
 import httpx
 
@@ -50,9 +50,13 @@ def test_status_changes_stream_to_the_table_and_resume_after_reconnect(live, tok
             assert snapshot["event"] == "snapshot"
             assert snapshot["json"] == {"session": None, "orders": []}
 
-            order = client.post(f"/api/v1/tables/{token}/orders",
-                                json={"client_key": key(), "lines": [{"item_id": har_gow, "quantity": 2},
-                                                                     {"item_id": har_gow, "quantity": 1}]}).json()
+            order = client.post(
+                f"/api/v1/tables/{token}/orders",
+                json={
+                    "client_key": key(),
+                    "lines": [{"item_id": har_gow, "quantity": 2}, {"item_id": har_gow, "quantity": 1}],
+                },
+            ).json()
             submitted = next_event(stream)
             assert submitted["event"] == "order"
             assert (submitted["json"]["order_id"], submitted["json"]["to"]) == (order["id"], "submitted")
@@ -74,8 +78,9 @@ def test_status_changes_stream_to_the_table_and_resume_after_reconnect(live, tok
             assert (cancelled["json"]["to"], cancelled["json"]["reason"]) == ("cancelled", "diner left")
 
         # the phone lost its connection after `accepted`: it asks again with Last-Event-ID
-        with client.stream("GET", f"/api/v1/tables/{token}/events",
-                           headers={"Last-Event-ID": accepted["id"]}) as response:
+        with client.stream(
+            "GET", f"/api/v1/tables/{token}/events", headers={"Last-Event-ID": accepted["id"]}
+        ) as response:
             stream = sse_events(response)
             replay = [next_event(stream), next_event(stream)]
             assert [e["id"] for e in replay] == [voided["id"], cancelled["id"]]
@@ -89,10 +94,14 @@ def test_events_of_other_tables_are_not_sent(live, token, settings, db):
         with client.stream("GET", f"/api/v1/tables/{token}/events") as response:
             stream = sse_events(response)
             assert next_event(stream)["event"] == "snapshot"
-            client.post(f"/api/v1/tables/{token_for(settings, 'A2')}/orders",
-                        json={"client_key": key(), "lines": [{"item_id": har_gow, "quantity": 1}]})
-            mine = client.post(f"/api/v1/tables/{token}/orders",
-                               json={"client_key": key(), "lines": [{"item_id": har_gow, "quantity": 1}]}).json()
+            client.post(
+                f"/api/v1/tables/{token_for(settings, 'A2')}/orders",
+                json={"client_key": key(), "lines": [{"item_id": har_gow, "quantity": 1}]},
+            )
+            mine = client.post(
+                f"/api/v1/tables/{token}/orders",
+                json={"client_key": key(), "lines": [{"item_id": har_gow, "quantity": 1}]},
+            ).json()
             first = next_event(stream)
             assert first["json"]["order_id"] == mine["id"]
 
@@ -109,8 +118,9 @@ def test_a_stream_follows_one_visit_only(live, token, db):
 
     har_gow = item_id(db, "har_gow")
     with httpx.Client(base_url=live.url, timeout=10) as client:
-        first = client.post(f"/api/v1/tables/{token}/orders",
-                            json={"client_key": key(), "lines": [{"item_id": har_gow, "quantity": 1}]}).json()
+        first = client.post(
+            f"/api/v1/tables/{token}/orders", json={"client_key": key(), "lines": [{"item_id": har_gow, "quantity": 1}]}
+        ).json()
         with client.stream("GET", f"/api/v1/tables/{token}/events") as response:
             stream = sse_events(response)
             snap = next_event(stream)
@@ -119,8 +129,10 @@ def test_a_stream_follows_one_visit_only(live, token, db):
             with db:  # the party pays and leaves; the next party sits down and orders
                 set_session_status(db, session_id, SessionStatus.PAID)
                 set_session_status(db, session_id, SessionStatus.CLOSED)
-            client.post(f"/api/v1/tables/{token}/orders",
-                        json={"client_key": key(), "lines": [{"item_id": har_gow, "quantity": 2}]})
+            client.post(
+                f"/api/v1/tables/{token}/orders",
+                json={"client_key": key(), "lines": [{"item_id": har_gow, "quantity": 2}]},
+            )
             with db:
                 change_status(db, first["id"], OrderStatus.ACCEPTED, Actor.STAFF)
             event = next_event(stream)

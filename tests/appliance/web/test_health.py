@@ -14,23 +14,50 @@ def test_health_counts_queues_and_degrades_on_stuck_work(client, token, db):
     assert first["printers"]["pending_jobs"] == 0 and first["sync"] == []
     with db:
         db.execute("INSERT INTO sync_targets (name, kind) VALUES ('erp', 'erp')")
-    lines = [{"item_id": item_id(db, "har_gow"), "quantity": 1}, {"item_id": item_id(db, "cola"), "quantity": 1,
-              "option_ids": [db.execute("SELECT o.id FROM options o JOIN option_groups g ON g.id = o.group_id"
-                                        " WHERE g.key = 'ice' LIMIT 1").fetchone()[0]]}]
+    lines = [
+        {"item_id": item_id(db, "har_gow"), "quantity": 1},
+        {
+            "item_id": item_id(db, "cola"),
+            "quantity": 1,
+            "option_ids": [
+                db.execute(
+                    "SELECT o.id FROM options o JOIN option_groups g ON g.id = o.group_id WHERE g.key = 'ice' LIMIT 1"
+                ).fetchone()[0]
+            ],
+        },
+    ]
     assert client.post(f"/api/v1/tables/{token}/orders", json={"client_key": key(), "lines": lines}).status_code == 201
     report = client.get("/healthz").json()
     assert report["status"] == "ok"
     assert report["printers"]["pending_jobs"] == 2 and report["printers"]["oldest_pending_at"]
-    assert report["sync"] == [{"name": "erp", "kind": "erp", "state": "ok", "since": None, "pending": 1, "parked": 0,
-                               "last_success": None, "last_error": None}]
+    assert report["sync"] == [
+        {
+            "name": "erp",
+            "kind": "erp",
+            "state": "ok",
+            "since": None,
+            "pending": 1,
+            "parked": 0,
+            "last_success": None,
+            "last_error": None,
+        }
+    ]
     with db:
         db.execute("UPDATE outbox SET parked_at = 'now', last_error = 'HTTP 417: item code unknown'")
         db.execute("UPDATE print_jobs SET state = 'failed' WHERE station = 'bar'")
     report = client.get("/healthz").json()
     assert report["status"] == "degraded"
     assert report["printers"]["failed_jobs"] == 1
-    assert report["sync"][0] == {"name": "erp", "kind": "erp", "state": "failing", "since": "now", "pending": 0,
-                                 "parked": 1, "last_success": None, "last_error": "HTTP 417: item code unknown"}
+    assert report["sync"][0] == {
+        "name": "erp",
+        "kind": "erp",
+        "state": "failing",
+        "since": "now",
+        "pending": 0,
+        "parked": 1,
+        "last_success": None,
+        "last_error": "HTTP 417: item code unknown",
+    }
 
 
 def test_health_says_when_a_target_is_retrying_and_since_when(client, token, db):
@@ -47,4 +74,5 @@ def test_health_says_when_a_target_is_retrying_and_since_when(client, token, db)
     report = client.get("/healthz").json()
     assert report["status"] == "ok"
     assert [(t["name"], t["state"], t["since"], t["pending"], t["last_error"]) for t in report["sync"]] == [
-        ("erp", "retrying", created, 1, "HTTP 503: ERP busy")]
+        ("erp", "retrying", created, 1, "HTTP 503: ERP busy")
+    ]

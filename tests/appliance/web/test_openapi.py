@@ -20,8 +20,15 @@ def test_every_operation_is_described_with_its_status_codes(client):
     spec = client.get("/schema").json()
     assert spec["openapi"].startswith("3.")
     ops = {op["operationId"]: (path, method, op) for path, item in spec["paths"].items() for method, op in item.items()}
-    expected = {"getTable": 200, "getMenu": 200, "submitOrder": 201, "listVisitOrders": 200, "streamEvents": 200,
-                "requestService": 201, "health": 200}
+    expected = {
+        "getTable": 200,
+        "getMenu": 200,
+        "submitOrder": 201,
+        "listVisitOrders": 200,
+        "streamEvents": 200,
+        "requestService": 201,
+        "health": 200,
+    }
     assert expected.keys() <= ops.keys()
     submit = ops["submitOrder"][2]
     assert ops["submitOrder"][:2] == ("/api/v1/tables/{token}/orders", "post")
@@ -42,8 +49,14 @@ def test_real_answers_decode_strictly_as_the_documented_types(client, token, db)
     checks = [
         (client.get(f"/api/v1/tables/{token}"), TableInfoOut, "getTable"),
         (client.get(f"/api/v1/tables/{token}/menu"), MenuOut, "getMenu"),
-        (client.post(f"/api/v1/tables/{token}/orders", json={"client_key": key(),
-                     "lines": [{"item_id": har_gow, "quantity": 1}]}), OrderOut, "submitOrder"),
+        (
+            client.post(
+                f"/api/v1/tables/{token}/orders",
+                json={"client_key": key(), "lines": [{"item_id": har_gow, "quantity": 1}]},
+            ),
+            OrderOut,
+            "submitOrder",
+        ),
         (client.get(f"/api/v1/tables/{token}/orders"), VisitOrdersOut, "listVisitOrders"),
         (client.post(f"/api/v1/tables/{token}/requests", json={"kind": "waiter"}), ServiceRequestOut, "requestService"),
         (client.get("/healthz"), HealthOut, "health"),
@@ -52,8 +65,9 @@ def test_real_answers_decode_strictly_as_the_documented_types(client, token, db)
     for response, kind, op_id in checks:
         assert response.status_code in (200, 201), (op_id, response.text)
         msgspec.json.decode(response.content, type=kind, strict=True)  # raises on any extra or wrong field
-        documented = _schema_of(spec, ops[op_id]["responses"][str(response.status_code)]["content"]
-                                ["application/json"]["schema"])
+        documented = _schema_of(
+            spec, ops[op_id]["responses"][str(response.status_code)]["content"]["application/json"]["schema"]
+        )
         assert set(documented["properties"]) == set(response.json()), op_id
 
 

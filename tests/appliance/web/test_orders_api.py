@@ -27,19 +27,28 @@ def targets(db):
 
 def noodles(db, quantity=2, note=""):
     """Dan dan noodles 28.00 + egg 3.00, spice chosen: 31.00 each (kitchen)."""
-    return {"item_id": item_id(db, "dan_dan_noodles"), "quantity": quantity, "note": note,
-            "option_ids": [option_id(db, "spice", "mild"), option_id(db, "addons", "egg")]}
+    return {
+        "item_id": item_id(db, "dan_dan_noodles"),
+        "quantity": quantity,
+        "note": note,
+        "option_ids": [option_id(db, "spice", "mild"), option_id(db, "addons", "egg")],
+    }
 
 
 def tea(db, quantity=1):
     """Lemon tea, medium 18.00, ice and sugar chosen (bar)."""
-    return {"item_id": item_id(db, "lemon_tea"), "variant_id": variant_id(db, "lemon_tea", "medium"),
-            "quantity": quantity, "option_ids": [option_id(db, "ice", "less_ice"), option_id(db, "sugar", "half")]}
+    return {
+        "item_id": item_id(db, "lemon_tea"),
+        "variant_id": variant_id(db, "lemon_tea", "medium"),
+        "quantity": quantity,
+        "option_ids": [option_id(db, "ice", "less_ice"), option_id(db, "sugar", "half")],
+    }
 
 
 def post(client, token, lines, **extra):
-    return client.post(f"/api/v1/tables/{token}/orders", json={"client_key": extra.pop("client_key", key()),
-                                                                 "lines": lines, **extra})
+    return client.post(
+        f"/api/v1/tables/{token}/orders", json={"client_key": extra.pop("client_key", key()), "lines": lines, **extra}
+    )
 
 
 def count(db, sql, *params):
@@ -61,9 +70,11 @@ def test_submit_prices_on_the_server_and_writes_everything_in_one_go(client, tok
     oid = order["id"]
     assert count(db, "SELECT count(*) FROM order_lines WHERE order_id = ?", oid) == 2
     assert db.execute("SELECT to_status, actor FROM order_events WHERE order_id = ?", (oid,)).fetchall() == [
-        ("submitted", "diner")]
-    assert db.execute("SELECT station, kind, state FROM print_jobs WHERE order_id = ? ORDER BY station",
-                      (oid,)).fetchall() == [("bar", "ticket", "pending"), ("kitchen", "ticket", "pending")]
+        ("submitted", "diner")
+    ]
+    assert db.execute(
+        "SELECT station, kind, state FROM print_jobs WHERE order_id = ? ORDER BY station", (oid,)
+    ).fetchall() == [("bar", "ticket", "pending"), ("kitchen", "ticket", "pending")]
     outbox = db.execute("SELECT target, kind, idempotency_key, payload FROM outbox ORDER BY target").fetchall()
     # one row per ERP target; the relay target gets rows only for orders that came through the relay, not this one
     assert [(t, k) for t, k, _, _ in outbox] == [("books", "order.submitted"), ("erp", "order.submitted")]
@@ -74,7 +85,9 @@ def test_submit_prices_on_the_server_and_writes_everything_in_one_go(client, tok
 
 def test_the_order_is_in_the_diners_language(client, token, db):
     zh = post(client, token, [noodles(db)]).json()
-    en = client.post(f"/api/v1/tables/{token}/orders?lang=en", json={"client_key": key(), "lines": [noodles(db)]}).json()
+    en = client.post(
+        f"/api/v1/tables/{token}/orders?lang=en", json={"client_key": key(), "lines": [noodles(db)]}
+    ).json()
     assert zh["lines"][0]["name"] == "担担面" and zh["lines"][0]["options"][1]["name"] == "加蛋"
     assert en["lines"][0]["name"] == "Dan dan noodles"
     assert en["ticket_no"] == zh["ticket_no"] + 1
@@ -116,8 +129,10 @@ async def test_concurrent_duplicates_make_one_order(settings, store, token, db, 
 def test_a_stale_total_gets_409_with_the_fresh_total_and_writes_nothing(client, token, db):
     with db:
         db.execute("UPDATE items SET price_minor = 3000 WHERE key = 'dan_dan_noodles'")
-    r = client.post(f"/api/v1/tables/{token}/orders?lang=en",
-                    json={"client_key": key(), "lines": [noodles(db)], "expected_total_minor": 6200})
+    r = client.post(
+        f"/api/v1/tables/{token}/orders?lang=en",
+        json={"client_key": key(), "lines": [noodles(db)], "expected_total_minor": 6200},
+    )
     assert r.status_code == 409
     error = r.json()["error"]
     assert error["code"] == "price_changed"
@@ -135,7 +150,9 @@ def test_the_service_charge_from_settings(client, token, db):
 
 
 def _line_error(client, token, bad_line, good_line):
-    r = client.post(f"/api/v1/tables/{token}/orders?lang=en", json={"client_key": key(), "lines": [good_line, bad_line]})
+    r = client.post(
+        f"/api/v1/tables/{token}/orders?lang=en", json={"client_key": key(), "lines": [good_line, bad_line]}
+    )
     assert r.status_code == 422, r.text
     return r.json()["error"]
 
@@ -157,37 +174,49 @@ def test_unavailable_now(client, token, db):
     now = datetime.now(tz)
     start = (now.hour + 2) % 24
     with db:
-        db.execute("UPDATE items SET available_from = ?, available_until = ? WHERE key = 'mapo_tofu'",
-                   (f"{start:02d}:00", f"{(start + 1) % 24:02d}:00"))
+        db.execute(
+            "UPDATE items SET available_from = ?, available_until = ? WHERE key = 'mapo_tofu'",
+            (f"{start:02d}:00", f"{(start + 1) % 24:02d}:00"),
+        )
     mapo = {"item_id": item_id(db, "mapo_tofu"), "quantity": 1, "option_ids": [option_id(db, "spice", "hot")]}
     error = _line_error(client, token, mapo, tea(db))
     assert error["code"] == "unavailable_now"
     assert error["details"]["window"] == f"{start:02d}:00-{(start + 1) % 24:02d}:00"
 
 
-@pytest.mark.parametrize("case,reason", [("below_min", "below_min"), ("above_max", "above_max"),
-                                         ("other_item", "not_offered")])
+@pytest.mark.parametrize(
+    "case,reason", [("below_min", "below_min"), ("above_max", "above_max"), ("other_item", "not_offered")]
+)
 def test_invalid_option_choices(client, token, db, case, reason):
     line = noodles(db)
     spice = [option_id(db, "spice", s) for s in ("mild", "hot")]
-    line["option_ids"] = {"below_min": [], "above_max": spice,
-                          "other_item": [spice[0], option_id(db, "ice", "no_ice")]}[case]
+    line["option_ids"] = {
+        "below_min": [],
+        "above_max": spice,
+        "other_item": [spice[0], option_id(db, "ice", "no_ice")],
+    }[case]
     error = _line_error(client, token, line, tea(db))
     assert error["code"] == "invalid_option"
     assert error["details"]["reason"] == reason and error["details"]["line"] == 2
 
 
 def test_variant_rules(client, token, db):
-    no_variant = {"item_id": item_id(db, "lemon_tea"), "quantity": 1,
-                  "option_ids": [option_id(db, "ice", "no_ice"), option_id(db, "sugar", "none")]}
+    no_variant = {
+        "item_id": item_id(db, "lemon_tea"),
+        "quantity": 1,
+        "option_ids": [option_id(db, "ice", "no_ice"), option_id(db, "sugar", "none")],
+    }
     assert _line_error(client, token, no_variant, noodles(db))["code"] == "variant_required"
     foreign = {**no_variant, "variant_id": variant_id(db, "xiaolongbao", "six")}
     assert _line_error(client, token, foreign, noodles(db))["code"] == "unknown_variant"
 
 
 def test_stock_goes_down_and_the_last_portion_sells_the_dish_out(client, token, db):
-    crab = {"item_id": item_id(db, "crab_xiaolongbao"), "variant_id": variant_id(db, "crab_xiaolongbao", "six"),
-            "quantity": 7}
+    crab = {
+        "item_id": item_id(db, "crab_xiaolongbao"),
+        "variant_id": variant_id(db, "crab_xiaolongbao", "six"),
+        "quantity": 7,
+    }
     assert post(client, token, [crab]).status_code == 201
     assert db.execute("SELECT stock, sold_out FROM items WHERE key = 'crab_xiaolongbao'").fetchone() == (3, 0)
     error = _line_error(client, token, {**crab, "quantity": 4}, tea(db))
@@ -205,8 +234,9 @@ def test_auto_accept_moves_the_order_and_logs_both_events(client, token, db):
         set_store_setting(db, "auto_accept", True)
     order = post(client, token, [noodles(db)]).json()
     assert order["status"] == "accepted"
-    assert db.execute("SELECT to_status, actor FROM order_events WHERE order_id = ? ORDER BY id",
-                      (order["id"],)).fetchall() == [("submitted", "diner"), ("accepted", "system")]
+    assert db.execute(
+        "SELECT to_status, actor FROM order_events WHERE order_id = ? ORDER BY id", (order["id"],)
+    ).fetchall() == [("submitted", "diner"), ("accepted", "system")]
 
 
 def test_print_on_accept_holds_tickets_until_staff_accept(client, token, db):

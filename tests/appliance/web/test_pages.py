@@ -19,8 +19,9 @@ def test_the_page_and_its_assets_come_from_the_box(client, token):
 
 
 def test_the_first_view_is_light():
-    from appliance.diner_page import STATIC_DIR
     import gzip
+
+    from appliance.diner_page import STATIC_DIR
 
     size = sum(len(gzip.compress((STATIC_DIR / name).read_bytes())) for name in ("diner.html", "diner.css", "diner.js"))
     assert size < 100_000, size

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from litestar.testing import TestClient
 
-from appliance.demo import ensure_demo_store
 from appliance.db.connection import open_connection
+from appliance.demo import ensure_demo_store
 from appliance.store import Store
 from appliance.web.app import create_app
 from tests.appliance.web.conftest import item_id, key, token_for

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from appliance.demo import ensure_demo_store
 from appliance.db.tables import rekey_table
-from tests.conftest import make_settings
+from appliance.demo import ensure_demo_store
 from tests.appliance.web.conftest import token_for
+from tests.conftest import make_settings
 
 
 def test_table_info_names_store_and_table(client, token):
@@ -74,12 +74,17 @@ def test_menu_in_both_languages_with_etag(client, token):
 
 
 def test_menu_shows_variants_options_allergens_and_sold_out(client, token):
-    items = {i["name"]: i for c in client.get(f"/api/v1/tables/{token}/menu?lang=zh").json()["categories"]
-             for i in c["items"]}
+    items = {
+        i["name"]: i
+        for c in client.get(f"/api/v1/tables/{token}/menu?lang=zh").json()["categories"]
+        for i in c["items"]
+    }
     xlb = items["鲜肉小笼包"]
     assert xlb["price_minor"] is None
-    assert [(v["name"], v["price_minor"]) for v in xlb["variants"]] == [(xlb["variants"][0]["name"], 2200),
-                                                                        (xlb["variants"][1]["name"], 4000)]
+    assert [(v["name"], v["price_minor"]) for v in xlb["variants"]] == [
+        (xlb["variants"][0]["name"], 2200),
+        (xlb["variants"][1]["name"], 4000),
+    ]
     assert xlb["from_price_minor"] == 2200
     noodles = items["担担面"]
     groups = {g["name"]: g for g in noodles["option_groups"]}
