@@ -31,8 +31,8 @@ def prepare_image(source: Path, data_dir: Path) -> str:
     if len(raw) > MAX_SOURCE_BYTES:
         raise DomainError("invalid_image", f"{source} is larger than {MAX_SOURCE_BYTES // 1024 // 1024} MB")
     try:
-        with Image.open(io.BytesIO(raw)) as picture:
-            picture = ImageOps.exif_transpose(picture)
+        with Image.open(io.BytesIO(raw)) as opened:
+            picture: Image.Image = ImageOps.exif_transpose(opened)
             picture.thumbnail((MAX_SIDE, MAX_SIDE))
             if picture.mode != "RGB":
                 picture = picture.convert("RGB")

@@ -28,7 +28,8 @@ DEMO_STAFF = (("店长 Manager", "manager", "1234"), ("服务员 Waiter", "waite
 
 
 def demo_data() -> dict[str, Any]:
-    return json.loads(resources.files("appliance.demo").joinpath("menu.json").read_text("utf-8"))
+    data: dict[str, Any] = json.loads(resources.files("appliance.demo").joinpath("menu.json").read_text("utf-8"))
+    return data
 
 
 def demo_store_values() -> dict[str, Any]:

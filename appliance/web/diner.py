@@ -37,6 +37,7 @@ from appliance.domain.orders import ORDERING, Channel, SessionStatus
 from appliance.ratelimit import retry_after
 from appliance.web.errors import ApiError, request_lang
 from appliance.web.localize import localize_order, session_view
+from appliance.web.schemas import encoded
 
 log = structlog.get_logger("appliance.orders")
 
@@ -172,8 +173,8 @@ class DinerController(Controller):
         etag, body = state.rendered.get(snap, language, snap.settings.minute_of_day())
         headers = {"ETag": etag, "Cache-Control": "no-cache", "Vary": "Accept-Language"}
         if etag in (request.headers.get("if-none-match") or ""):
-            return Response(content=b"", status_code=304, headers=headers)
-        return Response(content=body, media_type=JSON, headers=headers)
+            return Response(content=encoded(MenuOut, b""), status_code=304, headers=headers)
+        return Response(content=encoded(MenuOut, body), media_type=JSON, headers=headers)
 
     @post(
         "/orders",

@@ -14,6 +14,7 @@ from appliance.domain.errors import DEFAULT_HTTP_STATUS, HTTP_STATUS_BY_CODE, Do
 from appliance.domain.messages import choose_lang, code_for_http_status, message_for
 from appliance.domain.money import format_money
 from appliance.errors import TableboxError
+from appliance.web.schemas import encoded
 
 log = structlog.get_logger("appliance.web")
 
@@ -59,7 +60,7 @@ def error_response(
     money = _money_formatter(request) if "total_minor" in details else None
     message = message_for(code, request_lang(request), details, fallback, money)
     body = msgspec.json.encode(ErrorOut(ErrorBody(code, message, details)))
-    return Response(content=body, status_code=status, media_type="application/json", headers=headers)
+    return Response(content=encoded(ErrorOut, body), status_code=status, media_type="application/json", headers=headers)
 
 
 def domain_error_handler(request: Request[Any, Any, Any], exc: DomainError) -> Response[ErrorOut]:

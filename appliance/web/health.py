@@ -11,8 +11,8 @@ from litestar import Request, Response, get
 from appliance import __version__
 from appliance.db.migrate import current_version
 from appliance.db.printing import print_queue_health
-from appliance.db.sync_state import NEEDS_A_PERSON, SyncState, sync_status
-from appliance.web.schemas import HealthOut
+from appliance.db.sync_state import NEEDS_A_PERSON, sync_status
+from appliance.web.schemas import HealthOut, encoded
 
 
 def health_report(conn: apsw.Connection) -> tuple[int, dict[str, Any]]:
@@ -20,6 +20,7 @@ def health_report(conn: apsw.Connection) -> tuple[int, dict[str, Any]]:
         with conn:
             schema = current_version(conn)
             queue = print_queue_health(conn)
+            targets = [t for t in sync_status(conn) if t.enabled]
             sync = [
                 {
                     "name": t.name,
@@ -31,8 +32,7 @@ def health_report(conn: apsw.Connection) -> tuple[int, dict[str, Any]]:
                     "last_success": t.last_success,
                     "last_error": t.last_error,
                 }
-                for t in sync_status(conn)
-                if t.enabled
+                for t in targets
             ]
     except apsw.Error as exc:
         return 503, {
@@ -44,7 +44,7 @@ def health_report(conn: apsw.Connection) -> tuple[int, dict[str, Any]]:
         }
     # a failed print job means a kitchen missing a ticket; a parked outbox row needs a person (a target that is
     # only retrying, an ERP down for a while, is not degraded: the box goes on and catches up by itself)
-    degraded = queue.failed_jobs > 0 or any(SyncState(t["state"]) in NEEDS_A_PERSON for t in sync)
+    degraded = queue.failed_jobs > 0 or any(t.state in NEEDS_A_PERSON for t in targets)
     return 200, {
         "status": "degraded" if degraded else "ok",
         "version": __version__,
@@ -64,4 +64,6 @@ async def healthz(request: Request[Any, Any, Any]) -> Response[HealthOut]:
     parked); 503 `failing` when the database does not answer. Each enabled sync target has its state: `ok`,
     `retrying` (since when, the last error), `failing` (rows parked: the ERP refused them), or `idle`."""
     status, report = health_report(request.app.state.store.read)
-    return Response(content=msgspec.json.encode(report), status_code=status, media_type="application/json")
+    return Response(
+        content=encoded(HealthOut, msgspec.json.encode(report)), status_code=status, media_type="application/json"
+    )

@@ -178,6 +178,9 @@ class SqlStorage:
         raise NotImplementedError
         yield
 
+    def close(self) -> None:  # pragma: no cover - dialects
+        raise NotImplementedError
+
     def _purge_rows(self, tx: _Tx, table: str, where: str, params: Sequence[Any]) -> int:  # pragma: no cover
         raise NotImplementedError
 
@@ -426,10 +429,12 @@ class _ApswTx:
         self.conn = conn
 
     def all(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        return self.conn.execute(sql, params).fetchall()
+        found: list[tuple[Any, ...]] = self.conn.execute(sql, params).fetchall()
+        return found
 
     def one(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
-        return self.conn.execute(sql, params).fetchone()
+        found: tuple[Any, ...] | None = self.conn.execute(sql, params).fetchone()
+        return found
 
     def run(self, sql: str, params: Sequence[Any] = ()) -> None:
         self.conn.execute(sql, params)
@@ -538,11 +543,13 @@ class _PgTx:
 
     def all(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         self.cur.execute(sql.replace("?", "%s"), params)
-        return self.cur.fetchall()
+        found: list[tuple[Any, ...]] = self.cur.fetchall()
+        return found
 
     def one(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
         self.cur.execute(sql.replace("?", "%s"), params)
-        return self.cur.fetchone()
+        found: tuple[Any, ...] | None = self.cur.fetchone()
+        return found
 
     def run(self, sql: str, params: Sequence[Any] = ()) -> None:
         self.cur.execute(sql.replace("?", "%s"), params)
