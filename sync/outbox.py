@@ -10,7 +10,7 @@ How a row travels:
   idempotency key), then `delivered_at` is committed, row by row. A crash between the two delivers the row
   again, which the adapter recognises: at-least-once on the wire, exactly-once in effect.
 - retrying (`Retryable`): attempts + 1, the error, `next_attempt_at` = now + backoff (exponential from 1 s,
-  factor 2, full jitter, capped); the row keeps its place and blocks the rows behind it (an order's status
+  factor 2, full jitter, capped; at least the target's `Retry-After`, up to the cap); the row keeps its place and blocks the rows behind it (an order's status
   change must not reach the ERP before the order).
 - parked (`Rejected`): set aside with the ERP's message for a person (`tablebox sync retry` puts it back in
   line); the rows behind it go on.
@@ -135,7 +135,7 @@ def _attempt(call: Callable[[], Any] | Rejected | None) -> tuple[str, Any]:
     try:
         return "ok", (call() if call is not None else None)
     except Retryable as exc:
-        return "retry", error_text(exc)
+        return "retry", (error_text(exc), exc.retry_after)
     except Rejected as exc:
         return "park", error_text(exc)
     except Exception as exc:  # an adapter bug or an error it did not map: retry, and say so in the log
@@ -288,7 +288,8 @@ class OutboxEngine:
     def _settle(self, row: OutboxRow, note: str | None, result: tuple[str, Any]) -> str:
         outcome, value = result
         if outcome == "retry":
-            return self._retry(row, value)
+            error, asked = value
+            return self._retry(row, error, asked)
         if outcome == "park":
             return self._park(row, value)
         if outcome == "bug":
@@ -313,9 +314,13 @@ class OutboxEngine:
         if self._pool is not None:
             self._pool.shutdown(wait=True)
 
-    def _retry(self, row: OutboxRow, error: str) -> str:
+    def _retry(self, row: OutboxRow, error: str, asked: float | None = None) -> str:
+        """Back off; a target that said how long to wait (Retry-After) is left alone at least that long, up to the
+        retry cap (a row never waits longer than the cap, whatever a server asks)."""
         failures = row.attempts + 1
         wait = self.backoff.delay(failures)
+        if asked is not None:
+            wait = max(wait, min(asked, self.backoff.cap))
         outbox_db.schedule_retry(self.conn, row.id, error, stamp(self.clock() + timedelta(seconds=wait)))
         log.warning(
             "sync.retrying",

@@ -287,6 +287,24 @@ def test_a_failing_erp_is_retried_on_the_backoff_schedule(client, token, erp):
     assert target_status(erp, "erp").state == SyncState.OK
 
 
+@pytest.mark.parametrize("asked,expected", [(7.0, 7.0), (3600.0, 10.0), (0.0, None)])
+def test_a_targets_retry_after_is_waited_out_up_to_the_cap(client, token, erp, asked, expected):
+    """Retry-After: 7 holds the row 7 s (the jittered backoff alone would be under 1 s); an hour is cut to the
+    cap; 0 leaves the backoff as it is."""
+    ref = place(client, token, erp)["client_key"]
+    adapter, clock = ScriptedAdapter(), Clock()
+    adapter.failures[ref] = [Retryable("429 Too Many Requests", status=429, retry_after=asked)]
+    eng = engine(erp, adapter, clock, backoff=Backoff(cap=10.0, rng=random.Random(5)))
+    assert eng.run_once().retrying == 1
+    wait = (parse_stamp(erp.execute("SELECT next_attempt_at FROM outbox").fetchone()[0]) - clock.now).total_seconds()
+    backoff = random.Random(5).uniform(0, 1.0)
+    assert wait == pytest.approx(expected if expected is not None else backoff, abs=1e-5)
+    clock.advance(wait - 0.01)
+    assert eng.run_once().claimed == 0  # not before the time it asked for
+    clock.advance(0.02)
+    assert eng.run_once().delivered == 1 and adapter.order_refs() == [ref]
+
+
 def test_a_retrying_row_holds_up_the_rows_behind_it(client, token, erp):
     refs = [place(client, token, erp)["client_key"] for _ in range(3)]
     adapter, clock = ScriptedAdapter(), Clock()
