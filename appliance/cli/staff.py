@@ -60,5 +60,5 @@ def cmd_staff(args: argparse.Namespace) -> int:
             if not people:
                 print("no staff yet: tablebox staff add NAME --role manager", file=sys.stderr)
             for person in people:
-                print(f"{person['name']:<24} {person['role']:<8} {'active' if person['active'] else 'removed'}")
+                print(f"{person.name:<24} {person.role:<8} {'active' if person.active else 'removed'}")
     return 0

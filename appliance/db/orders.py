@@ -145,7 +145,7 @@ def submit_order(conn: apsw.Connection, table: Table, request: OrderRequest, cac
             day,
             ticket_no,
             table.id,
-            session["id"],
+            session.id,
             request.channel.value,
             request.client_key,
             fingerprint,
@@ -163,12 +163,12 @@ def submit_order(conn: apsw.Connection, table: Table, request: OrderRequest, cac
     )
     lines_view = _insert_lines(conn, order_id, cart)
     actor = Actor.STAFF if request.channel == Channel.STAFF else Actor.DINER
-    _event(conn, order_id, session["id"], None, OrderStatus.SUBMITTED, actor, None, now)
+    _event(conn, order_id, session.id, None, OrderStatus.SUBMITTED, actor, None, now)
     if accepted:
         _event(
             conn,
             order_id,
-            session["id"],
+            session.id,
             OrderStatus.SUBMITTED,
             OrderStatus.ACCEPTED,
             actor if request.channel == Channel.STAFF else Actor.SYSTEM,
@@ -177,14 +177,14 @@ def submit_order(conn: apsw.Connection, table: Table, request: OrderRequest, cac
         )
     sold_out_now = take_stock(conn, taken)
     if accepted or settings.print_on == "submit":
-        _ticket_jobs(conn, order_id, session["id"], cart.stations, now)
+        _ticket_jobs(conn, order_id, session.id, cart.stations, now)
     order = {
         "id": order_id,
         "ticket_no": ticket_no,
         "ticket_day": day,
         "table_id": table.id,
         "table": table.name,
-        "session_id": session["id"],
+        "session_id": session.id,
         "channel": request.channel.value,
         "client_key": request.client_key,
         "status": status.value,

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import apsw
 
-from appliance.db.connection import one, utc_now
-from appliance.db.tables import set_session_status, unpaid_minor
+from appliance.db.connection import utc_now
+from appliance.db.tables import get_visit, set_session_status, unpaid_minor
 from appliance.domain.errors import DomainError
 from appliance.domain.orders import SessionStatus
 
@@ -35,10 +35,10 @@ def record_payment(conn: apsw.Connection, session_id: int, method: str, amount_m
         raise DomainError("invalid_payment", f"payment method is one of {', '.join(METHODS)}", method=method)
     if not isinstance(amount_minor, int) or isinstance(amount_minor, bool) or amount_minor <= 0:
         raise DomainError("invalid_payment", "a payment is a positive whole number of minor units")
-    session = one(conn, "SELECT id, status FROM table_sessions WHERE id = ?", (session_id,))
+    session = get_visit(conn, session_id)
     if session is None:
         raise DomainError("unknown_session", "no such table visit", session_id=session_id)
-    if session["status"] == SessionStatus.CLOSED.value:
+    if session.status == SessionStatus.CLOSED:
         raise DomainError("illegal_transition", "this visit is closed")
     due = amount_due(conn, session_id)
     if due <= 0:
@@ -53,10 +53,10 @@ def record_payment(conn: apsw.Connection, session_id: int, method: str, amount_m
         (session_id, method, amount_minor, change, utc_now()),
     )
     after = due - (amount_minor - change)
-    status = session["status"]
-    if after == 0 and status != SessionStatus.PAID.value:
-        status = set_session_status(conn, session_id, SessionStatus.PAID).value
-    return PaymentResult(due, amount_minor, change, after, status)
+    status: SessionStatus = session.status
+    if after == 0 and status != SessionStatus.PAID:
+        status = set_session_status(conn, session_id, SessionStatus.PAID)
+    return PaymentResult(due, amount_minor, change, after, status.value)
 
 
 @dataclass(frozen=True, slots=True)

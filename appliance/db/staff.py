@@ -14,7 +14,7 @@ from typing import Any
 
 import apsw
 
-from appliance.db.connection import dumps, one, rows, utc_now
+from appliance.db.connection import dumps, scalar, utc_now
 from appliance.domain.errors import DomainError
 
 ROLES = ("manager", "waiter")
@@ -72,32 +72,48 @@ def add_staff(conn: apsw.Connection, secret: bytes, name: str, role: str, pin: s
     if role not in ROLES:
         raise DomainError("invalid_staff", f"role is one of {', '.join(ROLES)}", role=role)
     digest = pin_hash(secret, check_pin(pin))
-    if one(conn, "SELECT 1 FROM staff WHERE name = ?", (name,)):
+    if scalar(conn, "SELECT 1 FROM staff WHERE name = ?", (name,)):
         raise DomainError("staff_exists", f"there is already someone called {name!r}")
-    if one(conn, "SELECT 1 FROM staff WHERE pin_hash = ?", (digest,)):
+    if scalar(conn, "SELECT 1 FROM staff WHERE pin_hash = ?", (digest,)):
         raise DomainError("pin_taken", "that PIN is already someone's: choose another")
-    row = one(
+    staff_id = scalar(
         conn,
         "INSERT INTO staff (name, role, pin_hash, created_at) VALUES (?, ?, ?, ?) RETURNING id",
         (name, role, digest, utc_now()),
     )
-    assert row is not None
-    return Staff(row["id"], name, role)
+    assert staff_id is not None  # INSERT ... RETURNING gives the row it inserted
+    return Staff(int(staff_id), name, role)
 
 
 def remove_staff(conn: apsw.Connection, name: str) -> None:
     """Deactivate (kept, because the audit trail names them)."""
-    if one(conn, "UPDATE staff SET active = 0 WHERE name = ? AND active = 1 RETURNING id", (name,)) is None:
+    if scalar(conn, "UPDATE staff SET active = 0 WHERE name = ? AND active = 1 RETURNING id", (name,)) is None:
         raise DomainError("unknown_staff", f"no active staff member called {name!r}")
 
 
-def list_staff(conn: apsw.Connection) -> list[dict[str, Any]]:
-    return list(rows(conn, "SELECT id, name, role, active, created_at FROM staff ORDER BY active DESC, name"))
+@dataclass(frozen=True, slots=True)
+class StaffMember:
+    """Someone on the staff list, active or removed (a staff row without its PIN hash)."""
+
+    id: int
+    name: str
+    role: str  # manager / waiter
+    active: bool
+    created_at: str
+
+
+def list_staff(conn: apsw.Connection) -> list[StaffMember]:
+    """Everyone, active first, then by name."""
+    return [
+        StaffMember(staff_id, name, role, bool(active), created_at)
+        for staff_id, name, role, active, created_at in conn.execute(
+            "SELECT id, name, role, active, created_at FROM staff ORDER BY active DESC, name"
+        )
+    ]
 
 
 def staff_count(conn: apsw.Connection) -> int:
-    row = one(conn, "SELECT count(*) AS n FROM staff WHERE active = 1")
-    return row["n"] if row else 0
+    return int(scalar(conn, "SELECT count(*) FROM staff WHERE active = 1"))
 
 
 def login(conn: apsw.Connection, secret: bytes, pin: str) -> Staff:
@@ -105,10 +121,13 @@ def login(conn: apsw.Connection, secret: bytes, pin: str) -> Staff:
         check_pin(pin)
     except DomainError:
         raise DomainError("wrong_pin", "wrong PIN") from None
-    row = one(conn, "SELECT id, name, role FROM staff WHERE pin_hash = ? AND active = 1", (pin_hash(secret, pin),))
+    row = conn.execute(
+        "SELECT id, name, role FROM staff WHERE pin_hash = ? AND active = 1", (pin_hash(secret, pin),)
+    ).fetchone()
     if row is None:
         raise DomainError("wrong_pin", "wrong PIN")
-    return Staff(row["id"], row["name"], row["role"])
+    staff_id, name, role = row
+    return Staff(staff_id, name, role)
 
 
 def audit(
@@ -121,5 +140,25 @@ def audit(
     )
 
 
-def audit_trail(conn: apsw.Connection, limit: int = 100) -> list[dict[str, Any]]:
-    return list(rows(conn, "SELECT * FROM audit_log ORDER BY id DESC LIMIT ?", (limit,)))
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One line of the audit trail: who did what to what, and when."""
+
+    id: int
+    at: str
+    staff_id: int | None
+    staff_name: str  # as it was then, even if the person was removed since
+    action: str  # order.advance / menu.price / table.close / ...
+    subject: str  # "order 12", "dish har_gow", "table A5"; '' when nothing in particular
+    details: str  # JSON
+
+
+def audit_trail(conn: apsw.Connection, limit: int = 100) -> list[AuditEntry]:
+    """The latest lines of the audit trail, newest first."""
+    return [
+        AuditEntry(*row)
+        for row in conn.execute(
+            "SELECT id, at, staff_id, staff_name, action, subject, details FROM audit_log ORDER BY id DESC LIMIT ?",
+            (limit,),
+        )
+    ]

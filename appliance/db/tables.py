@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
 import apsw
 
-from appliance.db.connection import one, rows, scalar, utc_now
+from appliance.db.connection import scalar, utc_now
 from appliance.db.store_settings import load_store_settings
 from appliance.domain.errors import DomainError
 from appliance.domain.orders import ORDERING, SessionStatus, session_transition
@@ -113,25 +113,59 @@ def rekey_table(conn: apsw.Connection, table_id: int) -> int:
     return int(version)
 
 
-def live_session(conn: apsw.Connection, table_id: int) -> dict[str, Any] | None:
-    return one(conn, "SELECT * FROM table_sessions WHERE table_id = ? AND status != 'closed'", (table_id,))
+@dataclass(frozen=True, slots=True)
+class Visit:
+    """One party's visit to a table (a table_sessions row): from seating, or the first order, to closing."""
+
+    id: int
+    table_id: int
+    status: SessionStatus
+    diners: int | None
+    opened_at: str
+    opened_by: str  # who seated them, or 'diner' when the first order opened the visit
+    bill_requested_at: str | None
+    paid_at: str | None
+    closed_at: str | None
 
 
-def open_session(conn: apsw.Connection, table_id: int, opened_by: str, diners: int | None = None) -> dict[str, Any]:
+_VISIT_COLUMNS = "id, table_id, status, diners, opened_at, opened_by, bill_requested_at, paid_at, closed_at"
+
+
+def _visit(row: tuple[Any, ...]) -> Visit:
+    sid, table_id, status, diners, opened_at, opened_by, bill_at, paid_at, closed_at = row
+    return Visit(sid, table_id, SessionStatus(status), diners, opened_at, opened_by, bill_at, paid_at, closed_at)
+
+
+def get_visit(conn: apsw.Connection, session_id: int) -> Visit | None:
+    """A visit by id, open or closed."""
+    row = conn.execute(f"SELECT {_VISIT_COLUMNS} FROM table_sessions WHERE id = ?", (session_id,)).fetchone()
+    return _visit(row) if row else None
+
+
+def live_session(conn: apsw.Connection, table_id: int) -> Visit | None:
+    """The table's visit that is not closed yet, if there is one (there is at most one)."""
+    row = conn.execute(
+        f"SELECT {_VISIT_COLUMNS} FROM table_sessions WHERE table_id = ? AND status != 'closed'", (table_id,)
+    ).fetchone()
+    return _visit(row) if row else None
+
+
+def open_session(conn: apsw.Connection, table_id: int, opened_by: str, diners: int | None = None) -> Visit:
     """Staff seat guests (or the first order opens the visit). Refuses a second live visit."""
     if live_session(conn, table_id) is not None:
         raise DomainError("session_open", "this table already has an open visit", table_id=table_id)
     if get_table(conn, table_id) is None:
         raise DomainError("unknown_table", "no such table", table_id=table_id)
-    return one(
-        conn,
+    row = conn.execute(
         "INSERT INTO table_sessions (table_id, status, diners, opened_at, opened_by) VALUES (?, 'open', ?, ?, ?)"
-        " RETURNING *",
+        f" RETURNING {_VISIT_COLUMNS}",
         (table_id, diners, utc_now(), opened_by),
-    )
+    ).fetchone()
+    assert row is not None  # INSERT ... RETURNING gives the row it inserted
+    return _visit(row)
 
 
-def session_for_order(conn: apsw.Connection, table: Table, need_staff_open: bool, diners: int | None) -> dict[str, Any]:
+def session_for_order(conn: apsw.Connection, table: Table, need_staff_open: bool, diners: int | None) -> Visit:
     """The visit a new order belongs to: the live one, or a new one unless staff must open tables first.
 
     Ordering again after asking for the bill (or paying) puts the visit back to open.
@@ -143,14 +177,14 @@ def session_for_order(conn: apsw.Connection, table: Table, need_staff_open: bool
                 "table_not_open", "this table is not open for orders yet; please ask staff", table=table.name
             )
         return open_session(conn, table.id, "diner", diners)
-    status = SessionStatus(session["status"])
-    if status not in ORDERING:
+    if session.status not in ORDERING:
         raise DomainError("table_not_open", "this table is not open for orders", table=table.name)
-    if status != SessionStatus.OPEN:
-        set_session_status(conn, session["id"], SessionStatus.OPEN)
-        session["status"] = SessionStatus.OPEN.value
-    if diners and not session["diners"]:
-        conn.execute("UPDATE table_sessions SET diners = ? WHERE id = ?", (diners, session["id"]))
+    if session.status != SessionStatus.OPEN:
+        set_session_status(conn, session.id, SessionStatus.OPEN)
+        session = replace(session, status=SessionStatus.OPEN)
+    if diners and not session.diners:
+        conn.execute("UPDATE table_sessions SET diners = ? WHERE id = ?", (diners, session.id))
+        session = replace(session, diners=diners)
     return session
 
 
@@ -169,8 +203,8 @@ def unpaid_minor(conn: apsw.Connection, session_id: int) -> int:
 
 def move_session(conn: apsw.Connection, session_id: int, to_table_id: int) -> None:
     """Guests move to another table: their visit, orders and bill go with them."""
-    session = one(conn, "SELECT id, table_id, status FROM table_sessions WHERE id = ?", (session_id,))
-    if session is None or session["status"] == SessionStatus.CLOSED.value:
+    session = get_visit(conn, session_id)
+    if session is None or session.status == SessionStatus.CLOSED:
         raise DomainError("unknown_session", "no open visit to move", session_id=session_id)
     target = get_table(conn, to_table_id)
     if target is None or not target.active:
@@ -185,10 +219,10 @@ def move_session(conn: apsw.Connection, session_id: int, to_table_id: int) -> No
 def set_session_status(
     conn: apsw.Connection, session_id: int, target: SessionStatus, confirm_unpaid: bool = False
 ) -> SessionStatus:
-    session = one(conn, "SELECT * FROM table_sessions WHERE id = ?", (session_id,))
+    session = get_visit(conn, session_id)
     if session is None:
         raise DomainError("unknown_session", "no such table visit", session_id=session_id)
-    current = SessionStatus(session["status"])
+    current = session.status
     owed = unpaid_minor(conn, session_id) if current not in {SessionStatus.PAID} else 0
     session_transition(current, target, unpaid_minor=owed, confirm_unpaid=confirm_unpaid)
     column = {
@@ -204,30 +238,53 @@ def set_session_status(
     return target
 
 
-def request_service(conn: apsw.Connection, table: Table, kind: str) -> tuple[dict[str, Any], bool]:
+@dataclass(frozen=True, slots=True)
+class ServiceRequest:
+    """A diner's call for the waiter or for the bill (a service_requests row); waiting until handled_at is set."""
+
+    id: int
+    table_id: int
+    session_id: int | None  # None: a waiter called before anyone was seated
+    kind: str  # waiter / bill
+    created_at: str
+    handled_at: str | None
+    handled_by: str | None
+
+
+_REQUEST_COLUMNS = "id, table_id, session_id, kind, created_at, handled_at, handled_by"
+
+
+def request_service(conn: apsw.Connection, table: Table, kind: str) -> tuple[ServiceRequest, bool]:
     """A diner calls the waiter or asks for the bill. A request already waiting is returned, not repeated
     (so impatient tapping does not flood the console). Returns (request, created)."""
     if kind not in {"waiter", "bill"}:
         raise DomainError("invalid_request_kind", "a request is either 'waiter' or 'bill'", kind=kind)
-    waiting = one(
-        conn, "SELECT * FROM service_requests WHERE table_id = ? AND kind = ? AND handled_at IS NULL", (table.id, kind)
-    )
+    waiting = conn.execute(
+        f"SELECT {_REQUEST_COLUMNS} FROM service_requests WHERE table_id = ? AND kind = ? AND handled_at IS NULL",
+        (table.id, kind),
+    ).fetchone()
     if waiting is not None:
-        return waiting, False
+        return ServiceRequest(*waiting), False
     session = live_session(conn, table.id)
     if kind == "bill":
         if session is None:
             raise DomainError("no_open_visit", "there is nothing to pay at this table yet")
-        if session["status"] == SessionStatus.OPEN.value:
-            set_session_status(conn, session["id"], SessionStatus.BILL_REQUESTED)
-    request = one(
-        conn,
-        "INSERT INTO service_requests (table_id, session_id, kind, created_at) VALUES (?, ?, ?, ?) RETURNING *",
-        (table.id, session["id"] if session else None, kind, utc_now()),
-    )
-    assert request is not None
-    return request, True
+        if session.status == SessionStatus.OPEN:
+            set_session_status(conn, session.id, SessionStatus.BILL_REQUESTED)
+    row = conn.execute(
+        "INSERT INTO service_requests (table_id, session_id, kind, created_at) VALUES (?, ?, ?, ?)"
+        f" RETURNING {_REQUEST_COLUMNS}",
+        (table.id, session.id if session else None, kind, utc_now()),
+    ).fetchone()
+    assert row is not None  # INSERT ... RETURNING gives the row it inserted
+    return ServiceRequest(*row), True
 
 
-def open_requests(conn: apsw.Connection, limit: int = 100) -> list[dict[str, Any]]:
-    return list(rows(conn, "SELECT * FROM service_requests WHERE handled_at IS NULL ORDER BY id LIMIT ?", (limit,)))
+def open_requests(conn: apsw.Connection, limit: int = 100) -> list[ServiceRequest]:
+    """Requests still waiting for staff, oldest first."""
+    return [
+        ServiceRequest(*row)
+        for row in conn.execute(
+            f"SELECT {_REQUEST_COLUMNS} FROM service_requests WHERE handled_at IS NULL ORDER BY id LIMIT ?", (limit,)
+        )
+    ]

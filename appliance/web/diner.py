@@ -30,10 +30,10 @@ from appliance.contract.menu import render_store
 from appliance.db.diner_input import order_request
 from appliance.db.order_events import OrderEvent, events_for_session
 from appliance.db.orders import last_event_id, session_orders, submit_order
-from appliance.db.tables import Table, live_session, request_service, resolve_token
+from appliance.db.tables import ServiceRequest, Table, live_session, request_service, resolve_token
 from appliance.db.writer import WriterClosed
 from appliance.domain.errors import DomainError
-from appliance.domain.orders import ORDERING, Channel, SessionStatus
+from appliance.domain.orders import ORDERING, Channel
 from appliance.ratelimit import retry_after
 from appliance.web.errors import ApiError, request_lang
 from appliance.web.localize import localize_order, session_view
@@ -132,8 +132,7 @@ class DinerController(Controller):
         session = live_session(store.read, table.id)
         open_now = settings.open_at(settings.minute_of_day())
         takes_orders = open_now and (
-            (session is not None and SessionStatus(session["status"]) in ORDERING)
-            or not settings.tables_need_staff_open
+            (session is not None and session.status in ORDERING) or not settings.tables_need_staff_open
         )
         return msgspec.convert(
             {
@@ -229,7 +228,7 @@ class DinerController(Controller):
         store = _state(request).store
         lang = request_lang(request)
         session = live_session(store.read, table.id)
-        orders = session_orders(store.read, session["id"]) if session else []
+        orders = session_orders(store.read, session.id) if session else []
         return msgspec.convert(
             {
                 "session": session_view(session),
@@ -264,7 +263,7 @@ class DinerController(Controller):
             with state.store.read:
                 upto = last_event_id(state.store.read)
                 session = live_session(state.store.read, table.id)
-                orders = session_orders(state.store.read, session["id"]) if session else []
+                orders = session_orders(state.store.read, session.id) if session else []
             data = {
                 "session": session_view(session),
                 "orders": [
@@ -282,9 +281,9 @@ class DinerController(Controller):
                 session = live_session(state.store.read, table.id)
                 # A stream belongs to one visit: the one open now, or else the first one that starts. The next
                 # party at this table never sees this party's orders, nor this stream theirs.
-                visit = session["id"] if session else None
+                visit = session.id if session else None
                 if resume_after is not None and session is not None:
-                    for row in events_for_session(state.store.read, session["id"], resume_after):
+                    for row in events_for_session(state.store.read, session.id, resume_after):
                         sent = max(sent, row.id)
                         yield _event_message(row)
                 else:
@@ -331,10 +330,11 @@ class DinerController(Controller):
         table = _table(request, token)
         _limit_table(request, table)
         _require_space(request)
-        row, created = await _write(request, request_service, table, data.kind)
+        answer: tuple[ServiceRequest, bool] = await _write(request, request_service, table, data.kind)
+        row, created = answer
         log.info("table.request", table=table.name, kind=data.kind, created=created)
         return _json(
-            {"id": row["id"], "kind": row["kind"], "created_at": row["created_at"], "already_waiting": not created},
+            {"id": row.id, "kind": row.kind, "created_at": row.created_at, "already_waiting": not created},
             201 if created else 200,
         )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from appliance.contract.diner import ORDER_FIELDS
+from appliance.db.tables import Visit
 from appliance.domain.menu import translate
 
 
@@ -32,12 +33,13 @@ def localize_order(order: dict[str, Any], lang: str) -> dict[str, Any]:
     return out
 
 
-def session_view(session: dict[str, Any] | None) -> dict[str, Any] | None:
+def session_view(session: Visit | None) -> dict[str, Any] | None:
+    """A visit as the diner API shows it (SessionOut)."""
     if session is None:
         return None
     return {
-        "id": session["id"],
-        "status": session["status"],
-        "opened_at": session["opened_at"],
-        "diners": session["diners"],
+        "id": session.id,
+        "status": session.status.value,
+        "opened_at": session.opened_at,
+        "diners": session.diners,
     }

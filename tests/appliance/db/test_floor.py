@@ -16,8 +16,17 @@ from appliance.db.floor import (
     take_payment,
 )
 from appliance.db.orders import MenuCache
-from appliance.db.tables import list_tables, open_session, request_service
+from appliance.db.tables import (
+    ServiceRequest,
+    Visit,
+    list_tables,
+    live_session,
+    open_requests,
+    open_session,
+    request_service,
+)
 from appliance.domain.errors import DomainError
+from appliance.domain.orders import SessionStatus
 from appliance.domain.pricing import CartLine
 from tests.tui.conftest import place_order
 
@@ -81,9 +90,30 @@ def test_staff_orders_need_a_seated_table(db):
     with db:
         session = open_session(db, tables["A4"].id, "小王", 3)
         result = staff_order(db, tables["A4"].id, lines, "staff-1", MenuCache())
-    assert (result.channel, result.status, result.session_id) == ("staff", "accepted", session["id"])
+    assert (result.channel, result.status, result.session_id) == ("staff", "accepted", session.id)
     assert result.total_minor == 3 * 3200
     assert dish_keys(db)[item(db, "har_gow")] == "har_gow"
+
+
+def test_a_waiting_call_is_answered_again_not_repeated_and_a_bill_call_marks_the_visit(db):
+    tables = {t.name: t for t in list_tables(db)}
+    placed = place_order(db, table="A3")
+    with db:
+        waiter, created = request_service(db, tables["A2"], "waiter")  # nobody seated at A2
+        again, created_again = request_service(db, tables["A2"], "waiter")
+        bill, _ = request_service(db, tables["A3"], "bill")
+    assert isinstance(waiter, ServiceRequest) and (created, created_again) == (True, False) and again == waiter
+    assert (waiter.table_id, waiter.session_id, waiter.kind, waiter.handled_at) == (
+        tables["A2"].id,
+        None,
+        "waiter",
+        None,
+    )
+    assert (bill.session_id, bill.kind) == (placed["session_id"], "bill")
+    assert open_requests(db) == [waiter, bill]
+    visit = live_session(db, tables["A3"].id)
+    assert isinstance(visit, Visit) and (visit.id, visit.status) == (placed["session_id"], SessionStatus.BILL_REQUESTED)
+    assert visit.bill_requested_at is not None and visit.paid_at is None
 
 
 def test_closing_a_visit_that_owes_needs_confirmation_and_handles_its_calls(db):

@@ -80,7 +80,8 @@ def test_guests_move_to_another_table_with_their_bill(db):
     with db:
         move_session(db, placed["session_id"], tables["T3"].id)
     assert live_session(db, tables["A1"].id) is None
-    assert live_session(db, tables["T3"].id)["id"] == placed["session_id"]
+    moved = live_session(db, tables["T3"].id)
+    assert moved is not None and (moved.id, moved.table_id) == (placed["session_id"], tables["T3"].id)
     assert db.execute("SELECT table_id FROM orders").fetchone()[0] == tables["T3"].id
     order(db, table="A2", key="x")
     with pytest.raises(DomainError) as err:

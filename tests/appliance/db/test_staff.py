@@ -52,10 +52,10 @@ def test_removed_staff_cannot_log_in_but_stay_in_the_trail(db, secret):
     with pytest.raises(DomainError):
         login(db, secret, "8642")
     trail = audit_trail(db)
-    assert [(t["staff_name"], t["action"], t["subject"], json.loads(t["details"])) for t in trail] == [
+    assert [(t.staff_name, t.action, t.subject, json.loads(t.details)) for t in trail] == [
         ("Zhou", "order.accepted", "order 1", {"why": "test"})
     ]
-    assert [p["active"] for p in list_staff(db) if p["name"] == "Zhou"] == [0]
+    assert [p.active for p in list_staff(db) if p.name == "Zhou"] == [False]
     with pytest.raises(DomainError):
         remove_staff(db, "Zhou")  # already gone: said, not silently ignored
 
