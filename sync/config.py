@@ -9,8 +9,11 @@ from typing import Any
 
 import apsw
 
+from appliance.contract.relay import relay_source
 from appliance.db import sync_targets
 from appliance.settings import SYNC_SECRET_KEYS, BoxSettings
+from sync.adapters import adapter_class
+from sync.adapters.base import Capability
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,14 @@ def targets(settings: BoxSettings) -> dict[str, Target]:
     }
 
 
+def inbox_source(target: Target) -> str | None:
+    """The inbox_seen source of the orders a target brings in itself (an adapter declaring INBOX: the relay, whose
+    sequences are per relay store), for which alone it gets outbox rows; None for a target that gets every order."""
+    if Capability.INBOX not in adapter_class(target.kind).capabilities:
+        return None
+    return relay_source(target.name, str(target.config.get("store_id") or ""))
+
+
 def register_targets(conn: apsw.Connection, settings: BoxSettings) -> dict[str, list[str]]:
     """Make the store's sync_targets rows match the settings, in one transaction: each target inserted or updated
     (kind, enabled, its settings without secrets); an ERP target no longer in the settings is disabled, not
@@ -57,7 +68,7 @@ def register_targets(conn: apsw.Connection, settings: BoxSettings) -> dict[str, 
     done = sync_targets.register_targets(
         conn,
         [
-            sync_targets.TargetRow(t.name, t.kind, t.enabled, public_config(t.config))
+            sync_targets.TargetRow(t.name, t.kind, t.enabled, public_config(t.config), inbox_source(t))
             for t in targets(settings).values()
         ],
     )

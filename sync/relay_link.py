@@ -359,7 +359,7 @@ class RelayLink:
         conn = open_connection(self.db_path, vfs=self.vfs)
         try:
             store_id = load_store_settings(conn).store_id
-            relay_store = str(self.target.config.get("store_id") or "")  # as orders._outbox reads it
+            relay_store = str(self.target.config.get("store_id") or "")  # as sync.config.inbox_source reads it
             applier = InboxApplier(
                 conn, self.target.name, self.secret, store_id, relay_store=relay_store, after_submit=self.after_submit
             )

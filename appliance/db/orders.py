@@ -10,7 +10,6 @@ from typing import Any
 
 import apsw
 
-from appliance.contract.relay import relay_source
 from appliance.db.connection import dumps, one, rows, scalar, utc_now
 from appliance.db.menu import counted_stock, load_menu, take_stock
 from appliance.db.store_settings import StoreSettings, load_store_settings
@@ -283,25 +282,16 @@ def _ticket_jobs(conn: apsw.Connection, order_id: int, session_id: int, stations
 
 
 def _outbox(conn: apsw.Connection, kind: str, key: str, payload: dict[str, Any], now: str, client_key: str) -> int:
-    """One row per enabled sync target. A relay target gets only the rows of orders that came through it (their
-    client key is in inbox_seen as a message of `relay_source(TARGET, RELAY_STORE_ID)`, the target's store_id
-    setting): the public relay has no business with the orders taken on the store's own network, and its phones could
-    not see them anyway."""
-    enabled = [
-        (str(name), str(kind), str(relay_store))
-        for name, kind, relay_store in conn.execute(
-            "SELECT name, kind, coalesce(json_extract(config, '$.store_id'), '') FROM sync_targets WHERE enabled"
-            " ORDER BY name"
-        )
-    ]
+    """One row per enabled sync target. A target with an inbox of its own (`inbox_source`: the public relay) gets
+    only the rows of orders that came in through it (their client key is in inbox_seen under that source): the relay
+    has no business with the orders taken on the store's own network, and its phones could not see them anyway."""
     targets = [
-        name
-        for name, kind, relay_store in enabled
-        if kind != "relay"
-        or conn.execute(
-            "SELECT 1 FROM inbox_seen WHERE source = ? AND message_id = ?",
-            (relay_source(name, relay_store), client_key),
-        ).fetchone()
+        str(name)
+        for (name,) in conn.execute(
+            "SELECT t.name FROM sync_targets t WHERE t.enabled AND (t.inbox_source IS NULL OR EXISTS"
+            " (SELECT 1 FROM inbox_seen s WHERE s.source = t.inbox_source AND s.message_id = ?)) ORDER BY t.name",
+            (client_key,),
+        )
     ]
     if not targets:
         return 0

@@ -20,6 +20,7 @@ class TargetRow:
     kind: str
     enabled: bool
     config: Mapping[str, object]
+    inbox_source: str | None = None  # orders that came in through this inbox only (the relay); None: every order
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,16 +31,22 @@ class Registered:
 
 def register_targets(conn: apsw.Connection, targets: Iterable[TargetRow]) -> Registered:
     """Make the sync_targets rows match `targets`, in one transaction: each inserted or updated (kind, enabled,
-    config); a target of a known kind that is not among them is disabled, not deleted, so its outbox rows
+    config, inbox source); a target of a known kind that is not among them is disabled, not deleted, so its outbox rows
     (delivered or not) stay for the record."""
     wanted = {t.name: t for t in targets}
     with conn:
         for target in wanted.values():
             conn.execute(
-                "INSERT INTO sync_targets (name, kind, enabled, config) VALUES (?, ?, ?, ?)"
+                "INSERT INTO sync_targets (name, kind, enabled, config, inbox_source) VALUES (?, ?, ?, ?, ?)"
                 " ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, enabled = excluded.enabled,"
-                " config = excluded.config",
-                (target.name, target.kind, int(target.enabled), json.dumps(dict(target.config), sort_keys=True)),
+                " config = excluded.config, inbox_source = excluded.inbox_source",
+                (
+                    target.name,
+                    target.kind,
+                    int(target.enabled),
+                    json.dumps(dict(target.config), sort_keys=True),
+                    target.inbox_source,
+                ),
             )
         marks = ",".join("?" * len(SYNC_KINDS))
         disabled = [

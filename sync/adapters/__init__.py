@@ -17,6 +17,14 @@ KINDS = {
 }
 
 
+def adapter_class(kind: str) -> type[Adapter]:
+    """The adapter class of a kind (its module's `ADAPTER`), for what it declares (`capabilities`)."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    cls: type[Adapter] = importlib.import_module(KINDS[kind]).ADAPTER
+    return cls
+
+
 def make_adapter(name: str, config: Mapping[str, Any]) -> Adapter:
     """The adapter for one [sync.NAME] target: its module's `create(name, config)`."""
     kind = config.get("kind")

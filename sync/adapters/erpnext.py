@@ -748,3 +748,7 @@ def remark(order: OrderDoc) -> str:
         parts.append(order.note)
     parts += [f"{line.name}: {line.note}" for line in order.lines if line.note]
     return "; ".join(parts)[:REMARK_CHARS]
+
+
+# What sync.adapters.adapter_class(kind) answers: the class whose declarations (capabilities) the worker reads.
+ADAPTER = ERPNextAdapter

@@ -706,3 +706,7 @@ def _error_fields(response: httpx.Response) -> tuple[str | None, str]:
     if isinstance(body, str):  # early JSON-2 answered a bare message
         return "", body
     return None, f"{response.status_code} {response.reason_phrase}"
+
+
+# What sync.adapters.adapter_class(kind) answers: the class whose declarations (capabilities) the worker reads.
+ADAPTER = OdooAdapter

@@ -371,3 +371,7 @@ class RelayAdapter:
     def _post(self, event: BoxEvent) -> None:
         self.client.post_events([event])
         log.info("relay.event_sent", target=self.name, type=event.type, event_id=event.id)
+
+
+# What sync.adapters.adapter_class(kind) answers: the class whose declarations (capabilities) the worker reads.
+ADAPTER = RelayAdapter

@@ -527,3 +527,7 @@ class RestAdapter(HttpAdapter):
                 f" JSON: {erp_message(response.content)[:80]!r}",
                 response,
             ) from None
+
+
+# What sync.adapters.adapter_class(kind) answers: the class whose declarations (capabilities) the worker reads.
+ADAPTER = RestAdapter

@@ -93,7 +93,9 @@ def test_kill_9_mid_load_loses_no_acknowledged_order(tmp_path):
     ensure_demo_store(settings)
     conn = open_connection(settings.db_path)
     with conn:
-        conn.execute("INSERT INTO sync_targets (name, kind) VALUES ('erp', 'erp'), ('relay', 'relay')")
+        conn.execute(
+            "INSERT INTO sync_targets (name, kind, inbox_source) VALUES ('erp', 'erp', NULL), ('relay', 'relay', 'relay:relay@')"
+        )
     ids = {
         k: conn.execute("SELECT id FROM items WHERE key = ?", (k,)).fetchone()[0]
         for k in ("har_gow", "seasonal_greens", "mineral_water", "tsingtao_draft")

@@ -41,7 +41,9 @@ def key() -> str:
 @pytest.fixture
 def targets(db):
     with write_transaction(db):
-        db.execute("INSERT INTO sync_targets (name, kind) VALUES ('erp', 'erp'), ('relay', 'relay')")
+        db.execute(
+            "INSERT INTO sync_targets (name, kind, inbox_source) VALUES ('erp', 'erp', NULL), ('relay', 'relay', 'relay:relay@')"
+        )
 
 
 @pytest.fixture

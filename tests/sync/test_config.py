@@ -117,7 +117,9 @@ def test_registering_targets_queues_orders_for_them_and_disables_removed_ones(se
     )
     box = replace(settings, sync_targets=load(config).sync_targets)
     with write_transaction(db):
-        db.execute("INSERT INTO sync_targets (name, kind) VALUES ('relay', 'relay'), ('old_erp', 'rest')")
+        db.execute(
+            "INSERT INTO sync_targets (name, kind, inbox_source) VALUES ('relay', 'relay', 'relay:relay@'), ('old_erp', 'rest', NULL)"
+        )
     assert register_targets(db, box) == {"enabled": ["erp"], "disabled": ["old_erp", "relay"]}
     rows = {
         name: (kind, enabled, json.loads(cfg))
@@ -137,3 +139,13 @@ def test_registering_targets_queues_orders_for_them_and_disables_removed_ones(se
         "relay": 0,
     }
     assert targets(box)["books"].base_url == "http://odoo.lan:8069"
+
+
+def test_a_target_with_an_inbox_of_its_own_is_registered_with_its_source(settings, db, tmp_path):
+    """The relay declares INBOX: the store gets its inbox_seen source (relay:NAME@RELAY_STORE) and queues it the rows of
+    those orders only; an ERP declares none and gets every order (NULL). The store never looks at the kind."""
+    relay = {"kind": "relay", "base_url": "https://relay.example.com", "store_id": "s-42", "api_secret": "ab" * 16}
+    config = write_settings(tmp_path / "t.toml", {"erp": ERPNEXT, "cloud": relay})
+    box = replace(settings, sync_targets=load(config).sync_targets)
+    assert register_targets(db, box) == {"enabled": ["cloud", "erp"], "disabled": []}
+    assert dict(db.execute("SELECT name, inbox_source FROM sync_targets")) == {"cloud": "relay:cloud@s-42", "erp": None}

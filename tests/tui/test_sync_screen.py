@@ -27,7 +27,9 @@ def detail(app) -> str:
 def erp(db):
     """An ERP target that delivered two rows, has one failing (with its error) and one fresh, and one parked."""
     with db:
-        db.execute("INSERT INTO sync_targets (name, kind) VALUES ('erp', 'erp'), ('relay', 'relay')")
+        db.execute(
+            "INSERT INTO sync_targets (name, kind, inbox_source) VALUES ('erp', 'erp', NULL), ('relay', 'relay', 'relay:relay@')"
+        )
         outbox_row(db, "erp", "a", delivered="2026-11-21T11:00:01.000000Z", attempts=1)
         outbox_row(db, "erp", "b", delivered="2026-11-21T12:05:00.000000Z", attempts=1)  # 20:05 local
         outbox_row(

@@ -21,7 +21,9 @@ from tests.appliance.web.conftest import item_id, key, option_id, variant_id
 @pytest.fixture
 def targets(db):
     with db:
-        db.execute("INSERT INTO sync_targets (name, kind) VALUES ('books', 'odoo'), ('erp', 'erp'), ('relay', 'relay')")
+        db.execute(
+            "INSERT INTO sync_targets (name, kind, inbox_source) VALUES ('books', 'odoo', NULL), ('erp', 'erp', NULL), ('relay', 'relay', 'relay:relay@')"
+        )
     return ["books", "erp", "relay"]
 
 
