@@ -325,3 +325,17 @@ def test_nothing_in_bench_is_named_like_a_package():
     """bench/X.py runs with bench/ first on sys.path: a bench/sync.py hid the sync package from every script."""
     shadowing = {p.stem for p in (ROOT / "bench").glob("*.py")} & {*PROJECT, "tests"}
     assert shadowing == set()
+
+
+BENCH_SCRIPTS = sorted(p.name for p in (ROOT / "bench").glob("*.py") if "argparse" in p.read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("script", BENCH_SCRIPTS)
+def test_every_bench_script_starts_from_a_clone(script):
+    """Run as a person runs it (`python bench/X.py`, bench/ first on sys.path): every import resolves and its
+    --help answers. A script importing what moved, or shadowed by a file in bench/, fails here, not in a bench run."""
+    done = subprocess.run(
+        [sys.executable, f"bench/{script}", "--help"], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "usage:" in done.stdout
