@@ -381,12 +381,12 @@ def test_without_git_the_source_is_the_folder_without_local_state(tmp_path, plai
     repo = tmp_path / "tablebox-1.0"
     shutil.copytree(REPO / "provision", repo / "provision")
     (repo / "pyproject.toml").write_text("[project]\nname = 'tablebox'\n")
-    (repo / "appliance").mkdir()
-    (repo / "appliance" / "cli.py").write_text("")
+    (repo / "appliance" / "cli").mkdir(parents=True)
+    (repo / "appliance" / "cli" / "__init__.py").write_text("")
     for junk in (
         ".venv/bin/python",
         "tablebox-data/store.secret",
-        "appliance/__pycache__/cli.pyc",
+        "appliance/cli/__pycache__/__init__.cpython-311.pyc",
         "test-artifacts/shot.png",
         "raspios.img",
     ):
