@@ -6,6 +6,7 @@ import errno
 import fcntl
 import os
 import re
+import shlex
 import shutil
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -25,8 +26,8 @@ from appliance.db.integrity import (
     store_id_of,
 )
 from appliance.diskspace import MB, free_bytes
+from appliance.errors import StoreError
 from appliance.settings import BoxSettings
-from appliance.store import StoreError
 
 BACKUP_NAME = re.compile(r"^store-(\d{8})-(\d{6})(?:-(\d+))?\.db$")
 PARTIAL = ".partial"  # a backup being written; left behind only by a crash, removed by the next backup
@@ -92,6 +93,35 @@ def list_backups(folder: Path) -> list[tuple[datetime, Path]]:
         return []
     found = [(when, path) for path in entries if (when := backup_time(path)) is not None and path.is_file()]
     return sorted(found, key=lambda pair: (pair[0], _serial(pair[1])), reverse=True)
+
+
+def newest_backup(settings: BoxSettings) -> Path | None:
+    backups = list_backups(backup_dir(settings))
+    return backups[0][1] if backups else None
+
+
+def move_aside(settings: BoxSettings) -> str:
+    """The shell command that moves the store database and anything SQLite keeps beside it out of the way."""
+    aside = shlex.quote(str(settings.data_dir / "damaged"))
+    return f"mkdir -p {aside} && mv {shlex.quote(str(settings.db_path))}* {aside}/"
+
+
+def restore_advice(settings: BoxSettings) -> str:
+    """What to do about a store database that is damaged, empty or not a store, on one line, naming the newest
+    backup (or, without one, how to start afresh). Said by every refusal to open it
+    (appliance.db.integrity.refuse_damaged_store: serve, printd, tables, ...) and by the doctor's database line."""
+    data = settings.data_dir
+    newest = newest_backup(settings)
+    if newest is not None:
+        return (
+            f"Stop the services (`{SERVICES_HINT}`), restore the newest backup: "
+            f"`tablebox restore {newest} --data-dir {data}` (it keeps this file aside), then start them again."
+        )
+    return (
+        f"No backup in {backup_dir(settings)}: restore one from elsewhere (a USB stick: "
+        f"`tablebox restore FILE --data-dir {data}`), or start afresh: `{move_aside(settings)}`, then "
+        f"`tablebox init --data-dir {data}` (a new, empty store)."
+    )
 
 
 def _serial(path: Path) -> int:

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import apsw
 
-from appliance.backup import SERVICES_HINT, backup_dir, list_backups
-from appliance.db.integrity import database_problems, newest_order_at, open_for_check
+from appliance.backup import backup_dir, list_backups, restore_advice
+from appliance.db.integrity import database_problems, file_problem, newest_order_at, open_for_check, schema_problem
 from appliance.db.migrate import available, current_version
 from appliance.db.printing import printer_rows
 from appliance.diskspace import MB, free_bytes
 from appliance.domain.printing import UNABLE_TO_PRINT, PrinterStatus
-from appliance.errors import SecretError, StoreDamaged
+from appliance.errors import SecretError, SecretExposed, StoreError
 from appliance.settings import BoxSettings
 from appliance.store import read_secret
 
@@ -105,26 +105,6 @@ def _settings_check(settings: BoxSettings, error: str | None) -> Check:
     return Check("settings", Mark.OK, f"{settings.config_file} is valid")
 
 
-def newest_backup(settings: BoxSettings) -> Path | None:
-    backups = list_backups(backup_dir(settings))
-    return backups[0][1] if backups else None
-
-
-def restore_advice(settings: BoxSettings) -> str:
-    """What to do about a damaged database, naming the newest backup: the refusal at start-up says it
-    (appliance.db.integrity.refuse_damaged_store) and the doctor's database check shows it."""
-    newest = newest_backup(settings)
-    hint = (
-        f"`tablebox restore {newest}` (the newest; all are in {backup_dir(settings)})"
-        if newest
-        else f"`tablebox restore BACKUP` with a backup from {backup_dir(settings)} or a USB stick"
-    )
-    return (
-        f"Stop the services: `{SERVICES_HINT}`,\n  restore the last good backup: {hint},\n"
-        "  then start them again. The restore keeps the damaged file aside."
-    )
-
-
 def _database_check(settings: BoxSettings) -> Check:
     path = settings.db_path
     if not path.exists():
@@ -135,16 +115,17 @@ def _database_check(settings: BoxSettings) -> Check:
             f"`tablebox init` on a new box, or `tablebox restore BACKUP` (backups: {backup_dir(settings)})",
         )
     try:
-        problems = database_problems(path, full=True)
-    except StoreDamaged as exc:
+        problem = file_problem(path)  # empty or not SQLite: read as bytes, never opened
+        if problem is None:
+            problems = database_problems(path, full=True)
+            if problems:
+                problem = f"{path} is damaged ({'; '.join(problems[:2])})"
+        if problem is None:
+            problem = schema_problem(path)  # someone else's database, or never initialised
+    except StoreError as exc:  # cannot be read or opened at all
         return Check("database", Mark.FAIL, str(exc), "check the data folder's owner and mode")
-    if problems:
-        return Check(
-            "database",
-            Mark.FAIL,
-            f"{path} is damaged ({'; '.join(problems[:2])})",
-            f"`{SERVICES_HINT}`, then `tablebox restore {newest_backup(settings) or 'BACKUP'}`",
-        )
+    if problem is not None:
+        return Check("database", Mark.FAIL, problem, restore_advice(settings))
     return Check("database", Mark.OK, f"{path}: integrity_check ok ({-(-path.stat().st_size // MB)} MB)")
 
 
@@ -170,9 +151,7 @@ def _migrations_check(conn: apsw.Connection) -> Check:
 
 def _secret_check(settings: BoxSettings) -> Check:
     path = settings.secret_path
-    try:
-        mode = stat.S_IMODE(path.stat().st_mode)
-    except FileNotFoundError:
+    if not path.exists():
         return Check(
             "store secret",
             Mark.FAIL,
@@ -180,17 +159,19 @@ def _secret_check(settings: BoxSettings) -> Check:
             "copy back the store.secret kept from this box (a new secret voids every printed sticker)",
         )
     try:
-        read_secret(path)
-    except SecretError as exc:
-        return Check("store secret", Mark.FAIL, str(exc), f"restore the store.secret kept from this box to {path}")
-    if mode & 0o077:
+        read_secret(path)  # the same checks, in the same order, as every command that reads it
+    except SecretExposed:
+        mode = stat.S_IMODE(path.stat().st_mode)
         return Check(
             "store secret",
             Mark.FAIL,
-            f"{path} has mode {mode:04o}: other users can read it and forge table codes",
+            f"{path} has mode {mode:04o}: other users can read it and forge table codes "
+            "(`tablebox serve` refuses to start)",
             f"chmod 600 {path}",
         )
-    return Check("store secret", Mark.OK, f"{path} (mode {mode:04o})")
+    except SecretError as exc:
+        return Check("store secret", Mark.FAIL, str(exc), f"restore the store.secret kept from this box to {path}")
+    return Check("store secret", Mark.OK, f"{path} (mode {stat.S_IMODE(path.stat().st_mode):04o})")
 
 
 def _disk_check(settings: BoxSettings, measure: Callable[[str | Path], int]) -> Check:

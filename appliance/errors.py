@@ -15,8 +15,9 @@ so that `DomainError` can derive from it; import it from here.
 | `ConfigError` (`appliance.settings.SettingsError`) | 2 | a settings file or variable cannot be used |
 | `StoreError` (`appliance.store.StoreError`) | 2 | the store cannot be opened or created as asked |
 | `StoreMissing` | 2 | no store database in the data folder |
-| `StoreDamaged` | 2 | the database fails its check, or cannot be opened at all |
+| `StoreDamaged` | 2 | the database is empty, not a store (no `schema_migrations`), fails its check, or cannot be opened |
 | `SecretError` | 2 | `store.secret` missing, unreadable, not hex or too short |
+| `SecretExposed` | 2 | `store.secret` readable or writable by group or others (the message says `chmod 600 PATH`) |
 | `UsageError` | 2 | the command line asks for something that cannot be done as given |
 | `DomainError` (`appliance.domain.errors`) | 2 | a rule refused an action |
 """
@@ -31,6 +32,7 @@ __all__ = [
     "ConfigError",
     "DomainError",
     "SecretError",
+    "SecretExposed",
     "StoreDamaged",
     "StoreError",
     "StoreMissing",
@@ -56,11 +58,17 @@ class StoreMissing(StoreError):
 
 
 class StoreDamaged(StoreError):
-    """The store database fails `quick_check`/`integrity_check`, or cannot be opened at all."""
+    """The store database is empty, not a Tablebox store, fails `quick_check`/`integrity_check`, or cannot be
+    opened at all."""
 
 
 class SecretError(StoreError):
     """The store secret (`store.secret`, which signs every table's QR code) is missing, unreadable or garbled."""
+
+
+class SecretExposed(SecretError):
+    """The store secret's mode lets group or others read (or write) it: anyone on the machine could forge table
+    codes. The message gives the `chmod 600 PATH` to run."""
 
 
 class UsageError(TableboxError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import stat
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,13 +12,15 @@ from typing import Any
 
 import apsw
 
+from appliance.backup import move_aside, newest_backup, restore_advice
 from appliance.db.connection import open_connection
+from appliance.db.integrity import refuse_damaged_store, store_file_problem
 from appliance.db.migrate import migrate
 from appliance.db.orders import MenuCache
 from appliance.db.store_settings import StoreSettings, init_store_settings, load_store_settings
 from appliance.db.tables import TableLine, table_lines
 from appliance.db.writer import Writer
-from appliance.errors import SecretError, StoreError, StoreMissing
+from appliance.errors import SecretError, SecretExposed, StoreDamaged, StoreError, StoreMissing
 from appliance.settings import BoxSettings, public_base_url
 
 __all__ = [
@@ -32,10 +35,18 @@ __all__ = [
 ]
 
 
+SECRET_MAX_BYTES = 4096  # the secret is 65 bytes of hex; a bigger file is not one (and is not read whole)
+
+
 def read_secret(path: Path) -> bytes:
-    """The store secret, or SecretError (exit 2) saying what is wrong with the file."""
+    """The store secret, or SecretError (exit 2) saying what is wrong with the file in one line: missing,
+    unreadable, empty, not hex, too short; SecretExposed when group or others may read it (with the `chmod 600`
+    to run). Every command that reads the secret (serve, demo, console, tables, staff add, stickers, the relay
+    link of syncd) comes through here, so each refuses the same faults the same way."""
     try:
-        text = path.read_text("ascii").strip()
+        with path.open("rb") as handle:
+            mode = stat.S_IMODE(os.fstat(handle.fileno()).st_mode)
+            raw = handle.read(SECRET_MAX_BYTES + 1)
     except FileNotFoundError:
         raise SecretError(
             f"no store secret at {path}: run `tablebox init` (or set secret_file), or copy back the "
@@ -43,17 +54,24 @@ def read_secret(path: Path) -> bytes:
         ) from None
     except PermissionError:
         raise SecretError(f"cannot read the store secret {path}: wrong owner or mode") from None
-    except (UnicodeDecodeError, OSError) as exc:
-        raise SecretError(f"cannot read the store secret {path}: {exc}") from None
+    except OSError as exc:
+        raise SecretError(f"cannot read the store secret {path}: {exc.strerror or exc}") from None
     try:
-        secret = bytes.fromhex(text)
-    except ValueError:
-        raise SecretError(f"{path} does not hold a hex secret") from None
+        secret = bytes.fromhex(raw.decode("ascii").strip()) if len(raw) <= SECRET_MAX_BYTES else None
+    except (UnicodeDecodeError, ValueError):
+        secret = None
+    if secret is None:
+        raise SecretError(f"{path} does not hold a hex secret: copy back the store.secret kept from this store")
     if len(secret) < 16:
         raise SecretError(
             f"{path}: the store secret is too short (at least 16 bytes)"
             if secret
             else f"{path} is empty: copy back the store.secret kept from this store"
+        )
+    if mode & 0o077:
+        raise SecretExposed(
+            f"{path} has mode {mode:04o}: other users on this machine can read the store secret and forge "
+            f"table codes; run `chmod 600 {path}` (as its owner or root)"
         )
     return secret
 
@@ -71,9 +89,13 @@ def store_exists(settings: BoxSettings) -> bool:
 
 
 def require_store(settings: BoxSettings, *, hint: str = "") -> None:
-    """StoreMissing (exit 2) unless the data folder holds a store database."""
+    """StoreMissing (exit 2) unless the data folder holds a store database; StoreDamaged (exit 2) when the file
+    there is not one (zero-length, not SQLite, no store schema: someone else's database), with the restore steps.
+    Every command that opens the store comes through here (store_connection, Store.open), before anything could
+    migrate such a file into an empty store; it reads the file without changing a byte."""
     if not settings.db_path.exists():
         raise StoreMissing(f"no store at {settings.db_path}: run `tablebox init --data-dir {settings.data_dir}`{hint}")
+    refuse_damaged_store(settings.db_path, lambda: restore_advice(settings), quick_check=False)
 
 
 @contextmanager
@@ -99,7 +121,17 @@ def table_urls(settings: BoxSettings) -> list[TableLine]:
 def init_store(settings: BoxSettings, store_values: Mapping[str, Any] | None = None) -> StoreSettings:
     """Create the data folder, the secret and a new store database. Refuses to touch an existing store."""
     if settings.db_path.exists():
-        raise StoreError(f"a store already exists at {settings.db_path}")
+        problem = store_file_problem(settings.db_path)
+        if problem is None:
+            raise StoreError(f"a store already exists at {settings.db_path}")
+        newest = newest_backup(settings)
+        backup = newest if newest is not None else "FILE"
+        raise StoreDamaged(
+            f"{problem}; `tablebox init` does not write over it. To start afresh, move it aside "
+            f"(`{move_aside(settings)}`) and run `tablebox init` again; to get its orders back instead: "
+            f"`tablebox restore {backup} --data-dir {settings.data_dir}`"
+            + (" (the newest backup)" if newest is not None else " with a backup from a USB stick")
+        )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     if not settings.secret_path.exists():
         _write_secret(settings.secret_path)

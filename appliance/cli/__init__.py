@@ -13,10 +13,10 @@ import sys
 from collections.abc import Sequence
 
 from appliance import __version__
+from appliance.backup import restore_advice
 from appliance.cli import backup, console, daemons, doctor, menu, printers, relay, staff, stickers, store, sync, tables
 from appliance.cli.common import HelpFormatter, box_settings, examples_epilog, global_options
 from appliance.db.integrity import refuse_damaged_store
-from appliance.doctor import restore_advice
 from appliance.errors import TableboxError
 from appliance.settings import settings_help
 
@@ -64,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        if getattr(args, "check_database", False):  # the processes that serve, print or sync: quick_check first
+        if getattr(args, "check_database", False):  # the processes that serve, print or sync: the file, quick_check
             settings = box_settings(args)
             refuse_damaged_store(settings.db_path, lambda: restore_advice(settings))
         code: int = args.func(args)

@@ -69,18 +69,74 @@ def database_problems(path: str | Path, *, full: bool = True) -> list[str]:
         conn.close()
 
 
-def refuse_damaged_store(db_path: Path, advice: Callable[[], str]) -> None:
-    """`PRAGMA quick_check` before serving, printing or syncing: never start on a damaged database. Raises
-    StoreDamaged (exit 2, so systemd does not restart it forever) with the problems and `advice()` (what to do:
-    appliance.doctor.restore_advice). Nothing to check when there is no database yet."""
+def refuse_damaged_store(db_path: Path, advice: Callable[[], str], *, quick_check: bool = True) -> None:
+    """Never start on, nor open, a database that is not a whole Tablebox store. Raises StoreDamaged (exit 2, so
+    systemd does not restart it forever) with one line: what is wrong with the file and `advice()` (what to do:
+    appliance.backup.restore_advice). Nothing to check when there is no database yet.
+
+    In order: a zero-length file or one without SQLite's header (read as bytes: a zero-length file is never
+    opened, since SQLite would delete a -wal lying beside it); then `PRAGMA quick_check` (b-tree structure,
+    seconds on a big store: before serving, printing or syncing, `quick_check=False` for the other commands);
+    then the store's schema (`schema_migrations` and a store_id), so that neither a zero-length file nor
+    someone else's database is ever migrated into an empty store."""
     if not db_path.exists():
         return
-    problems = database_problems(db_path, full=False)
-    if problems:
-        raise StoreDamaged(
-            f"the database {db_path} is damaged (quick_check: {'; '.join(problems[:2])}).\n"
-            f"  Not starting on it. {advice()}"
-        )
+    problem = file_problem(db_path)
+    if problem is None and quick_check:
+        problems = database_problems(db_path, full=False)
+        if problems:
+            problem = f"the database {db_path} is damaged (quick_check: {'; '.join(problems[:2])})"
+    if problem is None:
+        problem = schema_problem(db_path)
+    if problem is not None:
+        raise StoreDamaged(f"{problem}; nothing was changed. {advice()}")
+
+
+def file_problem(path: Path) -> str | None:
+    """What is wrong with the store file, read as bytes (no SQLite connection): empty, or not a SQLite
+    database; None when it starts as a SQLite database. StoreError (exit 2) when it cannot be read at all."""
+    try:
+        with open(path, "rb") as handle:
+            header = handle.read(len(SQLITE_HEADER))
+    except OSError as exc:
+        raise StoreError(
+            f"cannot read the database {path}: {exc.strerror or exc}: check the owner and mode of the data "
+            "folder and its files (the services run as the tablebox user)"
+        ) from None
+    if not header:
+        return f"{path} is empty (0 bytes): it holds no store"
+    if header != SQLITE_HEADER:
+        return f"{path} is not a SQLite database"
+    return None
+
+
+def schema_problem(path: Path) -> str | None:
+    """None when the database holds a Tablebox store's schema (`schema_migrations`, `settings` with a store_id);
+    otherwise why not. Reads only (query_only)."""
+    try:
+        conn = open_for_check(path)
+    except apsw.Error as exc:
+        raise StoreDamaged(f"cannot open the database {path}: {exc}") from None
+    try:
+        tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if "schema_migrations" not in tables:
+            found = ", ".join(sorted(tables)[:4]) + (", ..." if len(tables) > 4 else "")
+            return f"{path} is not a Tablebox store: it has no schema_migrations table " + (
+                f"(its tables: {found})" if tables else "(no tables at all)"
+            )
+        if "settings" not in tables or not scalar(conn, "SELECT count(*) FROM settings WHERE key = 'store_id'"):
+            return f"{path} is not a Tablebox store: it has no store_id (never initialised, or another program's)"
+    except apsw.Error as exc:  # page 1 damaged, ...
+        return f"the database {path} cannot be read ({type(exc).__name__}: {exc})"
+    finally:
+        conn.close()
+    return None
+
+
+def store_file_problem(path: Path) -> str | None:
+    """Why the file is not a Tablebox store (empty, not SQLite, no store schema), without changing a byte; None
+    when it is one. Does not run quick_check: `tablebox init` and the doctor ask this."""
+    return file_problem(path) or schema_problem(path)
 
 
 def newest_order_at(conn: apsw.Connection) -> str | None:

@@ -8,6 +8,7 @@ from importlib import resources
 import apsw
 
 from appliance.db.connection import utc_now
+from appliance.errors import StoreDamaged
 
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
@@ -27,7 +28,17 @@ def available() -> list[tuple[int, str, str]]:
 
 
 def migrate(conn: apsw.Connection) -> list[int]:
-    """Apply the migrations this database has not seen; returns the numbers applied now."""
+    """Apply the migrations this database has not seen; returns the numbers applied now.
+
+    A database that has tables but no `schema_migrations` is someone else's: StoreDamaged (exit 2), never a
+    store's tables added beside theirs. (A zero-length file looks new here; the callers that open an existing
+    store refuse it first: appliance.store.require_store.)"""
+    tables = [name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    if tables and "schema_migrations" not in tables:
+        raise StoreDamaged(
+            f"{conn.filename} is not a Tablebox store: it has tables ({', '.join(sorted(tables)[:4])}) but no "
+            "schema_migrations; not migrating it"
+        )
     conn.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations "
         "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"

@@ -155,7 +155,7 @@ def test_a_damaged_database_points_to_the_newest_backup(settings):
     damage(settings.db_path)
     checks = doctor(settings)
     assert checks["database"].mark is Mark.FAIL and "is damaged" in checks["database"].detail
-    assert checks["database"].fix.endswith(f"then `tablebox restore {newest}`")
+    assert f"`tablebox restore {newest} --data-dir {settings.data_dir}`" in checks["database"].fix
     assert "migrations" not in checks and "printer kitchen" not in checks  # nothing more is read from it
 
 

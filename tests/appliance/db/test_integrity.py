@@ -67,7 +67,8 @@ def test_the_processes_refuse_a_damaged_database_and_say_to_restore(settings, tm
     )
     assert result.returncode == 2, result.stderr
     assert result.stderr.startswith(f"tablebox: the database {settings.db_path} is damaged (quick_check: ")
-    assert f"`tablebox restore {newest}`" in result.stderr
+    assert len(result.stderr.splitlines()) == 1  # one line in the journal
+    assert f"`tablebox restore {newest} --data-dir {settings.data_dir}`" in result.stderr
     assert "systemctl stop tablebox-web tablebox-printd" in result.stderr
     assert "Traceback" not in result.stderr and result.stdout == ""
     assert settings.db_path.read_bytes() == damaged  # nothing was migrated or written on it
