@@ -38,6 +38,21 @@ class RateLimiter:
                 self._prune(now, rate)
             return 0.0
 
+    def charge(self, key: Hashable, cost: float) -> None:
+        """Take `cost` tokens from `key` whatever it holds, as a penalty for a request refused for cause (a forged
+        table code): the balance may go below zero, down to minus a minute's worth, and `hit` refuses the key until
+        it has refilled to one. So a key cannot dodge the penalty by sending while its bucket is nearly empty."""
+        if self.per_minute <= 0 or cost <= 0:
+            return
+        with self._lock:
+            now = self.clock()
+            rate = self.per_minute / 60.0
+            tokens, last = self._buckets.get(key, (float(self.per_minute), now))
+            tokens = min(float(self.per_minute), tokens + (now - last) * rate)
+            self._buckets[key] = (max(-float(self.per_minute), tokens - cost), now)
+            if len(self._buckets) > self.max_keys:
+                self._prune(now, rate)
+
     def _prune(self, now: float, rate: float) -> None:
         for key in [k for k, (t, last) in self._buckets.items() if t + (now - last) * rate >= self.per_minute]:
             del self._buckets[key]

@@ -35,14 +35,14 @@ import structlog
 
 from appliance.contract.decode import normalize_lang, relayed_order, relayed_request
 from appliance.contract.menu import IMAGE_PATH, render_menu, render_store
-from appliance.contract.relay import MAX_IMAGE_BYTES, InboxMessage, MenuPush, TablePush
+from appliance.contract.relay import MAX_IMAGE_BYTES, InboxMessage, MenuPush, TablePush, table_code_hash
 from appliance.db.connection import dumps, open_connection
 from appliance.db.diner_input import order_request
 from appliance.db.inbox import apply_message, last_applied_seq, move_menu_version_past
 from appliance.db.orders import MenuCache, Snapshot, SubmitResult, submit_order
 from appliance.db.outbox import queue_row
 from appliance.db.store_settings import StoreSettings, load_store_settings
-from appliance.db.tables import request_service, resolve_token
+from appliance.db.tables import request_service, resolve_token, table_token
 from appliance.domain.errors import DomainError
 from appliance.domain.messages import message_for
 from appliance.domain.money import format_money
@@ -77,8 +77,10 @@ def refusal(exc: DomainError, lang: str, settings: StoreSettings) -> dict[str, A
     return {"code": exc.code, "message": message_for(exc.code, lang, details, exc.message, money), "details": details}
 
 
-def menu_document(snap: Snapshot, minute_of_day: int) -> MenuPush:
-    """PUT /v1/box/menu: the store block, per language exactly what GET .../menu?lang= answers, and the tables."""
+def menu_document(snap: Snapshot, minute_of_day: int, secret: bytes) -> MenuPush:
+    """PUT /v1/box/menu: the store block, per language exactly what GET .../menu?lang= answers, and the tables, each
+    with its `code_hash`: the SHA-256 of its current code, made with the store `secret` (the relay refuses a forged
+    code with it, and cannot make one from it)."""
     settings = snap.settings
     return MenuPush(
         version=snap.version,
@@ -87,11 +89,19 @@ def menu_document(snap: Snapshot, minute_of_day: int) -> MenuPush:
             lang: msgspec.to_builtins(render_menu(snap.menu, settings, lang, minute_of_day, version=snap.version))
             for lang in settings.languages
         },
-        # What lets the relay name a sticker's table and refuse another store's or an old sticker early (the box
-        # still checks every order's code with the secret, which never leaves it).
+        # What lets the relay name a sticker's table and refuse another store's, an old or a forged sticker early
+        # (the box still checks every order's code with the secret, which never leaves it).
         token_store=settings.store_id,
         tables=[
-            TablePush(id=t.id, name=t.name, area=t.area, seats=t.seats, version=t.token_version, active=t.active)
+            TablePush(
+                id=t.id,
+                name=t.name,
+                area=t.area,
+                seats=t.seats,
+                version=t.token_version,
+                active=t.active,
+                code_hash=table_code_hash(table_token(secret, settings.store_id, t)),
+            )
             for t in sorted(snap.tables.values(), key=lambda t: t.id)
         ],
     )
@@ -467,7 +477,7 @@ class RelayLink:
                     if pushed is not None and shown != pushed and shown[0] == pushed[0]:
                         self._move_version(conn, snap.version, "the clock changed what a diner sees")
                     elif shown != pushed and time.monotonic() >= next_try:
-                        document = menu_document(snap, minute)
+                        document = menu_document(snap, minute, self.secret)
                         self._push_photos(photo_names(document))
                         stored = self.menu_client.push_menu(document)
                         pushed, failures = shown, 0

@@ -15,6 +15,7 @@ diner API's `OrderOut` shape (`for_phone`).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
@@ -58,8 +59,17 @@ class InboxPage(Struct, kw_only=True):
 
 
 # -- the menu (PUT /v1/box/menu) ------------------------------------------------------------------------------------
+def table_code_hash(token: str) -> str:
+    """What the relay keeps of a table's current code: the SHA-256 (hex) of the token string the sticker carries.
+    The box computes it with the store secret's code; the relay compares a phone's code with it and so refuses a
+    forged code without holding the secret, and a copy of the relay's database cannot make a code from it (that
+    takes finding an 80-bit MAC, `appliance.domain.tokens`)."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
 class TablePush(Struct, kw_only=True):
-    """A table as the relay needs it to name a sticker's table and refuse an old or another store's sticker early."""
+    """A table as the relay needs it to name a sticker's table, refuse an old or another store's sticker early, and
+    refuse a forged code (`code_hash`, see `table_code_hash`; a box before it pushed none: the box checks alone)."""
 
     id: Id
     name: Annotated[str, Meta(max_length=64)]
@@ -67,6 +77,7 @@ class TablePush(Struct, kw_only=True):
     seats: int | None = None
     version: Annotated[int, Meta(ge=0, le=65535)]  # the table's code version (a re-keyed table's old stickers)
     active: bool = True
+    code_hash: Annotated[str, Meta(pattern=r"^[0-9a-f]{64}$")] | None = None  # table_code_hash(its current code)
 
 
 class MenuPush(Struct, kw_only=True):

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import functools
 import hashlib
+import hmac
 import re
 import secrets
 import time
@@ -35,7 +36,7 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 from appliance import __version__
 from appliance.contract.decode import clean_note, strict_decode
 from appliance.contract.diner import RelayedOrderIn, ServiceRequestIn
-from appliance.contract.relay import BoxEvents, InboxMessage, InboxPage, MenuPush, for_phone
+from appliance.contract.relay import BoxEvents, InboxMessage, InboxPage, MenuPush, for_phone, table_code_hash
 from appliance.contract.signing import STORE_HEADER, Refusal, verify
 from appliance.diner_page import FILES, HTML, SHELL, STATIC_DIR, refusal_html
 from appliance.domain.errors import DomainError
@@ -59,6 +60,10 @@ SECRET_CACHE_SECONDS = 300.0
 PURGE_EVERY_SECONDS = 60.0
 MENU_CACHE_STORES = 256
 RELAY_LIMITER_KEYS = 50_000  # many stores' phones and addresses in one process
+# A table code the relay refuses (forged, another store's, an old sticker, a removed table) costs its address this
+# many requests of its per-minute budget: a diner mistyping a code now and then does not notice, a script trying
+# codes is slowed to a few a minute (`RateLimiter.charge`).
+CODE_REFUSAL_COST = 10
 _ENCODE = msgspec.json.Encoder(order="sorted")
 
 
@@ -104,8 +109,10 @@ class PushedMenu:
 
     def table_for(self, token: str) -> dict[str, Any] | None:
         """The table a code names, as far as the relay can tell without the store's secret: another store's code,
-        an old sticker or a removed table is refused here, early, in the diner's language (the box verifies
-        the code's MAC on every order anyway). None when the box pushed no tables (an older box)."""
+        an old sticker, a removed table, and a forged code (its SHA-256 is not the `code_hash` the box pushed for
+        the table) are refused here, in the diner's language, before anything reaches the box (which verifies the
+        code's MAC on every order anyway). None when the box pushed no tables (an older box); a table pushed without
+        a hash is named but its code left to the box."""
         if self.tables is None or self.token_store is None:
             return None
         ref = peek_table_token(token)
@@ -120,6 +127,9 @@ class PushedMenu:
             raise RelayError("table_rekeyed", table=table["name"])
         if ref.version > table["version"]:
             raise RelayError("forged_token")
+        expected = table.get("code_hash")
+        if isinstance(expected, str) and not hmac.compare_digest(expected, table_code_hash(token)):
+            raise RelayError("forged_token")  # the payload is right, the MAC is not the one the box printed
         return table
 
 
@@ -137,6 +147,9 @@ class Relay:
         self.address_limiter = RateLimiter(settings.rate_limit_address_per_minute, max_keys=RELAY_LIMITER_KEYS)
         self.token_limiter = RateLimiter(settings.rate_limit_token_per_minute, max_keys=RELAY_LIMITER_KEYS)
         self.store_limiter = RateLimiter(settings.rate_limit_store_per_minute, max_keys=RELAY_LIMITER_KEYS)
+        self.address_orders_limiter = RateLimiter(
+            settings.rate_limit_address_orders_per_minute, max_keys=RELAY_LIMITER_KEYS
+        )
         self.refusal_limiter = RateLimiter(max(settings.rate_limit_address_per_minute, 60), max_keys=RELAY_LIMITER_KEYS)
         self._secrets: dict[str, tuple[bytes, float]] = {}
         self._menus: OrderedDict[str, PushedMenu] = OrderedDict()
@@ -230,6 +243,7 @@ class Relay:
         if not STORE_ID.fullmatch(store_id):
             raise RelayError("unknown_store")
         if not TOKEN.fullmatch(token):
+            self.code_refused(request, store_id, "forged_token")
             raise RelayError("forged_token")
         row = await self.db(self.storage.store, store_id)
         if row is None:
@@ -239,15 +253,27 @@ class Relay:
     async def phone_write(
         self, request: Request[Any, Any, Any], store_id: str, token: str, kind: type[Any]
     ) -> tuple[StoreRow, Any]:
-        """What an order or a waiter/bill call goes through first: the store, the body decoded strictly as `kind`,
-        the store's and the table code's rate limits, and the checks the relay can make of the code."""
+        """What an order or a waiter/bill call goes through first, cheapest and most personal first: the address's
+        limit, the store, the body decoded strictly as `kind`, the code (`check_table`), the address's limit for
+        orders and calls, the table code's. The store's own limit comes last, only for a message about to enter its
+        inbox (`store_budget`): one address, or a flood of forged codes, cannot use up what the store's diners have."""
         raw = await request.body()
         row = await self.phone_store(request, store_id, token)
         data = _strict(raw, kind)
-        self.limit(self.store_limiter, store_id, "store")
+        await self.check_table(request, row, token)
+        self.limit(self.address_orders_limiter, _address(request), "address")
         self.limit(self.token_limiter, (store_id, token), "table")
-        await self.check_table(row, token)
         return row, data
+
+    def store_budget(self, store_id: str) -> None:
+        """Take one from the store's budget for a new message into its inbox (a repeated order is not one)."""
+        self.limit(self.store_limiter, store_id, "store")
+
+    def code_refused(self, request: Request[Any, Any, Any], store_id: str, code: str) -> None:
+        """A table code refused here costs its address CODE_REFUSAL_COST requests of its budget."""
+        address = _address(request)
+        self.address_limiter.charge(address, CODE_REFUSAL_COST - 1)  # the request itself already took one
+        log.info("relay.code_refused", store=store_id[:64], code=code, address=address)
 
     async def menu_of(self, row: StoreRow) -> PushedMenu:
         if row.menu_version is None:
@@ -278,14 +304,19 @@ class Relay:
             self._menus.popitem(last=False)
         return pushed
 
-    async def check_table(self, row: StoreRow, token: str) -> dict[str, Any] | None:
+    async def check_table(self, request: Request[Any, Any, Any], row: StoreRow, token: str) -> dict[str, Any] | None:
         """The table a phone's code names (see PushedMenu.table_for); None when the relay cannot tell (no menu
-        pushed yet, or a box that pushes no tables): the box decides then."""
+        pushed yet, or a box that pushes no tables): the box decides then. A refused code is charged to the
+        phone's address (`code_refused`)."""
         try:
             menu = await self.menu_of(row)
         except RelayError:
             return None
-        return menu.table_for(token)
+        try:
+            return menu.table_for(token)
+        except RelayError as exc:
+            self.code_refused(request, row.store_id, exc.code)
+            raise
 
     async def answer_for(self, message: Message, lang: str) -> Response[Any]:
         """What a phone is told about an order already in the inbox: 200 with the order once the box accepted
@@ -486,7 +517,7 @@ async def table_info(request: Request[Any, Any, Any], store_id: FromPath[str], t
     relay = _relay(request)
     row = await relay.phone_store(request, store_id, token)
     menu = await relay.menu_of(row)
-    table = menu.table_for(token)
+    table = await relay.check_table(request, row, token)
     shown = (
         {
             "name": table["name"],
@@ -506,6 +537,7 @@ async def table_menu(request: Request[Any, Any, Any], store_id: FromPath[str], t
     relay = _relay(request)
     row = await relay.phone_store(request, store_id, token)
     menu = await relay.menu_of(row)
+    await relay.check_table(request, row, token)
     lang = request_lang(request)
     if lang not in menu.bodies:
         lang = menu.default_lang if menu.default_lang in menu.bodies else next(iter(menu.bodies))
@@ -548,6 +580,7 @@ async def submit_order(request: Request[Any, Any, Any], store_id: FromPath[str],
         if not relay.online(row):
             log.info("relay.offline_refused", store=store_id, client_key=data.client_key)
             raise RelayError("restaurant_offline")
+        relay.store_budget(store_id)
         stored, created = await relay.db(
             relay.storage.put_message, store_id, "order", data.client_key, token, body, body_hash, relay.clock()
         )
@@ -565,7 +598,8 @@ async def visit_orders(request: Request[Any, Any, Any], store_id: FromPath[str],
     """This table code's recent orders: `orders` the box accepted (their latest status, newest last), `pending`
     client keys the box has not answered yet, `refused` ones with the box's error."""
     relay = _relay(request)
-    await relay.phone_store(request, store_id, token)
+    row = await relay.phone_store(request, store_id, token)
+    await relay.check_table(request, row, token)
     view, _ = await relay.visit(store_id, token, request_lang(request))
     return _json(view)
 
@@ -580,7 +614,8 @@ async def events_stream(
     instead of a snapshot.
     Comment lines keep the connection alive."""
     relay = _relay(request)
-    await relay.phone_store(request, store_id, token)
+    row = await relay.phone_store(request, store_id, token)
+    await relay.check_table(request, row, token)
     lang = request_lang(request)
     last = (request.headers.get("last-event-id") or "").strip()
     storage = relay.storage
@@ -637,6 +672,7 @@ async def service_request(
     row, data = await relay.phone_write(request, store_id, token, ServiceRequestIn)
     if not relay.online(row):
         raise RelayError("restaurant_offline")
+    relay.store_budget(store_id)
     body = _ENCODE.encode({"kind": data.kind, "lang": request_lang(request)}).decode()
     key = "request:" + secrets.token_urlsafe(16)
     message, _ = await relay.db(
@@ -670,7 +706,7 @@ async def diner_page(request: Request[Any, Any, Any], store_id: FromPath[str], t
     try:
         row = await relay.phone_store(request, store_id, token)
         await relay.menu_of(row)
-        await relay.check_table(row, token)
+        await relay.check_table(request, row, token)
     except RelayError as exc:
         text = exc.message or message_for(exc.code, lang, exc.details, exc.code)
         return Response(

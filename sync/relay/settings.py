@@ -78,8 +78,8 @@ RELAY_SETTINGS: tuple[Setting, ...] = (
         "rate_limit_store_per_minute",
         600,
         int,
-        "Orders and waiter/bill requests one store may receive per "
-        "minute through the relay before phones get 429 (0 = no limit).",
+        "New orders and waiter/bill requests one store may receive per minute through the relay before phones get "
+        "429 (0 = no limit). Only what passed the address's, the table code's and the code checks counts.",
         minimum=0,
     ),
     _relay(
@@ -93,7 +93,16 @@ RELAY_SETTINGS: tuple[Setting, ...] = (
         "rate_limit_address_per_minute",
         600,
         int,
-        "Phone API requests one network address may send per minute before getting 429 (0 = no limit).",
+        "Phone API requests one network address may send per minute before getting 429 (0 = no limit); a table "
+        "code the relay refuses (forged, old, another store's) counts as 10.",
+        minimum=0,
+    ),
+    _relay(
+        "rate_limit_address_orders_per_minute",
+        60,
+        int,
+        "Orders and waiter/bill requests (repeats included) one network address may send per minute before getting "
+        "429 (0 = no limit). Keep it well below rate_limit_store_per_minute: one address cannot use up a store's.",
         minimum=0,
     ),
     _relay(
@@ -168,6 +177,7 @@ class RelaySettings:
     rate_limit_store_per_minute: int = 600
     rate_limit_token_per_minute: int = 30
     rate_limit_address_per_minute: int = 600
+    rate_limit_address_orders_per_minute: int = 60
     db_threads: int = 8
     keep_days: int = 3
     orders_hours: int = 4

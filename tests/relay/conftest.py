@@ -243,6 +243,7 @@ def relay_settings(**overrides: Any) -> Any:
         "rate_limit_store_per_minute": 0,
         "rate_limit_token_per_minute": 0,
         "rate_limit_address_per_minute": 0,
+        "rate_limit_address_orders_per_minute": 0,
         "db_threads": 4,
     }
     values.update(overrides)

@@ -5,6 +5,7 @@ cooked twice, lost, or "accepted" for something the box refused."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
@@ -29,6 +30,7 @@ from sync.outbox import OutboxEngine
 from sync.relay_link import InboxApplier, RelayLink, last_applied_seq, menu_document
 from sync.worker import SyncWorker
 from tests.appliance.web.conftest import item_id, option_id
+from tests.conftest import token_for
 from tests.relay.conftest import wait_until
 
 SECRET = "ab" * 32
@@ -494,11 +496,25 @@ def test_a_restored_box_moves_its_menu_version_past_the_relays(settings, db, tar
 
 
 def test_menu_document_and_settings_checks(settings, db):
+    from appliance.contract.relay import table_code_hash
     from appliance.db.orders import MenuCache
+    from appliance.db.tables import rekey_table
 
     snap = MenuCache().get(db)
-    document = menu_document(snap, 12 * 60)
+    secret = read_secret(settings.secret_path)
+    document = menu_document(snap, 12 * 60, secret)
     assert document.version == snap.version and sorted(document.menus) == ["en", "zh"]
+    # each table's current code travels only as its SHA-256: the relay can check a code, not make one
+    a1 = token_for(settings, "A1")
+    (pushed,) = [t for t in document.tables or [] if t.name == "A1"]
+    assert pushed.code_hash == table_code_hash(a1) == hashlib.sha256(a1.encode()).hexdigest()
+    assert a1 not in msgspec.json.encode(document).decode()
+    assert len({t.code_hash for t in document.tables or []}) == len(document.tables or []) > 1
+    with write_transaction(db):
+        rekey_table(db, pushed.id)
+    (after,) = [t for t in menu_document(MenuCache().get(db), 12 * 60, secret).tables or [] if t.name == "A1"]
+    assert after.version == pushed.version + 1 and after.code_hash == table_code_hash(token_for(settings, "A1"))
+    assert after.code_hash != pushed.code_hash
     with pytest.raises(ValueError, match="poll_wait_seconds"):
         RelayLink(settings, relay_target(poll_wait_seconds=60), threading.Event(), client_factory=FakeRelay().client)
 

@@ -56,6 +56,7 @@ class Relay:
 def relay(storage) -> Iterator[Relay]:
     settings = RelaySettings(
         rate_limit_address_per_minute=0,
+        rate_limit_address_orders_per_minute=0,
         rate_limit_store_per_minute=0,
         rate_limit_token_per_minute=0,
         recheck_seconds=0.05,

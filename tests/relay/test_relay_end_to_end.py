@@ -199,6 +199,7 @@ class Relay:
         self.starts += 1
         env = {
             "TABLEBOX_RELAY_RATE_LIMIT_ADDRESS_PER_MINUTE": "0",
+            "TABLEBOX_RELAY_RATE_LIMIT_ADDRESS_ORDERS_PER_MINUTE": "0",
             "TABLEBOX_RELAY_RATE_LIMIT_STORE_PER_MINUTE": "0",
             "TABLEBOX_RELAY_RATE_LIMIT_TOKEN_PER_MINUTE": "0",
             "TABLEBOX_RELAY_RECHECK_SECONDS": "0.1",
