@@ -137,6 +137,52 @@ SETTINGS: tuple[Setting, ...] = (
         maximum=10_485_760,
     ),
     _box(
+        "max_header_bytes",
+        16_384,
+        int,
+        "Largest request head (request line and headers) accepted; larger gets 431 and the connection is closed.",
+        minimum=1024,
+        maximum=65_536,
+    ),
+    _box(
+        "header_timeout_seconds",
+        10.0,
+        float,
+        "Seconds a connection may take to send a request's head once it waits for one; then 408 (closed at once if nothing came).",
+        minimum=0.05,
+        maximum=10,
+    ),
+    _box(
+        "body_timeout_seconds",
+        30.0,
+        float,
+        "Seconds a request's body may take to arrive after its head; then 408 and the connection is closed.",
+        minimum=0.05,
+        maximum=600,
+    ),
+    _box(
+        "idle_timeout_seconds",
+        5.0,
+        float,
+        "Seconds a kept-alive connection may wait for its next request before it is closed.",
+        minimum=0.05,
+        maximum=300,
+    ),
+    _box(
+        "max_connections",
+        0,
+        int,
+        "Most connections open at once (0: the file limit less 128 for the database and logs). When full, the oldest idle connection is closed to make room; with none idle, 503 too_many_connections.",
+        minimum=0,
+    ),
+    _box(
+        "max_connections_per_address",
+        64,
+        int,
+        "Most connections open at once from one network address (0 = no limit); beyond it 503 too_many_connections.",
+        minimum=0,
+    ),
+    _box(
         "rate_limit_table_per_minute",
         30,
         int,
@@ -336,6 +382,12 @@ class BoxSettings:
     log_format: str = "auto"
     log_level: str = "info"
     max_body_bytes: int = 65_536
+    max_header_bytes: int = 16_384
+    header_timeout_seconds: float = 10.0
+    body_timeout_seconds: float = 30.0
+    idle_timeout_seconds: float = 5.0
+    max_connections: int = 0
+    max_connections_per_address: int = 64
     rate_limit_table_per_minute: int = 30
     rate_limit_address_per_minute: int = 600
     writer_max_batch: int = 256

@@ -3,6 +3,7 @@
     .venv/bin/python bench/run.py                 # everything, 8 s per measured run (about 2 minutes)
     .venv/bin/python bench/run.py --quick         # 2 s runs: a smoke check
     .venv/bin/python bench/run.py --only orders   # one part: menu, orders, sd, bare (comma-separated for several)
+    .venv/bin/python bench/run.py --http plain    # the server on another HTTP candidate (bench/serve_candidate.py)
 
 It prints figures and never asserts. See bench/README.md for what each figure means.
 """
@@ -61,6 +62,8 @@ def server_env(vfs: str | None = None) -> dict[str, str]:
         {
             "TABLEBOX_RATE_LIMIT_TABLE_PER_MINUTE": "0",
             "TABLEBOX_RATE_LIMIT_ADDRESS_PER_MINUTE": "0",
+            # the load generator is one address standing for 200 phones
+            "TABLEBOX_MAX_CONNECTIONS_PER_ADDRESS": "0",
             "TABLEBOX_LOG_FORMAT": "json",
             "TABLEBOX_LOG_LEVEL": "info",
         }
@@ -82,11 +85,16 @@ def make_store(data_dir: Path) -> list[str]:
     return [url.rsplit("/t/", 1)[1] for _, _, url in table_urls(settings)]
 
 
-def start_server(name: str, data_dir: Path, port: int, slow: bool = False) -> tuple[Child, float]:
-    """Start `tablebox serve` (or the slow-sync launcher) pinned to the server core; logs go to
-    data_dir/server.log. Returns the child and the seconds from process start to the first 200 on /healthz."""
+def start_server(
+    name: str, data_dir: Path, port: int, slow: bool = False, http: str = "guarded"
+) -> tuple[Child, float]:
+    """Start `tablebox serve` (or the slow-sync launcher, or the server on another HTTP candidate) pinned to the
+    server core; logs go to data_dir/server.log. Returns the child and the seconds from process start to the first
+    200 on /healthz."""
     if slow:
         argv = [PYTHON, str(BENCH_DIR / "serve_slowsync.py")]
+    elif http != "guarded":
+        argv = [PYTHON, str(BENCH_DIR / "serve_candidate.py"), http, "serve"]
     else:
         argv = [PYTHON, "-m", "appliance", "serve"]
     argv += ["--data-dir", str(data_dir), "--host", "127.0.0.1", "--port", str(port)]
@@ -189,7 +197,8 @@ def log_summary(path: Path) -> str:
 
 
 class Bench:
-    def __init__(self, duration: float, warmup: float, workdir: Path) -> None:
+    def __init__(self, duration: float, warmup: float, workdir: Path, http: str = "guarded") -> None:
+        self.http = http
         self.duration = duration
         self.warmup = warmup
         self.workdir = workdir
@@ -245,8 +254,8 @@ class Bench:
         data_dir = self.workdir / "main"
         tokens = make_store(data_dir)
         port = free_port()
-        print(f"tablebox serve (core {SERVER_CORE}), demo store in {data_dir}", flush=True)
-        child, started = start_server("tablebox", data_dir, port)
+        print(f"tablebox serve (core {SERVER_CORE}, HTTP: {self.http}), demo store in {data_dir}", flush=True)
+        child, started = start_server("tablebox", data_dir, port, http=self.http)
         self.figures["start_s"] = started
         print(f"  start to first answer: {started * 1000:.0f} ms", flush=True)
         try:
@@ -403,7 +412,7 @@ def summary(b: Bench) -> None:
     print()
     print(
         f"SUMMARY  ({b.duration:g} s measured per run after {b.warmup:g} s warm-up; server on core {SERVER_CORE}, "
-        f"load generator on core 1)"
+        f"HTTP {b.http}, load generator on core 1)"
     )
     print(f"{'figure':<{w0}}  {'measured':>{w1}}  {'target':<{w2}}  met")
     print("-" * (w0 + w1 + w2 + 9))
@@ -432,6 +441,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--quick", action="store_true", help="2 s runs: a smoke check")
     parser.add_argument("--only", default="", help="one part (menu, orders, sd, bare) or several, comma-separated")
+    parser.add_argument(
+        "--http",
+        default="guarded",
+        choices=("guarded", "plain", "h11"),
+        help="the main server's HTTP candidate (bench/serve_candidate.py): guarded (default, what tablebox runs), "
+        "plain uvicorn+httptools, or uvicorn+h11",
+    )
     args = parser.parse_args(argv)
     parts = {p.strip() for p in args.only.split(",") if p.strip()} or set(PARTS)
     unknown = parts - set(PARTS)
@@ -461,7 +477,7 @@ def main(argv: list[str] | None = None) -> int:
         print("taskset not found (util-linux): cannot pin the processes", file=sys.stderr)
         return 2
     workdir = Path(tempfile.mkdtemp(prefix="tablebox-bench-"))
-    bench = Bench(args.duration, args.warmup, workdir)
+    bench = Bench(args.duration, args.warmup, workdir, args.http)
     began = time.perf_counter()
     code = 0
     try:

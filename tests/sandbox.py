@@ -1,6 +1,7 @@
 """Run a command under the seccomp rules a systemd unit file asks for, without systemd: its
 SystemCallFilter= (with SystemCallErrorNumber=), MemoryDenyWriteExecute= and RestrictAddressFamilies=,
-built the way systemd builds them (src/shared/seccomp-util.c) with the same libseccomp, and its UMask=.
+built the way systemd builds them (src/shared/seccomp-util.c) with the same libseccomp, its UMask= and its
+LimitNOFILE=.
 
     python -m tests.sandbox systemd/tablebox-web.service -- COMMAND [ARG...]
 
@@ -15,6 +16,7 @@ import ctypes.util
 import errno
 import functools
 import os
+import resource
 import socket
 import subprocess
 import sys
@@ -153,6 +155,12 @@ def apply_unit(unit: Path) -> None:
     settings = unit_settings(unit)
     if "UMask" in settings:
         os.umask(int(settings["UMask"][-1], 8))
+    if "LimitNOFILE" in settings:  # one number: soft and hard (never above this process's hard limit)
+        _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        wanted = int(settings["LimitNOFILE"][-1])
+        if hard != resource.RLIM_INFINITY:
+            wanted = min(wanted, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, wanted))
     error_name = settings.get("SystemCallErrorNumber", ["EPERM"])[-1]
     error = getattr(errno, error_name)
 

@@ -13,16 +13,19 @@ How the units are checked here, where /opt/tablebox does not exist and systemd d
   `--recursive-errors=yes` still loads the units ours refer to, like getty@tty1.service.)
 - `systemd-analyze security --offline=yes` on the same copies: each service's exposure must be <= 3.5.
 - tests/sandbox.py puts the real processes under each unit's SystemCallFilter=, MemoryDenyWriteExecute=,
-  RestrictAddressFamilies= and UMask=, built as systemd builds them with the same libseccomp; the web server
-  takes an order, the print worker prints, the console draws its PIN screen, the backup makes a backup.
+  RestrictAddressFamilies=, UMask= and LimitNOFILE=, built as systemd builds them with the same libseccomp; the web
+  server takes an order (and keeps its connections below the unit's file limit), the print worker prints, the
+  console draws its PIN screen, the backup makes a backup.
 """
 
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import pty
 import re
+import resource
 import select
 import shutil
 import signal
@@ -71,6 +74,12 @@ def read_unit(name: str) -> dict[str, dict[str, list[str]]]:
             k, v = line.split("=", 1)
             current.setdefault(k.strip(), []).append(v.strip())
     return sections
+
+
+def hard_file_limit() -> int:
+    """tests/sandbox.py cannot raise the file limit above this process's hard limit."""
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    return 1 << 30 if hard == resource.RLIM_INFINITY else hard
 
 
 def tablebox_here() -> str:
@@ -184,6 +193,44 @@ def test_no_unit_restarts_a_start_refused_as_configured():
     for name in [*SERVICES, RELAY_UNIT]:
         values = read_unit(name)["Service"].get("RestartPreventExitStatus", [])
         assert any("2" in value.split() for value in values), f"{name} has no RestartPreventExitStatus=2"
+
+
+def memory_bytes(value: str) -> int:
+    """MemoryMax=384M -> bytes (systemd's K, M, G, T are powers of 1024)."""
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+    return int(value[:-1]) * units[value[-1]] if value[-1] in units else int(value)
+
+
+def test_every_unit_caps_its_open_files_and_its_memory():
+    """Issue #13: no unit runs with systemd's default file limit and no memory ceiling."""
+    for name in [*SERVICES, RELAY_UNIT]:
+        service = read_unit(name)["Service"]
+        assert set(service) >= {"LimitNOFILE", "MemoryMax"}, name
+        nofile = service["LimitNOFILE"][-1]
+        assert nofile.isdigit() and int(nofile) >= 1024, name  # one number: the soft limit the process reads
+        assert memory_bytes(service["MemoryMax"][-1]) >= 128 << 20, name
+
+
+def test_the_servers_connection_cap_fits_under_their_units_file_and_memory_limits():
+    """What `tablebox serve` and `tablebox relay serve` work out from the unit's LimitNOFILE= (appliance/serving.py)
+    leaves RESERVED_FDS for the database and logs, and every connection holding a full head fits in MemoryMax=."""
+    from appliance import serving
+    from appliance.settings import BoxSettings
+    from sync.relay.settings import RelaySettings
+
+    defaults = {
+        "tablebox-web.service": serving.Limits.from_settings(BoxSettings(data_dir=Path("/var/lib/tablebox"))),
+        RELAY_UNIT: serving.Limits.from_settings(RelaySettings()),
+    }
+    caps = {}
+    for name, limits in defaults.items():
+        service = read_unit(name)["Service"]
+        nofile, memory = int(service["LimitNOFILE"][-1]), memory_bytes(service["MemoryMax"][-1])
+        cap = serving.connection_cap(limits, nofile)
+        assert cap + serving.RESERVED_FDS == nofile, name
+        assert serving.memory_needed(limits, cap) <= memory, (name, serving.memory_needed(limits, cap) >> 20)
+        caps[name] = cap
+    assert caps == {"tablebox-web.service": 1920, RELAY_UNIT: 32640}
 
 
 def test_the_print_worker_reaches_printers_only():
@@ -330,6 +377,10 @@ def test_the_web_server_takes_an_order_inside_its_units_rules(tmp_path):
         notify.close()
     assert proc.returncode in (0, -signal.SIGTERM), (tmp_path / "web.log").read_text()[-2000:]
     assert conn.execute("SELECT count(*) FROM orders WHERE client_key = ?", (body["client_key"],)).fetchone()[0] == 1
+    # the server read the unit's file limit and keeps its connections below it (appliance/serving.py)
+    limits = [json.loads(line) for line in (tmp_path / "web.log").read_text().splitlines() if "http.limits" in line]
+    nofile = min(int(read_unit("tablebox-web.service")["Service"]["LimitNOFILE"][-1]), hard_file_limit())
+    assert [(e["file_limit"], e["max_connections"]) for e in limits] == [(nofile, nofile - 128)]
     conn.close()
 
 
@@ -525,3 +576,6 @@ def test_the_relay_serves_inside_its_units_rules(tmp_path):
         log.close()
         notify.close()
     assert proc.returncode in (0, -signal.SIGTERM), (tmp_path / "relay.log").read_text()[-2000:]
+    limits = [json.loads(line) for line in (tmp_path / "relay.log").read_text().splitlines() if "http.limits" in line]
+    nofile = min(int(relay["LimitNOFILE"][-1]), hard_file_limit())
+    assert [(e["file_limit"], e["max_connections"]) for e in limits] == [(nofile, nofile - 128)]

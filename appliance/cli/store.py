@@ -95,8 +95,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def serve(settings: BoxSettings, banner: bool, printing: bool = False) -> int:
     """The web server (and, for the demo, the print worker with virtual printers) until Ctrl-C or SIGTERM."""
-    import uvicorn
-
+    from appliance import serving
     from appliance.web.app import create_app
 
     configure_logging(settings.log_format, settings.log_level)
@@ -110,15 +109,8 @@ def serve(settings: BoxSettings, banner: bool, printing: bool = False) -> int:
     if banner:
         print_banner(settings, printing)
     app = create_app(settings)
-    config = uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        access_log=False,
-        lifespan="on",
-        timeout_graceful_shutdown=3,
-        server_header=False,
+    server = serving.build_server(
+        app, host=settings.host, port=settings.port, limits=serving.Limits.from_settings(settings)
     )
     if printing:
         from printers.host import PrintingHost
@@ -127,7 +119,7 @@ def serve(settings: BoxSettings, banner: bool, printing: bool = False) -> int:
     else:
         host = contextlib.nullcontext()
     with host:
-        uvicorn.Server(config).run()
+        server.run()
     return 0
 
 

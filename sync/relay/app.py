@@ -859,29 +859,21 @@ class RelayServer:
     before uvicorn's graceful stop, instead of being cut after its timeout."""
 
     def __init__(self, settings: RelaySettings, storage: Storage) -> None:
-        import uvicorn
+        from appliance import serving
 
         self.app = create_relay_app(settings, storage)
         relay: Relay = self.app.state.relay
-        config = uvicorn.Config(
+        # The trusted proxies carry every phone: they are not capped per address (appliance/serving.py).
+        proxies = settings.forwarded_allow_ips.split(",")
+        self.server = serving.build_server(
             self.app,
             host=settings.host,
             port=settings.port,
-            log_config=None,
-            access_log=False,
-            lifespan="on",
-            timeout_graceful_shutdown=3,
-            server_header=False,
+            limits=serving.Limits.from_settings(settings, exempt=proxies),
             proxy_headers=True,
             forwarded_allow_ips=settings.forwarded_allow_ips,
+            on_exit=relay.stop_waiting,
         )
-
-        class Server(uvicorn.Server):
-            def handle_exit(self, sig: int, frame: Any) -> None:
-                relay.stop_waiting()
-                super().handle_exit(sig, frame)
-
-        self.server = Server(config)
 
     def run(self) -> None:
         self.server.run()

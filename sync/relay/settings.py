@@ -75,6 +75,56 @@ RELAY_SETTINGS: tuple[Setting, ...] = (
         maximum=67_108_864,
     ),
     _relay(
+        "max_header_bytes",
+        16_384,
+        int,
+        "Largest request head (request line and headers) accepted; larger gets 431 and the connection is closed.",
+        minimum=1024,
+        maximum=65_536,
+    ),
+    _relay(
+        "header_timeout_seconds",
+        10.0,
+        float,
+        "Seconds a connection may take to send a request's head once it waits for one; then 408 (closed at once "
+        "if nothing came).",
+        minimum=0.05,
+        maximum=10,
+    ),
+    _relay(
+        "body_timeout_seconds",
+        60.0,
+        float,
+        "Seconds a request's body may take to arrive after its head (a box's menu push of max_box_body_bytes "
+        "too); then 408 and the connection is closed.",
+        minimum=0.05,
+        maximum=600,
+    ),
+    _relay(
+        "idle_timeout_seconds",
+        5.0,
+        float,
+        "Seconds a kept-alive connection may wait for its next request before it is closed.",
+        minimum=0.05,
+        maximum=300,
+    ),
+    _relay(
+        "max_connections",
+        0,
+        int,
+        "Most connections open at once (0: the file limit less 128). When full, the oldest idle connection is "
+        "closed to make room; with none idle (every box long-polling), 503 too_many_connections.",
+        minimum=0,
+    ),
+    _relay(
+        "max_connections_per_address",
+        64,
+        int,
+        "Most connections open at once from one network address (0 = no limit); beyond it 503 "
+        "too_many_connections. The proxies in forwarded_allow_ips are not capped (they carry everyone).",
+        minimum=0,
+    ),
+    _relay(
         "rate_limit_store_per_minute",
         600,
         int,
@@ -174,6 +224,12 @@ class RelaySettings:
     keepalive_seconds: float = 15.0
     max_body_bytes: int = 65_536
     max_box_body_bytes: int = 4_194_304
+    max_header_bytes: int = 16_384
+    header_timeout_seconds: float = 10.0
+    body_timeout_seconds: float = 60.0
+    idle_timeout_seconds: float = 5.0
+    max_connections: int = 0
+    max_connections_per_address: int = 64
     rate_limit_store_per_minute: int = 600
     rate_limit_token_per_minute: int = 30
     rate_limit_address_per_minute: int = 600
