@@ -18,7 +18,7 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
@@ -31,6 +31,8 @@ from appliance.errors import TableboxError
 _MIGRATION = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 NONCE_KEEP_SECONDS = 600  # twice the signature's allowed clock skew: an older nonce cannot be replayed anyway
 PURGE_BATCH = 5_000
+NOTIFY_CHANNEL = "tablebox_relay"  # PostgreSQL: 'inbox:STORE_ID' / 'events:STORE_ID', sent at the write's commit
+LISTENER_NAME = "tablebox-relay listener"  # its application_name (pg_stat_activity)
 
 
 class StorageError(TableboxError):
@@ -135,7 +137,12 @@ class Storage(Protocol):
     def image(self, name: str) -> bytes | None: ...
     def purge(self, now: float, keep_seconds: float) -> dict[str, int]: ...
     def ping(self) -> None: ...
+    def listen(self, on_change: OnChange, on_state: OnState) -> Listener | None: ...
     def close(self) -> None: ...
+
+
+OnChange = Callable[[str, str], None]  # ("inbox" | "events", store_id): another process (or this one) wrote
+OnState = Callable[[bool, str | None], None]  # (listening now, why not): the LISTEN connection came up or dropped
 
 
 class _Tx(Protocol):
@@ -174,7 +181,8 @@ class SqlStorage:
     for_update = ""  # PostgreSQL locks the store row; SQLite's write transaction already excludes writers
 
     @contextlib.contextmanager
-    def _tx(self, write: bool) -> Iterator[_Tx]:  # pragma: no cover - dialects
+    def _tx(self, write: bool, single: bool = False) -> Iterator[_Tx]:  # pragma: no cover - dialects
+        """A transaction; `single`: the caller runs one statement (PostgreSQL then skips BEGIN and COMMIT)."""
         raise NotImplementedError
         yield
 
@@ -183,6 +191,14 @@ class SqlStorage:
 
     def _purge_rows(self, tx: _Tx, table: str, where: str, params: Sequence[Any]) -> int:  # pragma: no cover
         raise NotImplementedError
+
+    def _changed(self, tx: _Tx, kind: str, store_id: str) -> None:
+        """A write other relay processes must hear of, in its own transaction (PostgreSQL: NOTIFY, delivered at
+        commit and never after a rollback). SQLite: nothing; it is one process, woken in-process."""
+
+    def listen(self, on_change: OnChange, on_state: OnState) -> Listener | None:
+        """Hear other relay processes' writes (PostgreSQL's LISTEN on a thread of its own); None on SQLite."""
+        return None
 
     # -- stores -----------------------------------------------------------------------------------------------
     def enroll(self, name: str, now: float | None = None) -> Enrolled:
@@ -207,7 +223,7 @@ class SqlStorage:
         return bytes.fromhex(row[0]) if row else None
 
     def record_nonce(self, store_id: str, nonce: str, ts: int) -> bool:
-        with self._tx(write=True) as tx:
+        with self._tx(write=True, single=True) as tx:
             row = tx.one(
                 "INSERT INTO nonces (store_id, nonce, ts) VALUES (?, ?, ?) "
                 "ON CONFLICT (store_id, nonce) DO NOTHING RETURNING 1",
@@ -264,7 +280,7 @@ class SqlStorage:
         return [_message(r) for r in rows]
 
     def end_poll(self, store_id: str, now: float) -> None:
-        with self._tx(write=True) as tx:
+        with self._tx(write=True, single=True) as tx:
             tx.run("UPDATE stores SET polling = ?, last_poll_at = ? WHERE store_id = ?", (False, now, store_id))
 
     def inbox_after(self, store_id: str, after: int, limit: int = 100) -> list[Message]:
@@ -297,6 +313,7 @@ class SqlStorage:
                 (store_id, seq, kind, idempotency_key, token, body, body_hash, now),
             )
             tx.run("UPDATE stores SET next_seq = ? WHERE store_id = ?", (seq + 1, store_id))
+            self._changed(tx, "inbox", store_id)
         return Message(store_id, seq, kind, idempotency_key, token, body, body_hash, now), True
 
     def message_by_key(self, store_id: str, idempotency_key: str) -> Message | None:
@@ -344,6 +361,8 @@ class SqlStorage:
                     ),
                 )
                 new += row is not None
+            if new:
+                self._changed(tx, "events", store_id)
         return new
 
     def events_for_key(self, store_id: str, client_key: str) -> list[Event]:
@@ -470,7 +489,7 @@ class SqliteStorage(SqlStorage):
         return conn
 
     @contextlib.contextmanager
-    def _tx(self, write: bool) -> Iterator[_Tx]:
+    def _tx(self, write: bool, single: bool = False) -> Iterator[_Tx]:
         conn = self._conn()
         with self._write_lock if write else contextlib.nullcontext():
             conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
@@ -560,8 +579,9 @@ _MIGRATION_LOCK = 0x7461626C  # pg_advisory_xact_lock key: relay processes start
 
 class PostgresStorage(SqlStorage):
     """psycopg 3 with a small pool of connections (at most `pool_size`, opened when first needed, a broken one
-    dropped). Transactions are READ COMMITTED; writes to one store serialise on its row (FOR UPDATE), and the
-    purge takes rows with SKIP LOCKED so several relay processes purging at once never wait on each other."""
+    dropped), in autocommit: a read or a one-statement write is one round trip; other writes run in a transaction
+    (READ COMMITTED). Writes to one store serialise on its row (FOR UPDATE), and the purge takes rows with SKIP
+    LOCKED so several relay processes purging at once never wait on each other."""
 
     dialect = "postgresql"
     for_update = " FOR UPDATE"
@@ -582,7 +602,12 @@ class PostgresStorage(SqlStorage):
 
     def _connect(self) -> Any:
         try:
-            return self._psycopg.connect(self.url, connect_timeout=max(1, int(self.connect_timeout)))
+            return self._psycopg.connect(
+                self.url,
+                autocommit=True,
+                connect_timeout=max(1, int(self.connect_timeout)),
+                application_name="tablebox-relay",
+            )
         except self._psycopg.Error as exc:
             raise StorageError(f"cannot connect to {_redacted(self.url)}: {str(exc).strip()}") from None
 
@@ -624,19 +649,16 @@ class PostgresStorage(SqlStorage):
                     self._idle.put(conn)
 
     @contextlib.contextmanager
-    def _tx(self, write: bool) -> Iterator[_Tx]:
-        with self._connection() as conn:
-            try:
+    def _tx(self, write: bool, single: bool = False) -> Iterator[_Tx]:
+        """Reads and single statements run in autocommit (READ COMMITTED gives each statement its own snapshot
+        anyway), saving a BEGIN and a COMMIT round trip each; other writes in one transaction."""
+        with self._connection() as conn:  # autocommit connections
+            if single or not write:
                 with conn.cursor() as cur:
                     yield _PgTx(cur)
-                conn.commit()
-            except BaseException:
-                if not conn.closed:
-                    try:
-                        conn.rollback()
-                    except self._psycopg.Error:
-                        pass
-                raise
+            else:
+                with conn.transaction(), conn.cursor() as cur:  # BEGIN; COMMIT, or ROLLBACK on an exception
+                    yield _PgTx(cur)
 
     def _purge_rows(self, tx: _Tx, table: str, where: str, params: Sequence[Any]) -> int:
         rows = tx.all(
@@ -645,6 +667,12 @@ class PostgresStorage(SqlStorage):
             params,
         )
         return len(rows)
+
+    def _changed(self, tx: _Tx, kind: str, store_id: str) -> None:
+        tx.one("SELECT pg_notify(?, ?)", (NOTIFY_CHANNEL, f"{kind}:{store_id}"))
+
+    def listen(self, on_change: OnChange, on_state: OnState) -> Listener:
+        return Listener(self.url, on_change, on_state, connect_timeout=self.connect_timeout).start()
 
     def close(self) -> None:
         self._closed = True
@@ -655,28 +683,93 @@ class PostgresStorage(SqlStorage):
                 break
 
 
+class Listener:
+    """One LISTEN connection per relay process, on a thread of its own: every `inbox:` / `events:` notification
+    becomes `on_change(kind, store_id)` (the caller turns it into its in-process wake-up). When the connection
+    drops it says `on_state(False, why)` and reconnects (0.1 s, doubling to 5 s); once LISTEN is in place again,
+    `on_state(True, None)`: the caller re-reads the database once then, for what was written while nobody listened.
+    TCP keep-alives find a connection that died without a word within about 30 s."""
+
+    POLL_SECONDS = 0.25  # how soon stop() is noticed
+    RETRY_SECONDS = (0.1, 5.0)
+
+    def __init__(self, url: str, on_change: OnChange, on_state: OnState, connect_timeout: float = 10.0) -> None:
+        import psycopg
+
+        self._psycopg = psycopg
+        self.url = url
+        self.on_change = on_change
+        self.on_state = on_state
+        self.connect_timeout = connect_timeout
+        self.backend_pid: int | None = None  # while connected
+        self.connects = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="relay-listen", daemon=True)
+
+    def start(self) -> Listener:
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        retry = self.RETRY_SECONDS[0]
+        while not self._stop.is_set():
+            try:
+                conn = self._psycopg.connect(
+                    self.url,
+                    autocommit=True,
+                    connect_timeout=max(1, int(self.connect_timeout)),
+                    application_name=LISTENER_NAME,
+                    keepalives=1,
+                    keepalives_idle=10,
+                    keepalives_interval=5,
+                    keepalives_count=4,
+                )
+            except self._psycopg.Error as exc:
+                self.on_state(False, f"cannot connect to {_redacted(self.url)}: {str(exc).strip()}")
+                self._stop.wait(retry)
+                retry = min(retry * 2, self.RETRY_SECONDS[1])
+                continue
+            try:
+                with conn:
+                    conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+                    self.backend_pid = conn.info.backend_pid
+                    self.connects += 1
+                    retry = self.RETRY_SECONDS[0]
+                    self.on_state(True, None)
+                    while not self._stop.is_set():
+                        for notify in conn.notifies(timeout=self.POLL_SECONDS):
+                            kind, _, store_id = notify.payload.partition(":")
+                            if store_id:
+                                self.on_change(kind, store_id)
+            except self._psycopg.Error as exc:
+                self.backend_pid = None
+                if not self._stop.is_set():
+                    self.on_state(False, str(exc).strip() or type(exc).__name__)
+                    self._stop.wait(retry)
+            self.backend_pid = None
+
+
 def _migrate_postgres(conn: Any) -> list[int]:
     applied = []
     for number, name, sql in _migrations("postgresql"):
-        with conn.cursor() as cur:
-            try:
-                cur.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+        with conn.transaction(), conn.cursor() as cur:  # each migration with its record, or neither
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+            cur.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations "
+                "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at DOUBLE PRECISION NOT NULL)"
+            )
+            cur.execute("SELECT 1 FROM schema_migrations WHERE version = %s", (number,))
+            if cur.fetchone() is None:
+                cur.execute(sql)
                 cur.execute(
-                    "CREATE TABLE IF NOT EXISTS schema_migrations "
-                    "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at DOUBLE PRECISION NOT NULL)"
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (%s, %s, %s)",
+                    (number, name, time.time()),
                 )
-                cur.execute("SELECT 1 FROM schema_migrations WHERE version = %s", (number,))
-                if cur.fetchone() is None:
-                    cur.execute(sql)
-                    cur.execute(
-                        "INSERT INTO schema_migrations (version, name, applied_at) VALUES (%s, %s, %s)",
-                        (number, name, time.time()),
-                    )
-                    applied.append(number)
-                conn.commit()
-            except BaseException:
-                conn.rollback()
-                raise
+                applied.append(number)
     return applied
 
 
