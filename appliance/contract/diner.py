@@ -10,10 +10,18 @@ import msgspec
 from msgspec import Meta, Struct
 
 from appliance.domain.pricing import MAX_LINES, MAX_QUANTITY
+from appliance.domain.text import NOTE_MAX_CHARS
 
 Id = Annotated[int, Meta(ge=1, le=2**31 - 1, description="A row id.")]
-# Raw bound before control characters are stripped; the cleaned note must fit 140 characters.
-RawNote = Annotated[str, Meta(max_length=280, description="Up to 140 characters once control characters are removed.")]
+# At most 140 characters as sent: `clean_note` refuses a longer note (422 text_too_long, in the diner's words, naming
+# the line), so the decoder leaves the length to it (the body's size bounds the string meanwhile).
+RawNote = Annotated[
+    str,
+    Meta(
+        extra_json_schema={"maxLength": NOTE_MAX_CHARS},
+        description="Up to 140 characters; control characters are removed and white space folded.",
+    ),
+]
 MinorUnits = Annotated[int, Meta(description="Money as an integer count of the currency's minor unit (fen for CNY).")]
 Lang = Annotated[str, Meta(max_length=35)]
 
@@ -37,7 +45,9 @@ class OrderIn(Struct, forbid_unknown_fields=True, kw_only=True):
             description="Made once per submission (a UUID); a retry with the same key returns the same order.",
         ),
     ]
-    lines: Annotated[list[LineIn], Meta(max_length=MAX_LINES)]
+    # At least one line, says the description; an empty list is refused by the rules (422 `empty_order`, in the
+    # diner's words) rather than by the decoder.
+    lines: Annotated[list[LineIn], Meta(max_length=MAX_LINES, extra_json_schema={"minItems": 1})]
     expected_total_minor: Annotated[int, Meta(ge=0, le=10**12)] | None = None
     note: RawNote = ""
     diners: Annotated[int, Meta(ge=1, le=99)] | None = None

@@ -50,7 +50,9 @@ class InboxMessage(Struct, kw_only=True):
     client_key: str | None = None  # an order's: the diner's client key (a request has none)
     key: str | None = None  # the relay's key: the client key of an order, "request:..." for a request
     token: str = ""  # the table code the phone used
-    body: msgspec.Raw = msgspec.Raw(b"null")  # RelayedOrderIn / RelayedRequestIn JSON, decoded by the box strictly
+    # RelayedOrderIn / RelayedRequestIn JSON, decoded by the box strictly (a factory: litestar's API description
+    # cannot hash a Raw default)
+    body: msgspec.Raw = msgspec.field(default_factory=lambda: msgspec.Raw(b"null"))
     received_at: str = ""
 
 

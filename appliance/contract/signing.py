@@ -21,6 +21,11 @@ NONCE_HEADER = "X-Tablebox-Nonce"
 SIGNATURE_HEADER = "X-Tablebox-Signature"
 MAX_SKEW_SECONDS = 300
 NONCE = re.compile(r"[A-Za-z0-9_-]{16,64}")
+# What each header may hold, checked before any of it is used (as a number, a database key or in a comparison): a
+# store id as the relay makes them, a Unix time in ASCII digits, a SHA-256 HMAC in lower-case hex.
+STORE = re.compile(r"[A-Za-z0-9_-]{8,64}")
+TIMESTAMP = re.compile(r"[0-9]{1,12}")
+SIGNATURE = re.compile(r"[0-9a-f]{64}")
 
 
 def canonical(method: str, path_and_query: str, timestamp: str, nonce: str, body: bytes) -> bytes:
@@ -77,19 +82,26 @@ def verify(
     given = lower.get(SIGNATURE_HEADER.lower(), "")
     if not (store and timestamp and nonce and given):
         raise Refusal("missing_signature", "a box request must carry the X-Tablebox-* signature headers")
+    # Every header's form first, before the store is looked up or anything is turned into a number: a header that
+    # could not have come from a box is a plain refusal (never a failed lookup, an int() of 5,000 digits or a
+    # comparison of non-ASCII text).
+    if not STORE.fullmatch(store):
+        raise Refusal("unknown_store", "the store id must be 8-64 characters of A-Z a-z 0-9 _ -")
+    if not TIMESTAMP.fullmatch(timestamp):
+        raise Refusal("stale_timestamp", "the timestamp must be Unix seconds in ASCII digits")
+    if not NONCE.fullmatch(nonce):
+        raise Refusal("bad_signature", "the nonce must be 16-64 characters of A-Z a-z 0-9 _ -")
+    if not SIGNATURE.fullmatch(given):
+        raise Refusal("bad_signature", "the signature must be 64 lower-case hex digits (HMAC-SHA256)")
     secret = secret_of(store)
     if secret is None:
         raise Refusal("unknown_store", "no store is enrolled with that id")
-    if not timestamp.isdigit():
-        raise Refusal("stale_timestamp", "the timestamp is not a number of seconds")
     skew = abs((now if now is not None else time.time()) - int(timestamp))
     if skew > MAX_SKEW_SECONDS:
         raise Refusal(
             "stale_timestamp",
             f"the box's clock is {int(skew)} s off (more than {MAX_SKEW_SECONDS} s): check its time (NTP)",
         )
-    if not NONCE.fullmatch(nonce):
-        raise Refusal("bad_signature", "the nonce must be 16-64 characters of A-Z a-z 0-9 _ -")
     expected = signature(secret, method, path_and_query, timestamp, nonce, body)
     if not hmac.compare_digest(expected, given):
         raise Refusal("bad_signature", "the signature does not match (wrong store secret?)")

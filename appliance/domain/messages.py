@@ -70,6 +70,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "illegal_transition": {"en": "That change is not possible for this order.", "zh": "该订单不能进行此操作。"},
     "not_found": {"en": "Not found.", "zh": "未找到。"},
     "method_not_allowed": {"en": "Method not allowed.", "zh": "不支持该请求方法。"},
+    "bad_request": {"en": "The request is not valid.", "zh": "请求无效。"},
     "unsupported_media_type": {"en": "Send the body as application/json.", "zh": "请以 application/json 发送请求。"},
     "storage_unavailable": {
         "en": "The order was NOT taken: the restaurant's system could not save it. Please try again.",

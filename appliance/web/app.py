@@ -11,11 +11,12 @@ from contextlib import asynccontextmanager
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import JsonRenderPlugin
 
 from appliance import __version__
+from appliance.contract.diner import OrderIn, ServiceRequestIn
 from appliance.db.orders import MenuCache
 from appliance.diskspace import MB, SpaceGuard
+from appliance.httpapi import ExactJsonRenderPlugin
 from appliance.ratelimit import RateLimiter
 from appliance.sdnotify import Notifier
 from appliance.settings import BoxSettings
@@ -26,6 +27,7 @@ from appliance.web.events import EventHub
 from appliance.web.health import healthz
 from appliance.web.menu_render import MenuRenderCache
 from appliance.web.pages import diner_page, dish_photo, static_router
+from appliance.web.schemas import HealthOut
 from appliance.web.watchdog import watchdog_pings
 
 
@@ -84,7 +86,13 @@ def create_app(settings: BoxSettings, store: Store | None = None, notifier: Noti
             description="What a diner's phone (or the relay) asks the restaurant's box. The table token in the "
             "path is the only credential. Money is integers in the currency's minor unit.",
             path="/schema",
-            render_plugins=[JsonRenderPlugin(path=["/", "/openapi.json"])],
+            render_plugins=[
+                ExactJsonRenderPlugin(
+                    path=["/", "/openapi.json"],
+                    request_bodies={"submitOrder": OrderIn, "requestService": ServiceRequestIn},
+                    shapes=[*DinerController.SHAPES, HealthOut],
+                )
+            ],
         ),
         logging_config=None,
         debug=False,

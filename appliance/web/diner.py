@@ -9,13 +9,13 @@ from typing import Any
 
 import msgspec
 import structlog
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Request, Response, get, post, route
 from litestar.datastructures import State
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.params import FromPath, FromQuery
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
-from appliance.contract.decode import strict_decode
+from appliance.contract.decode import MAX_JSON_DEPTH, check_json_body, strict_decode
 from appliance.contract.diner import (
     ErrorOut,
     MenuOut,
@@ -46,11 +46,12 @@ JSON = "application/json"
 
 def _errors(*codes: int) -> dict[int, ResponseSpec]:
     meaning = {
-        400: "Malformed JSON (`malformed_json`).",
+        400: f"Not JSON, an empty body, or JSON nested deeper than {MAX_JSON_DEPTH} levels (`malformed_json`).",
         403: "A forged code (`forged_token`) or another restaurant's code (`other_store`).",
         409: "`price_changed` (details.total_minor is the fresh total), `store_closed`, `table_not_open`, `no_open_visit`.",
         410: "The table was re-keyed: an old sticker (`table_rekeyed`), or the table was removed (`table_gone`).",
         413: "The body is larger than max_body_bytes (`body_too_large`).",
+        415: "The body was not sent as `application/json` (`unsupported_media_type`).",
         422: "A line cannot be ordered (`sold_out`, `not_enough_stock`, `unknown_item`, `unavailable_now`, "
         "`variant_required`, `unknown_variant`, `invalid_option`, `text_too_long`; details.line names it), "
         "`idempotency_key_reused`, or a body of the wrong shape (`invalid_body`, details.field).",
@@ -109,8 +110,13 @@ async def _write(request: Request[Any, Any, Any], fn: Any, *args: Any) -> Any:
         raise ApiError("storage_unavailable") from None
 
 
-def _strict(body: bytes, kind: type[Any]) -> Any:
-    """Decode the body strictly (appliance.contract.decode: the relay and the relay link check orders the same way)."""
+async def _body(request: Request[Any, Any, Any], kind: type[Any]) -> Any:
+    """The request's JSON body decoded strictly as `kind` (appliance.contract.decode: the relay and the relay link
+    check orders the same way): 400 for an empty body or one that is not JSON or nests too deep, 415 for a body not
+    sent as application/json, 413 beyond max_body_bytes, 422 naming the field for the wrong shape. litestar never
+    parses a body here (its parse is lax, and it would answer an empty body with its own text)."""
+    body = await request.body()
+    check_json_body(request.headers.get("content-type"), body)
     return strict_decode(body, kind)
 
 
@@ -121,6 +127,8 @@ def _json(value: Any, status: int = 200) -> Response[Any]:
 class DinerController(Controller):
     path = "/api/v1/tables/{token:str}"
     tags = ["diner"]
+    # What the operations answer, described exactly in /schema (appliance.httpapi).
+    SHAPES = (TableInfoOut, MenuOut, OrderOut, VisitOrdersOut, ServiceRequestOut, ErrorOut)
 
     @get("/", operation_id="getTable", summary="The store and this table", responses=_errors(403, 410, 429))
     async def table_info(self, request: Request[Any, Any, Any], token: FromPath[str]) -> TableInfoOut:
@@ -184,18 +192,16 @@ class DinerController(Controller):
             200: ResponseSpec(
                 data_container=OrderOut, description="The same order again: this client_key was already submitted."
             ),
-            **_errors(400, 403, 409, 410, 413, 422, 429, 503),
+            **_errors(400, 403, 409, 410, 413, 415, 422, 429, 503),
         },
     )
-    async def submit(
-        self, request: Request[Any, Any, Any], token: FromPath[str], data: JSONBody[OrderIn]
-    ) -> Response[OrderOut]:
+    async def submit(self, request: Request[Any, Any, Any], token: FromPath[str]) -> Response[OrderOut]:
         """Price the lines from the box's own menu and store the order, its kitchen tickets and its ERP
         delivery in one durable transaction before answering 201. `expected_total_minor` (the total the
         phone showed) makes a stale total a 409 `price_changed` instead of a surprise. Retrying with the
         same `client_key` returns the original order with 200, never a second one."""
         started = time.perf_counter()
-        data = _strict(await request.body(), OrderIn)
+        data: OrderIn = await _body(request, OrderIn)
         table = _table(request, token)
         _limit_table(request, table)
         lang = request_lang(request)
@@ -219,6 +225,11 @@ class DinerController(Controller):
         else:
             log.info("order.repeated", order_id=order["id"], table=table.name)
         return _json(localize_order(order, lang), 201 if result.created else 200)
+
+    @route("/orders", http_method=["OPTIONS"], include_in_schema=False)
+    async def orders_options(self) -> Response[None]:
+        """litestar 2 answers OPTIONS on a path with a GET and a POST naming only one of them (its issue #4169)."""
+        return Response(content=None, status_code=204, headers={"Allow": "GET, OPTIONS, POST"})
 
     @get("/orders", operation_id="listVisitOrders", summary="This visit's orders", responses=_errors(403, 410, 429))
     async def visit_orders(self, request: Request[Any, Any, Any], token: FromPath[str]) -> VisitOrdersOut:
@@ -318,15 +329,15 @@ class DinerController(Controller):
             200: ResponseSpec(
                 data_container=ServiceRequestOut, description="The same request is already waiting for staff."
             ),
-            **_errors(403, 409, 410, 422, 429, 503),
+            **_errors(400, 403, 409, 410, 413, 415, 422, 429, 503),
         },
     )
     async def service_request(
-        self, request: Request[Any, Any, Any], token: FromPath[str], data: JSONBody[ServiceRequestIn]
+        self, request: Request[Any, Any, Any], token: FromPath[str]
     ) -> Response[ServiceRequestOut]:
         """`waiter` calls staff to the table; `bill` asks for the bill (the visit becomes bill_requested).
         A request of the same kind still waiting is answered again with 200 instead of being repeated."""
-        data = _strict(await request.body(), ServiceRequestIn)
+        data: ServiceRequestIn = await _body(request, ServiceRequestIn)
         table = _table(request, token)
         _limit_table(request, table)
         _require_space(request)

@@ -14,6 +14,7 @@ from appliance.domain.errors import DEFAULT_HTTP_STATUS, HTTP_STATUS_BY_CODE, Do
 from appliance.domain.messages import choose_lang, code_for_http_status, message_for
 from appliance.domain.money import format_money
 from appliance.errors import TableboxError
+from appliance.httpapi import client_went_away
 from appliance.web.schemas import encoded
 
 log = structlog.get_logger("appliance.web")
@@ -74,26 +75,28 @@ def api_error_handler(request: Request[Any, Any, Any], exc: ApiError) -> Respons
 
 
 def http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[ErrorOut]:
-    """Litestar's own refusals (validation, size, routing) in our shape, with our codes."""
+    """Litestar's own refusals (size, routing; a parameter it could not read) in our shape, with our codes and our
+    words: litestar's own text (a parser's complaint, a Python repr) never reaches a diner."""
     status = exc.status_code
-    if isinstance(exc, ValidationException) and exc.extra:
-        problems = [
-            {"field": _field(e.get("key")), "problem": e.get("message", "")}
+    if client_went_away(exc):
+        log.info("http.client_gone", path=request.url.path, method=request.method)
+        return error_response(request, "bad_request", 400, {}, "the client went away")
+    if isinstance(exc, ValidationException):
+        fields = [
+            _field(e.get("key"))
             for e in (exc.extra if isinstance(exc.extra, list) else [exc.extra])
             if isinstance(e, dict)
         ]
-        first = problems[0] if problems else {"field": "", "problem": str(exc.detail)}
+        field = fields[0] if fields else ""
+        problem = f"{field}: not valid" if field else "not valid"
+        errors = [{"field": f, "problem": "not valid"} for f in fields]
         return error_response(
-            request,
-            "invalid_body",
-            422,
-            {"field": first["field"], "problem": f"{first['field']}: {first['problem']}", "errors": problems},
-            str(exc.detail),
+            request, "invalid_body", 422, {"field": field, "problem": problem, "errors": errors}, "invalid body"
         )
     code = code_for_http_status(status)
     if status >= 500:
         log.error("http.error", path=request.url.path, status=status, detail=str(exc.detail))
-    return error_response(request, code, status, {}, str(exc.detail), dict(exc.headers or {}))
+    return error_response(request, code, status, {}, code, dict(exc.headers or {}))
 
 
 def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorOut]:

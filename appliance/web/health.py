@@ -7,6 +7,7 @@ from typing import Any
 import apsw
 import msgspec
 from litestar import Request, Response, get
+from litestar.openapi.datastructures import ResponseSpec
 
 from appliance import __version__
 from appliance.db.migrate import current_version
@@ -58,7 +59,13 @@ def health_report(conn: apsw.Connection) -> tuple[int, dict[str, Any]]:
     }
 
 
-@get("/healthz", operation_id="health", summary="Health of the box", tags=["box"])
+@get(
+    "/healthz",
+    operation_id="health",
+    summary="Health of the box",
+    tags=["box"],
+    responses={503: ResponseSpec(data_container=HealthOut, description="The database does not answer (`failing`).")},
+)
 async def healthz(request: Request[Any, Any, Any]) -> Response[HealthOut]:
     """200 while the database answers (status `ok`, or `degraded` when print jobs failed or sync rows are
     parked); 503 `failing` when the database does not answer. Each enabled sync target has its state: `ok`,

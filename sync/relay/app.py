@@ -27,23 +27,24 @@ from typing import Any, TypeVar
 
 import msgspec
 import structlog
-from litestar import Litestar, Request, Response, Router, get, post, put
+from litestar import Litestar, Request, Response, Router, get, post, put, route
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.params import FromPath
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from appliance import __version__
-from appliance.contract.decode import clean_note, strict_decode
+from appliance.contract.decode import check_json_body, clean_note, strict_decode
 from appliance.contract.diner import RelayedOrderIn, ServiceRequestIn
 from appliance.contract.relay import BoxEvents, InboxMessage, InboxPage, MenuPush, for_phone, table_code_hash
 from appliance.contract.signing import STORE_HEADER, Refusal, verify
 from appliance.diner_page import FILES, HTML, SHELL, STATIC_DIR, refusal_html
 from appliance.domain.errors import DomainError
 from appliance.domain.tokens import peek_table_token
+from appliance.httpapi import ExactJsonRenderPlugin
 from appliance.ratelimit import RateLimiter, retry_after
 from appliance.sdnotify import Notifier
+from sync.relay.description import ANSWERS, REQUEST_BODIES, SHAPES, parameters
 from sync.relay.errors import EXCEPTION_HANDLERS, RelayError, message_for, request_lang, status_for
 from sync.relay.images import BOX_IMAGE_ROUTES, IMAGE_ROUTE
 from sync.relay.settings import RelaySettings
@@ -312,7 +313,7 @@ class Relay:
         inbox (`store_budget`): one address, or a flood of forged codes, cannot use up what the store's diners have."""
         raw = await request.body()
         row = await self.phone_store(request, store_id, token)
-        data = _strict(raw, kind)
+        data = _strict(request, raw, kind)
         await self.check_table(request, row, token)
         self.limit(self.address_orders_limiter, _address(request), "address")
         self.limit(self.token_limiter, (store_id, token), "table")
@@ -455,9 +456,11 @@ def _error_of(event: Any) -> dict[str, Any]:
     }
 
 
-def _strict(body: bytes, kind: type[Any]) -> Any:
-    """Decode strictly as the box does (`strict_decode`); its refusal answered in the relay's error shape."""
+def _strict(request: Request[Any, Any, Any], body: bytes, kind: type[Any]) -> Any:
+    """A JSON body checked and decoded strictly as the box does (`check_json_body`: not empty, sent as
+    application/json; `strict_decode`: nested at most 32 deep, the right shape); a refusal in the relay's shape."""
     try:
+        check_json_body(request.headers.get("content-type"), body)
         return strict_decode(body, kind)
     except DomainError as exc:
         raise RelayError(exc.code, **exc.details) from None
@@ -537,7 +540,7 @@ async def box_menu(request: Request[Any, Any, Any]) -> Response[Any]:
     relay = _relay(request)
     body = await request.body()
     store_id = await relay.authenticate(request, body)
-    data = _strict(body, MenuPush)
+    data = _strict(request, body, MenuPush)
     pushed: dict[str, Any] = {"store": data.store, "menus": data.menus}
     if data.tables is not None and data.token_store is not None:
         pushed |= {"token_store": data.token_store, "tables": msgspec.to_builtins(data.tables)}
@@ -554,7 +557,7 @@ async def box_events(request: Request[Any, Any, Any]) -> Response[Any]:
     relay = _relay(request)
     body = await request.body()
     store_id = await relay.authenticate(request, body)
-    data = _strict(body, BoxEvents)
+    data = _strict(request, body, BoxEvents)
     events = [
         NewEvent(e.id, e.client_key, e.type, _ENCODE.encode({"order": e.order, "error": e.error}).decode(), e.at)
         for e in data.events
@@ -647,6 +650,10 @@ async def submit_order(request: Request[Any, Any, Any], store_id: FromPath[str],
     if message.kind != "order" or message.body_hash != body_hash:
         raise RelayError("idempotency_key_reused")
     return await relay.answer_for(message, request_lang(request))
+
+
+async def orders_options() -> Response[None]:
+    return Response(content=None, status_code=204, headers={"Allow": "GET, OPTIONS, POST"})
 
 
 async def visit_orders(request: Request[Any, Any, Any], store_id: FromPath[str], token: FromPath[str]) -> Response[Any]:
@@ -854,9 +861,19 @@ def create_relay_app(
         request_max_body_size=settings.max_box_body_bytes,
         tags=["box"],
         route_handlers=[
-            get("/inbox", operation_id="boxInbox", summary="Long-poll the store's inbox")(box_inbox),
-            put("/menu", operation_id="boxPutMenu", summary="Push the menu snapshot")(box_menu),
-            post("/events", operation_id="boxPostEvents", summary="Push order events", status_code=200)(box_events),
+            get(
+                "/inbox", operation_id="boxInbox", summary="Long-poll the store's inbox", responses=ANSWERS["boxInbox"]
+            )(box_inbox),
+            put("/menu", operation_id="boxPutMenu", summary="Push the menu snapshot", responses=ANSWERS["boxPutMenu"])(
+                box_menu
+            ),
+            post(
+                "/events",
+                operation_id="boxPostEvents",
+                summary="Push order events",
+                status_code=200,
+                responses=ANSWERS["boxPostEvents"],
+            )(box_events),
             *BOX_IMAGE_ROUTES,
         ],
     )
@@ -865,19 +882,48 @@ def create_relay_app(
         request_max_body_size=settings.max_body_bytes,
         tags=["diner"],
         route_handlers=[
-            get("/", operation_id="getTable", summary="The store and whether it is online")(table_info),
-            get("/menu", operation_id="getMenu", summary="The menu in the diner's language")(table_menu),
-            post("/orders", operation_id="submitOrder", summary="Send an order to the store's box")(submit_order),
-            get("/orders", operation_id="listVisitOrders", summary="This table code's recent orders")(visit_orders),
+            get(
+                "/",
+                operation_id="getTable",
+                summary="The store and whether it is online",
+                responses=ANSWERS["getTable"],
+            )(table_info),
+            get(
+                "/menu",
+                operation_id="getMenu",
+                summary="The menu in the diner's language",
+                responses=ANSWERS["getMenu"],
+            )(table_menu),
+            # litestar 2 answers OPTIONS on a path with a GET and a POST naming only one of them (its issue #4169):
+            # this path's own OPTIONS, registered before them
+            route("/orders", http_method=["OPTIONS"], include_in_schema=False)(orders_options),
+            post(
+                "/orders",
+                operation_id="submitOrder",
+                summary="Send an order to the store's box",
+                status_code=202,
+                responses=ANSWERS["submitOrder"],
+            )(submit_order),
+            get(
+                "/orders",
+                operation_id="listVisitOrders",
+                summary="This table code's recent orders",
+                responses=ANSWERS["listVisitOrders"],
+            )(visit_orders),
             get(
                 "/events",
                 operation_id="streamEvents",
                 summary="Live order events (server-sent events)",
                 media_type="text/event-stream",
+                responses=ANSWERS["streamEvents"],
             )(events_stream),
-            post("/requests", operation_id="requestService", summary="Call the waiter or ask for the bill")(
-                service_request
-            ),
+            post(
+                "/requests",
+                operation_id="requestService",
+                summary="Call the waiter or ask for the bill",
+                status_code=202,
+                responses=ANSWERS["requestService"],
+            )(service_request),
         ],
     )
     page = Router(
@@ -895,7 +941,7 @@ def create_relay_app(
             phone,
             page,
             IMAGE_ROUTE,
-            get("/healthz", operation_id="health", summary="Relay health")(healthz),
+            get("/healthz", operation_id="health", summary="Relay health", responses=ANSWERS["health"])(healthz),
         ],
         lifespan=[lifespan],
         state=State({"relay": relay}),
@@ -906,7 +952,14 @@ def create_relay_app(
             version=__version__,
             path="/schema",
             description="Phones order through the relay; each restaurant's box long-polls it (signed requests).",
-            render_plugins=[JsonRenderPlugin(path=["/", "/openapi.json"])],
+            render_plugins=[
+                ExactJsonRenderPlugin(
+                    path=["/", "/openapi.json"],
+                    request_bodies=REQUEST_BODIES,
+                    shapes=SHAPES,
+                    parameters=parameters(MAX_WAIT_SECONDS),
+                )
+            ],
         ),
         logging_config=None,
         debug=False,

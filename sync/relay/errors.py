@@ -12,10 +12,11 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException
 
 from appliance.contract.diner import ErrorBody, ErrorOut
-from appliance.domain.errors import DEFAULT_HTTP_STATUS, HTTP_STATUS_BY_CODE
+from appliance.domain.errors import DEFAULT_HTTP_STATUS, HTTP_STATUS_BY_CODE, DomainError
 from appliance.domain.messages import choose_lang, code_for_http_status
 from appliance.domain.messages import message_for as box_message_for
 from appliance.errors import TableboxError
+from appliance.httpapi import client_went_away
 
 log = structlog.get_logger("sync.relay")
 
@@ -106,9 +107,27 @@ def relay_error_handler(request: Request[Any, Any, Any], exc: RelayError) -> Res
     return error_response(request, exc.code, exc.status, exc.details, message, exc.headers)
 
 
+def domain_error_handler(request: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:
+    """A refusal of the contract's checks (a body's form, `appliance.contract.decode`) in the relay's words."""
+    details = dict(exc.details)
+    return error_response(
+        request,
+        exc.code,
+        status_for(exc.code),
+        details,
+        message_for(exc.code, request_lang(request), details, exc.code),
+    )
+
+
 def http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    """litestar's own refusals (size, routing) in the relay's shape and words (never litestar's own text); a client
+    that closed the connection mid-request is an info line, not a server error."""
     status = exc.status_code
-    code = code_for_http_status(status)
+    if client_went_away(exc):
+        log.info("relay.client_gone", path=request.url.path[:200], method=request.method)
+        status, code = 400, "bad_request"
+    else:
+        code = code_for_http_status(status)
     if status >= 500:
         log.error("relay.http_error", path=request.url.path, status=status, detail=str(exc.detail))
     return error_response(
@@ -116,7 +135,7 @@ def http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) 
         code,
         status,
         {},
-        message_for(code, request_lang(request), {}, str(exc.detail)),
+        message_for(code, request_lang(request), {}, code),
         dict(exc.headers or {}),
     )
 
@@ -130,6 +149,7 @@ def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> R
 
 EXCEPTION_HANDLERS: dict[Any, Any] = {
     RelayError: relay_error_handler,
+    DomainError: domain_error_handler,
     HTTPException: http_exception_handler,
     Exception: internal_error_handler,
 }

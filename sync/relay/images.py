@@ -23,7 +23,9 @@ from litestar import Request, Response, post, put
 from litestar import get as get_route
 from litestar.params import FromPath
 
+from appliance.contract.decode import check_json_body, strict_decode
 from appliance.contract.relay import MAX_IMAGE_BYTES, MAX_IMAGE_NAMES, ImageNames
+from sync.relay.description import ANSWERS
 from sync.relay.errors import RelayError
 
 if TYPE_CHECKING:
@@ -60,12 +62,8 @@ async def box_missing_images(request: Request[Any, Any, Any]) -> Response[Any]:
     relay = _relay(request)
     body = await request.body()
     store_id = await relay.authenticate(request, body)
-    try:
-        names = msgspec.json.decode(body, type=ImageNames).names
-    except msgspec.ValidationError as exc:
-        raise RelayError("invalid_body", field="names", problem=str(exc)) from None
-    except msgspec.DecodeError:
-        raise RelayError("malformed_json") from None
+    check_json_body(request.headers.get("content-type"), body)
+    names = strict_decode(body, ImageNames).names  # 400 / 415 / 422 as DomainError, answered in the relay's shape
     if len(names) > MAX_NAMES:
         raise RelayError("invalid_body", field="names", problem=f"names: at most {MAX_NAMES} a request")
     for n, name in enumerate(names):
@@ -113,15 +111,25 @@ async def image(request: Request[Any, Any, Any], name: FromPath[str]) -> Respons
 # 1 MiB litestar answers 413 body_too_large (the relay's error shape), from Content-Length before reading it.
 BOX_IMAGE_ROUTES = [
     post(
-        "/images/missing", operation_id="boxMissingImages", summary="Which dish photos the relay lacks", status_code=200
+        "/images/missing",
+        operation_id="boxMissingImages",
+        summary="Which dish photos the relay lacks",
+        status_code=200,
+        responses=ANSWERS["boxMissingImages"],
     )(box_missing_images),
     put(
         "/images/{name:str}",
         operation_id="boxPutImage",
         summary="Push a dish photo",
         request_max_body_size=MAX_IMAGE_BYTES,
+        responses=ANSWERS["boxPutImage"],
     )(box_put_image),
 ]
 IMAGE_ROUTE = get_route(
-    "/images/{name:str}", operation_id="getImage", summary="A dish photo", media_type="image/jpeg", tags=["diner"]
+    "/images/{name:str}",
+    operation_id="getImage",
+    summary="A dish photo",
+    media_type="image/jpeg",
+    tags=["diner"],
+    responses=ANSWERS["getImage"],
 )(image)

@@ -58,7 +58,7 @@ def test_a_body_over_the_limit_is_413(client, token, db):
         (lambda b: b.update(lines="everything"), "lines"),
         (lambda b: b.update(expected_total_minor=10**20), "expected_total_minor"),
         (lambda b: b["lines"][0].update(option_ids=list(range(1, 30))), "lines[0].option_ids"),
-        (lambda b: b["lines"][0].update(note="x" * 281), "lines[0].note"),
+        (lambda b: b["lines"][0].update(note=281), "lines[0].note"),
         (lambda b: b.pop("client_key"), ""),
     ],
 )
@@ -78,6 +78,19 @@ def test_a_note_of_141_characters_is_refused_naming_the_line(client, token, db):
     r = client.post(f"/api/v1/tables/{token}/orders", json={"client_key": key(), "lines": [line(db, note="辣" * 141)]})
     assert error(r) == (422, "text_too_long")
     assert r.json()["error"]["details"]["line"] == 1
+
+
+@pytest.mark.parametrize("note", ["x" * 281, "x" * 130 + "\n" * 11, " " * 141])
+def test_a_note_is_140_characters_as_sent_whatever_they_are(client, token, db, note):
+    """The limit the API description states (maxLength 140) and the diner page's: white space and control characters
+    count, although the stored note drops them."""
+    r = client.post(f"/api/v1/tables/{token}/orders", json={"client_key": key(), "lines": [line(db, note=note)]})
+    assert error(r) == (422, "text_too_long")
+    assert r.json()["error"]["details"] == {"field": "note", "max_chars": 140, "line": 1}
+    fits = client.post(
+        f"/api/v1/tables/{token}/orders", json={"client_key": key(), "lines": [line(db, note=note[:140])]}
+    )
+    assert fits.status_code == 201, fits.text
 
 
 def test_control_characters_are_stripped_before_storage(client, token, db):
