@@ -120,10 +120,14 @@ class BoxEvents(Struct, kw_only=True):
 
 
 # -- dish photos ----------------------------------------------------------------------------------------------------
+# A photo's name: the first 16 hex digits of its bytes' SHA-256 and ".jpg" (appliance.images, matched whole).
+ImageName = Annotated[str, Meta(pattern=r"^[0-9a-f]{16}\.jpg$")]
+
+
 class ImageNames(Struct, kw_only=True):
     """POST /v1/box/images/missing: which of these photos (named by content) does the relay lack?"""
 
-    names: list[str]
+    names: Annotated[list[ImageName], Meta(max_length=MAX_IMAGE_NAMES)]
 
 
 # -- the order view phones are shown --------------------------------------------------------------------------------
