@@ -45,8 +45,9 @@ RELAY_SETTINGS: tuple[Setting, ...] = (
         "recheck_seconds",
         1.0,
         float,
-        "While a long-poll or an event stream waits, how often it re-reads the "
-        "database too (a message stored by another relay process wakes no one in this one).",
+        "While a long-poll or an event stream waits, how often it re-reads the database too: on SQLite (another "
+        "process on the same file wakes no one in this one), and on PostgreSQL only while this process's LISTEN "
+        "connection is down (otherwise NOTIFY wakes it at once).",
         minimum=0.05,
         maximum=25,
     ),

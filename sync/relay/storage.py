@@ -671,6 +671,20 @@ class PostgresStorage(SqlStorage):
     def _changed(self, tx: _Tx, kind: str, store_id: str) -> None:
         tx.one("SELECT pg_notify(?, ?)", (NOTIFY_CHANNEL, f"{kind}:{store_id}"))
 
+    def begin_poll(self, store_id: str, after: int, now: float, limit: int = 100, wait: bool = True) -> list[Message]:
+        """As SqlStorage.begin_poll, in one statement (one round trip instead of four: every box pays it twice a
+        minute); both parts see one snapshot, the update runs whether or not messages are found."""
+        with self._tx(write=True, single=True) as tx:
+            rows = tx.all(
+                f"WITH found AS (SELECT {_MESSAGE_COLUMNS} FROM inbox WHERE store_id = ? AND seq > ? "
+                "ORDER BY seq LIMIT ?), "
+                "marked AS (UPDATE stores SET polling = (? AND NOT EXISTS (SELECT 1 FROM found)), last_poll_at = ?, "
+                "acked_seq = GREATEST(acked_seq, ?), next_seq = GREATEST(next_seq, ?) WHERE store_id = ? RETURNING 1) "
+                "SELECT * FROM found ORDER BY seq",
+                (store_id, after, limit, wait, now, after, after + 1, store_id),
+            )
+        return [_message(r) for r in rows]
+
     def listen(self, on_change: OnChange, on_state: OnState) -> Listener:
         return Listener(self.url, on_change, on_state, connect_timeout=self.connect_timeout).start()
 

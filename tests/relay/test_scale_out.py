@@ -130,6 +130,29 @@ def test_the_listener_reconnects_after_its_connection_is_killed_and_hears_what_f
     assert heard.changes.get(timeout=5) == ("inbox", store, [1])
 
 
+def test_a_poll_start_acknowledges_marks_the_store_polling_and_moves_the_counter_past_a_box_ahead(storage):
+    """begin_poll (one statement on PostgreSQL, a transaction on SQLite): the same on both."""
+    store = storage.enroll("one").store_id
+    for n in range(3):
+        storage.put_message(store, "order", f"key{n:013d}", "t" * 32, "{}", "h", 1.0)
+    assert [m.seq for m in storage.begin_poll(store, 1, now=5.0, limit=1)] == [2]
+    row = storage.store(store)
+    assert (row.acked_seq, row.polling, row.last_poll_at, row.next_seq) == (1, False, 5.0, 4)  # messages: no wait
+    assert storage.begin_poll(store, 3, now=6.0) == []
+    row = storage.store(store)
+    assert (row.acked_seq, row.polling, row.last_poll_at) == (3, True, 6.0)  # nothing: it waits, online meanwhile
+    storage.end_poll(store, now=7.0)
+    assert not storage.store(store).polling
+    # an older `after` gets the message again and takes back no acknowledgement
+    assert [m.seq for m in storage.begin_poll(store, 2, now=8.0, wait=False)] == [3]
+    assert (storage.store(store).acked_seq, storage.store(store).polling) == (3, False)
+    # a box ahead of the relay's counter (the relay's database restored from an older copy)
+    assert storage.begin_poll(store, 10, now=9.0) == []
+    assert (storage.store(store).acked_seq, storage.store(store).next_seq) == (10, 11)
+    message, _ = storage.put_message(store, "order", "k" * 16, "t" * 32, "{}", "h", 10.0)
+    assert message.seq == 11
+
+
 def test_sqlite_has_no_listener(tmp_path):
     storage = open_storage(f"sqlite:///{tmp_path / 'relay.db'}")
     try:
