@@ -47,6 +47,7 @@ import httpx
 import msgspec
 import structlog
 
+from appliance.contract.decode import nested_deeper_than
 from appliance.contract.relay import (
     MAX_IMAGE_NAMES,
     BoxEvent,
@@ -107,6 +108,8 @@ def relay_settings(name: str, config: Mapping[str, Any]) -> tuple[str, bytes]:
 def relay_message(content: bytes) -> tuple[str, str]:
     """The relay's {"error": {"code", "message"}} as (code, message); ("", start of the body) otherwise."""
     try:
+        if nested_deeper_than(content):  # json.loads recurses: a hostile answer must not crash syncd
+            raise ValueError("nested too deep")
         data = json.loads(content)
     except ValueError:
         return "", content[:_MESSAGE_CAP].decode("utf-8", "replace").strip()
@@ -192,6 +195,8 @@ class RelayClient(HttpAdapter):
         """A signed request (see call_raw); the answer's JSON."""
         response = self.call_raw(method, path_and_query, body, raw=raw, content_type=content_type, timeout=timeout)
         try:
+            if nested_deeper_than(response.content):  # json.loads recurses: a hostile relay must not crash syncd
+                raise ValueError("nested too deep")
             return json.loads(response.content)
         except ValueError:
             # A proxy's HTML page with a 200 (a captive portal, a maintenance page) is not the relay answering.

@@ -314,6 +314,8 @@ def test_network_and_upstream_failures_map_to_retryable_or_rejected(relay):
                 "HTTP 503 from the relay for POST /v1/box/events (storage_unavailable: db down)",
             ),
             (200, b"<html>captive portal</html>", {}, Retryable, "is not JSON"),
+            (200, b"[" * 5000 + b"]" * 5000, {}, Retryable, "is not JSON"),  # a hostile relay: no RecursionError
+            (503, b'{"error": ' * 3000 + b"1" + b"}" * 3000, {}, Retryable, "HTTP 503 from the relay"),
             (
                 400,
                 b'{"error": {"code": "invalid_body", "message": "events: bad"}}',
