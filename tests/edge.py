@@ -148,6 +148,39 @@ def read_answer(sock: socket.socket, timeout: float = 5.0) -> tuple[int, dict[st
         return None
 
 
+def read_answers(sock: socket.socket, count: int, timeout: float = 5.0) -> list[tuple[int, bytes]]:
+    """`count` HTTP answers read off one connection in order (pipelined requests: one recv may hold several),
+    each as (status, body); fewer if the server closed first."""
+    sock.settimeout(timeout)
+    data, answers = b"", []
+    while len(answers) < count:
+        head_end = data.find(b"\r\n\r\n")
+        if head_end >= 0:
+            lines = data[:head_end].decode("latin-1").split("\r\n")
+            length = int(
+                next(
+                    (
+                        v
+                        for k, _, v in (line.partition(":") for line in lines[1:])
+                        if k.strip().lower() == "content-length"
+                    ),
+                    "0",
+                )
+            )
+            if len(data) >= head_end + 4 + length:
+                answers.append((int(lines[0].split()[1]), data[head_end + 4 : head_end + 4 + length]))
+                data = data[head_end + 4 + length :]
+                continue
+        try:
+            chunk = sock.recv(65_536)
+        except ConnectionResetError:
+            break
+        if not chunk:
+            break
+        data += chunk
+    return answers
+
+
 def closed_by_server(sock: socket.socket, timeout: float) -> bool:
     """True once the server has closed this connection (end of file or a reset) within `timeout` seconds; what it
     sent before closing is read and dropped."""
