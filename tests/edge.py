@@ -28,6 +28,24 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_until_healthy(
+    url: str, proc: subprocess.Popen[bytes], stop: Any, log: Any, what: str = "server", timeout: float = 30
+) -> None:
+    """Until `url`/healthz answers 200. If the process exits or the time runs out: `stop()`, then RuntimeError with
+    the end of `log()` (the server's own output)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            stop()
+            raise RuntimeError(f"{what} did not start: {log()[-2000:]}")
+        time.sleep(0.05)
+
+
 class ServerProcess:
     """`python -m appliance ARGS --host 127.0.0.1 --port P` with `env` and at most `nofile` open files."""
 
@@ -49,17 +67,7 @@ class ServerProcess:
             cwd=REPO,
             preexec_fn=limit,
         )
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"server did not start: {self.log_text()[-2000:]}")
-            time.sleep(0.05)
+        wait_until_healthy(self.url, self.proc, self.stop, self.log_text)
 
     @property
     def pid(self) -> int:

@@ -19,17 +19,10 @@ import httpx
 import pytest
 
 from sync.relay.storage import open_storage
+from tests.edge import free_port, wait_until_healthy
 from tests.relay.conftest import Box, Phone, accepted, wait_until
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def tablebox(*args: str) -> subprocess.CompletedProcess[str]:
@@ -69,17 +62,7 @@ class RelayProcess:
             stdout=self.log,
             stderr=self.log,
         )
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"relay did not start: {log.read_text()[-2000:]}")
-            time.sleep(0.05)
+        wait_until_healthy(self.url, self.proc, self.stop, log.read_text, "relay")
 
     def stop(self) -> int:
         if self.proc.poll() is None:

@@ -25,9 +25,9 @@ import psycopg
 import pytest
 
 from sync.relay.storage import LISTENER_NAME, NewEvent, open_storage
+from tests.edge import free_port, wait_until_healthy
 from tests.relay.conftest import Box, Phone, accepted, wait_until
 from tests.relay.postgres import PostgresCluster
-from tests.relay.test_cli import free_port
 
 DELIVERY_BOUND = 0.1  # the bound: a message posted to one process reaches a box on another within 100 ms
 
@@ -182,17 +182,7 @@ class RelayProcess:
         argv = ["relay", "serve", "--database-url", database_url, "--host", "127.0.0.1", "--port", str(self.port)]
         with log.open("ab") as out:
             self.proc = subprocess.Popen([sys.executable, "-m", "appliance", *argv], env=env, stdout=out, stderr=out)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"relay did not start: {log.read_text()[-2000:]}")
-            time.sleep(0.05)
+        wait_until_healthy(self.url, self.proc, self.stop, log.read_text, "relay")
 
     def events(self) -> list[str]:
         found = []
