@@ -121,7 +121,7 @@ class ConsoleApp(App[None]):
                 screen.say("🔔 NEW ORDER 新订单 — see Orders (1)")
         screen = self._current_screen()
         if isinstance(screen, ConsoleScreen):
-            await screen.reload()
+            await screen.reload_if_shown()
 
     def _current_screen(self) -> Screen[object] | None:
         """The screen on top, or None while the app is starting or shutting down (no screen stack)."""

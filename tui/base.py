@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import apsw
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
@@ -154,7 +155,20 @@ class ConsoleScreen(Screen[None]):
     def on_screen_resume(self) -> None:
         self.console.sub_title = self.console.header_text(self.screen_name)
         self.query_one("#nav", Static).update(self.nav_text())
-        self.run_worker(self.reload(), group="reload")
+        self.run_worker(self.reload_if_shown(), group="reload")
+
+    async def reload_if_shown(self) -> None:
+        """reload() for a worker or the live poll: the database call may return after the screen's widgets were
+        taken down (the console closing, the screen switched away), and then there is nothing to draw on."""
+        try:
+            await self.reload()
+        except NoMatches:
+            if self.is_running_here():
+                raise
+
+    def is_running_here(self) -> bool:
+        """Whether this screen is still the one on top of a running console."""
+        return self.is_attached and self.app.is_running and self.app.screen is self
 
     def say(self, text: str, *, error: bool = False) -> None:
         message = self.query_one("#message", Static)
