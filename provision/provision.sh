@@ -30,6 +30,13 @@ UNITS_ENABLED=(tablebox-web.service tablebox-printd.service tablebox-console.ser
 PACKAGES=(python3 python3-venv python3-pip libusb-1.0-0 fbterm fonts-wqy-microhei sqlite3)
 STEPS=(packages user venv config store udev units journald fstab hostname summary)
 
+# Steps added since the first release live one file each in provision/steps/ (sourced here, run in STEPS order).
+for _step_file in "$PROVISION_DIR"/steps/*.sh; do
+  # shellcheck source=/dev/null
+  [[ -f "$_step_file" ]] && source "$_step_file"
+done
+unset _step_file
+
 CFG_HOSTNAME=""
 CFG_MANAGER_NAME=""
 CFG_MANAGER_PIN=""
