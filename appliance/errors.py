@@ -16,6 +16,7 @@ so that `DomainError` can derive from it; import it from here.
 | `StoreError` (`appliance.store.StoreError`) | 2 | the store cannot be opened or created as asked |
 | `StoreMissing` | 2 | no store database in the data folder |
 | `StoreDamaged` | 2 | the database is empty, not a store (no `schema_migrations`), fails its check, or cannot be opened |
+| `StoreTooNew` | 2 | the store was migrated by a newer release than this one (after a rollback without its backup) |
 | `SecretError` | 2 | `store.secret` missing, unreadable, not hex or too short |
 | `SecretExposed` | 2 | `store.secret` readable or writable by group or others (the message says `chmod 600 PATH`) |
 | `UsageError` | 2 | the command line asks for something that cannot be done as given |
@@ -60,6 +61,12 @@ class StoreMissing(StoreError):
 class StoreDamaged(StoreError):
     """The store database is empty, not a Tablebox store, fails `quick_check`/`integrity_check`, or cannot be
     opened at all."""
+
+
+class StoreTooNew(StoreError):
+    """The store's schema is newer than this release knows: a newer release migrated it. Starting would run old
+    code on tables it does not understand, so nothing starts until the newer release is back or the store is
+    restored from the backup made before the update."""
 
 
 class SecretError(StoreError):

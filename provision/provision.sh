@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Provision a Tablebox box: one command, as root, on a fresh Raspberry Pi OS (Bookworm/Trixie) or Debian 12+.
 #
-#   provision.sh [--root DIR] [--unattended] [--config FILE] [--source PATH] [--store-name N] [--currency C]
-#                [--timezone TZ] [--languages zh,en] [--public-base-url URL] [--hostname H] [step NAME]
+#   provision.sh [--root DIR] [--unattended] [--config FILE] [--source PATH] [--wheelhouse DIR] [--store-name N]
+#                [--currency C] [--timezone TZ] [--languages zh,en] [--public-base-url URL] [--hostname H] [step NAME]
+#   provision.sh update --from WHEELHOUSE      a checked backup, the new release beside the old, health, or back
+#   provision.sh rollback                      back to the release before the last update, and its backup
 #
 # Every step is a function that checks before it changes, so a second run changes nothing and says so.
 # With --root DIR every write goes under DIR (an image being built, or a staging folder for tests).
@@ -16,16 +18,21 @@ ROOT=""
 UNATTENDED=0
 CONFIG=""
 SOURCE=""
+WHEELHOUSE=""
+COMMAND=provision
 ONLY_STEP=""
 declare -a FLAGS=()
 declare -a CHANGES=()
 WORK=""
 
-PREFIX=/opt/tablebox
-VENV=$PREFIX/venv
-ETC=/etc/tablebox
-DATA=/var/lib/tablebox
-SERVICE_USER=tablebox
+# The TABLEBOX_* variables exist for tests (a box under a temporary folder, run by the current user).
+PREFIX=${TABLEBOX_PREFIX:-/opt/tablebox}
+VENV=$PREFIX/venv                # a symlink to releases/<id>/venv: what every unit runs
+RELEASES=$PREFIX/releases        # one folder per installed release: <id>/venv, <id>/release.json
+ETC=${TABLEBOX_ETC:-/etc/tablebox}
+DATA=${TABLEBOX_DATA:-/var/lib/tablebox}
+SERVICE_USER=${TABLEBOX_SERVICE_USER:-tablebox}
+SYSTEMCTL=${SYSTEMCTL:-systemctl}  # tests put a stand-in on PATH that runs the real processes
 UNITS_ENABLED=(tablebox-web.service tablebox-printd.service tablebox-console.service tablebox-backup.timer)
 PACKAGES=(python3 python3-venv python3-pip libusb-1.0-0 fbterm fonts-wqy-microhei sqlite3)
 STEPS=(packages user venv config store udev units journald fstab hostname summary)
@@ -54,10 +61,11 @@ at() { printf '%s%s' "$ROOT" "$1"; }  # a path of the box, under --root when giv
 running_here() { [[ -z "$ROOT" ]]; }
 
 usage() {
-  sed -n '2,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
   say "steps: ${STEPS[*]}"
 }
 
+# shellcheck disable=SC2034  # WHEELHOUSE is read by provision/steps/release.sh
 parse_args() {
   while [[ $# -gt 0 ]]; do
     case "$1" in
@@ -65,6 +73,8 @@ parse_args() {
       --unattended) UNATTENDED=1; shift ;;
       --config) CONFIG=${2:?--config needs a file}; shift 2 ;;
       --source) SOURCE=${2:?--source needs a path}; shift 2 ;;
+      --wheelhouse|--from) WHEELHOUSE=$(realpath -m "${2:?$1 needs a folder made by provision/wheelhouse.sh}"); shift 2 ;;
+      update|rollback) COMMAND=$1; shift ;;
       --store-name|--currency|--timezone|--languages|--public-base-url|--hostname)
         FLAGS+=("$1" "${2:?$1 needs a value}"); shift 2 ;;
       step) ONLY_STEP=${2:?step needs a NAME}; shift 2 ;;
@@ -208,27 +218,20 @@ source_hash() {
      | sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1)
 }
 
+# Tablebox itself: a new release folder (never pip over the running one), then the venv symlink switched to it.
 step_venv() {
-  say "venv: Tablebox in $VENV"
-  stage_source
-  local dir stamp hash
-  dir=$(at "$VENV")
-  stamp=$(at "$PREFIX/source.sha256")
-  hash=$(source_hash)
-  if [[ -x "$dir/bin/tablebox" && -f "$stamp" && "$(cat "$stamp")" == "$hash" ]]; then
-    unchanged "$VENV (same source)"
+  say "venv: Tablebox in $VENV (a release in $RELEASES)"
+  local wheels id
+  wheels=$(find_wheelhouse)
+  if [[ -z "$wheels" ]]; then stage_source; fi
+  id=$(release_id "$wheels")
+  if [[ "$(current_release)" == "$id" && -f "$(at "$RELEASES/$id/release.json")" ]]; then
+    unchanged "$VENV (release $id)"
     return
   fi
-  python3 -m venv "$dir"
-  # shellcheck disable=SC2086  # PROVISION_PIP_ARGS is a list of pip options
-  "$dir/bin/python" -m pip install --quiet --disable-pip-version-check ${PROVISION_PIP_ARGS:-} "$WORK/src"
-  if ! running_here; then
-    # Scripts name their interpreter by absolute path: point them at where the venv will be on the box.
-    grep -rlZ --include='*' "^#!$dir/bin/" "$dir/bin" | xargs -0 -r sed -i "1s|^#!$dir/bin/|#!$VENV/bin/|"
-    sed -i "s|$dir|$VENV|g" "$dir/bin/activate" "$dir/pyvenv.cfg" 2>/dev/null || true
-  fi
-  printf '%s\n' "$hash" > "$stamp"
-  changed "$VENV"
+  install_release "$wheels" "$id"
+  switch_release "$id"
+  changed "$VENV -> release $id"
 }
 
 step_config() {
@@ -256,6 +259,15 @@ step_store() {
   data=$(at "$DATA")
   uid=$(uid_of "$SERVICE_USER")
   gid=$(gid_of "$SERVICE_USER")
+  if ! running_here; then
+    # An image is flashed onto many boxes: each must make its own secret. tablebox-web.service runs
+    # `tablebox init --if-missing` before it starts, so the store and its secret are made at the first start.
+    unchanged "no store under --root: each box makes its own store.db and store.secret at its first start"
+    if [[ -n "$CFG_MANAGER_NAME" ]]; then
+      say "  the manager is added on the box: sudo -u $SERVICE_USER $VENV/bin/tablebox staff add $CFG_MANAGER_NAME --role manager"
+    fi
+    return
+  fi
   if [[ -f "$data/store.db" ]]; then unchanged "$DATA/store.db (kept)"; else
     [[ -x "$(at "$VENV")/bin/python" ]] || die "Tablebox is not installed yet: run the venv step first"
     install -d -m 0750 -o "$uid" -g "$gid" "$data"
@@ -394,6 +406,8 @@ main() {
   trap 'printf "provision: failed at line %s: %s\n" "$LINENO" "$BASH_COMMAND" >&2' ERR
   parse_args "$@"
   if running_here && [[ $(id -u) -ne 0 ]]; then die "run as root (sudo $0 ...)"; fi
+  if [[ "$COMMAND" == update ]]; then cmd_update; return; fi
+  if [[ "$COMMAND" == rollback ]]; then cmd_rollback; return; fi
   load_config
   if [[ -n "$ONLY_STEP" ]]; then
     if [[ "$ONLY_STEP" != venv && "$ONLY_STEP" != user && "$ONLY_STEP" != packages ]]; then stage_source; fi

@@ -14,7 +14,21 @@ from collections.abc import Sequence
 
 from appliance import __version__
 from appliance.backup import restore_advice
-from appliance.cli import backup, console, daemons, doctor, menu, printers, relay, staff, stickers, store, sync, tables
+from appliance.cli import (
+    backup,
+    console,
+    daemons,
+    doctor,
+    menu,
+    printers,
+    relay,
+    staff,
+    stickers,
+    store,
+    sync,
+    tables,
+    version,
+)
 from appliance.cli.common import HelpFormatter, box_settings, examples_epilog, global_options
 from appliance.db.integrity import refuse_damaged_store
 from appliance.errors import TableboxError
@@ -43,6 +57,7 @@ REGISTER = (
     backup.register_restore,
     doctor.register,
     relay.register,
+    version.register,
 )
 
 

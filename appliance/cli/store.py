@@ -36,6 +36,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--currency", help="ISO 4217 code, e.g. CNY or JPY (store setting: currency)")
     p.add_argument("--timezone", help="e.g. Asia/Shanghai (store setting: timezone)")
     p.add_argument("--languages", help="comma-separated menu languages, first is the default, e.g. zh,en")
+    p.add_argument(
+        "--if-missing",
+        action="store_true",
+        help="do nothing when a sound store is already there (the web unit runs this before every start, so "
+        "each box makes its own secret at its first start, never at image build)",
+    )
     p.set_defaults(func=cmd_init)
 
     p = add_command(
@@ -69,6 +75,11 @@ def cmd_init(args: argparse.Namespace) -> int:
             values[name] = getattr(args, name)
     if args.languages is not None:
         values["languages"] = [part.strip() for part in args.languages.split(",") if part.strip()]
+    if args.if_missing and settings.db_path.exists():
+        require_store(settings)  # a damaged or foreign file still refuses (exit 2), as `init` does
+        read_secret(settings.secret_path)
+        print(f"a store is already in {settings.data_dir}: nothing to do")
+        return 0
     store = init_store(settings, values)
     print(f"created store {store.store_name!r} ({store.currency}) in {settings.data_dir}")
     print(f"  database: {settings.db_path}")

@@ -8,7 +8,9 @@ from importlib import resources
 import apsw
 
 from appliance.db.connection import utc_now
-from appliance.errors import StoreDamaged
+from appliance.db.retention import switch_small_store
+from appliance.diskspace import free_bytes
+from appliance.errors import StoreDamaged, StoreTooNew
 
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
@@ -43,8 +45,18 @@ def migrate(conn: apsw.Connection) -> list[int]:
         "CREATE TABLE IF NOT EXISTS schema_migrations "
         "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
     )
+    migrations = available()
+    known = migrations[-1][0] if migrations else 0
+    newest = conn.execute("SELECT max(version) FROM schema_migrations").fetchone()
+    if newest is not None and newest[0] is not None and int(newest[0]) > known:
+        raise StoreTooNew(
+            f"{conn.filename} was updated by a newer Tablebox (its schema is {newest[0]}; this release knows up to "
+            f"{known}), so this release will not open it. Go back to the newer release (`sudo provision.sh update "
+            "--from WHEELHOUSE`), or restore the backup made before that update (`tablebox restore FILE`, the "
+            "newest store-*.db in backups/updates/) to run this one."
+        )
     applied_now = []
-    for number, name, sql in available():
+    for number, name, sql in migrations:
         conn.execute("BEGIN IMMEDIATE")
         try:
             # Checked inside the write transaction: two processes starting together apply it once.
@@ -61,6 +73,8 @@ def migrate(conn: apsw.Connection) -> list[int]:
             conn.execute("ROLLBACK")
             raise
         applied_now.append(number)
+    if applied_now:
+        switch_small_store(conn, free_bytes)  # migration 0009's VACUUM, when the store is small (retention.py)
     return applied_now
 
 

@@ -90,9 +90,29 @@ def test_the_service_user_is_created_in_its_device_groups(staged):
         assert "tablebox" in groups[group], group
 
 
-def test_settings_are_private_to_the_service_and_the_store_exists(staged):
+def first_start(root: Path, data: Path) -> subprocess.CompletedProcess[str]:
+    """What tablebox-web.service's ExecStartPre= runs at a box's first start, with the staged venv."""
+    return subprocess.run(
+        [
+            str(root / "opt/tablebox/venv/bin/python"),
+            "-m",
+            "appliance",
+            "--data-dir",
+            str(data),
+            "--config",
+            str(root / "etc/tablebox/tablebox.toml"),
+            "init",
+            "--if-missing",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_settings_are_private_to_the_service_and_the_store_is_made_at_first_start(staged, tmp_path):
     root, _, _ = staged
-    uid, gid = ids(root, "tablebox")
+    _, gid = ids(root, "tablebox")
     config = root / "etc/tablebox/tablebox.toml"
     st = config.stat()
     assert (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid) == (0o640, 0, gid)
@@ -106,22 +126,43 @@ def test_settings_are_private_to_the_service_and_the_store_exists(staged):
         'TABLEBOX_SYNC_ERP_API_KEY="key-123"',
         'TABLEBOX_SYNC_ERP_API_SECRET="s3cret\\\\\\"x"',
     ]
-    secret = (root / "var/lib/tablebox/store.secret").stat()
-    assert (stat.S_IMODE(secret.st_mode), secret.st_uid) == (0o600, uid)
-    db = sqlite3.connect(root / "var/lib/tablebox/store.db")
-    try:
-        settings = {k: json.loads(v) for k, v in db.execute("SELECT key, value FROM settings")}
-        staff = db.execute("SELECT name, role FROM staff").fetchall()
-    finally:
-        db.close()
-    assert (settings["store_name"], settings["service_charge_bp"]) == ("小笼天下 Dumpling House", 1000)
-    assert staff == [("Lin", "manager")]
+    # An image is flashed onto many boxes: it carries no store and no secret (issue 14).
+    assert not (root / "var/lib/tablebox").exists()  # systemd makes it (StateDirectory=) at the first start
+    # Each box makes its own at its first start, once; a second start keeps it.
+    secrets = []
+    for box in ("box-a", "box-b"):
+        data = tmp_path / box
+        made = first_start(root, data)
+        assert made.returncode == 0 and "created store '小笼天下 Dumpling House'" in made.stdout, made.stderr
+        secret = (data / "store.secret").read_bytes()
+        assert stat.S_IMODE((data / "store.secret").stat().st_mode) == 0o600
+        again = first_start(root, data)
+        assert again.returncode == 0 and "nothing to do" in again.stdout, again.stderr
+        assert (data / "store.secret").read_bytes() == secret
+        secrets.append(secret)
+        db = sqlite3.connect(data / "store.db")
+        try:
+            settings = {k: json.loads(v) for k, v in db.execute("SELECT key, value FROM settings")}
+        finally:
+            db.close()
+        assert (settings["store_name"], settings["service_charge_bp"]) == ("小笼天下 Dumpling House", 1000)
+    assert secrets[0] != secrets[1] and len(secrets[0]) >= 32
 
 
 def test_the_virtualenv_points_where_it_will_live_on_the_box(staged):
     root, _, _ = staged
+    link = root / "opt/tablebox/venv"
+    assert link.is_symlink() and os.readlink(link).startswith("releases/") and os.readlink(link).endswith("/venv")
+    release = link.resolve().parent
+    info = json.loads((release / "release.json").read_text())
+    assert info["id"] == release.name and release.name.startswith(info["version"] + "-") and info["from"] == "source"
     script = root / "opt/tablebox/venv/bin/tablebox"
-    assert script.read_text().splitlines()[0] == "#!/opt/tablebox/venv/bin/python"
+    assert script.read_text().splitlines()[0] == f"#!/opt/tablebox/releases/{release.name}/venv/bin/python"
+    # The box's pinned versions, nothing relay- or test-only (faker and polyfactory left out: provision/lock.sh).
+    site = next(release.glob("venv/lib/python3*/site-packages"))
+    installed = {p.name.split("-")[0].lower() for p in site.glob("*.dist-info")}
+    assert {"litestar", "apsw", "textual", "tablebox"} <= installed
+    assert installed & {"psycopg", "psycopg_binary", "faker", "polyfactory", "pytest"} == set()
     out = subprocess.run(
         [str(root / "opt/tablebox/venv/bin/python"), "-m", "appliance", "--help"],
         capture_output=True,
@@ -233,11 +274,8 @@ def test_secrets_on_the_boot_partition_are_removed_once_the_box_is_set_up(tmp_pa
     assert f"settings from {boot / 'tablebox.toml'}" in out.stdout
     left = (boot / "tablebox.toml").read_text("utf-8")
     assert "2468" not in left and "secret-pass" not in left and 'wifi_ssid = "Tea"' in left
-    db = sqlite3.connect(root / "var/lib/tablebox/store.db")
-    try:
-        assert db.execute("SELECT name FROM staff").fetchall() == [("Lin",)]
-    finally:
-        db.close()
+    # Under --root there is no store yet: the manager is added on the box, and the summary says how.
+    assert "tablebox staff add Lin --role manager" in out.stdout
 
 
 def test_the_script_can_be_sourced_without_running():
