@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import json
 import os
 import re
 import shlex
@@ -29,13 +30,18 @@ from appliance.diskspace import MB, free_bytes
 from appliance.errors import StoreError
 from appliance.settings import BoxSettings
 
-BACKUP_NAME = re.compile(r"^store-(\d{8})-(\d{6})(?:-(\d+))?\.db$")
+# store-YYYYMMDD-HHMMSS[-N].db: made by the nightly timer (`tablebox backup --automatic`), rotated 7 daily / 4 weekly;
+# store-YYYYMMDD-HHMMSS[-N]-manual.db: made by a person (`tablebox backup`), never counted by that rotation, so a
+# manual backup can never push a good nightly one out (issue 14); the newest KEEP_MANUAL of them are kept.
+BACKUP_NAME = re.compile(r"^store-(\d{8})-(\d{6})(?:-(\d+))?(-manual)?\.db$")
+MANUAL = "-manual"
 PARTIAL = ".partial"  # a backup being written; left behind only by a crash, removed by the next backup
 STEP_PAGES = 256  # pages copied per step (1 MB at 4 KB pages), so progress can be shown
 BUSY_GIVE_UP_SECONDS = 60.0
 MAX_RESTARTS = 20
 KEEP_DAILY = 7
 KEEP_WEEKLY = 4
+KEEP_MANUAL = 10
 SERVICES_HINT = "systemctl stop tablebox-web tablebox-printd tablebox-syncd tablebox-console"
 
 # SQLite's lock bytes (file format, "locking"): every connection to a WAL database holds a read lock on
@@ -124,6 +130,11 @@ def restore_advice(settings: BoxSettings) -> str:
     )
 
 
+def is_manual(path: Path) -> bool:
+    match = BACKUP_NAME.match(path.name)
+    return bool(match and match.group(4))
+
+
 def _serial(path: Path) -> int:
     match = BACKUP_NAME.match(path.name)
     return int(match.group(3) or 1) if match else 0
@@ -148,11 +159,18 @@ def to_keep(backups: Iterable[tuple[datetime, Path]], keep_daily: int, keep_week
 
 
 def rotate(
-    folder: Path, keep_daily: int = KEEP_DAILY, keep_weekly: int = KEEP_WEEKLY, protect: Path | None = None
+    folder: Path,
+    keep_daily: int = KEEP_DAILY,
+    keep_weekly: int = KEEP_WEEKLY,
+    protect: Path | None = None,
+    keep_manual: int = KEEP_MANUAL,
 ) -> list[Path]:
-    """Delete the backups `to_keep` does not keep; never `protect` (the one just made). Returns the deleted."""
+    """Delete the automatic backups `to_keep` does not keep (counting automatic ones only) and the manual ones
+    beyond the newest `keep_manual`; never `protect` (the one just made). Returns the deleted."""
     backups = list_backups(folder)
-    keep = to_keep(backups, keep_daily, keep_weekly)
+    automatic = [(when, path) for when, path in backups if not is_manual(path)]
+    manual = [path for _, path in backups if is_manual(path)]
+    keep = to_keep(automatic, keep_daily, keep_weekly) | set(manual[:keep_manual])
     removed = []
     for _, path in backups:
         if path in keep or (protect is not None and path.name == protect.name):
@@ -173,9 +191,14 @@ def run_backup(
     progress: Progress | None = None,
     now: datetime | None = None,
     step_pages: int = STEP_PAGES,
+    automatic: bool = False,
+    keep_manual: int = KEEP_MANUAL,
 ) -> BackupReport:
     """`tablebox backup`: one online backup into `dest` (if given) or the backup folder, copied to the USB
-    stick of `backup_usb_dir` when one is mounted there; each destination rotated."""
+    stick of `backup_usb_dir` when one is mounted there; each destination rotated. `automatic` (the timer's):
+    named store-...db and rotated with the other automatic ones; otherwise (a person's) store-...-manual.db,
+    which the automatic rotation never counts nor deletes."""
+    kind = "" if automatic else MANUAL
     db_path = settings.db_path
     if not db_path.exists():
         raise BackupError(f"no store at {db_path}: nothing to back up (is --data-dir right?)")
@@ -195,8 +218,11 @@ def run_backup(
             reserve_bytes=reserve,
             vfs=settings.sqlite_vfs or None,
             step_pages=step_pages,
+            kind=kind,
         )
-        made.append(BackupMade(path, info, tuple(rotate(first, keep_daily, keep_weekly, protect=path))))
+        made.append(BackupMade(path, info, tuple(rotate(first, keep_daily, keep_weekly, path, keep_manual))))
+    if not _same_disk(first, settings.data_dir):
+        record_offcard(settings, path)
     if dest is None and settings.backup_usb_dir:
         usb = Path(settings.backup_usb_dir)
         if not os.path.ismount(usb):
@@ -204,8 +230,39 @@ def run_backup(
         else:
             with _folder_lock(usb, create=False):
                 copy = copy_backup(path, usb)
-                made.append(BackupMade(copy, info, tuple(rotate(usb, keep_daily, keep_weekly, protect=copy))))
+                made.append(BackupMade(copy, info, tuple(rotate(usb, keep_daily, keep_weekly, copy, keep_manual))))
+            record_offcard(settings, copy)
     return BackupReport(tuple(made), tuple(skipped))
+
+
+OFFCARD_RECORD = "offcard.json"
+
+
+def record_offcard(settings: BoxSettings, copy: Path) -> None:
+    """Remember the newest backup written off the SD card (a USB stick), so `tablebox doctor` can name it and its
+    age even after the stick was taken away (appliance/offcard.py). Written atomically, next to the store."""
+    when = backup_time(copy) or datetime.now()
+    record = {"path": str(copy), "taken": when.isoformat(timespec="seconds"), "device": _device_name(copy)}
+    target = settings.data_dir / OFFCARD_RECORD
+    temp = target.with_name(f".{target.name}.tmp")
+    try:
+        temp.write_text(json.dumps(record) + "\n", encoding="utf-8")
+        _match_owner(temp, settings.data_dir, mode=False)
+        os.replace(temp, target)
+    except OSError:  # the copy itself is made; only the doctor's note of it is missing
+        temp.unlink(missing_ok=True)
+
+
+def _device_name(path: Path) -> str:
+    """The file system label of the stick a path is on (/dev/disk/by-label), or '' when it has none."""
+    try:
+        dev = path.stat().st_dev
+        for link in Path("/dev/disk/by-label").iterdir():
+            if link.resolve().stat().st_rdev == dev:
+                return link.name.replace("\\x20", " ")
+    except OSError:
+        pass
+    return ""
 
 
 def make_backup(
@@ -217,13 +274,14 @@ def make_backup(
     reserve_bytes: int = 0,
     vfs: str | None = None,
     step_pages: int = STEP_PAGES,
+    kind: str = "",
 ) -> tuple[Path, StoreFileInfo]:
     """Copy the live database into a temporary file in `folder` (appliance.db.integrity.copy_snapshot: SQLite's
     backup API inside one read transaction, so the copy is the database as it was when the backup began, whatever
     the writer commits meanwhile), checked, make it durable, then rename it into place."""
     for stale in folder.glob(f".store-*{PARTIAL}*"):
         stale.unlink(missing_ok=True)
-    final = _free_name(folder, when)
+    final = _free_name(folder, when, kind)
     temp = folder / f".{final.name}{PARTIAL}"
     _create_private(temp)
 
@@ -272,7 +330,7 @@ def copy_backup(backup: Path, folder: Path) -> Path:
     free = free_bytes(folder)
     if free < size + MB:
         raise BackupError(f"not enough free space on {folder}: {_mb(size)} MB needed, {_mb(free)} MB free")
-    final = _free_name(folder, backup_time(backup) or datetime.now())
+    final = _free_name(folder, backup_time(backup) or datetime.now(), MANUAL if is_manual(backup) else "")
     temp = folder / f".{final.name}{PARTIAL}"
     try:
         _create_private(temp)
@@ -400,13 +458,13 @@ class _folder_lock:
         os.close(self.fd)
 
 
-def _free_name(folder: Path, when: datetime) -> Path:
+def _free_name(folder: Path, when: datetime, kind: str = "") -> Path:
     base = f"store-{when:%Y%m%d-%H%M%S}"
-    candidate = folder / f"{base}.db"
+    candidate = folder / f"{base}{kind}.db"
     n = 1
     while candidate.exists():
         n += 1
-        candidate = folder / f"{base}-{n}.db"
+        candidate = folder / f"{base}-{n}{kind}.db"
     return candidate
 
 

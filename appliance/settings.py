@@ -234,9 +234,17 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     _box(
         "backup_usb_dir",
-        "",
+        "/media/tablebox",
         str,
-        "A USB stick's mount point: each backup is also copied there (and rotated), but only while a stick is mounted there. Empty: no copy.",
+        "A USB stick's mount point: each backup is also copied there (and rotated), but only while a stick is mounted there (a FAT32/exFAT stick labelled TABLEBOX is mounted at /media/tablebox by itself). Empty: no copy.",
+    ),
+    _box(
+        "retention_days",
+        90,
+        int,
+        "Days delivered sync rows, order status events and printed tickets are kept before `tablebox prune` (nightly) deletes them; orders, their lines and payments are always kept.",
+        minimum=1,
+        maximum=36_500,
     ),
     _store("store_name", "Tablebox", str, "The restaurant's name, shown to diners and printed on tickets."),
     _store(
@@ -396,7 +404,8 @@ class BoxSettings:
     sqlite_vfs: str = ""
     min_free_mb: int = 64
     backup_dir: str = ""
-    backup_usb_dir: str = ""
+    backup_usb_dir: str = "/media/tablebox"
+    retention_days: int = 90
     config_file: Path | None = None
     store_defaults: Mapping[str, Any] = field(default_factory=dict)
     # [sync.NAME] tables, validated, defaults filled in, secrets merged from the environment; repr=False keeps

@@ -27,13 +27,29 @@ def register_backup(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "one read transaction), check the copy (integrity_check, a store's tables), make "
         "it durable and rename it into place as store-YYYYMMDD-HHMMSS.db in backup_dir "
         "(default <data_dir>/backups), also on the USB stick mounted at backup_usb_dir if "
-        "any; then delete older backups beyond the newest per day of the last 7 days "
-        "and the newest per ISO week of the last 4 weeks. The store secret is not in it.",
-        examples=["tablebox backup", "tablebox backup --dest /media/usb --keep-daily 14"],
+        "any. A backup you start is named store-...-manual.db and never pushes a nightly one "
+        "out: the newest 10 manual ones are kept. The nightly timer's (--automatic) are "
+        "rotated among themselves: the newest per day of the last 7 days and the newest per "
+        "ISO week of the last 4 weeks. The store secret is not in it.",
+        examples=[
+            "tablebox backup",
+            "tablebox backup --dest /media/tablebox",
+            "tablebox backup --automatic --keep-daily 14",
+        ],
     )
+    p.add_argument(
+        "--automatic",
+        action="store_true",
+        help="the nightly timer's backup: named store-...db and rotated with --keep-daily/--keep-weekly",
+    )
+    p.add_argument("--keep-manual", type=int, default=10, metavar="N", help="manual backups to keep (10)")
     p.add_argument("--dest", metavar="DIR", help="back up into this folder instead (e.g. a mounted USB stick)")
-    p.add_argument("--keep-daily", type=int, default=7, metavar="N", help="days to keep the newest backup of (7)")
-    p.add_argument("--keep-weekly", type=int, default=4, metavar="N", help="ISO weeks to keep the newest backup of (4)")
+    p.add_argument(
+        "--keep-daily", type=int, default=7, metavar="N", help="days to keep the newest automatic backup of (7)"
+    )
+    p.add_argument(
+        "--keep-weekly", type=int, default=4, metavar="N", help="ISO weeks to keep the newest automatic backup of (4)"
+    )
     p.set_defaults(func=cmd_backup)
 
 
@@ -91,6 +107,8 @@ def cmd_backup(args: argparse.Namespace) -> int:
         keep_daily=args.keep_daily,
         keep_weekly=args.keep_weekly,
         progress=backup_progress(),
+        automatic=args.automatic,
+        keep_manual=args.keep_manual,
     )
     for n, made in enumerate(report.made):
         info = made.info

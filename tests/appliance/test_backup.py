@@ -264,7 +264,7 @@ def test_the_usb_copy_is_made_only_on_a_mounted_stick(settings, tmp_path, monkey
     assert [m.path.parent for m in report.made] == [backup_dir(settings)]
     assert report.skipped == (f"{stick} is not a mounted USB stick: no copy made there",)
     monkeypatch.setattr("appliance.backup.os.path.ismount", lambda p: Path(p) == stick)
-    report = run_backup(usb, now=datetime(2025, 6, 3, 3, 0))
+    report = run_backup(usb, now=datetime(2025, 6, 3, 3, 0), automatic=True)
     local, copy = (m.path for m in report.made)
     assert copy == stick / "store-20250603-030000.db" and copy.read_bytes() == local.read_bytes()
     assert inspect_store_file(copy).store_id == inspect_store_file(local).store_id
@@ -301,12 +301,83 @@ def test_backup_command_prints_what_it_made_and_rotated(settings, capsys):
     folder = backup_dir(settings)
     folder.mkdir()
     old = touch_backup(folder, datetime(2020, 1, 1, 3, 0))
-    assert main(["backup", "--data-dir", str(settings.data_dir), "--keep-daily", "1", "--keep-weekly", "0"]) == 0
+    argv = ["backup", "--data-dir", str(settings.data_dir), "--automatic", "--keep-daily", "1", "--keep-weekly", "0"]
+    assert main(argv) == 0
     out = capsys.readouterr().out
     (made,) = [p for _, p in list_backups(folder)]
     schema = available()[-1][0]
     assert f"backup: {made} (1 MB, 0 orders, schema {schema}; integrity_check ok)" in out
     assert f"rotated out: {old.name}" in out and not old.exists()
+
+
+def touch_manual(folder: Path, when: datetime) -> Path:
+    path = folder / f"store-{when:%Y%m%d-%H%M%S}-manual.db"
+    path.write_bytes(b"m")
+    return path
+
+
+def test_manual_backups_never_rotate_out_automatic_ones(tmp_path):
+    """Issue 14 item 8: a manual backup used to count as the day's newest and push that day's nightly one out."""
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    nightly = [touch_backup(folder, datetime(2025, 6, day, 4, 10)) for day in range(1, 8)]  # 7 nights
+    manual = [touch_manual(folder, datetime(2025, 6, 7, 9 + n // 60, n % 60)) for n in range(12)]  # 12 on day 7
+    removed = rotate(folder, keep_daily=7, keep_weekly=0, protect=manual[-1])
+    assert all(p.exists() for p in nightly)  # every nightly one survives twelve manual ones on its day
+    assert sorted(removed) == sorted(manual[:2])  # only manual ones beyond the newest 10 went
+    assert [p for p in manual if p.exists()] == manual[2:]
+    # and the nightly rotation never deletes a manual one: an eighth night removes the oldest night only
+    eighth = touch_backup(folder, datetime(2025, 6, 8, 4, 10))
+    assert rotate(folder, keep_daily=7, keep_weekly=0, protect=eighth) == [nightly[0]]
+    assert all(p.exists() for p in manual[2:])
+
+
+def test_a_manual_backup_the_same_day_keeps_the_nightly_one(settings):
+    nightly = run_backup(settings, now=datetime(2025, 6, 2, 4, 5), automatic=True, keep_daily=1, keep_weekly=0)
+    manual = run_backup(settings, now=datetime(2025, 6, 2, 15, 0), keep_daily=1, keep_weekly=0)
+    assert manual.made[0].path.name == "store-20250602-150000-manual.db" and manual.made[0].removed == ()
+    assert nightly.made[0].path.exists()
+    again = run_backup(settings, now=datetime(2025, 6, 3, 4, 5), automatic=True, keep_daily=1, keep_weekly=0)
+    assert again.made[0].removed == (nightly.made[0].path,)  # the nightly rotation counts nightly ones only
+    names = [p.name for _, p in list_backups(backup_dir(settings))]
+    assert names == ["store-20250603-040500.db", "store-20250602-150000-manual.db"]
+
+
+def test_the_off_card_copy_is_noted_and_the_doctor_names_it(settings, tmp_path, monkeypatch):
+    from appliance import offcard
+    from appliance.doctor import Mark
+
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    usb = make_settings(settings.data_dir, backup_usb_dir=str(stick))
+    now = datetime(2025, 6, 3, 9, 0).astimezone()
+    (check,) = offcard.checks(usb, now, ismount=lambda p: False)
+    assert (
+        check.mark is Mark.WARN
+        and check.detail == f"no backup was ever copied off the SD card (no stick at {stick} now)"
+    )
+    monkeypatch.setattr("appliance.backup.os.path.ismount", lambda p: Path(p) == stick)
+    report = run_backup(usb, now=datetime(2025, 6, 3, 3, 0), automatic=True)
+    copy = report.made[1].path
+    # the stick went home with the manager: the note still names the copy and its age
+    (check,) = offcard.checks(usb, now, ismount=lambda p: False)
+    assert (check.mark, check.detail) == (Mark.OK, f"newest {copy}, 6 h old; no stick at {stick} now")
+    (check,) = offcard.checks(usb, datetime(2025, 6, 13, 9, 0).astimezone(), ismount=lambda p: False)
+    assert check.mark is Mark.WARN and check.detail.startswith(f"newest {copy}, 10 days old")
+    # a stick plugged in with a newer copy made elsewhere: the newest of both is named
+    newer = stick / "store-20250603-080000.db"
+    newer.write_bytes(copy.read_bytes())
+    (check,) = offcard.checks(usb, now, ismount=lambda p: Path(p) == stick)
+    assert (check.mark, check.detail) == (Mark.OK, f"newest {newer}, 1 h old; a stick is mounted at {stick}")
+    (check,) = offcard.checks(make_settings(settings.data_dir, backup_usb_dir=""), now)
+    assert check.mark is Mark.WARN and "every backup stays on the SD card" in check.detail
+
+
+def test_the_doctor_lists_the_off_card_line(settings):
+    from appliance.doctor import run_checks
+
+    names = [c.name for c in run_checks(settings, printers=False, unit_states=lambda units: None)]
+    assert names.index("off-card backup") == names.index("backups") + 1
 
 
 # restore
