@@ -444,11 +444,30 @@ def lan_address() -> str:
 
 
 def public_base_url(settings: BoxSettings) -> str:
-    """The start of every table's ordering URL (what QR stickers carry): the public_base_url setting, else
-    http://<this box's LAN address>:<port>."""
+    """The start of every table's ordering URL as `tablebox tables` and the server's banner show it: the
+    public_base_url setting, else http://<this box's LAN address>:<port> (for a first look only: that address can
+    be a DHCP lease, so stickers never use it; see sticker_base_url)."""
     if settings.public_base_url:
         return settings.public_base_url.rstrip("/")
     return f"http://{lan_address()}:{settings.port}"
+
+
+NO_STABLE_ADDRESS = (
+    "public_base_url is empty, and this box's current address may be a DHCP lease that changes after a router "
+    "restart, leaving every printed sticker pointing elsewhere: give the box a fixed address "
+    "(provision.sh --address 192.168.1.50/24 --gateway 192.168.1.1 sets public_base_url too), or reserve its lease "
+    'on the router and set public_base_url = "http://THAT-ADDRESS:{port}" in the settings file, '
+    "or pass --public-base-url"
+)
+
+
+def sticker_base_url(settings: BoxSettings) -> str:
+    """The start of the URLs QR stickers carry: only ever the public_base_url setting (which provision.sh writes
+    from a fixed --address, or the technician from a reserved lease or the relay), never the current lease.
+    SettingsError (exit 2) when it is empty."""
+    if not settings.public_base_url:
+        raise SettingsError(NO_STABLE_ADDRESS.format(port=settings.port))
+    return settings.public_base_url.rstrip("/")
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

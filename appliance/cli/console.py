@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 
 from appliance.cli.common import add_command, box_settings
-from appliance.settings import public_base_url
 from appliance.store import read_secret, require_store
 
 
@@ -28,5 +27,6 @@ def cmd_console(args: argparse.Namespace) -> int:
 
     settings = box_settings(args)
     require_store(settings)
-    ConsoleApp(settings.db_path, read_secret(settings.secret_path), public_base_url=public_base_url(settings)).run()
+    # Stickers carry only a stable address (public_base_url); empty: the console refuses to print them and says why.
+    ConsoleApp(settings.db_path, read_secret(settings.secret_path), public_base_url=settings.public_base_url).run()
     return 0

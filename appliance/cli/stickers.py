@@ -8,9 +8,10 @@ from pathlib import Path
 from appliance.cli.common import add_command, box_settings, plural, web_options
 from appliance.db.connection import write_transaction
 from appliance.db.printing import queue_stickers, table_stickers
+from appliance.db.tables import record_sticker_address
 from appliance.domain.printing import WifiInfo
 from appliance.errors import UsageError
-from appliance.settings import public_base_url
+from appliance.settings import sticker_base_url
 from appliance.store import read_secret, require_store, store_connection
 
 
@@ -22,9 +23,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="table QR stickers: an A4 sheet (PDF/PNG) or on a receipt printer",
         description="Each table's ordering URL as a QR code (quiet zone 4 modules, error correction M) "
         "with the store's name, the table and 扫码点餐 / Scan to order; optionally the "
-        "store Wi-Fi's QR code too. Re-keying a table voids its old sticker.",
+        "store Wi-Fi's QR code too. Re-keying a table voids its old sticker. The URLs start with the "
+        "public_base_url setting (a fixed address or name), never the box's current DHCP lease; the address used "
+        "is noted so that `tablebox doctor` warns when it is no longer this box's.",
         examples=[
             "tablebox stickers --pdf stickers.pdf",
+            "tablebox stickers --pdf stickers.pdf --public-base-url http://192.168.1.50:8080",
             "tablebox stickers --print kitchen --table A1 --table A2",
             "tablebox stickers --png sheet.png --wifi-ssid Guests --wifi-password 'dumplings8'",
         ],
@@ -50,10 +54,11 @@ def cmd_stickers(args: argparse.Namespace) -> int:
         if args.wifi_ssid
         else None
     )
+    base_url = sticker_base_url(settings)  # SettingsError (exit 2) without a stable address
     secret = read_secret(settings.secret_path)
     with store_connection(settings, readonly=True) as conn:
         try:
-            stickers = table_stickers(conn, secret, public_base_url(settings), args.table or None)
+            stickers = table_stickers(conn, secret, base_url, args.table or None)
         except ValueError as exc:  # no tables, an unknown table
             raise UsageError(str(exc)) from None
     for target in (args.pdf, args.png):
@@ -64,8 +69,11 @@ def cmd_stickers(args: argparse.Namespace) -> int:
                 raise UsageError(str(exc)) from None
             for written in written_files:
                 print(f"wrote {written}")
-    if args.print_on:
-        with store_connection(settings) as conn, write_transaction(conn):
+    with store_connection(settings) as conn, write_transaction(conn):
+        if args.print_on:
             queue_stickers(conn, args.print_on, stickers, wifi)
+        record_sticker_address(conn, base_url, len(stickers))
+    if args.print_on:
         print(f"{plural(len(stickers), 'sticker')} queued for {args.print_on}")
+    print(f"stickers made for {base_url}")
     return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
@@ -288,3 +289,35 @@ def open_requests(conn: apsw.Connection, limit: int = 100) -> list[ServiceReques
             f"SELECT {_REQUEST_COLUMNS} FROM service_requests WHERE handled_at IS NULL ORDER BY id LIMIT ?", (limit,)
         )
     ]
+
+
+# The address the printed stickers carry, kept in the settings table (outside the store settings people edit) so
+# that `tablebox doctor` can warn once it is no longer this box's address (appliance.fieldaddress).
+STICKER_ADDRESS_KEY = "stickers_printed_for"
+
+
+class StickerAddress(NamedTuple):
+    base_url: str
+    printed_at: str  # UTC, ISO 8601
+    tables: int
+
+
+def record_sticker_address(conn: apsw.Connection, base_url: str, tables: int) -> None:
+    """Note that stickers of `tables` tables were just made for `base_url` (the newest wins)."""
+    value = json.dumps({"base_url": base_url.rstrip("/"), "printed_at": utc_now(), "tables": tables})
+    conn.execute(
+        "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (STICKER_ADDRESS_KEY, value),
+    )
+
+
+def sticker_address(conn: apsw.Connection) -> StickerAddress | None:
+    """The base URL the last stickers were printed with; None when none were printed (or the note is unreadable)."""
+    raw = scalar(conn, "SELECT value FROM settings WHERE key = ?", (STICKER_ADDRESS_KEY,))
+    if raw is None:
+        return None
+    try:
+        data = json.loads(raw)
+        return StickerAddress(str(data["base_url"]), str(data["printed_at"]), int(data["tables"]))
+    except (ValueError, KeyError, TypeError):
+        return None

@@ -160,25 +160,24 @@ def test_printd_prints_queued_tickets_and_stops_on_sigterm(tmp_path):
 
 def test_stickers_command_writes_a_sheet_and_explains_mistakes(settings, tmp_path, capsys):
     out = tmp_path / "stickers.pdf"
-    assert main(["stickers", "--data-dir", str(settings.data_dir), "--pdf", str(out)]) == 0
+    box = ["--data-dir", str(settings.data_dir), "--public-base-url", "http://192.168.1.50:8080"]
+    assert main(["stickers", *box, "--pdf", str(out)]) == 0
     assert out.read_bytes().startswith(b"%PDF") and f"wrote {out}" in capsys.readouterr().out
-    assert main(["stickers", "--data-dir", str(settings.data_dir)]) == 2
+    assert main(["stickers", *box]) == 2
     assert "--pdf FILE" in capsys.readouterr().err
-    assert (
-        main(["stickers", "--data-dir", str(settings.data_dir), "--table", "Z9", "--png", str(tmp_path / "x.png")]) == 2
-    )
+    assert main(["stickers", *box, "--table", "Z9", "--png", str(tmp_path / "x.png")]) == 2
     assert "Z9" in capsys.readouterr().err
 
 
 def test_stickers_command_refuses_a_bad_file_type_or_wifi_password(settings, tmp_path, capsys):
-    assert main(["stickers", "--data-dir", str(settings.data_dir), "--pdf", str(tmp_path / "x.jpg")]) == 2
+    box = ["--data-dir", str(settings.data_dir), "--public-base-url", "http://192.168.1.50:8080"]
+    assert main(["stickers", *box, "--pdf", str(tmp_path / "x.jpg")]) == 2
     assert ".pdf or .png" in capsys.readouterr().err
     assert (
         main(
             [
                 "stickers",
-                "--data-dir",
-                str(settings.data_dir),
+                *box,
                 "--png",
                 str(tmp_path / "x.png"),
                 "--wifi-ssid",

@@ -22,9 +22,10 @@ from appliance.db.printing import (
     table_stickers,
     unassigned_jobs,
 )
-from appliance.db.tables import list_tables, rekey_table
+from appliance.db.tables import list_tables, record_sticker_address, rekey_table
 from appliance.domain.errors import DomainError
 from appliance.domain.printing import UNABLE_TO_PRINT, PrinterStatus
+from appliance.settings import NO_STABLE_ADDRESS
 from tui.base import ConsoleScreen
 from tui.dialogs import ChooseScreen, PromptScreen
 from tui.times import local_time
@@ -62,12 +63,17 @@ def queue_text(printer: PrinterRow) -> str:
 def print_stickers(
     conn: apsw.Connection, printer: str, tables: list[str] | None, secret: bytes, base_url: str
 ) -> list[int]:
-    """Queue the QR stickers of some tables (None: every active table) on a printer."""
+    """Queue the QR stickers of some tables (None: every active table) on a printer, noting the address they carry
+    (`tablebox doctor` warns once it is no longer this box's). Refused without a stable address (public_base_url)."""
+    if not base_url:
+        raise DomainError("no_stable_address", NO_STABLE_ADDRESS.format(port="8080"))
     try:
         stickers = table_stickers(conn, secret, base_url, tables)
     except ValueError as exc:
         raise DomainError("no_stickers", str(exc)) from None
-    return queue_stickers(conn, printer, stickers)
+    jobs = queue_stickers(conn, printer, stickers)
+    record_sticker_address(conn, base_url, len(stickers))
+    return jobs
 
 
 class PrintersScreen(ConsoleScreen):
