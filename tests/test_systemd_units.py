@@ -125,10 +125,11 @@ def test_the_expected_units_are_there():
         "tablebox-backup.service",
         "tablebox-console.service",
         "tablebox-printd.service",
+        "tablebox-prune.service",
         "tablebox-syncd.service",
         "tablebox-web.service",
     ]
-    assert TIMERS == ["tablebox-backup.timer"]
+    assert TIMERS == ["tablebox-backup.timer", "tablebox-prune.timer"]
     assert sorted(p.relative_to(UNITS).as_posix() for p in UNITS.glob("*/*")) == [RELAY_UNIT]
 
 
@@ -262,6 +263,83 @@ def test_the_backup_runs_daily_and_catches_up_after_a_night_switched_off():
     ).stdout
     assert "Normalized form: *-*-* 04:00:00" in calendar
     assert read_unit("tablebox-backup.service")["Service"]["Type"] == ["oneshot"]
+
+
+def test_the_prune_runs_nightly_after_the_backup_and_vacuums_on_the_data_disk():
+    timer = read_unit("tablebox-prune.timer")
+    assert (timer["Timer"]["Persistent"], timer["Install"]["WantedBy"]) == (["true"], ["timers.target"])
+    calendar = subprocess.run(
+        ["systemd-analyze", "calendar", timer["Timer"]["OnCalendar"][0]], capture_output=True, text=True, check=True
+    ).stdout
+    assert "Normalized form: *-*-* 04:45:00" in calendar  # after the backup's 04:00 + 30 min random delay
+    unit = read_unit("tablebox-prune.service")
+    assert "tablebox-backup.service" in unit["Unit"]["After"][0].split()
+    service = {k: v[-1] for k, v in unit["Service"].items()}
+    assert (service["Type"], service["ExecStart"]) == ("oneshot", f"{INSTALLED_TABLEBOX} prune")
+    assert "SQLITE_TMPDIR=/var/lib/tablebox" in service["Environment"].split()  # not a RAM /tmp
+    assert read_unit("tablebox-backup.service")["Service"]["ExecStart"] == [f"{INSTALLED_TABLEBOX} backup --automatic"]
+
+
+USB_MOUNT = "media-tablebox.mount"
+USB_RULE = REPO / "provision/udev/99-tablebox-usb.rules"
+
+
+def test_the_backup_stick_is_mounted_for_the_tablebox_user(tmp_path):
+    """systemd/media-tablebox.mount: systemd-analyze verify is silent on it, its name is the escaped mount point
+    (`systemd-escape --path`), and FAT/exFAT have no owners, so uid=/gid= give the files to tablebox."""
+    mount = read_unit(USB_MOUNT)["Mount"]
+    one = {k: v[-1] for k, v in mount.items()}
+    escaped = subprocess.run(
+        ["systemd-escape", "--path", "--suffix=mount", one["Where"]], capture_output=True, text=True, check=True
+    )
+    assert escaped.stdout.strip() == USB_MOUNT
+    assert one["What"] == "/dev/disk/by-label/TABLEBOX"
+    options = one["Options"].split(",")
+    assert {"uid=tablebox", "gid=tablebox", "fmask=0177", "dmask=0077", "nosuid", "nodev", "noexec"} <= set(options)
+    assert "Install" not in read_unit(USB_MOUNT)  # started by udev, never waited for at boot
+    from appliance.settings import BoxSettings
+
+    assert BoxSettings(data_dir=tmp_path).backup_usb_dir == one["Where"]  # where backups are copied by default
+    staged_mount = tmp_path / USB_MOUNT
+    staged_mount.write_text((UNITS / USB_MOUNT).read_text())
+    result = verify([staged_mount])
+    assert (result.returncode, (result.stdout + result.stderr).strip()) == (0, "")
+
+
+def udev_rules(path: Path) -> list[dict[str, tuple[str, str]]]:
+    """Each rule line as key -> (operator, value), the way udev reads `KEY=="value", KEY+="value"`."""
+    rules = []
+    for line in path.read_text().splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        pairs = re.findall(r'([A-Z_]+(?:\{[^}]+\})?)\s*(==|!=|\+=|:=|=)\s*"([^"]*)"', line)
+        assert pairs, line
+        rules.append({key: (op, value) for key, op, value in pairs})
+    return rules
+
+
+def udev_matches(rule: dict[str, tuple[str, str]], device: dict[str, str]) -> bool:
+    import fnmatch
+
+    for name, (op, value) in rule.items():
+        if op not in ("==", "!="):
+            continue
+        have = device.get(name.removeprefix("ENV{").removesuffix("}") if name.startswith("ENV{") else name, "")
+        hit = any(fnmatch.fnmatchcase(have, alt) for alt in value.split("|"))
+        if hit != (op == "=="):
+            return False
+    return True
+
+
+def test_the_usb_rule_mounts_only_a_fat_or_exfat_stick_labelled_tablebox():
+    (rule,) = udev_rules(USB_RULE)
+    assert rule["ENV{SYSTEMD_WANTS}"] == ("+=", USB_MOUNT)
+    stick = {"ACTION": "add", "SUBSYSTEM": "block", "ID_FS_USAGE": "filesystem", "ID_FS_LABEL": "TABLEBOX"}
+    assert udev_matches(rule, {**stick, "ID_FS_TYPE": "vfat"})
+    assert udev_matches(rule, {**stick, "ID_FS_TYPE": "exfat"})
+    assert not udev_matches(rule, {**stick, "ID_FS_TYPE": "ext4"})  # ext4 refuses uid=: not mounted at all
+    assert not udev_matches(rule, {**stick, "ID_FS_TYPE": "vfat", "ID_FS_LABEL": "KINGSTON"})
+    assert not udev_matches(rule, {**stick, "ID_FS_TYPE": "vfat", "ACTION": "remove"})
 
 
 def test_every_unit_runs_a_command_tablebox_has():
@@ -535,6 +613,27 @@ def test_the_backup_runs_inside_its_units_rules(tmp_path):
     backups = [p for p in (settings.data_dir / "backups").rglob("*") if p.is_file()]
     assert backups, result.stdout
     assert all(oct(p.stat().st_mode & 0o777) == "0o600" for p in backups), [oct(p.stat().st_mode) for p in backups]
+
+
+@needs_seccomp
+@pytest.mark.slow
+def test_the_prune_runs_inside_its_units_rules(tmp_path):
+    settings = make_settings(tmp_path / "data")
+    ensure_demo_store(settings)
+    result = subprocess.run(
+        sandboxed(
+            "tablebox-prune.service", sys.executable, "-m", "appliance", "prune", "--data-dir", str(settings.data_dir)
+        ),
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+        env={**os.environ, "TABLEBOX_LOG_FORMAT": "json"},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (
+        "pruned what is older than 90 days: 0 delivered sync rows, 0 status events, 0 printed tickets" in result.stdout
+    )
 
 
 @needs_seccomp

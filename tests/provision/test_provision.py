@@ -183,6 +183,7 @@ def test_units_udev_journald_fstab_and_hostname(staged):
         "tablebox-printd.service",
         "tablebox-console.service",
         "tablebox-backup.timer",
+        "tablebox-prune.timer",
         "tablebox-syncd.service",
     ):  # syncd: the settings name a sync target
         state = subprocess.run(["systemctl", f"--root={root}", "is-enabled", unit], capture_output=True, text=True)
@@ -190,6 +191,12 @@ def test_units_udev_journald_fstab_and_hostname(staged):
     assert (root / "etc/udev/rules.d/99-tablebox-printers.rules").read_bytes() == (
         REPO / "provision/udev/99-tablebox-printers.rules"
     ).read_bytes()
+    # the backup stick (step usbstick): its udev rule and its mount unit, not enabled (udev starts it)
+    for installed, source in (
+        ("etc/udev/rules.d/99-tablebox-usb.rules", "provision/udev/99-tablebox-usb.rules"),
+        ("etc/systemd/system/media-tablebox.mount", "systemd/media-tablebox.mount"),
+    ):
+        assert (root / installed).read_bytes() == (REPO / source).read_bytes(), installed
     assert (root / "etc/modules-load.d/tablebox.conf").read_text().split("\n")[-4:-1] == [
         "usblp",
         "usbserial",
