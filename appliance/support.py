@@ -3,7 +3,7 @@
 The support bundle is what a technician sends when asking for help: the doctor's checklist, the versions, the
 settings and the logs, in one .tar.gz. It must be safe to e-mail, so nothing secret is ever in it:
 - never the store database, its backups, store.secret or the settings file itself (the [sync] tables may
-  hold API keys): the settings are listed from what was loaded, each secret key shown only as "(set)";
+  hold API keys): the settings are listed from what was loaded, each secret key shown only as set or not;
 - every text put in is passed through `Redactor`, which removes the values known to be secret on this box (the
   store secret, every sync secret from the settings and the environment, any environment variable named like
   a secret) and anything that looks like one: `pin=...`, `password: ...`, `"api_key": "..."`, bearer tokens,
@@ -71,6 +71,7 @@ SECRET_WORDS = r"pin|password|passwd|pass|secret|token|api[_-]?key|api[_-]?secre
 _ASSIGNED = re.compile(
     rf"""(?ix)
     (["']?[\w.-]*(?:{SECRET_WORDS})["']?\s*[:=]\s*)   # a key named like a secret, then = or :
+    (?!\[removed\]|bearer\s|basic\s)                     # (not a value removed already)
     (?:"[^"]*"|'[^']*'|[^\s,;&}}\]]+)                  # its value: quoted, or up to a separator
     """
 )
@@ -136,7 +137,7 @@ def settings_text(settings: BoxSettings) -> str:
         lines.append(f"\n[sync.{name}]")
         for key, value in sorted(target.items()):
             if key in SYNC_SECRET_KEYS:
-                lines.append(f"{key} = {'(set)' if value else '(not set)'}")
+                lines.append(f"{key} is {'set' if value else 'not set'} (not shown)")
             elif isinstance(value, Mapping):  # nested tables of an adapter: keys only
                 lines.append(f"{key} = {{{', '.join(sorted(map(str, value)))}}}")
             else:
