@@ -28,7 +28,8 @@ export MTOOLS_SKIP_CHECK=1       # mtools would otherwise object to geometries t
 MAX_CARD_BYTES=$((256 * 1024 * 1024 * 1024))
 BOOT_MOUNT=/boot/firmware          # where Raspberry Pi OS (Bookworm, Trixie) mounts the boot partition
 BOX_DIR=$BOOT_MOUNT/tablebox
-PROVISION_COMMAND="bash $BOX_DIR/provision/provision.sh --unattended --config $BOX_DIR/tablebox.toml --source $BOX_DIR/tablebox-src.tar.gz"
+# The runcmd entry only installs and starts the retried unit (provision/firstboot/firstboot.sh says why).
+PROVISION_COMMAND="bash $BOX_DIR/provision/firstboot/firstboot.sh install"
 PROVISION_LOG=$BOX_DIR/provision.log
 RUNCMD_MARKER="tablebox: first-boot provisioning, added by provision/flash.sh"
 FIRSTRUN_MARKER="tablebox-firstrun"

@@ -33,11 +33,8 @@ CMDLINE = (
     "console=serial0,115200 console=tty1 root=PARTUUID=4e639091-02 rootfstype=ext4 fsck.repair=yes "
     "rootwait quiet init=/usr/lib/raspberrypi-sys-mods/firstboot\n"
 )
-PROVISION_COMMAND = (
-    "bash /boot/firmware/tablebox/provision/provision.sh --unattended "
-    "--config /boot/firmware/tablebox/tablebox.toml "
-    "--source /boot/firmware/tablebox/tablebox-src.tar.gz"
-)
+# cloud-init runs runcmd once: the entry only installs and starts the retried unit (tests/provision/test_firstboot.py).
+PROVISION_COMMAND = "bash /boot/firmware/tablebox/provision/firstboot/firstboot.sh install"
 CONFIG = """\
 port = 8080
 
@@ -557,8 +554,9 @@ def test_firstrun_alone_removes_exactly_what_flash_added(tmp_path):
     assert (boot_dir / "cmdline.txt").read_text() == CMDLINE.rstrip("\n") + " splash\n"
 
 
-def test_the_first_boot_unit_runs_the_same_command_as_the_cloud_init_entry():
-    assert f"ExecStart=/bin/{PROVISION_COMMAND}\n" in FIRSTBOOT_UNIT.read_text()
+def test_the_first_boot_unit_runs_the_script_the_cloud_init_entry_installs_it_with():
+    runner = PROVISION_COMMAND.removesuffix(" install")
+    assert f"ExecStart=/bin/{runner} run\n" in FIRSTBOOT_UNIT.read_text()
     sourced = run("bash", "-c", f'source "{FLASH}"; printf %s "$PROVISION_COMMAND"').stdout
     assert sourced == PROVISION_COMMAND
     if shutil.which("systemd-analyze"):
