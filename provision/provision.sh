@@ -34,8 +34,8 @@ DATA=${TABLEBOX_DATA:-/var/lib/tablebox}
 SERVICE_USER=${TABLEBOX_SERVICE_USER:-tablebox}
 SYSTEMCTL=${SYSTEMCTL:-systemctl}  # tests put a stand-in on PATH that runs the real processes
 UNITS_ENABLED=(tablebox-web.service tablebox-printd.service tablebox-console.service tablebox-backup.timer tablebox-prune.timer)
-PACKAGES=(python3 python3-venv python3-pip libusb-1.0-0 fbterm fonts-wqy-microhei sqlite3)
-STEPS=(packages user venv config store udev usbstick units journald fstab hostname summary)
+PACKAGES=(python3 python3-venv python3-pip libusb-1.0-0 fbterm fonts-wqy-microhei sqlite3 fake-hwclock)
+STEPS=(clock packages user venv config store udev usbstick units journald fstab hostname summary)
 
 # Steps added since the first release live one file each in provision/steps/ (sourced here, run in STEPS order).
 for _step_file in "$PROVISION_DIR"/steps/*.sh; do
@@ -147,16 +147,7 @@ put() {
   changed "$dest"
 }
 
-# A Pi has no clock battery: until NTP has set the time, apt refuses package lists "not valid yet".
-wait_for_clock() {
-  local tries=0
-  while [[ $(date +%Y) -lt 2025 ]] && [[ $tries -lt 90 ]]; do
-    if [[ $tries -eq 0 ]]; then say "  waiting for the clock to be set from the network (it says $(date +%F))"; fi
-    sleep 2
-    tries=$((tries + 1))
-  done
-  if [[ $(date +%Y) -lt 2025 ]]; then die "the clock is still $(date +%F): check the network (NTP), or set it with date -s"; fi
-}
+# wait_for_clock (before apt): provision/steps/clock.sh.
 
 step_packages() {
   say "packages: ${PACKAGES[*]}"
@@ -171,7 +162,7 @@ step_packages() {
   done
   if [[ ${#missing[@]} -eq 0 ]]; then unchanged "all installed"; return; fi
   wait_for_clock
-  apt-get update -qq
+  apt-get update -qq "${APT_CLOCK_OPTS[@]}"
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
   changed "installed ${missing[*]}"
 }
@@ -223,7 +214,9 @@ step_venv() {
   say "venv: Tablebox in $VENV (a release in $RELEASES)"
   local wheels id
   wheels=$(find_wheelhouse)
-  if [[ -z "$wheels" ]]; then stage_source; fi
+  if [[ -z "$wheels" ]]; then stage_source
+  elif running_here; then check_wheelhouse "$wheels" "$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')" "$(uname -m)"
+  fi
   id=$(release_id "$wheels")
   if [[ "$(current_release)" == "$id" && -f "$(at "$RELEASES/$id/release.json")" ]]; then
     unchanged "$VENV (release $id)"

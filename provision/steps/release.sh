@@ -125,8 +125,10 @@ install_release() {
     grep -rlZ "^#!$venv/bin/" "$venv/bin" | xargs -0 -r sed -i "1s|^#!$venv/bin/|#!$RELEASES/$id/venv/bin/|"
     sed -i "s|$venv|$RELEASES/$id/venv|g" "$venv/bin/activate" "$venv/pyvenv.cfg" 2>/dev/null || true
   fi
+  local from=source
+  if [[ -n "$wheels" ]]; then from=wheelhouse; fi
   printf '{"id": "%s", "version": "%s", "installed_at": "%s", "from": "%s"}\n' "$id" "$version" "$(date -Is)" \
-    "${wheels:+wheelhouse}${wheels:-source}" > "$rel/release.json.new"
+    "$from" > "$rel/release.json.new"
   mv -f "$rel/release.json.new" "$rel/release.json"
 }
 
@@ -273,6 +275,26 @@ cmd_update() {
   die "the update failed and was undone: release $old runs (journalctl -u tablebox-web for why)"
 }
 
+# The newest migration the store has had, and the newest release ID ships (read from its files, so that a
+# release from before `tablebox version` answers too).
+store_schema() {
+  python3 - "$DATA/store.db" <<'PY' 2>/dev/null || true
+import sqlite3, sys
+db = sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True)
+print(db.execute("SELECT max(version) FROM schema_migrations").fetchone()[0] or 0)
+PY
+}
+
+release_schema() {
+  local file newest=""
+  for file in "$(at "$RELEASES/$1")"/venv/lib/python3*/site-packages/appliance/db/migrations/[0-9][0-9][0-9][0-9]_*.sql; do
+    [[ -f "$file" ]] || continue
+    file=$(basename "$file")
+    newest=$((10#${file:0:4}))
+  done
+  printf '%s\n' "$newest"
+}
+
 # go_back ID BACKUP: stop, switch to ID, restore BACKUP, start, check.
 go_back() {
   local id=$1 backup=$2 failed
@@ -281,7 +303,10 @@ go_back() {
   switch_release "$id"
   # The store goes back to the backup only when the release going away migrated it past what ID knows (the
   # schema guard would refuse to start otherwise); when it did not, the store is kept with every order taken since.
-  if tablebox_cmd version 2>/dev/null | grep -q "NEWER than this release"; then
+  local store_at knows
+  store_at=$(store_schema)
+  knows=$(release_schema "$id")
+  if [[ -n "$store_at" && -n "$knows" ]] && (( store_at > knows )); then
     [[ -n "$backup" && -f "$backup" ]] || die "the store was migrated by release $failed and no backup from before it is here: restore one by hand (tablebox restore FILE)"
     tablebox_cmd restore "$backup" >/dev/null || die "could not restore $backup: restore it by hand (tablebox restore)"
     say "  store restored from $backup (the store it replaced is kept beside it)"
