@@ -1,18 +1,29 @@
 #!/usr/bin/env bash
 # Write a Raspberry Pi OS image to an SD card (or to an image file) that provisions Tablebox at first boot.
 #
-#   flash.sh IMAGE TARGET --config FILE [--yes] [--force]
+#   flash.sh IMAGE TARGET --config FILE (--ssh-key FILE | --password | --password-file FILE | --password-hash HASH
+#            | --no-account) [--user NAME] [--yes] [--force]
 #
 #   IMAGE   a Raspberry Pi OS image, .img or .img.xz (decompressed on the fly)
 #   TARGET  the SD card's whole device (/dev/sdX, /dev/mmcblkN), or a file name for an output image
 #   --config FILE   the box's tablebox.toml, with a [provision] table (store_name at least)
+#   --ssh-key FILE  the technician's public key (~/.ssh/id_ed25519.pub; repeat for more): SSH with that key only,
+#                   no password on the account, sudo without one
+#   --password      asks for the technician's password (twice, not shown); --password-file FILE reads it from
+#                   the file's first line; --password-hash HASH takes a crypt hash (openssl passwd -6). Only the
+#                   hash goes on the card; sudo asks for the password. With --ssh-key too, SSH takes the key only.
+#   --user NAME     the technician's account (default tech): the image's first user, renamed
+#   --no-account    set up no account (the image already has one, e.g. from Raspberry Pi Imager)
 #   --yes           do not ask to type the device name before erasing it
 #   --force         write a TARGET that already holds a Tablebox card, or an existing output file; replace
 #                   Wi-Fi that the image's network-config already sets up with the one in the settings
 #
 # Puts tablebox/ on the card's boot partition (the settings, this provision/ folder, the Tablebox source) and
 # the first-boot hook that runs provision.sh --unattended: a runcmd entry in cloud-init's user-data on images
-# that have one, otherwise firstrun.sh started from cmdline.txt. With [provision] wifi_ssid, wifi_password and
+# that have one, otherwise firstrun.sh started from cmdline.txt. The technician's account goes where each style
+# reads it: a `user:` in user-data (provision/lib/user_data.py), or tablebox/firstrun-access.conf, which
+# firstrun.sh applies as Raspberry Pi Imager's does (imager_custom enable_ssh -k, userconf), plus an empty `ssh`
+# file (raspberrypi-sys-mods' sshswitch enables SSH). No password is ever a default. With [provision] wifi_ssid, wifi_password and
 # wifi_country the box joins that Wi-Fi before provisioning: network-config on cloud-init images, firstrun.sh
 # (NetworkManager) otherwise. Needs only dd, sfdisk and mtools: no loop devices, no mounting. Refuses devices
 # that look like a system disk. Can be sourced by tests without running.
@@ -47,6 +58,12 @@ DISK=""            # kernel name of a device TARGET (sdb, mmcblk0)
 BOOT=""            # mtools image spec of the boot partition: TARGET@@OFFSET
 WORK=""
 CREATED_OUTPUT=0
+ACCESS_USER=tech
+ACCESS_ARGS=()     # for provision/lib/access.py: --ssh-key FILE..., --password-hash HASH
+PASSWORD_FROM=""   # prompt, or a file to read the password from
+NO_ACCOUNT=0
+ACCESS=0           # 1 once $WORK/access.json describes the account to set up
+FIRSTRUN_ACCESS=tablebox/firstrun-access.conf  # what firstrun.sh reads (see provision/lib/access.py)
 
 say() { printf '%s\n' "$*"; }
 warn() { printf 'flash: %s\n' "$*" >&2; }
@@ -54,7 +71,7 @@ die() { printf 'flash: %s\n' "$*" >&2; exit 1; }
 have() { command -v "$1" >/dev/null 2>&1; }
 
 usage() {
-  sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  sed -n '2,29p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 parse_args() {
@@ -63,6 +80,12 @@ parse_args() {
     case "$1" in
       --config) CONFIG=${2:?--config needs a file}; shift 2 ;;
       --config=*) CONFIG=${1#--config=}; shift ;;
+      --ssh-key) ACCESS_ARGS+=(--ssh-key "${2:?--ssh-key needs a public key file}"); shift 2 ;;
+      --password) PASSWORD_FROM=prompt; shift ;;
+      --password-file) PASSWORD_FROM=${2:?--password-file needs a file}; shift 2 ;;
+      --password-hash) ACCESS_ARGS+=(--password-hash "${2:?--password-hash needs a crypt hash}"); shift 2 ;;
+      --user) ACCESS_USER=${2:?--user needs a name}; shift 2 ;;
+      --no-account) NO_ACCOUNT=1; shift ;;
       --yes|-y) ASSUME_YES=1; shift ;;
       --force) FORCE=1; FORCE_ARG=(--force); shift ;;
       -h|--help) usage; exit 0 ;;
@@ -77,6 +100,57 @@ parse_args() {
   fi
   IMAGE=${positional[0]}
   TARGET=${positional[1]}
+  if [[ "$NO_ACCOUNT" == 1 && ( ${#ACCESS_ARGS[@]} -gt 0 || -n "$PASSWORD_FROM" ) ]]; then
+    usage >&2
+    printf 'flash: --no-account cannot go with --ssh-key or a password\n' >&2
+    exit 2
+  fi
+}
+
+# The technician's account, checked (and a password hashed) before anything is written: $WORK/access.json and
+# $WORK/firstrun-access.conf. A password is read without echo, or from a file, and reaches access.py on stdin only.
+prepare_access() {
+  [[ "$NO_ACCOUNT" == 1 ]] && return 0
+  [[ ${#ACCESS_ARGS[@]} -gt 0 || -n "$PASSWORD_FROM" ]] || return 0
+  local password="" again summary
+  local -a stdin_arg=()
+  if [[ "$PASSWORD_FROM" == prompt ]]; then
+    [[ -t 0 ]] || die "--password needs a terminal to ask on: use --password-file FILE or --password-hash HASH"
+    read -r -s -p "Password for $ACCESS_USER on the box: " password; echo >&2
+    read -r -s -p "The same password again: " again; echo >&2
+    [[ "$password" == "$again" ]] || die "the two passwords differ; nothing was written"
+    stdin_arg=(--password-stdin)
+  elif [[ -n "$PASSWORD_FROM" ]]; then
+    [[ -f "$PASSWORD_FROM" && -r "$PASSWORD_FROM" ]] || die "no password file at $PASSWORD_FROM"
+    IFS= read -r password < "$PASSWORD_FROM" || [[ -n "$password" ]] || die "$PASSWORD_FROM is empty"
+    stdin_arg=(--password-stdin)
+  fi
+  summary=$(printf '%s\n' "$password" | python3 "$PROVISION_DIR/lib/access.py" prepare --user "$ACCESS_USER" \
+              "${ACCESS_ARGS[@]}" "${stdin_arg[@]}" --out "$WORK") || die "no account can be set up (see above); nothing was written"
+  password="" again=""
+  ACCESS=1
+  say "$summary"
+}
+
+# The image's own account settings (Raspberry Pi Imager's user-data users or firstrun.sh), if any: a word for messages.
+image_account() {
+  if mexists "$BOOT" ::/user-data; then
+    if mtype -i "$BOOT" ::/user-data 2>/dev/null | grep -Eq '^(user|users)[[:space:]]*:'; then echo "user-data"; fi
+  elif mexists "$BOOT" ::/firstrun.sh && ! mtype -i "$BOOT" ::/firstrun.sh 2>/dev/null | grep -q "$FIRSTRUN_MARKER"; then
+    echo "Raspberry Pi Imager's firstrun.sh"
+  fi
+}
+
+# No way in is refused: an account from the flags, one the image brings, or --no-account said on purpose.
+check_access() {
+  local found
+  found=$(image_account)
+  if [[ "$ACCESS" == 1 && -n "$found" ]]; then
+    die "the image already sets up an account ($found, from Raspberry Pi Imager?): leave out --ssh-key and --password to keep it, or use a plain image"
+  fi
+  if [[ "$ACCESS" == 0 && "$NO_ACCOUNT" == 0 && -z "$found" ]]; then
+    die "no way into the box: give --ssh-key ~/.ssh/id_ed25519.pub (or --password), or --no-account if you set one up yourself; nothing was written"
+  fi
 }
 
 # need COMMAND PACKAGE: stop with the Debian package to install when COMMAND is missing.
@@ -146,6 +220,7 @@ check_image() {
   if [[ "$IMAGE" == *.img ]]; then
     # Check the boot partition before writing; an .img.xz is checked once written.
     check_boot_partition "$IMAGE"
+    check_access
     if mexists "$BOOT" ::/user-data; then check_network_config; fi
   fi
 }
@@ -402,6 +477,26 @@ add_network_config() {
   say "boot partition: network-config Wi-Fi ($result) for cloud-init at first boot"
 }
 
+# Cloud-init images: the technician's account as a `user:` in user-data (see provision/lib/user_data.py).
+add_cloud_init_account() {
+  [[ "$ACCESS" == 1 ]] || return 0
+  mget ::/user-data "$WORK/user-data"
+  local result
+  result=$(python3 "$PROVISION_DIR/lib/user_data.py" --account "$WORK/user-data" "$WORK/access.json") \
+    || die "could not add the account to user-data (see above); the image is written, without it"
+  if [[ "$result" == added ]]; then mput "$WORK/user-data" ::/user-data; fi
+  say "boot partition: user-data user $ACCESS_USER ($result) with SSH enabled"
+}
+
+# Firstrun images: the account for firstrun.sh, and the empty `ssh` file Raspberry Pi OS reads to enable SSH.
+add_firstrun_access() {
+  [[ "$ACCESS" == 1 ]] || return 0
+  mput "$WORK/firstrun-access.conf" "::/$FIRSTRUN_ACCESS"
+  : > "$WORK/ssh"
+  mput "$WORK/ssh" ::/ssh
+  say "boot partition: $FIRSTRUN_ACCESS (firstrun.sh sets up $ACCESS_USER) and ssh (SSH on)"
+}
+
 # Images with cloud-init (the latest Trixie): one runcmd entry in user-data, the rest kept as it was.
 add_cloud_init_runcmd() {
   mget ::/user-data "$WORK/user-data"
@@ -440,6 +535,7 @@ add_firstrun() {
   mput "$PROVISION_DIR/firstboot/firstrun.sh" ::/firstrun.sh
   say "boot partition: firstrun.sh (from cmdline.txt) sets up provisioning for the boot after"
   add_firstrun_wifi
+  add_firstrun_access
 }
 
 # The Wi-Fi values for firstrun.sh: a file of key=value lines it reads (never runs), so that no SSID or
@@ -459,6 +555,7 @@ add_firstrun_wifi() {
 install_first_boot() {
   if mexists "$BOOT" ::/user-data; then
     add_network_config
+    add_cloud_init_account
     add_cloud_init_runcmd
   else
     add_firstrun
@@ -469,8 +566,12 @@ finish() {
   sync
   say ""
   say "Done: $TARGET provisions itself at first boot (log: tablebox/provision.log on its boot partition)."
-  say "The settings file is on the card's boot partition as tablebox/tablebox.toml: keep the card safe."
-  say "(A Wi-Fi password in it stays there after provisioning; only manager_pin is removed.)"
+  say "The settings file is on the card's boot partition as tablebox/tablebox.toml: keep the card safe until the"
+  say "box has set itself up; then provision.sh removes manager_pin and the Wi-Fi password from the boot partition"
+  say "(tablebox.toml, and network-config on cloud-init images; firstrun.sh deletes its own copy at first boot)."
+  if [[ "$ACCESS" == 1 ]]; then
+    say "Sign in once it is up: ssh $ACCESS_USER@<the box's address> (the hostname, or the address you gave it)."
+  fi
   if [[ "$TARGET_KIND" == device ]]; then say "You can take the card out."; fi
 }
 
@@ -487,6 +588,7 @@ main() {
   trap cleanup EXIT
   check_tools
   check_config
+  prepare_access
   check_image
   check_target
   confirm
@@ -494,6 +596,7 @@ main() {
   write_image
   settle_device
   check_boot_partition "$TARGET"
+  if [[ "$IMAGE" == *.xz ]]; then check_access; fi
   copy_tablebox_folder
   install_first_boot
   finish

@@ -127,6 +127,111 @@ configure_wifi() {
   rm -f "$WIFI_FILE"  # the password stays only in tablebox/tablebox.toml
 }
 
+# The technician's account, the way Raspberry Pi Imager's firstrun.sh sets it up (rpi-imager
+# src/customization_generator.cpp, generateSystemdScript): the keys go to the first user's (uid 1000) home with
+# `imager_custom enable_ssh -k KEY...` (raspberrypi-sys-mods: appends them to ~/.ssh/authorized_keys 0600, sets
+# PasswordAuthentication no, enables ssh), then `userconf USER HASH` (RPi-Distro/userconf-pi) renames that user,
+# moving the home with the keys, sets the password when a hash is given and runs cancel-rename, which turns the
+# set-up wizard (userconfig.service) off. Without those tools (not Raspberry Pi OS) the same by hand. An account
+# with keys and no password gets a password no one can type ('*') and sudo without a password: its key is then the
+# only way in. Values come from tablebox/firstrun-access.conf (flash.sh --ssh-key/--password), read as data.
+ACCESS_FILE="$BOOT/tablebox/firstrun-access.conf"
+USERCONF="$ROOT/usr/lib/userconf-pi/userconf"
+
+read_access_settings() {
+  ACCESS_USER="" ACCESS_HASH="" ACCESS_KEYS=()
+  [[ -f "$ACCESS_FILE" ]] || return 1
+  local line
+  while IFS= read -r line || [[ -n "$line" ]]; do
+    case "$line" in
+      user=*) ACCESS_USER=${line#user=} ;;
+      password_hash=*) ACCESS_HASH=${line#password_hash=} ;;
+      key=*) ACCESS_KEYS+=("${line#key=}") ;;
+    esac
+  done < "$ACCESS_FILE"
+  [[ "$ACCESS_USER" =~ ^[a-z][a-z0-9-]{0,31}$ && "$ACCESS_USER" != root ]]
+}
+
+# first_user FIELD: the name (1) or home (6) of the account with uid 1000, from the box's /etc/passwd.
+first_user() { awk -F: -v f="$1" '$3 == 1000 { print $f; exit }' "$ROOT/etc/passwd" 2>/dev/null; }
+
+as_root_of_box() {  # as_root_of_box COMMAND ARG...: usermod and friends, on $ROOT when set (tests)
+  local cmd=$1; shift
+  if [[ -n "$ROOT" ]]; then "$cmd" -R "$ROOT" "$@"; else "$cmd" "$@"; fi
+}
+
+install_keys_by_hand() {
+  local home ssh_dir
+  home=$(first_user 6)
+  [[ -n "$home" ]] || { log "no user with uid 1000: the SSH key was not installed"; return 1; }
+  ssh_dir="$ROOT$home/.ssh"
+  install -d -m 0700 -o 1000 -g 1000 "$ssh_dir" || return 1
+  printf '%s\n' "${ACCESS_KEYS[@]}" >> "$ssh_dir/authorized_keys" || return 1
+  chown 1000:1000 "$ssh_dir/authorized_keys" && chmod 0600 "$ssh_dir/authorized_keys" || return 1
+  install -d -m 0755 "$ROOT/etc/ssh/sshd_config.d"
+  printf '# Written by Tablebox firstrun.sh: the technician signs in with a key only.\nPasswordAuthentication no\n' \
+    > "$ROOT/etc/ssh/sshd_config.d/tablebox-keys-only.conf"
+}
+
+rename_by_hand() {
+  local first
+  first=$(first_user 1)
+  [[ -n "$first" ]] || { log "no user with uid 1000 to rename to $ACCESS_USER"; return 1; }
+  if [[ -n "$ACCESS_HASH" ]]; then as_root_of_box usermod -p "$ACCESS_HASH" "$first" || return 1; fi
+  if [[ "$first" != "$ACCESS_USER" ]]; then
+    as_root_of_box usermod -l "$ACCESS_USER" "$first" 2>>"$LOG" || return 1
+    as_root_of_box usermod -m -d "/home/$ACCESS_USER" "$ACCESS_USER" 2>>"$LOG" || return 1
+    as_root_of_box groupmod -n "$ACCESS_USER" "$first" 2>>"$LOG" || true
+    if [[ -f "$ROOT/etc/sudoers.d/010_pi-nopasswd" ]]; then
+      sed -i "s/^$first /$ACCESS_USER /" "$ROOT/etc/sudoers.d/010_pi-nopasswd"
+    fi
+  fi
+}
+
+configure_access() {
+  if ! read_access_settings; then
+    if [[ -f "$ACCESS_FILE" ]]; then log "tablebox/firstrun-access.conf names no valid user: no account set up"; fi
+    rm -f "$ACCESS_FILE"
+    return 0
+  fi
+  local -a sysctl=(systemctl)
+  if [[ -n "$ROOT" ]]; then sysctl=(systemctl --root="$ROOT"); fi
+  if [[ ${#ACCESS_KEYS[@]} -gt 0 ]]; then
+    if [[ -f "$IMAGER_CUSTOM" ]]; then
+      if "$IMAGER_CUSTOM" enable_ssh -k "${ACCESS_KEYS[@]}" >> "$LOG" 2>&1; then
+        log "SSH: ${#ACCESS_KEYS[@]} key(s) installed with imager_custom, password sign-in over SSH off"
+      else
+        log "imager_custom enable_ssh failed (exit $?)"
+      fi
+    elif install_keys_by_hand; then
+      log "SSH: ${#ACCESS_KEYS[@]} key(s) in the first user's authorized_keys, password sign-in over SSH off"
+    else
+      log "could not install the SSH key(s)"
+    fi
+  elif [[ -f "$IMAGER_CUSTOM" ]]; then
+    "$IMAGER_CUSTOM" enable_ssh >> "$LOG" 2>&1 || log "imager_custom enable_ssh failed (exit $?)"
+  fi
+  "${sysctl[@]}" enable ssh >> "$LOG" 2>&1 || log "could not enable ssh (the ssh file on the boot partition does it at the next boot)"
+  if [[ -f "$USERCONF" ]]; then
+    if "$USERCONF" "$ACCESS_USER" "$ACCESS_HASH" >> "$LOG" 2>&1; then log "account $ACCESS_USER set up with userconf"
+    else log "userconf failed (exit $?)"; fi
+  elif rename_by_hand; then
+    log "account $ACCESS_USER set up (first user renamed)"
+  else
+    log "could not set up the account $ACCESS_USER"
+  fi
+  if [[ -z "$ACCESS_HASH" ]]; then
+    # Keys only: no password anyone could type (neither on the console nor over SSH), sudo without one.
+    as_root_of_box usermod -p '*' "$ACCESS_USER" 2>>"$LOG" || log "could not lock the password of $ACCESS_USER"
+    local sudoers="$ROOT/etc/sudoers.d/010_$ACCESS_USER-nopasswd"
+    install -d -m 0750 "$ROOT/etc/sudoers.d"
+    ( umask 0337 && printf '%s ALL=(ALL) NOPASSWD:ALL\n' "$ACCESS_USER" > "$sudoers.new" ) \
+      && chmod 0440 "$sudoers.new" && mv -f "$sudoers.new" "$sudoers" \
+      && log "sudo without a password for $ACCESS_USER (keys only: the key is the way in)"
+  fi
+  rm -f "$ACCESS_FILE"
+}
+
 install_firstboot_unit() {
   local -a sysctl=(systemctl)
   if [[ -n "$ROOT" ]]; then sysctl=(systemctl --root="$ROOT"); fi
@@ -154,6 +259,7 @@ main() {
   log "started"
   run_previous_firstrun
   configure_wifi
+  configure_access
   install_firstboot_unit
   remove_from_cmdline
   rm -f "$BOOT/firstrun.sh"

@@ -150,10 +150,18 @@ def listing(image: Path) -> set[str]:
     return {line.removeprefix("::/") for line in out.splitlines() if line.strip()}
 
 
+ACCESS_FLAGS = ("--ssh-key", "--password", "--password-file", "--password-hash", "--no-account", "--access")
+
+
 def flash(
     image: Path, target: Path, config: Path, *extra: str, env: dict[str, str] | None = None, script: Path = FLASH
 ) -> subprocess.CompletedProcess[str]:
-    return run("bash", script, image, target, "--config", config, "--yes", *extra, env=env, check=False)
+    """flash.sh as a technician runs it; --no-account unless the test gives an account option (or --access, which
+    says: give none, to see what flash.sh does then)."""
+    given = [word for word in extra if word != "--access"]
+    if not any(word in ACCESS_FLAGS for word in extra):
+        given.append("--no-account")
+    return run("bash", script, image, target, "--config", config, "--yes", *given, env=env, check=False)
 
 
 def digest(path: Path) -> str:
@@ -910,3 +918,196 @@ def test_firstrun_without_wifi_touches_no_network_settings(tmp_path):
         env={"FIRSTRUN_ROOT": str(tmp_path / "root"), "PATH": str(tmp_path / "empty")},
     )
     assert not (tmp_path / "root").exists() and not (boot_dir / "tablebox/firstrun.log").exists()
+
+
+# Technician access (issue 14, item 1): --ssh-key and passwords land where each first-boot style reads them.
+
+KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIK0eQ1pU8l3Vt5ZqJtRBkq2r3x3cqGz7L1f2y9nHkE3D tech@laptop"
+PLAIN_IMAGE_FILES = {"cmdline.txt": CMDLINE, "config.txt": "arm_64bit=1\n"}
+CLOUD_IMAGE_FILES = {"cmdline.txt": CMDLINE, "user-data": "#cloud-config\n", "meta-data": "instance-id: rpios\n"}
+
+
+@pytest.fixture
+def key_file(tmp_path: Path) -> Path:
+    path = tmp_path / "id_ed25519.pub"
+    path.write_text(KEY + "\n")
+    return path
+
+
+def first_user_root(root: Path) -> None:
+    """A box's /etc as pi-gen leaves it: the first user (uid 1000, pi) with no usable password, in group sudo."""
+    (root / "etc").mkdir(parents=True)
+    (root / "home/pi").mkdir(parents=True)
+    (root / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/bash\npi:x:1000:1000:,,,:/home/pi:/bin/bash\n")
+    (root / "etc/shadow").write_text("root:*:20000:0:99999:7:::\npi:!:20000:0:99999:7:::\n")
+    (root / "etc/group").write_text("root:x:0:\nsudo:x:27:pi\npi:x:1000:\n")
+    (root / "etc/gshadow").write_text("root:*::\nsudo:*::pi\npi:!::\n")
+    os.chown(root / "home/pi", 1000, 1000)
+
+
+def run_firstrun(tmp_path: Path, card: Path, *, fakes: tuple[str, ...] = ()) -> tuple[Path, Path, list[list[str]]]:
+    """The card's firstrun.sh and its files in a boot folder, run against a root folder (FIRSTRUN_ROOT); the image
+    tools named in `fakes` (imager_custom, userconf) record their arguments instead of acting."""
+    boot_dir, root, record = tmp_path / "boot", tmp_path / "root", tmp_path / "calls"
+    (boot_dir / "tablebox/provision/firstboot").mkdir(parents=True)
+    (boot_dir / "firstrun.sh").write_bytes(mtype(card, "firstrun.sh"))
+    (boot_dir / "cmdline.txt").write_bytes(mtype(card, "cmdline.txt"))
+    for name in listing(card):
+        if name.startswith("tablebox/provision/firstboot/") and not name.endswith("/"):
+            (boot_dir / name).write_bytes(mtype(card, name))
+    (boot_dir / "tablebox/firstrun-access.conf").write_bytes(mtype(card, "tablebox/firstrun-access.conf"))
+    first_user_root(root)
+    fake = '#!/bin/bash\nprintf "%s\\0" "$(basename "$0")" "$@" >> "$RECORD"\n'
+    paths = {"imager_custom": "usr/lib/raspberrypi-sys-mods/imager_custom", "userconf": "usr/lib/userconf-pi/userconf"}
+    for name in fakes:
+        path = root / paths[name]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(fake)
+        path.chmod(0o755)
+    done = run("bash", boot_dir / "firstrun.sh", env={"FIRSTRUN_ROOT": str(root), "RECORD": str(record)})
+    assert done.returncode == 0, done.stdout + done.stderr
+    words = record.read_bytes().decode().split("\0")[:-1] if record.exists() else []
+    recorded: list[list[str]] = []
+    for word in words:
+        if word in paths:
+            recorded.append([word])
+        else:
+            recorded[-1].append(word)
+    return boot_dir, root, recorded
+
+
+def test_without_an_account_option_flash_refuses_before_writing(tmp_path, plain_image, config):
+    out = tmp_path / "card.img"
+    done = flash(plain_image, out, config, "--access")
+    assert done.returncode == 1
+    assert "no way into the box: give --ssh-key" in done.stderr
+    assert not out.exists()
+
+
+def test_a_firstrun_image_with_an_ssh_key_gets_the_key_for_firstrun_and_the_ssh_file(
+    tmp_path, plain_image, config, key_file
+):
+    out = tmp_path / "card.img"
+    done = flash(plain_image, out, config, "--ssh-key", str(key_file))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (
+        "Technician account: tech, signs in with SSH with 1 key (no password over SSH); sudo without a password"
+        in done.stdout
+    )
+    assert mtype(out, "ssh") == b""  # raspberrypi-sys-mods' sshswitch: an ssh file on the boot partition turns SSH on
+    assert mtype(out, "tablebox/firstrun-access.conf").decode().splitlines()[1:] == [
+        "user=tech",
+        "password_hash=",
+        f"key={KEY}",
+    ]
+    assert "ssh tech@" in done.stdout
+
+
+def test_firstrun_puts_the_key_where_sshd_reads_it_and_renames_the_first_user(tmp_path, config, key_file):
+    """Without Raspberry Pi OS's tools the same result by hand: the key in the renamed first user's
+    ~/.ssh/authorized_keys (0600, theirs), no password anyone can type, sudo without one, SSH by key only."""
+    card = tmp_path / "card.img"
+    image = make_image(tmp_path / "raspios.img", PLAIN_IMAGE_FILES)
+    assert flash(image, card, config, "--ssh-key", str(key_file)).returncode == 0
+    boot_dir, root, _ = run_firstrun(tmp_path, card)
+    keys = root / "home/tech/.ssh/authorized_keys"
+    assert keys.read_text() == KEY + "\n"
+    assert (keys.stat().st_mode & 0o777, keys.stat().st_uid) == (0o600, 1000)
+    assert (keys.parent.stat().st_mode & 0o777) == 0o700 and not (root / "home/pi").exists()
+    assert "tech:x:1000:1000:,,,:/home/tech:/bin/bash" in (root / "etc/passwd").read_text()
+    assert "\ntech:*:" in (root / "etc/shadow").read_text()
+    sudoers = root / "etc/sudoers.d/010_tech-nopasswd"
+    assert sudoers.read_text() == "tech ALL=(ALL) NOPASSWD:ALL\n" and (sudoers.stat().st_mode & 0o777) == 0o440
+    assert "PasswordAuthentication no" in (root / "etc/ssh/sshd_config.d/tablebox-keys-only.conf").read_text()
+    assert not (boot_dir / "tablebox/firstrun-access.conf").exists()  # read once, then gone
+
+
+def test_firstrun_hands_the_key_and_the_name_to_imager_custom_and_userconf(tmp_path, config, key_file):
+    """On Raspberry Pi OS: exactly Imager's calls, keys first (into uid 1000's home), then the rename."""
+    card = tmp_path / "card.img"
+    image = make_image(tmp_path / "raspios.img", PLAIN_IMAGE_FILES)
+    pw = tmp_path / "pw"
+    pw.write_text("dumplings-2026\n")
+    assert (
+        flash(image, card, config, "--ssh-key", str(key_file), "--password-file", str(pw), "--user", "lee").returncode
+        == 0
+    )
+    _, root, recorded = run_firstrun(tmp_path, card, fakes=("imager_custom", "userconf"))
+    assert recorded[0] == ["imager_custom", "enable_ssh", "-k", KEY]
+    assert recorded[1][:2] == ["userconf", "lee"] and recorded[1][2].startswith("$6$")
+    assert len(recorded) == 2
+    assert not (root / "etc/sudoers.d/010_lee-nopasswd").exists()  # with a password, sudo asks for it
+
+
+def test_a_cloud_init_image_with_an_ssh_key_gets_a_locked_user_with_the_key(tmp_path, config, key_file):
+    image = make_image(tmp_path / "raspios-trixie.img", CLOUD_IMAGE_FILES)
+    out = tmp_path / "card.img"
+    done = flash(image, out, config, "--ssh-key", str(key_file))
+    assert done.returncode == 0, done.stdout + done.stderr
+    data = yaml.safe_load(mtype(out, "user-data"))
+    assert data["user"] == {
+        "name": "tech",
+        "shell": "/bin/bash",
+        "lock_passwd": True,
+        "ssh_authorized_keys": [KEY],
+        "sudo": "ALL=(ALL) NOPASSWD:ALL",
+    }
+    assert data["ssh_pwauth"] is False
+    assert data["runcmd"][:2] == [
+        "systemctl enable --now ssh",
+        "echo 'tech ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/010_tech-nopasswd && chmod 0440 /etc/sudoers.d/010_tech-nopasswd",
+    ]
+    assert "provision.log" in data["runcmd"][-1]  # the first-boot command runs after the account exists
+    assert "ssh" not in listing(out) and "tablebox/firstrun-access.conf" not in listing(out)
+
+
+def test_a_password_goes_on_the_card_only_as_a_hash(tmp_path, config):
+    image = make_image(tmp_path / "raspios-trixie.img", CLOUD_IMAGE_FILES)
+    out = tmp_path / "card.img"
+    pw = tmp_path / "pw"
+    pw.write_text("Xiaolong-Secret-77\n")
+    done = flash(image, out, config, "--password-file", str(pw))
+    assert done.returncode == 0, done.stdout + done.stderr
+    user = yaml.safe_load(mtype(out, "user-data"))["user"]
+    assert (user["lock_passwd"], user["sudo"]) == (False, None)
+    salt = user["passwd"].split("$")[2]
+    rehashed = run("openssl", "passwd", "-6", "-salt", salt, "Xiaolong-Secret-77").stdout.strip()
+    assert user["passwd"] == rehashed
+    assert yaml.safe_load(mtype(out, "user-data"))["ssh_pwauth"] is True
+    assert b"Xiaolong-Secret-77" not in out.read_bytes()  # not in any file, not in a deleted one either
+
+
+@pytest.mark.parametrize(
+    ("files", "options", "message"),
+    [
+        (
+            {**CLOUD_IMAGE_FILES, "user-data": USER_DATA},
+            ["--ssh-key", "KEY"],
+            "already sets up an account (user-data",
+        ),
+        (
+            {**PLAIN_IMAGE_FILES, "firstrun.sh": IMAGER_FIRSTRUN},
+            ["--ssh-key", "KEY"],
+            "already sets up an account (Raspberry Pi Imager's firstrun.sh",
+        ),
+        (PLAIN_IMAGE_FILES, ["--ssh-key", "PRIVATE"], "is a private key: give the public one"),
+        (PLAIN_IMAGE_FILES, ["--ssh-key", "KEY", "--user", "Root"], "--user 'Root': use 1 to 32 lower-case"),
+        (PLAIN_IMAGE_FILES, ["--password-hash", "hunter22"], "--password-hash must be a crypt hash"),
+        (PLAIN_IMAGE_FILES, ["--password", "--no-account"], "--no-account cannot go with"),
+    ],
+)
+def test_an_account_that_cannot_work_is_refused_before_writing(tmp_path, config, key_file, files, options, message):
+    private = tmp_path / "id_ed25519"
+    private.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nb3Blbn\n-----END OPENSSH PRIVATE KEY-----\n")
+    image = make_image(tmp_path / "raspios.img", files)
+    out = tmp_path / "card.img"
+    given = [str(key_file) if o == "KEY" else str(private) if o == "PRIVATE" else o for o in options]
+    done = flash(image, out, config, *given)
+    assert done.returncode != 0 and message in done.stderr, done.stderr
+    assert not out.exists()
+
+
+def test_an_image_with_imagers_account_needs_no_option(tmp_path, config):
+    image = make_image(tmp_path / "raspios-trixie.img", {**CLOUD_IMAGE_FILES, "user-data": USER_DATA})
+    done = flash(image, tmp_path / "card.img", config, "--access")
+    assert done.returncode == 0, done.stderr
