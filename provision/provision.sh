@@ -35,7 +35,7 @@ SERVICE_USER=${TABLEBOX_SERVICE_USER:-tablebox}
 SYSTEMCTL=${SYSTEMCTL:-systemctl}  # tests put a stand-in on PATH that runs the real processes
 UNITS_ENABLED=(tablebox-web.service tablebox-printd.service tablebox-console.service tablebox-backup.timer tablebox-prune.timer)
 PACKAGES=(python3 python3-venv python3-pip libusb-1.0-0 fbterm fonts-wqy-microhei sqlite3 fake-hwclock)
-STEPS=(clock packages user venv config store udev usbstick units journald fstab hostname summary)
+STEPS=(clock packages user venv config store udev usbstick units watchdog journald fstab hostname summary)
 
 # Steps added since the first release live one file each in provision/steps/ (sourced here, run in STEPS order).
 for _step_file in "$PROVISION_DIR"/steps/*.sh; do

@@ -26,6 +26,7 @@ PROVISION_KEYS = {
     "wifi_ssid",
     "wifi_password",
     "wifi_country",
+    "ntp_server",
 }
 STORE_FROM_PROVISION = ("store_name", "currency", "timezone", "languages")
 
@@ -126,6 +127,7 @@ def main() -> int:
         print(f"CFG_{key.upper()}={shlex.quote(str(value))}")
     print(f"CFG_PUBLIC_BASE_URL={shlex.quote(str(data.get('public_base_url', '')))}")
     print(f"CFG_PORT={shlex.quote(str(data.get('port', 8080)))}")
+    print(f"CFG_NTP_SERVER={shlex.quote(str(provision.get('ntp_server', '')))}")  # provision/steps/clock.sh
     return 0
 
 
