@@ -84,9 +84,9 @@ def fill(conn: apsw.Connection, orders: int, lines: int, seed: int = 14) -> None
                 record_payment(conn, session, "cash", due)
             close_visit(conn, session, "bench")
             for (row_id,) in conn.execute("SELECT id FROM outbox WHERE delivered_at IS NULL").fetchall():
-                mark_delivered(conn, row_id, now)
+                mark_delivered(conn, int(row_id), now)
         for (job_id,) in conn.execute("SELECT id FROM print_jobs WHERE state = 'pending'").fetchall():
-            mark_printed(conn, job_id)
+            mark_printed(conn, int(job_id))
 
 
 def table_bytes(conn: apsw.Connection) -> dict[str, int]:
@@ -100,7 +100,8 @@ def table_bytes(conn: apsw.Connection) -> dict[str, int]:
 
 
 def rows(conn: apsw.Connection, table: str) -> int:
-    return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+    row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
+    return int(row[0]) if row else 0
 
 
 def main() -> int:
