@@ -83,10 +83,10 @@ def fill(conn: apsw.Connection, orders: int, lines: int, seed: int = 14) -> None
             if due > 0:
                 record_payment(conn, session, "cash", due)
             close_visit(conn, session, "bench")
-            for (row_id,) in conn.execute("SELECT id FROM outbox WHERE delivered_at IS NULL").fetchall():
-                mark_delivered(conn, int(row_id), now)
-        for (job_id,) in conn.execute("SELECT id FROM print_jobs WHERE state = 'pending'").fetchall():
-            mark_printed(conn, int(job_id))
+            for row_id in [int(i) for (i,) in conn.execute("SELECT id FROM outbox WHERE delivered_at IS NULL")]:
+                mark_delivered(conn, row_id, now)
+        for job_id in [int(i) for (i,) in conn.execute("SELECT id FROM print_jobs WHERE state = 'pending'")]:
+            mark_printed(conn, job_id)
 
 
 def table_bytes(conn: apsw.Connection) -> dict[str, int]:
