@@ -170,9 +170,13 @@ def test_every_service_runs_as_the_tablebox_user_inside_the_same_walls():
             "yes",
             "yes",
         ), name
-        assert (one["CapabilityBoundingSet"], one["UMask"], one["SystemCallArchitectures"]) == ("", "0077", "native"), (
-            name
-        )
+        # The console's fbterm alone needs one capability for its keymap (test_the_console_... below).
+        capabilities = "CAP_SYS_TTY_CONFIG" if name == "tablebox-console.service" else ""
+        assert (one["CapabilityBoundingSet"], one["UMask"], one["SystemCallArchitectures"]) == (
+            capabilities,
+            "0077",
+            "native",
+        ), name
         assert service["SystemCallFilter"][0] == "@system-service", name
         assert one["MemoryDenyWriteExecute"] == "yes", name
 
@@ -251,6 +255,80 @@ def test_the_console_takes_tty1_from_the_login_prompt_inside_fbterm():
     assert (service["TTYPath"], service["StandardInput"], service["Restart"]) == ("/dev/tty1", "tty-force", "always")
     assert service["ExecStart"] == f"/usr/bin/fbterm -- {INSTALLED_TABLEBOX} console"
     assert service["SupplementaryGroups"] == "video"
+
+
+def test_the_console_runs_only_with_a_framebuffer_and_gives_fbterm_its_keymap_capability_and_a_home_of_its_own():
+    """fbterm needs /dev/fb0 (a box without a screen skips the unit instead of failing ten times), CAP_SYS_TTY_CONFIG
+    for KDSKBENT (Linux drivers/tty/vt/keyboard.c vt_do_kdsk_ioctl: without it, no shortcuts), given as an ambient
+    capability because NoNewPrivileges= makes `setcap` on the binary useless, and a HOME outside the data folder
+    for the ~/.fbtermrc it writes. fbterm forces TERM=linux on its child and reads SGR 38 as underline, so Textual
+    must stay on 16 colours."""
+    unit = read_unit("tablebox-console.service")
+    service = {k: v[-1] for k, v in unit["Service"].items()}
+    assert unit["Unit"]["ConditionPathExists"] == ["/dev/tty1", "/dev/fb0"]
+    assert (service["CapabilityBoundingSet"], service["AmbientCapabilities"], service["NoNewPrivileges"]) == (
+        "CAP_SYS_TTY_CONFIG",
+        "CAP_SYS_TTY_CONFIG",
+        "yes",
+    )
+    environment = dict(pair.split("=", 1) for line in unit["Service"]["Environment"] for pair in line.split())
+    assert environment["HOME"] == "%t/tablebox-console" and service["RuntimeDirectory"] == "tablebox-console"
+    assert service["RuntimeDirectoryMode"] == "0700"
+    assert environment["TEXTUAL_COLOR_SYSTEM"] == "standard"
+    # Textual reads it (even where COLORTERM says truecolor), and its console then writes no SGR 38/48 at all.
+    probe = (
+        "import io, rich.console, textual.constants as c; out = io.StringIO();"
+        "con = rich.console.Console(file=out, force_terminal=True, color_system=c.COLOR_SYSTEM);"
+        "con.print('[#ff8800 on #123456]hi[/] [bold red]x[/]'); print(c.COLOR_SYSTEM, repr(out.getvalue()))"
+    )
+    env = {**os.environ, "COLORTERM": "truecolor", "TERM": "xterm-256color", "TEXTUAL_COLOR_SYSTEM": "standard"}
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=60)
+    system, written = done.stdout.split(" ", 1)
+    assert system == "standard", done.stderr
+    codes = {int(code) for sgr in re.findall(r"\\x1b\[([0-9;]*)m", written) for code in sgr.split(";") if code}
+    assert codes and not codes & {38, 48}  # fbterm would draw 38 as underline (cyan)
+
+
+def test_the_console_with_its_capability_stays_well_under_the_exposure_cap(tmp_path):
+    (console,) = [p for p in staged(tmp_path) if p.name == "tablebox-console.service"]
+    assert exposure(console) <= 1.5  # 1.3 before the capability, 1.4 with it (systemd 252)
+
+
+def test_the_web_server_that_cannot_stay_up_reboots_the_box():
+    unit = read_unit("tablebox-web.service")["Unit"]
+    assert unit["StartLimitAction"] == ["reboot"]
+    assert (unit["StartLimitBurst"], unit["StartLimitIntervalSec"]) == (["10"], ["10min"])
+
+
+PRINTER_RULE = REPO / "provision/udev/99-tablebox-printers.rules"
+
+
+def printer_group(device: dict[str, str]) -> str | None:
+    """The GROUP the printer rules give a device (the last matching rule wins, as in udev)."""
+    group = None
+    for rule in udev_rules(PRINTER_RULE):
+        if udev_matches(rule, device):
+            assert rule["MODE"] == ("=", "0660")
+            group = rule["GROUP"][1]
+    return group
+
+
+def test_the_printer_rule_matches_a_printer_interface_whatever_the_device_class():
+    """Printers declare class 07 on the interface, with bDeviceClass 00; the usb_id builtin lists the interfaces in
+    ID_USB_INTERFACES (":class subclass protocol:"), as systemd's 50-udev-default.rules and system-config-printer's
+    70-printers.rules match them."""
+    usb = {"SUBSYSTEM": "usb", "DEVTYPE": "usb_device", "ATTRS{bDeviceClass}": "00", "ATTRS{idVendor}": "1a86"}
+    assert printer_group({**usb, "ID_USB_INTERFACES": ":070102:"}) == "lp"  # bidirectional printer
+    assert printer_group({**usb, "ID_USB_INTERFACES": ":070101:"}) == "lp"  # unidirectional
+    assert printer_group({**usb, "ID_USB_INTERFACES": ":080650:070102:"}) == "lp"  # a printer with a card reader
+    assert printer_group({**usb, "ID_USB_INTERFACES": ":030101:"}) is None  # a keyboard
+    assert printer_group({**usb, "ID_USB_INTERFACES": ":080650:"}) is None  # a USB stick
+    assert printer_group({**usb, "ID_USB_INTERFACES": ":ff0000:"}) is None  # vendor-specific, unknown vendor
+    # The node libusb opens is the usb_device's: the interface's own event is not matched.
+    assert printer_group({**usb, "DEVTYPE": "usb_interface", "ID_USB_INTERFACES": ":070102:"}) is None
+    # A known ESC/POS vendor still matches by vendor, even with a vendor-specific interface.
+    assert printer_group({**usb, "ATTRS{idVendor}": "0416", "ID_USB_INTERFACES": ":ff0000:"}) == "lp"
+    assert not any("bDeviceClass" in key for rule in udev_rules(PRINTER_RULE) for key in rule)
 
 
 def test_the_backup_runs_daily_and_catches_up_after_a_night_switched_off():
