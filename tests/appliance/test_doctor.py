@@ -53,8 +53,25 @@ def doctor(settings, **kw) -> dict[str, Check]:
     return {c.name: c for c in checks}
 
 
-def test_a_healthy_box_passes_every_check(settings):
+def healthy_pi(monkeypatch, tmp_path) -> None:
+    """fieldhealth's lines on a Pi with a synchronised clock, a good supply and a clean kernel log."""
+    from appliance import fieldhealth
+
+    real = fieldhealth.checks
+    sys_root = tmp_path / "sys"
+    (sys_root / "devices/platform/soc/soc:firmware").mkdir(parents=True)
+    (sys_root / "devices/platform/soc/soc:firmware/get_throttled").write_text("0\n")
+    (sys_root / "block/mmcblk0").mkdir(parents=True)
+
+    def on_a_healthy_pi(settings, now):
+        return real(settings, now, sys_root=sys_root, kernel_log=list, timedatectl=lambda: "yes")
+
+    monkeypatch.setattr(fieldhealth, "checks", on_a_healthy_pi)
+
+
+def test_a_healthy_box_passes_every_check(settings, monkeypatch, tmp_path):
     healthy_box(settings)
+    healthy_pi(monkeypatch, tmp_path)
     checks = doctor(settings)
     assert list(checks) == [
         "settings",
@@ -67,6 +84,9 @@ def test_a_healthy_box_passes_every_check(settings):
         "printer bar",
         "backups",
         "off-card backup",
+        "time sync",  # appliance/fieldhealth.py
+        "power",
+        "SD card",
         *UNITS,
     ]
     assert {c.name: c.mark for c in checks.values() if c.mark is not Mark.OK and c.name != "off-card backup"} == {}
