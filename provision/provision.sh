@@ -35,7 +35,7 @@ SERVICE_USER=${TABLEBOX_SERVICE_USER:-tablebox}
 SYSTEMCTL=${SYSTEMCTL:-systemctl}  # tests put a stand-in on PATH that runs the real processes
 UNITS_ENABLED=(tablebox-web.service tablebox-printd.service tablebox-console.service tablebox-backup.timer tablebox-prune.timer)
 PACKAGES=(python3 python3-venv python3-pip libusb-1.0-0 fbterm fonts-wqy-microhei sqlite3 fake-hwclock)
-STEPS=(clock packages user venv config store udev usbstick units watchdog journald fstab hostname summary)
+STEPS=(clock packages user venv config store udev usbstick units watchdog journald fstab hostname network summary)
 
 # Steps added since the first release live one file each in provision/steps/ (sourced here, run in STEPS order).
 for _step_file in "$PROVISION_DIR"/steps/*.sh; do
@@ -75,7 +75,7 @@ parse_args() {
       --source) SOURCE=${2:?--source needs a path}; shift 2 ;;
       --wheelhouse|--from) WHEELHOUSE=$(realpath -m "${2:?$1 needs a folder made by provision/wheelhouse.sh}"); shift 2 ;;
       update|rollback) COMMAND=$1; shift ;;
-      --store-name|--currency|--timezone|--languages|--public-base-url|--hostname)
+      --store-name|--currency|--timezone|--languages|--public-base-url|--hostname|--address|--gateway|--dns)
         FLAGS+=("$1" "${2:?$1 needs a value}"); shift 2 ;;
       step) ONLY_STEP=${2:?step needs a NAME}; shift 2 ;;
       -h|--help) usage; exit 0 ;;
@@ -293,6 +293,7 @@ scrub_secrets() {
       say "  removed $key from $CONFIG"
     fi
   done
+  scrub_boot_wifi  # provision/steps/network.sh: cloud-init's network-config
 }
 
 step_udev() {
@@ -319,12 +320,21 @@ step_units() {
     if [[ "$("${sysctl[@]}" is-enabled "$unit" 2>/dev/null || true)" == enabled ]]; then unchanged "enabled $unit"
     else "${sysctl[@]}" enable --quiet "$unit"; changed "enabled $unit"; fi
   done
-  # Raspberry Pi OS's first-boot wizard waits for a keyboard on tty1, where the console now runs.
-  local wizard=userconfig.service state
+  # Raspberry Pi OS's set-up wizard (userconfig.service, RPi-Distro/userconf-pi) asks for a user and password on a
+  # keyboard (tty8, switching the screen away from the console). It is turned off only once someone can sign in
+  # (flash.sh --ssh-key/--password, or Raspberry Pi Imager; userconf's cancel-rename turns it off itself then):
+  # without any account it is the image's only way to make one, and disabling it would leave the box locked.
+  local wizard=userconfig.service state accounts
   state=$("${sysctl[@]}" is-enabled "$wizard" 2>/dev/null || true)
   if [[ "$state" == enabled ]]; then
-    "${sysctl[@]}" disable --quiet "$wizard"
-    changed "disabled $wizard (Raspberry Pi OS set-up wizard; the Tablebox console owns tty1)"
+    accounts=$(technician_accounts | paste -sd, -)
+    if [[ -n "$accounts" ]]; then
+      "${sysctl[@]}" disable --quiet "$wizard"
+      changed "disabled $wizard (Raspberry Pi OS set-up wizard; $accounts can sign in)"
+    else
+      say "  kept $wizard: no account can sign in yet (no password, no SSH key), so it asks for one on a keyboard;"
+      say "  flash the card with flash.sh --ssh-key FILE to skip it"
+    fi
   fi
   if running_here && [[ ${#CHANGES[@]} -gt 0 ]]; then
     # New code or units: restart what runs (start what does not); the console is left alone while in use.
@@ -393,6 +403,23 @@ step_summary() {
     say "No manager yet: sudo -u $SERVICE_USER $VENV/bin/tablebox staff add NAME --role manager"
   fi
   say "Health: $url/healthz   Checklist: sudo -u $SERVICE_USER $VENV/bin/tablebox doctor"
+  if [[ -z "$CFG_PUBLIC_BASE_URL" ]]; then
+    say "No fixed address yet, so stickers cannot be printed (a DHCP lease can change): re-run with"
+    say "  --address IP/24 --gateway ROUTER, or reserve this box's lease on the router ($(lease_hint))"
+    say "  and set public_base_url = \"http://THAT-ADDRESS:$CFG_PORT\" in $ETC/tablebox.toml"
+  fi
+}
+
+# The box's wired (else Wi-Fi) MAC address and current address, for the router's reservation page.
+lease_hint() {
+  local dev mac addr
+  for dev in eth0 end0 wlan0; do
+    mac=$(cat "/sys/class/net/$dev/address" 2>/dev/null) || continue
+    addr=$(ip -4 -o addr show dev "$dev" 2>/dev/null | awk '{ print $4 }' | head -n1)
+    printf '%s MAC %s, now %s' "$dev" "$mac" "${addr:-no address}"
+    return 0
+  done
+  printf 'the MAC address is on the router'\''s client list'
 }
 
 main() {

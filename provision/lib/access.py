@@ -20,6 +20,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 # As userconf-pi's userconf-service validate_user: 1 to 32 characters, a lower-case letter first, then lower-case
 # letters, digits and '-'; not root. Names the image already uses for other purposes are refused too.
@@ -105,10 +106,11 @@ def check_hash(value: str) -> str:
     return value
 
 
-def prepare(user: str, key_files: list[str], password_hash: str | None, password: str | None) -> dict:
-    access = {"user": check_user(user), "password_hash": "", "keys": []}
+def prepare(user: str, key_files: list[str], password_hash: str | None, password: str | None) -> dict[str, Any]:
+    keys: list[str] = []
     for path in key_files:
-        access["keys"] += [k for k in read_keys(path) if k not in access["keys"]]
+        keys += [k for k in read_keys(path) if k not in keys]
+    access: dict[str, Any] = {"user": check_user(user), "password_hash": "", "keys": keys}
     if password_hash is not None:
         access["password_hash"] = check_hash(password_hash)
     elif password is not None:
@@ -118,7 +120,7 @@ def prepare(user: str, key_files: list[str], password_hash: str | None, password
     return access
 
 
-def firstrun_text(access: dict) -> str:
+def firstrun_text(access: dict[str, Any]) -> str:
     return (
         "# Read by firstrun.sh at first boot (one key=value a line, never run as code), then deleted.\n"
         f"user={access['user']}\npassword_hash={access['password_hash']}\n"
@@ -126,7 +128,7 @@ def firstrun_text(access: dict) -> str:
     )
 
 
-def describe(access: dict) -> str:
+def describe(access: dict[str, Any]) -> str:
     keys = len(access["keys"])
     ways = []
     if keys:

@@ -26,9 +26,13 @@ PROVISION_KEYS = {
     "wifi_ssid",
     "wifi_password",
     "wifi_country",
+    "address",  # the box's fixed address, e.g. 192.168.1.50/24 (provision/steps/network.sh)
+    "gateway",
+    "dns",
     "ntp_server",
 }
 STORE_FROM_PROVISION = ("store_name", "currency", "timezone", "languages")
+NETWORK_KEYS = ("address", "gateway", "dns")
 
 
 def toml_value(value: object) -> str:
@@ -63,6 +67,22 @@ def env_value(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def check_network(provision: dict) -> None:
+    """address, gateway and dns must work together (provision/lib/network.py); checked on the laptop by flash.sh too."""
+    if not provision.get("address") or not provision.get("gateway"):
+        raise SystemExit(
+            "provision: a fixed address needs both address (e.g. 192.168.1.50/24) and gateway (the router, e.g. "
+            "192.168.1.1); dns is optional"
+        )
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from network import NetworkError, parse  # provision/lib/network.py, beside this file
+
+    try:
+        parse(provision["address"], provision["gateway"], provision.get("dns", ""))
+    except NetworkError as exc:
+        raise SystemExit(f"provision: {exc}") from None
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--input")
@@ -72,6 +92,8 @@ def main() -> int:
         help="where the sync targets' secrets go, as KEY=value lines "
         "(/etc/tablebox/sync.env, read by systemd for tablebox-syncd)",
     )
+    for key in NETWORK_KEYS:
+        parser.add_argument(f"--{key}", dest=key)
     for key in ("store_name", "currency", "timezone", "languages", "public_base_url", "hostname"):
         parser.add_argument(f"--{key.replace('_', '-')}", dest=key)
     args = parser.parse_args()
@@ -90,11 +112,23 @@ def main() -> int:
         given = getattr(args, key)
         if given:
             provision[key] = [p.strip() for p in given.split(",") if p.strip()] if key == "languages" else given
+    for key in NETWORK_KEYS:
+        if getattr(args, key):
+            provision[key] = getattr(args, key)
+        if key in provision and not isinstance(provision[key], str):
+            raise SystemExit(f'provision: [provision] {key} must be a string in quotes, e.g. {key} = "..."')
     for key in STORE_FROM_PROVISION:
         if key in provision:
             store[key] = provision[key]
     if provision.get("public_base_url"):
         data["public_base_url"] = provision["public_base_url"]
+    if any(provision.get(key) for key in NETWORK_KEYS):
+        check_network(provision)
+    if provision.get("address") and not data.get("public_base_url"):
+        # Stickers carry the fixed address (appliance.settings.sticker_base_url), never a lease.
+        host = provision["address"].split("/")[0]
+        port = data.get("port", 8080)
+        data["public_base_url"] = f"http://{host}" + ("" if port == 80 else f":{port}")
     lines = [
         "# Tablebox box settings, written by provision/provision.sh (`tablebox --help` lists every setting).",
         "# The [store] table holds the restaurant's first settings, used when the store is created.",
@@ -127,6 +161,9 @@ def main() -> int:
         print(f"CFG_{key.upper()}={shlex.quote(str(value))}")
     print(f"CFG_PUBLIC_BASE_URL={shlex.quote(str(data.get('public_base_url', '')))}")
     print(f"CFG_PORT={shlex.quote(str(data.get('port', 8080)))}")
+    for key in NETWORK_KEYS:  # provision/steps/network.sh
+        print(f"CFG_{key.upper()}={shlex.quote(str(provision.get(key, '')))}")
+    print(f"CFG_WIFI={1 if provision.get('wifi_ssid') else 0}")
     print(f"CFG_NTP_SERVER={shlex.quote(str(provision.get('ntp_server', '')))}")  # provision/steps/clock.sh
     return 0
 

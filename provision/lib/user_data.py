@@ -29,6 +29,7 @@ from __future__ import annotations
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 HEADER = "#cloud-config"
 RUNCMD_KEY = re.compile(r"^runcmd\s*:\s*(?P<value>[^#]*?)\s*(#.*)?$")
@@ -118,7 +119,7 @@ ACCOUNT_MARKER = "tablebox: technician account, added by provision/flash.sh"
 ACCOUNT_KEYS = re.compile(r"^(user|users|ssh_pwauth)\s*:")
 
 
-def account_block(access: dict) -> list[str]:
+def account_block(access: dict[str, Any]) -> list[str]:
     """The `user:` and `ssh_pwauth:` lines for an access dict (user, password_hash, keys)."""
     keys, password_hash = access["keys"], access["password_hash"]
     lines = [f"# {ACCOUNT_MARKER}", "user:", f"  name: {access['user']}", "  shell: /bin/bash"]
@@ -133,7 +134,7 @@ def account_block(access: dict) -> list[str]:
     return lines
 
 
-def account_commands(access: dict) -> list[str]:
+def account_commands(access: dict[str, Any]) -> list[str]:
     """runcmd entries: ssh enabled; for a key-only account the sudoers rule, as Imager writes it too."""
     commands = ["systemctl enable --now ssh"]
     if not access["password_hash"]:
@@ -143,7 +144,7 @@ def account_commands(access: dict) -> list[str]:
     return commands
 
 
-def add_account(text: str, access: dict) -> str:
+def add_account(text: str, access: dict[str, Any]) -> str:
     """`text` with the technician's account and its runcmd entries; unchanged when they are there already."""
     if ACCOUNT_MARKER in text:
         return text
@@ -167,7 +168,7 @@ def add_account(text: str, access: dict) -> str:
     return result
 
 
-def check_account_with_yaml(before: str, after: str, access: dict) -> bool:
+def check_account_with_yaml(before: str, after: str, access: dict[str, Any]) -> bool:
     """What cloud-init reads afterwards: the old settings, plus exactly our user, ssh_pwauth and runcmd entries."""
     try:
         import yaml
