@@ -13,7 +13,7 @@ from pathlib import Path
 
 import apsw
 
-from appliance import fieldhealth, offcard
+from appliance import fieldaddress, fieldhealth, offcard
 from appliance.backup import backup_dir, list_backups, restore_advice
 from appliance.db.integrity import database_problems, file_problem, newest_order_at, open_for_check, schema_problem
 from appliance.db.migrate import available, current_version
@@ -88,6 +88,7 @@ def run_checks(
             checks.extend(_printer_checks(conn, now))
         checks.append(_backup_check(settings, now))
         checks.extend(offcard.checks(settings, now))
+        checks.extend(fieldaddress.checks(settings, now))
         checks.extend(fieldhealth.checks(settings, now))
         checks.extend(_unit_checks(unit_states))
     finally:

@@ -84,6 +84,7 @@ def test_a_healthy_box_passes_every_check(settings, monkeypatch, tmp_path):
         "printer bar",
         "backups",
         "off-card backup",
+        "sticker address",
         "time sync",  # appliance/fieldhealth.py
         "power",
         "SD card",
