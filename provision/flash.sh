@@ -2,7 +2,7 @@
 # Write a Raspberry Pi OS image to an SD card (or to an image file) that provisions Tablebox at first boot.
 #
 #   flash.sh IMAGE TARGET --config FILE (--ssh-key FILE | --password | --password-file FILE | --password-hash HASH
-#            | --no-account) [--user NAME] [--yes] [--force]
+#            | --no-account) [--user NAME] [--wheelhouse DIR] [--yes] [--force]
 #
 #   IMAGE   a Raspberry Pi OS image, .img or .img.xz (decompressed on the fly)
 #   TARGET  the SD card's whole device (/dev/sdX, /dev/mmcblkN), or a file name for an output image
@@ -14,6 +14,8 @@
 #                   hash goes on the card; sudo asks for the password. With --ssh-key too, SSH takes the key only.
 #   --user NAME     the technician's account (default tech): the image's first user, renamed
 #   --no-account    set up no account (the image already has one, e.g. from Raspberry Pi Imager)
+#   --wheelhouse DIR  the wheels made by provision/wheelhouse.sh (--arch aarch64, --python 3.11 for Bookworm,
+#                   3.13 for Trixie), copied as tablebox/wheels/: first boot installs Tablebox with no network
 #   --yes           do not ask to type the device name before erasing it
 #   --force         write a TARGET that already holds a Tablebox card, or an existing output file; replace
 #                   Wi-Fi that the image's network-config already sets up with the one in the settings
@@ -64,6 +66,7 @@ PASSWORD_FROM=""   # prompt, or a file to read the password from
 NO_ACCOUNT=0
 ACCESS=0           # 1 once $WORK/access.json describes the account to set up
 FIRSTRUN_ACCESS=tablebox/firstrun-access.conf  # what firstrun.sh reads (see provision/lib/access.py)
+WHEELHOUSE=""      # --wheelhouse DIR: copied to tablebox/wheels/, where provision.sh looks for one (find_wheelhouse)
 
 say() { printf '%s\n' "$*"; }
 warn() { printf 'flash: %s\n' "$*" >&2; }
@@ -71,7 +74,7 @@ die() { printf 'flash: %s\n' "$*" >&2; exit 1; }
 have() { command -v "$1" >/dev/null 2>&1; }
 
 usage() {
-  sed -n '2,29p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  sed -n '2,31p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 parse_args() {
@@ -86,6 +89,7 @@ parse_args() {
       --password-hash) ACCESS_ARGS+=(--password-hash "${2:?--password-hash needs a crypt hash}"); shift 2 ;;
       --user) ACCESS_USER=${2:?--user needs a name}; shift 2 ;;
       --no-account) NO_ACCOUNT=1; shift ;;
+      --wheelhouse) WHEELHOUSE=${2:?--wheelhouse needs a folder made by provision/wheelhouse.sh}; shift 2 ;;
       --yes|-y) ASSUME_YES=1; shift ;;
       --force) FORCE=1; FORCE_ARG=(--force); shift ;;
       -h|--help) usage; exit 0 ;;
@@ -400,6 +404,40 @@ make_source_archive() {
       --exclude='*.img' --exclude='*.img.xz' --transform='s,^\.,tablebox-src,' .
 }
 
+# --wheelhouse DIR: what provision/wheelhouse.sh made, checked before the card is touched. Raspberry Pi OS's 64-bit
+# images are aarch64; which Python the image has is checked once its boot partition can be read (check_wheel_python).
+wheelhouse_field() {  # wheelhouse_field KEY: a value of $WHEELHOUSE/wheelhouse.json
+  python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$WHEELHOUSE/wheelhouse.json" "$1"
+}
+
+check_wheelhouse() {
+  [[ -n "$WHEELHOUSE" ]] || return 0
+  [[ -f "$WHEELHOUSE/wheelhouse.json" ]] \
+    || die "$WHEELHOUSE is not a wheelhouse (no wheelhouse.json): make one with provision/wheelhouse.sh; nothing was written"
+  local wheel arch
+  wheel=$(wheelhouse_field wheel) || die "$WHEELHOUSE/wheelhouse.json cannot be read; nothing was written"
+  [[ -f "$WHEELHOUSE/requirements.lock" && -f "$WHEELHOUSE/$wheel" ]] \
+    || die "$WHEELHOUSE is incomplete (no requirements.lock or $wheel): make it again with provision/wheelhouse.sh"
+  arch=$(wheelhouse_field arch)
+  [[ "$arch" == aarch64 ]] \
+    || die "$WHEELHOUSE holds wheels for $arch; a Raspberry Pi needs provision/wheelhouse.sh --arch aarch64; nothing was written"
+  if ! cmp -s "$WHEELHOUSE/requirements.lock" "$PROVISION_DIR/requirements.lock"; then
+    warn "$WHEELHOUSE was made from another requirements.lock than this checkout's: the box installs the wheelhouse's"
+  fi
+}
+
+# The image's Python, from its first-boot style: cloud-init user-data means Trixie (Python 3.13), firstrun.sh
+# from cmdline.txt means Bookworm (3.11); Raspberry Pi OS moved to cloud-init with Trixie. The box's provision.sh
+# refuses wheels for another Python, so a card that would fail at first boot is refused here, before the copy.
+check_wheel_python() {
+  [[ -n "$WHEELHOUSE" ]] || return 0
+  local want=3.11 style=Bookworm have
+  if mexists "$BOOT" ::/user-data; then want=3.13; style=Trixie; fi
+  have=$(wheelhouse_field python)
+  [[ "$have" == "$want" ]] \
+    || die "$WHEELHOUSE holds wheels for Python $have; this $style image has Python $want: make it with provision/wheelhouse.sh --python $want"
+}
+
 # Everything for tablebox/ on the boot partition, staged in $WORK/tablebox before the card is touched.
 stage_files() {
   local stage=$WORK/tablebox dir
@@ -412,6 +450,13 @@ stage_files() {
     fi
   done
   make_source_archive "$stage/tablebox-src.tar.gz"
+  if [[ -n "$WHEELHOUSE" ]]; then
+    # Only what provision.sh installs from: the wheels, the lock and wheelhouse.json.
+    mkdir -p "$stage/wheels"
+    cp "$WHEELHOUSE"/*.whl "$WHEELHOUSE/requirements.lock" "$WHEELHOUSE/wheelhouse.json" "$stage/wheels/"
+    say "wheelhouse: $(find "$stage/wheels" -name '*.whl' | wc -l) wheels for Python $(wheelhouse_field python)," \
+        "Tablebox $(wheelhouse_field version) ($(du -sh "$stage/wheels" | cut -f1))"
+  fi
 }
 
 write_image() {
@@ -458,7 +503,15 @@ mput() { mcopy -Q -D o -i "$BOOT" "$1" "$2"; }
 mget() { mcopy -Q -n -i "$BOOT" "$1" "$2"; }
 
 copy_tablebox_folder() {
-  say "boot partition: tablebox/ (settings, provision/, source)"
+  local what="settings, provision/, source" free need
+  if [[ -n "$WHEELHOUSE" ]]; then what+=", wheels/"; fi
+  # Room on the boot partition (512 MB on Raspberry Pi OS; a wheelhouse is about 35 MB): said before a half copy.
+  free=$(mdir -i "$BOOT" ::/ 2>/dev/null | sed -n 's/ bytes free$//p' | tr -dc '0-9')
+  need=$(( $(du -sb "$WORK/tablebox" | cut -f1) + $(find "$WORK/tablebox" | wc -l) * 4096 ))
+  if [[ -n "$free" ]] && (( need > free )); then
+    die "the boot partition has $(human "$free") free, tablebox/ needs about $(human "$need")"
+  fi
+  say "boot partition: tablebox/ ($what)"
   mcopy -Q -s -D o -i "$BOOT" "$WORK/tablebox" ::/
 }
 
@@ -572,6 +625,9 @@ finish() {
   if [[ "$ACCESS" == 1 ]]; then
     say "Sign in once it is up: ssh $ACCESS_USER@<the box's address> (the hostname, or the address you gave it)."
   fi
+  if [[ -n "$WHEELHOUSE" ]]; then
+    say "Tablebox installs from tablebox/wheels/ on the card: the box needs no internet for it."
+  fi
   if [[ "$TARGET_KIND" == device ]]; then say "You can take the card out."; fi
 }
 
@@ -588,15 +644,17 @@ main() {
   trap cleanup EXIT
   check_tools
   check_config
+  check_wheelhouse
   prepare_access
   check_image
+  if [[ "$IMAGE" == *.img ]]; then check_wheel_python; fi  # an .img.xz is checked once written
   check_target
   confirm
   stage_files
   write_image
   settle_device
   check_boot_partition "$TARGET"
-  if [[ "$IMAGE" == *.xz ]]; then check_access; fi
+  if [[ "$IMAGE" == *.xz ]]; then check_access; check_wheel_python; fi
   copy_tablebox_folder
   install_first_boot
   finish
