@@ -26,7 +26,9 @@ class Release:
 
 def running_release(prefix: Path | None = None) -> Release:
     """The release whose virtualenv runs this interpreter (sys.prefix), read from its release.json."""
-    venv = Path(prefix if prefix is not None else sys.prefix)
+    # Resolved: /opt/tablebox/venv is a symlink to releases/<id>/venv, and a venv's sys.prefix is the path its
+    # python was started by (`/opt/tablebox/venv/bin/python -m appliance ...` gives the link, not the release).
+    venv = Path(prefix if prefix is not None else sys.prefix).resolve()
     info = venv.parent / "release.json"
     try:
         data = json.loads(info.read_text("utf-8"))
