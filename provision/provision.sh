@@ -83,7 +83,8 @@ parse_args() {
     esac
   done
   if [[ "$ROOT" == "/" ]]; then ROOT=""; fi
-  if [[ -n "$ONLY_STEP" ]] && ! printf '%s\n' "${STEPS[@]}" | grep -qx "$ONLY_STEP"; then
+  # A word match, not `printf | grep -q`: grep -q stops reading early and pipefail turns printf's SIGPIPE into "no".
+  if [[ -n "$ONLY_STEP" && " ${STEPS[*]} " != *" $ONLY_STEP "* ]]; then
     die "no step called $ONLY_STEP; steps: ${STEPS[*]}"
   fi
 }
