@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 import tomllib
@@ -129,6 +130,9 @@ def main() -> int:
         host = provision["address"].split("/")[0]
         port = data.get("port", 8080)
         data["public_base_url"] = f"http://{host}" + ("" if port == 80 else f":{port}")
+    # The units get the data folder from systemd ($STATE_DIRECTORY); a technician's `sudo -u tablebox tablebox ...`
+    # has no such variable and would otherwise look in the service user's ~/.local/share/tablebox.
+    data.setdefault("data_dir", os.environ.get("TABLEBOX_DATA", "/var/lib/tablebox"))
     lines = [
         "# Tablebox box settings, written by provision/provision.sh (`tablebox --help` lists every setting).",
         "# The [store] table holds the restaurant's first settings, used when the store is created.",

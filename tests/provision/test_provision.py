@@ -119,6 +119,8 @@ def test_settings_are_private_to_the_service_and_the_store_is_made_at_first_star
     text = config.read_text("utf-8")
     assert 'store_name = "小笼天下 Dumpling House"' in text and "service_charge_bp = 1000" in text
     assert "manager_pin" not in text and "[provision]" not in text  # only for the script, never kept
+    # `sudo -u tablebox tablebox ...` (no $STATE_DIRECTORY outside systemd) finds the store the units use.
+    assert 'data_dir = "/var/lib/tablebox"' in text.splitlines()
     assert "[sync.erp]" in text and 'price_list = "Standard Selling"' in text and "s3cret" not in text
     env = root / "etc/tablebox/sync.env"
     assert (stat.S_IMODE(env.stat().st_mode), env.stat().st_uid) == (0o600, 0)
