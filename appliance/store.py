@@ -15,7 +15,7 @@ import apsw
 from appliance.backup import move_aside, newest_backup, restore_advice
 from appliance.db.connection import open_connection
 from appliance.db.integrity import refuse_damaged_store, store_file_problem
-from appliance.db.migrate import migrate
+from appliance.db.migrate import migrate, refuse_newer_schema
 from appliance.db.orders import MenuCache
 from appliance.db.store_settings import StoreSettings, init_store_settings, load_store_settings
 from appliance.db.tables import TableLine, table_lines
@@ -105,9 +105,17 @@ def store_connection(settings: BoxSettings, *, readonly: bool = False, hint: str
     require_store(settings, hint=hint)
     conn = open_connection(settings.db_path, readonly=readonly, vfs=settings.sqlite_vfs or None)
     try:
+        refuse_newer_schema(conn)  # an older release never reads or writes a store a newer one migrated
         yield conn
     finally:
         conn.close()
+
+
+def refuse_newer_store(settings: BoxSettings) -> None:
+    """StoreTooNew (exit 2) when a newer release migrated the store: checked before a daemon starts."""
+    if settings.db_path.exists():
+        with store_connection(settings, readonly=True):
+            pass
 
 
 def table_urls(settings: BoxSettings) -> list[TableLine]:

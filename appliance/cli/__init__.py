@@ -34,6 +34,7 @@ from appliance.cli.common import HelpFormatter, box_settings, examples_epilog, g
 from appliance.db.integrity import refuse_damaged_store
 from appliance.errors import TableboxError
 from appliance.settings import settings_help
+from appliance.store import refuse_newer_store
 
 EXAMPLES = (
     "tablebox demo",
@@ -84,6 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if getattr(args, "check_database", False):  # the processes that serve, print or sync: the file, quick_check
             settings = box_settings(args)
             refuse_damaged_store(settings.db_path, lambda: restore_advice(settings))
+            refuse_newer_store(settings)  # a store a newer release migrated (provision.sh rollback, StoreTooNew)
         code: int = args.func(args)
         return code
     except TableboxError as exc:

@@ -29,6 +29,24 @@ def available() -> list[tuple[int, str, str]]:
     return found
 
 
+def refuse_newer_schema(conn: apsw.Connection, migrations: list[tuple[int, str, str]] | None = None) -> None:
+    """StoreTooNew (exit 2) when a newer release has migrated this store past the newest migration shipped here:
+    every command that opens the store checks it (migrate, appliance.store.store_connection, the daemons' start)."""
+    migrations = available() if migrations is None else migrations
+    known = migrations[-1][0] if migrations else 0
+    has_table = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'")
+    if has_table.fetchone() is None:
+        return
+    newest = conn.execute("SELECT max(version) FROM schema_migrations").fetchone()
+    if newest is not None and newest[0] is not None and int(newest[0]) > known:
+        raise StoreTooNew(
+            f"{conn.filename} was updated by a newer Tablebox (its schema is {newest[0]}; this release knows up to "
+            f"{known}), so this release will not open it. Go back to the newer release (`sudo provision.sh update "
+            "--from WHEELHOUSE`), or restore the backup made before that update (`tablebox restore FILE`, the "
+            "newest store-*.db in backups/updates/) to run this one."
+        )
+
+
 def migrate(conn: apsw.Connection) -> list[int]:
     """Apply the migrations this database has not seen; returns the numbers applied now.
 
@@ -46,15 +64,7 @@ def migrate(conn: apsw.Connection) -> list[int]:
         "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
     )
     migrations = available()
-    known = migrations[-1][0] if migrations else 0
-    newest = conn.execute("SELECT max(version) FROM schema_migrations").fetchone()
-    if newest is not None and newest[0] is not None and int(newest[0]) > known:
-        raise StoreTooNew(
-            f"{conn.filename} was updated by a newer Tablebox (its schema is {newest[0]}; this release knows up to "
-            f"{known}), so this release will not open it. Go back to the newer release (`sudo provision.sh update "
-            "--from WHEELHOUSE`), or restore the backup made before that update (`tablebox restore FILE`, the "
-            "newest store-*.db in backups/updates/) to run this one."
-        )
+    refuse_newer_schema(conn, migrations)
     applied_now = []
     for number, name, sql in migrations:
         conn.execute("BEGIN IMMEDIATE")

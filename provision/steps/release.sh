@@ -121,8 +121,9 @@ install_release() {
   fi
   if [[ ${#run[@]} -gt 0 ]]; then rm -rf "${ROOT:?}$wheels_in"; fi
   if [[ "$venv" == "$rel/venv" ]]; then
-    # Scripts name their interpreter by absolute path: point them at where the venv will be on the box.
-    grep -rlZ "^#!$venv/bin/" "$venv/bin" | xargs -0 -r sed -i "1s|^#!$venv/bin/|#!$RELEASES/$id/venv/bin/|"
+    # Scripts name their interpreter by absolute path: point them at where the venv will be on the box. A path
+    # over 127 bytes is not a #! line but pip's /bin/sh trampoline (its second and third lines): both are rewritten.
+    { grep -rlZ -- "$venv/bin/" "$venv/bin" || true; } | xargs -0 -r sed -i "1,3s|$venv/bin/|$RELEASES/$id/venv/bin/|"
     sed -i "s|$venv|$RELEASES/$id/venv|g" "$venv/bin/activate" "$venv/pyvenv.cfg" 2>/dev/null || true
   fi
   local from=source
@@ -256,14 +257,16 @@ cmd_update() {
   stop_services
   say "3/5 backup of the store before the update"
   if ! backup=$(make_update_backup) || [[ ! -f "$backup" ]]; then
-    start_services
+    start_services || true
     die "the backup before the update failed (see above): nothing was changed, release $old runs again"
   fi
   say "  $backup"
   printf '%s\n' "$backup" > "$(at "$RELEASES/$new")/backup-before"
   say "4/5 starting release $new (it migrates the store as it starts)"
   switch_release "$new"
-  start_services
+  # systemctl start fails when a Type=notify unit exits before READY=1: that is for the health check to judge
+  # (and undo), never a reason to stop here with the new release switched in and nothing running.
+  start_services || say "  systemctl could not start release $new"
   say "5/5 health"
   if health_check; then
     prune_releases
@@ -315,7 +318,7 @@ go_back() {
   fi
   rm -f "$(at "$PREFIX/previous")"
   if [[ -n "$failed" && "$failed" != "$id" ]]; then ln -sfn "releases/$failed" "$(at "$PREFIX/previous")"; fi
-  start_services
+  start_services || say "  systemctl could not start release $id"
   if health_check; then say "  release $id runs again"; else say "  release $id is not healthy either: tablebox doctor"; fi
 }
 

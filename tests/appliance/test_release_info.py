@@ -47,3 +47,23 @@ def test_describe_says_which_way_the_schema_stands(tmp_path: Path) -> None:
     assert describe(found, 3, 9)[-1].endswith("(to migrate)")
     assert describe(found, 12, 9)[-1].endswith("(NEWER than this release)")
     assert describe(found, None, 9)[-1] == "  schema:    this release knows up to 9; no store here"
+
+
+def test_a_store_a_newer_release_migrated_is_refused_by_every_command(tmp_path: Path, capsys) -> None:
+    import sqlite3
+
+    from appliance.cli import main
+
+    box_args = ["--data-dir", str(tmp_path / "data")]
+    assert main([*box_args, "init", "--store-name", "Dumpling House"]) == 0
+    assert main([*box_args, "tables"]) == 0
+    db = sqlite3.connect(tmp_path / "data" / "store.db")
+    with db:
+        db.execute("INSERT INTO schema_migrations VALUES (9999, 'from_a_newer_release', '2026-12-04T00:00:00Z')")
+    db.close()
+    capsys.readouterr()
+    # A command reading the store, and a daemon before it starts (printd never migrates, so it is checked apart).
+    for command in (["tables"], ["printd"], ["serve", "--port", "0"]):
+        assert main([*box_args, *command]) == 2, command
+        said = capsys.readouterr().err
+        assert "updated by a newer Tablebox (its schema is 9999" in said and "provision.sh update" in said, command

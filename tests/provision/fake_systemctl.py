@@ -3,15 +3,21 @@
 provision.sh calls `$SYSTEMCTL start|stop|is-active UNIT...`. Here tablebox-web.service runs what the unit runs
 (`tablebox init --if-missing`, its failure ignored, then `tablebox serve`) and tablebox-printd.service runs `tablebox printd`, from the
 release the /opt/tablebox/venv symlink names at start, as real processes with pid files in $FAKE_SYSTEMD_STATE.
+Both units are Type=notify: as systemd does, `start` hands the process a $NOTIFY_SOCKET and returns only once it
+says READY=1, or fails (exit 1, "Job for ... failed") when it exits first or stays silent past the start timeout,
+so provision.sh meets a release that cannot start the way it would on a box (systemd.service(5), Type=notify).
 Other units are accepted and stay inactive. `stop` sends SIGTERM and waits, as systemd does (then SIGKILL).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -19,6 +25,7 @@ STATE = Path(os.environ["FAKE_SYSTEMD_STATE"])
 PREFIX = Path(os.environ["TABLEBOX_PREFIX"])
 BOX = ["--data-dir", os.environ["TABLEBOX_DATA"], "--config", os.environ["TABLEBOX_ETC"] + "/tablebox.toml"]
 COMMANDS = {"tablebox-web.service": ["serve"], "tablebox-printd.service": ["printd"]}
+START_TIMEOUT = float(os.environ.get("FAKE_SYSTEMD_START_TIMEOUT", "60"))  # TimeoutStartSec=, shortened
 
 
 def pid_of(unit: str) -> int | None:
@@ -38,11 +45,38 @@ def start(unit: str) -> int:
     if unit == "tablebox-web.service":
         # ExecStartPre=-...: its failure is ignored (a release from before --if-missing), as systemd does.
         subprocess.run([tablebox, *BOX, "init", "--if-missing"], stdout=log, stderr=log, check=False)
-    child = subprocess.Popen(
-        [tablebox, *BOX, *COMMANDS[unit]], stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True
-    )
-    (STATE / f"{unit}.pid").write_text(str(child.pid))
-    return 0
+    folder = tempfile.mkdtemp(prefix="fake-sd-")  # short: an AF_UNIX path holds at most 107 bytes
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    try:
+        notify.bind(f"{folder}/notify")
+        notify.settimeout(0.2)
+        child = subprocess.Popen(
+            [tablebox, *BOX, *COMMANDS[unit]],
+            stdout=log,
+            stderr=log,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env={**os.environ, "NOTIFY_SOCKET": f"{folder}/notify"},
+        )
+        (STATE / f"{unit}.pid").write_text(str(child.pid))
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            try:
+                said = notify.recv(4096).decode("utf-8", "replace").splitlines()
+            except TimeoutError:
+                said = []
+            if "READY=1" in said:
+                return 0
+            if child.poll() is not None:
+                print(f"Job for {unit} failed: the process exited with {child.returncode}.", file=sys.stderr)
+                return 1
+            if time.monotonic() > deadline:
+                stop(unit)
+                print(f"Job for {unit} failed: start timed out.", file=sys.stderr)
+                return 1
+    finally:
+        notify.close()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def stop(unit: str) -> None:

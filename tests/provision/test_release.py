@@ -130,8 +130,10 @@ def wheelhouses(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         store_cli.read_text().replace(
             '    require_store(settings, hint=" or `tablebox demo` first")\n    return serve(',
             '    require_store(settings, hint=" or `tablebox demo` first")\n'
-            "    from appliance.store import store_connection\n\n"
-            "    with store_connection(settings):\n        pass\n"
+            # What Store.open does first (store_connection alone does not migrate).
+            "    from appliance.db.connection import open_connection\n"
+            "    from appliance.db.migrate import migrate\n\n"
+            "    conn = open_connection(settings.db_path)\n    migrate(conn)\n    conn.close()\n"
             "    raise SystemExit('broken release: serve exits after migrating')\n    return serve(",
         )
     )
@@ -218,6 +220,8 @@ def test_an_update_that_fails_its_health_check_is_undone(box: Box, wheelhouses: 
     assert failed.returncode != 0
     assert "is not healthy" in failed.stdout and "store restored from" in failed.stdout, failed.stdout
     assert "the update failed and was undone" in failed.stderr
+    # Its web unit exited before READY=1, so `systemctl start` failed: the update went on to judge and undo it.
+    assert f"systemctl could not start release {failed.stdout.split(' -> ')[1].split()[0]}" in failed.stdout
     assert box.release() == old
     assert box.rows() == before  # the broken release's migration 0999 is gone with it
     assert box.healthz() == 200
