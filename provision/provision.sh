@@ -159,13 +159,26 @@ step_packages() {
   local -a missing=()
   local pkg
   for pkg in "${PACKAGES[@]}"; do
-    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+    [[ "$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null)" == "install ok installed" ]] || missing+=("$pkg")
   done
   if [[ ${#missing[@]} -eq 0 ]]; then unchanged "all installed"; return; fi
+  # Without a network first: the card's .debs (provision/steps/packages.sh), then apt's network, then neither.
+  local debs
+  debs=$(debs_dir)
+  if [[ -n "$debs" ]]; then
+    say "  from the card's Debian packages, no network: $debs"
+    if install_debs "$debs" "${missing[@]}"; then changed "installed ${missing[*]} (from $debs)"; return; fi
+    say "  the card's packages did not install (see above): trying the network"
+  fi
+  if ! network_up; then packages_offline "${missing[@]}"; return; fi
+  say "  from the network (apt-get)"
   wait_for_clock
-  apt-get update -qq "${APT_CLOCK_OPTS[@]}"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
-  changed "installed ${missing[*]}"
+  if apt-get update -qq "${APT_CLOCK_OPTS[@]}" \
+     && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"; then
+    changed "installed ${missing[*]}"
+    return
+  fi
+  packages_offline "${missing[@]}"
 }
 
 identities() { { cat "$(at /etc/passwd)" "$(at /etc/group)" 2>/dev/null || true; } | sha256sum; }
@@ -404,6 +417,10 @@ step_summary() {
     say "No manager yet: sudo -u $SERVICE_USER $VENV/bin/tablebox staff add NAME --role manager"
   fi
   say "Health: $url/healthz   Checklist: sudo -u $SERVICE_USER $VENV/bin/tablebox doctor"
+  if [[ ${#PACKAGES_SKIPPED[@]} -gt 0 ]]; then
+    say "Not installed (no network): ${PACKAGES_SKIPPED[*]}. Plug in the network cable, then run"
+    say "  sudo $PROVISION_DIR/provision.sh step packages && sudo systemctl restart tablebox-console.service"
+  fi
   if [[ -z "$CFG_PUBLIC_BASE_URL" ]]; then
     say "No fixed address yet, so stickers cannot be printed (a DHCP lease can change): re-run with"
     say "  --address IP/24 --gateway ROUTER, or reserve this box's lease on the router ($(lease_hint))"

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Make a wheelhouse: every wheel a box needs to install Tablebox with no network, for one Python and one CPU.
 #
-#   provision/wheelhouse.sh [--python 3.11|3.13] [--arch aarch64|x86_64] --out DIR
+#   provision/wheelhouse.sh [--python 3.11|3.13] [--arch aarch64|x86_64] [--debs] --out DIR
 #
 #   --python   the image's Python: 3.11 on Raspberry Pi OS Bookworm (the default), 3.13 on Trixie
 #   --arch     aarch64 for a Raspberry Pi with the 64-bit image (the default), x86_64 for a PC box
+#   --debs     also DIR/debs: provision.sh's Debian packages for that image (provision/debs.sh), so the box's
+#              first boot needs no network at all (Bookworm for 3.11, Trixie for 3.13)
 #   --out DIR  where the wheels go (made when missing; wheels already there are kept)
 #
 # Run on the technician's laptop (any CPU: pip downloads the box's wheels, it does not build them). DIR then holds
@@ -17,13 +19,15 @@ REPO=$(dirname "$HERE")
 PY=3.11
 ARCH=aarch64
 OUT=""
+DEBS=0
 die() { printf 'wheelhouse: %s\n' "$*" >&2; exit 2; }
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --python) PY=${2:?--python needs 3.11 or 3.13}; shift 2 ;;
     --arch) ARCH=${2:?--arch needs aarch64 or x86_64}; shift 2 ;;
     --out) OUT=${2:?--out needs a folder}; shift 2 ;;
-    -h|--help) sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --debs) DEBS=1; shift ;;
+    -h|--help) sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument $1 (see --help)" ;;
   esac
 done
@@ -60,5 +64,10 @@ version=${wheel#tablebox-}; version=${version%%-*}
 lock_sha=$(sha256sum "$LOCK" | cut -d' ' -f1)
 printf '{"python": "%s", "arch": "%s", "version": "%s", "lock_sha256": "%s", "wheel": "%s"}\n' \
   "$PY" "$ARCH" "$version" "$lock_sha" "$wheel" > "$OUT/wheelhouse.json"
+if [[ "$DEBS" == 1 ]]; then
+  suite=bookworm; if [[ "$PY" != 3.11 ]]; then suite=trixie; fi
+  deb_arch=arm64; if [[ "$ARCH" == x86_64 ]]; then deb_arch=amd64; fi
+  "$HERE/debs.sh" --suite "$suite" --arch "$deb_arch" --out "$OUT/debs" >/dev/null
+fi
 echo "wheelhouse: $(find "$OUT" -name '*.whl' | wc -l) wheels, $(du -sh "$OUT" | cut -f1), Tablebox $version" >&2
 echo "$OUT"
