@@ -454,6 +454,12 @@ stage_files() {
     # Only what provision.sh installs from: the wheels, the lock and wheelhouse.json.
     mkdir -p "$stage/wheels"
     cp "$WHEELHOUSE"/*.whl "$WHEELHOUSE/requirements.lock" "$WHEELHOUSE/wheelhouse.json" "$stage/wheels/"
+    # The Debian packages provision.sh would otherwise fetch (wheelhouse.sh --debs: fbterm, the font, python3-venv):
+    # with them the first boot needs no network at all (provision/steps/packages.sh installs from them).
+    if [[ -d "$WHEELHOUSE/debs" ]]; then
+      cp -r "$WHEELHOUSE/debs" "$stage/wheels/debs"
+      say "debian packages: $(find "$stage/wheels/debs" -name '*.deb' | wc -l) .debs ($(du -sh "$stage/wheels/debs" | cut -f1))"
+    fi
     say "wheelhouse: $(find "$stage/wheels" -name '*.whl' | wc -l) wheels for Python $(wheelhouse_field python)," \
         "Tablebox $(wheelhouse_field version) ($(du -sh "$stage/wheels" | cut -f1))"
   fi
@@ -626,7 +632,12 @@ finish() {
     say "Sign in once it is up: ssh $ACCESS_USER@<the box's address> (the hostname, or the address you gave it)."
   fi
   if [[ -n "$WHEELHOUSE" ]]; then
-    say "Tablebox installs from tablebox/wheels/ on the card: the box needs no internet for it."
+    if [[ -d "$WHEELHOUSE/debs" ]]; then
+      say "Tablebox and its Debian packages install from tablebox/wheels/ on the card: the box needs no internet."
+    else
+      say "Tablebox installs from tablebox/wheels/ on the card; Debian packages the image lacks (fbterm, its font)"
+      say "come from the internet, or are skipped and named in provision.log (wheelhouse.sh --debs brings them too)."
+    fi
   fi
   if [[ "$TARGET_KIND" == device ]]; then say "You can take the card out."; fi
 }

@@ -94,6 +94,21 @@ def test_the_wheels_go_on_the_card_where_provision_finds_them(tmp_path: Path) ->
     assert found.stdout.strip() == f"{root}/boot/firmware/tablebox/wheels"
 
 
+def test_the_debian_packages_of_a_wheelhouse_go_on_the_card_too(tmp_path: Path) -> None:
+    wheels = wheelhouse(tmp_path)
+    debs = {"fbterm_1.7-5_arm64.deb": b"!<arch>\nfbterm", "fonts-wqy-microhei_0.2.0-beta-3.1_all.deb": b"!<arch>\nfont"}
+    (wheels / "debs").mkdir()
+    for name, content in debs.items():
+        (wheels / "debs" / name).write_bytes(content)
+    (wheels / "debs" / "debs.json").write_text('{"suite": "bookworm", "arch": "arm64"}\n')
+    out = tmp_path / "card.img"
+    done = flash(bookworm(tmp_path), out, config(tmp_path), "--wheelhouse", str(wheels))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "debian packages: 2 .debs" in done.stdout and "the box needs no internet." in done.stdout
+    for name, content in debs.items():
+        assert mtype(out, f"tablebox/wheels/debs/{name}") == content
+
+
 def test_without_a_wheelhouse_the_card_has_no_wheels_folder(tmp_path: Path) -> None:
     out = tmp_path / "card.img"
     done = flash(bookworm(tmp_path), out, config(tmp_path))
