@@ -204,13 +204,18 @@ def main_account(path: Path, access_file: Path) -> int:
     import json
 
     access = json.loads(access_file.read_text("utf-8"))
+    return rewrite(path, lambda text: add_account(text, access), lambda b, a: check_account_with_yaml(b, a, access))
+
+
+def rewrite(path: Path, change, check) -> int:
+    """Apply `change` to the file's text, `check` the result, write it; prints "added" or "already there"."""
     before = path.read_text("utf-8") if path.exists() else ""
     try:
-        after = add_account(before, access)
+        after = change(before)
         if after == before:
             print("already there")
             return 0
-        check_account_with_yaml(before, after, access)
+        check(before, after)
     except UserDataError as exc:
         print(f"flash: {path.name}: {exc}", file=sys.stderr)
         return 1
@@ -226,19 +231,7 @@ def main(argv: list[str]) -> int:
         print(__doc__, file=sys.stderr)
         return 2
     path, command, marker = Path(argv[1]), argv[2], argv[3]
-    before = path.read_text("utf-8") if path.exists() else ""
-    try:
-        after = add_runcmd(before, command, marker)
-        if after == before:
-            print("already there")
-            return 0
-        check_with_yaml(before, after, command)
-    except UserDataError as exc:
-        print(f"flash: {path.name}: {exc}", file=sys.stderr)
-        return 1
-    path.write_text(after, "utf-8", newline="")
-    print("added")
-    return 0
+    return rewrite(path, lambda text: add_runcmd(text, command, marker), lambda b, a: check_with_yaml(b, a, command))
 
 
 if __name__ == "__main__":

@@ -179,6 +179,15 @@ box_port() {
     2>/dev/null || echo 8080
 }
 
+# Where the web server can be asked: 127.0.0.1 when it listens on every address, else the one it listens on.
+box_host() {
+  python3 -c '
+import sys, tomllib
+host = str(tomllib.load(open(sys.argv[1], "rb")).get("host", "0.0.0.0"))
+print("127.0.0.1" if host in ("", "0.0.0.0", "::") else ("[%s]" % host if ":" in host else host))' "$ETC/tablebox.toml" \
+    2>/dev/null || echo 127.0.0.1
+}
+
 # The units that run now, to start again after the switch (syncd and the console only where they ran).
 ACTIVE_UNITS=()
 stop_services() {
@@ -200,19 +209,20 @@ start_services() {
 
 # health_check: the web server answers /healthz with 200 and the print worker is active, and still is a little later.
 health_check() {
-  local port deadline
+  local port host deadline
   port=$(box_port)
+  host=$(box_host)
   deadline=$((SECONDS + HEALTH_TIMEOUT))
-  until python3 - "$port" <<'PY'
+  until python3 - "$host" "$port" <<'PY'
 import sys, urllib.request
 try:
-    with urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/healthz", timeout=3) as answer:
+    with urllib.request.urlopen(f"http://{sys.argv[1]}:{sys.argv[2]}/healthz", timeout=3) as answer:
         sys.exit(0 if answer.status == 200 else 1)
 except Exception:
     sys.exit(1)
 PY
   do
-    if (( SECONDS >= deadline )); then say "  the web server did not answer http://127.0.0.1:$port/healthz within ${HEALTH_TIMEOUT} s"; return 1; fi
+    if (( SECONDS >= deadline )); then say "  the web server did not answer http://$host:$port/healthz within ${HEALTH_TIMEOUT} s"; return 1; fi
     sleep 1
   done
   say "  web: /healthz answers"
@@ -238,6 +248,10 @@ update_prelude() {
   if [[ $(id -u) -ne 0 && -z "${TABLEBOX_PREFIX:-}" ]]; then die "run as root (sudo $0 $COMMAND ...)"; fi
   WORK=$(mktemp -d)
   trap 'rm -rf "$WORK"' EXIT
+  # One update or rollback at a time: a second one waits for nothing and says so.
+  install -d -m 0755 "$PREFIX"
+  exec 9>"$PREFIX/.update.lock"
+  flock -n 9 || die "another update or rollback is running (lock $PREFIX/.update.lock): wait for it to finish"
 }
 
 # provision.sh update --from WHEELHOUSE

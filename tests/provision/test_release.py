@@ -12,10 +12,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import sqlite3
 import stat
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -241,3 +243,23 @@ def test_a_newer_schema_refuses_to_start(box: Box, wheelhouses: dict[str, Path])
     assert "updated by a newer Tablebox (its schema is 9999" in refused.stderr and "provision.sh" in refused.stderr
     version = box.tablebox("version")
     assert "NEWER than this release" in version.stdout
+
+
+def test_two_updates_never_run_at_once(box: Box) -> None:
+    box.prefix.mkdir(parents=True)
+    holder = subprocess.Popen(["flock", str(box.prefix / ".update.lock"), "sleep", "30"], start_new_session=True)
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # until the holder has the lock
+            probe = subprocess.run(["flock", "-n", str(box.prefix / ".update.lock"), "true"], check=False)
+            if probe.returncode != 0:
+                break
+            time.sleep(0.05)
+        refused = box.provision("rollback")
+        assert refused.returncode != 0
+        assert "another update or rollback is running" in refused.stderr
+    finally:
+        os.killpg(holder.pid, signal.SIGKILL)  # flock and the sleep that holds the lock with it
+        holder.wait()
+    free = box.provision("rollback")  # the lock is free again: it gets as far as "nothing to go back to"
+    assert free.returncode != 0 and "no earlier release to go back to" in free.stderr
