@@ -263,3 +263,31 @@ def test_two_updates_never_run_at_once(box: Box) -> None:
         holder.wait()
     free = box.provision("rollback")  # the lock is free again: it gets as far as "nothing to go back to"
     assert free.returncode != 0 and "no earlier release to go back to" in free.stderr
+
+
+def test_an_update_of_a_box_from_before_releases(box: Box, wheelhouses: dict[str, Path]) -> None:
+    """Boxes in the field have /opt/tablebox/venv as a plain virtualenv (provision.sh before releases pip-installed
+    into it): the first update keeps it as releases/legacy-<date>/ and can go back to it."""
+    previous = wheelhouses["previous"]
+    venv = box.prefix / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    pip = [str(venv / "bin/python"), "-m", "pip", "install", "--quiet", "--no-index", "--no-deps"]
+    subprocess.run(
+        [*pip, "--find-links", str(previous), "-r", str(previous / "requirements.lock")], check=True, env=box.env
+    )
+    wheel = json.loads((previous / "wheelhouse.json").read_text())["wheel"]
+    subprocess.run([*pip, str(previous / wheel)], check=True, env=box.env, timeout=300)
+    assert box.tablebox("init", "--store-name", "Dumpling House").returncode == 0
+    assert box.tablebox("tables", "add", "A1").returncode == 0
+    assert box.systemctl("start", "tablebox-web.service", "tablebox-printd.service").returncode == 0
+    assert box.healthz() == 200
+    updated = box.provision("update", "--from", str(wheelhouses["current"]))
+    assert updated.returncode == 0, updated.stdout + updated.stderr
+    assert "update: legacy ->" in updated.stdout
+    assert venv.is_symlink() and box.healthz() == 200
+    legacy = Path(os.readlink(box.prefix / "previous")).name
+    assert legacy.startswith("legacy-") and (box.prefix / "releases" / legacy / "venv/bin/tablebox").exists()
+    back = box.provision("rollback")
+    assert back.returncode == 0, back.stdout + back.stderr
+    assert box.release() == legacy and box.healthz() == 200
+    assert [name for name, _ in box.rows()[0]] == ["A1"]
