@@ -162,7 +162,10 @@ def test_rows_not_delivered_or_not_printed_are_kept_however_old(conn):
         conn.execute("UPDATE print_jobs SET state = 'sending', attempts = 3 WHERE id = ?", (jobs[0],))
     pruned = retention.prune(conn, retention.cutoff_for(datetime.now(UTC) + timedelta(days=3650), 1))
     assert (pruned.outbox, pruned.print_jobs) == (0, 0)
-    assert (ids(conn, "SELECT id FROM outbox ORDER BY id"), ids(conn, "SELECT id FROM print_jobs ORDER BY id")) == (outbox, jobs)
+    assert (ids(conn, "SELECT id FROM outbox ORDER BY id"), ids(conn, "SELECT id FROM print_jobs ORDER BY id")) == (
+        outbox,
+        jobs,
+    )
 
 
 def test_the_newest_row_of_each_table_stays_so_an_id_never_comes_back(conn):
