@@ -223,6 +223,11 @@ except Exception:
 PY
   do
     if (( SECONDS >= deadline )); then say "  the web server did not answer http://$host:$port/healthz within ${HEALTH_TIMEOUT} s"; return 1; fi
+    # Between automatic restarts systemd says "activating"; "failed" or "inactive" means it gave up (a refused
+    # start, exit 2, or the start limit): no answer will come, so do not wait out the timeout.
+    case "$("$SYSTEMCTL" is-active tablebox-web.service 2>/dev/null || true)" in
+      failed|inactive) say "  the web server is not running (systemctl is-active: stopped or failed)"; return 1 ;;
+    esac
     sleep 1
   done
   say "  web: /healthz answers"

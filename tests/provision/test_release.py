@@ -221,6 +221,7 @@ def test_an_update_that_fails_its_health_check_is_undone(box: Box, wheelhouses: 
     failed = box.provision("update", "--from", str(wheelhouses["broken"]))
     assert failed.returncode != 0
     assert "is not healthy" in failed.stdout and "store restored from" in failed.stdout, failed.stdout
+    assert "the web server is not running" in failed.stdout  # said at once, not after the whole timeout
     assert "the update failed and was undone" in failed.stderr
     # Its web unit exited before READY=1, so `systemctl start` failed: the update went on to judge and undo it.
     assert f"systemctl could not start release {failed.stdout.split(' -> ')[1].split()[0]}" in failed.stdout
