@@ -181,7 +181,11 @@ class OdooAdapter(HttpAdapter):
         if self.location_id is not None:
             context["location"] = self.location_id
         elif self.warehouse_id is not None:
+            # stock's ProductProduct._get_domain_locations reads context['warehouse'] on Odoo 17 and
+            # context['warehouse_id'] (or 'search_warehouse') from 18 on; a key a version does not read is ignored
+            # there, so both are sent and every version counts this warehouse's stock only.
             context["warehouse"] = self.warehouse_id
+            context["warehouse_id"] = self.warehouse_id
         stock: dict[str, int] = {}
         domain = [["default_code", "!=", False], *self._storable()]
         for page in self._pages("product.product", domain, ["default_code", "qty_available"], context):

@@ -807,8 +807,10 @@ class FakeOdoo(FakeServer):
             stock = record["_stock"]
             if recs.context.get("location"):
                 locations = [int(recs.context["location"])]
-            elif recs.context.get("warehouse"):
-                locations = WAREHOUSE_LOCATIONS.get(int(recs.context["warehouse"]), [])
+            elif recs.context.get(warehouse_key := "warehouse" if self.version < 18 else "warehouse_id"):
+                # Mirrors stock/models/product.py _get_domain_locations: Odoo 17 reads context['warehouse'],
+                # 18 and 19 read context['warehouse_id'] (or 'search_warehouse') and ignore 'warehouse'.
+                locations = WAREHOUSE_LOCATIONS.get(int(recs.context[warehouse_key]), [])
             else:
                 locations = list(stock)
             return sum((stock.get(loc, Decimal(0)) for loc in locations), Decimal(0))

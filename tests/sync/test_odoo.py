@@ -219,9 +219,13 @@ def test_stock_is_what_the_shop_location_holds(odoo, adapter):
 
 
 def test_stock_by_warehouse_or_for_the_whole_company(odoo):
+    """The fake reads the warehouse from the context key its version's _get_domain_locations reads (17: warehouse,
+    18/19: warehouse_id; issue 15 item 8): the adapter's stock is one warehouse's on both."""
     odoo.set_stock("HG01", 5, location=CENTRAL_LOCATION)
     with closing(adapter_for(odoo, location_id=None, warehouse_id=CENTRAL_WAREHOUSE)) as adapter:
         assert adapter.pull_stock()["HG01"] == 5
+    sent = [c.context for c in calls(odoo, "product.product", "search_read")]
+    assert sent and all((c.get("warehouse"), c.get("warehouse_id")) == (CENTRAL_WAREHOUSE,) * 2 for c in sent)
     with closing(adapter_for(odoo, location_id=None)) as adapter:
         assert adapter.pull_stock()["HG01"] == 17
 
