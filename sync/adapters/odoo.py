@@ -207,7 +207,7 @@ class OdooAdapter(HttpAdapter):
                 odoo_id=found["id"],
                 odoo_name=found.get("name"),
             )
-            self._confirm(found)
+            self._confirm(found, order)
             return str(found["id"])
         if self.partner_id is None:
             raise Rejected(f"Odoo target {self.name}: set partner_id (the walk-in customer) to push orders")
@@ -238,7 +238,7 @@ class OdooAdapter(HttpAdapter):
             lines=len(order.lines),
             total_minor=order.total_minor,
         )
-        self._confirm({"id": odoo_id, "state": "draft"})
+        self._confirm({"id": odoo_id, "state": "draft"}, order)
         return str(odoo_id)
 
     def push_status(self, order_ref: str, status: str, reason: str | None) -> None:
@@ -304,9 +304,14 @@ class OdooAdapter(HttpAdapter):
         )
         return rows[0] if rows else None
 
-    def _confirm(self, found: Mapping[str, Any]) -> None:
+    def _confirm(self, found: Mapping[str, Any], order: OrderDoc) -> None:
         if self.confirm_orders and found.get("state") in ("draft", "sent"):
             self._execute("sale.order", "action_confirm", ids=[found["id"]])
+            # sale.order.action_confirm writes _prepare_confirmation_values(): {'state': 'sale', 'date_order': now},
+            # so an order queued through an outage would be booked at sync time: put the time it was taken back.
+            date_order = _odoo_datetime(order.created_at)
+            if date_order:
+                self._execute("sale.order", "write", ids=[found["id"]], vals={"date_order": date_order})
 
     def _order_lines(self, order: OrderDoc) -> list[dict[str, Any]]:
         exponent = _currency(order.currency).exponent

@@ -657,8 +657,12 @@ class FakeOdoo(FakeServer):
         orders = [recs.db.tables["sale.order"][i] for i in recs.ids]
         if any(o["state"] not in ("draft", "sent") for o in orders):
             raise user_error("Some orders are not in a state requiring confirmation.")
+        # sale/models/sale_order.py: action_confirm writes _prepare_confirmation_values(), which is
+        # {'state': 'sale', 'date_order': fields.Datetime.now()}: confirming moves the order's date to now.
+        now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
         for o in orders:
             o["state"] = "sale"
+            o["date_order"] = now
         return True
 
     def _m_action_cancel(self, recs: Records) -> bool:
