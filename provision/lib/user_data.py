@@ -93,17 +93,24 @@ def add_runcmd(text: str, command: str, marker: str) -> str:
     return newline.join(lines) + newline
 
 
-def check_with_yaml(before: str, after: str, command: str) -> bool:
-    """Compare what cloud-init will read before and after; False when PyYAML is not installed."""
+def load_both(before: str, after: str) -> tuple[Any, Any] | None:
+    """What cloud-init reads before and after, as YAML; None when PyYAML is not installed."""
     try:
         import yaml
     except ImportError:
-        return False
+        return None
     try:
-        old = yaml.safe_load(before) or {}
-        new = yaml.safe_load(after) or {}
+        return yaml.safe_load(before) or {}, yaml.safe_load(after) or {}
     except yaml.YAMLError as exc:
         raise UserDataError(f"it is not valid YAML: {exc}") from None
+
+
+def check_with_yaml(before: str, after: str, command: str) -> bool:
+    """Compare what cloud-init will read before and after; False when PyYAML is not installed."""
+    loaded = load_both(before, after)
+    if loaded is None:
+        return False
+    old, new = loaded
     if not isinstance(old, dict) or not isinstance(new, dict):
         raise UserDataError("it is not a YAML mapping")
     old_runcmd = old.pop("runcmd", None) or []
@@ -170,15 +177,10 @@ def add_account(text: str, access: dict[str, Any]) -> str:
 
 def check_account_with_yaml(before: str, after: str, access: dict[str, Any]) -> bool:
     """What cloud-init reads afterwards: the old settings, plus exactly our user, ssh_pwauth and runcmd entries."""
-    try:
-        import yaml
-    except ImportError:
+    loaded = load_both(before, after)
+    if loaded is None:
         return False
-    try:
-        old = yaml.safe_load(before) or {}
-        new = yaml.safe_load(after) or {}
-    except yaml.YAMLError as exc:
-        raise UserDataError(f"it is not valid YAML: {exc}") from None
+    old, new = loaded
     user = {
         "name": access["user"],
         "shell": "/bin/bash",
