@@ -323,7 +323,7 @@ BOX_SETTINGS = {s.name: s for s in SETTINGS if s.scope == "box"}
 # [sync.NAME] tables: one per ERP the box delivers orders to (sync/config.py turns them into targets). Only the keys
 # every target shares are declared here; each adapter module documents its own (paths, database, price list...).
 SYNC_KINDS = ("rest", "erpnext", "odoo", "relay")  # sync.adapters.KINDS: a test keeps the two in step
-SYNC_SECRET_KEYS = ("api_key", "api_secret", "password", "token", "auth_header")
+SYNC_SECRET_KEYS = ("api_key", "api_secret", "password", "token", "auth_header", "hmac_secret", "client_key_password")
 SYNC_NAME = re.compile(r"[a-z0-9_]+")
 SYNC_ENV_PREFIX = "TABLEBOX_SYNC_"
 SYNC_KEYS: tuple[Setting, ...] = (

@@ -95,6 +95,25 @@ class PaymentDoc:
     currency: str
     paid_at: str
     extra: Mapping[str, Any] = field(default_factory=dict)
+    kind: str = "payment"  # "payment" (money taken) or "refund" (money given back; amount_minor is still positive)
+    refund_of: str | None = None  # a refund: the payment_ref of the payment it gives money back from
+    reason: str = ""  # a refund's reason, as staff typed it (bounded, no control bytes)
+
+
+class CheckState(StrEnum):
+    OK = "ok"  # ✓
+    WARN = "warn"  # ! works, but something is not as the box expects
+    FAIL = "fail"  # ✗ orders, payments or the catalog will not get through until it is fixed
+
+
+@dataclass(frozen=True)
+class Check:
+    """One line of `tablebox sync check`: what was checked, how it stands, what the server said, what to do."""
+
+    name: str  # "reachable", "authenticated", "custom field tablebox_ref", "POS profile payment modes"...
+    state: CheckState
+    detail: str = ""  # what was found ("ERPNext 15.41.0 at https://erp...", "role Accounts User missing")
+    fix: str = ""  # what to do about it, for a WARN or FAIL ("In ERPNext: Customize Form > Sales Order > ...")
 
 
 class Capability(StrEnum):
@@ -131,7 +150,15 @@ class Adapter(Protocol):
         gets status "refused" with the box's error as JSON in `reason`."""
         ...
 
-    def push_payment(self, payment: PaymentDoc) -> str: ...
+    def push_payment(self, payment: PaymentDoc) -> str:
+        """Book a payment (kind "payment") or a refund (kind "refund") once, as the ERP's own payment document;
+        return the ERP's reference. A retry of one already there returns the existing reference."""
+        ...
+
+    def check(self) -> Sequence[Check]:
+        """`tablebox sync check`: the checklist against the real server, in order; stops adding checks that cannot
+        run (no connection: only "reachable" failed). Raises nothing for a failed check: a Check says it."""
+        ...
 
     def close(self) -> None: ...
 
