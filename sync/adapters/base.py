@@ -100,6 +100,21 @@ class PaymentDoc:
     reason: str = ""  # a refund's reason, as staff typed it (bounded, no control bytes)
 
 
+@dataclass(frozen=True)
+class OrderChange:
+    """An order.status or order.line_voided row for an adapter declaring Capability.AMENDS. `order` is the order as
+    the store has it at delivery (voided lines left out, totals recomputed; built like push_order's document), so
+    applying the newest state twice changes nothing: adapters make each change idempotent against that state."""
+
+    order_ref: str
+    event: str  # "status" (payload to/from) or "line_voided"
+    status: str  # the order's status after this change ("cancelled", "accepted", ...; a void: its status now)
+    reason: str | None
+    order: OrderDoc | None  # None only when the order has no active line left (every line voided)
+    change_ref: str = ""  # the row's idempotency key: unique per change, for an ERP that wants one per document
+    line_no: int | None = None  # a line void: which line (1-based, as the order's lines are numbered)
+
+
 class CheckState(StrEnum):
     OK = "ok"  # ✓
     WARN = "warn"  # ! works, but something is not as the box expects
@@ -124,6 +139,8 @@ class Capability(StrEnum):
     ORDER_VIEW = "order_view"  # push_status also takes `order=` (OrderViewAdapter): a phone shows the whole order
     REFUSALS = "refusals"  # takes order.refused / request.refused rows (what the box refused from it)
     INBOX = "inbox"  # sends the box messages too (the relay): the worker runs its link beside the outbox
+    AMENDS = "amends"  # order.status and order.line_voided rows go to push_change (ChangeAdapter) with the order as
+    # it stands now, so the adapter can cancel, amend or credit a real document instead of writing a note
 
 
 class Adapter(Protocol):
@@ -161,6 +178,12 @@ class Adapter(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class ChangeAdapter(Adapter, Protocol):
+    """An adapter declaring Capability.AMENDS: cancels and voids become the ERP's own documents."""
+
+    def push_change(self, change: OrderChange) -> None: ...
 
 
 class OrderViewAdapter(Adapter, Protocol):
