@@ -5,8 +5,10 @@ What they all share lives here, once:
 
 - The client (`HttpAdapter`): `base_url` checked (http:// or https://), `timeout_seconds` for every request (connect,
   read, write; 0.1 to 120, default 10), TLS for every target (`verify_tls`, default true; `ca_file` trusts that CA
-  instead, e.g. a shop's own proxy in front of its ERP, or a test relay), redirects never followed (reported: set
-  base_url to where it points), a User-Agent.
+  instead, e.g. a shop's own proxy in front of its ERP, or a test relay; `client_cert` + `client_key` (+ the secret
+  `client_key_password` for an encrypted key): a client certificate for a server that asks for one, mutual TLS),
+  redirects never followed (reported: set base_url to where it points), a User-Agent, and an optional httpx `auth`
+  (an adapter that signs each request: the REST adapter's HMAC).
 - Transport failures (refused, no answer within the timeout, a connection dropped before the answer) as `Retryable`,
   worded the same for every target and logged as `sync.http.failed`.
 - Secret scrubbing: `scrub(text, secrets)`, the one function that takes an adapter's secrets out of any text that
@@ -16,7 +18,7 @@ What they all share lives here, once:
   in front of it); an adapter adds only its own codes (`HttpAdapter.extra_retryable`: ERPNext 423 Locked, Odoo 409
   for a concurrent update). 401/403 are the credentials; another 3xx is a redirect; another 4xx refuses the data.
 - `Retry-After`: read from a retryable answer (delta-seconds or an HTTP date, `retry_after_seconds`) and carried on
-  the `Retryable` as `retry_after` (seconds). The outbox engine's backoff does not read it yet.
+  the `Retryable` as `retry_after` (seconds), which the outbox engine waits out before the next attempt.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from typing import Any, ClassVar
 import httpx
 import structlog
 
+from appliance.settings import sync_secret_env
 from sync.adapters.base import Rejected, Retryable
 
 log = structlog.get_logger("sync.http")
@@ -123,7 +126,8 @@ def timeout_setting(name: str, config: Mapping[str, Any], default: float = DEFAU
 
 def tls_verify(name: str, config: Mapping[str, Any]) -> bool | ssl.SSLContext:
     """httpx's `verify=` for a target: `verify_tls` (default true; false only for a test server with a self-signed
-    certificate), or a context trusting `ca_file` when given."""
+    certificate), or a context trusting `ca_file` when given; with `client_cert` (and `client_key`, unless the key is
+    in the same PEM file) a context that also presents that certificate (mutual TLS)."""
     verify_tls = config.get("verify_tls", True)
     if not isinstance(verify_tls, bool):
         raise ValueError(f"sync target {name}: verify_tls must be true or false, got {verify_tls!r}")
@@ -133,7 +137,51 @@ def tls_verify(name: str, config: Mapping[str, Any]) -> bool | ssl.SSLContext:
             verify = ssl.create_default_context(cafile=str(config["ca_file"]))
         except (OSError, ssl.SSLError) as exc:
             raise ValueError(f"sync target {name}: cannot use ca_file {config['ca_file']!r}: {exc}") from None
+    if config.get("client_cert") or config.get("client_key"):
+        context = verify if isinstance(verify, ssl.SSLContext) else httpx.create_ssl_context(verify=verify)
+        load_client_certificate(name, config, context)
+        verify = context
     return verify
+
+
+def load_client_certificate(name: str, config: Mapping[str, Any], context: ssl.SSLContext) -> None:
+    """Put `client_cert`/`client_key` into `context`; ValueError naming the file and what is wrong. An encrypted
+    key without `client_key_password` is refused here (OpenSSL would otherwise ask on the terminal)."""
+    cert, key = config.get("client_cert"), config.get("client_key")
+    if not cert:
+        raise ValueError(f"sync target {name}: client_key is set but client_cert is not (both name PEM files)")
+    for setting, value in (("client_cert", cert), ("client_key", key)):
+        if value is not None and not isinstance(value, str):
+            raise ValueError(f"sync target {name}: {setting} must be the path of a PEM file, got {value!r}")
+    password = config.get("client_key_password")
+    if password is not None and not isinstance(password, str):
+        raise ValueError(f"sync target {name}: client_key_password must be text")
+
+    def ask() -> bytes:
+        if not password:
+            raise ValueError(
+                f"sync target {name}: the client key {key or cert!r} is encrypted: set client_key_password"
+                f" (a secret: in the settings file of mode 0600, or ${sync_secret_env(name, 'client_key_password')})"
+            )
+        return password.encode()
+
+    try:
+        context.load_cert_chain(str(cert), str(key) if key else None, password=ask)
+    except ValueError:
+        raise
+    except FileNotFoundError as exc:
+        raise ValueError(f"sync target {name}: cannot read {exc.filename!r} (client_cert/client_key)") from None
+    except ssl.SSLError as exc:
+        reason = exc.reason or str(exc)
+        hint = {
+            "KEY_VALUES_MISMATCH": "the key does not belong to the certificate",
+            "BAD_DECRYPT": "client_key_password does not open the key",
+        }.get(str(exc.reason), "not a PEM certificate and key")
+        raise ValueError(
+            f"sync target {name}: cannot use client_cert {cert!r} / client_key {key!r}: {hint} ({reason})"
+        ) from None
+    except OSError as exc:
+        raise ValueError(f"sync target {name}: cannot read client_cert/client_key: {exc}") from None
 
 
 class HttpAdapter:
@@ -151,6 +199,7 @@ class HttpAdapter:
         *,
         headers: Mapping[str, str] | None = None,
         secrets: Iterable[str] = (),
+        auth: httpx.Auth | None = None,
     ) -> None:
         self.name = name
         self.base_url = base_url_setting(name, config)
@@ -162,6 +211,7 @@ class HttpAdapter:
             timeout=httpx.Timeout(self.timeout),
             verify=tls_verify(name, config),
             follow_redirects=False,
+            auth=auth,
         )
 
     def close(self) -> None:

@@ -74,19 +74,42 @@ or a key; the key is scrubbed from every message.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
+import hmac
 import json
-from collections.abc import Mapping, Sequence
+import re
+import secrets
+import string
+import time
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import Any
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Any, ClassVar
 from urllib.parse import quote
 
 import httpx
+import msgspec
 import structlog
 
 from appliance.domain.errors import DomainError
 from appliance.domain.money import Currency
-from sync.adapters.base import Capability, Catalog, CatalogItem, OrderDoc, PaymentDoc, Rejected
-from sync.adapters.http import HttpAdapter, base_url_setting
+from sync.adapters.base import (
+    Capability,
+    Catalog,
+    CatalogItem,
+    Check,
+    CheckState,
+    DeliveryError,
+    OrderDoc,
+    OrderLine,
+    PaymentDoc,
+    Rejected,
+)
+from sync.adapters.http import HttpAdapter, Verdict, base_url_setting
 
 log = structlog.get_logger("sync.rest")
 
@@ -97,6 +120,18 @@ DEFAULT_PATHS = {
     "order_lookup_path": "/orders/{order_ref}",
     "status_path": "/orders/{order_ref}/status",
     "payments_path": "/payments",
+    "payment_lookup_path": "/payments/{payment_ref}",
+}
+# What each path may fill in (URL-encoded): anything else in braces is a typo, named at start.
+PATH_FIELDS = {
+    "catalog_path": (),
+    "stock_path": (),
+    "orders_path": ("order_ref",),
+    "order_lookup_path": ("order_ref",),
+    "status_path": ("order_ref", "status"),
+    "payments_path": ("payment_ref", "kind"),
+    "refunds_path": ("payment_ref", "kind", "refund_of"),
+    "payment_lookup_path": ("payment_ref", "kind"),
 }
 DEFAULT_FIELDS = {
     "code": "code",
@@ -107,8 +142,24 @@ DEFAULT_FIELDS = {
     "currency": "",
     "stock_qty": "qty",
 }
+AUTH_MODES = ("none", "bearer", "basic", "header", "hmac")
+PAGING_MODES = ("none", "page", "offset", "cursor", "link")
+MESSAGE_KINDS = ("order", "status", "payment", "refund")
+WRITE_METHODS = ("POST", "PUT", "PATCH")
+SECRET_ENCODINGS = ("text", "hex", "base64")
 MAX_PAGES = 10_000
+MAX_PAGE_SIZE = 10_000
 _MESSAGE_CAP = 300
+
+# The HMAC scheme (README, "Signed requests"): these headers on every request; the signature covers the lines of
+# hmac_string_to_sign. The ERP refuses a timestamp more than its window off its clock and a nonce it has seen.
+HMAC_SCHEME = "TABLEBOX-HMAC-SHA256"
+HMAC_KEY_HEADER = "X-Tablebox-Key"
+HMAC_TIMESTAMP_HEADER = "X-Tablebox-Timestamp"
+HMAC_NONCE_HEADER = "X-Tablebox-Nonce"
+HMAC_CONTENT_HEADER = "X-Tablebox-Content-SHA256"
+HMAC_SIGNATURE_HEADER = "X-Tablebox-Signature"
+DEFAULT_HMAC_WINDOW_SECONDS = 300
 
 
 def create(name: str, config: Mapping[str, Any]) -> RestAdapter:
@@ -182,53 +233,591 @@ def _message_in(data: Any) -> str:
     return "" if data is None else str(data)
 
 
+# -- signed requests (auth = "hmac") ----------------------------------------------------------------------------
+def hmac_string_to_sign(key_id: str, timestamp: str, nonce: str, method: str, target: str, body: bytes) -> bytes:
+    """The bytes an HMAC-signed request's signature covers: seven lines joined by "\\n" (no final newline), UTF-8:
+    the scheme name, the key id, the Unix timestamp, the nonce, the method in capitals, the request target exactly as
+    on the request line (path and query, percent-encoded as sent) and the hex SHA-256 of the body (of nothing for a
+    request without one)."""
+    lines = (HMAC_SCHEME, key_id, timestamp, nonce, method.upper(), target, hashlib.sha256(body).hexdigest())
+    return "\n".join(lines).encode()
+
+
+def hmac_headers(
+    key_id: str, secret: bytes, method: str, target: str, body: bytes, *, timestamp: int, nonce: str
+) -> dict[str, str]:
+    """The five headers that sign one request (hex HMAC-SHA256 of hmac_string_to_sign under the shared secret)."""
+    signed = hmac_string_to_sign(key_id, str(timestamp), nonce, method, target, body)
+    return {
+        HMAC_KEY_HEADER: key_id,
+        HMAC_TIMESTAMP_HEADER: str(timestamp),
+        HMAC_NONCE_HEADER: nonce,
+        HMAC_CONTENT_HEADER: hashlib.sha256(body).hexdigest(),
+        HMAC_SIGNATURE_HEADER: hmac.new(secret, signed, hashlib.sha256).hexdigest(),
+    }
+
+
+class HmacAuth(httpx.Auth):
+    """Signs each request as it leaves (a retry is signed afresh: new timestamp, new nonce)."""
+
+    requires_request_body = True
+
+    def __init__(self, key_id: str, secret: bytes, clock: Callable[[], float] = time.time) -> None:
+        self.key_id = key_id
+        self.secret = secret
+        self.clock = clock
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers.update(
+            hmac_headers(
+                self.key_id,
+                self.secret,
+                request.method,
+                request.url.raw_path.decode("ascii"),
+                request.content,
+                timestamp=int(self.clock()),
+                nonce=secrets.token_hex(16),
+            )
+        )
+        yield request
+
+
+def _secret_bytes(name: str, value: str, encoding: str) -> bytes:
+    if encoding == "hex":
+        try:
+            return bytes.fromhex(value)
+        except ValueError:
+            raise ValueError(f"sync target {name}: hmac_secret is not hex (hmac_secret_encoding = 'hex')") from None
+    if encoding == "base64":
+        try:
+            return base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError(
+                f"sync target {name}: hmac_secret is not base64 (hmac_secret_encoding = 'base64')"
+            ) from None
+    return value.encode()
+
+
+# -- body templates -------------------------------------------------------------------------------------------------
+# A template is the JSON body itself, written as a TOML table (or a JSON file): every value is kept as written except
+# text with ${name} placeholders. A text that is one placeholder alone ("${total_minor}") becomes the value with its
+# type (a number stays a number, a list a list, nothing null); a placeholder inside other text is written in as text
+# ("Table ${table}"); "$$" is a dollar sign. An object {"$each" = "lines", "$as" = "line", "$do" = {...}} is the list
+# of $do rendered once per element of that list, the element named by $as. There is no expression, call, filter or
+# attribute access: a template can only place the values the adapter offers (TEMPLATE_VALUES), so a settings file
+# cannot make the box run anything.
+class _Text(string.Template):
+    idpattern = r"(?a:[a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)*)"
+
+
+_WHOLE = re.compile(r"\$(?:\{(" + _Text.idpattern + r")\}|(" + _Text.idpattern + r"))")
+_JSON = msgspec.json.Encoder(decimal_format="number")
+
+
+class TemplateError(ValueError):
+    pass
+
+
+def _amounts(prefix: str, amount_minor: int, exponent: int) -> dict[str, Any]:
+    """One amount three ways: "total" = "80.00" (major units as text), "total_minor" = 8000, "total_number" = 80.00
+    (a JSON number, written exactly)."""
+    text = major(amount_minor, exponent)
+    return {prefix: text, f"{prefix}_minor": amount_minor, f"{prefix}_number": Decimal(text)}
+
+
+class _Missing(Exception):
+    pass
+
+
+class _Open(dict[str, Any]):
+    """A payment's `extra`: whatever the box put there; a name it lacks is null, not a template error."""
+
+
+def _lookup(values: Mapping[str, Any], dotted: str) -> Any:
+    data: Any = values
+    for part in dotted.split("."):
+        if isinstance(data, _Open):
+            data = data.get(part)
+            continue
+        if not isinstance(data, Mapping) or part not in data:
+            raise _Missing(dotted)
+        data = data[part]
+    return data
+
+
+def _text_of(value: Any, dotted: str) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (str, int, Decimal)):
+        return str(value)
+    raise TemplateError(f"${{{dotted}}} is a {type(value).__name__}: it can only stand alone, not inside text")
+
+
+def render(template: Any, values: Mapping[str, Any]) -> Any:
+    """The body for `values` (TemplateError names what is wrong: an unknown name, a bad $each)."""
+    if isinstance(template, str):
+        whole = _WHOLE.fullmatch(template)
+        try:
+            if whole:
+                value = _lookup(values, whole.group(1) or whole.group(2))
+                return dict(value) if isinstance(value, _Open) else value
+            return _Text(template).substitute(_TextValues(values))
+        except _Missing as missing:
+            raise TemplateError(f"${{{missing.args[0]}}} is not a value this message offers") from None
+        except ValueError as exc:
+            if isinstance(exc, TemplateError):
+                raise
+            raise TemplateError(f"{template!r}: {exc} (write $$ for a dollar sign)") from None
+    if isinstance(template, Mapping):
+        if "$each" in template:
+            return _render_each(template, values)
+        for key in template:
+            if str(key).startswith("$"):
+                raise TemplateError(f"{key!r}: keys starting with $ are $each, $as and $do only")
+        return {str(key): render(value, values) for key, value in template.items()}
+    if isinstance(template, list):
+        return [render(item, values) for item in template]
+    if template is None or isinstance(template, (bool, int, float, Decimal)):
+        return template
+    raise TemplateError(f"{template!r}: a template holds tables, lists, text, numbers and true/false only")
+
+
+def _render_each(template: Mapping[str, Any], values: Mapping[str, Any]) -> list[Any]:
+    extra = set(template) - {"$each", "$as", "$do"}
+    each, name = template.get("$each"), template.get("$as")
+    if extra or not isinstance(each, str) or not isinstance(name, str) or "$do" not in template:
+        raise TemplateError(
+            'a list is written {"$each" = "lines", "$as" = "line", "$do" = {...}} (nothing else in that table)'
+        )
+    if not re.fullmatch(r"[a-z_][a-z0-9_]*", name):
+        raise TemplateError(f"$as = {name!r}: a plain name such as line")
+    try:
+        items = _lookup(values, each)
+    except _Missing:
+        raise TemplateError(f"$each = {each!r} is not a list this message offers") from None
+    if not isinstance(items, list):
+        raise TemplateError(f"$each = {each!r} is not a list")
+    return [render(template["$do"], {**values, name: item}) for item in items]
+
+
+class _TextValues(Mapping[str, str]):
+    """What string.Template looks names up in: dotted names reach into objects; values become text."""
+
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        self.found = values
+
+    def __getitem__(self, key: str) -> str:
+        return _text_of(_lookup(self.found, key), key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.found)
+
+    def __len__(self) -> int:
+        return len(self.found)
+
+
+def order_values(order: OrderDoc) -> dict[str, Any]:
+    """What an order template may place (README: "Body templates")."""
+    exp = _exponent(order.currency)
+    lines = [
+        {
+            "no": n,
+            "code": line.code,
+            "key": line.key,
+            "name": line.name,
+            "quantity": line.quantity,
+            "note": line.note,
+            **_amounts("unit_price", line.unit_price_minor, exp),
+            **_amounts("line_total", line.line_total_minor, exp),
+        }
+        for n, line in enumerate(order.lines, start=1)
+    ]
+    return {
+        "order_ref": order.order_ref,
+        "order_id": order.order_id,
+        "ticket": order.ticket,
+        "table": order.table,
+        "created_at": order.created_at,
+        "currency": order.currency,
+        "status": order.status,
+        "note": order.note,
+        "lines": lines,
+        "line_count": len(lines),
+        **_amounts("subtotal", order.subtotal_minor, exp),
+        **_amounts("service_charge", order.service_charge_minor, exp),
+        **_amounts("tax", order.tax_minor, exp),
+        **_amounts("total", order.total_minor, exp),
+    }
+
+
+def status_values(order_ref: str, status: str, reason: str | None) -> dict[str, Any]:
+    return {"order_ref": order_ref, "status": status, "reason": reason}
+
+
+def payment_values(payment: PaymentDoc, method: str) -> dict[str, Any]:
+    """What a payment or refund template may place; `method` is the ERP's name for the box's method."""
+    return {
+        "payment_ref": payment.payment_ref,
+        "kind": payment.kind,
+        "order_refs": list(payment.order_refs),
+        "order_ref": payment.order_refs[0] if payment.order_refs else None,
+        "table": payment.table,
+        "method": method,
+        "box_method": payment.method,
+        "currency": payment.currency,
+        "paid_at": payment.paid_at,
+        "refund_of": payment.refund_of,
+        "reason": payment.reason,
+        "extra": _Open(payment.extra),
+        **_amounts("amount", payment.amount_minor, _exponent(payment.currency)),
+    }
+
+
+DEFAULT_TEMPLATES: dict[str, Any] = {
+    "order": {
+        "order_ref": "${order_ref}",
+        "ticket": "${ticket}",
+        "table": "${table}",
+        "created_at": "${created_at}",
+        "currency": "${currency}",
+        "status": "${status}",
+        "note": "${note}",
+        "lines": {
+            "$each": "lines",
+            "$as": "line",
+            "$do": {
+                "code": "${line.code}",
+                "key": "${line.key}",
+                "name": "${line.name}",
+                "quantity": "${line.quantity}",
+                "unit_price": "${line.unit_price}",
+                "line_total": "${line.line_total}",
+                "note": "${line.note}",
+            },
+        },
+        "subtotal": "${subtotal}",
+        "service_charge": "${service_charge}",
+        "tax": "${tax}",
+        "total": "${total}",
+    },
+    "status": {"order_ref": "${order_ref}", "status": "${status}", "reason": "${reason}"},
+    "payment": {
+        "payment_ref": "${payment_ref}",
+        "kind": "${kind}",
+        "order_refs": "${order_refs}",
+        "table": "${table}",
+        "method": "${method}",
+        "amount": "${amount}",
+        "currency": "${currency}",
+        "paid_at": "${paid_at}",
+        "extra": "${extra}",
+    },
+    "refund": {
+        "payment_ref": "${payment_ref}",
+        "kind": "${kind}",
+        "refund_of": "${refund_of}",
+        "reason": "${reason}",
+        "order_refs": "${order_refs}",
+        "table": "${table}",
+        "method": "${method}",
+        "amount": "${amount}",
+        "currency": "${currency}",
+        "paid_at": "${paid_at}",
+        "extra": "${extra}",
+    },
+}
+
+
+def _sample_values(kind: str, currency: str) -> dict[str, Any]:
+    """A message of each kind with every value present, to try a template on at start."""
+    line = OrderLine("CODE", "key", "name", 1, 100, 100, "")
+    if kind == "order":
+        return order_values(
+            OrderDoc("ref", 1, "2026-01-01#1", "A1", "2026-01-01T00:00:00Z", currency, [line], 100, 0, 100, 0)
+        )
+    if kind == "status":
+        return status_values("ref", "cancelled", "reason")
+    payment = PaymentDoc(
+        "ref",
+        ["ref"],
+        "A1",
+        "cash",
+        100,
+        currency,
+        "2026-01-01T00:00:00Z",
+        {},
+        kind,
+        "ref" if kind == "refund" else None,
+    )
+    return payment_values(payment, "cash")
+
+
+# -- settings -----------------------------------------------------------------------------------------------------------
+class _Settings:
+    """Reads one [sync.NAME] table; every bad value is a ValueError naming the target, the key and what fits."""
+
+    def __init__(self, name: str, config: Mapping[str, Any]) -> None:
+        self.name = name
+        self.config = config
+
+    def bad(self, key: str, what: str) -> ValueError:
+        return ValueError(f"sync target {self.name}: {key} {what}, got {self.config.get(key)!r}")
+
+    def text(self, key: str, default: str = "") -> str:
+        value = self.config.get(key, default)
+        if value is None:
+            return default
+        if not isinstance(value, str):
+            raise self.bad(key, "must be text")
+        return value
+
+    def choice(self, key: str, choices: Sequence[str], default: str) -> str:
+        value = self.text(key, default)
+        folded = value.upper() if all(c.isupper() for c in choices) else value.lower()
+        if folded not in choices:
+            raise self.bad(key, f"must be one of {', '.join(choices)}")
+        return folded
+
+    def integer(self, key: str, default: int, low: int, high: int) -> int:
+        value = self.config.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise self.bad(key, f"must be a whole number from {low} to {high}")
+        return int(value)
+
+    def flag(self, key: str, default: bool) -> bool:
+        value = self.config.get(key, default)
+        if not isinstance(value, bool):
+            raise self.bad(key, "must be true or false")
+        return value
+
+    def table(self, key: str) -> dict[str, Any]:
+        value = self.config.get(key) or {}
+        if not isinstance(value, Mapping):
+            raise self.bad(key, "must be a table (key = value pairs)")
+        return dict(value)
+
+    def path(self, key: str, default: str, fields: Sequence[str]) -> str:
+        """A path setting: text starting with / (or empty where allowed), its {placeholders} among `fields`."""
+        value = self.text(key, default)
+        if value and not value.startswith("/"):
+            raise self.bad(key, "must start with / (it is added to base_url)")
+        for _, field_name, _, _ in string.Formatter().parse(value):
+            if field_name is not None and field_name not in fields:
+                offered = ", ".join("{" + f + "}" for f in fields) or "nothing"
+                raise self.bad(key, f"may fill in {offered} only, not {{{field_name}}}")
+        return value
+
+
+def _load_template(settings: _Settings, kind: str, given: Any, currency: str) -> Any:
+    """templates.KIND: a table (the body itself) or the path of a JSON file holding it; tried on a sample message."""
+    where = f"templates.{kind}"
+    if isinstance(given, str):
+        try:
+            template = json.loads(Path(given).read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ValueError(f"sync target {settings.name}: {where}: cannot read {given!r}: {exc.strerror}") from None
+        except ValueError as exc:
+            raise ValueError(f"sync target {settings.name}: {where}: {given!r} is not JSON: {exc}") from None
+    elif isinstance(given, (Mapping, list)):
+        template = given
+    else:
+        raise ValueError(
+            f"sync target {settings.name}: {where} must be a table (the body) or the path of a JSON file, got {given!r}"
+        )
+    try:
+        render(template, _sample_values(kind, currency))
+    except TemplateError as exc:
+        raise ValueError(f"sync target {settings.name}: {where}: {exc}") from None
+    return template
+
+
 class RestAdapter(HttpAdapter):
     """One in-house ERP over HTTP(S); blocking calls, each with its own timeout."""
 
     capabilities = frozenset({Capability.CATALOG_PULL})
     peer = "the ERP"
+    # `tablebox sync check` (sync/check.py) sets these on the instance before calling check().
+    expected_codes: Sequence[str] = ()
+    box_facts: Mapping[str, Any] = {}
+    credential_keys: ClassVar[dict[str, tuple[str, ...]]] = {
+        "none": (),
+        "bearer": ("token",),
+        "basic": ("username", "password"),
+        "header": ("api_key", "auth_header"),
+        "hmac": ("hmac_secret",),
+    }
 
     def __init__(self, name: str, config: Mapping[str, Any]) -> None:
         base_url_setting(name, config)  # the first thing to fix when it is wrong
-        self.currency = str(config.get("currency") or "CNY")
+        cfg = _Settings(name, config)
+        self.currency = cfg.text("currency", "CNY").strip().upper() or "CNY"
         try:
             self.exponent = _exponent(self.currency)
         except DomainError:
             raise ValueError(f"sync target {name}: unknown currency {self.currency!r}") from None
-        self.paths = {key: str(config.get(key, default) or "") for key, default in DEFAULT_PATHS.items()}
+        self.paths = {key: cfg.path(key, default, PATH_FIELDS[key]) for key, default in DEFAULT_PATHS.items()}
+        self.paths["refunds_path"] = cfg.path("refunds_path", self.paths["payments_path"], PATH_FIELDS["refunds_path"])
         for key in ("catalog_path", "orders_path"):
             if not self.paths[key]:
                 raise ValueError(f"sync target {name}: {key} cannot be empty")
         fields = dict(DEFAULT_FIELDS)
-        fields.update(config.get("fields") or {})
+        fields.update(cfg.table("fields"))
         fields.setdefault("stock_code", fields["code"])
+        for field_key, spec in fields.items():
+            ok = isinstance(spec, str) or (
+                field_key == "name" and isinstance(spec, Mapping) and all(isinstance(v, str) for v in spec.values())
+            )
+            if not ok:
+                raise ValueError(f"sync target {name}: fields.{field_key} must be a field name (text), got {spec!r}")
         self.fields = fields
-        self.default_language = str(config.get("default_language") or "zh")
-        self.items_key = str(config.get("items_key") or "")
-        self.stock_items_key = str(config.get("stock_items_key", self.items_key) or "")
-        self.page_param = str(config.get("page_param") or "")
-        self.size_param = str(config.get("size_param") or "")
-        self.page_size = int(config.get("page_size", 100))
-        self.first_page = int(config.get("first_page", 1))
-        if self.page_param and self.page_size < 1:
-            raise ValueError(f"sync target {name}: page_size must be at least 1")
-        self.catalog_params = dict(config.get("catalog_params") or {})
-        self.stock_params = dict(config.get("stock_params") or {})
-        self.order_id_field = str(config.get("order_id_field") or "id")
-        self.order_item_key = str(config.get("order_item_key") or "")
-        self.lookup_before_create = bool(config.get("lookup_before_create", True))
-        headers = {"Accept": "application/json"}
-        secrets: list[str] = []
-        if config.get("auth_header"):
-            header_name, sep, value = str(config["auth_header"]).partition(":")
-            if not sep or not header_name.strip() or not value.strip():
-                raise ValueError(f"sync target {name}: auth_header must look like 'Name: value'")
-            headers[header_name.strip()] = value.strip()
-            secrets += [value.strip(), value.split()[-1]]
-        elif config.get("api_key"):
-            headers[str(config.get("api_key_header") or "X-API-Key")] = str(config["api_key"])
-            secrets.append(str(config["api_key"]))
-        super().__init__(name, config, headers=headers, secrets=secrets)
+        self.default_language = cfg.text("default_language", "zh") or "zh"
+        self.items_key = cfg.text("items_key")
+        self.stock_items_key = cfg.text("stock_items_key", self.items_key)
+        self.catalog_params = cfg.table("catalog_params")
+        self.stock_params = cfg.table("stock_params")
+        self.order_id_field = cfg.text("order_id_field", "id") or "id"
+        self.payment_id_field = cfg.text("payment_id_field", self.order_id_field) or self.order_id_field
+        self.order_item_key = cfg.text("order_item_key")
+        self.lookup_before_create = cfg.flag("lookup_before_create", True)
+        self._paging_settings(cfg)
+        self._write_settings(cfg)
+        headers, secret_values, auth = self._auth_settings(cfg)
+        super().__init__(
+            name, config, headers={"Accept": "application/json", **headers}, secrets=secret_values, auth=auth
+        )
+        self.client_certificate = bool(config.get("client_cert"))
+
+    def _paging_settings(self, cfg: _Settings) -> None:
+        self.page_param = cfg.text("page_param")
+        self.paging = cfg.choice("paging", PAGING_MODES, "page" if self.page_param else "none")
+        self.page_param = self.page_param or "page"
+        self.size_param = cfg.text("size_param")
+        self.page_size = cfg.integer("page_size", 100, 1, MAX_PAGE_SIZE)
+        self.first_page = cfg.integer("first_page", 1, 0, 1_000_000)
+        self.offset_param = cfg.text("offset_param", "offset") or "offset"
+        self.limit_param = cfg.text("limit_param", "limit") or "limit"
+        self.cursor_param = cfg.text("cursor_param", "cursor") or "cursor"
+        self.next_cursor_key = cfg.text("next_cursor_key")
+        self.total_key = cfg.text("total_key")
+        if self.paging == "cursor" and not self.next_cursor_key:
+            raise cfg.bad(
+                "next_cursor_key", "must name where an answer holds the next cursor (e.g. 'meta.next_cursor')"
+            )
+
+    def _write_settings(self, cfg: _Settings) -> None:
+        self.idempotency_header = cfg.text("idempotency_header", "Idempotency-Key").strip()
+        if self.idempotency_header and not re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", self.idempotency_header):
+            raise cfg.bad("idempotency_header", "must be a header name (letters, digits, -), or empty for none")
+        self.methods = {
+            "order": cfg.choice("orders_method", WRITE_METHODS, "POST"),
+            "status": cfg.choice("status_method", WRITE_METHODS, "POST"),
+            "payment": cfg.choice("payments_method", WRITE_METHODS, "POST"),
+        }
+        if self.methods["order"] == "PUT" and "{order_ref}" not in self.paths["orders_path"]:
+            raise cfg.bad("orders_path", "must hold {order_ref} when orders_method = 'PUT' (the order's own URL)")
+        if self.methods["payment"] == "PUT":
+            for key in ("payments_path", "refunds_path"):
+                if self.paths[key] and "{payment_ref}" not in self.paths[key]:
+                    raise cfg.bad(key, "must hold {payment_ref} when payments_method = 'PUT'")
+        given = cfg.table("templates")
+        unknown = sorted(set(given) - set(MESSAGE_KINDS))
+        if unknown:
+            raise ValueError(
+                f"sync target {cfg.name}: templates.{unknown[0]}: the kinds are {', '.join(MESSAGE_KINDS)}"
+            )
+        self.templates = {
+            kind: _load_template(cfg, kind, given[kind], self.currency) if kind in given else DEFAULT_TEMPLATES[kind]
+            for kind in MESSAGE_KINDS
+        }
+        methods = cfg.table("payment_methods")
+        for box_method, erp_method in methods.items():
+            if not isinstance(erp_method, str) or not erp_method.strip():
+                raise ValueError(
+                    f"sync target {cfg.name}: payment_methods.{box_method} must be the ERP's name for it (text),"
+                    f" got {erp_method!r}"
+                )
+        self.payment_methods: dict[str, str] = {str(k): v.strip() for k, v in methods.items()}
+
+    def _auth_settings(self, cfg: _Settings) -> tuple[dict[str, str], list[str], httpx.Auth | None]:
+        """`auth` and its credentials -> static headers, the secrets to scrub, a signer (hmac)."""
+        config = cfg.config
+        given = {key for keys in self.credential_keys.values() for key in keys if config.get(key)}
+        if config.get("auth") is None:
+            inferred = [mode for mode, keys in self.credential_keys.items() if given & set(keys)]
+            mode = inferred[0] if len(inferred) == 1 else "none"
+            if len(inferred) > 1:
+                raise ValueError(
+                    f"sync target {cfg.name}: credentials for more than one kind of auth are set"
+                    f" ({', '.join(sorted(given))}): set auth = one of {', '.join(AUTH_MODES)}"
+                )
+        else:
+            mode = cfg.choice("auth", AUTH_MODES, "none")
+        unused = sorted(given - set(self.credential_keys[mode]))
+        if unused:
+            raise ValueError(
+                f"sync target {cfg.name}: {', '.join(unused)} is set but auth = {mode!r} does not send it:"
+                " take it out, or set auth to the kind that uses it"
+            )
+        self.auth_mode = mode
+        headers: dict[str, str] = {}
+        if mode == "bearer":
+            token = self._header_value(cfg, "token")
+            scheme = cfg.text("token_scheme", "Bearer").strip() or "Bearer"
+            headers["Authorization"] = f"{scheme} {token}"
+            return headers, [token], None
+        if mode == "basic":
+            username = self._header_value(cfg, "username", secret=False)
+            password = cfg.text("password")
+            if not password:
+                raise ValueError(f"sync target {cfg.name}: auth = 'basic' needs username and password")
+            if ":" in username:
+                raise cfg.bad("username", "cannot hold ':' (Basic auth joins username:password)")
+            credential = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
+            headers["Authorization"] = f"Basic {credential}"
+            return headers, [password, credential], None
+        if mode == "header":
+            if config.get("auth_header") and config.get("api_key"):
+                raise ValueError(f"sync target {cfg.name}: set api_key (with api_key_header) or auth_header, not both")
+            if config.get("auth_header"):
+                header_name, sep, value = cfg.text("auth_header").partition(":")
+                if not sep or not header_name.strip() or not value.strip():
+                    raise ValueError(f"sync target {cfg.name}: auth_header must look like 'Name: value'")
+                headers[header_name.strip()] = value.strip()
+                return headers, [value.strip(), value.split()[-1]], None
+            key = self._header_value(cfg, "api_key")
+            header = cfg.text("api_key_header", "X-API-Key").strip() or "X-API-Key"
+            if not re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", header):
+                raise cfg.bad("api_key_header", "must be a header name")
+            headers[header] = key
+            return headers, [key], None
+        if mode == "hmac":
+            secret_text = cfg.text("hmac_secret")
+            if not secret_text:
+                raise ValueError(f"sync target {cfg.name}: auth = 'hmac' needs hmac_secret")
+            secret = _secret_bytes(cfg.name, secret_text, cfg.choice("hmac_secret_encoding", SECRET_ENCODINGS, "text"))
+            if len(secret) < 16:
+                raise ValueError(
+                    f"sync target {cfg.name}: hmac_secret is too short: at least 16 bytes (32 random is best)"
+                )
+            key_id = self._header_value(cfg, "hmac_key_id", secret=False, default="tablebox")
+            self.hmac_window = cfg.integer("hmac_window_seconds", DEFAULT_HMAC_WINDOW_SECONDS, 1, 86_400)
+            self.hmac = HmacAuth(key_id, secret)
+            return headers, [secret_text], self.hmac
+        return headers, [], None
+
+    @staticmethod
+    def _header_value(cfg: _Settings, key: str, *, secret: bool = True, default: str = "") -> str:
+        value = cfg.text(key, default).strip()
+        if not value:
+            raise ValueError(f"sync target {cfg.name}: {key} is empty")
+        if not value.isascii() or not value.isprintable():
+            what = "the value" if secret else repr(value)
+            raise ValueError(
+                f"sync target {cfg.name}: {key} must be printable ASCII (it goes in a header), {what} is not"
+            )
+        return value
 
     def __repr__(self) -> str:
         return f"RestAdapter({self.name!r}, {self.base_url!r})"
@@ -335,22 +924,75 @@ class RestAdapter(HttpAdapter):
         return {code: max(0, qty) for code, qty in stock.items()}
 
     def _get_list(self, path: str, params: Mapping[str, Any], key: str, what: str, allow_mapping: bool = False) -> Any:
-        if not self.page_param:
-            data = _dig(self._get_json(path, params), key) if key else self._get_json(path, params)
-            return self._check_list(data, key, what, allow_mapping)
+        """The whole list at `path`, page after page as `paging` says (a {code: qty} object is one whole answer)."""
+        query: dict[str, Any] = dict(params)
+        if self.paging == "none":
+            body, _ = self._get_page(path, query)
+            return self._check_list(_dig(body, key) if key else body, key, what, allow_mapping)
+        if self.paging == "offset":
+            query[self.limit_param] = self.page_size
+        elif self.size_param:
+            query[self.size_param] = self.page_size
         rows: list[Any] = []
-        for page in range(self.first_page, self.first_page + MAX_PAGES):
-            query = {**params, self.page_param: page}
-            if self.size_param:
-                query[self.size_param] = self.page_size
-            body = self._get_json(path, query)
+        url: str | None = path
+        page, offset = self.first_page, 0
+        seen: set[str] = set()
+        for _ in range(MAX_PAGES):
+            if self.paging == "page":
+                query[self.page_param] = page
+            elif self.paging == "offset":
+                query[self.offset_param] = offset
+            body, response = self._get_page(url or path, query if url == path else None)
             data = self._check_list(_dig(body, key) if key else body, key, what, allow_mapping)
             if isinstance(data, Mapping):
                 return data
             rows.extend(data)
-            if len(data) < self.page_size:
-                return rows
-        raise Rejected(f"{self.name}: the {what} never ended after {MAX_PAGES} pages (check page_param/size_param)")
+            if self.paging in ("page", "offset"):
+                total = self._total(body, what)
+                if not data or (len(rows) >= total if total is not None else len(data) < self.page_size):
+                    return rows
+                page, offset = page + 1, offset + len(data)
+                continue
+            if self.paging == "cursor":
+                cursor = _dig(body, self.next_cursor_key)
+                if cursor in (None, "", False):
+                    return rows
+                mark = str(cursor)
+                query[self.cursor_param] = mark
+            else:
+                link = response.links.get("next", {}).get("url")
+                if not link:
+                    return rows
+                url = self._same_origin(response.request.url.join(link), what)
+                mark = url
+            if mark in seen:
+                raise Rejected(f"{self.name}: the ERP sent the same next {what} page twice ({mark[:80]}): paging loops")
+            seen.add(mark)
+        raise Rejected(f"{self.name}: the {what} never ended after {MAX_PAGES} pages (check the paging settings)")
+
+    def _total(self, body: Any, what: str) -> int | None:
+        if not self.total_key:
+            return None
+        total = _dig(body, self.total_key)
+        if isinstance(total, bool) or not isinstance(total, (int, str)) or not str(total).strip().isdigit():
+            raise Rejected(f"{self.name}: the {what} answer has no count under total_key {self.total_key!r}: {total!r}")
+        return int(total)
+
+    def _same_origin(self, url: httpx.URL, what: str) -> str:
+        """A next-page link, only when it is on base_url's server: credentials never go anywhere else."""
+        base = self.http.base_url
+        if (url.scheme, url.host, url.port) != (base.scheme, base.host, base.port):
+            raise Rejected(
+                f"{self.name}: the ERP's Link header sends the next {what} page to {url.scheme}://{url.host}"
+                f"{':' + str(url.port) if url.port else ''}, not {self.base_url}: the box sends its credentials"
+                " only to base_url (set base_url to the server the links name)"
+            )
+        return str(url)
+
+    def _get_page(self, url: str, params: Mapping[str, Any] | None) -> tuple[Any, httpx.Response]:
+        response = self._send("GET", url, params=params)
+        self._raise_for(response)
+        return self._json(response), response
 
     def _check_list(self, data: Any, key: str, what: str, allow_mapping: bool) -> Any:
         if isinstance(data, list) or (allow_mapping and isinstance(data, Mapping)):
@@ -359,33 +1001,19 @@ class RestAdapter(HttpAdapter):
         raise Rejected(f"{self.name}: expected the {what} as a list {where}, got {type(data).__name__}")
 
     # -- orders, status, payments ------------------------------------------------------------------------------
-    def order_body(self, order: OrderDoc) -> dict[str, Any]:
-        exp = _exponent(order.currency)
-        return {
-            "order_ref": order.order_ref,
-            "ticket": order.ticket,
-            "table": order.table,
-            "created_at": order.created_at,
-            "currency": order.currency,
-            "status": order.status,
-            "note": order.note,
-            "lines": [
-                {
-                    "code": line.code,
-                    "key": line.key,
-                    "name": line.name,
-                    "quantity": line.quantity,
-                    "unit_price": major(line.unit_price_minor, exp),
-                    "line_total": major(line.line_total_minor, exp),
-                    "note": line.note,
-                }
-                for line in order.lines
-            ],
-            "subtotal": major(order.subtotal_minor, exp),
-            "service_charge": major(order.service_charge_minor, exp),
-            "tax": major(order.tax_minor, exp),
-            "total": major(order.total_minor, exp),
-        }
+    def _fill(self, key: str, **values: str | None) -> str:
+        """A path setting with its {placeholders} filled in, URL-encoded."""
+        return self.paths[key].format(**{k: quote(v or "", safe="") for k, v in values.items()})
+
+    def _body(self, kind: str, values: Mapping[str, Any]) -> Any:
+        try:
+            return render(self.templates[kind], values)
+        except TemplateError as exc:
+            raise Rejected(f"{self.name}: templates.{kind}: {exc}") from None
+
+    def order_body(self, order: OrderDoc) -> Any:
+        """What goes to orders_path for `order` (templates.order)."""
+        return self._body("order", order_values(order))
 
     def push_order(self, order: OrderDoc) -> str:
         if self.lookup_before_create:
@@ -394,7 +1022,10 @@ class RestAdapter(HttpAdapter):
                 log.info("sync.order.already_there", target=self.name, order_ref=order.order_ref, erp_id=found)
                 return found
         response = self._send(
-            "POST", self.paths["orders_path"], json_body=self.order_body(order), idempotency_key=order.order_ref
+            self.methods["order"],
+            self._fill("orders_path", order_ref=order.order_ref),
+            json_body=self.order_body(order),
+            idempotency_key=order.order_ref,
         )
         if response.status_code == 409:
             # "Already exists" (or the same key still being processed): whichever it is, ask for it.
@@ -407,16 +1038,19 @@ class RestAdapter(HttpAdapter):
                 )
             return found
         self._raise_for(response)
-        erp_id = self._order_id(self._order_doc(self._json(response)), response)
+        if not response.content.strip():
+            # 201/204 without a body (a PUT to the order's own URL often answers so): its id is ours, or a lookup's.
+            erp_id = self.find_order(order.order_ref) or order.order_ref
+        else:
+            erp_id = self._order_id(self._order_doc(self._json(response)), response)
         log.info("sync.order.created", target=self.name, order_ref=order.order_ref, erp_id=erp_id)
         return erp_id
 
     def find_order(self, order_ref: str) -> str | None:
         """The ERP's id for our order, or None when it does not have it."""
-        path = self.paths["order_lookup_path"]
-        if not path:
+        if not self.paths["order_lookup_path"]:
             return None
-        response = self._send("GET", path.format(order_ref=quote(order_ref, safe="")))
+        response = self._send("GET", self._fill("order_lookup_path", order_ref=order_ref))
         if response.status_code == 404:
             return None
         self._raise_for(response)
@@ -424,33 +1058,33 @@ class RestAdapter(HttpAdapter):
         return None if doc is None else self._order_id(doc, response)
 
     def _order_doc(self, data: Any) -> Any:
-        """The order document in a create or lookup answer: under order_item_key when it is wrapped, the
-        first of a list (a lookup by query), None for an empty list."""
+        """The document in a create or lookup answer: under order_item_key when it is wrapped, the first of a list
+        (a lookup by query), None for an empty list."""
         if self.order_item_key and isinstance(data, Mapping) and _dig(data, self.order_item_key) is not None:
             data = _dig(data, self.order_item_key)
         if isinstance(data, list):
             return data[0] if data else None
         return data
 
-    def _order_id(self, doc: Any, response: httpx.Response) -> str:
-        erp_id = _dig(doc, self.order_id_field)
+    def _order_id(self, doc: Any, response: httpx.Response, id_field: str = "") -> str:
+        id_field = id_field or self.order_id_field
+        erp_id = _dig(doc, id_field)
         if erp_id in (None, ""):
             raise Rejected(
-                f"{self.name}: the ERP's order answer to {response.request.method}"
-                f" {response.request.url.path} has no {self.order_id_field!r}"
-                " (set order_id_field / order_item_key)",
+                f"{self.name}: the ERP's answer to {response.request.method}"
+                f" {response.request.url.path} has no {id_field!r}"
+                " (set order_id_field / payment_id_field / order_item_key)",
                 status=response.status_code,
             )
         return str(erp_id)
 
     def push_status(self, order_ref: str, status: str, reason: str | None) -> None:
-        path = self.paths["status_path"]
-        if not path:
+        if not self.paths["status_path"]:
             return
         response = self._send(
-            "POST",
-            path.format(order_ref=quote(order_ref, safe="")),
-            json_body={"order_ref": order_ref, "status": status, "reason": reason},
+            self.methods["status"],
+            self._fill("status_path", order_ref=order_ref, status=status),
+            json_body=self._body("status", status_values(order_ref, status, reason)),
             idempotency_key=f"{order_ref}:status:{status}",
         )
         if response.status_code == 409:  # it already has that status
@@ -464,32 +1098,239 @@ class RestAdapter(HttpAdapter):
         self._raise_for(response)
 
     def push_payment(self, payment: PaymentDoc) -> str:
-        path = self.paths["payments_path"]
-        if not path:
+        """A payment to payments_path, a refund to refunds_path (payments_path unless set), each with its template;
+        looked up first (payment_lookup_path) and sent with its own idempotency key."""
+        if payment.kind not in ("payment", "refund"):
+            raise Rejected(f"{self.name}: a payment of kind {payment.kind!r} (payment or refund only)")
+        path_key = "refunds_path" if payment.kind == "refund" else "payments_path"
+        if not self.paths[path_key]:
+            log.info("sync.payment.not_sent", target=self.name, payment_ref=payment.payment_ref, setting=path_key)
             return ""
-        body = {
-            "payment_ref": payment.payment_ref,
-            "order_refs": list(payment.order_refs),
-            "table": payment.table,
-            "method": payment.method,
-            "amount": major(payment.amount_minor, _exponent(payment.currency)),
-            "currency": payment.currency,
-            "paid_at": payment.paid_at,
-            **dict(payment.extra),
-        }
-        response = self._send("POST", path, json_body=body, idempotency_key=payment.payment_ref)
+        found = self.find_payment(payment)
+        if found is not None:
+            log.info("sync.payment.already_there", target=self.name, payment_ref=payment.payment_ref, erp_id=found)
+            return found
+        method = self.payment_methods.get(payment.method, payment.method)
+        response = self._send(
+            self.methods["payment"],
+            self._fill(path_key, payment_ref=payment.payment_ref, kind=payment.kind, refund_of=payment.refund_of),
+            json_body=self._body(payment.kind, payment_values(payment, method)),
+            idempotency_key=payment.payment_ref,
+        )
         if response.status_code == 409:
-            return payment.payment_ref
+            found = self.find_payment(payment)
+            if found is None and self.paths["payment_lookup_path"]:
+                raise self.retryable(
+                    f"{self.name}: the ERP answered 409 ({erp_message(response.content) or 'conflict'})"
+                    f" but has no {payment.kind} {payment.payment_ref} yet",
+                    response,
+                )
+            return found or payment.payment_ref
+        self._raise_for(response)
+        doc = self._order_doc(self._json(response)) if response.content.strip() else None
+        erp_id = _dig(doc, self.payment_id_field) if isinstance(doc, Mapping) else None
+        erp_ref = str(erp_id) if erp_id not in (None, "") else payment.payment_ref
+        log.info(
+            "sync.payment.created", target=self.name, payment_ref=payment.payment_ref, kind=payment.kind, erp_id=erp_ref
+        )
+        return erp_ref
+
+    def find_payment(self, payment: PaymentDoc) -> str | None:
+        """The ERP's id for our payment or refund, or None when it does not have it (or payment_lookup_path is
+        empty)."""
+        if not self.paths["payment_lookup_path"]:
+            return None
+        response = self._send(
+            "GET", self._fill("payment_lookup_path", payment_ref=payment.payment_ref, kind=payment.kind)
+        )
+        if response.status_code == 404:
+            return None
         self._raise_for(response)
         doc = self._order_doc(self._json(response))
-        erp_id = _dig(doc, self.order_id_field) if isinstance(doc, Mapping) else None
-        return str(erp_id) if erp_id not in (None, "") else payment.payment_ref
+        return None if doc is None else self._order_id(doc, response, self.payment_id_field)
+
+    # -- tablebox sync check -------------------------------------------------------------------------------------
+    def check(self) -> list[Check]:
+        """Reachable, authenticated (and the clock, for signed requests), catalog readable, currency, every dish's
+        code found, the order and payment endpoints answering; stops where the next checks cannot run."""
+        checks: list[Check] = []
+        try:
+            response = self._send("GET", self.paths["catalog_path"], params=self.catalog_params)
+        except DeliveryError as exc:
+            tls = "client certificate" in exc.message
+            if tls:
+                checks.append(Check("reachable", CheckState.OK, f"{self.where} answered the connection"))
+            checks.append(
+                Check(
+                    "authenticated" if tls else "reachable",
+                    CheckState.FAIL,
+                    exc.message,
+                    self._auth_fix()
+                    if tls
+                    else f"Check base_url = {self.base_url!r}, the network and the ERP (or its proxy); for https with the"
+                    " shop's own CA set ca_file",
+                )
+            )
+            return checks
+        checks.append(Check("reachable", CheckState.OK, f"{self.where} answered HTTP {response.status_code}"))
+        if self.auth_mode == "hmac":
+            checks.append(self._clock_check(response))
+        if self.classify(response.status_code) is Verdict.CREDENTIALS:
+            said = self.scrub(erp_message(response.content))
+            checks.append(
+                Check("authenticated", CheckState.FAIL, f"HTTP {response.status_code}: {said}", self._auth_fix())
+            )
+            return checks
+        how = {"none": "no credentials", "bearer": "a bearer token", "basic": "Basic auth", "header": "an API key"}
+        checks.append(
+            Check(
+                "authenticated",
+                CheckState.OK,
+                f"accepted {how.get(self.auth_mode, 'signed requests')}"
+                + (" and our client certificate" if self.client_certificate else ""),
+            )
+        )
+        catalog: Catalog | None
+        try:
+            catalog = self.pull_catalog()
+        except DeliveryError as exc:
+            checks.append(
+                Check(
+                    "catalog readable",
+                    CheckState.FAIL,
+                    exc.message,
+                    "Check catalog_path, items_key, fields.* and the paging settings against what the ERP answers",
+                )
+            )
+            catalog = None
+        else:
+            inactive = sum(1 for item in catalog.items if not item.active)
+            checks.append(
+                Check(
+                    "catalog readable",
+                    CheckState.OK,
+                    f"{len(catalog.items)} items ({inactive} inactive) in {catalog.currency}, paging = {self.paging}",
+                )
+            )
+        checks.append(self._currency_check())
+        if catalog is not None:
+            checks.append(self._codes_check(catalog))
+        checks.append(self._endpoint_check("order endpoint", "order_lookup_path", order_ref=_probe_ref()))
+        if self.paths["payments_path"]:
+            checks.append(self._endpoint_check("payments endpoint", "payment_lookup_path", payment_ref=_probe_ref()))
+        return checks
+
+    def _auth_fix(self) -> str:
+        return {
+            "none": f"The ERP wants credentials: set auth and its settings in [sync.{self.name}]",
+            "bearer": f"Check token in [sync.{self.name}] (or ${{TABLEBOX_SYNC_{self.name.upper()}_TOKEN}}) and"
+            " that the ERP's API user is active",
+            "basic": f"Check username and password of [sync.{self.name}] and that the ERP's user may use the API",
+            "header": f"Check api_key / api_key_header (or auth_header) of [sync.{self.name}]",
+            "hmac": f"Check hmac_key_id, hmac_secret and hmac_secret_encoding of [sync.{self.name}] against the"
+            " ERP's copy, and the box's clock",
+        }[self.auth_mode] + (
+            "; and that the ERP trusts the CA of client_cert (and the certificate has not expired)"
+            if self.client_certificate
+            else ""
+        )
+
+    def _clock_check(self, response: httpx.Response) -> Check:
+        off = self._clock_offset(response)
+        if off is None:
+            return Check("clock", CheckState.WARN, "not checked: the ERP's answer has no Date header")
+        if abs(off) > self.hmac_window:
+            return Check(
+                "clock",
+                CheckState.FAIL,
+                f"the box's clock is {abs(off):.0f} s {'behind' if off > 0 else 'ahead of'} the ERP's; signed"
+                f" requests more than {self.hmac_window} s off are refused",
+                "Set the box's time (NTP: ntp_server; `timedatectl`), or the ERP's",
+            )
+        return Check("clock", CheckState.OK, f"the box and the ERP agree within {max(1, round(abs(off)))} s")
+
+    def _clock_offset(self, response: httpx.Response) -> float | None:
+        """The ERP's clock minus ours (seconds), from its Date header; None without one."""
+        try:
+            when = parsedate_to_datetime(response.headers.get("date", ""))
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        return (when - datetime.fromtimestamp(self.hmac.clock(), UTC)).total_seconds()
+
+    def _currency_check(self) -> Check:
+        box = self.box_facts.get("currency")
+        if not box:
+            return Check("currency", CheckState.WARN, "not checked: the box's currency is not known here")
+        if str(box).upper() != self.currency:
+            return Check(
+                "currency",
+                CheckState.FAIL,
+                f"the box sells in {box}, this target's currency is {self.currency}",
+                f"Set currency = {str(box)!r} in [sync.{self.name}] if the ERP prices in {box}",
+            )
+        return Check("currency", CheckState.OK, f"{self.currency} on both sides")
+
+    def _codes_check(self, catalog: Catalog) -> Check:
+        if not self.expected_codes:
+            return Check(
+                "dish codes", CheckState.WARN, "not checked: no dish has an ERP code", "Give the dishes their ERP codes"
+            )
+        items = {item.code: item for item in catalog.items}
+        missing = [code for code in self.expected_codes if code not in items]
+        inactive = [code for code in self.expected_codes if code in items and not items[code].active]
+        if not missing and not inactive:
+            return Check(
+                "dish codes", CheckState.OK, f"all {len(self.expected_codes)} dishes' codes are in the catalog"
+            )
+        parts = []
+        if missing:
+            parts.append(
+                f"{len(missing)} not in the ERP's catalog: {', '.join(missing[:10])}{' ...' * (len(missing) > 10)}"
+            )
+        if inactive:
+            parts.append(
+                f"{len(inactive)} disabled in the ERP: {', '.join(inactive[:10])}{' ...' * (len(inactive) > 10)}"
+            )
+        return Check(
+            "dish codes",
+            CheckState.FAIL,
+            f"of {len(self.expected_codes)} dishes' codes, " + "; ".join(parts),
+            "Create or enable those items in the ERP, or correct the dishes' ERP codes; orders with them are refused",
+        )
+
+    def _endpoint_check(self, what: str, key: str, **values: str) -> Check:
+        """Ask for a document that cannot exist: a 404 (or an empty list) is the endpoint answering."""
+        if not self.paths[key]:
+            return Check(what, CheckState.WARN, f"not checked: {key} is empty (nothing to ask without creating one)")
+        path = self._fill(key, kind="payment", **values)
+        try:
+            response = self._send("GET", path)
+        except DeliveryError as exc:
+            return Check(what, CheckState.FAIL, exc.message, f"Check {key} and that the ERP is up")
+        if response.status_code == 404 or (response.status_code == 200 and self._is_empty_lookup(response)):
+            return Check(what, CheckState.OK, f"GET {path.split('?')[0]} answered HTTP {response.status_code}")
+        said = self.scrub(erp_message(response.content))
+        verdict = self.classify(response.status_code)
+        if verdict is Verdict.CREDENTIALS:
+            fix = f"The ERP's API user may read the catalog but not this endpoint: give it the right to ({key})"
+        elif response.status_code == 200:
+            fix = f"The ERP says it has a document for a made-up reference: check {key}"
+        else:
+            fix = f"Check {key} against the ERP's API"
+        return Check(what, CheckState.FAIL, f"GET {path} answered HTTP {response.status_code}: {said}", fix)
+
+    def _is_empty_lookup(self, response: httpx.Response) -> bool:
+        try:
+            return self._order_doc(self._json(response)) is None
+        except DeliveryError:
+            return False
 
     # -- HTTP ---------------------------------------------------------------------------------------------------
     def _get_json(self, path: str, params: Mapping[str, Any]) -> Any:
-        response = self._send("GET", path, params=params)
-        self._raise_for(response)
-        return self._json(response)
+        body, _ = self._get_page(path, params)
+        return body
 
     def _send(
         self,
@@ -500,8 +1341,8 @@ class RestAdapter(HttpAdapter):
         json_body: Any = None,
         idempotency_key: str | None = None,
     ) -> httpx.Response:
-        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
-        content = json.dumps(json_body, ensure_ascii=False).encode() if json_body is not None else None
+        headers = {self.idempotency_header: idempotency_key} if idempotency_key and self.idempotency_header else {}
+        content = _JSON.encode(json_body) if json_body is not None else None
         if content is not None:
             headers["Content-Type"] = "application/json"
         return self.send(method, path, params=params, content=content, headers=headers or None)
@@ -511,9 +1352,18 @@ class RestAdapter(HttpAdapter):
 
     def credentials_refused(self, response: httpx.Response, said: str) -> Exception:
         status = response.status_code
+        if self.auth_mode == "hmac":
+            off = self._clock_offset(response)
+            if off is not None and abs(off) > self.hmac_window:
+                # Our signature is stale because our clock is wrong; once NTP sets it, the same row goes through.
+                return self.retryable(
+                    f"{self.name}: the ERP refused our signed request (HTTP {status}{': ' + said if said else ''}):"
+                    f" the box's clock is {abs(off):.0f} s off the ERP's (its Date header); set the box's time",
+                    response,
+                )
         return self.rejected(
             f"{self.name}: the ERP refused our credentials (HTTP {status}{': ' + said if said else ''})"
-            f" — check the API key / auth_header of [sync.{self.name}]",
+            f" — check the API key / credentials (auth = {self.auth_mode!r}) of [sync.{self.name}]",
             status,
         )
 
@@ -527,6 +1377,10 @@ class RestAdapter(HttpAdapter):
                 f" JSON: {erp_message(response.content)[:80]!r}",
                 response,
             ) from None
+
+
+def _probe_ref() -> str:
+    return f"tablebox-check-{secrets.token_hex(8)}"
 
 
 # What sync.adapters.adapter_class(kind) answers: the class whose declarations (capabilities) the worker reads.
