@@ -31,10 +31,13 @@ Switches besides FakeServer's: `has_web_version`, `rate_limit_next` (that many r
 
 from __future__ import annotations
 
+import copy
 import html
 import inspect
 import json
 import secrets
+import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -52,9 +55,31 @@ WALK_IN = 7
 PRICELIST = 1
 SHOP_WAREHOUSE, CENTRAL_WAREHOUSE = 1, 2
 SHOP_LOCATION, CENTRAL_LOCATION = 8, 30
+TAX_INCLUDED, TAX_EXCLUDED = 1, 2
+CASH_JOURNAL, BANK_JOURNAL = 1, 2
+POS_CONFIG, POS_SESSION = 1, 1
+POS_METHODS = {1: "Cash", 2: "Card", 3: "WeChat Pay", 4: "Alipay"}
 WAREHOUSE_LOCATIONS = {SHOP_WAREHOUSE: [SHOP_LOCATION], CENTRAL_WAREHOUSE: [CENTRAL_LOCATION]}
-API_MODEL = {"search_read", "search", "search_count", "create", "fields_get"}
-SALE_ORDER_METHODS = {"action_confirm", "action_cancel", "message_post"}
+API_MODEL = {
+    "search_read",
+    "search",
+    "search_count",
+    "create",
+    "fields_get",
+    "sync_from_ui",
+    "create_from_ui",
+    "context_get",
+}
+MODEL_METHODS = {  # methods only some models have
+    "action_confirm": {"sale.order"},
+    "action_cancel": {"sale.order"},
+    "message_post": {"sale.order"},
+    "sync_from_ui": {"pos.order"},
+    "create_from_ui": {"pos.order"},
+    "action_pos_order_cancel": {"pos.order"},
+    "action_post": {"account.payment"},
+    "context_get": {"res.users"},
+}
 HTML_404 = (
     b"<!DOCTYPE html>\n<html><head><title>404 | Page not found</title></head>"
     b"<body><h1>Oops! Page not found</h1></body></html>"
@@ -76,6 +101,7 @@ FIELDS: dict[str, dict[str, str]] = {
         "product_tmpl_id": "many2one:product.template",
         "type": "selection",
         "qty_available": "float",
+        "taxes_id": "many2many:account.tax",
     },
     "product.pricelist": {"name": "char", "currency_id": "many2one:res.currency"},
     "product.pricelist.item": {
@@ -88,6 +114,9 @@ FIELDS: dict[str, dict[str, str]] = {
         "min_quantity": "float",
         "date_start": "datetime",
         "date_end": "datetime",
+        "categ_id": "many2one:product.category",
+        "percent_price": "float",
+        "base": "selection",
     },
     "sale.order": {
         "name": "char",
@@ -113,6 +142,80 @@ FIELDS: dict[str, dict[str, str]] = {
         "discount": "float",
         "price_subtotal": "float",
     },
+    "res.users": {"name": "char", "login": "char"},
+    "account.tax": {"name": "char", "amount": "float", "price_include": "boolean", "type_tax_use": "selection"},
+    "stock.warehouse": {"name": "char", "code": "char", "lot_stock_id": "many2one:stock.location"},
+    "stock.location": {"name": "char", "complete_name": "char", "usage": "selection"},
+    "account.journal": {"name": "char", "code": "char", "type": "selection"},
+    "account.payment": {
+        "name": "char",
+        "payment_type": "selection",
+        "partner_type": "selection",
+        "partner_id": "many2one:res.partner",
+        "amount": "float",
+        "journal_id": "many2one:account.journal",
+        "date": "date",
+        "state": "selection",
+        "payment_reference": "char",
+    },  # + "memo" (18 and later) or "ref" (17): see _fields
+    "pos.payment.method": {"name": "char", "is_cash_count": "boolean"},
+    "pos.config": {
+        "name": "char",
+        "payment_method_ids": "many2many:pos.payment.method",
+        "module_pos_restaurant": "boolean",
+        "current_session_id": "many2one:pos.session",
+        "pricelist_id": "many2one:product.pricelist",
+    },
+    "pos.session": {"name": "char", "config_id": "many2one:pos.config", "state": "selection", "rescue": "boolean"},
+    "pos.order": {
+        "name": "char",
+        "pos_reference": "char",
+        "uuid": "char",
+        "session_id": "many2one:pos.session",
+        "config_id": "many2one:pos.config",
+        "state": "selection",
+        "date_order": "datetime",
+        "partner_id": "many2one:res.partner",
+        "pricelist_id": "many2one:product.pricelist",
+        "company_id": "many2one:res.company",
+        "user_id": "many2one:res.users",
+        "fiscal_position_id": "many2one:account.fiscal.position",
+        "sequence_number": "integer",
+        "amount_total": "float",
+        "amount_tax": "float",
+        "amount_paid": "float",
+        "amount_return": "float",
+        "to_invoice": "boolean",
+        "table_id": "many2one:restaurant.table",
+        "lines": "one2many:pos.order.line",
+        "payment_ids": "one2many:pos.payment",
+    },  # + "note" (17) or "general_note" (18 and later)
+    "pos.order.line": {
+        "order_id": "many2one:pos.order",
+        "name": "char",
+        "product_id": "many2one:product.product",
+        "full_product_name": "char",
+        "qty": "float",
+        "price_unit": "float",
+        "discount": "float",
+        "price_subtotal": "float",
+        "price_subtotal_incl": "float",
+        "customer_note": "char",
+        "uuid": "char",
+        "tax_ids": "many2many:account.tax",
+    },
+    "pos.payment": {
+        "pos_order_id": "many2one:pos.order",
+        "session_id": "many2one:pos.session",
+        "amount": "float",
+        "payment_method_id": "many2one:pos.payment.method",
+        "payment_date": "datetime",
+        "name": "char",
+        "is_change": "boolean",
+        "transaction_id": "char",
+    },
+    "restaurant.table": {"name": "char"},
+    "account.fiscal.position": {"name": "char"},
     "mail.message": {
         "model": "char",
         "res_id": "integer",
@@ -172,14 +275,31 @@ class Database:
         self.inserted.append((model, record_id))
         return record_id
 
+    saved: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)  # records this call changed, as before
+
+    def touch(self, model: str, record_id: int) -> dict[str, Any]:
+        """The record, about to be changed in place: kept as it was so a failed call can put it back."""
+        record = self.tables[model][record_id]
+        if (model, record_id) not in self.saved and (model, record_id) not in self.inserted:
+            self.saved[(model, record_id)] = copy.deepcopy(record)
+        return record
+
+    def delete(self, model: str, record_id: int) -> None:
+        self.touch(model, record_id)
+        del self.tables[model][record_id]
+
     def begin(self) -> None:
         self.inserted = []
+        self.saved = {}
 
     def rollback(self) -> None:
-        """A failed call leaves nothing behind (the methods check before they change existing records)."""
+        """A failed call leaves nothing behind: Odoo runs each call in one transaction."""
         for model, record_id in self.inserted:
             self.tables[model].pop(record_id, None)
+        for (model, record_id), record in self.saved.items():
+            self.tables[model][record_id] = record
         self.inserted = []
+        self.saved = {}
 
 
 class FakeOdoo(FakeServer):
@@ -198,6 +318,9 @@ class FakeOdoo(FakeServer):
         self.rate_limit_next = 0
         self.calls: list[Call] = []
         self._drop: list[tuple[str, str]] = []
+        self._slow: dict[tuple[str, str], float] = {}
+        self.committed = threading.Event()  # set when a slowed call has committed
+        self.api_access = True  # False: Odoo Online without the external API in its plan (see handle)
         for db in self.dbs.values():
             self._seed(db)
         main = self.db
@@ -212,6 +335,42 @@ class FakeOdoo(FakeServer):
         currency_id = db.insert("res.currency", {"name": self.currency}, 7)
         db.insert("res.company", {"name": "Tablebox Test Kitchen", "currency_id": currency_id}, COMPANY)
         db.insert("res.partner", {"name": "Walk-in customer", "active": True}, WALK_IN)
+        db.insert("res.users", {"name": "Tablebox bot", "login": self.login}, self.uid)
+        db.insert(
+            "stock.location", {"name": "Stock", "complete_name": "SHOP/Stock", "usage": "internal"}, SHOP_LOCATION
+        )
+        db.insert(
+            "stock.location", {"name": "Stock", "complete_name": "CK/Stock", "usage": "internal"}, CENTRAL_LOCATION
+        )
+        db.insert("stock.warehouse", {"name": "Shop", "code": "SHOP", "lot_stock_id": SHOP_LOCATION}, SHOP_WAREHOUSE)
+        db.insert(
+            "stock.warehouse",
+            {"name": "Central kitchen", "code": "CK", "lot_stock_id": CENTRAL_LOCATION},
+            CENTRAL_WAREHOUSE,
+        )
+        db.insert("account.tax", {"name": "13% incl.", "amount": Decimal(13), "price_include": True}, TAX_INCLUDED)
+        db.insert("account.tax", {"name": "13%", "amount": Decimal(13), "price_include": False}, TAX_EXCLUDED)
+        db.insert("account.journal", {"name": "Cash", "code": "CSH1", "type": "cash"}, CASH_JOURNAL)
+        db.insert("account.journal", {"name": "Bank", "code": "BNK1", "type": "bank"}, BANK_JOURNAL)
+        for method_id, name in POS_METHODS.items():
+            db.insert("pos.payment.method", {"name": name, "is_cash_count": name == "Cash"}, method_id)
+        db.insert(
+            "pos.config",
+            {
+                "name": "Restaurant",
+                "payment_method_ids": list(POS_METHODS),
+                "module_pos_restaurant": True,
+                "current_session_id": POS_SESSION,
+                "pricelist_id": PRICELIST,
+            },
+            POS_CONFIG,
+        )
+        db.insert(
+            "pos.session",
+            {"name": "POS/00001", "config_id": POS_CONFIG, "state": "opened", "rescue": False},
+            POS_SESSION,
+        )
+        db.insert("restaurant.table", {"name": "A1"}, 1)
         db.insert("product.category", {"name": "All", "complete_name": "All"}, 1)
         db.insert("product.pricelist", {"name": "Public Pricelist", "currency_id": currency_id}, PRICELIST)
 
@@ -266,6 +425,7 @@ class FakeOdoo(FakeServer):
             "sale_ok": True,
             "product_tmpl_id": template,
             "_stock": {},
+            "taxes_id": [TAX_INCLUDED],
         }
         if self.version >= 18:
             values.update(type="service" if kind == "service" else "consu", is_storable=kind == "storable")
@@ -294,24 +454,42 @@ class FakeOdoo(FakeServer):
             self.product(code)["active"] = False
 
     def add_fixed_price(
-        self, code: str, price_minor: int, *, per_template: bool = False, date_end: str | None = None
-    ) -> None:
+        self,
+        code: str,
+        price_minor: int,
+        *,
+        per_template: bool = False,
+        date_end: str | None = None,
+        min_quantity: int = 0,
+        compute_price: str = "fixed",
+        percent: int = 0,
+    ) -> int:
         with self.lock:
             product = self.product(code)
-            self.db.insert(
+            return self.db.insert(
                 "product.pricelist.item",
                 {
                     "pricelist_id": PRICELIST,
                     "applied_on": "1_product" if per_template else "0_product_variant",
                     "product_id": False if per_template else product["id"],
                     "product_tmpl_id": product["product_tmpl_id"] if per_template else False,
-                    "compute_price": "fixed",
+                    "categ_id": False,
+                    "compute_price": compute_price,
                     "fixed_price": self._major(price_minor),
-                    "min_quantity": Decimal(0),
+                    "percent_price": Decimal(percent),
+                    "base": "list_price",
+                    "min_quantity": Decimal(min_quantity),
                     "date_start": False,
                     "date_end": date_end or False,
                 },
             )
+
+    def slow_next_call(self, model: str, method: str, seconds: float) -> None:
+        """The next call of `model.method` runs for `seconds` before it commits (a create still running when the
+        client's timeout fires): until then other calls do not see what it creates, as in PostgreSQL."""
+        with self.lock:
+            self._slow[(model, method)] = seconds
+            self.committed.clear()
 
     def drop_next_call(self, model: str, method: str) -> None:
         """The next call of `model.method` is committed, then the connection is closed without an answer."""
@@ -345,17 +523,72 @@ class FakeOdoo(FakeServer):
                 if m["model"] == "sale.order" and m["res_id"] in ids
             ]
 
-    def order_counts(self) -> dict[str, int]:
+    def pos_orders(self, order_ref: str | None = None) -> list[dict[str, Any]]:
+        """The pos.orders (with lines and payments), all or the one the box's order_ref names, oldest first."""
         with self.lock:
-            return dict(
-                Counter(o["client_order_ref"] for o in self.db.tables["sale.order"].values() if o["client_order_ref"])
+            db = self.db
+            return [
+                {
+                    **o,
+                    "lines": [dict(db.tables["pos.order.line"][i]) for i in self._children(db, "pos.order.line", o)],
+                    "payments": [dict(db.tables["pos.payment"][i]) for i in self._children(db, "pos.payment", o)],
+                }
+                for o in sorted(db.tables["pos.order"].values(), key=lambda o: o["id"])
+                if order_ref is None or self._pos_ref(o) == order_ref
+            ]
+
+    def _pos_ref(self, order: Mapping[str, Any]) -> str:
+        """The box's order ref of a pos.order: its uuid (18 and later), its receipt number before."""
+        if self.version >= 18:
+            return str(order.get("uuid") or "")
+        return str(order.get("pos_reference") or "").removeprefix("Tablebox ")
+
+    def payments(self) -> dict[str, list[tuple[str, str, int]]]:
+        """payment_ref -> [(kind, method, amount_minor)]: one entry per document Odoo holds for it (an
+        account.payment; the pos.payment lines of one box payment split over a visit's orders count as one)."""
+        found: dict[str, list[tuple[str, str, int]]] = {}
+        with self.lock:
+            db = self.db
+            for pay in sorted(db.tables["account.payment"].values(), key=lambda p: p["id"]):
+                ref, method = _marker(pay.get("memo") or pay.get("ref") or "")
+                if ref and pay["state"] != "cancel":
+                    kind = "payment" if pay["payment_type"] == "inbound" else "refund"
+                    found.setdefault(ref, []).append((kind, method, self._minor(pay["amount"])))
+            pos_parts: dict[tuple[str, str], int] = Counter()
+            for line in sorted(db.tables["pos.payment"].values(), key=lambda p: p["id"]):
+                ref, method = _marker(line.get("name") or line.get("transaction_id") or "")
+                if ref:
+                    pos_parts[(ref, method)] += self._minor(line["amount"])
+            for (ref, method), amount in pos_parts.items():
+                found.setdefault(ref, []).append(("payment" if amount >= 0 else "refund", method, abs(amount)))
+        return found
+
+    def cancelled(self, order_ref: str) -> bool:
+        with self.lock:
+            sales = [o for o in self.db.tables["sale.order"].values() if o["client_order_ref"] == order_ref]
+            pos = [o for o in self.db.tables["pos.order"].values() if self._pos_ref(o) == order_ref]
+            return any(o["state"] == "cancel" for o in sales + pos)
+
+    def order_counts(self) -> dict[str, int]:
+        """Our order ref -> how many orders Odoo holds for it (sale.order by client_order_ref, pos.order by uuid;
+        refund pos.orders, whose total is negative, are not orders)."""
+        with self.lock:
+            counts = Counter(
+                o["client_order_ref"] for o in self.db.tables["sale.order"].values() if o["client_order_ref"]
             )
+            counts.update(
+                self._pos_ref(o) for o in self.db.tables["pos.order"].values() if Decimal(o["amount_total"]) >= 0
+            )
+            return dict(counts)
 
     def order_total_minor(self, order_ref: str) -> int:
         orders = self.sale_orders(order_ref)
-        if not orders:
+        if orders:
+            return int(orders[0]["amount_total_minor"])
+        pos = self.pos_orders(order_ref)
+        if not pos:
             raise KeyError(order_ref)
-        return int(orders[0]["amount_total_minor"])
+        return self._minor(Decimal(pos[0]["amount_total"]))
 
     def target_config(self, protocol: str | None = None) -> dict[str, Any]:
         return {
@@ -373,6 +606,10 @@ class FakeOdoo(FakeServer):
             "open_item_product_id": self.open_item_product_id,
             "languages": {"zh": "zh_CN", "en": "en_US"},
         }
+
+    def pos_target_config(self, protocol: str | None = None) -> dict[str, Any]:
+        """The settings of a restaurant on Odoo POS: orders as pos.order in the seeded config's open session."""
+        return {**self.target_config(protocol), "document": "pos_order", "pos_config_id": POS_CONFIG}
 
     def _major(self, minor: int) -> Decimal:
         return Decimal(minor).scaleb(-self.exponent)
@@ -398,6 +635,12 @@ class FakeOdoo(FakeServer):
                 return Reply(
                     429, _error_body("werkzeug.exceptions.TooManyRequests", "Too Many Requests"), {"Retry-After": "1"}
                 )
+        if not self.api_access and request.path.startswith(("/json/2/", "/jsonrpc")):
+            # Approximation: Odoo Online keeps the external API for its Custom plan; the exact refusal a plan without
+            # it answers is not in odoo/odoo (it is the SaaS's), so this fake answers the JSON-2 AccessDenied shape.
+            return _json2_error(
+                OdooError("odoo.exceptions.AccessDenied", "The external API is not available on this plan.", 403)
+            )
         if request.path == "/json/2" or request.path.startswith("/json/2/"):
             if self.version < 19:
                 return Reply(404, HTML_404, {"Content-Type": "text/html; charset=utf-8"})
@@ -441,6 +684,7 @@ class FakeOdoo(FakeServer):
             )
         ids = params.pop("ids", None) or []
         context = params.pop("context", None) or {}
+        self._hold(model, method)
         with self.lock:
             self.calls.append(Call("json2", model, method, dict(context), dict(params)))
             try:
@@ -463,7 +707,11 @@ class FakeOdoo(FakeServer):
             except OdooError as exc:
                 return _json2_error(exc, context)
             except Exception as exc:  # what Odoo answers 500 to
+                # odoo/http.py Json2Dispatcher.handle_error: UserError keeps its http_status, an HTTPException its
+                # code, anything else (a ValueError for an invalid field) is 500 with serialize_exception's body.
                 return _json2_error(OdooError(f"builtins.{type(exc).__name__}", str(exc), 500), context)
+            finally:
+                self.committed.set()
             self._maybe_drop(model, method)
         return Reply(200, _plain(list(result) if isinstance(result, _Ids) else result))
 
@@ -487,6 +735,7 @@ class FakeOdoo(FakeServer):
             call_args = list(rest[0]) if rest else []
             kwargs = dict(rest[1]) if len(rest) > 1 and rest[1] else {}
             context = kwargs.pop("context", None) or {}
+            self._hold(model, method_name)
             with self.lock:
                 self.calls.append(Call("jsonrpc", model, method_name, dict(context), {**kwargs, "args": call_args}))
                 if model not in FIELDS:
@@ -534,6 +783,8 @@ class FakeOdoo(FakeServer):
                     },
                 },
             )
+        finally:
+            self.committed.set()
 
     def _common(self, method: str, args: list[Any]) -> Any:
         if method == "version":
@@ -565,12 +816,18 @@ class FakeOdoo(FakeServer):
                 "odoo.exceptions.AccessError", f"Private methods (such as '{method}') cannot be called remotely.", 403
             )
         func = getattr(self, f"_m_{method}", None)
-        if func is None or (method in SALE_ORDER_METHODS and model != "sale.order"):
+        if func is None or model not in MODEL_METHODS.get(method, {model}) or method in self._missing_methods():
             message = f"The method '{method}' does not exist on the model '{model}'"
             if not_found:
                 raise OdooError("werkzeug.exceptions.NotFound", message, not_found)
             raise OdooError("builtins.AttributeError", message, 200)
         return func  # type: ignore[no-any-return]
+
+    def _hold(self, model: str, method: str) -> None:
+        with self.lock:
+            seconds = self._slow.pop((model, method), 0.0)
+        if seconds:
+            time.sleep(seconds)  # the call's transaction is still open: nothing it writes is visible yet
 
     def _maybe_drop(self, model: str, method: str) -> None:
         if (model, method) in self._drop:
@@ -647,11 +904,278 @@ class FakeOdoo(FakeServer):
         ids = [self._create_one(recs, vals) for vals in ([vals_list] if single else vals_list)]
         return _Ids(ids, single=single)
 
+    def _missing_methods(self) -> set[str]:
+        # point_of_sale/models/pos_order.py: Odoo 17 takes orders through create_from_ui(orders, draft); 18 replaced
+        # it with sync_from_ui(orders).
+        return {"create_from_ui"} if self.version >= 18 else {"sync_from_ui"}
+
     def _m_write(self, recs: Records, vals: dict[str, Any]) -> bool:
         self._check_fields(recs.model, vals)
+        if recs.model == "sale.order.line" and "product_uom_qty" in vals:
+            # sale/models/sale_order_line.py write: the protected fields (_get_protected_fields, the quantity among
+            # them) of a line whose order is locked cannot change.
+            for record_id in recs.ids:
+                order = recs.db.tables["sale.order"][recs.db.tables["sale.order.line"][record_id]["order_id"]]
+                if order["locked"]:
+                    raise user_error("It is forbidden to modify the following fields in a locked order:\nQuantity")
         for record_id in recs.ids:
-            recs.db.tables[recs.model][record_id].update(vals)
+            if record_id not in recs.db.tables[recs.model]:
+                raise OdooError("odoo.exceptions.MissingError", "Record does not exist or has been deleted.", 404)
+            recs.db.touch(recs.model, record_id).update(vals)
         return True
+
+    def _m_context_get(self, recs: Records) -> dict[str, Any]:
+        return {"lang": SOURCE_LANG, "tz": "UTC", "uid": self.uid}
+
+    # -- account.payment ----------------------------------------------------------------------------------------
+    def _m_action_post(self, recs: Records) -> bool:
+        # account/models/account_payment.py action_post: a draft payment is posted (its move with it); the
+        # payment's number comes from its journal's sequence.
+        for record_id in recs.ids:
+            pay = recs.db.touch("account.payment", record_id)
+            if pay["state"] != "draft":
+                raise user_error("Only a draft payment can be posted.")
+            journal = recs.db.tables["account.journal"][pay["journal_id"]]
+            pay["state"] = "posted" if self.version < 18 else "in_process"
+            pay["name"] = f"P{journal['code']}/{record_id:05d}"
+        return True
+
+    # -- pos.order ----------------------------------------------------------------------------------------------
+    def _m_sync_from_ui(self, recs: Records, orders: list[dict[str, Any]]) -> dict[str, Any]:
+        """point_of_sale/models/pos_order.py (18.0, 19.0) sync_from_ui: each order is looked up by _get_open_order
+        (by uuid; pos_restaurant's override also takes the table's open draft order when a draft order names a
+        table); a draft one found is updated, none found a new one is created, one found that is no longer draft
+        is left alone (logged "unprocessed order")."""
+        db = recs.db
+        done: list[int] = []
+        for order in orders:
+            order = dict(order)
+            existing = self._open_pos_order(db, order)
+            if existing is not None and existing["state"] == "draft":
+                done.append(self._process_pos_order(db, order, existing))
+            elif existing is None:
+                done.append(self._process_pos_order(db, order, None))
+        read = Records(db, "pos.order", done, recs.context)
+        return {
+            "pos.order": self._m_read(read, None, load="_raw"),
+            "pos.payment": self._m_read(
+                Records(db, "pos.payment", [p for o in done for p in self._children(db, "pos.payment", o)], {}),
+                None,
+                load="_raw",
+            ),
+        }
+
+    def _open_pos_order(self, db: Database, order: Mapping[str, Any]) -> dict[str, Any] | None:
+        orders = sorted(db.tables["pos.order"].values(), key=lambda o: -o["id"])
+        found = next((o for o in orders if o.get("uuid") and o["uuid"] == order.get("uuid")), None)
+        session = db.tables["pos.session"].get(order.get("session_id") or 0)
+        config = db.tables["pos.config"].get(session["config_id"]) if session else None
+        restaurant = bool(config and config["module_pos_restaurant"])
+        if found is None and restaurant and order.get("table_id") and order.get("state") == "draft":
+            # pos_restaurant/models/pos_order.py _get_open_order: a draft order sent for a table is merged into the
+            # table's open draft order ('|', uuid = ..., '&', table_id = ..., state = 'draft').
+            found = next((o for o in orders if o["table_id"] == order["table_id"] and o["state"] == "draft"), None)
+        return found
+
+    def _process_pos_order(self, db: Database, order: dict[str, Any], existing: dict[str, Any] | None) -> int:
+        """point_of_sale/models/pos_order.py (18.0) _process_order: create (state forced to draft, pos_reference =
+        the name) or write the lines and payments first, then the rest; amount_paid recomputed from the payments;
+        not a draft: _process_saved_order -> action_pos_order_paid, whose UserError ("not fully paid") is caught
+        and only logged, so such an order keeps what was written."""
+        draft = order.get("state") == "draft"
+        session_id = order.get("session_id")
+        self._check_exists(db, "pos.session", session_id, "Session (session_id)", required=True)
+        session = db.tables["pos.session"][session_id]
+        if session["state"] in ("closing_control", "closed"):
+            order["session_id"] = session_id = self._rescue_session(db, session)
+        lines, payments = order.pop("lines", None) or [], order.pop("payment_ids", None) or []
+        order.pop("id", None)
+        self._check_fields("pos.order", order)
+        if existing is None:
+            values = {
+                name: False for name, kind in self._fields("pos.order").items() if not kind.startswith("one2many")
+            }
+            values.update({k: v for k, v in order.items() if k != "name"})
+            session = db.tables["pos.session"][session_id]
+            values.update(
+                state="draft",
+                pos_reference=order.get("name") or False,
+                config_id=session["config_id"],
+                company_id=COMPANY,
+                date_order=order.get("date_order") or datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+            )
+            for name in ("amount_total", "amount_tax", "amount_paid", "amount_return"):
+                values[name] = Decimal(values[name] or 0)
+            record_id = db.insert("pos.order", values)
+            pos_order = db.tables["pos.order"][record_id]
+            pos_order["name"] = f"Restaurant/{record_id:04d}"
+        else:
+            pos_order = db.touch("pos.order", existing["id"])
+        self._x2many(db, pos_order, "pos.order.line", "order_id", lines)
+        self._x2many(db, pos_order, "pos.payment", "pos_order_id", payments)
+        if existing is not None:
+            pos_order.update({k: v for k, v in order.items() if k != "name"})
+        pos_order["amount_paid"] = sum(
+            (Decimal(db.tables["pos.payment"][p]["amount"]) for p in self._children(db, "pos.payment", pos_order)),
+            Decimal(0),
+        )
+        if not draft:
+            total, paid = Decimal(pos_order["amount_total"]), pos_order["amount_paid"]
+            if abs(total - paid) < Decimal(1).scaleb(-self.exponent) / 2:  # action_pos_order_paid
+                pos_order["state"] = "paid"
+        return int(pos_order["id"])
+
+    def _rescue_session(self, db: Database, closed: Mapping[str, Any]) -> int:
+        """point_of_sale/models/pos_order.py _get_valid_session: an order for a closed session lands in a rescue
+        session of the same config (reused while it is open)."""
+        for session in db.tables["pos.session"].values():
+            if session["rescue"] and session["config_id"] == closed["config_id"] and session["state"] == "opened":
+                return int(session["id"])
+        return db.insert(
+            "pos.session",
+            {
+                "name": f"(RESCUE FOR {closed['name']})",
+                "config_id": closed["config_id"],
+                "state": "opened",
+                "rescue": True,
+            },
+        )
+
+    def _children(self, db: Database, model: str, order: Mapping[str, Any] | int) -> list[int]:
+        order_id = order if isinstance(order, int) else order["id"]
+        key = "order_id" if model == "pos.order.line" else "pos_order_id"
+        return sorted(r["id"] for r in db.tables[model].values() if r[key] == order_id)
+
+    def _x2many(self, db: Database, order: dict[str, Any], model: str, key: str, commands: list[Any]) -> None:
+        """One2many commands on a pos.order's lines or payments: (0, 0, vals) create, (1, id, vals) update,
+        (2, id) delete, (5,) delete all."""
+        for command in commands:
+            if not isinstance(command, list) or not command:
+                raise ValueError(f"unsupported x2many command {command!r}")
+            if command[0] in (2, 5):
+                doomed = [command[1]] if command[0] == 2 else self._children(db, model, order)
+                if model == "pos.order.line" and order["state"] not in ("draft", "cancel"):
+                    # point_of_sale/models/pos_order.py PosOrderLine._unlink_except_order_state
+                    raise user_error(
+                        "You can only unlink PoS order lines that are related to orders in new or cancelled state."
+                    )
+                for record_id in doomed:
+                    db.delete(model, record_id)
+                continue
+            if command[0] == 1:
+                self._check_fields(model, command[2])
+                db.touch(model, command[1]).update(command[2])
+                continue
+            if command[0] != 0 or len(command) != 3:
+                raise ValueError(f"unsupported x2many command {command!r}")
+            vals = dict(command[2])
+            self._check_fields(model, vals)
+            if model == "pos.order.line":
+                self._check_exists(db, "product.product", vals.get("product_id"), "Product (product_id)", required=True)
+                values = dict.fromkeys(self._fields(model), False)
+                values.update(vals, order_id=order["id"])
+                values["name"] = vals.get("name") or f"{order['name']}/{len(self._children(db, model, order)) + 1}"
+                for name in ("qty", "price_unit", "discount", "price_subtotal", "price_subtotal_incl"):
+                    values[name] = Decimal(values[name] or 0)
+            else:
+                self._check_exists(
+                    db, "pos.payment.method", vals.get("payment_method_id"), "Payment Method", required=True
+                )
+                session = db.tables["pos.session"][order["session_id"]]
+                config = db.tables["pos.config"][session["config_id"]]
+                if vals["payment_method_id"] not in config["payment_method_ids"]:
+                    # point_of_sale/models/pos_payment.py _check_payment_method_id
+                    raise validation_error(
+                        "The payment method selected is not allowed in the config of the POS session."
+                    )
+                values = dict.fromkeys(self._fields(model), False)
+                values.update(vals, pos_order_id=order["id"], session_id=order["session_id"])
+                values["amount"] = Decimal(values["amount"] or 0)
+            db.insert(model, values)
+
+    def _m_create_from_ui(self, recs: Records, orders: list[dict[str, Any]], draft: bool = False) -> list[Any]:
+        """point_of_sale/models/pos_order.py (17.0) create_from_ui: a draft order with the same receipt number
+        (pos_reference = data['name']) is updated (its lines unlinked and written anew, its payments cleaned and
+        added again from statement_ids); otherwise a new order is created unless an order with that receipt
+        number is _is_the_same_order (same lines, same payments): a paid order sent again with other payments
+        is created a second time."""
+        db = recs.db
+        done: list[int] = []
+        for order in orders:
+            data = dict(order["data"])
+            name = data["name"]
+            same_name = [o for o in db.tables["pos.order"].values() if o["pos_reference"] == name]
+            existing = next((o for o in same_name if o["state"] == "draft"), None)
+            if existing is not None:
+                done.append(self._process_pos_order_17(db, data, draft, existing))
+            elif all(not self._is_the_same_order(db, data, o) for o in same_name):
+                done.append(self._process_pos_order_17(db, data, draft, None))
+        return self._m_read(Records(db, "pos.order", done, recs.context), ["id", "pos_reference"], load="_raw")
+
+    def _is_the_same_order(self, db: Database, data: Mapping[str, Any], existing: Mapping[str, Any]) -> bool:
+        received = sorted((Decimal(p[2]["amount"]), p[2]["payment_method_id"]) for p in data["statement_ids"])
+        have = sorted(
+            (Decimal(db.tables["pos.payment"][p]["amount"]), db.tables["pos.payment"][p]["payment_method_id"])
+            for p in self._children(db, "pos.payment", existing)
+        )
+        if any(payment not in have for payment in received):
+            return False
+        lines = sorted((line[2]["product_id"], Decimal(line[2]["price_unit"])) for line in data["lines"])
+        existing_lines = sorted(
+            (db.tables["pos.order.line"][i]["product_id"], db.tables["pos.order.line"][i]["price_unit"])
+            for i in self._children(db, "pos.order.line", existing)
+        )
+        return lines == existing_lines
+
+    def _process_pos_order_17(
+        self, db: Database, data: dict[str, Any], draft: bool, existing: dict[str, Any] | None
+    ) -> int:
+        """point_of_sale/models/pos_order.py (17.0) _process_order with _order_fields (the keys it reads without
+        .get are required: a missing one is a KeyError) and _process_payment_lines."""
+        fields = {
+            "user_id": data["user_id"] or False,
+            "session_id": data["pos_session_id"],
+            "lines": [[0, 0, line[2]] for line in data["lines"]] if data["lines"] else [],
+            "name": data["name"],
+            "sequence_number": data["sequence_number"],
+            "partner_id": data["partner_id"] or False,
+            "date_order": data["date_order"].replace("T", " ")[:19],
+            "fiscal_position_id": data["fiscal_position_id"],
+            "pricelist_id": data.get("pricelist_id"),
+            "amount_paid": data["amount_paid"],
+            "amount_total": data["amount_total"],
+            "amount_tax": data["amount_tax"],
+            "amount_return": data["amount_return"],
+            "note": data.get("note") or False,
+            "payment_ids": [
+                [
+                    0,
+                    0,
+                    {
+                        "amount": p[2]["amount"],
+                        "payment_date": p[2]["name"],
+                        "payment_method_id": p[2]["payment_method_id"],
+                        # 17.0 _payment_fields keeps card_type, cardholder_name, transaction_id, payment_status
+                        # and ticket besides these: no label
+                        "transaction_id": p[2].get("transaction_id") or False,
+                    },
+                ]
+                for p in data["statement_ids"]
+            ],
+            "state": "draft" if draft else "paid",
+        }
+        if existing is not None:
+            fields["lines"] = [[5], *fields["lines"]]
+            fields["payment_ids"] = [[5], *fields["payment_ids"]]
+        return self._process_pos_order(db, fields, existing)
+
+    def _m_action_pos_order_cancel(self, recs: Records) -> Any:
+        # point_of_sale/models/pos_order.py: on 17 it writes state 'cancel' on the orders it is called on; from 18
+        # it cancels the orders of context['active_ids'] (the list view's selection) and returns nothing.
+        ids = recs.ids if self.version < 18 else list(recs.context.get("active_ids") or [])
+        for record_id in ids:
+            recs.db.touch("pos.order", record_id)["state"] = "cancel"
+        return True if self.version < 18 else None
 
     def _m_action_confirm(self, recs: Records) -> bool:
         orders = [recs.db.tables["sale.order"][i] for i in recs.ids]
@@ -702,6 +1226,10 @@ class FakeOdoo(FakeServer):
         fields = dict(FIELDS[model])
         if model == "product.product" and self.version >= 18:
             fields["is_storable"] = "boolean"
+        if model == "account.payment":  # account/models/account_payment.py: 18 replaced `ref` with `memo`
+            fields["memo" if self.version >= 18 else "ref"] = "char"
+        if model == "pos.order":  # point_of_sale/models/pos_order.py: 18 renamed `note` to `general_note`
+            fields["general_note" if self.version >= 18 else "note"] = "text"
         return fields
 
     def _check_fields(self, model: str, vals: Mapping[str, Any]) -> None:
@@ -713,6 +1241,13 @@ class FakeOdoo(FakeServer):
     def _create_one(self, recs: Records, vals: dict[str, Any]) -> int:
         db, model = recs.db, recs.model
         self._check_fields(model, vals)
+        if model == "account.payment":
+            self._check_exists(db, "account.journal", vals.get("journal_id"), "Journal (journal_id)", required=True)
+            self._check_exists(db, "res.partner", vals.get("partner_id"), "Customer (partner_id)", required=False)
+            values = dict.fromkeys(self._fields(model), False)
+            values.update(vals, state="draft", name="/")
+            values["amount"] = Decimal(values["amount"] or 0)
+            return db.insert(model, values)
         if model != "sale.order":
             return db.insert(model, dict(vals))
         self._check_exists(db, "res.partner", vals.get("partner_id"), "Customer (partner_id)", required=True)
@@ -820,6 +1355,8 @@ class FakeOdoo(FakeServer):
             return sum((stock.get(loc, Decimal(0)) for loc in locations), Decimal(0))
         if recs.model == "sale.order" and name == "amount_total":
             return self._amount_total(recs.db, record)
+        if recs.model == "pos.order" and name in ("lines", "payment_ids"):
+            return self._children(recs.db, "pos.order.line" if name == "lines" else "pos.payment", record)
         if recs.model == "sale.order" and name == "order_line":
             return list(record["_lines"])
         if recs.model == "sale.order.line" and name == "price_subtotal":
@@ -889,6 +1426,14 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     return value
+
+
+def _marker(text: str) -> tuple[str, str]:
+    """("p-1", "cash") from a payment's label "tablebox:p-1 cash" (what the adapter writes); ("", "") otherwise."""
+    if not text.startswith("tablebox:"):
+        return "", ""
+    ref, _, method = text.removeprefix("tablebox:").partition(" ")
+    return ref, method.split(" ")[0].lower()
 
 
 def _header(request: Request, name: str) -> str | None:
