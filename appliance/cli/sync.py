@@ -4,6 +4,7 @@ registration of the settings' [sync.NAME] targets that `serve` and `syncd` do at
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
@@ -54,6 +55,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         examples=["tablebox sync pull", "tablebox sync pull erp"],
     )
     y.add_argument("target", nargs="?", help="only this target (default: every enabled one)")
+    y = add_command(
+        ysub,
+        "check",
+        help="check each target's server: reachable, signed in, set up as the box expects",
+        description="Runs each target's checklist against its real server (reachable, authenticated, the API "
+        "user's rights, custom fields, payment modes, tax setting, warehouse, every dish's ERP code found) and "
+        "prints ✓ ok, ! to look at, ✗ failed, with what to do. Exit 0 when nothing failed (warnings included), "
+        "1 when a check failed, 2 for an unknown target. The result is kept: the console's sync screen shows it.",
+        examples=["tablebox sync check", "tablebox sync check erp", "tablebox sync check erp --json"],
+    )
+    y.add_argument("target", nargs="?", help="only this target (default: every enabled one)")
+    y.add_argument("--json", action="store_true", help="print the result as JSON instead of lines")
 
 
 def register_sync_targets(settings: BoxSettings) -> dict[str, list[str]]:
@@ -78,6 +91,8 @@ def cmd_sync(args: argparse.Namespace) -> int:
         configure_logging(settings.log_format, settings.log_level)  # log lines to stderr, the answer on stdout
         configured = targets(settings)
         known = {t.name: t for t in sync_status(conn)}
+        if args.sync_command == "check":  # the settings again: the adapter needs the address and keys
+            return _sync_check(conn, settings, configured, args.target, as_json=args.json)
         if args.sync_command == "pull":  # needs the settings (address, keys), not the store's registration
             return _sync_pull(
                 conn,
@@ -147,3 +162,32 @@ def _sync_pull(
         for line in result.lines(load_store_settings(conn).money):
             print(f"  {line}")
     return 1 if failed else 0
+
+
+def _sync_check(
+    conn: apsw.Connection, settings: BoxSettings, configured: Mapping[str, Target], name: str | None, *, as_json: bool
+) -> int:
+    from sync.adapters.base import CheckState
+    from sync.check import as_json as checks_json
+    from sync.check import check_target, render
+
+    where = str(settings.config_file or "the settings")
+    if name is not None and name not in configured:
+        raise SettingsError(f"{where}: no [sync.{name}] table to check (targets: {', '.join(configured) or 'none'})")
+    wanted = [name] if name is not None else [n for n, t in configured.items() if t.enabled]
+    if not wanted:
+        raise SettingsError(
+            f"{where}: no enabled sync target to check: add a [sync.NAME] table (README: Settings)"
+            if not configured
+            else f"{where}: every sync target is disabled; name one to check it anyway: tablebox sync check NAME"
+        )
+    results = []
+    for target_name in wanted:
+        target = configured[target_name]
+        result = check_target(conn, target, where=where)
+        results.append(result)
+        if not as_json:
+            print(("\n" if len(results) > 1 else "") + "\n".join(render(result, disabled=not target.enabled)))
+    if as_json:
+        print(json.dumps(checks_json(results), ensure_ascii=False, indent=2))
+    return 1 if any(r.outcome is CheckState.FAIL for r in results) else 0

@@ -27,6 +27,12 @@ is harmless.
 Dish photos (`sync/relay_link.py`, before each menu push): `POST /v1/box/images/missing` {"names": [...]} asks which
 of the menu's photos the relay lacks, `PUT /v1/box/images/NAME` sends one (the JPEG bytes, signed as they are).
 
+`tablebox sync check` (`RelayAdapter.check`): reachable (`GET /healthz` answers as a relay does: 200 and its
+version; a 503 is its database failing), then one signed request that changes nothing (`POST /v1/box/images/missing`
+with no names): "store enrolled" (the relay knows store_id: else 401 unknown_store), "signature accepted" (api_secret
+is the store's: else 401 bad_signature; the box's clock within 5 minutes: else 401 stale_timestamp). A plain-http
+base_url to another host, or verify_tls = false, is a warning.
+
 Errors (the classification every target shares, `sync/adapters/http.py`): connection refused, timeouts, a dropped
 connection, 5xx, 408, 425 and 429 are `Retryable` (with the answer's Retry-After); 401/403 `bad_signature`, `unknown_store` or `missing_signature` are `Rejected` ("check store_id and the relay secret");
 `stale_timestamp` is `Retryable` with "the box's clock is off" (once NTP has set it the next attempt goes through);
@@ -39,6 +45,7 @@ from __future__ import annotations
 import json
 import re
 import time
+import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -59,7 +66,7 @@ from appliance.contract.relay import (
     order_view,
 )
 from appliance.contract.signing import sign
-from sync.adapters.base import Capability, Catalog, OrderDoc, PaymentDoc, Rejected, Retryable
+from sync.adapters.base import Capability, Catalog, Check, CheckState, OrderDoc, PaymentDoc, Rejected, Retryable
 from sync.adapters.http import HttpAdapter, Verdict
 
 log = structlog.get_logger("sync.relay")
@@ -220,6 +227,17 @@ class RelayClient(HttpAdapter):
             content, kind = msgspec.json.encode(body), "application/json"
         else:
             content, kind = b"", None
+        response = self.send_signed(method, path_and_query, content, kind, timeout)
+        code, said = (
+            relay_message(response.content) if self.classify(response.status_code) is not Verdict.OK else ("", "")
+        )
+        self.raise_for_status(response, f"{code}: {said}" if code else said)
+        return response
+
+    def send_signed(
+        self, method: str, path_and_query: str, content: bytes, kind: str | None, timeout: float | None = None
+    ) -> httpx.Response:
+        """A signed request, whatever its answer (no answer at all is Retryable)."""
         request = self.http.build_request(
             method,
             path_and_query,
@@ -229,12 +247,7 @@ class RelayClient(HttpAdapter):
         )
         signed = request.url.raw_path.decode("ascii")  # path and query exactly as they go on the wire
         request.headers.update(sign(self.store_id, self._secret, method, signed, content, now=self.clock()))
-        response = self.send_request(request)
-        code, said = (
-            relay_message(response.content) if self.classify(response.status_code) is not Verdict.OK else ("", "")
-        )
-        self.raise_for_status(response, f"{code}: {said}" if code else said)
-        return response
+        return self.send_request(request)
 
     def not_json(self, response: httpx.Response, path_and_query: str) -> Retryable:
         return self.retryable(
@@ -309,9 +322,14 @@ class RelayAdapter:
     # (inbox and menu) beside it and never pulls a catalog from it.
     capabilities = frozenset({Capability.ORDER_VIEW, Capability.REFUSALS, Capability.INBOX})
 
+    # `tablebox sync check` sets these before check(); the relay needs neither (it has no catalog, no taxes).
+    expected_codes: Sequence[str] = ()
+    box_facts: Mapping[str, Any] = {}
+
     def __init__(self, name: str, config: Mapping[str, Any], *, clock: Callable[[], float] = time.time) -> None:
         self.name = name
         self.client = RelayClient(name, config, clock=clock)
+        self.verify_tls = config.get("verify_tls", True) is not False or bool(config.get("ca_file"))
 
     def __repr__(self) -> str:
         return f"RelayAdapter({self.name!r}, {self.client.base_url!r})"
@@ -373,9 +391,154 @@ class RelayAdapter:
     def push_payment(self, payment: PaymentDoc) -> str:
         return ""  # the relay shows phones their orders, not the store's payments
 
+    # -- tablebox sync check -------------------------------------------------------------------------------------
+    def check(self) -> Sequence[Check]:
+        """Reachable, the store enrolled, the box's signature accepted (see the module docstring); stops at the
+        first check the next ones depend on."""
+        client = self.client
+        section = f"[sync.{self.name}]"
+        warnings = self._transport_warnings()
+        try:
+            health = client.send("GET", "/healthz")
+        except Retryable as exc:
+            return [Check("reachable", CheckState.FAIL, exc.message, _unreachable_fix(exc.message, section)), *warnings]
+        reachable = self._health_check(health, section)
+        if reachable.state is CheckState.FAIL:
+            return [reachable, *warnings]
+        try:
+            # Signed, and harmless: asks which of no photos the relay lacks (no heartbeat, no acknowledgement).
+            answer = client.send_signed(
+                "POST", "/v1/box/images/missing", msgspec.json.encode(ImageNames(names=[])), "application/json"
+            )
+        except Retryable as exc:
+            return [reachable, *warnings, Check("signature accepted", CheckState.FAIL, exc.message, "Run it again")]
+        return [reachable, *warnings, *self._signed_checks(answer, section)]
+
+    def _transport_warnings(self) -> list[Check]:
+        found = []
+        url = urllib.parse.urlsplit(self.client.base_url)
+        if url.scheme == "http" and url.hostname not in ("127.0.0.1", "localhost", "::1"):
+            found.append(
+                Check(
+                    "https",
+                    CheckState.WARN,
+                    f"base_url is plain http ({self.client.base_url}): requests are signed, but orders cross the "
+                    "internet readable by anyone on the way",
+                    f"Use the relay's https:// address in base_url of [sync.{self.name}]",
+                )
+            )
+        if not self.verify_tls:
+            found.append(
+                Check(
+                    "TLS certificate",
+                    CheckState.WARN,
+                    "verify_tls = false: the relay's certificate is not checked",
+                    f"Only for a test relay: remove verify_tls from [sync.{self.name}], or trust its CA with ca_file",
+                )
+            )
+        return found
+
+    def _health_check(self, response: httpx.Response, section: str) -> Check:
+        status = response.status_code
+        where = self.client.base_url
+        try:
+            data = json.loads(response.content) if not nested_deeper_than(response.content) else None
+        except ValueError:
+            data = None
+        said = data if isinstance(data, dict) and isinstance(data.get("status"), str) else None
+        if 300 <= status < 400:
+            return Check(
+                "reachable",
+                CheckState.FAIL,
+                f"{where}/healthz redirects to {response.headers.get('location', '?')}",
+                f"Set base_url in {section} to the address it points to",
+            )
+        if said is None:
+            return Check(
+                "reachable",
+                CheckState.FAIL,
+                f"{where} answered HTTP {status} to /healthz, not as a Tablebox relay does: "
+                f"{response.content[:80].decode('utf-8', 'replace')!r}",
+                f"Check base_url in {section}: the relay's own address, without a path (a proxy in front of it "
+                "must pass /healthz and /v1/box/ through)",
+            )
+        version = f"relay {said.get('version')} at {where}" if said.get("version") else f"relay at {where}"
+        if status == 503 or said["status"] != "ok":
+            return Check(
+                "reachable",
+                CheckState.FAIL,
+                f"{version} answers, but its database is failing (healthz {status}: {said['status']})",
+                "The relay's operator must look at it (its journal: relay.storage_failed); orders wait in the "
+                "box meanwhile",
+            )
+        return Check("reachable", CheckState.OK, version)
+
+    def _signed_checks(self, response: httpx.Response, section: str) -> list[Check]:
+        store = Check("store enrolled", CheckState.OK, f"the relay knows store {self.client.store_id}")
+        status = response.status_code
+        code, said = relay_message(response.content)
+        detail = f"HTTP {status}" + (f" {code}" if code else "") + (f": {said}" if said else "")
+        secret_fix = (
+            f"Set api_secret in {section} (or $TABLEBOX_SYNC_{self.name.upper()}_API_SECRET) to the 64 hex digits "
+            "`tablebox relay enroll` printed with this store_id; enrolling again prints a new pair"
+        )
+        if self.client.classify(status) is Verdict.OK:
+            return [store, Check("signature accepted", CheckState.OK, "a request signed with api_secret went through")]
+        if code == "unknown_store":
+            return [
+                Check(
+                    "store enrolled",
+                    CheckState.FAIL,
+                    f"the relay knows no store {self.client.store_id} ({detail})",
+                    f"Check store_id in {section} against what `tablebox relay enroll STORE_NAME` printed on the "
+                    "relay (run it there if the store was never enrolled)",
+                )
+            ]
+        if code == "bad_signature":
+            return [
+                store,
+                Check("signature accepted", CheckState.FAIL, f"the relay refused the signature ({detail})", secret_fix),
+            ]
+        if code == "stale_timestamp":
+            return [
+                store,
+                Check(
+                    "signature accepted",
+                    CheckState.FAIL,
+                    f"the relay refused the box's time ({detail})",
+                    "Set the box's clock: `timedatectl` shows it; NTP must reach a time server (ntp_server setting)",
+                ),
+            ]
+        if status == 429:
+            return [
+                Check(
+                    "signature accepted",
+                    CheckState.WARN,
+                    f"not checked: the relay is limiting requests from this address ({detail})",
+                    "Run the check again in a minute",
+                )
+            ]
+        return [
+            Check(
+                "signature accepted",
+                CheckState.FAIL,
+                f"the relay did not take a signed request ({detail})",
+                "Run the check again; if it stays, the relay's operator must look at its journal",
+            )
+        ]
+
     def _post(self, event: BoxEvent) -> None:
         self.client.post_events([event])
         log.info("relay.event_sent", target=self.name, type=event.type, event_id=event.id)
+
+
+def _unreachable_fix(message: str, section: str) -> str:
+    if "CERTIFICATE" in message.upper():
+        return f"The relay's TLS certificate is not trusted: renew it, or trust its CA with ca_file in {section}"
+    return (
+        f"Check base_url in {section} and that the box reaches the internet (`curl -sS BASE_URL/healthz` on the "
+        "box); orders wait in the box meanwhile"
+    )
 
 
 # What sync.adapters.adapter_class(kind) answers: the class whose declarations (capabilities) the worker reads.
