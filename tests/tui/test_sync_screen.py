@@ -1,14 +1,26 @@
-"""The sync screen: each target's state, backlog, parked rows and last success; retry now."""
+"""The sync screen: each target's state, backlog, parked rows and last success; retry now; the last `tablebox sync
+check` of each target, and `c` to have syncd check the target's server now."""
 
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any
 
 import pytest
 from textual.widgets import DataTable, Static
 
+from appliance.db.connection import open_connection
+from appliance.db.sync_checks import CheckLine, CheckOutcome, last_check, save_check
+from sync.adapters.base import Check, CheckState
+from sync.check import answer_check_request
+from sync.config import Target
 from tests.sync.test_status import outbox_row
-from tests.tui.conftest import WAITER_PIN, message, wait_until
+from tests.sync.test_sync_check import ListAdapter
+from tests.tui.conftest import NOW, WAITER_PIN, message, wait_until
 from tui.screens.sync import NO_TARGETS, SyncScreen
 
 pytestmark = pytest.mark.anyio
@@ -21,6 +33,46 @@ def cells(app) -> list[list[str]]:
 
 def detail(app) -> str:
     return str(app.screen.query_one("#detail", Static).render())
+
+
+def check_text(app) -> str:
+    return str(app.screen.query_one("#check", Static).render())
+
+
+@contextmanager
+def syncd_stand_in(settings, adapter: Any, name: str = "erp") -> Iterator[None]:
+    """What tablebox-syncd's target loop does for the console: answer a check request (answer_check_request on each
+    pass), here with the test's adapter and a clock one minute after the console's NOW."""
+    stop = threading.Event()
+    target = Target(name, "rest", True, 10, 0, 300.0, {"kind": "rest"})
+
+    def run() -> None:
+        conn = open_connection(settings.db_path)
+        running = None
+        try:
+            while not stop.is_set():
+                running = answer_check_request(
+                    conn,
+                    target,
+                    settings.db_path,
+                    None,
+                    running,
+                    adapter_factory=lambda n, c: adapter,
+                    clock=lambda: NOW + timedelta(minutes=1),
+                )
+                stop.wait(0.05)
+            if running is not None:
+                running.join(10)
+        finally:
+            conn.close()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(10)
 
 
 @pytest.fixture
@@ -62,8 +114,8 @@ async def test_a_failing_target_shows_why_and_retry_puts_its_rows_back(settings,
             pilot, lambda: isinstance(app.screen, SyncScreen) and app.screen.query_one(DataTable).row_count == 2
         )
         assert cells(app) == [
-            ["erp (erp)", "✗ failing: needs a person", "2", "1", "20:05"],
-            ["relay (relay)", "– idle", "0", "0", "never"],
+            ["erp (erp)", "✗ failing: needs a person", "2", "1", "20:05", "–"],
+            ["relay (relay)", "– idle", "0", "0", "never", "–"],
         ]
         assert "set aside since 20:15 because: HTTP 422 unknown product har_gow" in detail(app)
         assert "2 waiting (oldest from 20:10)" in detail(app)
@@ -99,7 +151,7 @@ async def test_retrying_and_ok_targets_and_a_waiter_may_retry(settings, make_con
     async with app.run_test(size=(100, 30)) as pilot:
         await app.switch_mode("sync")
         await wait_until(pilot, lambda: app.screen.query_one(DataTable).row_count == 1)
-        assert cells(app) == [["erp (erp)", "✓ ok", "1", "0", "20:00"]]
+        assert cells(app) == [["erp (erp)", "✓ ok", "1", "0", "20:00", "–"]]
         with db:  # the sync worker fails a delivery: the screen follows without a key
             db.execute("UPDATE outbox SET attempts = 1, last_error = 'connection refused' WHERE idempotency_key = 'b'")
         await wait_until(pilot, lambda: cells(app)[0][1] == "↻ retrying since 20:20")
@@ -115,3 +167,76 @@ async def test_no_targets_says_what_to_expect(settings, make_console):
         await wait_until(pilot, lambda: detail(app) == NO_TARGETS)
         await pilot.press("r")
         await wait_until(pilot, lambda: message(app) == NO_TARGETS)
+
+
+async def test_c_asks_syncd_to_check_and_shows_each_line_with_what_to_do(settings, make_console, db):
+    with db:
+        db.execute("INSERT INTO sync_targets (name, kind) VALUES ('erp', 'rest')")
+    adapter = ListAdapter(
+        "erp",
+        [
+            Check("reachable", CheckState.OK, "ERP 4.2 at https://erp.example.com"),
+            Check(
+                "item codes",
+                CheckState.FAIL,
+                "2 of 3 dishes' codes not found: HG-01, XLB-01",
+                "Add the items in the ERP, or correct the dishes' ERP codes (tablebox menu)",
+            ),
+        ],
+    )
+    app = make_console(pin=WAITER_PIN)  # a waiter may check: it changes nothing
+    async with app.run_test(size=(100, 30)) as pilot:
+        await app.switch_mode("sync")
+        await wait_until(pilot, lambda: app.screen.query_one(DataTable).row_count == 1)
+        assert cells(app) == [["erp (rest)", "– idle", "0", "0", "never", "–"]]
+        assert check_text(app) == "Never checked 未检查: press c to check its server now"
+        await pilot.press("c")
+        await wait_until(pilot, lambda: "erp: waiting for tablebox-syncd to begin" in check_text(app))
+        assert cells(app)[0][5] == "… checking"
+        with syncd_stand_in(settings, adapter):
+            await wait_until(pilot, lambda: message(app).startswith("✗ erp"), timeout=10)
+        assert message(app) == "✗ erp: ✗ 1 failed, ✓ 1 ok: what to do is under each ✗ below"
+        assert check_text(app).splitlines() == [
+            "Last check 检查 20:31 (console): ✗ 1 failed, ✓ 1 ok",
+            "✓ reachable: ERP 4.2 at https://erp.example.com",
+            "✗ item codes: 2 of 3 dishes' codes not found: HG-01, XLB-01",
+            "  → Add the items in the ERP, or correct the dishes' ERP codes (tablebox menu)",
+        ]
+        assert cells(app)[0][5] == "✗ 20:31"
+    kept = last_check(db, "erp")
+    assert kept is not None and not kept.pending and kept.ran_by == "console"
+    ((action, subject),) = db.execute("SELECT action, subject FROM audit_log").fetchall()
+    assert (action, subject) == ("sync.check", "target erp")
+
+
+async def test_a_check_run_at_the_shell_shows_and_a_missing_syncd_is_named(settings, make_console, db, monkeypatch):
+    with db:
+        db.execute("INSERT INTO sync_targets (name, kind) VALUES ('erp', 'rest')")
+        save_check(
+            db,
+            "erp",
+            [CheckLine("reachable", CheckOutcome.OK, "up"), CheckLine("tax", CheckOutcome.WARN, "not checked", "ask")],
+            ran_at=NOW - timedelta(minutes=5),
+            ran_by="cli",
+        )
+    monkeypatch.setattr(SyncScreen, "PICKUP_SECONDS", 0.3)
+    app = make_console()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.switch_mode("sync")
+        await wait_until(pilot, lambda: app.screen.query_one(DataTable).row_count == 1)
+        assert cells(app)[0][5] == "! 20:25"
+        assert check_text(app).splitlines() == [
+            "Last check 检查 20:25 (tablebox sync check): ! 1 to look at, ✓ 1 ok",
+            "✓ reachable: up",
+            "! tax: not checked",
+            "  → ask",
+        ]
+        await pilot.press("c")  # nobody answers: no syncd
+        await wait_until(pilot, lambda: "did not begin" in message(app))
+        assert message(app) == (
+            "✗ erp: tablebox-syncd did not begin the check in 0.3 s: is it running? (at the shell: systemctl status "
+            "tablebox-syncd; or run tablebox sync check erp)"
+        )
+        assert check_text(app).startswith("Last check 检查 20:25")  # the last result stays shown
+    kept = last_check(db, "erp")
+    assert kept is not None and kept.pending  # syncd takes it up when it starts

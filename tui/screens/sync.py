@@ -1,14 +1,24 @@
 """Where each sync target (the ERP, the relay) stands: ok, retrying since when, failing and needing a person,
-or idle; how much waits, how much was set aside, and when it last delivered. `r` sends again now."""
+or idle; how much waits, how much was set aside, and when it last delivered; and its last `tablebox sync check`.
+`r` sends again now; `c` checks the target's server now.
+
+The console has no network and no ERP keys (its unit denies every IP address; the keys go to syncd only), so `c`
+asks tablebox-syncd to run the check (a request in the store: appliance.db.sync_checks) and follows it until the
+result is stored."""
 
 from __future__ import annotations
+
+import asyncio
+import time
 
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Static
 
+from appliance.db.sync_checks import CheckOutcome, CheckRecord, last_check, last_checks, request_check
 from appliance.db.sync_state import SyncState, TargetStatus, retry_now, sync_status
 from tui.base import ConsoleScreen
 from tui.times import local_time
@@ -27,25 +37,55 @@ STATE_STYLES = {
 }
 
 
+CHECK_MARKS = {CheckOutcome.OK: "✓", CheckOutcome.WARN: "!", CheckOutcome.FAIL: "✗"}
+CHECK_STYLES = {CheckOutcome.OK: "green", CheckOutcome.WARN: "bold dark_orange", CheckOutcome.FAIL: "bold red"}
+SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+
+
+def check_summary(record: CheckRecord) -> str:
+    """ "✗ 1 failed, ! 1 to look at, ✓ 3 ok" of a stored check."""
+    counts = {state: sum(1 for line in record.lines if line.state is state) for state in CheckOutcome}
+    parts = [
+        f"✗ {counts[CheckOutcome.FAIL]} failed" if counts[CheckOutcome.FAIL] else "",
+        f"! {counts[CheckOutcome.WARN]} to look at" if counts[CheckOutcome.WARN] else "",
+        f"✓ {counts[CheckOutcome.OK]} ok",
+    ]
+    return ", ".join(p for p in parts if p)
+
+
 class SyncScreen(ConsoleScreen):
     NAME = "Sync 同步"
     PERMISSION = "sync"
-    BINDINGS = [Binding("r", "retry", "Retry now 立即重试")]
+    BINDINGS = [Binding("r", "retry", "Retry now 立即重试"), Binding("c", "check", "Check 检查")]
     DEFAULT_CSS = """
     SyncScreen #targets { height: auto; max-height: 1fr; }
-    SyncScreen #detail { height: auto; padding: 0 1; border-top: solid $accent; }
+    SyncScreen #below { height: 1fr; border-top: solid $accent; }
+    SyncScreen #detail { height: auto; padding: 0 1; }
+    SyncScreen #check { height: auto; padding: 0 1; }
     """
+    # How long `c` waits for syncd to begin the check (its target loop comes round every quarter second unless it
+    # is in the middle of a delivery), and for the check to finish (a few requests, each with its own timeout).
+    PICKUP_SECONDS = 30.0
+    FINISH_SECONDS = 300.0
+    FOLLOW_EVERY_SECONDS = 0.25
 
     def __init__(self) -> None:
         super().__init__()
         self.targets: dict[str, TargetStatus] = {}
+        self.checks: dict[str, CheckRecord] = {}
+        self.progress: dict[str, str] = {}  # target -> what its check being run is doing ("⠙ syncd is checking")
 
     def body(self) -> ComposeResult:
         yield DataTable(id="targets", cursor_type="row", zebra_stripes=True)
-        yield Static("", id="detail")
+        with VerticalScroll(id="below"):
+            yield Static("", id="detail")
+            yield Static("", id="check")
 
     def on_mount(self) -> None:
-        self.query_one(DataTable).add_columns("Target", "State 状态", "Waiting", "Parked", "Last sent")
+        columns = self.query_one(DataTable).add_columns(
+            "Target", "State 状态", "Waiting", "Parked", "Last sent", "Check 检查"
+        )
+        self.check_column = columns[-1]
 
     def when(self, stamp: str | None, never: str = "never") -> str:
         return local_time(stamp, self.console.store, self.console.now(), never)
@@ -58,8 +98,17 @@ class SyncScreen(ConsoleScreen):
             words += " (disabled)"
         return Text(words, style=STATE_STYLES.get(target.state, ""))
 
+    def check_cell(self, name: str) -> Text:
+        record = self.checks.get(name)
+        if name in self.progress:
+            return Text("… checking")
+        if record is None or record.outcome is None or record.ran_at is None:
+            return Text("–")
+        return Text(f"{CHECK_MARKS[record.outcome]} {self.when(record.ran_at)}", style=CHECK_STYLES[record.outcome])
+
     async def reload(self) -> None:
         targets = await self.console.db.call(sync_status)
+        self.checks = await self.console.db.call(last_checks)
         table = self.query_one(DataTable)
         keep = self.selected()
         table.clear()
@@ -71,6 +120,7 @@ class SyncScreen(ConsoleScreen):
                 str(t.backlog),
                 str(t.parked),
                 self.when(t.last_success),
+                self.check_cell(t.name),
                 key=t.name,
             )
         if keep in self.targets:
@@ -79,6 +129,7 @@ class SyncScreen(ConsoleScreen):
 
     def show_detail(self) -> None:
         target = self.targets.get(self.selected() or "")
+        self.show_check(target)
         if target is None:
             self.query_one("#detail", Static).update(NO_TARGETS)
             return
@@ -99,6 +150,26 @@ class SyncScreen(ConsoleScreen):
         elif target.last_error:
             text.append(f"\nlast error: {target.last_error}", style="bold")
         self.query_one("#detail", Static).update(text)
+
+    def show_check(self, target: TargetStatus | None) -> None:
+        """The highlighted target's last check, line by line with what to do, or how the one running is doing."""
+        text = Text()
+        if target is not None:
+            record = self.checks.get(target.name)
+            if target.name in self.progress:
+                text.append(self.progress[target.name] + "\n", style="bold")
+            if record is None or record.ran_at is None:
+                text.append("Never checked 未检查: press c to check its server now", style="dim")
+            else:
+                text.append(f"Last check 检查 {self.when(record.ran_at)}", style="bold")
+                text.append(f" ({'console' if record.ran_by == 'console' else 'tablebox sync check'}): ")
+                text.append(check_summary(record))
+                for line in record.lines:
+                    text.append(f"\n{CHECK_MARKS[line.state]} ", style=CHECK_STYLES[line.state])
+                    text.append(line.name + (f": {line.detail}" if line.detail else ""))
+                    if line.fix and line.state is not CheckOutcome.OK:
+                        text.append(f"\n  → {line.fix}", style="italic")
+        self.query_one("#check", Static).update(text)
 
     def selected(self) -> str | None:
         key = self.selected_key()
@@ -132,3 +203,71 @@ class SyncScreen(ConsoleScreen):
                 + (f" ({r['unparked']} parked back in line)" if r["unparked"] else "")
             ),
         )
+
+    @work(exclusive=True, group="check")
+    async def action_check(self) -> None:
+        """Ask syncd to check the highlighted target's server, and follow it until the result is stored."""
+        target = self.targets.get(self.selected() or "")
+        if target is None:
+            self.say(NO_TARGETS, error=True)
+            return
+        name = target.name
+        if name in self.progress:
+            self.say(f"{name}: a check is already running")
+            return
+        asked = await self.act(
+            "sync",
+            "sync.check",
+            f"target {name}",
+            request_check,
+            name,
+            self.console.now(),
+            done=f"{name}: asked tablebox-syncd to check its server",
+        )
+        if asked is None:
+            return
+        started = time.monotonic()
+        try:
+            record = await self.follow(name, started)
+        finally:
+            self.progress.pop(name, None)
+            if self.is_running_here():
+                await self.reload()
+        if record is None:
+            return
+        summary = check_summary(record)
+        if record.outcome is CheckOutcome.FAIL:
+            self.say(f"✗ {name}: {summary}: what to do is under each ✗ below", error=True)
+        else:
+            self.say(f"✓ {name}: {summary}")
+
+    async def follow(self, name: str, started: float) -> CheckRecord | None:
+        """Wait for the check asked at `started` (monotonic): the stored result, or None (said why) when syncd
+        did not begin it in PICKUP_SECONDS or finish it in FINISH_SECONDS."""
+        turn = 0
+        while True:
+            record = await self.console.db.call(last_check, name)
+            waited = time.monotonic() - started
+            if record is not None and not record.pending and record.ran_at is not None:
+                return record
+            begun = record is not None and record.started_at is not None
+            if not begun and waited > self.PICKUP_SECONDS:
+                self.say(
+                    f"✗ {name}: tablebox-syncd did not begin the check in {self.PICKUP_SECONDS:g} s: is it running? "
+                    f"(at the shell: systemctl status tablebox-syncd; or run tablebox sync check {name})",
+                    error=True,
+                )
+                return None
+            if waited > self.PICKUP_SECONDS + self.FINISH_SECONDS:
+                self.say(f"✗ {name}: the check has not finished after {waited:.0f} s; try again later", error=True)
+                return None
+            turn += 1
+            spin = SPINNER[turn % len(SPINNER)]
+            doing = "syncd is checking its server" if begun else "waiting for tablebox-syncd to begin"
+            self.progress[name] = f"{spin} {name}: {doing} ({waited:.0f} s)"
+            if self.is_running_here():
+                table = self.query_one(DataTable)
+                if name in self.targets:
+                    table.update_cell(name, self.check_column, self.check_cell(name))
+                self.show_detail()
+            await asyncio.sleep(self.FOLLOW_EVERY_SECONDS)
