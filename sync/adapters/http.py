@@ -35,7 +35,7 @@ import httpx
 import structlog
 
 from appliance.settings import sync_secret_env
-from sync.adapters.base import Rejected, Retryable
+from sync.adapters.base import DeliveryError, Rejected, Retryable
 
 log = structlog.get_logger("sync.http")
 
@@ -47,6 +47,18 @@ RETRYABLE_STATUSES = frozenset({408, 425, 429})
 CREDENTIAL_STATUSES = frozenset({401, 403})
 MIN_SECRET_CHARS = 4  # shorter "secrets" are not scrubbed: replacing them would garble every message
 MAX_RETRY_AFTER_SECONDS = 86_400.0
+# TLS alerts a server sends when it will not take our client certificate (OpenSSL's names, as in the error text):
+# none (TLS 1.3 "certificate required"), one from a CA it does not trust, expired, revoked, or otherwise refused.
+CERTIFICATE_ALERTS = (
+    "ALERT_CERTIFICATE_REQUIRED",
+    "ALERT_UNKNOWN_CA",
+    "ALERT_BAD_CERTIFICATE",
+    "ALERT_CERTIFICATE_UNKNOWN",
+    "ALERT_CERTIFICATE_EXPIRED",
+    "ALERT_CERTIFICATE_REVOKED",
+    "ALERT_UNSUPPORTED_CERTIFICATE",
+    "ALERT_ACCESS_DENIED",
+)
 
 
 class Verdict(StrEnum):
@@ -177,6 +189,8 @@ def load_client_certificate(name: str, config: Mapping[str, Any], context: ssl.S
             "KEY_VALUES_MISMATCH": "the key does not belong to the certificate",
             "BAD_DECRYPT": "client_key_password does not open the key",
         }.get(str(exc.reason), "not a PEM certificate and key")
+        if password and exc.reason not in ("KEY_VALUES_MISMATCH",):
+            hint = "client_key_password does not open the key, or the files are not PEM"
         raise ValueError(
             f"sync target {name}: cannot use client_cert {cert!r} / client_key {key!r}: {hint} ({reason})"
         ) from None
@@ -255,18 +269,8 @@ class HttpAdapter:
         started = time.perf_counter()
         try:
             response = self.http.send(request)
-        except httpx.TimeoutException as exc:
-            waited = (request.extensions.get("timeout") or {}).get("read") or self.timeout
-            raise self.unreachable(f"{self.where} did not answer within {waited:g} s ({type(exc).__name__})") from None
-        except httpx.ConnectError as exc:
-            raise self.unreachable(f"cannot reach {self.where}: {exc or 'connection refused'}") from None
-        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
-            raise self.unreachable(
-                f"the connection to {self.where} broke before an answer ({type(exc).__name__});"
-                " it may have been processed"
-            ) from None
         except httpx.HTTPError as exc:
-            raise self.unreachable(f"network error talking to {self.where}: {type(exc).__name__}") from None
+            raise self._no_answer(request, exc) from None
         log.debug(
             "sync.http",
             target=self.name,
@@ -278,6 +282,29 @@ class HttpAdapter:
         return response
 
     # -- what went wrong ---------------------------------------------------------------------------------------
+    def _no_answer(self, request: httpx.Request, exc: httpx.HTTPError) -> DeliveryError:
+        """What a request that got no HTTP answer means: Retryable, except the server refusing our client
+        certificate in the TLS handshake (a TLS alert), which only a person can fix."""
+        alert = next((name for name in CERTIFICATE_ALERTS if name in str(exc).upper()), None)
+        if alert is not None:
+            return self.rejected(
+                f"{self.name}: {self.where} refused our client certificate (TLS alert:"
+                f" {alert.removeprefix('ALERT_').replace('_', ' ').lower()}):"
+                f" {'set client_cert and client_key' if alert == 'ALERT_CERTIFICATE_REQUIRED' else 'check client_cert'}"
+                f" in [sync.{self.name}]: a certificate the ERP's client CA signed, not expired"
+            )
+        if isinstance(exc, httpx.TimeoutException):
+            waited = (request.extensions.get("timeout") or {}).get("read") or self.timeout
+            return self.unreachable(f"{self.where} did not answer within {waited:g} s ({type(exc).__name__})")
+        if isinstance(exc, httpx.ConnectError):
+            return self.unreachable(f"cannot reach {self.where}: {exc or 'connection refused'}")
+        if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)):
+            return self.unreachable(
+                f"the connection to {self.where} broke before an answer ({type(exc).__name__});"
+                " it may have been processed"
+            )
+        return self.unreachable(f"network error talking to {self.where}: {type(exc).__name__}")
+
     def unreachable(self, message: str) -> Retryable:
         """No answer: the network, the target down or too slow."""
         text = self.scrub(f"{self.name}: {message}")

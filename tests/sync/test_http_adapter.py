@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from sync.adapters import make_adapter
-from sync.adapters.base import Retryable
+from sync.adapters.base import Rejected, Retryable
 from sync.adapters.erpnext import ERPNextAdapter
 from sync.adapters.http import (
     RETRYABLE_STATUSES,
@@ -42,54 +42,85 @@ def openssl(*args: str, cwd: Path) -> None:
     subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
 
 
-@pytest.fixture(scope="module")
-def certificates(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A test CA and a server certificate it signed for 127.0.0.1 (what a shop's own CA in front of its ERP is)."""
-    here = tmp_path_factory.mktemp("tls")
+def _sign(here: Path, name: str, subject: str, ext: str, ca: str = "ca") -> None:
+    """name.key + name.pem for `subject`, signed by ca.pem/ca.key (or another CA's files)."""
+    key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    openssl("req", *key, "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", subject, cwd=here)
+    (here / f"{name}.ext").write_text(ext + "authorityKeyIdentifier=keyid\nsubjectKeyIdentifier=hash\n")
+    openssl(
+        "x509",
+        "-req",
+        "-in",
+        f"{name}.csr",
+        "-CA",
+        f"{ca}.pem",
+        "-CAkey",
+        f"{ca}.key",
+        "-CAcreateserial",
+        "-out",
+        f"{name}.pem",
+        "-days",
+        "2",
+        "-extfile",
+        f"{name}.ext",
+        cwd=here,
+    )
+
+
+def _ca(here: Path, name: str, subject: str) -> None:
     key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
     openssl(
         "req",
         "-x509",
         *key,
         "-keyout",
-        "ca.key",
+        f"{name}.key",
         "-out",
-        "ca.pem",
+        f"{name}.pem",
         "-days",
         "2",
         "-subj",
-        "/CN=Tablebox test CA",
+        subject,
         "-addext",
         "basicConstraints=critical,CA:TRUE",
         "-addext",
         "keyUsage=critical,keyCertSign,cRLSign",
         cwd=here,
     )
-    openssl("req", *key, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1", cwd=here)
-    (here / "server.ext").write_text(
-        "subjectAltName=IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\n"
-        "keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n"
-        "authorityKeyIdentifier=keyid\nsubjectKeyIdentifier=hash\n"
-    )
+
+
+CLIENT_KEY_PASSWORD = "kitchen-pass-5e2d"
+
+
+def make_certificates(here: Path) -> Path:
+    """A test CA and a server certificate it signed for 127.0.0.1 (what a shop's own CA in front of its ERP is); a
+    client CA (the ERP's, for mutual TLS) with a client certificate it signed (client.pem/client.key, and the same key
+    encrypted as client-encrypted.key), and a client certificate from a CA the ERP does not know (stranger.*)."""
+    _ca(here, "ca", "/CN=Tablebox test CA")
+    server_ext = "subjectAltName=IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n"
+    _sign(here, "server", "/CN=127.0.0.1", server_ext + "extendedKeyUsage=serverAuth\n")
+    client_ext = "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n"
+    _ca(here, "client-ca", "/CN=ERP client CA")
+    _sign(here, "client", "/CN=tablebox-store-1", client_ext, ca="client-ca")
+    _ca(here, "other-ca", "/CN=Someone else's CA")
+    _sign(here, "stranger", "/CN=tablebox-stranger", client_ext, ca="other-ca")
     openssl(
-        "x509",
-        "-req",
+        "pkey",
         "-in",
-        "server.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
+        "client.key",
+        "-aes256",
+        "-passout",
+        f"pass:{CLIENT_KEY_PASSWORD}",
         "-out",
-        "server.pem",
-        "-days",
-        "2",
-        "-extfile",
-        "server.ext",
+        "client-encrypted.key",
         cwd=here,
     )
     return here
+
+
+@pytest.fixture(scope="module")
+def certificates(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_certificates(tmp_path_factory.mktemp("tls"))
 
 
 class Busy(http.server.BaseHTTPRequestHandler):
@@ -205,6 +236,100 @@ def test_bad_tls_settings_are_named_for_every_adapter(kind: str, tmp_path: Path)
 def test_tls_verify_defaults_to_checking(certificates: Path) -> None:
     assert tls_verify("erp", {}) is True and tls_verify("erp", {"verify_tls": False}) is False
     assert isinstance(tls_verify("erp", {"ca_file": str(certificates / "ca.pem")}), ssl.SSLContext)
+
+
+# -- client certificates (mutual TLS) for every target --------------------------------------------------------------
+class MutualTlsServer(HttpsServer):
+    """As HttpsServer, and only for a client presenting a certificate the ERP's client CA signed (nginx's
+    `ssl_verify_client on`)."""
+
+    def __init__(self, certificates: Path) -> None:
+        http.server.ThreadingHTTPServer.__init__(self, ("127.0.0.1", 0), Busy)
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(certificates / "server.pem", certificates / "server.key")
+        context.verify_mode = ssl.CERT_REQUIRED
+        context.load_verify_locations(certificates / "client-ca.pem")
+        self.socket = context.wrap_socket(self.socket, server_side=True)
+        self.paths = []
+
+
+@pytest.fixture
+def mutual_tls(certificates: Path) -> Iterator[MutualTlsServer]:
+    server = MutualTlsServer(certificates)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_every_adapter_presents_its_client_certificate(
+    kind: str, mutual_tls: MutualTlsServer, certificates: Path
+) -> None:
+    """If this failed, a shop whose ERP sits behind a proxy asking for client certificates could not be reached by
+    that kind of target, or its rows would retry forever on a certificate only a person can fix."""
+    _, call = KINDS[kind]
+    ca = {"ca_file": str(certificates / "ca.pem")}
+    for settings, refusal in [
+        ({}, "refused our client certificate (TLS alert: certificate required): set client_cert and client_key"),
+        (
+            {"client_cert": str(certificates / "stranger.pem"), "client_key": str(certificates / "stranger.key")},
+            "refused our client certificate (TLS alert: unknown ca): check client_cert",
+        ),
+    ]:
+        adapter = adapter_for(kind, mutual_tls.url, **ca, **settings)
+        try:
+            with pytest.raises(Rejected) as refused:
+                call(adapter)
+            assert refusal in refused.value.message
+        finally:
+            adapter.close()
+    assert mutual_tls.paths == []
+    for key in ("client.key", "client-encrypted.key"):
+        adapter = adapter_for(
+            kind,
+            mutual_tls.url,
+            **ca,
+            client_cert=str(certificates / "client.pem"),
+            client_key=str(certificates / key),
+            client_key_password=CLIENT_KEY_PASSWORD if key == "client-encrypted.key" else None,
+        )
+        try:
+            with pytest.raises(Retryable) as busy:  # the request got through: the server's own 503 came back
+                call(adapter)
+            assert busy.value.status == 503 and busy.value.retry_after == 7.0
+        finally:
+            adapter.close()
+    assert len(mutual_tls.paths) == 2
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_bad_client_certificate_settings_are_named(kind: str, certificates: Path) -> None:
+    cert, key = str(certificates / "client.pem"), str(certificates / "client.key")
+    for settings, complaint in [
+        ({"client_key": key}, "client_key is set but client_cert is not"),
+        ({"client_cert": str(certificates / "missing.pem"), "client_key": key}, "cannot read"),
+        ({"client_cert": cert, "client_key": str(certificates / "stranger.key")}, "the key does not belong"),
+        (
+            {"client_cert": cert, "client_key": str(certificates / "client-encrypted.key")},
+            "is encrypted: set client_key_password",
+        ),
+        (
+            {
+                "client_cert": cert,
+                "client_key": str(certificates / "client-encrypted.key"),
+                "client_key_password": "not-the-password",
+            },
+            "client_key_password does not open the key",
+        ),
+        ({"client_cert": 7}, "client_cert must be the path of a PEM file"),
+    ]:
+        with pytest.raises(ValueError, match=complaint):
+            adapter_for(kind, "https://erp.example.com", **settings)
 
 
 # -- one classification table ------------------------------------------------------------------------------------------

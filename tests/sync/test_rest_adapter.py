@@ -366,7 +366,7 @@ def test_status_and_payments_carry_their_own_keys():
             erp.push_status("ffffffffffffffffffffffffffffffff", "cancelled", None)
         keys = [k for m, _, _, k in fake.seen if m == "POST"]
         assert fake.statuses == [("a1b2c3d4e5f60718293a4b5c6d7e8f90", "cancelled", "kitchen closed")]
-        assert fake.payments[payment_id]["amount"] == "80.00"
+        assert fake.payments() == {"payment:41": [("payment", "wechat", 8000)]}
     assert payment_id == "PAY-0001" and unknown.value.status == 404
     assert keys[1:3] == ["a1b2c3d4e5f60718293a4b5c6d7e8f90:status:cancelled", "payment:41"]
 
