@@ -135,13 +135,8 @@ def staff_order(
 def take_payment(
     conn: apsw.Connection, session_id: int, method: str, amount_minor: int, taken_by: str
 ) -> PaymentResult:
-    """record_payment, with the name of who took it on the payment row."""
-    result = record_payment(conn, session_id, method, amount_minor)
-    conn.execute(
-        "UPDATE payments SET taken_by = ? WHERE id = (SELECT max(id) FROM payments WHERE session_id = ?)",
-        (taken_by, session_id),
-    )
-    return result
+    """record_payment (with its outbox rows for the ERPs), with the name of who took it on the payment row."""
+    return record_payment(conn, session_id, method, amount_minor, taken_by)
 
 
 def _handle(conn: apsw.Connection, where: str, params: tuple[int, ...], handled_by: str) -> list[str]:

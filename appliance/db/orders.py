@@ -293,6 +293,14 @@ def _outbox(conn: apsw.Connection, kind: str, key: str, payload: dict[str, Any],
             (client_key,),
         )
     ]
+    return queue_outbox(conn, targets, kind, key, payload, now)
+
+
+def queue_outbox(
+    conn: apsw.Connection, targets: Sequence[str], kind: str, key: str, payload: Mapping[str, Any], now: str
+) -> int:
+    """The same row (kind, idempotency key, payload) for each target, in the caller's transaction; a key a target
+    already has is left as it is. Returns how many targets were named."""
     if not targets:
         return 0
     body = dumps(payload)

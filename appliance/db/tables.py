@@ -190,7 +190,7 @@ def session_for_order(conn: apsw.Connection, table: Table, need_staff_open: bool
 
 
 def unpaid_minor(conn: apsw.Connection, session_id: int) -> int:
-    """Orders of the visit (cancelled ones excluded) less the payments taken."""
+    """Orders of the visit (cancelled ones excluded) less the payments taken, plus what was refunded from them."""
     billed = scalar(
         conn,
         "SELECT coalesce(sum(total_minor), 0) FROM orders WHERE session_id = ? AND status != 'cancelled'",
@@ -199,7 +199,8 @@ def unpaid_minor(conn: apsw.Connection, session_id: int) -> int:
     paid = scalar(
         conn, "SELECT coalesce(sum(amount_minor - change_minor), 0) FROM payments WHERE session_id = ?", (session_id,)
     )
-    return int(billed) - int(paid)
+    refunded = scalar(conn, "SELECT coalesce(sum(amount_minor), 0) FROM refunds WHERE session_id = ?", (session_id,))
+    return int(billed) - int(paid) + int(refunded)
 
 
 def move_session(conn: apsw.Connection, session_id: int, to_table_id: int) -> None:

@@ -220,6 +220,73 @@ async def test_split_payment_then_close(settings, make_console, db):
     assert amounts == [5000, 3000]
 
 
+async def test_refund_a_payment_asks_first_and_the_bill_owes_it_again(settings, make_console, db):
+    """A dish was cold: 20.00 of a 64.00 card payment goes back. The console asks which payment, how much (never
+    more than it kept), why, and once more before anything is written; then the table owes 20.00 again, the audit
+    trail says who gave it back, and the ERP gets its refund row."""
+    with db:
+        db.execute("INSERT INTO sync_targets (name, kind) VALUES ('erp', 'erpnext')")
+    placed = place_order(db, table="A2")  # 64.00
+    with db:
+        take_payment(db, placed["session_id"], "card", 6400, "小王")
+    app = make_console()
+
+    def error() -> str:
+        return str(app.screen.query_one("#error", Static).render())
+
+    async def up_to_the_question() -> None:
+        await pilot.press("r")
+        await dialog(pilot, app, "#choices")
+        await pilot.press("enter")  # the only payment
+        await dialog(pilot, app, "#answer")
+        await pilot.press("ctrl+u", *"64.01", "enter")
+        await wait_until(pilot, lambda: "at most ¥64.00" in error())
+        await pilot.press("ctrl+u", *"20", "enter")
+        await wait_until(pilot, lambda: "Why?" in str(app.screen.query(".title").first().render()))
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: "needs a reason" in error())
+        await pilot.press(*"cold", "enter")
+        await dialog(pilot, app, "#question")
+
+    async with app.run_test(size=(100, 30)) as pilot:
+        await open_floor(pilot, app)
+        await pick(pilot, app, "A2")
+        assert rows(app)["A2"][2] == "✓ paid 已付"
+        await up_to_the_question()
+        assert "Give back ¥20.00" in str(app.screen.query_one("#question", Static).render())
+        await pilot.press("n")
+        await wait_until(pilot, lambda: message(app) == "nothing refunded")
+        assert db.execute("SELECT count(*) FROM refunds").fetchone() == (0,) and audit(db) == []
+        await up_to_the_question()
+        await pilot.press("y")
+        await wait_until(pilot, lambda: "refunded 已退款" in message(app))
+        assert "due 应付 ¥20.00" in message(app)
+        assert rows(app)["A2"][2] == "✎ ordering 点菜" and rows(app)["A2"][5] == "¥20.00"
+        assert "刷卡 card ¥64.00 (−¥20.00 refunded 已退款)" in detail(app)
+        assert "paid ¥44.00 · due 应付 ¥20.00" in detail(app)
+    assert db.execute("SELECT amount_minor, reason, refunded_by FROM refunds").fetchall() == [(2000, "cold", MANAGER)]
+    assert session_status(db, placed) == "open"
+    assert [a[1:] for a in audit(db)] == [("payment.refunded", "table A2")]
+    details = json.loads(db.execute("SELECT details FROM audit_log").fetchone()[0])
+    key = db.execute("SELECT payment_key FROM payments").fetchone()[0]
+    assert details == {"payment": f"payment.recorded:{key}", "method": "card", "amount_minor": 2000, "reason": "cold"}
+    assert db.execute("SELECT target, kind FROM outbox WHERE kind LIKE 'payment.%' ORDER BY id").fetchall() == [
+        ("erp", "payment.recorded"),
+        ("erp", "payment.refunded"),
+    ]
+
+
+async def test_refund_with_nothing_to_give_back(settings, make_console, db):
+    place_order(db, table="A3")
+    app = make_console()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await open_floor(pilot, app)
+        await pick(pilot, app, "A3")
+        await pilot.press("r")
+        await wait_until(pilot, lambda: "nothing to refund at A3" in message(app))
+    assert db.execute("SELECT count(*) FROM refunds").fetchone() == (0,)
+
+
 async def test_closing_a_table_that_owes_asks_first(settings, make_console, db):
     placed = place_order(db, table="A3")
     app = make_console()

@@ -1,7 +1,8 @@
 """The floor: every table by area with its state (a word and a symbol; colour only adds to them), what its visit
 owes and how long the guests have been there; the highlighted table's orders, payments and calls beside it (wide
 screens) or below. Keys seat guests, enter a staff order, void a line, move the guests, print the bill, take
-payment, close the table, mark calls handled, and (managers) close the day."""
+payment, give money back from a payment (asking first), close the table, mark calls handled, and (managers) close
+the day."""
 
 from __future__ import annotations
 
@@ -30,7 +31,14 @@ from appliance.db.floor import (
     take_payment,
 )
 from appliance.db.orders import MenuCache, OrderLineRow, Snapshot
-from appliance.db.payments import PaymentResult, visits_owing
+from appliance.db.payments import (
+    REFUND_REASON_MAX_CHARS,
+    Payment,
+    PaymentResult,
+    RefundResult,
+    refund_payment,
+    visits_owing,
+)
 from appliance.db.printing import printer_rows, queue_bill
 from appliance.db.store_settings import StoreSettings
 from appliance.db.tables import move_session, open_session
@@ -39,6 +47,7 @@ from appliance.domain.menu import translate
 from appliance.domain.money import format_money, parse_amount
 from appliance.domain.orders import FINAL
 from appliance.domain.pricing import MAX_QUANTITY, CartLine, PricedCart, price_cart
+from appliance.domain.text import clean_text
 from tui.base import ConsoleScreen
 from tui.dialogs import DIALOG_CSS, ChooseScreen, PromptScreen
 from tui.screens.orders import STATUS_WORDS, age_minutes
@@ -125,15 +134,23 @@ def detail_text(table: FloorTable, now: datetime, store: StoreSettings) -> Text:
         if order.note:
             text.append(f"\n   ✎ {order.note}", style="bold")
     billed = sum(o.total_minor for o in table.orders if o.status != "cancelled")
-    paid = [(METHOD_WORDS[p.method], p.kept_minor) for p in table.payments]
+    paid = sum(p.kept_minor - p.refunded_minor for p in table.payments)
     text.append(
-        f"\nbilled {money(billed)} · paid {money(sum(a for _, a in paid))} · due 应付 {money(table.due_minor)}",
+        f"\nbilled {money(billed)} · paid {money(paid)} · due 应付 {money(table.due_minor)}",
         style="bold",
     )
-    if paid:
-        text.append("\n  " + ", ".join(f"{method} {money(amount)}" for method, amount in paid))
-    text.append("\ne order · v void · m move · b bill · p pay · c close · d day end", style="dim")
+    if table.payments:
+        text.append("\n  " + ", ".join(payment_words(p, money) for p in table.payments))
+    text.append("\ne order · v void · m move · b bill · p pay · r refund · c close · d day end", style="dim")
     return text
+
+
+def payment_words(payment: Payment, money: Callable[[int], str]) -> str:
+    """One payment as the bill counts it: method and what it kept, and what was given back from it."""
+    words = f"{METHOD_WORDS[payment.method]} {money(payment.kept_minor)}"
+    if payment.refunded_minor:
+        words += f" (−{money(payment.refunded_minor)} refunded 已退款)"
+    return words
 
 
 class OrderEntryScreen(ModalScreen[bool]):
@@ -344,6 +361,7 @@ class TablesScreen(ConsoleScreen):
         Binding("o", "seat", "Seat 开台"),
         Binding("e", "order", "Order 点菜"),
         Binding("p", "pay", "Pay 收款"),
+        Binding("r", "refund", "Refund 退款"),
         Binding("c", "close", "Close 清台"),
         Binding("b", "bill", "Bill 打单"),
         Binding("h", "handled", "Handled"),
@@ -654,6 +672,86 @@ class TablesScreen(ConsoleScreen):
             amount,
             self.staff.name,
             details={"method": method, "amount_minor": amount},
+            done=done,
+        )
+
+    @work(exclusive=True, group="dialog")
+    async def action_refund(self) -> None:
+        """Give money back from one of the visit's payments: which one, how much (at most what it kept less earlier
+        refunds), why; then asked once more before anything is written."""
+        table = self.visit()
+        if table is None:
+            return
+        payments = {str(p.id): p for p in table.payments if p.refundable_minor > 0}
+        if not payments:
+            self.say(f"✗ nothing to refund at {table.name}: no payment with money left to give back", error=True)
+            return
+        picked = await self.app.push_screen_wait(
+            ChooseScreen(
+                f"Refund which payment of {table.name}? 退哪笔款",
+                [
+                    (key, f"{local_time(p.created_at, self.store, self.console.now())}  {payment_words(p, self.money)}")
+                    for key, p in payments.items()
+                ],
+            )
+        )
+        if picked is None:
+            self.say("nothing refunded")
+            return
+        payment = payments[picked]
+        limit = payment.refundable_minor
+
+        def check(text: str) -> str | None:
+            try:
+                amount = parse_amount(text, self.store.money)
+            except DomainError as exc:
+                return exc.message
+            return None if amount <= limit else f"at most {self.money(limit)} can go back from this payment"
+
+        answer = await self.app.push_screen_wait(
+            PromptScreen(
+                f"{METHOD_WORDS[payment.method]}: how much goes back? (at most {self.money(limit)}) 退款金额",
+                format_money(limit, self.store.money, symbol=False),
+                check=check,
+            )
+        )
+        if answer is None:
+            self.say("nothing refunded")
+            return
+        amount = parse_amount(answer, self.store.money)
+
+        def check_reason(text: str) -> str | None:
+            try:
+                return None if clean_text(text, REFUND_REASON_MAX_CHARS, field="reason") else "a refund needs a reason"
+            except DomainError as exc:
+                return exc.message
+
+        typed = await self.app.push_screen_wait(PromptScreen("Why? 退款原因", check=check_reason))
+        if typed is None:
+            self.say("nothing refunded")
+            return
+        reason = clean_text(typed, REFUND_REASON_MAX_CHARS, field="reason")
+        if not await self.confirm(
+            f"Give back {self.money(amount)} {METHOD_WORDS[payment.method]} to table {table.name}? 确认退款\n"
+            f"The bill will owe {self.money(amount)} more; the ERP books the refund."
+        ):
+            self.say("nothing refunded")
+            return
+
+        def done(r: RefundResult) -> str:
+            left = f" · due 应付 {self.money(r.due_after_minor)}" if r.due_after_minor > 0 else ""
+            return f"{table.name}: {self.money(r.refunded_minor)} {METHOD_WORDS[payment.method]} refunded 已退款{left}"
+
+        await self.act(
+            "payments",
+            "payment.refunded",
+            f"table {table.name}",
+            refund_payment,
+            payment.id,
+            amount,
+            reason,
+            self.staff.name,
+            details={"payment": payment.ref, "method": payment.method, "amount_minor": amount, "reason": reason},
             done=done,
         )
 
