@@ -15,6 +15,7 @@ from appliance.cli.common import add_command, box_settings
 from appliance.db.connection import write_transaction
 from appliance.db.migrate import migrate
 from appliance.db.store_settings import load_store_settings
+from appliance.db.sync_checks import CheckOutcome, CheckRecord, last_checks
 from appliance.db.sync_state import SyncState, retry_now, sync_status
 from appliance.logs import configure_logging
 from appliance.settings import BoxSettings, SettingsError
@@ -83,6 +84,16 @@ def _when(stamp: str | None) -> str:
     return stamp[:19].replace("T", " ") + "Z" if stamp else "-"
 
 
+def _check_counts(check: CheckRecord) -> str:
+    counts = {state: sum(1 for line in check.lines if line.state is state) for state in CheckOutcome}
+    parts = [
+        f"{counts[CheckOutcome.FAIL]} failed" if counts[CheckOutcome.FAIL] else "",
+        f"{counts[CheckOutcome.WARN]} to look at" if counts[CheckOutcome.WARN] else "",
+        f"{counts[CheckOutcome.OK]} ok",
+    ]
+    return ", ".join(p for p in parts if p)
+
+
 def cmd_sync(args: argparse.Namespace) -> int:
     from sync.config import targets
 
@@ -118,6 +129,10 @@ def cmd_sync(args: argparse.Namespace) -> int:
             return 0
         if not known and not configured:
             print("no sync targets: add a [sync.NAME] table to the settings file (README: Settings)", file=sys.stderr)
+        try:
+            checks = last_checks(conn)
+        except apsw.SQLError:  # a store the web server has not migrated to 0012 yet: no check ran on it
+            checks = {}
         for t in known.values():
             state = t.state.value + (f" since {_when(t.since)}" if t.since else "")
             print(f"{t.name}  ({t.kind}{'' if t.enabled else ', disabled'})  {state}")
@@ -129,6 +144,9 @@ def cmd_sync(args: argparse.Namespace) -> int:
                 print(f"    last error: {t.last_error}")
             if t.state is SyncState.FAILING:
                 print(f"    the ERP refused {t.parked} row(s): fix the cause, then `tablebox sync retry {t.name}`")
+            check = checks.get(t.name)
+            if check is not None and check.outcome is not None:
+                print(f"    last check {_when(check.ran_at)}: {_check_counts(check)} (`tablebox sync check {t.name}`)")
         for name in configured:
             if name not in known:
                 print(f"{name}  in the settings, not registered yet: restart tablebox-web and tablebox-syncd")

@@ -83,6 +83,31 @@ def test_status_shows_each_targets_state_backlog_and_last_error(capsys, settings
     assert tablebox(capsys, settings, "sync")[1] == out  # status is the default
 
 
+def test_status_names_each_targets_last_check_and_how_to_run_it(capsys, settings, rows):
+    from datetime import UTC, datetime
+
+    from appliance.db.sync_checks import CheckLine, CheckOutcome, save_check
+
+    with rows:
+        save_check(
+            rows,
+            "erp",
+            [
+                CheckLine("reachable", CheckOutcome.OK),
+                CheckLine("custom field", CheckOutcome.FAIL, "missing", "add it"),
+                CheckLine("tax", CheckOutcome.WARN, "not checked"),
+            ],
+            ran_at=datetime(2026, 11, 21, 11, 45, tzinfo=UTC),
+            ran_by="cli",
+        )
+    code, out, _ = tablebox(capsys, settings, "sync", "status")
+    assert code == 0
+    assert out.splitlines()[-1] == (
+        "    last check 2026-11-21 11:45:00Z: 1 failed, 1 to look at, 1 ok (`tablebox sync check erp`)"
+    )
+    assert "last check" not in out.split("erp  (erpnext)")[0]  # books was never checked: no line
+
+
 def test_retry_puts_parked_rows_back_and_wakes_waiting_ones(capsys, settings, rows):
     code, out, _ = tablebox(capsys, settings, "sync", "retry", "erp")
     assert (code, out) == (0, "erp: 1 parked row(s) back in line, 1 waiting row(s) sent at the worker's next pass\n")
