@@ -70,6 +70,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
@@ -81,7 +82,18 @@ import structlog
 
 from appliance.domain.errors import DomainError
 from appliance.domain.money import Currency
-from sync.adapters.base import Capability, Catalog, CatalogItem, OrderDoc, PaymentDoc, Rejected, Retryable
+from sync.adapters.base import (
+    Capability,
+    Catalog,
+    CatalogItem,
+    Check,
+    CheckState,
+    OrderChange,
+    OrderDoc,
+    PaymentDoc,
+    Rejected,
+    Retryable,
+)
 from sync.adapters.http import HttpAdapter, Verdict, base_url_setting
 
 log = structlog.get_logger("sync.odoo")
@@ -93,7 +105,15 @@ SOURCE_LANG = "en_US"  # the language Odoo keeps its source values in, and answe
 # bad call raises before anything runs (no such method, a wrong argument).
 RETRYABLE_ODOO_ERRORS = frozenset({"odoo.exceptions.ConcurrencyError"})
 CALL_ERRORS = frozenset({"builtins.TypeError", "builtins.AttributeError", "builtins.KeyError", "builtins.ValueError"})
-PAYMENT_MARKER = "tablebox-payment:"
+DOCUMENTS = ("sale_order", "pos_order")
+# The box's payment methods as Odoo names them: POS payment methods (document "pos_order") and, for "sale_order",
+# the bank or cash journals customer payments are booked in. Either map can be changed per target.
+DEFAULT_POS_METHODS = {"cash": "Cash", "card": "Card", "wechat": "WeChat Pay", "alipay": "Alipay", "other": "Other"}
+DEFAULT_JOURNALS = {"cash": "Cash", "card": "Bank", "wechat": "Bank", "alipay": "Bank", "other": "Bank"}
+# Odoo's --limit-time-real (odoo/tools/config.py, default 120 s) kills a request running longer than that in a
+# multi-process server, rolling it back: after this long a create that got no answer has committed or never will.
+DEFAULT_SETTLE_SECONDS = 120.0
+LABEL = "tablebox:"  # + our reference + " " + method: the label of every payment document, looked up before create
 _ENCODE = msgspec.json.Encoder(decimal_format="number").encode  # Decimal prices as JSON numbers, digit for digit
 
 
@@ -102,9 +122,11 @@ def create(name: str, config: Mapping[str, Any]) -> OdooAdapter:
 
 
 class OdooAdapter(HttpAdapter):
-    capabilities = frozenset({Capability.CATALOG_PULL})
+    capabilities = frozenset({Capability.CATALOG_PULL, Capability.AMENDS})
     peer = "Odoo"
     extra_retryable = frozenset({409})  # a concurrent update of the same record: Odoo asks to try again
+    expected_codes: Sequence[str] = ()  # set by sync/check.py before check(): the menu's ERP codes
+    box_facts: Mapping[str, Any] = {}  # likewise: currency, prices_include_tax, payment_methods, ...
 
     def __init__(self, name: str, config: Mapping[str, Any]) -> None:
         base_url_setting(name, config)  # the first thing to fix when it is wrong
@@ -132,6 +154,21 @@ class OdooAdapter(HttpAdapter):
         if not self.languages:
             raise ValueError(f"sync target {name}: languages needs at least one language")
         self.confirm_orders = bool(config.get("confirm_orders", True))
+        self.document = str(config.get("document") or "sale_order")
+        if self.document not in DOCUMENTS:
+            raise ValueError(
+                f"sync target {name}: document must be one of {', '.join(DOCUMENTS)}, got {self.document!r}"
+            )
+        self.pos_config_id = _optional_id(config, "pos_config_id", name)
+        if self.document == "pos_order" and self.pos_config_id is None:
+            raise ValueError(f'sync target {name}: document = "pos_order" needs pos_config_id (the Odoo POS)')
+        self.refund_product_id = _optional_id(config, "refund_product_id", name)
+        self.payment_methods = {**DEFAULT_POS_METHODS, **dict(config.get("payment_methods") or {})}
+        self.payment_journals = {**DEFAULT_JOURNALS, **dict(config.get("payment_journals") or {})}
+        settle = config.get("create_settle_seconds", DEFAULT_SETTLE_SECONDS)
+        if isinstance(settle, bool) or not isinstance(settle, (int, float)) or not 0 <= settle <= 3600:
+            raise ValueError(f"sync target {name}: create_settle_seconds must be a number from 0 to 3600")
+        self.create_settle_seconds = float(settle)
         self.page_size = int(config.get("page_size") or 200)
         if self.page_size < 1:
             raise ValueError(f"sync target {name}: page_size must be at least 1")
@@ -141,12 +178,20 @@ class OdooAdapter(HttpAdapter):
         self._rpc_ids = itertools.count(1)
         self._products: dict[str, int] = {}  # default_code -> product.product id, for this adapter's life
         self._storable_domain: list[Any] | None = None
+        self._taxes: dict[str, list[int]] = {}  # default_code -> the product's customer taxes
+        self._tax_rates: dict[int, tuple[Decimal, bool]] = {}  # account.tax id -> (percent, price included)
+        self._ids_by_name: dict[tuple[str, str], int] = {}  # (model, name) -> id: journals, POS payment methods
+        self._version: int | None = None
+        # A create sent without an answer within the timeout may still be running in Odoo (each call is its own
+        # transaction, invisible to a look-up until it commits): its key -> when to trust a look-up again.
+        self._unsettled: dict[str, float] = {}
+        self._clock = time.monotonic
 
     # -- the Adapter interface ------------------------------------------------------------------------------
     def pull_catalog(self) -> Catalog:
         code = self._catalog_currency()
         exponent = _currency(code).exponent
-        variant_prices, template_prices = self._pricelist_prices(code) if self.pricelist_id else ({}, {})
+        variant_rules, template_rules = self._pricelist_rules(code) if self.pricelist_id else ({}, {})
         items: dict[str, CatalogItem] = {}
         fields = ["default_code", "name", "list_price", "categ_id", "active", "sale_ok", "product_tmpl_id"]
         for page in self._pages(
@@ -158,8 +203,8 @@ class OdooAdapter(HttpAdapter):
                 if not item_code:
                     continue
                 template = _many2one_id(row.get("product_tmpl_id"))
-                price = variant_prices.get(row["id"], template_prices.get(template) if template is not None else None)
-                price = row["list_price"] if price is None else price
+                rule = variant_rules.get(row["id"]) or (template_rules.get(template) if template is not None else None)
+                price = self._rule_price(rule, row["list_price"], item_code)
                 item = CatalogItem(
                     code=item_code,
                     names=names[row["id"]],
@@ -198,6 +243,8 @@ class OdooAdapter(HttpAdapter):
         return stock
 
     def push_order(self, order: OrderDoc) -> str:
+        if self.document == "pos_order":
+            return self._push_pos_order(order)
         found = self._find_order(order.order_ref)
         if found is not None:
             log.info(
@@ -209,6 +256,7 @@ class OdooAdapter(HttpAdapter):
             )
             self._confirm(found, order)
             return str(found["id"])
+        self._wait_unsettled(order.order_ref, "sale.order")
         if self.partner_id is None:
             raise Rejected(f"Odoo target {self.name}: set partner_id (the walk-in customer) to push orders")
         vals: dict[str, Any] = {
@@ -225,7 +273,7 @@ class OdooAdapter(HttpAdapter):
         if self.company_id is not None:
             vals["company_id"] = self.company_id
         try:
-            created = self._execute("sale.order", "create", vals_list=[vals])
+            created = self._create_once(order.order_ref, "sale.order", "create", vals_list=[vals])
         except Rejected:
             self._products.clear()  # a product archived or deleted since it was cached is looked up afresh
             raise
@@ -242,7 +290,59 @@ class OdooAdapter(HttpAdapter):
         return str(odoo_id)
 
     def push_status(self, order_ref: str, status: str, reason: str | None) -> None:
-        if status != "cancelled":
+        if status == "cancelled":
+            self._cancel(order_ref, reason)
+
+    def push_change(self, change: OrderChange) -> None:
+        """A cancel cancels the Odoo order; a voided line sets that sale.order line's quantity to 0 (Odoo refuses to
+        delete a confirmed order's line and says to do that), or rewrites a draft pos.order's lines; a void of the
+        last line cancels. A pos.order already paid is refused: give the money back as a refund instead."""
+        if change.event == "status":
+            if change.status == "cancelled":
+                self._cancel(change.order_ref, change.reason)
+            return
+        if change.event != "line_voided":
+            return
+        if change.order is None:
+            self._cancel(change.order_ref, change.reason or "every line voided")
+        elif self.document == "pos_order":
+            self._void_pos_line(change, change.order)
+        else:
+            self._void_sale_line(change, change.order)
+
+    def push_payment(self, payment: PaymentDoc) -> str:
+        if self.document == "pos_order":
+            if payment.kind == "refund":
+                return self._pos_refund(payment)
+            return self._pos_payment(payment)
+        return self._account_payment(payment)
+
+    # -- sale.order -----------------------------------------------------------------------------------------
+    def _find_order(self, order_ref: str) -> dict[str, Any] | None:
+        rows = self._execute(
+            "sale.order",
+            "search_read",
+            domain=[["client_order_ref", "=", order_ref]],
+            fields=["name", "state"],
+            order="id asc",
+            limit=1,
+        )
+        if rows:
+            self._unsettled.pop(order_ref, None)
+        return rows[0] if rows else None
+
+    def _confirm(self, found: Mapping[str, Any], order: OrderDoc) -> None:
+        if self.confirm_orders and found.get("state") in ("draft", "sent"):
+            self._execute("sale.order", "action_confirm", ids=[found["id"]])
+            # sale.order.action_confirm writes _prepare_confirmation_values(): {'state': 'sale', 'date_order': now},
+            # so an order queued through an outage would be booked at sync time: put the time it was taken back.
+            date_order = _odoo_datetime(order.created_at)
+            if date_order:
+                self._execute("sale.order", "write", ids=[found["id"]], vals={"date_order": date_order})
+
+    def _cancel(self, order_ref: str, reason: str | None) -> None:
+        if self.document == "pos_order":
+            self._cancel_pos(order_ref, reason)
             return
         found = self._find_order(order_ref)
         if found is None:
@@ -258,7 +358,60 @@ class OdooAdapter(HttpAdapter):
             )
         log.info("sync.odoo.order_cancelled", target=self.name, order_ref=order_ref, odoo_id=found["id"], reason=reason)
 
-    def push_payment(self, payment: PaymentDoc) -> str:
+    def _void_sale_line(self, change: OrderChange, order: OrderDoc) -> None:
+        """sale/models/sale_order_line.py _unlink_except_confirmed: a confirmed order's line cannot be deleted ("Set
+        the quantity to 0 instead"); so the voided line's quantity becomes 0 and the service charge follows the
+        order's new total. Writing the same values again changes nothing."""
+        found = self._find_order(change.order_ref)
+        if found is None:
+            raise Rejected(f"order {change.order_ref} is not in Odoo: deliver it before voiding its lines")
+        if found.get("state") == "cancel":
+            return
+        rows = self._execute(
+            "sale.order.line",
+            "search_read",
+            domain=[["order_id", "=", found["id"]]],
+            fields=["product_id", "product_uom_qty", "price_unit", "display_type", "name"],
+            order="id asc",
+        )
+        dishes = [r for r in rows if not r.get("display_type") and not self._is_service_line(r)]
+        if change.line_no is None or not 1 <= change.line_no <= len(dishes):
+            raise Rejected(f"order {change.order_ref} in Odoo has no line {change.line_no} to void")
+        line = dishes[change.line_no - 1]
+        if _decimal(line.get("product_uom_qty") or 0) != 0:
+            self._execute("sale.order.line", "write", ids=[line["id"]], vals={"product_uom_qty": 0})
+        service = next((r for r in rows if self._is_service_line(r)), None)
+        exponent = _currency(order.currency).exponent
+        if service is not None and _to_minor(service["price_unit"], exponent) != order.service_charge_minor:
+            self._execute(
+                "sale.order.line",
+                "write",
+                ids=[service["id"]],
+                vals={"price_unit": _to_major(order.service_charge_minor, exponent)},
+            )
+        log.info("sync.odoo.line_voided", target=self.name, order_ref=change.order_ref, line_no=change.line_no)
+
+    def _is_service_line(self, row: Mapping[str, Any]) -> bool:
+        return (
+            self.service_product_id is not None
+            and _many2one_id(row.get("product_id")) == self.service_product_id
+            and row.get("name") == "Service charge"
+        )
+
+    def _account_payment(self, payment: PaymentDoc) -> str:
+        """A customer payment (account.payment, inbound; a refund outbound) in the journal the method maps to,
+        posted; its memo carries our reference and method, so a retry finds it instead of paying twice."""
+        memo_field = self._memo_field()
+        label = f"{LABEL}{payment.payment_ref} {payment.method}"
+        found = self._execute(
+            "account.payment", "search_read", domain=[[memo_field, "=", label]], fields=["state", "name"], limit=1
+        )
+        if found:
+            self._unsettled.pop(payment.payment_ref, None)
+            if found[0].get("state") == "draft":  # created, its posting lost
+                self._execute("account.payment", "action_post", ids=[found[0]["id"]])
+            return str(found[0]["id"])
+        self._wait_unsettled(payment.payment_ref, "account.payment")
         orders = self._execute(
             "sale.order",
             "search_read",
@@ -269,50 +422,792 @@ class OdooAdapter(HttpAdapter):
         )
         if not orders:
             raise Rejected(f"none of the orders of payment {payment.payment_ref} is in Odoo: deliver them first")
-        ids = [row["id"] for row in orders]
-        marker = PAYMENT_MARKER + payment.payment_ref
-        posted = self._execute(
-            "mail.message",
-            "search_read",
-            domain=[["model", "=", "sale.order"], ["res_id", "in", ids], ["body", "ilike", marker]],
-            fields=["res_id"],
-            limit=1,
+        if self.partner_id is None:
+            raise Rejected(f"Odoo target {self.name}: set partner_id (the walk-in customer) to push payments")
+        journal = self._named(
+            "account.journal", self._mapped(self.payment_journals, payment.method, "payment_journals")
         )
-        if posted:
-            return str(posted[0]["id"])
-        amount = _to_major(payment.amount_minor, _currency(payment.currency).exponent)
-        body = (
-            f"Paid {amount} {payment.currency} by {payment.method} at {payment.paid_at}, table {payment.table}, "
-            f"orders {', '.join(row.get('name') or str(row['id']) for row in orders)} ({marker})"
+        names = ", ".join(str(row.get("name") or row["id"]) for row in orders)
+        what = f"refund of {payment.refund_of}: {payment.reason}" if payment.kind == "refund" else "payment"
+        vals: dict[str, Any] = {
+            "payment_type": "outbound" if payment.kind == "refund" else "inbound",
+            "partner_type": "customer",
+            "partner_id": self.partner_id,
+            "amount": _to_major(payment.amount_minor, _currency(payment.currency).exponent),
+            "journal_id": journal,
+            "date": (_odoo_datetime(payment.paid_at) or "")[:10] or datetime.now(UTC).strftime("%Y-%m-%d"),
+            memo_field: label,
+            "payment_reference": f"Tablebox {what}, table {payment.table}, orders {names}"[:250],
+        }
+        created = self._create_once(payment.payment_ref, "account.payment", "create", vals_list=[vals])
+        payment_id = int(created[0] if isinstance(created, list) else created)
+        self._execute("account.payment", "action_post", ids=[payment_id])
+        log.info(
+            "sync.odoo.payment_booked",
+            target=self.name,
+            payment_ref=payment.payment_ref,
+            kind=payment.kind,
+            odoo_id=payment_id,
+            amount_minor=payment.amount_minor,
         )
-        result = self._execute(
-            "sale.order", "message_post", ids=ids[:1], body=body, message_type="comment", subtype_xmlid="mail.mt_note"
-        )
-        message_id = result[0] if isinstance(result, list) else result
-        log.info("sync.odoo.payment_noted", target=self.name, payment_ref=payment.payment_ref, odoo_id=ids[0])
-        return str(message_id)
+        return str(payment_id)
 
-    # -- orders ---------------------------------------------------------------------------------------------
-    def _find_order(self, order_ref: str) -> dict[str, Any] | None:
+    def _memo_field(self) -> str:
+        """account.payment's free-text reference: `ref` up to Odoo 17, `memo` from 18."""
+        return "memo" if self._odoo_version() >= 18 else "ref"
+
+    # -- pos.order ------------------------------------------------------------------------------------------
+    def _push_pos_order(self, order: OrderDoc) -> str:
+        """The order as a draft pos.order in the POS's open session, through the POS's own entry point
+        (point_of_sale/models/pos_order.py: sync_from_ui from 18, create_from_ui on 17), which finds an order it
+        already has by its uuid (18/19) or receipt number (17) and updates it instead of creating another. It is
+        paid, and so leaves draft, when the box's payment arrives."""
+        found = self._find_pos(order.order_ref)
+        if found is not None:
+            return str(found["id"])
+        self._wait_unsettled(order.order_ref, "pos.order")
+        session = self._open_session()
+        exponent = _currency(order.currency).exponent
+        data = self._pos_order_data(order.order_ref, session, _odoo_datetime(order.created_at))
+        data.update(
+            lines=[[0, 0, line] for line in self._pos_lines(order)],
+            amount_total=_to_major(order.total_minor, exponent),
+            amount_tax=_to_major(order.tax_minor, exponent),
+            amount_paid=0,
+            amount_return=0,
+        )
+        note = "; ".join(t for t in (f"Tablebox {order.ticket}, table {order.table}", order.note) if t)
+        data["general_note" if self._odoo_version() >= 18 else "note"] = note
+        try:
+            self._sync_pos(order.order_ref, data, draft=True)
+        except Rejected:
+            self._products.clear()
+            raise
+        found = self._find_pos(order.order_ref)
+        if found is None:
+            raise Retryable(f"Odoo took pos order {order.order_ref} but does not find it by its reference yet")
+        log.info(
+            "sync.odoo.pos_order_created",
+            target=self.name,
+            order_ref=order.order_ref,
+            odoo_id=found["id"],
+            total_minor=order.total_minor,
+        )
+        return str(found["id"])
+
+    def _pos_order_data(self, ref: str, session: int, date_order: str | None) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "name": f"Tablebox {ref}",
+            "partner_id": self.partner_id or False,
+            "date_order": date_order or datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+        }
+        if self.pricelist_id is not None:
+            data["pricelist_id"] = self.pricelist_id
+        if self._odoo_version() >= 18:
+            # No table_id: pos_restaurant's _get_open_order merges a draft order sent for a table into that table's
+            # open draft order, which would overwrite the box's earlier order of the visit.
+            data.update(uuid=ref, session_id=session, payment_ids=[])
+        else:  # 17.0 _order_fields reads these keys without .get: each must be there
+            data.update(
+                pos_session_id=session,
+                user_id=False,
+                sequence_number=0,
+                fiscal_position_id=False,
+                statement_ids=[],
+            )
+        return data
+
+    def _sync_pos(self, ref: str, data: dict[str, Any], *, draft: bool) -> None:
+        if self._odoo_version() >= 18:
+            data["state"] = "draft" if draft else "paid"
+            self._create_once(ref, "pos.order", "sync_from_ui", orders=[data])
+        else:
+            self._create_once(ref, "pos.order", "create_from_ui", orders=[{"data": data}], draft=draft)
+
+    def _find_pos(self, ref: str) -> dict[str, Any] | None:
+        if self._odoo_version() >= 18:
+            domain, fields = [["uuid", "=", ref]], ["uuid"]
+        else:
+            domain, fields = [["pos_reference", "=", f"Tablebox {ref}"]], ["note"]
         rows = self._execute(
-            "sale.order",
+            "pos.order",
             "search_read",
-            domain=[["client_order_ref", "=", order_ref]],
-            fields=["name", "state"],
+            domain=domain,
+            fields=[
+                *fields,
+                "name",
+                "state",
+                "amount_total",
+                "amount_tax",
+                "amount_paid",
+                "session_id",
+                "date_order",
+                "pos_reference",
+            ],
             order="id asc",
             limit=1,
         )
+        if rows:
+            self._unsettled.pop(ref, None)
         return rows[0] if rows else None
 
-    def _confirm(self, found: Mapping[str, Any], order: OrderDoc) -> None:
-        if self.confirm_orders and found.get("state") in ("draft", "sent"):
-            self._execute("sale.order", "action_confirm", ids=[found["id"]])
-            # sale.order.action_confirm writes _prepare_confirmation_values(): {'state': 'sale', 'date_order': now},
-            # so an order queued through an outage would be booked at sync time: put the time it was taken back.
-            date_order = _odoo_datetime(order.created_at)
-            if date_order:
-                self._execute("sale.order", "write", ids=[found["id"]], vals={"date_order": date_order})
+    def _open_session(self) -> int:
+        rows = self._execute(
+            "pos.session",
+            "search_read",
+            domain=[["config_id", "=", self.pos_config_id], ["state", "=", "opened"]],
+            fields=["name"],
+            order="id desc",
+            limit=1,
+        )
+        if not rows:
+            raise Retryable(
+                f"the Odoo POS {self.pos_config_id} (pos_config_id) has no open session: orders wait until someone"
+                " opens one in Odoo"
+            )
+        return int(rows[0]["id"])
 
+    def _pos_lines(self, order: OrderDoc) -> list[dict[str, Any]]:
+        """pos.order.line values as the POS front end sends them: the unit price, the totals with and without the
+        (price-included) taxes of the product, and the product's taxes so Odoo's session closing books them."""
+        exponent = _currency(order.currency).exponent
+        lines = []
+        for line in self._order_lines(order):
+            if line.get("display_type"):
+                continue
+            code = next((c for c, pid in self._products.items() if pid == line["product_id"]), None)
+            taxes = self._taxes.get(code or "", [])
+            total = _decimal(line["price_unit"]) * line["product_uom_qty"]
+            rate = sum((self._tax_rates[t][0] for t in taxes if self._tax_rates[t][1]), Decimal(0))
+            untaxed = (total / (1 + rate / 100)).quantize(Decimal(1).scaleb(-exponent), rounding=ROUND_HALF_UP)
+            lines.append(
+                {
+                    "product_id": line["product_id"],
+                    "qty": line["product_uom_qty"],
+                    "price_unit": line["price_unit"],
+                    "discount": 0,
+                    "price_subtotal": untaxed,
+                    "price_subtotal_incl": total,
+                    "full_product_name": line["name"],
+                    "tax_ids": [[6, 0, taxes]],
+                }
+            )
+        return lines
+
+    def _void_pos_line(self, change: OrderChange, order: OrderDoc) -> None:
+        found = self._find_pos(change.order_ref)
+        if found is None:
+            raise Rejected(f"order {change.order_ref} is not in Odoo: deliver it before voiding its lines")
+        if found["state"] == "cancel":
+            return
+        if found["state"] != "draft":
+            raise Rejected(
+                f"pos order {found['name']} is already {found['state']} in Odoo: a line cannot be voided after"
+                " payment; give the money back as a refund"
+            )
+        exponent = _currency(order.currency).exponent
+        lines = [[0, 0, line] for line in self._pos_lines(order)]
+        totals: dict[str, Any] = {
+            "amount_total": _to_major(order.total_minor, exponent),
+            "amount_tax": _to_major(order.tax_minor, exponent),
+        }
+        if self._odoo_version() >= 18:
+            # point_of_sale 18.0 _process_order writes 'lines' first: (5,) clears them (a draft order's lines may go)
+            data: dict[str, Any] = {
+                "uuid": change.order_ref,
+                "session_id": _many2one_id(found["session_id"]),
+                "payment_ids": [],
+            }
+            data.update(totals, lines=[[5], *lines])
+        else:  # 17.0 rewrites the whole order: its lines unlinked, its payments cleaned and added again
+            data = self._pos_order_data(change.order_ref, _many2one_id(found["session_id"]) or 0, found["date_order"])
+            data.update(totals, lines=lines, note=found.get("note") or False)
+            data.update(self._pos_payments_17(found))
+        self._sync_pos(change.order_ref, data, draft=True)
+        log.info("sync.odoo.line_voided", target=self.name, order_ref=change.order_ref, line_no=change.line_no)
+
+    def _cancel_pos(self, order_ref: str, reason: str | None) -> None:
+        found = self._find_pos(order_ref)
+        if found is None:
+            raise Rejected(f"order {order_ref} is not in Odoo: deliver it before cancelling it")
+        if found["state"] == "cancel":
+            return
+        if found["state"] != "draft":
+            raise Rejected(
+                f"pos order {found['name']} is already {found['state']} in Odoo and cannot be cancelled: give the"
+                " money back as a refund"
+            )
+        # point_of_sale 18.0/19.0 action_pos_order_cancel cancels context['active_ids'] (the list's selection); 17.0
+        # the orders it is called on: both are given.
+        self._execute("pos.order", "action_pos_order_cancel", ids=[found["id"]], context={"active_ids": [found["id"]]})
+        after = self._find_pos(order_ref)
+        if after is None or after["state"] != "cancel":
+            raise Rejected(f"Odoo did not cancel pos order {found['name']} (state {(after or {}).get('state')!r})")
+        log.info("sync.odoo.order_cancelled", target=self.name, order_ref=order_ref, odoo_id=found["id"], reason=reason)
+
+    def _pos_payment(self, payment: PaymentDoc) -> str:
+        """The payment as the visit's pos.orders' own payment lines: the amount fills the orders in turn (each up to
+        what it still owes); an order paid in full leaves draft (state 'paid'). Each part's label carries our
+        reference, so a retry adds only the parts Odoo does not have."""
+        exponent = _currency(payment.currency).exponent
+        label = f"{LABEL}{payment.payment_ref} {payment.method}"
+        orders = [self._find_pos(ref) for ref in payment.order_refs]
+        missing = [ref for ref, row in zip(payment.order_refs, orders, strict=True) if row is None]
+        if missing:
+            raise Rejected(f"orders {', '.join(missing)} of payment {payment.payment_ref} are not in Odoo yet")
+        label_field = "name" if self._odoo_version() >= 18 else "transaction_id"
+        parts = self._execute(
+            "pos.payment", "search_read", domain=[[label_field, "=", label]], fields=["pos_order_id", "amount"]
+        )
+        left = _to_major(payment.amount_minor, exponent) - sum((_decimal(p["amount"]) for p in parts), Decimal(0))
+        paid_orders = {_many2one_id(p["pos_order_id"]) for p in parts}
+        plan: list[tuple[dict[str, Any], Decimal, bool]] = []
+        for row in orders:
+            assert row is not None
+            due = _decimal(row["amount_total"]) - _decimal(row["amount_paid"])
+            if left <= 0 or row["id"] in paid_orders or row["state"] != "draft" or due <= 0:
+                continue
+            part = min(due, left)
+            plan.append((row, part, part == due))
+            left -= part
+        if left > 0:
+            raise Rejected(
+                f"payment {payment.payment_ref} is {left} {payment.currency} more than the visit's orders in Odoo"
+                " still owe: check the orders in Odoo"
+            )
+        method = self._named(
+            "pos.payment.method", self._mapped(self.payment_methods, payment.method, "payment_methods")
+        )
+        for row, part, in_full in plan:
+            line = {
+                "amount": part,
+                "payment_method_id": method,
+                "payment_date": _odoo_datetime(payment.paid_at) or False,
+                label_field: label,
+            }
+            ref = self._pos_ref(row)
+            if self._odoo_version() >= 18:
+                data: dict[str, Any] = {
+                    "uuid": ref,
+                    "session_id": _many2one_id(row["session_id"]),
+                    "lines": [],
+                    "payment_ids": [[0, 0, line]],
+                }
+                if in_full:
+                    data["amount_paid"] = _decimal(row["amount_total"])
+            else:
+                data = self._pos_resend_17(row)
+                data["statement_ids"].append([0, 0, {**line, "name": line.pop("payment_date")}])
+            self._sync_pos(ref, data, draft=not in_full)
+            after = self._find_pos(ref)
+            if in_full and (after is None or after["state"] == "draft"):
+                raise Rejected(
+                    f"Odoo took payment {payment.payment_ref} on pos order {row['name']} but did not mark the order"
+                    " paid (see the Odoo server log: 'Could not fully process the POS Order')"
+                )
+        log.info("sync.odoo.pos_payment", target=self.name, payment_ref=payment.payment_ref, orders=len(plan))
+        parts = self._execute("pos.payment", "search_read", domain=[[label_field, "=", label]], fields=["id"])
+        return str(parts[0]["id"]) if parts else ""
+
+    def _pos_ref(self, row: Mapping[str, Any]) -> str:
+        if self._odoo_version() >= 18:
+            return str(row["uuid"])
+        return str(row.get("pos_reference") or "").removeprefix("Tablebox ")
+
+    def _pos_resend_17(self, row: Mapping[str, Any]) -> dict[str, Any]:
+        """Odoo 17's create_from_ui rewrites a draft order whole: its lines and payments as Odoo has them now."""
+        lines = self._execute(
+            "pos.order.line",
+            "search_read",
+            domain=[["order_id", "=", row["id"]]],
+            fields=[
+                "product_id",
+                "qty",
+                "price_unit",
+                "discount",
+                "price_subtotal",
+                "price_subtotal_incl",
+                "full_product_name",
+                "tax_ids",
+            ],
+            order="id asc",
+        )
+        data = self._pos_order_data(self._pos_ref(row), _many2one_id(row["session_id"]) or 0, row["date_order"])
+        data.update(
+            lines=[
+                [
+                    0,
+                    0,
+                    {
+                        **{k: v for k, v in line.items() if k not in ("id", "product_id", "tax_ids")},
+                        "product_id": _many2one_id(line["product_id"]),
+                        "tax_ids": [[6, 0, line.get("tax_ids") or []]],
+                    },
+                ]
+                for line in lines
+            ],
+            amount_total=row["amount_total"],
+            amount_tax=row["amount_tax"],
+            amount_paid=row["amount_paid"],
+            amount_return=0,
+            note=row.get("note") or False,
+        )
+        data.update(self._pos_payments_17(row))
+        return data
+
+    def _pos_payments_17(self, row: Mapping[str, Any]) -> dict[str, Any]:
+        payments = self._execute(
+            "pos.payment",
+            "search_read",
+            domain=[["pos_order_id", "=", row["id"]]],
+            fields=["amount", "payment_method_id", "payment_date", "transaction_id"],
+            order="id asc",
+        )
+        return {
+            "statement_ids": [
+                [
+                    0,
+                    0,
+                    {
+                        "amount": p["amount"],
+                        "payment_method_id": _many2one_id(p["payment_method_id"]),
+                        "name": p["payment_date"],
+                        "transaction_id": p.get("transaction_id") or False,
+                    },
+                ]
+                for p in payments
+            ]
+        }
+
+    def _pos_refund(self, payment: PaymentDoc) -> str:
+        """A refund as Odoo POS books one: a paid refund pos.order (a negative line, a negative payment in the
+        method the money went back in), named after our refund reference, so a retry finds it."""
+        found = self._find_pos(payment.payment_ref)
+        if found is not None:
+            return str(found["id"])
+        self._wait_unsettled(payment.payment_ref, "pos.order")
+        product = self.refund_product_id or self.open_item_product_id
+        if product is None:
+            raise Rejected("set refund_product_id (the Odoo product of a refund line) to push refunds to Odoo POS")
+        exponent = _currency(payment.currency).exponent
+        amount = _to_major(payment.amount_minor, exponent)
+        method = self._named(
+            "pos.payment.method", self._mapped(self.payment_methods, payment.method, "payment_methods")
+        )
+        label = f"{LABEL}{payment.payment_ref} {payment.method}"
+        data = self._pos_order_data(payment.payment_ref, self._open_session(), _odoo_datetime(payment.paid_at))
+        data.update(
+            lines=[
+                [
+                    0,
+                    0,
+                    {
+                        "product_id": product,
+                        "qty": -1,
+                        "price_unit": amount,
+                        "discount": 0,
+                        "price_subtotal": -amount,
+                        "price_subtotal_incl": -amount,
+                        "full_product_name": f"Refund: {payment.reason}"[:120] if payment.reason else "Refund",
+                    },
+                ]
+            ],
+            amount_total=-amount,
+            amount_tax=0,
+            amount_paid=-amount,
+            amount_return=0,
+        )
+        note = f"Tablebox refund of {payment.refund_of}, table {payment.table}: {payment.reason}"
+        data["general_note" if self._odoo_version() >= 18 else "note"] = note
+        refund_line: dict[str, Any] = {
+            "amount": -amount,
+            "payment_method_id": method,
+            "payment_date": _odoo_datetime(payment.paid_at) or False,
+        }
+        if self._odoo_version() >= 18:
+            data["payment_ids"] = [[0, 0, {**refund_line, "name": label}]]
+        else:
+            refund_line["name"] = refund_line.pop("payment_date")
+            data["statement_ids"] = [[0, 0, {**refund_line, "transaction_id": label}]]
+        self._sync_pos(payment.payment_ref, data, draft=False)
+        found = self._find_pos(payment.payment_ref)
+        if found is None or found["state"] == "draft":
+            raise Rejected(f"Odoo did not book refund {payment.payment_ref} as a paid refund order")
+        log.info("sync.odoo.pos_refund", target=self.name, payment_ref=payment.payment_ref, odoo_id=found["id"])
+        return str(found["id"])
+
+    # -- shared ---------------------------------------------------------------------------------------------
+    def _create_once(self, key: str, model: str, method: str, **named: Any) -> Any:
+        """A call that creates something: when it gets no answer within the timeout it may still be running in
+        Odoo, and a look-up cannot see it before it commits; the next attempts wait (_wait_unsettled) instead of
+        creating it again. A refused connection or a dropped one returns at once and is not waited for."""
+        started = self._clock()
+        try:
+            return self._execute(model, method, **named)
+        except Retryable as exc:
+            if exc.status is None and self._clock() - started >= self.timeout * 0.9:
+                self._unsettled[key] = started + self.create_settle_seconds
+            raise
+
+    def _wait_unsettled(self, key: str, what: str) -> None:
+        deadline = self._unsettled.get(key)
+        if deadline is None:
+            return
+        left = deadline - self._clock()
+        if left > 0:
+            raise Retryable(
+                f"the {what} for {key} sent before got no answer within {self.timeout:g} s and may still be running"
+                f" in Odoo: looked up again in {left:.0f} s before anything is created (create_settle_seconds)",
+                retry_after=left,
+            )
+        del self._unsettled[key]
+
+    def _mapped(self, mapping: Mapping[str, str], method: str, setting: str) -> str:
+        name = mapping.get(method)
+        if not name:
+            raise Rejected(
+                f"payment method {method!r} has no Odoo name: add it to {setting} of sync target {self.name}"
+            )
+        return name
+
+    def _named(self, model: str, name: str) -> int:
+        key = (model, name)
+        if key not in self._ids_by_name:
+            domain: list[Any] = [["name", "=", name]]
+            if model == "account.journal":
+                domain.append(["type", "in", ["bank", "cash"]])
+            rows = self._execute(model, "search_read", domain=domain, fields=["name"], order="id asc", limit=1)
+            if not rows:
+                kind = "bank or cash journal" if model == "account.journal" else "POS payment method"
+                raise Rejected(f"Odoo has no {kind} named {name!r}: create it, or map the method to another")
+            self._ids_by_name[key] = int(rows[0]["id"])
+        return self._ids_by_name[key]
+
+    def _odoo_version(self) -> int:
+        if self._version is None:
+            self._version = self._server_version()
+        return self._version
+
+    # -- tablebox sync check ----------------------------------------------------------------------------------
+    def check(self) -> list[Check]:
+        """`tablebox sync check`: reachable and which Odoo, the protocol, the API key (and, on Odoo Online, whether
+        the plan includes the external API), then what orders, payments and the catalog need, in that order."""
+        checks: list[Check] = []
+        try:
+            version = self._server_version()
+        except (Retryable, Rejected) as exc:
+            return [
+                Check(
+                    "reachable",
+                    CheckState.FAIL,
+                    exc.message,
+                    "Check base_url, the network and, for a private certificate, ca_file (or verify_tls)",
+                )
+            ]
+        self._version = version
+        checks.append(Check("reachable", CheckState.OK, f"Odoo {version} at {self.base_url}"))
+        try:
+            protocol = self._protocol()
+        except Rejected as exc:
+            checks.append(Check("protocol", CheckState.FAIL, exc.message, "Set database and login"))
+            return checks
+        if protocol == "json2" and version < 19:
+            checks.append(
+                Check("protocol", CheckState.FAIL, f"Odoo {version} has no JSON-2 API", 'Set protocol = "jsonrpc"')
+            )
+            return checks
+        if protocol == "jsonrpc" and version >= 19:
+            checks.append(
+                Check(
+                    "protocol",
+                    CheckState.WARN,
+                    "JSON-RPC is deprecated from Odoo 19 (to be removed in 22)",
+                    'Set protocol = "json2" (or "auto")',
+                )
+            )
+        else:
+            checks.append(Check("protocol", CheckState.OK, protocol))
+        try:
+            self._execute("res.users", "context_get")
+        except Rejected as exc:
+            if exc.status == 403:
+                fix = (
+                    "Odoo Online offers the external API on its Custom plan only; on your own server, check that"
+                    " the API key's user is an internal user"
+                )
+                checks.append(Check("API access", CheckState.FAIL, exc.message, fix))
+            else:
+                fix = "In Odoo: Preferences > Account Security > New API Key, for the login in the settings"
+                checks.append(Check("authenticated", CheckState.FAIL, exc.message, fix))
+            return checks
+        except Retryable as exc:
+            checks.append(Check("authenticated", CheckState.FAIL, exc.message, "Try again when Odoo answers"))
+            return checks
+        checks.append(Check("authenticated", CheckState.OK, f"API key accepted ({protocol})"))
+        steps = [
+            ("currency", self._check_currency),
+            ("customer (partner_id)", self._check_partner),
+            ("pricelist", self._check_pricelist),
+            ("stock location", self._check_location),
+            ("service charge and open item products", self._check_products),
+        ]
+        if self.document == "pos_order":
+            steps += [
+                ("POS config", self._check_pos_config),
+                ("POS session", self._check_pos_session),
+                ("POS payment methods", self._check_pos_methods),
+            ]
+        else:
+            steps += [
+                ("order reference", self._check_order_ref),
+                ("payment journals", self._check_journals),
+            ]
+        steps += [("prices include tax", self._check_tax), ("dish codes", self._check_codes)]
+        for name, step in steps:
+            try:
+                checks.append(step())
+            except (Rejected, Retryable) as exc:
+                checks.append(Check(name, CheckState.FAIL, exc.message, "See what Odoo said"))
+        return checks
+
+    def _check_currency(self) -> Check:
+        odoo = self._catalog_currency()
+        box = self.box_facts.get("currency")
+        if not box:
+            return Check("currency", CheckState.WARN, f"Odoo: {odoo}; the box's currency not checked")
+        if str(box) != odoo:
+            return Check(
+                "currency",
+                CheckState.FAIL,
+                f"Odoo's company currency is {odoo}, the box's {box}",
+                "Set company_id to the company that sells in the box's currency",
+            )
+        return Check("currency", CheckState.OK, odoo)
+
+    def _check_partner(self) -> Check:
+        name = "customer (partner_id)"
+        if self.partner_id is None:
+            state = CheckState.WARN if self.document == "pos_order" else CheckState.FAIL
+            return Check(name, state, "not set", "Set partner_id to the walk-in customer's res.partner id")
+        rows = self._execute("res.partner", "search_read", domain=[["id", "=", self.partner_id]], fields=["name"])
+        if not rows:
+            return Check(
+                name, CheckState.FAIL, f"no res.partner {self.partner_id}", "Set partner_id to an existing one"
+            )
+        return Check(name, CheckState.OK, str(rows[0]["name"]))
+
+    def _check_pricelist(self) -> Check:
+        if self.pricelist_id is None:
+            return Check("pricelist", CheckState.OK, "none: the products' sales prices")
+        self._pricelist_rules(self._catalog_currency())
+        return Check("pricelist", CheckState.OK, f"pricelist {self.pricelist_id}")
+
+    def _check_location(self) -> Check:
+        name = "stock location"
+        if self.location_id is None and self.warehouse_id is None:
+            return Check(name, CheckState.OK, "every internal location of the company")
+        model, record = (
+            ("stock.location", self.location_id)
+            if self.location_id is not None
+            else ("stock.warehouse", self.warehouse_id)
+        )
+        rows = self._execute(model, "search_read", domain=[["id", "=", record]], fields=["name"])
+        if not rows:
+            setting = "location_id" if model == "stock.location" else "warehouse_id"
+            return Check(name, CheckState.FAIL, f"no {model} {record}", f"Set {setting} to an existing one")
+        return Check(name, CheckState.OK, f"{model} {record} ({rows[0]['name']})")
+
+    def _check_products(self) -> Check:
+        name = "service charge and open item products"
+        wanted = {
+            setting: product
+            for setting, product in (
+                ("service_product_id", self.service_product_id),
+                ("open_item_product_id", self.open_item_product_id),
+                ("refund_product_id", self.refund_product_id),
+            )
+            if product is not None
+        }
+        if not wanted:
+            return Check(
+                name,
+                CheckState.WARN,
+                "not set: an order with a service charge or a dish without an ERP code is refused",
+                "Set service_product_id and open_item_product_id",
+            )
+        found = {
+            row["id"]
+            for row in self._execute(
+                "product.product", "search_read", domain=[["id", "in", list(wanted.values())]], fields=["name"]
+            )
+        }
+        missing = [f"{setting} {product}" for setting, product in wanted.items() if product not in found]
+        if missing:
+            return Check(name, CheckState.FAIL, f"no active product: {', '.join(missing)}", "Set existing products")
+        return Check(name, CheckState.OK, ", ".join(wanted))
+
+    def _check_order_ref(self) -> Check:
+        return Check(
+            "order reference",
+            CheckState.OK,
+            "orders are found again by their Customer Reference (client_order_ref), payments by their memo",
+            "",
+        )
+
+    def _check_journals(self) -> Check:
+        methods = list(self.box_facts.get("payment_methods") or self.payment_journals)
+        missing = []
+        for method in methods:
+            try:
+                self._named("account.journal", self._mapped(self.payment_journals, method, "payment_journals"))
+            except Rejected as exc:
+                missing.append(f"{method}: {exc.message}")
+        if missing:
+            return Check(
+                "payment journals",
+                CheckState.FAIL,
+                "; ".join(missing),
+                "Create the bank or cash journals in Odoo Accounting, or set payment_journals",
+            )
+        return Check(
+            "payment journals", CheckState.OK, ", ".join(f"{m} -> {self.payment_journals[m]}" for m in methods)
+        )
+
+    def _pos_config(self) -> dict[str, Any] | None:
+        rows = self._execute(
+            "pos.config",
+            "search_read",
+            domain=[["id", "=", self.pos_config_id]],
+            fields=["name", "payment_method_ids", "module_pos_restaurant"],
+        )
+        return rows[0] if rows else None
+
+    def _check_pos_config(self) -> Check:
+        config = self._pos_config()
+        if config is None:
+            return Check(
+                "POS config", CheckState.FAIL, f"no pos.config {self.pos_config_id}", "Set pos_config_id to your POS"
+            )
+        if not config.get("module_pos_restaurant"):
+            return Check(
+                "POS config",
+                CheckState.WARN,
+                f"{config['name']} is not a restaurant POS (pos_restaurant off)",
+                "Fine for a shop; a restaurant turns on Point of Sale > Configuration > Is a Bar/Restaurant",
+            )
+        return Check("POS config", CheckState.OK, f"{config['name']} (restaurant)")
+
+    def _check_pos_session(self) -> Check:
+        try:
+            self._open_session()
+        except Retryable as exc:
+            return Check("POS session", CheckState.WARN, exc.message, "Open a session of this POS in Odoo")
+        return Check("POS session", CheckState.OK, "a session is open")
+
+    def _check_pos_methods(self) -> Check:
+        config = self._pos_config()
+        if config is None:
+            return Check("POS payment methods", CheckState.FAIL, "no POS config", "Set pos_config_id")
+        allowed = {
+            row["name"]: row["id"]
+            for row in self._execute(
+                "pos.payment.method",
+                "search_read",
+                domain=[["id", "in", list(config.get("payment_method_ids") or [])]],
+                fields=["name"],
+            )
+        }
+        methods = list(self.box_facts.get("payment_methods") or [])
+        if not methods:
+            return Check(
+                "POS payment methods",
+                CheckState.WARN,
+                f"the POS takes {', '.join(sorted(allowed)) or 'nothing'}; the box's methods not checked",
+            )
+        missing = [
+            f"{method} ({self.payment_methods.get(method) or 'not mapped'})"
+            for method in methods
+            if self.payment_methods.get(method) not in allowed
+        ]
+        if missing:
+            return Check(
+                "POS payment methods",
+                CheckState.FAIL,
+                f"{config['name']} does not take {', '.join(missing)}; it takes {', '.join(sorted(allowed))}",
+                "Add those payment methods to the POS (Point of Sale > Configuration > Settings), or map the box's"
+                " methods to the POS's in payment_methods",
+            )
+        return Check(
+            "POS payment methods", CheckState.OK, ", ".join(f"{m} -> {self.payment_methods[m]}" for m in methods)
+        )
+
+    def _check_tax(self) -> Check:
+        name = "prices include tax"
+        codes = list(dict.fromkeys(self.expected_codes))
+        if not codes:
+            return Check(name, CheckState.WARN, "no dish codes to check the taxes of")
+        rows = self._execute(
+            "product.product",
+            "search_read",
+            domain=[["default_code", "in", codes]],
+            fields=["default_code", "taxes_id"],
+        )
+        tax_ids = sorted({int(t) for row in rows for t in row.get("taxes_id") or []})
+        taxes = (
+            self._execute(
+                "account.tax", "search_read", domain=[["id", "in", tax_ids]], fields=["name", "amount", "price_include"]
+            )
+            if tax_ids
+            else []
+        )
+        added = sorted({str(t["name"]) for t in taxes if not t.get("price_include") and _decimal(t.get("amount") or 0)})
+        include = self.box_facts.get("prices_include_tax")
+        if include is None:
+            detail = f"taxes added on top: {', '.join(added)}" if added else "every tax is included in the price"
+            return Check(name, CheckState.WARN, f"{detail}; the box's setting not checked")
+        if include and added:
+            return Check(
+                name,
+                CheckState.FAIL,
+                f"the box's prices include tax, but Odoo adds {', '.join(added)} on top: Odoo's totals would differ",
+                "Give the dishes price-included taxes in Odoo (Accounting > Taxes > Included in Price)",
+            )
+        if not include and not added and taxes:
+            return Check(
+                name,
+                CheckState.WARN,
+                "Odoo's taxes are included in the price, the box's prices are not",
+                "Make the box's setting and Odoo's taxes agree",
+            )
+        return Check(name, CheckState.OK, "Odoo's taxes agree with the box's prices")
+
+    def _check_codes(self) -> Check:
+        name = "dish codes"
+        codes = list(dict.fromkeys(self.expected_codes))
+        if not codes:
+            return Check(name, CheckState.WARN, "the box has no dish with an ERP code")
+        rows = self._execute(
+            "product.product",
+            "search_read",
+            domain=[["default_code", "in", codes]],
+            fields=["default_code", "active"],
+            context={"active_test": False},
+        )
+        active = {str(r["default_code"]) for r in rows if r.get("active", True)}
+        archived = {str(r["default_code"]) for r in rows} - active
+        missing = [c for c in codes if c not in active]
+        if missing:
+            listed = ", ".join(f"{c}{' (archived)' if c in archived else ''}" for c in missing[:10])
+            more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
+            return Check(
+                name,
+                CheckState.FAIL,
+                f"{len(missing)} of {len(codes)} not found in Odoo: {listed}{more}",
+                "Give each dish's Odoo product that Internal Reference (or fix the dish's ERP code on the box)",
+            )
+        return Check(name, CheckState.OK, f"all {len(codes)} found")
+
+    # -- lines and products ---------------------------------------------------------------------------------
     def _order_lines(self, order: OrderDoc) -> list[dict[str, Any]]:
         exponent = _currency(order.currency).exponent
         self._resolve_products({line.code for line in order.lines if line.code}, order)
@@ -361,7 +1256,7 @@ class OdooAdapter(HttpAdapter):
             "product.product",
             "search_read",
             domain=[["default_code", "in", missing]],
-            fields=["default_code", "active"],
+            fields=["default_code", "active", "taxes_id"],
             order="id asc",
             context={"active_test": False},
         )
@@ -370,8 +1265,17 @@ class OdooAdapter(HttpAdapter):
             code = str(row["default_code"])
             if row.get("active", True):
                 self._products.setdefault(code, row["id"])
+                self._taxes.setdefault(code, [int(t) for t in row.get("taxes_id") or []])
             else:
                 archived.add(code)
+        unknown_taxes = sorted({t for code in missing for t in self._taxes.get(code, [])} - self._tax_rates.keys())
+        if unknown_taxes:
+            for tax in self._execute(
+                "account.tax", "search_read", domain=[["id", "in", unknown_taxes]], fields=["amount", "price_include"]
+            ):
+                self._tax_rates[int(tax["id"])] = (_decimal(tax.get("amount") or 0), bool(tax.get("price_include")))
+            for tax_id in unknown_taxes:
+                self._tax_rates.setdefault(tax_id, (Decimal(0), True))  # not readable: leaves the totals alone
         for code in missing:
             if code not in self._products:
                 dish = next((line.name for line in order.lines if line.code == code), code)
@@ -417,7 +1321,11 @@ class OdooAdapter(HttpAdapter):
             raise Rejected("Odoo names no company currency: set currency in the sync target's settings")
         return str(rows[0]["currency_id"][1])
 
-    def _pricelist_prices(self, currency: str) -> tuple[dict[int, Decimal], dict[int, Decimal]]:
+    def _pricelist_rules(self, currency: str) -> tuple[dict[int, dict[str, Any]], dict[int, dict[str, Any]]]:
+        """The rule Odoo applies to one portion of each variant (and each template), valid now. product's
+        ProductPricelistItem orders rules `applied_on, min_quantity desc, categ_id desc, id desc` and
+        Pricelist._compute_price_rule takes the first applicable one: a variant's rule before its template's, a
+        rule for 1 before one for 0, the newest before older ones."""
         pricelists = self._execute(
             "product.pricelist", "search_read", domain=[["id", "=", self.pricelist_id]], fields=["currency_id"], limit=1
         )
@@ -428,25 +1336,58 @@ class OdooAdapter(HttpAdapter):
                 f"pricelist {self.pricelist_id} is in {pricelists[0]['currency_id'][1]}, the catalog in {currency}"
             )
         now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
-        variants: dict[int, Decimal] = {}
-        templates: dict[int, Decimal] = {}
         domain = [
             ["pricelist_id", "=", self.pricelist_id],
-            ["compute_price", "=", "fixed"],
             ["min_quantity", "<=", 1],
             ["applied_on", "in", ["0_product_variant", "1_product"]],
         ]
-        fields = ["applied_on", "product_id", "product_tmpl_id", "fixed_price", "date_start", "date_end"]
-        for page in self._pages("product.pricelist.item", domain, fields, {}):
-            for rule in page:
-                if (rule.get("date_start") or now) > now or (rule.get("date_end") or now) < now:
-                    continue
-                variant, template = _many2one_id(rule.get("product_id")), _many2one_id(rule.get("product_tmpl_id"))
-                if rule["applied_on"] == "0_product_variant" and variant:
-                    variants.setdefault(variant, _decimal(rule["fixed_price"]))
-                elif rule["applied_on"] == "1_product" and template:
-                    templates.setdefault(template, _decimal(rule["fixed_price"]))
+        fields = [
+            "applied_on",
+            "product_id",
+            "product_tmpl_id",
+            "categ_id",
+            "min_quantity",
+            "compute_price",
+            "fixed_price",
+            "percent_price",
+            "base",
+            "date_start",
+            "date_end",
+        ]
+        rules = [
+            rule
+            for page in self._pages("product.pricelist.item", domain, fields, {})
+            for rule in page
+            if (rule.get("date_start") or now) <= now and (rule.get("date_end") or now) >= now
+        ]
+        rules.sort(
+            key=lambda r: (
+                str(r["applied_on"]),
+                -_decimal(r.get("min_quantity") or 0),
+                -(_many2one_id(r.get("categ_id")) or 0),
+                -int(r["id"]),
+            )
+        )
+        variants: dict[int, dict[str, Any]] = {}
+        templates: dict[int, dict[str, Any]] = {}
+        for rule in rules:
+            variant, template = _many2one_id(rule.get("product_id")), _many2one_id(rule.get("product_tmpl_id"))
+            if rule["applied_on"] == "0_product_variant" and variant:
+                variants.setdefault(variant, rule)
+            elif rule["applied_on"] == "1_product" and template:
+                templates.setdefault(template, rule)
         return variants, templates
+
+    def _rule_price(self, rule: Mapping[str, Any] | None, list_price: Any, code: str) -> Any:
+        if rule is None:
+            return list_price
+        if rule.get("compute_price") == "fixed":
+            return _decimal(rule["fixed_price"])
+        if rule.get("compute_price") == "percentage" and rule.get("base") in (None, False, "list_price"):
+            return _decimal(list_price) * (1 - _decimal(rule.get("percent_price") or 0) / 100)
+        # A formula, or a base other than the sales price: Odoo computes it from things the catalog does not read.
+        log.warning("sync.odoo.pricelist_rule_skipped", target=self.name, code=code, rule=rule["id"])
+        return list_price
 
     def _storable(self) -> list[Any]:
         if self._storable_domain is None:
@@ -509,7 +1450,7 @@ class OdooAdapter(HttpAdapter):
 
     def _protocol(self) -> str:
         if self._resolved is None:
-            version = self._server_version()
+            version = self._odoo_version()
             self._resolved = "json2" if version >= 19 else "jsonrpc"
             log.info(
                 "sync.odoo.protocol", target=self.name, url=self.base_url, odoo_version=version, protocol=self._resolved
@@ -603,6 +1544,11 @@ class OdooAdapter(HttpAdapter):
             return Rejected(
                 f"Odoo refused {what} (check the API key and its user's access rights): {message}", status=status
             )
+        if status == 500 and name and _refused_by_odoo(name):
+            # odoo/http.py Json2Dispatcher.handle_error: only UserError (and subclasses) and HTTPExceptions keep a
+            # status of their own; any other exception is a 500 whose body names it (serialize_exception). A
+            # ValueError for an invalid field is the same refusal JSON-RPC reports as an error: retrying cannot fix it.
+            return Rejected(f"Odoo refused {what} ({name}): {message}", status=status)
         if self.classify(status) is Verdict.RETRY:
             return self.retryable(f"Odoo answered {status} to {what}: {message}", response)
         if status == 404 and name is None:  # not Odoo's JSON error: the endpoint itself is missing
@@ -619,13 +1565,19 @@ class OdooAdapter(HttpAdapter):
             return Rejected(f"Odoo refused the API key (check the API key and login): {message}", status=401)
         if name == "odoo.exceptions.AccessError":
             return Rejected(f"Odoo refused {what} (check the API key's user access rights): {message}", status=403)
-        if (name.startswith("odoo.exceptions.") and name not in RETRYABLE_ODOO_ERRORS) or name in CALL_ERRORS:
+        if _refused_by_odoo(name):
             return Rejected(f"Odoo refused {what}: {message}")
         if "database" in message and "does not exist" in message:
             return Rejected(f"Odoo has no database {self.database!r} (check database): {message}")
         if error.get("code") == 100 or name == "odoo.http.SessionExpiredException":
             self._uid = None
         return Retryable(f"Odoo failed {what} ({name or error.get('code')}): {message}")
+
+
+def _refused_by_odoo(name: str) -> bool:
+    """An error Odoo raised about the call itself (its own exceptions but a concurrency failure, or a TypeError /
+    ValueError / ... of the call's arguments): the same call fails the same way every time."""
+    return (name.startswith("odoo.exceptions.") and name not in RETRYABLE_ODOO_ERRORS) or name in CALL_ERRORS
 
 
 # -- values ------------------------------------------------------------------------------------------------

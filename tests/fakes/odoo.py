@@ -983,8 +983,8 @@ class FakeOdoo(FakeServer):
         not a draft: _process_saved_order -> action_pos_order_paid, whose UserError ("not fully paid") is caught
         and only logged, so such an order keeps what was written."""
         draft = order.get("state") == "draft"
-        session_id = order.get("session_id")
-        self._check_exists(db, "pos.session", session_id, "Session (session_id)", required=True)
+        self._check_exists(db, "pos.session", order.get("session_id"), "Session (session_id)", required=True)
+        session_id = int(order["session_id"])
         session = db.tables["pos.session"][session_id]
         if session["state"] in ("closing_control", "closed"):
             order["session_id"] = session_id = self._rescue_session(db, session)
@@ -992,7 +992,7 @@ class FakeOdoo(FakeServer):
         order.pop("id", None)
         self._check_fields("pos.order", order)
         if existing is None:
-            values = {
+            values: dict[str, Any] = {
                 name: False for name, kind in self._fields("pos.order").items() if not kind.startswith("one2many")
             }
             values.update({k: v for k, v in order.items() if k != "name"})
@@ -1072,7 +1072,7 @@ class FakeOdoo(FakeServer):
             self._check_fields(model, vals)
             if model == "pos.order.line":
                 self._check_exists(db, "product.product", vals.get("product_id"), "Product (product_id)", required=True)
-                values = dict.fromkeys(self._fields(model), False)
+                values: dict[str, Any] = dict.fromkeys(self._fields(model), False)
                 values.update(vals, order_id=order["id"])
                 values["name"] = vals.get("name") or f"{order['name']}/{len(self._children(db, model, order)) + 1}"
                 for name in ("qty", "price_unit", "discount", "price_subtotal", "price_subtotal_incl"):
@@ -1244,7 +1244,7 @@ class FakeOdoo(FakeServer):
         if model == "account.payment":
             self._check_exists(db, "account.journal", vals.get("journal_id"), "Journal (journal_id)", required=True)
             self._check_exists(db, "res.partner", vals.get("partner_id"), "Customer (partner_id)", required=False)
-            values = dict.fromkeys(self._fields(model), False)
+            values: dict[str, Any] = dict.fromkeys(self._fields(model), False)
             values.update(vals, state="draft", name="/")
             values["amount"] = Decimal(values["amount"] or 0)
             return db.insert(model, values)
@@ -1414,7 +1414,7 @@ def _compare(value: Any, op: str, expected: Any) -> bool:
         )
     if value is False or expected is False:
         return False
-    return {"<": value < expected, "<=": value <= expected, ">": value > expected, ">=": value >= expected}[op]
+    return bool({"<": value < expected, "<=": value <= expected, ">": value > expected, ">=": value >= expected}[op])
 
 
 def _plain(value: Any) -> Any:

@@ -434,7 +434,9 @@ def test_a_locked_order_cannot_be_cancelled_and_says_why(odoo, adapter):
     assert odoo.sale_orders("k-1")[0]["state"] == "sale"
 
 
-def test_a_payment_is_noted_once_on_the_visits_order(odoo, adapter):
+def test_a_payment_and_a_refund_are_booked_once_as_customer_payments(odoo, adapter):
+    """Issue 15: a payment reaches Odoo as its own document (an account.payment, posted), not as a chatter note; a
+    refund as an outbound customer payment. Each once, whatever the network does."""
     adapter.push_order(order_doc("k-1"))
     adapter.push_order(order_doc("k-2", [("SM02", "Siu mai", 1, 1230)]))
     payment = PaymentDoc(
@@ -446,14 +448,37 @@ def test_a_payment_is_noted_once_on_the_visits_order(odoo, adapter):
         currency="CNY",
         paid_at="2026-11-21T12:30:00Z",
     )
-    odoo.drop_next_call("sale.order", "message_post")
+    odoo.drop_next_call("account.payment", "create")
     with pytest.raises(Retryable):
         adapter.push_payment(payment)
-    first = adapter.push_payment(payment)
+    first = adapter.push_payment(payment)  # found by its memo, posted
     assert adapter.push_payment(payment) == first
-    (note,) = odoo.messages("k-1")
-    assert "Paid 149.00 CNY by cash" in note and "tablebox-payment:payment.recorded:41" in note
-    assert odoo.messages("k-2") == []
+    refund = PaymentDoc(
+        "payment.refunded:7",
+        ["k-1", "k-2"],
+        "A1",
+        "card",
+        1230,
+        "CNY",
+        "2026-11-21T12:40:00Z",
+        kind="refund",
+        refund_of="payment.recorded:41",
+        reason="siu mai was cold",
+    )
+    adapter.push_payment(refund)
+    adapter.push_payment(refund)
+    assert odoo.payments() == {
+        "payment.recorded:41": [("payment", "cash", 14900)],
+        "payment.refunded:7": [("refund", "card", 1230)],
+    }
+    with odoo.lock:
+        booked = sorted(odoo.db.tables["account.payment"].values(), key=lambda p: p["id"])
+    assert [(p["state"], odoo.db.tables["account.journal"][p["journal_id"]]["name"]) for p in booked] == [
+        ("in_process" if odoo.version >= 18 else "posted", "Cash"),
+        ("in_process" if odoo.version >= 18 else "posted", "Bank"),
+    ]
+    assert "siu mai was cold" in booked[1]["payment_reference"]
+    assert odoo.messages("k-1") == []  # no chatter notes any more
     with pytest.raises(Rejected):
         adapter.push_payment(PaymentDoc("p-2", ["k-unknown"], "B2", "card", 100, "CNY", "2026-11-21T12:31:00Z"))
 
