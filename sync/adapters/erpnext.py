@@ -1,5 +1,7 @@
-"""The ERPNext / Frappe adapter: items, prices and stock from the Frappe REST API, each order once as a
-Sales Order (or POS Invoice) recognised by a unique custom field holding our order id.
+"""The ERPNext / Frappe adapter: items, prices and stock from the Frappe REST API; each order once as the document
+the integrator chose (a submitted Sales Order, or a POS-style Sales Invoice / POS Invoice paid from the box),
+recognised by a unique custom field holding our order id; payments, refunds, cancels and voids as ERPNext's own
+documents (Payment Entry, the invoice's payments, cancel, amendment, credit note).
 
 Settings (`[sync.NAME]` with `kind = "erpnext"`; secrets may come from TABLEBOX_SYNC_<NAME>_<KEY>)::
 
@@ -9,70 +11,69 @@ Settings (`[sync.NAME]` with `kind = "erpnext"`; secrets may come from TABLEBOX_
     api_key = "..."                           # SECRET: the API user's key    } sent as
     api_secret = "..."                        # SECRET: and its secret        } Authorization: token KEY:SECRET
     timeout_seconds = 10                      # every request (connect, read, write) gives up after this
+    document = "sales_order"                  # or "sales_invoice" or "pos_invoice" (see below)
     price_list = "Standard Selling"           # the selling Price List read for prices and named on orders
     warehouse = "Stores - TB"                 # stock is read from this warehouse's Bins (unset: all warehouses
                                               # summed); order lines name it as their warehouse
-    customer = "Walk-in Customer"             # the Customer every order is booked to
+    customer = "Walk-in Customer"             # the Customer every order and payment is booked to
     company = "Tablebox Restaurant"           # unset: the API user's default company
-    doctype = "Sales Order"                   # or "POS Invoice" (then pos_profile is required by ERPNext)
-    pos_profile = ""                          # POS Invoice only
+    pos_profile = ""                          # pos_invoice: required; sales_invoice: optional
+    payment_modes = {cash = "Cash", card = "Credit Card", wechat = "WeChat Pay", alipay = "Alipay", other = "Other"}
+                                              # the box's payment methods -> ERPNext Modes of Payment (each needs
+                                              # an account for the company; given keys replace the defaults)
     order_ref_field = "tablebox_order_ref"    # the custom field holding our order id (see "Setting up ERPNext")
-    remark_field = "po_no"                    # where "Tablebox <ticket>, table <table>, notes" is written (140
-                                              # characters at most); default po_no ("Customer's Purchase Order")
-                                              # on a Sales Order, remarks on a POS Invoice; "" = none
-    submit = false                            # true: orders are created submitted (docstatus 1), not as drafts
+    remark_field = "po_no"                    # where "Tablebox <ticket> [<order id>], table <table>, notes" is
+                                              # written (140 characters at most); default po_no on a Sales Order,
+                                              # remarks on an invoice; "" = none
+    submit = true                             # sales_order: submit the order (false leaves drafts: never in the
+                                              # ledger, no stock reserved; issue 15 item 6)
     delivery_days = 0                         # Sales Order delivery date = the ticket's business day + this
-    service_charge_item = ""                  # an item code: the service charge goes as a line of that item;
-                                              # unset: not sent (ERPNext's own taxes and charges apply)
+    service_charge_item = ""                  # an item code: the service charge goes as a line of that item
     item_group_as_category = true             # the Item Group becomes the dish's category
     default_language = "zh"                   # the language ERPNext's item_name is written in
     page_size = 100                           # rows asked per page (limit_page_length)
 
-Setting up ERPNext: add a custom field to the order doctype (Customize Form > Sales Order): fieldname
-`tablebox_order_ref`, type Data, **Unique**, **No Copy** (so an amendment does not copy it), Read Only. The
-API user needs read on Item, Item Price and Bin, create/read/write (and submit/cancel when `submit = true`)
-on the order doctype, and create/read on Comment.
+Documents (`document`):
+- "sales_order" (default): each order is a submitted Sales Order (stock reserved, in ERPNext's order book at once). A
+  payment is a submitted Payment Entry (Receive, the mode of payment mapped from the box's method, reference_no =
+  our payment id) allocated to the visit's orders as advances (never more than each one's grand total minus what
+  is already paid; the rest stays unallocated). Billing (Sales Invoice from the orders) is left to ERPNext's users.
+- "sales_invoice": each order is a draft Sales Invoice with is_pos = 1 and update_stock = 1, its payment rows at 0
+  for the box's modes; a payment fills the rows of the visit's invoices in order and submits each invoice once it
+  is paid in full (ERPNext's POS does the same: the sale reaches the ledger and the stock when it is paid). An
+  invoice's remarks keep "[tablebox payment <id> <amount> <mode>]" for each payment booked in it (how a retry knows);
+  money beyond the visit's invoices is a Payment Entry (Receive, unallocated).
+- "pos_invoice": the same with POS Invoices (for shops that run ERPNext's POS closing); ERPNext refuses a POS
+  Invoice without payment rows even as a draft (validate_mode_of_payment), so the box's modes go on it at 0.
+Refunds are Payment Entries (Pay, to the customer) naming the payment refunded and the reason. A cancelled order:
+its submitted document is cancelled (docstatus 2); a draft is deleted (a draft was never in the ledger). A voided
+line: a submitted Sales Order is cancelled and amended (amended_from; the amendment carries the order as it is
+now, without our unique ref: it is found through amended_from); a draft is updated; a submitted invoice gets a
+credit note (is_return, return_against) for what was voided. Comments are never written (only System Managers may).
 
-Exactly once: a Frappe POST has no idempotency key and ignores a client-chosen name, so a retried POST makes
-a second document. Before creating, we GET the order doctype filtered on `order_ref_field = our order id`;
-found, we return its name. The unique field makes ERPNext refuse a second insert (417 UniqueValidationError,
-"Duplicate entry" in the exception; 409 DuplicateEntryError when the field is the document's name): we look it
-up again and return it. Without the unique flag the lookup alone still covers every retry after a commit
-(the answer lost, a 5xx after the commit, a crash): a committed document is found. What it cannot cover
-is a POST ERPNext is *still processing* when our client gives up and whose retry's lookup runs before that
-commit lands: both then create. With the field unique the second insert waits for the first and fails, so
-nothing is duplicated. Mark the field unique.
+Setting up ERPNext: add a custom field to the order doctype (Customize Form): fieldname `tablebox_order_ref`, type
+Data, **Unique**, **No Copy**, Read Only. The API user needs the roles Sales User, Accounts User and Stock User (read
+Item, Item Price, Bin, Customer, Warehouse, Mode of Payment, POS Profile; create, submit and cancel the order
+doctype and Payment Entry; delete its drafts). `tablebox sync check` says what is missing.
 
-What is read and written:
-- catalog: Items with is_sales_item = 1 and no variants (item_code, item_name, item_group, disabled: a
-  disabled item is sent as inactive), prices from Item Price rows of `price_list` (price_list_rate in major
-  units, read exactly as decimals; the row valid today, for no customer or for `customer`, the latest
-  valid_from winning), all in the price list's currency (a list mixing currencies is refused).
-- stock: per item, actual_qty - reserved_qty of its Bin (what is on hand and not promised to another
-  order, submitted Sales Orders included), floored to whole portions, never below 0.
-- order: customer, date (the ticket's business day), items (item_code, qty, rate in major units, warehouse),
-  the selling price list with pricing rules ignored (our price is what the guest paid), the remark, and
-  `order_ref_field`; lines without an ERP code are refused before anything is sent.
-- status "cancelled": a submitted document is cancelled (frappe.client.cancel); a draft keeps existing
-  (deleting it would let a late retry create it again) with "CANCELLED: <reason>" put first in its remark
-  field. "line_voided": a comment "Tablebox: <reason> [tablebox void <hash>]" on the document, once (its
-  lines are not changed; a person adjusts them). Other statuses are not recorded.
-- payment: a comment on each of the visit's documents ("Paid 76.00 CNY by cash at ..., table A1
-  [tablebox payment <ref>]"), once (found by that marker before adding). Payment Entries need accounts and
-  modes of payment we do not know; ERPNext users reconcile from the comment.
+Exactly once: a Frappe POST has no idempotency key and ignores a client-chosen name, so a retried POST makes a
+second document. Before creating, we GET the order doctype filtered on `order_ref_field = our order id`; found, we
+return its name. The unique field makes ERPNext refuse a second insert (417 UniqueValidationError): we look it up
+again and return it. An amendment's name is fixed (`<name>-1`), so a second one is a 409 on the name. A Payment
+Entry is looked up by reference_no = our payment id before it is created.
 
 Errors (the classification every target shares, `sync/adapters/http.py`, plus ERPNext's 423 Locked): connection
-refused, timeouts, a dropped connection, 5xx, 408, 423, 425 and 429 are `Retryable` (with the answer's Retry-After);
-401/403 are `Rejected` ("check the API key"); other 4xx are `Rejected` with ERPNext's own message (from
-`_server_messages`, else `exception`), e.g. an unknown item (404 DoesNotExistError "Item X not found", or
-417 LinkValidationError "Could not find Row #1: Item Code: X") names the item and our dish. A missing
-custom field ("Unknown column", a 500 from MariaDB) is `Rejected` with the setup hint. Logs name the
-target and the URL, never a header or a key; the secrets are also scrubbed from every error message.
+refused, timeouts, a dropped connection, 5xx, 408, 423, 425 and 429 are `Retryable` (with the answer's Retry-After:
+Frappe's rate limiter answers a plain-text 429 with one); 401/403 are `Rejected` ("check the API key"); other 4xx
+are `Rejected` with ERPNext's own message. A missing custom field ("Unknown column", a 500 from MariaDB) is
+`Rejected` with the setup hint; a hardened site (allow_error_traceback off) says only `{"exc_type":
+"OperationalError"}`, so the adapter then asks the same list without our field: if that answers, the field is what
+is missing (Rejected with the hint), else the site is in trouble (Retryable). Logs name the target and the URL,
+never a header or a key; the secrets are also scrubbed from every error message.
 """
 
 from __future__ import annotations
 
-import hashlib
 import html
 import json
 import re
@@ -92,7 +93,10 @@ from sync.adapters.base import (
     Capability,
     Catalog,
     CatalogItem,
+    Check,
+    CheckState,
     DeliveryError,
+    OrderChange,
     OrderDoc,
     PaymentDoc,
     Rejected,
@@ -102,14 +106,33 @@ from sync.adapters.http import HttpAdapter, Verdict, base_url_setting, retry_aft
 
 log = structlog.get_logger("sync.erpnext")
 
-ORDER_DOCTYPES = ("Sales Order", "POS Invoice")
-DEFAULT_REMARK_FIELD = {"Sales Order": "po_no", "POS Invoice": "remarks"}
+DOCUMENTS = {"sales_order": "Sales Order", "sales_invoice": "Sales Invoice", "pos_invoice": "POS Invoice"}
+INVOICES = frozenset({"Sales Invoice", "POS Invoice"})
+DEFAULT_REMARK_FIELD = {"Sales Order": "po_no", "Sales Invoice": "remarks", "POS Invoice": "remarks"}
+# The box's payment methods (appliance/db/payments.py METHODS) -> ERPNext Mode of Payment names. ERPNext installs
+# Cash and Credit Card (erpnext/setup/setup_wizard/operations/install_fixtures.py); the others are created once.
+DEFAULT_PAYMENT_MODES = {
+    "cash": "Cash",
+    "card": "Credit Card",
+    "wechat": "WeChat Pay",
+    "alipay": "Alipay",
+    "other": "Other",
+}
+# What the API user needs (frappe/erpnext doctype permissions: Sales Order / Sales Invoice / POS Invoice and
+# Payment Entry for Sales User / Accounts User, Bin and Warehouse for Stock User).
+NEEDED_ROLES = {
+    "Sales Order": ("Sales User", "Accounts User", "Stock User"),
+    "Sales Invoice": ("Accounts User", "Stock User"),
+    "POS Invoice": ("Accounts User", "Stock User"),
+}
 REMARK_CHARS = 140  # po_no is a Data field: 140 characters
-CANCELLED_PREFIX = "CANCELLED"
 MAX_PAGES = 10_000
+MAX_AMENDMENTS = 100
 _MESSAGE_CAP = 300
 _TAG = re.compile(r"<[^>]+>")
 _UNKNOWN_COLUMN = re.compile(r"Unknown column '(?:[^'.]*\.)?`?([^'`]+)`?'")
+# "[tablebox payment <ref> <amount> <mode>]" in an invoice's remarks: a payment booked in its payment rows.
+_PAID_MARK = re.compile(r"\[tablebox payment (\S+) (-?[0-9.]+) ([^\]]+)\]")
 
 
 def create(name: str, config: Mapping[str, Any]) -> ERPNextAdapter:
@@ -243,9 +266,11 @@ def server_messages(raw: Any) -> str:
 class ERPNextAdapter(HttpAdapter):
     """One ERPNext site; blocking calls, each with its own timeout."""
 
-    capabilities = frozenset({Capability.CATALOG_PULL})
+    capabilities = frozenset({Capability.CATALOG_PULL, Capability.AMENDS})
     peer = "ERPNext"
     extra_retryable = frozenset({423})  # Locked: a document another request is saving
+    expected_codes: Sequence[str] = ()  # set by sync/check.py before check(): the menu's ERP codes
+    box_facts: Mapping[str, Any] = {}  # likewise: currency, prices_include_tax, payment_methods, ...
 
     def __init__(self, name: str, config: Mapping[str, Any]) -> None:
         where = f"sync target {name}"
@@ -253,20 +278,35 @@ class ERPNextAdapter(HttpAdapter):
         api_key, api_secret = str(config.get("api_key") or ""), str(config.get("api_secret") or "")
         if not api_key or not api_secret:
             raise ValueError(f"{where}: ERPNext needs api_key and api_secret (an API user's keys)")
-        self.doctype = str(config.get("doctype") or "Sales Order")
-        if self.doctype not in ORDER_DOCTYPES:
-            raise ValueError(f"{where}: doctype must be one of {', '.join(ORDER_DOCTYPES)}, got {self.doctype!r}")
+        document = str(config.get("document") or "")
+        legacy = str(config.get("doctype") or "")  # before issue 15: doctype = "Sales Order" | "POS Invoice"
+        if not document and legacy:
+            by_doctype = {v: k for k, v in DOCUMENTS.items()}
+            if legacy not in by_doctype:
+                raise ValueError(f"{where}: doctype must be one of {', '.join(by_doctype)}, got {legacy!r}")
+            document = by_doctype[legacy]
+        document = document or "sales_order"
+        if document not in DOCUMENTS:
+            raise ValueError(f"{where}: document must be one of {', '.join(DOCUMENTS)}, got {document!r}")
+        self.document = document
+        self.doctype = DOCUMENTS[document]
         self.price_list = str(config.get("price_list") or "Standard Selling")
         self.warehouse = str(config.get("warehouse") or "")
         self.customer = str(config.get("customer") or "Walk-in Customer")
         self.company = str(config.get("company") or "")
         self.pos_profile = str(config.get("pos_profile") or "")
+        if self.doctype == "POS Invoice" and not self.pos_profile:
+            raise ValueError(f'{where}: document = "pos_invoice" needs pos_profile (the POS Profile to book to)')
+        modes = config.get("payment_modes") or {}
+        if not isinstance(modes, Mapping) or not all(isinstance(v, str) and v for v in modes.values()):
+            raise ValueError(f"{where}: payment_modes must map payment methods to Mode of Payment names")
+        self.payment_modes = {**DEFAULT_PAYMENT_MODES, **{str(k): str(v) for k, v in modes.items()}}
         self.order_ref_field = str(config.get("order_ref_field") or "tablebox_order_ref")
         if not re.fullmatch(r"[a-z_][a-z0-9_]*", self.order_ref_field):
             raise ValueError(f"{where}: order_ref_field must be a field name like tablebox_order_ref")
         remark = config.get("remark_field", DEFAULT_REMARK_FIELD[self.doctype])
         self.remark_field = str(remark or "")
-        self.submit = _truthy(config.get("submit", False))
+        self.submit = _truthy(config.get("submit", True))
         self.delivery_days = _number(config, "delivery_days", 0, where)
         if self.delivery_days < 0:
             raise ValueError(f"{where}: delivery_days cannot be negative")
@@ -323,13 +363,7 @@ class ERPNextAdapter(HttpAdapter):
         status, message = err.status, self.scrub(err.message)
         column = _UNKNOWN_COLUMN.search(err.text)
         if column:
-            field = column.group(1)
-            hint = (
-                f" (add the custom field {field} to {self.doctype}: type Data, Unique, No Copy)"
-                if field == self.order_ref_field
-                else ""
-            )
-            return Rejected(f"{self.name}: ERPNext has no field {field!r} for {what}{hint}", status=status)
+            return self._missing_field(column.group(1), what, status)
         if status == 401 or err.exc_type in ("AuthenticationError", "SessionExpired"):
             return Rejected(
                 f"{self.name}: ERPNext refused the API key (HTTP {status}): check the API key and"
@@ -363,10 +397,41 @@ class ERPNextAdapter(HttpAdapter):
                 text += f" ({'; '.join(dict.fromkeys(dishes))}: check its ERP code, or create the item in ERPNext)"
         return Rejected(text, status=status)
 
+    def _missing_field(self, field: str, what: str, status: int | None) -> Rejected:
+        hint = (
+            f" (add the custom field {field} to {self.doctype}: type Data, Unique, No Copy)"
+            if field == self.order_ref_field
+            else ""
+        )
+        return Rejected(f"{self.name}: ERPNext has no field {field!r} for {what}{hint}", status=status)
+
     @staticmethod
     def _resource(doctype: str, name: str | None = None) -> str:
         path = f"/api/resource/{quote(doctype, safe='')}"
         return f"{path}/{quote(name, safe='')}" if name is not None else path
+
+    def _rows(
+        self,
+        doctype: str,
+        fields: Sequence[str],
+        filters: Sequence[Sequence[Any]],
+        *,
+        order_by: str,
+        limit: int,
+    ) -> list[dict[str, Any]]:
+        """One page of a Frappe list; FrappeError as it came."""
+        params = {
+            "fields": json.dumps(list(fields)),
+            "filters": json.dumps([list(f) for f in filters]),
+            "order_by": order_by,
+            "limit_start": 0,
+            "limit_page_length": limit,
+        }
+        answer = self._call("GET", self._resource(doctype), params=params)
+        data = answer.get("data") if isinstance(answer, Mapping) else None
+        if not isinstance(data, list) or not all(isinstance(row, Mapping) for row in data):
+            raise Rejected(f"{self.name}: ERPNext's answer to the list of {doctype} has no list under 'data'")
+        return [dict(row) for row in data]
 
     def _list(
         self,
@@ -515,20 +580,58 @@ class ERPNextAdapter(HttpAdapter):
 
     # -- orders ---------------------------------------------------------------------------------------------
     def find_order(self, order_ref: str, extra_fields: Sequence[str] = ()) -> dict[str, Any] | None:
-        """Our order's document in ERPNext (name, docstatus, ...), or None: the one not cancelled if there
-        is one (a person may have cancelled and amended it), else the first."""
+        """The document holding our order id (name, docstatus, ...), or None: the one not cancelled if there
+        is one (a person may have cancelled and re-entered it), else the first."""
         fields = ["name", "docstatus", *extra_fields]
-        rows = self._list(
-            self.doctype,
-            fields,
-            [[self.doctype, self.order_ref_field, "=", order_ref]],
-            f"the lookup of order {order_ref}",
-            order_by="creation asc",
-            limit=20,
-        )
+        filters = [[self.doctype, self.order_ref_field, "=", order_ref]]
+        what = f"the lookup of order {order_ref}"
+        try:
+            rows = self._rows(self.doctype, fields, filters, order_by="creation asc", limit=20)
+        except FrappeError as err:
+            raise self._lookup_failure(err, what) from None
         live = [row for row in rows if int(row.get("docstatus") or 0) != 2]
         found = live or rows
         return found[0] if found else None
+
+    def _lookup_failure(self, err: FrappeError, what: str) -> DeliveryError:
+        """A lookup by our field failed. A hardened site says only {"exc_type": "OperationalError"} for a column
+        that is not there (frappe/frappe frappe/utils/response.py report_error: no `exception` unless
+        allow_error_traceback); ask the same list without our field: if that answers, our field is what is
+        missing (Rejected with the hint), else the site itself is in trouble (Retryable)."""
+        if err.status == 500 and err.exc_type == "OperationalError" and not _UNKNOWN_COLUMN.search(err.text):
+            try:
+                self._rows(self.doctype, ["name"], [], order_by="creation asc", limit=1)
+            except FrappeError:
+                return self._failure(err, what)
+            return self._missing_field(self.order_ref_field, what, err.status)
+        return self._failure(err, what)
+
+    def current(self, order_ref: str) -> dict[str, Any] | None:
+        """Our order's document as it stands: the one holding our id, then its newest amendment (amendments do
+        not carry the id: it is unique); None when ERPNext has none (never delivered, or a draft deleted)."""
+        found = self.find_order(order_ref)
+        if found is None:
+            return None
+        for _ in range(MAX_AMENDMENTS):
+            newer = self._list(
+                self.doctype,
+                ["name", "docstatus"],
+                [[self.doctype, "amended_from", "=", found["name"]]],
+                f"the amendments of {found['name']}",
+                order_by="creation asc",
+                limit=5,
+            )
+            if not newer:
+                return found
+            found = next((row for row in newer if int(row.get("docstatus") or 0) != 2), newer[-1])
+        raise Rejected(f"{self.name}: order {order_ref} was amended more than {MAX_AMENDMENTS} times in ERPNext")
+
+    def get_doc(self, doctype: str, name: str) -> dict[str, Any]:
+        answer = self._checked("GET", self._resource(doctype, name), f"reading {doctype} {name}")
+        data = answer.get("data") if isinstance(answer, Mapping) else None
+        if not isinstance(data, Mapping):
+            raise Rejected(f"{self.name}: ERPNext's answer for {doctype} {name} has no document")
+        return dict(data)
 
     def push_order(self, order: OrderDoc) -> str:
         unmapped = [line.name for line in order.lines if not line.code]
@@ -545,9 +648,7 @@ class ERPNextAdapter(HttpAdapter):
         document = self.order_document(order)
         what = f"order {order.ticket} (table {order.table})"
         try:
-            answer = self._call(
-                "POST", self._resource(self.doctype), body=document, headers={"Idempotency-Key": order.order_ref}
-            )
+            answer = self._call("POST", self._resource(self.doctype), body=document)
         except FrappeError as err:
             if err.is_duplicate:
                 again = self.find_order(order.order_ref)
@@ -571,42 +672,26 @@ class ERPNextAdapter(HttpAdapter):
             order_ref=order.order_ref,
             erp_id=str(data["name"]),
             doctype=self.doctype,
-            submitted=self.submit,
+            submitted=int(document.get("docstatus") or 0) == 1,
         )
         return str(data["name"])
 
-    def order_document(self, order: OrderDoc) -> dict[str, Any]:
-        """The document we POST for an order."""
+    def _currency(self, code: str, what: str) -> Currency:
         try:
-            currency = Currency.of(order.currency)
+            return Currency.of(code)
         except DomainError:
-            raise Rejected(f"{self.name}: order {order.ticket} is in {order.currency}, unknown here") from None
-        day = business_day(order)
+            raise Rejected(f"{self.name}: {what} is in {code}, unknown here") from None
+
+    def order_items(self, order: OrderDoc) -> list[dict[str, Any]]:
+        """The order's lines as ERPNext item rows (with the service charge line when an item is named)."""
+        currency = self._currency(order.currency, f"order {order.ticket}")
         line_extra: dict[str, Any] = {"warehouse": self.warehouse} if self.warehouse else {}
-        document: dict[str, Any] = {
-            "customer": self.customer,
-            "currency": order.currency,
-            "selling_price_list": self.price_list,
-            "ignore_pricing_rule": 1,
-            self.order_ref_field: order.order_ref,
-        }
         if self.doctype == "Sales Order":
-            delivery = (day + timedelta(days=self.delivery_days)).isoformat()
-            document.update(transaction_date=day.isoformat(), delivery_date=delivery)
-            line_extra["delivery_date"] = delivery
-        else:
-            document.update(posting_date=day.isoformat(), set_posting_time=1, is_pos=1)
-            if self.pos_profile:
-                document["pos_profile"] = self.pos_profile
-        if self.company:
-            document["company"] = self.company
+            delivery = business_day(order) + timedelta(days=self.delivery_days)
+            line_extra["delivery_date"] = delivery.isoformat()
         items = [
-            {
-                "item_code": line.code,
-                "qty": line.quantity,
-                "rate": major_number(line.unit_price_minor, currency),
-                **line_extra,
-            }
+            {"item_code": line.code, "qty": line.quantity, "rate": major_number(line.unit_price_minor, currency)}
+            | line_extra
             for line in order.lines
         ]
         if self.service_charge_item and order.service_charge_minor:
@@ -618,116 +703,609 @@ class ERPNextAdapter(HttpAdapter):
                     **line_extra,
                 }
             )
-        document["items"] = items
+        return items
+
+    def order_document(self, order: OrderDoc, *, amended_from: str = "") -> dict[str, Any]:
+        """The document we POST for an order (an amendment of `amended_from` carries no order id: it is unique)."""
+        day = business_day(order)
+        document: dict[str, Any] = {
+            "customer": self.customer,
+            "currency": order.currency,
+            "selling_price_list": self.price_list,
+            "ignore_pricing_rule": 1,
+        }
+        if amended_from:
+            document["amended_from"] = amended_from
+        else:
+            document[self.order_ref_field] = order.order_ref
+        if self.doctype == "Sales Order":
+            delivery = (day + timedelta(days=self.delivery_days)).isoformat()
+            document.update(transaction_date=day.isoformat(), delivery_date=delivery)
+            if self.submit:
+                document["docstatus"] = 1
+        else:
+            # A POS sale: is_pos with its payment rows (at 0 until paid: frappe/erpnext pos_invoice.py
+            # validate_mode_of_payment refuses a POS Invoice without rows, even as a draft), stock moved when
+            # it is submitted. Submitted only once paid (push_payment).
+            document.update(
+                posting_date=day.isoformat(),
+                set_posting_time=1,
+                is_pos=1,
+                update_stock=1,
+                payments=[{"mode_of_payment": mode, "amount": 0} for mode in self.modes_in_use()],
+            )
+            if self.pos_profile:
+                document["pos_profile"] = self.pos_profile
+        if self.company:
+            document["company"] = self.company
+        document["items"] = self.order_items(order)
         if self.remark_field:
             document[self.remark_field] = remark(order)
-        if self.submit:
-            document["docstatus"] = 1
         return document
 
-    # -- status and payments ----------------------------------------------------------------------------------
+    def modes_in_use(self) -> list[str]:
+        """The Modes of Payment the box's methods map to, each once, in the methods' order."""
+        return list(dict.fromkeys(self.payment_modes.values()))
+
+    # -- cancels and voids (Capability.AMENDS) ----------------------------------------------------------------
     def push_status(self, order_ref: str, status: str, reason: str | None) -> None:
-        if status == "line_voided":
-            text = reason or "a line was voided"
-            digest = hashlib.sha256(f"{order_ref}\n{text}".encode()).hexdigest()[:12]
-            self._comment_once(order_ref, f"Tablebox: {text}", f"[tablebox void {digest}]", what="the voided line")
+        """For an engine that does not call push_change: a cancel is a change with no order left."""
+        if status == "cancelled":
+            self.push_change(OrderChange(order_ref=order_ref, event="status", status=status, reason=reason, order=None))
+        else:
+            log.info("sync.status.not_recorded", target=self.name, order_ref=order_ref, status=status)
+
+    def push_change(self, change: OrderChange) -> None:
+        """Bring ERPNext's document to the order as it is now: cancelled, or with the lines it has now. Applying
+        the same state twice changes nothing (each step looks first)."""
+        ref = change.order_ref
+        current = self.current(ref)
+        if current is None:
+            log.warning("sync.change.order_not_there", target=self.name, order_ref=ref, change_event=change.event)
             return
-        if status != "cancelled":
+        name, docstatus = str(current["name"]), int(current.get("docstatus") or 0)
+        if change.status == "cancelled" or change.order is None:
+            self._cancel_document(name, docstatus, ref)
             return
-        extra = [self.remark_field] if self.remark_field else []
-        found = self.find_order(order_ref, extra)
-        if found is None:
-            log.warning("sync.status.order_not_there", target=self.name, order_ref=order_ref, status=status)
+        if docstatus == 2:
+            if change.event == "line_voided" and self.doctype == "Sales Order":
+                # Cancelled on the way to its amendment (the answer lost after the cancel): amend it now.
+                self._amend(name, change.order, cancel=False)
+            else:
+                log.info("sync.change.already_cancelled", target=self.name, order_ref=ref, erp_id=name)
             return
-        name, docstatus = str(found["name"]), int(found.get("docstatus") or 0)
+        doc = self.get_doc(self.doctype, name)
+        wanted = self.order_items(change.order)
+        have = _lines(doc.get("items") or [])
+        if docstatus == 1 and self.doctype in INVOICES:
+            have = self._after_returns(name, have)
+        if have == _lines(wanted):
+            return
+        if docstatus == 0:
+            body: dict[str, Any] = {"items": wanted}
+            if self.remark_field and self.remark_field != "remarks":
+                body[self.remark_field] = remark(change.order)
+            self._checked("PUT", self._resource(self.doctype, name), f"updating {name}", body=body)
+            log.info("sync.change.draft_updated", target=self.name, order_ref=ref, erp_id=name)
+        elif self.doctype == "Sales Order":
+            self._amend(name, change.order)
+        else:
+            self._credit_note(name, doc, have, _lines(wanted), change)
+
+    def _cancel_document(self, name: str, docstatus: int, ref: str) -> None:
         if docstatus == 2:
             return
-        if docstatus == 1:
-            self._checked(
-                "POST",
-                "/api/method/frappe.client.cancel",
-                f"cancelling {name}",
-                body={"doctype": self.doctype, "name": name},
-            )
-            log.info("sync.status.cancelled", target=self.name, order_ref=order_ref, erp_id=name)
+        if docstatus == 0:
+            # A draft was never in the ledger: ERPNext deletes drafts, it cannot cancel them
+            # (frappe/frappe frappe/model/document.py check_docstatus_transition: 0 -> 2 is refused).
+            try:
+                self._call("DELETE", self._resource(self.doctype, name))
+            except FrappeError as err:
+                if err.status != 404:
+                    raise self._failure(err, f"deleting the draft {name}") from None
+            log.info("sync.change.draft_deleted", target=self.name, order_ref=ref, erp_id=name)
             return
-        if not self.remark_field:
-            log.info("sync.status.draft_not_marked", target=self.name, order_ref=order_ref, erp_id=name)
-            return
-        current = str(found.get(self.remark_field) or "")
-        if current.startswith(CANCELLED_PREFIX):
-            return
-        text = f"{CANCELLED_PREFIX}: {reason or 'cancelled in Tablebox'}" + (f" | {current}" if current else "")
-        self._checked(
-            "PUT",
-            self._resource(self.doctype, name),
-            f"marking {name} cancelled",
-            body={self.remark_field: text[:REMARK_CHARS]},
-        )
-        log.info("sync.status.draft_marked_cancelled", target=self.name, order_ref=order_ref, erp_id=name)
-
-    def push_payment(self, payment: PaymentDoc) -> str:
         try:
-            currency = Currency.of(payment.currency)
-        except DomainError:
-            raise Rejected(
-                f"{self.name}: payment {payment.payment_ref} is in {payment.currency}, unknown here"
-            ) from None
-        amount = Decimal(payment.amount_minor).scaleb(-currency.exponent)
-        text = f"Paid {amount} {payment.currency} by {payment.method} at {payment.paid_at}, table {payment.table}"
-        marker = f"[tablebox payment {payment.payment_ref}]"
-        names = [
-            name
-            for ref in payment.order_refs
-            if (name := self._comment_once(ref, text, marker, what=f"payment {payment.payment_ref}")) is not None
+            self._call("POST", "/api/method/frappe.client.cancel", body={"doctype": self.doctype, "name": name})
+        except FrappeError as err:
+            if err.exc_type == "LinkExistsError":
+                raise Rejected(
+                    f"{self.name}: ERPNext will not cancel {name} while a payment is allocated to it"
+                    f" ({self.scrub(err.message)}): tick Accounts Settings > 'Unlink Advance Payment on Cancellation"
+                    " of Order' and 'Unlink Payment on Cancellation of Invoice', then retry",
+                    status=err.status,
+                ) from None
+            raise self._failure(err, f"cancelling {name}") from None
+        log.info("sync.change.cancelled", target=self.name, order_ref=ref, erp_id=name)
+
+    def _amend(self, name: str, order: OrderDoc, *, cancel: bool = True) -> None:
+        """A submitted Sales Order whose lines changed: cancel it and enter the amendment (ERPNext's own way to
+        change a submitted document). The amendment's name is fixed (<name>-1), so a retry that finds the
+        original already cancelled and posts again gets a 409 on the name: already done."""
+        if cancel:
+            self._cancel_document(name, 1, order.order_ref)
+        body = self.order_document(order, amended_from=name)
+        try:
+            answer = self._call("POST", self._resource(self.doctype), body=body)
+        except FrappeError as err:
+            if err.status == 409 and err.exc_type in ("DuplicateEntryError", ""):
+                return
+            raise self._failure(err, f"the amendment of {name}", order) from None
+        data = (answer.get("data") if isinstance(answer, Mapping) else None) or {}
+        log.info("sync.change.amended", target=self.name, order_ref=order.order_ref, erp_id=name, new=data.get("name"))
+
+    def _after_returns(self, name: str, have: dict[tuple[str, Decimal], Decimal]) -> dict[tuple[str, Decimal], Decimal]:
+        """An invoice's lines less what its credit notes (submitted returns against it) gave back."""
+        returns = self._list(
+            self.doctype,
+            ["name"],
+            [[self.doctype, "return_against", "=", name], [self.doctype, "docstatus", "=", 1]],
+            f"the credit notes of {name}",
+            order_by="creation asc",
+        )
+        left = dict(have)
+        for row in returns:
+            for key, qty in _lines(self.get_doc(self.doctype, str(row["name"])).get("items") or []).items():
+                left[key] = left.get(key, Decimal(0)) + qty  # a return's quantities are negative
+        return {key: qty for key, qty in left.items() if qty}
+
+    def _credit_note(
+        self,
+        name: str,
+        doc: Mapping[str, Any],
+        have: dict[tuple[str, Decimal], Decimal],
+        wanted: dict[tuple[str, Decimal], Decimal],
+        change: OrderChange,
+    ) -> None:
+        """A paid (submitted) invoice lost lines: a credit note (is_return against it) for what was voided. The
+        money goes back as the refund the box records (a Payment Entry), not here."""
+        back = [(key, qty - wanted.get(key, Decimal(0))) for key, qty in have.items() if qty > wanted.get(key, 0)]
+        if not back:
+            return  # more on the order than in ERPNext: a void never adds; a person looks at it
+        items = [
+            {"item_code": code, "qty": _json_number(-qty), "rate": _json_number(rate)}
+            | ({"warehouse": self.warehouse} if self.warehouse else {})
+            for (code, rate), qty in back
         ]
-        if not names:
+        body: dict[str, Any] = {
+            "customer": self.customer,
+            "is_return": 1,
+            "return_against": name,
+            "update_stock": 1,
+            "posting_date": str(doc.get("posting_date") or date.today().isoformat()),
+            "set_posting_time": 1,
+            "selling_price_list": self.price_list,
+            "ignore_pricing_rule": 1,
+            "items": items,
+            "remarks": f"Tablebox void: {change.reason or 'lines voided'} [{change.change_ref or change.order_ref}]",
+            "docstatus": 1,
+        }
+        if self.doctype == "POS Invoice":
+            # POSInvoice.validate wants is_pos and a payment row; a row of 0 gives no money back here.
+            body.update(
+                is_pos=1,
+                pos_profile=self.pos_profile,
+                payments=[{"mode_of_payment": self.modes_in_use()[0], "amount": 0}],
+            )
+        if self.company:
+            body["company"] = self.company
+        self._checked("POST", self._resource(self.doctype), f"the credit note for {name}", body=body)
+        log.info("sync.change.credit_note", target=self.name, order_ref=change.order_ref, erp_id=name)
+
+    # -- payments and refunds ---------------------------------------------------------------------------------
+    def push_payment(self, payment: PaymentDoc) -> str:
+        currency = self._currency(payment.currency, f"payment {payment.payment_ref}")
+        mode = self.payment_modes.get(payment.method)
+        if mode is None:
+            raise Rejected(
+                f"{self.name}: payment {payment.payment_ref} was taken by {payment.method!r}, which payment_modes"
+                " does not map to an ERPNext Mode of Payment: add it to [sync.{self.name}] payment_modes, then retry"
+            )
+        existing = self._payment_entry(payment.payment_ref)
+        if existing is not None:
+            return existing
+        amount = Decimal(payment.amount_minor).scaleb(-currency.exponent)
+        if payment.kind == "refund":
+            text = f"Tablebox refund of {payment.refund_of or '?'}, table {payment.table}"
+            return self._post_payment_entry(payment, "Pay", mode, amount, [], currency, f"{text}: {payment.reason}")
+        docs = [doc for ref in payment.order_refs if (doc := self.current(ref)) is not None]
+        if not docs:
             raise Rejected(
                 f"{self.name}: none of the orders paid by {payment.payment_ref} is in ERPNext"
                 f" ({', '.join(payment.order_refs) or 'no orders'}): deliver them first, then retry"
             )
-        return names[0]
+        text = f"Tablebox payment, table {payment.table}, orders {', '.join(payment.order_refs)}"
+        if self.doctype == "Sales Order":
+            references, left = [], amount
+            for row in docs:
+                if int(row.get("docstatus") or 0) != 1 or left <= 0:
+                    continue
+                doc = self.get_doc(self.doctype, str(row["name"]))
+                due = _dec(doc.get("grand_total")) - _dec(doc.get("advance_paid"))
+                take = min(left, due)
+                if take > 0:
+                    references.append(
+                        {"reference_doctype": self.doctype, "reference_name": doc["name"], "allocated_amount": take}
+                    )
+                    left -= take
+            return self._post_payment_entry(payment, "Receive", mode, amount, references, currency, text)
+        return self._pay_invoices(payment, docs, mode, amount, currency, text)
 
-    def _comment_once(self, order_ref: str, text: str, marker: str, *, what: str) -> str | None:
-        """A comment "<text> <marker>" on our order's document, unless one with the marker is already there
-        (the marker is plain ASCII: Frappe stores comments as sanitised HTML, which may change the text);
-        its name, or None when the order is not in ERPNext."""
-        content = f"{text} {marker}"
-        found = self.find_order(order_ref)
-        if found is None:
-            log.warning("sync.comment.order_not_there", target=self.name, order_ref=order_ref, what=what)
-            return None
-        name = str(found["name"])
-        pattern = "%" + marker.replace("%", "_") + "%"
-        existing = self._list(
-            "Comment",
-            ["name"],
-            [
-                ["Comment", "reference_doctype", "=", self.doctype],
-                ["Comment", "reference_name", "=", name],
-                ["Comment", "content", "like", pattern],
-            ],
-            f"the comments of {name}",
+    def _pay_invoices(
+        self,
+        payment: PaymentDoc,
+        docs: Sequence[Mapping[str, Any]],
+        mode: str,
+        amount: Decimal,
+        currency: Currency,
+        text: str,
+    ) -> str:
+        """Fill the payment rows of the visit's draft invoices, in order, and submit each once paid in full; the
+        remarks keep a marker per payment so that a retry books only what is not booked yet."""
+        full = [self.get_doc(self.doctype, str(row["name"])) for row in docs]
+        booked = sum(
+            (
+                Decimal(amt)
+                for doc in full
+                for ref, amt, _ in _PAID_MARK.findall(str(doc.get("remarks") or ""))
+                if ref == payment.payment_ref
+            ),
+            Decimal(0),
+        )
+        left = amount - booked
+        names = [str(doc["name"]) for doc in full if payment.payment_ref in str(doc.get("remarks") or "")]
+        for doc in full:
+            if left <= 0:
+                break
+            if int(doc.get("docstatus") or 0) != 0:
+                continue
+            rows = [dict(row) for row in doc.get("payments") or []]
+            paid = sum((_dec(row.get("amount")) for row in rows), Decimal(0))
+            due = _dec(doc.get("rounded_total")) or _dec(doc.get("grand_total"))
+            take = min(left, due - paid)
+            if take <= 0:
+                continue
+            row = next((r for r in rows if r.get("mode_of_payment") == mode), None)
+            if row is None:
+                rows.append({"mode_of_payment": mode, "amount": take})
+            else:
+                row["amount"] = _dec(row.get("amount")) + take
+            payments = [{"mode_of_payment": r["mode_of_payment"], "amount": float(_dec(r.get("amount")))} for r in rows]
+            mark = f"[tablebox payment {payment.payment_ref} {take} {mode}]"
+            body: dict[str, Any] = {
+                "payments": payments,
+                "remarks": f"{doc.get('remarks') or ''}\n{mark}".strip(),
+            }
+            if paid + take >= due:
+                body["docstatus"] = 1  # paid in full: submitted (frappe check_docstatus_transition: 0 -> 1)
+            self._checked(
+                "PUT", self._resource(self.doctype, str(doc["name"])), f"the payment of {doc['name']}", body=body
+            )
+            names.append(str(doc["name"]))
+            left -= take
+        if left > 0:
+            # More than the visit's open invoices (a tip, an invoice paid already): money received, unallocated.
+            return self._post_payment_entry(payment, "Receive", mode, left, [], currency, text)
+        log.info("sync.payment.booked", target=self.name, payment_ref=payment.payment_ref, erp_ids=names)
+        return names[0] if names else str(full[0]["name"])
+
+    def _payment_entry(self, payment_ref: str) -> str | None:
+        rows = self._list(
+            "Payment Entry",
+            ["name", "docstatus"],
+            [["Payment Entry", "reference_no", "=", payment_ref], ["Payment Entry", "docstatus", "!=", 2]],
+            f"the lookup of payment {payment_ref}",
             order_by="creation asc",
             limit=1,
         )
-        if existing:
-            return str(existing[0]["name"])
-        answer = self._checked(
-            "POST",
-            self._resource("Comment"),
-            f"a comment on {name} ({what})",
-            body={
-                "comment_type": "Comment",
-                "reference_doctype": self.doctype,
-                "reference_name": name,
-                "content": content,
-            },
-        )
+        return str(rows[0]["name"]) if rows else None
+
+    def _post_payment_entry(
+        self,
+        payment: PaymentDoc,
+        kind: str,
+        mode: str,
+        amount: Decimal,
+        references: Sequence[Mapping[str, Any]],
+        currency: Currency,
+        remarks: str,
+    ) -> str:
+        day = payment.paid_at[:10] or date.today().isoformat()
+        body: dict[str, Any] = {
+            "payment_type": kind,
+            "party_type": "Customer",
+            "party": self.customer,
+            "mode_of_payment": mode,
+            "paid_amount": _json_amount(amount, currency),
+            "received_amount": _json_amount(amount, currency),
+            "reference_no": payment.payment_ref,
+            "reference_date": day,
+            "posting_date": day,
+            "remarks": remarks[:500],
+            "references": [
+                {**ref, "allocated_amount": _json_amount(Decimal(ref["allocated_amount"]), currency)}
+                for ref in references
+            ],
+            "docstatus": 1,
+        }
+        if self.company:
+            body["company"] = self.company
+        answer = self._checked("POST", self._resource("Payment Entry"), f"payment {payment.payment_ref}", body=body)
         data = answer.get("data") if isinstance(answer, Mapping) else None
         if not isinstance(data, Mapping) or not data.get("name"):
-            raise Rejected(f"{self.name}: ERPNext added a comment to {name} but its answer has no name")
+            raise Rejected(f"{self.name}: ERPNext created payment {payment.payment_ref} but its answer has no name")
+        log.info(
+            "sync.payment.entry",
+            target=self.name,
+            payment_ref=payment.payment_ref,
+            erp_id=str(data["name"]),
+            kind=payment.kind,
+            mode=mode,
+        )
         return str(data["name"])
+
+    # -- tablebox sync check ----------------------------------------------------------------------------------
+    def check(self) -> Sequence[Check]:
+        checks: list[Check] = []
+        try:
+            self._check_into(checks)
+        except DeliveryError as err:  # a step that could not run: said, and the list ends there
+            checks.append(Check("ERPNext answered", CheckState.FAIL, self.scrub(err.message), "see the message"))
+        return checks
+
+    def _check_into(self, checks: list[Check]) -> None:
+        ok, warn, fail = CheckState.OK, CheckState.WARN, CheckState.FAIL
+        try:
+            response = self.send("GET", "/api/method/ping")
+        except Retryable as err:
+            checks.append(Check("reachable", fail, err.message, f"check base_url ({self.base_url}) and the network"))
+            return
+        # 401/403: Frappe answered (it checks the key before any method, ping included): the next step says more.
+        if response.status_code not in (200, 401, 403) or (
+            response.status_code == 200 and b"pong" not in response.content
+        ):
+            checks.append(
+                Check(
+                    "reachable",
+                    fail,
+                    f"{self.base_url}/api/method/ping answered HTTP {response.status_code}",
+                    "base_url must be the ERPNext site's address",
+                )
+            )
+            return
+        checks.append(Check("reachable", ok, self.base_url))
+        try:
+            user = str(self._call("GET", "/api/method/frappe.auth.get_logged_user").get("message") or "")
+        except FrappeError as err:
+            checks.append(
+                Check(
+                    "authenticated",
+                    fail,
+                    f"HTTP {err.status} {err.exc_type}",
+                    f"In ERPNext: User > API Access > Generate Keys; put both in [sync.{self.name}]",
+                )
+            )
+            return
+        versions = self._call("GET", "/api/method/frappe.utils.change_log.get_versions").get("message") or {}
+        erpnext = str((versions.get("erpnext") or {}).get("version") or "?") if isinstance(versions, Mapping) else "?"
+        checks.append(Check("authenticated", ok, f"as {user}, ERPNext {erpnext}"))
+        if not erpnext.startswith("15."):
+            checks.append(
+                Check("ERPNext version", warn, erpnext, "Tablebox's ERPNext adapter was checked against version 15")
+            )
+        roles = set(
+            self._call("GET", "/api/method/frappe.core.doctype.user.user.get_roles", params={"uid": user}).get(
+                "message"
+            )
+            or []
+        )
+        missing = [role for role in NEEDED_ROLES[self.doctype] if role not in roles]
+        if missing:
+            checks.append(
+                Check(
+                    "API user's roles",
+                    fail,
+                    f"{user} lacks {', '.join(missing)}",
+                    f"In ERPNext: User {user} > Roles: tick {', '.join(missing)}",
+                )
+            )
+        elif "System Manager" in roles or "Administrator" in roles:
+            checks.append(
+                Check(
+                    "API user's roles",
+                    warn,
+                    f"{user} is a System Manager",
+                    "give the API user only " + ", ".join(NEEDED_ROLES[self.doctype]),
+                )
+            )
+        else:
+            checks.append(Check("API user's roles", ok, ", ".join(NEEDED_ROLES[self.doctype])))
+        checks.append(self._check_ref_field())
+        checks.append(self._check_exists("Customer", self.customer, "customer"))
+        if self.warehouse:
+            checks.append(self._check_exists("Warehouse", self.warehouse, "warehouse"))
+        price_list = self._get_or_none("Price List", self.price_list)
+        currency = self.box_facts.get("currency")
+        if price_list is None:
+            checks.append(
+                Check(f"price list {self.price_list}", fail, "not found", "set price_list to a selling Price List")
+            )
+        elif currency and price_list.get("currency") and price_list["currency"] != currency:
+            checks.append(
+                Check(
+                    f"price list {self.price_list}",
+                    fail,
+                    f"in {price_list['currency']}, the box sells in {currency}",
+                    "use a price list in the box's currency",
+                )
+            )
+        else:
+            checks.append(Check(f"price list {self.price_list}", ok, str(price_list.get("currency") or "")))
+        profile = self._check_pos_profile(checks)
+        self._check_modes(checks, profile)
+        checks.append(self._check_taxes(profile))
+        checks.append(self._check_codes())
+
+    def _get_or_none(self, doctype: str, name: str) -> dict[str, Any] | None:
+        try:
+            answer = self._call("GET", self._resource(doctype, name))
+        except FrappeError as err:
+            if err.status == 404:
+                return None
+            raise self._failure(err, f"reading {doctype} {name}") from None
+        data = answer.get("data") if isinstance(answer, Mapping) else None
+        return dict(data) if isinstance(data, Mapping) else None
+
+    def _check_exists(self, doctype: str, name: str, setting: str) -> Check:
+        found = self._get_or_none(doctype, name)
+        if found is None:
+            return Check(f"{setting} {name}", CheckState.FAIL, f"no {doctype} {name!r}", f"create it, or set {setting}")
+        if _truthy(found.get("disabled")):
+            return Check(f"{setting} {name}", CheckState.FAIL, f"{doctype} {name!r} is disabled", "enable it")
+        return Check(f"{setting} {name}", CheckState.OK)
+
+    def _check_ref_field(self) -> Check:
+        title = f"custom field {self.order_ref_field}"
+        fix = f"In ERPNext: Customize Form > {self.doctype} > add {self.order_ref_field}: type Data, Unique, No Copy"
+        try:
+            answer = self._call("GET", "/api/method/frappe.desk.form.load.getdoctype", params={"doctype": self.doctype})
+        except FrappeError as err:
+            raise self._failure(err, f"reading the fields of {self.doctype}") from None
+        docs = answer.get("docs") if isinstance(answer, Mapping) else None
+        fields = (docs[0].get("fields") if docs and isinstance(docs[0], Mapping) else None) or []
+        field = next((f for f in fields if isinstance(f, Mapping) and f.get("fieldname") == self.order_ref_field), None)
+        if field is None:
+            return Check(title, CheckState.FAIL, f"{self.doctype} has no field {self.order_ref_field}", fix)
+        if not _truthy(field.get("unique")):
+            return Check(
+                title, CheckState.WARN, "not Unique: a retry racing a slow insert can make a second document", fix
+            )
+        if not _truthy(field.get("no_copy")):
+            return Check(title, CheckState.WARN, "not No Copy: a duplicated document would carry our order id", fix)
+        return Check(title, CheckState.OK, f"on {self.doctype}, Unique, No Copy")
+
+    def _check_pos_profile(self, checks: list[Check]) -> dict[str, Any] | None:
+        if not self.pos_profile:
+            return None
+        profile = self._get_or_none("POS Profile", self.pos_profile)
+        title = f"POS profile {self.pos_profile}"
+        if profile is None:
+            checks.append(Check(title, CheckState.FAIL, "not found", "set pos_profile to a POS Profile's name"))
+            return None
+        if _truthy(profile.get("disabled")):
+            checks.append(Check(title, CheckState.FAIL, "disabled", "enable it"))
+            return profile
+        checks.append(Check(title, CheckState.OK, str(profile.get("warehouse") or "")))
+        return profile
+
+    def _check_modes(self, checks: list[Check], profile: Mapping[str, Any] | None) -> None:
+        methods = self.box_facts.get("payment_methods")
+        if methods is None:
+            checks.append(Check("modes of payment", CheckState.WARN, "not checked: the box's methods were not given"))
+            methods = list(self.payment_modes)
+        unmapped = [m for m in methods if m not in self.payment_modes]
+        if unmapped:
+            checks.append(
+                Check(
+                    "modes of payment",
+                    CheckState.FAIL,
+                    f"{', '.join(unmapped)} not mapped",
+                    f"add them to payment_modes in [sync.{self.name}]",
+                )
+            )
+        in_profile = {str(r.get("mode_of_payment")) for r in (profile or {}).get("payments") or []}
+        company = self.company or str((profile or {}).get("company") or "")
+        for method in methods:
+            mode = self.payment_modes.get(method)
+            if mode is None:
+                continue
+            title = f"mode of payment {mode} ({method})"
+            found = self._get_or_none("Mode of Payment", mode)
+            if found is None:
+                checks.append(Check(title, CheckState.FAIL, "not found", f"In ERPNext: create Mode of Payment {mode}"))
+                continue
+            accounts = [a for a in found.get("accounts") or [] if not company or a.get("company") == company]
+            if not accounts:
+                checks.append(
+                    Check(
+                        title,
+                        CheckState.FAIL,
+                        f"no default account for {company or 'the company'}",
+                        f"In ERPNext: Mode of Payment {mode} > Accounts: add the company's cash or bank account",
+                    )
+                )
+            elif profile is not None and mode not in in_profile:
+                checks.append(
+                    Check(
+                        title,
+                        CheckState.FAIL if self.doctype == "POS Invoice" else CheckState.WARN,
+                        f"not in POS profile {self.pos_profile}",
+                        f"In ERPNext: POS Profile {self.pos_profile} > Payment Methods: add {mode}",
+                    )
+                )
+            else:
+                checks.append(Check(title, CheckState.OK))
+
+    def _check_taxes(self, profile: Mapping[str, Any] | None) -> Check:
+        title = "prices include tax"
+        include = self.box_facts.get("prices_include_tax")
+        if include is None:
+            return Check(title, CheckState.WARN, "not checked: the box's setting was not given")
+        name = str((profile or {}).get("taxes_and_charges") or "")
+        if not name:
+            filters: list[list[Any]] = [["Sales Taxes and Charges Template", "is_default", "=", 1]]
+            if self.company:
+                filters.append(["Sales Taxes and Charges Template", "company", "=", self.company])
+            rows = self._list("Sales Taxes and Charges Template", ["name"], filters, "the default taxes", limit=1)
+            name = str(rows[0]["name"]) if rows else ""
+        if not name:
+            return Check(
+                title,
+                CheckState.WARN if include else CheckState.OK,
+                "no default Sales Taxes and Charges Template: ERPNext books no tax",
+                "set a default template whose rows are 'Is this Tax included in Basic Rate?'" if include else "",
+            )
+        template = self._get_or_none("Sales Taxes and Charges Template", name) or {}
+        flags = {_truthy(row.get("included_in_print_rate")) for row in template.get("taxes") or []}
+        if flags and flags != {bool(include)}:
+            said = "include tax" if include else "exclude tax"
+            return Check(
+                title,
+                CheckState.FAIL,
+                f"the box's prices {said}, template {name} does not agree",
+                f"In ERPNext: {name} > each row: set 'Is this Tax included in Basic Rate?' to"
+                f" {'on' if include else 'off'}",
+            )
+        return Check(title, CheckState.OK, f"template {name}")
+
+    def _check_codes(self) -> Check:
+        codes = list(dict.fromkeys(self.expected_codes))
+        title = "dishes' ERP codes"
+        if not codes:
+            return Check(title, CheckState.WARN, "not checked: no dish has an ERP code")
+        found: dict[str, Mapping[str, Any]] = {}
+        for start in range(0, len(codes), 100):
+            chunk = codes[start : start + 100]
+            for row in self._list(
+                "Item", ["name", "disabled", "is_sales_item"], [["Item", "name", "in", chunk]], "the dishes' items"
+            ):
+                found[str(row["name"])] = row
+        missing = [code for code in codes if code not in found]
+        off = [
+            code
+            for code, row in found.items()
+            if _truthy(row.get("disabled")) or not _truthy(row.get("is_sales_item", 1))
+        ]
+        if missing:
+            shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
+            return Check(
+                title, CheckState.FAIL, f"not in ERPNext: {shown}", "fix the dishes' ERP codes or create the Items"
+            )
+        if off:
+            return Check(
+                title, CheckState.FAIL, f"disabled or not for sale: {', '.join(off[:10])}", "enable them in ERPNext"
+            )
+        return Check(title, CheckState.OK, f"all {len(codes)} found")
 
 
 def business_day(order: OrderDoc) -> date:
@@ -743,11 +1321,35 @@ def business_day(order: OrderDoc) -> date:
 
 def remark(order: OrderDoc) -> str:
     """What a person in ERPNext reads to find the order on the floor: ticket, table, notes."""
-    parts = [f"Tablebox {order.ticket}", f"table {order.table}"]
+    # Our order id goes in: the remark is po_no on a Sales Order, and ERPNext refuses a second open order of the
+    # same customer with the same po_no (frappe/erpnext sales_order.py validate_po; issue 15 item 3): two boxes,
+    # or a box reset, repeat ticket numbers for the same walk-in customer.
+    parts = [f"Tablebox {order.ticket} [{order.order_ref}]", f"table {order.table}"]
     if order.note:
         parts.append(order.note)
     parts += [f"{line.name}: {line.note}" for line in order.lines if line.note]
     return "; ".join(parts)[:REMARK_CHARS]
+
+
+def _dec(value: Any) -> Decimal:
+    return decimal_of(value) or Decimal(0)
+
+
+def _lines(items: Sequence[Mapping[str, Any]]) -> dict[tuple[str, Decimal], Decimal]:
+    """Item rows as {(item_code, rate): qty}, to compare what ERPNext holds with the order as it is now."""
+    out: dict[tuple[str, Decimal], Decimal] = {}
+    for item in items:
+        key = (str(item.get("item_code") or ""), _dec(item.get("rate")))
+        out[key] = out.get(key, Decimal(0)) + _dec(item.get("qty"))
+    return {key: qty for key, qty in out.items() if qty}
+
+
+def _json_number(value: Decimal) -> int | float:
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+def _json_amount(amount: Decimal, currency: Currency) -> int | float:
+    return major_number(int(amount.scaleb(currency.exponent)), currency)
 
 
 # What sync.adapters.adapter_class(kind) answers: the class whose declarations (capabilities) the worker reads.

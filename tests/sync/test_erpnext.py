@@ -13,7 +13,17 @@ import pytest
 import structlog
 
 from sync.adapters import erpnext, make_adapter
-from sync.adapters.base import OrderDoc, OrderLine, PaymentDoc, Rejected, Retryable
+from sync.adapters.base import (
+    Capability,
+    Check,
+    CheckState,
+    OrderChange,
+    OrderDoc,
+    OrderLine,
+    PaymentDoc,
+    Rejected,
+    Retryable,
+)
 from sync.adapters.erpnext import ERPNextAdapter
 from tests.fakes.erpnext import FakeERPNext
 
@@ -154,14 +164,15 @@ def test_an_order_becomes_one_sales_order_with_its_lines_date_and_remark(fake: F
     name = connect(fake).push_order(order(note="birthday"))
     assert name == "SAL-ORD-2026-00001"
     (doc,) = fake.orders("ck-0001")
-    assert (doc["docstatus"], doc["customer"], doc["company"]) == (0, "Walk-in Customer", "Tablebox Restaurant")
+    # Submitted (issue 15 item 6): a draft never reaches ERPNext's order book and reserves no stock.
+    assert (doc["docstatus"], doc["customer"], doc["company"]) == (1, "Walk-in Customer", "Tablebox Restaurant")
     # The ticket's business day, not the UTC date of created_at (2026-11-20 18:30Z is the 21st in Shanghai).
     assert (doc["transaction_date"], doc["delivery_date"]) == ("2026-11-21", "2026-11-21")
     assert [(i["item_code"], i["qty"], i["rate"], i["warehouse"]) for i in doc["items"]] == [
         ("HG", 2, Decimal("38.5"), "Stores - TB"),
         ("DDM", 1, Decimal("31"), "Stores - TB"),
     ]
-    assert doc["po_no"] == "Tablebox 2026-11-21#12; table A1; birthday; 虾饺: no chilli"
+    assert doc["po_no"] == "Tablebox 2026-11-21#12 [ck-0001]; table A1; birthday; 虾饺: no chilli"
     assert (doc["selling_price_list"], doc["ignore_pricing_rule"]) == ("Standard Selling", 1)
     assert fake.order_total_minor("ck-0001") == 10800
 
@@ -180,8 +191,9 @@ def test_the_answer_lost_after_the_commit_still_makes_one_order(fake: FakeERPNex
 
 
 def test_erpnext_itself_duplicates_a_repeated_post(connect: Connect) -> None:
-    """Why the adapter looks up first: without a unique field, the same POST twice is two documents."""
-    with FakeERPNext(unique=False) as server:
+    """Why the adapter looks up first: without a unique field, the same POST twice is two documents (only
+    validate_po stops it on a Sales Order, and not where Selling Settings allow repeated po_no)."""
+    with FakeERPNext(unique=False, allow_multiple_po=True) as server:
         server.add_item("HG", {"zh": "虾饺"}, 3850)
         body = connect(server).order_document(order("dup", OrderLine("HG", "har_gow", "虾饺", 1, 3850, 3850)))
         auth = {"Authorization": f"token {server.api_key}:{server.api_secret}"}
@@ -192,7 +204,7 @@ def test_erpnext_itself_duplicates_a_repeated_post(connect: Connect) -> None:
 
 
 def test_without_the_unique_flag_sequential_retries_still_make_one_order(connect: Connect) -> None:
-    with FakeERPNext(unique=False) as server:
+    with FakeERPNext(unique=False, allow_multiple_po=True) as server:
         server.add_item("HG", {"zh": "虾饺"}, 3850)
         server.add_item("DDM", {"zh": "担担面"}, 3100)
         adapter = connect(server)
@@ -222,7 +234,7 @@ def test_a_duplicate_entry_on_the_unique_field_means_already_there(
 
 def test_without_the_unique_flag_an_insert_still_in_flight_can_duplicate(connect: Connect) -> None:
     """The documented residual window: what `unique` closes."""
-    with FakeERPNext(unique=False) as server:
+    with FakeERPNext(unique=False, allow_multiple_po=True) as server:
         server.add_item("HG", {"zh": "虾饺"}, 3850)
         server.add_item("DDM", {"zh": "担担面"}, 3100)
         adapter = connect(server)
@@ -241,8 +253,8 @@ def test_a_site_without_the_custom_field_is_refused_with_the_setup_step(connect:
         assert server.posts == {}  # nothing created that could never be found again
 
 
-def test_a_pos_invoice_takes_the_posting_date_and_profile(connect: Connect) -> None:
-    with FakeERPNext(doctype="POS Invoice") as server:
+def test_a_pos_invoice_takes_the_posting_date_profile_and_payment_rows(connect: Connect) -> None:
+    with FakeERPNext(document="pos_invoice") as server:
         server.add_item("HG", {"zh": "虾饺"}, 3850)
         server.add_item("DDM", {"zh": "担担面"}, 3100)
         adapter = connect(server)
@@ -250,9 +262,17 @@ def test_a_pos_invoice_takes_the_posting_date_and_profile(connect: Connect) -> N
         assert adapter.push_order(order()) == name == "ACC-PSINV-2026-00001"
         (doc,) = server.orders("ck-0001")
         assert (doc["posting_date"], doc["set_posting_time"], doc["pos_profile"]) == ("2026-11-21", 1, "Main POS")
-        assert doc["remarks"].startswith("Tablebox 2026-11-21#12; table A1")
-        with pytest.raises(Rejected, match="POS Profile"):
-            connect(server, pos_profile="").push_order(order("ck-0002"))
+        assert (doc["docstatus"], doc["is_pos"], doc["update_stock"]) == (0, 1, 1)  # submitted once paid
+        assert [(p["mode_of_payment"], p["amount"]) for p in doc["payments"]] == [
+            ("Cash", 0),
+            ("Credit Card", 0),
+            ("WeChat Pay", 0),
+            ("Alipay", 0),
+            ("Other", 0),
+        ]
+        assert doc["remarks"].startswith("Tablebox 2026-11-21#12 [ck-0001]; table A1")
+    with pytest.raises(ValueError, match=r"pos_invoice.*needs pos_profile"):
+        make_adapter("erp", {**server.target_config(), "pos_profile": ""})
 
 
 def test_the_service_charge_goes_as_a_line_when_an_item_is_named(fake: FakeERPNext, connect: Connect) -> None:
@@ -352,66 +372,327 @@ def test_a_slow_erp_times_out_as_retryable(fake: FakeERPNext, connect: Connect) 
         adapter.pull_stock()
 
 
-# -- status and payments ----------------------------------------------------------------------------------------
+# -- cancels and voids (Capability.AMENDS) ------------------------------------------------------------------------
+def change(ref: str, status: str, placed: OrderDoc | None, *, event: str = "status", reason: str = "") -> OrderChange:
+    return OrderChange(order_ref=ref, event=event, status=status, reason=reason or None, order=placed, change_ref="c1")
+
+
+def test_the_adapter_declares_that_it_amends() -> None:
+    assert Capability.AMENDS in ERPNextAdapter.capabilities
+
+
 def test_cancelling_a_submitted_order_cancels_it_once(fake: FakeERPNext, connect: Connect) -> None:
-    adapter = connect(fake, submit=True)
+    adapter = connect(fake)
     name = adapter.push_order(order())
     fake.drop_after_commit_rate = 1.0
     with pytest.raises(Retryable):
-        adapter.push_status("ck-0001", "cancelled", "guest left")
+        adapter.push_change(change("ck-0001", "cancelled", None, reason="guest left"))
     fake.drop_after_commit_rate = 0.0
-    adapter.push_status("ck-0001", "cancelled", "guest left")  # the retry: already cancelled, nothing to do
+    adapter.push_change(change("ck-0001", "cancelled", None, reason="guest left"))  # the retry: nothing to do
     (doc,) = fake.orders("ck-0001")
     assert (doc["name"], doc["docstatus"], doc["status"]) == (name, 2, "Cancelled")
+    assert fake.cancelled("ck-0001")
+    adapter.push_status("ck-0001", "cancelled", "again")  # the old entry point does the same, harmlessly
+    adapter.push_change(change("never-sent", "cancelled", None))  # nothing there to cancel: no error
 
 
-def test_cancelling_a_draft_marks_its_remark_once(fake: FakeERPNext, connect: Connect) -> None:
-    adapter = connect(fake)
-    adapter.push_order(order())
-    adapter.push_status("ck-0001", "ready", None)  # not recorded
-    assert fake.orders("ck-0001")[0]["po_no"].startswith("Tablebox")
-    adapter.push_status("ck-0001", "cancelled", "kitchen out of prawns")
-    (doc,) = fake.orders("ck-0001")
-    assert doc["docstatus"] == 0
-    assert doc["po_no"] == "CANCELLED: kitchen out of prawns | Tablebox 2026-11-21#12; table A1; 虾饺: no chilli"
-    modified = doc["modified"]
-    adapter.push_status("ck-0001", "cancelled", "kitchen out of prawns")
-    assert fake.orders("ck-0001")[0]["modified"] == modified  # untouched the second time
-    adapter.push_status("never-sent", "cancelled", None)  # nothing there to cancel: no error
+def test_a_draft_cannot_be_cancelled_so_it_is_deleted(fake: FakeERPNext, connect: Connect) -> None:
+    """frappe refuses docstatus 0 -> 2 (what the old adapter did not try; it wrote a remark instead)."""
+    adapter = connect(fake, submit=False)
+    name = adapter.push_order(order())
+    with pytest.raises(Rejected, match="Cannot change docstatus from 0 to 2"):
+        adapter._checked("POST", "/api/method/frappe.client.cancel", "x", body={"doctype": "Sales Order", "name": name})
+    adapter.push_change(change("ck-0001", "cancelled", None))
+    adapter.push_change(change("ck-0001", "cancelled", None))
+    assert fake.orders("ck-0001") == [] and fake.cancelled("ck-0001")
 
 
-def test_a_voided_line_becomes_one_comment(fake: FakeERPNext, connect: Connect) -> None:
+def test_a_voided_line_cancels_and_amends_the_submitted_order_once(fake: FakeERPNext, connect: Connect) -> None:
     adapter = connect(fake)
     name = adapter.push_order(order())
-    for _ in range(2):
-        adapter.push_status("ck-0001", "line_voided", "line 2 voided: sent back cold")
-    (comment,) = fake.comments(name)
-    assert comment["content"].startswith("Tablebox: line 2 voided: sent back cold [tablebox void ")
+    now = order("ck-0001", OrderLine("HG", "har_gow", "虾饺", 2, 3850, 7700, "no chilli"))  # 担担面 voided
+    voided = change("ck-0001", "submitted", now, event="line_voided", reason="sent back cold")
+    fake.drop_after_commit_rate = 1.0  # the cancel lands, its answer is lost
+    with pytest.raises(Retryable):
+        adapter.push_change(voided)
+    fake.drop_after_commit_rate = 0.0
+    adapter.push_change(voided)  # the retry amends the cancelled original
+    adapter.push_change(voided)  # and again: already as it should be
+    original, amended = fake.tables["Sales Order"][name], fake.current("ck-0001")
+    assert amended is not None and amended["name"] == f"{name}-1"
+    assert (original["docstatus"], amended["docstatus"], amended["amended_from"]) == (2, 1, name)
+    assert [(i["item_code"], i["qty"]) for i in amended["items"]] == [("HG", 2)]
+    assert fake.order_total_minor("ck-0001") == 7700 and fake.order_counts() == {"ck-0001": 1}
+    assert fake.comments() == [] and not fake.cancelled("ck-0001")
+    # A second void amends the amendment (<name>-2), then a cancel cancels what stands.
+    adapter.push_change(
+        change(
+            "ck-0001",
+            "submitted",
+            order("ck-0001", OrderLine("HG", "har_gow", "虾饺", 1, 3850, 3850)),
+            event="line_voided",
+        )
+    )
+    assert fake.current("ck-0001")["name"] == f"{name}-2"  # type: ignore[index]
+    adapter.push_change(change("ck-0001", "cancelled", None))
+    assert fake.cancelled("ck-0001")
 
 
-def test_a_payment_is_one_comment_per_order_even_when_retried(fake: FakeERPNext, connect: Connect) -> None:
+def test_a_void_on_a_draft_updates_its_lines(fake: FakeERPNext, connect: Connect) -> None:
+    adapter = connect(fake, submit=False)
+    name = adapter.push_order(order())
+    adapter.push_change(
+        change(
+            "ck-0001",
+            "submitted",
+            order("ck-0001", OrderLine("DDM", "dan_dan", "担担面", 1, 3100, 3100)),
+            event="line_voided",
+        )
+    )
+    doc = fake.current("ck-0001")
+    assert doc is not None and (doc["name"], doc["docstatus"], fake.order_total_minor("ck-0001")) == (name, 0, 3100)
+
+
+def test_a_user_without_system_manager_cannot_write_comments(fake: FakeERPNext, connect: Connect) -> None:
+    """Issue 15 item 2: what the old adapter wrote payments and voids as (frappe's comment.json roles)."""
+    adapter = connect(fake)
+    name = adapter.push_order(order())
+    with pytest.raises(Rejected) as refused:
+        adapter._checked(
+            "POST",
+            "/api/resource/Comment",
+            "a comment",
+            body={
+                "comment_type": "Comment",
+                "reference_doctype": "Sales Order",
+                "reference_name": name,
+                "content": "x",
+            },
+        )
+    assert refused.value.status == 403 and "No permission for Comment" in refused.value.message
+
+
+# -- payments and refunds -----------------------------------------------------------------------------------------
+def paid(ref: str, orders: list[str], method: str, amount_minor: int, **extra: Any) -> PaymentDoc:
+    return PaymentDoc(ref, orders, "A1", method, amount_minor, "CNY", "2026-11-21T13:05:00Z", **extra)
+
+
+def test_a_payment_is_one_payment_entry_against_the_visits_orders(fake: FakeERPNext, connect: Connect) -> None:
     adapter = connect(fake)
     first, second = adapter.push_order(order("ck-a")), adapter.push_order(order("ck-b"))
-    payment = PaymentDoc(
-        payment_ref="payment.recorded:17",
-        order_refs=["ck-a", "ck-b"],
-        table="A1",
-        method="cash",
-        amount_minor=21600,
-        currency="CNY",
-        paid_at="2026-11-21T13:05:00Z",
-    )
+    payment = paid("payment.recorded:17", ["ck-a", "ck-b"], "wechat", 21600 + 500)  # 5.00 more than the bill
     fake.drop_after_commit_rate = 1.0
     with pytest.raises(Retryable):
         adapter.push_payment(payment)
     fake.drop_after_commit_rate = 0.0
     ref = adapter.push_payment(payment)
     assert adapter.push_payment(payment) == ref
-    text = "Paid 216.00 CNY by cash at 2026-11-21T13:05:00Z, table A1 [tablebox payment payment.recorded:17]"
-    assert [c["content"] for c in fake.comments(first)] == [text]
-    assert [c["content"] for c in fake.comments(second)] == [text]
+    (entry,) = fake.tables["Payment Entry"].values()
+    assert (entry["name"], entry["payment_type"], entry["mode_of_payment"]) == (ref, "Receive", "WeChat Pay")
+    assert [(r["reference_name"], r["allocated_amount"]) for r in entry["references"]] == [
+        (first, Decimal("108")),
+        (second, Decimal("108")),
+    ]
+    assert entry["unallocated_amount"] == Decimal("5")
+    assert fake.tables["Sales Order"][first]["advance_paid"] == Decimal("108")
+    assert fake.payments() == {"payment.recorded:17": [("payment", "wechat", 22100)]}
+    assert fake.comments() == []
     with pytest.raises(Rejected, match="none of the orders paid by p2 is in ERPNext"):
-        adapter.push_payment(PaymentDoc("p2", ["nope"], "A2", "card", 100, "CNY", "2026-11-21T13:06:00Z"))
+        adapter.push_payment(paid("p2", ["nope"], "card", 100))
+
+
+def test_a_refund_is_a_payment_entry_to_the_customer(fake: FakeERPNext, connect: Connect) -> None:
+    adapter = connect(fake)
+    adapter.push_order(order("ck-a"))
+    adapter.push_payment(paid("p1", ["ck-a"], "cash", 10800))
+    refund = paid("r1", ["ck-a"], "cash", 3100, kind="refund", refund_of="p1", reason="cold noodles")
+    name = adapter.push_payment(refund)
+    assert adapter.push_payment(refund) == name
+    entry = fake.tables["Payment Entry"][name]
+    assert (entry["payment_type"], entry["paid_amount"], entry["references"]) == ("Pay", Decimal("31"), [])
+    assert "refund of p1" in entry["remarks"] and "cold noodles" in entry["remarks"]
+    assert fake.payments() == {"p1": [("payment", "cash", 10800)], "r1": [("refund", "cash", 3100)]}
+
+
+def test_a_method_without_a_mode_of_payment_is_refused_naming_the_setting(fake: FakeERPNext, connect: Connect) -> None:
+    adapter = connect(fake, payment_modes={"voucher": "Gift Voucher"})
+    adapter.push_order(order("ck-a"))
+    with pytest.raises(Rejected, match="'crypto', which payment_modes does not map"):
+        adapter.push_payment(paid("p1", ["ck-a"], "crypto", 100))
+    with pytest.raises(Rejected, match="Could not find Mode of Payment: Gift Voucher"):
+        adapter.push_payment(paid("p2", ["ck-a"], "voucher", 100))
+
+
+def test_a_pos_invoice_without_payments_is_refused_and_the_payment_submits_it(connect: Connect) -> None:
+    """Issue 15 item 1: the old adapter's POS Invoice (is_pos and pos_profile, no payments) is refused by
+    validate_mode_of_payment; ours carries the box's modes at 0, and the payment fills and submits it."""
+    with FakeERPNext(document="pos_invoice") as server:
+        server.add_item("HG", {"zh": "虾饺"}, 3850)
+        server.add_item("DDM", {"zh": "担担面"}, 3100)
+        adapter = connect(server)
+        old = adapter.order_document(order("old"))
+        del old["payments"]
+        auth = {"Authorization": f"token {server.api_key}:{server.api_secret}"}
+        with httpx.Client(base_url=server.url, headers=auth, timeout=2) as client:
+            answer = client.post("/api/resource/POS%20Invoice", json=old)
+        assert answer.status_code == 417 and "At least one mode of payment is required" in answer.text
+        first, second = adapter.push_order(order("ck-a")), adapter.push_order(order("ck-b"))
+        # Two payments for the visit (216.00): 150.00 by card, then 66.00 in cash; the first answer is lost.
+        server.drop_after_commit_rate = 1.0
+        with pytest.raises(Retryable):
+            adapter.push_payment(paid("p1", ["ck-a", "ck-b"], "card", 15000))
+        server.drop_after_commit_rate = 0.0
+        adapter.push_payment(paid("p1", ["ck-a", "ck-b"], "card", 15000))
+        adapter.push_payment(paid("p1", ["ck-a", "ck-b"], "card", 15000))
+        a, b = server.tables["POS Invoice"][first], server.tables["POS Invoice"][second]
+        assert (a["docstatus"], a["paid_amount"], b["docstatus"]) == (1, Decimal("108"), 0)
+        adapter.push_payment(paid("p2", ["ck-a", "ck-b"], "cash", 6600))
+        assert (b["docstatus"], b["status"]) == (1, "Paid")
+        assert [(p["mode_of_payment"], p["amount"]) for p in b["payments"]] == [
+            ("Cash", Decimal("66")),
+            ("Credit Card", Decimal("42")),
+        ]
+        assert server.payments() == {"p1": [("payment", "card", 15000)], "p2": [("payment", "cash", 6600)]}
+        assert server.tables["Payment Entry"] == {}
+
+
+def test_a_sales_invoice_is_a_pos_sale_paid_from_the_box(connect: Connect) -> None:
+    with FakeERPNext(document="sales_invoice") as server:
+        server.add_item("HG", {"zh": "虾饺"}, 3850)
+        server.add_item("DDM", {"zh": "担担面"}, 3100)
+        adapter = connect(server)
+        name = adapter.push_order(order("ck-a"))
+        doc = server.tables["Sales Invoice"][name]
+        assert (doc["docstatus"], doc["is_pos"], doc["update_stock"]) == (0, 1, 1)
+        adapter.push_payment(paid("p1", ["ck-a"], "alipay", 11000))  # 2.00 over: a Payment Entry for the rest
+        assert (doc["docstatus"], doc["outstanding_amount"]) == (1, Decimal(0))
+        assert [(p["mode_of_payment"], p["amount"]) for p in doc["payments"]] == [("Alipay", Decimal("108"))]
+        (extra,) = server.tables["Payment Entry"].values()
+        assert (extra["paid_amount"], extra["references"], extra["reference_no"]) == (Decimal("2"), [], "p1")
+        assert sorted(server.payments()["p1"]) == [("payment", "alipay", 200), ("payment", "alipay", 10800)]
+        # After payment, a voided line is a credit note against the invoice (once), not a change to it.
+        now = order("ck-a", OrderLine("HG", "har_gow", "虾饺", 2, 3850, 7700))
+        for _ in range(2):
+            adapter.push_change(change("ck-a", "submitted", now, event="line_voided", reason="no noodles"))
+        (credit,) = [d for d in server.tables["Sales Invoice"].values() if d.get("is_return")]
+        assert (credit["return_against"], credit["docstatus"], credit["grand_total"]) == (name, 1, Decimal(-31))
+
+
+def test_a_mode_without_an_account_is_refused_with_erpnexts_words(connect: Connect) -> None:
+    with FakeERPNext(document="pos_invoice") as server:
+        server.add_item("HG", {"zh": "虾饺"}, 3850)
+        server.add_mode_of_payment("Alipay", account=False)
+        with pytest.raises(Rejected, match="Please set default Cash or Bank account in Mode of Payment Alipay"):
+            connect(server).push_order(order("x", OrderLine("HG", "har_gow", "虾饺", 1, 3850, 3850)))
+
+
+# -- item 3, 4, 5 -------------------------------------------------------------------------------------------------
+def test_two_boxes_with_the_same_ticket_do_not_collide_on_po_no(fake: FakeERPNext, connect: Connect) -> None:
+    """Issue 15 item 3: validate_po refuses a second open order of the customer with the same po_no; the old
+    remark ("Tablebox <ticket>; table ...") repeats when two boxes (or a reset box) reuse a ticket number."""
+    adapter = connect(fake)
+    old = adapter.order_document(order("ck-1"))
+    old["po_no"] = "Tablebox 2026-11-21#12; table A1"
+    auth = {"Authorization": f"token {fake.api_key}:{fake.api_secret}"}
+    with httpx.Client(base_url=fake.url, headers=auth, timeout=2) as client:
+        assert client.post("/api/resource/Sales%20Order", json=old).status_code == 200
+        again = client.post("/api/resource/Sales%20Order", json={**old, "tablebox_order_ref": "ck-2"})
+    assert again.status_code == 417 and "already exists against Customer's Purchase Order" in again.text
+    adapter.push_order(order("ck-3"))
+    adapter.push_order(order("ck-4"))  # same ticket, another box's order: accepted
+    assert set(fake.order_counts()) == {"ck-1", "ck-3", "ck-4"}
+
+
+def test_a_hardened_site_missing_the_field_is_refused_with_the_setup_step(connect: Connect) -> None:
+    """Issue 15 item 4: without allow_error_traceback the 500 says only OperationalError (which alone is retried
+    forever); the adapter asks the list without our field, and it answers: the field is missing."""
+    with FakeERPNext(custom_field=False, tracebacks=False) as server:
+        server.add_item("HG", {"zh": "虾饺"}, 3850)
+        adapter = connect(server)
+        with pytest.raises(Rejected) as refused:
+            adapter.push_order(order("x", OrderLine("HG", "har_gow", "虾饺", 1, 3850, 3850)))
+        assert "add the custom field tablebox_order_ref to Sales Order: type Data, Unique" in refused.value.message
+        assert server.posts == {}
+        answer = adapter.send("GET", "/api/resource/Sales%20Order", params={"fields": '["tablebox_order_ref"]'})
+        assert (answer.status_code, answer.json()) == (500, {"exc_type": "OperationalError"})
+
+
+def test_frappes_plain_text_429_is_retried_after_what_it_says(fake: FakeERPNext, connect: Connect) -> None:
+    """Issue 15 item 5: frappe's rate limiter answers text/plain "Too Many Requests" with Retry-After."""
+    adapter = connect(fake)
+    fake.rate_limited, fake.retry_after = 1, 42
+    with pytest.raises(Retryable) as failed:
+        adapter.push_order(order())
+    assert (failed.value.status, failed.value.retry_after) == (429, 42.0)
+    assert "Too Many Requests" in failed.value.message
+    assert adapter.push_order(order()) == "SAL-ORD-2026-00001"
+
+
+def test_submit_false_still_leaves_a_draft_for_those_who_want_one(fake: FakeERPNext, connect: Connect) -> None:
+    connect(fake, submit=False).push_order(order())
+    assert fake.orders("ck-0001")[0]["docstatus"] == 0
+
+
+# -- tablebox sync check ------------------------------------------------------------------------------------------
+FACTS = {
+    "currency": "CNY",
+    "prices_include_tax": True,
+    "payment_methods": ["cash", "card", "wechat", "alipay", "other"],
+}
+
+
+def run_check(
+    adapter: ERPNextAdapter, codes: tuple[str, ...] = ("HG", "DDM"), facts: dict[str, Any] = FACTS
+) -> dict[str, Check]:
+    adapter.expected_codes, adapter.box_facts = codes, facts
+    return {c.name: c for c in adapter.check()}
+
+
+def test_check_against_a_well_set_up_site_is_all_green(fake: FakeERPNext, connect: Connect) -> None:
+    checks = run_check(connect(fake))
+    assert {name: c.state for name, c in checks.items() if c.state is not CheckState.OK} == {}
+    assert "reachable" in checks and "custom field tablebox_order_ref" in checks
+    assert checks["authenticated"].detail == "as tablebox-api@example.com, ERPNext 15.49.2"
+    assert checks["dishes' ERP codes"].detail == "all 2 found"
+    with FakeERPNext(document="pos_invoice") as server:
+        assert all(
+            c.state is CheckState.OK for c in run_check(connect(server), ()).values() if c.name != "dishes' ERP codes"
+        )
+
+
+def test_check_names_what_is_wrong_on_a_misconfigured_site(connect: Connect) -> None:
+    with FakeERPNext(
+        document="pos_invoice", unique=False, roles=frozenset({"Sales User"}), prices_include_tax=False
+    ) as server:
+        server.add_item("HG", {"zh": "虾饺"}, 3850)
+        server.add_mode_of_payment("Alipay", account=False)
+        server.tables["POS Profile"]["Main POS"]["payments"].pop()  # "Other" not in the profile
+        checks = run_check(connect(server), ("HG", "XO"))
+    bad = {name: (c.state, c.detail) for name, c in checks.items() if c.state is not CheckState.OK}
+    assert bad == {
+        "API user's roles": (CheckState.FAIL, "tablebox-api@example.com lacks Accounts User, Stock User"),
+        "custom field tablebox_order_ref": (
+            CheckState.WARN,
+            "not Unique: a retry racing a slow insert can make a second document",
+        ),
+        "mode of payment Alipay (alipay)": (CheckState.FAIL, "no default account for Tablebox Restaurant"),
+        "mode of payment Other (other)": (CheckState.FAIL, "not in POS profile Main POS"),
+        "prices include tax": (CheckState.FAIL, "the box's prices include tax, template VAT 6% - TB does not agree"),
+        "dishes' ERP codes": (CheckState.FAIL, "not in ERPNext: XO"),
+    }
+    assert all(checks[name].fix for name in bad)
+
+
+def test_check_stops_at_what_cannot_be_reached_or_opened(fake: FakeERPNext, connect: Connect) -> None:
+    checks = list(connect(fake, api_secret="wrong").check())
+    assert [(c.name, c.state) for c in checks] == [("reachable", CheckState.OK), ("authenticated", CheckState.FAIL)]
+    assert "Generate Keys" in checks[1].fix
+    with FakeERPNext(custom_field=False) as server:
+        assert run_check(connect(server))["custom field tablebox_order_ref"].state is CheckState.FAIL
+    url = fake.url
+    fake.stop()
+    (only,) = make_adapter("erp", {**fake.target_config(), "base_url": url}).check()
+    assert (only.name, only.state) == ("reachable", CheckState.FAIL)
 
 
 # -- settings and secrets ---------------------------------------------------------------------------------------
@@ -420,7 +701,9 @@ def test_a_payment_is_one_comment_per_order_even_when_retried(fake: FakeERPNext,
     [
         ({"base_url": "erp.example.com"}, "base_url must start with http"),
         ({"api_secret": ""}, "needs api_key and api_secret"),
-        ({"doctype": "Sales Invoice"}, "doctype must be one of Sales Order, POS Invoice"),
+        ({"document": "invoice"}, "document must be one of sales_order, sales_invoice, pos_invoice"),
+        ({"doctype": "Quotation"}, "doctype must be one of Sales Order, Sales Invoice, POS Invoice"),
+        ({"payment_modes": {"cash": ""}}, "payment_modes must map payment methods"),
         ({"order_ref_field": "Tablebox Ref"}, "order_ref_field must be a field name"),
         ({"page_size": "many"}, "page_size must be a number, got 'many'"),
     ],
