@@ -230,6 +230,33 @@ def test_json_output_and_usage_errors(capsys, settings, db, relay, tmp_path):
     assert code == 2 and "no enabled sync target to check" in err
 
 
+# -- an ERP adapter's checklist through the command line: the store's codes reach it ---------------------------------
+def test_the_rest_erps_checklist_finds_every_dish_code_and_names_the_one_it_lacks(capsys, settings, db, tmp_path):
+    from tests.fakes.erp_rest import FakeRestERP
+    from tests.sync.syncd import seed_catalog
+
+    erp = FakeRestERP()
+    erp.start()
+    try:
+        seed_catalog(settings.db_path, erp)
+        config = write_settings(tmp_path / "t.toml", {"erp": erp.target_config()})
+        code, out, err = tablebox(capsys, settings, "sync", "check", "erp", config=config)
+        assert code == 0, out + err
+        dishes = db.execute("SELECT count(DISTINCT erp_code) FROM items WHERE removed_at IS NULL").fetchone()[0]
+        assert f"  ✓ dish codes: all {dishes} dishes' codes are in the catalog" in out.splitlines()
+        with write_transaction(db):
+            db.execute("UPDATE items SET erp_code = 'HG-NEW' WHERE key = 'har_gow'")
+        code, out, err = tablebox(capsys, settings, "sync", "check", "erp", config=config)
+    finally:
+        erp.stop()
+    assert code == 1 and "Traceback" not in out + err
+    text = " ".join(out.split())
+    assert f"✗ dish codes: of {dishes} dishes' codes, 1 not in the ERP's catalog: HG-NEW" in text
+    assert "→ Create or enable those items in the ERP, or correct the dishes' ERP codes" in text
+    kept = last_check(db, "erp")
+    assert kept is not None and kept.outcome is CheckOutcome.FAIL
+
+
 # -- the framework, with adapters of the test's own -----------------------------------------------------------------
 class ListAdapter:
     """An adapter whose check() answers what it is told, and remembers the inputs it was given."""
