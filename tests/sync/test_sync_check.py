@@ -62,6 +62,7 @@ def restore_logging(monkeypatch):
 class RelayUnderTest:
     def __init__(self, url: str, store_id: str, secret: str) -> None:
         self.url, self.store_id, self.secret = url, store_id, secret
+        self.storage: Any = None
 
     def config(self, **changes: Any) -> dict[str, Any]:
         return {
@@ -88,7 +89,9 @@ def relay(tmp_path) -> Iterator[RelayUnderTest]:
     try:
         with LiveServer(create_relay_app(settings, storage)) as server:
             enrolled = storage.enroll("小笼天下 Dumpling House")
-            yield RelayUnderTest(server.url, enrolled.store_id, enrolled.secret)
+            found = RelayUnderTest(server.url, enrolled.store_id, enrolled.secret)
+            found.storage = storage
+            yield found
     finally:
         storage.close()
 
@@ -149,6 +152,17 @@ def test_an_unknown_store_id_fails_at_store_enrolled_and_stops_there(settings, d
     assert [(c.name, c.state) for c in found] == [("reachable", CheckState.OK), ("store enrolled", CheckState.FAIL)]
     assert "knows no store NotEnrolled123" in found[1].detail
     assert "tablebox relay enroll STORE_NAME" in found[1].fix
+
+
+def test_a_relay_whose_database_fails_is_reachable_but_failing_and_the_check_stops(db, relay, monkeypatch):
+    def broken() -> None:
+        raise OSError("disk I/O error")
+
+    monkeypatch.setattr(relay.storage, "ping", broken)
+    (line,) = check_target(db, target("relay", relay.config()), clock=lambda: NOW).checks
+    assert (line.name, line.state) == ("reachable", CheckState.FAIL)
+    assert "answers, but its database is failing (healthz 503: failing)" in line.detail
+    assert "relay's operator" in line.fix
 
 
 def test_a_box_clock_off_by_an_hour_is_named_as_the_cause(relay):
