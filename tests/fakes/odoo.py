@@ -318,7 +318,7 @@ class FakeOdoo(FakeServer):
         self.rate_limit_next = 0
         self.calls: list[Call] = []
         self._drop: list[tuple[str, str]] = []
-        self._slow: dict[tuple[str, str], float] = {}
+        self._slow: dict[tuple[str, str], tuple[float, bool]] = {}
         self.committed = threading.Event()  # set when a slowed call has committed
         self.api_access = True  # False: Odoo Online without the external API in its plan (see handle)
         for db in self.dbs.values():
@@ -484,11 +484,13 @@ class FakeOdoo(FakeServer):
                 },
             )
 
-    def slow_next_call(self, model: str, method: str, seconds: float) -> None:
+    def slow_next_call(self, model: str, method: str, seconds: float, *, commit: bool = True) -> None:
         """The next call of `model.method` runs for `seconds` before it commits (a create still running when the
-        client's timeout fires): until then other calls do not see what it creates, as in PostgreSQL."""
+        client's timeout fires): until then other calls do not see what it creates, as in PostgreSQL. `commit=False`:
+        it is then killed instead (Odoo's limit_time_real: the worker dies, the transaction rolls back, the
+        connection closes without an answer)."""
         with self.lock:
-            self._slow[(model, method)] = seconds
+            self._slow[(model, method)] = (seconds, commit)
             self.committed.clear()
 
     def drop_next_call(self, model: str, method: str) -> None:
@@ -684,7 +686,7 @@ class FakeOdoo(FakeServer):
             )
         ids = params.pop("ids", None) or []
         context = params.pop("context", None) or {}
-        self._hold(model, method)
+        held = self._hold(model, method)
         with self.lock:
             self.calls.append(Call("json2", model, method, dict(context), dict(params)))
             try:
@@ -711,7 +713,8 @@ class FakeOdoo(FakeServer):
                 # code, anything else (a ValueError for an invalid field) is 500 with serialize_exception's body.
                 return _json2_error(OdooError(f"builtins.{type(exc).__name__}", str(exc), 500), context)
             finally:
-                self.committed.set()
+                if held:
+                    self.committed.set()
             self._maybe_drop(model, method)
         return Reply(200, _plain(list(result) if isinstance(result, _Ids) else result))
 
@@ -735,7 +738,7 @@ class FakeOdoo(FakeServer):
             call_args = list(rest[0]) if rest else []
             kwargs = dict(rest[1]) if len(rest) > 1 and rest[1] else {}
             context = kwargs.pop("context", None) or {}
-            self._hold(model, method_name)
+            held = self._hold(model, method_name)
             with self.lock:
                 self.calls.append(Call("jsonrpc", model, method_name, dict(context), {**kwargs, "args": call_args}))
                 if model not in FIELDS:
@@ -760,6 +763,8 @@ class FakeOdoo(FakeServer):
                 except Exception as exc:
                     records.db.rollback()
                     raise OdooError(f"builtins.{type(exc).__name__}", str(exc), 200) from None
+                if held:
+                    self.committed.set()
                 self._maybe_drop(model, method_name)
             if isinstance(result, _Ids):  # @api.returns: one record is its id over RPC
                 result = result[0] if result.single else list(result)
@@ -783,8 +788,6 @@ class FakeOdoo(FakeServer):
                     },
                 },
             )
-        finally:
-            self.committed.set()
 
     def _common(self, method: str, args: list[Any]) -> Any:
         if method == "version":
@@ -823,11 +826,15 @@ class FakeOdoo(FakeServer):
             raise OdooError("builtins.AttributeError", message, 200)
         return func  # type: ignore[no-any-return]
 
-    def _hold(self, model: str, method: str) -> None:
+    def _hold(self, model: str, method: str) -> bool:
         with self.lock:
-            seconds = self._slow.pop((model, method), 0.0)
+            seconds, commit = self._slow.pop((model, method), (0.0, True))
         if seconds:
             time.sleep(seconds)  # the call's transaction is still open: nothing it writes is visible yet
+            if not commit:
+                self.committed.set()
+                raise _Dropped()
+        return bool(seconds)
 
     def _maybe_drop(self, model: str, method: str) -> None:
         if (model, method) in self._drop:

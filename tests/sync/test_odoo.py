@@ -524,3 +524,107 @@ def test_the_api_key_never_reaches_the_logs(odoo, caplog):
     for secret in (odoo.api_key, wrong_key):
         assert secret not in logged
         assert not any(secret in message for message in messages)
+
+
+# -- issue 15: Odoo as it really behaves --------------------------------------------------------------------
+def test_the_pricelist_rule_odoo_applies_sets_the_price(odoo):
+    """Item 9: Odoo orders rules `applied_on, min_quantity desc, categ_id desc, id desc` and applies the first: the
+    newest of two fixed prices wins, a rule for one portion beats a rule for any quantity, and a newer percentage
+    rule beats an older fixed price."""
+    odoo.add_fixed_price("HG01", 3600)
+    odoo.add_fixed_price("HG01", 3500)  # newer: Odoo's price
+    odoo.add_fixed_price("SM02", 1100, min_quantity=1)
+    odoo.add_fixed_price("SM02", 1000)  # newer, but min_quantity 0 sorts after 1
+    odoo.add_fixed_price("CN03", 100)
+    odoo.add_fixed_price("CN03", 0, compute_price="percentage", percent=10)  # newer: 10 % off 42.00
+    with closing(adapter_for(odoo, pricelist_id=1)) as adapter:
+        prices = {i.code: i.price_minor for i in adapter.pull_catalog().items}
+    assert (prices["HG01"], prices["SM02"], prices["CN03"], prices["TEA4"]) == (3500, 1100, 3780, 1990)
+
+
+def test_an_invalid_field_is_refused_not_retried_on_either_protocol(odoo, adapter):
+    """Item 10: over JSON-2 a ValueError is a 500 (Json2Dispatcher.handle_error); it is the same refusal JSON-RPC
+    reports, so it is Rejected (parked with Odoo's words) instead of retried forever ahead of every other order."""
+    with pytest.raises(Rejected) as refused:
+        adapter._execute("product.product", "search_read", domain=[], fields=["x_tablebox_ref"])
+    assert "Invalid field 'x_tablebox_ref'" in refused.value.message
+    assert refused.value.status == (500 if odoo.version >= 19 else None)
+
+
+def test_a_503_or_a_database_failure_is_still_retried(odoo, adapter):
+    odoo.error_rate = 1.0
+    with pytest.raises(Retryable):
+        adapter.pull_catalog()
+
+
+def test_a_create_still_running_at_the_timeout_is_not_created_twice(odoo):
+    """Item 11: the create got no answer within the timeout and is still running in Odoo, so a look-up cannot see
+    it; the next attempt waits (Retry-After) instead of creating a second order, then finds it."""
+    with closing(adapter_for(odoo, timeout_seconds=0.3, create_settle_seconds=30)) as adapter:
+        odoo.slow_next_call("sale.order", "create", 1.0)
+        with pytest.raises(Retryable):
+            adapter.push_order(order_doc("k-slow"))
+        with pytest.raises(Retryable) as waiting:
+            adapter.push_order(order_doc("k-slow"))  # the old adapter created it again here
+        assert "may still be running" in waiting.value.message and 25 < (waiting.value.retry_after or 0) <= 30
+        assert odoo.committed.wait(5)
+        assert adapter.push_order(order_doc("k-slow")) == str(odoo.sale_orders("k-slow")[0]["id"])
+    assert odoo.order_counts() == {"k-slow": 1}
+    assert odoo.sale_orders("k-slow")[0]["state"] == "sale"
+
+
+def test_a_create_that_never_committed_is_created_once_it_has_settled(odoo):
+    """Odoo kills a request after limit_time_real and rolls it back: once that long has passed, a look-up that
+    finds nothing is the truth and the order is created."""
+    import time
+
+    with closing(adapter_for(odoo, timeout_seconds=0.3, create_settle_seconds=30)) as adapter:
+        skipped = [0.0]
+        adapter._clock = lambda: time.monotonic() + skipped[0]
+        odoo.slow_next_call("sale.order", "create", 0.6, commit=False)
+        with pytest.raises(Retryable):
+            adapter.push_order(order_doc("k-lost"))
+        assert odoo.committed.wait(5) and odoo.order_counts() == {}
+        with pytest.raises(Retryable) as waiting:
+            adapter.push_order(order_doc("k-lost"))
+        assert "may still be running" in waiting.value.message
+        skipped[0] = 31.0
+        adapter.push_order(order_doc("k-lost"))
+    assert odoo.order_counts() == {"k-lost": 1}
+
+
+def test_retry_after_of_a_429_is_carried_to_the_engine(odoo, adapter):
+    odoo.rate_limit_next = 1
+    with pytest.raises(Retryable) as retry:
+        adapter.pull_catalog()
+    assert (retry.value.status, retry.value.retry_after) == (429, 1.0)
+
+
+def test_a_private_ca_is_trusted_through_ca_file(tmp_path):
+    """Item 5: verify_tls and ca_file reach the Odoo client: an Odoo behind a certificate of the shop's own CA is
+    refused without ca_file and spoken to with it."""
+    import ssl
+    import subprocess
+
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+         "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    fake = fake_odoo(19)
+    try:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert, key)
+        assert fake._httpd is not None
+        fake._httpd.socket = context.wrap_socket(fake._httpd.socket, server_side=True)
+        https = fake.url.replace("http://", "https://")
+        with closing(adapter_for(fake, base_url=https)) as adapter, pytest.raises(Retryable) as refused:
+            adapter.pull_catalog()
+        assert "CERTIFICATE_VERIFY_FAILED" in refused.value.message or "certificate" in refused.value.message.lower()
+        with closing(adapter_for(fake, base_url=https, ca_file=str(cert))) as adapter:
+            assert len(adapter.pull_catalog().items) == 5
+        with closing(adapter_for(fake, base_url=https, verify_tls=False)) as adapter:
+            assert len(adapter.pull_catalog().items) == 5
+    finally:
+        fake.stop()
