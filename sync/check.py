@@ -172,7 +172,7 @@ def check_target(
             save_check(conn, target.name, lines, ran_at=result.ran_at, ran_by=ran_by)
     except apsw.SQLError as exc:  # a store not migrated to 0012 yet (tablebox-web migrates at start): shown, not kept
         log.warning("sync.check_not_kept", target=target.name, error=str(exc))
-    log.info("sync.checked", target=target.name, outcome=result.outcome.value, by=ran_by)
+    log.debug("sync.checked", target=target.name, outcome=result.outcome.value, by=ran_by)  # the caller shows it
     return result
 
 
@@ -203,9 +203,15 @@ def answer_check_request(
         try:
             own = open_connection(db_path, vfs=vfs)
             try:
-                check_target(own, target, adapter_factory=adapter_factory, ran_by="console", clock=clock)
+                result = check_target(own, target, adapter_factory=adapter_factory, ran_by="console", clock=clock)
             finally:
                 own.close()
+            log.info(
+                "sync.checked",
+                target=target.name,
+                outcome=result.outcome.value,
+                failed=[c.name for c in result.checks if c.state is CheckState.FAIL],
+            )
         except Exception:  # the store failing: the claim goes stale and the next pass may try again
             log.exception("sync.check_failed", target=target.name)
 
