@@ -622,6 +622,7 @@ class OdooAdapter(HttpAdapter):
         else:  # 17.0 rewrites the whole order: its lines unlinked, its payments cleaned and added again
             data = self._pos_order_data(change.order_ref, _many2one_id(found["session_id"]) or 0, found["date_order"])
             data.update(totals, lines=lines, note=found.get("note") or False)
+            data.update(amount_paid=found["amount_paid"], amount_return=0)
             data.update(self._pos_payments_17(found))
         self._sync_pos(change.order_ref, data, draft=True)
         log.info("sync.odoo.line_voided", target=self.name, order_ref=change.order_ref, line_no=change.line_no)

@@ -1,0 +1,227 @@
+"""The Odoo documents behind each thing the box does (issue 15, item 12): an order as a sale.order or, for a restaurant
+on Odoo POS, a pos.order through the POS's own sync; payments and refunds as Odoo's payment documents; cancels and
+voided lines as changes Odoo allows on each. Against the fake Odoo (19 over JSON-2, 17 over JSON-RPC)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import closing
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from sync.adapters import make_adapter
+from sync.adapters.base import Capability, OrderChange, OrderDoc, PaymentDoc, Rejected, Retryable
+from sync.adapters.odoo import OdooAdapter
+from tests.fakes.odoo import POS_SESSION, FakeOdoo
+from tests.sync.test_odoo import calls, fake_odoo, order_doc
+
+
+@pytest.fixture(params=[19, 17], ids=["odoo19-json2", "odoo17-jsonrpc"])
+def odoo(request: pytest.FixtureRequest) -> Iterator[FakeOdoo]:
+    fake = fake_odoo(request.param)
+    try:
+        yield fake
+    finally:
+        fake.stop()
+
+
+def pos_adapter(fake: FakeOdoo, **changes: Any) -> OdooAdapter:
+    config = {**fake.pos_target_config(), **changes}
+    return make_adapter("erp", {k: v for k, v in config.items() if v is not None})  # type: ignore[return-value]
+
+
+def sale_adapter(fake: FakeOdoo, **changes: Any) -> OdooAdapter:
+    config = {**fake.target_config(), **changes}
+    return make_adapter("erp", {k: v for k, v in config.items() if v is not None})  # type: ignore[return-value]
+
+
+@pytest.fixture
+def pos(odoo: FakeOdoo) -> Iterator[OdooAdapter]:
+    with closing(pos_adapter(odoo)) as opened:
+        yield opened
+
+
+def pay(ref: str, refs: list[str], method: str, amount_minor: int, **extra: Any) -> PaymentDoc:
+    return PaymentDoc(ref, refs, "A1", method, amount_minor, "CNY", "2026-11-21T12:30:00Z", **extra)
+
+
+def without_line(order: OrderDoc, line_no: int) -> OrderDoc:
+    """The order as the store has it after voiding line `line_no` (1-based)."""
+    lines = [line for n, line in enumerate(order.lines, 1) if n != line_no]
+    subtotal = sum(line.line_total_minor for line in lines)
+    return OrderDoc(**{**order.__dict__, "lines": lines, "subtotal_minor": subtotal, "total_minor": subtotal})
+
+
+def test_the_adapter_declares_it_amends_documents():
+    assert Capability.AMENDS in OdooAdapter.capabilities
+
+
+# -- pos.order ----------------------------------------------------------------------------------------------
+def test_an_order_becomes_one_draft_pos_order_in_the_open_session(odoo, pos):
+    first = pos.push_order(order_doc("k-1"))
+    odoo.drop_next_call("pos.order", "sync_from_ui" if odoo.version >= 18 else "create_from_ui")
+    with pytest.raises(Retryable):
+        pos.push_order(order_doc("k-2", [("SM02", "Siu mai", 2, 1230)]))
+    assert pos.push_order(order_doc("k-1")) == first
+    pos.push_order(order_doc("k-2", [("SM02", "Siu mai", 2, 1230)]))
+    assert odoo.order_counts() == {"k-1": 1, "k-2": 1}
+    (order,) = odoo.pos_orders("k-1")
+    assert (order["state"], order["session_id"], order["amount_total"]) == ("draft", POS_SESSION, Decimal("136.70"))
+    assert [(line["qty"], line["price_unit"], line["price_subtotal_incl"]) for line in order["lines"]] == [
+        (2, Decimal("38.50"), Decimal("77.00")),
+        (3, Decimal("19.90"), Decimal("59.70")),
+    ]
+    # the products' 13 % tax is included in the price: the untaxed amount is what Odoo books as revenue
+    assert order["lines"][0]["price_subtotal"] == Decimal("68.14")
+    if odoo.version >= 18:
+        assert order["uuid"] == "k-1"
+        # the dropped one had committed: found by its uuid, not sent again
+        assert [c.method for c in odoo.calls if c.model == "pos.order"].count("sync_from_ui") == 2
+
+
+def test_two_orders_of_one_table_stay_two_orders(odoo, pos):
+    """pos_restaurant's _get_open_order merges a draft order sent for a table into that table's open draft order: the
+    adapter names no table, so the visit's second order does not overwrite its first."""
+    pos.push_order(order_doc("k-1"))
+    pos.push_order(order_doc("k-2", [("SM02", "Siu mai", 1, 1230)]))
+    assert [len(o["lines"]) for o in odoo.pos_orders()] == [2, 1]
+    if odoo.version >= 18:  # what naming the table would have done
+        with odoo.lock:
+            odoo.db.tables["pos.order"][odoo.pos_orders("k-1")[0]["id"]]["table_id"] = 1
+        pos._execute(
+            "pos.order",
+            "sync_from_ui",
+            orders=[{"uuid": "k-3", "session_id": POS_SESSION, "table_id": 1, "state": "draft", "lines": []}],
+        )
+        assert odoo.order_counts() == {"k-2": 1, "k-3": 1}  # k-3 overwrote k-1: the box's order k-1 is gone
+
+
+def test_no_open_session_makes_orders_wait(odoo, pos):
+    with odoo.lock:
+        odoo.db.tables["pos.session"][POS_SESSION]["state"] = "closed"
+    with pytest.raises(Retryable) as waiting:
+        pos.push_order(order_doc("k-1"))
+    assert "no open session" in waiting.value.message
+    assert odoo.order_counts() == {}
+
+
+def test_a_payment_pays_the_visits_pos_orders_once(odoo, pos):
+    pos.push_order(order_doc("k-1"))  # 136.70
+    pos.push_order(order_doc("k-2", [("SM02", "Siu mai", 1, 1230)]))  # 12.30
+    cash = pay("payment.recorded:1", ["k-1", "k-2"], "cash", 10000)
+    odoo.drop_next_call("pos.order", "sync_from_ui" if odoo.version >= 18 else "create_from_ui")
+    with pytest.raises(Retryable):
+        pos.push_payment(cash)
+    pos.push_payment(cash)
+    pos.push_payment(cash)  # a retried delivery adds nothing
+    assert [o["state"] for o in odoo.pos_orders()] == ["draft", "draft"]
+    card = pay("payment.recorded:2", ["k-1", "k-2"], "card", 4900)
+    pos.push_payment(card)
+    pos.push_payment(card)
+    orders = odoo.pos_orders()
+    assert [o["state"] for o in orders] == ["paid", "paid"]
+    assert [[(p["amount"], p["payment_method_id"]) for p in o["payments"]] for o in orders] == [
+        [(Decimal("100.00"), 1), (Decimal("36.70"), 2)],
+        [(Decimal("12.30"), 2)],
+    ]
+    assert odoo.payments() == {
+        "payment.recorded:1": [("payment", "cash", 10000)],
+        "payment.recorded:2": [("payment", "card", 4900)],
+    }
+
+
+def test_a_payment_odoo_cannot_take_is_refused_with_the_reason(odoo, pos):
+    pos.push_order(order_doc("k-1"))
+    with pytest.raises(Rejected) as unmapped:
+        pos.push_payment(pay("p-1", ["k-1"], "voucher", 100))
+    assert "payment_methods" in unmapped.value.message
+    with closing(pos_adapter(odoo, payment_methods={"card": "Bank"})) as other, pytest.raises(Rejected) as unknown:
+        other.push_payment(pay("p-2", ["k-1"], "card", 100))
+    assert "no POS payment method named 'Bank'" in unknown.value.message
+    with odoo.lock:
+        odoo.db.tables["pos.config"][1]["payment_method_ids"] = [1]  # the POS takes cash only
+    with pytest.raises(Rejected) as not_allowed:
+        pos.push_payment(pay("p-3", ["k-1"], "card", 100))
+    assert "not allowed in the config of the POS session" in not_allowed.value.message
+    with pytest.raises(Rejected) as too_much:
+        pos.push_payment(pay("p-4", ["k-1"], "cash", 99999))
+    assert "more than the visit's orders in Odoo still owe" in too_much.value.message
+    assert odoo.payments() == {}
+
+
+def test_a_refund_is_a_paid_refund_order(odoo, pos):
+    pos.push_order(order_doc("k-1"))
+    pos.push_payment(pay("payment.recorded:1", ["k-1"], "card", 13670))
+    refund = pay(
+        "payment.refunded:9", ["k-1"], "card", 1990, kind="refund", refund_of="payment.recorded:1", reason="tea spilt"
+    )
+    first = pos.push_payment(refund)
+    assert pos.push_payment(refund) == first
+    refund_order = odoo.pos_orders("payment.refunded:9")[0]
+    assert (refund_order["state"], refund_order["amount_total"]) == ("paid", Decimal("-19.90"))
+    assert odoo.payments()["payment.refunded:9"] == [("refund", "card", 1990)]
+    assert odoo.order_counts() == {"k-1": 1}
+
+
+def test_cancelling_a_pos_order_before_and_after_payment(odoo, pos):
+    pos.push_order(order_doc("k-1"))
+    pos.push_order(order_doc("k-2"))
+    change = OrderChange("k-1", "status", "cancelled", "guest left", None, "order.status:5")
+    pos.push_change(change)
+    pos.push_change(change)
+    assert odoo.cancelled("k-1") and not odoo.cancelled("k-2")
+    pos.push_payment(pay("p-1", ["k-2"], "cash", 13670))
+    with pytest.raises(Rejected) as paid:
+        pos.push_change(OrderChange("k-2", "status", "cancelled", "mistake", None, "order.status:6"))
+    assert "refund" in paid.value.message
+    assert not odoo.cancelled("k-2")
+
+
+def test_a_voided_line_leaves_the_draft_pos_order(odoo, pos):
+    order = order_doc("k-1")
+    pos.push_order(order)
+    pos.push_payment(pay("p-1", ["k-1"], "cash", 5000))  # a part paid: still draft
+    after = without_line(order, 1)
+    change = OrderChange("k-1", "line_voided", "accepted", "burnt", after, "order.line_voided:3", line_no=1)
+    pos.push_change(change)
+    pos.push_change(change)
+    (pos_order,) = odoo.pos_orders("k-1")
+    assert [line["qty"] for line in pos_order["lines"]] == [3]
+    assert pos_order["amount_total"] == Decimal("59.70") and pos_order["amount_paid"] == Decimal("50.00")
+    pos.push_payment(pay("p-2", ["k-1"], "cash", 970))
+    assert odoo.pos_orders("k-1")[0]["state"] == "paid"
+    with pytest.raises(Rejected) as paid:
+        pos.push_change(OrderChange("k-1", "line_voided", "accepted", "", without_line(after, 1), "v:4", line_no=2))
+    assert "refund" in paid.value.message
+
+
+def test_voiding_every_line_cancels(odoo, pos):
+    pos.push_order(order_doc("k-1"))
+    pos.push_change(OrderChange("k-1", "line_voided", "accepted", "all wrong", None, "v:1", line_no=2))
+    assert odoo.cancelled("k-1")
+
+
+# -- sale.order ---------------------------------------------------------------------------------------------
+def test_a_voided_line_of_a_sale_order_goes_to_quantity_zero(odoo):
+    order = order_doc("k-1", service_minor=1000)
+    with closing(sale_adapter(odoo)) as adapter:
+        adapter.push_order(order)
+        after = without_line(order, 2)
+        after = OrderDoc(**{**after.__dict__, "service_charge_minor": 500, "total_minor": after.subtotal_minor + 500})
+        change = OrderChange("k-1", "line_voided", "accepted", "no tea", after, "order.line_voided:3", line_no=2)
+        adapter.push_change(change)
+        adapter.push_change(change)
+        assert len(calls(odoo, "sale.order.line", "write")) == 2  # the quantity once, the service charge once
+        (sale,) = odoo.sale_orders("k-1")
+        assert [line["product_uom_qty"] for line in sale["lines"]] == [2, 0, 1]
+        assert odoo.order_total_minor("k-1") == after.total_minor
+        with odoo.lock:
+            odoo.db.tables["sale.order"][sale["id"]]["locked"] = True
+        with pytest.raises(Rejected) as locked:
+            adapter.push_change(OrderChange("k-1", "line_voided", "accepted", "", after, "v:4", line_no=1))
+        assert "forbidden to modify the following fields in a locked order" in locked.value.message
+        adapter.push_change(OrderChange("k-2", "status", "ready", None, None, "s:1"))  # nothing to record
+        with pytest.raises(Rejected):
+            adapter.push_change(OrderChange("k-2", "status", "cancelled", "x", None, "s:2"))  # not in Odoo yet
