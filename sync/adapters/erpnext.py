@@ -316,6 +316,7 @@ class ERPNextAdapter(HttpAdapter):
         self.page_size = _number(config, "page_size", 100, where)
         if not 1 <= self.page_size <= 10_000:
             raise ValueError(f"{where}: page_size must be between 1 and 10000")
+        self._accounts: dict[str, str] = {}  # Mode of Payment -> its account for the company (read once)
         super().__init__(
             name,
             config,
@@ -759,6 +760,8 @@ class ERPNextAdapter(HttpAdapter):
         """Bring ERPNext's document to the order as it is now: cancelled, or with the lines it has now. Applying
         the same state twice changes nothing (each step looks first)."""
         ref = change.order_ref
+        if change.event == "status" and change.status != "cancelled" and change.order is not None:
+            return  # a status move (accepted, served...) changes no line: nothing for ERPNext to book
         current = self.current(ref)
         if current is None:
             log.warning("sync.change.order_not_there", target=self.name, order_ref=ref, change_event=change.event)
@@ -989,6 +992,26 @@ class ERPNextAdapter(HttpAdapter):
         log.info("sync.payment.booked", target=self.name, payment_ref=payment.payment_ref, erp_ids=names)
         return names[0] if names else str(full[0]["name"])
 
+    def _mode_account(self, mode: str) -> str:
+        """The Mode of Payment's default account for our company (what ERPNext's own get_bank_cash_account reads)."""
+        if mode in self._accounts:
+            return self._accounts[mode]
+        found = self._get_or_none("Mode of Payment", mode)
+        if found is None:
+            raise Rejected(
+                f"{self.name}: ERPNext has no Mode of Payment {mode!r}: create it (with the company's cash or bank"
+                f" account) or map the method to another one in payment_modes of [sync.{self.name}]"
+            )
+        rows = [r for r in found.get("accounts") or [] if not self.company or r.get("company") == self.company]
+        account = str(rows[0].get("default_account") or "") if rows else ""
+        if not account:
+            raise Rejected(
+                f"{self.name}: Please set default Cash or Bank account in Mode of Payment {mode}"
+                f" (for {self.company or 'the company'}), then retry"
+            )
+        self._accounts[mode] = account
+        return account
+
     def _payment_entry(self, payment_ref: str) -> str | None:
         rows = self._list(
             "Payment Entry",
@@ -1011,8 +1034,12 @@ class ERPNextAdapter(HttpAdapter):
         remarks: str,
     ) -> str:
         day = payment.paid_at[:10] or date.today().isoformat()
+        # The cash/bank side must be named (payment_entry.json: paid_from and paid_to are mandatory; the party's
+        # side is filled in by PaymentEntry.set_missing_values): the mode's default account for the company.
+        account = self._mode_account(mode)
         body: dict[str, Any] = {
             "payment_type": kind,
+            ("paid_to" if kind == "Receive" else "paid_from"): account,
             "party_type": "Customer",
             "party": self.customer,
             "mode_of_payment": mode,

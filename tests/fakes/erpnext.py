@@ -985,6 +985,11 @@ class FakeERPNext(FakeServer):
         mode = str(body.get("mode_of_payment") or "")
         if mode:
             self._mode_account(mode)
+        # payment_entry.json: paid_from and paid_to are mandatory; set_missing_values fills only the party's side
+        # (paid_from on a Receive, paid_to on a Pay), so the cash or bank account must be named.
+        own_side, label = ("paid_to", "Account Paid To") if kind == "Receive" else ("paid_from", "Account Paid From")
+        if not body.get(own_side):
+            raise self.refuse(417, "MandatoryError", f"Error: Value missing for Payment Entry: {label}")
         paid = Decimal(str(body.get("paid_amount") or 0))
         if paid <= 0:
             raise self.refuse(417, "ValidationError", "Paid Amount is mandatory")

@@ -493,7 +493,7 @@ def test_a_payment_is_one_payment_entry_against_the_visits_orders(fake: FakeERPN
         (first, Decimal("108")),
         (second, Decimal("108")),
     ]
-    assert entry["unallocated_amount"] == Decimal("5")
+    assert (entry["unallocated_amount"], entry["paid_to"]) == (Decimal("5"), "WeChat Pay - TB")
     assert fake.tables["Sales Order"][first]["advance_paid"] == Decimal("108")
     assert fake.payments() == {"payment.recorded:17": [("payment", "wechat", 22100)]}
     assert fake.comments() == []
@@ -510,8 +510,24 @@ def test_a_refund_is_a_payment_entry_to_the_customer(fake: FakeERPNext, connect:
     assert adapter.push_payment(refund) == name
     entry = fake.tables["Payment Entry"][name]
     assert (entry["payment_type"], entry["paid_amount"], entry["references"]) == ("Pay", Decimal("31"), [])
+    assert entry["paid_from"] == "Cash - TB"  # the cash the money left from
     assert "refund of p1" in entry["remarks"] and "cold noodles" in entry["remarks"]
     assert fake.payments() == {"p1": [("payment", "cash", 10800)], "r1": [("refund", "cash", 3100)]}
+
+
+def test_a_payment_entry_must_name_its_cash_account(fake: FakeERPNext, connect: Connect) -> None:
+    """payment_entry.json makes paid_to (Receive) mandatory; ERPNext fills only the customer's side."""
+    body = {"payment_type": "Receive", "party_type": "Customer", "party": fake.customer, "paid_amount": 1}
+    with pytest.raises(Rejected, match="Value missing for Payment Entry: Account Paid To"):
+        connect(fake)._checked("POST", "/api/resource/Payment%20Entry", "a payment", body=body)
+
+
+def test_a_status_move_books_nothing_and_asks_nothing(fake: FakeERPNext, connect: Connect) -> None:
+    adapter = connect(fake)
+    adapter.push_order(order())
+    before = fake.requests
+    adapter.push_change(change("ck-0001", "served", order()))
+    assert fake.requests == before and fake.orders("ck-0001")[0]["docstatus"] == 1
 
 
 def test_a_method_without_a_mode_of_payment_is_refused_naming_the_setting(fake: FakeERPNext, connect: Connect) -> None:
@@ -519,7 +535,7 @@ def test_a_method_without_a_mode_of_payment_is_refused_naming_the_setting(fake: 
     adapter.push_order(order("ck-a"))
     with pytest.raises(Rejected, match="'crypto', which payment_modes does not map"):
         adapter.push_payment(paid("p1", ["ck-a"], "crypto", 100))
-    with pytest.raises(Rejected, match="Could not find Mode of Payment: Gift Voucher"):
+    with pytest.raises(Rejected, match="ERPNext has no Mode of Payment 'Gift Voucher': create it"):
         adapter.push_payment(paid("p2", ["ck-a"], "voucher", 100))
 
 
