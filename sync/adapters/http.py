@@ -275,7 +275,7 @@ class HttpAdapter:
             "sync.http",
             target=self.name,
             method=request.method,
-            url=f"{self.base_url}{request.url.path}",
+            url=str(request.url.copy_with(query=None)),
             status=response.status_code,
             ms=round((time.perf_counter() - started) * 1000, 1),
         )

@@ -314,6 +314,11 @@ _WHOLE = re.compile(r"\$(?:\{(" + _Text.idpattern + r")\}|(" + _Text.idpattern +
 _JSON = msgspec.json.Encoder(decimal_format="number")
 
 
+def encode_body(body: Any) -> bytes:
+    """A rendered template as the JSON the ERP gets (UTF-8; a *_number amount as an exact JSON number)."""
+    return _JSON.encode(body)
+
+
 class TemplateError(ValueError):
     pass
 
@@ -1157,20 +1162,20 @@ class RestAdapter(HttpAdapter):
         try:
             response = self._send("GET", self.paths["catalog_path"], params=self.catalog_params)
         except DeliveryError as exc:
-            tls = "client certificate" in exc.message
+            tls = "client certificate" in exc.message  # refused in the TLS handshake: reached, not let in
             if tls:
                 checks.append(Check("reachable", CheckState.OK, f"{self.where} answered the connection"))
-            checks.append(
-                Check(
-                    "authenticated" if tls else "reachable",
-                    CheckState.FAIL,
-                    exc.message,
-                    self._auth_fix()
-                    if tls
-                    else f"Check base_url = {self.base_url!r}, the network and the ERP (or its proxy); for https with the"
-                    " shop's own CA set ca_file",
+                fix = (
+                    f"Set client_cert and client_key in [sync.{self.name}]: a certificate the ERP's client CA signed,"
+                    " not expired (and client_key_password for an encrypted key)"
                 )
+                checks.append(Check("authenticated", CheckState.FAIL, exc.message, fix))
+                return checks
+            fix = (
+                f"Check base_url = {self.base_url!r}, the network and the ERP (or its proxy); for https with the"
+                " shop's own CA set ca_file"
             )
+            checks.append(Check("reachable", CheckState.FAIL, exc.message, fix))
             return checks
         checks.append(Check("reachable", CheckState.OK, f"{self.where} answered HTTP {response.status_code}"))
         if self.auth_mode == "hmac":
@@ -1342,7 +1347,7 @@ class RestAdapter(HttpAdapter):
         idempotency_key: str | None = None,
     ) -> httpx.Response:
         headers = {self.idempotency_header: idempotency_key} if idempotency_key and self.idempotency_header else {}
-        content = _JSON.encode(json_body) if json_body is not None else None
+        content = encode_body(json_body) if json_body is not None else None
         if content is not None:
             headers["Content-Type"] = "application/json"
         return self.send(method, path, params=params, content=content, headers=headers or None)

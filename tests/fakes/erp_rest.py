@@ -156,6 +156,7 @@ class FakeRestERP(FakeServer):
         self.hmac_key_id = hmac_key_id
         self.hmac_window = hmac_window
         self.nonces: dict[str, float] = {}
+        self.ignore_cursor = False  # a buggy ERP answering the first page whatever cursor it is given
         self.link_base = ""  # a test sets another server's address here: a Link header that leads off the ERP
         self._target = threading.local()  # this handler thread's request target, as on the request line
         self.auth_failures: list[str] = []  # why each refused request was refused
@@ -398,31 +399,30 @@ class FakeRestERP(FakeServer):
 
     def _unauthorised(self, request: Request) -> str | None:
         """Why the request is refused (its 401 message), or None when its credentials are good."""
-        headers = request.headers
+        headers = {name.lower(): value for name, value in request.headers.items()}  # HTTP names are case-blind
         if self.auth == "none":
             return None
         if self.auth == "bearer":
-            ok = headers.get("Authorization") == f"Bearer {self.secret}"
+            ok = headers.get("authorization") == f"Bearer {self.secret}"
             return None if ok else "Invalid or expired API token"
         if self.auth == "header":
-            return None if headers.get("X-Api-Key") == self.secret else "Invalid API key"
+            return None if headers.get("x-api-key") == self.secret else "Invalid API key"
         if self.auth == "basic":
             expected = base64.b64encode(f"{self.username}:{self.secret}".encode()).decode()
-            return None if headers.get("Authorization") == f"Basic {expected}" else "Invalid username or password"
-        return self._unsigned(request)
+            return None if headers.get("authorization") == f"Basic {expected}" else "Invalid username or password"
+        return self._unsigned(request, headers)
 
-    def _unsigned(self, request: Request) -> str | None:
+    def _unsigned(self, request: Request, h: dict[str, str]) -> str | None:
         """The signed-request scheme as README's "Signed requests" describes it, checked independently of the
         adapter's code: the lines signed, the body's hash, the window and the nonce."""
-        h = request.headers
-        key_id, stamp, nonce = h.get("X-Tablebox-Key"), h.get("X-Tablebox-Timestamp"), h.get("X-Tablebox-Nonce")
-        signature = h.get("X-Tablebox-Signature")
+        key_id, stamp, nonce = h.get("x-tablebox-key"), h.get("x-tablebox-timestamp"), h.get("x-tablebox-nonce")
+        signature = h.get("x-tablebox-signature")
         if not (key_id and stamp and nonce and signature):
             return "missing signature headers"
         if key_id != self.hmac_key_id:
             return f"unknown key id {key_id}"
         body_hash = hashlib.sha256(request.body).hexdigest()
-        if h.get("X-Tablebox-Content-SHA256") != body_hash:
+        if h.get("x-tablebox-content-sha256") != body_hash:
             return "body does not match X-Tablebox-Content-SHA256"
         target = getattr(self._target, "value", request.path)
         signed = "\n".join(["TABLEBOX-HMAC-SHA256", key_id, stamp, nonce, request.method, target, body_hash])
@@ -518,7 +518,7 @@ class FakeRestERP(FakeServer):
                 size = min(int((query.get("limit") or [str(DEFAULT_PAGE)])[0]), MAX_PAGE)
                 page = 1
             else:
-                cursor = (query.get("cursor") or [""])[0]
+                cursor = "" if self.ignore_cursor else (query.get("cursor") or [""])[0]
                 start = int(base64.urlsafe_b64decode(cursor.encode()).decode().removeprefix("after:")) if cursor else 0
                 size = min(int((query.get("limit") or [str(DEFAULT_PAGE)])[0]), MAX_PAGE)
                 page = 1

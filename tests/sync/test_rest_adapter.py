@@ -3,18 +3,38 @@ stock, exactly-once order delivery whatever the connection does, and what a pers
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
 import logging
+import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import structlog
 
 from sync.adapters import make_adapter
-from sync.adapters.base import OrderDoc, OrderLine, PaymentDoc, Rejected, Retryable
-from sync.adapters.rest import RestAdapter, major, to_minor
-from tests.fakes.erp_rest import FakeRestERP
+from sync.adapters.base import CheckState, OrderDoc, OrderLine, PaymentDoc, Rejected, Retryable
+from sync.adapters.rest import (
+    RestAdapter,
+    TemplateError,
+    encode_body,
+    hmac_headers,
+    hmac_string_to_sign,
+    major,
+    order_values,
+    render,
+    to_minor,
+)
+from tests.fakes.erp_rest import CUSTOM_TEMPLATES, FakeRestERP
+from tests.sync.test_http_adapter import make_certificates
 
 
 @contextmanager
@@ -389,3 +409,546 @@ def test_an_empty_status_path_means_the_erp_is_not_told():
 def test_bad_settings_are_named(config, complaint):
     with pytest.raises(ValueError, match=complaint):
         make_adapter("erp", config)
+
+
+# -- authentication ----------------------------------------------------------------------------------------------------
+def payment(ref: str = "pay-1", *, amount_minor: int = 8000, method: str = "wechat", **kw: Any) -> PaymentDoc:
+    return PaymentDoc(
+        ref, ["a1b2c3d4e5f60718293a4b5c6d7e8f90"], "A1", method, amount_minor, "CNY", "2026-11-21T12:00:00Z", **kw
+    )
+
+
+@pytest.mark.parametrize("auth", ["bearer", "basic", "header", "hmac", "none"])
+@pytest.mark.parametrize("style", ["plain", "wrapped"])
+def test_each_kind_of_auth_gets_through_and_a_wrong_secret_is_refused(auth, style):
+    with running(style=style, auth=auth) as fake:
+        stock_menu(fake)
+        config = fake.target_config()
+        assert config.get("auth", "header") == auth or "auth_header" in config
+        with adapter_for(fake) as erp:
+            assert len(erp.pull_catalog().items) == 2
+            erp.push_order(order())
+            erp.push_payment(payment())
+        assert fake.order_counts() == {"a1b2c3d4e5f60718293a4b5c6d7e8f90": 1}
+        assert fake.payments() == {"pay-1": [("payment", "wechat", 8000)]}
+        assert fake.auth_failures == []
+        if auth == "none":
+            return
+        secret_key = {"bearer": "token", "basic": "password", "header": "api_key", "hmac": "hmac_secret"}[auth]
+        wrong = {secret_key: "not-the-secret-at-all-5a5a"}
+        if "auth_header" in config:
+            wrong = {"auth_header": "Authorization: Bearer not-the-secret-at-all-5a5a"}
+        with adapter_for(fake, **wrong) as bad:
+            with pytest.raises(Rejected) as refused:
+                bad.pull_catalog()
+    assert refused.value.status == 401 and "check the API key / credentials" in refused.value.message
+    assert "not-the-secret-at-all-5a5a" not in refused.value.message
+    expected = {
+        "bearer": "Invalid or expired API token",
+        "basic": "Invalid username or password",
+        "header": "Invalid API key",
+        "hmac": "signature does not match",
+    }[auth]
+    assert fake.auth_failures == [expected] and expected in refused.value.message
+
+
+def test_the_signature_scheme_matches_its_published_example():
+    """The example in the README lets an ERP's developer test their verifier; if this failed, the README would
+    describe a scheme the box does not speak."""
+    signed = hmac_string_to_sign(
+        "store-1", "1767225600", "4f1c2a9e8b7d6c5e4f3a2b1c0d9e8f7a", "post", "/api/v1/orders?x=a%20b", b'{"a":1}'
+    )
+    assert signed == (
+        b"TABLEBOX-HMAC-SHA256\nstore-1\n1767225600\n4f1c2a9e8b7d6c5e4f3a2b1c0d9e8f7a\nPOST\n/api/v1/orders?x=a%20b\n"
+        + hashlib.sha256(b'{"a":1}').hexdigest().encode()
+    )
+    headers = hmac_headers(
+        "store-1",
+        b"0123456789abcdef0123456789abcdef",
+        "POST",
+        "/api/v1/orders?x=a%20b",
+        b'{"a":1}',
+        timestamp=1767225600,
+        nonce="4f1c2a9e8b7d6c5e4f3a2b1c0d9e8f7a",
+    )
+    assert (
+        headers["X-Tablebox-Signature"] == hmac.new(b"0123456789abcdef0123456789abcdef", signed, "sha256").hexdigest()
+    )
+    assert headers["X-Tablebox-Signature"] == HMAC_EXAMPLE_SIGNATURE
+    assert headers["X-Tablebox-Content-SHA256"] == hashlib.sha256(b'{"a":1}').hexdigest()
+
+
+# Computed once with `openssl dgst -sha256 -hmac` over the same lines (README, "Signed requests").
+HMAC_EXAMPLE_SIGNATURE = "403e20398e7489187ef4d46d6f6519d74d30870736d00a86d2533ffd4581c4e6"
+
+
+def test_a_signed_request_with_a_query_and_a_body_is_accepted_and_cannot_be_replayed_or_altered():
+    with running(style="wrapped", auth="hmac") as fake:
+        stock_menu(fake)
+        with adapter_for(fake, catalog_params={"warehouse": "Main Store/1", "q": "担担"}) as erp:
+            assert len(erp.pull_catalog().items) == 2  # signed over the percent-encoded query as sent
+            request = erp.http.build_request(
+                "POST", "/orders", content=b'{"order_ref": "x"}', headers={"Content-Type": "application/json"}
+            )
+            signed = next(erp.hmac.auth_flow(request))
+            with httpx.Client() as raw:
+                first = raw.send(signed)
+                again = raw.send(signed)
+                signed.headers["X-Tablebox-Signature"] = "0" * 64
+                forged = raw.send(signed)
+                tampered = httpx.Request(
+                    "POST", signed.url, content=b'{"order_ref": "y"}', headers=dict(signed.headers)
+                )
+                tampered.headers["X-Tablebox-Nonce"] = "fresh-nonce-1"
+                altered = raw.send(tampered)
+    assert first.status_code == 422  # through the signature check, refused as an order: no lines
+    assert [again.status_code, forged.status_code, altered.status_code] == [401, 401, 401]
+    assert fake.auth_failures == [
+        "nonce already used (replayed request)",
+        "signature does not match",
+        "body does not match X-Tablebox-Content-SHA256",
+    ]
+
+
+def test_a_stale_signature_from_a_wrong_clock_says_so_and_is_retried():
+    """The box's clock ten minutes behind: the ERP refuses the signature as stale. The row is retried (NTP will set
+    the clock) with a message naming the clock, and `sync check` fails its clock line."""
+    with running(style="plain", auth="hmac") as fake, adapter_for(fake) as erp:
+        stock_menu(fake)
+        erp.hmac.clock = lambda: time.time() - 600
+        with pytest.raises(Retryable) as stale:
+            erp.push_order(order())
+        checks = {c.name: c for c in erp.check()}
+        erp.hmac.clock = time.time
+        erp.push_order(order())
+        assert fake.order_counts() == {"a1b2c3d4e5f60718293a4b5c6d7e8f90": 1}
+    assert fake.auth_failures[0] == "timestamp outside the allowed window of 300 s"
+    # The ERP's Date header has whole seconds: 599 to 601 s.
+    assert stale.value.status == 401 and re.search(
+        r"the box's clock is (599|600|601) s off the ERP's", stale.value.message
+    )
+    assert checks["clock"].state is CheckState.FAIL and re.search(r"(599|600|601) s behind", checks["clock"].detail)
+
+
+def test_the_hmac_secret_may_be_hex_or_base64():
+    secret = bytes(range(32))  # the fake keys its HMAC with the secret's UTF-8 bytes: these are ASCII
+    with running(style="plain", auth="hmac", secret=secret.decode("ascii")) as fake:
+        stock_menu(fake)
+        for encoding, text in (("hex", secret.hex()), ("base64", base64.b64encode(secret).decode())):
+            with adapter_for(fake, hmac_secret=text, hmac_secret_encoding=encoding) as erp:
+                assert len(erp.pull_catalog().items) == 2
+        assert fake.auth_failures == []
+
+
+# -- client certificates -----------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def certificates(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_certificates(tmp_path_factory.mktemp("tls"))
+
+
+def test_mutual_tls_orders_and_check_with_a_client_certificate(certificates):
+    tls = (certificates / "server.pem", certificates / "server.key", certificates / "client-ca.pem")
+    with running(style="plain", auth="none", tls=tls) as fake:
+        stock_menu(fake)
+        ca = {"ca_file": str(certificates / "ca.pem")}
+        with adapter_for(fake, **ca) as anonymous:
+            with pytest.raises(Rejected) as refused:
+                anonymous.push_order(order())
+            checks = anonymous.check()
+        assert fake.requests == 0  # refused in the handshake: no request ever reached the ERP
+        client = {"client_cert": str(certificates / "client.pem"), "client_key": str(certificates / "client.key")}
+        with adapter_for(fake, **ca, **client) as erp:
+            erp.push_order(order())
+            good = erp.check()
+        assert fake.order_counts() == {"a1b2c3d4e5f60718293a4b5c6d7e8f90": 1}
+    assert "refused our client certificate" in refused.value.message and fake.url.startswith("https://")
+    assert [(c.name, c.state) for c in checks] == [("reachable", CheckState.OK), ("authenticated", CheckState.FAIL)]
+    assert "client_cert" in checks[1].fix
+    authenticated = next(c for c in good if c.name == "authenticated")
+    assert authenticated.state is CheckState.OK and "client certificate" in authenticated.detail
+
+
+# -- body templates ----------------------------------------------------------------------------------------------------
+def test_an_erp_with_its_own_body_shape_refuses_the_default_body_and_takes_the_templated_one():
+    """A shop's ERP wants {"order": {"ref", "table_no", "items": [{"sku", "qty", "price_minor"}], ...}}: without
+    templates every order is refused (422); with them it lands, as do status, payment and refund."""
+    with running(style="plain", body="custom") as fake:
+        stock_menu(fake)
+        with adapter_for(fake, templates={}) as plain:
+            with pytest.raises(Rejected) as refused:
+                plain.push_order(order())
+        assert refused.value.status == 422 and "order.ref: required" in refused.value.message
+        with adapter_for(fake, payment_methods={"wechat": "WeChat Pay"}) as erp:  # target_config has the templates
+            erp.push_order(order())
+            erp.push_status("a1b2c3d4e5f60718293a4b5c6d7e8f90", "cancelled", "guest left")
+            erp.push_payment(payment())
+            erp.push_payment(payment("refund-1", amount_minor=3000, kind="refund", refund_of="pay-1", reason="cold"))
+        [doc] = fake.documents("a1b2c3d4e5f60718293a4b5c6d7e8f90")
+    assert doc["custom"] == {
+        "ref": "a1b2c3d4e5f60718293a4b5c6d7e8f90",
+        "table_no": "Table A1",
+        "currency": "CNY",
+        "items": [
+            {"sku": "ND-DDM", "qty": 2, "price_minor": 3100},
+            {"sku": "DR-LT", "qty": 1, "price_minor": 1800},
+        ],
+        "total_minor": 8000,
+        "source": "tablebox",
+    }
+    assert fake.statuses == [("a1b2c3d4e5f60718293a4b5c6d7e8f90", "cancelled", "guest left")]
+    assert fake.cancelled("a1b2c3d4e5f60718293a4b5c6d7e8f90")
+    assert fake.payments() == {
+        "pay-1": [("payment", "WeChat Pay", 8000)],
+        "refund-1": [("refund", "WeChat Pay", 3000)],
+    }
+
+
+def test_a_template_places_values_with_their_type_and_text_inside_text():
+    values = {"total": "80.00", "total_minor": 8000, "total_number": Decimal("80.00"), "table": "A1", "note": None}
+    template = {
+        "a": "${total_minor}",
+        "b": "${total_number}",
+        "c": "Table $table, ${total} 元, 100$$",
+        "d": "${note}",
+        "e": [1, True, "plain"],
+        "f": "note: ${note}.",
+    }
+    body = render(template, values)
+    assert body == {
+        "a": 8000,
+        "b": Decimal("80.00"),
+        "c": "Table A1, 80.00 元, 100$",
+        "d": None,
+        "e": [1, True, "plain"],
+        "f": "note: .",
+    }
+    assert encode_body(body) == (
+        '{"a":8000,"b":80.00,"c":"Table A1, 80.00 元, 100$","d":null,"e":[1,true,"plain"],"f":"note: ."}'.encode()
+    )
+
+
+@pytest.mark.parametrize(
+    "template,complaint",
+    [
+        ({"x": "${order_ref.__class__}"}, r"\$\{order_ref.__class__\} is not a value"),
+        ({"x": "${__builtins__}"}, r"\$\{__builtins__\} is not a value"),
+        ({"x": "{{ cycler.__init__.__globals__.os.popen('id').read() }}"}, None),  # Jinja syntax: plain text here
+        ({"x": "{0.__class__}"}, None),  # str.format syntax: plain text here
+        ({"x": "$ {total}"}, "write \\$\\$ for a dollar sign"),
+        ({"x": "${lines}, more"}, r"is a list: it can only stand alone"),
+        ({"$eval": "total"}, r"keys starting with \$ are \$each, \$as and \$do only"),
+        ({"x": {"$each": "lines", "$do": {}}}, "a list is written"),
+        ({"x": {"$each": "total", "$as": "t", "$do": {}}}, "is not a list"),
+    ],
+)
+def test_a_template_cannot_reach_past_the_values_it_is_given(template, complaint):
+    """A settings file holds no code: a template places the adapter's values and nothing else."""
+    values = order_values(order())
+    if complaint is None:
+        assert render(template, values) == template  # written as it is, nothing evaluated
+        return
+    with pytest.raises(TemplateError, match=complaint):
+        render(template, values)
+
+
+def test_amounts_come_three_ways_and_lines_are_numbered():
+    values = order_values(order())
+    body = render(
+        {
+            "lines": {"$each": "lines", "$as": "l", "$do": ["${l.no}", "${l.line_total_number}", "${l.line_total}"]},
+            "t": ["${total}", "${total_minor}", "${total_number}", "${tax_minor}", "${line_count}"],
+        },
+        values,
+    )
+    assert body == {
+        "lines": [[1, Decimal("62.00"), "62.00"], [2, Decimal("18.00"), "18.00"]],
+        "t": ["80.00", 8000, Decimal("80.00"), 453, 2],
+    }
+
+
+def test_a_template_from_a_json_file(tmp_path):
+    path = tmp_path / "order.json"
+    path.write_text(json.dumps(CUSTOM_TEMPLATES["order"]), encoding="utf-8")
+    with running(style="plain", body="custom") as fake:
+        stock_menu(fake)
+        with adapter_for(fake, templates={**CUSTOM_TEMPLATES, "order": str(path)}) as erp:
+            erp.push_order(order())
+        assert fake.order_total_minor("a1b2c3d4e5f60718293a4b5c6d7e8f90") == 8000
+
+
+# -- idempotency header and method -------------------------------------------------------------------------------------
+def test_the_idempotency_header_is_the_one_the_erp_reads():
+    """An ERP that keys on X-Request-Id: with the default header name a retried POST after commit-then-drop makes a
+    second order (no lookup configured); with idempotency_header = "X-Request-Id" the ERP replays the first answer."""
+    with running(style="plain", idempotency_header="X-Request-Id") as fake:
+        stock_menu(fake)
+        for header, ref in (("Idempotency-Key", "1" * 32), ("X-Request-Id", "2" * 32)):
+            with adapter_for(fake, idempotency_header=header, lookup_before_create=False) as erp:
+                fake.drop_after_commit_rate = 1.0
+                with pytest.raises(Retryable):
+                    erp.push_order(order(ref))
+                fake.drop_after_commit_rate = 0.0
+                erp.push_order(order(ref))
+        assert fake.order_counts() == {"1" * 32: 2, "2" * 32: 1}
+        assert {k for m, _, _, k in fake.seen if m == "POST"} == {None, "2" * 32}
+
+
+def test_put_to_the_orders_own_url_is_idempotent_by_itself():
+    with running(style="plain", honour_idempotency_key=False) as fake:
+        stock_menu(fake)
+        with adapter_for(
+            fake,
+            orders_method="PUT",
+            orders_path="/orders/{order_ref}",
+            lookup_before_create=False,
+            idempotency_header="",
+        ) as erp:
+            fake.drop_after_commit_rate = 1.0
+            with pytest.raises(Retryable):
+                erp.push_order(order())
+            fake.drop_after_commit_rate = 0.0
+            assert erp.push_order(order()) == "SO-00001"
+        assert fake.order_counts() == {"a1b2c3d4e5f60718293a4b5c6d7e8f90": 1}
+        assert [(m, p) for m, p, _, _ in fake.seen] == [("PUT", "/orders/a1b2c3d4e5f60718293a4b5c6d7e8f90")] * 2
+
+
+# -- paging ------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("paging", ["page", "offset", "cursor", "link"])
+def test_every_kind_of_paging_reads_the_whole_catalog(paging):
+    style = "plain" if paging == "link" else "wrapped"
+    with running(style=style, paging=paging) as fake:
+        for n in range(120):
+            fake.add_item(f"WK-{n:03d}", {"zh": f"小炒{n}", "en": f"Wok {n}"}, 1000 + n)
+        with adapter_for(fake) as erp:
+            items = erp.pull_catalog().items
+        pages = fake.requests_to("/items")
+    assert sorted(i.code for i in items) == [f"WK-{n:03d}" for n in range(120)]
+    assert len(pages) == 3
+    if paging == "offset":
+        assert [(q["offset"], q["limit"]) for q in pages] == [(["0"], ["50"]), (["50"], ["50"]), (["100"], ["50"])]
+    elif paging == "cursor":
+        assert "cursor" not in pages[0] and pages[1]["cursor"] != pages[2]["cursor"]
+    else:
+        assert [q["page"] for q in pages[1:]] == [["2"], ["3"]]
+
+
+def test_offset_paging_with_a_total_reads_past_a_server_that_caps_its_pages():
+    """page_size 100 but the ERP sends at most 50: a short page is not the end when the answer says the total."""
+    with running(style="wrapped", paging="offset") as fake:
+        for n in range(120):
+            fake.add_item(f"WK-{n:03d}", {"zh": f"小炒{n}"}, 1000)
+        with adapter_for(fake, page_size=100) as erp:
+            assert len(erp.pull_catalog().items) == 120
+        assert [q["offset"] for q in fake.requests_to("/items")] == [["0"], ["50"], ["100"]]
+
+
+def test_a_link_to_another_server_is_not_followed():
+    """The ERP's Link header points elsewhere: the box's credentials never go there."""
+    with running(style="plain", paging="link") as fake:
+        for n in range(60):
+            fake.add_item(f"WK-{n:03d}", {"zh": f"小炒{n}"}, 1000)
+        fake.link_base = "http://127.0.0.2:9/items"
+        with adapter_for(fake) as erp:
+            with pytest.raises(Rejected) as refused:
+                erp.pull_catalog()
+    assert "sends the next catalog page to http://127.0.0.2:9" in refused.value.message
+    assert "credentials only to base_url" in refused.value.message
+
+
+def test_a_cursor_that_comes_back_is_a_loop_not_a_hang():
+    """An ERP that ignores the cursor and answers the first page again: refused after the second time, not read
+    10,000 times over."""
+    with running(style="wrapped", paging="cursor") as fake:
+        for n in range(60):
+            fake.add_item(f"WK-{n:03d}", {"zh": f"小炒{n}"}, 1000)
+        fake.ignore_cursor = True
+        with adapter_for(fake) as erp:
+            with pytest.raises(Rejected, match="sent the same next catalog page twice"):
+                erp.pull_catalog()
+        assert len(fake.requests_to("/items")) == 2
+
+
+# -- Retry-After -------------------------------------------------------------------------------------------------------
+def test_a_plain_text_429_carries_its_retry_after():
+    """frappe's rate limiter answers "Too Many Requests" as text with Retry-After: the seconds left in its window.
+    The row is retried, and the engine waits that long (Retryable.retry_after)."""
+    with running(style="plain") as fake, adapter_for(fake) as erp:
+        stock_menu(fake)
+        fake.clock = lambda: 1_767_225_630.0  # 30 s into a 60 s window
+        fake.rate_limit = (2, 60)
+        erp.push_order(order())  # the lookup and the POST
+        with pytest.raises(Retryable) as limited:
+            erp.push_payment(payment())
+        with pytest.raises(Retryable) as limited_pull:
+            erp.pull_catalog()
+    assert (limited.value.status, limited.value.retry_after) == (429, 30.0)
+    assert "HTTP 429" in limited.value.message and "Too Many Requests" in limited.value.message
+    assert limited_pull.value.retry_after == 30.0
+    assert fake.payments() == {}
+
+
+# -- payments and refunds ----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("style", ["plain", "wrapped"])
+@pytest.mark.parametrize("honour", [True, False], ids=["key-honoured", "key-ignored"])
+def test_a_payment_and_a_refund_each_land_once_through_drops(style, honour):
+    with running(style=style, honour_idempotency_key=honour) as fake, adapter_for(fake) as erp:
+        stock_menu(fake)
+        erp.push_order(order())
+        refund = payment("refund-1", amount_minor=3000, kind="refund", refund_of="pay-1", reason="soup was cold")
+        for doc in (payment(), refund):
+            fake.drop_after_commit_rate = 1.0
+            with pytest.raises(Retryable):
+                erp.push_payment(doc)
+            fake.drop_after_commit_rate = 0.0
+            erp.push_payment(doc)
+            erp.push_payment(doc)  # and a third time: still once
+        with pytest.raises(Rejected) as too_much:
+            erp.push_payment(payment("refund-2", amount_minor=5001, kind="refund", refund_of="pay-1"))
+        with pytest.raises(Rejected) as unknown:
+            erp.push_payment(payment("refund-3", amount_minor=100, kind="refund", refund_of="pay-404"))
+        assert fake.payments() == {"pay-1": [("payment", "wechat", 8000)], "refund-1": [("refund", "wechat", 3000)]}
+        [kept] = [d for d in fake.payment_docs.values() if d["kind"] == "refund"]
+    assert (kept["refund_of"], kept["reason"]) == ("pay-1", "soup was cold")
+    assert too_much.value.status == 422 and "refund exceeds what is left of payment pay-1" in too_much.value.message
+    assert "payment pay-404 to refund not found" in unknown.value.message
+
+
+def test_refunds_may_go_to_their_own_endpoint_and_payments_may_be_switched_off():
+    with running(style="plain") as fake:
+        stock_menu(fake)
+        with adapter_for(fake, refunds_path="/refunds") as erp:
+            erp.push_order(order())
+            erp.push_payment(payment())
+            with pytest.raises(Rejected) as no_route:
+                erp.push_payment(payment("refund-1", amount_minor=100, kind="refund", refund_of="pay-1"))
+        assert [p for m, p, _, _ in fake.seen if m == "POST"][-1] == "/refunds"
+        assert no_route.value.status == 404
+        with adapter_for(fake, payments_path="", refunds_path="") as erp:
+            before = fake.requests
+            assert erp.push_payment(payment("pay-2")) == ""
+            assert fake.requests == before
+
+
+# -- tablebox sync check -----------------------------------------------------------------------------------------------
+def states(checks: Any) -> dict[str, CheckState]:
+    return {c.name: c.state for c in checks}
+
+
+@pytest.mark.parametrize("style", ["plain", "wrapped"])
+def test_check_passes_against_a_well_set_up_erp(style):
+    with running(style=style) as fake, adapter_for(fake) as erp:
+        stock_menu(fake)
+        erp.expected_codes = ["ND-DDM", "DR-LT"]
+        erp.box_facts = {"currency": "CNY"}
+        checks = erp.check()
+        assert fake.order_counts() == {} and fake.payments() == {}  # asking created nothing
+    assert [(c.name, c.state) for c in checks] == [
+        ("reachable", CheckState.OK),
+        ("authenticated", CheckState.OK),
+        ("catalog readable", CheckState.OK),
+        ("currency", CheckState.OK),
+        ("dish codes", CheckState.OK),
+        ("order endpoint", CheckState.OK),
+        ("payments endpoint", CheckState.OK),
+    ]
+    assert "2 items (0 inactive) in CNY" in checks[2].detail
+
+
+def test_check_names_what_is_wrong_with_an_erp_set_up_badly():
+    with running(style="wrapped") as fake:
+        stock_menu(fake)
+        fake.deactivate("DR-LT")
+        with adapter_for(fake, currency="USD", order_lookup_path="", items_key="data") as erp:
+            erp.expected_codes = ["ND-DDM", "DR-LT", "XX-GONE"]
+            erp.box_facts = {"currency": "CNY"}
+            bad = {c.name: c for c in erp.check()}
+        with adapter_for(fake, api_key="wrong-key-1234") as wrong:
+            refused = wrong.check()
+        fake.broken_paths["/payments"] = 403
+        with adapter_for(fake) as erp:
+            erp.expected_codes = ["ND-DDM"]
+            payments_refused = {c.name: c for c in erp.check()}
+        fake.go_down()
+        with adapter_for(fake) as erp:
+            down = erp.check()
+    assert bad["catalog readable"].state is CheckState.FAIL and "prices items in CNY" in bad["catalog readable"].detail
+    assert bad["currency"].state is CheckState.FAIL and "the box sells in CNY" in bad["currency"].detail
+    assert "dish codes" not in bad  # the catalog could not be read: nothing to compare
+    assert bad["order endpoint"].state is CheckState.WARN and "not checked" in bad["order endpoint"].detail
+    assert [(c.name, c.state) for c in refused] == [("reachable", CheckState.OK), ("authenticated", CheckState.FAIL)]
+    assert "Invalid API key" in refused[1].detail and "api_key" in refused[1].fix
+    assert payments_refused["payments endpoint"].state is CheckState.FAIL
+    assert "HTTP 403" in payments_refused["payments endpoint"].detail
+    assert payments_refused["dish codes"].state is CheckState.OK
+    assert payments_refused["currency"].state is CheckState.WARN  # the box's currency was not given
+    assert [(c.name, c.state) for c in down] == [("reachable", CheckState.FAIL)]
+    assert "cannot reach" in down[0].detail and "base_url" in down[0].fix
+
+
+def test_check_lists_the_dish_codes_the_erp_lacks_or_disabled():
+    with running(style="plain") as fake, adapter_for(fake) as erp:
+        stock_menu(fake)
+        fake.deactivate("DR-LT")
+        erp.expected_codes = ["ND-DDM", "DR-LT", "XX-GONE"]
+        codes = next(c for c in erp.check() if c.name == "dish codes")
+        erp.expected_codes = []
+        unchecked = next(c for c in erp.check() if c.name == "dish codes")
+    assert codes.state is CheckState.FAIL
+    assert "1 not in the ERP's catalog: XX-GONE" in codes.detail and "1 disabled in the ERP: DR-LT" in codes.detail
+    assert unchecked.state is CheckState.WARN and "not checked" in unchecked.detail
+
+
+# -- every setting has its clear error ---------------------------------------------------------------------------------
+REST = {"kind": "rest", "base_url": "http://erp.lan"}
+
+
+@pytest.mark.parametrize(
+    "settings,complaint",
+    [
+        ({"auth": "oauth"}, "auth must be one of none, bearer, basic, header, hmac"),
+        ({"auth": "bearer"}, "token is empty"),
+        ({"token": "t-123456", "api_key": "k-123456"}, "credentials for more than one kind of auth"),
+        ({"auth": "basic", "username": "u", "token": "t-123456"}, "token is set but auth = 'basic' does not send it"),
+        ({"auth": "basic", "username": "u"}, "needs username and password"),
+        ({"auth": "basic", "username": "a:b", "password": "p"}, "username cannot hold ':'"),
+        ({"token": "tok\nen"}, "token must be printable ASCII"),
+        ({"api_key": "k-123456", "api_key_header": "X Key"}, "api_key_header must be a header name"),
+        ({"api_key": "k-123456", "auth_header": "X-Key: v"}, "api_key .*or auth_header, not both"),
+        ({"auth": "hmac", "hmac_secret": "short"}, "hmac_secret is too short"),
+        ({"hmac_secret": "zz" * 16, "hmac_secret_encoding": "hex"}, "hmac_secret is not hex"),
+        ({"hmac_secret": "not base64!" * 3, "hmac_secret_encoding": "base64"}, "hmac_secret is not base64"),
+        ({"hmac_secret": "x" * 32, "hmac_secret_encoding": "rot13"}, "hmac_secret_encoding must be one of"),
+        ({"hmac_secret": "x" * 32, "hmac_window_seconds": 0}, "hmac_window_seconds must be a whole number"),
+        ({"paging": "pages"}, "paging must be one of none, page, offset, cursor, link"),
+        ({"paging": "cursor"}, "next_cursor_key must name where"),
+        ({"page_param": "page", "page_size": 0}, "page_size must be a whole number from 1"),
+        ({"page_size": "50"}, "page_size must be a whole number"),
+        ({"orders_method": "GET"}, "orders_method must be one of POST, PUT, PATCH"),
+        ({"orders_method": "PUT"}, "orders_path must hold {order_ref}"),
+        ({"payments_method": "PUT"}, "payments_path must hold {payment_ref}"),
+        ({"idempotency_header": "Idempotency Key"}, "idempotency_header must be a header name"),
+        ({"status_path": "/orders/{id}/status"}, r"status_path may fill in \{order_ref\}, \{status\} only"),
+        ({"orders_path": "orders"}, "orders_path must start with /"),
+        ({"orders_path": ""}, "orders_path cannot be empty"),
+        ({"templates": {"invoice": {}}}, "templates.invoice: the kinds are order, status, payment, refund"),
+        ({"templates": {"order": {"x": "${nope}"}}}, r"templates.order: \$\{nope\} is not a value"),
+        ({"templates": {"refund": {"x": "${amount_cents}"}}}, r"templates.refund: \$\{amount_cents\} is not"),
+        ({"templates": {"order": "/nonexistent/order.json"}}, "templates.order: cannot read"),
+        ({"templates": {"order": 5}}, "templates.order must be a table"),
+        ({"templates": "order"}, "templates must be a table"),
+        ({"payment_methods": {"cash": 3}}, "payment_methods.cash must be the ERP's name"),
+        ({"fields": {"code": 3}}, "fields.code must be a field name"),
+        ({"catalog_params": ["a"]}, "catalog_params must be a table"),
+        ({"lookup_before_create": "yes"}, "lookup_before_create must be true or false"),
+        ({"currency": 156}, "currency must be text"),
+    ],
+)
+def test_every_bad_setting_is_named(settings, complaint):
+    with pytest.raises(ValueError, match=complaint):
+        make_adapter("erp", {**REST, **settings})
+
+
+def test_a_template_file_that_is_not_json_is_named(tmp_path):
+    (tmp_path / "order.json").write_text("{order: }")
+    with pytest.raises(ValueError, match=r"templates.order: .* is not JSON"):
+        make_adapter("erp", {**REST, "templates": {"order": str(tmp_path / "order.json")}})
