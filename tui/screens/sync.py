@@ -158,6 +158,10 @@ class SyncScreen(ConsoleScreen):
             record = self.checks.get(target.name)
             if target.name in self.progress:
                 text.append(self.progress[target.name] + "\n", style="bold")
+            elif record is not None and record.requested_at is not None:
+                text.append(
+                    f"A check asked for at {self.when(record.requested_at)} waits for tablebox-syncd\n", style="bold"
+                )
             if record is None or record.ran_at is None:
                 text.append("Never checked 未检查: press c to check its server now", style="dim")
             else:
