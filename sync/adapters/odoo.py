@@ -680,12 +680,8 @@ class OdooAdapter(HttpAdapter):
             "pos.payment.method", self._mapped(self.payment_methods, payment.method, "payment_methods")
         )
         for row, part, in_full in plan:
-            line = {
-                "amount": part,
-                "payment_method_id": method,
-                "payment_date": _odoo_datetime(payment.paid_at) or False,
-                label_field: label,
-            }
+            paid_at = _odoo_datetime(payment.paid_at) or datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
+            line = {"amount": part, "payment_method_id": method, "payment_date": paid_at, label_field: label}
             ref = self._pos_ref(row)
             if self._odoo_version() >= 18:
                 data: dict[str, Any] = {
@@ -693,6 +689,8 @@ class OdooAdapter(HttpAdapter):
                     "session_id": _many2one_id(row["session_id"]),
                     "lines": [],
                     "payment_ids": [[0, 0, line]],
+                    # 18.0 _process_payment_lines reads pos_order['amount_return'] of an order that is not a draft
+                    "amount_return": 0,
                 }
                 if in_full:
                     data["amount_paid"] = _decimal(row["amount_total"])
@@ -823,7 +821,7 @@ class OdooAdapter(HttpAdapter):
         refund_line: dict[str, Any] = {
             "amount": -amount,
             "payment_method_id": method,
-            "payment_date": _odoo_datetime(payment.paid_at) or False,
+            "payment_date": _odoo_datetime(payment.paid_at) or datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S"),
         }
         if self._odoo_version() >= 18:
             data["payment_ids"] = [[0, 0, {**refund_line, "name": label}]]
@@ -886,7 +884,12 @@ class OdooAdapter(HttpAdapter):
 
     def _odoo_version(self) -> int:
         if self._version is None:
-            self._version = self._server_version()
+            try:
+                self._version = self._server_version()
+            except Rejected:
+                if self.protocol != "json2":
+                    raise
+                self._version = 19  # no /web/version (a proxy hides it) and no JSON-RPC: JSON-2 came with 19
         return self._version
 
     # -- tablebox sync check ----------------------------------------------------------------------------------

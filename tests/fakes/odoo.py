@@ -1027,6 +1027,9 @@ class FakeOdoo(FakeServer):
             Decimal(0),
         )
         if not draft:
+            if self.version >= 18 and "amount_return" not in order:
+                # 18.0 _process_payment_lines: `if not draft and not float_is_zero(pos_order['amount_return'], ...)`
+                raise KeyError("amount_return")
             total, paid = Decimal(pos_order["amount_total"]), pos_order["amount_paid"]
             if abs(total - paid) < Decimal(1).scaleb(-self.exponent) / 2:  # action_pos_order_paid
                 pos_order["state"] = "paid"
