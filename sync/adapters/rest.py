@@ -1,37 +1,71 @@
-"""The generic REST adapter: an in-house ERP behind a reverse proxy, described by paths, an auth header and a
-field mapping in the settings file.
+"""The generic REST adapter: an in-house ERP behind a reverse proxy, described by paths, credentials, a field mapping
+and body templates in the settings file (README: "Sync to an in-house ERP (REST)" has the examples).
 
-Settings (`[sync.NAME]` with `kind = "rest"`; secrets may come from TABLEBOX_SYNC_<NAME>_<KEY>)::
+Settings (`[sync.NAME]` with `kind = "rest"`; SECRET keys may come from TABLEBOX_SYNC_<NAME>_<KEY>; every bad value
+is refused at start with the key and what fits)::
 
     base_url = "https://erp.example.com/api/v1"   # required; a path prefix is kept ("/items" -> /api/v1/items)
     timeout_seconds = 10                          # every request (connect, read, write) gives up after this
-    auth_header = "Authorization: Bearer xyz"     # SECRET: one whole header, "Name: value"; or instead
-    api_key = "xyz"                               # SECRET, sent as  <api_key_header>: <api_key>
-    api_key_header = "X-API-Key"                  # default
+    currency = "CNY"                              # what the ERP's prices are in; a catalog in another currency
+                                                  # than the store's is refused on pull
+
+    # who we are: auth = "bearer" | "basic" | "header" | "hmac" | "none" (default: the kind whose credential is set)
+    token = "..."                                 # SECRET, bearer: Authorization: <token_scheme> <token>
+    token_scheme = "Bearer"                       #   ("Token" for Django REST framework)
+    username = "tablebox"                         # basic: Authorization: Basic base64(username:password)
+    password = "..."                              # SECRET
+    api_key = "..."                               # SECRET, header: <api_key_header>: <api_key>
+    api_key_header = "X-API-Key"
+    auth_header = "Authorization: Bearer xyz"     # SECRET, header: one whole header, "Name: value" (instead)
+    hmac_secret = "..."                           # SECRET, hmac: signed requests (below), at least 16 bytes
+    hmac_secret_encoding = "text"                 #   "hex" or "base64" when the ERP hands out the secret so
+    hmac_key_id = "tablebox"                      #   which key, for an ERP that holds several
+    hmac_window_seconds = 300                     #   the ERP's allowed clock difference (for the messages)
+    client_cert = "/etc/tablebox/erp-client.pem"  # any auth: a client certificate (mutual TLS), with
+    client_key = "/etc/tablebox/erp-client.key"   #   its key (unless in the same PEM file) and, when
+    client_key_password = "..."                   #   encrypted, its password (SECRET)
     verify_tls = true                             # false only for a self-signed proxy on the shop's own LAN
     ca_file = "/etc/tablebox/erp-ca.pem"          # or trust this CA for it
-    currency = "CNY"                              # what the ERP's prices are in (default CNY); a catalog in
-                                                  # another currency than the store's is refused on pull
 
-    # paths ({order_ref} is filled in, URL-encoded); an empty status/payments path = not sent
+    # paths; {name} is filled in URL-encoded; an empty status/payments/refunds path = not sent
     catalog_path = "/items"
-    stock_path = "/stock"
-    orders_path = "/orders"
+    stock_path = "/stock"                         # "": no stock pull
+    orders_path = "/orders"                       # {order_ref}: with orders_method = "PUT"
     order_lookup_path = "/orders/{order_ref}"     # GET: 200 = already there, 404 = not yet; a list answer
                                                   # ("/orders?order_ref={order_ref}") is found when not empty
-    status_path = "/orders/{order_ref}/status"
-    payments_path = "/payments"
+    status_path = "/orders/{order_ref}/status"    # {order_ref}, {status}
+    payments_path = "/payments"                   # {payment_ref}, {kind}
+    refunds_path = <payments_path>                # {payment_ref}, {kind}, {refund_of}
+    payment_lookup_path = "/payments/{payment_ref}"  # as order_lookup_path, for payments and refunds; "": none
     catalog_params = {}                           # extra query parameters, e.g. {warehouse = "Main"}
     stock_params = {}
 
-    # lists in the answers (defaults: a bare list, one GET)
+    # writing: the HTTP method and the idempotency header
+    orders_method = "POST"                        # "PUT" (to orders_path with {order_ref}: idempotent by URL)
+    status_method = "POST"                        # or "PUT", "PATCH"
+    payments_method = "POST"                      # "PUT" needs {payment_ref} in payments_path/refunds_path
+    idempotency_header = "Idempotency-Key"        # the header the ERP keys on ("X-Request-Id"); "": none
+    templates.order = {...}                       # the body of each kind: a table, or a JSON file's path
+    templates.status = {...}                      #   (README: "Body templates"; defaults: DEFAULT_TEMPLATES)
+    templates.payment = {...}
+    templates.refund = {...}
+    payment_methods = {}                          # the ERP's name of the box's methods: {wechat = "WeChat Pay"}
+
+    # lists in the answers and paging: paging = "none" | "page" | "offset" | "cursor" | "link"
     items_key = ""                                # "data" when the list is wrapped: {"data": [...]};
                                                   # dotted for deeper ("result.items")
     stock_items_key = <items_key>                 # the stock list; a {code: qty} object also works
-    page_param = ""                               # e.g. "page": pages 1, 2, ... until one is short
-    size_param = ""                               # e.g. "per_page" (sent with page_size)
-    page_size = 100
+    page_param = ""                               # page: ?page=1, 2, ... (setting it alone means paging = "page")
     first_page = 1
+    size_param = ""                               # page, cursor, link: the page size parameter ("per_page")
+    page_size = 100                               # asked per page (1 to 10,000)
+    offset_param = "offset"                       # offset: ?offset=0, 100, ... &limit=100
+    limit_param = "limit"
+    total_key = ""                                # page/offset: where the answer says how many there are; without
+                                                  # it a short page is the last
+    cursor_param = "cursor"                       # cursor: ?cursor=<what next_cursor_key held>, until it is empty
+    next_cursor_key = ""                          #   e.g. "meta.next_cursor" (required for cursor)
+                                                  # link: follows Link: <...>; rel="next" on base_url's server only
 
     # catalog fields (dotted names reach into nested objects)
     fields.code = "code"
@@ -46,30 +80,30 @@ Settings (`[sync.NAME]` with `kind = "rest"`; secrets may come from TABLEBOX_SYN
     fields.stock_qty = "qty"                      # summed over rows of one code (one row per warehouse)
     default_language = "zh"
     order_id_field = "id"                         # the ERP's id in an order document ("order_id", "meta.name")
+    payment_id_field = <order_id_field>
     order_item_key = ""                           # the document is wrapped in create/lookup answers: "data"
     lookup_before_create = true
 
-The order we POST to `orders_path` (amounts in major units as strings with the currency's exact decimals;
-`code` is null for a dish the ERP does not know)::
+Signed requests (auth = "hmac"): five headers on every request, X-Tablebox-Key (hmac_key_id), X-Tablebox-Timestamp
+(Unix seconds), X-Tablebox-Nonce (32 random hex digits), X-Tablebox-Content-SHA256 (hex SHA-256 of the body) and
+X-Tablebox-Signature: the hex HMAC-SHA256 under the secret of `hmac_string_to_sign` (seven lines: the scheme name
+TABLEBOX-HMAC-SHA256, key id, timestamp, nonce, method, the request target as on the request line, the body's hex
+SHA-256). The ERP recomputes it, refuses a timestamp outside its window and a nonce it has seen within it. A 401 with
+the ERP's Date header more than hmac_window_seconds off our clock is our clock's fault: Retryable, and said so.
 
-    {"order_ref": "9f2c...", "ticket": "2026-11-21#12", "table": "A1", "created_at": "2026-11-21T11:02:03Z",
-     "currency": "CNY", "status": "submitted", "note": "",
-     "lines": [{"code": "ND-DDM", "key": "dan_dan_noodles", "name": "担担面", "quantity": 2,
-                "unit_price": "31.00", "line_total": "62.00", "note": ""}],
-     "subtotal": "62.00", "service_charge": "0.00", "tax": "3.51", "total": "62.00"}
-
-Exactly once: every POST carries `Idempotency-Key: <order_ref>` (status: `<order_ref>:status:<status>`,
-payments: the payment's ref), and before creating an order we GET `order_lookup_path` (200: it is there,
-return its id; 404: create). A 409 on create means "already there" (or "that key is still being
-processed"): we look it up again. With an ERP that honours the key this is exactly once; with one that
-ignores it, the lookup still makes a retry after a lost answer harmless, and the one residual window is a
-request the ERP is still working on when our client gives up and the retry's lookup runs (see
+Exactly once: every write carries the idempotency header (order: `<order_ref>`, status: `<order_ref>:status:
+<status>`, payment and refund: their own ref), and before creating an order or a payment we GET its lookup path
+(200: it is there, return its id; 404: create). A 409 on create means "already there" (or "that key is still being
+processed"): we look it up again. With an ERP that honours the key (or a PUT to the document's own URL) this is
+exactly once; with one that ignores it, the lookup still makes a retry after a lost answer harmless, and the one
+residual window is a request the ERP is still working on when our client gives up and the retry's lookup runs (see
 tests/fakes/erp_rest.py).
 
 Errors (the classification every target shares, `sync/adapters/http.py`): connection refused, timeouts, a dropped
-connection, 408, 425, 429 and 5xx are `Retryable` (with the answer's Retry-After); 401/403 are `Rejected` ("check
-the API key"); other 4xx are `Rejected` with the ERP's own message. Logs name the target and the URL, never a header
-or a key; the key is scrubbed from every message.
+connection, 408, 425, 429 and 5xx are `Retryable` (with the answer's Retry-After, which the engine waits out); 401/403
+and a client certificate refused in the TLS handshake are `Rejected` ("check the credentials"); other 4xx are
+`Rejected` with the ERP's own message. Logs name the target and the URL, never a header or a key; secrets are scrubbed
+from every message.
 """
 
 from __future__ import annotations
@@ -1083,6 +1117,16 @@ class RestAdapter(HttpAdapter):
             )
         return str(erp_id)
 
+    @staticmethod
+    def status_key(order_ref: str, status: str, reason: str | None) -> str:
+        """A status change's idempotency key: `<order_ref>:status:<status>`. An order reaches each status once, but
+        may have several lines voided (status "line_voided", the line named in the reason): those keys also carry a
+        digest of the reason, or the second void would reuse the first one's key with another body."""
+        key = f"{order_ref}:status:{status}"
+        if status == "line_voided":
+            key += ":" + hashlib.sha256((reason or "").encode()).hexdigest()[:16]
+        return key
+
     def push_status(self, order_ref: str, status: str, reason: str | None) -> None:
         if not self.paths["status_path"]:
             return
@@ -1090,7 +1134,7 @@ class RestAdapter(HttpAdapter):
             self.methods["status"],
             self._fill("status_path", order_ref=order_ref, status=status),
             json_body=self._body("status", status_values(order_ref, status, reason)),
-            idempotency_key=f"{order_ref}:status:{status}",
+            idempotency_key=self.status_key(order_ref, status, reason),
         )
         if response.status_code == 409:  # it already has that status
             return

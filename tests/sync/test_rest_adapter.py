@@ -952,3 +952,19 @@ def test_a_template_file_that_is_not_json_is_named(tmp_path):
     (tmp_path / "order.json").write_text("{order: }")
     with pytest.raises(ValueError, match=r"templates.order: .* is not JSON"):
         make_adapter("erp", {**REST, "templates": {"order": str(tmp_path / "order.json")}})
+
+
+def test_two_voided_lines_of_one_order_each_reach_the_erp():
+    """The engine sends a line void as status "line_voided" with the line in the reason: the second void of the same
+    order must not reuse the first one's idempotency key (the ERP would refuse it as a key reused with another body,
+    and the row would park); a retry of one void is still the same key."""
+    with running(style="plain") as fake, adapter_for(fake) as erp:
+        stock_menu(fake)
+        erp.push_order(order())
+        ref = "a1b2c3d4e5f60718293a4b5c6d7e8f90"
+        erp.push_status(ref, "line_voided", "line 1 voided: sold out")
+        erp.push_status(ref, "line_voided", "line 1 voided: sold out")  # a retry: replayed, not booked twice
+        erp.push_status(ref, "line_voided", "line 2 voided")
+        keys = [k for m, p, _, k in fake.seen if m == "POST" and p.endswith("/status")]
+    assert fake.statuses == [(ref, "line_voided", "line 1 voided: sold out"), (ref, "line_voided", "line 2 voided")]
+    assert keys[0] == keys[1] != keys[2] and keys[0].startswith(f"{ref}:status:line_voided:")
