@@ -714,6 +714,9 @@ class ERPNextAdapter(HttpAdapter):
             "currency": order.currency,
             "selling_price_list": self.price_list,
             "ignore_pricing_rule": 1,
+            # The box's amounts are exact: ERPNext's rounded total (to a whole unit unless the currency sets a
+            # smallest fraction) would differ from what the guest pays, and an invoice would never be paid in full.
+            "disable_rounded_total": 1,
         }
         if amended_from:
             document["amended_from"] = amended_from

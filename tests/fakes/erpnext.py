@@ -100,6 +100,7 @@ ORDER_FIELDS = COMMON_FIELDS | {
     "net_total",
     "grand_total",
     "rounded_total",
+    "disable_rounded_total",
     "status",
     "po_no",
     "transaction_date",
@@ -787,15 +788,15 @@ class FakeERPNext(FakeServer):
                 "total_qty": sum(i["qty"] for i in items),
                 "total": total,
                 "net_total": total,
-                "grand_total": total,
-                "rounded_total": total,
                 "status": "Draft",
             },
         )
+        self._set_totals(doc, total)
         if doctype == "Sales Order":
             doc["advance_paid"] = Decimal(0)
         else:
-            doc.update(payments=payments, paid_amount=Decimal(0), change_amount=Decimal(0), outstanding_amount=total)
+            doc.update(payments=payments, paid_amount=Decimal(0), change_amount=Decimal(0))
+            doc["outstanding_amount"] = doc["rounded_total"] or total
         if int(body.get("docstatus") or 0) == 1:
             try:
                 self._submit(doctype, doc)
@@ -877,9 +878,17 @@ class FakeERPNext(FakeServer):
                 417, "ValidationError", f"Please set default Cash or Bank account in Mode of Payment {mode}"
             )
 
+    def _set_totals(self, doc: dict[str, Any], total: Decimal) -> None:
+        """grand_total (no taxes here) and rounded_total: frappe/frappe frappe/utils/data.py
+        round_based_on_smallest_currency_fraction rounds to a whole unit when the currency sets no smallest
+        fraction (the fake's currencies set none); 0 with disable_rounded_total (erpnext
+        erpnext/controllers/taxes_and_totals.py calculate_totals / set_rounded_total)."""
+        rounded = Decimal(0) if int(doc.get("disable_rounded_total") or 0) else total.quantize(Decimal(1))
+        doc.update(total=total, net_total=total, grand_total=total, rounded_total=rounded)
+
     def _submit(self, doctype: str, doc: dict[str, Any]) -> None:
         if doctype in INVOICE_DOCTYPES:
-            total = doc["grand_total"]
+            total = doc["rounded_total"] or doc["grand_total"]
             if int(doc.get("is_pos") or 0):
                 # frappe/erpnext .../sales_invoice/sales_invoice.py on_submit: validate_pos_paid_amount, then
                 # clear_unallocated_mode_of_payments drops the rows of amount 0.
@@ -918,10 +927,10 @@ class FakeERPNext(FakeServer):
                 raise self.refuse(417, "ValidationError", "At least one mode of payment is required for POS invoice.")
         row.update(changes, modified=self._tick())
         total = sum((i["amount"] for i in row["items"]), Decimal(0))
-        row.update(total=total, net_total=total, grand_total=total, rounded_total=total)
+        self._set_totals(row, total)
         row["total_qty"] = sum(i["qty"] for i in row["items"])
         if doctype in INVOICE_DOCTYPES:
-            row["outstanding_amount"] = total
+            row["outstanding_amount"] = row["rounded_total"] or total
         if submit:
             try:
                 self._submit(doctype, row)

@@ -594,6 +594,24 @@ def test_a_sales_invoice_is_a_pos_sale_paid_from_the_box(connect: Connect) -> No
         assert (credit["return_against"], credit["docstatus"], credit["grand_total"]) == (name, 1, Decimal(-31))
 
 
+def test_an_invoice_is_paid_in_full_by_what_the_guest_paid_not_a_rounded_total(connect: Connect) -> None:
+    """ERPNext rounds an invoice's total to a whole unit unless told not to; 108.70 paid against a rounded 109.00
+    would leave the invoice a draft for ever."""
+    with FakeERPNext(document="sales_invoice") as server:
+        server.add_item("HG", {"zh": "虾饺"}, 3850)
+        server.add_item("DDM", {"zh": "担担面"}, 3170)
+        adapter = connect(server)
+        lines = (
+            OrderLine("HG", "har_gow", "虾饺", 2, 3850, 7700),
+            OrderLine("DDM", "dan_dan", "担担面", 1, 3170, 3170),
+        )
+        name = adapter.push_order(order("ck-a", *lines))
+        adapter.push_payment(paid("p1", ["ck-a"], "cash", 10870))
+        doc = server.tables["Sales Invoice"][name]
+        assert (doc["docstatus"], doc["paid_amount"], doc["outstanding_amount"]) == (1, Decimal("108.7"), 0)
+        assert server.tables["Payment Entry"] == {}
+
+
 def test_a_mode_without_an_account_is_refused_with_erpnexts_words(connect: Connect) -> None:
     with FakeERPNext(document="pos_invoice") as server:
         server.add_item("HG", {"zh": "虾饺"}, 3850)
