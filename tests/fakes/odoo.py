@@ -1180,12 +1180,18 @@ class FakeOdoo(FakeServer):
         return self._process_pos_order(db, fields, existing)
 
     def _m_action_pos_order_cancel(self, recs: Records) -> Any:
-        # point_of_sale/models/pos_order.py: on 17 it writes state 'cancel' on the orders it is called on; from 18
-        # it cancels the orders of context['active_ids'] (the list view's selection) and returns nothing.
-        ids = recs.ids if self.version < 18 else list(recs.context.get("active_ids") or [])
+        # point_of_sale/models/pos_order.py action_pos_order_cancel: 17.0 writes state 'cancel' on the orders it is
+        # called on ("this method is unused"); 18.0 on those of them still in draft; 19.0 (master) on the orders of
+        # context['active_ids'] (the list view's selection), whatever it is called on.
+        if self.version >= 19:
+            ids = [int(i) for i in recs.context.get("active_ids") or []]
+        elif self.version == 18:
+            ids = [i for i in recs.ids if recs.db.tables["pos.order"][i]["state"] == "draft"]
+        else:
+            ids = list(recs.ids)
         for record_id in ids:
             recs.db.touch("pos.order", record_id)["state"] = "cancel"
-        return True if self.version < 18 else None
+        return True if self.version < 19 else None
 
     def _m_action_confirm(self, recs: Records) -> bool:
         orders = [recs.db.tables["sale.order"][i] for i in recs.ids]

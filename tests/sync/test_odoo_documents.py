@@ -1,6 +1,6 @@
 """The Odoo documents behind each thing the box does (issue 15, item 12): an order as a sale.order or, for a restaurant
 on Odoo POS, a pos.order through the POS's own sync; payments and refunds as Odoo's payment documents; cancels and
-voided lines as changes Odoo allows on each. Against the fake Odoo (19 over JSON-2, 17 over JSON-RPC)."""
+voided lines as changes Odoo allows on each. Against the fake Odoo (19 over JSON-2, 18 and 17 over JSON-RPC)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from tests.fakes.odoo import POS_SESSION, FakeOdoo
 from tests.sync.test_odoo import calls, fake_odoo, order_doc
 
 
-@pytest.fixture(params=[19, 17], ids=["odoo19-json2", "odoo17-jsonrpc"])
+@pytest.fixture(params=[19, 18, 17], ids=["odoo19-json2", "odoo18-jsonrpc", "odoo17-jsonrpc"])
 def odoo(request: pytest.FixtureRequest) -> Iterator[FakeOdoo]:
     fake = fake_odoo(request.param)
     try:
