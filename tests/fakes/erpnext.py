@@ -466,29 +466,34 @@ class FakeERPNext(FakeServer):
             return doc is None or doc["docstatus"] == 2
 
     def payments(self) -> dict[str, list[tuple[str, str, int]]]:
-        """payment_ref -> [(kind, method, amount_minor)], one entry per document ERPNext holds for that ref (not
-        cancelled): a Payment Entry (reference_no = the ref; "refund" when it pays the customer), or the invoices'
-        own payment rows booked for it (one entry for every invoice part of one payment: the parts summed)."""
+        """payment_ref -> [(kind, method, amount_minor)]: what ERPNext holds for each of the box's payments and
+        refunds (documents not cancelled), one entry per kind and method with the amounts of every document
+        booked for that ref summed: Payment Entries (reference_no = the ref; "refund" when it pays the customer)
+        and the parts of a payment booked in invoices' own payment rows. A payment booked twice shows as one
+        entry of twice the amount."""
         methods = {mode: method for method, mode in DEFAULT_MODES.items()}
-        out: dict[str, list[tuple[str, str, int]]] = {}
         exp = self.currency.exponent
+        booked: dict[tuple[str, str, str], int] = {}
         with self.lock:
             for pe in sorted(self.tables["Payment Entry"].values(), key=lambda r: r["creation"]):
                 if pe["docstatus"] != 1 or not pe.get("reference_no"):
                     continue
-                kind = "refund" if pe["payment_type"] == "Pay" else "payment"
-                method = methods.get(pe["mode_of_payment"], pe["mode_of_payment"])
-                out.setdefault(pe["reference_no"], []).append((kind, method, int(pe["paid_amount"].scaleb(exp))))
-            booked: dict[tuple[str, str], int] = {}
+                key = (
+                    pe["reference_no"],
+                    "refund" if pe["payment_type"] == "Pay" else "payment",
+                    methods.get(pe["mode_of_payment"], pe["mode_of_payment"]),
+                )
+                booked[key] = booked.get(key, 0) + int(pe["paid_amount"].scaleb(exp))
             for doctype in INVOICE_DOCTYPES:
-                for inv in self.tables[doctype].values():
+                for inv in sorted(self.tables[doctype].values(), key=lambda r: r["creation"]):
                     if inv["docstatus"] == 2:
                         continue
                     for ref, amount, mode in MARK.findall(str(inv.get("remarks") or "")):
-                        key = (ref, methods.get(mode, mode))
+                        key = (ref, "payment", methods.get(mode, mode))
                         booked[key] = booked.get(key, 0) + int(Decimal(amount).scaleb(exp))
-            for (ref, method), amount in booked.items():
-                out.setdefault(ref, []).append(("payment", method, amount))
+        out: dict[str, list[tuple[str, str, int]]] = {}
+        for (ref, kind, method), amount in booked.items():
+            out.setdefault(ref, []).append((kind, method, amount))
         return out
 
     def comments(self, reference_name: str | None = None) -> list[dict[str, Any]]:

@@ -585,7 +585,7 @@ def test_a_sales_invoice_is_a_pos_sale_paid_from_the_box(connect: Connect) -> No
         assert [(p["mode_of_payment"], p["amount"]) for p in doc["payments"]] == [("Alipay", Decimal("108"))]
         (extra,) = server.tables["Payment Entry"].values()
         assert (extra["paid_amount"], extra["references"], extra["reference_no"]) == (Decimal("2"), [], "p1")
-        assert sorted(server.payments()["p1"]) == [("payment", "alipay", 200), ("payment", "alipay", 10800)]
+        assert server.payments() == {"p1": [("payment", "alipay", 11000)]}  # the invoice's part and the rest
         # After payment, a voided line is a credit note against the invoice (once), not a change to it.
         now = order("ck-a", OrderLine("HG", "har_gow", "虾饺", 2, 3850, 7700))
         for _ in range(2):
