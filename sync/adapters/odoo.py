@@ -1,4 +1,5 @@
-"""Odoo as an ERP target: the catalog and stock pulled from `product.product`, each order pushed once as a `sale.order`.
+"""Odoo as an ERP target: the catalog and stock pulled from `product.product`; each order pushed once as a `sale.order`
+or, for a restaurant on Odoo POS, a `pos.order`; payments, refunds, cancels and voided lines as Odoo's own documents.
 
 Settings (`[sync.NAME]` with `kind = "odoo"`):
 
@@ -12,14 +13,24 @@ Settings (`[sync.NAME]` with `kind = "odoo"`):
     protocol              "json2" (default; Odoo 19 and later: `POST /json/2/<model>/<method>` with the bearer key),
                           "jsonrpc" (Odoo 18 and older: `POST /jsonrpc`, `execute_kw`), or "auto" (asks
                           `GET /web/version` once: 19 or later speaks JSON-2, older JSON-RPC)
+    document              "sale_order" (default: a confirmed sale.order per order) or "pos_order" (a restaurant on
+                          Odoo POS: a pos.order in the POS's open session, paid by the box's payments)
+    pos_config_id         the pos.config (the Odoo POS) orders go to; required for document "pos_order"
+    payment_methods       "pos_order": the box's method -> the POS payment method's name, default {cash = "Cash",
+                          card = "Card", wechat = "WeChat Pay", alipay = "Alipay", other = "Other"}
+    payment_journals      "sale_order": the box's method -> the bank or cash journal customer payments go to,
+                          default {cash = "Cash", card = "Bank", wechat = "Bank", alipay = "Bank", other = "Bank"}
+    refund_product_id     "pos_order": the product of a refund order's line (default open_item_product_id)
+    create_settle_seconds how long a create that got no answer within the timeout may still be running in Odoo
+                          (default 120, Odoo's limit_time_real): until then a look-up that misses it creates nothing
     timeout_seconds       every HTTP call (default 10)
     verify_tls            false only for a test server with a self-signed certificate (default true)
     ca_file               or trust this CA for the server's certificate, e.g. "/etc/tablebox/odoo-ca.pem"
-    partner_id            the res.partner orders are sold to, the walk-in customer (required to push orders)
+    partner_id            the res.partner orders are sold to, the walk-in customer (required for sale orders)
     company_id            the res.company: calls run in it, orders belong to it, its currency is the catalog's
     currency              the catalog's currency code, instead of asking res.company (optional)
-    pricelist_id          a product.pricelist: set on each sale.order, and its fixed-price rules (for a variant
-                          or a product, minimum quantity <= 1, valid now) replace list_price in the catalog
+    pricelist_id          a product.pricelist: set on each order, and the rule Odoo applies to one portion of a
+                          variant or product (fixed, or a percentage of the sales price) gives the catalog's price
     location_id           the stock.location whose `qty_available` is the stock we count (optional) ...
     warehouse_id          ... or a stock.warehouse; without either Odoo counts every internal location
     languages             our language -> Odoo's for dish names, default {"zh" = "zh_CN", "en" = "en_US"}. Odoo
@@ -36,33 +47,48 @@ Settings (`[sync.NAME]` with `kind = "odoo"`):
 What it does:
 
 - `pull_catalog`: products with an internal reference (`default_code`, our item code), archived ones included
-  (they come back as inactive, i.e. removed); `list_price` (or the pricelist's fixed price) converted to minor
-  units exactly (Decimal, never float); the leaf of the product category as category; `sale_ok = False` gives
-  no price (not sold). Paged by id (`id > last` with `limit`), so a product archived or added mid-pull neither
-  shifts the pages nor hides another product. Names are read once per configured language.
+  (they come back as inactive, i.e. removed); `list_price` (or the pricelist's price) converted to minor units
+  exactly (Decimal, never float); the leaf of the product category as category; `sale_ok = False` gives no price
+  (not sold). Pricelist rules are taken in Odoo's order (`applied_on, min_quantity desc, categ_id desc, id desc`,
+  the first applicable wins); a formula rule is not computed here (the sales price stays, logged). Paged by id
+  (`id > last` with `limit`), so a product archived or added mid-pull neither shifts the pages nor hides another.
 - `pull_stock`: `qty_available` of storable products (`is_storable` from Odoo 18, `type = 'product'` before),
   with the location or warehouse in the context; rounded down to whole portions, never below zero.
-- `push_order`: JSON-2 runs each call in its own transaction and Odoo does not dedupe `client_order_ref`, so
-  the order is first looked up by `client_order_ref = our order_ref`; found, its id is returned (and it is
-  confirmed if it is still a quotation); otherwise it is created with one line per dish (product found by
-  `default_code`, cached for the adapter's life), the service charge as a line, the order's note as a note
-  line, then confirmed. A create whose answer is lost is found by the next attempt's lookup. Tablebox prices
-  include tax: give the Odoo products price-included taxes (or none), or Odoo's total differs from the bill.
-- `push_status`: "cancelled" runs `action_cancel` on the order (already cancelled: nothing to do; not in Odoo
-  yet: refused, so it is parked until the order is there); other statuses, "line_voided" included, are not
-  recorded in Odoo.
-- `push_payment`: Odoo's accounting is not driven from here: the payment is recorded as an internal note on
-  the visit's first order in Odoo (`message_post`), carrying the marker `tablebox-payment:<payment_ref>`,
-  looked up first so a retry posts nothing twice. None of the visit's orders in Odoo is refused (the orders
-  must be delivered first).
+- `push_order`, document "sale_order": looked up by `client_order_ref = our order_ref` (Odoo does not dedupe it);
+  found, its id is returned (and it is confirmed if still a quotation); otherwise created with one line per dish,
+  the service charge as a line and the note as a note line, confirmed, and its date_order put back to the time
+  it was taken (action_confirm sets it to now).
+- `push_order`, document "pos_order": looked up by uuid (18/19; the receipt number "Tablebox <ref>" on 17);
+  otherwise sent through the POS's own entry point (`pos.order.sync_from_ui` on 18/19, `create_from_ui` on 17)
+  as a draft order in the POS's open session (none open: Retryable, it waits), lines with the products' taxes
+  (price included). No table is named: pos_restaurant merges a draft order sent for a table into that table's
+  open order, which would overwrite the visit's earlier order.
+- A create (order or payment) with no answer within the timeout may still be running in Odoo, invisible to a
+  look-up until it commits: the next attempts wait (Retryable with retry_after) for create_settle_seconds
+  instead of creating it again. A dropped or refused connection returns at once and is simply looked up.
+- `push_change` (Capability.AMENDS): a cancel runs `action_cancel` (sale.order) or `action_pos_order_cancel` (a
+  draft pos.order); a voided line sets that sale.order line's quantity to 0 (Odoo refuses to delete a confirmed
+  order's line and says to do that) and the service charge to the order's new one, or rewrites a draft
+  pos.order's lines and totals; voiding the last line cancels. A pos.order already paid is refused (give the
+  money back as a refund). `push_status` cancels too.
+- `push_payment`, "sale_order": an `account.payment` (inbound; a refund outbound) for the walk-in customer in the
+  method's journal, posted; its memo (`ref` on 17) "tablebox:<payment_ref> <method>" is looked up first.
+  "pos_order": the payment fills the visit's draft pos.orders in turn as their own payment lines (label
+  "tablebox:<payment_ref> <method>"; `transaction_id` on 17, whose create_from_ui keeps no label); an order paid
+  in full becomes "paid". A refund is a paid refund pos.order (a negative line and payment) named after it.
+- `check()`: the `tablebox sync check` lines (reachable and version, protocol, API key / API access, currency,
+  customer, pricelist, stock location, products, POS config / session / payment methods or payment journals,
+  taxes included in the price, every dish code).
 
 Failures (the classification every target shares, `sync/adapters/http.py`, plus Odoo's 409 for a concurrent
-update): timeouts, refused or dropped connections, 5xx, 408/409/425/429 (with the answer's Retry-After), and JSON-RPC
-errors that are not Odoo's own (a database lock, a serialization failure) are `Retryable`. A refused API key (401 "Invalid apikey",
-JSON-RPC `AccessDenied` or a failed authenticate) is `Rejected` with "check the API key"; 403 / `AccessError`
-names the user's access rights; a 404 (no such model or method, no JSON-2 on this server) and a 400/422 (a bad
-parameter, a `ValidationError` / `UserError`) are `Rejected` with Odoo's own message. The API key travels only
-in a header (JSON-2) or the request body (JSON-RPC); it is never logged and never part of an error message.
+update): timeouts, refused or dropped connections, 5xx, 408/409/425/429 (with the answer's Retry-After), and
+errors that are not about the call (a database lock, a serialization failure, Odoo's ConcurrencyError) are
+`Retryable`. A refused API key (401 "Invalid apikey", JSON-RPC `AccessDenied` or a failed authenticate) is
+`Rejected` with "check the API key"; 403 / `AccessError` names the user's access rights; a 404 (no such model or
+method, no JSON-2 on this server), a 400/422 (a bad parameter, a `ValidationError` / `UserError`) and a JSON-2 500
+naming an Odoo exception or a TypeError/ValueError/KeyError/AttributeError of the call (Json2Dispatcher gives
+those no status of their own; JSON-RPC reports the same as an error) are `Rejected` with Odoo's own message. The
+API key travels only in a header (JSON-2) or the request body (JSON-RPC); it is never logged nor in a message.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""A fake Odoo as a real HTTP server on 127.0.0.1: JSON-2 and JSON-RPC on one port, behaving as Odoo 19 or 17.
+"""A fake Odoo as a real HTTP server on 127.0.0.1: JSON-2 and JSON-RPC on one port, behaving as Odoo 19, 18 or 17.
 
 Reproduced from Odoo's documentation and source (addons/rpc/controllers/json2.py, odoo/http.py,
 odoo/service/model.py):
@@ -15,18 +15,37 @@ odoo/service/model.py):
   unknown model, AttributeError for an unknown method, TypeError for a wrong argument.
 - `GET /web/version` -> {"version_info": [19, 0, 0, "final", 0, ""], "version": "19.0"} (`has_web_version =
   False`: 404, as before Odoo 16 or behind a proxy that hides it).
-- Models: res.company, res.currency, res.partner, product.category, product.template, product.product
-  (translated names, list_price, categ_id, active, sale_ok, `type = 'product'` for storable goods on 17,
-  `is_storable` from 18, qty_available per `location` / `warehouse` in the context), product.pricelist(.item),
+- Models: res.company, res.currency, res.partner, res.users (context_get), product.category, product.template,
+  product.product (translated names, list_price, categ_id, active, sale_ok, taxes_id, `type = 'product'` for
+  storable goods on 17, `is_storable` from 18, qty_available per `location` / `warehouse` (17) / `warehouse_id`
+  (18+) in the context), product.pricelist(.item) (rules with applied_on, min_quantity, compute_price,
+  fixed_price, percent_price, base), account.tax (price_include), stock.warehouse, stock.location,
   sale.order (+ sale.order.line; `client_order_ref` is NOT unique: a repeated create is a second order, as in
-  Odoo) and mail.message; methods search_read, search, search_count, read, create, write, fields_get, and on
+  Odoo; a locked order's line quantity cannot change), account.journal, account.payment (`ref` on 17, `memo`
+  from 18; action_post), pos.config, pos.session, pos.payment.method, pos.order (+ pos.order.line, pos.payment)
+  and mail.message; methods search_read, search, search_count, read, create, write, fields_get, and on
   sale.order action_confirm, action_cancel, message_post.
+- point_of_sale (addons/point_of_sale/models/pos_order.py of 17.0, 18.0 and 19.0; pos_payment.py;
+  addons/pos_restaurant/models/pos_order.py): `sync_from_ui(orders)` from 18 (found by uuid, or a table's open
+  draft order for a draft order naming a table under pos_restaurant; a draft found is updated, lines and payments
+  first; one no longer draft is left alone; an order sent as not draft is paid when its payments cover its total,
+  else it keeps what was written), `create_from_ui(orders, draft)` on 17 (a draft order with the same receipt
+  number is rewritten whole; a paid one is created again unless it is the same order), a closed session's order
+  goes to a rescue session, a payment method the POS does not take is a ValidationError, a paid order's lines
+  cannot be deleted, `action_pos_order_cancel` as each version has it.
 
-Approximations: the 404 for a missing or unknown `X-Odoo-Database` uses the JSON error shape; amounts carry
-no tax (amount_total = sum of price_unit x quantity); domains know the operators adapters use.
+Approximations: the 404 for a missing or unknown `X-Odoo-Database` uses the JSON error shape; a sale.order's
+amounts carry no tax (amount_total = sum of price_unit x quantity), a pos.order's are what the client sent (as
+Odoo's sync stores them); domains know the operators adapters use; the refusal of an Odoo Online plan without
+the external API (`api_access = False`) is not in odoo/odoo and is given the JSON-2 AccessDenied shape, 403.
 
-Switches besides FakeServer's: `has_web_version`, `rate_limit_next` (that many requests answer 429),
-`drop_next_call(model, method)` (that call is committed, then the connection closes without an answer).
+Switches besides FakeServer's: `has_web_version`, `rate_limit_next` (that many requests answer 429 with
+Retry-After), `drop_next_call(model, method)` (that call is committed, then the connection closes without an
+answer), `slow_next_call(model, method, seconds, commit=True)` (that call commits only after `seconds`, or is
+killed then), `api_access`.
+
+Query helpers (the soak's and the tests'): order_counts(), order_total_minor(ref), sale_orders(ref),
+pos_orders(ref), payments() (payment_ref -> [(kind, method, amount_minor)]), cancelled(ref), messages(ref).
 """
 
 from __future__ import annotations
