@@ -620,6 +620,58 @@ def test_a_mode_without_an_account_is_refused_with_erpnexts_words(connect: Conne
             connect(server).push_order(order("x", OrderLine("HG", "har_gow", "虾饺", 1, 3850, 3850)))
 
 
+@pytest.mark.parametrize("document", ["sales_order", "sales_invoice", "pos_invoice"])
+def test_orders_payments_refunds_and_voids_are_booked_once_through_lost_answers(
+    document: str, connect: Connect
+) -> None:
+    """Every call retried until it goes through while a third of the answers are lost after ERPNext committed
+    and a tenth are 503s (what the worker does): each order, payment and refund ends up in ERPNext once."""
+    with FakeERPNext(document=document) as server:
+        server.add_item("HG", {"zh": "虾饺"}, 3850)
+        server.add_item("DDM", {"zh": "担担面"}, 3100)
+        adapter = connect(server)
+        server.drop_after_commit_rate, server.error_rate = 0.3, 0.1
+
+        failures: list[str] = []
+
+        def deliver(call: Callable[[], Any]) -> Any:
+            for _ in range(60):
+                try:
+                    return call()
+                except Retryable as failed:
+                    failures.append(failed.message)
+            raise AssertionError("never went through")
+
+        wanted: dict[str, list[tuple[str, str, int]]] = {}
+        refs: list[str] = []
+        for visit in range(8):
+            visit_refs = [f"v{visit}-a", f"v{visit}-b"]
+            refs += visit_refs
+            for ref in visit_refs:
+                deliver(lambda ref=ref: adapter.push_order(order(ref)))
+            if visit % 2:  # 担担面 sent back before the bill
+                now = order(visit_refs[0], OrderLine("HG", "har_gow", "虾饺", 2, 3850, 7700))
+                deliver(
+                    lambda now=now: adapter.push_change(change(now.order_ref, "submitted", now, event="line_voided"))
+                )
+            due = sum(server.order_total_minor(ref) for ref in visit_refs)
+            for n, (method, amount) in enumerate((("card", 10000), ("cash", due - 10000))):
+                payment = paid(f"p{visit}-{n}", visit_refs, method, amount)
+                deliver(lambda payment=payment: adapter.push_payment(payment))
+                wanted[payment.payment_ref] = [("payment", method, amount)]
+            if visit % 3 == 0:
+                refund = paid(f"r{visit}", visit_refs, "cash", 500, kind="refund", refund_of=f"p{visit}-1", reason="x")
+                deliver(lambda refund=refund: adapter.push_payment(refund))
+                wanted[refund.payment_ref] = [("refund", "cash", 500)]
+        server.drop_after_commit_rate = server.error_rate = 0.0
+        assert sum("may have been processed" in f for f in failures) >= 5  # answers lost after the commit
+        assert server.order_counts() == dict.fromkeys(refs, 1)
+        assert server.payments() == wanted
+        assert all(not server.cancelled(ref) for ref in refs)
+        if document != "sales_order":  # every invoice paid in full, so submitted
+            assert {server.current(ref)["docstatus"] for ref in refs} == {1}  # type: ignore[index]
+
+
 # -- item 3, 4, 5 -------------------------------------------------------------------------------------------------
 def test_two_boxes_with_the_same_ticket_do_not_collide_on_po_no(fake: FakeERPNext, connect: Connect) -> None:
     """Issue 15 item 3: validate_po refuses a second open order of the customer with the same po_no; the old
