@@ -110,6 +110,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import difflib
 import hashlib
 import hmac
 import json
@@ -131,6 +132,7 @@ import structlog
 
 from appliance.domain.errors import DomainError
 from appliance.domain.money import Currency
+from appliance.settings import SYNC_SETTINGS
 from sync.adapters.base import (
     Capability,
     Catalog,
@@ -194,6 +196,56 @@ HMAC_NONCE_HEADER = "X-Tablebox-Nonce"
 HMAC_CONTENT_HEADER = "X-Tablebox-Content-SHA256"
 HMAC_SIGNATURE_HEADER = "X-Tablebox-Signature"
 DEFAULT_HMAC_WINDOW_SECONDS = 300
+
+
+# Every key a [sync.NAME] table of kind rest may hold (besides those every target shares: appliance.settings'
+# SYNC_SETTINGS): a key not here is a typo, refused with the nearest one, not silently ignored.
+HTTP_KEYS = frozenset({"verify_tls", "ca_file", "client_cert", "client_key", "client_key_password"})
+REST_KEYS = frozenset(
+    {
+        *DEFAULT_PATHS,
+        "refunds_path",
+        "currency",
+        "auth",
+        "token",
+        "token_scheme",
+        "username",
+        "password",
+        "api_key",
+        "api_key_header",
+        "auth_header",
+        "hmac_secret",
+        "hmac_secret_encoding",
+        "hmac_key_id",
+        "hmac_window_seconds",
+        "catalog_params",
+        "stock_params",
+        "orders_method",
+        "status_method",
+        "payments_method",
+        "idempotency_header",
+        "templates",
+        "payment_methods",
+        "items_key",
+        "stock_items_key",
+        "paging",
+        "page_param",
+        "first_page",
+        "size_param",
+        "page_size",
+        "offset_param",
+        "limit_param",
+        "total_key",
+        "cursor_param",
+        "next_cursor_key",
+        "fields",
+        "default_language",
+        "order_id_field",
+        "payment_id_field",
+        "order_item_key",
+        "lookup_before_create",
+    }
+)
 
 
 def create(name: str, config: Mapping[str, Any]) -> RestAdapter:
@@ -690,6 +742,14 @@ class RestAdapter(HttpAdapter):
 
     def __init__(self, name: str, config: Mapping[str, Any]) -> None:
         base_url_setting(name, config)  # the first thing to fix when it is wrong
+        known = REST_KEYS | HTTP_KEYS | set(SYNC_SETTINGS)
+        for key in config:
+            if key not in known:
+                near = difflib.get_close_matches(str(key), sorted(known), n=1)
+                raise ValueError(
+                    f"sync target {name}: {key} is not a setting of kind rest"
+                    + (f" (did you mean {near[0]}?)" if near else " (sync/adapters/rest.py lists them)")
+                )
         cfg = _Settings(name, config)
         self.currency = cfg.text("currency", "CNY").strip().upper() or "CNY"
         try:

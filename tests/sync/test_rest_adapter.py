@@ -941,6 +941,8 @@ REST = {"kind": "rest", "base_url": "http://erp.lan"}
         ({"catalog_params": ["a"]}, "catalog_params must be a table"),
         ({"lookup_before_create": "yes"}, "lookup_before_create must be true or false"),
         ({"currency": 156}, "currency must be text"),
+        ({"orders_methd": "PUT"}, r"orders_methd is not a setting of kind rest \(did you mean orders_method\?\)"),
+        ({"api_secret": "s-123456"}, "api_secret is not a setting of kind rest"),
     ],
 )
 def test_every_bad_setting_is_named(settings, complaint):
