@@ -507,6 +507,11 @@ class OdooAdapter(HttpAdapter):
         try:
             self._sync_pos(order.order_ref, data, draft=True)
         except Rejected:
+            # 19's pos.order uuid is unique: a create racing one still running (a retry while the first is slow) is
+            # refused once the first commits; then the order is there.
+            found = self._find_pos(order.order_ref)
+            if found is not None:
+                return str(found["id"])
             self._products.clear()
             raise
         found = self._find_pos(order.order_ref)
@@ -640,7 +645,7 @@ class OdooAdapter(HttpAdapter):
         if self._odoo_version() >= 18:
             # point_of_sale 18.0 _process_order writes 'lines' first: (5,) clears them (a draft order's lines may go)
             data: dict[str, Any] = {
-                "uuid": change.order_ref,
+                **self._pos_update_keys(change.order_ref),
                 "session_id": _many2one_id(found["session_id"]),
                 "payment_ids": [],
             }
@@ -711,7 +716,7 @@ class OdooAdapter(HttpAdapter):
             ref = self._pos_ref(row)
             if self._odoo_version() >= 18:
                 data: dict[str, Any] = {
-                    "uuid": ref,
+                    **self._pos_update_keys(ref),
                     "session_id": _many2one_id(row["session_id"]),
                     "lines": [],
                     "payment_ids": [[0, 0, line]],
@@ -733,6 +738,14 @@ class OdooAdapter(HttpAdapter):
         log.info("sync.odoo.pos_payment", target=self.name, payment_ref=payment.payment_ref, orders=len(plan))
         parts = self._execute("pos.payment", "search_read", domain=[[label_field, "=", label]], fields=["id"])
         return str(parts[0]["id"]) if parts else ""
+
+    def _pos_update_keys(self, ref: str) -> dict[str, Any]:
+        """What an update of an existing pos.order must carry: its uuid, and from 19 an access_token key too
+        (_process_order deletes order['uuid'] and order['access_token'] before writing; the value is not used)."""
+        keys: dict[str, Any] = {"uuid": ref}
+        if self._odoo_version() >= 19:
+            keys["access_token"] = False
+        return keys
 
     def _pos_ref(self, row: Mapping[str, Any]) -> str:
         if self._odoo_version() >= 18:

@@ -208,6 +208,7 @@ FIELDS: dict[str, dict[str, str]] = {
         "table_id": "many2one:restaurant.table",
         "lines": "one2many:pos.order.line",
         "payment_ids": "one2many:pos.payment",
+        "access_token": "char",
     },  # + "note" (17) or "general_note" (18 and later)
     "pos.order.line": {
         "order_id": "many2one:pos.order",
@@ -1007,8 +1008,19 @@ class FakeOdoo(FakeServer):
         """point_of_sale/models/pos_order.py (18.0) _process_order: create (state forced to draft, pos_reference =
         the name) or write the lines and payments first, then the rest; amount_paid recomputed from the payments;
         not a draft: _process_saved_order -> action_pos_order_paid, whose UserError ("not fully paid") is caught
-        and only logged, so such an order keeps what was written."""
+        and only logged, so such an order keeps what was written. 19 (master): an update deletes order['uuid'] and
+        order['access_token'] (a KeyError when one is missing) and keeps the order's state ('paid' is set by
+        _process_saved_order), which no longer catches action_pos_order_paid's UserError; uuid is unique
+        (_unique_uuid)."""
         draft = order.get("state") == "draft"
+        if self.version >= 19 and existing is not None:
+            del order["uuid"]
+            del order["access_token"]
+            if order.get("state") == "paid":
+                order["state"] = existing["state"]
+        taken = existing is None and any(o.get("uuid") == order.get("uuid") for o in db.tables["pos.order"].values())
+        if self.version >= 19 and order.get("uuid") and taken:
+            raise validation_error("An order with this uuid already exists")
         self._check_exists(db, "pos.session", order.get("session_id"), "Session (session_id)", required=True)
         session_id = int(order["session_id"])
         session = db.tables["pos.session"][session_id]
@@ -1052,6 +1064,8 @@ class FakeOdoo(FakeServer):
             total, paid = Decimal(pos_order["amount_total"]), pos_order["amount_paid"]
             if abs(total - paid) < Decimal(1).scaleb(-self.exponent) / 2:  # action_pos_order_paid
                 pos_order["state"] = "paid"
+            elif self.version >= 19:
+                raise user_error(f"Order {pos_order['name']} is not fully paid.")
         return int(pos_order["id"])
 
     def _rescue_session(self, db: Database, closed: Mapping[str, Any]) -> int:
