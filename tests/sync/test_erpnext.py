@@ -769,6 +769,13 @@ def test_check_names_what_is_wrong_on_a_misconfigured_site(connect: Connect) -> 
     assert all(checks[name].fix for name in bad)
 
 
+def test_check_warns_of_an_api_user_with_more_rights_than_it_needs(connect: Connect) -> None:
+    with FakeERPNext(roles=frozenset({"System Manager", "Sales User", "Accounts User", "Stock User"})) as server:
+        roles = run_check(connect(server), ())["API user's roles"]
+    assert (roles.state, roles.detail) == (CheckState.WARN, "tablebox-api@example.com is a System Manager")
+    assert roles.fix == "give it only Sales User, Accounts User, Stock User"
+
+
 def test_check_stops_at_what_cannot_be_reached_or_opened(fake: FakeERPNext, connect: Connect) -> None:
     checks = list(connect(fake, api_secret="wrong").check())
     assert [(c.name, c.state) for c in checks] == [("reachable", CheckState.OK), ("authenticated", CheckState.FAIL)]
