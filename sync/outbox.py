@@ -1,26 +1,41 @@
-"""The outbox delivery engine: hands one target's queued rows to its ERP adapter, oldest first, each exactly once
-in effect, backing off while the ERP fails and setting aside what it refuses.
+"""The outbox delivery engine: hands one target's queued rows to its ERP adapter, each exactly once in effect, each
+order's rows in the order they were queued, backing off per order while the ERP fails (the other orders keep
+flowing), pausing the whole target when the ERP does not answer at all or asks to be left alone, and setting aside
+what it refuses.
 
 How a row travels:
-- claimed: `claimed_by` / `claimed_at` set in one `BEGIN IMMEDIATE` transaction, for up to `batch_size`
-  consecutive rows from the head of the target's line. Nobody else claims a row while its lease runs (a worker
-  that crashed loses its claims after `lease_seconds`; the same worker id, restarted, takes them back at once).
-  Only a prefix of the line is ever claimed, so two workers never deliver one target's rows out of order.
+- claimed: `claimed_by` / `claimed_at` set in one `BEGIN IMMEDIATE` transaction, for up to `batch_size` rows picked
+  from a window of the target's line, oldest first. Nobody else claims a row while its lease runs (a worker that
+  crashed loses its claims after `lease_seconds`; the same worker id, restarted, takes them back at once).
+- ordered per order: every row belongs to one or more *groups*: an order.* row to its order (the client key), a
+  payment.recorded row to every order of its payload's `order_refs` and to itself, a payment.refunded row to those
+  orders and to the payment it refunds (`refund_of`). A row is claimed only when no earlier row of any of its groups
+  is still waiting (in backoff, in another worker's hands, or not claimed in this pass), so a status change never
+  overtakes its order, a payment waits for its orders, and a refund for its payment. An order whose order row the
+  ERP refused (parked) holds its later rows (and its payments) in line until a person acts: nothing of an order the
+  ERP does not have can be booked. A parked status change or void does not hold anything up.
 - delivered: the adapter is called (it makes a retried delivery harmless: lookup before create, or the ERP's
   idempotency key), then `delivered_at` is committed, row by row. A crash between the two delivers the row
-  again, which the adapter recognises: at-least-once on the wire, exactly-once in effect.
+  again, which the adapter recognises: at-least-once on the wire, exactly-once in effect. Rows of different
+  groups go out `in_flight` at once; a wave never holds two rows of one group.
 - retrying (`Retryable`): attempts + 1, the error, `next_attempt_at` = now + backoff (exponential from 1 s,
-  factor 2, full jitter, capped; at least the target's `Retry-After`, up to the cap); the row keeps its place and blocks the rows behind it (an order's status
-  change must not reach the ERP before the order).
+  factor 2, full jitter, capped; at least the target's `Retry-After`, up to the cap); the row keeps its place and
+  holds up its groups' later rows; every other order goes on.
+- the target paused: when a whole wave failed and the ERP did not answer at all (connection refused, timeout, a
+  dropped connection) twice in a row, or any failure eight times in a row, nothing is claimed for a while (1 s,
+  doubling to the retry cap, jittered), then one row probes; any delivered or refused row ends the pauses. A
+  `Retry-After` (429/503) pauses the whole target that long (up to the cap). `tablebox sync retry` ends a pause.
 - parked (`Rejected`): set aside with the ERP's message for a person (`tablebox sync retry` puts it back in
-  line); the rows behind it go on.
+  line); the other groups go on.
 
 Kinds: `order.submitted` -> push_order; `order.status` -> push_status; `order.line_voided` -> push_status with
-status "line_voided"; `order.refused` (an order that came through the relay and the box refused; queued for that
-relay target only) -> push_status(client_key, "refused", the error as JSON), and `request.refused` (a waiter or bill
-call from the relay the box refused; client_key is the relay's `request:...` key) the same way; `payment.recorded` -> push_payment
-(payload: order_refs, table, method, amount_minor, currency, paid_at); any other kind is marked delivered with a
-note (no adapter call for it).
+status "line_voided"; for an adapter declaring Capability.AMENDS both go to push_change (an OrderChange with the
+order as the store has it now); `order.refused` (an order that came through the relay and the box refused; queued
+for that relay target only) -> push_status(client_key, "refused", the error as JSON), and `request.refused` (a waiter
+or bill call from the relay the box refused; client_key is the relay's `request:...` key) the same way;
+`payment.recorded` -> push_payment (payload: order_refs, table, method, amount_minor, currency, paid_at);
+`payment.refunded` -> push_payment of a PaymentDoc of kind "refund" (payload as a payment's, plus refund_of and
+reason); any other kind is marked delivered with a note (no adapter call for it).
 """
 
 from __future__ import annotations
@@ -47,6 +62,8 @@ from appliance.errors import TableboxError
 from sync.adapters.base import (
     Adapter,
     Capability,
+    ChangeAdapter,
+    OrderChange,
     OrderDoc,
     OrderLine,
     OrderViewAdapter,
@@ -60,6 +77,16 @@ log = structlog.get_logger("sync.outbox")
 LEASE_SECONDS = 120.0
 BATCH_SIZE = 50
 ERROR_CHARS = 500
+# How far down the line a claim looks for rows of orders that are not waiting: past every row in backoff and the rows
+# of their orders. A claim reads this many rows' heads in its write transaction (a millisecond or two).
+WINDOW = 1000
+# The target pauses after a wave in which every attempt failed, once this many attempts in a row got no answer at all
+# (the ERP down or unreachable) or failed in any way (an ERP answering 503 to everything).
+PAUSE_AFTER_UNANSWERED = 2
+PAUSE_AFTER_FAILED = 8
+# Parked rows that hold their groups' later rows: the ERP does not have the order (or the payment), so nothing
+# that refers to it can be booked until a person has dealt with it.
+HOLDING_WHEN_PARKED = ("order.submitted", "payment.recorded")
 Clock = Callable[[], datetime]
 
 
@@ -118,14 +145,27 @@ def error_text(exc: BaseException) -> str:
     return message[:ERROR_CHARS]
 
 
-def order_of(row: OutboxRow) -> str:
-    """The order a row belongs to ("order.status:<client_key>:<event>" -> the client key): rows of one order
-    are delivered one after another, never side by side."""
-    if row.kind.startswith("order."):
-        parts = row.idempotency_key.split(":")
+def order_of(kind: str, idempotency_key: str) -> str:
+    """The order a row of `kind` belongs to ("order.status:<client_key>:<event>" -> the client key); a row of another
+    kind is its own key."""
+    if kind.startswith("order."):
+        parts = idempotency_key.split(":")
         if len(parts) >= 2:
             return parts[1]
-    return row.idempotency_key
+    return idempotency_key
+
+
+def groups_of(head: LineHead) -> frozenset[str]:
+    """The groups a row belongs to (see the module's docstring): each group's rows go out one after another, in the
+    order they were queued."""
+    if head.kind.startswith("payment."):
+        groups = {f"order:{ref}" for ref in head.order_refs} | {f"payment:{head.idempotency_key}"}
+        if head.refund_of:
+            groups.add(f"payment:{head.refund_of}")
+        return frozenset(groups)
+    if head.kind.startswith("order."):
+        return frozenset({f"order:{order_of(head.kind, head.idempotency_key)}"})
+    return frozenset({f"row:{head.idempotency_key}"})
 
 
 def _attempt(call: Callable[[], Any] | Rejected | None) -> tuple[str, Any]:
@@ -135,7 +175,7 @@ def _attempt(call: Callable[[], Any] | Rejected | None) -> tuple[str, Any]:
     try:
         return "ok", (call() if call is not None else None)
     except Retryable as exc:
-        return "retry", (error_text(exc), exc.retry_after)
+        return "retry", (error_text(exc), exc.retry_after, exc.status)
     except Rejected as exc:
         return "park", error_text(exc)
     except Exception as exc:  # an adapter bug or an error it did not map: retry, and say so in the log
@@ -159,6 +199,7 @@ class OutboxEngine:
         stop: threading.Event | None = None,
         heartbeat: Callable[[], None] | None = None,
         in_flight: int = 1,
+        window: int = WINDOW,
     ) -> None:
         self.conn = conn
         self.in_flight = max(1, in_flight)
@@ -175,6 +216,14 @@ class OutboxEngine:
         self.stop = stop or threading.Event()
         self.heartbeat = heartbeat or (lambda: None)
         self._lang: str | None = None
+        self.window = max(window, batch_size)
+        self._groups: dict[int, frozenset[str]] = {}  # a claimed row's groups, by id (only while it is claimed)
+        self.paused_until: datetime | None = None  # the whole target waits until then
+        self._pauses = 0  # pauses in a row without a row getting through: each one twice as long
+        self._probe = False  # after a pause, one row tries the ERP before a full wave
+        self._unanswered = 0  # attempts in a row that got no answer at all
+        self._failed = 0  # attempts in a row that failed
+        self.pause_rng = random.Random()
 
     # -- claiming -------------------------------------------------------------------------------------------
     def _blocked_until(self, row: LineHead, now: datetime) -> datetime | None:
@@ -192,29 +241,86 @@ class OutboxEngine:
                 return until
         return None
 
+    def _held(self, heads: Sequence[LineHead]) -> set[str]:
+        """The groups held by a parked row older than the window's last row (its order or payment never reached
+        the ERP)."""
+        if not heads:
+            return set()
+        parked = outbox_db.parked_heads(self.conn, self.target, HOLDING_WHEN_PARKED, heads[-1].id, self.window)
+        return {group for head in parked for group in groups_of(head)}
+
+    def _pick(self, heads: Sequence[LineHead], now: datetime, limit: int) -> list[LineHead]:
+        """The rows of the window that may go now, oldest first, at most `limit`: a row that is not ready holds
+        its groups, and so does every row behind it in one of them (even one that is ready)."""
+        held = self._held(heads)
+        picked: list[LineHead] = []
+        for head in heads:
+            groups = groups_of(head)
+            if groups & held or self._blocked_until(head, now) is not None:
+                held |= groups
+                continue
+            picked.append(head)
+            if len(picked) >= limit:
+                break
+        return picked
+
     def claim(self, limit: int | None = None) -> list[OutboxRow]:
-        """Claim up to `limit` consecutive ready rows from the head of the line, in one transaction. A row that
-        waits out its backoff, or is in another worker's hands, stops the claim there: nothing behind it is
-        taken (parked rows are not in the line)."""
+        """Claim up to `limit` ready rows from the window of the target's line, in one transaction: the rows of
+        orders (and payments) with nothing waiting ahead of them (parked rows are not in the line). Nothing while
+        the target is paused."""
         now = self.clock()
-        return outbox_db.claim_rows(
-            self.conn,
-            self.target,
-            self.worker_id,
-            stamp(now),
-            limit or self.batch_size,
-            lambda head: self._blocked_until(head, now) is None,
-        )
+        if self._paused(now):
+            return []
+        if self._probe:
+            limit = 1
+        chosen: dict[int, frozenset[str]] = {}
+
+        def choose(heads: list[LineHead]) -> list[int]:
+            picked = self._pick(heads, now, limit or self.batch_size)
+            chosen.update((head.id, groups_of(head)) for head in picked)
+            return [head.id for head in picked]
+
+        rows = outbox_db.claim_rows(self.conn, self.target, self.worker_id, stamp(now), self.window, choose)
+        self._groups = {row.id: chosen[row.id] for row in rows}
+        return rows
 
     def seconds_until_ready(self) -> float | None:
-        """How long until the head of the line can be claimed: 0 now, None when nothing waits. Reads only (no
-        write lock), so an idle worker can ask often."""
-        head = outbox_db.line_head(self.conn, self.target, 1)
-        if not head:
+        """How long until a row can be claimed: 0 now, None when nothing waits. Reads only (no write lock), so an
+        idle worker can ask often."""
+        heads = outbox_db.line_head(self.conn, self.target, self.window)
+        if not heads:
             return None
         now = self.clock()
-        until = self._blocked_until(head[0], now)
-        return 0.0 if until is None else max(0.0, (until - now).total_seconds())
+        if self._paused(now) and self.paused_until is not None:
+            return max(0.0, (self.paused_until - now).total_seconds())
+        held = self._held(heads)
+        soonest: datetime | None = None
+        for head in heads:
+            groups = groups_of(head)
+            if groups & held:
+                continue  # waits for an earlier row of its order, which is in this list
+            held |= groups
+            until = self._blocked_until(head, now)
+            if until is None:
+                return 0.0
+            soonest = until if soonest is None else min(soonest, until)
+        return None if soonest is None else max(0.0, (soonest - now).total_seconds())
+
+    def _paused(self, now: datetime) -> bool:
+        """Whether the whole target waits; a person asking (`tablebox sync retry`) ends the pause."""
+        if self.paused_until is None:
+            return False
+        if now >= self.paused_until or outbox_db.hurried(self.conn, self.target):
+            self.paused_until = None
+            return False
+        return True
+
+    def _pause(self, seconds: float, why: str) -> None:
+        until = self.clock() + timedelta(seconds=seconds)
+        if self.paused_until is None or until > self.paused_until:
+            self.paused_until = until
+        self._probe = True
+        log.warning("sync.paused", target=self.target, seconds=round(seconds, 3), why=why)
 
     def release(self, ids: Sequence[int]) -> int:
         """Hand claimed rows back unsent (stopping, or a failure ahead of them)."""
@@ -226,44 +332,63 @@ class OutboxEngine:
 
     # -- delivering -----------------------------------------------------------------------------------------
     def run_once(self) -> Pass:
-        """Claim a batch and deliver it in order. Stops early (handing the rest back) on a Retryable failure,
-        which keeps its place at the head of the line, or when `stop` is set.
+        """Claim a batch and deliver it. A row that fails (Retryable) holds back the rest of the batch's rows of its
+        groups (handed back unsent); the other rows go on. Stops early, handing the rest back, when the target
+        pauses or `stop` is set.
 
-        With `in_flight` > 1 the batch goes out in waves of up to that many rows for *different* orders at once
-        (an ERP 20 ms away would otherwise cap the drain at a few dozen orders a second); two rows of one order
-        are never in one wave, so an order's status change still reaches the ERP after the order. Outcomes are
-        committed in the batch's order."""
+        With `in_flight` > 1 the batch goes out in waves of up to that many rows of *different* groups at once (an
+        ERP 20 ms away would otherwise cap the drain at a few dozen orders a second); two rows of one order are
+        never in one wave, so an order's status change still reaches the ERP after the order."""
         rows = self.claim()
         result = Pass(claimed=len(rows))
         claimed_at = self.clock()
-        index = 0
-        while index < len(rows):
-            if self.stop.is_set():
-                result.released += self.release([r.id for r in rows[index:]])
+        pending = list(rows)
+        while pending:
+            if self.stop.is_set() or self.paused_until is not None:
+                result.released += self.release([r.id for r in pending])
                 break
             if self.clock() - claimed_at > self.lease / 3:  # a slow ERP: keep the lease on what is left
                 claimed_at = self.clock()
-                outbox_db.renew_claims(self.conn, [r.id for r in rows[index:]], self.worker_id, stamp(claimed_at))
+                outbox_db.renew_claims(self.conn, [r.id for r in pending], self.worker_id, stamp(claimed_at))
             self.heartbeat()
-            wave = self._wave(rows, index)
+            wave = self._wave(pending)
             outcomes = self._deliver_wave(wave)
             for outcome in outcomes:
                 setattr(result, outcome, getattr(result, outcome) + 1)
-            index += len(wave)
-            if "retrying" in outcomes:
-                result.released += self.release([r.id for r in rows[index:]])
-                break
+            sent = {row.id for row in wave}
+            held: set[str] = set()
+            for row, outcome in zip(wave, outcomes, strict=True):
+                if outcome == "retrying" or (outcome == "parked" and row.kind in HOLDING_WHEN_PARKED):
+                    held |= self._groups.get(row.id, frozenset())
+            rest, back = [], []
+            for row in pending:
+                if row.id in sent:
+                    continue
+                groups = self._groups.get(row.id, frozenset())
+                if groups & held:
+                    held |= groups  # behind a failed row of its order: waits, and holds its own groups
+                    back.append(row.id)
+                else:
+                    rest.append(row)
+            result.released += self.release(back)
+            pending = rest
+        for row in rows:
+            self._groups.pop(row.id, None)
         return result
 
-    def _wave(self, rows: Sequence[OutboxRow], start: int) -> list[OutboxRow]:
+    def _wave(self, pending: Sequence[OutboxRow]) -> list[OutboxRow]:
+        """The next rows to send at once: oldest first, no two sharing a group, none behind an earlier pending row
+        of its groups; one row alone to probe the ERP after a pause."""
+        size = 1 if self._probe else max(1, self.in_flight)
         wave: list[OutboxRow] = []
-        orders: set[str] = set()
-        for row in rows[start : start + max(1, self.in_flight)]:
-            order = order_of(row)
-            if order in orders:
+        taken: set[str] = set()
+        for row in pending:
+            groups = self._groups.get(row.id, frozenset({f"row:{row.id}"}))
+            if not groups & taken:
+                wave.append(row)
+            taken |= groups
+            if len(wave) >= size:
                 break
-            orders.add(order)
-            wave.append(row)
         return wave
 
     def _deliver_wave(self, wave: Sequence[OutboxRow]) -> list[str]:
@@ -273,7 +398,38 @@ class OutboxEngine:
             results = [_attempt(call) for call in calls]
         else:
             results = list(self._pool.map(_attempt, calls))  # only the ERP calls run on the pool
-        return [self._settle(row, note, result) for row, (_, note), result in zip(wave, prepared, results, strict=True)]
+        outcomes = [
+            self._settle(row, note, result) for row, (_, note), result in zip(wave, prepared, results, strict=True)
+        ]
+        self._after_wave(results)
+        return outcomes
+
+    def _after_wave(self, results: Sequence[tuple[str, Any]]) -> None:
+        """Count the failures in a row; pause the target when the ERP is down or asked for a break."""
+        asked = 0.0
+        for outcome, value in results:
+            if outcome == "retry":
+                _, retry_after, status = value
+                self._failed += 1
+                self._unanswered = self._unanswered + 1 if status is None else 0
+                asked = max(asked, retry_after or 0.0)
+            elif outcome == "bug":  # the adapter's own fault: a failure, but the ERP may well have answered
+                self._failed += 1
+                self._unanswered = 0
+            else:
+                self._failed = self._unanswered = 0
+                if outcome in ("ok", "park"):
+                    self._pauses, self._probe = 0, False
+        if asked > 0:
+            self._pause(min(asked, self.backoff.cap), "the ERP asked to be left alone (Retry-After)")
+            return
+        if all(outcome in ("retry", "bug") for outcome, _ in results) and (
+            self._unanswered >= PAUSE_AFTER_UNANSWERED or self._failed >= PAUSE_AFTER_FAILED
+        ):
+            self._pauses += 1
+            ceiling = self.backoff.ceiling(self._pauses)
+            seconds = self.pause_rng.uniform(ceiling / 2, ceiling)  # half fixed, half jitter: a pause is a pause
+            self._pause(seconds, "no answer" if self._unanswered else "every attempt failed")
 
     def deliver(self, row: OutboxRow) -> str:
         """One row to the ERP and its outcome committed: 'delivered', 'skipped', 'retrying' or 'parked'."""
@@ -288,7 +444,7 @@ class OutboxEngine:
     def _settle(self, row: OutboxRow, note: str | None, result: tuple[str, Any]) -> str:
         outcome, value = result
         if outcome == "retry":
-            error, asked = value
+            error, asked, _ = value
             return self._retry(row, error, asked)
         if outcome == "park":
             return self._park(row, value)
@@ -343,6 +499,10 @@ class OutboxEngine:
     # -- documents ------------------------------------------------------------------------------------------
     def _call_for(self, row: OutboxRow) -> tuple[Callable[[], Any] | None, str | None]:
         payload = json.loads(row.payload)
+        if row.kind in ("order.status", "order.line_voided") and Capability.AMENDS in self.adapter.capabilities:
+            change = self.order_change(row, payload)
+            push_change = cast(ChangeAdapter, self.adapter).push_change
+            return (lambda: push_change(change)), None
         if row.kind == "order.submitted":
             order = self.order_doc(payload)
             return (lambda: self.adapter.push_order(order)), None
@@ -366,10 +526,37 @@ class OutboxEngine:
                 return None, f"not sent: target {self.target} takes no refusals ({row.kind!r} rows)"
             ref, error = payload["client_key"], json.dumps(payload["error"], ensure_ascii=False, sort_keys=True)
             return (lambda: self.adapter.push_status(ref, "refused", error)), None
-        if row.kind == "payment.recorded":
-            payment = self.payment_doc(row.idempotency_key, payload)
+        if row.kind in ("payment.recorded", "payment.refunded"):
+            payment = self.payment_doc(row.idempotency_key, payload, refund=row.kind == "payment.refunded")
             return (lambda: self.adapter.push_payment(payment)), None
         return None, f"not sent: the ERP adapters have no call for {row.kind!r} rows"
+
+    def order_change(self, row: OutboxRow, payload: dict[str, Any]) -> OrderChange:
+        """An order.status or order.line_voided row for an adapter declaring AMENDS: the change, with the order as
+        the store has it now (None when no line is left active)."""
+        view = self.order_now(payload["order_id"], None)
+        try:
+            order: OrderDoc | None = self.order_doc(view)
+        except UnreadableRow:
+            order = None
+        if row.kind == "order.status":
+            return OrderChange(
+                order_ref=payload["client_key"],
+                event="status",
+                status=str(payload["to"]),
+                reason=payload.get("reason"),
+                order=order,
+                change_ref=row.idempotency_key,
+            )
+        return OrderChange(
+            order_ref=payload["client_key"],
+            event="line_voided",
+            status=str(view.get("status") or "submitted"),
+            reason=payload.get("reason"),
+            order=order,
+            change_ref=row.idempotency_key,
+            line_no=int(payload["line_no"]),
+        )
 
     def _order_viewer(self) -> OrderViewAdapter | None:
         """The adapter as one that takes the order with each status change, if it declares so."""
@@ -440,8 +627,14 @@ class OutboxEngine:
         )
 
     @staticmethod
-    def payment_doc(key: str, payment: dict[str, Any]) -> PaymentDoc:
+    def payment_doc(key: str, payment: dict[str, Any], *, refund: bool = False) -> PaymentDoc:
+        """A payment.recorded (or, with `refund`, a payment.refunded) row's payload as the ERP gets it; what the
+        document has no field for goes in `extra`."""
         known = {"order_refs", "table", "method", "amount_minor", "currency", "paid_at"}
+        if refund:
+            known |= {"refund_of", "reason"}
+            if not payment.get("refund_of"):
+                raise UnreadableRow("a refund that names no payment (refund_of)")
         return PaymentDoc(
             payment_ref=key,
             order_refs=list(payment["order_refs"]),
@@ -451,4 +644,7 @@ class OutboxEngine:
             currency=payment["currency"],
             paid_at=payment["paid_at"],
             extra={k: v for k, v in payment.items() if k not in known},
+            kind="refund" if refund else "payment",
+            refund_of=str(payment["refund_of"]) if refund else None,
+            reason=str(payment.get("reason") or "") if refund else "",
         )

@@ -127,8 +127,8 @@ class TargetLoop(WorkerLoop):
                 try:
                     done = engine.run_once()
                     self.delivered += done.delivered
-                    if done.claimed and not done.retrying:
-                        continue  # more may be ready behind them
+                    if done.claimed:
+                        continue  # more may be ready: other orders' rows (a failed row holds only its own order's)
                     until = engine.seconds_until_ready()
                     if until is not None:
                         wait = min(wait, until)

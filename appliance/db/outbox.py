@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import apsw
 
@@ -30,12 +31,17 @@ class OutboxRow:
 
 @dataclass(frozen=True, slots=True)
 class LineHead:
-    """A row still in a target's line (not delivered, not parked): what decides whether it can be claimed now."""
+    """A row still in a target's line (not delivered, not parked), or a parked one: what decides whether it can be
+    claimed now, and which orders (and payments) it belongs to."""
 
     id: int
     next_attempt_at: str | None  # its backoff: not before then
     claimed_by: str | None
     claimed_at: str | None
+    kind: str = ""
+    idempotency_key: str = ""
+    order_refs: tuple[str, ...] = ()  # a payment.* row: the orders its payload names (order_refs)
+    refund_of: str | None = None  # a payment.refunded row: the idempotency key of the payment it refunds
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,29 +57,77 @@ def _ids(ids: Iterable[int]) -> str:
     return json.dumps(list(ids))
 
 
+# A payment row's orders and the payment a refund refunds, read in SQL so a window of the line is one query; a
+# payload that is not JSON reads as none (the engine parks that row when it reads it).
+_HEAD_COLUMNS = (
+    "id, next_attempt_at, claimed_by, claimed_at, kind, idempotency_key,"
+    " CASE WHEN kind LIKE 'payment.%' AND json_valid(payload) THEN json_extract(payload, '$.order_refs') END,"
+    " CASE WHEN kind LIKE 'payment.%' AND json_valid(payload) THEN json_extract(payload, '$.refund_of') END"
+)
+
+
+def _head(row: tuple[Any, ...]) -> LineHead:
+    i, n, b, a, kind, key, refs, refund_of = row
+    orders: tuple[str, ...] = ()
+    if refs:
+        try:
+            parsed = json.loads(refs)
+        except ValueError:
+            parsed = None
+        if isinstance(parsed, list):
+            orders = tuple(str(r) for r in parsed)
+    return LineHead(int(i), n, b, a, str(kind), str(key), orders, str(refund_of) if refund_of is not None else None)
+
+
 def line_head(conn: apsw.Connection, target: str, limit: int) -> list[LineHead]:
     """The first `limit` rows of the target's line, oldest first. Reads only."""
     return [
-        LineHead(int(i), n, b, a)
-        for i, n, b, a in conn.execute(
-            "SELECT id, next_attempt_at, claimed_by, claimed_at FROM outbox"
+        _head(row)
+        for row in conn.execute(
+            f"SELECT {_HEAD_COLUMNS} FROM outbox"
             " WHERE target = ? AND delivered_at IS NULL AND parked_at IS NULL ORDER BY id LIMIT ?",
             (target, limit),
         )
     ]
 
 
+def parked_heads(conn: apsw.Connection, target: str, kinds: Sequence[str], before: int, limit: int) -> list[LineHead]:
+    """The target's parked rows of `kinds` older than row `before`, oldest first (the parked index). Reads only."""
+    return [
+        _head(row)
+        for row in conn.execute(
+            f"SELECT {_HEAD_COLUMNS} FROM outbox WHERE target = ? AND parked_at IS NOT NULL AND delivered_at IS NULL"
+            " AND id < ? AND kind IN (SELECT value FROM json_each(?)) ORDER BY id LIMIT ?",
+            (target, before, json.dumps(list(kinds)), limit),
+        )
+    ]
+
+
+def hurried(conn: apsw.Connection, target: str) -> bool:
+    """Whether a person asked for the target's rows now (`tablebox sync retry`: a row in line that was tried but has
+    no next attempt time; the engine's own failures always set one). Reads only."""
+    return (
+        conn.execute(
+            "SELECT 1 FROM outbox WHERE target = ? AND delivered_at IS NULL AND parked_at IS NULL AND attempts > 0"
+            " AND next_attempt_at IS NULL LIMIT 1",
+            (target,),
+        ).fetchone()
+        is not None
+    )
+
+
 def claim_rows(
-    conn: apsw.Connection, target: str, worker_id: str, now: str, limit: int, ready: Callable[[LineHead], bool]
+    conn: apsw.Connection,
+    target: str,
+    worker_id: str,
+    now: str,
+    window: int,
+    choose: Callable[[list[LineHead]], Sequence[int]],
 ) -> list[OutboxRow]:
-    """In one write transaction: walk the head of the target's line and claim (for `worker_id`, at `now`) the rows
-    before the first one `ready` refuses, at most `limit`. Returns the claimed rows, oldest first."""
+    """In one write transaction: read the first `window` rows of the target's line and claim (for `worker_id`, at
+    `now`) those `choose` picks from them. Returns the claimed rows, oldest first."""
     with write_transaction(conn):
-        ids: list[int] = []
-        for head in line_head(conn, target, limit):
-            if not ready(head):
-                break
-            ids.append(head.id)
+        ids = list(choose(line_head(conn, target, window)))
         if not ids:
             return []
         claimed = [
@@ -133,7 +187,7 @@ def mark_delivered(conn: apsw.Connection, row_id: int, now: str, note: str | Non
 
 def schedule_retry(conn: apsw.Connection, row_id: int, error: str, next_attempt_at: str) -> None:
     """The attempt failed and may work later: counted, the error kept, not tried again before `next_attempt_at`;
-    the row keeps its place at the head of the line."""
+    the row keeps its place in the line (and its order's later rows wait behind it)."""
     conn.execute(
         "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?, claimed_by = NULL,"
         " claimed_at = NULL WHERE id = ? AND delivered_at IS NULL",
