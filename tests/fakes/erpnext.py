@@ -954,7 +954,7 @@ class FakeERPNext(FakeServer):
                 f"Submitted Record cannot be deleted. You must Cancel {doctype} {row['name']} first.",
             )
         del self.tables[doctype][row["name"]]
-        return Reply(202, {"data": "ok"})
+        return Reply(202, {"message": "ok"})  # frappe/frappe frappe/api/v1.py delete_doc: 202, "ok"
 
     def _cancel(self, body: Mapping[str, Any]) -> Reply:
         doctype, name = str(body.get("doctype") or ""), str(body.get("name") or "")

@@ -25,7 +25,7 @@ from sync.adapters.base import (
     Retryable,
 )
 from sync.adapters.erpnext import ERPNextAdapter
-from tests.fakes.erpnext import FakeERPNext
+from tests.fakes.erpnext import FakeERPNext, _Refused
 
 
 @pytest.fixture
@@ -701,6 +701,22 @@ def test_a_hardened_site_missing_the_field_is_refused_with_the_setup_step(connec
         assert server.posts == {}
         answer = adapter.send("GET", "/api/resource/Sales%20Order", params={"fields": '["tablebox_order_ref"]'})
         assert (answer.status_code, answer.json()) == (500, {"exc_type": "OperationalError"})
+
+
+def test_a_hardened_site_whose_database_fails_is_retried_not_blamed_on_the_field(connect: Connect) -> None:
+    """The same bare OperationalError when every list fails (the database itself): no setup hint, try later."""
+    with FakeERPNext(tracebacks=False) as server:
+        server.add_item("HG", {"zh": "虾饺"}, 3850)
+        adapter = connect(server)
+
+        def broken(doctype: str, query: Any) -> Any:
+            raise _Refused(server.unknown_column(doctype, "name", "field list"))  # a 500 {"exc_type": ...} only
+
+        server._list = broken  # type: ignore[method-assign]
+        with pytest.raises(Retryable) as failed:
+            adapter.push_order(order("x", OrderLine("HG", "har_gow", "虾饺", 1, 3850, 3850)))
+        assert failed.value.status == 500 and "OperationalError" in failed.value.message
+        assert server.posts == {}
 
 
 def test_frappes_plain_text_429_is_retried_after_what_it_says(fake: FakeERPNext, connect: Connect) -> None:
