@@ -184,6 +184,7 @@ SCHEMA: dict[str, set[str]] = {
     "Warehouse": COMMON_FIELDS | {"warehouse_name", "company", "is_group", "disabled"},
     "Customer": COMMON_FIELDS | {"customer_name", "customer_group", "disabled"},
     "Price List": COMMON_FIELDS | {"price_list_name", "currency", "selling", "buying", "enabled"},
+    "Deleted Document": COMMON_FIELDS | {"deleted_doctype", "deleted_name", "data", "restored"},
     "Sales Taxes and Charges Template": COMMON_FIELDS | {"title", "company", "is_default", "taxes", "disabled"},
 }
 
@@ -446,8 +447,12 @@ class FakeERPNext(FakeServer):
                 doc = newer[0]
 
     def order_counts(self) -> dict[str, int]:
+        """Our order reference -> how many documents ERPNext holds or held for it: a draft deleted (a cancelled
+        order in the invoice documents) is still in ERPNext's Deleted Documents, and counts."""
         counts: dict[str, int] = {}
-        for doc in self.orders():
+        with self.lock:
+            deleted = [r["data"] for r in self.tables["Deleted Document"].values()]
+        for doc in [*self.orders(), *deleted]:
             ref = doc.get(self.order_ref_field)
             if ref:
                 counts[ref] = counts.get(ref, 0) + 1
@@ -954,6 +959,12 @@ class FakeERPNext(FakeServer):
                 f"Submitted Record cannot be deleted. You must Cancel {doctype} {row['name']} first.",
             )
         del self.tables[doctype][row["name"]]
+        # frappe/frappe frappe/model/delete_doc.py add_to_deleted_document: the document is kept as JSON
+        self._insert(
+            "Deleted Document",
+            self._hash(),
+            {"deleted_doctype": doctype, "deleted_name": row["name"], "data": row, "restored": 0},
+        )
         return Reply(202, {"message": "ok"})  # frappe/frappe frappe/api/v1.py delete_doc: 202, "ok"
 
     def _cancel(self, body: Mapping[str, Any]) -> Reply:
