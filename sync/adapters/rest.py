@@ -140,6 +140,7 @@ from sync.adapters.base import (
     Check,
     CheckState,
     DeliveryError,
+    OrderChange,
     OrderDoc,
     OrderLine,
     PaymentDoc,
@@ -543,8 +544,35 @@ def order_values(order: OrderDoc) -> dict[str, Any]:
     }
 
 
-def status_values(order_ref: str, status: str, reason: str | None) -> dict[str, Any]:
-    return {"order_ref": order_ref, "status": status, "reason": reason}
+def status_values(
+    order_ref: str,
+    status: str,
+    reason: str | None,
+    *,
+    event: str = "status",
+    order_status: str | None = None,
+    line_no: int | None = None,
+    void_reason: str | None = None,
+    change_ref: str = "",
+    order: Mapping[str, Any] | None = None,
+    order_body: Any = None,
+) -> dict[str, Any]:
+    """What a status template may place: the change (`status` is "line_voided" for a void, `order_status` the order's
+    own status then) and, from the engine (Capability.AMENDS), the order as it stands now: `order` (its values, as an
+    order template has them) and `order_body` (it rendered by templates.order); null when not known or no line is
+    left."""
+    return {
+        "order_ref": order_ref,
+        "status": status,
+        "order_status": order_status or status,
+        "reason": reason,
+        "event": event,
+        "line_no": line_no,
+        "void_reason": void_reason,
+        "change_ref": change_ref,
+        "order": order,
+        "order_body": order_body,
+    }
 
 
 def payment_values(payment: PaymentDoc, method: str) -> dict[str, Any]:
@@ -593,7 +621,14 @@ DEFAULT_TEMPLATES: dict[str, Any] = {
         "tax": "${tax}",
         "total": "${total}",
     },
-    "status": {"order_ref": "${order_ref}", "status": "${status}", "reason": "${reason}"},
+    "status": {
+        "order_ref": "${order_ref}",
+        "status": "${status}",
+        "reason": "${reason}",
+        "event": "${event}",
+        "line_no": "${line_no}",
+        "order": "${order_body}",
+    },
     "payment": {
         "payment_ref": "${payment_ref}",
         "kind": "${kind}",
@@ -621,15 +656,28 @@ DEFAULT_TEMPLATES: dict[str, Any] = {
 }
 
 
-def _sample_values(kind: str, currency: str) -> dict[str, Any]:
-    """A message of each kind with every value present, to try a template on at start."""
+def _sample_values(kind: str, currency: str, order_template: Any = None) -> dict[str, Any]:
+    """A message of each kind with every value present, to try a template on at start (a status carries the order
+    rendered by `order_template`)."""
     line = OrderLine("CODE", "key", "name", 1, 100, 100, "")
     if kind == "order":
         return order_values(
             OrderDoc("ref", 1, "2026-01-01#1", "A1", "2026-01-01T00:00:00Z", currency, [line], 100, 0, 100, 0)
         )
     if kind == "status":
-        return status_values("ref", "cancelled", "reason")
+        order = OrderDoc("ref", 1, "2026-01-01#1", "A1", "2026-01-01T00:00:00Z", currency, [line], 100, 0, 100, 0)
+        return status_values(
+            "ref",
+            "line_voided",
+            "line 1 voided: reason",
+            event="line_voided",
+            order_status="accepted",
+            line_no=1,
+            void_reason="reason",
+            change_ref="ref",
+            order=order_values(order),
+            order_body=render(order_template, order_values(order)) if order_template is not None else None,
+        )
     payment = PaymentDoc(
         "ref",
         ["ref"],
@@ -701,7 +749,7 @@ class _Settings:
         return value
 
 
-def _load_template(settings: _Settings, kind: str, given: Any, currency: str) -> Any:
+def _load_template(settings: _Settings, kind: str, given: Any, currency: str, order_template: Any) -> Any:
     """templates.KIND: a table (the body itself) or the path of a JSON file holding it; tried on a sample message."""
     where = f"templates.{kind}"
     if isinstance(given, str):
@@ -718,7 +766,7 @@ def _load_template(settings: _Settings, kind: str, given: Any, currency: str) ->
             f"sync target {settings.name}: {where} must be a table (the body) or the path of a JSON file, got {given!r}"
         )
     try:
-        render(template, _sample_values(kind, currency))
+        render(template, _sample_values(kind, currency, order_template))
     except TemplateError as exc:
         raise ValueError(f"sync target {settings.name}: {where}: {exc}") from None
     return template
@@ -727,7 +775,9 @@ def _load_template(settings: _Settings, kind: str, given: Any, currency: str) ->
 class RestAdapter(HttpAdapter):
     """One in-house ERP over HTTP(S); blocking calls, each with its own timeout."""
 
-    capabilities = frozenset({Capability.CATALOG_PULL})
+    # AMENDS: status changes and voids come to push_change with the order as it stands now, which the status template
+    # can send (order_body), so the ERP can amend its document instead of reading a note.
+    capabilities = frozenset({Capability.CATALOG_PULL, Capability.AMENDS})
     peer = "the ERP"
     # `tablebox sync check` (sync/check.py) sets these on the instance before calling check().
     expected_codes: Sequence[str] = ()
@@ -826,10 +876,13 @@ class RestAdapter(HttpAdapter):
             raise ValueError(
                 f"sync target {cfg.name}: templates.{unknown[0]}: the kinds are {', '.join(MESSAGE_KINDS)}"
             )
-        self.templates = {
-            kind: _load_template(cfg, kind, given[kind], self.currency) if kind in given else DEFAULT_TEMPLATES[kind]
-            for kind in MESSAGE_KINDS
-        }
+        self.templates: dict[str, Any] = {}
+        for kind in MESSAGE_KINDS:  # the order's first: a status may carry the order as its template renders it
+            self.templates[kind] = (
+                _load_template(cfg, kind, given[kind], self.currency, self.templates.get("order"))
+                if kind in given
+                else DEFAULT_TEMPLATES[kind]
+            )
         methods = cfg.table("payment_methods")
         for box_method, erp_method in methods.items():
             if not isinstance(erp_method, str) or not erp_method.strip():
@@ -1177,24 +1230,49 @@ class RestAdapter(HttpAdapter):
             )
         return str(erp_id)
 
-    @staticmethod
-    def status_key(order_ref: str, status: str, reason: str | None) -> str:
-        """A status change's idempotency key: `<order_ref>:status:<status>`. An order reaches each status once, but
-        may have several lines voided (status "line_voided", the line named in the reason): those keys also carry a
-        digest of the reason, or the second void would reuse the first one's key with another body."""
-        key = f"{order_ref}:status:{status}"
-        if status == "line_voided":
-            key += ":" + hashlib.sha256((reason or "").encode()).hexdigest()[:16]
-        return key
-
     def push_status(self, order_ref: str, status: str, reason: str | None) -> None:
+        """A status change without the order (the engine calls push_change instead: this adapter declares AMENDS)."""
+        self._push_status_body(order_ref, status, status_values(order_ref, status, reason))
+
+    def push_change(self, change: OrderChange) -> None:
+        """An order's status change or voided line, with the order as it stands now, to status_path through the
+        status template. Its idempotency key is the outbox row's plus a digest of the body: a retry of the same
+        state is the same request, and a retry after the order changed again (a second void meanwhile) carries the
+        newer state under a new key, which an ERP that keeps keys would otherwise refuse as a key reused with
+        another body. Applying the newest state twice changes nothing."""
         if not self.paths["status_path"]:
             return
+        void = change.event == "line_voided"
+        status = "line_voided" if void else change.status
+        reason = change.reason
+        if void:
+            reason = f"line {change.line_no} voided" + (f": {change.reason}" if change.reason else "")
+        values = status_values(
+            change.order_ref,
+            status,
+            reason,
+            event=change.event,
+            order_status=change.status,
+            line_no=change.line_no,
+            void_reason=change.reason if void else None,
+            change_ref=change.change_ref,
+            order=order_values(change.order) if change.order is not None else None,
+            order_body=self.order_body(change.order) if change.order is not None else None,
+        )
+        self._push_status_body(change.order_ref, status, values, key=change.change_ref)
+
+    def _push_status_body(self, order_ref: str, status: str, values: Mapping[str, Any], key: str = "") -> None:
+        if not self.paths["status_path"]:
+            return
+        body = self._body("status", values)
+        # `<order_ref>:status:<status>` (or the row's key) and a digest of the body: an order reaches a status once
+        # but may have several lines voided, and each must be its own request.
+        digest = hashlib.sha256(encode_body(body)).hexdigest()[:16]
         response = self._send(
             self.methods["status"],
             self._fill("status_path", order_ref=order_ref, status=status),
-            json_body=self._body("status", status_values(order_ref, status, reason)),
-            idempotency_key=self.status_key(order_ref, status, reason),
+            json_body=body,
+            idempotency_key=f"{key or f'{order_ref}:status:{status}'}:{digest}",
         )
         if response.status_code == 409:  # it already has that status
             return

@@ -93,7 +93,13 @@ CUSTOM_TEMPLATES: dict[str, Any] = {
             "source": "tablebox",
         }
     },
-    "status": {"state": "${status}", "why": "${reason}"},
+    "status": {
+        "state": "${status}",
+        "why": "${reason}",
+        "event": "${event}",
+        "line_no": "${line_no}",
+        "order": "${order_body}",
+    },
     "payment": {
         "payment": {
             "ref": "${payment_ref}",
@@ -689,23 +695,46 @@ class FakeRestERP(FakeServer):
         return None
 
     def _set_status(self, order_ref: str, request: Request) -> Reply:
+        """A status change; with the order as it stands now in the body ("order", as a create takes it), the ERP
+        amends its document to it (lines and totals after a void); "line_voided" is an amendment, not a status. A
+        void that left no line (no order body, a line number) leaves the document at zero."""
         body = request.json() or {}
-        status, reason = (
-            (body.get("state"), body.get("why"))
-            if self.body_shape == "custom"
-            else (
-                body.get("status"),
-                body.get("reason"),
-            )
-        )
+        custom = self.body_shape == "custom"
+        status, reason = (body.get("state"), body.get("why")) if custom else (body.get("status"), body.get("reason"))
         if not isinstance(status, str) or not status:
-            return self._error(422, "invalid", "state: required" if self.body_shape == "custom" else "status: required")
+            return self._error(422, "invalid", "state: required" if custom else "status: required")
+        amended: dict[str, Any] | None = None
+        given = body.get("order")
+        if isinstance(given, dict):
+            if custom:
+                amended, problem = self._from_custom_order(given)
+            else:
+                amended, problem = given, self._check_order(given)
+            if problem is not None:
+                return problem
+            if amended["order_ref"] != order_ref:
+                return self._error(422, "invalid", f"order {amended['order_ref']} is not the URL's {order_ref}")
+        elif given is None and body.get("event") == "line_voided" and body.get("line_no") is not None:
+            amended = {
+                "lines": [],
+                "subtotal": _major(0, self.currency.exponent),
+                "total": _major(0, self.currency.exponent),
+            }
         with self.lock:
             found = [d for d in self.orders.values() if d["order_ref"] == order_ref]
             if not found:
                 return self._error(404, "not_found", f"order {order_ref} not found")
             for doc in found:
-                doc["erp_status"] = status
+                if status != "line_voided":
+                    doc["erp_status"] = status
+                if amended is not None:
+                    doc.update(
+                        {
+                            k: v
+                            for k, v in amended.items()
+                            if k in ("lines", "subtotal", "service_charge", "tax", "total", "custom")
+                        }
+                    )
             self.statuses.append((order_ref, status, reason))
         return Reply(200, {"order_ref": order_ref, "status": status})
 

@@ -21,7 +21,16 @@ import pytest
 import structlog
 
 from sync.adapters import make_adapter
-from sync.adapters.base import CheckState, OrderDoc, OrderLine, PaymentDoc, Rejected, Retryable
+from sync.adapters.base import (
+    Capability,
+    CheckState,
+    OrderChange,
+    OrderDoc,
+    OrderLine,
+    PaymentDoc,
+    Rejected,
+    Retryable,
+)
 from sync.adapters.rest import (
     RestAdapter,
     TemplateError,
@@ -388,7 +397,7 @@ def test_status_and_payments_carry_their_own_keys():
         assert fake.statuses == [("a1b2c3d4e5f60718293a4b5c6d7e8f90", "cancelled", "kitchen closed")]
         assert fake.payments() == {"payment:41": [("payment", "wechat", 8000)]}
     assert payment_id == "PAY-0001" and unknown.value.status == 404
-    assert keys[1:3] == ["a1b2c3d4e5f60718293a4b5c6d7e8f90:status:cancelled", "payment:41"]
+    assert keys[1].startswith("a1b2c3d4e5f60718293a4b5c6d7e8f90:status:cancelled:") and keys[2] == "payment:41"
 
 
 def test_an_empty_status_path_means_the_erp_is_not_told():
@@ -970,3 +979,74 @@ def test_two_voided_lines_of_one_order_each_reach_the_erp():
         keys = [k for m, p, _, k in fake.seen if m == "POST" and p.endswith("/status")]
     assert fake.statuses == [(ref, "line_voided", "line 1 voided: sold out"), (ref, "line_voided", "line 2 voided")]
     assert keys[0] == keys[1] != keys[2] and keys[0].startswith(f"{ref}:status:line_voided:")
+
+
+# -- cancels and voids as amendments (Capability.AMENDS) ---------------------------------------------------------------
+REF = "a1b2c3d4e5f60718293a4b5c6d7e8f90"
+
+
+def after_voids(*voided: int) -> OrderDoc | None:
+    """order() with the given lines (1-based) voided and its totals recomputed, as the engine builds it."""
+    whole = order()
+    lines = [line for n, line in enumerate(whole.lines, start=1) if n not in voided]
+    if not lines:
+        return None
+    subtotal = sum(line.line_total_minor for line in lines)
+    return OrderDoc(
+        REF, 7, whole.ticket, whole.table, whole.created_at, "CNY", lines, subtotal, 0, subtotal, subtotal * 6 // 106
+    )
+
+
+def change(event: str, status: str, key: str, *, line_no: int | None = None, reason: str | None = None, order=None):
+    return OrderChange(REF, event, status, reason, order, change_ref=key, line_no=line_no)
+
+
+def test_a_voided_line_amends_the_erps_order_to_what_is_left():
+    """The ERP gets the order as it now stands with each void: its document's lines and total follow the box's."""
+    assert Capability.AMENDS in RestAdapter.capabilities
+    with running(style="plain") as fake, adapter_for(fake) as erp:
+        stock_menu(fake)
+        erp.push_order(order())
+        erp.push_change(change("line_voided", "accepted", "k1", line_no=1, reason="sold out", order=after_voids(1)))
+        [doc] = fake.documents(REF)
+        assert fake.order_total_minor(REF) == 1800 and [line["code"] for line in doc["lines"]] == ["DR-LT"]
+        erp.push_change(change("line_voided", "accepted", "k2", line_no=2, order=None))  # nothing left
+        assert fake.order_total_minor(REF) == 0
+        erp.push_change(change("status", "cancelled", "k3", reason="guest left", order=None))
+        assert fake.cancelled(REF) and fake.documents(REF)[0]["erp_status"] == "cancelled"
+    assert fake.statuses == [
+        (REF, "line_voided", "line 1 voided: sold out"),
+        (REF, "line_voided", "line 2 voided"),
+        (REF, "cancelled", "guest left"),
+    ]
+
+
+def test_a_void_retried_after_another_void_carries_the_newer_order_and_is_not_refused():
+    """The first void's answer is lost; before its retry a second line is voided, so the retry carries the order with
+    both voids. Under the same key an ERP that keeps keys would refuse it (422, key reused with another body) and
+    the row would park; the key follows the body, so the ERP takes the newer state."""
+    with running(style="plain") as fake, adapter_for(fake) as erp:
+        stock_menu(fake)
+        erp.push_order(order())
+        fake.drop_after_commit_rate = 1.0
+        with pytest.raises(Retryable):
+            erp.push_change(change("line_voided", "accepted", "k1", line_no=1, order=after_voids(1)))
+        fake.drop_after_commit_rate = 0.0
+        assert fake.order_total_minor(REF) == 1800  # the ERP had applied it
+        erp.push_change(change("line_voided", "accepted", "k1", line_no=1, order=None))  # the retry, newer state
+        erp.push_change(change("line_voided", "accepted", "k1", line_no=1, order=None))  # and once more: replayed
+        assert fake.order_total_minor(REF) == 0
+        keys = [k for m, p, _, k in fake.seen if m == "POST" and p.endswith("/status")]
+    assert len(set(keys)) == 2 and all(k.startswith("k1:") for k in keys)
+    assert len(fake.statuses) == 2  # the replay was answered from the kept key, not applied again
+
+
+def test_the_order_in_a_status_message_follows_the_order_template():
+    """An ERP with its own body shape gets the amended order in that same shape (templates.order)."""
+    with running(style="plain", body="custom") as fake, adapter_for(fake) as erp:
+        stock_menu(fake)
+        erp.push_order(order())
+        erp.push_change(change("line_voided", "accepted", "k1", line_no=2, order=after_voids(2)))
+        [doc] = fake.documents(REF)
+    assert doc["custom"]["items"] == [{"sku": "ND-DDM", "qty": 2, "price_minor": 3100}]
+    assert doc["custom"]["total_minor"] == 6200 and fake.order_total_minor(REF) == 6200
