@@ -548,12 +548,14 @@ class OdooAdapter(HttpAdapter):
             )
         return data
 
-    def _sync_pos(self, ref: str, data: dict[str, Any], *, draft: bool) -> None:
+    def _sync_pos(self, key: str, data: dict[str, Any], *, draft: bool) -> None:
+        """One order through the POS's entry point; `key`: what a call without an answer leaves unsettled (the
+        order's reference for a new order, the payment's for payment lines added to one)."""
         if self._odoo_version() >= 18:
             data["state"] = "draft" if draft else "paid"
-            self._create_once(ref, "pos.order", "sync_from_ui", orders=[data])
+            self._create_once(key, "pos.order", "sync_from_ui", orders=[data])
         else:
-            self._create_once(ref, "pos.order", "create_from_ui", orders=[{"data": data}], draft=draft)
+            self._create_once(key, "pos.order", "create_from_ui", orders=[{"data": data}], draft=draft)
 
     def _find_pos(self, ref: str) -> dict[str, Any] | None:
         if self._odoo_version() >= 18:
@@ -692,6 +694,11 @@ class OdooAdapter(HttpAdapter):
             "pos.payment", "search_read", domain=[[label_field, "=", label]], fields=["pos_order_id", "amount"]
         )
         left = _to_major(payment.amount_minor, exponent) - sum((_decimal(p["amount"]) for p in parts), Decimal(0))
+        if left <= 0:
+            self._unsettled.pop(payment.payment_ref, None)
+            return str(parts[0]["id"]) if parts else ""
+        # A part sent without an answer may still be running: sent again it would be a second payment line.
+        self._wait_unsettled(payment.payment_ref, "payment")
         paid_orders = {_many2one_id(p["pos_order_id"]) for p in parts}
         plan: list[tuple[dict[str, Any], Decimal, bool]] = []
         for row in orders:
@@ -728,7 +735,7 @@ class OdooAdapter(HttpAdapter):
             else:
                 data = self._pos_resend_17(row)
                 data["statement_ids"].append([0, 0, {**line, "name": line.pop("payment_date")}])
-            self._sync_pos(ref, data, draft=not in_full)
+            self._sync_pos(payment.payment_ref, data, draft=not in_full)
             after = self._find_pos(ref)
             if in_full and (after is None or after["state"] == "draft"):
                 raise Rejected(

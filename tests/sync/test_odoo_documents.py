@@ -144,6 +144,24 @@ def test_a_payment_pays_the_visits_pos_orders_once(odoo, pos):
     }
 
 
+def test_a_payment_still_running_at_the_timeout_is_not_added_twice(odoo):
+    """Item 11 for payments: the part sent without an answer may still be running (its pos.order row locked); sent
+    again it would be a second payment line once the first commits. The next attempt waits, then finds it."""
+    with closing(pos_adapter(odoo, timeout_seconds=0.3, create_settle_seconds=30)) as pos:
+        pos.push_order(order_doc("k-1"))
+        odoo.slow_next_call("pos.order", "sync_from_ui" if odoo.version >= 18 else "create_from_ui", 1.0)
+        cash = pay("payment.recorded:1", ["k-1"], "cash", 13670)
+        with pytest.raises(Retryable):
+            pos.push_payment(cash)
+        with pytest.raises(Retryable) as waiting:
+            pos.push_payment(cash)
+        assert "may still be running" in waiting.value.message
+        assert odoo.committed.wait(5)
+        pos.push_payment(cash)
+    assert odoo.payments() == {"payment.recorded:1": [("payment", "cash", 13670)]}
+    assert odoo.pos_orders("k-1")[0]["state"] == "paid"
+
+
 def test_a_payment_odoo_cannot_take_is_refused_with_the_reason(odoo, pos):
     pos.push_order(order_doc("k-1"))
     with pytest.raises(Rejected) as unmapped:
