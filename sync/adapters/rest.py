@@ -91,8 +91,11 @@ TABLEBOX-HMAC-SHA256, key id, timestamp, nonce, method, the request target as on
 SHA-256). The ERP recomputes it, refuses a timestamp outside its window and a nonce it has seen within it. A 401 with
 the ERP's Date header more than hmac_window_seconds off our clock is our clock's fault: Retryable, and said so.
 
-Exactly once: every write carries the idempotency header (order: `<order_ref>`, status: `<order_ref>:status:
-<status>`, payment and refund: their own ref), and before creating an order or a payment we GET its lookup path
+Status changes and voided lines (Capability.AMENDS: the engine calls push_change) go to status_path with the order
+as it now stands (`order_body`, in the order template's shape), so the ERP can amend its document.
+
+Exactly once: every write carries the idempotency header (order: `<order_ref>`; a status change: the outbox row's
+key and a digest of the body, so a newer state is a new request; payment and refund: their own ref), and before creating an order or a payment we GET its lookup path
 (200: it is there, return its id; 404: create). A 409 on create means "already there" (or "that key is still being
 processed"): we look it up again. With an ERP that honours the key (or a PUT to the document's own URL) this is
 exactly once; with one that ignores it, the lookup still makes a retry after a lost answer harmless, and the one
