@@ -1136,6 +1136,15 @@ class ERPNextAdapter(HttpAdapter):
         checks.append(self._check_exists("Customer", self.customer, "customer"))
         if self.warehouse:
             checks.append(self._check_exists("Warehouse", self.warehouse, "warehouse"))
+        elif self.doctype in INVOICES and not self.pos_profile:
+            checks.append(
+                Check(
+                    "warehouse",
+                    warn,
+                    "not set: invoices move stock (update_stock) from each item's default warehouse",
+                    f"set warehouse in [sync.{self.name}] (or a pos_profile with one)",
+                )
+            )
         price_list = self._get_or_none("Price List", self.price_list)
         currency = self.box_facts.get("currency")
         if price_list is None:
