@@ -33,6 +33,13 @@ Settings (`[sync.NAME]` with `kind = "erpnext"`; secrets may come from TABLEBOX_
     default_language = "zh"                   # the language ERPNext's item_name is written in
     page_size = 100                           # rows asked per page (limit_page_length)
 
+Catalog and stock: Items with is_sales_item = 1 and no variants (item_code, item_name, item_group, disabled: a
+disabled item is sent as inactive), prices from the Item Price rows of `price_list` (read exactly as decimals; the
+row valid today, for no customer or for `customer`, the latest valid_from winning), all in the price list's
+currency; stock per item is actual_qty - reserved_qty of its Bin, floored to whole portions, never below 0. Orders
+carry the lines at the box's prices (ignore_pricing_rule) with the rounded total off (disable_rounded_total: the
+guest pays the exact amount, and an invoice must come out paid in full).
+
 Documents (`document`):
 - "sales_order" (default): each order is a submitted Sales Order (stock reserved, in ERPNext's order book at once). A
   payment is a submitted Payment Entry (Receive, the mode of payment mapped from the box's method, reference_no =
