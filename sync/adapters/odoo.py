@@ -987,7 +987,10 @@ class OdooAdapter(HttpAdapter):
                 )
                 checks.append(Check("API access", CheckState.FAIL, exc.message, fix))
             else:
-                fix = "In Odoo: Preferences > Account Security > New API Key, for the login in the settings"
+                fix = (
+                    "In Odoo: Preferences > Account Security > New API Key, for the login in the settings (on Odoo"
+                    " Online the external API also needs the Custom plan)"
+                )
                 checks.append(Check("authenticated", CheckState.FAIL, exc.message, fix))
             return checks
         except Retryable as exc:
