@@ -22,6 +22,8 @@ Settings (`[sync.NAME]` with `kind = "erpnext"`; secrets may come from TABLEBOX_
                                               # the box's payment methods -> ERPNext Modes of Payment (each needs
                                               # an account for the company; given keys replace the defaults)
     order_ref_field = "tablebox_order_ref"    # the custom field holding our order id (see "Setting up ERPNext")
+    payment_ref_field = ""                    # a Unique custom field on Payment Entry for our payment id (unset:
+                                              # found by reference_no, which ERPNext does not keep unique)
     remark_field = "po_no"                    # where "Tablebox <ticket> [<order id>], table <table>, notes" is
                                               # written (140 characters at most); default po_no on a Sales Order,
                                               # remarks on an invoice; "" = none
@@ -67,7 +69,9 @@ Exactly once: a Frappe POST has no idempotency key and ignores a client-chosen n
 second document. Before creating, we GET the order doctype filtered on `order_ref_field = our order id`; found, we
 return its name. The unique field makes ERPNext refuse a second insert (417 UniqueValidationError): we look it up
 again and return it. An amendment's name is fixed (`<name>-1`), so a second one is a 409 on the name. A Payment
-Entry is looked up by reference_no = our payment id before it is created.
+Entry is looked up by reference_no = our payment id before it is created; reference_no is not unique in ERPNext, so
+a retry racing an entry still being saved could book it twice, unless `payment_ref_field` names a Unique custom
+field on Payment Entry (then the second insert is refused and looked up, as for orders).
 
 Errors (the classification every target shares, `sync/adapters/http.py`, plus ERPNext's 423 Locked): connection
 refused, timeouts, a dropped connection, 5xx, 408, 423, 425 and 429 are `Retryable` (with the answer's Retry-After:
@@ -311,6 +315,9 @@ class ERPNextAdapter(HttpAdapter):
         self.order_ref_field = str(config.get("order_ref_field") or "tablebox_order_ref")
         if not re.fullmatch(r"[a-z_][a-z0-9_]*", self.order_ref_field):
             raise ValueError(f"{where}: order_ref_field must be a field name like tablebox_order_ref")
+        self.payment_ref_field = str(config.get("payment_ref_field") or "")
+        if self.payment_ref_field and not re.fullmatch(r"[a-z_][a-z0-9_]*", self.payment_ref_field):
+            raise ValueError(f"{where}: payment_ref_field must be a field name like tablebox_payment_ref")
         remark = config.get("remark_field", DEFAULT_REMARK_FIELD[self.doctype])
         self.remark_field = str(remark or "")
         self.submit = _truthy(config.get("submit", True))
@@ -1025,10 +1032,11 @@ class ERPNextAdapter(HttpAdapter):
         return account
 
     def _payment_entry(self, payment_ref: str) -> str | None:
+        field = self.payment_ref_field or "reference_no"
         rows = self._list(
             "Payment Entry",
             ["name", "docstatus"],
-            [["Payment Entry", "reference_no", "=", payment_ref], ["Payment Entry", "docstatus", "!=", 2]],
+            [["Payment Entry", field, "=", payment_ref], ["Payment Entry", "docstatus", "!=", 2]],
             f"the lookup of payment {payment_ref}",
             order_by="creation asc",
             limit=1,
@@ -1069,7 +1077,17 @@ class ERPNextAdapter(HttpAdapter):
         }
         if self.company:
             body["company"] = self.company
-        answer = self._checked("POST", self._resource("Payment Entry"), f"payment {payment.payment_ref}", body=body)
+        if self.payment_ref_field:
+            body[self.payment_ref_field] = payment.payment_ref
+        try:
+            answer = self._call("POST", self._resource("Payment Entry"), body=body)
+        except FrappeError as err:
+            if err.is_duplicate and self.payment_ref_field:
+                # Our unique field: another request of ours got there first (still saving when we looked).
+                again = self._payment_entry(payment.payment_ref)
+                if again is not None:
+                    return again
+            raise self._failure(err, f"payment {payment.payment_ref}") from None
         data = answer.get("data") if isinstance(answer, Mapping) else None
         if not isinstance(data, Mapping) or not data.get("name"):
             raise Rejected(f"{self.name}: ERPNext created payment {payment.payment_ref} but its answer has no name")
@@ -1139,7 +1157,9 @@ class ERPNextAdapter(HttpAdapter):
                 Check("ERPNext version", warn, erpnext, "Tablebox's ERPNext adapter was checked against version 15")
             )
         checks.append(self._check_roles(user))
-        checks.append(self._check_ref_field())
+        checks.append(self._check_ref_field(self.doctype, self.order_ref_field))
+        if self.payment_ref_field:
+            checks.append(self._check_ref_field("Payment Entry", self.payment_ref_field))
         checks.append(self._check_exists("Customer", self.customer, "customer"))
         if self.warehouse:
             checks.append(self._check_exists("Warehouse", self.warehouse, "warehouse"))
@@ -1211,25 +1231,25 @@ class ERPNextAdapter(HttpAdapter):
             return Check(f"{setting} {name}", CheckState.FAIL, f"{doctype} {name!r} is disabled", "enable it")
         return Check(f"{setting} {name}", CheckState.OK)
 
-    def _check_ref_field(self) -> Check:
-        title = f"custom field {self.order_ref_field}"
-        fix = f"In ERPNext: Customize Form > {self.doctype} > add {self.order_ref_field}: type Data, Unique, No Copy"
+    def _check_ref_field(self, doctype: str, fieldname: str) -> Check:
+        title = f"custom field {fieldname}"
+        fix = f"In ERPNext: Customize Form > {doctype} > add {fieldname}: type Data, Unique, No Copy"
         try:
-            answer = self._call("GET", "/api/method/frappe.desk.form.load.getdoctype", params={"doctype": self.doctype})
+            answer = self._call("GET", "/api/method/frappe.desk.form.load.getdoctype", params={"doctype": doctype})
         except FrappeError as err:
-            raise self._failure(err, f"reading the fields of {self.doctype}") from None
+            raise self._failure(err, f"reading the fields of {doctype}") from None
         docs = answer.get("docs") if isinstance(answer, Mapping) else None
         fields = (docs[0].get("fields") if docs and isinstance(docs[0], Mapping) else None) or []
-        field = next((f for f in fields if isinstance(f, Mapping) and f.get("fieldname") == self.order_ref_field), None)
+        field = next((f for f in fields if isinstance(f, Mapping) and f.get("fieldname") == fieldname), None)
         if field is None:
-            return Check(title, CheckState.FAIL, f"{self.doctype} has no field {self.order_ref_field}", fix)
+            return Check(title, CheckState.FAIL, f"{doctype} has no field {fieldname}", fix)
         if not _truthy(field.get("unique")):
             return Check(
                 title, CheckState.WARN, "not Unique: a retry racing a slow insert can make a second document", fix
             )
         if not _truthy(field.get("no_copy")):
             return Check(title, CheckState.WARN, "not No Copy: a duplicated document would carry our order id", fix)
-        return Check(title, CheckState.OK, f"on {self.doctype}, Unique, No Copy")
+        return Check(title, CheckState.OK, f"on {doctype}, Unique, No Copy")
 
     def _check_pos_profile(self, checks: list[Check]) -> dict[str, Any] | None:
         if not self.pos_profile:

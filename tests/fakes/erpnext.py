@@ -51,8 +51,8 @@ follows (frappe/frappe and frappe/erpnext, version-15 branch, read with the sear
   party Customer, a Mode of Payment with an account, a reference row only against a submitted document and never
   more than its outstanding amount (validate_allocated_amount; Sales Order: grand_total - advance_paid);
   submitting one moves the order's advance_paid or the invoice's outstanding_amount.
-- `lookup_misses = n`: the next n lookups of an order by its ref see nothing yet, as when the ERP has not
-  committed another request's insert (the window a unique field closes).
+- `lookup_misses = n`: the next n lookups of an order (or a Payment Entry) by our ref see nothing yet, as when the
+  ERP has not committed another request's insert (the window a unique field closes).
 
 What it does not do: taxes (grand_total is the lines' total), stock ledger, GL entries, POS opening/closing.
 
@@ -211,6 +211,7 @@ class FakeERPNext(FakeServer):
         allow_multiple_po: bool = False,
         unlink_payments: bool = True,
         prices_include_tax: bool = True,
+        payment_ref_field: str = "",
     ) -> None:
         super().__init__()
         assert duplicate_error in ("UniqueValidationError", "DuplicateEntryError")
@@ -235,6 +236,7 @@ class FakeERPNext(FakeServer):
         self.roles = set(roles)
         self.allow_multiple_po = allow_multiple_po
         self.unlink_payments = unlink_payments
+        self.payment_ref_field = payment_ref_field  # a Unique custom field on Payment Entry, when the site has one
         self.pos_profile = "Main POS"
         self.user = "tablebox-api@example.com"
         self.api_key = "k" + secrets.token_hex(7)
@@ -536,6 +538,8 @@ class FakeERPNext(FakeServer):
         return f"{prefix}{self._series[prefix]:05d}"
 
     def _fields_of(self, doctype: str) -> set[str]:
+        if doctype == "Payment Entry" and self.payment_ref_field:
+            return PAYMENT_ENTRY_FIELDS | {self.payment_ref_field}
         if doctype in ORDER_DOCTYPES:
             base = ORDER_FIELDS if doctype == "Sales Order" else INVOICE_FIELDS
             return base | ({self.order_ref_field} if self.custom_field else set())
@@ -643,8 +647,12 @@ class FakeERPNext(FakeServer):
                 raise self.refuse(403, "PermissionError", f"No permission for {doctype}")
             fields = [
                 {"fieldname": f, "fieldtype": "Data", "unique": 0, "no_copy": 0}
-                for f in sorted(self._fields_of(doctype) - COMMON_FIELDS - {self.order_ref_field})
+                for f in sorted(
+                    self._fields_of(doctype) - COMMON_FIELDS - {self.order_ref_field, self.payment_ref_field}
+                )
             ]
+            if doctype == "Payment Entry" and self.payment_ref_field:
+                fields.append({"fieldname": self.payment_ref_field, "fieldtype": "Data", "unique": 1, "no_copy": 1})
             if doctype in ORDER_DOCTYPES and self.custom_field:
                 fields.append(
                     {
@@ -673,11 +681,10 @@ class FakeERPNext(FakeServer):
             if field not in known:
                 raise _Refused(self.unknown_column(doctype, field, "where clause"))
         rows = [r for r in self.tables[doctype].values() if all(_match(r.get(f), op, v) for f, op, v in filters)]
-        if (
-            self.lookup_misses > 0
-            and doctype in ORDER_DOCTYPES
-            and any(f == self.order_ref_field for f, _, _ in filters)
-        ):
+        looked_up_by = {self.order_ref_field} if doctype in ORDER_DOCTYPES else set()
+        if doctype == "Payment Entry":
+            looked_up_by = {"reference_no", self.payment_ref_field}
+        if self.lookup_misses > 0 and any(f in looked_up_by for f, _, _ in filters):
             self.lookup_misses -= 1
             rows = []
         order_field, _, direction = (arg.get("order_by") or "modified desc").replace("`", "").partition(" ")
@@ -1043,8 +1050,19 @@ class FakeERPNext(FakeServer):
         allocated_total = sum((r["allocated_amount"] for r in references), Decimal(0))
         if allocated_total > paid:
             raise self.refuse(417, "ValidationError", "Total Allocated Amount cannot be greater than Paid Amount")
+        ref = body.get(self.payment_ref_field) if self.payment_ref_field else None
+        if ref and any(pe.get(self.payment_ref_field) == ref for pe in self.tables["Payment Entry"].values()):
+            # frappe/frappe frappe/model/base_document.py show_unique_validation_message
+            raise self.refuse(
+                417,
+                "UniqueValidationError",
+                "Tablebox Payment Ref must be unique",
+                f"('Payment Entry', IntegrityError(1062, \"Duplicate entry '{ref}' for key '{self.payment_ref_field}'\"))",
+            )
         values = {
-            k: v for k, v in body.items() if k in PAYMENT_ENTRY_FIELDS and k not in COMMON_FIELDS | {"references"}
+            k: v
+            for k, v in body.items()
+            if k in self._fields_of("Payment Entry") and k not in COMMON_FIELDS | {"references"}
         }
         date = str(body.get("posting_date") or body.get("reference_date") or "2026-11-21")
         name = self._next_name(f"ACC-PAY-{date[:4]}-")

@@ -502,6 +502,25 @@ def test_a_payment_is_one_payment_entry_against_the_visits_orders(fake: FakeERPN
         adapter.push_payment(paid("p2", ["nope"], "card", 100))
 
 
+def test_a_unique_payment_field_closes_the_window_reference_no_leaves_open(connect: Connect) -> None:
+    """reference_no is not unique in ERPNext: a retry whose lookup runs before the first entry is saved books the
+    payment twice; with `payment_ref_field` (a Unique custom field) the second insert is refused and found."""
+    for field, entries in (("", 2), ("tablebox_payment_ref", 1)):
+        with FakeERPNext(payment_ref_field=field) as server:
+            server.add_item("HG", {"zh": "虾饺"}, 3850)
+            server.add_item("DDM", {"zh": "担担面"}, 3100)
+            adapter = connect(server, payment_ref_field=field)
+            adapter.push_order(order("ck-a"))
+            payment = paid("p1", ["ck-a"], "cash", 10800)
+            first = adapter.push_payment(payment)
+            server.lookup_misses = 1  # the retry's lookup runs before the first entry is committed
+            again = adapter.push_payment(payment)
+            assert len(server.tables["Payment Entry"]) == entries
+            assert (again == first) is (entries == 1)
+            if field:
+                assert run_check(adapter, ())[f"custom field {field}"].state is CheckState.OK
+
+
 def test_a_refund_is_a_payment_entry_to_the_customer(fake: FakeERPNext, connect: Connect) -> None:
     adapter = connect(fake)
     adapter.push_order(order("ck-a"))
