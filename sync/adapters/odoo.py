@@ -208,6 +208,7 @@ class OdooAdapter(HttpAdapter):
         self._tax_rates: dict[int, tuple[Decimal, bool]] = {}  # account.tax id -> (percent, price included)
         self._ids_by_name: dict[tuple[str, str], int] = {}  # (model, name) -> id: journals, POS payment methods
         self._version: int | None = None
+        self._note_field: str | None = None
         # A create sent without an answer within the timeout may still be running in Odoo (each call is its own
         # transaction, invisible to a look-up until it commits): its key -> when to trust a look-up again.
         self._unsettled: dict[str, float] = {}
@@ -478,6 +479,14 @@ class OdooAdapter(HttpAdapter):
         )
         return str(payment_id)
 
+    def _pos_note_field(self) -> str | None:
+        """The pos.order's note: `internal_note` on 19 (master), `note` before; Odoo 17's create_from_ui keeps
+        only the fields of its _order_fields, a note not among them (the ticket and table are then not in Odoo)."""
+        if self._note_field is None:
+            fields = self._execute("pos.order", "fields_get", attributes=["type"])
+            self._note_field = next((f for f in ("internal_note", "general_note", "note") if f in fields), "")
+        return self._note_field or None
+
     def _memo_field(self) -> str:
         """account.payment's free-text reference: `ref` up to Odoo 17, `memo` from 18."""
         return "memo" if self._odoo_version() >= 18 else "ref"
@@ -503,7 +512,9 @@ class OdooAdapter(HttpAdapter):
             amount_return=0,
         )
         note = "; ".join(t for t in (f"Tablebox {order.ticket}, table {order.table}", order.note) if t)
-        data["general_note" if self._odoo_version() >= 18 else "note"] = note
+        note_field = self._pos_note_field()
+        if note_field:
+            data[note_field] = note
         try:
             self._sync_pos(order.order_ref, data, draft=True)
         except Rejected:
@@ -561,7 +572,7 @@ class OdooAdapter(HttpAdapter):
         if self._odoo_version() >= 18:
             domain, fields = [["uuid", "=", ref]], ["uuid"]
         else:
-            domain, fields = [["pos_reference", "=", f"Tablebox {ref}"]], ["note"]
+            domain, fields = [["pos_reference", "=", f"Tablebox {ref}"]], []
         rows = self._execute(
             "pos.order",
             "search_read",
@@ -654,7 +665,7 @@ class OdooAdapter(HttpAdapter):
             data.update(totals, lines=[[5], *lines])
         else:  # 17.0 rewrites the whole order: its lines unlinked, its payments cleaned and added again
             data = self._pos_order_data(change.order_ref, _many2one_id(found["session_id"]) or 0, found["date_order"])
-            data.update(totals, lines=lines, note=found.get("note") or False)
+            data.update(totals, lines=lines)
             data.update(amount_paid=found["amount_paid"], amount_return=0)
             data.update(self._pos_payments_17(found))
         self._sync_pos(change.order_ref, data, draft=True)
@@ -795,7 +806,6 @@ class OdooAdapter(HttpAdapter):
             amount_tax=row["amount_tax"],
             amount_paid=row["amount_paid"],
             amount_return=0,
-            note=row.get("note") or False,
         )
         data.update(self._pos_payments_17(row))
         return data
@@ -863,7 +873,9 @@ class OdooAdapter(HttpAdapter):
             amount_return=0,
         )
         note = f"Tablebox refund of {payment.refund_of}, table {payment.table}: {payment.reason}"
-        data["general_note" if self._odoo_version() >= 18 else "note"] = note
+        note_field = self._pos_note_field()
+        if note_field:
+            data[note_field] = note
         refund_line: dict[str, Any] = {
             "amount": -amount,
             "payment_method_id": method,

@@ -209,7 +209,7 @@ FIELDS: dict[str, dict[str, str]] = {
         "lines": "one2many:pos.order.line",
         "payment_ids": "one2many:pos.payment",
         "access_token": "char",
-    },  # + "note" (17) or "general_note" (18 and later)
+    },  # + "note" (17, 18) or "internal_note" and "general_customer_note" (19)
     "pos.order.line": {
         "order_id": "many2one:pos.order",
         "name": "char",
@@ -1189,7 +1189,6 @@ class FakeOdoo(FakeServer):
             "amount_total": data["amount_total"],
             "amount_tax": data["amount_tax"],
             "amount_return": data["amount_return"],
-            "note": data.get("note") or False,
             "payment_ids": [
                 [
                     0,
@@ -1277,8 +1276,13 @@ class FakeOdoo(FakeServer):
             fields["is_storable"] = "boolean"
         if model == "account.payment":  # account/models/account_payment.py: 18 replaced `ref` with `memo`
             fields["memo" if self.version >= 18 else "ref"] = "char"
-        if model == "pos.order":  # point_of_sale/models/pos_order.py: 18 renamed `note` to `general_note`
-            fields["general_note" if self.version >= 18 else "note"] = "text"
+        if model == "pos.order":
+            # point_of_sale/models/pos_order.py: `note` (Internal Notes) on 17 and 18; master/19 has internal_note and
+            # general_customer_note instead
+            if self.version >= 19:
+                fields.update(internal_note="text", general_customer_note="text")
+            else:
+                fields["note"] = "text"
         return fields
 
     def _check_fields(self, model: str, vals: Mapping[str, Any]) -> None:
