@@ -482,6 +482,8 @@ class OdooAdapter(HttpAdapter):
     def _pos_note_field(self) -> str | None:
         """The pos.order's note: `internal_note` on 19 (master), `note` before; Odoo 17's create_from_ui keeps
         only the fields of its _order_fields, a note not among them (the ticket and table are then not in Odoo)."""
+        if self._odoo_version() < 18:
+            return None
         if self._note_field is None:
             fields = self._execute("pos.order", "fields_get", attributes=["type"])
             self._note_field = next((f for f in ("internal_note", "general_note", "note") if f in fields), "")
