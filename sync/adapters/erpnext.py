@@ -137,6 +137,9 @@ NEEDED_ROLES = {
     "POS Invoice": ("Accounts User", "Stock User"),
 }
 REMARK_CHARS = 140  # po_no is a Data field: 140 characters
+# Refusals that pass: a lock or deadlock in MariaDB, and a document changed since we read it (we sent its
+# `modified`; frappe/model/document.py check_if_latest): the retry reads it again.
+RETRYABLE_EXC_TYPES = frozenset({"QueryDeadlockError", "QueryTimeoutError", "TimestampMismatchError"})
 MAX_PAGES = 10_000
 MAX_AMENDMENTS = 100
 _MESSAGE_CAP = 300
@@ -391,7 +394,7 @@ class ERPNextAdapter(HttpAdapter):
                 " and the roles of its user",
                 status=status,
             )
-        if self.classify(status) is Verdict.RETRY or err.exc_type in ("QueryDeadlockError", "QueryTimeoutError"):
+        if self.classify(status) is Verdict.RETRY or err.exc_type in RETRYABLE_EXC_TYPES:
             return Retryable(
                 f"{self.name}: ERPNext answered {status} to {what}: {message}",
                 status=status,
@@ -802,7 +805,7 @@ class ERPNextAdapter(HttpAdapter):
         if have == _lines(wanted):
             return
         if docstatus == 0:
-            body: dict[str, Any] = {"items": wanted}
+            body: dict[str, Any] = {"items": wanted, "modified": doc.get("modified")}
             if self.remark_field and self.remark_field != "remarks":
                 body[self.remark_field] = remark(change.order)
             self._checked("PUT", self._resource(self.doctype, name), f"updating {name}", body=body)
@@ -997,6 +1000,9 @@ class ERPNextAdapter(HttpAdapter):
             body: dict[str, Any] = {
                 "payments": payments,
                 "remarks": f"{doc.get('remarks') or ''}\n{mark}".strip(),
+                # As read: if a request of ours changed it since (a retry racing a slow save), ERPNext refuses
+                # this one (TimestampMismatchError) and the retry reads the markers again.
+                "modified": doc.get("modified"),
             }
             if paid + take >= due:
                 body["docstatus"] = 1  # paid in full: submitted (frappe check_docstatus_transition: 0 -> 1)

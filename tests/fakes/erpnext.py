@@ -925,6 +925,14 @@ class FakeERPNext(FakeServer):
     def _update(self, doctype: str, row: dict[str, Any], body: Mapping[str, Any]) -> Reply:
         if row["docstatus"] == 2:
             raise self.refuse(417, "ValidationError", "Cannot edit cancelled document")
+        if body.get("modified") and body["modified"] != row["modified"]:
+            # frappe/frappe frappe/model/document.py check_if_latest: the client's `modified` is not the saved one
+            raise self.refuse(
+                417,
+                "TimestampMismatchError",
+                "Error: Document has been modified after you have opened it"
+                f" ({body['modified']}, {row['modified']}). Please refresh to get the latest document.",
+            )
         changes = {k: v for k, v in body.items() if k in self._fields_of(doctype) and k not in COMMON_FIELDS}
         submit = int(body.get("docstatus") or row["docstatus"]) == 1 and row["docstatus"] == 0
         if row["docstatus"] == 1:

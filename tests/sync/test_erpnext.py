@@ -592,6 +592,27 @@ def test_a_pos_invoice_without_payments_is_refused_and_the_payment_submits_it(co
         assert server.tables["Payment Entry"] == {}
 
 
+def test_a_payment_racing_its_own_slow_first_attempt_is_not_booked_twice(
+    connect: Connect, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The retry read the invoice before the first attempt's save landed: it sends what it read as `modified`,
+    ERPNext refuses the stale save (TimestampMismatchError, frappe's check_if_latest), the worker tries again."""
+    with FakeERPNext(document="sales_invoice") as server:
+        server.add_item("HG", {"zh": "虾饺"}, 3850)
+        server.add_item("DDM", {"zh": "担担面"}, 3100)
+        adapter = connect(server)
+        name = adapter.push_order(order("ck-a"))
+        stale = adapter.get_doc("Sales Invoice", name)  # what the retry read, before the first attempt landed
+        payment = paid("p1", ["ck-a"], "card", 5000)
+        adapter.push_payment(payment)  # the first attempt, whose answer the worker never saw
+        monkeypatch.setattr(adapter, "get_doc", lambda doctype, docname: dict(stale))
+        with pytest.raises(Retryable, match="Document has been modified after you have opened it"):
+            adapter.push_payment(payment)
+        monkeypatch.undo()
+        adapter.push_payment(payment)
+        assert server.payments() == {"p1": [("payment", "card", 5000)]}
+
+
 def test_a_sales_invoice_is_a_pos_sale_paid_from_the_box(connect: Connect) -> None:
     with FakeERPNext(document="sales_invoice") as server:
         server.add_item("HG", {"zh": "虾饺"}, 3850)
