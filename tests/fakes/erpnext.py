@@ -926,7 +926,9 @@ class FakeERPNext(FakeServer):
         if row["docstatus"] == 2:
             raise self.refuse(417, "ValidationError", "Cannot edit cancelled document")
         if body.get("modified") and body["modified"] != row["modified"]:
-            # frappe/frappe frappe/model/document.py check_if_latest: the client's `modified` is not the saved one
+            # frappe/frappe frappe/api/v1.py update_doc applies the body (doc.update), `modified` included;
+            # frappe/model/document.py set_user_and_timestamp takes it as _original_modified, and check_if_latest
+            # refuses the save when the stored one differs
             raise self.refuse(
                 417,
                 "TimestampMismatchError",
