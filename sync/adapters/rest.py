@@ -112,16 +112,13 @@ from every message.
 from __future__ import annotations
 
 import base64
-import binascii
 import difflib
 import hashlib
-import hmac
 import json
 import re
 import secrets
 import string
-import time
-from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
 from email.utils import parsedate_to_datetime
@@ -130,7 +127,6 @@ from typing import Any, ClassVar
 from urllib.parse import quote
 
 import httpx
-import msgspec
 import structlog
 
 from appliance.domain.errors import DomainError
@@ -149,7 +145,9 @@ from sync.adapters.base import (
     PaymentDoc,
     Rejected,
 )
+from sync.adapters.body_templates import OpenValues, TemplateError, encode_body, render
 from sync.adapters.http import HttpAdapter, Verdict, base_url_setting
+from sync.adapters.signing import DEFAULT_HMAC_WINDOW_SECONDS, HmacAuth, secret_bytes
 
 log = structlog.get_logger("sync.rest")
 
@@ -190,16 +188,6 @@ SECRET_ENCODINGS = ("text", "hex", "base64")
 MAX_PAGES = 10_000
 MAX_PAGE_SIZE = 10_000
 _MESSAGE_CAP = 300
-
-# The HMAC scheme (README, "Signed requests"): these headers on every request; the signature covers the lines of
-# hmac_string_to_sign. The ERP refuses a timestamp more than its window off its clock and a nonce it has seen.
-HMAC_SCHEME = "TABLEBOX-HMAC-SHA256"
-HMAC_KEY_HEADER = "X-Tablebox-Key"
-HMAC_TIMESTAMP_HEADER = "X-Tablebox-Timestamp"
-HMAC_NONCE_HEADER = "X-Tablebox-Nonce"
-HMAC_CONTENT_HEADER = "X-Tablebox-Content-SHA256"
-HMAC_SIGNATURE_HEADER = "X-Tablebox-Signature"
-DEFAULT_HMAC_WINDOW_SECONDS = 300
 
 
 # Every key a [sync.NAME] table of kind rest may hold (besides those every target shares: appliance.settings'
@@ -323,194 +311,11 @@ def _message_in(data: Any) -> str:
     return "" if data is None else str(data)
 
 
-# -- signed requests (auth = "hmac") ----------------------------------------------------------------------------
-def hmac_string_to_sign(key_id: str, timestamp: str, nonce: str, method: str, target: str, body: bytes) -> bytes:
-    """The bytes an HMAC-signed request's signature covers: seven lines joined by "\\n" (no final newline), UTF-8:
-    the scheme name, the key id, the Unix timestamp, the nonce, the method in capitals, the request target exactly as
-    on the request line (path and query, percent-encoded as sent) and the hex SHA-256 of the body (of nothing for a
-    request without one)."""
-    lines = (HMAC_SCHEME, key_id, timestamp, nonce, method.upper(), target, hashlib.sha256(body).hexdigest())
-    return "\n".join(lines).encode()
-
-
-def hmac_headers(
-    key_id: str, secret: bytes, method: str, target: str, body: bytes, *, timestamp: int, nonce: str
-) -> dict[str, str]:
-    """The five headers that sign one request (hex HMAC-SHA256 of hmac_string_to_sign under the shared secret)."""
-    signed = hmac_string_to_sign(key_id, str(timestamp), nonce, method, target, body)
-    return {
-        HMAC_KEY_HEADER: key_id,
-        HMAC_TIMESTAMP_HEADER: str(timestamp),
-        HMAC_NONCE_HEADER: nonce,
-        HMAC_CONTENT_HEADER: hashlib.sha256(body).hexdigest(),
-        HMAC_SIGNATURE_HEADER: hmac.new(secret, signed, hashlib.sha256).hexdigest(),
-    }
-
-
-class HmacAuth(httpx.Auth):
-    """Signs each request as it leaves (a retry is signed afresh: new timestamp, new nonce)."""
-
-    requires_request_body = True
-
-    def __init__(self, key_id: str, secret: bytes, clock: Callable[[], float] = time.time) -> None:
-        self.key_id = key_id
-        self.secret = secret
-        self.clock = clock
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        request.headers.update(
-            hmac_headers(
-                self.key_id,
-                self.secret,
-                request.method,
-                request.url.raw_path.decode("ascii"),
-                request.content,
-                timestamp=int(self.clock()),
-                nonce=secrets.token_hex(16),
-            )
-        )
-        yield request
-
-
-def _secret_bytes(name: str, value: str, encoding: str) -> bytes:
-    if encoding == "hex":
-        try:
-            return bytes.fromhex(value)
-        except ValueError:
-            raise ValueError(f"sync target {name}: hmac_secret is not hex (hmac_secret_encoding = 'hex')") from None
-    if encoding == "base64":
-        try:
-            return base64.b64decode(value, validate=True)
-        except (binascii.Error, ValueError):
-            raise ValueError(
-                f"sync target {name}: hmac_secret is not base64 (hmac_secret_encoding = 'base64')"
-            ) from None
-    return value.encode()
-
-
-# -- body templates -------------------------------------------------------------------------------------------------
-# A template is the JSON body itself, written as a TOML table (or a JSON file): every value is kept as written except
-# text with ${name} placeholders. A text that is one placeholder alone ("${total_minor}") becomes the value with its
-# type (a number stays a number, a list a list, nothing null); a placeholder inside other text is written in as text
-# ("Table ${table}"); "$$" is a dollar sign. An object {"$each" = "lines", "$as" = "line", "$do" = {...}} is the list
-# of $do rendered once per element of that list, the element named by $as. There is no expression, call, filter or
-# attribute access: a template can only place the values the adapter offers (TEMPLATE_VALUES), so a settings file
-# cannot make the box run anything.
-class _Text(string.Template):
-    idpattern = r"(?a:[a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)*)"
-
-
-_WHOLE = re.compile(r"\$(?:\{(" + _Text.idpattern + r")\}|(" + _Text.idpattern + r"))")
-_JSON = msgspec.json.Encoder(decimal_format="number")
-
-
-def encode_body(body: Any) -> bytes:
-    """A rendered template as the JSON the ERP gets (UTF-8; a *_number amount as an exact JSON number)."""
-    return _JSON.encode(body)
-
-
-class TemplateError(ValueError):
-    pass
-
-
 def _amounts(prefix: str, amount_minor: int, exponent: int) -> dict[str, Any]:
     """One amount three ways: "total" = "80.00" (major units as text), "total_minor" = 8000, "total_number" = 80.00
     (a JSON number, written exactly)."""
     text = major(amount_minor, exponent)
     return {prefix: text, f"{prefix}_minor": amount_minor, f"{prefix}_number": Decimal(text)}
-
-
-class _Missing(Exception):
-    pass
-
-
-class _Open(dict[str, Any]):
-    """A payment's `extra`: whatever the box put there; a name it lacks is null, not a template error."""
-
-
-def _lookup(values: Mapping[str, Any], dotted: str) -> Any:
-    data: Any = values
-    for part in dotted.split("."):
-        if isinstance(data, _Open):
-            data = data.get(part)
-            continue
-        if not isinstance(data, Mapping) or part not in data:
-            raise _Missing(dotted)
-        data = data[part]
-    return data
-
-
-def _text_of(value: Any, dotted: str) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (str, int, Decimal)):
-        return str(value)
-    raise TemplateError(f"${{{dotted}}} is a {type(value).__name__}: it can only stand alone, not inside text")
-
-
-def render(template: Any, values: Mapping[str, Any]) -> Any:
-    """The body for `values` (TemplateError names what is wrong: an unknown name, a bad $each)."""
-    if isinstance(template, str):
-        whole = _WHOLE.fullmatch(template)
-        try:
-            if whole:
-                value = _lookup(values, whole.group(1) or whole.group(2))
-                return dict(value) if isinstance(value, _Open) else value
-            return _Text(template).substitute(_TextValues(values))
-        except _Missing as missing:
-            raise TemplateError(f"${{{missing.args[0]}}} is not a value this message offers") from None
-        except ValueError as exc:
-            if isinstance(exc, TemplateError):
-                raise
-            raise TemplateError(f"{template!r}: {exc} (write $$ for a dollar sign)") from None
-    if isinstance(template, Mapping):
-        if "$each" in template:
-            return _render_each(template, values)
-        for key in template:
-            if str(key).startswith("$"):
-                raise TemplateError(f"{key!r}: keys starting with $ are $each, $as and $do only")
-        return {str(key): render(value, values) for key, value in template.items()}
-    if isinstance(template, list):
-        return [render(item, values) for item in template]
-    if template is None or isinstance(template, (bool, int, float, Decimal)):
-        return template
-    raise TemplateError(f"{template!r}: a template holds tables, lists, text, numbers and true/false only")
-
-
-def _render_each(template: Mapping[str, Any], values: Mapping[str, Any]) -> list[Any]:
-    extra = set(template) - {"$each", "$as", "$do"}
-    each, name = template.get("$each"), template.get("$as")
-    if extra or not isinstance(each, str) or not isinstance(name, str) or "$do" not in template:
-        raise TemplateError(
-            'a list is written {"$each" = "lines", "$as" = "line", "$do" = {...}} (nothing else in that table)'
-        )
-    if not re.fullmatch(r"[a-z_][a-z0-9_]*", name):
-        raise TemplateError(f"$as = {name!r}: a plain name such as line")
-    try:
-        items = _lookup(values, each)
-    except _Missing:
-        raise TemplateError(f"$each = {each!r} is not a list this message offers") from None
-    if not isinstance(items, list):
-        raise TemplateError(f"$each = {each!r} is not a list")
-    return [render(template["$do"], {**values, name: item}) for item in items]
-
-
-class _TextValues(Mapping[str, str]):
-    """What string.Template looks names up in: dotted names reach into objects; values become text."""
-
-    def __init__(self, values: Mapping[str, Any]) -> None:
-        self.found = values
-
-    def __getitem__(self, key: str) -> str:
-        return _text_of(_lookup(self.found, key), key)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.found)
-
-    def __len__(self) -> int:
-        return len(self.found)
 
 
 def order_values(order: OrderDoc) -> dict[str, Any]:
@@ -592,11 +397,22 @@ def payment_values(payment: PaymentDoc, method: str) -> dict[str, Any]:
         "paid_at": payment.paid_at,
         "refund_of": payment.refund_of,
         "reason": payment.reason,
-        "extra": _Open(payment.extra),
+        "extra": OpenValues(payment.extra),
         **_amounts("amount", payment.amount_minor, _exponent(payment.currency)),
     }
 
 
+PAYMENT_TEMPLATE: dict[str, Any] = {
+    "payment_ref": "${payment_ref}",
+    "kind": "${kind}",
+    "order_refs": "${order_refs}",
+    "table": "${table}",
+    "method": "${method}",
+    "amount": "${amount}",
+    "currency": "${currency}",
+    "paid_at": "${paid_at}",
+    "extra": "${extra}",
+}
 DEFAULT_TEMPLATES: dict[str, Any] = {
     "order": {
         "order_ref": "${order_ref}",
@@ -632,30 +448,8 @@ DEFAULT_TEMPLATES: dict[str, Any] = {
         "line_no": "${line_no}",
         "order": "${order_body}",
     },
-    "payment": {
-        "payment_ref": "${payment_ref}",
-        "kind": "${kind}",
-        "order_refs": "${order_refs}",
-        "table": "${table}",
-        "method": "${method}",
-        "amount": "${amount}",
-        "currency": "${currency}",
-        "paid_at": "${paid_at}",
-        "extra": "${extra}",
-    },
-    "refund": {
-        "payment_ref": "${payment_ref}",
-        "kind": "${kind}",
-        "refund_of": "${refund_of}",
-        "reason": "${reason}",
-        "order_refs": "${order_refs}",
-        "table": "${table}",
-        "method": "${method}",
-        "amount": "${amount}",
-        "currency": "${currency}",
-        "paid_at": "${paid_at}",
-        "extra": "${extra}",
-    },
+    "payment": PAYMENT_TEMPLATE,
+    "refund": {**PAYMENT_TEMPLATE, "refund_of": "${refund_of}", "reason": "${reason}"},
 }
 
 
@@ -951,7 +745,7 @@ class RestAdapter(HttpAdapter):
             secret_text = cfg.text("hmac_secret")
             if not secret_text:
                 raise ValueError(f"sync target {cfg.name}: auth = 'hmac' needs hmac_secret")
-            secret = _secret_bytes(cfg.name, secret_text, cfg.choice("hmac_secret_encoding", SECRET_ENCODINGS, "text"))
+            secret = secret_bytes(cfg.name, secret_text, cfg.choice("hmac_secret_encoding", SECRET_ENCODINGS, "text"))
             if len(secret) < 16:
                 raise ValueError(
                     f"sync target {cfg.name}: hmac_secret is too short: at least 16 bytes (32 random is best)"

@@ -159,9 +159,8 @@ class HttpsServer(http.server.ThreadingHTTPServer):
         return f"https://127.0.0.1:{self.server_address[1]}"
 
 
-@pytest.fixture
-def https(certificates: Path) -> Iterator[HttpsServer]:
-    server = HttpsServer(certificates)
+def serving(server: HttpsServer) -> Iterator[HttpsServer]:
+    """`server` answering on its own thread until the test ends."""
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -170,6 +169,11 @@ def https(certificates: Path) -> Iterator[HttpsServer]:
         server.shutdown()
         server.server_close()
         thread.join(5)
+
+
+@pytest.fixture
+def https(certificates: Path) -> Iterator[HttpsServer]:
+    yield from serving(HttpsServer(certificates))
 
 
 # Each kind of target, made from its settings, and one call that goes over the wire.
@@ -254,22 +258,12 @@ class MutualTlsServer(HttpsServer):
 
 
 @pytest.fixture
-def mutual_tls(certificates: Path) -> Iterator[MutualTlsServer]:
-    server = MutualTlsServer(certificates)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+def mutual_tls(certificates: Path) -> Iterator[HttpsServer]:
+    yield from serving(MutualTlsServer(certificates))
 
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
-def test_every_adapter_presents_its_client_certificate(
-    kind: str, mutual_tls: MutualTlsServer, certificates: Path
-) -> None:
+def test_every_adapter_presents_its_client_certificate(kind: str, mutual_tls: HttpsServer, certificates: Path) -> None:
     """If this failed, a shop whose ERP sits behind a proxy asking for client certificates could not be reached by
     that kind of target, or its rows would retry forever on a certificate only a person can fix."""
     _, call = KINDS[kind]
