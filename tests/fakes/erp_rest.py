@@ -37,6 +37,10 @@ Paging (`paging=`, by default none for "plain", page/per_page for "wrapped"): "p
 rel="next"` header, as GitHub's REST API pages). `rate_limit = (limit, window)` answers the request over the limit
 with frappe's plain-text 429 and Retry-After.
 
+Status changes: `POST /orders/{order_ref}/status` sets the status; with the order as it now stands in the body
+("order", the shape a create takes: the adapter sends it for a cancel or a void, Capability.AMENDS) the fake amends
+its document to it (lines and totals), as an ERP amending its order would; `cancelled(ref)` reads the last status.
+
 Payments and refunds: `POST /payments` (PUT /payments/{payment_ref} too), looked up by `GET /payments/{ref}`
 ("plain") or `GET /payments?payment_ref=` ("wrapped"); a payment names orders the ERP has, a refund the payment it
 gives money back from and at most what is left of it. `body="custom"` takes another body shape (what a shop's own
