@@ -722,11 +722,6 @@ class OdooAdapter(HttpAdapter):
             part = min(due, left)
             plan.append((row, part, part == due))
             left -= part
-        if left > 0:
-            raise Rejected(
-                f"payment {payment.payment_ref} is {left} {payment.currency} more than the visit's orders in Odoo"
-                " still owe: check the orders in Odoo"
-            )
         method = self._named(
             "pos.payment.method", self._mapped(self.payment_methods, payment.method, "payment_methods")
         )
@@ -755,6 +750,15 @@ class OdooAdapter(HttpAdapter):
                     f"Odoo took payment {payment.payment_ref} on pos order {row['name']} but did not mark the order"
                     " paid (see the Odoo server log: 'Could not fully process the POS Order')"
                 )
+        if left > 0:
+            # Nothing of the visit in Odoo still owes it (paid again in another method after a refund, a tip): its
+            # own paid order, so the session's cash and bank still match what the box took.
+            self._pos_money_order(
+                payment,
+                left,
+                "Payment beyond the orders",
+                f"Tablebox payment of table {payment.table}, orders {', '.join(payment.order_refs)}",
+            )
         log.info("sync.odoo.pos_payment", target=self.name, payment_ref=payment.payment_ref, orders=len(plan))
         parts = self._execute("pos.payment", "search_read", domain=[[label_field, "=", label]], fields=["id"])
         return str(parts[0]["id"]) if parts else ""
@@ -842,16 +846,24 @@ class OdooAdapter(HttpAdapter):
         found = self._find_pos(payment.payment_ref)
         if found is not None:
             return str(found["id"])
+        amount = _to_major(payment.amount_minor, _currency(payment.currency).exponent)
+        reason = f"Refund: {payment.reason}"[:120] if payment.reason else "Refund"
+        note = f"Tablebox refund of {payment.refund_of}, table {payment.table}: {payment.reason}"
+        return self._pos_money_order(payment, -amount, reason, note)
+
+    def _pos_money_order(self, payment: PaymentDoc, amount: Decimal, line_name: str, note: str) -> str:
+        """A paid pos.order of one line of the refund product for `amount` (negative: money given back), paid by
+        the payment's method, its uuid (receipt number on 17) our reference: a refund, or money no draft order of
+        the visit owes (paid again in another method after a refund, a tip)."""
         self._wait_unsettled(payment.payment_ref, "pos.order")
         product = self.refund_product_id or self.open_item_product_id
         if product is None:
             raise Rejected("set refund_product_id (the Odoo product of a refund line) to push refunds to Odoo POS")
-        exponent = _currency(payment.currency).exponent
-        amount = _to_major(payment.amount_minor, exponent)
         method = self._named(
             "pos.payment.method", self._mapped(self.payment_methods, payment.method, "payment_methods")
         )
         label = f"{LABEL}{payment.payment_ref} {payment.method}"
+        qty = 1 if amount > 0 else -1
         data = self._pos_order_data(payment.payment_ref, self._open_session(), _odoo_datetime(payment.paid_at))
         data.update(
             lines=[
@@ -860,39 +872,44 @@ class OdooAdapter(HttpAdapter):
                     0,
                     {
                         "product_id": product,
-                        "qty": -1,
-                        "price_unit": amount,
+                        "qty": qty,
+                        "price_unit": abs(amount),
                         "discount": 0,
-                        "price_subtotal": -amount,
-                        "price_subtotal_incl": -amount,
-                        "full_product_name": f"Refund: {payment.reason}"[:120] if payment.reason else "Refund",
+                        "price_subtotal": amount,
+                        "price_subtotal_incl": amount,
+                        "full_product_name": line_name,
                     },
                 ]
             ],
-            amount_total=-amount,
+            amount_total=amount,
             amount_tax=0,
-            amount_paid=-amount,
+            amount_paid=amount,
             amount_return=0,
         )
-        note = f"Tablebox refund of {payment.refund_of}, table {payment.table}: {payment.reason}"
         note_field = self._pos_note_field()
         if note_field:
             data[note_field] = note
-        refund_line: dict[str, Any] = {
-            "amount": -amount,
+        line: dict[str, Any] = {
+            "amount": amount,
             "payment_method_id": method,
             "payment_date": _odoo_datetime(payment.paid_at) or datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S"),
         }
         if self._odoo_version() >= 18:
-            data["payment_ids"] = [[0, 0, {**refund_line, "name": label}]]
+            data["payment_ids"] = [[0, 0, {**line, "name": label}]]
         else:
-            refund_line["name"] = refund_line.pop("payment_date")
-            data["statement_ids"] = [[0, 0, {**refund_line, "transaction_id": label}]]
+            line["name"] = line.pop("payment_date")
+            data["statement_ids"] = [[0, 0, {**line, "transaction_id": label}]]
         self._sync_pos(payment.payment_ref, data, draft=False)
         found = self._find_pos(payment.payment_ref)
         if found is None or found["state"] == "draft":
-            raise Rejected(f"Odoo did not book refund {payment.payment_ref} as a paid refund order")
-        log.info("sync.odoo.pos_refund", target=self.name, payment_ref=payment.payment_ref, odoo_id=found["id"])
+            raise Rejected(f"Odoo did not book {payment.kind} {payment.payment_ref} as a paid POS order")
+        log.info(
+            "sync.odoo.pos_money_order",
+            target=self.name,
+            payment_ref=payment.payment_ref,
+            kind=payment.kind,
+            odoo_id=found["id"],
+        )
         return str(found["id"])
 
     # -- shared ---------------------------------------------------------------------------------------------

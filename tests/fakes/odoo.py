@@ -593,15 +593,23 @@ class FakeOdoo(FakeServer):
 
     def order_counts(self) -> dict[str, int]:
         """Our order ref -> how many orders Odoo holds for it (sale.order by client_order_ref, pos.order by uuid;
-        refund pos.orders, whose total is negative, are not orders)."""
+        the pos.orders the adapter books refunds and unowed money in are not orders)."""
         with self.lock:
             counts = Counter(
                 o["client_order_ref"] for o in self.db.tables["sale.order"].values() if o["client_order_ref"]
             )
-            counts.update(
-                self._pos_ref(o) for o in self.db.tables["pos.order"].values() if Decimal(o["amount_total"]) >= 0
-            )
+            counts.update(self._pos_ref(o) for o in self.db.tables["pos.order"].values() if not self._money_order(o))
             return dict(counts)
+
+    def _money_order(self, order: Mapping[str, Any]) -> bool:
+        """A pos.order booking money, not an order of the box: paid by a payment labelled with its own reference (a
+        refund, or money no order owed)."""
+        db = self.db
+        labels = [
+            _marker(db.tables["pos.payment"][p].get("name") or db.tables["pos.payment"][p].get("transaction_id") or "")
+            for p in self._children(db, "pos.payment", order)
+        ]
+        return any(ref == self._pos_ref(order) for ref, _method in labels)
 
     def order_total_minor(self, order_ref: str) -> int:
         orders = self.sale_orders(order_ref)
