@@ -1202,7 +1202,29 @@ class RestAdapter(HttpAdapter):
         checks.append(self._endpoint_check("order endpoint", "order_lookup_path", order_ref=_probe_ref()))
         if self.paths["payments_path"]:
             checks.append(self._endpoint_check("payments endpoint", "payment_lookup_path", payment_ref=_probe_ref()))
+            checks.append(self._methods_check())
         return checks
+
+    def _methods_check(self) -> Check:
+        """With payment_methods set, every method the box takes should have the ERP's name for it."""
+        box = [str(m) for m in self.box_facts.get("payment_methods") or ()]
+        if not self.payment_methods:
+            named = f": {', '.join(box)}" if box else ""
+            return Check("payment methods", CheckState.OK, f"sent as the box names them{named} (no payment_methods)")
+        if not box:
+            return Check(
+                "payment methods", CheckState.WARN, "not checked: the box's payment methods are not known here"
+            )
+        missing = [m for m in box if m not in self.payment_methods]
+        if missing:
+            return Check(
+                "payment methods",
+                CheckState.WARN,
+                f"payment_methods has no ERP name for {', '.join(missing)}: sent as the box names them",
+                f'Add them to payment_methods in [sync.{self.name}] (e.g. {missing[0]} = "...")',
+            )
+        mapped = ", ".join(f"{m} = {self.payment_methods[m]}" for m in box)
+        return Check("payment methods", CheckState.OK, mapped)
 
     def _auth_fix(self) -> str:
         return {

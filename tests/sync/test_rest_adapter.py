@@ -794,6 +794,7 @@ def test_check_passes_against_a_well_set_up_erp(style):
         ("dish codes", CheckState.OK),
         ("order endpoint", CheckState.OK),
         ("payments endpoint", CheckState.OK),
+        ("payment methods", CheckState.OK),
     ]
     assert "2 items (0 inactive) in CNY" in checks[2].detail
 
@@ -827,6 +828,20 @@ def test_check_names_what_is_wrong_with_an_erp_set_up_badly():
     assert payments_refused["currency"].state is CheckState.WARN  # the box's currency was not given
     assert [(c.name, c.state) for c in down] == [("reachable", CheckState.FAIL)]
     assert "cannot reach" in down[0].detail and "base_url" in down[0].fix
+
+
+def test_check_names_the_payment_methods_without_an_erp_name():
+    with (
+        running(style="plain") as fake,
+        adapter_for(fake, payment_methods={"cash": "Cash", "wechat": "WeChat Pay"}) as erp,
+    ):
+        stock_menu(fake)
+        erp.box_facts = {"payment_methods": ["cash", "card", "wechat", "alipay"]}
+        methods = next(c for c in erp.check() if c.name == "payment methods")
+        erp.box_facts = {"payment_methods": ["cash", "wechat"]}
+        mapped = next(c for c in erp.check() if c.name == "payment methods")
+    assert methods.state is CheckState.WARN and "no ERP name for card, alipay" in methods.detail
+    assert mapped.state is CheckState.OK and mapped.detail == "cash = Cash, wechat = WeChat Pay"
 
 
 def test_check_lists_the_dish_codes_the_erp_lacks_or_disabled():
