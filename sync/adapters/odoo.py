@@ -139,6 +139,16 @@ DEFAULT_JOURNALS = {"cash": "Cash", "card": "Bank", "wechat": "Bank", "alipay": 
 # Odoo's --limit-time-real (odoo/tools/config.py, default 120 s) kills a request running longer than that in a
 # multi-process server, rolling it back: after this long a create that got no answer has committed or never will.
 DEFAULT_SETTLE_SECONDS = 120.0
+POS_ORDER_FIELDS = [
+    "name",
+    "state",
+    "amount_total",
+    "amount_tax",
+    "amount_paid",
+    "session_id",
+    "date_order",
+    "pos_reference",
+]
 LABEL = "tablebox:"  # + our reference + " " + method: the label of every payment document, looked up before create
 _ENCODE = msgspec.json.Encoder(decimal_format="number").encode  # Decimal prices as JSON numbers, digit for digit
 
@@ -571,31 +581,28 @@ class OdooAdapter(HttpAdapter):
             self._create_once(key, "pos.order", "create_from_ui", orders=[{"data": data}], draft=draft)
 
     def _find_pos(self, ref: str) -> dict[str, Any] | None:
+        found = self._find_pos_many([ref]).get(ref)
+        if found is not None:
+            self._unsettled.pop(ref, None)
+        return found
+
+    def _find_pos_many(self, refs: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The pos.orders of these references, in one call: reference -> row."""
         if self._odoo_version() >= 18:
-            domain, fields = [["uuid", "=", ref]], ["uuid"]
+            domain, fields = [["uuid", "in", list(refs)]], ["uuid"]
         else:
-            domain, fields = [["pos_reference", "=", f"Tablebox {ref}"]], []
+            domain, fields = [["pos_reference", "in", [f"Tablebox {ref}" for ref in refs]]], []
         rows = self._execute(
             "pos.order",
             "search_read",
             domain=domain,
-            fields=[
-                *fields,
-                "name",
-                "state",
-                "amount_total",
-                "amount_tax",
-                "amount_paid",
-                "session_id",
-                "date_order",
-                "pos_reference",
-            ],
+            fields=[*fields, *POS_ORDER_FIELDS],
             order="id asc",
-            limit=1,
         )
-        if rows:
-            self._unsettled.pop(ref, None)
-        return rows[0] if rows else None
+        found: dict[str, dict[str, Any]] = {}
+        for row in rows:
+            found.setdefault(self._pos_ref(row), row)
+        return found
 
     def _open_session(self) -> int:
         rows = self._execute(
@@ -698,10 +705,11 @@ class OdooAdapter(HttpAdapter):
         reference, so a retry adds only the parts Odoo does not have."""
         exponent = _currency(payment.currency).exponent
         label = f"{LABEL}{payment.payment_ref} {payment.method}"
-        orders = [self._find_pos(ref) for ref in payment.order_refs]
-        missing = [ref for ref, row in zip(payment.order_refs, orders, strict=True) if row is None]
+        found = self._find_pos_many(payment.order_refs)
+        missing = [ref for ref in payment.order_refs if ref not in found]
         if missing:
             raise Rejected(f"orders {', '.join(missing)} of payment {payment.payment_ref} are not in Odoo yet")
+        orders = [found[ref] for ref in payment.order_refs]
         label_field = "name" if self._odoo_version() >= 18 else "transaction_id"
         parts = self._execute(
             "pos.payment", "search_read", domain=[[label_field, "=", label]], fields=["pos_order_id", "amount"]
@@ -709,13 +717,12 @@ class OdooAdapter(HttpAdapter):
         left = _to_major(payment.amount_minor, exponent) - sum((_decimal(p["amount"]) for p in parts), Decimal(0))
         if left <= 0:
             self._unsettled.pop(payment.payment_ref, None)
-            return str(parts[0]["id"]) if parts else ""
+            return label
         # A part sent without an answer may still be running: sent again it would be a second payment line.
         self._wait_unsettled(payment.payment_ref, "payment")
         paid_orders = {_many2one_id(p["pos_order_id"]) for p in parts}
         plan: list[tuple[dict[str, Any], Decimal, bool]] = []
         for row in orders:
-            assert row is not None
             due = _decimal(row["amount_total"]) - _decimal(row["amount_paid"])
             if left <= 0 or row["id"] in paid_orders or row["state"] != "draft" or due <= 0:
                 continue
@@ -744,12 +751,15 @@ class OdooAdapter(HttpAdapter):
                 data = self._pos_resend_17(row)
                 data["statement_ids"].append([0, 0, {**line, "name": line.pop("payment_date")}])
             self._sync_pos(payment.payment_ref, data, draft=not in_full)
-            after = self._find_pos(ref)
-            if in_full and (after is None or after["state"] == "draft"):
-                raise Rejected(
-                    f"Odoo took payment {payment.payment_ref} on pos order {row['name']} but did not mark the order"
-                    " paid (see the Odoo server log: 'Could not fully process the POS Order')"
-                )
+        full = [self._pos_ref(row) for row, _part, in_full in plan if in_full]
+        after = self._find_pos_many(full) if full else {}
+        unpaid = [str(after[ref]["name"]) for ref in full if ref not in after or after[ref]["state"] == "draft"]
+        if unpaid:
+            # point_of_sale 18.0 _process_saved_order only logs action_pos_order_paid's UserError
+            raise Rejected(
+                f"Odoo took payment {payment.payment_ref} on pos orders {', '.join(unpaid)} but did not mark them"
+                " paid (see the Odoo server log: 'Could not fully process the POS Order')"
+            )
         if left > 0:
             # Nothing of the visit in Odoo still owes it (paid again in another method after a refund, a tip): its
             # own paid order, so the session's cash and bank still match what the box took.
@@ -760,8 +770,7 @@ class OdooAdapter(HttpAdapter):
                 f"Tablebox payment of table {payment.table}, orders {', '.join(payment.order_refs)}",
             )
         log.info("sync.odoo.pos_payment", target=self.name, payment_ref=payment.payment_ref, orders=len(plan))
-        parts = self._execute("pos.payment", "search_read", domain=[[label_field, "=", label]], fields=["id"])
-        return str(parts[0]["id"]) if parts else ""
+        return label
 
     def _pos_update_keys(self, ref: str) -> dict[str, Any]:
         """What an update of an existing pos.order must carry: its uuid, and from 19 an access_token key too
