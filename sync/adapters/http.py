@@ -10,7 +10,9 @@ What they all share lives here, once:
   redirects never followed (reported: set base_url to where it points), a User-Agent, and an optional httpx `auth`
   (an adapter that signs each request: the REST adapter's HMAC).
 - Transport failures (refused, no answer within the timeout, a connection dropped before the answer) as `Retryable`,
-  worded the same for every target and logged as `sync.http.failed`.
+  worded the same for every target and logged as `sync.http.failed`; except a server refusing our client certificate
+  in the TLS handshake (a TLS alert: none sent, another CA's, expired), which is `Rejected` with what to set, since
+  retrying cannot fix it.
 - Secret scrubbing: `scrub(text, secrets)`, the one function that takes an adapter's secrets out of any text that
   may be logged or shown (an ERP echoing the key in its error, httpx's exception text).
 - Status classification: `classify(status, extra)` says what an answer means (`Verdict`). Retryable by default:
