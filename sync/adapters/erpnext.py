@@ -1360,7 +1360,10 @@ class ERPNextAdapter(HttpAdapter):
         for start in range(0, len(codes), 100):
             chunk = codes[start : start + 100]
             for row in self._list(
-                "Item", ["name", "disabled", "is_sales_item"], [["Item", "name", "in", chunk]], "the dishes' items"
+                "Item",
+                ["name", "disabled", "is_sales_item", "is_stock_item"],
+                [["Item", "name", "in", chunk]],
+                "the dishes' items",
             ):
                 found[str(row["name"])] = row
         missing = [code for code in codes if code not in found]
@@ -1377,6 +1380,17 @@ class ERPNextAdapter(HttpAdapter):
         if off:
             return Check(
                 title, CheckState.FAIL, f"disabled or not for sale: {', '.join(off[:10])}", "enable them in ERPNext"
+            )
+        stocked = [code for code, row in found.items() if _truthy(row.get("is_stock_item"))]
+        if stocked and self.doctype == "POS Invoice":
+            # frappe/erpnext pos_invoice.py validate_stock_availablility: submitting (when paid) is refused while
+            # the warehouse lacks a stock item, unless negative stock is allowed; the payment would wait for it.
+            return Check(
+                title,
+                CheckState.WARN,
+                f"all {len(codes)} found; stock items: {', '.join(stocked[:10])}",
+                "keep them in stock in the POS profile's warehouse, make them non-stock items, or allow negative"
+                " stock (Stock Settings): a paid POS Invoice short of stock is refused",
             )
         return Check(title, CheckState.OK, f"all {len(codes)} found")
 

@@ -38,7 +38,8 @@ follows (frappe/frappe and frappe/erpnext, version-15 branch, read with the sear
   erpnext/accounts/doctype/sales_invoice/sales_invoice.py get_bank_cash_account). Sales Invoice with is_pos:
   `validate_pos_paid_amount` on submit (no payment row while grand_total > 0), then
   `clear_unallocated_mode_of_payments` drops the zero rows. Submitting sets paid_amount, change_amount and
-  outstanding_amount.
+  outstanding_amount. A POS Invoice of stock items is refused on submit when the warehouse lacks them
+  (validate_stock_availablility), unless `allow_negative_stock`.
 - Changes: `PUT /api/resource/<DocType>/<name>` updates a draft (child tables replaced whole), a submitted one
   only in allow-on-submit fields (else 417 UpdateAfterSubmitError); `docstatus: 1` in a PUT submits the draft
   (frappe/frappe frappe/model/document.py check_docstatus_transition). `DELETE` removes a draft; a submitted
@@ -209,6 +210,7 @@ class FakeERPNext(FakeServer):
         tracebacks: bool = True,
         roles: frozenset[str] = LEAST_ROLES,
         allow_multiple_po: bool = False,
+        allow_negative_stock: bool = False,
         unlink_payments: bool = True,
         prices_include_tax: bool = True,
         payment_ref_field: str = "",
@@ -235,6 +237,7 @@ class FakeERPNext(FakeServer):
         self.tracebacks = tracebacks
         self.roles = set(roles)
         self.allow_multiple_po = allow_multiple_po
+        self.allow_negative_stock = allow_negative_stock  # Stock Settings
         self.unlink_payments = unlink_payments
         self.payment_ref_field = payment_ref_field  # a Unique custom field on Payment Entry, when the site has one
         self.pos_profile = "Main POS"
@@ -903,7 +906,55 @@ class FakeERPNext(FakeServer):
         rounded = Decimal(0) if int(doc.get("disable_rounded_total") or 0) else total.quantize(Decimal(1))
         doc.update(total=total, net_total=total, grand_total=total, rounded_total=rounded)
 
+    def _stock_available(self, doc: dict[str, Any]) -> None:
+        """frappe/erpnext erpnext/accounts/doctype/pos_invoice/pos_invoice.py validate_stock_availablility (on
+        submit; a draft only with the profile's validate_stock_on_save): a stock item needs what the warehouse's Bin
+        holds less what submitted, unconsolidated POS Invoices took (get_pos_reserved_qty), unless negative stock is
+        allowed."""
+        if doc.get("is_return") or self.allow_negative_stock:
+            return
+        profile = self.tables["POS Profile"].get(str(doc.get("pos_profile") or ""), {})
+        for line in doc["items"]:
+            item = self.tables["Item"].get(line["item_code"], {})
+            if not item.get("is_stock_item"):
+                continue
+            warehouse = line.get("warehouse") or profile.get("warehouse") or self.warehouse
+            actual = sum(
+                (
+                    b["actual_qty"]
+                    for b in self.tables["Bin"].values()
+                    if b["item_code"] == item["item_code"] and b["warehouse"] == warehouse
+                ),
+                Decimal(0),
+            )
+            taken = sum(
+                (
+                    i["qty"]
+                    for other in self.tables["POS Invoice"].values()
+                    if other["docstatus"] == 1 and other["name"] != doc["name"]
+                    for i in other["items"]
+                    if i["item_code"] == item["item_code"]
+                ),
+                Decimal(0),
+            )
+            available = actual - taken
+            if available <= 0:
+                raise self.refuse(
+                    417,
+                    "ValidationError",
+                    f"Row #{line['idx']}: Item Code: {item['item_code']} is not available under warehouse {warehouse}.",
+                )
+            if available < line["qty"]:
+                raise self.refuse(
+                    417,
+                    "ValidationError",
+                    f"Row #{line['idx']}: Stock quantity not enough for Item Code: {item['item_code']} under"
+                    f" warehouse {warehouse}. Available quantity {available}.",
+                )
+
     def _submit(self, doctype: str, doc: dict[str, Any]) -> None:
+        if doctype == "POS Invoice":
+            self._stock_available(doc)
         if doctype in INVOICE_DOCTYPES:
             total = doc["rounded_total"] or doc["grand_total"]
             if int(doc.get("is_pos") or 0):

@@ -653,6 +653,23 @@ def test_an_invoice_is_paid_in_full_by_what_the_guest_paid_not_a_rounded_total(c
         assert server.tables["Payment Entry"] == {}
 
 
+def test_a_paid_pos_invoice_short_of_stock_is_refused_with_erpnexts_words(connect: Connect) -> None:
+    """validate_stock_availablility on submit: the payment waits (parked) until the stock or the setting is fixed;
+    nothing of it is booked meanwhile, so the retry books it whole."""
+    with FakeERPNext(document="pos_invoice") as server:
+        server.add_item("HG", {"zh": "虾饺"}, 3850, stock=1)
+        adapter = connect(server)
+        adapter.push_order(order("ck-a", OrderLine("HG", "har_gow", "虾饺", 2, 3850, 7700)))
+        check = run_check(adapter, ("HG",))["dishes' ERP codes"]
+        assert check.state is CheckState.WARN and "stock items: HG" in check.detail
+        with pytest.raises(Rejected, match="Stock quantity not enough for Item Code: HG under warehouse Stores - TB"):
+            adapter.push_payment(paid("p1", ["ck-a"], "cash", 7700))
+        assert server.payments() == {}
+        server.set_stock("HG", 10)
+        adapter.push_payment(paid("p1", ["ck-a"], "cash", 7700))
+        assert server.payments() == {"p1": [("payment", "cash", 7700)]}
+
+
 def test_a_mode_without_an_account_is_refused_with_erpnexts_words(connect: Connect) -> None:
     with FakeERPNext(document="pos_invoice") as server:
         server.add_item("HG", {"zh": "虾饺"}, 3850)
