@@ -450,6 +450,9 @@ class FakeRestERP(FakeServer):
         return None
 
     def _idempotent(self, request: Request, path: str, key: str) -> Reply:
+        """The IETF httpapi working group's draft-ietf-httpapi-idempotency-key-header (-06, "Error Scenarios"): a
+        key reused with another payload is 422, a retry while the first request is still being processed is 409; a
+        repeat of a finished one gets the first answer (kept 24 h here, as Stripe keeps its keys)."""
         fingerprint = hashlib.sha256(f"{path}\n".encode() + request.body).hexdigest()
         with self.lock:
             kept = self.keys.get(key)
