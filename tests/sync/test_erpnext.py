@@ -439,6 +439,23 @@ def test_a_voided_line_cancels_and_amends_the_submitted_order_once(fake: FakeERP
     assert fake.cancelled("ck-0001")
 
 
+def test_cancelling_a_paid_order_asks_for_the_unlink_setting_when_erpnext_refuses(connect: Connect) -> None:
+    """accounts_controller unlinks payments on cancel only when Accounts Settings say so; otherwise frappe refuses
+    the cancel (LinkExistsError) and the row parks with what to tick."""
+    with FakeERPNext(unlink_payments=False) as server:
+        server.add_item("HG", {"zh": "虾饺"}, 3850)
+        server.add_item("DDM", {"zh": "担担面"}, 3100)
+        adapter = connect(server)
+        adapter.push_order(order())
+        adapter.push_payment(paid("p1", ["ck-0001"], "cash", 10800))
+        with pytest.raises(Rejected, match="Unlink Advance Payment on Cancellation of Order"):
+            adapter.push_change(change("ck-0001", "cancelled", None))
+        assert not server.cancelled("ck-0001")
+        server.unlink_payments = True
+        adapter.push_change(change("ck-0001", "cancelled", None))
+        assert server.cancelled("ck-0001") and server.payments() == {"p1": [("payment", "cash", 10800)]}
+
+
 def test_a_void_on_a_draft_updates_its_lines(fake: FakeERPNext, connect: Connect) -> None:
     adapter = connect(fake, submit=False)
     name = adapter.push_order(order())
