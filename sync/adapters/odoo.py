@@ -528,7 +528,7 @@ class OdooAdapter(HttpAdapter):
         if note_field:
             data[note_field] = note
         try:
-            self._sync_pos(order.order_ref, data, draft=True)
+            odoo_id = self._synced_id(self._sync_pos(order.order_ref, data, draft=True))
         except Rejected:
             # 19's pos.order uuid is unique: a create racing one still running (a retry while the first is slow) is
             # refused once the first commits; then the order is there.
@@ -537,17 +537,19 @@ class OdooAdapter(HttpAdapter):
                 return str(found["id"])
             self._products.clear()
             raise
-        found = self._find_pos(order.order_ref)
-        if found is None:
-            raise Retryable(f"Odoo took pos order {order.order_ref} but does not find it by its reference yet")
+        if odoo_id is None:  # the answer names no order (it went elsewhere?): Odoo's word by its reference
+            found = self._find_pos(order.order_ref)
+            if found is None:
+                raise Retryable(f"Odoo took pos order {order.order_ref} but does not find it by its reference yet")
+            odoo_id = int(found["id"])
         log.info(
             "sync.odoo.pos_order_created",
             target=self.name,
             order_ref=order.order_ref,
-            odoo_id=found["id"],
+            odoo_id=odoo_id,
             total_minor=order.total_minor,
         )
-        return str(found["id"])
+        return str(odoo_id)
 
     def _pos_order_data(self, ref: str, session: int, date_order: str | None) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -571,14 +573,22 @@ class OdooAdapter(HttpAdapter):
             )
         return data
 
-    def _sync_pos(self, key: str, data: dict[str, Any], *, draft: bool) -> None:
+    def _sync_pos(self, key: str, data: dict[str, Any], *, draft: bool) -> Any:
         """One order through the POS's entry point; `key`: what a call without an answer leaves unsettled (the
         order's reference for a new order, the payment's for payment lines added to one)."""
         if self._odoo_version() >= 18:
             data["state"] = "draft" if draft else "paid"
-            self._create_once(key, "pos.order", "sync_from_ui", orders=[data])
-        else:
-            self._create_once(key, "pos.order", "create_from_ui", orders=[{"data": data}], draft=draft)
+            return self._create_once(key, "pos.order", "sync_from_ui", orders=[data])
+        return self._create_once(key, "pos.order", "create_from_ui", orders=[{"data": data}], draft=draft)
+
+    @staticmethod
+    def _synced_id(answer: Any) -> int | None:
+        """The order's id in the answer: sync_from_ui's {"pos.order": [{"id": ...}, ...]} (18/19), create_from_ui's
+        [{"id": ..., "pos_reference": ...}] (17); None when it names none (an order already past draft)."""
+        rows = answer.get("pos.order") if isinstance(answer, dict) else answer
+        if isinstance(rows, list) and rows and isinstance(rows[0], dict) and isinstance(rows[0].get("id"), int):
+            return int(rows[0]["id"])
+        return None
 
     def _find_pos(self, ref: str) -> dict[str, Any] | None:
         found = self._find_pos_many([ref]).get(ref)
