@@ -42,20 +42,25 @@ follows (frappe/frappe and frappe/erpnext, version-15 branch, read with the sear
   (validate_stock_availablility), unless `allow_negative_stock`.
 - Changes: `PUT /api/resource/<DocType>/<name>` updates a draft (child tables replaced whole), a submitted one
   only in allow-on-submit fields (else 417 UpdateAfterSubmitError); `docstatus: 1` in a PUT submits the draft
-  (frappe/frappe frappe/model/document.py check_docstatus_transition). `DELETE` removes a draft; a submitted
-  one is 417 "Submitted Record cannot be deleted" (frappe/frappe frappe/model/delete_doc.py).
+  (frappe/frappe frappe/model/document.py check_docstatus_transition); a `modified` in the body that is not the
+  stored one is 417 TimestampMismatchError (frappe/api/v1.py update_doc, document.py check_if_latest). `DELETE`
+  removes a draft and keeps it as a Deleted Document; a submitted one is 417 "Submitted Record cannot be
+  deleted" (frappe/frappe frappe/model/delete_doc.py).
   `POST /api/method/frappe.client.cancel`: 1 -> 2, else 417. Cancelling an order or invoice a submitted Payment
   Entry is allocated to is 417 LinkExistsError unless Accounts Settings unlink it
   (`unlink_payments`; frappe/erpnext erpnext/controllers/accounts_controller.py on_cancel,
   unlink_ref_doc_from_payment_entries).
 - Payment Entry (frappe/erpnext erpnext/accounts/doctype/payment_entry/payment_entry.py): Receive or Pay,
-  party Customer, a Mode of Payment with an account, a reference row only against a submitted document and never
+  party Customer, the cash/bank account named (paid_to on a Receive, paid_from on a Pay: payment_entry.json
+  mandatory fields; set_missing_values fills the party's side), a Mode of Payment with an account, an optional
+  Unique custom field (`payment_ref_field`), a reference row only against a submitted document and never
   more than its outstanding amount (validate_allocated_amount; Sales Order: grand_total - advance_paid);
   submitting one moves the order's advance_paid or the invoice's outstanding_amount.
 - `lookup_misses = n`: the next n lookups of an order (or a Payment Entry) by our ref see nothing yet, as when the
   ERP has not committed another request's insert (the window a unique field closes).
 
-What it does not do: taxes (grand_total is the lines' total), stock ledger, GL entries, POS opening/closing.
+What it does not do: taxes (grand_total is the lines' total; rounded_total as ERPNext rounds it), stock ledger
+(Bins do not move), GL entries, POS opening/closing, Sales Invoice negative-stock refusals.
 
 `order_counts()`, `order_total_minor()`, `payments()`, `cancelled()`, `add_item()`, `set_price()`, `set_stock()`,
 `remove_item()` and `target_config()` are the helpers every fake ERP offers the sync tests.
