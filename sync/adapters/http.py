@@ -220,7 +220,9 @@ class HttpAdapter:
         self.name = name
         self.base_url = base_url_setting(name, config)
         self.timeout = timeout_setting(name, config)
-        self.secrets: tuple[str, ...] = tuple(s for s in secrets if s)
+        # The client key's password is every target's secret (it unlocks the key a client certificate proves with).
+        password = config.get("client_key_password")
+        self.secrets: tuple[str, ...] = tuple(s for s in (*secrets, password if isinstance(password, str) else "") if s)
         self.http = httpx.Client(
             base_url=self.base_url,
             headers={"User-Agent": self.user_agent, **(headers or {})},

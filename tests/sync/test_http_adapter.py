@@ -299,6 +299,19 @@ def test_every_adapter_presents_its_client_certificate(kind: str, mutual_tls: Ht
         finally:
             adapter.close()
     assert len(mutual_tls.paths) == 2
+    adapter = adapter_for(
+        kind,
+        mutual_tls.url,
+        **ca,
+        client_cert=str(certificates / "client.pem"),
+        client_key=str(certificates / "client-encrypted.key"),
+        client_key_password=CLIENT_KEY_PASSWORD,
+    )
+    try:
+        client: HttpAdapter = adapter.client if isinstance(adapter, RelayAdapter) else adapter
+        assert CLIENT_KEY_PASSWORD not in client.scrub(f"echoed: {CLIENT_KEY_PASSWORD}")
+    finally:
+        adapter.close()
 
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
