@@ -64,8 +64,8 @@ What it does:
   (price included). No table is named: pos_restaurant merges a draft order sent for a table into that table's
   open order, which would overwrite the visit's earlier order.
 - A create (order or payment) with no answer within the timeout may still be running in Odoo, invisible to a
-  look-up until it commits: the next attempts wait (Retryable with retry_after) for create_settle_seconds
-  instead of creating it again. A dropped or refused connection returns at once and is simply looked up.
+  look-up until it commits: for create_settle_seconds the next attempts only look it up (Retryable, status 409,
+  no Retry-After so the other orders keep flowing) instead of creating it again. A dropped or refused connection returns at once and is simply looked up.
 - `push_change` (Capability.AMENDS): a cancel runs `action_cancel` (sale.order) or `action_pos_order_cancel` (a
   draft pos.order); a voided line sets that sale.order line's quantity to 0 (Odoo refuses to delete a confirmed
   order's line and says to do that) and the service charge to the order's new one, or rewrites a draft
@@ -950,10 +950,12 @@ class OdooAdapter(HttpAdapter):
             return
         left = deadline - self._clock()
         if left > 0:
+            # 409 as an idempotency key still in flight is answered (IETF httpapi idempotency draft), and no
+            # Retry-After: the engine would pause the whole target for this one order.
             raise Retryable(
                 f"the {what} for {key} sent before got no answer within {self.timeout:g} s and may still be running"
-                f" in Odoo: looked up again in {left:.0f} s before anything is created (create_settle_seconds)",
-                retry_after=left,
+                f" in Odoo: nothing is created for it for another {left:.0f} s, only looked up (create_settle_seconds)",
+                status=409,
             )
         del self._unsettled[key]
 
