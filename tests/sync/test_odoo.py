@@ -491,6 +491,9 @@ def test_a_payment_and_a_refund_are_booked_once_as_customer_payments(odoo, adapt
         ({"api_key": None}, "TABLEBOX_SYNC_ERP_API_KEY"),
         ({"protocol": "jsonrpc", "login": None}, "needs database and login"),
         ({"partner_id": "walk-in"}, "partner_id must be an Odoo record id"),
+        ({"document": "invoice"}, "document must be one of sale_order, pos_order"),
+        ({"document": "pos_order"}, 'document = "pos_order" needs pos_config_id'),
+        ({"create_settle_seconds": -1}, "create_settle_seconds must be a number from 0 to 3600"),
     ],
 )
 def test_bad_settings_are_refused_when_the_worker_starts(odoo, changes, words):
