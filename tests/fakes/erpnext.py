@@ -793,10 +793,9 @@ class FakeERPNext(FakeServer):
             self._validate_po(body, name)
         if is_return:
             against = self.tables[doctype].get(str(body.get("return_against") or ""))
-            if against is None or against["docstatus"] != 1:
-                raise self.refuse(
-                    417, "ValidationError", f"Return Against {doctype} {body.get('return_against')} must be submitted"
-                )
+            if against is None or against["docstatus"] != 1 or against["customer"] != body["customer"]:
+                # frappe/erpnext erpnext/controllers/sales_and_purchase_return.py validate_return_against
+                raise self.refuse(417, "ValidationError", f"Invalid Return Against: {body.get('return_against')}")
         total = sum((i["amount"] for i in items), Decimal(0))
         values = {k: v for k, v in body.items() if k in known and k not in COMMON_FIELDS | {"items", "payments"}}
         name = name or self._next_name(prefix)
