@@ -87,6 +87,20 @@ def as_syncd(argv: list[str]) -> int:
     return tablebox(["syncd", *argv])
 
 
+def rss_parts(pid: int) -> str:
+    """RssAnon / RssFile / RssShmem of a process, in MB (what kind of memory grows)."""
+    parts = {}
+    with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith(("RssAnon:", "RssFile:", "RssShmem:", "Threads:")):
+                key, value = line.split()[:2]
+                parts[key[:-1]] = int(value)
+    return (
+        f"anon {parts.get('RssAnon', 0) / 1024:.1f}, file {parts.get('RssFile', 0) / 1024:.1f}, shmem "
+        f"{parts.get('RssShmem', 0) / 1024:.1f}, threads {parts.get('Threads', 0)}"
+    )
+
+
 # -- the store and the fake --------------------------------------------------------------------------------------
 class Bench:
     def __init__(self, folder: Path, fake: FakeRestERP, in_flight: int) -> None:
@@ -266,8 +280,8 @@ def memory(folder: Path, minutes: int, rate: float, in_flight: int, trace: bool)
                     sample = (len(samples) + 1, rss_mb(pid)[0], delivered, waiting)
                     samples.append(sample)
                     print(
-                        f"  minute {sample[0]:3d}: syncd RSS {sample[1]:6.1f} MB, delivered {delivered}, waiting "
-                        f"{waiting}",
+                        f"  minute {sample[0]:3d}: syncd RSS {sample[1]:6.1f} MB ({rss_parts(pid)}), delivered "
+                        f"{delivered}, waiting {waiting}",
                         flush=True,
                     )
         counts = fake.order_counts()
@@ -295,6 +309,7 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=15.0, help="orders a second during the memory run")
     parser.add_argument("--trace", action="store_true", help="syncd under tracemalloc during the memory run")
     parser.add_argument("--limit", type=float, default=300.0, help="seconds a drain may take before it is cut")
+    parser.add_argument("--keep", action="store_true", help="keep the stores and syncd's logs (printed path)")
     parser.add_argument("--skip-drain", action="store_true", help="only the memory run")
     args = parser.parse_args()
 
@@ -333,7 +348,10 @@ def main() -> int:
                     f"({per_quarter:+.2f} MB per quarter hour), peak {max(s[1] for s in samples):.1f} MB"
                 )
     finally:
-        shutil.rmtree(root, ignore_errors=True)
+        if args.keep:
+            print(f"kept: {root}")
+        else:
+            shutil.rmtree(root, ignore_errors=True)
     return 0
 
 

@@ -14,9 +14,10 @@ import pytest
 
 from appliance.db.connection import open_connection, write_transaction
 from appliance.db.orders import change_status, void_line
+from appliance.db.outbox import queue_row
 from appliance.db.sync_state import SyncState, retry_now, target_status
 from appliance.domain.orders import Actor, OrderStatus
-from sync.adapters.base import Capability, Rejected, Retryable
+from sync.adapters.base import Capability, OrderChange, Rejected, Retryable
 from sync.outbox import Backoff, OutboxEngine, parse_stamp, stamp
 from tests.appliance.web.conftest import item_id, key, variant_id
 
@@ -43,8 +44,14 @@ class ScriptedAdapter:
         self.failures: dict[str, list[Exception | None]] = {}
         self.lock = threading.Lock()
         self.closed = False
+        self.down: Exception | None = None  # every call raises it (the whole ERP down)
+        self.attempts = 0
 
     def _maybe_fail(self, ref: str) -> None:
+        with self.lock:
+            self.attempts += 1
+        if self.down is not None:
+            raise self.down
         script = self.failures.get(ref)
         if script:
             outcome = script.pop(0)
@@ -63,6 +70,7 @@ class ScriptedAdapter:
             self.calls.append(("status", (order_ref, status, reason)))
 
     def push_payment(self, payment: Any) -> str:
+        self._maybe_fail(payment.payment_ref)
         with self.lock:
             self.calls.append(("payment", payment))
         return "PAY-1"
@@ -543,3 +551,270 @@ def test_a_retrying_row_in_a_wave_leaves_its_neighbours_recorded(client, token, 
     }
     assert rows[placed[1]["client_key"]] == (0, 1)  # waits at the head of the line, once tried
     assert [rows[o["client_key"]][0] for o in (placed[0], placed[2], placed[3])] == [1, 1, 1]
+
+
+# -- issue 15: per-order backoff, payments and refunds in their orders' line, the target's pause, AMENDS --------------
+
+
+def queue_payment(db, refs: list[str], *, kind: str = "payment.recorded", **extra: Any) -> str:
+    key = f"{kind}:{len(db.execute('SELECT id FROM outbox').fetchall())}"
+    payload = {
+        "order_refs": refs,
+        "table": "A1",
+        "method": "cash",
+        "amount_minor": 6400,
+        "currency": "CNY",
+        "paid_at": "2026-11-21T12:30:00.000000Z",
+        **extra,
+    }
+    with write_transaction(db):
+        assert queue_row(db, "erp", kind, key, payload)
+    return key
+
+
+def sequence(adapter: ScriptedAdapter) -> list[tuple[str, str]]:
+    """What reached the ERP, in order: ("order", ref), ("status", "ref:status"), ("payment", payment_ref)."""
+    out = []
+    for kind, doc in adapter.calls:
+        if kind == "order":
+            out.append(("order", doc.order_ref))
+        elif kind == "status":
+            out.append(("status", f"{doc[0]}:{doc[1]}"))
+        else:
+            out.append((kind, doc.payment_ref))
+    return out
+
+
+def test_an_order_the_erp_keeps_failing_does_not_stall_the_others(client, token, erp):
+    placed = [place(client, token, erp) for _ in range(8)]
+    refs = [o["client_key"] for o in placed]
+    with erp:
+        change_status(erp, placed[0]["id"], OrderStatus.ACCEPTED, Actor.STAFF)
+    adapter, clock = ScriptedAdapter(), Clock()
+    adapter.failures[refs[0]] = [Retryable("HTTP 503", status=503)] * 3
+    eng = engine(erp, adapter, clock, in_flight=4)
+    try:
+        for _ in range(3):
+            drain(eng)
+            assert ("status", f"{refs[0]}:accepted") not in sequence(adapter)  # never before its order
+            clock.advance(eng.seconds_until_ready() or 0.0)
+        assert sorted(adapter.order_refs()) == sorted(refs[1:])  # everyone else went in the first pass
+        assert eng.paused_until is None  # an ERP that answers is not paused for one order's failures
+        drain(eng)
+    finally:
+        eng.close()
+    assert sequence(adapter)[-2:] == [("order", refs[0]), ("status", f"{refs[0]}:accepted")]
+    assert all(r[3] for r in outbox(erp))
+
+
+def test_a_payment_waits_for_every_order_it_pays_for_and_the_orders_later_rows_wait_for_it(client, token, erp):
+    a, b = place(client, token, erp), place(client, token, erp)
+    pay = queue_payment(erp, [a["client_key"], b["client_key"]], change_minor=600)
+    with erp:
+        change_status(erp, a["id"], OrderStatus.ACCEPTED, Actor.STAFF)  # queued after the payment
+    adapter, clock = ScriptedAdapter(), Clock()
+    adapter.failures[a["client_key"]] = [Retryable("HTTP 503", status=503)]
+    eng = engine(erp, adapter, clock, in_flight=4)
+    try:
+        done = eng.run_once()
+        assert (done.delivered, done.retrying) == (1, 1)
+        assert sequence(adapter) == [("order", b["client_key"])]  # the payment waits for order a
+        clock.advance(eng.seconds_until_ready() or 0.0)
+        drain(eng)
+    finally:
+        eng.close()
+    assert sequence(adapter)[1:] == [
+        ("order", a["client_key"]),
+        ("payment", pay),
+        ("status", f"{a['client_key']}:accepted"),
+    ]
+    doc = adapter.calls[2][1]
+    assert (doc.kind, doc.order_refs, doc.amount_minor, doc.method, doc.refund_of) == (
+        "payment",
+        [a["client_key"], b["client_key"]],
+        6400,
+        "cash",
+        None,
+    )
+    assert doc.extra == {"change_minor": 600}
+
+
+def test_a_refund_follows_its_payment_and_reaches_the_erp_as_a_refund(client, token, erp):
+    order = place(client, token, erp)
+    other = place(client, token, erp)
+    pay = queue_payment(erp, [order["client_key"]])
+    # the refund names no order here (the order's line alone would keep them in order): its payment must hold it
+    refund = queue_payment(erp, [], kind="payment.refunded", refund_of=pay, reason="soup was cold", amount_minor=1200)
+    stray = queue_payment(erp, [other["client_key"]], kind="payment.refunded", reason="no payment named")
+    adapter, clock = ScriptedAdapter(), Clock()
+    adapter.failures[pay] = [Retryable("HTTP 502", status=502)]
+    eng = engine(erp, adapter, clock)
+    done = eng.run_once()
+    assert (done.delivered, done.retrying, done.parked) == (2, 1, 1)
+    assert ("payment", refund) not in sequence(adapter)  # not before the payment it gives money back from
+    clock.advance(eng.seconds_until_ready() or 0.0)
+    drain(eng)
+    assert sequence(adapter)[-2:] == [("payment", pay), ("payment", refund)]
+    doc = adapter.calls[-1][1]
+    assert (doc.kind, doc.refund_of, doc.reason, doc.amount_minor, doc.extra) == (
+        "refund",
+        pay,
+        "soup was cold",
+        1200,
+        {},
+    )
+    parked = erp.execute("SELECT last_error FROM outbox WHERE idempotency_key = ?", (stray,)).fetchone()[0]
+    assert "refund_of" in parked
+
+
+def test_an_order_the_erp_refused_holds_its_changes_and_payments_until_a_person_acts(client, token, erp):
+    a, b = place(client, token, erp), place(client, token, erp)
+    with erp:
+        change_status(erp, a["id"], OrderStatus.CANCELLED, Actor.STAFF, "guest left")
+    pay = queue_payment(erp, [a["client_key"], b["client_key"]])
+    adapter, clock = ScriptedAdapter(), Clock()
+    adapter.failures[a["client_key"]] = [Rejected("Item ERP-HAR_GOW not found", status=417)]
+    eng = engine(erp, adapter, clock)
+    drain(eng)
+    assert sequence(adapter) == [("order", b["client_key"])]  # a's cancellation and the payment wait for a
+    assert eng.seconds_until_ready() is None  # nothing the worker could send: the rest needs a person
+    status = target_status(erp, "erp")
+    assert (status.state, status.parked, status.backlog) == (SyncState.FAILING, 1, 2)
+    with erp:
+        retry_now(erp, "erp")
+    drain(eng)
+    assert sequence(adapter)[1:] == [
+        ("order", a["client_key"]),
+        ("status", f"{a['client_key']}:cancelled"),
+        ("payment", pay),
+    ]
+
+
+def test_a_down_erp_is_paused_for_not_tried_once_per_order(client, token, erp):
+    refs = [place(client, token, erp)["client_key"] for _ in range(10)]
+    adapter, clock = ScriptedAdapter(), Clock()
+    adapter.down = Retryable("erp: cannot reach REST at http://erp: connection refused")  # no answer: no status
+    eng = engine(erp, adapter, clock, in_flight=4, backoff=Backoff(cap=300.0, rng=random.Random(2)))
+    try:
+        done = eng.run_once()
+        assert (adapter.attempts, done.retrying, done.released) == (4, 4, 6)  # one wave, not ten orders
+        first = eng.seconds_until_ready()
+        assert first is not None and 0.5 <= first <= 1.0
+        assert eng.run_once().claimed == 0
+        pauses = [first]
+        for _ in range(4):  # each pause: one row probes; still down: the next pause is longer
+            clock.advance(pauses[-1] + 0.001)
+            done = eng.run_once()
+            assert (done.claimed, done.retrying) == (1, 1)
+            pauses.append(eng.seconds_until_ready() or 0.0)
+        assert adapter.attempts == 8
+        assert [round(p / c, 2) >= 0.5 for p, c in zip(pauses, (1, 2, 4, 8, 16), strict=True)] == [True] * 5
+        assert pauses[-1] > 8.0
+        adapter.down = None  # the ERP is back: the probe goes through, then everything at full speed
+        clock.advance(pauses[-1] + 0.001)
+        assert eng.run_once().claimed == 1
+        clock.advance(300)
+        drain(eng)
+    finally:
+        eng.close()
+    assert sorted(adapter.order_refs()) == sorted(refs) and all(r[3] for r in outbox(erp))
+
+
+def test_an_erp_answering_503_to_everything_is_paused_too_but_a_flaky_one_is_not(client, token, erp):
+    refs = [place(client, token, erp)["client_key"] for _ in range(20)]
+    adapter, clock = ScriptedAdapter(), Clock()
+    for ref in refs[::3]:  # a third of the calls fail: the target goes on
+        adapter.failures[ref] = [Retryable("HTTP 503", status=503)]
+    eng = engine(erp, adapter, clock, in_flight=8)
+    try:
+        done = eng.run_once()
+        assert (done.delivered, done.retrying, eng.paused_until) == (13, 7, None)
+        adapter.down = Retryable("HTTP 503: maintenance", status=503)
+        clock.advance(300)
+        done = eng.run_once()
+        assert (done.claimed, done.retrying, done.released) == (7, 7, 0)  # seven: not yet ten in a row
+        assert eng.paused_until is None
+        for _ in range(3):
+            place(client, token, erp)
+        clock.advance(300)
+        done = eng.run_once()
+        assert (
+            done.retrying == 8 and eng.paused_until is not None
+        )  # a wave of eight more, all failing: the target waits
+        assert eng.run_once().claimed == 0
+    finally:
+        eng.close()
+
+
+def test_retry_after_holds_the_whole_target_not_only_the_row(client, token, erp):
+    refs = [place(client, token, erp)["client_key"] for _ in range(3)]
+    adapter, clock = ScriptedAdapter(), Clock()
+    adapter.failures[refs[0]] = [Retryable("HTTP 429: slow down", status=429, retry_after=7.0)]
+    eng = engine(erp, adapter, clock)
+    done = eng.run_once()
+    assert (done.retrying, done.delivered, done.released) == (1, 0, 2)
+    assert eng.seconds_until_ready() == pytest.approx(7.0)  # the other orders wait too: the ERP asked for a break
+    clock.advance(6.9)
+    assert eng.run_once().claimed == 0 and adapter.calls == []
+    clock.advance(0.2)
+    assert eng.run_once().claimed == 1  # one row first
+    drain(eng)
+    assert adapter.order_refs() == refs
+
+
+def test_sync_retry_ends_a_pause(client, token, erp):
+    for _ in range(3):
+        place(client, token, erp)
+    adapter, clock = ScriptedAdapter(), Clock()
+    adapter.down = Retryable("connection refused")
+    eng = engine(erp, adapter, clock, backoff=Backoff(base=100.0, cap=300.0, rng=random.Random(3)))
+    assert eng.run_once().retrying == 3
+    assert eng.paused_until is not None and (eng.seconds_until_ready() or 0.0) >= 50.0
+    adapter.down = None
+    with erp:
+        retry_now(erp, "erp")  # the technician fixed the ERP and says so
+    assert eng.seconds_until_ready() == 0.0
+    drain(eng)
+    assert len(adapter.order_refs()) == 3 and all(r[3] for r in outbox(erp))
+
+
+class AmendingAdapter(ScriptedAdapter):
+    capabilities = frozenset({Capability.AMENDS})
+
+    def push_change(self, change: OrderChange) -> None:
+        with self.lock:
+            self.calls.append(("change", change))
+
+
+def test_an_amending_adapter_gets_cancels_and_voids_with_the_order_as_it_is_now(client, token, erp):
+    order = place(client, token, erp, [("har_gow", 2), ("mineral_water", 1)])
+    gone = place(client, token, erp, [("har_gow", 1)])
+    with erp:
+        void_line(erp, order["id"], 2, "out of stock")
+        change_status(erp, order["id"], OrderStatus.CANCELLED, Actor.STAFF, "guest left")
+        void_line(erp, gone["id"], 1, "sent back")
+    adapter = AmendingAdapter()
+    drain(engine(erp, adapter, Clock()))
+    changes = [doc for kind, doc in adapter.calls if kind == "change"]
+    assert [kind for kind, _ in adapter.calls if kind != "change"] == ["order", "order"]  # no push_status at all
+    void, cancel, emptied = changes
+    keys = [k for (k,) in erp.execute("SELECT idempotency_key FROM outbox WHERE kind != 'order.submitted' ORDER BY id")]
+    assert (void.event, void.line_no, void.reason, void.status, void.change_ref) == (
+        "line_voided",
+        2,
+        "out of stock",
+        "cancelled",  # the order's status as the store has it at delivery
+        keys[0],
+    )
+    assert (cancel.event, cancel.status, cancel.reason, cancel.line_no, cancel.change_ref) == (
+        "status",
+        "cancelled",
+        "guest left",
+        None,
+        keys[1],
+    )
+    for change in (void, cancel):  # the order now: the water voided, totals without it
+        assert change.order_ref == order["client_key"] and change.order is not None
+        assert [(line.key, line.quantity) for line in change.order.lines] == [("har_gow", 2)]
+        assert change.order.subtotal_minor == 6400 and change.order.order_ref == order["client_key"]
+    assert (emptied.order_ref, emptied.event, emptied.order) == (gone["client_key"], "line_voided", None)
