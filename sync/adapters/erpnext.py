@@ -1349,6 +1349,15 @@ class ERPNextAdapter(HttpAdapter):
                 f"In ERPNext: {name} > each row: set 'Is this Tax included in Basic Rate?' to"
                 f" {'on' if include else 'off'}",
             )
+        rate = sum((_dec(row.get("rate")) for row in template.get("taxes") or []), Decimal(0))
+        bp = self.box_facts.get("tax_rate_bp")
+        if isinstance(bp, int) and not isinstance(bp, bool) and rate != Decimal(bp) / 100:
+            return Check(
+                title,
+                CheckState.WARN,
+                f"template {name} charges {rate:f} %, the box {Decimal(bp) / 100:f} %",
+                "make the box's tax rate and the template's rows agree, or the two books show different tax",
+            )
         return Check(title, CheckState.OK, f"template {name}")
 
     def _check_codes(self) -> Check:

@@ -816,6 +816,7 @@ def test_submit_false_still_leaves_a_draft_for_those_who_want_one(fake: FakeERPN
 FACTS = {
     "currency": "CNY",
     "prices_include_tax": True,
+    "tax_rate_bp": 600,
     "payment_methods": ["cash", "card", "wechat", "alipay", "other"],
 }
 
@@ -867,6 +868,11 @@ def test_check_warns_of_an_api_user_with_more_rights_than_it_needs(connect: Conn
         roles = run_check(connect(server), ())["API user's roles"]
     assert (roles.state, roles.detail) == (CheckState.WARN, "tablebox-api@example.com is a System Manager")
     assert roles.fix == "give it only Sales User, Accounts User, Stock User"
+
+
+def test_check_warns_when_the_tax_rates_differ(fake: FakeERPNext, connect: Connect) -> None:
+    taxes = run_check(connect(fake), (), {**FACTS, "tax_rate_bp": 900})["prices include tax"]
+    assert (taxes.state, taxes.detail) == (CheckState.WARN, "template VAT 6% - TB charges 6 %, the box 9 %")
 
 
 def test_check_stops_at_what_cannot_be_reached_or_opened(fake: FakeERPNext, connect: Connect) -> None:
