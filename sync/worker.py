@@ -23,6 +23,7 @@ from appliance.settings import BoxSettings, SettingsError
 from sync.adapters import make_adapter
 from sync.adapters.base import Adapter, Capability
 from sync.catalog import CatalogChanges, pull_and_apply
+from sync.check import answer_check_request
 from sync.config import Target, targets
 from sync.outbox import BATCH_SIZE, LEASE_SECONDS, Backoff, Clock, OutboxEngine, system_clock
 from sync.relay_link import RelayLink
@@ -97,6 +98,7 @@ class TargetLoop(WorkerLoop):
         self.lease_seconds = lease_seconds
         self.batch_size = batch_size
         self.delivered = 0
+        self.checking: threading.Thread | None = None
         super().__init__(thread_name=f"sync-{target.name}", what=f"sync target {target.name}")
 
     def run(self) -> None:
@@ -125,6 +127,8 @@ class TargetLoop(WorkerLoop):
                     )
                 wait = self.poll_seconds
                 try:
+                    # the console's "check now" (it has no network): run on a thread of its own, delivery goes on
+                    self.checking = answer_check_request(conn, self.target, self.db_path, self.vfs, self.checking)
                     done = engine.run_once()
                     self.delivered += done.delivered
                     if done.claimed:
