@@ -47,13 +47,13 @@ Documents (`document`):
   payment is a submitted Payment Entry (Receive, the mode of payment mapped from the box's method, reference_no =
   our payment id) allocated to the visit's orders as advances (never more than each one's grand total minus what
   is already paid; the rest stays unallocated). Billing (Sales Invoice from the orders) is left to ERPNext's users.
-- "sales_invoice": each order is a draft Sales Invoice with is_pos = 1 and update_stock = 1, its payment rows at 0
-  for the box's modes; a payment fills the rows of the visit's invoices in order and submits each invoice once it
+- "sales_invoice": each order is a draft Sales Invoice with is_pos = 1 and update_stock = 1, a cash payment row at
+  0; a payment fills the rows of the visit's invoices in order and submits each invoice once it
   is paid in full (ERPNext's POS does the same: the sale reaches the ledger and the stock when it is paid). An
   invoice's remarks keep "[tablebox payment <id> <amount> <mode>]" for each payment booked in it (how a retry knows);
   money beyond the visit's invoices is a Payment Entry (Receive, unallocated).
 - "pos_invoice": the same with POS Invoices (for shops that run ERPNext's POS closing); ERPNext refuses a POS
-  Invoice without payment rows even as a draft (validate_mode_of_payment), so the box's modes go on it at 0.
+  Invoice without payment rows even as a draft (validate_mode_of_payment), so the cash row goes on it at 0.
 Refunds are Payment Entries (Pay, to the customer) naming the payment refunded and the reason. A cancelled order:
 its submitted document is cancelled (docstatus 2); a draft is deleted (a draft was never in the ledger). A voided
 line: a submitted Sales Order is cancelled and amended (amended_from; the amendment carries the order as it is
@@ -745,15 +745,16 @@ class ERPNextAdapter(HttpAdapter):
             if self.submit:
                 document["docstatus"] = 1
         else:
-            # A POS sale: is_pos with its payment rows (at 0 until paid: frappe/erpnext pos_invoice.py
-            # validate_mode_of_payment refuses a POS Invoice without rows, even as a draft), stock moved when
-            # it is submitted. Submitted only once paid (push_payment).
+            # A POS sale: is_pos with a payment row (at 0 until paid: frappe/erpnext pos_invoice.py
+            # validate_mode_of_payment refuses a POS Invoice without one, even as a draft), stock moved when it is
+            # submitted. Submitted only once paid (push_payment), which adds the row of each mode actually used:
+            # one row here, so that only the modes a shop uses need their account set up in ERPNext.
             document.update(
                 posting_date=day.isoformat(),
                 set_posting_time=1,
                 is_pos=1,
                 update_stock=1,
-                payments=[{"mode_of_payment": mode, "amount": 0} for mode in self.modes_in_use()],
+                payments=[{"mode_of_payment": self.default_mode, "amount": 0}],
             )
             if self.pos_profile:
                 document["pos_profile"] = self.pos_profile
@@ -764,9 +765,10 @@ class ERPNextAdapter(HttpAdapter):
             document[self.remark_field] = remark(order)
         return document
 
-    def modes_in_use(self) -> list[str]:
-        """The Modes of Payment the box's methods map to, each once, in the methods' order."""
-        return list(dict.fromkeys(self.payment_modes.values()))
+    @property
+    def default_mode(self) -> str:
+        """The Mode of Payment a draft invoice carries at 0: cash's (every till takes cash)."""
+        return self.payment_modes.get("cash") or next(iter(self.payment_modes.values()))
 
     # -- cancels and voids (Capability.AMENDS) ----------------------------------------------------------------
     def push_status(self, order_ref: str, status: str, reason: str | None) -> None:
@@ -908,7 +910,7 @@ class ERPNextAdapter(HttpAdapter):
             body.update(
                 is_pos=1,
                 pos_profile=self.pos_profile,
-                payments=[{"mode_of_payment": self.modes_in_use()[0], "amount": 0}],
+                payments=[{"mode_of_payment": self.default_mode, "amount": 0}],
             )
         if self.company:
             body["company"] = self.company
