@@ -16,7 +16,14 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import apsw
+
 from appliance.db.connection import open_connection, write_transaction
+from appliance.db.floor import close_visit
+from appliance.db.orders import change_status, visit_orders, void_line
+from appliance.db.payments import amount_due, payment_ref, record_payment, refund_payment, refund_ref
+from appliance.db.tables import live_session
+from appliance.domain.orders import FINAL, Actor, OrderStatus
 from appliance.settings import BoxSettings
 from tests.appliance.test_sdnotify import NotifySocket, is_ready
 
@@ -187,3 +194,88 @@ def seed_catalog(db_path: Path, fake: Any) -> None:
             fake.add_item(key, {lang: stored[lang] for lang in ("zh", "en", *stored) if lang in stored}, int(price))
     finally:
         conn.close()
+
+
+# Each (kind, method, amount_minor) the ERP must hold for one outbox key: "payment" with what it kept, "refund" with
+# what went back.
+Booked = tuple[str, str, int]
+
+
+class Cashier(threading.Thread):
+    """Staff at the till while diners order: every `every` seconds the next table's visit is settled in one
+    transaction through the store's own functions (what the console calls): now and then an order is cancelled or a
+    line voided first; then the bill is paid part by card and the rest in cash with change; every few visits part of
+    the card payment goes back (a refund) and is paid again by WeChat; then the table is closed. It records what the
+    ERP must end up holding: each payment and refund by its outbox key, the orders cancelled and those with a line
+    voided. Anything but a busy database is a failure the soak reports."""
+
+    def __init__(self, db_path: Path, tables: tuple[str, ...], every: float = 0.1) -> None:
+        super().__init__(name="cashier", daemon=True)
+        self.db_path, self.tables, self.every = db_path, tables, every
+        self.booked: dict[str, Booked] = {}
+        self.cancelled: set[str] = set()
+        self.voided: set[str] = set()
+        self.visits = 0
+        self.errors: list[str] = []
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        conn = open_connection(self.db_path)
+        turn = 0
+        try:
+            while not self.stop.wait(self.every):
+                table = self.tables[turn % len(self.tables)]
+                try:
+                    with write_transaction(conn):
+                        booked, cancelled, voided = self.settle(conn, table, turn)
+                except apsw.BusyError:
+                    continue
+                except Exception as exc:  # the soak reports it
+                    self.errors.append(f"{table}: {type(exc).__name__}: {exc}")
+                    continue
+                finally:
+                    turn += 1
+                self.booked.update(booked)
+                self.cancelled |= cancelled
+                self.voided |= voided
+                self.visits += bool(booked)
+        finally:
+            conn.close()
+
+    @staticmethod
+    def settle(conn: Any, table: str, turn: int) -> tuple[dict[str, Booked], set[str], set[str]]:
+        table_id = conn.execute("SELECT id FROM tables WHERE name = ?", (table,)).fetchone()[0]
+        visit = live_session(conn, table_id)
+        if visit is None:
+            return {}, set(), set()
+        booked: dict[str, Booked] = {}
+        cancelled: set[str] = set()
+        voided: set[str] = set()
+        live = [o for o in visit_orders(conn, visit.id) if o.status not in FINAL]
+        if turn % 3 == 0 and live:
+            change_status(conn, live[-1].id, OrderStatus.CANCELLED, Actor.STAFF, "soak: the guest left")
+            cancelled.add(live[-1].client_key)
+            live.pop()
+        if turn % 2 == 0:
+            for order in live:
+                active = [line for line in order.lines if line.status == "active"]
+                if len(active) >= 2:
+                    void_line(conn, order.id, active[0].line_no, "soak: sent back")
+                    voided.add(order.client_key)
+                    break
+        due = amount_due(conn, visit.id)
+        if due > 0:
+            card = max(due // 2, 1)
+            by_card = record_payment(conn, visit.id, "card", card, "soak")
+            booked[payment_ref(by_card.payment_key)] = ("payment", "card", card)
+            if due > card:
+                by_cash = record_payment(conn, visit.id, "cash", due - card + 500, "soak")  # 5.00 change
+                booked[payment_ref(by_cash.payment_key)] = ("payment", "cash", due - card)
+            back = card // 3
+            if turn % 4 == 1 and back:
+                refund = refund_payment(conn, by_card.payment_id, back, "soak: a cold dish", "soak")
+                booked[refund_ref(refund.refund_key)] = ("refund", "card", back)
+                again = record_payment(conn, visit.id, "wechat", back, "soak")
+                booked[payment_ref(again.payment_key)] = ("payment", "wechat", back)
+        close_visit(conn, visit.id, "soak", confirm_unpaid=False)
+        return booked, cancelled, voided
