@@ -311,9 +311,9 @@ class FakeERPNext(FakeServer):
             "document": self.document,
             "order_ref_field": self.order_ref_field,
             "default_language": self.language,
+            # every document can name it (pos_invoice must): a test may switch `document` in the config alone
+            "pos_profile": self.pos_profile,
         }
-        if self.doctype == "POS Invoice":
-            config["pos_profile"] = self.pos_profile
         return config
 
     def add_mode_of_payment(self, mode: str, *, account: bool = True, kind: str = "Cash") -> None:
