@@ -512,7 +512,10 @@ class OdooAdapter(HttpAdapter):
         found = self._find_pos(order.order_ref)
         if found is not None:
             return str(found["id"])
-        self._wait_unsettled(order.order_ref, "pos.order")
+        if self._odoo_version() < 19:
+            # From 19 pos.order.uuid is unique (_unique_uuid): a second create waits for the first in PostgreSQL and
+            # is refused once it commits, so it can go at once; before, it would be a second order.
+            self._wait_unsettled(order.order_ref, "pos.order")
         session = self._open_session()
         exponent = _currency(order.currency).exponent
         data = self._pos_order_data(order.order_ref, session, _odoo_datetime(order.created_at))

@@ -340,6 +340,7 @@ class FakeOdoo(FakeServer):
         self._drop: list[tuple[str, str]] = []
         self._slow: dict[tuple[str, str], tuple[float, bool]] = {}
         self.committed = threading.Event()  # set when a slowed call has committed
+        self._snapshot = threading.local()  # what the call on this thread can see (see _hold)
         self.api_access = True  # False: Odoo Online without the external API in its plan (see handle)
         for db in self.dbs.values():
             self._seed(db)
@@ -857,6 +858,9 @@ class FakeOdoo(FakeServer):
     def _hold(self, model: str, method: str) -> bool:
         with self.lock:
             seconds, commit = self._slow.pop((model, method), (0.0, True))
+            # Odoo's transactions are REPEATABLE READ: a call sees the records committed when it began, not those
+            # another call commits while it runs (what a slowed call's look-ups must not see either).
+            self._snapshot.pos_order = max(self.db.tables["pos.order"], default=0)
         if seconds:
             time.sleep(seconds)  # the call's transaction is still open: nothing it writes is visible yet
             if not commit:
@@ -1001,7 +1005,10 @@ class FakeOdoo(FakeServer):
         }
 
     def _open_pos_order(self, db: Database, order: Mapping[str, Any]) -> dict[str, Any] | None:
-        orders = sorted(db.tables["pos.order"].values(), key=lambda o: -o["id"])
+        seen = getattr(self._snapshot, "pos_order", None)
+        orders = sorted(
+            (o for o in db.tables["pos.order"].values() if seen is None or o["id"] <= seen), key=lambda o: -o["id"]
+        )
         found = next((o for o in orders if o.get("uuid") and o["uuid"] == order.get("uuid")), None)
         session = db.tables["pos.session"].get(order.get("session_id") or 0)
         config = db.tables["pos.config"].get(session["config_id"]) if session else None
@@ -1155,7 +1162,12 @@ class FakeOdoo(FakeServer):
         for order in orders:
             data = dict(order["data"])
             name = data["name"]
-            same_name = [o for o in db.tables["pos.order"].values() if o["pos_reference"] == name]
+            seen = getattr(self._snapshot, "pos_order", None)
+            same_name = [
+                o
+                for o in db.tables["pos.order"].values()
+                if o["pos_reference"] == name and (seen is None or o["id"] <= seen)
+            ]
             existing = next((o for o in same_name if o["state"] == "draft"), None)
             if existing is not None:
                 done.append(self._process_pos_order_17(db, data, draft, existing))

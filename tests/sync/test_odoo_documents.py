@@ -147,6 +147,26 @@ def test_a_payment_pays_the_visits_pos_orders_once(odoo, pos):
     }
 
 
+def test_a_pos_order_still_running_at_the_timeout_is_not_created_twice(odoo):
+    """Item 11 for pos.order: 17 and 18 would take the same uuid twice, so the next attempt waits; 19's unique uuid
+    refuses the second create once the first commits, so it goes at once and finds the order."""
+    with closing(pos_adapter(odoo, timeout_seconds=0.3, create_settle_seconds=30)) as pos:
+        odoo.slow_next_call("pos.order", "sync_from_ui" if odoo.version >= 18 else "create_from_ui", 1.0)
+        with pytest.raises(Retryable):
+            pos.push_order(order_doc("k-1"))
+        if odoo.version >= 19:
+            pos.push_order(order_doc("k-1"))  # created at once; the first, committing later, is refused by uuid
+            assert odoo.committed.wait(5)
+        else:
+            with pytest.raises(Retryable) as waiting:
+                pos.push_order(order_doc("k-1"))
+            assert waiting.value.status == 409
+            assert odoo.committed.wait(5)
+            pos.push_order(order_doc("k-1"))
+    assert odoo.order_counts() == {"k-1": 1}
+    assert len(odoo.pos_orders("k-1")[0]["lines"]) == 2
+
+
 def test_a_payment_still_running_at_the_timeout_is_not_added_twice(odoo):
     """Item 11 for payments: the part sent without an answer may still be running (its pos.order row locked); sent
     again it would be a second payment line once the first commits. The next attempt waits, then finds it."""
