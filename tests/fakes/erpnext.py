@@ -2,7 +2,9 @@
 the FakeServer faults, answering with Frappe's status codes and error bodies.
 
 It is not ERPNext: it keeps what the adapter touches, and each behaviour it reproduces names the upstream file it
-follows (frappe/frappe and frappe/erpnext, version-15 branch, read with the search tool's look-ups in 2026-12).
+follows (frappe/frappe and frappe/erpnext, read with the search tool's look-ups in 2026-12: the stored copies are
+version-15-era where the index had them, some files only in an older or newer version; newer POS code also refuses
+to submit a partly paid POS Invoice, which the adapter never does and the fake does not check).
 
 - Auth (frappe/frappe frappe/auth.py validate_auth_via_api_keys): `Authorization: token KEY:SECRET`; a wrong key
   or secret is 401 AuthenticationError (empty message); no header at all is Guest: 403 PermissionError.
