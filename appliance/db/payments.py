@@ -177,6 +177,19 @@ def get_payment(conn: apsw.Connection, payment_id: int) -> Payment | None:
     return Payment(*row) if row else None
 
 
+def _targets_holding(conn: apsw.Connection, key: str) -> list[str]:
+    """The targets that were sent the row with this key: a refund goes where its payment went (a target added since
+    never had the payment, and would refuse a refund of it). Each look-up is one probe of UNIQUE(target, key)."""
+    return [
+        str(name)
+        for (name,) in conn.execute(
+            "SELECT t.name FROM sync_targets t WHERE EXISTS"
+            " (SELECT 1 FROM outbox o WHERE o.target = t.name AND o.idempotency_key = ?) ORDER BY t.name",
+            (key,),
+        )
+    ]
+
+
 @dataclass(frozen=True)
 class RefundResult:
     refund_id: int
@@ -191,8 +204,9 @@ class RefundResult:
 def refund_payment(conn: apsw.Connection, payment_id: int, amount_minor: int, reason: str, by: str) -> RefundResult:
     """Give money back from one payment, in the caller's transaction: never more than the payment kept less what was
     refunded from it before; a reason is required (control bytes stripped, at most REFUND_REASON_MAX_CHARS). The
-    visit owes that much again (a paid visit that now owes is open again, so closing it asks), and each ERP target
-    gets a `payment.refunded` outbox row naming the payment it came from."""
+    visit owes that much again (a paid visit that now owes is open again, so closing it asks), and each target the
+    payment was sent to (every ERP target, when its rows were pruned or it predates payments reaching the ERP) gets a
+    `payment.refunded` outbox row naming the payment it came from."""
     if not isinstance(amount_minor, int) or isinstance(amount_minor, bool) or amount_minor <= 0:
         raise DomainError("invalid_refund", "a refund is a positive whole number of minor units")
     if not isinstance(reason, str):
@@ -228,7 +242,7 @@ def refund_payment(conn: apsw.Connection, payment_id: int, amount_minor: int, re
     paid_for: list[Any] = json.loads(stored["order_refs"]) if stored else []
     queue_outbox(
         conn,
-        erp_targets(conn),
+        _targets_holding(conn, payment.ref) or erp_targets(conn),
         REFUND_KIND,
         refund_ref(key),
         {

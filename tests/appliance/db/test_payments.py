@@ -333,3 +333,16 @@ def test_0011_gives_every_earlier_payment_its_own_key(tmp_path):
     assert len(set(keys)) == 3 and all(len(k) == 32 for k in keys)
     assert [p.refundable_minor for p in payments_of(conn, 1)] == [100, 100, 100]
     conn.close()
+
+
+def test_a_refund_goes_where_its_payment_went(db):
+    """An ERP set up after the payment never had it: it gets no refund of it (it would refuse one), while the ERPs
+    that booked the payment get the refund, even one switched off since (its rows wait for it)."""
+    targets(db)
+    session = order(db)["session_id"]
+    with db:
+        paid = record_payment(db, session, "card", 6400)
+        db.execute("INSERT INTO sync_targets (name, kind) VALUES ('new', 'rest')")
+        db.execute("UPDATE sync_targets SET enabled = 0 WHERE name = 'books'")
+        refund_payment(db, paid.payment_id, 100, "wrong dish", "经理")
+    assert [t for t, _, _ in outbox(db, "payment.refunded")] == ["books", "erp"]
