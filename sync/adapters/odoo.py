@@ -15,7 +15,8 @@ Settings (`[sync.NAME]` with `kind = "odoo"`):
                           `GET /web/version` once: 19 or later speaks JSON-2, older JSON-RPC)
     document              "sale_order" (default: a confirmed sale.order per order) or "pos_order" (a restaurant on
                           Odoo POS: a pos.order in the POS's open session, paid by the box's payments)
-    pos_config_id         the pos.config (the Odoo POS) orders go to; required for document "pos_order"
+    pos_config_id         the pos.config (the Odoo POS) orders go to; required for document "pos_order" (without
+                          pricelist_id, the catalog takes the POS's pricelist)
     payment_methods       "pos_order": the box's method -> the POS payment method's name, default {cash = "Cash",
                           card = "Card", wechat = "WeChat Pay", alipay = "Alipay", other = "Other"}
     payment_journals      "sale_order": the box's method -> the bank or cash journal customer payments go to,
@@ -228,7 +229,8 @@ class OdooAdapter(HttpAdapter):
     def pull_catalog(self) -> Catalog:
         code = self._catalog_currency()
         exponent = _currency(code).exponent
-        variant_rules, template_rules = self._pricelist_rules(code) if self.pricelist_id else ({}, {})
+        pricelist = self._catalog_pricelist()
+        variant_rules, template_rules = self._pricelist_rules(code, pricelist) if pricelist else ({}, {})
         items: dict[str, CatalogItem] = {}
         fields = ["default_code", "name", "list_price", "categ_id", "active", "sale_ok", "product_tmpl_id"]
         for page in self._pages(
@@ -1105,10 +1107,11 @@ class OdooAdapter(HttpAdapter):
         return Check(name, CheckState.OK, str(rows[0]["name"]))
 
     def _check_pricelist(self) -> Check:
-        if self.pricelist_id is None:
+        pricelist = self._catalog_pricelist()
+        if pricelist is None:
             return Check("pricelist", CheckState.OK, "none: the products' sales prices")
-        self._pricelist_rules(self._catalog_currency())
-        return Check("pricelist", CheckState.OK, f"pricelist {self.pricelist_id}")
+        self._pricelist_rules(self._catalog_currency(), pricelist)
+        return Check("pricelist", CheckState.OK, f"pricelist {pricelist}")
 
     def _check_location(self) -> Check:
         name = "stock location"
@@ -1429,23 +1432,34 @@ class OdooAdapter(HttpAdapter):
             raise Rejected("Odoo names no company currency: set currency in the sync target's settings")
         return str(rows[0]["currency_id"][1])
 
-    def _pricelist_rules(self, currency: str) -> tuple[dict[int, dict[str, Any]], dict[int, dict[str, Any]]]:
+    def _catalog_pricelist(self) -> int | None:
+        """pricelist_id, or for document "pos_order" without one the POS's own pricelist (what Odoo POS sells at)."""
+        if self.pricelist_id is not None or self.document != "pos_order":
+            return self.pricelist_id
+        rows = self._execute(
+            "pos.config", "search_read", domain=[["id", "=", self.pos_config_id]], fields=["pricelist_id"], limit=1
+        )
+        return _many2one_id(rows[0].get("pricelist_id")) if rows else None
+
+    def _pricelist_rules(
+        self, currency: str, pricelist_id: int
+    ) -> tuple[dict[int, dict[str, Any]], dict[int, dict[str, Any]]]:
         """The rule Odoo applies to one portion of each variant (and each template), valid now. product's
         ProductPricelistItem orders rules `applied_on, min_quantity desc, categ_id desc, id desc` and
         Pricelist._compute_price_rule takes the first applicable one: a variant's rule before its template's, a
         rule for 1 before one for 0, the newest before older ones."""
         pricelists = self._execute(
-            "product.pricelist", "search_read", domain=[["id", "=", self.pricelist_id]], fields=["currency_id"], limit=1
+            "product.pricelist", "search_read", domain=[["id", "=", pricelist_id]], fields=["currency_id"], limit=1
         )
         if not pricelists:
-            raise Rejected(f"Odoo has no pricelist {self.pricelist_id} (pricelist_id)")
+            raise Rejected(f"Odoo has no pricelist {pricelist_id} (pricelist_id)")
         if pricelists[0].get("currency_id") and pricelists[0]["currency_id"][1] != currency:
             raise Rejected(
-                f"pricelist {self.pricelist_id} is in {pricelists[0]['currency_id'][1]}, the catalog in {currency}"
+                f"pricelist {pricelist_id} is in {pricelists[0]['currency_id'][1]}, the catalog in {currency}"
             )
         now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
         domain = [
-            ["pricelist_id", "=", self.pricelist_id],
+            ["pricelist_id", "=", pricelist_id],
             ["min_quantity", "<=", 1],
             ["applied_on", "in", ["0_product_variant", "1_product"]],
         ]

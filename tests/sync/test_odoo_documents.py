@@ -84,6 +84,11 @@ def test_an_order_becomes_one_draft_pos_order_in_the_open_session(odoo, pos):
         assert [c.method for c in odoo.calls if c.model == "pos.order"].count("sync_from_ui") == 2
 
 
+def test_the_catalog_of_a_pos_takes_the_pos_pricelist(odoo, pos):
+    odoo.add_fixed_price("HG01", 3600)  # a rule of the public pricelist, the POS's
+    assert {i.code: i.price_minor for i in pos.pull_catalog().items}["HG01"] == 3600
+
+
 def test_two_orders_of_one_table_stay_two_orders(odoo, pos):
     """pos_restaurant's _get_open_order merges a draft order sent for a table into that table's open draft order: the
     adapter names no table, so the visit's second order does not overwrite its first."""
