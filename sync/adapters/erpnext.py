@@ -1393,6 +1393,16 @@ class ERPNextAdapter(HttpAdapter):
                 title, CheckState.FAIL, f"disabled or not for sale: {', '.join(off[:10])}", "enable them in ERPNext"
             )
         stocked = [code for code, row in found.items() if _truthy(row.get("is_stock_item"))]
+        if stocked and self.doctype == "Sales Order":
+            # A submitted Sales Order reserves its stock items (Bin reserved_qty) until they are delivered; the
+            # stock pull reads actual_qty - reserved_qty, so undelivered orders sell the dish out on the box.
+            return Check(
+                title,
+                CheckState.WARN,
+                f"all {len(codes)} found; stock items: {', '.join(stocked[:10])}",
+                "deliver the Sales Orders (Delivery Note, or a Sales Invoice with Update Stock) each day, make the"
+                ' dishes non-stock items, or choose document = "sales_invoice": reserved stock is not for sale',
+            )
         if stocked and self.doctype == "POS Invoice":
             # frappe/erpnext pos_invoice.py validate_stock_availablility: submitting (when paid) is refused while
             # the warehouse lacks a stock item, unless negative stock is allowed; the payment would wait for it.

@@ -828,6 +828,8 @@ def run_check(
 
 
 def test_check_against_a_well_set_up_site_is_all_green(fake: FakeERPNext, connect: Connect) -> None:
+    for code in ("HG", "DDM"):  # dishes as non-stock items, as the README advises
+        fake.tables["Item"][code]["is_stock_item"] = 0
     checks = run_check(connect(fake))
     assert {name: c.state for name, c in checks.items() if c.state is not CheckState.OK} == {}
     assert "reachable" in checks and "custom field tablebox_order_ref" in checks
@@ -867,6 +869,13 @@ def test_check_warns_of_an_api_user_with_more_rights_than_it_needs(connect: Conn
         roles = run_check(connect(server), ())["API user's roles"]
     assert (roles.state, roles.detail) == (CheckState.WARN, "tablebox-api@example.com is a System Manager")
     assert roles.fix == "give it only Sales User, Accounts User, Stock User"
+
+
+def test_check_warns_that_sales_orders_reserve_stock_items(fake: FakeERPNext, connect: Connect) -> None:
+    """The fixture's dishes are stock items: each submitted order reserves them until delivered."""
+    codes = run_check(connect(fake))["dishes' ERP codes"]
+    assert (codes.state, codes.detail) == (CheckState.WARN, "all 2 found; stock items: DDM, HG")
+    assert "Delivery Note" in codes.fix
 
 
 def test_check_warns_when_the_tax_rates_differ(fake: FakeERPNext, connect: Connect) -> None:
