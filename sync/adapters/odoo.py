@@ -1012,7 +1012,17 @@ class OdooAdapter(HttpAdapter):
                 )
             ]
         self._version = version
-        checks.append(Check("reachable", CheckState.OK, f"Odoo {version} at {self.base_url}"))
+        if version < 17:
+            checks.append(
+                Check(
+                    "reachable",
+                    CheckState.WARN,
+                    f"Odoo {version} at {self.base_url}: Tablebox is built and tested for Odoo 17, 18 and 19",
+                    "Expect differences; check a test order, payment, void and refund by hand",
+                )
+            )
+        else:
+            checks.append(Check("reachable", CheckState.OK, f"Odoo {version} at {self.base_url}"))
         try:
             protocol = self._protocol()
         except Rejected as exc:

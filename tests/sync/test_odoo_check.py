@@ -99,3 +99,13 @@ def test_a_currency_the_box_does_not_sell_in_fails():
         assert run_check(fake)["currency"].state is CheckState.FAIL
     finally:
         fake.stop()
+
+
+def test_an_odoo_older_than_17_is_a_warning():
+    fake = fake_odoo(16)
+    try:
+        checks = run_check(fake)
+        assert checks["reachable"].state is CheckState.WARN and "17, 18 and 19" in checks["reachable"].detail
+        assert checks["dish codes"].state is CheckState.OK  # the rest is still checked
+    finally:
+        fake.stop()
