@@ -42,7 +42,8 @@ the external API (`api_access = False`) is not in odoo/odoo and is given the JSO
 Switches besides FakeServer's: `has_web_version`, `rate_limit_next` (that many requests answer 429 with
 Retry-After), `drop_next_call(model, method)` (that call is committed, then the connection closes without an
 answer), `slow_next_call(model, method, seconds, commit=True)` (that call commits only after `seconds`, or is
-killed then), `api_access`.
+killed then; the POS look-ups of a call see only the pos.orders committed when it began, as under Odoo's
+REPEATABLE READ), `api_access`.
 
 Query helpers (the soak's and the tests'): order_counts(), order_total_minor(ref), sale_orders(ref),
 pos_orders(ref), payments() (payment_ref -> [(kind, method, amount_minor)]), cancelled(ref), messages(ref).
