@@ -668,8 +668,9 @@ class FakeOdoo(FakeServer):
                     429, _error_body("werkzeug.exceptions.TooManyRequests", "Too Many Requests"), {"Retry-After": "1"}
                 )
         if not self.api_access and request.path.startswith(("/json/2/", "/jsonrpc")):
-            # Approximation: Odoo Online keeps the external API for its Custom plan; the exact refusal a plan without
-            # it answers is not in odoo/odoo (it is the SaaS's), so this fake answers the JSON-2 AccessDenied shape.
+            # Approximation: Odoo Online keeps the external API for its Custom plan (odoo/documentation pull request
+            # 8165: "Standard Plan does not allow access to API on Odoo Online", checked by code of the SaaS platform
+            # in odoo/internal, which is not public), so this fake answers the JSON-2 AccessDenied shape, 403.
             return _json2_error(
                 OdooError("odoo.exceptions.AccessDenied", "The external API is not available on this plan.", 403)
             )
