@@ -416,3 +416,28 @@ def test_syncd_answers_the_console_through_the_relay(settings, db, relay):
     kept = wait_until(lambda: (r := last_check(db, "relay")) is not None and r.ran_at is not None and r)
     assert kept.outcome is CheckOutcome.OK and [line.name for line in kept.lines][-1] == "signature accepted"
     running.join(10)
+
+
+def test_syncd_runs_a_check_the_console_asked_for_beside_its_deliveries(settings, db, tmp_path):
+    """The whole way through tablebox-syncd: the target's loop sees the console's request, runs the check, stores it."""
+    from appliance.cli.sync import register_sync_targets
+    from appliance.settings import load_settings
+    from sync.worker import SyncWorker
+    from tests.fakes.erp_rest import FakeRestERP
+    from tests.sync.syncd import seed_catalog
+
+    erp = FakeRestERP()
+    erp.start()
+    try:
+        seed_catalog(settings.db_path, erp)
+        config = write_settings(tmp_path / "t.toml", {"erp": {**erp.target_config(), "pull_minutes": 0}})
+        box = load_settings(environ={}, data_dir=settings.data_dir, config_file=config)
+        register_sync_targets(box)
+        with write_transaction(db):
+            request_check(db, "erp", NOW)
+        with SyncWorker(box, poll_seconds=0.05):
+            kept = wait_until(lambda: (r := last_check(db, "erp")) is not None and r.ran_at is not None and r)
+    finally:
+        erp.stop()
+    assert kept.ran_by == "console" and not kept.pending and kept.outcome is CheckOutcome.OK
+    assert "dish codes" in [line.name for line in kept.lines]
