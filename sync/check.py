@@ -104,11 +104,9 @@ def _cap(text: str) -> str:
 
 def run_checklist(adapter: Adapter, codes: Sequence[str], facts: Mapping[str, Any]) -> tuple[Check, ...]:
     """The adapter's checks with these inputs; an exception or a wrong answer becomes a ✗ line."""
-    # The inputs are per-instance attributes every adapter class declares (class defaults: no codes, no facts); the
-    # Adapter protocol does not name them (yet), hence the untyped handle.
-    inputs: Any = adapter
-    inputs.expected_codes = tuple(codes)
-    inputs.box_facts = dict(facts)
+    # per-instance attributes the Adapter protocol declares (each class defaults to no codes, no facts)
+    adapter.expected_codes = tuple(codes)
+    adapter.box_facts = dict(facts)
     try:
         answer = list(adapter.check())
     except Exception as exc:  # a bug or an unexpected answer in the adapter: a line, never a traceback

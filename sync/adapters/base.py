@@ -149,6 +149,10 @@ class Adapter(Protocol):
 
     name: str
     capabilities: ClassVar[frozenset[Capability]]
+    # what `tablebox sync check` hands check() (sync/check.py sets both before calling it): the ERP codes of the
+    # store's dishes, and the box's facts (currency, prices_include_tax, tax_rate_bp, payment_methods, languages)
+    expected_codes: Sequence[str]
+    box_facts: Mapping[str, Any]
 
     def pull_catalog(self) -> Catalog: ...
 
