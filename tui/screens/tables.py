@@ -454,6 +454,26 @@ class TablesScreen(ConsoleScreen):
             return None
         return table
 
+    async def ask_amount(
+        self, question: str, suggested_minor: int, *, most_minor: int | None = None, over: str = ""
+    ) -> int | None:
+        """An amount of money typed as the store writes it (the dialog says what is wrong until it is right); None
+        when cancelled. Above `most_minor` it says "at most <that> <over>". Call from a worker."""
+
+        def check(text: str) -> str | None:
+            try:
+                amount = parse_amount(text, self.store.money)
+            except DomainError as exc:
+                return exc.message
+            if most_minor is not None and amount > most_minor:
+                return f"at most {self.money(most_minor)} {over}".rstrip()
+            return None
+
+        answer = await self.app.push_screen_wait(
+            PromptScreen(question, format_money(suggested_minor, self.store.money, symbol=False), check=check)
+        )
+        return None if answer is None else parse_amount(answer, self.store.money)
+
     # -- actions ----------------------------------------------------------------------------------------
     @work(exclusive=True, group="dialog")
     async def action_seat(self) -> None:
@@ -633,25 +653,10 @@ class TablesScreen(ConsoleScreen):
         if method is None:
             self.say("no payment taken")
             return
-
-        def check(text: str) -> str | None:
-            try:
-                parse_amount(text, self.store.money)
-            except DomainError as exc:
-                return exc.message
-            return None
-
-        answer = await self.app.push_screen_wait(
-            PromptScreen(
-                f"{METHOD_WORDS[method]}: amount received (due {self.money(due)}) 收款金额",
-                format_money(due, self.store.money, symbol=False),
-                check=check,
-            )
-        )
-        if answer is None:
+        amount = await self.ask_amount(f"{METHOD_WORDS[method]}: amount received (due {self.money(due)}) 收款金额", due)
+        if amount is None:
             self.say("no payment taken")
             return
-        amount = parse_amount(answer, self.store.money)
 
         def done(r: PaymentResult) -> str:
             change = f" · change 找零 {self.money(r.change_minor)}" if r.change_minor else ""
@@ -700,25 +705,15 @@ class TablesScreen(ConsoleScreen):
             return
         payment = payments[picked]
         limit = payment.refundable_minor
-
-        def check(text: str) -> str | None:
-            try:
-                amount = parse_amount(text, self.store.money)
-            except DomainError as exc:
-                return exc.message
-            return None if amount <= limit else f"at most {self.money(limit)} can go back from this payment"
-
-        answer = await self.app.push_screen_wait(
-            PromptScreen(
-                f"{METHOD_WORDS[payment.method]}: how much goes back? (at most {self.money(limit)}) 退款金额",
-                format_money(limit, self.store.money, symbol=False),
-                check=check,
-            )
+        amount = await self.ask_amount(
+            f"{METHOD_WORDS[payment.method]}: how much goes back? (at most {self.money(limit)}) 退款金额",
+            limit,
+            most_minor=limit,
+            over="can go back from this payment",
         )
-        if answer is None:
+        if amount is None:
             self.say("nothing refunded")
             return
-        amount = parse_amount(answer, self.store.money)
 
         def check_reason(text: str) -> str | None:
             try:

@@ -231,29 +231,30 @@ def test_a_refund_gives_money_back_and_the_bill_owes_it_again(db):
     assert visits_owing(db) == []
 
 
+def refusal(db, payment_id, amount, reason="wrong table") -> DomainError:
+    """The refusal of a refund (nothing written)."""
+    with pytest.raises(DomainError) as err:
+        with db:
+            refund_payment(db, payment_id, amount, reason, "经理")
+    return err.value
+
+
 def test_a_refund_never_gives_back_more_than_was_kept(db):
     """Cash 100.00 for 64.00 kept 64.00 (36.00 change): 64.00 can go back, in parts, and not a cent more."""
     targets(db)
     session = order(db)["session_id"]
     with db:
         paid = record_payment(db, session, "cash", 10000)
-    with pytest.raises(DomainError) as err:
-        with db:
-            refund_payment(db, paid.payment_id, 6401, "wrong table", "经理")
-    assert err.value.code == "over_refund" and err.value.details["refundable_minor"] == 6400
+    refused = refusal(db, paid.payment_id, 6401)
+    assert (refused.code, refused.details["refundable_minor"]) == ("over_refund", 6400)
     with db:
         refund_payment(db, paid.payment_id, 4000, "wrong table", "经理")
-    with pytest.raises(DomainError) as err:
-        with db:
-            refund_payment(db, paid.payment_id, 2401, "wrong table", "经理")
-    assert err.value.code == "over_refund" and err.value.details["refundable_minor"] == 2400
+    refused = refusal(db, paid.payment_id, 2401)
+    assert (refused.code, refused.details["refundable_minor"]) == ("over_refund", 2400)
     with db:
         last = refund_payment(db, paid.payment_id, 2400, "wrong table", "经理")
     assert (last.refundable_after_minor, last.due_after_minor) == (0, 6400)
-    with pytest.raises(DomainError) as err:
-        with db:
-            refund_payment(db, paid.payment_id, 1, "wrong table", "经理")
-    assert err.value.code == "nothing_to_refund"
+    assert refusal(db, paid.payment_id, 1).code == "nothing_to_refund"
     assert db.execute("SELECT sum(amount_minor) FROM refunds").fetchone()[0] == 6400
     assert len(outbox(db, "payment.refunded")) == 4  # two refunds, two ERPs
 
@@ -274,27 +275,18 @@ def test_refused_refunds(db, amount, reason, code):
     session = order(db)["session_id"]
     with db:
         paid = record_payment(db, session, "card", 1000)
-    with pytest.raises(DomainError) as err:
-        with db:
-            refund_payment(db, paid.payment_id, amount, reason, "经理")
-    assert err.value.code == code
+    assert refusal(db, paid.payment_id, amount, reason).code == code
     assert db.execute("SELECT count(*) FROM refunds").fetchone()[0] == 0
     assert outbox(db, "payment.refunded") == []
 
 
 def test_no_refund_of_an_unknown_payment_or_on_a_closed_visit(db):
     session = order(db)["session_id"]
-    with pytest.raises(DomainError) as err:
-        with db:
-            refund_payment(db, 999, 100, "no such", "经理")
-    assert err.value.code == "unknown_payment"
+    assert refusal(db, 999, 100).code == "unknown_payment"
     with db:
         paid = record_payment(db, session, "card", 6400)
         set_session_status(db, session, SessionStatus.CLOSED)
-    with pytest.raises(DomainError) as err:
-        with db:
-            refund_payment(db, paid.payment_id, 100, "too late", "经理")
-    assert err.value.code == "illegal_transition"
+    assert refusal(db, paid.payment_id, 100, "too late").code == "illegal_transition"
 
 
 def test_a_refund_names_the_orders_its_payment_paid_for(db):
