@@ -86,6 +86,8 @@ def soak_targets() -> list[Any]:
         ],
         pytest.param(odoo, {}, "target_config", id="odoo-sale_order"),
         pytest.param(odoo, {}, "pos_target_config", id="odoo-pos_order"),
+        # Odoo 17 over JSON-RPC: pos.order through create_from_ui, not 18/19's sync_from_ui
+        pytest.param(odoo, {"version": 17}, "pos_target_config", id="odoo17-pos_order"),
     ]
 
 
