@@ -20,7 +20,8 @@ How a row travels:
   groups go out `in_flight` at once; a wave never holds two rows of one group.
 - retrying (`Retryable`): attempts + 1, the error, `next_attempt_at` = now + backoff (exponential from 1 s,
   factor 2, full jitter, capped; at least the target's `Retry-After`, up to the cap); the row keeps its place and
-  holds up its groups' later rows; every other order goes on.
+  holds up its groups' later rows; every other order goes on. While other rows get through, a row's backoff stops
+  doubling at 16 s (its failures are a flaky ERP's luck; the pause below protects an ERP that fails everything).
 - the target paused: when a whole wave failed and the ERP did not answer at all (connection refused, timeout, a
   dropped connection) three times in a row, or failed in any way ten times in a row (a flaky ERP failing 40 % of
   calls does that about once in 10,000 calls), nothing is claimed for a while (1 s,
@@ -85,6 +86,9 @@ WINDOW = 1000
 # (the ERP down or unreachable) or failed in any way (an ERP answering 503 to everything).
 PAUSE_AFTER_UNANSWERED = 3
 PAUSE_AFTER_FAILED = 10
+# While the ERP gets other rows through, a failing row's backoff doubles no further than after this many failures
+# (up to 16 s, 8 s on average: one request every few seconds for an order an otherwise working ERP keeps refusing).
+FLAKY_CEILING_FAILURES = 5
 # Parked rows that hold their groups' later rows: the ERP does not have the order (or the payment), so nothing
 # that refers to it can be booked until a person has dealt with it.
 HOLDING_WHEN_PARKED = ("order.submitted", "payment.recorded")
@@ -473,9 +477,15 @@ class OutboxEngine:
 
     def _retry(self, row: OutboxRow, error: str, asked: float | None = None) -> str:
         """Back off; a target that said how long to wait (Retry-After) is left alone at least that long, up to the
-        retry cap (a row never waits longer than the cap, whatever a server asks)."""
+        retry cap (a row never waits longer than the cap, whatever a server asks).
+
+        While other rows get through (the ERP is up but fails some calls), a row's wait stops doubling at
+        FLAKY_CEILING_FAILURES: its failures are the ERP's luck, not its own, and an order should not reach a flaky
+        ERP minutes after the others. When the ERP fails everything the target pauses and the rows' waits grow on
+        to the cap."""
         failures = row.attempts + 1
-        wait = self.backoff.delay(failures)
+        target_failing = self._failed >= PAUSE_AFTER_FAILED or self._unanswered >= PAUSE_AFTER_UNANSWERED
+        wait = self.backoff.delay(failures if target_failing else min(failures, FLAKY_CEILING_FAILURES))
         if asked is not None:
             wait = max(wait, min(asked, self.backoff.cap))
         outbox_db.schedule_retry(self.conn, row.id, error, stamp(self.clock() + timedelta(seconds=wait)))

@@ -818,3 +818,30 @@ def test_an_amending_adapter_gets_cancels_and_voids_with_the_order_as_it_is_now(
         assert [(line.key, line.quantity) for line in change.order.lines] == [("har_gow", 2)]
         assert change.order.subtotal_minor == 6400 and change.order.order_ref == order["client_key"]
     assert (emptied.order_ref, emptied.event, emptied.order) == (gone["client_key"], "line_voided", None)
+
+
+def test_an_order_failing_while_others_get_through_is_not_left_for_minutes(client, token, erp):
+    """A flaky ERP fails some calls at random: an unlucky order's backoff stops doubling at 16 s while the others get
+    through (before, ten failures in a row left it 5 minutes behind); when every call fails it grows on to the cap."""
+    unlucky = place(client, token, erp)["client_key"]
+    adapter, clock = ScriptedAdapter(), Clock()
+    adapter.failures[unlucky] = [Retryable("HTTP 503", status=503)] * 9
+    eng = engine(erp, adapter, clock, backoff=Backoff(cap=300.0, rng=random.Random(11)))
+    waits = []
+    for _ in range(9):
+        place(client, token, erp)  # another order, which goes through
+        drain(eng)
+        waits.append(eng.seconds_until_ready() or 0.0)
+        clock.advance(waits[-1] + 0.001)
+    assert max(waits) <= 16.0 and sum(w > 8.0 for w in waits) >= 1  # the ceiling is reached, never passed
+    drain(eng)
+    assert adapter.order_refs()[-1] == unlucky
+    adapter.down = Retryable("HTTP 503", status=503)  # now everything fails: the waits grow past 16 s
+    alone = place(client, token, erp)["client_key"]
+    waits = []
+    for _ in range(14):
+        drain(eng)
+        waits.append(eng.seconds_until_ready() or 0.0)
+        clock.advance(waits[-1] + 0.001)
+    assert max(waits) > 32.0
+    assert alone not in adapter.order_refs()
