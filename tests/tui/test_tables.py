@@ -7,9 +7,10 @@ import json
 from datetime import timedelta
 
 import pytest
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable, Input, Static
 
 from appliance.db.floor import take_payment
+from appliance.db.orders import void_line
 from appliance.db.tables import list_tables, open_session, request_service
 from tests.tui.conftest import NOW, WAITER_PIN, message, place_order, wait_until
 from tui.screens.tables import TablesScreen
@@ -274,6 +275,34 @@ async def test_refund_a_payment_asks_first_and_the_bill_owes_it_again(settings, 
         ("erp", "payment.recorded"),
         ("erp", "payment.refunded"),
     ]
+
+
+async def test_a_dish_sent_back_after_paying_is_refunded(settings, make_console, db):
+    """The table paid 72.00, then the water was taken off the bill: the floor says the visit is overpaid by 8.00,
+    and a refund suggests just that, leaving nothing due."""
+    placed = place_order(db, table="A5", items=(("har_gow", 2), ("mineral_water", 1)))  # 72.00
+    with db:
+        take_payment(db, placed["session_id"], "cash", 7200, "小王")
+        void_line(db, placed["id"], 2, "not ordered")
+    app = make_console()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await open_floor(pilot, app)
+        await pick(pilot, app, "A5")
+        assert "paid ¥72.00 · overpaid 多付 ¥8.00 (r = refund)" in detail(app)
+        await pilot.press("r")
+        await dialog(pilot, app, "#choices")
+        await pilot.press("enter")
+        await dialog(pilot, app, "#answer")
+        assert app.screen.query_one("#answer", Input).value == "8.00"
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: "Why?" in str(app.screen.query(".title").first().render()))
+        await pilot.press(*"water not ordered", "enter")
+        await dialog(pilot, app, "#question")
+        await pilot.press("y")
+        await wait_until(pilot, lambda: "refunded 已退款" in message(app))
+        assert "paid ¥64.00 · due 应付 ¥0.00" in detail(app)
+        assert rows(app)["A5"][2] == "✓ paid 已付"
+    assert db.execute("SELECT amount_minor, reason FROM refunds").fetchall() == [(800, "water not ordered")]
 
 
 async def test_refund_with_nothing_to_give_back(settings, make_console, db):

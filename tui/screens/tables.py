@@ -135,10 +135,12 @@ def detail_text(table: FloorTable, now: datetime, store: StoreSettings) -> Text:
             text.append(f"\n   ✎ {order.note}", style="bold")
     billed = sum(o.total_minor for o in table.orders if o.status != "cancelled")
     paid = sum(p.kept_minor - p.refunded_minor for p in table.payments)
-    text.append(
-        f"\nbilled {money(billed)} · paid {money(paid)} · due 应付 {money(table.due_minor)}",
-        style="bold",
+    due = (
+        f"due 应付 {money(table.due_minor)}"
+        if table.due_minor >= 0
+        else f"overpaid 多付 {money(-table.due_minor)} (r = refund)"  # a line voided after paying
     )
+    text.append(f"\nbilled {money(billed)} · paid {money(paid)} · {due}", style="bold")
     if table.payments:
         text.append("\n  " + ", ".join(payment_words(p, money) for p in table.payments))
     text.append("\ne order · v void · m move · b bill · p pay · r refund · c close · d day end", style="dim")
@@ -707,7 +709,7 @@ class TablesScreen(ConsoleScreen):
         limit = payment.refundable_minor
         amount = await self.ask_amount(
             f"{METHOD_WORDS[payment.method]}: how much goes back? (at most {self.money(limit)}) 退款金额",
-            limit,
+            min(limit, -table.due_minor) if table.due_minor < 0 else limit,  # overpaid: what gives the bill back
             most_minor=limit,
             over="can go back from this payment",
         )
