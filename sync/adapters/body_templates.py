@@ -21,6 +21,8 @@ from typing import Any
 
 import msgspec
 
+from appliance.errors import TableboxError
+
 
 class _Text(string.Template):
     idpattern = r"(?a:[a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)*)"
@@ -35,13 +37,13 @@ def encode_body(body: Any) -> bytes:
     return _JSON.encode(body)
 
 
-class TemplateError(ValueError):
+class TemplateError(TableboxError, ValueError):
     """A template that cannot be filled in: a name its message does not offer, a malformed $each; the message says
     which."""
 
 
-class _Missing(Exception):
-    pass
+class _Missing(TableboxError):
+    """A name the values lack (caught inside this module: a template error, or null for open values)."""
 
 
 class OpenValues(dict[str, Any]):
