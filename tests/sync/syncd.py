@@ -204,10 +204,10 @@ Booked = tuple[str, str, int]
 class Cashier(threading.Thread):
     """Staff at the till while diners order: every `every` seconds the next table's visit is settled in one
     transaction through the store's own functions (what the console calls): now and then an order is cancelled or a
-    line voided first; then the bill is paid part by card and the rest in cash with change; every few visits part of
-    the card payment goes back (a refund) and is paid again by WeChat; then the table is closed. It records what the
-    ERP must end up holding: each payment and refund by its outbox key, the orders cancelled and those with a line
-    voided. Anything but a busy database is a failure the soak reports."""
+    line voided first; then the bill is paid part by card and the rest in cash with change (or by Alipay); every few
+    visits part of the card payment goes back (a refund) and is paid again by WeChat; then the table is closed. It
+    records what the ERP must end up holding: each payment and refund by its outbox key, the orders cancelled and
+    those with a line voided. Anything but a busy database is a failure the soak reports."""
 
     def __init__(self, db_path: Path, tables: tuple[str, ...], every: float = 0.1) -> None:
         super().__init__(name="cashier", daemon=True)
@@ -268,7 +268,10 @@ class Cashier(threading.Thread):
             card = max(due // 2, 1)
             by_card = record_payment(conn, visit.id, "card", card, "soak")
             booked[payment_ref(by_card.payment_key)] = ("payment", "card", card)
-            if due > card:
+            if due > card and turn % 7 == 3:
+                by_alipay = record_payment(conn, visit.id, "alipay", due - card, "soak")
+                booked[payment_ref(by_alipay.payment_key)] = ("payment", "alipay", due - card)
+            elif due > card:
                 by_cash = record_payment(conn, visit.id, "cash", due - card + 500, "soak")  # 5.00 change
                 booked[payment_ref(by_cash.payment_key)] = ("payment", "cash", due - card)
             back = card // 3
