@@ -68,7 +68,9 @@ doctype and Payment Entry; delete its drafts). `tablebox sync check` says what i
 Exactly once: a Frappe POST has no idempotency key and ignores a client-chosen name, so a retried POST makes a
 second document. Before creating, we GET the order doctype filtered on `order_ref_field = our order id`; found, we
 return its name. The unique field makes ERPNext refuse a second insert (417 UniqueValidationError): we look it up
-again and return it. An amendment's name is fixed (`<name>-1`), so a second one is a 409 on the name. A Payment
+again and return it. An amendment's name is fixed (`<name>-1`), so a second one is a 409 on the name. A credit
+note is booked only for what the invoice less its submitted returns holds beyond the order, and carries the unique
+field as "<order id> return <n>", so a retry racing its own first note is refused and looks again. A Payment
 Entry is looked up by reference_no = our payment id before it is created; reference_no is not unique in ERPNext, so
 a retry racing an entry still being saved could book it twice, unless `payment_ref_field` names a Unique custom
 field on Payment Entry (then the second insert is refused and looked up, as for orders).
@@ -145,6 +147,8 @@ MAX_AMENDMENTS = 100
 _MESSAGE_CAP = 300
 _TAG = re.compile(r"<[^>]+>")
 _UNKNOWN_COLUMN = re.compile(r"Unknown column '(?:[^'.]*\.)?`?([^'`]+)`?'")
+# Our unique field on a credit note: "<order ref> return <n>" (the order's n-th note; the field is Unique).
+RETURN_SEP = " return "
 # "[tablebox payment <ref> <amount> <mode>]" in an invoice's remarks: a payment booked in its payment rows.
 _PAID_MARK = re.compile(r"\[tablebox payment (\S+) (-?[0-9.]+) ([^\]]+)\]")
 
@@ -801,9 +805,10 @@ class ERPNextAdapter(HttpAdapter):
             return
         doc = self.get_doc(self.doctype, name)
         wanted = self.order_items(change.order)
-        have = _lines(doc.get("items") or [])
         if docstatus == 1 and self.doctype in INVOICES:
-            have = self._after_returns(name, have)
+            self._credit_note(name, doc, _lines(wanted), change)
+            return
+        have = _lines(doc.get("items") or [])
         if have == _lines(wanted):
             return
         if docstatus == 0:
@@ -812,10 +817,8 @@ class ERPNextAdapter(HttpAdapter):
                 body[self.remark_field] = remark(change.order)
             self._checked("PUT", self._resource(self.doctype, name), f"updating {name}", body=body)
             log.info("sync.change.draft_updated", target=self.name, order_ref=ref, erp_id=name)
-        elif self.doctype == "Sales Order":
-            self._amend(name, change.order)
         else:
-            self._credit_note(name, doc, have, _lines(wanted), change)
+            self._amend(name, change.order)
 
     def _cancel_document(self, name: str, docstatus: int, ref: str) -> None:
         if docstatus == 2:
@@ -859,17 +862,25 @@ class ERPNextAdapter(HttpAdapter):
         data = (answer.get("data") if isinstance(answer, Mapping) else None) or {}
         log.info("sync.change.amended", target=self.name, order_ref=order.order_ref, erp_id=name, new=data.get("name"))
 
-    def _after_returns(self, name: str, have: dict[tuple[str, Decimal], Decimal]) -> dict[tuple[str, Decimal], Decimal]:
-        """An invoice's lines less what its credit notes (submitted returns against it) gave back."""
-        returns = self._list(
+    def _returns(self, name: str) -> list[dict[str, Any]]:
+        """The returns (credit notes) against invoice `name`, whatever their docstatus, oldest first."""
+        return self._list(
             self.doctype,
-            ["name"],
-            [[self.doctype, "return_against", "=", name], [self.doctype, "docstatus", "=", 1]],
+            ["name", "docstatus", self.order_ref_field],
+            [[self.doctype, "return_against", "=", name], [self.doctype, "is_return", "=", 1]],
             f"the credit notes of {name}",
             order_by="creation asc",
         )
+
+    def _after_returns(
+        self, have: dict[tuple[str, Decimal], Decimal], returns: Sequence[Mapping[str, Any]]
+    ) -> dict[tuple[str, Decimal], Decimal]:
+        """An invoice's lines less what its submitted returns gave back (ERPNext counts only submitted ones:
+        frappe/erpnext erpnext/controllers/sales_and_purchase_return.py get_already_returned_items)."""
         left = dict(have)
         for row in returns:
+            if int(row.get("docstatus") or 0) != 1:
+                continue
             for key, qty in _lines(self.get_doc(self.doctype, str(row["name"])).get("items") or []).items():
                 left[key] = left.get(key, Decimal(0)) + qty  # a return's quantities are negative
         return {key: qty for key, qty in left.items() if qty}
@@ -878,15 +889,53 @@ class ERPNextAdapter(HttpAdapter):
         self,
         name: str,
         doc: Mapping[str, Any],
-        have: dict[tuple[str, Decimal], Decimal],
         wanted: dict[tuple[str, Decimal], Decimal],
         change: OrderChange,
     ) -> None:
-        """A paid (submitted) invoice lost lines: a credit note (is_return against it) for what was voided. The
-        money goes back as the refund the box records (a Payment Entry), not here."""
-        back = [(key, qty - wanted.get(key, Decimal(0))) for key, qty in have.items() if qty > wanted.get(key, 0)]
-        if not back:
-            return  # more on the order than in ERPNext: a void never adds; a person looks at it
+        """A paid (submitted) invoice lost lines: a credit note (is_return against it) for what was voided, so the
+        invoice less its returns is the order as it is now. The money goes back as the refund the box records (a
+        Payment Entry), not here.
+
+        Exactly once: the note is booked only for what the invoice less its submitted returns still holds beyond
+        the order, and it carries our unique field as "<order ref> return <n>" (n = one more than the notes of
+        this order so far). A retry that looked before its own slow first attempt was saved posts the same n and
+        ERPNext refuses it (the field is Unique: 417 UniqueValidationError): we look again, and book the next
+        note only if something is still not given back."""
+        ref = change.order_ref
+        for _ in range(3):
+            returns = self._returns(name)
+            have = self._after_returns(_lines(doc.get("items") or []), returns)
+            back = [(key, qty - wanted.get(key, Decimal(0))) for key, qty in have.items() if qty > wanted.get(key, 0)]
+            if not back:
+                return  # given back already, or more on the order than in ERPNext (a void never adds: a person looks)
+            number = 1 + max((self._return_number(ref, row) for row in returns), default=0)
+            body = self._credit_note_document(name, doc, back, change)
+            body[self.order_ref_field] = f"{ref}{RETURN_SEP}{number}"
+            try:
+                answer = self._call("POST", self._resource(self.doctype), body=body)
+            except FrappeError as err:
+                if err.is_duplicate:
+                    log.info("sync.change.credit_note_raced", target=self.name, order_ref=ref, erp_id=name)
+                    continue  # our own earlier attempt saved it meanwhile: look again
+                raise self._failure(err, f"the credit note for {name}") from None
+            data = (answer.get("data") if isinstance(answer, Mapping) else None) or {}
+            log.info("sync.change.credit_note", target=self.name, order_ref=ref, erp_id=name, note=data.get("name"))
+            return
+        raise Retryable(f"{self.name}: the credit notes of {name} kept changing while we booked one; trying again")
+
+    def _return_number(self, ref: str, row: Mapping[str, Any]) -> int:
+        """n of a credit note of ours ("<order ref> return <n>" in our field); 0 for another's."""
+        value = str(row.get(self.order_ref_field) or "")
+        head, sep, number = value.rpartition(RETURN_SEP)
+        return int(number) if sep and head == ref and number.isdigit() else 0
+
+    def _credit_note_document(
+        self,
+        name: str,
+        doc: Mapping[str, Any],
+        back: Sequence[tuple[tuple[str, Decimal], Decimal]],
+        change: OrderChange,
+    ) -> dict[str, Any]:
         items = [
             {"item_code": code, "qty": _json_number(-qty), "rate": _json_number(rate)}
             | ({"warehouse": self.warehouse} if self.warehouse else {})
@@ -896,15 +945,23 @@ class ERPNextAdapter(HttpAdapter):
             "customer": self.customer,
             "is_return": 1,
             "return_against": name,
+            # The credit goes against the invoice (its outstanding, status Credit Note Issued), as a return made
+            # from the invoice in ERPNext does: frappe/erpnext erpnext/accounts/doctype/sales_invoice/
+            # sales_invoice.py make_customer_gl_entry books against_voucher = return_against unless
+            # update_outstanding_for_self (a v15 field whose default may be 1).
+            "update_outstanding_for_self": 0,
             "update_stock": 1,
             "posting_date": str(doc.get("posting_date") or date.today().isoformat()),
             "set_posting_time": 1,
             "selling_price_list": self.price_list,
             "ignore_pricing_rule": 1,
+            "disable_rounded_total": 1,
             "items": items,
             "remarks": f"Tablebox void: {change.reason or 'lines voided'} [{change.change_ref or change.order_ref}]",
             "docstatus": 1,
         }
+        if doc.get("currency"):
+            body["currency"] = doc["currency"]
         if self.doctype == "POS Invoice":
             # POSInvoice.validate wants is_pos and a payment row; a row of 0 gives no money back here.
             body.update(
@@ -914,8 +971,7 @@ class ERPNextAdapter(HttpAdapter):
             )
         if self.company:
             body["company"] = self.company
-        self._checked("POST", self._resource(self.doctype), f"the credit note for {name}", body=body)
-        log.info("sync.change.credit_note", target=self.name, order_ref=change.order_ref, erp_id=name)
+        return body
 
     # -- payments and refunds ---------------------------------------------------------------------------------
     def push_payment(self, payment: PaymentDoc) -> str:

@@ -59,7 +59,15 @@ to submit a partly paid POS Invoice, which the adapter never does and the fake d
   more than its outstanding amount (validate_allocated_amount; Sales Order: grand_total - advance_paid);
   submitting one moves the order's advance_paid or the invoice's outstanding_amount.
 - `lookup_misses = n`: the next n lookups of an order (or a Payment Entry) by our ref see nothing yet, as when the
-  ERP has not committed another request's insert (the window a unique field closes).
+  ERP has not committed another request's insert (the window a unique field closes); `return_lookup_misses = n`
+  the same for the next n lookups of an invoice's returns (filtered on return_against).
+- Returns (credit notes: is_return, return_against a submitted invoice of the customer: frappe/erpnext
+  erpnext/controllers/sales_and_purchase_return.py validate_return_against) carry negative quantities. Submitted
+  with update_outstanding_for_self = 0, a return's credit goes against the invoice it returns
+  (erpnext/accounts/doctype/sales_invoice/sales_invoice.py make_customer_gl_entry: against_voucher =
+  return_against), so that invoice's outstanding_amount drops by the return's total and its status becomes
+  "Credit Note Issued" (sales_invoice.py / pos_invoice.py set_status); with 1 (the field's default) the return is
+  its own outstanding. `order_total_minor(ref)` is the invoice's net: its grand total less its submitted returns.
 
 What it does not do: taxes (grand_total is the lines' total; rounded_total as ERPNext rounds it), stock ledger
 (Bins do not move), GL entries, POS opening/closing, Sales Invoice negative-stock refusals.
@@ -132,6 +140,7 @@ INVOICE_FIELDS = (ORDER_FIELDS - {"po_no", "transaction_date", "delivery_date", 
     "outstanding_amount",
     "is_return",
     "return_against",
+    "update_outstanding_for_self",
     "due_date",
 }
 ITEM_ROW_FIELDS = {"item_code", "item_name", "qty", "rate", "amount", "warehouse", "delivery_date", "uom"}
@@ -255,6 +264,7 @@ class FakeERPNext(FakeServer):
         self.rate_limited = 0
         self.retry_after = 3
         self.lookup_misses = 0
+        self.return_lookup_misses = 0
         self.posts: dict[str, int] = {}  # doctype -> POSTs received (answered or not)
         self.tables: dict[str, dict[str, dict[str, Any]]] = {d: {} for d in [*SCHEMA, *ORDER_DOCTYPES]}
         self._series: dict[str, int] = {}
@@ -466,15 +476,30 @@ class FakeERPNext(FakeServer):
             deleted = [r["data"] for r in self.tables["Deleted Document"].values()]
         for doc in [*self.orders(), *deleted]:
             ref = doc.get(self.order_ref_field)
-            if ref:
+            if ref and not doc.get("is_return"):  # a credit note is not an order (it carries its own ref)
                 counts[ref] = counts.get(ref, 0) + 1
         return counts
 
     def order_total_minor(self, order_ref: str) -> int:
-        doc = self.current(order_ref)
-        if doc is None:
-            raise KeyError(f"ERPNext has no order {order_ref}")
-        return int(doc["grand_total"].scaleb(self.currency.exponent))
+        """What the order is worth in ERPNext now: its current document's grand total, less (for an invoice) the
+        submitted returns against it (a return's grand_total is negative), as ERPNext nets them: the returned
+        quantities (frappe/erpnext erpnext/controllers/sales_and_purchase_return.py get_already_returned_items
+        counts submitted returns only) and the invoice's outstanding (sales_invoice.py make_customer_gl_entry)."""
+        with self.lock:
+            doc = self.current(order_ref)
+            if doc is None:
+                raise KeyError(f"ERPNext has no order {order_ref}")
+            total = doc["grand_total"] + sum(
+                (r["grand_total"] for r in self.returns_of(doc["doctype"], doc["name"]) if r["docstatus"] == 1),
+                Decimal(0),
+            )
+            return int(total.scaleb(self.currency.exponent))
+
+    def returns_of(self, doctype: str, name: str) -> list[dict[str, Any]]:
+        """The returns (credit notes) against invoice `name`, oldest first, whatever their docstatus."""
+        with self.lock:
+            rows = [r for r in self.tables[doctype].values() if r.get("is_return") and r.get("return_against") == name]
+            return sorted(rows, key=lambda r: r["creation"])
 
     def cancelled(self, order_ref: str) -> bool:
         """The order is cancelled in ERPNext: its current document cancelled (docstatus 2), or the draft deleted."""
@@ -696,6 +721,9 @@ class FakeERPNext(FakeServer):
             looked_up_by = {"reference_no", self.payment_ref_field}
         if self.lookup_misses > 0 and any(f in looked_up_by for f, _, _ in filters):
             self.lookup_misses -= 1
+            rows = []
+        if self.return_lookup_misses > 0 and any(f == "return_against" for f, _, _ in filters):
+            self.return_lookup_misses -= 1
             rows = []
         order_field, _, direction = (arg.get("order_by") or "modified desc").replace("`", "").partition(" ")
         order_field = order_field.rsplit(".", 1)[-1]
@@ -975,6 +1003,17 @@ class FakeERPNext(FakeServer):
             change = max(Decimal(0), paid - total) if not doc.get("is_return") else Decimal(0)
             doc.update(paid_amount=paid, change_amount=change, outstanding_amount=total - paid + change)
             doc["status"] = "Return" if doc.get("is_return") else ("Paid" if total - paid + change <= 0 else "Unpaid")
+            against = self.tables[doctype].get(str(doc.get("return_against") or "")) if doc.get("is_return") else None
+            if against is not None and not int(doc.get("update_outstanding_for_self", 1) or 0):
+                # frappe/erpnext erpnext/accounts/doctype/sales_invoice/sales_invoice.py make_customer_gl_entry: the
+                # return's receivable entry is against_voucher = return_against, so the payment ledger moves that
+                # invoice's outstanding (erpnext/accounts/utils.py update_voucher_outstanding), not the return's;
+                # set_status then says "Credit Note Issued" (a submitted return against it, nothing outstanding).
+                against["outstanding_amount"] += doc["outstanding_amount"]
+                doc["outstanding_amount"] = Decimal(0)
+                if against["outstanding_amount"] <= 0:
+                    against["status"] = "Credit Note Issued"
+                against["modified"] = self._tick()
         else:
             doc["status"] = "To Deliver and Bill"
         doc.update(docstatus=1, modified=self._tick())

@@ -643,6 +643,67 @@ def test_a_sales_invoice_is_a_pos_sale_paid_from_the_box(connect: Connect) -> No
         assert (credit["return_against"], credit["docstatus"], credit["grand_total"]) == (name, 1, Decimal(-31))
 
 
+@pytest.mark.parametrize("document", ["sales_invoice", "pos_invoice"])
+def test_a_dish_sent_back_after_paying_is_one_credit_note_through_lost_answers_and_races(
+    document: str, connect: Connect
+) -> None:
+    """A paid invoice is submitted: a line voided after paying is a credit note (a return against it), booked once
+    whatever the worker retries, and the order is then worth in ERPNext what it is worth on the box: the invoice
+    less its returns. The retry that races its own slow first attempt (its look-up saw no note yet) is refused by
+    the unique field on the note and looks again; the old adapter's note carried nothing unique and was booked
+    twice."""
+    with FakeERPNext(document=document) as server:
+        server.add_item("HG", {"zh": "虾饺"}, 3850)
+        server.add_item("DDM", {"zh": "担担面"}, 3100)
+        server.add_item("CF", {"zh": "凤爪"}, 2800)
+        adapter = connect(server)
+        doctype = adapter.doctype
+        hg, ddm, cf = (
+            OrderLine("HG", "har_gow", "虾饺", 2, 3850, 7700),
+            OrderLine("DDM", "dan_dan", "担担面", 1, 3100, 3100),
+            OrderLine("CF", "feet", "凤爪", 1, 2800, 2800),
+        )
+        name = adapter.push_order(order("ck-a", hg, ddm, cf))
+        adapter.push_payment(paid("p1", ["ck-a"], "card", 13600))
+        invoice = server.tables[doctype][name]
+        assert (invoice["docstatus"], invoice["status"]) == (1, "Paid")
+
+        # the noodles sent back: ERPNext commits the note, the answer is lost; the worker tries again
+        now = order("ck-a", hg, cf)
+        server.drop_after_commit_rate = 1.0
+        with pytest.raises(Retryable):
+            adapter.push_change(change("ck-a", "accepted", now, event="line_voided", reason="cold"))
+        server.drop_after_commit_rate = 0.0
+        adapter.push_change(change("ck-a", "accepted", now, event="line_voided", reason="cold"))
+        # a retry whose look-up ran before the first attempt's note was saved: it sees no note and posts again
+        server.return_lookup_misses = 1
+        adapter.push_change(change("ck-a", "accepted", now, event="line_voided", reason="cold"))
+        assert server.return_lookup_misses == 0
+        (note,) = server.returns_of(doctype, name)
+        assert (note["docstatus"], note["grand_total"], note[server.order_ref_field]) == (
+            1,
+            Decimal(-31),
+            "ck-a return 1",
+        )
+        assert [(i["item_code"], i["qty"]) for i in note["items"]] == [("DDM", Decimal(-1))]
+        # the credit is against the invoice, as a return made from it in ERPNext (update_outstanding_for_self 0)
+        assert (invoice["outstanding_amount"], invoice["status"]) == (Decimal(-31), "Credit Note Issued")
+        assert server.order_total_minor("ck-a") == now.total_minor == 10500
+        assert server.order_counts() == {"ck-a": 1}  # a credit note is not an order
+
+        # later the chicken feet too: a second note for that line only, numbered on
+        later = order("ck-a", hg)
+        for _ in range(2):
+            adapter.push_change(change("ck-a", "accepted", later, event="line_voided"))
+        notes = server.returns_of(doctype, name)
+        assert [(n[server.order_ref_field], n["grand_total"]) for n in notes] == [
+            ("ck-a return 1", Decimal(-31)),
+            ("ck-a return 2", Decimal(-28)),
+        ]
+        assert server.order_total_minor("ck-a") == later.total_minor == 7700
+        assert server.payments() == {"p1": [("payment", "card", 13600)]}  # the money goes back as the refund
+
+
 def test_an_invoice_is_paid_in_full_by_what_the_guest_paid_not_a_rounded_total(connect: Connect) -> None:
     """ERPNext rounds an invoice's total to a whole unit unless told not to; 108.70 paid against a rounded 109.00
     would leave the invoice a draft for ever."""
