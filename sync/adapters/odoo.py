@@ -70,13 +70,17 @@ What it does:
 - `push_change` (Capability.AMENDS): a cancel runs `action_cancel` (sale.order) or `action_pos_order_cancel` (a
   draft pos.order); a voided line sets that sale.order line's quantity to 0 (Odoo refuses to delete a confirmed
   order's line and says to do that) and the service charge to the order's new one, or rewrites a draft
-  pos.order's lines and totals; voiding the last line cancels. A pos.order already paid is refused (give the
-  money back as a refund). `push_status` cancels too.
+  pos.order's lines and totals; voiding the last line cancels. A line voided after its pos.order was paid is
+  Odoo POS's refund order of that line (a draft: negative quantity, `refunded_orderline_id` on the line sold, and
+  the service charge's change), its uuid the change's key; cancelling a paid pos.order is refused (refund it).
+  `push_status` cancels too.
 - `push_payment`, "sale_order": an `account.payment` (inbound; a refund outbound) for the walk-in customer in the
   method's journal, posted; its memo (`ref` on 17) "tablebox:<payment_ref> <method>" is looked up first.
   "pos_order": the payment fills the visit's draft pos.orders in turn as their own payment lines (label
   "tablebox:<payment_ref> <method>"; `transaction_id` on 17, whose create_from_ui keeps no label); an order paid
-  in full becomes "paid". A refund is a paid refund pos.order (a negative line and payment) named after it.
+  in full becomes "paid". A refund first pays the visit's refund orders still waiting (dishes sent back after
+  payment) with negative payment lines; the rest is a paid refund pos.order (a negative line and payment) named
+  after it.
 - `check()`: the `tablebox sync check` lines (reachable and version, protocol, API key / API access, currency,
   customer, pricelist, stock location, products, POS config / session / payment methods or payment journals,
   taxes included in the price, every dish code).
@@ -335,17 +339,18 @@ class OdooAdapter(HttpAdapter):
     def push_change(self, change: OrderChange) -> None:
         """A cancel cancels the Odoo order; a voided line sets that sale.order line's quantity to 0 (Odoo refuses to
         delete a confirmed order's line and says to do that), or rewrites a draft pos.order's lines; a void of the
-        last line cancels. A pos.order already paid is refused: give the money back as a refund instead."""
+        last line cancels. A line voided after its pos.order was paid becomes a refund order of that line, as Odoo
+        POS books a dish brought back (_refund_sent_back); cancelling a paid pos.order is refused (refund it)."""
         if change.event == "status":
             if change.status == "cancelled":
                 self._cancel(change.order_ref, change.reason)
             return
         if change.event != "line_voided":
             return
-        if change.order is None:
-            self._cancel(change.order_ref, change.reason or "every line voided")
-        elif self.document == "pos_order":
+        if self.document == "pos_order":
             self._void_pos_line(change, change.order)
+        elif change.order is None:
+            self._cancel(change.order_ref, change.reason or "every line voided")
         else:
             self._void_sale_line(change, change.order)
 
@@ -662,17 +667,18 @@ class OdooAdapter(HttpAdapter):
             )
         return lines
 
-    def _void_pos_line(self, change: OrderChange, order: OrderDoc) -> None:
+    def _void_pos_line(self, change: OrderChange, order: OrderDoc | None) -> None:
         found = self._find_pos(change.order_ref)
         if found is None:
             raise Rejected(f"order {change.order_ref} is not in Odoo: deliver it before voiding its lines")
         if found["state"] == "cancel":
             return
         if found["state"] != "draft":
-            raise Rejected(
-                f"pos order {found['name']} is already {found['state']} in Odoo: a line cannot be voided after"
-                " payment; give the money back as a refund"
-            )
+            self._refund_sent_back(change, order, found)
+            return
+        if order is None:
+            self._cancel_pos(change.order_ref, change.reason or "every line voided")
+            return
         exponent = _currency(order.currency).exponent
         lines = [[0, 0, line] for line in self._pos_lines(order)]
         totals: dict[str, Any] = {
@@ -748,33 +754,8 @@ class OdooAdapter(HttpAdapter):
             "pos.payment.method", self._mapped(self.payment_methods, payment.method, "payment_methods")
         )
         for row, part, in_full in plan:
-            paid_at = _odoo_datetime(payment.paid_at) or datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
-            line = {"amount": part, "payment_method_id": method, "payment_date": paid_at, label_field: label}
-            ref = self._pos_ref(row)
-            if self._odoo_version() >= 18:
-                data: dict[str, Any] = {
-                    **self._pos_update_keys(ref),
-                    "session_id": _many2one_id(row["session_id"]),
-                    "lines": [],
-                    "payment_ids": [[0, 0, line]],
-                    # 18.0 _process_payment_lines reads pos_order['amount_return'] of an order that is not a draft
-                    "amount_return": 0,
-                }
-                if in_full:
-                    data["amount_paid"] = _decimal(row["amount_total"])
-            else:
-                data = self._pos_resend_17(row)
-                data["statement_ids"].append([0, 0, {**line, "name": line.pop("payment_date")}])
-            self._sync_pos(payment.payment_ref, data, draft=not in_full)
-        full = [self._pos_ref(row) for row, _part, in_full in plan if in_full]
-        after = self._find_pos_many(full) if full else {}
-        unpaid = [str(after[ref]["name"]) for ref in full if ref not in after or after[ref]["state"] == "draft"]
-        if unpaid:
-            # point_of_sale 18.0 _process_saved_order only logs action_pos_order_paid's UserError
-            raise Rejected(
-                f"Odoo took payment {payment.payment_ref} on pos orders {', '.join(unpaid)} but did not mark them"
-                " paid (see the Odoo server log: 'Could not fully process the POS Order')"
-            )
+            self._pay_pos_order(payment, row, part, method, in_full=in_full)
+        self._check_paid(payment, [row for row, _part, in_full in plan if in_full])
         if left > 0:
             # Nothing of the visit in Odoo still owes it (paid again in another method after a refund, a tip): its
             # own paid order, so the session's cash and bank still match what the box took.
@@ -786,6 +767,47 @@ class OdooAdapter(HttpAdapter):
             )
         log.info("sync.odoo.pos_payment", target=self.name, payment_ref=payment.payment_ref, orders=len(plan))
         return label
+
+    def _pay_pos_order(
+        self, payment: PaymentDoc, row: Mapping[str, Any], amount: Decimal, method: int, *, in_full: bool
+    ) -> None:
+        """One payment line of `amount` (negative: money given back) labelled with the payment's reference, added to
+        a draft pos.order through the POS's entry point; paid in full, the order leaves draft."""
+        label_field = "name" if self._odoo_version() >= 18 else "transaction_id"
+        paid_at = _odoo_datetime(payment.paid_at) or datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
+        line = {
+            "amount": amount,
+            "payment_method_id": method,
+            "payment_date": paid_at,
+            label_field: f"{LABEL}{payment.payment_ref} {payment.method}",
+        }
+        if self._odoo_version() >= 18:
+            data: dict[str, Any] = {
+                **self._pos_update_keys(self._pos_ref(row)),
+                "session_id": _many2one_id(row["session_id"]),
+                "lines": [],
+                "payment_ids": [[0, 0, line]],
+                # 18.0 _process_payment_lines reads pos_order['amount_return'] of an order that is not a draft
+                "amount_return": 0,
+            }
+            if in_full:
+                data["amount_paid"] = _decimal(row["amount_total"])
+        else:
+            data = self._pos_resend_17(row)
+            data["statement_ids"].append([0, 0, {**line, "name": line.pop("payment_date")}])
+        self._sync_pos(payment.payment_ref, data, draft=not in_full)
+
+    def _check_paid(self, payment: PaymentDoc, rows: Sequence[Mapping[str, Any]]) -> None:
+        """The pos.orders a payment covered in full must have left draft."""
+        full = [self._pos_ref(row) for row in rows]
+        after = self._find_pos_many(full) if full else {}
+        unpaid = [str(after[ref]["name"]) for ref in full if ref not in after or after[ref]["state"] == "draft"]
+        if unpaid:
+            # point_of_sale 18.0 _process_saved_order only logs action_pos_order_paid's UserError
+            raise Rejected(
+                f"Odoo took {payment.kind} {payment.payment_ref} on pos orders {', '.join(unpaid)} but did not mark"
+                " them paid (see the Odoo server log: 'Could not fully process the POS Order')"
+            )
 
     def _pos_update_keys(self, ref: str) -> dict[str, Any]:
         """What an update of an existing pos.order must carry: its uuid, and from 19 an access_token key too
@@ -815,6 +837,7 @@ class OdooAdapter(HttpAdapter):
                 "price_subtotal_incl",
                 "full_product_name",
                 "tax_ids",
+                "refunded_orderline_id",
             ],
             order="id asc",
         )
@@ -825,9 +848,15 @@ class OdooAdapter(HttpAdapter):
                     0,
                     0,
                     {
-                        **{k: v for k, v in line.items() if k not in ("id", "product_id", "tax_ids")},
+                        **{
+                            k: v
+                            for k, v in line.items()
+                            if k not in ("id", "product_id", "tax_ids", "refunded_orderline_id")
+                        },
                         "product_id": _many2one_id(line["product_id"]),
                         "tax_ids": [[6, 0, line.get("tax_ids") or []]],
+                        # a refund order's lines keep the line they refund (17.0 rewrites a draft's lines whole)
+                        "refunded_orderline_id": _many2one_id(line.get("refunded_orderline_id")) or False,
                     },
                 ]
                 for line in lines
@@ -865,15 +894,211 @@ class OdooAdapter(HttpAdapter):
         }
 
     def _pos_refund(self, payment: PaymentDoc) -> str:
-        """A refund as Odoo POS books one: a paid refund pos.order (a negative line, a negative payment in the
-        method the money went back in), named after our refund reference, so a retry finds it."""
-        found = self._find_pos(payment.payment_ref)
-        if found is not None:
-            return str(found["id"])
+        """A refund as Odoo POS books one. The refund orders of the visit's dishes sent back after payment
+        (_refund_sent_back) that still wait for their money are paid first, each by a negative payment line in the
+        method the money went back in; what is left is its own paid refund pos.order (a negative line and payment)
+        named after our refund reference. Each part carries our label, so a retry adds only what Odoo lacks."""
+        own = self._find_pos(payment.payment_ref)
+        if own is not None:  # the last part: the rest went into its own refund order
+            return str(own["id"])
+        label = f"{LABEL}{payment.payment_ref} {payment.method}"
+        label_field = "name" if self._odoo_version() >= 18 else "transaction_id"
+        parts = self._execute(
+            "pos.payment", "search_read", domain=[[label_field, "=", label]], fields=["pos_order_id", "amount"]
+        )
         amount = _to_major(payment.amount_minor, _currency(payment.currency).exponent)
+        left = amount + sum((_decimal(p["amount"]) for p in parts), Decimal(0))
+        if left <= 0:
+            self._unsettled.pop(payment.payment_ref, None)
+            return label
+        self._wait_unsettled(payment.payment_ref, "refund")
+        paid_orders = {_many2one_id(p["pos_order_id"]) for p in parts}
+        waiting = [row for row in self._waiting_refunds(payment.order_refs) if row["id"] not in paid_orders]
+        method = self._named(
+            "pos.payment.method", self._mapped(self.payment_methods, payment.method, "payment_methods")
+        )
+        covered = []
+        for row in waiting:
+            owed = _decimal(row["amount_paid"]) - _decimal(row["amount_total"])  # what it still gives back
+            if left <= 0 or owed <= 0:
+                continue
+            part = min(owed, left)
+            self._pay_pos_order(payment, row, -part, method, in_full=part == owed)
+            if part == owed:
+                covered.append(row)
+            left -= part
+        self._check_paid(payment, covered)
+        if left <= 0:
+            log.info("sync.odoo.pos_refund", target=self.name, payment_ref=payment.payment_ref, orders=len(waiting))
+            return label
         reason = f"Refund: {payment.reason}"[:120] if payment.reason else "Refund"
         note = f"Tablebox refund of {payment.refund_of}, table {payment.table}: {payment.reason}"
-        return self._pos_money_order(payment, -amount, reason, note)
+        return self._pos_money_order(payment, -left, reason, note)
+
+    def _waiting_refunds(self, order_refs: Sequence[str]) -> list[dict[str, Any]]:
+        """The draft refund pos.orders of these orders' lines (dishes sent back after payment), oldest first."""
+        ids = [int(row["id"]) for row in self._find_pos_many(order_refs).values()]
+        if not ids:
+            return []
+        lines = self._execute(
+            "pos.order.line",
+            "search_read",
+            domain=[["refunded_orderline_id.order_id", "in", ids], ["order_id.state", "=", "draft"]],
+            fields=["order_id"],
+        )
+        refunds = sorted({i for i in (_many2one_id(line["order_id"]) for line in lines) if i is not None})
+        if not refunds:
+            return []
+        fields = ["uuid"] if self._odoo_version() >= 18 else []
+        rows = self._execute(
+            "pos.order",
+            "search_read",
+            domain=[["id", "in", refunds], ["state", "=", "draft"]],
+            fields=[*fields, *POS_ORDER_FIELDS],
+            order="id asc",
+        )
+        return list(rows)
+
+    def _refund_sent_back(self, change: OrderChange, order: OrderDoc | None, found: Mapping[str, Any]) -> None:
+        """A line voided after its pos.order was paid: what Odoo POS books for a dish brought back, a refund order
+        (point_of_sale/models/pos_order.py _refund and pos_order_line.py _prepare_refund_data, 17.0 to master): the
+        dish's line again with its quantity negative and `refunded_orderline_id` on the line sold, and a line for
+        what else changed (the service charge follows the subtotal), so the refund order's total is what Odoo
+        holds for the order less what the box now says it is worth. It stays a draft until the box's refund
+        (payment.refunded) pays it. Its uuid (receipt number "Tablebox <key>" on 17) is the change's key, so a
+        retry finds it; the quantities are what Odoo still holds (sold less refunded), so nothing is refunded
+        twice."""
+        key = change.change_ref or f"{change.order_ref}:line_voided:{change.line_no}"
+        if self._find_pos(key) is not None:
+            return
+        if self._odoo_version() < 19:
+            self._wait_unsettled(key, "pos.order")
+        sold = self._execute(
+            "pos.order.line",
+            "search_read",
+            domain=[["order_id", "=", found["id"]]],
+            fields=[
+                "product_id",
+                "qty",
+                "price_unit",
+                "discount",
+                "price_subtotal",
+                "price_subtotal_incl",
+                "full_product_name",
+                "tax_ids",
+                "refunded_qty",
+            ],
+            order="id asc",
+        )
+        earlier = self._execute(
+            "pos.order.line",
+            "search_read",
+            domain=[["refunded_orderline_id.order_id", "=", found["id"]], ["order_id.state", "!=", "cancel"]],
+            fields=["order_id"],
+        )
+        refund_ids = sorted({i for i in (_many2one_id(line["order_id"]) for line in earlier) if i is not None})
+        refunds = (
+            self._execute(
+                "pos.order", "search_read", domain=[["id", "in", refund_ids]], fields=["amount_total", "amount_tax"]
+            )
+            if refund_ids
+            else []
+        )
+        held_total = _decimal(found["amount_total"]) + sum((_decimal(r["amount_total"]) for r in refunds), Decimal(0))
+        held_tax = _decimal(found["amount_tax"]) + sum((_decimal(r["amount_tax"]) for r in refunds), Decimal(0))
+        currency = order.currency if order is not None else self._catalog_currency()
+        exponent = _currency(currency).exponent
+        cent = Decimal(1).scaleb(-exponent)
+        total = _to_major(order.total_minor, exponent) if order is not None else Decimal(0)
+        tax = _to_major(order.tax_minor, exponent) if order is not None else Decimal(0)
+        if total >= held_total:
+            log.info("sync.odoo.void_nothing_to_refund", target=self.name, order_ref=change.order_ref, key=key)
+            return
+        kept: dict[tuple[int, Decimal], Decimal] = {}  # (product, unit price) -> what the box still sells
+        for line in self._pos_lines(order) if order is not None else []:
+            dish = (int(line["product_id"]), _decimal(line["price_unit"]))
+            kept[dish] = kept.get(dish, Decimal(0)) + _decimal(line["qty"])
+        lines: list[dict[str, Any]] = []
+        service: Mapping[str, Any] | None = None
+        for row in sold:
+            product, price = _many2one_id(row["product_id"]), _decimal(row["price_unit"])
+            if product is None or _decimal(row["qty"]) <= 0:
+                continue
+            if product == self.service_product_id:
+                service = row
+                continue
+            left = _decimal(row["qty"]) - _decimal(row.get("refunded_qty") or 0)
+            keep = min(left, kept.get((product, price), Decimal(0)))
+            kept[(product, price)] = kept.get((product, price), Decimal(0)) - keep
+            back = left - keep
+            if back <= 0:
+                continue
+            share = back / _decimal(row["qty"])
+            lines.append(
+                {
+                    "product_id": product,
+                    "qty": -back,
+                    "price_unit": price,
+                    "discount": row.get("discount") or 0,
+                    "price_subtotal": -(_decimal(row["price_subtotal"]) * share).quantize(cent, ROUND_HALF_UP),
+                    "price_subtotal_incl": -(_decimal(row["price_subtotal_incl"]) * share).quantize(
+                        cent, ROUND_HALF_UP
+                    ),
+                    "full_product_name": row.get("full_product_name") or "",
+                    "tax_ids": [[6, 0, row.get("tax_ids") or []]],
+                    "refunded_orderline_id": row["id"],
+                }
+            )
+        rest = (total - held_total) - sum((line["price_subtotal_incl"] for line in lines), Decimal(0))
+        if rest:
+            lines.append(self._difference_line(rest, service, cent))
+        data = self._pos_order_data(key, self._open_session(), None)
+        data.update(
+            lines=[[0, 0, line] for line in lines],
+            amount_total=total - held_total,
+            amount_tax=tax - held_tax,
+            amount_paid=0,
+            amount_return=0,
+        )
+        note_field = self._pos_note_field()
+        if note_field:
+            data[note_field] = (
+                f"Tablebox: line {change.line_no} of order {change.order_ref} ({found['name']}) sent back after"
+                f" payment: {change.reason or ''}"
+            )
+        self._sync_pos(key, data, draft=True)
+        if self._find_pos(key) is None:
+            raise Retryable(f"Odoo took the refund order for {key} but does not find it by its reference yet")
+        log.info(
+            "sync.odoo.sent_back_refund",
+            target=self.name,
+            order_ref=change.order_ref,
+            line_no=change.line_no,
+            key=key,
+            amount=str(total - held_total),
+        )
+
+    def _difference_line(self, amount: Decimal, service: Mapping[str, Any] | None, cent: Decimal) -> dict[str, Any]:
+        """A refund order's line for what changed besides the dishes sent back (the service charge, by the order's
+        service line's taxes), linked to no line: Odoo refunds a line by quantity, and the service charge moved by
+        an amount."""
+        product = self.service_product_id or self.refund_product_id or self.open_item_product_id
+        if product is None:
+            raise Rejected("set service_product_id (or refund_product_id) to refund a service charge in Odoo POS")
+        untaxed = amount
+        if service is not None and _decimal(service["price_subtotal_incl"]):
+            ratio = _decimal(service["price_subtotal"]) / _decimal(service["price_subtotal_incl"])
+            untaxed = (amount * ratio).quantize(cent, ROUND_HALF_UP)
+        return {
+            "product_id": product,
+            "qty": 1 if amount > 0 else -1,
+            "price_unit": abs(amount),
+            "discount": 0,
+            "price_subtotal": untaxed,
+            "price_subtotal_incl": amount,
+            "full_product_name": "Service charge" if product == self.service_product_id else "Refund difference",
+            "tax_ids": [[6, 0, (service.get("tax_ids") or []) if service is not None else []]],
+        }
 
     def _pos_money_order(self, payment: PaymentDoc, amount: Decimal, line_name: str, note: str) -> str:
         """A paid pos.order of one line of the refund product for `amount` (negative: money given back), paid by

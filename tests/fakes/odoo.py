@@ -32,11 +32,15 @@ odoo/service/model.py):
   else it keeps what was written), `create_from_ui(orders, draft)` on 17 (a draft order with the same receipt
   number is rewritten whole; a paid one is created again unless it is the same order), a closed session's order
   goes to a rescue session, a payment method the POS does not take is a ValidationError, a paid order's lines
-  cannot be deleted, `action_pos_order_cancel` as each version has it.
+  cannot be deleted, `action_pos_order_cancel` as each version has it. Refund orders as the POS sends them (lines
+  with a negative quantity and `refunded_orderline_id`; pos_order_line.py `refunded_qty`, pos_order.py sync_from_ui's
+  "You can only refund products from the same order." from 18, the refunded order named first in its answer); a
+  refund of more than a line still holds (sold less refunded) is refused, as the POS front end never sends one
+  (the server does not check it: the fake is stricter, so an adapter that would refund twice is caught).
 
 Approximations: the 404 for a missing or unknown `X-Odoo-Database` uses the JSON error shape; a sale.order's
 amounts carry no tax (amount_total = sum of price_unit x quantity), a pos.order's are what the client sent (as
-Odoo's sync stores them); domains know the operators adapters use; the refusal of an Odoo Online plan without
+Odoo's sync stores them); domains know the operators adapters use (and dotted paths through many2one fields); the refusal of an Odoo Online plan without
 the external API (`api_access = False`) is not in odoo/odoo and is given the JSON-2 AccessDenied shape, 403.
 
 Switches besides FakeServer's: `has_web_version`, `rate_limit_next` (that many requests answer 429 with
@@ -224,6 +228,8 @@ FIELDS: dict[str, dict[str, str]] = {
         "customer_note": "char",
         "uuid": "char",
         "tax_ids": "many2many:account.tax",
+        "refunded_orderline_id": "many2one:pos.order.line",
+        "refunded_qty": "float",
     },
     "pos.payment": {
         "pos_order_id": "many2one:pos.order",
@@ -245,7 +251,12 @@ FIELDS: dict[str, dict[str, str]] = {
         "subtype_xmlid": "char",
     },
 }
-COMPUTED = {("product.product", "qty_available"), ("sale.order", "amount_total"), ("sale.order.line", "price_subtotal")}
+COMPUTED = {
+    ("product.product", "qty_available"),
+    ("sale.order", "amount_total"),
+    ("sale.order.line", "price_subtotal"),
+    ("pos.order.line", "refunded_qty"),
+}
 
 
 class OdooError(Exception):
@@ -605,8 +616,10 @@ class FakeOdoo(FakeServer):
 
     def _money_order(self, order: Mapping[str, Any]) -> bool:
         """A pos.order booking money, not an order of the box: paid by a payment labelled with its own reference (a
-        refund, or money no order owed)."""
+        refund, or money no order owed), or a refund order of another order's lines (a dish sent back)."""
         db = self.db
+        if self._refunded_order(db, order) is not None:
+            return True
         labels = [
             _marker(db.tables["pos.payment"][p].get("name") or db.tables["pos.payment"][p].get("transaction_id") or "")
             for p in self._children(db, "pos.payment", order)
@@ -614,13 +627,35 @@ class FakeOdoo(FakeServer):
         return any(ref == self._pos_ref(order) for ref, _method in labels)
 
     def order_total_minor(self, order_ref: str) -> int:
+        """What Odoo says the order is worth now: a sale.order's total, or a pos.order's less its refund orders'
+        (not cancelled) for dishes sent back."""
         orders = self.sale_orders(order_ref)
         if orders:
             return int(orders[0]["amount_total_minor"])
-        pos = self.pos_orders(order_ref)
-        if not pos:
-            raise KeyError(order_ref)
-        return self._minor(Decimal(pos[0]["amount_total"]))
+        with self.lock:
+            db = self.db
+            pos = [o for o in db.tables["pos.order"].values() if self._pos_ref(o) == order_ref]
+            if not pos:
+                raise KeyError(order_ref)
+            original = min(pos, key=lambda o: o["id"])
+            refunds = [
+                o
+                for o in db.tables["pos.order"].values()
+                if o["state"] != "cancel" and self._refunded_order(db, o) == original["id"]
+            ]
+            return self._minor(
+                Decimal(original["amount_total"]) + sum((Decimal(o["amount_total"]) for o in refunds), Decimal(0))
+            )
+
+    def _refunded_order(self, db: Database, order: Mapping[str, Any]) -> int | None:
+        """The order a refund order's lines refund (point_of_sale pos_order.py _compute_refund_related_fields:
+        refunded_order_id = lines.refunded_orderline_id.order_id), None for an order that refunds nothing."""
+        lines = db.tables["pos.order.line"]
+        for line_id in self._children(db, "pos.order.line", order):
+            refunded = lines[line_id].get("refunded_orderline_id")
+            if refunded and refunded in lines:
+                return int(lines[refunded]["order_id"])
+        return None
 
     def target_config(self, protocol: str | None = None) -> dict[str, Any]:
         return {
@@ -991,6 +1026,12 @@ class FakeOdoo(FakeServer):
         done: list[int] = []
         for order in orders:
             order = dict(order)
+            # 18.0/19.0 sync_from_ui: _get_refunded_orders (the orders of the lines' refunded_orderline_id); more than
+            # one is refused, the one is put in the answer before the order itself
+            refunded = self._refunded_orders(db, order.get("lines") or [])
+            if len(refunded) > 1:
+                raise validation_error("You can only refund products from the same order.")
+            done.extend(refunded)
             existing = self._open_pos_order(db, order)
             if existing is not None and existing["state"] == "draft":
                 done.append(self._process_pos_order(db, order, existing))
@@ -1005,6 +1046,15 @@ class FakeOdoo(FakeServer):
                 load="_raw",
             ),
         }
+
+    def _refunded_orders(self, db: Database, lines: list[Any]) -> list[int]:
+        ids = {
+            line[2]["refunded_orderline_id"]
+            for line in lines
+            if isinstance(line, list) and len(line) == 3 and line[0] in (0, 1) and line[2].get("refunded_orderline_id")
+        }
+        table = db.tables["pos.order.line"]
+        return sorted({int(table[i]["order_id"]) for i in ids if i in table})
 
     def _open_pos_order(self, db: Database, order: Mapping[str, Any]) -> dict[str, Any] | None:
         seen = getattr(self._snapshot, "pos_order", None)
@@ -1132,6 +1182,8 @@ class FakeOdoo(FakeServer):
             self._check_fields(model, vals)
             if model == "pos.order.line":
                 self._check_exists(db, "product.product", vals.get("product_id"), "Product (product_id)", required=True)
+                if vals.get("refunded_orderline_id"):
+                    self._check_refund_line(db, vals)
                 values: dict[str, Any] = dict.fromkeys(self._fields(model), False)
                 values.update(vals, order_id=order["id"])
                 values["name"] = vals.get("name") or f"{order['name']}/{len(self._children(db, model, order)) + 1}"
@@ -1152,6 +1204,35 @@ class FakeOdoo(FakeServer):
                 values.update(vals, pos_order_id=order["id"], session_id=order["session_id"])
                 values["amount"] = Decimal(values["amount"] or 0)
             db.insert(model, values)
+
+    def _check_refund_line(self, db: Database, vals: Mapping[str, Any]) -> None:
+        """A line refunding another: the line exists (many2one), its quantity is negative and at most what the line
+        still holds, sold less refunded (pos_order_line.py _prepare_refund_data: qty = -(qty - refunded_qty); the
+        POS front end offers no more: stricter than Odoo's server, which does not check it)."""
+        self._check_exists(
+            db, "pos.order.line", vals["refunded_orderline_id"], "Refunded Order Line (refunded_orderline_id)",
+            required=True,
+        )  # fmt: skip
+        sold = db.tables["pos.order.line"][vals["refunded_orderline_id"]]
+        left = Decimal(sold["qty"]) - self._refunded_qty(db, sold)
+        if Decimal(vals.get("qty") or 0) >= 0 or -Decimal(vals["qty"]) > left:
+            raise validation_error(
+                f"fake Odoo: refunding {-Decimal(vals.get('qty') or 0)} of {sold['full_product_name'] or sold['name']}"
+                f" where {left} is left to refund (sold {sold['qty']})"
+            )
+
+    def _refunded_qty(self, db: Database, line: Mapping[str, Any]) -> Decimal:
+        """point_of_sale/models/pos_order_line.py _compute_refund_qty: minus the quantities of the lines refunding
+        it; from 19 (master) those of cancelled refund orders are left out, 17.0/18.0 count them all."""
+        total = Decimal(0)
+        for other in db.tables["pos.order.line"].values():
+            if other.get("refunded_orderline_id") != line["id"]:
+                continue
+            order = db.tables["pos.order"].get(other["order_id"])
+            if self.version >= 19 and order is not None and order["state"] == "cancel":
+                continue
+            total -= Decimal(other["qty"])
+        return total
 
     def _m_create_from_ui(self, recs: Records, orders: list[dict[str, Any]], draft: bool = False) -> list[Any]:
         """point_of_sale/models/pos_order.py (17.0) create_from_ui: a draft order with the same receipt number
@@ -1415,6 +1496,14 @@ class FakeOdoo(FakeServer):
     def _value(self, recs: Records, record: dict[str, Any], name: str) -> Any:
         if name == "id":
             return record["id"]
+        if "." in name:  # a domain's path through a many2one, e.g. "refunded_orderline_id.order_id"
+            head, rest = name.split(".", 1)
+            target_id = self._value(recs, record, head)
+            target = self._fields(recs.model)[head].split(":", 1)[1]
+            found = recs.db.tables[target].get(target_id) if target_id else None
+            return self._value(Records(recs.db, target, [], recs.context), found, rest) if found else False
+        if recs.model == "pos.order.line" and name == "refunded_qty":
+            return self._refunded_qty(recs.db, record)
         if recs.model == "product.product" and name == "name":
             return record["name"].get(recs.context.get("lang") or SOURCE_LANG) or record["name"][SOURCE_LANG]
         if recs.model == "product.product" and name == "qty_available":
