@@ -793,6 +793,15 @@ class ERPNextAdapter(HttpAdapter):
             log.warning("sync.change.order_not_there", target=self.name, order_ref=ref, change_event=change.event)
             return
         name, docstatus = str(current["name"]), int(current.get("docstatus") or 0)
+        if docstatus == 1 and self.doctype in INVOICES:
+            # A paid invoice holds its payments: cancelling it would take the money received out of the ledger
+            # while the box still holds that payment (and the refund the box records pays it out again), and
+            # ERPNext refuses to cancel an invoice a return links to. What was sent back or cancelled after paying
+            # is returned instead: a credit note for what is no longer on the order (all of it when it is gone).
+            gone = change.status == "cancelled" or change.order is None
+            keep = {} if gone or change.order is None else _lines(self.order_items(change.order))
+            self._credit_note(name, self.get_doc(self.doctype, name), keep, change)
+            return
         if change.status == "cancelled" or change.order is None:
             self._cancel_document(name, docstatus, ref)
             return
@@ -805,9 +814,6 @@ class ERPNextAdapter(HttpAdapter):
             return
         doc = self.get_doc(self.doctype, name)
         wanted = self.order_items(change.order)
-        if docstatus == 1 and self.doctype in INVOICES:
-            self._credit_note(name, doc, _lines(wanted), change)
-            return
         have = _lines(doc.get("items") or [])
         if have == _lines(wanted):
             return
@@ -892,8 +898,8 @@ class ERPNextAdapter(HttpAdapter):
         wanted: dict[tuple[str, Decimal], Decimal],
         change: OrderChange,
     ) -> None:
-        """A paid (submitted) invoice lost lines: a credit note (is_return against it) for what was voided, so the
-        invoice less its returns is the order as it is now. The money goes back as the refund the box records (a
+        """A paid (submitted) invoice lost lines (or the whole order: `wanted` empty): a credit note (is_return
+        against it) for what was voided, so the invoice less its returns is the order as it is now. The money goes back as the refund the box records (a
         Payment Entry), not here.
 
         Exactly once: the note is booked only for what the invoice less its submitted returns still holds beyond
@@ -941,6 +947,7 @@ class ERPNextAdapter(HttpAdapter):
             | ({"warehouse": self.warehouse} if self.warehouse else {})
             for (code, rate), qty in back
         ]
+        what, default = ("cancel", "order cancelled") if change.status == "cancelled" else ("void", "lines voided")
         body: dict[str, Any] = {
             "customer": self.customer,
             "is_return": 1,
@@ -957,7 +964,7 @@ class ERPNextAdapter(HttpAdapter):
             "ignore_pricing_rule": 1,
             "disable_rounded_total": 1,
             "items": items,
-            "remarks": f"Tablebox void: {change.reason or 'lines voided'} [{change.change_ref or change.order_ref}]",
+            "remarks": f"Tablebox {what}: {change.reason or default} [{change.change_ref or change.order_ref}]",
             "docstatus": 1,
         }
         if doc.get("currency"):

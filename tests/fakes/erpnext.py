@@ -68,6 +68,9 @@ to submit a partly paid POS Invoice, which the adapter never does and the fake d
   return_against), so that invoice's outstanding_amount drops by the return's total and its status becomes
   "Credit Note Issued" (sales_invoice.py / pos_invoice.py set_status); with 1 (the field's default) the return is
   its own outstanding. `order_total_minor(ref)` is the invoice's net: its grand total less its submitted returns.
+  An invoice a submitted return links to cannot be cancelled (417 LinkExistsError, frappe/frappe
+  frappe/model/delete_doc.py check_if_doc_is_linked); `cancelled(ref)` is also true of an invoice its returns
+  gave back whole.
 
 What it does not do: taxes (grand_total is the lines' total; rounded_total as ERPNext rounds it), stock ledger
 (Bins do not move), GL entries, POS opening/closing, Sales Invoice negative-stock refusals.
@@ -502,10 +505,18 @@ class FakeERPNext(FakeServer):
             return sorted(rows, key=lambda r: r["creation"])
 
     def cancelled(self, order_ref: str) -> bool:
-        """The order is cancelled in ERPNext: its current document cancelled (docstatus 2), or the draft deleted."""
+        """The order is cancelled in ERPNext: its current document cancelled (docstatus 2), the draft deleted, or a
+        paid invoice whose submitted returns gave all of it back (status Credit Note Issued, nothing left)."""
         with self.lock:
             doc = self.current(order_ref)
-            return doc is None or doc["docstatus"] == 2
+            if doc is None or doc["docstatus"] == 2:
+                return True
+            returns = [r for r in self.returns_of(doc["doctype"], doc["name"]) if r["docstatus"] == 1]
+            left: dict[str, Decimal] = {}
+            for row in [doc, *returns]:
+                for item in row["items"]:
+                    left[item["item_code"]] = left.get(item["item_code"], Decimal(0)) + item["qty"]
+            return bool(returns) and all(qty <= 0 for qty in left.values())
 
     def payments(self) -> dict[str, list[tuple[str, str, int]]]:
         """payment_ref -> [(kind, method, amount_minor)]: what ERPNext holds for each of the box's payments and
@@ -1096,6 +1107,17 @@ class FakeERPNext(FakeServer):
             for ref in pe["references"]
             if ref["reference_doctype"] == doctype and ref["reference_name"] == name
         ]
+        returns = (
+            [r for r in self.returns_of(doctype, name) if r["docstatus"] == 1] if doctype in INVOICE_DOCTYPES else []
+        )
+        if returns:
+            # frappe/frappe frappe/model/delete_doc.py check_if_doc_is_linked (via Document.cancel): a submitted
+            # return links the invoice through return_against
+            raise self.refuse(
+                417,
+                "LinkExistsError",
+                f"Cannot delete or cancel because {doctype} {name} is linked with {doctype} {returns[0]['name']}",
+            )
         if linked and not self.unlink_payments:
             # frappe/frappe frappe/model/delete_doc.py check_if_doc_is_linked (via Document.cancel)
             raise self.refuse(

@@ -704,6 +704,41 @@ def test_a_dish_sent_back_after_paying_is_one_credit_note_through_lost_answers_a
         assert server.payments() == {"p1": [("payment", "card", 13600)]}  # the money goes back as the refund
 
 
+@pytest.mark.parametrize("document", ["sales_invoice", "pos_invoice"])
+def test_a_paid_invoice_whose_order_is_cancelled_is_returned_whole_not_cancelled(
+    document: str, connect: Connect
+) -> None:
+    """Cancelling a paid invoice would take the payment booked in it out of the ledger while the box still holds
+    it (the refund the box records then pays out money ERPNext never saw come in), and ERPNext refuses to cancel an
+    invoice a return links to (what the old adapter tried after a void): what is left is returned instead."""
+    with FakeERPNext(document=document) as server:
+        server.add_item("HG", {"zh": "虾饺"}, 3850)
+        server.add_item("DDM", {"zh": "担担面"}, 3100)
+        adapter = connect(server)
+        doctype = adapter.doctype
+        name = adapter.push_order(order("ck-a"))
+        adapter.push_payment(paid("p1", ["ck-a"], "cash", 10800))
+        now = order("ck-a", OrderLine("HG", "har_gow", "虾饺", 2, 3850, 7700))
+        adapter.push_change(change("ck-a", "accepted", now, event="line_voided"))
+        refused = raw(server, "POST", "/api/method/frappe.client.cancel", {"doctype": doctype, "name": name})
+        assert refused.status_code == 417 and "LinkExistsError" in refused.text
+        server.drop_after_commit_rate = 1.0
+        with pytest.raises(Retryable):
+            adapter.push_change(change("ck-a", "cancelled", None, reason="guest left"))
+        server.drop_after_commit_rate = 0.0
+        adapter.push_change(change("ck-a", "cancelled", None, reason="guest left"))
+        notes = server.returns_of(doctype, name)
+        assert [(n[server.order_ref_field], n["grand_total"]) for n in notes] == [
+            ("ck-a return 1", Decimal(-31)),
+            ("ck-a return 2", Decimal(-77)),
+        ]
+        assert "Tablebox cancel: guest left" in notes[1]["remarks"]
+        invoice = server.tables[doctype][name]
+        assert (invoice["docstatus"], invoice["outstanding_amount"]) == (1, Decimal(-108))
+        assert server.cancelled("ck-a") and server.order_total_minor("ck-a") == 0
+        assert server.payments() == {"p1": [("payment", "cash", 10800)]}  # still in the ledger, for the refund
+
+
 def test_an_invoice_is_paid_in_full_by_what_the_guest_paid_not_a_rounded_total(connect: Connect) -> None:
     """ERPNext rounds an invoice's total to a whole unit unless told not to; 108.70 paid against a rounded 109.00
     would leave the invoice a draft for ever."""
