@@ -292,12 +292,14 @@ class OutboxEngine:
     def seconds_until_ready(self) -> float | None:
         """How long until a row can be claimed: 0 now, None when nothing waits. Reads only (no write lock), so an
         idle worker can ask often."""
+        now = self.clock()
+        if self._paused(now) and self.paused_until is not None:
+            if not outbox_db.line_head(self.conn, self.target, 1):
+                return None
+            return max(0.0, (self.paused_until - now).total_seconds())
         heads = outbox_db.line_head(self.conn, self.target, self.window)
         if not heads:
             return None
-        now = self.clock()
-        if self._paused(now) and self.paused_until is not None:
-            return max(0.0, (self.paused_until - now).total_seconds())
         held = self._held(heads)
         soonest: datetime | None = None
         for head in heads:
