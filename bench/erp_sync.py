@@ -1,7 +1,7 @@
 """Sync through a flaky ERP: the drain rate of a backlog healthy and with 30 % 503s and 10 % commit-then-drop, and
 `tablebox syncd`'s memory over a long run under load.
 
-    .venv/bin/python bench/sync.py [--orders 2000] [--in-flight 8] [--minutes 0] [--rate 15] [--trace]
+    .venv/bin/python bench/erp_sync.py [--orders 2000] [--in-flight 8] [--minutes 0] [--rate 15] [--trace]
 
 A real `tablebox syncd` process (the code the box runs) delivers a demo store's outbox to the generic REST fake ERP
 (tests/fakes/erp_rest.py, in this process). Parts:
@@ -86,9 +86,15 @@ def as_syncd(argv: list[str]) -> int:
     stats = os.environ.get("TBX_STATS")
     if stats:
         threading.Thread(target=write_stats, args=(Path(stats),), daemon=True, name="stats").start()
-    from appliance.cli import main as tablebox
+    import runpy
 
-    return tablebox(["syncd", *argv])
+    # `python -m appliance syncd ...` in this process (so the threads above watch it), as systemd runs it
+    sys.argv = ["tablebox", "syncd", *argv]
+    try:
+        runpy.run_module("appliance", run_name="__main__", alter_sys=True)
+    except SystemExit as done:
+        return int(done.code or 0)
+    return 0
 
 
 def write_stats(path: Path) -> None:
