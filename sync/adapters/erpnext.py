@@ -832,6 +832,8 @@ class ERPNextAdapter(HttpAdapter):
         if docstatus == 0:
             # A draft was never in the ledger: ERPNext deletes drafts, it cannot cancel them
             # (frappe/frappe frappe/model/document.py check_docstatus_transition: 0 -> 2 is refused).
+            if self.doctype in INVOICES:
+                self._keep_draft_payments(name)
             try:
                 self._call("DELETE", self._resource(self.doctype, name))
             except FrappeError as err:
@@ -851,6 +853,37 @@ class ERPNextAdapter(HttpAdapter):
                 ) from None
             raise self._failure(err, f"cancelling {name}") from None
         log.info("sync.change.cancelled", target=self.name, order_ref=ref, erp_id=name)
+
+    def _keep_draft_payments(self, name: str) -> None:
+        """A draft invoice about to be deleted may hold part of a payment in its payment rows (the visit paid part
+        of it, the rest not yet): that money was taken, so it is booked first as a Payment Entry (Receive,
+        unallocated), marked with the draft's name so that a retry (a lost answer, a crash before the delete) finds
+        it instead of booking it again."""
+        doc = self.get_doc(self.doctype, name)
+        parts: dict[tuple[str, str], Decimal] = {}
+        for ref, amount, mode in _PAID_MARK.findall(str(doc.get("remarks") or "")):
+            parts[(ref, mode)] = parts.get((ref, mode), Decimal(0)) + Decimal(amount)
+        if not parts:
+            return
+        currency = self._currency(str(doc.get("currency") or ""), f"the draft {name}")
+        for (ref, mode), amount in parts.items():
+            marker = f"[tablebox moved from {name} {mode}]"
+            found = self._list(
+                "Payment Entry",
+                ["name"],
+                [
+                    ["Payment Entry", "reference_no", "=", ref],
+                    ["Payment Entry", "remarks", "like", f"%{marker}%"],
+                    ["Payment Entry", "docstatus", "!=", 2],
+                ],
+                f"the lookup of payment {ref}",
+                limit=1,
+            )
+            if found:
+                continue
+            part = PaymentDoc(ref, [], "", "", int(amount.scaleb(currency.exponent)), currency.code, "")
+            text = f"{marker} Tablebox payment {ref}: booked in {name}, whose order was cancelled (the draft deleted)"
+            self._post_payment_entry(part, "Receive", mode, amount, [], currency, text, unique=False)
 
     def _amend(self, name: str, order: OrderDoc, *, cancel: bool = True) -> None:
         """A submitted Sales Order whose lines changed: cancel it and enter the amendment (ERPNext's own way to
@@ -1123,7 +1156,11 @@ class ERPNextAdapter(HttpAdapter):
         references: Sequence[Mapping[str, Any]],
         currency: Currency,
         remarks: str,
+        *,
+        unique: bool = True,
     ) -> str:
+        """A submitted Payment Entry; `unique = False` leaves payment_ref_field unset (a part of a payment that
+        has an entry of its own already)."""
         day = payment.paid_at[:10] or date.today().isoformat()
         # The cash/bank side must be named (payment_entry.json: paid_from and paid_to are mandatory; the party's
         # side is filled in by PaymentEntry.set_missing_values): the mode's default account for the company.
@@ -1148,7 +1185,7 @@ class ERPNextAdapter(HttpAdapter):
         }
         if self.company:
             body["company"] = self.company
-        if self.payment_ref_field:
+        if self.payment_ref_field and unique:
             body[self.payment_ref_field] = payment.payment_ref
         try:
             answer = self._call("POST", self._resource("Payment Entry"), body=body)

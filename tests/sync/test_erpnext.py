@@ -739,6 +739,33 @@ def test_a_paid_invoice_whose_order_is_cancelled_is_returned_whole_not_cancelled
         assert server.payments() == {"p1": [("payment", "cash", 10800)]}  # still in the ledger, for the refund
 
 
+@pytest.mark.parametrize("document", ["sales_invoice", "pos_invoice"])
+def test_a_cancelled_draft_holding_part_of_a_payment_keeps_that_money_in_erpnext(
+    document: str, connect: Connect
+) -> None:
+    """The visit paid part (the first invoice in full, the second in part, still a draft): the second order is
+    then cancelled. A draft cannot be cancelled, only deleted, and its payment rows would go with it: the part
+    booked there becomes a Payment Entry (Receive, unallocated) first, once through a lost answer."""
+    with FakeERPNext(document=document) as server:
+        server.add_item("HG", {"zh": "虾饺"}, 3850)
+        server.add_item("DDM", {"zh": "担担面"}, 3100)
+        adapter = connect(server)
+        adapter.push_order(order("ck-a"))
+        second = adapter.push_order(order("ck-b"))
+        adapter.push_payment(paid("p1", ["ck-a", "ck-b"], "card", 15000))
+        assert server.tables[adapter.doctype][second]["docstatus"] == 0  # 42.00 of its 108.00 paid
+        server.drop_after_commit_rate = 1.0
+        with pytest.raises(Retryable):
+            adapter.push_change(change("ck-b", "cancelled", None, reason="guest left"))
+        server.drop_after_commit_rate = 0.0
+        for _ in range(2):
+            adapter.push_change(change("ck-b", "cancelled", None, reason="guest left"))
+        assert server.cancelled("ck-b") and second not in server.tables[adapter.doctype]
+        (moved,) = server.tables["Payment Entry"].values()
+        assert (moved["payment_type"], moved["paid_amount"], moved["references"]) == ("Receive", Decimal(42), [])
+        assert server.payments() == {"p1": [("payment", "card", 15000)]}
+
+
 def test_an_invoice_is_paid_in_full_by_what_the_guest_paid_not_a_rounded_total(connect: Connect) -> None:
     """ERPNext rounds an invoice's total to a whole unit unless told not to; 108.70 paid against a rounded 109.00
     would leave the invoice a draft for ever."""
