@@ -55,10 +55,12 @@ Documents (`document`):
 - "pos_invoice": the same with POS Invoices (for shops that run ERPNext's POS closing); ERPNext refuses a POS
   Invoice without payment rows even as a draft (validate_mode_of_payment), so the cash row goes on it at 0.
 Refunds are Payment Entries (Pay, to the customer) naming the payment refunded and the reason. A cancelled order:
-its submitted document is cancelled (docstatus 2); a draft is deleted (a draft was never in the ledger). A voided
-line: a submitted Sales Order is cancelled and amended (amended_from; the amendment carries the order as it is
-now, without our unique ref: it is found through amended_from); a draft is updated; a submitted invoice gets a
-credit note (is_return, return_against) for what was voided. Comments are never written (only System Managers may).
+its submitted Sales Order is cancelled (docstatus 2); a draft is deleted (a draft was never in the ledger; part of a
+payment booked in a draft invoice's rows becomes a Payment Entry first); a paid (submitted) invoice is returned whole
+by a credit note (cancelling it would take its payments out of the ledger). A voided line: a submitted Sales Order
+is cancelled and amended (amended_from; the amendment carries the order as it is now, without our unique ref: it is
+found through amended_from); a draft is updated; a submitted invoice gets a credit note (is_return, return_against)
+for what was voided. Comments are never written (only System Managers may).
 
 Setting up ERPNext: add a custom field to the order doctype (Customize Form): fieldname `tablebox_order_ref`, type
 Data, **Unique**, **No Copy**, Read Only. The API user needs the roles Sales User, Accounts User and Stock User (read
