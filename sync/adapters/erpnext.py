@@ -993,8 +993,9 @@ class ERPNextAdapter(HttpAdapter):
             # update_outstanding_for_self (a v15 field whose default may be 1).
             "update_outstanding_for_self": 0,
             "update_stock": 1,
-            "posting_date": str(doc.get("posting_date") or date.today().isoformat()),
-            "set_posting_time": 1,
+            # Posted now (no set_posting_time): ERPNext refuses a return dated before its invoice ("Posting
+            # timestamp must be after ...": sales_and_purchase_return.py validate_return_against), which the
+            # invoice's business day with today's time of day would be for a dish sent back after midnight.
             "selling_price_list": self.price_list,
             "ignore_pricing_rule": 1,
             "disable_rounded_total": 1,

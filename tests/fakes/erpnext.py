@@ -86,6 +86,7 @@ import re
 import secrets
 import traceback
 from collections.abc import Mapping
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from urllib.parse import unquote
@@ -832,13 +833,26 @@ class FakeERPNext(FakeServer):
             raise self.refuse(417, "UniqueValidationError", "Tablebox Order Ref must be unique")
         if doctype == "Sales Order":
             self._validate_po(body, name)
+        values = {k: v for k, v in body.items() if k in known and k not in COMMON_FIELDS | {"items", "payments"}}
+        if doctype in INVOICE_DOCTYPES:
+            # frappe/erpnext erpnext/utilities/transaction_base.py validate_posting_time: without set_posting_time
+            # the document is posted now; with it, at the date given and (unless given) the time of saving.
+            now = datetime.now()
+            if not int(body.get("set_posting_time") or 0):
+                values.update(posting_date=now.date().isoformat(), posting_time=now.strftime("%H:%M:%S"))
+            values.setdefault("posting_date", now.date().isoformat())
+            values.setdefault("posting_time", now.strftime("%H:%M:%S"))
         if is_return:
             against = self.tables[doctype].get(str(body.get("return_against") or ""))
             if against is None or against["docstatus"] != 1 or against["customer"] != body["customer"]:
                 # frappe/erpnext erpnext/controllers/sales_and_purchase_return.py validate_return_against
                 raise self.refuse(417, "ValidationError", f"Invalid Return Against: {body.get('return_against')}")
+            posted = f"{values['posting_date']} {values['posting_time']}"
+            original = f"{against.get('posting_date')} {against.get('posting_time') or '00:00:00'}"
+            if posted < original:
+                # validate_return_against: "Posting timestamp must be after {0}"
+                raise self.refuse(417, "ValidationError", f"Posting timestamp must be after {original}")
         total = sum((i["amount"] for i in items), Decimal(0))
-        values = {k: v for k, v in body.items() if k in known and k not in COMMON_FIELDS | {"items", "payments"}}
         name = name or self._next_name(prefix)
         doc = self._insert(
             doctype,

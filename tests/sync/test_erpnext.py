@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -667,6 +668,7 @@ def test_a_dish_sent_back_after_paying_is_one_credit_note_through_lost_answers_a
         adapter.push_payment(paid("p1", ["ck-a"], "card", 13600))
         invoice = server.tables[doctype][name]
         assert (invoice["docstatus"], invoice["status"]) == (1, "Paid")
+        invoice["posting_time"] = "23:59:59"  # rung up just before midnight; the dish goes back after it
 
         # the noodles sent back: ERPNext commits the note, the answer is lost; the worker tries again
         now = order("ck-a", hg, cf)
@@ -686,6 +688,7 @@ def test_a_dish_sent_back_after_paying_is_one_credit_note_through_lost_answers_a
             "ck-a return 1",
         )
         assert [(i["item_code"], i["qty"]) for i in note["items"]] == [("DDM", Decimal(-1))]
+        assert note["posting_date"] == date.today().isoformat()  # posted when sent back, after the invoice
         # the credit is against the invoice, as a return made from it in ERPNext (update_outstanding_for_self 0)
         assert (invoice["outstanding_amount"], invoice["status"]) == (Decimal(-31), "Credit Note Issued")
         assert server.order_total_minor("ck-a") == now.total_minor == 10500
