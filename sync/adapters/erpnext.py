@@ -945,8 +945,7 @@ class ERPNextAdapter(HttpAdapter):
         ref = change.order_ref
         for _ in range(3):
             returns = self._returns(name)
-            have = self._after_returns(_lines(doc.get("items") or []), returns)
-            back = [(key, qty - wanted.get(key, Decimal(0))) for key, qty in have.items() if qty > wanted.get(key, 0)]
+            back = self._to_give_back(self._after_returns(_lines(doc.get("items") or []), returns), wanted)
             if not back:
                 return  # given back already, or more on the order than in ERPNext (a void never adds: a person looks)
             number = 1 + max((self._return_number(ref, row) for row in returns), default=0)
@@ -963,6 +962,25 @@ class ERPNextAdapter(HttpAdapter):
             log.info("sync.change.credit_note", target=self.name, order_ref=ref, erp_id=name, note=data.get("name"))
             return
         raise Retryable(f"{self.name}: the credit notes of {name} kept changing while we booked one; trying again")
+
+    def _to_give_back(
+        self, have: dict[tuple[str, Decimal], Decimal], wanted: dict[tuple[str, Decimal], Decimal]
+    ) -> list[tuple[tuple[str, Decimal], Decimal]]:
+        """What a credit note returns: each dish line the invoice (less its returns) holds beyond the order, and the
+        service charge line's fall in amount (its rate moves with the order: returned as one at the difference,
+        which ERPNext allows as it is below the rate sold, validate_returned_items)."""
+        charge = self.service_charge_item
+        back = [
+            (key, qty - wanted.get(key, Decimal(0)))
+            for key, qty in have.items()
+            if key[0] != charge and qty > wanted.get(key, 0)
+        ]
+        if charge:
+            held = sum((qty * rate for (code, rate), qty in have.items() if code == charge), Decimal(0))
+            owed = sum((qty * rate for (code, rate), qty in wanted.items() if code == charge), Decimal(0))
+            if held > owed:
+                back.append(((charge, held - owed), Decimal(1)))
+        return back
 
     def _return_number(self, ref: str, row: Mapping[str, Any]) -> int:
         """n of a credit note of ours ("<order ref> return <n>" in our field); 0 for another's."""

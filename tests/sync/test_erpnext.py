@@ -707,6 +707,29 @@ def test_a_dish_sent_back_after_paying_is_one_credit_note_through_lost_answers_a
         assert server.payments() == {"p1": [("payment", "card", 13600)]}  # the money goes back as the refund
 
 
+def test_a_dish_sent_back_after_paying_gives_back_its_share_of_the_service_charge(connect: Connect) -> None:
+    """The service charge line's rate follows the order: the note returns the charge's fall (10.80 -> 7.70) as one
+    at 3.10, once, so the invoice less its returns is the box's new total."""
+    with FakeERPNext(document="sales_invoice") as server:
+        server.add_item("HG", {"zh": "虾饺"}, 3850)
+        server.add_item("DDM", {"zh": "担担面"}, 3100)
+        server.add_item("SVC", {"zh": "服务费"}, None)
+        adapter = connect(server, service_charge_item="SVC")
+        name = adapter.push_order(order("ck-a", service_charge_minor=1080))
+        adapter.push_payment(paid("p1", ["ck-a"], "card", 11880))
+        now = order("ck-a", OrderLine("HG", "har_gow", "虾饺", 2, 3850, 7700), service_charge_minor=770)
+        for _ in range(2):
+            adapter.push_change(change("ck-a", "accepted", now, event="line_voided"))
+        (note,) = server.returns_of("Sales Invoice", name)
+        assert [(i["item_code"], i["qty"], i["rate"]) for i in note["items"]] == [
+            ("DDM", Decimal(-1), Decimal(31)),
+            ("SVC", Decimal(-1), Decimal("3.1")),
+        ]
+        assert server.order_total_minor("ck-a") == now.total_minor == 8470
+        adapter.push_change(change("ck-a", "cancelled", None))  # then the rest, charge and all
+        assert server.cancelled("ck-a") and server.order_total_minor("ck-a") == 0
+
+
 @pytest.mark.parametrize("document", ["sales_invoice", "pos_invoice"])
 def test_a_paid_invoice_whose_order_is_cancelled_is_returned_whole_not_cancelled(
     document: str, connect: Connect
