@@ -23,9 +23,10 @@ How a row travels:
   holds up its groups' later rows; every other order goes on. While other rows get through, a row's backoff stops
   doubling at 16 s (its failures are a flaky ERP's luck; the pause below protects an ERP that fails everything).
 - the target paused: when a whole wave failed and the ERP did not answer at all (connection refused, timeout, a
-  dropped connection) three times in a row, or failed in any way ten times in a row (a flaky ERP failing 40 % of
-  calls does that about once in 10,000 calls), nothing is claimed for a while (1 s,
-  doubling to the retry cap, jittered), then one row probes; any delivered or refused row ends the pauses. A
+  dropped connection) three times in a row, or failed in any way 16 times in a row (an ERP failing half its
+  calls does that about once in 60,000), nothing is claimed for a while (1 s, doubling to the retry cap, jittered),
+  then one row probes: the ready row tried least often (so an order the ERP refuses alone cannot keep the target
+  paused); any delivered or refused row ends the pauses. A
   `Retry-After` (429/503) pauses the whole target that long (up to the cap). `tablebox sync retry` ends a pause.
 - parked (`Rejected`): set aside with the ERP's message for a person (`tablebox sync retry` puts it back in
   line); the other groups go on.
@@ -85,7 +86,7 @@ WINDOW = 1000
 # The target pauses after a wave in which every attempt failed, once this many attempts in a row got no answer at all
 # (the ERP down or unreachable) or failed in any way (an ERP answering 503 to everything).
 PAUSE_AFTER_UNANSWERED = 3
-PAUSE_AFTER_FAILED = 10
+PAUSE_AFTER_FAILED = 16
 # While the ERP gets other rows through, a failing row's backoff doubles no further than after this many failures
 # (up to 16 s, 8 s on average: one request every few seconds for an order an otherwise working ERP keeps refusing).
 FLAKY_CEILING_FAILURES = 5
@@ -256,7 +257,9 @@ class OutboxEngine:
 
     def _pick(self, heads: Sequence[LineHead], now: datetime, limit: int) -> list[LineHead]:
         """The rows of the window that may go now, oldest first, at most `limit`: a row that is not ready holds
-        its groups, and so does every row behind it in one of them (even one that is ready)."""
+        its groups, and so does every row behind it in one of them (even one that is ready). A probe after a pause
+        is the one ready row tried least often (the oldest of those): the pause ends when any order gets through,
+        and an order the ERP keeps failing on its own would otherwise be the probe every time."""
         held = self._held(heads)
         picked: list[LineHead] = []
         for head in heads:
@@ -265,8 +268,10 @@ class OutboxEngine:
                 held |= groups
                 continue
             picked.append(head)
-            if len(picked) >= limit:
+            if len(picked) >= limit and not self._probe:
                 break
+        if self._probe and picked:
+            return [min(picked, key=lambda head: (head.attempts, head.id))]
         return picked
 
     def claim(self, limit: int | None = None) -> list[OutboxRow]:
@@ -305,7 +310,7 @@ class OutboxEngine:
         for head in heads:
             groups = groups_of(head)
             if groups & held:
-                continue  # waits for an earlier row of its order, which is in this list
+                continue  # waits for an earlier row of its order (above, or parked)
             held |= groups
             until = self._blocked_until(head, now)
             if until is None:

@@ -42,6 +42,7 @@ class LineHead:
     idempotency_key: str = ""
     order_refs: tuple[str, ...] = ()  # a payment.* row: the orders its payload names (order_refs)
     refund_of: str | None = None  # a payment.refunded row: the idempotency key of the payment it refunds
+    attempts: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,14 +61,14 @@ def _ids(ids: Iterable[int]) -> str:
 # A payment row's orders and the payment a refund refunds, read in SQL so a window of the line is one query; a
 # payload that is not JSON reads as none (the engine parks that row when it reads it).
 _HEAD_COLUMNS = (
-    "id, next_attempt_at, claimed_by, claimed_at, kind, idempotency_key,"
+    "id, next_attempt_at, claimed_by, claimed_at, kind, idempotency_key, attempts,"
     " CASE WHEN kind LIKE 'payment.%' AND json_valid(payload) THEN json_extract(payload, '$.order_refs') END,"
     " CASE WHEN kind LIKE 'payment.%' AND json_valid(payload) THEN json_extract(payload, '$.refund_of') END"
 )
 
 
 def _head(row: tuple[Any, ...]) -> LineHead:
-    i, n, b, a, kind, key, refs, refund_of = row
+    i, n, b, a, kind, key, attempts, refs, refund_of = row
     orders: tuple[str, ...] = ()
     if refs:
         try:
@@ -76,7 +77,9 @@ def _head(row: tuple[Any, ...]) -> LineHead:
             parsed = None
         if isinstance(parsed, list):
             orders = tuple(str(r) for r in parsed)
-    return LineHead(int(i), n, b, a, str(kind), str(key), orders, str(refund_of) if refund_of is not None else None)
+    return LineHead(
+        int(i), n, b, a, str(kind), str(key), orders, str(refund_of) if refund_of is not None else None, int(attempts)
+    )
 
 
 def line_head(conn: apsw.Connection, target: str, limit: int) -> list[LineHead]:

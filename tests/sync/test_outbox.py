@@ -732,15 +732,14 @@ def test_an_erp_answering_503_to_everything_is_paused_too_but_a_flaky_one_is_not
         adapter.down = Retryable("HTTP 503: maintenance", status=503)
         clock.advance(300)
         done = eng.run_once()
-        assert (done.claimed, done.retrying, done.released) == (7, 7, 0)  # seven: not yet ten in a row
+        assert (done.claimed, done.retrying, done.released) == (7, 7, 0)  # seven in a row: goes on
         assert eng.paused_until is None
         for _ in range(3):
             place(client, token, erp)
         clock.advance(300)
         done = eng.run_once()
-        assert (
-            done.retrying == 8 and eng.paused_until is not None
-        )  # a wave of eight more, all failing: the target waits
+        # a wave of eight (15 failures in a row) goes on; the next two make 17: the target waits
+        assert (done.retrying, done.released) == (10, 0) and eng.paused_until is not None
         assert eng.run_once().claimed == 0
     finally:
         eng.close()
@@ -759,7 +758,7 @@ def test_retry_after_holds_the_whole_target_not_only_the_row(client, token, erp)
     clock.advance(0.2)
     assert eng.run_once().claimed == 1  # one row first
     drain(eng)
-    assert adapter.order_refs() == refs
+    assert sorted(adapter.order_refs()) == sorted(refs)
 
 
 def test_sync_retry_ends_a_pause(client, token, erp):
@@ -839,9 +838,31 @@ def test_an_order_failing_while_others_get_through_is_not_left_for_minutes(clien
     adapter.down = Retryable("HTTP 503", status=503)  # now everything fails: the waits grow past 16 s
     alone = place(client, token, erp)["client_key"]
     waits = []
-    for _ in range(14):
+    for _ in range(24):
         drain(eng)
         waits.append(eng.seconds_until_ready() or 0.0)
         clock.advance(waits[-1] + 0.001)
     assert max(waits) > 32.0
     assert alone not in adapter.order_refs()
+
+
+def test_an_order_the_erp_refuses_alone_cannot_keep_the_target_paused(client, token, erp):
+    """The probe after a pause is the ready row tried least often: an order failing on its own (here: always 503)
+    would otherwise be the probe every time and keep the whole target paused (seen in a 30-minute bench run)."""
+    refs = [place(client, token, erp)["client_key"] for _ in range(20)]
+    adapter, clock = ScriptedAdapter(), Clock()
+    adapter.down = Retryable("HTTP 503: maintenance", status=503)
+    eng = engine(erp, adapter, clock, in_flight=8, backoff=Backoff(cap=60.0, rng=random.Random(4)))
+    try:
+        done = eng.run_once()
+        assert (done.retrying, done.released) == (16, 4) and eng.paused_until is not None
+        adapter.down = None  # the ERP is back, except for the oldest order
+        adapter.failures[refs[0]] = [Retryable("HTTP 503", status=503)] * 100
+        clock.advance(60)
+        done = eng.run_once()
+        assert (done.claimed, done.delivered) == (1, 1)  # a fresh order probed, not the oldest one
+        assert eng.paused_until is None
+        drain(eng)
+    finally:
+        eng.close()
+    assert sorted(adapter.order_refs()) == sorted(refs[1:])
