@@ -26,8 +26,8 @@ How a row travels:
   dropped connection) three times in a row, or failed in any way 16 times in a row (an ERP failing half its
   calls does that about once in 60,000), nothing is claimed for a while (1 s, doubling to the retry cap, jittered),
   then one row probes: the ready row tried least often (so an order the ERP refuses alone cannot keep the target
-  paused); any delivered or refused row ends the pauses. A
-  `Retry-After` (429/503) pauses the whole target that long (up to the cap). `tablebox sync retry` ends a pause.
+  paused); any delivered or refused row ends the pauses. A `Retry-After` (429/503) pauses the whole target that
+  long (up to the cap). `tablebox sync retry` ends a pause.
 - parked (`Rejected`): set aside with the ERP's message for a person (`tablebox sync retry` puts it back in
   line); the other groups go on.
 
