@@ -600,6 +600,17 @@ class OdooAdapter(HttpAdapter):
             return int(rows[0]["id"])
         return None
 
+    def _synced_row(self, answer: Any, ref: str) -> dict[str, Any] | None:
+        """The row of the order with our reference in the POS entry point's answer (18/19's sync_from_ui reads the
+        orders it processed, the refunded order first for a refund order; 17's create_from_ui answers id and
+        receipt number), None when it is not there."""
+        rows = answer.get("pos.order") if isinstance(answer, dict) else answer
+        for row in rows if isinstance(rows, list) else []:
+            if isinstance(row, dict) and (row.get("uuid") or row.get("pos_reference")) and self._pos_ref(row) == ref:
+                self._unsettled.pop(ref, None)
+                return row
+        return None
+
     def _find_pos(self, ref: str) -> dict[str, Any] | None:
         found = self._find_pos_many([ref]).get(ref)
         if found is not None:
@@ -668,13 +679,18 @@ class OdooAdapter(HttpAdapter):
         return lines
 
     def _void_pos_line(self, change: OrderChange, order: OrderDoc | None) -> None:
-        found = self._find_pos(change.order_ref)
+        key = change.change_ref or f"{change.order_ref}:line_voided:{change.line_no}"  # a refund order's uuid
+        both = self._find_pos_many([change.order_ref, key])
+        found = both.get(change.order_ref)
         if found is None:
             raise Rejected(f"order {change.order_ref} is not in Odoo: deliver it before voiding its lines")
         if found["state"] == "cancel":
             return
+        if key in both:  # sent back after payment: its refund order is there
+            self._unsettled.pop(key, None)
+            return
         if found["state"] != "draft":
-            self._refund_sent_back(change, order, found)
+            self._refund_sent_back(change, key, order, found)
             return
         if order is None:
             self._cancel_pos(change.order_ref, change.reason or "every line voided")
@@ -898,9 +914,6 @@ class OdooAdapter(HttpAdapter):
         (_refund_sent_back) that still wait for their money are paid first, each by a negative payment line in the
         method the money went back in; what is left is its own paid refund pos.order (a negative line and payment)
         named after our refund reference. Each part carries our label, so a retry adds only what Odoo lacks."""
-        own = self._find_pos(payment.payment_ref)
-        if own is not None:  # the last part: the rest went into its own refund order
-            return str(own["id"])
         label = f"{LABEL}{payment.payment_ref} {payment.method}"
         label_field = "name" if self._odoo_version() >= 18 else "transaction_id"
         parts = self._execute(
@@ -908,7 +921,7 @@ class OdooAdapter(HttpAdapter):
         )
         amount = _to_major(payment.amount_minor, _currency(payment.currency).exponent)
         left = amount + sum((_decimal(p["amount"]) for p in parts), Decimal(0))
-        if left <= 0:
+        if left <= 0:  # every part there, its own refund order too (paid by a payment with the same label)
             self._unsettled.pop(payment.payment_ref, None)
             return label
         self._wait_unsettled(payment.payment_ref, "refund")
@@ -933,33 +946,27 @@ class OdooAdapter(HttpAdapter):
             return label
         reason = f"Refund: {payment.reason}"[:120] if payment.reason else "Refund"
         note = f"Tablebox refund of {payment.refund_of}, table {payment.table}: {payment.reason}"
-        return self._pos_money_order(payment, -left, reason, note)
+        self._pos_money_order(payment, -left, reason, note)
+        return label
 
     def _waiting_refunds(self, order_refs: Sequence[str]) -> list[dict[str, Any]]:
         """The draft refund pos.orders of these orders' lines (dishes sent back after payment), oldest first."""
-        ids = [int(row["id"]) for row in self._find_pos_many(order_refs).values()]
-        if not ids:
-            return []
-        lines = self._execute(
-            "pos.order.line",
-            "search_read",
-            domain=[["refunded_orderline_id.order_id", "in", ids], ["order_id.state", "=", "draft"]],
-            fields=["order_id"],
-        )
-        refunds = sorted({i for i in (_many2one_id(line["order_id"]) for line in lines) if i is not None})
-        if not refunds:
-            return []
-        fields = ["uuid"] if self._odoo_version() >= 18 else []
+        if self._odoo_version() >= 18:
+            path, refs, fields = "uuid", list(order_refs), ["uuid"]
+        else:
+            path, refs, fields = "pos_reference", [f"Tablebox {ref}" for ref in order_refs], []
         rows = self._execute(
             "pos.order",
             "search_read",
-            domain=[["id", "in", refunds], ["state", "=", "draft"]],
+            domain=[["lines.refunded_orderline_id.order_id." + path, "in", refs], ["state", "=", "draft"]],
             fields=[*fields, *POS_ORDER_FIELDS],
             order="id asc",
         )
         return list(rows)
 
-    def _refund_sent_back(self, change: OrderChange, order: OrderDoc | None, found: Mapping[str, Any]) -> None:
+    def _refund_sent_back(
+        self, change: OrderChange, key: str, order: OrderDoc | None, found: Mapping[str, Any]
+    ) -> None:
         """A line voided after its pos.order was paid: what Odoo POS books for a dish brought back, a refund order
         (point_of_sale/models/pos_order.py _refund and pos_order_line.py _prepare_refund_data, 17.0 to master): the
         dish's line again with its quantity negative and `refunded_orderline_id` on the line sold, and a line for
@@ -968,9 +975,6 @@ class OdooAdapter(HttpAdapter):
         (payment.refunded) pays it. Its uuid (receipt number "Tablebox <key>" on 17) is the change's key, so a
         retry finds it; the quantities are what Odoo still holds (sold less refunded), so nothing is refunded
         twice."""
-        key = change.change_ref or f"{change.order_ref}:line_voided:{change.line_no}"
-        if self._find_pos(key) is not None:
-            return
         if self._odoo_version() < 19:
             self._wait_unsettled(key, "pos.order")
         sold = self._execute(
@@ -990,18 +994,14 @@ class OdooAdapter(HttpAdapter):
             ],
             order="id asc",
         )
-        earlier = self._execute(
-            "pos.order.line",
-            "search_read",
-            domain=[["refunded_orderline_id.order_id", "=", found["id"]], ["order_id.state", "!=", "cancel"]],
-            fields=["order_id"],
-        )
-        refund_ids = sorted({i for i in (_many2one_id(line["order_id"]) for line in earlier) if i is not None})
         refunds = (
             self._execute(
-                "pos.order", "search_read", domain=[["id", "in", refund_ids]], fields=["amount_total", "amount_tax"]
+                "pos.order",
+                "search_read",
+                domain=[["lines.refunded_orderline_id.order_id", "=", found["id"]], ["state", "!=", "cancel"]],
+                fields=["amount_total", "amount_tax"],
             )
-            if refund_ids
+            if any(_decimal(row.get("refunded_qty") or 0) for row in sold)  # none before the first dish sent back
             else []
         )
         held_total = _decimal(found["amount_total"]) + sum((_decimal(r["amount_total"]) for r in refunds), Decimal(0))
@@ -1066,8 +1066,8 @@ class OdooAdapter(HttpAdapter):
                 f"Tablebox: line {change.line_no} of order {change.order_ref} ({found['name']}) sent back after"
                 f" payment: {change.reason or ''}"
             )
-        self._sync_pos(key, data, draft=True)
-        if self._find_pos(key) is None:
+        answer = self._sync_pos(key, data, draft=True)
+        if self._synced_row(answer, key) is None and self._find_pos(key) is None:
             raise Retryable(f"Odoo took the refund order for {key} but does not find it by its reference yet")
         log.info(
             "sync.odoo.sent_back_refund",
@@ -1148,8 +1148,10 @@ class OdooAdapter(HttpAdapter):
         else:
             line["name"] = line.pop("payment_date")
             data["statement_ids"] = [[0, 0, {**line, "transaction_id": label}]]
-        self._sync_pos(payment.payment_ref, data, draft=False)
-        found = self._find_pos(payment.payment_ref)
+        answer = self._sync_pos(payment.payment_ref, data, draft=False)
+        found = self._synced_row(answer, payment.payment_ref)
+        if found is None or "state" not in found:  # 17's create_from_ui answers ids and receipt numbers only
+            found = self._find_pos(payment.payment_ref)
         if found is None or found["state"] == "draft":
             raise Rejected(f"Odoo did not book {payment.kind} {payment.payment_ref} as a paid POS order")
         log.info(

@@ -1490,18 +1490,26 @@ class FakeOdoo(FakeServer):
                 stack.append((a and b) if term == "&" else (a or b))
             else:
                 name, op, expected = term
-                stack.append(_compare(self._value(recs, record, name), op, expected))
+                value = self._value(recs, record, name)
+                if "." in name and isinstance(value, list):  # a path through a one2many: any of its records
+                    stack.append(any(_compare(v, op, expected) for v in value))
+                else:
+                    stack.append(_compare(value, op, expected))
         return all(stack)
 
     def _value(self, recs: Records, record: dict[str, Any], name: str) -> Any:
         if name == "id":
             return record["id"]
-        if "." in name:  # a domain's path through a many2one, e.g. "refunded_orderline_id.order_id"
+        if "." in name:  # a domain's path, e.g. "lines.refunded_orderline_id.order_id": a one2many gives a list
             head, rest = name.split(".", 1)
-            target_id = self._value(recs, record, head)
-            target = self._fields(recs.model)[head].split(":", 1)[1]
-            found = recs.db.tables[target].get(target_id) if target_id else None
-            return self._value(Records(recs.db, target, [], recs.context), found, rest) if found else False
+            kind, target = self._fields(recs.model)[head].split(":", 1)
+            linked = self._value(recs, record, head)
+            sub = Records(recs.db, target, [], recs.context)
+            if kind == "one2many":
+                values = [self._value(sub, recs.db.tables[target][i], rest) for i in linked]
+                return [v for value in values for v in (value if isinstance(value, list) else [value])]
+            found = recs.db.tables[target].get(linked) if linked else None
+            return self._value(sub, found, rest) if found else False
         if recs.model == "pos.order.line" and name == "refunded_qty":
             return self._refunded_qty(recs.db, record)
         if recs.model == "product.product" and name == "name":
