@@ -21,7 +21,7 @@ import apsw
 from appliance.db.connection import open_connection, write_transaction
 from appliance.db.floor import close_visit
 from appliance.db.orders import change_status, visit_orders, void_line
-from appliance.db.payments import amount_due, payment_ref, record_payment, refund_payment, refund_ref
+from appliance.db.payments import amount_due, payment_ref, payments_of, record_payment, refund_payment, refund_ref
 from appliance.db.tables import live_session
 from appliance.domain.orders import FINAL, Actor, OrderStatus
 from appliance.settings import BoxSettings
@@ -205,13 +205,17 @@ class Cashier(threading.Thread):
     """Staff at the till while diners order: every `every` seconds the next table's visit is settled in one
     transaction through the store's own functions (what the console calls): now and then an order is cancelled or a
     line voided first; then the bill is paid part by card and the rest in cash with change (or by Alipay); every few
-    visits part of the card payment goes back (a refund) and is paid again by WeChat; then the table is closed. It
-    records what the ERP must end up holding: each payment and refund by its outbox key, the orders cancelled and
-    those with a line voided. Anything but a busy database is a failure the soak reports."""
+    visits part of the card payment goes back (a refund) and is paid again by WeChat, or a dish is sent back after
+    paying (voided, and what the bill was overpaid refunded from the payments); then the table is closed. It records
+    what the ERP must end up holding: each payment and refund by its outbox key, the orders cancelled and those with
+    a line voided. Anything but a busy database is a failure the soak reports."""
 
-    def __init__(self, db_path: Path, tables: tuple[str, ...], every: float = 0.1) -> None:
+    def __init__(
+        self, db_path: Path, tables: tuple[str, ...], every: float = 0.1, *, void_after_paying: bool = True
+    ) -> None:
         super().__init__(name="cashier", daemon=True)
         self.db_path, self.tables, self.every = db_path, tables, every
+        self.void_after_paying = void_after_paying
         self.booked: dict[str, Booked] = {}
         self.cancelled: set[str] = set()
         self.voided: set[str] = set()
@@ -227,7 +231,7 @@ class Cashier(threading.Thread):
                 table = self.tables[turn % len(self.tables)]
                 try:
                     with write_transaction(conn):
-                        booked, cancelled, voided = self.settle(conn, table, turn)
+                        booked, cancelled, voided = self.settle(conn, table, turn, self.void_after_paying)
                 except apsw.BusyError:
                     continue
                 except Exception as exc:  # the soak reports it
@@ -243,7 +247,9 @@ class Cashier(threading.Thread):
             conn.close()
 
     @staticmethod
-    def settle(conn: Any, table: str, turn: int) -> tuple[dict[str, Booked], set[str], set[str]]:
+    def settle(
+        conn: Any, table: str, turn: int, void_after_paying: bool = True
+    ) -> tuple[dict[str, Booked], set[str], set[str]]:
         table_id = conn.execute("SELECT id FROM tables WHERE name = ?", (table,)).fetchone()[0]
         visit = live_session(conn, table_id)
         if visit is None:
@@ -256,13 +262,9 @@ class Cashier(threading.Thread):
             change_status(conn, live[-1].id, OrderStatus.CANCELLED, Actor.STAFF, "soak: the guest left")
             cancelled.add(live[-1].client_key)
             live.pop()
-        if turn % 2 == 0:
-            for order in live:
-                active = [line for line in order.lines if line.status == "active"]
-                if len(active) >= 2:
-                    void_line(conn, order.id, active[0].line_no, "soak: sent back")
-                    voided.add(order.client_key)
-                    break
+        after_paying = void_after_paying and turn % 5 == 2
+        if turn % 2 == 0 and not after_paying:
+            voided |= Cashier.void_one(conn, live)
         due = amount_due(conn, visit.id)
         if due > 0:
             card = max(due // 2, 1)
@@ -280,5 +282,25 @@ class Cashier(threading.Thread):
                 booked[refund_ref(refund.refund_key)] = ("refund", "card", back)
                 again = record_payment(conn, visit.id, "wechat", back, "soak")
                 booked[payment_ref(again.payment_key)] = ("payment", "wechat", back)
+        if after_paying and booked and (after := Cashier.void_one(conn, live)):
+            # a dish sent back after the bill was paid: off the bill, and the money back from the payments
+            voided |= after
+            over = -amount_due(conn, visit.id)
+            for payment in payments_of(conn, visit.id):
+                back = min(over, payment.refundable_minor)
+                if back > 0:
+                    refund = refund_payment(conn, payment.id, back, "soak: sent back after paying", "soak")
+                    booked[refund_ref(refund.refund_key)] = ("refund", payment.method, back)
+                    over -= back
         close_visit(conn, visit.id, "soak", confirm_unpaid=False)
         return booked, cancelled, voided
+
+    @staticmethod
+    def void_one(conn: Any, live: list[Any]) -> set[str]:
+        """Void the first line of the first order with two or more lines still on it; the order's key, if any."""
+        for order in live:
+            active = [line for line in order.lines if line.status == "active"]
+            if len(active) >= 2:
+                void_line(conn, order.id, active[0].line_no, "soak: sent back")
+                return {order.client_key}
+        return set()

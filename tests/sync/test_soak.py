@@ -1,10 +1,10 @@
 """The soak test per ERP: 1,000 orders through the web API, and staff at the till settling the tables meanwhile
-(payments split by card and cash with change, refunds paid again by WeChat, cancelled orders, voided lines), while
-the fake ERP goes down, flaps, answers slowly, commits and then drops the connection, and `tablebox syncd` (a real
-process) is killed with SIGKILL and restarted twice. At the end the ERP holds every order exactly once with its
-total, every payment and refund exactly once with its method and amount, the cancels and voids as the adapter
-books them, and nothing is left in the outbox. If this failed, a restaurant's books would miss orders or takings
-from an outage, or count some twice."""
+(payments split by card and cash with change, refunds paid again by WeChat, cancelled orders, voided lines, dishes
+sent back after paying and refunded), while the fake ERP goes down, flaps, answers slowly, commits and then drops
+the connection, and `tablebox syncd` (a real process) is killed with SIGKILL and restarted twice. At the end the ERP
+holds every order exactly once with its total, every payment and refund exactly once with its method and amount,
+the cancels and voids as the adapter books them, and nothing is left in the outbox. If this failed, a restaurant's
+books would miss orders or takings from an outage, or count some twice."""
 
 from __future__ import annotations
 
@@ -76,18 +76,19 @@ class Submitter(threading.Thread):
 
 def soak_targets() -> list[Any]:
     """Each fake ERP with each document an integrator can choose for it: (fake, its arguments, the name of its method
-    giving the target's settings)."""
+    giving the target's settings, whether the till sends a dish back after paying)."""
     erpnext, odoo = "tests.fakes.erpnext:FakeERPNext", "tests.fakes.odoo:FakeOdoo"
     return [
-        pytest.param("tests.fakes.erp_rest:FakeRestERP", {}, "target_config", id="rest"),
+        pytest.param("tests.fakes.erp_rest:FakeRestERP", {}, "target_config", True, id="rest"),
         *[
-            pytest.param(erpnext, {"document": document}, "target_config", id=f"erpnext-{document}")
+            pytest.param(erpnext, {"document": document}, "target_config", True, id=f"erpnext-{document}")
             for document in ("sales_order", "sales_invoice", "pos_invoice")
         ],
-        pytest.param(odoo, {}, "target_config", id="odoo-sale_order"),
-        pytest.param(odoo, {}, "pos_target_config", id="odoo-pos_order"),
+        pytest.param(odoo, {}, "target_config", True, id="odoo-sale_order"),
+        # Odoo POS does not yet take a line voided on a paid pos.order (issue 15, B): the till does not do it there
+        pytest.param(odoo, {}, "pos_target_config", False, id="odoo-pos_order"),
         # Odoo 17 over JSON-RPC: pos.order through create_from_ui, not 18/19's sync_from_ui
-        pytest.param(odoo, {"version": 17}, "pos_target_config", id="odoo17-pos_order"),
+        pytest.param(odoo, {"version": 17}, "pos_target_config", False, id="odoo17-pos_order"),
     ]
 
 
@@ -112,9 +113,9 @@ def skipped_kinds(log: str) -> set[str]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("fake_path", "fake_args", "settings_of"), soak_targets())
+@pytest.mark.parametrize(("fake_path", "fake_args", "settings_of", "void_after_paying"), soak_targets())
 def test_every_order_and_payment_reaches_the_erp_exactly_once_through_outages_and_crashes(
-    fake_path, fake_args, settings_of, settings, tmp_path
+    fake_path, fake_args, settings_of, void_after_paying, settings, tmp_path
 ):
     fake = fake_class(fake_path)(**fake_args)
     fake.start()
@@ -157,7 +158,8 @@ def test_every_order_and_payment_reaches_the_erp_exactly_once_through_outages_an
 
         fake.go_down()  # the internet is out when service starts
         diners = Submitter(settings, ORDERS)  # the web app as the tests run it (no rate limits)
-        till = Cashier(settings.db_path, TABLES)  # staff settle tables meanwhile, through the store's functions
+        # staff settle tables meanwhile, through the store's functions
+        till = Cashier(settings.db_path, TABLES, void_after_paying=void_after_paying)
         diners.start()
         till.start()
         syncd = start_syncd()
