@@ -154,6 +154,16 @@ POS_ORDER_FIELDS = [
     "date_order",
     "pos_reference",
 ]
+POS_LINE_FIELDS = [
+    "product_id",
+    "qty",
+    "price_unit",
+    "discount",
+    "price_subtotal",
+    "price_subtotal_incl",
+    "full_product_name",
+    "tax_ids",
+]
 LABEL = "tablebox:"  # + our reference + " " + method: the label of every payment document, looked up before create
 _ENCODE = msgspec.json.Encoder(decimal_format="number").encode  # Decimal prices as JSON numbers, digit for digit
 
@@ -840,23 +850,7 @@ class OdooAdapter(HttpAdapter):
 
     def _pos_resend_17(self, row: Mapping[str, Any]) -> dict[str, Any]:
         """Odoo 17's create_from_ui rewrites a draft order whole: its lines and payments as Odoo has them now."""
-        lines = self._execute(
-            "pos.order.line",
-            "search_read",
-            domain=[["order_id", "=", row["id"]]],
-            fields=[
-                "product_id",
-                "qty",
-                "price_unit",
-                "discount",
-                "price_subtotal",
-                "price_subtotal_incl",
-                "full_product_name",
-                "tax_ids",
-                "refunded_orderline_id",
-            ],
-            order="id asc",
-        )
+        lines = self._pos_order_lines(row["id"], "refunded_orderline_id")
         data = self._pos_order_data(self._pos_ref(row), _many2one_id(row["session_id"]) or 0, row["date_order"])
         data.update(
             lines=[
@@ -884,6 +878,17 @@ class OdooAdapter(HttpAdapter):
         )
         data.update(self._pos_payments_17(row))
         return data
+
+    def _pos_order_lines(self, order_id: int, *more: str) -> list[dict[str, Any]]:
+        """A pos.order's lines as the POS sends them (and `more` fields), in order."""
+        rows = self._execute(
+            "pos.order.line",
+            "search_read",
+            domain=[["order_id", "=", order_id]],
+            fields=[*POS_LINE_FIELDS, *more],
+            order="id asc",
+        )
+        return list(rows)
 
     def _pos_payments_17(self, row: Mapping[str, Any]) -> dict[str, Any]:
         payments = self._execute(
@@ -977,23 +982,7 @@ class OdooAdapter(HttpAdapter):
         twice."""
         if self._odoo_version() < 19:
             self._wait_unsettled(key, "pos.order")
-        sold = self._execute(
-            "pos.order.line",
-            "search_read",
-            domain=[["order_id", "=", found["id"]]],
-            fields=[
-                "product_id",
-                "qty",
-                "price_unit",
-                "discount",
-                "price_subtotal",
-                "price_subtotal_incl",
-                "full_product_name",
-                "tax_ids",
-                "refunded_qty",
-            ],
-            order="id asc",
-        )
+        sold = self._pos_order_lines(found["id"], "refunded_qty")
         refunds = (
             self._execute(
                 "pos.order",
