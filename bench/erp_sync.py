@@ -97,6 +97,31 @@ def as_syncd(argv: list[str]) -> int:
     return 0
 
 
+def rss_by_mapping() -> dict[str, int]:
+    """This process's resident kB by kind of mapping (/proc/self/smaps): glibc's main heap ([heap]), 1 MiB anonymous
+    maps (CPython's obmalloc arenas), the rest of the anonymous memory (glibc's thread arenas, thread stacks, SQLite's
+    and big objects' mmaps), and files."""
+    sums = {"rss_heap_kb": 0, "rss_pyarenas_kb": 0, "rss_other_anon_kb": 0, "rss_file_kb": 0}
+    kind = ""
+    with open("/proc/self/smaps", encoding="ascii", errors="replace") as fh:
+        for line in fh:
+            first = line.split(maxsplit=6)
+            if "-" in first[0] and len(first) >= 5:  # a mapping's header: address perms offset dev inode [path]
+                start, end = (int(x, 16) for x in first[0].split("-"))
+                name = first[5].strip() if len(first) > 5 else ""
+                if name == "[heap]":
+                    kind = "rss_heap_kb"
+                elif name and not name.startswith("["):
+                    kind = "rss_file_kb"
+                elif end - start == 1 << 20:
+                    kind = "rss_pyarenas_kb"
+                else:
+                    kind = "rss_other_anon_kb"
+            elif first[0] == "Rss:":
+                sums[kind] += int(first[1])
+    return sums
+
+
 def write_stats(path: Path) -> None:
     """Each minute, one JSON line of what holds syncd's memory: Python's allocated blocks and objects, SQLite's own
     allocations (apsw), glibc malloc's in-use and free bytes (mallinfo2), threads."""
@@ -139,6 +164,7 @@ def write_stats(path: Path) -> None:
             "malloc_mmap": info.hblkhd,
             "malloc_arena": info.arena,
             "threads": threading.active_count(),
+            **rss_by_mapping(),
         }
         with open(path, "a", encoding="utf-8") as out:
             out.write(json.dumps(line) + "\n")
