@@ -4,7 +4,6 @@ long-poll and menu pusher: sync/relay_link.py)."""
 
 from __future__ import annotations
 
-import ctypes
 import fcntl
 import os
 import socket
@@ -38,11 +37,6 @@ PULL_RETRY_SECONDS = 60.0
 # long-poll is not waited for.
 LINK_STOP_SECONDS = 5.0
 
-# glibc's malloc: at most this many arenas (mallopt M_ARENA_MAX), and free memory handed back every this many seconds.
-MALLOC_ARENAS = 2
-TRIM_SECONDS = 60.0
-_M_ARENA_MAX = -8  # glibc malloc.h
-
 AdapterFactory = Callable[[str, Mapping[str, Any]], Adapter]
 LinkFactory = Callable[[BoxSettings, Target, threading.Event], RelayLink]
 
@@ -72,38 +66,6 @@ def hold_lock(path: Path) -> Any:
     return handle
 
 
-class Malloc:
-    """Keeps syncd's heap from creeping (issue 15: 2.5-3 MB per quarter hour under load). tracemalloc showed Python's
-    own allocations flat (about 5 MB, growth only in transient receive buffers) and SQLite's too, while glibc's arenas
-    grew with free space inside them: each thread that calls the ERP (max_in_flight of them) gets an arena of its own,
-    and buffers allocated on one thread and freed on another leave holes no arena hands back. Fewer arenas
-    (M_ARENA_MAX) and a malloc_trim(0) now and then (which returns free pages inside the heaps too) keep the resident
-    size flat. Not glibc (musl, macOS): does nothing."""
-
-    def __init__(self) -> None:
-        self._trim: Callable[[int], int] | None = None
-        self._next = 0.0
-        self._lock = threading.Lock()
-        try:
-            libc = ctypes.CDLL("libc.so.6")
-            mallopt, self._trim = libc.mallopt, libc.malloc_trim
-        except (OSError, AttributeError):
-            return
-        mallopt(_M_ARENA_MAX, MALLOC_ARENAS)  # before the delivery threads start, so they share the arenas
-
-    def trim_when_due(self, now: float | None = None) -> bool:
-        """malloc_trim(0) at most once per TRIM_SECONDS, from whichever target thread comes by first."""
-        if self._trim is None:
-            return False
-        now = time.monotonic() if now is None else now
-        with self._lock:
-            if now < self._next:
-                return False
-            self._next = now + TRIM_SECONDS
-        self._trim(0)
-        return True
-
-
 def pull_now(conn: apsw.Connection, adapter: Adapter) -> CatalogChanges:
     """Catalog and stock from the ERP, applied to the local menu in one transaction (sync.catalog)."""
     return pull_and_apply(conn, adapter)
@@ -125,10 +87,8 @@ class TargetLoop(WorkerLoop):
         clock: Clock,
         lease_seconds: float = LEASE_SECONDS,
         batch_size: int = BATCH_SIZE,
-        malloc: Malloc | None = None,
     ) -> None:
         self.db_path = db_path
-        self.malloc = malloc
         self.target = target
         self.adapter = adapter
         self.stop = stop
@@ -184,8 +144,6 @@ class TargetLoop(WorkerLoop):
                     wait = 5.0
                 if next_pull is not None:
                     wait = min(wait, max(0.0, next_pull - time.monotonic()))
-                if self.malloc is not None:
-                    self.malloc.trim_when_due()
                 self.stop.wait(wait)
         finally:
             engine.close()
@@ -262,9 +220,6 @@ class SyncWorker(WorkerGroup[TargetLoop]):
             raise
 
     def start(self) -> SyncWorker:
-        malloc = Malloc()
-        for loop in self.loops:
-            loop.malloc = malloc
         self.start_loops()
         for link in self.links:
             link.start()

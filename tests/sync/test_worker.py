@@ -259,27 +259,3 @@ def test_syncd_refuses_bad_settings_and_a_second_instance(settings, erp, tmp_pat
         assert result.returncode == 2 and "another `tablebox syncd` is running" in result.stderr
     finally:
         assert first.terminate() == 0
-
-
-def test_syncd_hands_free_heap_back_once_a_minute_from_whichever_target_comes_first():
-    """Issue 15: syncd's resident memory crept 2.5-3 MB per quarter hour under load, all of it free space inside
-    glibc's per-thread arenas (Python's and SQLite's own allocations stayed flat): it now trims once a minute."""
-    from sync.worker import TRIM_SECONDS, Malloc
-
-    malloc = Malloc()
-    calls: list[int] = []
-    malloc._trim = lambda pad: calls.append(pad) or 1  # what glibc's malloc_trim would be asked
-    assert malloc.trim_when_due(now=1000.0) is True
-    assert [malloc.trim_when_due(now=1000.0 + s) for s in (1.0, TRIM_SECONDS - 1)] == [False, False]
-    assert malloc.trim_when_due(now=1000.0 + TRIM_SECONDS) is True
-    assert calls == [0, 0]
-
-
-def test_every_target_thread_shares_the_workers_malloc_trimmer(settings, db):
-    settings = with_targets(settings, erp={}, books={})
-    worker = SyncWorker(settings, adapter_factory=lambda name, config: ScriptedAdapter(), poll_seconds=0.01).start()
-    try:
-        trimmers = {id(loop.malloc) for loop in worker.loops}
-        assert len(worker.loops) == 2 and len(trimmers) == 1 and worker.loops[0].malloc is not None
-    finally:
-        worker.stop()
