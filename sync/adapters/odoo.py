@@ -779,8 +779,7 @@ class OdooAdapter(HttpAdapter):
         method = self._named(
             "pos.payment.method", self._mapped(self.payment_methods, payment.method, "payment_methods")
         )
-        for row, part, in_full in plan:
-            self._pay_pos_order(payment, row, part, method, in_full=in_full)
+        self._pay_pos_orders(payment, plan, method)
         self._check_paid(payment, [row for row, _part, in_full in plan if in_full])
         if left > 0:
             # Nothing of the visit in Odoo still owes it (paid again in another method after a refund, a tip): its
@@ -794,34 +793,41 @@ class OdooAdapter(HttpAdapter):
         log.info("sync.odoo.pos_payment", target=self.name, payment_ref=payment.payment_ref, orders=len(plan))
         return label
 
-    def _pay_pos_order(
-        self, payment: PaymentDoc, row: Mapping[str, Any], amount: Decimal, method: int, *, in_full: bool
+    def _pay_pos_orders(
+        self, payment: PaymentDoc, plan: Sequence[tuple[Mapping[str, Any], Decimal, bool]], method: int
     ) -> None:
-        """One payment line of `amount` (negative: money given back) labelled with the payment's reference, added to
-        a draft pos.order through the POS's entry point; paid in full, the order leaves draft."""
+        """Payment lines labelled with the payment's reference, (order, amount (negative: money given back), paid in
+        full) each, added to draft pos.orders in one call of the POS's entry point, one transaction (each call more
+        is one more chance to fail on a flaky link); an order paid in full leaves draft. 17's create_from_ui takes
+        one `draft` for all its orders: the orders paid in full go in one call, a part in another."""
         label_field = "name" if self._odoo_version() >= 18 else "transaction_id"
         paid_at = _odoo_datetime(payment.paid_at) or datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
-        line = {
-            "amount": amount,
-            "payment_method_id": method,
-            "payment_date": paid_at,
-            label_field: f"{LABEL}{payment.payment_ref} {payment.method}",
-        }
-        if self._odoo_version() >= 18:
-            data: dict[str, Any] = {
-                **self._pos_update_keys(self._pos_ref(row)),
-                "session_id": _many2one_id(row["session_id"]),
-                "lines": [],
-                "payment_ids": [[0, 0, line]],
-                # 18.0 _process_payment_lines reads pos_order['amount_return'] of an order that is not a draft
-                "amount_return": 0,
-            }
-            if in_full:
-                data["amount_paid"] = _decimal(row["amount_total"])
-        else:
-            data = self._pos_resend_17(row)
-            data["statement_ids"].append([0, 0, {**line, "name": line.pop("payment_date")}])
-        self._sync_pos(payment.payment_ref, data, draft=not in_full)
+        label = f"{LABEL}{payment.payment_ref} {payment.method}"
+        batches: dict[bool, list[dict[str, Any]]] = {}
+        for row, amount, in_full in plan:
+            line = {"amount": amount, "payment_method_id": method, "payment_date": paid_at, label_field: label}
+            if self._odoo_version() >= 18:
+                data: dict[str, Any] = {
+                    **self._pos_update_keys(self._pos_ref(row)),
+                    "session_id": _many2one_id(row["session_id"]),
+                    "lines": [],
+                    "payment_ids": [[0, 0, line]],
+                    # 18.0 _process_payment_lines reads pos_order['amount_return'] of an order that is not a draft
+                    "amount_return": 0,
+                    "state": "paid" if in_full else "draft",
+                }
+                if in_full:
+                    data["amount_paid"] = _decimal(row["amount_total"])
+                batches.setdefault(True, []).append(data)
+            else:
+                data = self._pos_resend_17(row)
+                data["statement_ids"].append([0, 0, {**line, "name": line.pop("payment_date")}])
+                batches.setdefault(not in_full, []).append({"data": data})
+        for draft, orders in batches.items():
+            if self._odoo_version() >= 18:
+                self._create_once(payment.payment_ref, "pos.order", "sync_from_ui", orders=orders)
+            else:
+                self._create_once(payment.payment_ref, "pos.order", "create_from_ui", orders=orders, draft=draft)
 
     def _check_paid(self, payment: PaymentDoc, rows: Sequence[Mapping[str, Any]]) -> None:
         """The pos.orders a payment covered in full must have left draft."""
@@ -935,17 +941,16 @@ class OdooAdapter(HttpAdapter):
         method = self._named(
             "pos.payment.method", self._mapped(self.payment_methods, payment.method, "payment_methods")
         )
-        covered = []
+        plan: list[tuple[dict[str, Any], Decimal, bool]] = []
         for row in waiting:
             owed = _decimal(row["amount_paid"]) - _decimal(row["amount_total"])  # what it still gives back
             if left <= 0 or owed <= 0:
                 continue
             part = min(owed, left)
-            self._pay_pos_order(payment, row, -part, method, in_full=part == owed)
-            if part == owed:
-                covered.append(row)
+            plan.append((row, -part, part == owed))
             left -= part
-        self._check_paid(payment, covered)
+        self._pay_pos_orders(payment, plan, method)
+        self._check_paid(payment, [row for row, _part, in_full in plan if in_full])
         if left <= 0:
             log.info("sync.odoo.pos_refund", target=self.name, payment_ref=payment.payment_ref, orders=len(waiting))
             return label
