@@ -247,31 +247,47 @@ class OutboxEngine:
                 return until
         return None
 
-    def _held(self, heads: Sequence[LineHead]) -> set[str]:
+    def _held(self, heads: Sequence[LineHead]) -> dict[str, int]:
         """The groups held by a parked row older than the window's last row (its order or payment never reached
-        the ERP)."""
+        the ERP), each with the oldest such row's id: the group's rows after it wait for a person, the rows before
+        it (the order a parked payment was for) go on."""
         if not heads:
-            return set()
+            return {}
         parked = outbox_db.parked_heads(self.conn, self.target, HOLDING_WHEN_PARKED, heads[-1].id, self.window)
-        return {group for head in parked for group in groups_of(head)}
+        held: dict[str, int] = {}
+        for head in parked:  # oldest first
+            for group in groups_of(head):
+                held.setdefault(group, head.id)
+        return held
 
     def _pick(self, heads: Sequence[LineHead], now: datetime, limit: int) -> list[LineHead]:
         """The rows of the window that may go now, oldest first, at most `limit`: a row that is not ready holds
         its groups, and so does every row behind it in one of them (even one that is ready). A probe after a pause
-        is the one ready row tried least often (the oldest of those): the pause ends when any order gets through,
-        and an order the ERP keeps failing on its own would otherwise be the probe every time."""
-        held = self._held(heads)
+        is the one ready row tried least often (the oldest of those) among the rows first in each of their groups
+        (never a payment ahead of its order): the pause ends when any order gets through, and an order the ERP
+        keeps failing on its own would otherwise be the probe every time."""
+        parked = self._held(heads)
+        waiting: set[str] = set()
         picked: list[LineHead] = []
+        firsts: list[LineHead] = []  # picked rows with no earlier picked row in any of their groups
+        seen: set[str] = set()
         for head in heads:
             groups = groups_of(head)
-            if groups & held or self._blocked_until(head, now) is not None:
-                held |= groups
+            if (
+                groups & waiting
+                or any(head.id > parked.get(group, head.id) for group in groups)
+                or self._blocked_until(head, now) is not None
+            ):
+                waiting |= groups
                 continue
             picked.append(head)
+            if not groups & seen:
+                firsts.append(head)
+            seen |= groups
             if len(picked) >= limit and not self._probe:
                 break
-        if self._probe and picked:
-            return [min(picked, key=lambda head: (head.attempts, head.id))]
+        if self._probe and firsts:
+            return [min(firsts, key=lambda head: (head.attempts, head.id))]
         return picked
 
     def claim(self, limit: int | None = None) -> list[OutboxRow]:
@@ -305,11 +321,12 @@ class OutboxEngine:
         heads = outbox_db.line_head(self.conn, self.target, self.window)
         if not heads:
             return None
-        held = self._held(heads)
+        parked = self._held(heads)
+        held: set[str] = set()
         soonest: datetime | None = None
         for head in heads:
             groups = groups_of(head)
-            if groups & held:
+            if groups & held or any(head.id > parked.get(group, head.id) for group in groups):
                 continue  # waits for an earlier row of its order (above, or parked)
             held |= groups
             until = self._blocked_until(head, now)

@@ -866,3 +866,47 @@ def test_an_order_the_erp_refuses_alone_cannot_keep_the_target_paused(client, to
     finally:
         eng.close()
     assert sorted(adapter.order_refs()) == sorted(refs[1:])
+
+
+def test_the_probe_after_a_pause_is_never_a_payment_ahead_of_its_order(client, token, erp):
+    """Seen in the soak: the ERP down, the order's row failed once, and the probe after the pause was the payment
+    (tried fewer times than its order), which the ERP refused as naming an order it did not have."""
+    order = place(client, token, erp)
+    pay = queue_payment(erp, [order["client_key"]])
+    adapter, clock = ScriptedAdapter(), Clock()
+    adapter.down = Retryable("erp: cannot reach REST at http://erp: connection refused")
+    eng = engine(erp, adapter, clock, in_flight=4, backoff=Backoff(cap=60.0, rng=random.Random(3)))
+    try:
+        for _ in range(4):  # the order fails until the target pauses; the payment is never tried
+            eng.run_once()
+            clock.advance(eng.seconds_until_ready() or 0.0)
+        assert eng.paused_until is not None or eng._probe
+        adapter.down = None
+        clock.advance(120)
+        done = eng.run_once()
+        assert done.claimed == 1
+        assert sequence(adapter) == [("order", order["client_key"])]  # the probe: the order, not its payment
+        drain(eng)
+    finally:
+        eng.close()
+    assert sequence(adapter) == [("order", order["client_key"]), ("payment", pay)]
+
+
+def test_a_parked_payment_does_not_hold_the_order_it_was_for(client, token, erp):
+    """A payment refused for good waits for a person; the order ahead of it (still waiting out a failure) goes on."""
+    order = place(client, token, erp)
+    pay = queue_payment(erp, [order["client_key"]])
+    later = place(client, token, erp)  # the line goes on past the parked payment
+    with write_transaction(erp):
+        erp.execute(
+            "UPDATE outbox SET parked_at = '2026-11-21T12:00:00.000000Z', last_error = 'refused' WHERE idempotency_key = ?",
+            (pay,),
+        )
+    adapter, clock = ScriptedAdapter(), Clock()
+    eng = engine(erp, adapter, clock)
+    try:
+        drain(eng)
+    finally:
+        eng.close()
+    assert sequence(adapter) == [("order", order["client_key"]), ("order", later["client_key"])]
+    assert eng.seconds_until_ready() is None
