@@ -333,6 +333,28 @@ def test_a_dish_sent_back_after_paying_is_a_refund_order_the_refund_pays(odoo, p
     assert len(odoo.pos_orders()) == 2
 
 
+def test_a_refund_order_still_running_at_the_timeout_is_not_created_twice(odoo):
+    """Item 11 for the refund order of a dish sent back: 17 and 18 wait for the first create; on 19 the next attempt
+    goes at once and the first, committing later, is refused by its uuid."""
+    with closing(pos_adapter(odoo, timeout_seconds=0.3, create_settle_seconds=30)) as pos:
+        order = order_doc("k-1")
+        pos.push_order(order)
+        pos.push_payment(pay("p-1", ["k-1"], "cash", 13670))
+        void = OrderChange("k-1", "line_voided", "paid", "", without_line(order, 1), "v:1", line_no=1)
+        odoo.slow_next_call("pos.order", sync_method(odoo), 1.0)
+        with pytest.raises(Retryable):
+            pos.push_change(void)
+        if odoo.version < 19:
+            with pytest.raises(Retryable) as waiting:
+                pos.push_change(void)
+            assert waiting.value.status == 409
+        else:
+            pos.push_change(void)
+        assert odoo.committed.wait(5)
+        pos.push_change(void)
+    assert [o["amount_total"] for o in odoo.pos_orders()] == [Decimal("136.70"), Decimal("-77.00")]
+
+
 def test_a_refund_order_paid_back_in_two_methods_and_the_rest_its_own(odoo, pos):
     """The money of a dish sent back goes back from two payments (card, then cash): both pay the one refund order;
     a refund beyond what refund orders wait for is its own refund order, as before."""
