@@ -15,7 +15,7 @@ from appliance.cli.common import add_command, box_settings
 from appliance.db.connection import write_transaction
 from appliance.db.migrate import migrate
 from appliance.db.store_settings import load_store_settings
-from appliance.db.sync_checks import CheckOutcome, CheckRecord, last_checks
+from appliance.db.sync_checks import CheckRecord, last_checks
 from appliance.db.sync_state import SyncState, retry_now, sync_status
 from appliance.logs import configure_logging
 from appliance.settings import BoxSettings, SettingsError
@@ -85,13 +85,7 @@ def _when(stamp: str | None) -> str:
 
 
 def _check_counts(check: CheckRecord) -> str:
-    counts = {state: sum(1 for line in check.lines if line.state is state) for state in CheckOutcome}
-    parts = [
-        f"{counts[CheckOutcome.FAIL]} failed" if counts[CheckOutcome.FAIL] else "",
-        f"{counts[CheckOutcome.WARN]} to look at" if counts[CheckOutcome.WARN] else "",
-        f"{counts[CheckOutcome.OK]} ok",
-    ]
-    return ", ".join(p for p in parts if p)
+    return check.summary()
 
 
 def cmd_sync(args: argparse.Namespace) -> int:

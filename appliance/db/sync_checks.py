@@ -58,6 +58,19 @@ class CheckRecord:
     def pending(self) -> bool:
         return self.requested_at is not None
 
+    def summary(self, marks: Mapping[CheckOutcome, str] | None = None) -> str:
+        """ "1 failed, 1 to look at, 3 ok" (each count after its mark, when `marks` gives one): the shell and the
+        console say it the same way."""
+        marks = marks or {}
+        counts = {state: sum(1 for line in self.lines if line.state is state) for state in CheckOutcome}
+        words = ((CheckOutcome.FAIL, "failed"), (CheckOutcome.WARN, "to look at"), (CheckOutcome.OK, "ok"))
+        parts = [
+            f"{marks[state] + ' ' if state in marks else ''}{counts[state]} {word}"
+            for state, word in words
+            if counts[state] or state is CheckOutcome.OK
+        ]
+        return ", ".join(parts)
+
 
 def worst(states: Sequence[CheckOutcome]) -> CheckOutcome:
     """The worst of the states (OK for none)."""

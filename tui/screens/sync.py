@@ -44,13 +44,7 @@ SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 
 def check_summary(record: CheckRecord) -> str:
     """ "✗ 1 failed, ! 1 to look at, ✓ 3 ok" of a stored check."""
-    counts = {state: sum(1 for line in record.lines if line.state is state) for state in CheckOutcome}
-    parts = [
-        f"✗ {counts[CheckOutcome.FAIL]} failed" if counts[CheckOutcome.FAIL] else "",
-        f"! {counts[CheckOutcome.WARN]} to look at" if counts[CheckOutcome.WARN] else "",
-        f"✓ {counts[CheckOutcome.OK]} ok",
-    ]
-    return ", ".join(p for p in parts if p)
+    return record.summary({CheckOutcome.FAIL: "✗", CheckOutcome.WARN: "!", CheckOutcome.OK: "✓"})
 
 
 class SyncScreen(ConsoleScreen):
