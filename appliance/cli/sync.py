@@ -15,7 +15,7 @@ from appliance.cli.common import add_command, box_settings
 from appliance.db.connection import write_transaction
 from appliance.db.migrate import migrate
 from appliance.db.store_settings import load_store_settings
-from appliance.db.sync_checks import CheckRecord, last_checks
+from appliance.db.sync_checks import last_checks
 from appliance.db.sync_state import SyncState, retry_now, sync_status
 from appliance.logs import configure_logging
 from appliance.settings import BoxSettings, SettingsError
@@ -84,10 +84,6 @@ def _when(stamp: str | None) -> str:
     return stamp[:19].replace("T", " ") + "Z" if stamp else "-"
 
 
-def _check_counts(check: CheckRecord) -> str:
-    return check.summary()
-
-
 def cmd_sync(args: argparse.Namespace) -> int:
     from sync.config import targets
 
@@ -140,7 +136,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
                 print(f"    the ERP refused {t.parked} row(s): fix the cause, then `tablebox sync retry {t.name}`")
             check = checks.get(t.name)
             if check is not None and check.outcome is not None:
-                print(f"    last check {_when(check.ran_at)}: {_check_counts(check)} (`tablebox sync check {t.name}`)")
+                print(f"    last check {_when(check.ran_at)}: {check.summary()} (`tablebox sync check {t.name}`)")
         for name in configured:
             if name not in known:
                 print(f"{name}  in the settings, not registered yet: restart tablebox-web and tablebox-syncd")
