@@ -17,9 +17,9 @@ from appliance import fieldaddress, fieldhealth, offcard
 from appliance.backup import backup_dir, list_backups, restore_advice
 from appliance.db.integrity import database_problems, file_problem, newest_order_at, open_for_check, schema_problem
 from appliance.db.migrate import available, current_version
-from appliance.db.printing import printer_rows
+from appliance.db.printing import load_printers, printer_language_misfits, printer_rows
 from appliance.diskspace import MB, free_bytes
-from appliance.domain.printing import UNABLE_TO_PRINT, PrinterStatus
+from appliance.domain.printing import UNABLE_TO_PRINT, PrinterStatus, parse_printer_address
 from appliance.errors import SecretError, SecretExposed, StoreError
 from appliance.settings import BoxSettings
 from appliance.store import read_secret
@@ -86,6 +86,7 @@ def run_checks(
         checks.append(_clock_check(settings, conn, now))
         if conn is not None and printers:
             checks.extend(_printer_checks(conn, now))
+            checks.extend(_printer_language_checks(conn))
         checks.append(_backup_check(settings, now))
         checks.extend(offcard.checks(settings, now))
         checks.extend(fieldaddress.checks(settings, now))
@@ -243,6 +244,28 @@ def _clock_check(settings: BoxSettings, conn: apsw.Connection | None, now: datet
     return Check("clock", Mark.OK, shown)
 
 
+def _address_problem(uri: str) -> str | None:
+    """What is wrong with a stored printer address: one saved before `printers add` checked every form (issue 17),
+    or edited in the database. The print worker shows such a printer as a set-up fault."""
+    try:
+        parse_printer_address(uri, resolve_virtual=lambda name: "tcp://127.0.0.1:9")
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+# What to do for each status; the detail (printers.connection) names the address and the likely cause.
+PRINTER_FIXES: dict[PrinterStatus | None, str] = {
+    PrinterStatus.PAPER_NEAR_END: "have a new roll ready",
+    PrinterStatus.PAPER_OUT: "load a new roll",
+    PrinterStatus.COVER_OPEN: "close the cover",
+    PrinterStatus.OFFLINE: "see to the printer (its light, feed and online buttons)",
+    PrinterStatus.NO_ANSWER: "switch the printer off and on (a serial printer: its baud rate must be the address's)",
+    PrinterStatus.UNPLUGGED: "plug the printer in and switch it on (power, USB or network cable)",
+    PrinterStatus.NO_ACCESS: "set the box up as the detail says and `systemctl restart tablebox-printd`",
+}
+
+
 def _printer_checks(conn: apsw.Connection, now: datetime) -> list[Check]:
     """What the print worker last said about each enabled printer (stale: no heartbeat, the worker is not running)."""
     printers = [p for p in printer_rows(conn, now) if p.enabled]
@@ -267,7 +290,18 @@ def _printer_checks(conn: apsw.Connection, now: datetime) -> list[Check]:
         ]
     checks = []
     for p in printers:
-        if p.status is PrinterStatus.READY:
+        address_problem = _address_problem(p.uri)
+        if address_problem:
+            checks.append(
+                Check(
+                    f"printer {p.name}",
+                    Mark.FAIL,
+                    f"its address is not valid: {address_problem}",
+                    f"`tablebox printers add {p.name} ADDRESS --stations ...` with the right address (the same name"
+                    " changes it), then `systemctl restart tablebox-printd`",
+                )
+            )
+        elif p.status is PrinterStatus.READY:
             checks.append(Check(f"printer {p.name}", Mark.OK, p.reason))
         else:
             mark = Mark.FAIL if p.status in UNABLE_TO_PRINT else Mark.WARN
@@ -276,7 +310,26 @@ def _printer_checks(conn: apsw.Connection, now: datetime) -> list[Check]:
                     f"printer {p.name}",
                     mark,
                     p.reason + (f" ({p.detail})" if p.detail else ""),
-                    f"see to the printer (paper, cover, cable, power), then `tablebox printers test {p.name}`",
+                    f"{PRINTER_FIXES.get(p.status, 'see to the printer')}, then `tablebox printers test {p.name}`",
+                )
+            )
+    return checks
+
+
+def _printer_language_checks(conn: apsw.Connection) -> list[Check]:
+    """Each printer that prints a station's tickets (itself, or as a fallback) in a text mode that cannot print the
+    store's languages: the languages were changed after the printer was added, or it was added with --force."""
+    checks = []
+    for p in load_printers(conn):
+        misfits = printer_language_misfits(conn, p.name, p.stations, p.text_mode, p.font_coverage, p.fallback)
+        for _, problem in misfits:
+            checks.append(
+                Check(
+                    f"printer {p.name} languages",
+                    Mark.WARN,
+                    problem,
+                    f"`tablebox printers add {p.name} {p.uri} --mode ...` with a mode named there (`--stations` and"
+                    " the rest as before), or the store's languages in the console's settings",
                 )
             )
     return checks

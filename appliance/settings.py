@@ -311,6 +311,14 @@ SETTINGS: tuple[Setting, ...] = (
         maximum=600,
     ),
     _store(
+        "lock_after_minutes",
+        10,
+        int,
+        "Minutes without a key or a click after which the console locks itself (back to the PIN screen); 0 = never. Diners' orders and calls arriving do not count as someone at the console.",
+        minimum=0,
+        maximum=720,
+    ),
+    _store(
         "cancel_reasons",
         ["客人取消 guest cancelled", "沽清 sold out", "下错单 wrong order", "等太久 waited too long"],
         list,

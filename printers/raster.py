@@ -1,21 +1,29 @@
-"""The `raster` text mode: the whole ticket drawn with Pillow in the bundled CJK font and sent as GS v 0 bands,
-so any printer prints any script (no Chinese font, code page or GB18030 support needed on the printer).
+"""The `raster` text mode: the whole ticket drawn with Pillow in the bundled fonts and sent as GS v 0 bands,
+so any printer prints any script (no Chinese font, code page or GB18030 support needed on the printer); and the
+rows a text mode's printer cannot print (printers.render draws them with `draw_rows`).
 
-Rows are laid out by `render.layout`, so they wrap exactly like the text modes, and each character is drawn
+Rows are laid out by `columns.layout`, so they wrap exactly like the text modes, and each character is drawn
 in its own cell of the printer's character grid: one column is DOTS / COLUMNS = 12 dots wide (a hanzi two
-columns, 24 dots; a double-size line twice as wide and twice as tall). Latin letters wider than their cell
-(the bundled font is proportional: `m` is 22 dots) are squeezed into it, so prices line up as on paper."""
+columns, 24 dots; a double-size line twice as wide and twice as tall), as many columns as the width model of the
+mode says (raster's own: East Asian wide characters and emoji two; a gb18030 row: every non-ASCII character two).
+Latin letters wider than their cell (the bundled font is proportional: `m` is 22 dots) are squeezed into it, so
+prices line up as on paper. Characters the bundled font lacks (emoji) are named in words before layout
+(printers.columns.stand_in: "[hot pepper]"); one without a name is drawn as the stand-in 〓 (fonts.STAND_IN), never
+as an empty box."""
 
 from __future__ import annotations
 
 import re
+import unicodedata
+from collections.abc import Sequence
 from functools import lru_cache
 
 from PIL import Image, ImageDraw
 
+from printers.columns import RASTER_MODEL, TextModel, ignorable, layout
 from printers.document import Document, Line
-from printers.fonts import cjk_font
-from printers.render import BUZZER, COLUMNS, FEED_AND_CUT, INIT, char_width, layout
+from printers.fonts import drawing_font
+from printers.render import BUZZER, COLUMNS, FEED_AND_CUT, INIT
 
 DOTS = {58: 384, 80: 576}  # printable dots per line at 203 dpi
 BAND_ROWS = 255  # GS v 0 bands of at most this many rows (some printers' buffers are small)
@@ -50,11 +58,12 @@ def _ink_bytes(image: Image.Image) -> bytes:
     return _STATUS_QUERY.sub(b"\x10\x0c", image.tobytes().translate(_INVERT))
 
 
-def _clusters(row: str) -> list[tuple[str, int]]:
-    """(text, columns) of each printed cell: a character with the combining marks that follow it."""
+def _clusters(row: str, model: TextModel = RASTER_MODEL) -> list[tuple[str, int]]:
+    """(text, columns) of each printed cell: a character with the combining marks (variation selectors, joiners,
+    skin tones) that follow it, as wide as `model` counts it."""
     cells: list[tuple[str, int]] = []
     for ch in row:
-        w = char_width(ch)
+        w = model.width(ch)
         if w == 0 and cells:
             text, cw = cells[-1]
             cells[-1] = (text + ch, cw)
@@ -69,9 +78,12 @@ def _glyph(text: str, columns: int, col_w: int, size: int, bold: bool) -> Image.
     row tall; None if the cell is blank."""
     cell_w = columns * col_w * size
     row_h = ROW_DOTS * size
+    # a font draws the base and its accents; a variation selector, ZWJ or skin tone would draw a box
+    text = "".join(ch for ch in text if not ignorable(ch) or unicodedata.combining(ch))
     if cell_w == 0 or not text.strip():
         return None
-    font = cjk_font(FONT_PX * size)
+    font, base = drawing_font(text[0], FONT_PX * size)
+    text = base + text[1:] if base == text[0] else base
     pad = 2 * size  # room for ink left of the origin (`_`, italic-ish kana)
     advance = font.getlength(text)
     canvas = Image.new("L", (max(cell_w, int(advance)) + 2 * pad, row_h), 0)
@@ -99,35 +111,54 @@ def _glyph(text: str, columns: int, col_w: int, size: int, bold: bool) -> Image.
     return mask.convert("1")
 
 
-def _rows(document: Document, columns: int) -> list[tuple[Line, str]]:
-    return [(line, row) for line in document.lines for row in layout(line, columns)]
+def _rows(document: Document, columns: int, model: TextModel = RASTER_MODEL) -> list[tuple[Line, str]]:
+    return [(line, row) for line in document.lines for row in layout(line, columns, model)]
 
 
 def draw(document: Document, *, paper_mm: int = 80) -> Image.Image:
     """The ticket as a mode "1" image (0 = black) DOTS[paper_mm] wide, one ROW_DOTS (x size) band per row."""
+    _dots(paper_mm)  # an unknown paper refused before any layout
+    return draw_rows(_rows(document, COLUMNS[paper_mm]), paper_mm=paper_mm)
+
+
+def draw_rows(
+    rows: Sequence[tuple[Line, str]],
+    *,
+    paper_mm: int = 80,
+    columns: int | None = None,
+    model: TextModel = RASTER_MODEL,
+) -> Image.Image:
+    """Rows already laid out (`columns.layout`), drawn as a mode "1" image DOTS[paper_mm] wide, one ROW_DOTS
+    (x size) band per row, each character in the cells `model` counts for it. A row wider than the paper's
+    `columns` is refused (ValueError): it would be cut off."""
     width = _dots(paper_mm)
-    columns = COLUMNS[paper_mm]
+    columns = columns or COLUMNS[paper_mm]
     col_w = width // columns
-    rows = _rows(document, columns)
     image = Image.new("1", (width, sum(ROW_DOTS * line.size for line, _ in rows)), 1)
     pen = ImageDraw.Draw(image)
     top = 0
     for line, row in rows:
         size = line.size
         row_h = ROW_DOTS * size
-        cells = _clusters(row)
-        row_w = sum(w for _, w in cells) * col_w * size
+        cells = _clusters(row, model)
+        row_cols = sum(w for _, w in cells) * size
+        if row_cols > columns:
+            raise ValueError(f"row {row!r} is {row_cols} columns at size {size}, the paper {columns}")
+        row_w = row_cols * col_w
         x = {"center": (width - row_w) // 2, "right": width - row_w}.get(line.align, 0)
-        x = max(0, x)
         if line.rule:
             thick = RULE_DOTS * size
             y = top + (row_h - thick) // 2
-            pen.rectangle((x, y, min(width, x + row_w) - 1, y + thick - 1), fill=0)
+            pen.rectangle((x, y, x + row_w - 1, y + thick - 1), fill=0)
         else:
+            ink = 0
+            if line.invert and row_w:  # white on black, as GS B 1 prints the row's character cells
+                pen.rectangle((x, top, x + row_w - 1, top + row_h - 1), fill=0)
+                ink = 1
             for text, w in cells:
                 mask = _glyph(text, w, col_w, size, line.bold)
-                if mask is not None and x < width:
-                    image.paste(0, (x, top), mask)
+                if mask is not None:
+                    image.paste(ink, (x, top), mask)
                 x += w * col_w * size
         top += row_h
     if _STATUS_QUERY.search(image.tobytes().translate(_INVERT)):  # drawn exactly as it will be sent
@@ -167,6 +198,25 @@ def render_raster(document: Document, *, paper_mm: int = 80) -> bytes:
     return out
 
 
+def read_band(data: bytes, i: int) -> tuple[Image.Image, int]:
+    """The GS v 0 band at data[i:] as a mode "1" image (0 = black), and the offset after it. A scaled, empty or
+    truncated band raises ValueError."""
+    header = data[i + 3 : i + 8]
+    if not data.startswith(RASTER, i) or len(header) < 5:
+        raise ValueError(f"GS v 0 at {i}: truncated header")
+    mode = header[0]
+    if mode not in (0, 48):
+        raise ValueError(f"GS v 0 at {i}: unsupported scaling mode {mode}")
+    row_bytes = int.from_bytes(header[1:3], "little")
+    rows = int.from_bytes(header[3:5], "little")
+    if row_bytes == 0 or rows == 0:
+        raise ValueError(f"GS v 0 at {i}: empty band ({row_bytes} bytes x {rows} rows)")
+    start, end = i + 8, i + 8 + row_bytes * rows
+    if end > len(data):
+        raise ValueError(f"GS v 0 at {i}: {row_bytes * rows} data bytes announced, {len(data) - start} present")
+    return Image.frombytes("1", (row_bytes * 8, rows), data[start:end].translate(_INVERT)), end
+
+
 def decode_bands(data: bytes) -> Image.Image:
     """Every GS v 0 band in `data`, stacked into one mode "1" image (0 = black), for tests and previews.
     The other commands render_raster sends (ESC @, ESC B, ESC d, GS V) are skipped; anything else, a scaled
@@ -175,22 +225,10 @@ def decode_bands(data: bytes) -> Image.Image:
     i = 0
     while i < len(data):
         if data.startswith(RASTER, i):
-            header = data[i + 3 : i + 8]
-            if len(header) < 5:
-                raise ValueError(f"GS v 0 at {i}: truncated header")
-            mode = header[0]
-            if mode not in (0, 48):
-                raise ValueError(f"GS v 0 at {i}: unsupported scaling mode {mode}")
-            row_bytes = int.from_bytes(header[1:3], "little")
-            rows = int.from_bytes(header[3:5], "little")
-            if row_bytes == 0 or rows == 0:
-                raise ValueError(f"GS v 0 at {i}: empty band ({row_bytes} bytes x {rows} rows)")
-            start, end = i + 8, i + 8 + row_bytes * rows
-            if end > len(data):
-                raise ValueError(f"GS v 0 at {i}: {row_bytes * rows} data bytes announced, {len(data) - start} present")
-            if bands and bands[0].size[0] != row_bytes * 8:
-                raise ValueError(f"GS v 0 at {i}: band {row_bytes * 8} dots wide after {bands[0].size[0]}")
-            bands.append(Image.frombytes("1", (row_bytes * 8, rows), data[start:end].translate(_INVERT)))
+            band, end = read_band(data, i)
+            if bands and bands[0].size[0] != band.size[0]:
+                raise ValueError(f"GS v 0 at {i}: band {band.size[0]} dots wide after {bands[0].size[0]}")
+            bands.append(band)
             i = end
             continue
         two = data[i : i + 2]

@@ -1,4 +1,5 @@
-"""Table QR stickers drawn with qrcode and Pillow: one per table for the receipt printer, or A4 sheets (PDF/PNG)."""
+"""Table QR stickers drawn with qrcode (segno for a Wi-Fi code that needs its text encoding marked) and Pillow:
+one per table for the receipt printer, or A4 sheets (PDF/PNG)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import qrcode
 import qrcode.constants
+import segno
 from PIL import Image, ImageDraw, ImageFont, features
 from qrcode.exceptions import DataOverflowError
 
@@ -43,13 +45,28 @@ STORE_MM, TABLE_MM, SCAN_MM, WIFI_MM = 3.5, 9.0, 3.2, 2.6
 GAP_MM, PAD_MM = 1.5, 2.0
 
 
-def qr_matrix(data: str, error_correction: str = "M") -> list[list[bool]]:
-    """The code's modules (True = dark), including the 4-module quiet zone on every side."""
+def qr_matrix(data: str, error_correction: str = "M", *, utf8_eci: bool = False) -> list[list[bool]]:
+    """The code's modules (True = dark), including the 4-module quiet zone on every side.
+
+    Plain by default: the text in byte (or alphanumeric) mode with no encoding marked, which is what every scanner
+    reads alike for ASCII such as the tables' URLs. `utf8_eci` marks the bytes as UTF-8 (ECI designator 26) when
+    the text is not ASCII: without it a QR code's bytes are ISO-8859-1 by the standard, and decoders guess. zbar
+    (zbar/qrcode/qrdectxt.c, qr_code_data_list_extract_text) tries Shift-JIS first for any non-ASCII byte run
+    with no ECI, so "小笼" came out as "蟆冗ｬｼ" and every backslash as "¥"; with ECI 26 it converts from UTF-8.
+    python-qrcode cannot write an ECI segment (its util.py knows only the numeric, alphanumeric, byte and kanji
+    modes), so such a code is made by segno (`eci=True`), which writes the ECI header before the byte segment."""
     if not data:
         raise ValueError("a QR code needs something to encode")
     level = ERROR_LEVELS.get(error_correction)
     if level is None:
         raise ValueError(f"error correction must be one of {', '.join(ERROR_LEVELS)}, not {error_correction!r}")
+    if utf8_eci and not data.isascii():
+        try:
+            # boost_error=False: the level asked for, as python-qrcode gives it (segno would raise it for free).
+            symbol = segno.make_qr(data, error=error_correction, encoding="utf-8", eci=True, boost_error=False)
+        except segno.DataOverflowError:
+            raise ValueError(f"{len(data)} characters are too many for one QR code") from None
+        return [[bool(module) for module in row] for row in symbol.matrix_iter(scale=1, border=QUIET_ZONE)]
     code = qrcode.QRCode(version=None, error_correction=level, box_size=1, border=QUIET_ZONE)
     try:
         code.add_data(data)
@@ -60,6 +77,12 @@ def qr_matrix(data: str, error_correction: str = "M") -> list[list[bool]]:
     return [[bool(module) for module in row] for row in code.get_matrix()]
 
 
+def wifi_matrix(wifi: WifiInfo) -> list[list[bool]]:
+    """The Wi-Fi code's modules: level M (small and secondary, M keeps it from growing a version), the UTF-8 ECI
+    when the name or password is not ASCII (so zbar and zxing-cpp read the same text), plain otherwise."""
+    return qr_matrix(wifi_payload(wifi), "M", utf8_eci=True)
+
+
 def qr_image(data: str, dots_per_module: int = 8, error_correction: str = "M") -> Image.Image:
     """The code as a mode "1" image, white background, every module exactly `dots_per_module` dots square."""
     _check_dots(dots_per_module)
@@ -67,8 +90,11 @@ def qr_image(data: str, dots_per_module: int = 8, error_correction: str = "M") -
 
 
 def _qr_raster(data: str, dots: int, error_correction: str) -> Image.Image:
+    return _matrix_raster(qr_matrix(data, error_correction), dots)
+
+
+def _matrix_raster(matrix: list[list[bool]], dots: int) -> Image.Image:
     # Unchecked scale: an A4 sheet at 600 dpi needs more dots per module than a thermal printer ever should.
-    matrix = qr_matrix(data, error_correction)
     size = len(matrix)
     small = Image.new("1", (size, size), 1)
     small.putdata([0 if dark else 255 for row in matrix for dark in row])
@@ -106,16 +132,17 @@ def sheet_pages(
     margin = _mm(SHEET_MARGIN_MM, dpi)
     cell_w = (page_w - 2 * margin) // SHEET_COLUMNS
     inner_w = cell_w - 2 * _mm(GAP_MM, dpi)
-    wifi_dots = _sheet_dots(wifi_payload(wifi), SHEET_WIFI_QR_MIN_MM, dpi, "M") if wifi else 1
+    wifi_dots = _symbol_dots(wifi_matrix(wifi), SHEET_WIFI_QR_MIN_MM, dpi) if wifi else 1
     drawn = [
         _draw_sticker(
             info,
             inner_w,
             dpi,
-            _sheet_dots(info.url, SHEET_QR_MIN_MM, dpi, error_correction),
+            _symbol_dots(qr_matrix(info.url, error_correction), SHEET_QR_MIN_MM, dpi),
             wifi,
             wifi_dots,
             error_correction,
+            wifi_beside=True,
         )
         for info in stickers
     ]
@@ -204,17 +231,27 @@ def _mm(mm: float, dpi: int) -> int:
     return round(mm * dpi / 25.4)
 
 
-def _sheet_dots(data: str, min_mm: float, dpi: int, error_correction: str) -> int:
+def _symbol_dots(matrix: list[list[bool]], min_mm: float, dpi: int) -> int:
     # The minimum is for the dark symbol alone (the quiet zone comes on top), rounded up so the printed code is
     # never smaller; whole dots keep every module identical.
-    symbol_modules = len(qr_matrix(data, error_correction)) - 2 * QUIET_ZONE
+    symbol_modules = len(matrix) - 2 * QUIET_ZONE
     return math.ceil(min_mm * dpi / 25.4 / symbol_modules)
 
 
 def _draw_sticker(
-    info: StickerInfo, width: int, dpi: int, qr_dots: int, wifi: WifiInfo | None, wifi_dots: int, error_correction: str
+    info: StickerInfo,
+    width: int,
+    dpi: int,
+    qr_dots: int,
+    wifi: WifiInfo | None,
+    wifi_dots: int,
+    error_correction: str,
+    *,
+    wifi_beside: bool = False,
 ) -> Image.Image:
-    """The sticker in greyscale ("L"), `width` wide and as tall as its content, everything centred."""
+    """The sticker in greyscale ("L"), `width` wide and as tall as its content, everything centred. With
+    `wifi_beside` (the A4 sheet) the Wi-Fi code stands to the right of the table's code when both fit the width,
+    each under its own caption; otherwise (and always on receipt paper) it comes below the table's code."""
     code = _qr_raster(info.url, qr_dots, error_correction).convert("L")
     blocks: list[Image.Image | tuple[ImageFont.FreeTypeFont, list[str], int]] = []
     if code.width > width:
@@ -228,11 +265,14 @@ def _draw_sticker(
     stroke = max(1, table_size // 30)  # the font has no bold face: a stroke makes the table name heavy
     table_font, table_lines, _ = _text(info.table_name.strip() or "?", table_size, width - 2 * stroke)
     blocks.append((table_font, table_lines, stroke))
-    blocks.append(_text(SCAN_TEXT, _mm(SCAN_MM, dpi), width))
-    blocks.append(code)
-    if wifi is not None:
-        # Always level M: the Wi-Fi code is small and secondary, and M keeps it from growing a version.
-        wifi_code = _qr_raster(wifi_payload(wifi), wifi_dots, "M").convert("L")
+    side_by_side = _codes_side_by_side(code, wifi, wifi_dots, width, dpi) if wifi is not None and wifi_beside else None
+    if side_by_side is not None:
+        blocks.append(side_by_side)
+    else:
+        blocks.append(_text(SCAN_TEXT, _mm(SCAN_MM, dpi), width))
+        blocks.append(code)
+    if wifi is not None and side_by_side is None:
+        wifi_code = _matrix_raster(wifi_matrix(wifi), wifi_dots).convert("L")
         if wifi_code.width > width:
             raise ValueError(f"the Wi-Fi QR code is {wifi_code.width} px wide: it does not fit a {width} px sticker")
         blocks.append(wifi_code)
@@ -247,20 +287,59 @@ def _draw_sticker(
         if isinstance(block, Image.Image):
             sticker.paste(block, ((width - block.width) // 2, y))
         else:
-            font, lines, stroke = block
-            ascent, descent = font.getmetrics()
-            for number, line in enumerate(lines):
-                draw.text(
-                    (width / 2, y + number * (ascent + descent) + stroke),
-                    line,
-                    font=font,
-                    fill=0,
-                    anchor="ma",
-                    stroke_width=stroke,
-                    stroke_fill=0,
-                )
+            _draw_lines(draw, width / 2, y, block)
         y += _block_height(block) + gap
     return sticker
+
+
+def _codes_side_by_side(code: Image.Image, wifi: WifiInfo, wifi_dots: int, width: int, dpi: int) -> Image.Image | None:
+    """The table's code and the Wi-Fi code in one row, each captioned above ("扫码点餐 / Scan to order" over the
+    table's, "连接 Wi-Fi / Join Wi-Fi" over the Wi-Fi one, the network's name under it), tops level; None when the
+    two codes do not fit `width` side by side. Two short columns instead of a stack keep a Wi-Fi sticker as short
+    as a plain one, so an A4 page holds 4 rows of them rather than 3. The quiet zones (inside each code image)
+    keep the codes apart for a scanner; the gap is for the eye."""
+    wifi_code = _matrix_raster(wifi_matrix(wifi), wifi_dots).convert("L")
+    gap = _mm(GAP_MM, dpi)
+    if code.width + gap + wifi_code.width > width:
+        return None
+    scan_size, wifi_size = _mm(SCAN_MM, dpi), _mm(WIFI_MM, dpi)
+    left_caption = _lines(["扫码点餐", "Scan to order"], scan_size, code.width)
+    right_caption = _lines(["连接 Wi-Fi", "Join Wi-Fi"], scan_size, wifi_code.width)
+    name = _lines([wifi.ssid], wifi_size, wifi_code.width)
+    code_top = max(_block_height(left_caption), _block_height(right_caption)) + gap
+    height = code_top + max(code.height, wifi_code.height + gap + _block_height(name))
+    row = Image.new("L", (code.width + gap + wifi_code.width, height), 255)
+    draw = ImageDraw.Draw(row)
+    right_x = code.width + gap
+    _draw_lines(draw, code.width / 2, code_top - gap - _block_height(left_caption), left_caption)
+    _draw_lines(draw, right_x + wifi_code.width / 2, code_top - gap - _block_height(right_caption), right_caption)
+    row.paste(code, (0, code_top))
+    row.paste(wifi_code, (right_x, code_top))
+    _draw_lines(draw, right_x + wifi_code.width / 2, code_top + wifi_code.height + gap, name)
+    return row
+
+
+def _lines(texts: list[str], size: int, width: int) -> tuple[ImageFont.FreeTypeFont, list[str], int]:
+    """Each text on its own line(s) at `size`, wrapped to `width` (a narrow column: no shrinking to one line)."""
+    font = cjk_font(size)
+    return font, [line for text in texts for line in _wrap(text, font, width)], 0
+
+
+def _draw_lines(
+    draw: ImageDraw.ImageDraw, centre_x: float, top: int, block: tuple[ImageFont.FreeTypeFont, list[str], int]
+) -> None:
+    font, lines, stroke = block
+    ascent, descent = font.getmetrics()
+    for number, line in enumerate(lines):
+        draw.text(
+            (centre_x, top + number * (ascent + descent) + stroke),
+            line,
+            font=font,
+            fill=0,
+            anchor="ma",
+            stroke_width=stroke,
+            stroke_fill=0,
+        )
 
 
 def _cut_box(page: Image.Image, box: tuple[int, int, int, int], dpi: int) -> None:

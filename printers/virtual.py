@@ -6,6 +6,7 @@ import selectors
 import socket
 import struct
 import threading
+import time
 from collections.abc import Callable
 from enum import StrEnum
 
@@ -118,6 +119,8 @@ class VirtualPrinter:
         self._received = bytearray()
         self._discarded = bytearray()
         self._connections = 0
+        self._open = 0
+        self._queries = 0
         self._address: tuple[str, int] | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -126,6 +129,9 @@ class VirtualPrinter:
         self._wake_r: socket.socket | None = None
         self._wake_w: socket.socket | None = None
         self._clients: set[_Client] = set()
+        # Called from the serving thread with each piece of print data as it is kept, and the
+        # time.perf_counter() of its arrival: a bench times the cut's arrival without polling `received`.
+        self.on_data: Callable[[bytes, float], None] | None = None
 
     def __repr__(self) -> str:
         where = self.uri if self._address else "not started"
@@ -256,11 +262,28 @@ class VirtualPrinter:
         with self._cond:
             return self._connections
 
+    @property
+    def open_connections(self) -> int:
+        """Clients connected now (a killed client's connection closes once its last bytes are read)."""
+        with self._cond:
+            return self._open
+
     def clear(self) -> None:
         """Forget the received (and discarded) bytes."""
         with self._cond:
             self._received.clear()
             self._discarded.clear()
+
+    @property
+    def queries(self) -> int:
+        """Status queries (DLE EOT n) received so far, answered or not."""
+        with self._cond:
+            return self._queries
+
+    def wait_idle(self, timeout: float = 5.0) -> bool:
+        """Block until no client is connected (a killed client's last bytes read and its connection closed)."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self._open == 0, timeout)
 
     def wait_for(self, predicate: Callable[[bytes], bool], timeout: float = 5.0) -> bool:
         """Block until predicate(received) holds; False on timeout. The predicate runs under the lock: keep it quick."""
@@ -309,6 +332,7 @@ class VirtualPrinter:
             self._selector.register(sock, selectors.EVENT_READ, client)
             with self._cond:
                 self._connections += 1
+                self._open += 1
 
     def _on_readable(self, client: _Client) -> None:
         try:
@@ -336,12 +360,14 @@ class VirtualPrinter:
 
     def _answer(self, n: int) -> int | None:
         with self._cond:
+            self._queries += 1
             if self._silent:
                 return None
             return status_byte(self._state, n)
 
     def _record(self, data: bytes) -> bool:
         """Keep print data; False when drop_after was reached and the connection must be reset."""
+        at = time.perf_counter()
         keep = True
         with self._cond:
             if self._drop_after is not None:
@@ -351,8 +377,11 @@ class VirtualPrinter:
                     keep = False
                 else:
                     self._drop_after -= len(data)
-            (self._discarded if self._state in _CANNOT_PRINT else self._received).extend(data)
+            printed = self._state not in _CANNOT_PRINT
+            (self._received if printed else self._discarded).extend(data)
             self._cond.notify_all()
+        if printed and self.on_data is not None:
+            self.on_data(data, at)
         return keep
 
     def _flush(self, client: _Client) -> None:
@@ -375,6 +404,9 @@ class VirtualPrinter:
         assert self._selector is not None
         self._clients.discard(client)
         self._selector.unregister(client.sock)
+        with self._cond:
+            self._open -= 1
+            self._cond.notify_all()
         if reset:
             # Linger 0 makes close() send RST, so the client sees the abrupt failure of a printer losing power.
             try:

@@ -3,7 +3,10 @@ and never printing one twice silently (a job caught mid-send prints again headed
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 import json
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -13,7 +16,7 @@ import apsw
 import structlog
 
 from appliance.daemon import STUCK_AFTER_SECONDS, WorkerGroup, WorkerLoop
-from appliance.db.connection import open_connection
+from appliance.db.connection import BUSY_TIMEOUT_MS, open_connection
 from appliance.db.order_events import data_version
 from appliance.db.orders import order_view, session_orders
 from appliance.db.printing import (
@@ -25,7 +28,9 @@ from appliance.db.printing import (
     hand_over_jobs,
     load_printers,
     mark_printed,
+    mark_printed_from_journal,
     note_waiting,
+    printer_fault_age,
     record_printer_status,
     start_sending,
     station_labels,
@@ -33,25 +38,26 @@ from appliance.db.printing import (
     waiting_jobs,
 )
 from appliance.db.store_settings import load_store_settings
-from appliance.domain.menu import translate
-from appliance.domain.money import format_money
-from appliance.domain.printing import REASONS, UNABLE_TO_PRINT, PrinterStatus, parse_printer_address
-from printers.connection import EscposLink, PrinterFault
-from printers.document import Document, Line, PrinterTestPage, bill, kitchen_ticket
-from printers.render import render
+from appliance.domain.printing import REASONS, UNABLE_TO_PRINT, PrinterStatus
+from printers.connection import PrinterFault, link_for
+from printers.document import PAPER_COLUMNS, Document, PrinterTestPage, bill, kitchen_ticket, void_ticket
+from printers.render import money_format, render
 
 log = structlog.get_logger("printers.worker")
 
 JOB_BATCH = 50
 STATUS_HEARTBEAT_SECONDS = 60.0
+BUSY_RETRY_SECONDS = 0.001
+FRESH_STATUS_SECONDS = 1.0  # a printer's answer younger than this is not asked again before the next job
 
 
 def job_document(conn: apsw.Connection, job: PrintJob, printer: PrinterConfig, reprint: bool) -> Document:
     settings = load_store_settings(conn)
     lang = settings.languages[0]
     stations = station_labels(conn, lang)
+    columns, large_print = PAPER_COLUMNS[printer.paper_mm], printer.large_print  # the table number fits the paper
     if job.kind == "test":
-        return PrinterTestPage(printer.name, 48 if printer.paper_mm == 80 else 32).document()
+        return PrinterTestPage(printer.name, columns, large_print=large_print).document()
     if job.kind == "bill":
         if job.session_id is None:
             raise ValueError(f"bill job {job.id} names no visit")
@@ -63,7 +69,7 @@ def job_document(conn: apsw.Connection, job: PrintJob, printer: PrinterConfig, r
             table=visit.table_name,
             lang=lang,
             timezone=settings.timezone,
-            currency_format=lambda m: format_money(m, money),
+            currency_format=money_format(money, printer.text_mode, printer.font_coverage),
             tax_rate_bp=settings.tax_rate_bp,
             paid=visit.paid,
         )
@@ -78,14 +84,16 @@ def job_document(conn: apsw.Connection, job: PrintJob, printer: PrinterConfig, r
             if line["station"] == job.station
             and (job.ref == "order" or str(line.get("line_no")) == str(payload.get("line_no")))
         ]
-        lines = [
-            Line("*** 作废 VOID ***", size=2, bold=True, align="center"),
-            Line(order["table"], right=f"#{order['ticket_no']}", size=2, bold=True),
-        ]
-        lines += [Line(f"{line['quantity']} x {translate(line['names'], lang)}", size=2) for line in voided]
-        if payload.get("reason"):
-            lines.append(Line("原因 REASON: " + str(payload["reason"])[:140], bold=True))
-        return Document(tuple(lines), buzzer=printer.buzzer, cut=printer.cutter, title=f"void {order['ticket_no']}")
+        void = void_ticket(
+            order,
+            voided,
+            lang=lang,
+            reason=payload.get("reason"),
+            fallback_for=payload.get("fallback_for"),
+            columns=columns,
+            large_print=large_print,
+        )
+        return Document(void.lines, buzzer=printer.buzzer, cut=printer.cutter, title=void.title)
     payload = json.loads(job.payload or "{}")
     doc = kitchen_ticket(
         order,
@@ -95,6 +103,8 @@ def job_document(conn: apsw.Connection, job: PrintJob, printer: PrinterConfig, r
         station_names=stations,
         reprint=reprint or job.ref.startswith("reprint"),
         fallback_for=payload.get("fallback_for"),
+        columns=columns,
+        large_print=large_print,
     )
     return Document(doc.lines, cut=printer.cutter, buzzer=printer.buzzer, title=doc.title)
 
@@ -104,7 +114,7 @@ def render_job(document: Document, printer: PrinterConfig) -> bytes:
         from printers.raster import render_raster
 
         return render_raster(document, paper_mm=printer.paper_mm)
-    return render(document, paper_mm=printer.paper_mm, mode=printer.text_mode)
+    return render(document, paper_mm=printer.paper_mm, mode=printer.text_mode, font_coverage=printer.font_coverage)
 
 
 def sticker_job_bytes(job: PrintJob, printer: PrinterConfig) -> bytes:
@@ -123,8 +133,81 @@ def sticker_job_bytes(job: PrintJob, printer: PrinterConfig) -> bytes:
     return INIT + raster_bands(image) + (FEED_AND_CUT if printer.cutter else b"")
 
 
+def short_busy_waits(timeout_seconds: float = BUSY_TIMEOUT_MS / 1000) -> Callable[[int], bool]:
+    """A busy handler that tries again every millisecond, up to the store's busy timeout. SQLite's own
+    (sqlite3_busy_timeout: sqliteDefaultBusyCallback in main.c) sleeps 1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50,
+    100 ms: a printer waiting behind the web server's few-millisecond commits in a burst slept 50 ms at a time."""
+    deadline = 0.0
+
+    def handler(prior_calls: int) -> bool:
+        nonlocal deadline
+        now = time.monotonic()
+        if prior_calls == 0:
+            deadline = now + timeout_seconds
+        elif now >= deadline:
+            return False
+        time.sleep(BUSY_RETRY_SECONDS)
+        return True
+
+    return handler
+
+
+JOURNAL_GLOB = "printed-*.journal"
+JOURNAL_TRIM_BYTES = 64 * 1024
+
+
+class PrintedJournal:
+    """One printer thread's journal of jobs the printer has taken, a line "job attempt" written (one append, no
+    fsync) the moment the printer's answer behind the bytes arrives, before the store's commit. A kill -9 leaves
+    the line in the file (the kernel has it), so a crash whole-ticket-twice needs the kill to fall between the
+    printer taking the last byte and this one write: the printer's answer on its way back and its reading. The
+    next printd stores the lines' jobs printed before it prints (settle_journals); a power cut may lose the line,
+    and the job then prints again headed REPRINT, never silently twice. Emptied once past JOURNAL_TRIM_BYTES, by
+    its own thread after its commit, when every line in it is stored, and when its thread stops cleanly (lines are
+    left only by a crash)."""
+
+    def __init__(self, directory: Path, printer: str) -> None:
+        key = hashlib.sha256(printer.encode()).hexdigest()[:16]  # any printer name makes a file name
+        self.path = directory / JOURNAL_GLOB.replace("*", key)
+        self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+
+    def note(self, job_id: int, attempt: int) -> None:
+        os.write(self.fd, f"{job_id} {attempt}\n".encode())
+
+    def stored(self) -> None:
+        """Every line so far is in the store: trim the file when it has grown."""
+        if os.fstat(self.fd).st_size > JOURNAL_TRIM_BYTES:
+            self.empty()
+
+    def empty(self) -> None:
+        os.ftruncate(self.fd, 0)
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+def settle_journals(conn: apsw.Connection, directory: Path) -> int:
+    """Before printing: the jobs the last printd's journals name, still 'sending' in the store, stored printed;
+    then the journals emptied. Returns how many were settled."""
+    entries: list[tuple[int, int]] = []
+    paths = sorted(directory.glob(JOURNAL_GLOB))
+    for path in paths:
+        for line in path.read_text(errors="replace").splitlines():
+            fields = line.split()
+            if len(fields) == 2 and all(f.isdigit() for f in fields):  # a torn last line is not a line
+                entries.append((int(fields[0]), int(fields[1])))
+    settled = mark_printed_from_journal(conn, entries) if entries else 0
+    for path in paths:
+        path.write_bytes(b"")
+    if settled:
+        log.warning("print.settled_from_journal", jobs=settled)
+    return settled
+
+
 class PrinterLoop(WorkerLoop):
     """One printer's thread: claims the jobs of its stations, prints them oldest first, waits out faults."""
+
+    journal: PrintedJournal | None = None  # opened by run()
 
     def __init__(
         self,
@@ -135,7 +218,7 @@ class PrinterLoop(WorkerLoop):
         resolve_virtual: Callable[[str], str] | None,
         poll_seconds: float,
         fault_retry_seconds: float,
-        fallback_after_seconds: float = 60.0,
+        fallback_after_seconds: float | None = None,
         idle_status_seconds: float = 10.0,
         vfs: str | None = None,
     ) -> None:
@@ -145,12 +228,15 @@ class PrinterLoop(WorkerLoop):
         self.fault_retry_seconds = fault_retry_seconds
         self.db_path = db_path
         self.vfs = vfs
-        self.link = EscposLink(parse_printer_address(printer.uri, resolve_virtual))
+        self.link = link_for(printer.uri, resolve_virtual)  # a bad stored address: a fault, not a crash
         self.status: PrinterStatus | None = None
         self.fault_since: float | None = None
         self.last_status_at = 0.0
         self.idle_status_seconds = idle_status_seconds
-        self.fallback_after_seconds = fallback_after_seconds
+        # faulty this long, its tickets go to the fallback: the printer's own setting unless a test overrides it
+        self.fallback_after_seconds: float = (
+            printer.fallback_after_seconds if fallback_after_seconds is None else fallback_after_seconds
+        )
         self._recorded: tuple[str, str] | None = None
         self._recorded_at = 0.0
         self.printed = 0
@@ -158,6 +244,8 @@ class PrinterLoop(WorkerLoop):
 
     def run(self) -> None:
         conn = open_connection(self.db_path, vfs=self.vfs)
+        conn.set_busy_handler(short_busy_waits())
+        self.journal = PrintedJournal(self.db_path.parent, self.printer.name)
         try:
             seen, again = -1, True
             while not self.stop.is_set():
@@ -173,12 +261,15 @@ class PrinterLoop(WorkerLoop):
                 again = faulted or printed > 0  # our own commits do not move data_version: look again
                 if faulted:
                     self.stop.wait(self.fault_retry_seconds)
+            self.journal.empty()  # a clean stop: every line is in the store, none is left for a later store
         except Exception:
             log.exception("print.loop_crashed", printer=self.printer.name)
             raise
         finally:
             self.link.close()
             conn.close()
+            self.journal.close()
+            self.journal = None
 
     def record_status(self, conn: apsw.Connection, status: PrinterStatus, detail: str = "") -> None:
         """Tell the console what the printer said: on every change, and once a minute as a heartbeat
@@ -200,20 +291,44 @@ class PrinterLoop(WorkerLoop):
             self.record_status(conn, fault.status, fault.detail)
         return self.status
 
+    def handing_over(self, conn: apsw.Connection) -> bool:
+        """Whether this printer's tickets go to its fallback now: it has one, and has been unable to print for
+        fallback_after_seconds (it stops when the printer says it can print again). The time counts from the
+        first failed job, or from when the worker first recorded the fault, whichever is earlier: a printer
+        found switched off while idle hands the next ticket over at once, not fallback_after_seconds later."""
+        if self.printer.fallback is None or self.status not in UNABLE_TO_PRINT:
+            return False
+        faulty_for = 0.0 if self.fault_since is None else time.monotonic() - self.fault_since
+        if faulty_for < self.fallback_after_seconds:
+            faulty_for = max(faulty_for, printer_fault_age(conn, self.printer.name))
+        return faulty_for >= self.fallback_after_seconds
+
     def hand_over(self, conn: apsw.Connection) -> int:
         """After the printer has been faulty for fallback_after_seconds, its waiting jobs go to the fallback
-        printer, whose tickets say for whom they print. Returns how many moved."""
-        if not self.printer.fallback or self.fault_since is None:
-            return 0
-        if time.monotonic() - self.fault_since < self.fallback_after_seconds:
+        printer, whose tickets say for whom they print; the store records the hand-over for the console
+        (printer_status.fallback_to/fallback_since). Returns how many moved."""
+        if self.printer.fallback is None or not self.handing_over(conn):
             return 0
         moved = hand_over_jobs(conn, self.printer.name, self.printer.fallback)
         if moved:
             log.warning("print.fallback", printer=self.printer.name, to=self.printer.fallback, jobs=moved)
         return moved
 
+    def status_fresh(self) -> bool:
+        """Whether the printer's last answer still stands: it could print, FRESH_STATUS_SECONDS ago at most (the
+        answer behind the previous job's bytes, in a burst). Then the next job goes without asking first; a
+        printer that ran out of paper since answers so behind the job's bytes, and the job prints again."""
+        return (
+            self.status is not None
+            and self.status not in UNABLE_TO_PRINT
+            and time.monotonic() - self.last_status_at < FRESH_STATUS_SECONDS
+        )
+
     def claim(self, conn: apsw.Connection) -> None:
+        """Take the new jobs of this printer's stations; while they go to the fallback, hand them on at once
+        rather than after another status round trip to a printer known to be down."""
         claim_station_jobs(conn, self.printer.name, self.printer.stations)
+        self.hand_over(conn)
 
     def step(self, conn: apsw.Connection) -> tuple[bool, int]:
         """Print what is queued for this printer. Returns (stopped by a fault, jobs printed)."""
@@ -224,12 +339,15 @@ class PrinterLoop(WorkerLoop):
             if self.stop.is_set():
                 return False, printed
             self.touch()
+            picked_at, marks = time.time(), [time.perf_counter()]
             try:
-                self.status = self.link.status()
-                self.last_status_at = time.monotonic()
-                self.record_status(conn, self.status)
-                if self.status in UNABLE_TO_PRINT:
-                    raise PrinterFault(self.status)
+                if not self.status_fresh():
+                    self.status = self.link.status()
+                    self.last_status_at = time.monotonic()
+                    self.record_status(conn, self.status)
+                    if self.status in UNABLE_TO_PRINT:
+                        raise PrinterFault(self.status)
+                marks.append(time.perf_counter())
                 reprint = job.state == "sending"  # it may be on paper already: say so on the new one
                 try:
                     if job.kind == "sticker":
@@ -240,11 +358,24 @@ class PrinterLoop(WorkerLoop):
                     fail_job(conn, job.id, f"cannot render: {exc}")
                     log.error("print.render_failed", printer=self.printer.name, job=job.id, error=repr(exc))
                     continue
-                start_sending(conn, job.id)
-                self.link.send(data * max(1, self.printer.copies))
-                self.status = self.link.status()  # the printer answers after the bytes: they arrived
-                if self.status in UNABLE_TO_PRINT:
-                    raise PrinterFault(self.status, partial=True)
+                marks.append(time.perf_counter())
+                attempt = start_sending(conn, job.id)
+                marks.append(time.perf_counter())
+                # The status queries ride behind the bytes: the answer says the printer has taken them all.
+                status = self.link.send_confirmed(data * max(1, self.printer.copies))
+                marks.append(time.perf_counter())
+                if status in UNABLE_TO_PRINT:
+                    raise PrinterFault(status, partial=True)
+                # Noted before anything else: a crash from the printer taking the last byte to this line is the
+                # only one that prints a whole ticket twice (REPRINT on the second). The commit follows.
+                if self.journal is not None:
+                    self.journal.note(job.id, attempt)
+                mark_printed(conn, job.id)
+                if self.journal is not None:
+                    self.journal.stored()
+                marks.append(time.perf_counter())
+                self.status, self.last_status_at = status, time.monotonic()
+                self.record_status(conn, status)
             except PrinterFault as fault:
                 self.status = fault.status
                 if self.fault_since is None:
@@ -261,7 +392,6 @@ class PrinterLoop(WorkerLoop):
                 self.hand_over(conn)
                 return True, printed
             self.fault_since = None
-            mark_printed(conn, job.id)
             self.printed += 1
             printed += 1
             log.info(
@@ -272,6 +402,8 @@ class PrinterLoop(WorkerLoop):
                 order_id=job.order_id,
                 reprint=reprint,
                 bytes=len(data),
+                picked_at=picked_at,
+                ms=[round((b - a) * 1000, 2) for a, b in itertools.pairwise(marks)],  # bench/printing.py reads them
             )
         return False, printed
 
@@ -286,9 +418,9 @@ class PrintWorker(WorkerGroup[PrinterLoop]):
         db_path: Path,
         *,
         resolve_virtual: Callable[[str], str] | None = None,
-        poll_seconds: float = 0.05,
+        poll_seconds: float = 0.02,
         fault_retry_seconds: float = 2.0,
-        fallback_after_seconds: float = 60.0,
+        fallback_after_seconds: float | None = None,  # None: each printer's own (a test's override)
         idle_status_seconds: float = 10.0,
         vfs: str | None = None,
         stuck_after_seconds: float = STUCK_AFTER_SECONDS,
@@ -297,6 +429,7 @@ class PrintWorker(WorkerGroup[PrinterLoop]):
         self.db_path = db_path
         conn = open_connection(db_path, vfs=vfs)
         try:
+            settle_journals(conn, db_path.parent)  # what the last printd saw printed but had not stored
             printers = load_printers(conn)
         finally:
             conn.close()

@@ -73,6 +73,7 @@ from sync.adapters.base import (
     PaymentDoc,
     Rejected,
     Retryable,
+    voided_words,
 )
 
 log = structlog.get_logger("sync.outbox")
@@ -550,7 +551,9 @@ class OutboxEngine:
             return (lambda: self.adapter.push_status(ref, status, reason)), None
         if row.kind == "order.line_voided":
             ref = payload["client_key"]
-            reason = f"line {payload['line_no']} voided" + (f": {payload['reason']}" if payload.get("reason") else "")
+            reason = voided_words(
+                payload["line_no"], payload.get("quantity"), int(payload.get("left") or 0), payload.get("reason")
+            )
             viewer = self._order_viewer()
             if viewer is not None:
                 view, push = self.order_now(payload["order_id"], None), viewer.push_status
@@ -591,6 +594,8 @@ class OutboxEngine:
             order=order,
             change_ref=row.idempotency_key,
             line_no=int(payload["line_no"]),
+            quantity=int(payload["quantity"]) if payload.get("quantity") else None,
+            left=int(payload.get("left") or 0),
         )
 
     def _order_viewer(self) -> OrderViewAdapter | None:

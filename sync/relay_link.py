@@ -33,20 +33,30 @@ import apsw
 import msgspec
 import structlog
 
-from appliance.contract.decode import normalize_lang, relayed_order, relayed_request
+from appliance.contract.decode import normalize_lang, relayed_order, relayed_request, strict_decode
 from appliance.contract.menu import IMAGE_PATH, render_menu, render_store
-from appliance.contract.relay import MAX_IMAGE_BYTES, InboxMessage, MenuPush, TablePush, table_code_hash
+from appliance.contract.relay import (
+    MAX_IMAGE_BYTES,
+    OLD_CODES_PUSHED,
+    OLD_STICKER,
+    InboxMessage,
+    MenuPush,
+    RelayedOldStickerCallIn,
+    TablePush,
+    table_code_hash,
+)
 from appliance.db.connection import dumps, open_connection
 from appliance.db.diner_input import order_request
 from appliance.db.inbox import apply_message, last_applied_seq, move_menu_version_past
 from appliance.db.orders import MenuCache, Snapshot, SubmitResult, submit_order
 from appliance.db.outbox import queue_row
 from appliance.db.store_settings import StoreSettings, load_store_settings
-from appliance.db.tables import request_service, resolve_token, table_token
+from appliance.db.tables import request_service, resolve_old_or_current_token, resolve_token, table_token
 from appliance.domain.errors import DomainError
 from appliance.domain.messages import message_for
 from appliance.domain.money import format_money
 from appliance.domain.orders import Channel
+from appliance.domain.tokens import TableRef, sign_table_token
 from appliance.images import NAME as PHOTO_NAME
 from appliance.images import images_dir
 from appliance.settings import BoxSettings
@@ -80,7 +90,8 @@ def refusal(exc: DomainError, lang: str, settings: StoreSettings) -> dict[str, A
 def menu_document(snap: Snapshot, minute_of_day: int, secret: bytes) -> MenuPush:
     """PUT /v1/box/menu: the store block, per language exactly what GET .../menu?lang= answers, and the tables, each
     with its `code_hash`: the SHA-256 of its current code, made with the store `secret` (the relay refuses a forged
-    code with it, and cannot make one from it)."""
+    code with it, and cannot make one from it), and its last few voided codes' (`old_code_hashes`: the relay tells a
+    genuine old sticker, whose waiter call it takes, from a forged one)."""
     settings = snap.settings
     return MenuPush(
         version=snap.version,
@@ -101,6 +112,10 @@ def menu_document(snap: Snapshot, minute_of_day: int, secret: bytes) -> MenuPush
                 version=t.token_version,
                 active=t.active,
                 code_hash=table_code_hash(table_token(secret, settings.store_id, t)),
+                old_code_hashes=[
+                    table_code_hash(sign_table_token(secret, TableRef(settings.store_id, t.id, version)))
+                    for version in range(t.token_version - 1, max(t.token_version - 1 - OLD_CODES_PUSHED, -1), -1)
+                ],
             )
             for t in sorted(snap.tables.values(), key=lambda t: t.id)
         ],
@@ -121,6 +136,10 @@ def photo_names(document: MenuPush) -> list[str]:
 
 class _Lang(msgspec.Struct):
     lang: object = None
+
+
+class _Source(msgspec.Struct):
+    source: object = None
 
 
 class InboxApplier:
@@ -249,12 +268,31 @@ class InboxApplier:
         )
 
     # -- waiter and bill requests ----------------------------------------------------------------------------
+    @staticmethod
+    def _source_of(message: InboxMessage) -> object:
+        try:
+            return msgspec.json.decode(message.body, type=_Source).source
+        except msgspec.DecodeError:
+            return None
+
     def _request(self, message: InboxMessage) -> str:
+        """A waiter or bill call, applied once (the message's inbox_seen row). One marked `source: "old_sticker"`
+        (the relay's old-sticker call) is a waiter call that may carry an OLD version of its table's code: genuine
+        (the MAC is checked with the store secret) and of a table still in use; it is stored with source
+        'old_sticker' so staff bring the new code. Every other request takes the current code only."""
+        source: str | None = None
         try:
             with self.conn:  # a savepoint: a refused request leaves nothing behind but its refusal
-                data = relayed_request(message.body)
-                table = self._table(message)
-                _, created = request_service(self.conn, table, data.kind)
+                if self._source_of(message) == OLD_STICKER:
+                    data: Any = strict_decode(bytes(message.body), RelayedOldStickerCallIn)
+                    table, old = resolve_old_or_current_token(
+                        self.cache.get(self.conn).tables.get, self.secret, self.store_id, message.token
+                    )
+                    source = OLD_STICKER if old else None
+                else:
+                    data = relayed_request(message.body)
+                    table = self._table(message)
+                _, created = request_service(self.conn, table, data.kind, source)
         except DomainError as exc:
             log.info("relay.request_refused", target=self.target, seq=message.seq, code=exc.code)
             key = message.key
@@ -277,6 +315,7 @@ class InboxApplier:
             table=table.name,
             kind=data.kind,
             created=created,
+            source=source,
         )
         return "request"
 

@@ -23,6 +23,47 @@ for _name in list(os.environ):
     if _name.startswith("TABLEBOX_"):
         del os.environ[_name]
 
+# The modules whose tests take 20 s to 2 min each on 2 cores; True where a test may run apart from the rest of its
+# module (no costly module fixture: test_release's wheelhouses are made once per run), False where the module stays
+# whole (test_provision's `staged` runs provision.sh once per module).
+LONG_TESTS = {
+    "tests/provision/test_arm64.py": True,
+    "tests/sync/test_soak.py": True,
+    "tests/provision/test_release.py": True,
+    "tests/relay/test_diner_page_through_relay.py": False,
+    "tests/provision/test_provision.py": False,
+    "tests/printers/test_kill.py": True,
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The long tests spread evenly over the first half of the run. pytest-xdist hands tests out in collection
+    order, a run of consecutive tests at a time: the seven soak runs, collected at nine tenths of the suite, went to
+    one worker at the end while the other had nothing left; all long tests at the front would have gone to one
+    worker's first run of tests. Every other test keeps its order."""
+    units: list[list[pytest.Item]] = []
+    whole: dict[str, list[pytest.Item]] = {}
+    rest: list[pytest.Item] = []
+    for item in items:
+        path = item.nodeid.split("::")[0]
+        if path not in LONG_TESTS:
+            rest.append(item)
+        elif LONG_TESTS[path]:
+            units.append([item])
+        else:
+            if path not in whole:
+                whole[path] = []
+                units.append(whole[path])
+            whole[path].append(item)
+    if not units:
+        return
+    step = len(rest) // 2 // len(units)
+    spread: list[pytest.Item] = []
+    for n, unit in enumerate(units):
+        spread += unit
+        spread += rest[n * step : (n + 1) * step]
+    items[:] = [*spread, *rest[len(units) * step :]]
+
 
 def make_settings(data_dir: Path, **overrides: object) -> BoxSettings:
     values: dict[str, object] = {

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import apsw
 
@@ -20,6 +20,16 @@ from appliance.db.connection import open_connection, write_transaction
 from appliance.db.staff import Staff, audit
 
 T = TypeVar("T")
+
+
+@runtime_checkable
+class SaysWhatItDid(Protocol):
+    """A store function's result that carries details only the transaction knew (an order's step: from which state
+    to which, read as the step was taken, not from a board a moment behind); `act` adds them to the audit line."""
+
+    @property
+    def audit_details(self) -> Mapping[str, Any]: ...
+
 
 # The screen never waits on the database, so a staff action may wait longer than the web does for the lock.
 BUSY_TIMEOUT_MS = 30_000
@@ -29,6 +39,7 @@ class ConsoleDatabase:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="console-db")
+        self._closed = False  # close() ran: calls end as cancelled (the console is going away)
         self._conn: apsw.Connection | None = None
         self.in_flight: dict[int, float] = {}  # call number -> monotonic start
         self._calls = 0
@@ -41,6 +52,8 @@ class ConsoleDatabase:
 
     async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run fn(conn, *args) on the database thread."""
+        if self._closed:  # the console is closing: a worker still reading (a poll) ends as cancelled, not failed
+            raise asyncio.CancelledError
         self._calls += 1
         number = self._calls
         self.in_flight[number] = time.monotonic()
@@ -63,7 +76,8 @@ class ConsoleDatabase:
         **kwargs: Any,
     ) -> T:
         """A staff action: refused (DomainError) without the permission; else the change and its audit line
-        commit together or not at all."""
+        commit together or not at all. The line's details are `details` and what the result says it did
+        (SaysWhatItDid)."""
         staff.require(permission)
 
         def run(conn: apsw.Connection) -> T:
@@ -71,7 +85,8 @@ class ConsoleDatabase:
             # tries to write would be refused at once if another process is writing.
             with write_transaction(conn):
                 result = fn(conn, *args, **kwargs)
-                audit(conn, staff, action, subject, details)
+                found = result.audit_details if isinstance(result, SaysWhatItDid) else {}
+                audit(conn, staff, action, subject, {**(details or {}), **found})
             return result
 
         return await self.call(run)
@@ -83,6 +98,8 @@ class ConsoleDatabase:
         return time.monotonic() - min(self.in_flight.values())
 
     def close(self) -> None:
+        self._closed = True
+
         def shut() -> None:
             if self._conn is not None:
                 self._conn.close()

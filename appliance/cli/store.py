@@ -16,6 +16,7 @@ from appliance.cli.sync import register_sync_targets
 from appliance.db.store_settings import load_store_settings
 from appliance.demo import DEMO_STAFF, ensure_demo_store
 from appliance.logs import configure_logging
+from appliance.served import forget_served, serving_here
 from appliance.settings import BoxSettings, lan_address
 from appliance.store import init_store, read_secret, require_store, store_connection, table_urls
 
@@ -50,8 +51,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         parents=[web_options()],
         help="create the demo store if needed, then serve it",
         description="Serve the built-in demo store (bilingual menu, two stations, 14 tables, virtual "
-        "printers), creating it in the data folder first if no store is there.",
-        examples=["tablebox demo --data-dir /tmp/demo", "tablebox demo --port 8081"],
+        "printers), creating it in the data folder first if no store is there. Dishes show a drawn placeholder; "
+        "--photos gives them pictures drawn by the project (appliance/demo/photos.py) first.",
+        examples=["tablebox demo --data-dir /tmp/demo", "tablebox demo --port 8081", "tablebox demo --photos"],
+    )
+    p.add_argument(
+        "--photos",
+        action="store_true",
+        help="give the demo's dishes without a photo the pictures the project draws (64, ~1 MB in all)",
     )
     p.set_defaults(func=cmd_demo, check_database=True)  # quick_check first (main)
 
@@ -101,6 +108,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         ("created the demo store in " if created else "using the store already in ") + str(settings.data_dir),
         flush=True,
     )
+    if args.photos:
+        from appliance.cli.menu import set_demo_photos
+
+        print(f"demo photos: drew and set {set_demo_photos(settings)}", flush=True)
     return serve(settings, banner=True, printing=True)
 
 
@@ -121,7 +132,11 @@ def serve(settings: BoxSettings, banner: bool, printing: bool = False) -> int:
         print_banner(settings, printing)
     app = create_app(settings)
     server = serving.build_server(
-        app, host=settings.host, port=settings.port, limits=serving.Limits.from_settings(settings)
+        app,
+        host=settings.host,
+        port=settings.port,
+        limits=serving.Limits.from_settings(settings),
+        on_exit=lambda: forget_served(settings),  # a stop asked for: `tablebox tables` no longer shows this port
     )
     if printing:
         from printers.host import PrintingHost
@@ -129,7 +144,7 @@ def serve(settings: BoxSettings, banner: bool, printing: bool = False) -> int:
         host: contextlib.AbstractContextManager[Any] = PrintingHost(settings)
     else:
         host = contextlib.nullcontext()
-    with host:
+    with host, serving_here(settings):  # `tablebox tables` prints this port while the server runs
         server.run()
     return 0
 

@@ -1,13 +1,16 @@
-"""`tablebox tables [add NAME]`: the tables with their ordering URLs; add a table."""
+"""`tablebox tables [add NAME]`: the tables with their ordering URLs (on the port the store is served on right now,
+when a server of this data folder runs: appliance.served; else the port setting); add a table."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 
 from appliance.cli.common import add_command, box_settings, web_options
 from appliance.db.connection import write_transaction
 from appliance.db.tables import add_table
+from appliance.served import served_now
 from appliance.store import store_connection, table_urls
 
 
@@ -17,7 +20,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "tables",
         parents=[web_options()],
         help="one line per table: its name and its ordering URL; add a table",
-        description="List the tables with their full ordering URLs (what the QR stickers carry), or add one.",
+        description="List the tables with their full ordering URLs, or add one. Without --port or a "
+        "public_base_url, the URLs use the port a server of this data folder (tablebox serve or demo) is answering on "
+        "now, else the port setting.",
         examples=[
             "tablebox tables",
             "tablebox tables --public-base-url https://order.example.com",
@@ -52,6 +57,15 @@ def cmd_tables(args: argparse.Namespace) -> int:
             + table.name
         )
         return 0
+    if not hasattr(args, "port") and not settings.public_base_url:
+        served = served_now(settings)  # a server of this store running now: its port, not the setting's
+        if served is not None and served.port != settings.port:
+            print(
+                f"(the store is being served on port {served.port}, process {served.pid}; the port setting says"
+                f" {settings.port})",
+                file=sys.stderr,
+            )
+            settings = replace(settings, port=served.port)
     lines = table_urls(settings)
     if not lines:
         print("no tables yet: tablebox tables add NAME --area AREA, or tablebox menu import FILE", file=sys.stderr)

@@ -137,6 +137,9 @@ class ItemOut(Struct, kw_only=True):
     sold_out: bool
     available_now: bool
     available_hours: str | None
+    # The dish's name in the menu's first language when `name` is a translation of it (else null): shown small
+    # under the translation so a diner can point the staff at the dish. Absent in menus pushed by older boxes.
+    original_name: str | None = None
 
 
 class CategoryOut(Struct, kw_only=True):
@@ -165,6 +168,9 @@ class LineOut(Struct, kw_only=True):
     line_no: int
     item_id: int
     name: str
+    # The dish's name in the menu's first language when the diner reads another and the two differ (what to show
+    # the staff), else null.
+    original_name: str | None = None
     variant_id: int | None
     variant: str | None
     options: list[ChosenOptionOut]

@@ -54,11 +54,16 @@ def render_store(store: StoreFacts, open_now: bool) -> StoreOut:
     )
 
 
-def render_item(item: Item, lang: str, minute_of_day: int) -> ItemOut:
+def render_item(item: Item, lang: str, minute_of_day: int, original_lang: str | None = None) -> ItemOut:
+    """The dish in `lang`; `original_name` is its name in `original_lang` (the menu's first language) where that
+    differs, so a diner reading a translation can show the staff the dish as the kitchen knows it."""
     prices = [v.price_minor for v in item.variants] or [item.price_minor or 0]
+    name = translate(item.names, lang)
+    original = translate(item.names, original_lang) if original_lang and original_lang != lang else None
     return ItemOut(
         id=item.id,
-        name=translate(item.names, lang),
+        name=name,
+        original_name=original if original and original != name else None,
         description=translate(item.descriptions, lang),
         price_minor=item.price_minor,
         from_price_minor=min(prices),
@@ -91,8 +96,10 @@ def render_item(item: Item, lang: str, minute_of_day: int) -> ItemOut:
 
 
 def render_menu(menu: Menu, store: StoreFacts, lang: str, minute_of_day: int, *, version: int) -> MenuOut:
-    """The whole menu in `lang` at `minute_of_day` (which windowed dishes are available now), as menu `version`."""
+    """The whole menu in `lang` at `minute_of_day` (which windowed dishes are available now), as menu `version`;
+    in a language other than the store's first, each dish also carries its name in the first (`original_name`)."""
     items = menu.items
+    first = store.languages[0] if store.languages else None
     return MenuOut(
         version=version,
         lang=lang,
@@ -104,7 +111,7 @@ def render_menu(menu: Menu, store: StoreFacts, lang: str, minute_of_day: int, *,
             CategoryOut(
                 id=c.id,
                 name=translate(c.names, lang),
-                items=[render_item(items[i], lang, minute_of_day) for i in c.item_ids],
+                items=[render_item(items[i], lang, minute_of_day, first) for i in c.item_ids],
             )
             for c in menu.categories
         ],

@@ -9,6 +9,11 @@ Box -> relay (every request signed, `appliance.contract.signing`):
   (`accepted` with the order view, `status` with the order as it is now, `refused` with the box's `ErrorBody`).
 - `POST /v1/box/images/missing` with `ImageNames` -> {"missing": [...]}, `PUT /v1/box/images/NAME` (the JPEG).
 
+Phone -> relay, beside the diner API's shapes: `POST /s/STORE/api/v1/tables/TOKEN/old-sticker-call` with
+`OldStickerCallIn` (a waiter call from an old sticker's page), stored in the inbox as a `request` message whose body
+is a `RelayedOldStickerCallIn` (marked `source: "old_sticker"`): the one message for which the box accepts an old
+version of a table's code.
+
 An order view (`order_view`) carries names in every language; the relay answers a phone in its language in the
 diner API's `OrderOut` shape (`for_phone`).
 """
@@ -22,7 +27,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta, Struct
 
-from appliance.contract.diner import ORDER_FIELDS, Id
+from appliance.contract.diner import ORDER_FIELDS, Id, Lang
 from appliance.domain.menu import translate
 
 RELAY_SOURCE_PREFIX = "relay:"
@@ -50,7 +55,7 @@ class InboxMessage(Struct, kw_only=True):
     client_key: str | None = None  # an order's: the diner's client key (a request has none)
     key: str | None = None  # the relay's key: the client key of an order, "request:..." for a request
     token: str = ""  # the table code the phone used
-    # RelayedOrderIn / RelayedRequestIn JSON, decoded by the box strictly (a factory: litestar's API description
+    # RelayedOrderIn / RelayedRequestIn / RelayedOldStickerCallIn JSON, decoded by the box strictly (a factory: litestar's API description
     # cannot hash a Raw default)
     body: msgspec.Raw = msgspec.field(default_factory=lambda: msgspec.Raw(b"null"))
     received_at: str = ""
@@ -58,6 +63,25 @@ class InboxMessage(Struct, kw_only=True):
 
 class InboxPage(Struct, kw_only=True):
     messages: list[InboxMessage]
+
+
+# -- a waiter call from an old sticker ------------------------------------------------------------------------------
+OLD_STICKER = "old_sticker"  # the mark on the message, and the box's service_requests.source for the call
+
+
+class OldStickerCallIn(Struct, forbid_unknown_fields=True, kw_only=True):
+    """What an old sticker's page sends (POST .../old-sticker-call): a waiter is all it can call."""
+
+    kind: Literal["waiter"]
+
+
+class RelayedOldStickerCallIn(OldStickerCallIn, forbid_unknown_fields=True, kw_only=True):
+    """An old sticker's waiter call as the relay stores it (the body of a `request` message): marked
+    `source: "old_sticker"`, the only message for which the box takes an OLD version of a table's code (its MAC
+    still checked with the store secret), and then only as a waiter call; plus the phone's language."""
+
+    source: Literal["old_sticker"]
+    lang: Lang | None = None
 
 
 # -- the menu (PUT /v1/box/menu) ------------------------------------------------------------------------------------
@@ -69,9 +93,18 @@ def table_code_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
+# How many of a table's voided codes (the newest) the box pushes the hashes of: a forged "old sticker" of those
+# versions is refused by the relay itself (it would otherwise reach the box, and use up the table's old-sticker calls
+# at the relay, before the box refused it). An older version is left to the box.
+OLD_CODES_PUSHED = 3
+
+
 class TablePush(Struct, kw_only=True):
     """A table as the relay needs it to name a sticker's table, refuse an old or another store's sticker early, and
-    refuse a forged code (`code_hash`, see `table_code_hash`; a box before it pushed none: the box checks alone)."""
+    refuse a forged code (`code_hash`, see `table_code_hash`; a box before it pushed none: the box checks alone).
+    `old_code_hashes`: the hashes of its last OLD_CODES_PUSHED voided codes, newest first (versions version-1,
+    version-2, ...; fewer for a table re-keyed fewer times), so the relay can tell a genuine old sticker (whose
+    waiter call it takes) from a forged one; None from a box before them."""
 
     id: Id
     name: Annotated[str, Meta(max_length=64)]
@@ -80,6 +113,9 @@ class TablePush(Struct, kw_only=True):
     version: Annotated[int, Meta(ge=0, le=65535)]  # the table's code version (a re-keyed table's old stickers)
     active: bool = True
     code_hash: Annotated[str, Meta(pattern=r"^[0-9a-f]{64}$")] | None = None  # table_code_hash(its current code)
+    old_code_hashes: (
+        Annotated[list[Annotated[str, Meta(pattern=r"^[0-9a-f]{64}$")]], Meta(max_length=OLD_CODES_PUSHED)] | None
+    ) = None
 
 
 class MenuPush(Struct, kw_only=True):
@@ -156,9 +192,10 @@ def order_view(order: Mapping[str, Any]) -> dict[str, Any]:
     return view
 
 
-def for_phone(order: Mapping[str, Any], lang: str) -> dict[str, Any]:
+def for_phone(order: Mapping[str, Any], lang: str, original_lang: str | None = None) -> dict[str, Any]:
     """An order view the box pushed, in the phone's language: the box's own diner API shape (`OrderOut`: a line's
-    `name` and `variant`, an option's `name`)."""
+    `name`, `original_name` (in `original_lang`, the store's first language, when it differs) and `variant`, an
+    option's `name`)."""
     out = {k: v for k, v in order.items() if k != "lines"}
     lines = []
     for line in order.get("lines") or []:
@@ -167,6 +204,8 @@ def for_phone(order: Mapping[str, Any], lang: str) -> dict[str, Any]:
         shown = {k: v for k, v in line.items() if k not in ("names", "variant_names")}
         names, variants = line.get("names"), line.get("variant_names")
         shown["name"] = translate(names, lang) if isinstance(names, dict) else str(line.get("name") or "")
+        original = translate(names, original_lang) if isinstance(names, dict) and original_lang else None
+        shown["original_name"] = original if original and original != shown["name"] else None
         shown["variant"] = translate(variants, lang) if isinstance(variants, dict) else line.get("variant")
         shown["options"] = [
             {k: v for k, v in o.items() if k != "names"}

@@ -6,17 +6,18 @@ marking diners' calls handled."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 
 import apsw
 
+from appliance.contract.decode import clean_note
 from appliance.db.connection import scalar, utc_now
 from appliance.db.orders import MenuCache, OrderRequest, OrderRow, order_row, submit_order, visit_orders
 from appliance.db.payments import Payment, PaymentResult, payments_of, record_payment
 from appliance.db.tables import get_table, live_session, set_session_status, unpaid_minor
 from appliance.domain.errors import DomainError
-from appliance.domain.orders import Channel, SessionStatus
+from appliance.domain.orders import OPEN_STATUSES, Channel, SessionStatus
 from appliance.domain.pricing import CartLine
 
 STATES = ("free", "ordering", "eating", "bill", "waiter", "paid")
@@ -44,6 +45,7 @@ class Call:
     id: int
     kind: str
     created_at: str
+    source: str | None = None  # 'old_sticker': called from an old sticker's page (bring the new code)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,10 +73,10 @@ def floor(conn: apsw.Connection) -> list[FloorTable]:
     """Every active table in floor order with its live visit (or none), read in one transaction."""
     with conn:
         calls: dict[int, list[Call]] = defaultdict(list)
-        for call_id, table_id, kind, created_at in conn.execute(
-            "SELECT id, table_id, kind, created_at FROM service_requests WHERE handled_at IS NULL ORDER BY id"
+        for call_id, table_id, kind, created_at, source in conn.execute(
+            "SELECT id, table_id, kind, created_at, source FROM service_requests WHERE handled_at IS NULL ORDER BY id"
         ):
-            calls[table_id].append(Call(call_id, kind, created_at))
+            calls[table_id].append(Call(call_id, kind, created_at, source))
         tables = []
         for tid, name, area, seats, sid, status, diners, opened_at, opened_by in conn.execute(
             "SELECT t.id, t.name, t.area, t.seats, s.id, s.status, s.diners, s.opened_at, s.opened_by"
@@ -116,9 +118,16 @@ def dish_keys(conn: apsw.Connection) -> dict[int, str]:
 
 
 def staff_order(
-    conn: apsw.Connection, table_id: int, lines: Sequence[CartLine], client_key: str, cache: MenuCache
+    conn: apsw.Connection,
+    table_id: int,
+    lines: Sequence[CartLine],
+    client_key: str,
+    cache: MenuCache,
+    note: str = "",
 ) -> OrderRow:
-    """An order staff enter for a seated table (channel staff: accepted at once, tickets print); returns it."""
+    """An order staff enter for a seated table (channel staff: accepted at once, tickets print); returns it. Its
+    notes (each line's and the order's) are cleaned and bounded as a diner's are (`clean_note`: at most 140
+    characters, control characters removed), and its choices checked as a diner's (`price_cart`)."""
     table = get_table(conn, table_id)
     if table is None or not table.active:
         raise DomainError("unknown_table", "no such table", table_id=table_id)
@@ -126,9 +135,13 @@ def staff_order(
         raise DomainError(
             "table_not_open", f"table {table.name} has no open visit: seat the guests first", table=table.name
         )
-    placed = submit_order(
-        conn, table, OrderRequest(client_key=client_key, lines=tuple(lines), channel=Channel.STAFF), cache
+    request = OrderRequest(
+        client_key=client_key,
+        lines=tuple(replace(line, note=clean_note(line.note, n)) for n, line in enumerate(lines, start=1)),
+        note=clean_note(note, None),
+        channel=Channel.STAFF,
     )
+    placed = submit_order(conn, table, request, cache)
     return order_row(conn, placed.order["id"])
 
 
@@ -172,17 +185,63 @@ class DayClosed:
     closed: int  # visits closed
     unpaid: Mapping[str, int]  # table name -> what its visit left unpaid
     unpaid_minor: int  # their sum
+    kept: tuple[str, ...] = ()  # tables left open because an order of theirs is still in the kitchen (keep_busy)
+    kitchen_closed: tuple[str, ...] = ()  # tables closed with an order still in the kitchen (busy_known)
+
+    @property
+    def audit_details(self) -> Mapping[str, object]:
+        """What the day.closed audit line records, as the closing transaction found it: what each closed table left
+        unpaid, and the tables with kitchen work kept open or closed anyway."""
+        details: dict[str, object] = {"unpaid": dict(self.unpaid)}
+        if self.kept:
+            details["kept_open"] = list(self.kept)
+        if self.kitchen_closed:
+            details["kitchen_closed"] = list(self.kitchen_closed)
+        return details
 
 
-def close_day(conn: apsw.Connection, closed_by: str, confirm_unpaid: bool = False) -> DayClosed:
-    """Close every open visit. Visits still owing are refused unless confirm_unpaid (they stay in the records
-    as unpaid; nothing is silently dropped). Returns how many closed and what they left unpaid."""
-    visits: list[tuple[int, str]] = list(
+def kitchen_busy(conn: apsw.Connection) -> dict[int, str]:
+    """Open visits with an order still in the kitchen (new, accepted, cooking or ready: not yet served or
+    cancelled): session id -> table name, in floor order."""
+    marks = ", ".join("?" * len(OPEN_STATUSES))
+    return dict(
         conn.execute(
+            "SELECT s.id, t.name FROM table_sessions s JOIN tables t ON t.id = s.table_id"
+            f" WHERE s.status != 'closed' AND EXISTS (SELECT 1 FROM orders o WHERE o.session_id = s.id"
+            f" AND o.status IN ({marks})) ORDER BY t.sort, t.id",
+            tuple(sorted(OPEN_STATUSES)),
+        )
+    )
+
+
+def close_day(
+    conn: apsw.Connection,
+    closed_by: str,
+    confirm_unpaid: bool = False,
+    *,
+    keep_busy: bool = False,
+    busy_known: Collection[str] | None = None,
+) -> DayClosed:
+    """Close every open visit. Visits still owing are refused unless confirm_unpaid (they stay in the records
+    as unpaid; nothing is silently dropped). Visits with an order still in the kitchen (kitchen_busy) stay open
+    with keep_busy; else, when busy_known is given (the busy tables the person was shown and agreed to close),
+    a busy table not in it (an order arrived meanwhile) refuses the whole close. Returns how many closed, what
+    they left unpaid and which busy tables were kept."""
+    busy = kitchen_busy(conn)
+    if not keep_busy and busy_known is not None and (unseen := [n for n in busy.values() if n not in busy_known]):
+        raise DomainError(
+            "kitchen_busy",
+            f"new orders came in meanwhile at {', '.join(unseen)}: nothing closed, look again",
+            tables=unseen,
+        )
+    visits: list[tuple[int, str]] = [
+        (session_id, name)
+        for session_id, name in conn.execute(
             "SELECT s.id, t.name FROM table_sessions s JOIN tables t ON t.id = s.table_id"
             " WHERE s.status != 'closed' ORDER BY t.sort, t.id"
         )
-    )
+        if not (keep_busy and session_id in busy)
+    ]
     owing = {name: due for session_id, name in visits if (due := unpaid_minor(conn, session_id)) > 0}
     if owing and not confirm_unpaid:
         raise DomainError(
@@ -190,4 +249,5 @@ def close_day(conn: apsw.Connection, closed_by: str, confirm_unpaid: bool = Fals
         )
     for session_id, _ in visits:
         close_visit(conn, session_id, closed_by, confirm_unpaid=True)
-    return DayClosed(len(visits), owing, sum(owing.values()))
+    kept = tuple(busy.values()) if keep_busy else ()
+    return DayClosed(len(visits), owing, sum(owing.values()), kept, () if keep_busy else tuple(busy.values()))

@@ -6,7 +6,7 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 import apsw
 
@@ -542,10 +542,13 @@ def open_orders(
     status: str | None = None,
     table: str | None = None,
     station: str | None = None,
+    dish: str | None = None,
     limit: int = 200,
 ) -> list[OrderRow]:
     """The kitchen board: orders not yet served or cancelled, newest first, with their active lines; narrowed to
-    one status, one table (by name) or orders with an active line for one station. One read transaction."""
+    one status, one table (by name), orders with an active line for one station, or with an active line whose dish
+    is named with `dish` in any of its languages (any case: "HAR gow" finds Har gow, "虾饺" 水晶虾饺). One read
+    transaction."""
     where = [f"o.status IN ({','.join('?' * len(OPEN_STATUSES))})"]
     params: list[object] = [*sorted(s.value for s in OPEN_STATUSES)]
     if status:
@@ -559,6 +562,13 @@ def open_orders(
             "EXISTS (SELECT 1 FROM order_lines l WHERE l.order_id = o.id AND l.station = ? AND l.status = 'active')"
         )
         params.append(station)
+    if dish:
+        where.append(
+            "EXISTS (SELECT 1 FROM order_lines l, json_each(l.item_names) n WHERE l.order_id = o.id"
+            " AND l.status = 'active' AND instr(casefold(n.value), ?) > 0)"
+        )
+        params.append(dish.casefold())
+        conn.create_scalar_function("casefold", _casefold, 1, deterministic=True)  # SQLite's lower() is ASCII only
     with conn:
         found = _order_rows(
             conn, f" WHERE {' AND '.join(where)} ORDER BY o.id DESC LIMIT ?", (*params, limit), active_lines_only=True
@@ -566,7 +576,25 @@ def open_orders(
     return found  # noqa: RET504 - outside the `with`: apsw's __exit__ may swallow, for the type checker
 
 
-def advance_order(conn: apsw.Connection, order_id: int) -> tuple[OrderStatus, OrderRow]:
+def _casefold(*args: Any) -> Any:
+    """SQL casefold(text): Python's (SQLite's lower() folds ASCII only)."""
+    (value,) = args
+    return value.casefold() if isinstance(value, str) else value
+
+
+class Advanced(NamedTuple):
+    """One step an order moved: the status it had and the order after the move (unpacks as a pair)."""
+
+    before: OrderStatus
+    order: OrderRow
+
+    @property
+    def audit_details(self) -> Mapping[str, str]:
+        """What the staff audit line records of the step: its from and to states, as they were in the store."""
+        return {"from": self.before.value, "to": self.order.status.value}
+
+
+def advance_order(conn: apsw.Connection, order_id: int) -> Advanced:
     """Staff move an order one step along the kitchen's path (accept, cooking, ready, served): the step from its
     status as it is now (read in the same transaction, so two quick presses move it two steps, and a board a moment
     behind cannot move it the wrong way). Returns the status it had and the order after the move."""
@@ -577,7 +605,19 @@ def advance_order(conn: apsw.Connection, order_id: int) -> tuple[OrderStatus, Or
     target = FORWARD.get(before)
     if target is None:
         raise DomainError("illegal_transition", f"an order that is {before} has no next step")
-    return before, change_status(conn, order_id, target, Actor.STAFF)
+    return Advanced(before, change_status(conn, order_id, target, Actor.STAFF))
+
+
+def accept_order(conn: apsw.Connection, order_id: int) -> Advanced:
+    """Staff accept an order that is still new, as `advance_order` does from new (tickets, event, outbox): for
+    accepting every new order at once, where an order another console accepted or cancelled since the question was
+    asked is refused (`order_changed`, saying what it is now), never moved a step further."""
+    status = scalar(conn, "SELECT status FROM orders WHERE id = ?", (order_id,))
+    if status is None:
+        raise DomainError("unknown_order", "no such order", order_id=order_id)
+    if status != OrderStatus.SUBMITTED:
+        raise DomainError("order_changed", f"it is {status} now", order_id=order_id, status=status)
+    return Advanced(OrderStatus.SUBMITTED, change_status(conn, order_id, OrderStatus.ACCEPTED, Actor.STAFF))
 
 
 def ticket_order_id(conn: apsw.Connection, day: str, ticket_no: int) -> int | None:
@@ -647,17 +687,44 @@ def change_status(
     return order_row(conn, order_id)
 
 
-def void_line(conn: apsw.Connection, order_id: int, line_no: int, reason: str) -> OrderRow:
-    """Staff take one line off an order: totals recomputed, a void ticket for its station, an event and outbox row."""
+def void_line(conn: apsw.Connection, order_id: int, line_no: int, reason: str, quantity: int | None = None) -> OrderRow:
+    """Staff take a line off an order, or `quantity` of its dishes (one of a 2x): totals recomputed, a void ticket
+    for its station, an event and an outbox row.
+
+    Part of a line splits it: the line keeps its number with what is left (its total with it), and the part voided
+    becomes a voided line of its own at the end of the order (the same dish, size, choices, unit price and note),
+    so the bill, the day's report, the diner's page and the void ticket read it as any voided line ("1x"). The
+    event and the void ticket name that voided line; the outbox row names the line as the ERP has it (`line_no`,
+    the line as submitted) with `quantity` voided and `left` on it, once per void (its key is the event's)."""
     order = one(conn, "SELECT id, status, session_id, client_key FROM orders WHERE id = ?", (order_id,))
     line = one(
-        conn, "SELECT id, status, station FROM order_lines WHERE order_id = ? AND line_no = ?", (order_id, line_no)
+        conn,
+        "SELECT id, status, station, quantity, unit_price_minor FROM order_lines WHERE order_id = ? AND line_no = ?",
+        (order_id, line_no),
     )
     if order is None or line is None:
         raise DomainError("unknown_order", "no such order line", order_id=order_id, line=line_no)
     reason = rules.void_line(LineStatus(line["status"]), OrderStatus(order["status"]), reason)
+    voided = rules.void_quantity(line["quantity"], quantity)
+    left = line["quantity"] - voided
     now = utc_now()
-    conn.execute("UPDATE order_lines SET status = 'voided', void_reason = ? WHERE id = ?", (reason, line["id"]))
+    if left:
+        voided_no = scalar(conn, "SELECT max(line_no) + 1 FROM order_lines WHERE order_id = ?", (order_id,))
+        voided_id = scalar(
+            conn,
+            "INSERT INTO order_lines (order_id, line_no, item_id, variant_id, item_names, variant_names, options,"
+            " quantity, unit_price_minor, line_total_minor, note, station, status, void_reason)"
+            " SELECT order_id, ?, item_id, variant_id, item_names, variant_names, options, ?, unit_price_minor, ?,"
+            " note, station, 'voided', ? FROM order_lines WHERE id = ? RETURNING id",
+            (voided_no, voided, line["unit_price_minor"] * voided, reason, line["id"]),
+        )
+        conn.execute(
+            "UPDATE order_lines SET quantity = ?, line_total_minor = ? WHERE id = ?",
+            (left, line["unit_price_minor"] * left, line["id"]),
+        )
+    else:
+        voided_no, voided_id = line_no, line["id"]
+        conn.execute("UPDATE order_lines SET status = 'voided', void_reason = ? WHERE id = ?", (reason, line["id"]))
     settings = load_store_settings(conn)
     totals = compute_totals(
         (
@@ -675,7 +742,7 @@ def void_line(conn: apsw.Connection, order_id: int, line_no: int, reason: str) -
         (totals.subtotal_minor, totals.service_charge_minor, totals.total_minor, totals.tax_minor, now, order_id),
     )
     status = OrderStatus(order["status"])
-    event_id = _event(conn, order_id, order["session_id"], status, status, Actor.STAFF, reason, now, line_id=line["id"])
+    event_id = _event(conn, order_id, order["session_id"], status, status, Actor.STAFF, reason, now, line_id=voided_id)
     if scalar(
         conn,
         "SELECT 1 FROM print_jobs WHERE order_id = ? AND station = ? AND kind = 'ticket'",
@@ -688,8 +755,8 @@ def void_line(conn: apsw.Connection, order_id: int, line_no: int, reason: str) -
                 order_id,
                 order["session_id"],
                 line["station"],
-                str(line["id"]),
-                dumps({"reason": reason, "line_no": line_no}),
+                str(voided_id),
+                dumps({"reason": reason, "line_no": voided_no}),
                 now,
             ),
         )
@@ -701,6 +768,8 @@ def void_line(conn: apsw.Connection, order_id: int, line_no: int, reason: str) -
             "order_id": order_id,
             "client_key": order["client_key"],
             "line_no": line_no,
+            "quantity": voided,
+            "left": left,
             "reason": reason,
             "total_minor": totals.total_minor,
             "at": now,

@@ -24,15 +24,18 @@ from appliance.db.tables import list_tables, table_token, table_url, tables_by_i
 from appliance.domain.errors import DomainError
 from appliance.domain.menu import translate
 from appliance.domain.printing import (
+    FONT_COVERAGES,
     MAX_COPIES,
     NOT_CHECKED,
     PAPER_WIDTHS_MM,
     REASONS,
     STALE_SECONDS,
     TEXT_MODES,
+    UNABLE_TO_PRINT,
     PrinterStatus,
     StickerInfo,
     WifiInfo,
+    language_misfit,
     parse_printer_address,
     wifi_payload,
 )
@@ -53,6 +56,9 @@ class PrinterConfig:
     cutter: bool
     buzzer: bool
     fallback: str | None = None
+    fallback_after_seconds: int = 60  # faulty this long: its tickets go to the fallback
+    large_print: bool = False  # table number and dishes larger still (a kitchen read from a distance)
+    font_coverage: str = "gb2312"  # gb18030 mode: the characters its own font has ('gb2312' or 'gb18030')
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,11 +87,22 @@ def load_printers(conn: apsw.Connection) -> list[PrinterConfig]:
     """The enabled printers, in the order they were added."""
     return [
         PrinterConfig(
-            name, uri, paper, mode, tuple(json.loads(stations)), copies, bool(cutter), bool(buzzer), fallback or None
+            name,
+            uri,
+            paper,
+            mode,
+            tuple(json.loads(stations)),
+            copies,
+            bool(cutter),
+            bool(buzzer),
+            fallback or None,
+            after,
+            bool(large),
+            coverage,
         )
-        for name, uri, paper, mode, stations, copies, cutter, buzzer, fallback in conn.execute(
-            "SELECT name, uri, paper_mm, text_mode, stations, copies, cutter, buzzer, fallback FROM printers"
-            " WHERE enabled ORDER BY id"
+        for name, uri, paper, mode, stations, copies, cutter, buzzer, fallback, after, large, coverage in conn.execute(
+            "SELECT name, uri, paper_mm, text_mode, stations, copies, cutter, buzzer, fallback,"
+            " fallback_after_seconds, large_print, font_coverage FROM printers WHERE enabled ORDER BY id"
         )
     ]
 
@@ -114,18 +131,49 @@ def waiting_jobs(conn: apsw.Connection, printer: str, limit: int) -> list[PrintJ
     ]
 
 
-def start_sending(conn: apsw.Connection, job_id: int) -> None:
-    """Mark the job 'sending' before its bytes go out: if the worker dies now, it prints again headed REPRINT."""
+def start_sending(conn: apsw.Connection, job_id: int) -> int:
+    """Mark the job 'sending' before its bytes go out: if the worker dies now, it prints again headed REPRINT.
+    Returns the attempt this is (1 the first time), which the worker's journal of printed jobs names."""
     with conn:
-        conn.execute("UPDATE print_jobs SET state = 'sending', attempts = attempts + 1 WHERE id = ?", (job_id,))
+        attempt = scalar(
+            conn,
+            "UPDATE print_jobs SET state = 'sending', attempts = attempts + 1 WHERE id = ? RETURNING attempts",
+            (job_id,),
+        )
+    return int(attempt)
+
+
+def mark_printed_from_journal(conn: apsw.Connection, entries: Sequence[tuple[int, int]]) -> int:
+    """Store as printed the jobs the print worker's journal says the printer took (job id, attempt), those still
+    'sending' in that same attempt: a worker killed between its journal line and its commit. Returns how many."""
+    stamp, done = utc_now(), 0
+    with conn:
+        for job_id, attempt in entries:
+            done += len(
+                conn.execute(
+                    "UPDATE print_jobs SET state = 'printed', printed_at = ?, last_error = NULL"
+                    " WHERE id = ? AND attempts = ? AND state = 'sending' RETURNING id",
+                    (stamp, job_id, attempt),
+                ).fetchall()
+            )
+    return done
 
 
 def mark_printed(conn: apsw.Connection, job_id: int) -> None:
-    with conn:
-        conn.execute(
-            "UPDATE print_jobs SET state = 'printed', printed_at = ?, last_error = NULL WHERE id = ?",
-            (utc_now(), job_id),
-        )
+    """The printer has taken the job's bytes. Committed without waiting for the disk (synchronous=NORMAL for
+    this commit alone): a process killed after it has still stored it (the WAL write is done), and a power cut
+    before the next synced commit at worst leaves the job 'sending', so it prints again headed REPRINT, never
+    silently twice. This saves one of a job's two fsyncs; 'sending' (start_sending) stays synced, because
+    losing it would print the job again without the REPRINT heading."""
+    conn.execute("PRAGMA synchronous=NORMAL")
+    try:
+        with conn:
+            conn.execute(
+                "UPDATE print_jobs SET state = 'printed', printed_at = ?, last_error = NULL WHERE id = ?",
+                (utc_now(), job_id),
+            )
+    finally:
+        conn.execute("PRAGMA synchronous=FULL")
 
 
 def fail_job(conn: apsw.Connection, job_id: int, error: str) -> None:
@@ -144,27 +192,49 @@ def note_waiting(conn: apsw.Connection, printer: str, reason: str) -> None:
 
 
 def hand_over_jobs(conn: apsw.Connection, printer: str, fallback: str) -> int:
-    """Move the printer's waiting jobs to its fallback printer, each marked with whom it prints for.
-    Returns how many moved."""
+    """Move the printer's waiting jobs to its fallback printer, each marked with whom it prints for (the first
+    printer's name, should the fallback hand them on again), and record the hand-over for the console:
+    printer_status.fallback_to and fallback_since, kept while it goes on (record_printer_status clears them when
+    the printer can print again). Returns how many moved."""
     with conn:
         moved = conn.execute(
-            "UPDATE print_jobs SET printer = ?, payload = json_set(coalesce(payload, '{}'), '$.fallback_for', ?)"
+            "UPDATE print_jobs SET printer = ?, payload = json_set(coalesce(payload, '{}'), '$.fallback_for',"
+            " coalesce(json_extract(payload, '$.fallback_for'), ?))"
             " WHERE printer = ? AND state IN ('pending', 'sending') RETURNING id",
             (fallback, printer, printer),
         ).fetchall()
+        if moved:
+            conn.execute(
+                "UPDATE printer_status SET fallback_since = CASE WHEN fallback_to IS ? THEN fallback_since ELSE ? END,"
+                " fallback_to = ? WHERE name = ?",
+                (fallback, utc_now(), fallback, printer),
+            )
     return len(moved)
 
 
+def printer_fault_age(conn: apsw.Connection, printer: str) -> float:
+    """How many seconds the printer's recorded status has said it cannot print (0 when it can, or was never seen)."""
+    row = conn.execute("SELECT status, since FROM printer_status WHERE name = ?", (printer,)).fetchone()
+    if row is None or PrinterStatus(row[0]) not in UNABLE_TO_PRINT:
+        return 0.0
+    since = datetime.fromisoformat(str(row[1]).replace("Z", "+00:00"))
+    return max(0.0, (datetime.now(UTC) - since).total_seconds())
+
+
 def record_printer_status(conn: apsw.Connection, printer: str, status: PrinterStatus, detail: str = "") -> None:
-    """What the printer said, and when the worker last looked (`since` moves only when the status changes)."""
+    """What the printer said, and when the worker last looked (`since` moves only when the status changes).
+    A printer that can print again ends its hand-over to the fallback (its next ticket is its own)."""
     stamp = utc_now()
+    able = status not in UNABLE_TO_PRINT
     with conn:
         conn.execute(
             "INSERT INTO printer_status (name, status, detail, since, checked_at) VALUES (?, ?, ?, ?, ?)"
             " ON CONFLICT (name) DO UPDATE SET detail = excluded.detail, checked_at = excluded.checked_at,"
             " since = CASE WHEN printer_status.status = excluded.status THEN printer_status.since"
-            " ELSE excluded.since END, status = excluded.status",
-            (printer, status.value, detail or None, stamp, stamp),
+            " ELSE excluded.since END, status = excluded.status,"
+            " fallback_to = CASE WHEN ? THEN NULL ELSE printer_status.fallback_to END,"
+            " fallback_since = CASE WHEN ? THEN NULL ELSE printer_status.fallback_since END",
+            (printer, status.value, detail or None, stamp, stamp, able, able),
         )
 
 
@@ -217,6 +287,15 @@ class PrinterRow:
     waiting_because: str | None  # why the oldest of them waits (paper out...), None while it does not
     stale: bool  # no status for STALE_SECONDS: the print worker is not running
     reason: str  # the status in words (or that nobody checked)
+    fallback_to: str | None = None  # its tickets go to this printer (it has been faulty too long) ...
+    fallback_since: str | None = None  # ... since then (UTC)
+
+    def hand_over_note(self, since_local: str) -> str | None:
+        """ "tickets for kitchen going to spare since 12:01" while the worker hands its tickets over, else None."""
+        if not self.fallback_to:
+            return None
+        whose = ", ".join(self.stations) or f"printer {self.name}"
+        return f"tickets for {whose} going to {self.fallback_to} since {since_local}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,12 +329,15 @@ def printer_rows(conn: apsw.Connection, now: datetime | None = None) -> list[Pri
         checked_at,
         queue,
         waiting_because,
+        fallback_to,
+        fallback_since,
     ) in conn.execute(
         "SELECT p.name, p.uri, p.paper_mm, p.text_mode, p.stations, p.fallback, p.enabled,"
         " s.status, s.detail, s.since, s.checked_at,"
         " (SELECT count(*) FROM print_jobs j WHERE j.printer = p.name AND j.state IN ('pending', 'sending')),"
         " (SELECT last_error FROM print_jobs j WHERE j.printer = p.name AND j.state IN ('pending', 'sending')"
-        "   AND last_error IS NOT NULL ORDER BY id LIMIT 1)"
+        "   AND last_error IS NOT NULL ORDER BY id LIMIT 1),"
+        " s.fallback_to, s.fallback_since"
         " FROM printers p LEFT JOIN printer_status s ON s.name = p.name ORDER BY p.id"
     ):
         age = (now - datetime.fromisoformat(checked_at.replace("Z", "+00:00"))).total_seconds() if checked_at else None
@@ -278,6 +360,8 @@ def printer_rows(conn: apsw.Connection, now: datetime | None = None) -> list[Pri
                 waiting_because,
                 stale,
                 NOT_CHECKED if stale or status is None else REASONS[status],
+                fallback_to,
+                fallback_since,
             )
         )
     return out
@@ -472,8 +556,16 @@ def save_printer(
     cutter: bool = True,
     buzzer: bool = False,
     fallback: str | None = None,
-) -> None:
-    """Add a printer, or change one (same name). Every value is checked before anything is stored."""
+    fallback_after_seconds: int = 60,
+    large_print: bool = False,
+    font_coverage: str = "gb2312",
+    force: bool = False,
+) -> list[str]:
+    """Add a printer, or change one (same name). Every value is checked before anything is stored.
+
+    A printer whose text mode cannot print the store's languages is refused as a station's printer or as the
+    fallback of one (appliance.domain.printing.language_misfit says why and which mode would); `force` saves it
+    anyway, and the returned notes say what its tickets will then look like (empty when nothing was forced)."""
     name = name.strip()
     if not name or len(name) > 32:
         raise DomainError("invalid_printer", "a printer needs a name of 1-32 characters")
@@ -495,13 +587,88 @@ def save_printer(
         fallback == name or scalar(conn, "SELECT 1 FROM printers WHERE name = ?", (fallback,)) is None
     ):
         raise DomainError("invalid_printer", f"the fallback must be another existing printer, not {fallback!r}")
+    if not 5 <= fallback_after_seconds <= 3600:
+        raise DomainError("invalid_printer", "the fallback takes over after 5 to 3600 seconds")
+    if font_coverage not in FONT_COVERAGES:
+        raise DomainError("invalid_printer", f"font coverage is one of {', '.join(FONT_COVERAGES)}")
+    misfits = printer_language_misfits(conn, name, stations, text_mode, font_coverage, fallback)
+    if misfits and not force:
+        raise DomainError(
+            "printer_language",
+            "; ".join(m for _, m in misfits) + " (--force saves it anyway)",
+            printer=name,
+        )
     conn.execute(
-        "INSERT INTO printers (name, uri, paper_mm, text_mode, stations, copies, cutter, buzzer, fallback)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET uri = excluded.uri,"
+        "INSERT INTO printers (name, uri, paper_mm, text_mode, stations, copies, cutter, buzzer, fallback,"
+        " fallback_after_seconds, large_print, font_coverage)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET uri = excluded.uri,"
         " paper_mm = excluded.paper_mm, text_mode = excluded.text_mode, stations = excluded.stations,"
-        " copies = excluded.copies, cutter = excluded.cutter, buzzer = excluded.buzzer, fallback = excluded.fallback",
-        (name, uri, paper_mm, text_mode, json.dumps(stations), copies, int(cutter), int(buzzer), fallback),
+        " copies = excluded.copies, cutter = excluded.cutter, buzzer = excluded.buzzer, fallback = excluded.fallback,"
+        " fallback_after_seconds = excluded.fallback_after_seconds, large_print = excluded.large_print,"
+        " font_coverage = excluded.font_coverage",
+        (
+            name,
+            uri,
+            paper_mm,
+            text_mode,
+            json.dumps(stations),
+            copies,
+            int(cutter),
+            int(buzzer),
+            fallback,
+            fallback_after_seconds,
+            int(large_print),
+            font_coverage,
+        ),
     )
+    if not misfits:
+        return []
+    lacking = dict.fromkeys(p for p, _ in misfits)
+    return [
+        *(f"saved anyway (--force): {m}" for _, m in misfits),
+        FORCED_OUTCOME.format(names=", ".join(lacking), test=next(iter(lacking))),
+    ]
+
+
+# What a forced printer's tickets will look like: printers.render draws a row holding a character the printer's
+# font lacks and sends it as an image (GS v 0); a character no bundled font has is drawn as 〓 (printers.fonts).
+FORCED_OUTCOME = (
+    "what will happen: on {names}, each row with characters its font lacks is drawn by the box and sent as an image"
+    " (readable, but many more bytes: slower, most of all on a serial printer); see it with"
+    " `tablebox printers test {test}` and a real order"
+)
+
+
+def printer_language_misfits(
+    conn: apsw.Connection,
+    name: str,
+    stations: Sequence[str],
+    text_mode: str,
+    font_coverage: str,
+    fallback: str | None,
+) -> list[tuple[str, str]]:
+    """Why the printer `name`, set up like this, would print tickets its font cannot show: as the printer of its
+    stations, through its fallback printer, or as the fallback of another printer that has stations. Each
+    problem as (the printer whose font lacks the languages, why)."""
+    languages = load_store_settings(conn).languages
+    problems: list[tuple[str, str]] = []
+    own = language_misfit(text_mode, languages, font_coverage)
+    if own and stations:
+        problems.append((name, f"{name} prints the tickets of {', '.join(stations)}, but {own}"))
+    if own:
+        for (other,) in conn.execute(
+            "SELECT name FROM printers WHERE fallback = ? AND name != ? AND stations != '[]' ORDER BY id",
+            (name, name),
+        ):
+            problems.append((name, f"{name} is the fallback of {other}, but {own}"))
+    if fallback is not None:
+        row = conn.execute("SELECT text_mode, font_coverage FROM printers WHERE name = ?", (fallback,)).fetchone()
+        theirs = language_misfit(row[0], languages, row[1]) if row else None
+        if theirs and stations:
+            problems.append(
+                (fallback, f"the fallback {fallback} would print the tickets of {', '.join(stations)}, but {theirs}")
+            )
+    return problems
 
 
 def remove_printer(conn: apsw.Connection, name: str) -> None:

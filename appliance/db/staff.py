@@ -20,9 +20,10 @@ from appliance.domain.errors import DomainError
 ROLES = ("manager", "waiter")
 
 # What each role may do. Waiters run service (orders, tables, payments, sold out, stock, printing);
-# prices, hiding dishes, availability windows, re-keying tables, reports, settings and staff are the manager's.
+# prices, hiding dishes, availability windows, re-keying tables, reports, settings, staff, closing the day and
+# closing a table that still owes are the manager's.
 WAITER = frozenset({"orders", "tables", "payments", "sold_out", "stock", "print", "sync"})
-MANAGER = WAITER | {"price", "hide", "windows", "rekey", "reports", "settings", "staff", "close_day"}
+MANAGER = WAITER | {"price", "hide", "windows", "rekey", "reports", "settings", "staff", "close_day", "close_unpaid"}
 PERMISSIONS: Mapping[str, frozenset[str]] = {"waiter": WAITER, "manager": frozenset(MANAGER)}
 
 PERMISSION_WORDS = {
@@ -34,6 +35,7 @@ PERMISSION_WORDS = {
     "settings": "change settings",
     "staff": "manage staff",
     "close_day": "close the day",
+    "close_unpaid": "close a table that still owes",
 }
 
 PIN_DIGITS = (4, 8)

@@ -35,6 +35,7 @@ class StoreSettings:
     late_after_minutes: int
     very_late_after_minutes: int
     cancel_reasons: tuple[str, ...]
+    lock_after_minutes: int = 10  # the console locks itself after this long with no key (0: never)
 
     @property
     def tz(self) -> ZoneInfo:

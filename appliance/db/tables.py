@@ -104,6 +104,23 @@ def resolve_token(lookup: Callable[[int], Table | None], secret: bytes, store_id
     return table
 
 
+def resolve_old_or_current_token(
+    lookup: Callable[[int], Table | None], secret: bytes, store_id: str, token: str
+) -> tuple[Table, bool]:
+    """The table a GENUINE code of this store names, old or current: (table, True) for an old sticker (a version the
+    table's re-keying voided: its MAC is still the store's), (table, False) for the current code. Only for a waiter
+    call from an old sticker's page: a forged code, another store's, a removed table are refused as by
+    `resolve_token`."""
+    try:
+        return resolve_token(lookup, secret, store_id, token), False
+    except DomainError as exc:
+        if exc.code != "table_rekeyed":
+            raise
+    table = lookup(read_table_token(secret, store_id, token).table_id)  # the MAC was verified by resolve_token
+    assert table is not None  # resolve_token refused a missing table as table_gone
+    return table, True
+
+
 def rekey_table(conn: apsw.Connection, table_id: int) -> int:
     """Void the table's printed codes; returns the new version (print new stickers)."""
     version = scalar(
@@ -251,16 +268,23 @@ class ServiceRequest:
     created_at: str
     handled_at: str | None
     handled_by: str | None
+    source: str | None = None  # None: the table's sticker; 'old_sticker': the page of a sticker re-keying voided
 
 
-_REQUEST_COLUMNS = "id, table_id, session_id, kind, created_at, handled_at, handled_by"
+_REQUEST_COLUMNS = "id, table_id, session_id, kind, created_at, handled_at, handled_by, source"
+REQUEST_SOURCES = frozenset({"old_sticker"})
 
 
-def request_service(conn: apsw.Connection, table: Table, kind: str) -> tuple[ServiceRequest, bool]:
+def request_service(
+    conn: apsw.Connection, table: Table, kind: str, source: str | None = None
+) -> tuple[ServiceRequest, bool]:
     """A diner calls the waiter or asks for the bill. A request already waiting is returned, not repeated
-    (so impatient tapping does not flood the console). Returns (request, created)."""
+    (so impatient tapping does not flood the console). Returns (request, created). `source` 'old_sticker': the call
+    came from an old sticker's page (staff see it, and bring the table's new code)."""
     if kind not in {"waiter", "bill"}:
         raise DomainError("invalid_request_kind", "a request is either 'waiter' or 'bill'", kind=kind)
+    if source is not None and source not in REQUEST_SOURCES:
+        raise DomainError("invalid_request_source", "a request comes from the table's sticker or an old one")
     waiting = conn.execute(
         f"SELECT {_REQUEST_COLUMNS} FROM service_requests WHERE table_id = ? AND kind = ? AND handled_at IS NULL",
         (table.id, kind),
@@ -274,9 +298,9 @@ def request_service(conn: apsw.Connection, table: Table, kind: str) -> tuple[Ser
         if session.status == SessionStatus.OPEN:
             set_session_status(conn, session.id, SessionStatus.BILL_REQUESTED)
     row = conn.execute(
-        "INSERT INTO service_requests (table_id, session_id, kind, created_at) VALUES (?, ?, ?, ?)"
+        "INSERT INTO service_requests (table_id, session_id, kind, created_at, source) VALUES (?, ?, ?, ?, ?)"
         f" RETURNING {_REQUEST_COLUMNS}",
-        (table.id, session.id if session else None, kind, utc_now()),
+        (table.id, session.id if session else None, kind, utc_now(), source),
     ).fetchone()
     assert row is not None  # INSERT ... RETURNING gives the row it inserted
     return ServiceRequest(*row), True

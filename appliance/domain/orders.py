@@ -114,6 +114,20 @@ def void_line(line_status: LineStatus, order_status: OrderStatus, reason: str | 
     return reason
 
 
+def void_quantity(line_quantity: int, asked: int | None) -> int:
+    """How many of a line's dishes a void takes off (None: all of them): one of a 2x is voided as 1."""
+    if asked is None:
+        return line_quantity
+    if not 1 <= asked <= line_quantity:
+        raise DomainError(
+            "bad_quantity",
+            f"a line of {line_quantity} can have 1 to {line_quantity} voided, not {asked}",
+            quantity=asked,
+            line_quantity=line_quantity,
+        )
+    return asked
+
+
 class SessionStatus(StrEnum):
     OPEN = "open"
     BILL_REQUESTED = "bill_requested"

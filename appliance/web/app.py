@@ -21,7 +21,7 @@ from appliance.ratelimit import RateLimiter
 from appliance.sdnotify import Notifier
 from appliance.settings import BoxSettings
 from appliance.store import Store
-from appliance.web.diner import DinerController
+from appliance.web.diner import DinerController, OldStickerCallIn
 from appliance.web.errors import EXCEPTION_HANDLERS
 from appliance.web.events import EventHub
 from appliance.web.health import healthz
@@ -89,7 +89,11 @@ def create_app(settings: BoxSettings, store: Store | None = None, notifier: Noti
             render_plugins=[
                 ExactJsonRenderPlugin(
                     path=["/", "/openapi.json"],
-                    request_bodies={"submitOrder": OrderIn, "requestService": ServiceRequestIn},
+                    request_bodies={
+                        "submitOrder": OrderIn,
+                        "requestService": ServiceRequestIn,
+                        "oldStickerCall": OldStickerCallIn,
+                    },
                     shapes=[*DinerController.SHAPES, HealthOut],
                 )
             ],

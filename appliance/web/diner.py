@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncGenerator
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 import structlog
@@ -30,11 +30,20 @@ from appliance.contract.menu import render_store
 from appliance.db.diner_input import order_request
 from appliance.db.order_events import OrderEvent, events_for_session
 from appliance.db.orders import last_event_id, session_orders, submit_order
-from appliance.db.tables import ServiceRequest, Table, live_session, request_service, resolve_token
+from appliance.db.tables import (
+    ServiceRequest,
+    Table,
+    live_session,
+    open_requests,
+    request_service,
+    resolve_token,
+)
 from appliance.db.writer import WriterClosed
+from appliance.diner_page.delivery import MENUS, deliver
 from appliance.domain.errors import DomainError
 from appliance.domain.orders import ORDERING, Channel
-from appliance.ratelimit import retry_after
+from appliance.domain.tokens import read_table_token
+from appliance.ratelimit import RateLimiter, retry_after
 from appliance.web.errors import ApiError, request_lang
 from appliance.web.localize import localize_order, session_view
 from appliance.web.schemas import encoded
@@ -75,6 +84,49 @@ def _table(request: Request[Any, Any, Any], token: str) -> Table:
     store = state.store
     tables = state.read_cache.get(store.read).tables
     return resolve_token(tables.get, store.secret, store.store_id, token)
+
+
+class OldStickerCallIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """What an old sticker's page sends: a waiter is all it can call (no bill for a table it cannot order at)."""
+
+    kind: Literal["waiter"]
+
+
+# An old sticker's waiter calls per table and minute (a burst of this many, then this many a minute): a person
+# holding a sticker taken home cannot keep calling staff to a table; the table's own limit applies as well.
+OLD_STICKER_CALLS_PER_MINUTE = 1
+
+
+def _old_sticker_table(request: Request[Any, Any, Any], token: str) -> tuple[Table, bool]:
+    """The table a genuine code of this store names, old or current: (table, True) for an old sticker (a code the
+    table's re-keying voided), (table, False) for the current one. A forged code, another store's or a removed
+    table is refused as on every other call."""
+    try:
+        return _table(request, token), False
+    except DomainError as exc:
+        if exc.code != "table_rekeyed":
+            raise
+    store = _state(request).store
+    ref = read_table_token(store.secret, store.store_id, token)  # verified by resolve_token above
+    table = _state(request).read_cache.get(store.read).tables.get(ref.table_id)
+    assert table is not None  # resolve_token refused a missing table as table_gone
+    return table, True
+
+
+def _limit_old_sticker(request: Request[Any, Any, Any], table: Table) -> None:
+    state = _state(request)
+    limiter = state.get("old_sticker_limiter")
+    if limiter is None:
+        limiter = state["old_sticker_limiter"] = RateLimiter(OLD_STICKER_CALLS_PER_MINUTE)
+    wait = limiter.hit(table.id)
+    if wait:
+        raise ApiError("rate_limited", headers={"Retry-After": retry_after(wait)}, scope="table")
+
+
+def _first_lang(request: Request[Any, Any, Any]) -> str:
+    """The store's first language: the menu's own names (order lines show a translated dish's original under it)."""
+    store = _state(request).store
+    return str(_state(request).read_cache.get(store.read).settings.languages[0])
 
 
 def _limit_table(request: Request[Any, Any, Any], table: Table) -> None:
@@ -124,6 +176,30 @@ def _json(value: Any, status: int = 200) -> Response[Any]:
     return Response(content=msgspec.json.encode(value), status_code=status, media_type=JSON)
 
 
+def table_view(state: State, table: Table) -> TableInfoOut:
+    """The store and this table as GET /api/v1/tables/{token} gives them (the diner page embeds the same)."""
+    store = state.store
+    settings = state.read_cache.get(store.read).settings
+    session = live_session(store.read, table.id)
+    open_now = settings.open_at(settings.minute_of_day())
+    takes_orders = open_now and (
+        (session is not None and session.status in ORDERING) or not settings.tables_need_staff_open
+    )
+    return msgspec.convert(
+        {
+            "store": render_store(settings, open_now),
+            "table": {
+                "name": table.name,
+                "area": table.area,
+                "seats": table.seats,
+                "takes_orders": takes_orders,
+                "session": session_view(session),
+            },
+        },
+        TableInfoOut,
+    )
+
+
 class DinerController(Controller):
     path = "/api/v1/tables/{token:str}"
     tags = ["diner"]
@@ -134,27 +210,7 @@ class DinerController(Controller):
     async def table_info(self, request: Request[Any, Any, Any], token: FromPath[str]) -> TableInfoOut:
         """Who and where the diner is: the restaurant (name, currency, languages, open now?) and the table,
         with its open visit if there is one."""
-        table = _table(request, token)
-        store = _state(request).store
-        settings = _state(request).read_cache.get(store.read).settings
-        session = live_session(store.read, table.id)
-        open_now = settings.open_at(settings.minute_of_day())
-        takes_orders = open_now and (
-            (session is not None and session.status in ORDERING) or not settings.tables_need_staff_open
-        )
-        return msgspec.convert(
-            {
-                "store": render_store(settings, open_now),
-                "table": {
-                    "name": table.name,
-                    "area": table.area,
-                    "seats": table.seats,
-                    "takes_orders": takes_orders,
-                    "session": session_view(session),
-                },
-            },
-            TableInfoOut,
-        )
+        return table_view(_state(request), _table(request, token))
 
     @get(
         "/menu",
@@ -178,10 +234,14 @@ class DinerController(Controller):
         if language not in snap.settings.languages:
             language = snap.settings.languages[0]
         etag, body = state.rendered.get(snap, language, snap.settings.minute_of_day())
-        headers = {"ETag": etag, "Cache-Control": "no-cache", "Vary": "Accept-Language"}
-        if etag in (request.headers.get("if-none-match") or ""):
-            return Response(content=encoded(MenuOut, b""), status_code=304, headers=headers)
-        return Response(content=encoded(MenuOut, body), media_type=JSON, headers=headers)
+        # compressed like the page (each menu body once, br or gzip by Accept-Encoding), 304 on If-None-Match
+        answer = deliver(body, request.headers, cache=MENUS, vary=("Accept-Language",), etag=etag)
+        return Response(
+            content=encoded(MenuOut, answer.body),
+            status_code=answer.status,
+            media_type=JSON,
+            headers=answer.headers,
+        )
 
     @post(
         "/orders",
@@ -224,7 +284,7 @@ class DinerController(Controller):
                 log.info("menu.sold_out", item_ids=result.sold_out_now, reason="stock")
         else:
             log.info("order.repeated", order_id=order["id"], table=table.name)
-        return _json(localize_order(order, lang), 201 if result.created else 200)
+        return _json(localize_order(order, lang, _first_lang(request)), 201 if result.created else 200)
 
     @route("/orders", http_method=["OPTIONS"], include_in_schema=False)
     async def orders_options(self) -> Response[None]:
@@ -240,10 +300,11 @@ class DinerController(Controller):
         lang = request_lang(request)
         session = live_session(store.read, table.id)
         orders = session_orders(store.read, session.id) if session else []
+        first = _first_lang(request)
         return msgspec.convert(
             {
                 "session": session_view(session),
-                "orders": [localize_order(o, lang) for o in orders],
+                "orders": [localize_order(o, lang, first) for o in orders],
                 "total_minor": sum(o["total_minor"] for o in orders if o["status"] != "cancelled"),
             },
             VisitOrdersOut,
@@ -344,6 +405,50 @@ class DinerController(Controller):
         answer: tuple[ServiceRequest, bool] = await _write(request, request_service, table, data.kind)
         row, created = answer
         log.info("table.request", table=table.name, kind=data.kind, created=created)
+        return _json(
+            {"id": row.id, "kind": row.kind, "created_at": row.created_at, "already_waiting": not created},
+            201 if created else 200,
+        )
+
+    @post(
+        "/old-sticker-call",
+        operation_id="oldStickerCall",
+        summary="Call a waiter from an old sticker's page",
+        status_code=201,
+        responses={
+            200: ResponseSpec(
+                data_container=ServiceRequestOut, description="A waiter call is already waiting for staff."
+            ),
+            **_errors(400, 403, 410, 413, 415, 422, 429, 503),
+        },
+    )
+    async def old_sticker_call(
+        self, request: Request[Any, Any, Any], token: FromPath[str]
+    ) -> Response[ServiceRequestOut]:
+        """The button on the page an old sticker opens (410 `table_rekeyed`): the old code still names its table,
+        so a diner sitting there can call a waiter, who brings the new code (`kind` is `waiter`, nothing else). The call is
+        stored with source `old_sticker` (the console's tables screen says to bring the new code) and logged as
+        `table.old_sticker_call`; it is limited to OLD_STICKER_CALLS_PER_MINUTE new calls per table besides the usual
+        limits (a call still waiting is answered 200 `already_waiting` without taking one); a current code makes an
+        ordinary call."""
+        await _body(request, OldStickerCallIn)
+        table, old = _old_sticker_table(request, token)
+        waiting = next(
+            (r for r in open_requests(_state(request).store.read) if r.table_id == table.id and r.kind == "waiter"),
+            None,
+        )
+        if waiting is not None:  # already called: said again, costing no call of the old sticker's few
+            return _json(
+                {"id": waiting.id, "kind": "waiter", "created_at": waiting.created_at, "already_waiting": True}, 200
+            )
+        if old:
+            _limit_old_sticker(request, table)
+        _limit_table(request, table)
+        _require_space(request)
+        source = "old_sticker" if old else None
+        answer: tuple[ServiceRequest, bool] = await _write(request, request_service, table, "waiter", source)
+        row, created = answer
+        log.info("table.old_sticker_call" if old else "table.request", table=table.name, kind="waiter", created=created)
         return _json(
             {"id": row.id, "kind": row.kind, "created_at": row.created_at, "already_waiting": not created},
             201 if created else 200,

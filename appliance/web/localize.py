@@ -9,13 +9,25 @@ from appliance.db.tables import Visit
 from appliance.domain.menu import translate
 
 
-def localize_order(order: dict[str, Any], lang: str) -> dict[str, Any]:
+def original_name(names: dict[str, str], shown: str, original_lang: str | None) -> str | None:
+    """The dish's name in the menu's first language (`original_lang`), when it differs from the name shown: what a
+    diner reading a translation shows the staff. None when no language is given or the names are the same."""
+    if not original_lang:
+        return None
+    original = translate(names, original_lang)
+    return original if original and original != shown else None
+
+
+def localize_order(order: dict[str, Any], lang: str, original_lang: str | None = None) -> dict[str, Any]:
+    """An order in the diner's language; each line also names its dish in `original_lang` (the store's first
+    language) when that reads differently (`original_name`, else None)."""
     out = {k: order[k] for k in ORDER_FIELDS}
     out["lines"] = [
         {
             "line_no": line["line_no"],
             "item_id": line["item_id"],
             "name": translate(line["names"], lang),
+            "original_name": original_name(line["names"], translate(line["names"], lang), original_lang),
             "variant_id": line["variant_id"],
             "variant": translate(line["variant_names"], lang) if line["variant_names"] else None,
             "options": [

@@ -113,6 +113,18 @@ class OrderChange:
     order: OrderDoc | None  # None only when the order has no active line left (every line voided)
     change_ref: str = ""  # the row's idempotency key: unique per change, for an ERP that wants one per document
     line_no: int | None = None  # a line void: which line (1-based, as the order's lines are numbered)
+    quantity: int | None = None  # a line void: how many of its dishes (None: the whole line, as older rows say)
+    left: int = 0  # a line void: how many of the line's dishes are still on the order (one of a 2x voided: 1)
+
+    def void_words(self) -> str:
+        """A line void as a note says it: "line 2 voided: sent back", "1 of line 2 voided (1 left): sent back"."""
+        return voided_words(self.line_no, self.quantity, self.left, self.reason)
+
+
+def voided_words(line_no: object, quantity: int | None, left: int, reason: str | None) -> str:
+    """What a voided line (or part of one) reads as in an ERP's note or a status reason."""
+    what = f"{quantity} of line {line_no} voided ({left} left)" if left and quantity else f"line {line_no} voided"
+    return what + (f": {reason}" if reason else "")
 
 
 class CheckState(StrEnum):

@@ -69,8 +69,8 @@ What it does:
   no Retry-After so the other orders keep flowing) instead of creating it again. A dropped or refused connection returns at once and is simply looked up.
 - `push_change` (Capability.AMENDS): a cancel runs `action_cancel` (sale.order) or `action_pos_order_cancel` (a
   draft pos.order); a voided line sets that sale.order line's quantity to 0 (Odoo refuses to delete a confirmed
-  order's line and says to do that) and the service charge to the order's new one, or rewrites a draft
-  pos.order's lines and totals; voiding the last line cancels. A line voided after its pos.order was paid is
+  order's line and says to do that; part of one, 1 of a 2x: to what is left) and the service charge to the order's
+  new one, or rewrites a draft pos.order's lines and totals; voiding the last line cancels. A line voided after its pos.order was paid is
   Odoo POS's refund order of that line (a draft: negative quantity, `refunded_orderline_id` on the line sold, and
   the service charge's change), its uuid the change's key; cancelling a paid pos.order is refused (refund it).
   `push_status` cancels too.
@@ -414,8 +414,8 @@ class OdooAdapter(HttpAdapter):
 
     def _void_sale_line(self, change: OrderChange, order: OrderDoc) -> None:
         """sale/models/sale_order_line.py _unlink_except_confirmed: a confirmed order's line cannot be deleted ("Set
-        the quantity to 0 instead"); so the voided line's quantity becomes 0 and the service charge follows the
-        order's new total. Writing the same values again changes nothing."""
+        the quantity to 0 instead"); so the voided line's quantity becomes 0 (part of it voided: what is left) and
+        the service charge follows the order's new total. Writing the same values again changes nothing."""
         found = self._find_order(change.order_ref)
         if found is None:
             raise Rejected(f"order {change.order_ref} is not in Odoo: deliver it before voiding its lines")
@@ -432,8 +432,9 @@ class OdooAdapter(HttpAdapter):
         if change.line_no is None or not 1 <= change.line_no <= len(dishes):
             raise Rejected(f"order {change.order_ref} in Odoo has no line {change.line_no} to void")
         line = dishes[change.line_no - 1]
-        if _decimal(line.get("product_uom_qty") or 0) != 0:
-            self._execute("sale.order.line", "write", ids=[line["id"]], vals={"product_uom_qty": 0})
+        left = _left_on_line(order, change.line_no)
+        if _decimal(line.get("product_uom_qty") or 0) != left:
+            self._execute("sale.order.line", "write", ids=[line["id"]], vals={"product_uom_qty": left})
         service = next((r for r in rows if self._is_service_line(r)), None)
         exponent = _currency(order.currency).exponent
         if service is not None and _to_minor(service["price_unit"], exponent) != order.service_charge_minor:
@@ -1955,6 +1956,15 @@ def _currency(code: str) -> Currency:
         return Currency.of(code)
     except DomainError:
         raise Rejected(f"currency {code!r} is not one Tablebox knows") from None
+
+
+def _left_on_line(order: OrderDoc, line_no: int) -> int:
+    """How many of line `line_no`'s dishes the order holds now (0: voided): one of a 2x voided leaves 1. Read from
+    the order as the store has it (its view, every line with its number), so writing it twice changes nothing."""
+    for line in (order.view or {}).get("lines") or []:
+        if int(line.get("line_no") or 0) == line_no:
+            return int(line["quantity"]) if line.get("status", "active") == "active" else 0
+    return 0
 
 
 def _decimal(value: Any) -> Decimal:

@@ -361,12 +361,15 @@ def status_values(
     order_status: str | None = None,
     line_no: int | None = None,
     void_reason: str | None = None,
+    void_quantity: int | None = None,
+    left: int | None = None,
     change_ref: str = "",
     order: Mapping[str, Any] | None = None,
     order_body: Any = None,
 ) -> dict[str, Any]:
     """What a status template may place: the change (`status` is "line_voided" for a void, `order_status` the order's
-    own status then) and, from the engine (Capability.AMENDS), the order as it stands now: `order` (its values, as an
+    own status then; a void's `void_quantity`, how many of the line's dishes, and `left`, how many stay on it) and,
+    from the engine (Capability.AMENDS), the order as it stands now: `order` (its values, as an
     order template has them) and `order_body` (it rendered by templates.order); null when not known or no line is
     left."""
     return {
@@ -377,6 +380,8 @@ def status_values(
         "event": event,
         "line_no": line_no,
         "void_reason": void_reason,
+        "void_quantity": void_quantity,
+        "left": left,
         "change_ref": change_ref,
         "order": order,
         "order_body": order_body,
@@ -471,6 +476,8 @@ def _sample_values(kind: str, currency: str, order_template: Any = None) -> dict
             order_status="accepted",
             line_no=1,
             void_reason="reason",
+            void_quantity=1,
+            left=0,
             change_ref="ref",
             order=order_values(order),
             order_body=render(order_template, order_values(order)) if order_template is not None else None,
@@ -1043,7 +1050,7 @@ class RestAdapter(HttpAdapter):
         status = "line_voided" if void else change.status
         reason = change.reason
         if void:
-            reason = f"line {change.line_no} voided" + (f": {change.reason}" if change.reason else "")
+            reason = change.void_words()
         values = status_values(
             change.order_ref,
             status,
@@ -1052,6 +1059,8 @@ class RestAdapter(HttpAdapter):
             order_status=change.status,
             line_no=change.line_no,
             void_reason=change.reason if void else None,
+            void_quantity=change.quantity if void else None,
+            left=change.left if void else None,
             change_ref=change.change_ref,
             order=order_values(change.order) if change.order is not None else None,
             order_body=self.order_body(change.order) if change.order is not None else None,

@@ -4,7 +4,8 @@ Box API (every request signed, see appliance/contract/signing.py; the store is t
 `GET /v1/box/inbox?after=SEQ&wait=0..25`, `PUT /v1/box/menu`, `POST /v1/box/events`.
 Phone API, the box's diner API shape under `/s/{store_id}/api/v1/tables/{token}`: the store and the menu from
 the box's last push, orders and waiter/bill requests into the store's inbox (only while its box polls), and the
-box's answers back (order list, server-sent events). The relay never prices nor confirms anything itself: a
+box's answers back (order list, server-sent events); and, as on the box, `POST .../old-sticker-call`: a waiter call
+from the page an old sticker opens, into the inbox marked `old_sticker`. The relay never prices nor confirms anything itself: a
 phone hears "accepted" only once the box's own "accepted" event has arrived.
 """
 
@@ -13,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import gc
 import hashlib
 import hmac
 import re
@@ -36,12 +36,32 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 from appliance import __version__
 from appliance.contract.decode import check_json_body, clean_note, strict_decode
 from appliance.contract.diner import RelayedOrderIn, ServiceRequestIn
-from appliance.contract.relay import BoxEvents, InboxMessage, InboxPage, MenuPush, for_phone, table_code_hash
+from appliance.contract.relay import (
+    OLD_STICKER,
+    BoxEvents,
+    InboxMessage,
+    InboxPage,
+    MenuPush,
+    OldStickerCallIn,
+    for_phone,
+    table_code_hash,
+)
 from appliance.contract.signing import STORE_HEADER, Refusal, verify
-from appliance.diner_page import FILES, HTML, SHELL, STATIC_DIR, refusal_html
+from appliance.diner_page import HTML, SERVICE_WORKER, boot_json, page
+from appliance.diner_page.delivery import (
+    ASSETS,
+    MENUS,
+    PAGES,
+    CompressedBodies,
+    asset,
+    deliver,
+    request_page_lang,
+)
+from appliance.diner_page.refusal import LANGS, old_sticker_call_url, refusal_page
 from appliance.domain.errors import DomainError
 from appliance.domain.tokens import peek_table_token
 from appliance.httpapi import ExactJsonRenderPlugin
+from appliance.quietgc import quiet_gc
 from appliance.ratelimit import RateLimiter, retry_after
 from appliance.sdnotify import Notifier
 from sync.relay.description import ANSWERS, REQUEST_BODIES, SHAPES, parameters
@@ -66,8 +86,10 @@ RELAY_LIMITER_KEYS = 50_000  # many stores' phones and addresses in one process
 # many requests of its per-minute budget: a diner mistyping a code now and then does not notice, a script trying
 # codes is slowed to a few a minute (`RateLimiter.charge`).
 CODE_REFUSAL_COST = 10
+# Waiter calls from an old sticker per table and minute (a burst of this many, then this many a minute), as on the box
+# (appliance.web.diner.OLD_STICKER_CALLS_PER_MINUTE): a sticker someone took home cannot keep calling staff.
+OLD_STICKER_CALLS_PER_MINUTE = 1
 _ENCODE = msgspec.json.Encoder(order="sorted")
-GC_THRESHOLDS = (10_000, 10, 100)  # Python's defaults: 700, 10, 10 (see quiet_gc)
 
 
 class Wakeups:
@@ -129,6 +151,12 @@ class PushedMenu:
         if table is None or not table.get("active", True):
             raise RelayError("table_gone")
         if ref.version < table["version"]:
+            old = table.get("old_code_hashes")
+            if isinstance(old, list) and table["version"] - ref.version <= len(old):
+                # the box pushed this voided code's hash: a made-up MAC is refused here (an older one: the box's)
+                mine = table_code_hash(token)
+                if not any(isinstance(h, str) and hmac.compare_digest(h, mine) for h in old):
+                    raise RelayError("forged_token")
             raise RelayError("table_rekeyed", table=table["name"])
         if ref.version > table["version"]:
             raise RelayError("forged_token")
@@ -156,6 +184,7 @@ class Relay:
             settings.rate_limit_address_orders_per_minute, max_keys=RELAY_LIMITER_KEYS
         )
         self.refusal_limiter = RateLimiter(max(settings.rate_limit_address_per_minute, 60), max_keys=RELAY_LIMITER_KEYS)
+        self.old_sticker_limiter = RateLimiter(OLD_STICKER_CALLS_PER_MINUTE, max_keys=RELAY_LIMITER_KEYS)
         self._secrets: dict[str, tuple[bytes, float]] = {}
         self._menus: OrderedDict[str, PushedMenu] = OrderedDict()
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -329,6 +358,12 @@ class Relay:
         self.address_limiter.charge(address, CODE_REFUSAL_COST - 1)  # the request itself already took one
         log.info("relay.code_refused", store=store_id[:64], code=code, address=address)
 
+    def first_lang(self, store_id: str) -> str | None:
+        """The store's first menu language as its box last pushed it, if that menu is in the cache (order lines then
+        name each dish in it too, under the phone's language); None otherwise (the page falls back to the menu)."""
+        cached = self._menus.get(store_id)
+        return cached.default_lang if cached is not None else None
+
     async def menu_of(self, row: StoreRow) -> PushedMenu:
         if row.menu_version is None:
             raise RelayError("menu_unavailable")
@@ -372,13 +407,31 @@ class Relay:
             self.code_refused(request, row.store_id, exc.code)
             raise
 
+    async def old_or_current_table(self, request: Request[Any, Any, Any], row: StoreRow, token: str) -> int | None:
+        """For a waiter call from an old sticker's page: the id of the table an OLD version of its code names (the
+        relay tells it from the pushed tables: the right store, a table in use, a version below its current one),
+        or None for a code the relay takes as current (or cannot check: a box that pushes no tables). Every other
+        code is refused as on the other endpoints (and charged to the address): a forged old code among the table's
+        last OLD_CODES_PUSHED voided ones too (their hashes came with the tables). An older voided version's MAC
+        the relay cannot check: the box does, and refuses a forged one."""
+        menu = await self.menu_of(row)
+        try:
+            menu.table_for(token)
+        except RelayError as exc:
+            ref = peek_table_token(token)
+            if exc.code == "table_rekeyed" and ref is not None:
+                return ref.table_id
+            self.code_refused(request, row.store_id, exc.code)
+            raise
+        return None
+
     async def answer_for(self, message: Message, lang: str) -> Response[Any]:
         """What a phone is told about an order already in the inbox: 200 with the order once the box accepted
         it (its newest view), the box's refusal, or 202 while the box has not answered."""
         events = await self.db(self.storage.events_for_key, message.store_id, message.idempotency_key)
         order = _latest_order(events)
         if order is not None:
-            return _json(for_phone(order, lang), 200)
+            return _json(for_phone(order, lang, self.first_lang(message.store_id)), 200)
         refusal = next((e for e in reversed(events) if e.type == "refused"), None)
         if refusal is not None:
             error = _error_of(refusal)
@@ -398,7 +451,7 @@ class Relay:
             mine = by_key.get(message.idempotency_key, [])
             order = _latest_order(mine)
             if order is not None:
-                orders.append(for_phone(order, lang))
+                orders.append(for_phone(order, lang, self.first_lang(store_id)))
                 continue
             refusal = next((e for e in reversed(mine) if e.type == "refused"), None)
             if refusal is not None:
@@ -576,6 +629,11 @@ async def table_info(request: Request[Any, Any, Any], store_id: FromPath[str], t
     row = await relay.phone_store(request, store_id, token)
     menu = await relay.menu_of(row)
     table = await relay.check_table(request, row, token)
+    return _json(_table_info(relay, row, menu, table))
+
+
+def _table_info(relay: Relay, row: StoreRow, menu: PushedMenu, table: dict[str, Any] | None) -> dict[str, Any]:
+    """The answer to GET .../tables/{token}, which the diner page also carries."""
     shown = (
         {
             "name": table["name"],
@@ -587,7 +645,7 @@ async def table_info(request: Request[Any, Any, Any], store_id: FromPath[str], t
         if table is not None
         else None
     )
-    return _json({"store": menu.store, "table": shown, "online": relay.online(row)})
+    return {"store": menu.store, "table": shown, "online": relay.online(row)}
 
 
 async def table_menu(request: Request[Any, Any, Any], store_id: FromPath[str], token: FromPath[str]) -> Response[Any]:
@@ -599,11 +657,10 @@ async def table_menu(request: Request[Any, Any, Any], store_id: FromPath[str], t
     lang = request_lang(request)
     if lang not in menu.bodies:
         lang = menu.default_lang if menu.default_lang in menu.bodies else next(iter(menu.bodies))
-    etag = f'"{menu.version}-{lang}"'
-    headers = {"ETag": etag, "Cache-Control": "no-cache", "Vary": "Accept-Language"}
-    if etag in (request.headers.get("if-none-match") or ""):
-        return Response(content=b"", status_code=304, headers=headers)
-    return Response(content=menu.bodies[lang], media_type=JSON, headers=headers)
+    # compressed as the box compresses it (each store's menu body once), 304 on If-None-Match
+    etag = f'"{store_id}-{menu.version}-{lang}"'
+    answer = deliver(menu.bodies[lang], request.headers, cache=MENUS, vary=("Accept-Language",), etag=etag)
+    return Response(content=answer.body, status_code=answer.status, media_type=JSON, headers=answer.headers)
 
 
 async def submit_order(request: Request[Any, Any, Any], store_id: FromPath[str], token: FromPath[str]) -> Response[Any]:
@@ -712,7 +769,7 @@ async def events_stream(
                     "at": event.at,
                 }
                 if isinstance(payload.get("order"), dict):
-                    payload["order"] = for_phone(payload["order"], lang)
+                    payload["order"] = for_phone(payload["order"], lang, relay.first_lang(store_id))
                 kind = "request" if event.client_key.startswith("request:") else "order"
                 yield ServerSentEventMessage(event=kind, data=msgspec.json.encode(payload).decode(), id=event.event_id)
             if len(events) == 100:
@@ -737,7 +794,14 @@ async def service_request(
     if not relay.online(row):
         raise RelayError("restaurant_offline")
     relay.store_budget(store_id)
-    body = _ENCODE.encode({"kind": data.kind, "lang": request_lang(request)}).decode()
+    key, message = await _put_request(relay, store_id, token, {"kind": data.kind, "lang": request_lang(request)})
+    log.info("relay.request", store=store_id, seq=message.seq, kind=data.kind)
+    return _json({"status": "pending", "kind": data.kind, "client_key": key}, 202)
+
+
+async def _put_request(relay: Relay, store_id: str, token: str, call: dict[str, Any]) -> tuple[str, Message]:
+    """A waiter or bill call into the store's inbox under a new `request:` key, and the box woken."""
+    body = _ENCODE.encode(call).decode()
     key = "request:" + secrets.token_urlsafe(16)
     message, _ = await relay.db(
         relay.storage.put_message,
@@ -750,45 +814,112 @@ async def service_request(
         relay.clock(),
     )
     relay.inbox_wake.wake(store_id)
-    log.info("relay.request", store=store_id, seq=message.seq, kind=data.kind)
-    return _json({"status": "pending", "kind": data.kind, "client_key": key}, 202)
+    return key, message
+
+
+async def old_sticker_call(
+    request: Request[Any, Any, Any], store_id: FromPath[str], token: FromPath[str]
+) -> Response[Any]:
+    """The waiter button on the page an old sticker opens (410 `table_rekeyed`), as the box's own endpoint of this
+    name: `{"kind": "waiter"}` only. An old version of a known table's code (the relay's check of the pushed tables)
+    goes into the store's inbox as a `request` marked `source: "old_sticker"`: the box checks the code's MAC, takes
+    it as a waiter call for that table stored with source 'old_sticker' (staff bring the new code), and refuses a
+    forged one. At most OLD_STICKER_CALLS_PER_MINUTE per table besides the address's, the code's and the store's
+    limits. A current code makes an ordinary waiter call. 202 pending, or 503 restaurant_offline."""
+    relay = _relay(request)
+    raw = await request.body()
+    row = await relay.phone_store(request, store_id, token)
+    _strict(request, raw, OldStickerCallIn)
+    table_id = await relay.old_or_current_table(request, row, token)
+    relay.limit(relay.address_orders_limiter, _address(request), "address")
+    relay.limit(relay.token_limiter, (store_id, token), "table")
+    if not relay.online(row):
+        raise RelayError("restaurant_offline")
+    if table_id is not None:
+        relay.limit(relay.old_sticker_limiter, (store_id, table_id), "table")
+    relay.store_budget(store_id)
+    call: dict[str, Any] = {"kind": "waiter", "lang": request_lang(request)}
+    if table_id is not None:
+        call["source"] = OLD_STICKER
+    key, message = await _put_request(relay, store_id, token, call)
+    log.info(
+        "relay.old_sticker_call" if table_id is not None else "relay.request",
+        store=store_id,
+        seq=message.seq,
+        kind="waiter",
+        table_id=table_id,
+    )
+    return _json({"status": "pending", "kind": "waiter", "client_key": key}, 202)
 
 
 # -- the diner's page --------------------------------------------------------------------------------------------
-_STATIC = {name: (STATIC_DIR / name).read_bytes() for name in FILES if name != "diner.html"}
-_STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
-_STATIC_ETAGS = {name: '"' + hashlib.sha256(data).hexdigest()[:16] + '"' for name, data in _STATIC.items()}
+def _send(
+    request: Request[Any, Any, Any], body: bytes, media_type: str, cache: CompressedBodies, **kw: Any
+) -> Response[Any]:
+    """`body` as the phone can take it (appliance.diner_page.delivery, as the box sends it): 304 when its copy is
+    current, else encoded by its Accept-Encoding. litestar adds the charset to a text type itself."""
+    answer = deliver(body, request.headers, cache=cache, **kw)
+    if answer.status == 304:
+        return Response(content=b"", status_code=304, headers=answer.headers)
+    return Response(content=answer.body, media_type=media_type.partition(";")[0], headers=answer.headers)
 
 
 async def diner_page(request: Request[Any, Any, Any], store_id: FromPath[str], token: FromPath[str]) -> Response[Any]:
     """The page a table's sticker opens when `public_base_url` is this store's address on the relay
-    (https://RELAY/s/STORE_ID): the box's own page, whose script finds the API beside it. A code the relay can
-    already tell is wrong (another store's, an old sticker), an unknown store or a store whose box never pushed a
-    menu gets a one-sentence page in the diner's language instead."""
+    (https://RELAY/s/STORE_ID): the box's own page, whose script finds the API beside it, carrying what the relay
+    knows (the store and the table as the box pushed them, whether the box is online, the menu in the diner's
+    language) and sent as the box sends it. A code the relay can already tell is wrong (another store's, an old
+    sticker), an unknown store or a store whose box never pushed a menu gets a one-sentence page in the diner's
+    language instead."""
     relay = _relay(request)
-    lang = request_lang(request)
+    menu: PushedMenu | None = None
     try:
         row = await relay.phone_store(request, store_id, token)
-        await relay.menu_of(row)
-        await relay.check_table(request, row, token)
+        menu = await relay.menu_of(row)
+        table = await relay.check_table(request, row, token)
     except RelayError as exc:
+        # An old sticker's page names the store and the table, and its waiter button posts to old_sticker_call
+        # beside it (the relay only says table_rekeyed for a code it tells is an old version of a pushed table).
+        lang = request_page_lang(request, LANGS)  # the old-sticker page's switch sets the cookie too
         text = exc.message or message_for(exc.code, lang, exc.details, exc.code)
-        return Response(
-            content=refusal_html(text, lang), status_code=exc.status, media_type=HTML, headers=exc.headers or None
+        name = menu.store.get("name") if menu is not None else None
+        refused = refusal_page(
+            exc.code,
+            lang,
+            text,
+            store_name=name if isinstance(name, str) else None,
+            table=exc.details.get("table"),
+            call_url=old_sticker_call_url(token) if exc.code == "table_rekeyed" else None,
         )
-    return Response(content=SHELL, media_type=HTML, headers={"Cache-Control": "no-cache"})
+        return Response(
+            content=refused,
+            status_code=exc.status,
+            media_type=HTML.partition(";")[0],
+            headers={"Cache-Control": "no-cache", **(exc.headers or {})},
+        )
+    offered = [lang for lang in menu.store.get("languages") or [] if lang in menu.bodies] or list(menu.bodies)
+    lang = request_page_lang(request, offered)
+    info = msgspec.json.encode(_table_info(relay, row, menu, table))
+    pushed = menu.bodies.get(lang)  # None only for a push with no menu at all: the page asks the API then
+    body = page(boot_json(lang, info, pushed), lang) if pushed is not None else page()
+    return _send(request, body, HTML, PAGES, vary=("Accept-Language", "Cookie"))
+
+
+async def _asset(name: str, request: Request[Any, Any, Any]) -> Response[Any]:
+    found = asset(name)
+    if found is None:
+        raise RelayError("not_found")
+    return _send(request, found.body, found.media_type, ASSETS, etag=found.etag)
 
 
 async def static_file(request: Request[Any, Any, Any], store_id: FromPath[str], name: FromPath[str]) -> Response[Any]:
     """The page's CSS and JS (the same files the box serves), revalidated by ETag."""
-    data = _STATIC.get(name)
-    if data is None:
-        raise RelayError("not_found")
-    etag = _STATIC_ETAGS[name]
-    headers = {"ETag": etag, "Cache-Control": "no-cache"}
-    if etag in (request.headers.get("if-none-match") or ""):
-        return Response(content=b"", status_code=304, headers=headers)
-    return Response(content=data, media_type=_STATIC_TYPES[name[name.rfind(".") :]], headers=headers)
+    return await _asset(name, request)
+
+
+async def service_worker(request: Request[Any, Any, Any], store_id: FromPath[str]) -> Response[Any]:
+    """The page's service worker under the store's address, so its scope is that store's pages (/s/STORE/)."""
+    return await _asset(SERVICE_WORKER, request)
 
 
 async def healthz(request: Request[Any, Any, Any]) -> Response[Any]:
@@ -924,6 +1055,13 @@ def create_relay_app(
                 status_code=202,
                 responses=ANSWERS["requestService"],
             )(service_request),
+            post(
+                "/old-sticker-call",
+                operation_id="oldStickerCall",
+                summary="Call a waiter from an old sticker's page",
+                status_code=202,
+                responses=ANSWERS["oldStickerCall"],
+            )(old_sticker_call),
         ],
     )
     page = Router(
@@ -933,6 +1071,7 @@ def create_relay_app(
         route_handlers=[
             get("/t/{token:str}", operation_id="dinerPage", summary="The diner's page")(diner_page),
             get("/static/{name:str}", operation_id="dinerPageFile", summary="The page's CSS and JS")(static_file),
+            get("/sw.js", operation_id="dinerServiceWorker", summary="The page's service worker")(service_worker),
         ],
     )
     return Litestar(
@@ -964,18 +1103,6 @@ def create_relay_app(
         logging_config=None,
         debug=False,
     )
-
-
-def quiet_gc() -> None:
-    """Keep Python's cyclic garbage collector from eating the relay: thousands of long-polls keep hundreds of
-    thousands of objects alive (each poll's request, task and frames), and every full collection walked them all,
-    several times a minute. At 10,000 waiting boxes it took about half of the relay's CPU (45 % of a core in all,
-    22-27 % with this; bench/relay.py), and what it found was never garbage.
-    What exists at start (modules, the app) is frozen out of every collection; young objects are collected every
-    GC_THRESHOLDS[0] allocations instead of 700, and a full collection comes 10 times less often."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
 
 
 class RelayServer:

@@ -16,7 +16,7 @@ from msgspec import Struct
 
 from appliance.contract.decode import MAX_JSON_DEPTH
 from appliance.contract.diner import ErrorBody, ErrorOut, RelayedOrderIn, ServiceRequestIn
-from appliance.contract.relay import MAX_IMAGE_BYTES, BoxEvents, ImageNames, InboxPage, MenuPush
+from appliance.contract.relay import MAX_IMAGE_BYTES, BoxEvents, ImageNames, InboxPage, MenuPush, OldStickerCallIn
 from appliance.contract.signing import (
     NONCE,
     NONCE_HEADER,
@@ -116,6 +116,7 @@ SHAPES: tuple[type[Any], ...] = (
 REQUEST_BODIES: dict[str, type[Any] | dict[str, Any]] = {
     "submitOrder": RelayedOrderIn,
     "requestService": ServiceRequestIn,
+    "oldStickerCall": OldStickerCallIn,
     "boxPutMenu": MenuPush,
     "boxPostEvents": BoxEvents,
     "boxMissingImages": ImageNames,
@@ -172,6 +173,10 @@ ANSWERS: dict[str, dict[int, ResponseSpec]] = {
     "streamEvents": _refusals(*_PHONE, 503),
     "requestService": {
         **_ok(RequestPendingOut, "In the store's inbox.", 202),
+        **_refusals(400, *_PHONE, 413, 415, 422, 503),
+    },
+    "oldStickerCall": {
+        **_ok(RequestPendingOut, "A waiter call in the store's inbox (marked old_sticker for an old code).", 202),
         **_refusals(400, *_PHONE, 413, 415, 422, 503),
     },
     "getImage": _refusals(404, 429, 503),

@@ -90,6 +90,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from urllib.parse import unquote
+from zoneinfo import ZoneInfo
 
 from appliance.domain.money import Currency
 from tests.fakes.server import FakeServer, Reply, Request, _Dropped
@@ -234,8 +235,12 @@ class FakeERPNext(FakeServer):
         unlink_payments: bool = True,
         prices_include_tax: bool = True,
         payment_ref_field: str = "",
+        time_zone: str = "Asia/Shanghai",
     ) -> None:
         super().__init__()
+        # System Settings' time zone: frappe.utils.now_datetime() is the server's clock converted to it
+        # (convert_utc_to_system_timezone), whatever the machine's own zone; a restaurant's ERPNext has its own.
+        self.time_zone = ZoneInfo(time_zone)
         assert duplicate_error in ("UniqueValidationError", "DuplicateEntryError")
         assert unknown_item_error in ("DoesNotExistError", "LinkValidationError")
         if doctype is not None:
@@ -837,7 +842,7 @@ class FakeERPNext(FakeServer):
         if doctype in INVOICE_DOCTYPES:
             # frappe/erpnext erpnext/utilities/transaction_base.py validate_posting_time: without set_posting_time
             # the document is posted now; with it, at the date given and (unless given) the time of saving.
-            now = datetime.now()
+            now = datetime.now(self.time_zone)  # frappe.utils.now_datetime(): in the system's time zone
             if not int(body.get("set_posting_time") or 0):
                 values.update(posting_date=now.date().isoformat(), posting_time=now.strftime("%H:%M:%S"))
             values.setdefault("posting_date", now.date().isoformat())

@@ -154,11 +154,11 @@ def cell(ch: str) -> bytes:
 
 
 def test_chinese_yen_full_width_punctuation_and_kana_draw_real_glyphs():
-    notdef = cell("\ue000")  # a private-use character: the font's tofu box
-    assert cell("\U000f0000") == notdef  # (any character the font lacks draws the same box)
+    notdef = cell("\ue000")  # a private-use character no bundled font has: the stand-in 〓, never a box
+    assert cell("\U000f0000") == notdef == cell("\u3013")  # (any character no font has draws the same)
     glyphs = {ch: cell(ch) for ch in "宫保鸡丁担面中文￥（），。：カタかあ"}
     for ch, bits in glyphs.items():
-        assert bits != notdef, f"{ch!r} drew the notdef box"
+        assert bits != notdef, f"{ch!r} drew the stand-in"
         assert sum(bin(b).count("1") for b in bits) > 10, f"{ch!r} drew (almost) no ink"
     assert len(set(glyphs.values())) == len(glyphs)  # every one different
     test_page = draw(PrinterTestPage("kitchen-1", 48).document())

@@ -83,12 +83,17 @@ def test_chinese_goes_through_fs_and_decodes_back():
 def test_full_width_punctuation_yen_and_kana_never_become_question_marks():
     doc = PrinterTestPage("kitchen", 48).document()
     data = render(doc, mode="gb18030")
-    assert b"?" not in data
+    rows, _ = printed_rows(data, font_coverage="gb2312")  # raises on a character a GB2312 font lacks
+    assert not any("?" in r.text for r in rows)
     assert "￥48.00".encode("gb18030") not in data  # the digits are ASCII outside the section ...
     assert "￥".encode("gb18030") == b"\xa3\xa4" and b"\xa3\xa4" in data  # ... the yen sign is GB2312's
-    rows, _ = printed_rows(data)
     joined = "\n".join(r.text for r in rows)
-    assert "中文：宫保鸡丁（微辣）" in joined and "からあげ・カタカナ" in joined
+    assert "中文：宫保鸡丁（微辣）" in joined
+    # 語 is not in GB2312: that row is drawn by the box; a printer with the whole GB18030 font prints it
+    assert [r for r in rows if r.image is not None] and "日本語" not in joined
+    full, _ = printed_rows(render(doc, mode="gb18030", font_coverage="gb18030"), font_coverage="gb18030")
+    assert "日本語：からあげ·カタカナ" in "\n".join(r.text for r in full)  # ・ sent as GB2312's middle dot A1A4
+    assert not [r for r in full if r.image is not None]
 
 
 def test_diner_text_cannot_inject_printer_commands():
@@ -107,16 +112,16 @@ def test_rows_fit_the_paper(paper_mm, columns, mode):
         paper_mm=paper_mm,
         mode=mode,
     )
-    rows, _ = printed_rows(data)
-    for row in rows:
-        assert display_width(row.text) * row.size <= columns, row
+    rows, _ = printed_rows(data, font_coverage="gb2312" if mode == "gb18030" else None)
+    for row in rows:  # columns as the printer counts them from the bytes (a drawn row is drawn to fit)
+        assert row.columns * row.size <= columns, row
 
 
 def test_the_ticket_says_what_the_kitchen_needs():
     rows, _ = printed_rows(render(ticket(reprint=True), mode="gb18030"))
     big = [r.text for r in rows if r.size == 2]
     assert big[0].strip() == "*** 重印 REPRINT ***"
-    assert big[1].startswith("A3") and big[1].endswith("#42")
+    assert [(r.text, r.size) for r in rows[1:3]] == [("A3", 4), ("#42", 2)]  # the table at four times the size
     texts = [r.text for r in rows]
     assert any(t.startswith("厨房 Kitchen") and t.endswith("12:05") for t in texts)  # local time, Shanghai
     assert any("微辣 / 加蛋" in t for t in texts)

@@ -6,9 +6,7 @@ from __future__ import annotations
 import json
 import threading
 
-import pytest
-
-from appliance.db.connection import open_connection, write_transaction
+from appliance.db.connection import write_transaction
 from appliance.db.orders import MenuCache, OrderRequest, submit_order
 from appliance.db.tables import list_tables
 from appliance.domain.pricing import CartLine
@@ -17,26 +15,6 @@ from printers.virtual import PrinterState, VirtualPrinter
 from printers.worker import PrintWorker
 
 TICKET_END = b"\x1dV\x00"
-
-
-@pytest.fixture
-def printers():
-    kitchen, bar = VirtualPrinter("kitchen").start(), VirtualPrinter("bar").start()
-    try:
-        yield {"kitchen": kitchen, "bar": bar}
-    finally:
-        kitchen.stop()
-        bar.stop()
-
-
-@pytest.fixture
-def shop(settings, printers):
-    conn = open_connection(settings.db_path)
-    with write_transaction(conn):  # point the demo's virtual printers at the ones this test controls
-        for name, printer in printers.items():
-            conn.execute("UPDATE printers SET uri = ? WHERE name = ?", (printer.uri, name))
-    yield conn
-    conn.close()
 
 
 def place(conn, n=1, items=("har_gow",), table="A1"):
@@ -168,6 +146,28 @@ def test_a_faulty_printer_hands_its_jobs_to_the_fallback_which_says_so(settings,
     assert shop.execute("SELECT status FROM printer_status WHERE name = 'kitchen'").fetchone() == ("cover_open",)
 
 
+def test_a_void_printed_on_the_fallback_says_whose_it_is(settings, shop, printers):
+    from appliance.db.orders import change_status
+    from appliance.domain.orders import Actor, OrderStatus
+
+    with shop:
+        shop.execute("UPDATE printers SET fallback = 'bar' WHERE name = 'kitchen'")
+    order = place(shop)[0]
+    with worker(settings):
+        assert printers["kitchen"].wait_for(lambda b: TICKET_END in b, timeout=10)
+        assert settle(shop, {"printed": 1})
+    printers["kitchen"].state = PrinterState.COVER_OPEN  # then the kitchen's printer fails ...
+    with shop:
+        change_status(shop, order["id"], OrderStatus.CANCELLED, Actor.STAFF, reason="guest left\x1b@")
+    with worker(settings, fallback_after_seconds=0.2):  # ... and the void goes to the bar's printer
+        assert printers["bar"].wait_for(lambda b: TICKET_END in b, timeout=10)
+        assert settle(shop, {"printed": 2})
+    (void,) = tickets(printers["bar"].received)
+    assert void[0].strip("* ") == "作废 VOID" and "代打 for printer kitchen" in void
+    assert any(f"#{order['ticket_no']}" in r for r in void) and any("1 x 水晶虾饺" in r for r in void)
+    assert any(r.startswith("原因 REASON: guest left") for r in void)  # the reason, without its control byte
+
+
 def test_status_is_recorded_for_the_console_even_when_idle(settings, shop, printers):
     with worker(settings, idle_status_seconds=0.05):
         printers["bar"].state = PrinterState.PAPER_NEAR_END
@@ -259,7 +259,7 @@ def test_the_bill_of_a_visit(settings, shop, printers):
         assert printers["bar"].wait_for(lambda b: b"BILL" in b and b.rstrip().endswith(TICKET_END), timeout=10)
         assert settle(shop, {"printed": shop.execute("SELECT count(*) FROM print_jobs").fetchone()[0]})
     printed = tickets(printers["bar"].received)
-    void = next(t for t in printed if t[0].startswith("*** 作废"))  # the cancelled water, voided at the bar
+    void = next(t for t in printed if t[0].strip("* ") == "作废 VOID")  # the cancelled water, voided at the bar
     assert any("1 x 矿泉水" in r for r in void)
     bill_rows = printed[-1]
     text = "\n".join(bill_rows)

@@ -392,7 +392,13 @@ def test_an_arm64_box_provisioned_offline_takes_an_order_and_prints_it(
             with phases("an order over HTTP until its ticket is printed"):
                 name, url = as_tablebox(root, "tables", *data).split()
                 token = url.rsplit("/", 1)[1]
-                menu = httpx.get(f"{base}/api/v1/tables/{token}/menu?lang=en", timeout=30).json()
+                try:
+                    menu = httpx.get(f"{base}/api/v1/tables/{token}/menu?lang=en", timeout=30).json()
+                except httpx.ConnectError as exc:  # say why: the web unit's state and its log (once seen in CI)
+                    code = web.proc.poll() if web.proc else "never started"
+                    raise AssertionError(
+                        f"web refused ({exc}); its exit code: {code}; {web.log_text()[-3000:]}"
+                    ) from exc
                 har_gow = next(
                     item["id"]
                     for category in menu["categories"]

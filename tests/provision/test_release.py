@@ -9,6 +9,7 @@ Every pip install here has the package index pointed at a closed port: nothing m
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -114,7 +115,24 @@ def box(tmp_path: Path):
 
 @pytest.fixture(scope="module")
 def wheelhouses(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    base = tmp_path_factory.mktemp("wheelhouses")
+    """The three wheelhouses, made once per test run: under pytest-xdist every worker that runs one of these tests
+    would make its own (three Tablebox wheels built, about 30 s), so they are made in the run's shared temporary
+    folder by the first worker, under a lock, and the others wait for it and read them (no test writes into them)."""
+    run_temp = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        run_temp = run_temp.parent  # the workers' folders are popen-gwN under the run's own
+    base = run_temp / "release-wheelhouses"
+    with open(run_temp / "release-wheelhouses.lock", "w") as guard:
+        fcntl.flock(guard, fcntl.LOCK_EX)
+        if not (base / "made").exists():
+            shutil.rmtree(base, ignore_errors=True)  # what a worker that failed half-way left
+            made = make_wheelhouses(base)
+            (base / "made").write_text(json.dumps({k: str(v) for k, v in made.items()}))
+    return {k: Path(v) for k, v in json.loads((base / "made").read_text()).items()}
+
+
+def make_wheelhouses(base: Path) -> dict[str, Path]:
+    base.mkdir(parents=True)
     current = wheelhouse_for(base / "current", REPO)
     previous = wheelhouse_for(base / "previous", source_at(PREVIOUS_RELEASE, base / "previous-src"))
     # A release that migrates the store and then cannot serve: its health check must fail.

@@ -449,6 +449,22 @@ def test_an_event_stream_sees_only_its_own_table_codes_events(relay):
 
 
 # -- the menu -----------------------------------------------------------------------------------------------------
+def test_the_menu_goes_compressed_as_the_box_sends_it(relay):
+    box = relay.enroll()
+    categories = [{"id": n, "name": f"dim sum {n}", "items": []} for n in range(1, 40)]
+    menu = {"version": 5, "lang": "en", "categories": categories}
+    store = {"name": "Dumpling House", "currency": "CNY", "languages": ["en"], "open_now": True}
+    assert box.request("PUT", "/v1/box/menu", {"version": 5, "store": store, "menus": {"en": menu}}).status_code == 200
+    phone = relay.phone(box)
+    plain = phone.get("/menu", headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers and len(plain.content) > 1000
+    gz = phone.get("/menu", headers={"Accept-Encoding": "gzip"})
+    assert gz.headers["content-encoding"] == "gzip" and gz.content == plain.content
+    assert gz.headers["etag"] == plain.headers["etag"] and "Accept-Encoding" in gz.headers["vary"]
+    again = phone.get("/menu", headers={"Accept-Encoding": "gzip", "If-None-Match": gz.headers["etag"]})
+    assert again.status_code == 304 and again.content == b""
+
+
 def test_the_menu_is_served_from_the_boxs_last_push_with_an_etag(relay):
     box = relay.enroll()
     phone = relay.phone(box)

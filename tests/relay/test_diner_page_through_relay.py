@@ -19,6 +19,7 @@ from appliance.domain.orders import OrderStatus
 from appliance.store import read_secret
 from sync.relay.storage import open_storage
 from tests.appliance.web.test_diner_page_browser import browser, phone  # noqa: F401 (the fixture)
+from tests.appliance.web.test_page_delivery import first_view
 from tests.relay.test_images import photo
 from tests.relay.test_relay_end_to_end import Box, Phone, Relay, menu_on_relay, stack, wait_for  # noqa: F401
 
@@ -34,7 +35,7 @@ def database_url(tmp_path):
 
 
 def add_to_cart(page, dish: str) -> None:
-    page.locator(".item", has_text=dish).first.click()
+    page.locator(".item", has_text=dish).first.locator(".open").click()
     page.locator("#dish button.primary").click()
 
 
@@ -59,14 +60,20 @@ def test_a_phone_off_the_wifi_orders_from_the_sticker_through_the_relay(stack, d
     stack.cleanups.append(context.close)
     page.goto(url)
     page.locator(".item", has_text="Crystal shrimp").first.wait_for()
+    # the relay sends the page as the box does: one brotli answer carrying the store, the table and the menu
+    view = first_view(page)
+    assert view["before"] == [] and (view["status"], view["encoding"]) == (200, "br")
+    assert view["encoded"] * 3 < view["decoded"]
     assert page.locator("#store").inner_text() == "小笼天下 Dumpling House"
     assert page.locator("#table").inner_text() == "Table A1"  # the table's name, from the box's push
     # the dish photo comes from the relay, which got it from the box's sync worker
     img = page.locator(".item", has_text="Crystal shrimp").first.locator("img")
-    assert img.get_attribute("src") == f"/images/{name}"
-    img.scroll_into_view_if_needed()
+    img.scroll_into_view_if_needed()  # a row's photo is asked for once the row is near the screen
+    page.wait_for_function("(img) => img.hasAttribute('src')", arg=img.element_handle(), timeout=15_000)
+    assert img.get_attribute("src") == f"/images/{name}?w=192"  # the list-size copy on the box ...
     page.wait_for_function("(img) => img.complete && img.naturalWidth > 0", arg=img.element_handle(), timeout=15_000)
-    assert httpx.get(f"{relay.url}/images/{name}", timeout=5).content == jpeg
+    # ... which the relay has not: it ignores ?w= and sends the photo the box pushed
+    assert httpx.get(f"{relay.url}/images/{name}", params={"w": "192"}, timeout=5).content == jpeg
     # Asking for the bill before ordering: the relay takes the call ("sent"), the box refuses it (nothing to pay
     # yet) and its reason reaches the page through the relay.
     page.locator("#bill").click()  # ("Sent to the restaurant" first: checked with the waiter call below, which stays)

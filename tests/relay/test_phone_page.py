@@ -4,15 +4,20 @@ refused early, and order views in the phone's language."""
 
 from __future__ import annotations
 
+import gzip
+import json
 import re
 import uuid
-from urllib.parse import urljoin
 
-from appliance.diner_page import SHELL, STATIC_DIR
+import brotli
+
+from appliance.diner_page import SERVICE_WORKER, STATIC_DIR, page, slim
+from appliance.diner_page.delivery import etag_of
 from appliance.domain.tokens import TableRef, sign_table_token
 
 BOX_STORE = "0a0b0c0d"  # the store id inside the box's table codes (not the relay's store id)
 SECRET = b"the box's own secret, which the relay never sees"
+BOOT = re.compile(rb'<script id="tb-boot" type="application/json">(.*?)</script>', re.S)
 
 
 def code(table_id: int, version: int, store: str = BOX_STORE) -> str:
@@ -83,30 +88,70 @@ def test_a_box_that_pushes_no_tables_leaves_the_codes_to_the_box(relay):
     assert phone.order(uuid.uuid4().hex).status_code == 202
 
 
+def fetch(http, url: str, **headers: str):
+    """The answer and its body exactly as sent (not decoded by httpx)."""
+    with http.stream("GET", url, headers=headers) as r:
+        return r, b"".join(r.iter_raw())
+
+
+def decoded(r, raw: bytes) -> bytes:
+    coding = r.headers.get("content-encoding")
+    return bytes(brotli.decompress(raw)) if coding == "br" else gzip.decompress(raw) if coding == "gzip" else raw
+
+
 def test_the_diner_page_and_its_files_are_served_under_the_stores_address(relay):
     box = relay.enroll()
     push_tables(box)
-    http = relay.phone(box).http
+    box.poll()  # online
+    phone = relay.phone(box, code(1, 2))
+    http = phone.http
     page_path = f"/s/{box.store_id}/t/{code(1, 2)}"
-    page = http.get(page_path)
-    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
-    assert page.content == SHELL  # the box's own page, byte for byte
-    assets = [a for a in re.findall(r'(?:src|href)="([^"]+)"', page.text) if a != "data:,"]
-    assert len(assets) == 2
-    for asset in assets:
-        path = urljoin(page_path, asset)
-        assert path.startswith(f"/s/{box.store_id}/static/")
-        answer = http.get(path)
-        assert answer.status_code == 200 and answer.content == (STATIC_DIR / path.rsplit("/", 1)[1]).read_bytes()
-        assert answer.headers["content-type"].split(";")[0] in ("text/css", "text/javascript")
-        again = http.get(path, headers={"If-None-Match": answer.headers["etag"]})
-        assert again.status_code == 304 and again.content == b""
+    r, raw = fetch(http, page_path, **{"Accept-Encoding": "identity", "Accept-Language": "en-GB,en;q=0.9"})
+    assert r.status_code == 200 and r.headers["content-type"] == "text/html; charset=utf-8"
+    assert [a for a in re.findall(r'(?:src|href)="([^"]+)"', raw.decode()) if a != "data:,"] == []  # one document
+    # what the phone would have asked the relay's API for, inside the page, in the phone's language
+    found = BOOT.search(raw)
+    assert found is not None
+    boot = json.loads(found.group(1))
+    assert boot["lang"] == "en"
+    assert boot["info"] == phone.get("").json() and boot["info"]["online"] is True
+    assert boot["info"]["table"]["name"] == "A1"
+    assert boot["menu"] == phone.get("/menu", params={"lang": "en"}).json()
+    # and around that data, the box's own page byte for byte
+    assert raw == page(found.group(1).decode(), "en")
+    _, cookie_raw = fetch(http, page_path, **{"Accept-Encoding": "identity", "Cookie": "tb_lang=zh"})
+    assert json.loads(BOOT.search(cookie_raw).group(1))["lang"] == "zh"  # type: ignore[union-attr]
+
+    # compressed as the box compresses, one validator for every encoding, 304 for a current copy
+    for accept, coding in (("gzip, deflate, br, zstd", "br"), ("gzip, deflate", "gzip")):
+        enc, enc_raw = fetch(http, page_path, **{"Accept-Encoding": accept, "Accept-Language": "en"})
+        assert enc.headers["content-encoding"] == coding and decoded(enc, enc_raw) == raw
+        assert len(enc_raw) * 3 < len(raw)
+        assert enc.headers["etag"] == r.headers["etag"] == etag_of(raw)
+        assert enc.headers["vary"] == "Accept-Encoding, Accept-Language, Cookie"
+        assert enc.headers["cache-control"] == "no-cache"
+    again, body = fetch(http, page_path, **{"If-None-Match": r.headers["etag"], "Accept-Language": "en"})
+    assert again.status_code == 304 and body == b"" and "content-encoding" not in again.headers
+
+    # the service worker under the store's address (its scope: /s/STORE/), and the page's parts
+    for path, name in (("sw.js", SERVICE_WORKER), ("static/diner.css", "diner.css")):
+        f, f_raw = fetch(http, f"/s/{box.store_id}/{path}", **{"Accept-Encoding": "br"})
+        assert (
+            f.status_code == 200
+            and decoded(f, f_raw) == slim((STATIC_DIR / name).read_text(), name.endswith(".js")).encode()
+        )
+        assert f.headers["content-type"].startswith(("text/javascript", "text/css"))
+        assert f.headers["cache-control"] == "no-cache" and f.headers["vary"] == "Accept-Encoding"
+        same, _ = fetch(http, f"/s/{box.store_id}/{path}", **{"If-None-Match": f.headers["etag"]})
+        assert same.status_code == 304
     assert http.get(f"/s/{box.store_id}/static/diner.html").status_code == 404
     assert http.get(f"/s/{box.store_id}/static/..%2Fapp.py").status_code == 404
 
     old = http.get(f"/s/{box.store_id}/t/{code(1, 1)}", headers={"Accept-Language": "zh-CN"})
-    assert old.status_code == 410 and old.headers["content-type"].startswith("text/html")
-    assert "二维码" in old.text and "<script" not in old.text
+    assert old.status_code == 410 and old.headers["content-type"] == "text/html; charset=utf-8"
+    assert "二维码" in old.text and "小笼天下 Dumpling House" in old.text and "A1" in old.text
+    chosen = http.get(f"/s/{box.store_id}/t/{code(1, 1)}", headers={"Accept-Language": "zh-CN", "Cookie": "tb_lang=en"})
+    assert chosen.status_code == 410 and '<html lang="en">' in chosen.text  # the page's switch sets the cookie
     assert http.get(f"/s/nosuchstore1/t/{code(1, 2)}").status_code == 404
 
 

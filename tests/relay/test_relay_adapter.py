@@ -336,6 +336,32 @@ def test_network_and_upstream_failures_map_to_retryable_or_rejected(relay):
         thread.join(5)
 
 
+def test_each_part_of_a_line_voided_reaches_the_phone_once(relay):
+    """One of the 2x voided, then the other (appliance.db.orders.void_line splits the part off as a voided line
+    of its own): two events, each once however often it is delivered, the phone ending on nothing left."""
+    adapter = RelayAdapter("relay", relay.config())
+    try:
+        adapter.client.poll(0, 0)
+        key = phone_order(relay)["client_key"]
+        adapter.push_order(order_doc(key))
+        view = order_doc(key, "accepted").view
+        line = view["lines"][0]
+        one = {**line, "quantity": 1, "line_total_minor": 3200}
+        part = {**one, "line_no": 2, "status": "voided", "void_reason": "cold"}
+        first = {**view, "total_minor": 3200, "lines": [one, part]}
+        second = {**view, "total_minor": 0, "lines": [{**one, "status": "voided", "void_reason": "cold"}, part]}
+        for _ in range(2):  # each delivered twice: one event each
+            adapter.push_status(key, "line_voided", "1 of line 1 voided (1 left): cold", order=first)
+        for _ in range(2):
+            adapter.push_status(key, "line_voided", "line 1 voided: cold", order=second)
+        ids = [e.event_id for e in relay.storage.events_for_key(relay.store_id, key)]
+        assert ids == [f"accepted:{key}", f"status:{key}:line_voided:2", f"status:{key}:line_voided:1,2"]
+        (shown,) = httpx.get(relay.phone("/orders"), timeout=5).json()["orders"]
+        assert shown["total_minor"] == 0 and [x["status"] for x in shown["lines"]] == ["voided", "voided"]
+    finally:
+        adapter.close()
+
+
 def test_a_voided_line_reaches_the_phone_with_the_new_total(relay):
     adapter = RelayAdapter("relay", relay.config())
     try:

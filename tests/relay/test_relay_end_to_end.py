@@ -457,6 +457,11 @@ def test_an_order_through_the_relay_prints_once_and_its_status_reaches_the_phone
     wait_for(lambda: phone.saw("accepted", body["client_key"]), "the accepted event on the phone's stream")
     again = phone.resend(body)  # the phone retries: the same order, never a second one
     assert again.status_code == 200 and again.json()["id"] == order_id
+    # in English, each dish also carries its name in the store's first language (to show the staff)
+    line = again.json()["lines"][0]
+    assert (line["name"], line["original_name"]) == ("Crystal shrimp dumplings", "水晶虾饺")
+    visit = httpx.get(f"{phone.base}/orders?lang=en", timeout=10).json()
+    assert [o["lines"][0]["original_name"] for o in visit["orders"]] == ["水晶虾饺"]
 
     box.advance(order_id, OrderStatus.ACCEPTED)  # the console accepts it
     event = wait_for(lambda: phone.saw("status", body["client_key"], "accepted"), "the status event on the phone")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from datetime import date
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -688,7 +688,8 @@ def test_a_dish_sent_back_after_paying_is_one_credit_note_through_lost_answers_a
             "ck-a return 1",
         )
         assert [(i["item_code"], i["qty"]) for i in note["items"]] == [("DDM", Decimal(-1))]
-        assert note["posting_date"] == date.today().isoformat()  # posted when sent back, after the invoice
+        # posted when sent back (today in the ERP's time zone), after the invoice
+        assert note["posting_date"] == datetime.now(server.time_zone).date().isoformat()
         # the credit is against the invoice, as a return made from it in ERPNext (update_outstanding_for_self 0)
         assert (invoice["outstanding_amount"], invoice["status"]) == (Decimal(-31), "Credit Note Issued")
         assert server.order_total_minor("ck-a") == now.total_minor == 10500

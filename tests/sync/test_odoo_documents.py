@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from sync.adapters import make_adapter
-from sync.adapters.base import Capability, OrderChange, OrderDoc, PaymentDoc, Rejected, Retryable
+from sync.adapters.base import Capability, OrderChange, OrderDoc, OrderLine, PaymentDoc, Rejected, Retryable
 from sync.adapters.odoo import OdooAdapter
 from tests.fakes.odoo import POS_SESSION, FakeOdoo
 from tests.sync.test_odoo import calls, fake_odoo, order_doc
@@ -333,6 +333,28 @@ def test_a_dish_sent_back_after_paying_is_a_refund_order_the_refund_pays(odoo, p
     assert len(odoo.pos_orders()) == 2
 
 
+def test_one_of_two_sent_back_after_paying_refunds_one(odoo, pos):
+    """One of the two har gow goes back after paying (a part of the line voided): the refund order takes back one,
+    not the line; the other one later is a second refund order of one."""
+    order = order_doc("k-1", service_minor=1000)  # har gow 2 x 38.50, tea 3 x 19.90, service 10.00: 146.70
+    pos.push_order(order)
+    pos.push_payment(pay("payment.recorded:1", ["k-1"], "card", 14670))
+    one_left = [OrderLine("HG01", "hg01", "Har gow", 1, 3850, 3850), order.lines[1]]
+    after = OrderDoc(**{**order.__dict__, "lines": one_left, "subtotal_minor": 9820, "total_minor": 10820})
+    pos.push_change(OrderChange("k-1", "line_voided", "paid", "cold", after, "v:1", line_no=1, quantity=1, left=1))
+    pos.push_change(OrderChange("k-1", "line_voided", "paid", "cold", after, "v:1", line_no=1, quantity=1, left=1))
+    original, refund = odoo.pos_orders()
+    har_gow = original["lines"][0]
+    assert [(line["qty"], line["price_subtotal_incl"], line["refunded_orderline_id"]) for line in refund["lines"]] == [
+        (-1, Decimal("-38.50"), har_gow["id"])
+    ]
+    assert odoo.order_total_minor("k-1") == after.total_minor
+    none_left = OrderDoc(**{**after.__dict__, "lines": [order.lines[1]], "subtotal_minor": 5970, "total_minor": 6970})
+    pos.push_change(OrderChange("k-1", "line_voided", "paid", "cold", none_left, "v:2", line_no=1, quantity=1))
+    assert [[line["qty"] for line in o["lines"]] for o in odoo.pos_orders()[1:]] == [[-1], [-1]]
+    assert odoo.order_total_minor("k-1") == none_left.total_minor
+
+
 def test_a_refund_order_still_running_at_the_timeout_is_not_created_twice(odoo):
     """Item 11 for the refund order of a dish sent back: 17 and 18 wait for the first create; on 19 the next attempt
     goes at once and the first, committing later, is refused by its uuid."""
@@ -435,6 +457,31 @@ def test_a_voided_line_of_a_sale_order_goes_to_quantity_zero(odoo):
         adapter.push_change(OrderChange("k-2", "status", "ready", None, None, "s:1"))  # nothing to record
         with pytest.raises(Rejected):
             adapter.push_change(OrderChange("k-2", "status", "cancelled", "x", None, "s:2"))  # not in Odoo yet
+
+
+def test_part_of_a_sale_order_line_voided_leaves_what_is_left(odoo):
+    """One of three teas sent back: Odoo's line goes to 2, not to 0 (the diner keeps and pays for two)."""
+    order = order_doc("k-1")  # har gow 2, tea 3
+    lines = [order.lines[0], OrderLine("TEA4", "tea4", "Pu-erh tea", 2, 1990, 3980)]
+    view = {
+        "lines": [
+            {"line_no": 1, "quantity": 2, "status": "active"},
+            {"line_no": 2, "quantity": 2, "status": "active"},
+            {"line_no": 3, "quantity": 1, "status": "voided"},  # the tea sent back, split off line 2
+        ]
+    }
+    subtotal = sum(line.line_total_minor for line in lines)
+    after = OrderDoc(**{**order.__dict__, "lines": lines, "subtotal_minor": subtotal, "total_minor": subtotal})
+    after = OrderDoc(**{**after.__dict__, "view": view})
+    with closing(sale_adapter(odoo)) as adapter:
+        adapter.push_order(order)
+        change = OrderChange("k-1", "line_voided", "accepted", "cold", after, "v:1", line_no=2, quantity=1, left=2)
+        adapter.push_change(change)
+        adapter.push_change(change)  # delivered again: nothing more
+        assert len(calls(odoo, "sale.order.line", "write")) == 1
+        (sale,) = odoo.sale_orders("k-1")
+        assert [line["product_uom_qty"] for line in sale["lines"]] == [2, 2]
+        assert odoo.order_total_minor("k-1") == after.total_minor
 
 
 # -- through a flapping Odoo ----------------------------------------------------------------------------------

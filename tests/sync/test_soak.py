@@ -1,4 +1,4 @@
-"""The soak test per ERP: 1,000 orders through the web API, and staff at the till settling the tables meanwhile
+"""The soak test per ERP: 500 orders through the web API, and staff at the till settling the tables meanwhile
 (payments split by card and cash with change, refunds paid again by WeChat, cancelled orders, voided lines, dishes
 sent back after paying and refunded), while the fake ERP goes down, flaps, answers slowly, commits and then drops
 the connection, and `tablebox syncd` (a real process) is killed with SIGKILL and restarted twice. At the end the ERP
@@ -34,8 +34,18 @@ from tests.sync.syncd import (
     write_settings,
 )
 
-ORDERS = 1000
+# Every outage, flap, slow spell, lost answer and kill -9 below comes at a count (150 orders taken; 100 to 400 rows
+# delivered), so what they prove does not grow with the number of orders. 500 orders give about 1,100 rows for the
+# ERP, 600-700 of them still to go after the second kill; 1,000 took twice as long, the extra rows only making the
+# last drain longer. The waits below are polls with generous caps: a loaded machine makes the run slower, not wrong;
+# nothing here asserts how long anything took.
+ORDERS = 500
 TABLES = ("A1", "A2", "A3", "T1", "T2")
+
+
+def poll(predicate: Any, timeout: float) -> Any:
+    """wait_until, asking the store every 50 ms (each ask opens the database; the fake ERP shares this process)."""
+    return wait_until(predicate, timeout=timeout, every=0.05)
 
 
 def fake_class(path: str) -> Any:
@@ -170,26 +180,26 @@ def test_every_order_and_payment_reaches_the_erp_exactly_once_through_outages_an
         diners.start()
         till.start()
         syncd = start_syncd()
-        wait_until(lambda: len(diners.keys) >= 150, timeout=30)
+        poll(lambda: len(diners.keys) >= 150, timeout=60)
         assert orders_delivered() == 0
 
         fake.come_back()  # back, but flapping: 503s
         fake.error_rate = 0.25
-        wait_until(lambda: delivered() >= 100, timeout=30)
+        poll(lambda: delivered() >= 100, timeout=60)
         syncd.kill9()  # crash 1, mid-delivery
 
         fake.error_rate = 0.1
         fake.drop_after_commit_rate = 0.15  # committed, then the answer is lost
         fake.slow_seconds = 0.02  # and slow, for a while
         syncd = start_syncd()
-        wait_until(lambda: delivered() >= 150, timeout=30)
+        poll(lambda: delivered() >= 150, timeout=60)
         fake.slow_seconds = 0.0
-        wait_until(lambda: delivered() >= 300, timeout=30)
+        poll(lambda: delivered() >= 300, timeout=60)
         fake.go_down()  # out again, until the worker has tried a few times
         tried = attempts()
-        wait_until(lambda: attempts() >= tried + 3, timeout=30)
+        poll(lambda: attempts() >= tried + 3, timeout=60)
         fake.come_back()
-        wait_until(lambda: delivered() >= 400, timeout=30)
+        poll(lambda: delivered() >= 400, timeout=60)
         syncd.kill9()  # crash 2
 
         syncd = start_syncd()
@@ -200,7 +210,7 @@ def test_every_order_and_payment_reaches_the_erp_exactly_once_through_outages_an
         assert not till.is_alive() and till.errors == []
         fake.error_rate = fake.drop_after_commit_rate = 0.0
         with contextlib.suppress(AssertionError):  # what is still waiting then is in the report below
-            wait_until(lambda: outbox_counts(settings.db_path)["waiting"] == 0, timeout=60)
+            poll(lambda: outbox_counts(settings.db_path)["waiting"] == 0, timeout=180)
         assert syncd.terminate() == 0, syncd.tail()
 
         # the till did what a busy evening does

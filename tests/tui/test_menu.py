@@ -9,8 +9,7 @@ import pytest
 from rich.cells import cell_len
 from textual.widgets import DataTable, Input, OptionList, Static
 
-from appliance.domain.errors import DomainError
-from appliance.domain.money import Currency, parse_amount
+from appliance.db.store_settings import set_store_setting
 from tests.tui.conftest import WAITER_PIN, message, place_order, wait_until
 
 pytestmark = pytest.mark.anyio
@@ -64,7 +63,7 @@ async def test_sold_out_in_the_console_is_refused_to_diners_at_once(settings, ma
     app = make_console(pin=WAITER_PIN)  # sold out is a waiter's job
     async with app.run_test(size=(100, 30)) as pilot:
         await open_menu(pilot, app, "har_gow")
-        await pilot.press("s")
+        await pilot.press("o")
         await wait_until(pilot, lambda: message(app) == "✓ 水晶虾饺: SOLD OUT 沽清")
         assert "✗ SOLD OUT 沽清" in row_of(app, db, "har_gow")[4]
         refused = order()
@@ -72,7 +71,7 @@ async def test_sold_out_in_the_console_is_refused_to_diners_at_once(settings, ma
         error = refused.json()["error"]
         assert error["code"] == "sold_out" and "Crystal shrimp dumplings" in error["message"]
         assert menu_item(client, token, har_gow)["sold_out"] is True
-        await pilot.press("s")
+        await pilot.press("o")
         await wait_until(pilot, lambda: message(app) == "✓ 水晶虾饺: back on 恢复供应")
         assert row_of(app, db, "har_gow")[4].startswith("✓ on")
         assert order().status_code == 201
@@ -84,7 +83,7 @@ async def test_stock_counts_down_with_orders_and_sells_out_live(settings, make_c
     app = make_console(pin=WAITER_PIN)
     async with app.run_test(size=(100, 30)) as pilot:
         await open_menu(pilot, app, "虾饺")  # found by its Chinese name
-        await pilot.press("n")
+        await pilot.press("k")
         await answer(pilot, app, "x")
         assert "whole number" in dialog_error(app)
         await answer(pilot, app, "2")
@@ -97,7 +96,7 @@ async def test_stock_counts_down_with_orders_and_sells_out_live(settings, make_c
         await wait_until(pilot, lambda: "SOLD OUT" in row_of(app, db, "har_gow")[4])
         assert row_of(app, db, "har_gow")[3] == "0"
         assert db.execute("SELECT stock, sold_out FROM items WHERE key = 'har_gow'").fetchone() == (0, 1)
-        await pilot.press("n")
+        await pilot.press("k")
         await answer(pilot, app, "")  # empty: not counted any more (still sold out until put back on)
         await wait_until(pilot, lambda: message(app) == "✓ 水晶虾饺: stock not counted")
         assert db.execute("SELECT stock FROM items WHERE key = 'har_gow'").fetchone() == (None,)
@@ -108,7 +107,7 @@ async def test_a_manager_edits_prices_exactly_and_bad_amounts_stay_in_the_dialog
     app = make_console()
     async with app.run_test(size=(100, 30)) as pilot:
         await open_menu(pilot, app, "har_gow")
-        await pilot.press("p")
+        await pilot.press("P")
         await wait_until(pilot, lambda: bool(app.screen.query("#answer")))
         assert app.screen.query_one("#answer", Input).value == "32.00"
         for bad, why in (("abc", "not an amount"), ("-1", "cannot be negative"), ("1.234", "at most 2 decimal places")):
@@ -121,7 +120,7 @@ async def test_a_manager_edits_prices_exactly_and_bad_amounts_stay_in_the_dialog
         assert row_of(app, db, "har_gow")[2] == "¥32.50"
         await open_menu(pilot, app, "drunken")  # priced by variant: choose which
         assert row_of(app, db, "drunken_chicken")[2] == "variants"
-        await pilot.press("p")
+        await pilot.press("P")
         await wait_until(pilot, lambda: bool(app.screen.query(OptionList)))
         await pilot.press("down", "enter")  # 整只 whole
         await answer(pilot, app, "70")
@@ -139,39 +138,13 @@ async def test_a_manager_edits_prices_exactly_and_bad_amounts_stay_in_the_dialog
     assert trail[1][:3] == ("店长 Manager", "menu.price", "drunken_chicken") and trail[1][3]["to"] == 7000
 
 
-def test_amounts_are_read_exactly_in_the_currencys_minor_units():
-    cny, jpy = Currency.of("CNY"), Currency.of("JPY")
-    assert [parse_amount(t, cny) for t in ("32.5", "32.50", "32", "0.05", "1,200", " 7 ")] == [
-        3250,
-        3250,
-        3200,
-        5,
-        120000,
-        700,
-    ]
-    assert parse_amount("1200", jpy) == 1200
-    for text, currency in (
-        ("abc", cny),
-        ("-1", cny),
-        ("1.234", cny),
-        ("", cny),
-        ("1.", cny),
-        ("1e3", cny),
-        ("１２", cny),
-        ("12.5", jpy),
-        ("1234567890", cny),
-    ):
-        with pytest.raises(DomainError):
-            parse_amount(text, currency)
-
-
 async def test_a_waiter_cannot_reach_prices_hiding_or_hours(settings, make_console, db):
     app = make_console(pin=WAITER_PIN)
     async with app.run_test(size=(100, 30)) as pilot:
         await open_menu(pilot, app, "har_gow")
         for key, words in (
-            ("p", "cannot change prices"),
-            ("h", "cannot hide dishes"),
+            ("P", "cannot change prices"),
+            ("H", "cannot hide dishes"),
             ("w", "cannot change when dishes are served"),
         ):
             await pilot.press(key)
@@ -190,12 +163,12 @@ async def test_hiding_and_hours_reach_the_menu_api(settings, make_console, db, c
     app = make_console()
     async with app.run_test(size=(100, 30)) as pilot:
         await open_menu(pilot, app, "har_gow")
-        await pilot.press("h")
+        await pilot.press("H", "y")  # asks first
         await wait_until(pilot, lambda: message(app) == "✓ 水晶虾饺: hidden from diners 已隐藏")
         assert db.execute("SELECT hidden FROM items WHERE id = ?", (har_gow,)).fetchone() == (1,)
         assert menu_item(client, token, har_gow) is None
         assert row_of(app, db, "har_gow")[4].startswith("◌ hidden 隐藏")  # still listed here, marked
-        await pilot.press("h")
+        await pilot.press("H", "y")
         await wait_until(pilot, lambda: "shown again" in message(app))
         assert menu_item(client, token, har_gow)["available_hours"] is None
         await pilot.press("w")
@@ -237,7 +210,7 @@ async def test_the_menu_fits_80_by_24_with_chinese_names_in_aligned_columns(sett
             (cell_len(line[: line.index("✓")]), cell_len(line[: line.index("—")])) for line in rows if "—" in line
         }
         assert len(starts) == 1
-        assert lines[0].split()[:4] == ["Category", "分类", "Dish", "菜品"]
+        assert lines[0].split()[1:8] == ["Dish", "菜品", "Price", "价格", "Stock", "State", "状态"]
         assert row_of(app, db, "oil_fried_shrimp")[4] == "✗ SOLD OUT 沽清"
         assert row_of(app, db, "chef_special_duck")[4] == "◌ hidden 隐藏"
         assert row_of(app, db, "cifantuan")[4] == "⏸ not now 未到 ⏱ 07:00-10:30"
@@ -250,5 +223,109 @@ async def test_the_menu_fits_80_by_24_with_chinese_names_in_aligned_columns(sett
         await wait_until(pilot, lambda: app.screen.query(DataTable) and table.row_count == 9)
         assert {str(table.get_row_at(i)[0]) for i in range(table.row_count)} == {"饮品"}
         assert "9/64 dishes" in str(app.screen.query_one("#filters", Static).render())
-        await pilot.press("c")
+        await pilot.press("escape")
         await wait_until(pilot, lambda: table.row_count == 64)
+
+
+def dialog_text(app, selector):
+    return str(app.screen.query_one(selector, Static).render())
+
+
+async def test_a_price_typed_12_comma_5_is_read_as_12_50_and_a_big_change_asks_first(settings, make_console, db):
+    app = make_console()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_menu(pilot, app, "har_gow")  # ¥32.00
+        await pilot.press("P")
+        await answer(pilot, app, "12,5")
+        # more than half the old price away: the dialog asks, showing old and new; nothing is saved yet
+        await wait_until(pilot, lambda: "¥32.00 → ¥12.50" in dialog_text(app, "#error"))
+        assert "y = yes" in str(app.screen.query_one("#keys").render())
+        await pilot.press("enter")  # a doubled enter does not answer the question
+        await pilot.pause()
+        assert app.screen.query("#answer") and "¥32.00 → ¥12.50" in dialog_text(app, "#error")
+        assert db.execute("SELECT price_minor FROM items WHERE key = 'har_gow'").fetchone() == (3200,)
+        await pilot.press("n")  # back to the typing, the text kept
+        await wait_until(pilot, lambda: not app.screen.query_one("#answer", Input).disabled)
+        assert app.screen.query_one("#answer", Input).value == "12,5" and dialog_text(app, "#error") == ""
+        await pilot.press(*["backspace"] * 4, *"￥32,5")
+        await wait_until(pilot, lambda: dialog_text(app, "#reading") == "= ¥32.50")  # shown as read while typed
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: message(app) == "✓ 水晶虾饺: ¥32.00 → ¥32.50")  # a small change: no question
+        assert db.execute("SELECT price_minor FROM items WHERE key = 'har_gow'").fetchone() == (3250,)
+        await pilot.press("P")
+        await answer(pilot, app, "12元5角")
+        await wait_until(pilot, lambda: "¥32.50 → ¥12.50" in dialog_text(app, "#error"))
+        await pilot.press("y")
+        await wait_until(pilot, lambda: message(app) == "✓ 水晶虾饺: ¥32.50 → ¥12.50")
+        assert row_of(app, db, "har_gow")[2] == "¥12.50"
+        await pilot.press("P")
+        await answer(pilot, app, "$12")
+        await wait_until(pilot, lambda: "$ is not this store's money (CNY)" in dialog_text(app, "#error"))
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: not app.screen.query("#answer"))
+    assert db.execute("SELECT price_minor FROM items WHERE key = 'har_gow'").fetchone() == (1250,)
+    prices = [json.loads(d) for (d,) in db.execute("SELECT details FROM audit_log WHERE action = 'menu.price'")]
+    assert [(p["from"], p["to"]) for p in prices] == [(3200, 3250), (3250, 1250)]
+
+
+LONG_NAME = "特级秘制手工慢炖黑毛猪肉配时令野生菌菇砂锅煲（大份）"  # 54 cells, longer than any demo dish
+
+
+def visible_rows(app):
+    """(cells, the line as the terminal shows it) for each row on screen, top down."""
+    table = app.screen.query_one(DataTable)
+    shown = min(table.row_count, table.size.height - 1)  # below the header line
+    return [([str(c) for c in table.get_row_at(i)], table.render_line(i + 1).text) for i in range(shown)]
+
+
+LONG_ENGLISH = "Chef's secret slow-braised black pork with wild mushrooms in clay pot (large)"
+
+
+@pytest.mark.parametrize(
+    ("size", "languages", "state"),
+    [
+        ((80, 24), ["zh", "en"], "◌ 隐藏 ✗ 沽清 ⏱ 11:00-14:00"),  # narrow: the state in the first language only
+        ((120, 40), ["en", "zh"], "◌ hidden 隐藏 ✗ SOLD OUT 沽清 ⏱ 11:00-14:00"),
+    ],
+)
+async def test_price_and_state_stay_whole_and_long_names_are_cut_with_an_ellipsis(
+    settings, make_console, db, size, languages, state
+):
+    with db:
+        set_store_setting(db, "languages", languages)  # English first: the demo's longest names (44 cells)
+        db.execute(
+            "UPDATE items SET names = json_set(names, '$.zh', ?, '$.en', ?), hidden = 1, sold_out = 1,"
+            " available_from = '11:00', available_until = '14:00' WHERE key = 'har_gow'",  # the longest state
+            (LONG_NAME, LONG_ENGLISH),
+        )
+    app = make_console()
+    async with app.run_test(size=size) as pilot:
+        await open_menu(pilot, app, "har_gow")
+        [(cells, line)] = visible_rows(app)
+        assert cells[2] == "¥32.00" and cells[4] == state
+        assert cells[2] in line and cells[4] in line  # on screen, not cut at the edge
+        name = cells[1].removesuffix("…").rstrip()
+        assert cells[1].endswith("…") and len(name) >= 8
+        assert (LONG_NAME if languages[0] == "zh" else LONG_ENGLISH).startswith(name)
+        detail = str(app.screen.query_one("#detail", Static).render())
+        assert "¥32.00" in detail and "✗ SOLD OUT 沽清" in detail and LONG_NAME in detail  # whole, in the pane
+        await pilot.press("escape")  # every dish: price and state whole on every row on screen
+        await wait_until(pilot, lambda: app.screen.query_one(DataTable).row_count == 64)
+        for cells, line in visible_rows(app):
+            assert cells[2] in line and cells[4] in line and not cells[4].endswith("…")
+            assert cell_len(line) <= size[0]
+
+
+async def test_the_columns_follow_the_terminal_when_it_is_resized(settings, make_console, db):
+    with db:
+        set_store_setting(db, "languages", ["en", "zh"])
+    app = make_console()
+    async with app.run_test(size=(160, 40)) as pilot:
+        await open_menu(pilot, app)
+        table = app.screen.query_one(DataTable)
+        assert [str(c.label) for c in table.columns.values()][-1] == "Name"  # wide: the Chinese names too
+        await pilot.resize_terminal(80, 24)
+        await wait_until(pilot, lambda: len(table.columns) == 5)  # the second-language names go first
+        for cells, line in visible_rows(app):
+            assert cells[2] in line and cells[4] in line
+        assert any(cells[1].endswith("…") for cells, _ in visible_rows(app))

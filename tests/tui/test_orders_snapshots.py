@@ -24,7 +24,7 @@ def test_orders_board_snapshot(settings, make_console, db, snap_compare, size):
     async def settle(pilot):
         from textual.widgets import DataTable
 
-        await wait_until(pilot, lambda: app.screen.query_one(DataTable).row_count == 3)
+        await wait_until(pilot, lambda: app.screen.query_one(DataTable).row_count == 3 and not app.screen.restoring)
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=size, run_before=settle)

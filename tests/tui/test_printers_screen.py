@@ -4,7 +4,7 @@ QR stickers and re-keying a table."""
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from textual.widgets import DataTable, Static
@@ -13,7 +13,10 @@ from appliance.db.store_settings import load_store_settings
 from appliance.db.tables import list_tables, resolve_token, tables_by_id
 from appliance.domain.errors import DomainError
 from appliance.store import read_secret
+from printers.virtual import PrinterState, VirtualPrinter
+from printers.worker import PrintWorker
 from tests.conftest import token_for
+from tests.printers.test_worker import TICKET_END, place
 from tests.tui.conftest import NOW, WAITER_PIN, message, place_order, wait_until
 from tui.screens.printers import PrintersScreen
 
@@ -42,7 +45,10 @@ async def open_printers(app, pilot) -> None:
 
 async def test_status_queue_and_reasons_are_shown_in_words(settings, make_console, db):
     with db:
-        db.execute("INSERT INTO printer_status VALUES ('kitchen', 'paper_out', NULL, ?, ?)", (stamp(7), stamp(0.5)))
+        db.execute(
+            "INSERT INTO printer_status (name, status, detail, since, checked_at) VALUES ('kitchen', 'paper_out', NULL, ?, ?)",
+            (stamp(7), stamp(0.5)),
+        )
         db.execute(
             "INSERT INTO print_jobs (station, kind, printer, last_error, created_at)"
             " VALUES ('', 'test', 'kitchen', 'paper out', ?)",
@@ -67,7 +73,7 @@ async def test_test_page_and_reprint_queue_the_right_jobs(settings, make_console
     app = make_console()
     async with app.run_test(size=(100, 30)) as pilot:
         await open_printers(app, pilot)
-        await pilot.press("down", "t")  # the second printer: bar
+        await pilot.press("down", "T")  # the second printer: bar
         await wait_until(pilot, lambda: message(app) == "✓ test page queued for bar")
         assert db.execute("SELECT kind, printer, station FROM print_jobs WHERE kind = 'test'").fetchall() == [
             ("test", "bar", "")
@@ -94,13 +100,13 @@ async def test_stickers_for_one_table_or_all_on_a_chosen_printer(settings, make_
     app = make_console()
     async with app.run_test(size=(100, 30)) as pilot:
         await open_printers(app, pilot)
-        await pilot.press("s")
+        await pilot.press("q")
         await wait_until(pilot, lambda: bool(app.screen.query("#choices")))
         await pilot.press("down", "down", "enter")  # every table, A1, [A2]
         await wait_until(pilot, lambda: "which printer" in str(app.screen.query_one(".title", Static).render()))
         await pilot.press("enter")  # the highlighted printer (kitchen) comes first
         await wait_until(pilot, lambda: message(app) == "✓ 1 QR sticker (A2) queued for kitchen")
-        await pilot.press("s")
+        await pilot.press("q")
         await wait_until(pilot, lambda: bool(app.screen.query("#choices")))
         await pilot.press("enter")  # every table
         await wait_until(pilot, lambda: "which printer" in str(app.screen.query_one(".title", Static).render()))
@@ -121,7 +127,7 @@ async def test_rekey_asks_first_then_voids_the_old_sticker_and_offers_a_new_one(
     app = make_console()
     async with app.run_test(size=(100, 30)) as pilot:
         await open_printers(app, pilot)
-        await pilot.press("k")
+        await pilot.press("K")
         await wait_until(pilot, lambda: bool(app.screen.query("#choices")))
         await pilot.press("enter")  # A1
         await wait_until(pilot, lambda: bool(app.screen.query("#question")))
@@ -129,7 +135,7 @@ async def test_rekey_asks_first_then_voids_the_old_sticker_and_offers_a_new_one(
         await pilot.press("n")
         await wait_until(pilot, lambda: message(app) == "table A1 not re-keyed")
         assert resolve_token(tables_by_id(db).get, secret, store_id, old_token).name == "A1"
-        await pilot.press("k")
+        await pilot.press("K")
         await wait_until(pilot, lambda: bool(app.screen.query("#choices")))
         await pilot.press("enter")
         await wait_until(pilot, lambda: bool(app.screen.query("#question")))
@@ -155,11 +161,52 @@ async def test_a_waiter_prints_but_cannot_rekey(settings, make_console, db):
     app = make_console(pin=WAITER_PIN)
     async with app.run_test(size=(80, 24)) as pilot:
         await open_printers(app, pilot)
-        await pilot.press("k")
+        await pilot.press("K")
         await wait_until(pilot, lambda: "refused" in message(app))
         assert message(app) == "✗ refused: a waiter cannot re-key tables: ask a manager"
         assert not app.screen.query("#choices")  # not even asked which table
-        await pilot.press("t")
+        await pilot.press("T")
         await wait_until(pilot, lambda: message(app) == "✓ test page queued for kitchen")
     assert db.execute("SELECT max(token_version) FROM tables").fetchone()[0] == 1
     assert db.execute("SELECT action FROM audit_log").fetchall() == [("printer.test",)]
+
+
+async def test_a_station_falling_back_is_shown_and_its_return(settings, make_console, db):
+    """The real print worker hands the kitchen's tickets to the bar's printer while the kitchen's cover is open: the
+    queue column says where they go, the detail says since when; closed again, the kitchen's row is its own."""
+    kitchen, bar = VirtualPrinter("kitchen").start(), VirtualPrinter("bar").start()
+    try:
+        with db:
+            for printer in (kitchen, bar):
+                db.execute("UPDATE printers SET uri = ? WHERE name = ?", (printer.uri, printer.name))
+            db.execute("UPDATE printers SET fallback = 'bar' WHERE name = 'kitchen'")
+        kitchen.state = PrinterState.COVER_OPEN
+        place(db)
+        app = make_console(clock=lambda: datetime.now(UTC))
+        with PrintWorker(
+            settings.db_path,
+            poll_seconds=0.01,
+            fault_retry_seconds=0.05,
+            fallback_after_seconds=0.2,
+            idle_status_seconds=0.05,
+        ):
+            assert bar.wait_for(lambda b: TICKET_END in b, timeout=10)
+            (since,) = db.execute("SELECT fallback_since FROM printer_status WHERE name = 'kitchen'").fetchone()
+            hhmm = datetime.fromisoformat(since.replace("Z", "+00:00")).astimezone(load_store_settings(db).tz)
+            async with app.run_test(size=(100, 30)) as pilot:
+                await open_printers(app, pilot)
+                await wait_until(pilot, lambda: cells(app)["kitchen"][2] == "0 → bar")
+                assert cells(app)["kitchen"][3] == "✗ cover open"
+                assert f"→ tickets for kitchen going to bar since {hhmm:%H:%M}" in detail(app)
+                await pilot.press("down")  # the bar's printer
+                await wait_until(pilot, lambda: "also printing the tickets of kitchen" in detail(app))
+                assert "(printer kitchen cannot print)" in detail(app)
+                kitchen.state = PrinterState.READY  # the cover closed: the kitchen prints its own again
+                await wait_until(pilot, lambda: cells(app)["kitchen"][2:] == ["0", "✓ ready"])
+                assert "also printing" not in detail(app)
+                await pilot.press("up")
+                await wait_until(pilot, lambda: detail(app).startswith("kitchen"))
+                assert "going to" not in detail(app)
+    finally:
+        kitchen.stop()
+        bar.stop()

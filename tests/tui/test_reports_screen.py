@@ -1,5 +1,6 @@
 """The reports screen against a day whose figures are worked out by hand below: sales, orders, average,
-covers, top dish, the hour strip; the previous day; the CSV export; a waiter kept out; and snapshots."""
+covers, top dish, the hour strip; the money (takings by method, the drawer's cash, visits paid and unpaid, tax);
+the previous day; the CSV export (one table, money in yuan); a waiter kept out; and snapshots."""
 
 from __future__ import annotations
 
@@ -8,14 +9,17 @@ import io
 import json
 
 import pytest
+from rich.cells import cell_len
 from rich.console import Console
 from textual.widgets import Static
 
 from appliance.db.orders import change_status, void_line
+from appliance.db.payments import record_payment, refund_payment
 from appliance.domain.orders import Actor, OrderStatus
 from tests.tui.conftest import WAITER_PIN, message, place_order, wait_until
+from tui.days import check_day
 from tui.screens.orders import OrdersScreen
-from tui.screens.reports import ReportsScreen, check_day, heat_cell, heat_strip
+from tui.screens.reports import ReportsScreen, heat_cell, heat_strip
 
 pytestmark = pytest.mark.anyio
 
@@ -60,9 +64,31 @@ def known_day(db) -> dict[str, dict]:
     return placed
 
 
-def shown(app, part: str) -> str:
-    """A part of the report as plain text, as rich lays it out 120 columns wide."""
-    console = Console(width=120, file=io.StringIO(), record=True, color_system=None)
+# The money of that day, by hand (payments and a refund on the day's visits):
+#   A2's first visit (#a, 8.00) was closed owing: unpaid
+#   A1 (#b 40.00 + #e 32.00 = 72.00): cash 100.00, change 28.00; 5.00 of it refunded; then card 5.00: paid
+#   A2's second visit (#c, 100.00): WeChat 60.00: 40.00 still owed
+#   T1 (#f, 36.00): Alipay 36.00: paid
+CASH_NET = 10000 - 2800 - 500  # 67.00: what the drawer should hold
+TAKINGS = CASH_NET + 500 + 6000 + 3600  # 168.00 = sales 216.00 less 48.00 owed
+OWED = 800 + 4000
+# Tax at the store's 6 % (tax_rate_bp's default), included in prices, per order: round(total * 600 / 10600): 45 + 226 + 566 + 181 + 204.
+TAX = 45 + 226 + 566 + 181 + 204  # 12.22
+
+
+def pay_the_day(db, placed: dict[str, dict]) -> None:
+    a1, a2, t1 = (placed[k]["session_id"] for k in ("b", "c", "f"))
+    with db:
+        cash = record_payment(db, a1, "cash", 10000, "店长 Manager")
+        refund_payment(db, cash.payment_id, 500, "汤洒了 spilt soup", "店长 Manager")
+        record_payment(db, a1, "card", 500)
+        record_payment(db, a2, "wechat", 6000)
+        record_payment(db, t1, "alipay", 3600)
+
+
+def shown(app, part: str, width: int = 120) -> str:
+    """A part of the report as plain text, as rich lays it out `width` columns wide."""
+    console = Console(width=width, file=io.StringIO(), record=True, color_system=None)
     console.print(app.screen.query_one(f"#{part}", Static).content)
     return "\n".join(line.rstrip() for line in console.export_text().rstrip("\n").splitlines())
 
@@ -139,7 +165,7 @@ async def test_the_days_figures_equal_the_hand_computation(settings, make_consol
             ["3.", "青岛纯生", "¥36.00"],
             ["4.", "矿泉水", "¥16.00"],
         ]
-        assert shown(app, "turnover") == "Table turnover 翻台 4 visits at 3 tables: A1 1  A2 2  T1 1"
+        assert shown(app, "turnover") == "Table turnover 翻台 4 visits at 3 tables: A1×1  A2×2  T1×1"
         losses = shown(app, "losses").splitlines()
         assert losses == [
             "Cancelled orders 取消 (1)",
@@ -147,6 +173,103 @@ async def test_the_days_figures_equal_the_hand_computation(settings, make_consol
             "Voided lines 退菜 (1)",
             f" #{placed['e']['ticket_no']} 3x 矿泉水: 沽清 sold out",
         ]
+
+
+async def test_the_days_money_equals_the_hand_computation(settings, make_console, db):
+    pay_the_day(db, known_day(db))
+    assert (CASH_NET, TAKINGS, OWED, TAX) == (6700, 16800, 4800, 1222) and TAKINGS + OWED == SALES
+    app = make_console()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_reports(app, pilot)
+        assert [line.split() for line in shown(app, "money").splitlines()] == [
+            ["Takings", "收款", "¥168.00", "in", "4", "payments"],
+            ["kept", "实收", "taken", "收", "change", "找零", "refunded", "退款"],
+            ["现金", "cash", "¥67.00", "¥100.00", "¥28.00", "¥5.00"],
+            ["刷卡", "card", "¥5.00", "¥5.00"],
+            ["微信", "WeChat", "¥60.00", "¥60.00"],
+            ["支付宝", "Alipay", "¥36.00", "¥36.00"],
+            ["Cash", "in", "drawer", "应有现金", "¥67.00", "(cash", "taken", "−", "change", "−", "cash", "refunds)"],
+            ["Visits", "桌次", "2", "paid", "已付,", "2", "unpaid", "未付", "(¥48.00", "owed)"],
+            ["Tax", "included", "含税", "¥12.22"],
+        ]
+        await pilot.press("E")
+        path = settings.data_dir / "exports" / "report-2026-11-21.csv"
+        await wait_until(pilot, lambda: message(app).startswith("✓ report for 2026-11-21 saved"))
+    rows = list(csv.reader(io.StringIO(path.read_text("utf-8-sig"))))
+    summary = {row[1]: row[2:] for row in rows if row[0] == "summary"}
+    assert summary["takings"] == ["4", "168.00", "payments, net"]
+    assert summary["cash expected in drawer"] == ["", "67.00", "cash less change less cash refunds"]
+    assert summary["visits paid"] == ["2", "", ""] and summary["visits unpaid"] == ["2", "48.00", "still owed"]
+    assert summary["tax included"] == ["", "12.22", ""]
+    assert [row[1:4] for row in rows if row[0] == "payments"] == [
+        ["cash", "1", "67.00"],
+        ["card", "1", "5.00"],
+        ["wechat", "1", "60.00"],
+        ["alipay", "1", "36.00"],
+    ]
+    assert [row[4] for row in rows if row[1] == "cash"] == ["received 100.00, change 28.00, refunded 5.00"]
+
+
+async def test_a_day_without_payments_says_so(settings, make_console, db):
+    known_day(db)
+    app = make_console()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_reports(app, pilot)
+        assert shown(app, "money").splitlines() == [
+            "Takings 收款 ¥0.00: no payments 无收款",
+            "Cash in drawer 应有现金 ¥0.00 (cash taken − change − cash refunds)",
+            "Visits 桌次 0 paid 已付, 4 unpaid 未付 (¥216.00 owed)",
+            "Tax included 含税 ¥12.22",
+        ]
+
+
+LONG_REASON = "客人等了四十分钟还没上菜 the guests waited forty minutes for their first dish and left"
+
+
+async def test_the_report_wraps_at_80_by_24(settings, make_console, db):
+    placed = known_day(db)
+    pay_the_day(db, placed)
+    g = place_order(db, table="A5", key="g", items=(("har_gow", 1),), minutes_ago=10, diners=2)
+    place_order(db, table="A2", key="h", items=(("erguotou", 1),), minutes_ago=5)  # the demo's longest name, 20.00
+    with db:
+        change_status(db, g["id"], OrderStatus.CANCELLED, Actor.STAFF, LONG_REASON)
+    app = make_console()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_reports(app, pilot)
+        width = app.screen.query_one("#losses", Static).content_region.width
+        assert width < 80
+        parts = {
+            part: shown(app, part, width).splitlines()
+            for part in ("summary", "money", "hours", "dishes", "turnover", "losses")
+        }
+        for part, lines in parts.items():
+            for line in lines:
+                assert cell_len(line) <= width, (part, line)
+        # Each figure of the summary stays with its label when the line is too short for all four.
+        assert [line.split() for line in shown(app, "summary", 40).splitlines()] == [
+            ["Sales", "营业额", "¥236.00", "Orders", "单数", "6"],
+            ["Average", "客单价", "¥39.33", "Covers", "人数", "9"],
+        ]
+        # The money: one method a line, the drawer's cash and the visits whole on lines of their own.
+        assert [line.split()[:3] for line in parts["money"][2:6]] == [
+            ["现金", "cash", "¥67.00"],
+            ["刷卡", "card", "¥5.00"],
+            ["微信", "WeChat", "¥60.00"],
+            ["支付宝", "Alipay", "¥36.00"],
+        ]
+        assert parts["money"][-3:] == [
+            "Cash in drawer 应有现金 ¥67.00 (cash taken − change − cash refunds)",
+            "Visits 桌次 2 paid 已付, 2 unpaid 未付 (¥68.00 owed)",  # A2 owes 20.00 more
+            "Tax included 含税 ¥13.35",  # and 1.13 of tax more
+        ]
+        assert any("牛栏山二锅头（小瓶）" in line for line in parts["dishes"])
+        # A long reason goes on under its own first character, never back at column 1.
+        losses = parts["losses"]
+        first = next(i for i, line in enumerate(losses) if line.startswith(f" #{g['ticket_no']} table A5:"))
+        indent = losses[first].index("客人")
+        assert cell_len(losses[first][:indent]) == len(f" #{g['ticket_no']} table A5: ")
+        follow = losses[first + 1]
+        assert follow[:indent].strip() == "" and follow[indent] != " ", follow
 
 
 async def test_previous_days_and_a_typed_date(settings, make_console, db):
@@ -174,21 +297,28 @@ async def test_previous_days_and_a_typed_date(settings, make_console, db):
 
 
 async def test_export_writes_the_csv_under_the_data_folder(settings, make_console, db):
-    known_day(db)
+    placed = known_day(db)
     app = make_console()
     async with app.run_test(size=(80, 24)) as pilot:
         await open_reports(app, pilot)
-        await pilot.press("e")
+        await pilot.press("E")
         path = settings.data_dir / "exports" / "report-2026-11-21.csv"
         await wait_until(pilot, lambda: message(app) == f"✓ report for 2026-11-21 saved to {path}")
     rows = list(csv.reader(io.StringIO(path.read_text("utf-8-sig"))))
-    assert rows[:2] == [
-        ["day", "currency", "sales_minor", "orders", "average_ticket_minor", "covers"],
-        ["2026-11-21", "CNY", "21600", "5", "4320", "9"],
+    # One table a spreadsheet opens as one sheet: a section column, money in yuan (never in fen).
+    assert rows[0] == ["section", "item", "count", "amount (CNY)", "detail"]
+    assert {len(row) for row in rows} == {5}
+    assert rows[1:5] == [
+        ["summary", "day", "", "", "2026-11-21"],
+        ["summary", "sales", "5", "216.00", "orders, not cancelled"],
+        ["summary", "average ticket", "", "43.20", ""],
+        ["summary", "covers", "9", "", ""],
     ]
-    assert rows[4] == ["水晶虾饺", "3", "9600"]
-    assert ["19:00", "10000"] in rows and ["17:00", "800"] in rows
-    assert rows[-1][1:] == ["矿泉水", "3", "沽清 sold out"]
+    assert ["top dishes", "水晶虾饺", "3", "96.00", ""] in rows
+    assert ["sales by hour", "19:00", "", "100.00", ""] in rows and ["sales by hour", "17:00", "", "8.00", ""] in rows
+    assert ["turnover", "A2", "2", "", ""] in rows
+    assert ["cancelled orders", f"#{placed['d']['ticket_no']} table A3", "", "", "客人取消 guest cancelled"] in rows
+    assert rows[-1] == ["voided lines", f"#{placed['e']['ticket_no']} 矿泉水", "3", "", "沽清 sold out"]
     ((action, subject, details),) = db.execute("SELECT action, subject, details FROM audit_log").fetchall()
     assert (action, subject, json.loads(details)) == ("report.exported", "day 2026-11-21", {"file": str(path)})
 

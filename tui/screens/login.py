@@ -8,10 +8,11 @@ import time
 from textual.app import ComposeResult
 from textual.containers import Center, Vertical
 from textual.screen import Screen
-from textual.widgets import Header, Input, Static
+from textual.widgets import Input, Static
 
 from appliance.db.staff import login, staff_count
 from appliance.domain.errors import DomainError
+from tui.widgets.header import ConsoleHeader
 
 MAX_TRIES = 5
 LOCKOUT_SECONDS = 30.0
@@ -30,7 +31,7 @@ class LoginScreen(Screen[None]):
         self.locked_until = 0.0
 
     def compose(self) -> ComposeResult:
-        yield Header(icon="▤")
+        yield ConsoleHeader(icon="▤")
         with Center():
             with Vertical():
                 yield Static("PIN 请输入员工密码", id="pin-title")

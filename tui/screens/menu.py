@@ -6,38 +6,90 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
 from appliance.db.menu import Dish, set_hidden, set_price, set_sold_out, set_stock, set_window, staff_dishes
 from appliance.domain.errors import DomainError
 from appliance.domain.menu import Window, translate
-from appliance.domain.money import Currency, format_money, parse_amount
+from appliance.domain.money import Currency, changes_by_more_than_half, format_money
 from tui.base import ConsoleScreen
-from tui.dialogs import ChooseScreen, PromptScreen
+from tui.dialogs import AmountScreen, ChooseScreen, PromptScreen
+from tui.keys import bindings_for
 
 MAX_STOCK = 100_000
 
 
-def state_text(dish: Dish, minute_of_day: int) -> Text:
-    """On, SOLD OUT, hidden, and the serving window: in words and symbols, colour only as an extra."""
+STATE_WORDS = {  # symbol, English, Chinese
+    "hidden": ("◌", "hidden", "隐藏"),
+    "sold_out": ("✗", "SOLD OUT", "沽清"),
+    "on": ("✓", "on", "在售"),
+    "not_now": ("⏸", "not now", "未到"),
+}
+
+
+def state_text(dish: Dish, minute_of_day: int, only: str | None = None) -> Text:
+    """On, SOLD OUT, hidden, and the serving window: in words and symbols, colour only as an extra. `only` = a
+    language: the words in that one alone (Chinese for "zh", else English), for a narrow screen."""
+
+    def words(state: str) -> str:
+        symbol, english, chinese = STATE_WORDS[state]
+        if only is None:
+            return f"{symbol} {english} {chinese} "
+        return f"{symbol} {chinese if only == 'zh' else english} "
+
     text = Text()
     if dish.hidden:
-        text.append("◌ hidden 隐藏 ", style="dim")
+        text.append(words("hidden"), style="dim")
     if dish.sold_out:
-        text.append("✗ SOLD OUT 沽清 ", style="bold white on red")
+        text.append(words("sold_out"), style="bold white on red")
     elif not dish.hidden:
         if dish.window is None or dish.window.contains(minute_of_day):
-            text.append("✓ on 在售 ", style="green")
+            text.append(words("on"), style="green")
         else:
-            text.append("⏸ not now 未到 ", style="yellow")
+            text.append(words("not_now"), style="yellow")
     if dish.window is not None:
         text.append(f"⏱ {dish.window}")
     text.rstrip()
     return text
+
+
+def fit(text: str | Text, width: int) -> Text:
+    """Text cut to `width` terminal cells, an ellipsis marking the cut (wide Chinese characters counted as two)."""
+    fitted = text.copy() if isinstance(text, Text) else Text(text)
+    if fitted.cell_len > width:
+        fitted.truncate(width, overflow="ellipsis")
+    return fitted
+
+
+COLUMNS = ("category", "dish", "price", "stock", "state", "name")
+LABELS = {
+    "category": "Category 分类",
+    "dish": "Dish 菜品",
+    "price": "Price 价格",
+    "stock": "Stock",
+    "state": "State 状态",
+    "name": "Name",
+}
+MIN_NAME, MIN_CATEGORY, MIN_DISH, PADDING, SCROLLBAR = 12, 4, 16, 2, 2
+
+
+def column_widths(room: int, needs: Mapping[str, int]) -> dict[str, int]:
+    """How wide each column is in `room` cells, from the width each needs to be shown whole. Price, stock and
+    state are always whole; the dish name shrinks last, the category before it; the second-language name shows
+    only when at least MIN_NAME cells are left for it (the detail pane has it anyway). The caller words the state
+    in one language when the dish name would be left fewer than MIN_DISH cells."""
+    widths = {key: needs[key] for key in ("price", "stock", "state")}
+    left = room - sum(widths.values()) - PADDING * 5  # five columns at least, each with its padding
+    widths["dish"] = max(1, min(needs["dish"], left - MIN_CATEGORY))
+    widths["category"] = max(1, min(needs["category"], left - widths["dish"]))
+    name_room = left - widths["dish"] - widths["category"] - PADDING
+    if name_room >= MIN_NAME:
+        widths["name"] = min(needs["name"], name_room)
+    return widths
 
 
 def amount_text(amount_minor: int, currency: Currency) -> str:
@@ -83,19 +135,10 @@ def parse_stock(text: str) -> int | None:
 class MenuScreen(ConsoleScreen):
     TITLE = "Menu 菜单"
     PERMISSION = None
-    BINDINGS = [
-        Binding("s", "sold_out", "Sold out 沽清"),
-        Binding("n", "stock", "Stock 库存"),
-        Binding("p", "price", "Price 价格"),
-        Binding("h", "hide", "Hide 隐藏"),
-        Binding("w", "window", "Hours 时段"),
-        Binding("slash", "search", "Find 搜索"),
-        Binding("f", "category", "Category 分类"),
-        Binding("c", "clear_filters", "Clear", show=False),
-    ]
+    BINDINGS = [*bindings_for("menu")]  # tui/keys.py
     DEFAULT_CSS = """
     MenuScreen #dishes { height: 1fr; }
-    MenuScreen #detail { height: auto; max-height: 4; padding: 0 1; border-top: solid $accent; }
+    MenuScreen #detail { height: auto; max-height: 5; padding: 0 1; border-top: solid $accent; }
     """
 
     def __init__(self) -> None:
@@ -109,8 +152,9 @@ class MenuScreen(ConsoleScreen):
         yield DataTable(id="dishes", cursor_type="row", zebra_stripes=True)
         yield Static("", id="detail")
 
-    def on_mount(self) -> None:
-        self.query_one(DataTable).add_columns("Category 分类", "Dish 菜品", "Price 价格", "Stock", "State 状态", "Name")
+    def on_resize(self) -> None:
+        if self.dishes:
+            self.show(list(self.dishes.values()))
 
     @property
     def languages(self) -> tuple[str, str | None]:
@@ -137,36 +181,52 @@ class MenuScreen(ConsoleScreen):
             not needle or any(needle in s.casefold() for s in (dish.key, *dish.names.values()))
         )
 
+    @staticmethod
+    def needs(rows: list[dict[str, Text]]) -> dict[str, int]:
+        """How wide each column must be to show its label and every cell whole."""
+        return {key: max([cell_len(LABELS[key]), *(row[key].cell_len for row in rows)]) for key in COLUMNS}
+
+    def price_text(self, dish: Dish) -> str:
+        if dish.price_minor is not None and not dish.variants:
+            return format_money(dish.price_minor, self.currency)
+        return "variants"
+
     def show(self, dishes: list[Dish]) -> None:
         table = self.query_one(DataTable)
         keep = self.selected()
-        table.clear()
         self.dishes = {d.id: d for d in dishes}
         store = self.console.store
         minute = store.minute_of_day(self.console.now()) if store else 0
         shown = [d for d in dishes if self.matches(d)]
-        for d in shown:
-            price = (
-                format_money(d.price_minor, self.currency)
-                if d.price_minor is not None and not d.variants
-                else "variants"
-            )
-            table.add_row(
-                self.first(d.category),
-                self.first(d.names),
-                Text(price, justify="right"),
-                Text("—" if d.stock is None else str(d.stock), justify="right"),
-                state_text(d, minute),
-                self.second(d.names),
-                key=str(d.id),
-            )
+        rows = [
+            {
+                "category": Text(self.first(d.category)),
+                "dish": Text(self.first(d.names)),
+                "price": Text(self.price_text(d), justify="right"),
+                "stock": Text("—" if d.stock is None else str(d.stock), justify="right"),
+                "state": state_text(d, minute),
+                "name": Text(self.second(d.names)),
+            }
+            for d in shown
+        ]
+        widths = column_widths(self.app.size.width - SCROLLBAR, self.needs(rows))
+        if widths["dish"] < min(self.needs(rows)["dish"], MIN_DISH):  # narrow: the state in one language
+            for d, row in zip(shown, rows, strict=True):
+                row["state"] = state_text(d, minute, only=self.languages[0])
+            widths = column_widths(self.app.size.width - SCROLLBAR, self.needs(rows))
+        table.clear(columns=True)
+        for key in COLUMNS:
+            if key in widths:
+                table.add_column(fit(LABELS[key], widths[key]), width=widths[key], key=key)
+        for d, row in zip(shown, rows, strict=True):
+            table.add_row(*(fit(row[key], widths[key]) for key in COLUMNS if key in widths), key=str(d.id))
         if keep in self.dishes and any(d.id == keep for d in shown):
             table.move_cursor(row=table.get_row_index(str(keep)))
         category = next((self.first(d.category) for d in dishes if d.category_id == self.category_id), "all")
         self.query_one("#filters", Static).update(
             Text(
                 f"{len(shown)}/{len(dishes)} dishes · find: {self.find_text or 'all'} · category: {category}"
-                "   (/ find, f category, c clear)"
+                "   (/ find, f category, Esc clear)"
             )
         )
         self.show_detail()
@@ -176,14 +236,18 @@ class MenuScreen(ConsoleScreen):
         if dish is None:
             self.query_one("#detail", Static).update("no dishes match 没有菜品")
             return
+        store = self.console.store
+        minute = store.minute_of_day(self.console.now()) if store else 0
         text = Text(f"{self.first(dish.names)}  {self.second(dish.names)}  [{dish.key}]", style="bold")
+        text.append("\n ")
         if dish.variants:
             text.append(
-                "\n "
-                + " · ".join(
-                    f"{self.first(v.names)} {format_money(v.price_minor, self.currency)}" for v in dish.variants
-                )
+                " · ".join(f"{self.first(v.names)} {format_money(v.price_minor, self.currency)}" for v in dish.variants)
             )
+        else:
+            text.append(self.price_text(dish), style="bold")
+        text.append("  ")
+        text.append_text(state_text(dish, minute))
         text.append(
             f"\n stock: {'not counted' if dish.stock is None else dish.stock} · hours: {dish.window or 'all day'}"
         )
@@ -277,16 +341,25 @@ class MenuScreen(ConsoleScreen):
         label = self.first(dish.names) + (f" ({self.first(variant.names)})" if variant else "")
         old = variant.price_minor if variant else dish.price_minor or 0
         currency = self.currency
-        answer = await self.app.push_screen_wait(
-            PromptScreen(
+
+        def second_look(new: int) -> str | None:
+            if not changes_by_more_than_half(old, new):
+                return None
+            return (
+                f"{label}: {format_money(old, currency)} → {format_money(new, currency)} 改价确认\n"
+                "That is more than half the old price away. Diners see it at once: is it right?"
+            )
+
+        new = await self.app.push_screen_wait(
+            AmountScreen(
                 f"New price of {label} 价格, in {currency.code} (e.g. {amount_text(3250, currency)}):",
-                amount_text(old, currency),
-                check=problem(lambda text: parse_amount(text, currency)),
+                currency,
+                old,
+                confirm=second_look,
             )
         )
-        if answer is None:
+        if new is None:
             return
-        new = parse_amount(answer, currency)
         await self.act(
             "price",
             "menu.price",
@@ -299,11 +372,22 @@ class MenuScreen(ConsoleScreen):
             done=f"{label}: {format_money(old, currency)} → {format_money(new, currency)}",
         )
 
+    @work(exclusive=True, group="dialog")
     async def action_hide(self) -> None:
+        """H: hide the dish from phones, or show it again; asks first (phones stop offering it at once)."""
         dish = self.selected_dish()
-        if dish is None:
+        if dish is None or not self.allowed("hide"):
             return
         hide = not dish.hidden
+        name = self.first(dish.names)
+        question = (
+            f"Hide {name} from phones? 隐藏 Diners stop seeing it at once."
+            if hide
+            else f"Show {name} on phones again? 显示"
+        )
+        if not await self.confirm(question):
+            self.say(f"{name}: nothing changed")
+            return
         await self.act(
             "hide",
             "menu.hidden" if hide else "menu.shown",
@@ -353,7 +437,8 @@ class MenuScreen(ConsoleScreen):
             await self.reload()
 
     @work(exclusive=True, group="dialog")
-    async def action_category(self) -> None:
+    async def action_cycle_group(self) -> None:
+        """f: show one category only."""
         categories = {d.category_id: self.first(d.category) for d in self.dishes.values()}
         picked = await self.app.push_screen_wait(
             ChooseScreen(

@@ -10,7 +10,6 @@ import apsw
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
 from appliance.db.printing import (
@@ -27,7 +26,9 @@ from appliance.domain.errors import DomainError
 from appliance.domain.printing import UNABLE_TO_PRINT, PrinterStatus
 from appliance.settings import NO_STABLE_ADDRESS
 from tui.base import ConsoleScreen
+from tui.columns import MIN_NAME, fit, room_left, widest
 from tui.dialogs import ChooseScreen, PromptScreen
+from tui.keys import bindings_for
 from tui.times import local_time
 
 ALL_TABLES = "__all__"
@@ -56,7 +57,10 @@ def status_text(printer: PrinterRow) -> Text:
 
 
 def queue_text(printer: PrinterRow) -> str:
-    """The queue's size, marked when its jobs wait on a fault (the reason is in the detail below)."""
+    """The queue's size, marked when its jobs wait on a fault (the reason is in the detail below), or where its
+    tickets go while the print worker hands them to the fallback."""
+    if printer.fallback_to:
+        return f"{printer.queue} → {printer.fallback_to}"
     return f"{printer.queue} waiting !" if printer.waiting_because else str(printer.queue)
 
 
@@ -79,12 +83,7 @@ def print_stickers(
 class PrintersScreen(ConsoleScreen):
     NAME = "Printers 打印机"
     PERMISSION = "print"
-    BINDINGS = [
-        Binding("t", "test_page", "Test page 测试"),
-        Binding("r", "reprint", "Reprint 补打"),
-        Binding("s", "stickers", "QR stickers 二维码"),
-        Binding("k", "rekey", "Re-key table 换码"),
-    ]
+    BINDINGS = [*bindings_for("printers")]  # tui/keys.py
     DEFAULT_CSS = """
     PrintersScreen #printers { height: auto; max-height: 1fr; }
     PrintersScreen #detail { height: auto; padding: 0 1; border-top: solid $accent; }
@@ -93,6 +92,7 @@ class PrintersScreen(ConsoleScreen):
     def __init__(self) -> None:
         super().__init__()
         self.printers: dict[str, PrinterRow] = {}
+        self.fitted_to = 0  # the terminal width the names were fitted to
         self.unassigned: list[tuple[str, int]] = []
 
     def body(self) -> ComposeResult:
@@ -108,11 +108,35 @@ class PrintersScreen(ConsoleScreen):
         keep = self.selected()
         table.clear()
         self.printers = {p.name: p for p in printers}
+        names, stations = self.name_widths(printers)
+        self.fitted_to = self.app.size.width
         for p in printers:
-            table.add_row(p.name, ", ".join(p.stations) or "–", queue_text(p), status_text(p), key=p.name)
+            table.add_row(
+                fit(p.name, names),
+                fit(", ".join(p.stations) or "–", stations),
+                queue_text(p),
+                status_text(p),
+                key=p.name,
+            )
         if keep in self.printers:
             table.move_cursor(row=table.get_row_index(keep))
         self.show_detail()
+
+    def name_widths(self, printers: list[PrinterRow]) -> tuple[int, int]:
+        """The printer's and the stations' widths: what the queue and the status (always whole) leave of the
+        terminal, the stations giving way first, then the printer's name (the pane below has both whole)."""
+        labels = [str(column.label) for column in self.query_one(DataTable).columns.values()]
+        whole = [widest(labels[2], map(queue_text, printers)), widest(labels[3], map(status_text, printers))]
+        room = room_left(self.app.size.width, whole, len(labels))  # for both names together
+        name_needs = widest(labels[0], (p.name for p in printers))
+        stations_need = widest(labels[1], (", ".join(p.stations) or "–" for p in printers))
+        stations = max(min(stations_need, MIN_NAME), room - name_needs)
+        name = max(min(name_needs, MIN_NAME), room - stations)
+        return min(name_needs, name), min(stations_need, stations)
+
+    def on_resize(self) -> None:
+        if self.printers and self.app.size.width != self.fitted_to:  # the names' room changed
+            self.run_worker(self.reload_if_shown, group="reload")
 
     def show_detail(self) -> None:
         text = Text()
@@ -123,6 +147,7 @@ class PrintersScreen(ConsoleScreen):
             now, store = self.console.now(), self.console.store
             text.append(f"{printer.name}", style="bold")
             text.append(f"  {printer.uri} · {printer.paper_mm} mm · {printer.text_mode}")
+            text.append(f" · stations {', '.join(printer.stations) or '–'}")  # whole (the list may cut them)
             if printer.fallback:
                 text.append(f" · falls back to {printer.fallback}")
             text.append("\n")
@@ -130,9 +155,18 @@ class PrintersScreen(ConsoleScreen):
             if printer.since and not printer.stale:
                 text.append(f" since {local_time(printer.since, store, now)}")
             text.append(f" · last checked {local_time(printer.checked_at, store, now)}")
+            if printer.detail and not printer.stale:  # the address and the likely cause (printers.connection)
+                text.append(f"\n{printer.detail}")
             text.append(f"\nqueue: {printer.queue} job{'s' if printer.queue != 1 else ''}")
             if printer.waiting_because:
                 text.append(f", waiting because: {printer.waiting_because}", style="bold")
+            note = printer.hand_over_note(local_time(printer.fallback_since, store, now))
+            if note:
+                text.append(f"\n→ {note}", style="bold")
+            for other in self.printers.values():
+                if other.fallback_to == printer.name:
+                    whose = ", ".join(other.stations) or other.name
+                    text.append(f"\n→ also printing the tickets of {whose} (printer {other.name} cannot print)")
         if self.unassigned:
             waiting = ", ".join(f"{station or 'no station'} {n}" for station, n in self.unassigned)
             text.append(
@@ -162,7 +196,8 @@ class PrintersScreen(ConsoleScreen):
         )
 
     @work(exclusive=True, group="dialog")
-    async def action_reprint(self) -> None:
+    async def action_again(self) -> None:
+        """r: reprint a ticket of today."""
         day = self.today()
         answer = await self.app.push_screen_wait(
             PromptScreen(

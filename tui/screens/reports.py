@@ -1,27 +1,35 @@
-"""The day's numbers for the manager: sales, orders, average ticket, covers, top dishes, sales by hour as a heat
+"""The day's numbers for the manager: sales, orders, average ticket, covers, the money (takings by payment method,
+the cash the drawer should hold, visits paid and still owing, tax included), top dishes, sales by hour as a heat
 strip, table turnover, and what was cancelled or voided and why; today or any earlier day, exported as CSV."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 import apsw
+from rich.columns import Columns
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
-from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from appliance.db.reports import DayReport, day_report, report_csv
 from appliance.domain.errors import DomainError
 from appliance.domain.money import Currency, format_money
-from tui.base import ConsoleScreen
-from tui.dialogs import PromptScreen
+from tui.days import DayScreen
+from tui.keys import bindings_for
 
+METHOD_WORDS = {
+    "cash": "现金 cash",
+    "card": "刷卡 card",
+    "wechat": "微信 WeChat",
+    "alipay": "支付宝 Alipay",
+    "other": "其他 other",
+}
 SHADES = "░▒▓█"  # a quarter, half, three quarters, more than three quarters of the busiest hour
 NONE = "·"
 TOP = 5
@@ -51,25 +59,11 @@ def export_report(conn: apsw.Connection, day: str, path: Path) -> Path:
     return path
 
 
-def check_day(text: str, latest: str) -> str | None:
-    """Why a typed day cannot be shown (None when it can)."""
-    try:
-        if date.fromisoformat(text).isoformat() != text:
-            raise ValueError(text)
-    except ValueError:
-        return "a date looks like 2026-11-21"
-    return f"{text} has not happened yet (today is {latest})" if text > latest else None
-
-
-class ReportsScreen(ConsoleScreen):
+class ReportsScreen(DayScreen):
     NAME = "Reports 报表"
     PERMISSION = "reports"
-    BINDINGS = [
-        Binding("left_square_bracket", "shift_day(-1)", "Previous day 前一天"),
-        Binding("right_square_bracket", "shift_day(1)", "Next day 后一天"),
-        Binding("d", "pick_day", "Date 日期"),
-        Binding("e", "export", "Export CSV 导出"),
-    ]
+    BINDINGS = [*bindings_for("reports")]  # tui/keys.py
+    DAY_WORDS, DAY_SAID = "report", "report for {day}"
     DEFAULT_CSS = """
     ReportsScreen #report { height: 1fr; padding: 0 1; }
     ReportsScreen #report > Static { margin-bottom: 1; }
@@ -78,17 +72,12 @@ class ReportsScreen(ConsoleScreen):
 
     def __init__(self) -> None:
         super().__init__()
-        self.day: str | None = None  # None: today, following the clock past midnight
         self.report: DayReport | None = None
 
     def body(self) -> ComposeResult:
         with VerticalScroll(id="report"):
-            for name in ("day", "summary", "hours", "dishes", "turnover", "losses"):
+            for name in ("day", "summary", "money", "hours", "dishes", "turnover", "losses"):
                 yield Static("", id=name)
-
-    @property
-    def shown_day(self) -> str:
-        return self.day or self.today()
 
     async def reload(self) -> None:
         self.report = await self.console.db.call(day_report, self.shown_day, top=TOP)
@@ -101,21 +90,56 @@ class ReportsScreen(ConsoleScreen):
         day = date.fromisoformat(report.day)
         when = " (today 今天)" if report.day == self.today() else ""
         self.query_one("#day", Static).update(f"{report.day} {day:%A}{when}")
-        summary = Text()
-        for label, value in (
-            ("Sales 营业额", self.money(report.sales_minor)),
-            ("Orders 单数", str(report.orders)),
-            ("Average 客单价", self.money(report.average_ticket_minor)),
-            ("Covers 人数", str(report.covers)),
-        ):
-            summary.append(f"{label} ")
-            summary.append(value, style="bold")
-            summary.append("  ")
+        # Each figure whole: on a narrow terminal a figure moves to the next line with its label, never apart.
+        summary = Columns(
+            [
+                Text.assemble(f"{label} ", (value, "bold"))
+                for label, value in (
+                    ("Sales 营业额", self.money(report.sales_minor)),
+                    ("Orders 单数", str(report.orders)),
+                    ("Average 客单价", self.money(report.average_ticket_minor)),
+                    ("Covers 人数", str(report.covers)),
+                )
+            ],
+            padding=(0, 2),
+        )
         self.query_one("#summary", Static).update(summary)
+        self.query_one("#money", Static).update(self.money_text(report))
         self.query_one("#hours", Static).update(self.hours_text(report))
         self.query_one("#dishes", Static).update(self.dishes_table(report))
         self.query_one("#turnover", Static).update(self.turnover_text(report))
         self.query_one("#losses", Static).update(self.losses_text(report))
+
+    def money_text(self, report: DayReport) -> Group:
+        """Takings by method (what each took, gave back as change and refunded), the cash the drawer should hold,
+        visits paid and still owing, the tax included: what the manager counts at close, each under 80 columns."""
+        head = Text()
+        head.append("Takings 收款 ", style="bold")
+        head.append(self.money(report.takings_minor), style="bold")
+        payments = sum(t.payments for t in report.takings)
+        head.append(f" in {payments} payment{'s' if payments != 1 else ''}" if payments else ": no payments 无收款")
+        methods = Table(box=None, padding=(0, 1), header_style="dim", pad_edge=False, show_header=bool(report.takings))
+        for header in ("", "kept 实收", "taken 收", "change 找零", "refunded 退款"):
+            methods.add_column(header, justify="left" if not header else "right", no_wrap=True)
+        for t in report.takings:
+            methods.add_row(
+                f"  {METHOD_WORDS[t.method]}",
+                self.money(t.net_minor),
+                self.money(t.received_minor),
+                self.money(t.change_minor) if t.change_minor else "",
+                self.money(t.refunded_minor) if t.refunded_minor else "",
+            )
+        tail = Text()
+        tail.append("Cash in drawer 应有现金 ", style="bold")
+        tail.append(self.money(report.cash_expected_minor), style="bold")
+        tail.append(" (cash taken − change − cash refunds)", style="dim")
+        tail.append("\nVisits 桌次 ", style="bold")
+        tail.append(f"{report.visits_paid} paid 已付, {report.visits_unpaid} unpaid 未付")
+        if report.visits_unpaid:
+            tail.append(f" ({self.money(report.unpaid_minor)} owed)", style="bold red")
+        tail.append("\nTax included 含税 ", style="bold")
+        tail.append(self.money(report.tax_minor))
+        return Group(head, methods, tail) if report.takings else Group(head, tail)
 
     def hours_text(self, report: DayReport) -> Text:
         by_hour = report.sales_by_hour_minor
@@ -164,42 +188,35 @@ class ReportsScreen(ConsoleScreen):
         text.append(
             f"{visits} visit{'s' if visits != 1 else ''} at {len(turnover)} table{'s' if len(turnover) != 1 else ''}: "
         )
-        return text.append("  ".join(f"{table} {n}" for table, n in turnover.items()))
+        # "A2×2": a table and its visits never split across a line break
+        return text.append("  ".join(f"{table}×{n}" for table, n in turnover.items()))
 
-    def losses_text(self, report: DayReport) -> Text:
-        text = Text()
-        text.append(f"Cancelled orders 取消 ({len(report.cancelled_orders)})", style="bold")
-        for c in report.cancelled_orders:
-            text.append(f"\n #{c.ticket_no} table {c.table}: {c.reason or 'no reason given'}")
-        text.append(f"\nVoided lines 退菜 ({len(report.voided_lines)})", style="bold")
-        for v in report.voided_lines:
-            text.append(f"\n #{v.ticket_no} {v.quantity}x {v.name}: {v.reason or 'no reason given'}")
-        return text
+    def losses_text(self, report: DayReport) -> Group:
+        """Cancelled orders and voided lines, a long reason wrapped under its reason (not at column 1)."""
+        parts: list[Text | Table] = []
+        for title, rows in (
+            (
+                f"Cancelled orders 取消 ({len(report.cancelled_orders)})",
+                [(f" #{c.ticket_no} table {c.table}:", c.reason) for c in report.cancelled_orders],
+            ),
+            (
+                f"Voided lines 退菜 ({len(report.voided_lines)})",
+                [(f" #{v.ticket_no} {v.quantity}x {v.name}:", v.reason) for v in report.voided_lines],
+            ),
+        ):
+            parts.append(Text(title, style="bold"))
+            if rows:
+                table = Table(box=None, padding=(0, 1, 0, 0), show_header=False, pad_edge=False)
+                table.add_column(no_wrap=True, overflow="ellipsis", max_width=36)
+                table.add_column(overflow="fold")
+                for what, reason in rows:
+                    table.add_row(what, reason or "no reason given")
+                parts.append(table)
+        return Group(*parts)
 
     # -- actions ----------------------------------------------------------------------------------------
-    async def go_to(self, day: str) -> None:
-        today = self.today()
-        if day > today:
-            self.say(f"✗ {today} is today: there is no later day yet", error=True)
-            return
-        self.day = None if day == today else day
-        await self.reload()
+    def shown_again(self) -> None:
         self.query_one("#report", VerticalScroll).scroll_home(animate=False)
-        self.say(f"report for {day}")
-
-    async def action_shift_day(self, step: int) -> None:
-        await self.go_to((date.fromisoformat(self.shown_day) + timedelta(days=step)).isoformat())
-
-    @work(exclusive=True, group="dialog")
-    async def action_pick_day(self) -> None:
-        today = self.today()
-        answer = await self.app.push_screen_wait(
-            PromptScreen(
-                "Show the report of which day? 日期 (YYYY-MM-DD)", self.shown_day, check=lambda t: check_day(t, today)
-            )
-        )
-        if answer is not None:
-            await self.go_to(answer)
 
     async def action_export(self) -> None:
         day = self.shown_day

@@ -9,7 +9,6 @@ from typing import Any
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
 from appliance.db.store_settings import load_store_settings, set_store_setting, validate_store_setting
@@ -17,7 +16,9 @@ from appliance.domain.errors import DomainError
 from appliance.domain.money import CURRENCY_EXPONENTS, Currency
 from appliance.settings import STORE_SETTINGS
 from tui.base import ConsoleScreen
+from tui.columns import fit, room_left, widest
 from tui.dialogs import ChooseScreen, PromptScreen
+from tui.keys import bindings_for
 
 LABELS = {
     "store_name": "Store name 店名",
@@ -33,6 +34,7 @@ LABELS = {
     "day_starts_at": "Business day starts 营业日开始",
     "late_after_minutes": "Late after (min) 超时",
     "very_late_after_minutes": "Very late after (min) 严重超时",
+    "lock_after_minutes": "Lock after idle (min) 自动锁屏",
     "cancel_reasons": "Cancel reasons 取消原因",
 }
 
@@ -64,7 +66,7 @@ def refusal(name: str, text: str) -> str | None:
 class SettingsScreen(ConsoleScreen):
     TITLE = "Settings 设置"
     PERMISSION = "settings"
-    BINDINGS = [Binding("e", "edit", "Edit 修改 (enter)")]
+    BINDINGS = [*bindings_for("settings")]  # tui/keys.py (enter edits too: the table's row selected)
     DEFAULT_CSS = """
     SettingsScreen #settings { height: 1fr; }
     SettingsScreen #detail { height: auto; max-height: 5; padding: 0 1; border-top: solid $accent; }
@@ -73,6 +75,7 @@ class SettingsScreen(ConsoleScreen):
     def __init__(self) -> None:
         super().__init__()
         self.values: dict[str, Any] = {}
+        self.fitted_to = 0  # the terminal width the values were fitted to
 
     def body(self) -> ComposeResult:
         yield DataTable(id="settings", cursor_type="row", zebra_stripes=True)
@@ -84,15 +87,22 @@ class SettingsScreen(ConsoleScreen):
     async def reload(self) -> None:
         store = await self.console.db.call(load_store_settings)
         self.console.store = store  # this console's own change: no other process commit tells the app
-        self.console.title = f"Tablebox · {store.store_name}"
+        self.console.title = self.console.header_title()  # the store's name changed, perhaps; the badge stays
         self.values = {name: list(v) if isinstance(v := getattr(store, name), tuple) else v for name in STORE_SETTINGS}
         table = self.query_one(DataTable)
         row = table.cursor_row
         table.clear()
+        labels = [LABELS.get(name, name) for name in self.values]
+        room = room_left(self.app.size.width, [widest("Setting 设置", labels)], 2)  # a long value is cut with …
+        self.fitted_to = self.app.size.width
         for name, value in self.values.items():
-            table.add_row(LABELS.get(name, name), value_text(name, value), key=name)
+            table.add_row(LABELS.get(name, name), fit(value_text(name, value), room), key=name)
         table.move_cursor(row=row)
         self.show_detail()
+
+    def on_resize(self) -> None:
+        if self.values and self.app.size.width != self.fitted_to:  # the value column's room changed
+            self.run_worker(self.reload_if_shown, group="reload")
 
     def selected(self) -> str | None:
         return self.selected_key()
@@ -103,6 +113,7 @@ class SettingsScreen(ConsoleScreen):
             return
         setting = STORE_SETTINGS[name]
         text = Text(f"{name}", style="bold")
+        text.append(f": {value_text(name, self.values[name])}")  # whole (the list may have cut it)
         text.append(f"  (default: {edit_text(setting.default) or '—'})\n{setting.help}")
         self.query_one("#detail", Static).update(text)
 

@@ -14,13 +14,14 @@ import time
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Static
 
 from appliance.db.sync_checks import CheckOutcome, CheckRecord, last_check, last_checks, request_check
 from appliance.db.sync_state import SyncState, TargetStatus, retry_now, sync_status
 from tui.base import ConsoleScreen
+from tui.columns import fit, room_left, widest
+from tui.keys import bindings_for
 from tui.times import local_time
 
 NO_TARGETS = "no sync targets configured; the ERP and relay sync come with tablebox syncd"
@@ -50,7 +51,7 @@ def check_summary(record: CheckRecord) -> str:
 class SyncScreen(ConsoleScreen):
     NAME = "Sync 同步"
     PERMISSION = "sync"
-    BINDINGS = [Binding("r", "retry", "Retry now 立即重试"), Binding("c", "check", "Check 检查")]
+    BINDINGS = [*bindings_for("sync")]  # tui/keys.py
     DEFAULT_CSS = """
     SyncScreen #targets { height: auto; max-height: 1fr; }
     SyncScreen #below { height: 1fr; border-top: solid $accent; }
@@ -66,6 +67,7 @@ class SyncScreen(ConsoleScreen):
     def __init__(self) -> None:
         super().__init__()
         self.targets: dict[str, TargetStatus] = {}
+        self.fitted_to = 0  # the terminal width the names were fitted to
         self.checks: dict[str, CheckRecord] = {}
         self.progress: dict[str, str] = {}  # target -> what its check being run is doing ("⠙ syncd is checking")
 
@@ -107,19 +109,33 @@ class SyncScreen(ConsoleScreen):
         keep = self.selected()
         table.clear()
         self.targets = {t.name: t for t in targets}
-        for t in targets:
-            table.add_row(
+        rows = [
+            (
                 f"{t.name} ({t.kind})",
                 self.state_text(t),
                 str(t.backlog),
                 str(t.parked),
                 self.when(t.last_success),
                 self.check_cell(t.name),
-                key=t.name,
             )
+            for t in targets
+        ]
+        # the target's name gives way (the pane below has it whole); its state and numbers stay whole
+        labels = [str(column.label) for column in table.columns.values()]
+        whole = [widest(label, (row[n] for row in rows)) for n, label in enumerate(labels) if n]
+        # a scrollbar only when the list (a header row and the rows) is longer than its room: half the screen's
+        longer = len(rows) + 1 > (self.app.size.height - 4) // 2  # (less header, tabs, message and footer)
+        room = room_left(self.app.size.width, whole, len(labels), scrollbar=longer)
+        self.fitted_to = self.app.size.width
+        for t, (name, *rest) in zip(targets, rows, strict=True):
+            table.add_row(fit(name, room), *rest, key=t.name)
         if keep in self.targets:
             table.move_cursor(row=table.get_row_index(keep))
         self.show_detail()
+
+    def on_resize(self) -> None:
+        if self.targets and self.app.size.width != self.fitted_to:  # the name column's room changed
+            self.run_worker(self.reload_if_shown, group="reload")
 
     def show_detail(self) -> None:
         target = self.targets.get(self.selected() or "")
@@ -174,7 +190,8 @@ class SyncScreen(ConsoleScreen):
         return None if key is None else str(key)
 
     @work(exclusive=True, group="dialog")
-    async def action_retry(self) -> None:
+    async def action_again(self) -> None:
+        """r: retry the highlighted target now (and un-park its rows, asked first)."""
         target = self.targets.get(self.selected() or "")
         if target is None:
             self.say(NO_TARGETS, error=True)

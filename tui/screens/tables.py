@@ -6,15 +6,16 @@ the day."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from uuid import uuid4
 
 from rich.text import Text
-from textual import events, work
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Container, Vertical, VerticalScroll
+from textual.containers import Container, Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
@@ -26,11 +27,10 @@ from appliance.db.floor import (
     dish_keys,
     floor,
     handle_calls,
-    open_visit_count,
     staff_order,
     take_payment,
 )
-from appliance.db.orders import MenuCache, OrderLineRow, Snapshot
+from appliance.db.orders import MenuCache, OrderRow, Snapshot
 from appliance.db.payments import (
     REFUND_REASON_MAX_CHARS,
     Payment,
@@ -44,14 +44,19 @@ from appliance.db.store_settings import StoreSettings
 from appliance.db.tables import move_session, open_session
 from appliance.domain.errors import DomainError
 from appliance.domain.menu import translate
-from appliance.domain.money import format_money, parse_amount
-from appliance.domain.orders import FINAL
-from appliance.domain.pricing import MAX_QUANTITY, CartLine, PricedCart, price_cart
-from appliance.domain.text import clean_text
+from appliance.domain.money import format_money
+from appliance.domain.orders import OPEN_STATUSES, OrderStatus
+from appliance.domain.pricing import CartLine, PricedCart, price_cart
+from appliance.domain.text import NOTE_MAX_CHARS, clean_text
 from tui.base import ConsoleScreen
-from tui.dialogs import DIALOG_CSS, ChooseScreen, PromptScreen
+from tui.columns import hang
+from tui.dialogs import AmountScreen, ChooseScreen, PromptScreen, dialog_css
+from tui.help import key_hint
+from tui.keys import bindings_for
+from tui.order_line import OrderLineScreen
 from tui.screens.orders import STATUS_WORDS, age_minutes
 from tui.times import local_time
+from tui.void_line import dish_words, void_flow
 
 STATE_WORDS = {
     "free": "○ free 空闲",
@@ -69,7 +74,10 @@ STATE_STYLES = {
     "waiter": "bold white on red",
     "paid": "cyan",
 }
+DISH_INDENT = 5  # a dish's line in the pane wraps under the dish's name ("   1x ")
 CALL_WORDS = {"waiter": "! waiter called 呼叫服务员", "bill": "≡ bill asked for 请求买单"}
+# A call from an old sticker's page (the table was re-keyed, its old sticker is still there): bring the new code.
+SOURCE_WORDS = {"old_sticker": " · OLD STICKER: bring the new code 旧桌码，请换新"}
 METHOD_WORDS = {
     "cash": "现金 cash",
     "card": "刷卡 card",
@@ -87,14 +95,14 @@ def stay_text(opened_at: str | None, now: datetime) -> str:
     return f"{minutes} min" if minutes < 60 else f"{minutes // 60}h{minutes % 60:02d}"
 
 
-def _extras(line: OrderLineRow, lang: str) -> str:
-    extras = [translate(line.variant_names, lang)] if line.variant_names else []
-    extras += [translate(o.names, lang) for o in line.options]
-    return f" ({', '.join(extras)})" if extras else ""
+def guests(count: int | None) -> str:
+    """How many guests in words: "1 guest", "2 guests", "? guests" (not known)."""
+    return f"{count} guest" if count == 1 else f"{count or '?'} guests"
 
 
-def detail_text(table: FloorTable, now: datetime, store: StoreSettings) -> Text:
-    """The highlighted table: its visit, each order with its lines, what was paid and what is due, its calls."""
+def detail_text(table: FloorTable, now: datetime, store: StoreSettings, width: int = 0) -> Text:
+    """The highlighted table: its visit, each order with its lines, what was paid and what is due, its calls. A line
+    longer than `width` (the pane's, when known) wraps under its dish, not back at column 1."""
     lang = store.languages[0]
 
     def money(minor: int) -> str:
@@ -105,16 +113,16 @@ def detail_text(table: FloorTable, now: datetime, store: StoreSettings) -> Text:
     text.append(STATE_WORDS[table.state], style=STATE_STYLES[table.state])
     for call in table.calls:
         text.append(
-            f"\n{CALL_WORDS[call.kind]} · {max(age_minutes(call.created_at, now), 0)} min ago (h = handled)",
+            f"\n{CALL_WORDS[call.kind]}{SOURCE_WORDS.get(call.source or '', '')}"
+            f" · {max(age_minutes(call.created_at, now), 0)} min ago (h = handled)",
             style="bold",
         )
     if table.session_id is None:
-        text.append(f"\n{table.seats or '?'} seats · o = seat guests 开台")
+        text.append(f"\n{table.seats or '?'} seats · g = seat guests 开台")
         return text
     since = local_time(table.opened_at, store, now)
     text.append(
-        f"\n{table.diners or '?'} guests · since {since} ({stay_text(table.opened_at, now)})"
-        f" · opened by {table.opened_by}"
+        f"\n{guests(table.diners)} · since {since} ({stay_text(table.opened_at, now)}) · opened by {table.opened_by}"
     )
     for order in table.orders:
         via = " · staff" if order.channel == "staff" else ""
@@ -124,26 +132,31 @@ def detail_text(table: FloorTable, now: datetime, store: StoreSettings) -> Text:
             style="bold" if order.status != "cancelled" else "dim",
         )
         for line in order.lines:
-            dish = f"{line.quantity}x {translate(line.names, lang)}{_extras(line, lang)}"
+            dish = dish_words(line, lang)
             if line.status == "voided":
-                text.append(f"\n   {dish}  ✗ voided 已退: {line.void_reason}", style="dim")
+                row = Text(f"   {dish}  ✗ voided 已退: {line.void_reason}", style="dim")
             else:
-                text.append(f"\n   {dish}  {money(line.line_total_minor)}")
+                row = Text(f"   {dish}  {money(line.line_total_minor)}")
             if line.note:
-                text.append(f"  ✎ {line.note}", style="bold")
+                row.append(f"  ✎ {line.note}", style="bold")
+            text.append("\n")
+            text.append_text(hang(row, width, DISH_INDENT))
         if order.note:
-            text.append(f"\n   ✎ {order.note}", style="bold")
+            text.append("\n")
+            text.append_text(hang(Text(f"   ✎ {order.note}", style="bold"), width, DISH_INDENT))
     billed = sum(o.total_minor for o in table.orders if o.status != "cancelled")
     paid = sum(p.kept_minor - p.refunded_minor for p in table.payments)
     due = (
         f"due 应付 {money(table.due_minor)}"
         if table.due_minor >= 0
-        else f"overpaid 多付 {money(-table.due_minor)} (r = refund)"  # a line voided after paying
+        else f"overpaid 多付 {money(-table.due_minor)} (R = refund)"  # a line voided after paying
     )
     text.append(f"\nbilled {money(billed)} · paid {money(paid)} · {due}", style="bold")
     if table.payments:
         text.append("\n  " + ", ".join(payment_words(p, money) for p in table.payments))
-    text.append("\ne order · v void · m move · b bill · p pay · r refund · c close · d day end", style="dim")
+    text.append(
+        "\n" + key_hint("tables", ("order", "void", "move", "bill", "pay", "refund", "close", "close_day")), style="dim"
+    )
     return text
 
 
@@ -156,15 +169,20 @@ def payment_words(payment: Payment, money: Callable[[int], str]) -> str:
 
 
 class OrderEntryScreen(ModalScreen[bool]):
-    """A staff order: search dishes by name or key, add each with its size, required choices and quantity, see
-    the total, send it. A refusal (sold out, ...) is shown here and the order kept so it can be fixed."""
+    """A staff order: search dishes by name or key, add each with its size, choices, add-ons, quantity and note
+    (tui/order_line.py), a note for the whole order, see the total, send it. A refusal (sold out, ...) is shown
+    here and the order kept so it can be fixed. Fits 80x24: the cart shows its last lines when they are many."""
 
+    CART_ROWS = 6  # the cart's lines shown (the last ones) above its total
     DEFAULT_CSS = (
-        DIALOG_CSS
+        dialog_css("OrderEntryScreen")
         + """
     OrderEntryScreen > Vertical { width: 76; }
+    OrderEntryScreen #entry-fields { height: 3; }
+    OrderEntryScreen #search { width: 1fr; }
+    OrderEntryScreen #order-note { width: 1fr; }
     OrderEntryScreen #dishes { height: 8; max-height: 8; }
-    OrderEntryScreen #cart { height: auto; max-height: 9; }
+    OrderEntryScreen #cart { height: auto; max-height: 7; text-wrap: nowrap; text-overflow: ellipsis; }
     """
     )
     BINDINGS = [
@@ -181,13 +199,14 @@ class OrderEntryScreen(ModalScreen[bool]):
         snapshot: Snapshot,
         keys: dict[int, str],
         minute_of_day: int,
-        send: Callable[[list[CartLine]], Awaitable[str | None]],
+        send: Callable[[list[CartLine], str], Awaitable[str | None]],
     ) -> None:
         super().__init__()
         self.table, self.menu, self.settings, self.keys = table, snapshot.menu, snapshot.settings, keys
         self.minute, self.send = minute_of_day, send
         self.lang = self.settings.languages[0]
         self.lines: list[CartLine] = []
+        self.cart: PricedCart | None = None
 
     def money(self, minor: int) -> str:
         return format_money(minor, self.settings.money)
@@ -195,11 +214,13 @@ class OrderEntryScreen(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static(f"Order for table {self.table} 点菜 (staff)", classes="title")
-            yield Input(placeholder="dish name or key 菜名/编码", id="search")
+            with Horizontal(id="entry-fields"):
+                yield Input(placeholder="dish name or key 菜名/编码", id="search")
+                yield Input(placeholder="order note 整单备注", id="order-note", max_length=NOTE_MAX_CHARS)
             yield OptionList(id="dishes")
             yield Static("", id="cart")
             yield Static("", classes="error", id="error")
-            yield Label("enter = add  ctrl+s = send 下单  ctrl+r = remove last  escape = cancel")
+            yield Label("enter = add  tab = note  ctrl+s = send 下单  ctrl+r = undo  esc = cancel")
 
     def on_mount(self) -> None:
         self.show_dishes("")
@@ -229,7 +250,8 @@ class OrderEntryScreen(ModalScreen[bool]):
         dishes.highlighted = 0 if found else None
 
     def on_input_changed(self, event: Input.Changed) -> None:
-        self.show_dishes(event.value)
+        if event.input.id == "search":
+            self.show_dishes(event.value)
 
     def action_step(self, delta: int) -> None:
         dishes = self.query_one("#dishes", OptionList)
@@ -237,6 +259,9 @@ class OrderEntryScreen(ModalScreen[bool]):
             dishes.highlighted = min(max((dishes.highlighted or 0) + delta, 0), dishes.option_count - 1)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id != "search":  # the order note: back to the dishes
+            self.query_one("#search", Input).focus()
+            return
         dishes = self.query_one("#dishes", OptionList)
         if dishes.highlighted is None:
             self.query_one("#error", Static).update(f"no dish matches “{event.value}”")
@@ -262,51 +287,12 @@ class OrderEntryScreen(ModalScreen[bool]):
         if item.sold_out:
             self.query_one("#error", Static).update(f"✗ {name}: sold out 沽清")
             return
-        variant_id, option_ids = None, []
-        if item.variants:
-            picked = await self.app.push_screen_wait(
-                ChooseScreen(
-                    f"{name}: which one? 规格",
-                    [
-                        (str(v.id), f"{translate(v.names, self.lang)}  {self.money(v.price_minor)}")
-                        for v in item.variants
-                    ],
-                )
-            )
-            if picked is None:
-                return
-            variant_id = int(picked)
-        for group in item.option_groups:  # required choices (spice, ice...); optional extras are left out
-            for _ in range(group.min_choices):
-                picked = await self.app.push_screen_wait(
-                    ChooseScreen(
-                        f"{name}: {translate(group.names, self.lang)}",
-                        [
-                            (
-                                str(o.id),
-                                translate(o.names, self.lang)
-                                + (f" +{self.money(o.price_delta_minor)}" if o.price_delta_minor else ""),
-                            )
-                            for o in group.options
-                            if o.id not in option_ids and not o.sold_out
-                        ],
-                    )
-                )
-                if picked is None:
-                    return
-                option_ids.append(int(picked))
-        quantity = await self.app.push_screen_wait(
-            PromptScreen(
-                f"How many {name}? 数量",
-                "1",
-                check=lambda t: (
-                    None if t.isdigit() and 1 <= int(t) <= MAX_QUANTITY else f"a number 1 to {MAX_QUANTITY}"
-                ),
-            )
+        line = await self.app.push_screen_wait(
+            OrderLineScreen(item, self.menu, self.lang, self.money, self.minute, len(self.lines) + 1)
         )
-        if quantity is None:
+        if line is None:
             return
-        self.update_lines([*self.lines, CartLine(item_id, int(quantity), variant_id, tuple(option_ids))])
+        self.update_lines([*self.lines, line])
         search = self.query_one("#search", Input)
         search.value = ""
         search.focus()
@@ -317,22 +303,29 @@ class OrderEntryScreen(ModalScreen[bool]):
         except DomainError as exc:
             self.query_one("#error", Static).update(f"✗ {exc.message}")
             return
-        self.lines = lines
+        self.lines, self.cart = lines, cart
         self.query_one("#error", Static).update("")
         self.show_cart(cart)
 
     def show_cart(self, cart: PricedCart | None) -> None:
+        """Each line with its size, choices, price and note (the last CART_ROWS lines when there are more), the
+        total."""
         if cart is None:
             self.query_one("#cart", Static).update("nothing added yet 尚未点菜")
             return
         text = Text()
-        for line in cart.lines:
+        shown = cart.lines[-self.CART_ROWS :] if len(cart.lines) > self.CART_ROWS else cart.lines
+        if len(shown) < len(cart.lines):
+            shown = shown[1:]
+            text.append(f"… {len(cart.lines) - len(shown)} more above 上面还有\n", style="dim")
+        for line in shown:
             extras = [translate(line.variant.names, self.lang)] if line.variant else []
             extras += [translate(o.names, self.lang) for o in line.options]
             text.append(
                 f"{line.line_no}. {line.quantity}x {translate(line.item.names, self.lang)}"
-                f"{' (' + ', '.join(extras) + ')' if extras else ''}  {self.money(line.line_total_minor)}\n"
+                f"{' (' + ', '.join(extras) + ')' if extras else ''}  {self.money(line.line_total_minor)}"
             )
+            text.append(f"  ✎ {line.note}\n" if line.note else "\n", style="bold")
         totals = cart.totals
         service = f" (service {self.money(totals.service_charge_minor)})" if totals.service_charge_minor else ""
         text.append(f"total 合计 {self.money(totals.total_minor)}{service}", style="bold")
@@ -346,7 +339,12 @@ class OrderEntryScreen(ModalScreen[bool]):
         if not self.lines:
             self.query_one("#error", Static).update("add a dish first (type its name, enter)")
             return
-        problem = await self.send(self.lines)
+        try:
+            note = clean_text(self.query_one("#order-note", Input).value)
+        except DomainError as exc:
+            self.query_one("#error", Static).update(f"✗ order note: {exc.message}")
+            return
+        problem = await self.send(self.lines, note)
         if problem:
             self.query_one("#error", Static).update(problem)
             return
@@ -359,18 +357,7 @@ class OrderEntryScreen(ModalScreen[bool]):
 class TablesScreen(ConsoleScreen):
     NAME = "Tables 桌台"
     PERMISSION = "tables"
-    BINDINGS = [
-        Binding("o", "seat", "Seat 开台"),
-        Binding("e", "order", "Order 点菜"),
-        Binding("p", "pay", "Pay 收款"),
-        Binding("r", "refund", "Refund 退款"),
-        Binding("c", "close", "Close 清台"),
-        Binding("b", "bill", "Bill 打单"),
-        Binding("h", "handled", "Handled"),
-        Binding("m", "move", "Move 换台"),
-        Binding("v", "void", "Void 退菜"),
-        Binding("d", "close_day", "Day end 日结"),
-    ]
+    BINDINGS = [*bindings_for("tables")]  # tui/keys.py
     DEFAULT_CSS = """
     TablesScreen #floor-body { height: 1fr; }
     TablesScreen #floor { height: 1fr; }
@@ -396,8 +383,10 @@ class TablesScreen(ConsoleScreen):
         self.query_one(DataTable).add_columns("Area 区域", "Table 桌", "State 状态", "Guests", "Time 时长", "Due 应付")
         self.set_class(self.app.size.width >= 110, "wide")
 
-    def on_resize(self, event: events.Resize) -> None:
-        self.set_class(event.size.width >= 110, "wide")
+    def on_resize(self) -> None:  # as ConsoleScreen.on_resize (mypy: the override takes no event)
+        self.set_class(self.app.size.width >= 110, "wide")
+        if self.tables:
+            self.call_after_refresh(self.show_detail)  # its lines wrapped to the pane's new width
 
     @property
     def store(self) -> StoreSettings:
@@ -436,8 +425,9 @@ class TablesScreen(ConsoleScreen):
 
     def show_detail(self) -> None:
         table = self.selected()
-        self.query_one("#detail", Static).update(
-            detail_text(table, self.console.now(), self.store) if table else "no tables 没有桌台"
+        detail = self.query_one("#detail", Static)
+        detail.update(
+            detail_text(table, self.console.now(), self.store, detail.size.width) if table else "no tables 没有桌台"
         )
 
     def selected(self) -> FloorTable | None:
@@ -452,7 +442,7 @@ class TablesScreen(ConsoleScreen):
         """The highlighted table if it has guests; else say so."""
         table = self.selected()
         if table is not None and table.session_id is None:
-            self.say(f"✗ table {table.name} is free: no visit (o = seat guests)", error=True)
+            self.say(f"✗ table {table.name} is free: no visit (g = seat guests)", error=True)
             return None
         return table
 
@@ -462,19 +452,16 @@ class TablesScreen(ConsoleScreen):
         """An amount of money typed as the store writes it (the dialog says what is wrong until it is right); None
         when cancelled. Above `most_minor` it says "at most <that> <over>". Call from a worker."""
 
-        def check(text: str) -> str | None:
-            try:
-                amount = parse_amount(text, self.store.money)
-            except DomainError as exc:
-                return exc.message
+        def check(amount: int) -> str | None:
             if most_minor is not None and amount > most_minor:
                 return f"at most {self.money(most_minor)} {over}".rstrip()
             return None
 
-        answer = await self.app.push_screen_wait(
-            PromptScreen(question, format_money(suggested_minor, self.store.money, symbol=False), check=check)
+        # typed any common way (12,5 · ¥12.50 · 12.50元), the reading shown while typing (AmountScreen)
+        answer: int | None = await self.app.push_screen_wait(
+            AmountScreen(question, self.store.money, suggested_minor, check=check)
         )
-        return None if answer is None else parse_amount(answer, self.store.money)
+        return answer
 
     # -- actions ----------------------------------------------------------------------------------------
     @work(exclusive=True, group="dialog")
@@ -504,7 +491,7 @@ class TablesScreen(ConsoleScreen):
             self.staff.name,
             int(answer),
             details={"diners": int(answer)},
-            done=f"table {table.name} open: {answer} guests 开台",
+            done=f"table {table.name} open: {guests(int(answer))} 开台",
         )
 
     @work(exclusive=True, group="dialog")
@@ -515,7 +502,8 @@ class TablesScreen(ConsoleScreen):
         snapshot = await self.console.db.call(self.menu_cache.get)
         keys = await self.console.db.call(dish_keys)
 
-        async def send(lines: list[CartLine]) -> str | None:
+        async def send(lines: list[CartLine], note: str) -> str | None:
+            dishes = [f"{line.quantity}x {keys.get(line.item_id, line.item_id)}" for line in lines]
             result = await self.act(
                 "orders",
                 "order.staff",
@@ -525,7 +513,8 @@ class TablesScreen(ConsoleScreen):
                 lines,
                 f"staff-{uuid4().hex}",
                 self.menu_cache,
-                details={"dishes": [f"{line.quantity}x {keys.get(line.item_id, line.item_id)}" for line in lines]},
+                note,
+                details={"dishes": dishes, "note": note} if note else {"dishes": dishes},
                 done=lambda r: f"ticket #{r.ticket_no} for {table.name}: {self.money(r.total_minor)} → kitchen 已下单",
             )
             return None if result is not None else self.console.last_message
@@ -541,37 +530,7 @@ class TablesScreen(ConsoleScreen):
         table = self.visit()
         if table is None:
             return
-        lang = self.store.languages[0]
-        lines = {
-            f"{o.id}:{line.line_no}": (o, line)
-            for o in table.orders
-            if o.status not in FINAL
-            for line in o.lines
-            if line.status == "active"
-        }
-        if not lines:
-            self.say(f"✗ nothing to correct at {table.name}: served or cancelled orders cannot change", error=True)
-            return
-        picked = await self.app.push_screen_wait(
-            ChooseScreen(
-                f"Void which line at {table.name}? 退哪道菜",
-                [
-                    (
-                        key,
-                        f"#{o.ticket_no}  {line.quantity}x {translate(line.names, lang)}{_extras(line, lang)}  "
-                        f"{self.money(line.line_total_minor)}",
-                    )
-                    for key, (o, line) in lines.items()
-                ],
-            )
-        )
-        if picked is None:
-            self.say("nothing voided")
-            return
-        order, line = lines[picked]
-        await self.void_with_reason(
-            order, line.line_no, f"{line.quantity}x {translate(line.names, lang)}", f" (table {table.name})"
-        )
+        await void_flow(self, table.orders, f"at {table.name}", f" (table {table.name})")  # as Orders' v
 
     @work(exclusive=True, group="dialog")
     async def action_move(self) -> None:
@@ -647,7 +606,7 @@ class TablesScreen(ConsoleScreen):
             return
         due = table.due_minor
         if due <= 0:
-            self.say(f"✗ refused: nothing is owed at {table.name} (c = close the table)", error=True)
+            self.say(f"✗ refused: nothing is owed at {table.name} (C = close the table)", error=True)
             return
         method = await self.app.push_screen_wait(
             ChooseScreen(f"Table {table.name} owes {self.money(due)}. Paid how? 付款方式", list(METHOD_WORDS.items()))
@@ -665,7 +624,7 @@ class TablesScreen(ConsoleScreen):
             left = (
                 f" · still due 还欠 {self.money(r.due_after_minor)}"
                 if r.due_after_minor
-                else " · paid in full 已结清 (c = close)"
+                else " · paid in full 已结清 (C = close)"
             )
             return f"{table.name}: {self.money(r.paid_minor)} {METHOD_WORDS[method]}{change}{left}"
 
@@ -754,18 +713,31 @@ class TablesScreen(ConsoleScreen):
 
     @work(exclusive=True, group="dialog")
     async def action_close(self) -> None:
+        """Close the visit (the table is free). One that still owes: a waiter is refused (a manager's call); a
+        manager is asked first, with the amount."""
         table = self.visit()
         if table is None:
             return
         due = table.due_minor
-        if due > 0 and not await self.confirm(
+        try:
+            if due > 0:
+                self.staff.require("close_unpaid")
+        except DomainError as exc:
+            self.say(f"✗ refused: {exc.message} ({table.name} owes {self.money(due)} 未付; p = pay)", error=True)
+            return
+        question = (
             f"Table {table.name} still owes {self.money(due)} 未付.\n"
-            "Close it anyway? The unpaid amount stays on record."
-        ):
-            self.say(f"not closed: {table.name} still owes {self.money(due)}")
+            f"Close it anyway? The unpaid {self.money(due)} stays on record."
+            if due > 0
+            else f"Close table {table.name}? 清台 The table becomes free for the next guests."
+        )
+        if not await self.confirm(question):  # C asks first even when paid (tui/keys.py: asks)
+            self.say(
+                f"not closed: {table.name} still owes {self.money(due)}" if due > 0 else f"{table.name} not closed"
+            )
             return
         await self.act(
-            "tables",
+            "close_unpaid" if due > 0 else "tables",
             "table.closed",
             f"table {table.name}",
             close_visit,
@@ -794,23 +766,46 @@ class TablesScreen(ConsoleScreen):
 
     @work(exclusive=True, group="dialog")
     async def action_close_day(self) -> None:
+        """Close every open visit (managers). Orders still in the kitchen are named with their tables, and those
+        tables are kept open unless the manager picks closing them too; what is unpaid is named and asked."""
         try:
             self.staff.require("close_day")
         except DomainError as exc:
             self.say(f"✗ refused: {exc.message}", error=True)
             return
-        still_open = await self.console.db.call(open_visit_count)
-        if not still_open:
+        visits = [t for t in await self.console.db.call(floor) if t.session_id is not None]
+        if not visits:
             self.say("nothing to close: every table is free")
             return
         owing = await self.console.db.call(visits_owing)
-        question = f"Close the day 日结? {still_open} open table(s) will be closed."
+        busy = {t.name: [o for o in t.orders if o.status in OPEN_STATUSES] for t in visits}
+        busy = {name: orders for name, orders in busy.items() if orders}
+        question = f"Close the day 日结? {len(visits)} open table(s) will be closed."
         if owing:
             question += "\nStill unpaid 未付: " + ", ".join(f"{v.table_name} {self.money(v.due_minor)}" for v in owing)
             question += f"\n(total {self.money(sum(v.due_minor for v in owing))}; it stays on record as unpaid)"
-        if not await self.confirm(question):
-            self.say("day not closed")
-            return
+        keep = False
+        if not busy:
+            if not await self.confirm(question):
+                self.say("day not closed")
+                return
+        else:
+            keep_text = (
+                f"close the other {len(visits) - len(busy)}, keep {', '.join(busy)} open 保留有菜的桌"
+                if len(busy) < len(visits)
+                else None
+            )
+            picked = await self.app.push_screen_wait(
+                ChooseScreen(
+                    question + "\n" + kitchen_words(busy),
+                    ([("keep", keep_text)] if keep_text else [])
+                    + [("all", f"close all {len(visits)} anyway: their orders stay on Orders 全部清台")],
+                )
+            )
+            if picked is None:
+                self.say(f"day not closed: {len(busy)} table(s) still have orders in the kitchen")
+                return
+            keep = picked == "keep"
         day = self.store.business_day(self.console.now())
         await self.act(
             "close_day",
@@ -819,9 +814,22 @@ class TablesScreen(ConsoleScreen):
             close_day,
             self.staff.name,
             bool(owing),
-            details={"unpaid": {v.table_name: v.due_minor for v in owing}},
+            keep_busy=keep,
+            busy_known=list(busy),
             done=lambda r: (
                 f"day closed 日结: {r.closed} table(s) closed"
                 + (f", {self.money(r.unpaid_minor)} unpaid ({', '.join(r.unpaid)})" if r.unpaid else "")
+                + (f"; kept open (kitchen): {', '.join(r.kept)}" if r.kept else "")
             ),
         )
+
+
+def kitchen_words(busy: dict[str, list[OrderRow]]) -> str:
+    """What the kitchen still has: "Still in the kitchen 厨房未完成: 3 orders (2 NEW, 1 accepted) at A1, A2"."""
+    orders = [o for table in busy.values() for o in table]
+    counts = Counter(o.status for o in orders)
+    statuses = ", ".join(f"{counts[s]} {STATUS_WORDS[s].split(' ')[1]}" for s in OrderStatus if counts[s])
+    return (
+        f"Still in the kitchen 厨房未完成: {len(orders)} order(s) ({statuses}) at {len(busy)} table(s): "
+        + ", ".join(busy)
+    )

@@ -11,6 +11,7 @@ from appliance.db.floor import (
     dish_keys,
     floor,
     handle_calls,
+    kitchen_busy,
     staff_order,
     table_state,
     take_payment,
@@ -95,6 +96,27 @@ def test_staff_orders_need_a_seated_table(db):
     assert dish_keys(db)[item(db, "har_gow")] == "har_gow"
 
 
+def test_a_staff_orders_notes_are_cleaned_and_bounded_as_a_diners(db):
+    """A note typed (or pasted) at the console reaches the kitchen printer as a diner's would: no escape bytes
+    (ESC/POS commands), no bidi overrides, white space folded; longer than a diner may write is refused, naming
+    its line, and nothing is stored."""
+    tables = {t.name: t for t in list_tables(db)}
+    with db:
+        open_session(db, tables["A4"].id, "小王", 2)
+    too_long = [CartLine(item(db, "har_gow"), 1), CartLine(item(db, "har_gow"), 1, note="辣" * 141)]
+    with pytest.raises(DomainError) as err:
+        staff_order(db, tables["A4"].id, too_long, "staff-long", MenuCache())
+    assert (err.value.code, err.value.details["line"], err.value.details["max_chars"]) == ("text_too_long", 2, 140)
+    with pytest.raises(DomainError) as err:
+        staff_order(db, tables["A4"].id, too_long[:1], "staff-long", MenuCache(), note="x" * 141)
+    assert err.value.code == "text_too_long" and "line" not in err.value.details
+    assert db.execute("SELECT count(*) FROM orders").fetchone() == (0,)
+    lines = [CartLine(item(db, "har_gow"), 1, note="  不要葱\x1b@\n less\u202e  salt ")]
+    with db:
+        result = staff_order(db, tables["A4"].id, lines, "staff-1", MenuCache(), note="生日\tbirthday\x07")
+    assert (result.note, [line.note for line in result.lines]) == ("生日 birthday", ["不要葱@ less salt"])
+
+
 def test_a_waiting_call_is_answered_again_not_repeated_and_a_bill_call_marks_the_visit(db):
     tables = {t.name: t for t in list_tables(db)}
     placed = place_order(db, table="A3")
@@ -151,3 +173,31 @@ def test_closing_the_day_closes_every_visit_and_names_what_is_unpaid(db):
     )
     assert db.execute("SELECT count(*) FROM table_sessions WHERE status != 'closed'").fetchone()[0] == 0
     assert db.execute("SELECT change_minor FROM payments").fetchall() == [(200,)]  # 10.00 cash for 8.00
+
+
+def test_closing_the_day_keeps_tables_with_kitchen_work_or_closes_only_those_shown(db):
+    new = place_order(db, table="A1")  # submitted: still in the kitchen
+    ready = place_order(db, table="A2", key="r", items=(("mineral_water", 1),))
+    done = place_order(db, table="A3", key="d", items=(("mineral_water", 1),))
+    with db:
+        db.execute("UPDATE orders SET status = 'ready' WHERE id = ?", (ready["id"],))
+        db.execute("UPDATE orders SET status = 'served' WHERE id = ?", (done["id"],))
+    with db:
+        assert kitchen_busy(db) == {new["session_id"]: "A1", ready["session_id"]: "A2"}
+    with pytest.raises(DomainError) as err:  # A2's order was not shown to whoever agreed
+        with db:
+            close_day(db, "店长", confirm_unpaid=True, busy_known=["A1"])
+    assert err.value.code == "kitchen_busy" and err.value.details["tables"] == ["A2"]
+    with db:
+        kept = close_day(db, "店长", confirm_unpaid=True, keep_busy=True)
+    assert (kept.closed, kept.unpaid, kept.kept) == (1, {"A3": done["total_minor"]}, ("A1", "A2"))
+    with db:
+        rest = close_day(db, "店长", confirm_unpaid=True, busy_known=["A1", "A2"])
+    assert (rest.closed, sorted(rest.unpaid), rest.kept) == (2, ["A1", "A2"], ())
+    assert kept.audit_details == {"unpaid": {"A3": done["total_minor"]}, "kept_open": ["A1", "A2"]}
+    assert rest.audit_details == {
+        "unpaid": {"A1": new["total_minor"], "A2": ready["total_minor"]},
+        "kitchen_closed": ["A1", "A2"],
+    }
+    statuses = db.execute("SELECT status FROM orders ORDER BY id").fetchall()
+    assert statuses == [("submitted",), ("ready",), ("served",)]  # closing the day never touches the kitchen's work

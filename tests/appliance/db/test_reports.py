@@ -6,7 +6,8 @@ import csv
 import io
 
 from appliance.db.orders import change_status, void_line
-from appliance.db.reports import day_report, report_csv
+from appliance.db.reports import csv_amount, day_report, report_csv
+from appliance.domain.money import Currency
 from appliance.domain.orders import Actor, OrderStatus
 from tests.appliance.db.test_payments import order
 
@@ -31,5 +32,14 @@ def test_a_day_of_orders_adds_up(db):
     ]
     assert [(v.ticket_no, v.name, v.reason) for v in report.voided_lines] == [(a["ticket_no"], "矿泉水", "spilled")]
     table = list(csv.reader(io.StringIO(report_csv(report))))
-    assert table[1][2:4] == ["9600", "2"] and ["水晶虾饺", "3", "9600"] in table
+    assert table[0] == ["section", "item", "count", "amount (CNY)", "detail"]
+    assert ["summary", "sales", "2", "96.00", "orders, not cancelled"] in table
+    assert ["top dishes", "水晶虾饺", "3", "96.00", ""] in table
+    assert (report.visits_paid, report.visits_unpaid, report.unpaid_minor, report.takings) == (0, 2, 9600, ())
     assert day_report(db, "1999-01-01").orders == 0
+
+
+def test_csv_money_is_in_the_currencys_units():
+    cny, jpy = Currency.of("CNY"), Currency.of("JPY")
+    assert [csv_amount(m, cny) for m in (0, 5, 1250, 123456, -500)] == ["0.00", "0.05", "12.50", "1234.56", "-5.00"]
+    assert [csv_amount(m, jpy) for m in (0, 1200, 123456)] == ["0", "1200", "123456"]

@@ -63,6 +63,16 @@ def phone(browser, locale, **options):
     return context, page, errors
 
 
+def close(context):
+    """Close a phone whose page.route handlers may still be at work: a handler fetching from the box when the
+    context closes fails with "Response has been disposed", and Playwright raises that from the next call to the
+    driver, which is the next test's (it failed a CI run so). Unrouting with ignoreErrors first keeps it here."""
+    for page in context.pages:
+        page.unroute_all(behavior="ignoreErrors")
+    context.unroute_all(behavior="ignoreErrors")
+    context.close()
+
+
 def shot(page, name):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
@@ -94,12 +104,12 @@ def test_the_whole_flow(browser, shop, locale):
     words = TEXT[locale]
     context, page, errors = phone(browser, locale)
     page.goto(f"{server.url}/t/{token_for(settings, 'A1')}")
-    page.locator(".item", has_text=words["noodles"]).first.click()
+    page.locator(".item", has_text=words["noodles"]).first.locator(".open").click()
     page.locator("#dish label.choice", has_text=words["mild"]).click()
     page.locator("#dish label.choice", has_text=words["egg"]).click()
     page.locator("#dish .qty button[aria-label='+1']").click()
     page.locator("#dish button.primary").click()
-    page.locator(".item", has_text=words["beef"]).first.click()
+    page.locator(".item", has_text=words["beef"]).first.locator(".open").click()
     page.locator("#dish label.choice").nth(1).click()  # the large bowl
     page.locator("#dish button.primary").click()
     shot(page, f"menu-{locale}")
@@ -124,7 +134,7 @@ def test_a_double_tap_makes_one_order(browser, shop):
     settings, server, conn = shop
     context, page, _errors = phone(browser, "en-US")
     page.goto(f"{server.url}/t/{token_for(settings, 'A2')}")
-    page.locator(".item", has_text="Crystal shrimp").first.click()
+    page.locator(".item", has_text="Crystal shrimp").first.locator(".open").click()
     page.locator("#dish button.primary").click()
     page.locator("#open-cart").click()
     page.locator("#submit").dblclick()
@@ -138,7 +148,7 @@ def test_sold_out_while_in_the_cart(browser, shop):
     settings, server, conn = shop
     context, page, _errors = phone(browser, "en-US")
     page.goto(f"{server.url}/t/{token_for(settings, 'A3')}")
-    page.locator(".item", has_text="Crystal shrimp").first.click()
+    page.locator(".item", has_text="Crystal shrimp").first.locator(".open").click()
     page.locator("#dish button.primary").click()
     with write_transaction(conn):
         conn.execute("UPDATE items SET sold_out = 1 WHERE key = 'har_gow'")
@@ -151,14 +161,14 @@ def test_sold_out_while_in_the_cart(browser, shop):
 
 
 def add_har_gow(page):
-    page.locator(".item", has_text="Crystal shrimp").first.click()
+    page.locator(".item", has_text="Crystal shrimp").first.locator(".open").click()
     page.locator("#dish button.primary").click()
 
 
 def open_en(browser, server, settings, table="A1", **kw):
     context, page, errors = phone(browser, "en-US", **kw)
     page.goto(f"{server.url}/t/{token_for(settings, table)}")
-    page.wait_for_selector(".item")
+    page.wait_for_selector('#menu[data-drawn="all"]', state="attached")  # every row (the first screen's come first)
     return context, page, errors
 
 
@@ -181,7 +191,7 @@ def test_a_dropped_response_is_retried_into_one_order(browser, shop):
     page.locator("#submit").click()
     page.wait_for_selector(".order", timeout=10_000)
     assert dropped and conn.execute("SELECT count(*) FROM orders").fetchone()[0] == 1
-    context.close()
+    close(context)
 
 
 def test_price_changed_shows_the_new_total_and_one_tap_orders(browser, shop):
@@ -257,7 +267,7 @@ def test_narrow_phone_big_targets_and_text_never_html(browser, shop):
     context = browser.new_context(viewport={"width": 320, "height": 640}, locale="en-US")
     page = context.new_page()
     page.goto(f"{server.url}/t/{token_for(settings, 'A5')}")
-    page.wait_for_selector(".item")
+    page.wait_for_selector('#menu[data-drawn="all"]', state="attached")
     assert page.evaluate("document.scrollingElement.scrollWidth") <= 320
     assert page.locator(".item", has_text="<b>bold</b>").count() == 1
     assert page.evaluate("window.pwned") is None
@@ -283,9 +293,9 @@ def test_japanese_where_the_menu_has_it(browser, shop):
     assert page.locator(".item", has_text="エビ餃子").count() == 1
     assert page.locator("#open-cart").inner_text() == "カート"
     page.locator("#lang").click()  # cycles to the next language and remembers it
-    page.locator(".item", has_text="水晶虾饺").wait_for(timeout=5000)
+    page.locator(".item .name", has_text="水晶虾饺").wait_for(timeout=5000)
     page.reload()
-    page.locator(".item", has_text="水晶虾饺").wait_for(timeout=5000)
+    page.locator(".item .name", has_text="水晶虾饺").wait_for(timeout=5000)
     context.close()
 
 
@@ -293,9 +303,9 @@ def test_the_category_bar_follows_scrolling_and_search_filters(browser, shop):
     settings, server, _conn = shop
     context, page, errors = open_en(browser, server, settings)
     assert page.locator("nav a.on").inner_text() == "Cold dishes"
-    page.evaluate("""() => {
+    page.evaluate("""() => {  // the rail sits beside the list: scroll Desserts to the top of the window
         const sec = [...document.querySelectorAll('main section')].find(s => s.querySelector('h2').textContent === 'Desserts');
-        window.scrollTo(0, sec.getBoundingClientRect().top + window.scrollY - document.querySelector('nav').offsetHeight);
+        window.scrollTo(0, sec.getBoundingClientRect().top + window.scrollY);
     }""")
     page.locator("nav a.on", has_text="Desserts").wait_for(timeout=3000)
     page.fill("#search", "tofu")
@@ -351,7 +361,7 @@ def test_photos_are_lazy_and_phone_sized(browser, shop, tmp_path):
     page.wait_for_function(
         "document.querySelector('.item img').complete && document.querySelector('.item img').naturalWidth > 0"
     )
-    assert page.evaluate("document.querySelector('.item img').naturalWidth") == 640
+    assert page.evaluate("document.querySelector('.item img').naturalWidth") == 192  # the list-size copy (?w=192)
     context.close()
 
 
@@ -395,4 +405,4 @@ def test_a_reload_during_submission_makes_one_order(browser, shop):
     page.wait_for_function("document.querySelector('#bar-sum').innerText === 'Your cart is empty'", timeout=10_000)
     assert conn.execute("SELECT count(*) FROM orders").fetchone()[0] == 1
     assert page.locator("#bar-sum").inner_text() == "Your cart is empty"
-    context.close()
+    close(context)

@@ -73,6 +73,23 @@ def test_menu_in_both_languages_with_etag(client, token):
     assert again.status_code == 304 and again.content == b""
 
 
+def test_the_menu_goes_compressed_to_a_phone_that_takes_it(client, token):
+    import brotli
+
+    url = f"/api/v1/tables/{token}/menu?lang=zh"
+    plain = client.get(url, headers={"accept-encoding": "identity"})
+    assert "content-encoding" not in plain.headers
+    with client.stream("GET", url, headers={"accept-encoding": "gzip, br"}) as raw:
+        wire = b"".join(raw.iter_raw())
+        assert raw.headers["content-encoding"] == "br" and "Accept-Encoding" in raw.headers["vary"]
+        assert raw.headers["etag"] == plain.headers["etag"]  # one ETag for every encoding
+    assert brotli.decompress(wire) == plain.content and len(wire) < len(plain.content) / 3
+    gz = client.get(url, headers={"accept-encoding": "gzip"})
+    assert gz.headers["content-encoding"] == "gzip" and gz.content == plain.content
+    again = client.get(url, headers={"accept-encoding": "br", "if-none-match": plain.headers["etag"]})
+    assert again.status_code == 304 and again.content == b"" and "content-encoding" not in again.headers
+
+
 def test_menu_shows_variants_options_allergens_and_sold_out(client, token):
     items = {
         i["name"]: i

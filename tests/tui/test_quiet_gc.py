@@ -1,0 +1,47 @@
+"""The console's garbage collector after the first login (appliance/quietgc.py; bench/console_keys.py measures it)."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from appliance.quietgc import THRESHOLDS
+from tests.tui.conftest import MANAGER_PIN, wait_until
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def gc_restored() -> Iterator[None]:
+    """quiet_gc is process-wide: put the test process's collector back as it was."""
+    before = gc.get_threshold()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
+
+
+@pytest.mark.parametrize("quiet", [True, False])
+async def test_the_console_quietens_the_collector_after_its_first_login_only_when_asked(
+    make_console: Any, gc_restored: None, quiet: bool
+) -> None:
+    app = make_console(pin=None)
+    app._quiet_gc = quiet  # as `tablebox console` makes it (ConsoleApp(quiet_gc=True)); tests keep the default
+    frozen_before = gc.get_freeze_count()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        assert gc.get_freeze_count() == frozen_before  # not before anyone logged in
+        for key in MANAGER_PIN:
+            await pilot.press(key)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: app.current_mode == "orders" and app.screen.is_mounted)
+        await pilot.pause()
+        if quiet:
+            assert gc.get_threshold() == THRESHOLDS
+            assert gc.get_freeze_count() > frozen_before  # what start-up and the first screen made
+        else:
+            assert gc.get_threshold() != THRESHOLDS and gc.get_freeze_count() == frozen_before
