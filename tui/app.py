@@ -124,6 +124,8 @@ class ConsoleApp(App[None]):
         self._spin = 0
         self._holds: dict[object, float] = {}  # actions getting going -> when they started (monotonic)
         self._held_keys: list[events.Key] = []
+        self._warming = False  # the screens' code is read once, after the first login
+        self.warmed: list[str] = []  # the screen modules read so far by that warm-up
 
     # -- start, live updates, busy spinner ------------------------------------------------------------
     async def on_mount(self) -> None:
@@ -328,8 +330,20 @@ class ConsoleApp(App[None]):
         self.idle.touched()
         await self.switch_mode("orders")
         await self.refresh_alerts()  # the badge, and what diners did while the console was locked
+        if not self._warming:
+            self._warming = True
+            self.run_worker(self._warm_up, thread=True, name="warm-up", exit_on_error=False)
+
+    def _warm_up(self) -> None:
+        """After the first login, in a thread (the board is already up and keys go on): the other screens' code is
+        read, so a screen's first visit builds it and reads its rows only (importing Tables alone took ~0.1 s of
+        that visit: bench/console_keys.py). Then, for `tablebox console`, the garbage collector is quietened: what
+        start-up, the first screen and every screen's code made is frozen out of collections (appliance/quietgc.py)."""
+        for module, _, _ in SCREENS.values():
+            importlib.import_module(module)
+            self.warmed.append(module)
         if self._quiet_gc:
-            self._quiet_gc = False  # once: what the first login brought in (Orders, its widgets) is frozen too
+            self._quiet_gc = False
             quiet_gc()
 
     async def action_go(self, mode: str) -> None:

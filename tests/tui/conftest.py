@@ -3,11 +3,14 @@ through the store's own functions (what the web process would do), and waiting f
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from rich.console import Console
+from textual.widgets import DataTable, Input
 
 from appliance.db.connection import open_connection
 from appliance.db.orders import MenuCache, OrderRequest, submit_order
@@ -90,3 +93,36 @@ async def wait_until(pilot: Any, predicate: Callable[[], bool], timeout: float =
 
 def message(app: ConsoleApp) -> str:
     return app.last_message
+
+
+# -- snapshots: a frame taken only once the screen has stopped changing ------------------------------------------
+
+
+def screen_lines(app: Any) -> list[str]:
+    """The screen as a person reads it, one string per terminal row (what the snapshot's SVG draws). Textual has
+    no public call for the text of a frame: the compositor's full update is what export_screenshot() prints."""
+    console = Console(
+        width=app.size.width, height=app.size.height, file=io.StringIO(), record=True, legacy_windows=False
+    )
+    console.print(app.screen._compositor.render_update(full=True))
+    return console.export_text().splitlines()
+
+
+async def steady(pilot: Any, app: Any) -> None:
+    """Wait until the frame stops changing: a DataTable measures its new rows' widths when it is next idle, which on a
+    busy machine can come after the frame a snapshot would take (a header row at its old widths)."""
+    still(app)
+    frames = [screen_lines(app)]
+    for _ in range(100):
+        await pilot.pause(0.05)
+        frames.append(screen_lines(app))
+        if len(frames) >= 3 and frames[-1] == frames[-2] == frames[-3]:  # the same for a tenth of a second
+            return
+    raise AssertionError("the screen kept changing")
+
+
+def still(app: Any) -> None:
+    for field in app.screen.query(Input):
+        field.cursor_blink = False
+    for table in app.screen.query(DataTable):
+        table.cursor_blink = False

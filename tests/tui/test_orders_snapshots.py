@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.tui.conftest import place_order, wait_until
+from tests.tui.conftest import place_order, steady, wait_until
 
 
 def busy_evening(db):
@@ -25,6 +25,6 @@ def test_orders_board_snapshot(settings, make_console, db, snap_compare, size):
         from textual.widgets import DataTable
 
         await wait_until(pilot, lambda: app.screen.query_one(DataTable).row_count == 3 and not app.screen.restoring)
-        await pilot.pause()
+        await steady(pilot, app)
 
     assert snap_compare(app, terminal_size=size, run_before=settle)

@@ -10,6 +10,7 @@ import pytest
 
 from appliance.quietgc import THRESHOLDS
 from tests.tui.conftest import MANAGER_PIN, wait_until
+from tui.keys import SCREENS
 
 pytestmark = pytest.mark.anyio
 
@@ -39,9 +40,33 @@ async def test_the_console_quietens_the_collector_after_its_first_login_only_whe
             await pilot.press(key)
         await pilot.press("enter")
         await wait_until(pilot, lambda: app.current_mode == "orders" and app.screen.is_mounted)
-        await pilot.pause()
+        # After the screens' code is read (tui/app.py _warm_up, in a thread): that is frozen too.
+        await wait_until(pilot, lambda: len(app.warmed) == len(SCREENS) and not app.workers)
         if quiet:
             assert gc.get_threshold() == THRESHOLDS
             assert gc.get_freeze_count() > frozen_before  # what start-up and the first screen made
         else:
             assert gc.get_threshold() != THRESHOLDS and gc.get_freeze_count() == frozen_before
+
+
+async def test_after_the_first_login_every_screens_code_is_read_in_the_background_once(
+    make_console: Any, gc_restored: None
+) -> None:
+    """A screen's first visit then builds it and reads its rows only (bench/console_keys.py measures the visits)."""
+    app = make_console(pin=None)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        assert app.warmed == []  # nothing before a login: the PIN screen comes up first
+        for key in MANAGER_PIN:
+            await pilot.press(key)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: len(app.warmed) == len(SCREENS) and not app.workers)
+        assert app.warmed == [module for module, _, _ in SCREENS.values()]
+        await pilot.press("ctrl+l")  # locked and logged in again: not read twice
+        await wait_until(pilot, lambda: app.current_mode == "login")
+        for key in MANAGER_PIN:
+            await pilot.press(key)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: app.current_mode == "orders" and app.screen.is_mounted)
+        await pilot.pause(0.2)
+        assert len(app.warmed) == len(SCREENS) and not app.workers

@@ -16,7 +16,7 @@ from textual.widgets import Static
 from appliance.db.orders import change_status, void_line
 from appliance.db.payments import record_payment, refund_payment
 from appliance.domain.orders import Actor, OrderStatus
-from tests.tui.conftest import WAITER_PIN, message, place_order, wait_until
+from tests.tui.conftest import WAITER_PIN, message, place_order, steady, wait_until
 from tui.days import check_day
 from tui.screens.orders import OrdersScreen
 from tui.screens.reports import ReportsScreen, heat_cell, heat_strip
@@ -339,6 +339,6 @@ def test_todays_report_snapshot(settings, make_console, db, snap_compare, size):
 
     async def settle(pilot):
         await open_reports(app, pilot)
-        await pilot.pause()
+        await steady(pilot, app)
 
     assert snap_compare(app, terminal_size=size, run_before=settle)

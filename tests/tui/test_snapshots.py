@@ -5,13 +5,11 @@ Deterministic: the console's clock is fixed (NOW) and everything is back-dated f
 
 from __future__ import annotations
 
-import io
 import json
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from rich.console import Console
 from rich.text import Text
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Input, Static
@@ -23,7 +21,7 @@ from appliance.db.tables import list_tables, request_service
 from appliance.domain.orders import Actor, OrderStatus
 from appliance.domain.pricing import CartLine
 from appliance.settings import STORE_SETTINGS
-from tests.tui.conftest import NOW, wait_until
+from tests.tui.conftest import NOW, screen_lines, steady, wait_until
 from tui.keys import SCREENS, keys_for
 from tui.widgets.header import fit_title
 
@@ -161,16 +159,6 @@ def rush_hour(db: Any) -> None:
             )
 
 
-def screen_lines(app: Any) -> list[str]:
-    """The screen as a person reads it, one string per terminal row (what the snapshot's SVG draws). Textual has
-    no public call for the text of a frame: the compositor's full update is what export_screenshot() prints."""
-    console = Console(
-        width=app.size.width, height=app.size.height, file=io.StringIO(), record=True, legacy_windows=False
-    )
-    console.print(app.screen._compositor.render_update(full=True))
-    return console.export_text().splitlines()
-
-
 def key_for(action: str, mode: str) -> str:
     """The key the map gives an action on a screen (what a person presses)."""
     return next(k.key for k in keys_for(mode) if k.action == action)
@@ -189,26 +177,6 @@ async def settled(pilot: Any, app: Any, mode: str) -> None:
         ),
     )
     await steady(pilot, app)
-
-
-async def steady(pilot: Any, app: Any) -> None:
-    """Wait until the frame stops changing: a DataTable measures its new rows' widths when it is next idle, which on a
-    busy machine can come after the frame a snapshot would take (a header row at its old widths)."""
-    still(app)
-    frames = [screen_lines(app)]
-    for _ in range(100):
-        await pilot.pause(0.05)
-        frames.append(screen_lines(app))
-        if len(frames) >= 3 and frames[-1] == frames[-2] == frames[-3]:  # the same for a tenth of a second
-            return
-    raise AssertionError("the screen kept changing")
-
-
-def still(app: Any) -> None:
-    for field in app.screen.query(Input):
-        field.cursor_blink = False
-    for table in app.screen.query(DataTable):
-        table.cursor_blink = False
 
 
 @pytest.fixture

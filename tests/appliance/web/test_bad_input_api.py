@@ -181,7 +181,7 @@ def test_a_client_that_leaves_an_event_stream_leaves_no_error_and_no_subscriber(
             with client.stream("GET", f"/api/v1/tables/{token}/events") as stream:
                 assert stream.status_code == 200
                 next(stream.iter_raw())
-                assert hub.subscriber_count == 1
+                assert hub.subscriber_count == 1, logs  # what the stream logged, if it ended early
         wait_for(lambda: hub.subscriber_count == 0)
         assert httpx.get(live.url + "/healthz", timeout=5).status_code == 200
     assert [e for e in logs if e["log_level"] in ("error", "critical", "warning")] == []
